@@ -1,0 +1,88 @@
+//! The errors a command can be refused with; each maps to one gRPC status in
+//! the service layer, and none of them means anything was written.
+
+use crate::quantity::Unit;
+
+/// Which write-side rule a command broke; callers tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Consuming, packing or shipping more than a lot has left.
+    MassBalance,
+    /// A quantity in a unit with no defined conversion to the lot's unit.
+    UnitMismatch,
+    /// The lot is on hold, recalled, disposed, non-conformant or voided.
+    LotNotUsable,
+    /// The lot, or the command, belongs to another facility.
+    WrongFacility,
+    /// A party lacks the role the command needs (owner must be a UKM, …).
+    PartyRole,
+    /// The product of a lot does not fit (GTIN differs, unit of another dimension).
+    ProductMismatch,
+    /// The event cannot be voided (already voided, or its effects were built on).
+    NotVoidable,
+    /// Status change not allowed from the lot's current status.
+    StatusTransition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Malformed input: the field and what is wrong with it.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    /// A write-side rule broken by an otherwise well-formed command.
+    #[error("{message}")]
+    Rule { rule: Rule, message: String },
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> DomainError {
+        DomainError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> DomainError {
+        DomainError::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+
+    pub fn exists(what: &'static str, id: impl Into<String>) -> DomainError {
+        DomainError::AlreadyExists {
+            what,
+            id: id.into(),
+        }
+    }
+
+    pub fn rule(rule: Rule, message: impl Into<String>) -> DomainError {
+        DomainError::Rule {
+            rule,
+            message: message.into(),
+        }
+    }
+
+    pub fn unit_mismatch(from: Unit, to: Unit) -> DomainError {
+        DomainError::rule(
+            Rule::UnitMismatch,
+            format!(
+                "cannot convert {from} ({}) to {to} ({}): no conversion between these units",
+                from.dimension(),
+                to.dimension()
+            ),
+        )
+    }
+
+    /// The rule broken, if this is a rule violation.
+    pub fn broken_rule(&self) -> Option<Rule> {
+        match self {
+            DomainError::Rule { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The jejak domain: ids, exact quantities, master data, events, commands, and
+//! the rules that decide commands into events. No I/O lives here.
+
+pub mod error;
+pub mod gs1;
+pub mod model;
+pub mod quantity;
+pub mod shares;
+pub mod standard;
+pub mod state;
+pub mod validate;
+
+pub use error::{DomainError, Rule};
+pub use model::*;
+pub use quantity::{Dimension, Quantity, Unit};
+pub use rust_decimal::Decimal;
+pub use state::State;

@@ -1,0 +1,419 @@
+//! The domain's records and events: master data, lots and what happens to
+//! them. These mirror `proto/jejak/v1` but are validated: required fields are
+//! present and ids, quantities and GTINs are well-formed.
+
+use rust_decimal::Decimal;
+
+use crate::error::DomainError;
+use crate::gs1::Gtin;
+use crate::quantity::{Quantity, Unit};
+
+/// Nanoseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub i64);
+
+impl Time {
+    pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+    pub fn from_unix(seconds: i64, nanos: i32) -> Option<Time> {
+        seconds
+            .checked_mul(Self::NANOS_PER_SEC)?
+            .checked_add(i64::from(nanos))
+            .map(Time)
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.0.div_euclid(Self::NANOS_PER_SEC)
+    }
+
+    pub fn subsec_nanos(self) -> i32 {
+        // rem_euclid of a positive modulus is in [0, 1e9), which fits an i32.
+        self.0.rem_euclid(Self::NANOS_PER_SEC) as i32
+    }
+}
+
+/// 2000-01-01T00:00:00Z: nothing jejak records happened before this.
+pub const EARLIEST: Time = Time(946_684_800 * Time::NANOS_PER_SEC);
+/// How far in the future a floor time may be (clock skew between devices).
+pub const MAX_FUTURE_SKEW: i64 = 5 * 60 * Time::NANOS_PER_SEC;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartyRole {
+    Ukm,
+    Supplier,
+    Customer,
+    Operator,
+}
+
+impl PartyRole {
+    pub fn label(self) -> &'static str {
+        match self {
+            PartyRole::Ukm => "UKM",
+            PartyRole::Supplier => "supplier",
+            PartyRole::Customer => "customer",
+            PartyRole::Operator => "operator",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Party {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<PartyRole>,
+    pub district: String,
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sector {
+    Rice,
+    Metal,
+    Garment,
+    Furniture,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+impl GeoPoint {
+    pub fn new(field: &str, latitude: f64, longitude: f64) -> Result<GeoPoint, DomainError> {
+        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
+            return Err(DomainError::invalid(
+                field,
+                format!("({latitude}, {longitude}) is not a point on earth: latitude must be within ±90 and longitude within ±180"),
+            ));
+        }
+        Ok(GeoPoint {
+            latitude,
+            longitude,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facility {
+    pub id: String,
+    pub name: String,
+    pub sector: Sector,
+    pub district: String,
+    pub operator_id: String,
+    pub location: Option<GeoPoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProductKind {
+    Raw,
+    Intermediate,
+    Finished,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub sector: Sector,
+    pub kind: ProductKind,
+    pub unit: Unit,
+    pub gtin: Option<Gtin>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityStandard {
+    pub id: String,
+    pub name: String,
+    pub reference: String,
+    pub parameters: Vec<Parameter>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub parameter: String,
+    pub value: Decimal,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Conformant,
+    NonConformant,
+    Hold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LotStatus {
+    Active,
+    OnHold,
+    Released,
+    Recalled,
+    Disposed,
+}
+
+impl LotStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            LotStatus::Active => "active",
+            LotStatus::OnHold => "on hold",
+            LotStatus::Released => "released",
+            LotStatus::Recalled => "recalled",
+            LotStatus::Disposed => "disposed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub kind: String,
+    pub reference: String,
+    /// blake3 of the document's bytes.
+    pub blake3: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Origin {
+    pub place: String,
+    pub plot_id: String,
+    pub plot: Option<GeoPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub serial: String,
+    pub quantity: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotInput {
+    pub lot_id: String,
+    pub quantity: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotOutput {
+    pub lot_id: String,
+    pub product_id: String,
+    pub quantity: Quantity,
+    /// Empty in a command means "the owner of the first input"; always set in events.
+    pub owner_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaterialReceived {
+    pub lot_id: String,
+    pub facility_id: String,
+    pub product_id: String,
+    pub quantity: Quantity,
+    pub owner_id: String,
+    pub supplier_id: String,
+    pub origin: Origin,
+    pub documents: Vec<Document>,
+    pub source_lot_id: Option<String>,
+    pub occurred_at: Option<Time>,
+}
+
+/// An inspection as commanded: measurements only, the verdict is computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectLot {
+    pub lot_id: String,
+    pub facility_id: String,
+    pub standard_id: String,
+    pub measurements: Vec<Measurement>,
+    pub inspector: String,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotInspected {
+    pub lot_id: String,
+    pub facility_id: String,
+    pub standard_id: String,
+    pub measurements: Vec<Measurement>,
+    pub verdict: Verdict,
+    pub findings: Vec<String>,
+    pub inspector: String,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotProcessed {
+    pub facility_id: String,
+    pub process_step: String,
+    pub line: String,
+    pub inputs: Vec<LotInput>,
+    pub outputs: Vec<LotOutput>,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotPacked {
+    pub facility_id: String,
+    pub lot_id: String,
+    pub gtin: Gtin,
+    pub packages: Vec<Package>,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotShipped {
+    pub facility_id: String,
+    pub lot_id: String,
+    pub quantity: Option<Quantity>,
+    pub package_serials: Vec<String>,
+    pub consignee_id: String,
+    pub document: String,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotStatusChanged {
+    pub facility_id: String,
+    pub lot_id: String,
+    pub status: LotStatus,
+    pub reason: String,
+    pub occurred_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventVoided {
+    pub facility_id: String,
+    pub voided_event_id: String,
+    pub reason: String,
+    pub replacement_event_id: Option<String>,
+    pub occurred_at: Option<Time>,
+}
+
+/// Something that happened; the payload of an envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    PartyRegistered(Party),
+    FacilityRegistered(Facility),
+    ProductRegistered(Product),
+    StandardRegistered(QualityStandard),
+    MaterialReceived(MaterialReceived),
+    LotInspected(LotInspected),
+    LotProcessed(LotProcessed),
+    LotPacked(LotPacked),
+    LotShipped(LotShipped),
+    LotStatusChanged(LotStatusChanged),
+    EventVoided(EventVoided),
+}
+
+/// The chain that holds master data not bound to one facility.
+pub const REGISTRY_CHAIN: &str = "@registry";
+
+impl Event {
+    /// The chain (facility, or the registry) this event is appended to.
+    pub fn chain(&self) -> &str {
+        match self {
+            Event::PartyRegistered(_)
+            | Event::ProductRegistered(_)
+            | Event::StandardRegistered(_) => REGISTRY_CHAIN,
+            Event::FacilityRegistered(f) => &f.id,
+            Event::MaterialReceived(e) => &e.facility_id,
+            Event::LotInspected(e) => &e.facility_id,
+            Event::LotProcessed(e) => &e.facility_id,
+            Event::LotPacked(e) => &e.facility_id,
+            Event::LotShipped(e) => &e.facility_id,
+            Event::LotStatusChanged(e) => &e.facility_id,
+            Event::EventVoided(e) => &e.facility_id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::PartyRegistered(_) => "PartyRegistered",
+            Event::FacilityRegistered(_) => "FacilityRegistered",
+            Event::ProductRegistered(_) => "ProductRegistered",
+            Event::StandardRegistered(_) => "QualityStandardRegistered",
+            Event::MaterialReceived(_) => "MaterialReceived",
+            Event::LotInspected(_) => "LotInspected",
+            Event::LotProcessed(_) => "LotProcessed",
+            Event::LotPacked(_) => "LotPacked",
+            Event::LotShipped(_) => "LotShipped",
+            Event::LotStatusChanged(_) => "LotStatusChanged",
+            Event::EventVoided(_) => "EventVoided",
+        }
+    }
+
+    pub fn occurred_at(&self) -> Option<Time> {
+        match self {
+            Event::MaterialReceived(e) => e.occurred_at,
+            Event::LotInspected(e) => e.occurred_at,
+            Event::LotProcessed(e) => e.occurred_at,
+            Event::LotPacked(e) => e.occurred_at,
+            Event::LotShipped(e) => e.occurred_at,
+            Event::LotStatusChanged(e) => e.occurred_at,
+            Event::EventVoided(e) => e.occurred_at,
+            _ => None,
+        }
+    }
+
+    /// The lots this event touches directly (for lot histories).
+    pub fn lots(&self) -> Vec<&str> {
+        match self {
+            Event::MaterialReceived(e) => {
+                let mut v = vec![e.lot_id.as_str()];
+                if let Some(src) = &e.source_lot_id {
+                    v.push(src);
+                }
+                v
+            }
+            Event::LotInspected(e) => vec![&e.lot_id],
+            Event::LotProcessed(e) => e
+                .inputs
+                .iter()
+                .map(|i| i.lot_id.as_str())
+                .chain(e.outputs.iter().map(|o| o.lot_id.as_str()))
+                .collect(),
+            Event::LotPacked(e) => vec![&e.lot_id],
+            Event::LotShipped(e) => vec![&e.lot_id],
+            Event::LotStatusChanged(e) => vec![&e.lot_id],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A command: what a client asks for. All but the inspection carry the event
+/// they would become; `decide` fills in defaults and checks the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    RegisterParty(Party),
+    RegisterFacility(Facility),
+    RegisterProduct(Product),
+    RegisterStandard(QualityStandard),
+    ReceiveMaterial(MaterialReceived),
+    InspectLot(InspectLot),
+    ProcessLots(LotProcessed),
+    PackLot(LotPacked),
+    ShipLot(LotShipped),
+    ChangeLotStatus(LotStatusChanged),
+    VoidEvent(EventVoided),
+}
+
+impl Command {
+    pub fn occurred_at(&self) -> Option<Time> {
+        match self {
+            Command::ReceiveMaterial(e) => e.occurred_at,
+            Command::InspectLot(e) => e.occurred_at,
+            Command::ProcessLots(e) => e.occurred_at,
+            Command::PackLot(e) => e.occurred_at,
+            Command::ShipLot(e) => e.occurred_at,
+            Command::ChangeLotStatus(e) => e.occurred_at,
+            Command::VoidEvent(e) => e.occurred_at,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Envelopes: the stored form of an event, and the blake3 chain over their
+//! exact stored bytes (never a re-encoding: protobuf encoding is not canonical).
+
+use jejak_proto::v1 as p;
+use prost::Message;
+
+use crate::LogError;
+
+pub const ENVELOPE_VERSION: u32 = 1;
+pub const ZERO_HASH: [u8; 32] = [0; 32];
+
+/// An event ready to be appended: everything but its place in the log.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub chain: String,
+    pub event_id: String,
+    pub actor: String,
+    pub command_hash: [u8; 32],
+    pub recorded_at: prost_types::Timestamp,
+    pub event: p::Event,
+}
+
+/// An event as stored: its position, exact bytes, their hash, and the decoded envelope.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub position: u64,
+    pub bytes: Vec<u8>,
+    pub hash: [u8; 32],
+    pub envelope: p::Envelope,
+}
+
+impl StoredEvent {
+    /// Decodes stored bytes; the hash is computed over exactly these bytes.
+    pub fn decode(position: u64, bytes: Vec<u8>) -> Result<StoredEvent, LogError> {
+        let envelope = p::Envelope::decode(bytes.as_slice()).map_err(|e| LogError::Corrupt {
+            position,
+            reason: format!("envelope does not decode: {e}"),
+        })?;
+        Ok(StoredEvent {
+            position,
+            hash: hash(&bytes),
+            bytes,
+            envelope,
+        })
+    }
+}
+
+pub fn hash(bytes: &[u8]) -> [u8; 32] {
+    *blake3::hash(bytes).as_bytes()
+}
+
+/// Checks that `next` follows `prev` (or starts its chain when `prev` is None).
+pub fn verify_link(prev: Option<&StoredEvent>, next: &StoredEvent) -> Result<(), LogError> {
+    let (want_seq, want_hash) = match prev {
+        Some(p) => (p.envelope.sequence + 1, p.hash),
+        None => (1, ZERO_HASH),
+    };
+    let corrupt = |reason: String| {
+        Err(LogError::Corrupt {
+            position: next.position,
+            reason,
+        })
+    };
+    if next.envelope.sequence != want_seq {
+        return corrupt(format!(
+            "chain {:?} has sequence {} where {want_seq} was expected",
+            next.envelope.chain, next.envelope.sequence
+        ));
+    }
+    if next.envelope.prev_hash.as_slice() != want_hash {
+        return corrupt(format!(
+            "chain {:?} sequence {}: previous hash does not match the stored previous envelope",
+            next.envelope.chain, next.envelope.sequence
+        ));
+    }
+    Ok(())
+}
