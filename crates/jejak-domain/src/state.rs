@@ -34,17 +34,51 @@ pub struct LotState {
     pub voided: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum MarkKind {
+/// An inspection verdict or a status change, in the order they happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
     Inspected(Verdict),
     Status(LotStatus),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Mark {
-    event_id: Arc<str>,
-    kind: MarkKind,
-    voided: bool,
+pub struct Mark {
+    pub event_id: Arc<str>,
+    pub kind: MarkKind,
+    pub voided: bool,
+}
+
+/// The standing of a lot after its marks (voided ones skipped).
+pub fn standing(marks: &[Mark]) -> Standing {
+    let mut s = Standing {
+        status: LotStatus::Active,
+        verdict: None,
+        hold_released: false,
+    };
+    for m in marks.iter().filter(|m| !m.voided) {
+        match m.kind {
+            MarkKind::Inspected(v) => {
+                s.verdict = Some(v);
+                s.hold_released = false;
+            }
+            MarkKind::Status(st) => {
+                s.status = st;
+                if st == LotStatus::Released {
+                    s.hold_released = true;
+                }
+            }
+        }
+    }
+    s
+}
+
+impl Standing {
+    /// Whether a lot in this standing may be processed, packed or shipped.
+    pub fn usable(&self) -> bool {
+        matches!(self.status, LotStatus::Active | LotStatus::Released)
+            && self.verdict != Some(Verdict::NonConformant)
+            && !(self.verdict == Some(Verdict::Hold) && !self.hold_released)
+    }
 }
 
 /// The quality and status of a lot after its inspections and status changes.
@@ -58,26 +92,7 @@ pub struct Standing {
 
 impl LotState {
     pub fn standing(&self) -> Standing {
-        let mut s = Standing {
-            status: LotStatus::Active,
-            verdict: None,
-            hold_released: false,
-        };
-        for m in self.marks.iter().filter(|m| !m.voided) {
-            match m.kind {
-                MarkKind::Inspected(v) => {
-                    s.verdict = Some(v);
-                    s.hold_released = false;
-                }
-                MarkKind::Status(st) => {
-                    s.status = st;
-                    if st == LotStatus::Released {
-                        s.hold_released = true;
-                    }
-                }
-            }
-        }
-        s
+        standing(&self.marks)
     }
 
     /// Why the lot may not be processed, packed or shipped, if it may not.

@@ -1,1 +1,32 @@
-//! jejak-genealogy
+//! The lot-genealogy projection: an in-memory index of lots and their
+//! input/output edges, kept in step with a sled store that records the same
+//! state together with the log position it reflects, and the trace queries
+//! answered from it.
+
+mod graph;
+mod query;
+mod records;
+mod store;
+
+pub use graph::{AppliedEvent, Genealogy};
+pub use query::TraceLimits;
+pub use store::{Projection, ProjectionStatus};
+
+/// What can go wrong in the projection; callers tell these apart.
+#[derive(Debug, thiserror::Error)]
+pub enum GenealogyError {
+    #[error("projection storage: {0}")]
+    Storage(String),
+    #[error("projection record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl From<sled::Error> for GenealogyError {
+    fn from(e: sled::Error) -> Self {
+        GenealogyError::Storage(e.to_string())
+    }
+}

@@ -1,1 +1,342 @@
-fn main() {}
+//! The `jejak` binary: parses the command line, sets up logging, and hands
+//! over to the library (server, client commands, rebuild).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use jejak::client;
+use jejak_proto::v1 as p;
+
+#[derive(Parser)]
+#[command(
+    name = "jejak",
+    version,
+    about = "Traceability for shared factories: where every lot came from, verifiably"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "JEJAK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ServerArg {
+    /// URL of a running jejak server.
+    #[arg(long, env = "JEJAK_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Print the reply as canonical proto3 JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on the embedded store (event log and projection in sled).
+    Serve {
+        /// Directory holding the event log and the projection.
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: String,
+        /// Load demo data for all four sectors when the store is empty.
+        #[arg(long, env = "JEJAK_DEMO")]
+        demo: bool,
+        /// Deepest level a trace follows.
+        #[arg(long, env = "JEJAK_MAX_TRACE_DEPTH", default_value_t = 64)]
+        max_trace_depth: u32,
+        /// Most lots in one trace reply.
+        #[arg(long, env = "JEJAK_MAX_TRACE_NODES", default_value_t = 20_000)]
+        max_trace_nodes: usize,
+    },
+    /// Send capture commands from a JSON Lines file to a running server.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Trace a lot, package or label backward (inputs) or forward (recall).
+    Trace {
+        #[command(subcommand)]
+        direction: Direction,
+    },
+    /// Origin shares of a lot by UKM, supplier and receipt.
+    Origin {
+        /// Lot id, GS1 Digital Link URI, or serial with --serial.
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Every event that touched a lot, corrections included.
+    History {
+        lot: String,
+        /// Only what was recorded by this time (RFC 3339).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// One lot in detail.
+    Lot {
+        lot: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Resolve a GS1 Digital Link URI from a label.
+    Lookup {
+        uri: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Log and projection positions of a running server.
+    Status {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Recreate the projection from the event log (server stopped).
+    Rebuild {
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum Direction {
+    /// Down to the raw material receipts.
+    Back {
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[arg(long, default_value_t = 0)]
+        max_depth: u32,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Up to every lot, package and consignee reached.
+    Forward {
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[arg(long, default_value_t = 0)]
+        max_depth: u32,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn print<M: prost::Message>(
+    json: bool,
+    name: &str,
+    msg: &M,
+    text: impl FnOnce(&M) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&jejak::import::to_json(name, msg)?)?
+        );
+    } else {
+        print!("{}", text(msg));
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve {
+            data_dir,
+            listen,
+            demo,
+            max_trace_depth,
+            max_trace_nodes,
+        } => {
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            let config = jejak::ServeConfig {
+                data_dir,
+                demo,
+                limits: jejak_genealogy::TraceLimits {
+                    max_depth: max_trace_depth,
+                    max_nodes: max_trace_nodes,
+                },
+            };
+            jejak::run(config, listener, shutdown_signal()).await
+        }
+        Command::Import { file, server } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("read {}", file.display()))?;
+            let mut c = p::capture_service_client::CaptureServiceClient::new(
+                client::connect(&server.server).await?,
+            );
+            let report = jejak::import::import(&mut c, &text).await;
+            for (line, reason) in &report.failed {
+                eprintln!("{}:{line}: {reason}", file.display());
+            }
+            println!(
+                "{} recorded, {} already recorded, {} refused",
+                report.recorded,
+                report.already_recorded,
+                report.failed.len()
+            );
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} lines were refused", report.failed.len())
+            }
+        }
+        Command::Trace { direction } => {
+            let (target, serial, max_depth, server, backward) = match direction {
+                Direction::Back {
+                    target,
+                    serial,
+                    max_depth,
+                    server,
+                } => (target, serial, max_depth, server, true),
+                Direction::Forward {
+                    target,
+                    serial,
+                    max_depth,
+                    server,
+                } => (target, serial, max_depth, server, false),
+            };
+            let mut c = client::trace_client(&server.server).await?;
+            let req = p::TraceRequest {
+                target: Some(client::target(&target, serial)),
+                max_depth,
+            };
+            let reply = if backward {
+                c.backward_trace(req).await
+            } else {
+                c.forward_trace(req).await
+            }?
+            .into_inner();
+            print(server.json, "jejak.v1.TraceReply", &reply, |r| {
+                client::render_trace(r, backward)
+            })
+        }
+        Command::Origin {
+            target,
+            serial,
+            server,
+        } => {
+            let mut c = client::trace_client(&server.server).await?;
+            let reply = c
+                .origin_shares(p::OriginSharesRequest {
+                    target: Some(client::target(&target, serial)),
+                })
+                .await?
+                .into_inner();
+            print(
+                server.json,
+                "jejak.v1.OriginSharesReply",
+                &reply,
+                client::render_shares,
+            )
+        }
+        Command::History { lot, as_of, server } => {
+            let as_of =
+                match as_of {
+                    Some(s) => Some(s.parse::<prost_types::Timestamp>().map_err(|e| {
+                        anyhow::anyhow!("--as-of {s:?} is not an RFC 3339 time: {e}")
+                    })?),
+                    None => None,
+                };
+            let mut c = client::trace_client(&server.server).await?;
+            let reply = c
+                .lot_history(p::LotHistoryRequest { lot_id: lot, as_of })
+                .await?
+                .into_inner();
+            print(
+                server.json,
+                "jejak.v1.LotHistoryReply",
+                &reply,
+                client::render_history,
+            )
+        }
+        Command::Lot { lot, server } => {
+            let mut c = client::trace_client(&server.server).await?;
+            let reply = c
+                .get_lot(p::GetLotRequest { lot_id: lot })
+                .await?
+                .into_inner();
+            print(server.json, "jejak.v1.Lot", &reply, client::render_lot)
+        }
+        Command::Lookup { uri, server } => {
+            let mut c = client::trace_client(&server.server).await?;
+            let reply = c
+                .lookup_label(p::LookupLabelRequest { uri })
+                .await?
+                .into_inner();
+            print(
+                server.json,
+                "jejak.v1.LookupLabelReply",
+                &reply,
+                client::render_lookup,
+            )
+        }
+        Command::Status { server } => {
+            let mut c = client::trace_client(&server.server).await?;
+            let reply = c.get_status(p::GetStatusRequest {}).await?.into_inner();
+            print(server.json, "jejak.v1.StatusReply", &reply, |s| {
+                format!(
+                    "log position {}\napplied position {}\nlots {}\nevents {}\n",
+                    s.log_position, s.applied_position, s.lots, s.events
+                )
+            })
+        }
+        Command::Rebuild { data_dir } => jejak::server::rebuild(&data_dir).await,
+    }
+}

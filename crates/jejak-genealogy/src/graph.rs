@@ -1,0 +1,645 @@
+//! The in-memory genealogy: lots indexed by a dense integer, edges up (inputs)
+//! and down (outputs) as adjacency lists, master data, and the event index
+//! needed for corrections. Applying an event is deterministic and marks what
+//! changed, so the store can persist exactly that.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jejak_domain::state::{standing, Mark, MarkKind, Standing};
+use jejak_domain::{
+    Decimal, Document, Event, Facility, Measurement, Origin, Party, Product, QualityStandard, Time,
+    Unit, Verdict,
+};
+
+pub(crate) type Ix = u32;
+
+/// Interned strings (facility, product, party, standard ids, steps).
+#[derive(Default)]
+pub(crate) struct Interner {
+    strings: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, u32>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let a: Arc<str> = Arc::from(s);
+        let i = self.strings.len() as u32;
+        self.strings.push(a.clone());
+        self.index.insert(a, i);
+        i
+    }
+
+    pub(crate) fn get(&self, i: u32) -> &str {
+        self.strings.get(i as usize).map_or("", |s| s)
+    }
+}
+
+/// One input → output link of a transformation (or a transfer between facilities).
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    /// The other lot: the input for `parents`, the output for `children`.
+    pub(crate) lot: Ix,
+    /// Quantity of the input consumed by the transformation, in the input's base unit.
+    pub(crate) quantity: Decimal,
+    pub(crate) position: u64,
+    /// Process step, or "transfer".
+    pub(crate) step: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct InspectionRec {
+    pub(crate) event_id: Box<str>,
+    pub(crate) standard: u32,
+    pub(crate) verdict: Verdict,
+    pub(crate) measurements: Vec<Measurement>,
+    pub(crate) findings: Vec<String>,
+    pub(crate) at: Time,
+    pub(crate) voided: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PackageRec {
+    pub(crate) serial: Box<str>,
+    pub(crate) gtin: u32,
+    pub(crate) quantity: Decimal,
+    pub(crate) event_id: Box<str>,
+    pub(crate) shipped: bool,
+    pub(crate) voided: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ShipmentRec {
+    pub(crate) event_id: Box<str>,
+    pub(crate) consignee: u32,
+    pub(crate) quantity: Option<Decimal>,
+    pub(crate) serials: Vec<Box<str>>,
+    pub(crate) document: String,
+    pub(crate) at: Time,
+    pub(crate) voided: bool,
+}
+
+/// Rarely-large details of a lot, kept out of line so the hot node stays small.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LotDetail {
+    pub(crate) origin: Origin,
+    pub(crate) documents: Vec<Document>,
+    pub(crate) marks: Vec<Mark>,
+    pub(crate) inspections: Vec<InspectionRec>,
+    pub(crate) packages: Vec<PackageRec>,
+    pub(crate) shipments: Vec<ShipmentRec>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LotNode {
+    pub(crate) id: Box<str>,
+    pub(crate) product: u32,
+    pub(crate) facility: u32,
+    pub(crate) owner: u32,
+    /// Interned supplier id; `u32::MAX` when produced in-house.
+    pub(crate) supplier: u32,
+    pub(crate) unit: Unit,
+    pub(crate) quantity: Decimal,
+    pub(crate) balance: Decimal,
+    pub(crate) in_transit: Decimal,
+    pub(crate) created_by: Box<str>,
+    /// "received", or the process step.
+    pub(crate) created_as: u32,
+    pub(crate) created_at: Time,
+    pub(crate) source_lot: Option<Ix>,
+    pub(crate) voided: bool,
+    pub(crate) standing: Standing,
+    pub(crate) parents: Vec<Edge>,
+    pub(crate) children: Vec<Edge>,
+    /// Log positions of every event that touched the lot.
+    pub(crate) history: Vec<u64>,
+    pub(crate) detail: Box<LotDetail>,
+}
+
+pub(crate) const NO_SUPPLIER: u32 = u32::MAX;
+
+/// What the projection keeps of an event: where it is and which lots it made
+/// or touched, so a later correction can be applied.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRef {
+    pub(crate) position: u64,
+    pub(crate) lots: Vec<Ix>,
+    pub(crate) voided_by: Option<(Box<str>, String)>,
+}
+
+/// An event with its place in the log, as the projector applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct AppliedEvent<'a> {
+    pub position: u64,
+    pub event_id: &'a str,
+    pub recorded_at: Time,
+    pub event: &'a Event,
+}
+
+/// What an applied batch changed, for persistence.
+#[derive(Default)]
+pub(crate) struct Dirty {
+    pub(crate) lots: BTreeSet<Ix>,
+    pub(crate) events: BTreeSet<Box<str>>,
+    pub(crate) parties: BTreeSet<String>,
+    pub(crate) facilities: BTreeSet<String>,
+    pub(crate) products: BTreeSet<String>,
+    pub(crate) standards: BTreeSet<String>,
+}
+
+/// The in-memory genealogy.
+#[derive(Default)]
+pub struct Genealogy {
+    pub(crate) names: Interner,
+    pub(crate) lots: Vec<LotNode>,
+    pub(crate) by_id: HashMap<Box<str>, Ix>,
+    pub(crate) serials: HashMap<Box<str>, Ix>,
+    pub(crate) events: HashMap<Box<str>, EventRef>,
+    pub(crate) parties: HashMap<String, Party>,
+    pub(crate) facilities: HashMap<String, Facility>,
+    pub(crate) products: HashMap<String, Product>,
+    pub(crate) standards: HashMap<String, QualityStandard>,
+    /// Last applied log position.
+    pub(crate) position: u64,
+    pub(crate) dirty: Dirty,
+}
+
+impl Genealogy {
+    pub fn new() -> Genealogy {
+        Genealogy::default()
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn lot_count(&self) -> usize {
+        self.lots.len()
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    pub(crate) fn lot_ix(&self, id: &str) -> Option<Ix> {
+        self.by_id.get(id).copied()
+    }
+
+    pub(crate) fn node(&self, ix: Ix) -> &LotNode {
+        &self.lots[ix as usize]
+    }
+
+    fn node_mut(&mut self, ix: Ix) -> &mut LotNode {
+        self.dirty.lots.insert(ix);
+        &mut self.lots[ix as usize]
+    }
+
+    /// Adds a lot node (also used when loading from the store).
+    pub(crate) fn insert_node(&mut self, node: LotNode) -> Ix {
+        let ix = self.lots.len() as Ix;
+        self.by_id.insert(node.id.clone(), ix);
+        for p in &node.detail.packages {
+            if !p.voided {
+                self.serials.insert(p.serial.clone(), ix);
+            }
+        }
+        self.lots.push(node);
+        ix
+    }
+
+    /// Rebuilds the downward edges from the upward ones (after loading).
+    pub(crate) fn link_children(&mut self) {
+        let mut down: Vec<(Ix, Edge)> = Vec::new();
+        for (ix, node) in self.lots.iter().enumerate() {
+            for e in &node.parents {
+                down.push((
+                    e.lot,
+                    Edge {
+                        lot: ix as Ix,
+                        quantity: e.quantity,
+                        position: e.position,
+                        step: e.step,
+                    },
+                ));
+            }
+        }
+        down.sort_by_key(|(p, e)| (*p, e.position, e.lot));
+        for (p, e) in down {
+            if let Some(n) = self.lots.get_mut(p as usize) {
+                n.children.push(e);
+            }
+        }
+    }
+
+    fn record_event(&mut self, id: &str, position: u64, lots: Vec<Ix>) {
+        self.dirty.events.insert(id.into());
+        self.events.insert(
+            id.into(),
+            EventRef {
+                position,
+                lots,
+                voided_by: None,
+            },
+        );
+    }
+
+    fn touch(&mut self, ix: Ix, position: u64) {
+        let n = self.node_mut(ix);
+        if n.history.last() != Some(&position) {
+            n.history.push(position);
+        }
+    }
+
+    fn new_node(
+        &mut self,
+        id: &str,
+        product: &str,
+        facility: &str,
+        owner: &str,
+        unit: Unit,
+        quantity: Decimal,
+        created_by: &str,
+        created_as: &str,
+        at: Time,
+    ) -> LotNode {
+        LotNode {
+            id: id.into(),
+            product: self.names.intern(product),
+            facility: self.names.intern(facility),
+            owner: self.names.intern(owner),
+            supplier: NO_SUPPLIER,
+            unit,
+            quantity,
+            balance: quantity,
+            in_transit: Decimal::ZERO,
+            created_by: created_by.into(),
+            created_as: self.names.intern(created_as),
+            created_at: at,
+            source_lot: None,
+            voided: false,
+            standing: standing(&[]),
+            parents: Vec::new(),
+            children: Vec::new(),
+            history: Vec::new(),
+            detail: Box::default(),
+        }
+    }
+
+    fn add_edge(&mut self, input: Ix, output: Ix, quantity: Decimal, position: u64, step: u32) {
+        self.node_mut(output).parents.push(Edge {
+            lot: input,
+            quantity,
+            position,
+            step,
+        });
+        self.lots[input as usize].children.push(Edge {
+            lot: output,
+            quantity,
+            position,
+            step,
+        });
+    }
+
+    fn push_mark(&mut self, ix: Ix, event_id: &str, kind: MarkKind) {
+        let n = self.node_mut(ix);
+        n.detail.marks.push(Mark {
+            event_id: Arc::from(event_id),
+            kind,
+            voided: false,
+        });
+        n.standing = standing(&n.detail.marks);
+    }
+
+    /// Applies one event. Events at or below the applied position are
+    /// skipped, so redelivery changes nothing.
+    pub fn apply(&mut self, e: AppliedEvent<'_>) {
+        if e.position <= self.position {
+            return;
+        }
+        self.position = e.position;
+        if self.events.contains_key(e.event_id) {
+            // The same event id twice in the log cannot come from the write
+            // side; the first one wins.
+            return;
+        }
+        let at = e.event.occurred_at().unwrap_or(e.recorded_at);
+        let pos = e.position;
+        match e.event {
+            Event::PartyRegistered(p) => {
+                self.dirty.parties.insert(p.id.clone());
+                self.parties.insert(p.id.clone(), p.clone());
+                self.record_event(e.event_id, pos, Vec::new());
+            }
+            Event::FacilityRegistered(f) => {
+                self.dirty.facilities.insert(f.id.clone());
+                self.facilities.insert(f.id.clone(), f.clone());
+                self.record_event(e.event_id, pos, Vec::new());
+            }
+            Event::ProductRegistered(p) => {
+                self.dirty.products.insert(p.id.clone());
+                self.products.insert(p.id.clone(), p.clone());
+                self.record_event(e.event_id, pos, Vec::new());
+            }
+            Event::StandardRegistered(s) => {
+                self.dirty.standards.insert(s.id.clone());
+                self.standards.insert(s.id.clone(), s.clone());
+                self.record_event(e.event_id, pos, Vec::new());
+            }
+            Event::MaterialReceived(r) => {
+                if self.by_id.contains_key(r.lot_id.as_str()) {
+                    return;
+                }
+                let base = r.quantity.to_base();
+                let mut node = self.new_node(
+                    &r.lot_id,
+                    &r.product_id,
+                    &r.facility_id,
+                    &r.owner_id,
+                    r.quantity.unit(),
+                    base,
+                    e.event_id,
+                    "received",
+                    at,
+                );
+                node.supplier = self.names.intern(&r.supplier_id);
+                node.detail.origin = r.origin.clone();
+                node.detail.documents = r.documents.clone();
+                let source = r.source_lot_id.as_deref().and_then(|s| self.lot_ix(s));
+                node.source_lot = source;
+                let ix = self.insert_node(node);
+                self.touch(ix, pos);
+                let mut lots = vec![ix];
+                if let Some(src) = source {
+                    let step = self.names.intern("transfer");
+                    self.add_edge(src, ix, base, pos, step);
+                    let s = self.node_mut(src);
+                    s.in_transit -= base.min(s.in_transit);
+                    self.touch(src, pos);
+                    lots.push(src);
+                }
+                self.record_event(e.event_id, pos, lots);
+            }
+            Event::LotInspected(i) => {
+                let Some(ix) = self.lot_ix(&i.lot_id) else {
+                    return;
+                };
+                let standard = self.names.intern(&i.standard_id);
+                self.node_mut(ix).detail.inspections.push(InspectionRec {
+                    event_id: e.event_id.into(),
+                    standard,
+                    verdict: i.verdict,
+                    measurements: i.measurements.clone(),
+                    findings: i.findings.clone(),
+                    at,
+                    voided: false,
+                });
+                self.push_mark(ix, e.event_id, MarkKind::Inspected(i.verdict));
+                self.touch(ix, pos);
+                self.record_event(e.event_id, pos, vec![ix]);
+            }
+            Event::LotStatusChanged(s) => {
+                let Some(ix) = self.lot_ix(&s.lot_id) else {
+                    return;
+                };
+                self.push_mark(ix, e.event_id, MarkKind::Status(s.status));
+                self.touch(ix, pos);
+                self.record_event(e.event_id, pos, vec![ix]);
+            }
+            Event::LotProcessed(p) => {
+                let step = self.names.intern(&p.process_step);
+                let mut inputs = Vec::with_capacity(p.inputs.len());
+                for input in &p.inputs {
+                    if let Some(ix) = self.lot_ix(&input.lot_id) {
+                        let base = input.quantity.to_base();
+                        self.node_mut(ix).balance -= base;
+                        self.touch(ix, pos);
+                        inputs.push((ix, base));
+                    }
+                }
+                let mut lots: Vec<Ix> = Vec::with_capacity(p.outputs.len() + inputs.len());
+                for out in &p.outputs {
+                    if self.by_id.contains_key(out.lot_id.as_str()) {
+                        continue;
+                    }
+                    let node = self.new_node(
+                        &out.lot_id,
+                        &out.product_id,
+                        &p.facility_id,
+                        &out.owner_id,
+                        out.quantity.unit(),
+                        out.quantity.to_base(),
+                        e.event_id,
+                        &p.process_step,
+                        at,
+                    );
+                    let ix = self.insert_node(node);
+                    self.touch(ix, pos);
+                    for (input, base) in &inputs {
+                        self.add_edge(*input, ix, *base, pos, step);
+                    }
+                    lots.push(ix);
+                }
+                lots.extend(inputs.iter().map(|(ix, _)| *ix));
+                self.record_event(e.event_id, pos, lots);
+            }
+            Event::LotPacked(pk) => {
+                let Some(ix) = self.lot_ix(&pk.lot_id) else {
+                    return;
+                };
+                let gtin = self.names.intern(pk.gtin.as_str());
+                let mut total = Decimal::ZERO;
+                for p in &pk.packages {
+                    let base = p.quantity.to_base();
+                    total += base;
+                    self.serials.insert(p.serial.as_str().into(), ix);
+                    self.node_mut(ix).detail.packages.push(PackageRec {
+                        serial: p.serial.as_str().into(),
+                        gtin,
+                        quantity: base,
+                        event_id: e.event_id.into(),
+                        shipped: false,
+                        voided: false,
+                    });
+                }
+                self.node_mut(ix).balance -= total;
+                self.touch(ix, pos);
+                self.record_event(e.event_id, pos, vec![ix]);
+            }
+            Event::LotShipped(s) => {
+                let Some(ix) = self.lot_ix(&s.lot_id) else {
+                    return;
+                };
+                let consignee = self.names.intern(&s.consignee_id);
+                let bulk = s.quantity.as_ref().map(jejak_domain::Quantity::to_base);
+                let n = self.node_mut(ix);
+                for p in n.detail.packages.iter_mut() {
+                    if !p.voided && s.package_serials.iter().any(|x| *x == *p.serial) {
+                        p.shipped = true;
+                    }
+                }
+                if let Some(b) = bulk {
+                    n.balance -= b;
+                    n.in_transit += b;
+                }
+                n.detail.shipments.push(ShipmentRec {
+                    event_id: e.event_id.into(),
+                    consignee,
+                    quantity: bulk,
+                    serials: s
+                        .package_serials
+                        .iter()
+                        .map(|x| x.as_str().into())
+                        .collect(),
+                    document: s.document.clone(),
+                    at,
+                    voided: false,
+                });
+                self.touch(ix, pos);
+                self.record_event(e.event_id, pos, vec![ix]);
+            }
+            Event::EventVoided(v) => {
+                let mut lots = Vec::new();
+                if let Some(target) = self.events.get(v.voided_event_id.as_str()).cloned() {
+                    if target.voided_by.is_none() {
+                        self.undo(&v.voided_event_id, &target);
+                        if let Some(t) = self.events.get_mut(v.voided_event_id.as_str()) {
+                            t.voided_by = Some((e.event_id.into(), v.reason.clone()));
+                        }
+                        self.dirty.events.insert(v.voided_event_id.as_str().into());
+                        for ix in &target.lots {
+                            self.touch(*ix, pos);
+                        }
+                        lots = target.lots.clone();
+                    }
+                }
+                self.record_event(e.event_id, pos, lots);
+            }
+        }
+    }
+
+    /// Reverses the effects of an event that a correction voids.
+    fn undo(&mut self, event_id: &str, target: &EventRef) {
+        let tpos = target.position;
+        for &ix in &target.lots {
+            let created_here = &*self.lots[ix as usize].created_by == event_id;
+            if created_here {
+                // A lot this event created: it no longer exists; what it
+                // consumed goes back to its inputs.
+                let parents: Vec<Edge> = self.lots[ix as usize]
+                    .parents
+                    .iter()
+                    .filter(|e| e.position == tpos)
+                    .cloned()
+                    .collect();
+                let n = self.node_mut(ix);
+                n.voided = true;
+                n.balance = Decimal::ZERO;
+                for p in parents {
+                    let is_transfer = self.lots[ix as usize].source_lot == Some(p.lot);
+                    let input = self.node_mut(p.lot);
+                    if is_transfer {
+                        input.in_transit += p.quantity;
+                    }
+                }
+                continue;
+            }
+            let n = self.node_mut(ix);
+            let mut changed_marks = false;
+            for m in n
+                .detail
+                .marks
+                .iter_mut()
+                .filter(|m| &*m.event_id == event_id)
+            {
+                m.voided = true;
+                changed_marks = true;
+            }
+            if changed_marks {
+                n.standing = standing(&n.detail.marks);
+            }
+            for i in n
+                .detail
+                .inspections
+                .iter_mut()
+                .filter(|i| &*i.event_id == event_id)
+            {
+                i.voided = true;
+            }
+            let mut restored = Decimal::ZERO;
+            for p in n
+                .detail
+                .packages
+                .iter_mut()
+                .filter(|p| &*p.event_id == event_id && !p.voided)
+            {
+                p.voided = true;
+                restored += p.quantity;
+            }
+            let mut unshipped: Vec<Box<str>> = Vec::new();
+            for s in n
+                .detail
+                .shipments
+                .iter_mut()
+                .filter(|s| &*s.event_id == event_id && !s.voided)
+            {
+                s.voided = true;
+                if let Some(b) = s.quantity {
+                    restored += b;
+                    n.in_transit -= b.min(n.in_transit);
+                }
+                unshipped.extend(s.serials.iter().cloned());
+            }
+            for p in n.detail.packages.iter_mut() {
+                if unshipped.contains(&p.serial) {
+                    p.shipped = false;
+                }
+            }
+            n.balance += restored;
+        }
+        // Inputs consumed by a voided transformation get their quantity back,
+        // once per input (every output carries the same input edges).
+        let mut restored_inputs: Vec<Ix> = Vec::new();
+        for &ix in &target.lots {
+            if &*self.lots[ix as usize].created_by != event_id {
+                continue;
+            }
+            let edges: Vec<Edge> = self.lots[ix as usize]
+                .parents
+                .iter()
+                .filter(|e| e.position == tpos)
+                .cloned()
+                .collect();
+            for p in edges {
+                if self.lots[ix as usize].source_lot == Some(p.lot)
+                    || restored_inputs.contains(&p.lot)
+                {
+                    continue;
+                }
+                restored_inputs.push(p.lot);
+                self.node_mut(p.lot).balance += p.quantity;
+            }
+        }
+        let voided_serials: Vec<Box<str>> = target
+            .lots
+            .iter()
+            .flat_map(|ix| {
+                self.lots[*ix as usize]
+                    .detail
+                    .packages
+                    .iter()
+                    .filter(|p| p.voided && &*p.event_id == event_id)
+                    .map(|p| p.serial.clone())
+            })
+            .collect();
+        for s in voided_serials {
+            self.serials.remove(&s);
+        }
+    }
+
+    pub(crate) fn take_dirty(&mut self) -> Dirty {
+        std::mem::take(&mut self.dirty)
+    }
+}

@@ -1,0 +1,541 @@
+//! Trace queries over the in-memory genealogy: backward and forward traces,
+//! origin shares, lot details and label lookups, answered as API messages.
+
+use std::collections::{HashMap, VecDeque};
+
+use jejak_domain::gs1::DigitalLink;
+use jejak_domain::quantity::from_base;
+use jejak_domain::shares::{self, Fraction};
+use jejak_domain::{Decimal, Dimension, Quantity, Time};
+use jejak_proto::v1 as p;
+use num_traits::{One, Zero};
+
+use crate::graph::{Genealogy, Ix, LotNode, PackageRec, NO_SUPPLIER};
+use crate::GenealogyError;
+
+/// Bounds on the size of one trace answer.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceLimits {
+    /// Deepest level followed; deeper lots are cut and the reply marked truncated.
+    pub max_depth: u32,
+    /// Most lots in one reply.
+    pub max_nodes: usize,
+}
+
+impl Default for TraceLimits {
+    fn default() -> Self {
+        TraceLimits {
+            max_depth: 64,
+            max_nodes: 20_000,
+        }
+    }
+}
+
+fn qty(base: Decimal, unit: jejak_domain::Unit) -> p::Quantity {
+    jejak_proto::quantity_to_proto(&Quantity::from_parts(from_base(base, unit), unit))
+}
+
+fn ts(t: Time) -> Option<prost_types::Timestamp> {
+    Some(jejak_proto::time_to_proto(t))
+}
+
+impl Genealogy {
+    fn name_of_party(&self, id: &str) -> String {
+        self.parties
+            .get(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn package_info(&self, n: &LotNode, pk: &PackageRec) -> p::PackageInfo {
+        let gtin = self.names.get(pk.gtin).to_string();
+        let label = jejak_domain::gs1::Gtin::parse(&gtin)
+            .ok()
+            .and_then(|g| DigitalLink::new(g, n.id.to_string(), Some(pk.serial.to_string())).ok())
+            .map(|dl| dl.path())
+            .unwrap_or_default();
+        p::PackageInfo {
+            serial: pk.serial.to_string(),
+            gtin,
+            quantity: Some(qty(pk.quantity, n.unit)),
+            label,
+            shipped: pk.shipped,
+            event_id: pk.event_id.to_string(),
+        }
+    }
+
+    fn shipments_of(&self, n: &LotNode) -> Vec<p::Shipment> {
+        n.detail
+            .shipments
+            .iter()
+            .filter(|s| !s.voided)
+            .map(|s| {
+                let consignee = self.names.get(s.consignee).to_string();
+                p::Shipment {
+                    event_id: s.event_id.to_string(),
+                    lot_id: n.id.to_string(),
+                    consignee_name: self.name_of_party(&consignee),
+                    consignee_id: consignee,
+                    quantity: s.quantity.map(|q| qty(q, n.unit)),
+                    package_serials: s.serials.iter().map(|x| x.to_string()).collect(),
+                    document: s.document.clone(),
+                    facility_id: self.names.get(n.facility).to_string(),
+                    occurred_at: ts(s.at),
+                }
+            })
+            .collect()
+    }
+
+    /// The API view of a lot.
+    pub(crate) fn lot_message(&self, ix: Ix, with_detail: bool) -> p::Lot {
+        let n = self.node(ix);
+        let product = self.names.get(n.product);
+        let facility = self.names.get(n.facility);
+        let owner = self.names.get(n.owner);
+        let supplier = if n.supplier == NO_SUPPLIER {
+            ""
+        } else {
+            self.names.get(n.supplier)
+        };
+        let inspections = n
+            .detail
+            .inspections
+            .iter()
+            .map(|i| {
+                let standard = self.names.get(i.standard);
+                p::Inspection {
+                    event_id: i.event_id.to_string(),
+                    standard_id: standard.to_string(),
+                    standard_name: self
+                        .standards
+                        .get(standard)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    verdict: jejak_proto::verdict_to_proto(i.verdict) as i32,
+                    measurements: if with_detail {
+                        jejak_proto::measurements_to_proto(&i.measurements)
+                    } else {
+                        Vec::new()
+                    },
+                    findings: i.findings.clone(),
+                    occurred_at: ts(i.at),
+                    voided: i.voided,
+                }
+            })
+            .collect();
+        p::Lot {
+            lot_id: n.id.to_string(),
+            product_id: product.to_string(),
+            product_name: self
+                .products
+                .get(product)
+                .map(|x| x.name.clone())
+                .unwrap_or_default(),
+            facility_id: facility.to_string(),
+            facility_name: self
+                .facilities
+                .get(facility)
+                .map(|x| x.name.clone())
+                .unwrap_or_default(),
+            owner_id: owner.to_string(),
+            owner_name: self.name_of_party(owner),
+            supplier_id: supplier.to_string(),
+            supplier_name: self.name_of_party(supplier),
+            quantity: Some(qty(n.quantity, n.unit)),
+            balance: Some(qty(n.balance, n.unit)),
+            status: jejak_proto::status_to_proto(n.standing.status) as i32,
+            verdict: n
+                .standing
+                .verdict
+                .map_or(0, |v| jejak_proto::verdict_to_proto(v) as i32),
+            inspections,
+            origin: jejak_proto::origin_to_proto(&n.detail.origin),
+            documents: if with_detail {
+                jejak_proto::documents_to_proto(&n.detail.documents)
+            } else {
+                Vec::new()
+            },
+            created_by: n.created_by.to_string(),
+            created_as: self.names.get(n.created_as).to_string(),
+            created_at: ts(n.created_at),
+            source_lot_id: n
+                .source_lot
+                .map(|s| self.node(s).id.to_string())
+                .unwrap_or_default(),
+            packages: if with_detail {
+                n.detail
+                    .packages
+                    .iter()
+                    .filter(|pk| !pk.voided)
+                    .map(|pk| self.package_info(n, pk))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            shipments: if with_detail {
+                self.shipments_of(n)
+            } else {
+                Vec::new()
+            },
+            voided: n.voided,
+        }
+    }
+
+    fn lot_ix_or_404(&self, id: &str) -> Result<Ix, GenealogyError> {
+        self.lot_ix(id).ok_or_else(|| GenealogyError::NotFound {
+            what: "lot",
+            id: id.to_string(),
+        })
+    }
+
+    /// Resolves a GS1 Digital Link to its lot and, with a serial, its package.
+    pub fn resolve_label(
+        &self,
+        uri: &str,
+    ) -> Result<(Ix, Option<p::PackageInfo>, DigitalLink), GenealogyError> {
+        let dl = DigitalLink::parse(uri)
+            .map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
+        let not_found = || GenealogyError::NotFound {
+            what: "label",
+            id: dl.path(),
+        };
+        let ix = self.lot_ix(&dl.lot).ok_or_else(not_found)?;
+        let n = self.node(ix);
+        let gtin = dl.gtin.as_str();
+        let product_gtin = self
+            .products
+            .get(self.names.get(n.product))
+            .and_then(|p| p.gtin.as_ref());
+        let gtin_matches = product_gtin.is_some_and(|g| g.as_str() == gtin)
+            || n.detail
+                .packages
+                .iter()
+                .any(|pk| !pk.voided && self.names.get(pk.gtin) == gtin);
+        if !gtin_matches {
+            return Err(not_found());
+        }
+        let package = match &dl.serial {
+            None => None,
+            Some(serial) => {
+                let pk = n
+                    .detail
+                    .packages
+                    .iter()
+                    .find(|pk| {
+                        !pk.voided && *pk.serial == **serial && self.names.get(pk.gtin) == gtin
+                    })
+                    .ok_or_else(not_found)?;
+                Some(self.package_info(n, pk))
+            }
+        };
+        Ok((ix, package, dl))
+    }
+
+    fn resolve_target(
+        &self,
+        target: Option<&p::Target>,
+    ) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
+        let kind = target.and_then(|t| t.kind.as_ref()).ok_or_else(|| {
+            GenealogyError::InvalidArgument(
+                "target: give a lot id, a package serial or a label".into(),
+            )
+        })?;
+        match kind {
+            p::target::Kind::LotId(id) => Ok((self.lot_ix_or_404(id)?, None)),
+            p::target::Kind::Serial(serial) => {
+                let ix =
+                    *self
+                        .serials
+                        .get(serial.as_str())
+                        .ok_or_else(|| GenealogyError::NotFound {
+                            what: "package serial",
+                            id: serial.clone(),
+                        })?;
+                let n = self.node(ix);
+                let pk = n
+                    .detail
+                    .packages
+                    .iter()
+                    .find(|pk| !pk.voided && *pk.serial == **serial)
+                    .map(|pk| self.package_info(n, pk));
+                Ok((ix, pk))
+            }
+            p::target::Kind::Label(uri) => {
+                let (ix, pk, _) = self.resolve_label(uri)?;
+                Ok((ix, pk))
+            }
+        }
+    }
+
+    /// Every input lot down to the receipts, with the consumptions between them.
+    pub fn backward_trace(
+        &self,
+        target: Option<&p::Target>,
+        max_depth: u32,
+        limits: TraceLimits,
+    ) -> Result<p::TraceReply, GenealogyError> {
+        let (root, package) = self.resolve_target(target)?;
+        self.walk(root, package, max_depth, limits, true)
+    }
+
+    /// Every lot, package and consignee a lot reached.
+    pub fn forward_trace(
+        &self,
+        target: Option<&p::Target>,
+        max_depth: u32,
+        limits: TraceLimits,
+    ) -> Result<p::TraceReply, GenealogyError> {
+        let (root, package) = self.resolve_target(target)?;
+        self.walk(root, package, max_depth, limits, false)
+    }
+
+    fn walk(
+        &self,
+        root: Ix,
+        package: Option<p::PackageInfo>,
+        max_depth: u32,
+        limits: TraceLimits,
+        up: bool,
+    ) -> Result<p::TraceReply, GenealogyError> {
+        let depth_limit = if max_depth == 0 {
+            limits.max_depth
+        } else {
+            max_depth.min(limits.max_depth)
+        };
+        let mut depth: HashMap<Ix, u32> = HashMap::with_capacity(256);
+        let mut order: Vec<Ix> = Vec::with_capacity(256);
+        let mut queue = VecDeque::with_capacity(256);
+        let mut edges = Vec::with_capacity(256);
+        let mut truncated = false;
+        depth.insert(root, 0);
+        order.push(root);
+        queue.push_back(root);
+        while let Some(ix) = queue.pop_front() {
+            let d = depth[&ix];
+            let n = self.node(ix);
+            let links = if up { &n.parents } else { &n.children };
+            if links.is_empty() {
+                continue;
+            }
+            if d >= depth_limit {
+                truncated = true;
+                continue;
+            }
+            for e in links {
+                let (input, output) = if up { (e.lot, ix) } else { (ix, e.lot) };
+                let input_node = self.node(input);
+                edges.push(p::TraceEdge {
+                    input_lot_id: input_node.id.to_string(),
+                    output_lot_id: self.node(output).id.to_string(),
+                    quantity: Some(qty(e.quantity, input_node.unit)),
+                    event_id: self
+                        .node(if up { ix } else { e.lot })
+                        .created_by
+                        .to_string(),
+                    step: self.names.get(e.step).to_string(),
+                });
+                if !depth.contains_key(&e.lot) {
+                    if depth.len() >= limits.max_nodes {
+                        truncated = true;
+                        continue;
+                    }
+                    depth.insert(e.lot, d + 1);
+                    order.push(e.lot);
+                    queue.push_back(e.lot);
+                }
+            }
+        }
+        let mut nodes: Vec<p::TraceNode> = order
+            .iter()
+            .map(|ix| p::TraceNode {
+                lot: Some(self.lot_message(*ix, false)),
+                depth: depth[ix],
+            })
+            .collect();
+        nodes.sort_by(|a, b| {
+            a.depth.cmp(&b.depth).then_with(|| {
+                let la = a.lot.as_ref().map(|l| l.lot_id.as_str());
+                let lb = b.lot.as_ref().map(|l| l.lot_id.as_str());
+                la.cmp(&lb)
+            })
+        });
+        edges.sort_by(|a, b| {
+            (&a.output_lot_id, &a.input_lot_id).cmp(&(&b.output_lot_id, &b.input_lot_id))
+        });
+        let (mut packages, mut shipments) = (Vec::new(), Vec::new());
+        if !up {
+            for ix in &order {
+                let n = self.node(*ix);
+                packages.extend(
+                    n.detail
+                        .packages
+                        .iter()
+                        .filter(|pk| !pk.voided)
+                        .map(|pk| self.package_info(n, pk)),
+                );
+                shipments.extend(self.shipments_of(n));
+            }
+            packages.sort_by(|a, b| a.serial.cmp(&b.serial));
+            shipments.sort_by(|a, b| {
+                (a.occurred_at.map(|t| (t.seconds, t.nanos)), &a.event_id)
+                    .cmp(&(b.occurred_at.map(|t| (t.seconds, t.nanos)), &b.event_id))
+            });
+        }
+        Ok(p::TraceReply {
+            root_lot_id: self.node(root).id.to_string(),
+            package,
+            nodes,
+            edges,
+            packages,
+            shipments,
+            truncated,
+        })
+    }
+
+    /// The exact composition of a lot by receipt lot: each transformation
+    /// passes its inputs' compositions on in proportion to the quantities
+    /// consumed. Only inputs of the first input's dimension carry a share
+    /// (thread, glue or screws do not dilute the main material).
+    fn composition(&self, root: Ix) -> Vec<(Ix, Fraction)> {
+        let mut memo: HashMap<Ix, Vec<(Ix, Fraction)>> = HashMap::new();
+        // Post-order without recursion: lots deeper first.
+        let mut stack = vec![(root, false)];
+        while let Some((ix, expanded)) = stack.pop() {
+            if memo.contains_key(&ix) {
+                continue;
+            }
+            let n = self.node(ix);
+            if n.parents.is_empty() {
+                memo.insert(ix, vec![(ix, Fraction::one())]);
+                continue;
+            }
+            if !expanded {
+                stack.push((ix, true));
+                for e in &n.parents {
+                    if !memo.contains_key(&e.lot) {
+                        stack.push((e.lot, false));
+                    }
+                }
+                continue;
+            }
+            let dim: Dimension = self.node(n.parents[0].lot).unit.dimension();
+            let weights: Vec<(Ix, Fraction)> = n
+                .parents
+                .iter()
+                .filter(|e| self.node(e.lot).unit.dimension() == dim)
+                .map(|e| (e.lot, shares::from_decimal(e.quantity)))
+                .collect();
+            let total: Fraction = weights.iter().map(|(_, w)| w.clone()).sum();
+            let mut acc: HashMap<Ix, Fraction> = HashMap::new();
+            for (parent, w) in weights {
+                let share = if total.is_zero() {
+                    Fraction::zero()
+                } else {
+                    w / &total
+                };
+                for (receipt, f) in memo.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
+                    *acc.entry(*receipt).or_insert_with(Fraction::zero) += &share * f;
+                }
+            }
+            let mut v: Vec<(Ix, Fraction)> = acc.into_iter().collect();
+            v.sort_by_key(|(ix, _)| *ix);
+            memo.insert(ix, v);
+        }
+        memo.remove(&root).unwrap_or_default()
+    }
+
+    /// Origin shares of a lot by UKM, by supplier and by receipt.
+    pub fn origin_shares(
+        &self,
+        target: Option<&p::Target>,
+    ) -> Result<p::OriginSharesReply, GenealogyError> {
+        let (root, _) = self.resolve_target(target)?;
+        let comp = self.composition(root);
+        let group = |key: &dyn Fn(&LotNode) -> String| {
+            let mut m: HashMap<String, Fraction> = HashMap::new();
+            for (ix, f) in &comp {
+                *m.entry(key(self.node(*ix))).or_insert_with(Fraction::zero) += f;
+            }
+            let mut v: Vec<(String, Fraction)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let percents =
+                shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), 2);
+            v.into_iter()
+                .zip(percents)
+                .map(|((id, f), percent)| p::Share {
+                    party_name: self.name_of_party(&id),
+                    party_id: id,
+                    fraction: shares::format_fraction(&f),
+                    percent,
+                })
+                .collect::<Vec<_>>()
+        };
+        let by_ukm = group(&|n| self.names.get(n.owner).to_string());
+        let by_supplier = group(&|n| {
+            if n.supplier == NO_SUPPLIER {
+                String::new()
+            } else {
+                self.names.get(n.supplier).to_string()
+            }
+        });
+        let mut by_receipt = group(&|n| n.id.to_string());
+        for s in &mut by_receipt {
+            // Receipt entries name lots, not parties.
+            s.party_name = self
+                .lot_ix(&s.party_id)
+                .map(|ix| {
+                    let n = self.node(ix);
+                    format!(
+                        "{} ({})",
+                        self.products
+                            .get(self.names.get(n.product))
+                            .map(|p| p.name.as_str())
+                            .unwrap_or(""),
+                        self.name_of_party(self.names.get(n.owner))
+                    )
+                })
+                .unwrap_or_default();
+        }
+        Ok(p::OriginSharesReply {
+            lot_id: self.node(root).id.to_string(),
+            by_ukm,
+            by_supplier,
+            by_receipt,
+        })
+    }
+
+    /// A lot with all its details.
+    pub fn get_lot(&self, id: &str) -> Result<p::Lot, GenealogyError> {
+        Ok(self.lot_message(self.lot_ix_or_404(id)?, true))
+    }
+
+    /// Resolves a label to its lot and package.
+    pub fn lookup_label(&self, uri: &str) -> Result<p::LookupLabelReply, GenealogyError> {
+        let (ix, package, dl) = self.resolve_label(uri)?;
+        Ok(p::LookupLabelReply {
+            gtin: dl.gtin.as_str().to_string(),
+            lot_id: dl.lot.clone(),
+            serial: dl.serial.clone().unwrap_or_default(),
+            lot: Some(self.lot_message(ix, true)),
+            package,
+        })
+    }
+
+    /// Log positions of the events that touched a lot, oldest first.
+    pub fn history_positions(&self, id: &str) -> Result<Vec<u64>, GenealogyError> {
+        Ok(self.node(self.lot_ix_or_404(id)?).history.clone())
+    }
+
+    /// The correction that voided an event, if any: (void event id, reason).
+    pub fn voided_by(&self, event_id: &str) -> Option<(String, String)> {
+        self.events
+            .get(event_id)
+            .and_then(|e| e.voided_by.as_ref())
+            .map(|(id, r)| (id.to_string(), r.clone()))
+    }
+
+    /// The log position of an event, if the projection has applied it.
+    pub fn event_position(&self, event_id: &str) -> Option<u64> {
+        self.events.get(event_id).map(|e| e.position)
+    }
+}

@@ -1,0 +1,524 @@
+//! The stored form of the projection: one protobuf record per lot and per
+//! event, and master data as the proto event that registered it. Encodings
+//! depend only on the state, never on how events were batched, so a rebuilt
+//! store is byte-for-byte the live one.
+
+use std::sync::Arc;
+
+use jejak_domain::state::{Mark, MarkKind};
+use jejak_domain::{Decimal, LotStatus, Time, Verdict};
+use jejak_proto::v1 as p;
+
+use crate::graph::{
+    Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, PackageRec, ShipmentRec,
+    NO_SUPPLIER,
+};
+use crate::GenealogyError;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct EdgeRecord {
+    #[prost(string, tag = "1")]
+    pub(crate) lot: String,
+    #[prost(string, tag = "2")]
+    pub(crate) quantity: String,
+    #[prost(uint64, tag = "3")]
+    pub(crate) position: u64,
+    #[prost(string, tag = "4")]
+    pub(crate) step: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct MarkRecord {
+    #[prost(string, tag = "1")]
+    event_id: String,
+    /// Set for inspections (a `jejak.v1.Verdict`).
+    #[prost(int32, tag = "2")]
+    verdict: i32,
+    /// Set for status changes (a `jejak.v1.LotStatus`).
+    #[prost(int32, tag = "3")]
+    status: i32,
+    #[prost(bool, tag = "4")]
+    voided: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct InspectionRecord {
+    #[prost(string, tag = "1")]
+    event_id: String,
+    #[prost(string, tag = "2")]
+    standard: String,
+    #[prost(int32, tag = "3")]
+    verdict: i32,
+    #[prost(message, repeated, tag = "4")]
+    measurements: Vec<p::Measurement>,
+    #[prost(string, repeated, tag = "5")]
+    findings: Vec<String>,
+    #[prost(int64, tag = "6")]
+    at: i64,
+    #[prost(bool, tag = "7")]
+    voided: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PackageRecord {
+    #[prost(string, tag = "1")]
+    serial: String,
+    #[prost(string, tag = "2")]
+    gtin: String,
+    #[prost(string, tag = "3")]
+    quantity: String,
+    #[prost(string, tag = "4")]
+    event_id: String,
+    #[prost(bool, tag = "5")]
+    shipped: bool,
+    #[prost(bool, tag = "6")]
+    voided: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct ShipmentRecord {
+    #[prost(string, tag = "1")]
+    event_id: String,
+    #[prost(string, tag = "2")]
+    consignee: String,
+    #[prost(string, tag = "3")]
+    quantity: String,
+    #[prost(string, repeated, tag = "4")]
+    serials: Vec<String>,
+    #[prost(string, tag = "5")]
+    document: String,
+    #[prost(int64, tag = "6")]
+    at: i64,
+    #[prost(bool, tag = "7")]
+    voided: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LotRecord {
+    #[prost(string, tag = "1")]
+    pub(crate) id: String,
+    #[prost(string, tag = "2")]
+    product: String,
+    #[prost(string, tag = "3")]
+    facility: String,
+    #[prost(string, tag = "4")]
+    owner: String,
+    #[prost(string, tag = "5")]
+    supplier: String,
+    #[prost(int32, tag = "6")]
+    unit: i32,
+    #[prost(string, tag = "7")]
+    quantity: String,
+    #[prost(string, tag = "8")]
+    balance: String,
+    #[prost(string, tag = "9")]
+    in_transit: String,
+    #[prost(string, tag = "10")]
+    created_by: String,
+    #[prost(string, tag = "11")]
+    created_as: String,
+    #[prost(int64, tag = "12")]
+    created_at: i64,
+    #[prost(string, tag = "13")]
+    source_lot: String,
+    #[prost(bool, tag = "14")]
+    voided: bool,
+    #[prost(message, repeated, tag = "15")]
+    pub(crate) parents: Vec<EdgeRecord>,
+    #[prost(uint64, repeated, tag = "16")]
+    history: Vec<u64>,
+    #[prost(message, optional, tag = "17")]
+    origin: Option<p::Origin>,
+    #[prost(message, repeated, tag = "18")]
+    documents: Vec<p::Document>,
+    #[prost(message, repeated, tag = "19")]
+    marks: Vec<MarkRecord>,
+    #[prost(message, repeated, tag = "20")]
+    inspections: Vec<InspectionRecord>,
+    #[prost(message, repeated, tag = "21")]
+    packages: Vec<PackageRecord>,
+    #[prost(message, repeated, tag = "22")]
+    shipments: Vec<ShipmentRecord>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct EventRecord {
+    #[prost(uint64, tag = "1")]
+    pub(crate) position: u64,
+    #[prost(string, repeated, tag = "2")]
+    pub(crate) lots: Vec<String>,
+    #[prost(string, tag = "3")]
+    pub(crate) voided_by: String,
+    #[prost(string, tag = "4")]
+    pub(crate) void_reason: String,
+}
+
+fn corrupt(key: &str, reason: impl Into<String>) -> GenealogyError {
+    GenealogyError::Corrupt {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn dec(key: &str, s: &str) -> Result<Decimal, GenealogyError> {
+    if s.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    s.parse()
+        .map_err(|_| corrupt(key, format!("{s:?} is not a decimal")))
+}
+
+pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
+    let name = |i: u32| g.names.get(i).to_string();
+    let d = &n.detail;
+    LotRecord {
+        id: n.id.to_string(),
+        product: name(n.product),
+        facility: name(n.facility),
+        owner: name(n.owner),
+        supplier: if n.supplier == NO_SUPPLIER {
+            String::new()
+        } else {
+            name(n.supplier)
+        },
+        unit: jejak_proto::unit_to_proto(n.unit) as i32,
+        quantity: n.quantity.to_string(),
+        balance: n.balance.normalize().to_string(),
+        in_transit: n.in_transit.normalize().to_string(),
+        created_by: n.created_by.to_string(),
+        created_as: name(n.created_as),
+        created_at: n.created_at.0,
+        source_lot: n
+            .source_lot
+            .map(|s| g.node(s).id.to_string())
+            .unwrap_or_default(),
+        voided: n.voided,
+        parents: n
+            .parents
+            .iter()
+            .map(|e| EdgeRecord {
+                lot: g.node(e.lot).id.to_string(),
+                quantity: e.quantity.to_string(),
+                position: e.position,
+                step: name(e.step),
+            })
+            .collect(),
+        history: n.history.clone(),
+        origin: jejak_proto::origin_to_proto(&d.origin),
+        documents: jejak_proto::documents_to_proto(&d.documents),
+        marks: d
+            .marks
+            .iter()
+            .map(|m| MarkRecord {
+                event_id: m.event_id.to_string(),
+                verdict: match m.kind {
+                    MarkKind::Inspected(v) => jejak_proto::verdict_to_proto(v) as i32,
+                    MarkKind::Status(_) => 0,
+                },
+                status: match m.kind {
+                    MarkKind::Status(s) => jejak_proto::status_to_proto(s) as i32,
+                    MarkKind::Inspected(_) => 0,
+                },
+                voided: m.voided,
+            })
+            .collect(),
+        inspections: d
+            .inspections
+            .iter()
+            .map(|i| InspectionRecord {
+                event_id: i.event_id.to_string(),
+                standard: name(i.standard),
+                verdict: jejak_proto::verdict_to_proto(i.verdict) as i32,
+                measurements: jejak_proto::measurements_to_proto(&i.measurements),
+                findings: i.findings.clone(),
+                at: i.at.0,
+                voided: i.voided,
+            })
+            .collect(),
+        packages: d
+            .packages
+            .iter()
+            .map(|pk| PackageRecord {
+                serial: pk.serial.to_string(),
+                gtin: name(pk.gtin),
+                quantity: pk.quantity.to_string(),
+                event_id: pk.event_id.to_string(),
+                shipped: pk.shipped,
+                voided: pk.voided,
+            })
+            .collect(),
+        shipments: d
+            .shipments
+            .iter()
+            .map(|s| ShipmentRecord {
+                event_id: s.event_id.to_string(),
+                consignee: name(s.consignee),
+                quantity: s.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                serials: s.serials.iter().map(|x| x.to_string()).collect(),
+                document: s.document.clone(),
+                at: s.at.0,
+                voided: s.voided,
+            })
+            .collect(),
+    }
+}
+
+fn verdict_of(key: &str, v: i32) -> Result<Verdict, GenealogyError> {
+    match p::Verdict::try_from(v) {
+        Ok(p::Verdict::Conformant) => Ok(Verdict::Conformant),
+        Ok(p::Verdict::NonConformant) => Ok(Verdict::NonConformant),
+        Ok(p::Verdict::Hold) => Ok(Verdict::Hold),
+        _ => Err(corrupt(key, format!("unknown verdict {v}"))),
+    }
+}
+
+fn status_of(key: &str, v: i32) -> Result<LotStatus, GenealogyError> {
+    match p::LotStatus::try_from(v) {
+        Ok(p::LotStatus::Active) => Ok(LotStatus::Active),
+        Ok(p::LotStatus::OnHold) => Ok(LotStatus::OnHold),
+        Ok(p::LotStatus::Released) => Ok(LotStatus::Released),
+        Ok(p::LotStatus::Recalled) => Ok(LotStatus::Recalled),
+        Ok(p::LotStatus::Disposed) => Ok(LotStatus::Disposed),
+        _ => Err(corrupt(key, format!("unknown status {v}"))),
+    }
+}
+
+fn unit_of(key: &str, v: i32) -> Result<jejak_domain::Unit, GenealogyError> {
+    use jejak_domain::Unit;
+    Ok(match p::Unit::try_from(v) {
+        Ok(p::Unit::Kg) => Unit::Kg,
+        Ok(p::Unit::G) => Unit::G,
+        Ok(p::Unit::T) => Unit::T,
+        Ok(p::Unit::Pcs) => Unit::Pcs,
+        Ok(p::Unit::M) => Unit::M,
+        Ok(p::Unit::M2) => Unit::M2,
+        Ok(p::Unit::M3) => Unit::M3,
+        Ok(p::Unit::L) => Unit::L,
+        _ => return Err(corrupt(key, format!("unknown unit {v}"))),
+    })
+}
+
+/// A node from its record; parents are resolved later, once every lot is loaded.
+pub(crate) fn record_to_node(
+    g: &mut Genealogy,
+    r: LotRecord,
+) -> Result<(LotNode, Vec<EdgeRecord>, String), GenealogyError> {
+    let key = format!("lot {}", r.id);
+    let key = key.as_str();
+    let LotRecord {
+        id,
+        product,
+        facility,
+        owner,
+        supplier,
+        unit,
+        quantity,
+        balance,
+        in_transit,
+        created_by,
+        created_as,
+        created_at,
+        source_lot,
+        voided,
+        parents,
+        history,
+        origin,
+        documents,
+        marks,
+        inspections,
+        packages,
+        shipments,
+    } = r;
+    let mut ms = Vec::with_capacity(marks.len());
+    for m in marks {
+        let kind = if m.verdict != 0 {
+            MarkKind::Inspected(verdict_of(key, m.verdict)?)
+        } else {
+            MarkKind::Status(status_of(key, m.status)?)
+        };
+        ms.push(Mark {
+            event_id: Arc::from(m.event_id.as_str()),
+            kind,
+            voided: m.voided,
+        });
+    }
+    let mut ins = Vec::with_capacity(inspections.len());
+    for i in inspections {
+        let mut measurements = Vec::with_capacity(i.measurements.len());
+        for m in i.measurements {
+            measurements.push(jejak_domain::Measurement {
+                value: dec(key, &m.value)?,
+                parameter: m.parameter,
+                unit: m.unit,
+            });
+        }
+        ins.push(InspectionRec {
+            event_id: i.event_id.into(),
+            standard: g.names.intern(&i.standard),
+            verdict: verdict_of(key, i.verdict)?,
+            measurements,
+            findings: i.findings,
+            at: Time(i.at),
+            voided: i.voided,
+        });
+    }
+    let mut pks = Vec::with_capacity(packages.len());
+    for pk in packages {
+        pks.push(PackageRec {
+            serial: pk.serial.into(),
+            gtin: g.names.intern(&pk.gtin),
+            quantity: dec(key, &pk.quantity)?,
+            event_id: pk.event_id.into(),
+            shipped: pk.shipped,
+            voided: pk.voided,
+        });
+    }
+    let mut shs = Vec::with_capacity(shipments.len());
+    for s in shipments {
+        shs.push(ShipmentRec {
+            event_id: s.event_id.into(),
+            consignee: g.names.intern(&s.consignee),
+            quantity: if s.quantity.is_empty() {
+                None
+            } else {
+                Some(dec(key, &s.quantity)?)
+            },
+            serials: s.serials.into_iter().map(Into::into).collect(),
+            document: s.document,
+            at: Time(s.at),
+            voided: s.voided,
+        });
+    }
+    let mut docs = Vec::with_capacity(documents.len());
+    for d in documents {
+        let mut hash = [0u8; 32];
+        for (j, b) in hash.iter_mut().enumerate() {
+            *b = d
+                .blake3
+                .get(j * 2..j * 2 + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| corrupt(key, "document hash is not hex"))?;
+        }
+        docs.push(jejak_domain::Document {
+            kind: d.kind,
+            reference: d.reference,
+            blake3: hash,
+        });
+    }
+    let origin = match origin {
+        None => jejak_domain::Origin::default(),
+        Some(o) => jejak_domain::Origin {
+            place: o.place,
+            plot_id: o.plot_id,
+            plot: o.plot.map(|pt| jejak_domain::GeoPoint {
+                latitude: pt.latitude,
+                longitude: pt.longitude,
+            }),
+        },
+    };
+    let standing = jejak_domain::state::standing(&ms);
+    let node = LotNode {
+        id: id.into(),
+        product: g.names.intern(&product),
+        facility: g.names.intern(&facility),
+        owner: g.names.intern(&owner),
+        supplier: if supplier.is_empty() {
+            NO_SUPPLIER
+        } else {
+            g.names.intern(&supplier)
+        },
+        unit: unit_of(key, unit)?,
+        quantity: dec(key, &quantity)?,
+        balance: dec(key, &balance)?,
+        in_transit: dec(key, &in_transit)?,
+        created_by: created_by.into(),
+        created_as: g.names.intern(&created_as),
+        created_at: Time(created_at),
+        source_lot: None,
+        voided,
+        standing,
+        parents: Vec::new(),
+        children: Vec::new(),
+        history,
+        detail: Box::new(LotDetail {
+            origin,
+            documents: docs,
+            marks: ms,
+            inspections: ins,
+            packages: pks,
+            shipments: shs,
+        }),
+    };
+    Ok((node, parents, source_lot))
+}
+
+/// Resolves a node's stored parents once every lot is loaded.
+pub(crate) fn resolve_parents(
+    g: &mut Genealogy,
+    ix: Ix,
+    parents: Vec<EdgeRecord>,
+    source_lot: &str,
+) -> Result<(), GenealogyError> {
+    let key = format!("lot {}", g.node(ix).id);
+    let mut edges = Vec::with_capacity(parents.len());
+    for e in parents {
+        let lot = g
+            .lot_ix(&e.lot)
+            .ok_or_else(|| corrupt(&key, format!("input lot {:?} is missing", e.lot)))?;
+        edges.push(Edge {
+            lot,
+            quantity: dec(&key, &e.quantity)?,
+            position: e.position,
+            step: g.names.intern(&e.step),
+        });
+    }
+    let source = if source_lot.is_empty() {
+        None
+    } else {
+        g.lot_ix(source_lot)
+    };
+    let n = &mut g.lots[ix as usize];
+    n.parents = edges;
+    n.source_lot = source;
+    Ok(())
+}
+
+pub(crate) fn event_to_record(g: &Genealogy, e: &EventRef) -> EventRecord {
+    EventRecord {
+        position: e.position,
+        lots: e.lots.iter().map(|ix| g.node(*ix).id.to_string()).collect(),
+        voided_by: e
+            .voided_by
+            .as_ref()
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_default(),
+        void_reason: e
+            .voided_by
+            .as_ref()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn record_to_event(
+    g: &Genealogy,
+    key: &str,
+    r: EventRecord,
+) -> Result<EventRef, GenealogyError> {
+    let mut lots = Vec::with_capacity(r.lots.len());
+    for l in &r.lots {
+        lots.push(
+            g.lot_ix(l)
+                .ok_or_else(|| corrupt(key, format!("lot {l:?} is missing")))?,
+        );
+    }
+    Ok(EventRef {
+        position: r.position,
+        lots,
+        voided_by: if r.voided_by.is_empty() {
+            None
+        } else {
+            Some((r.voided_by.into(), r.void_reason))
+        },
+    })
+}

@@ -1,0 +1,246 @@
+//! The projection's sled store: every batch of applied events is written in
+//! one atomic sled batch together with the position it reaches, so after a
+//! crash the store is exactly the state after some whole batch.
+
+use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard};
+
+use prost::Message;
+
+use crate::graph::{AppliedEvent, Genealogy};
+use crate::records::{self, EventRecord, LotRecord};
+use crate::GenealogyError;
+
+const POSITION_KEY: &[u8] = b"_position";
+const LOT: &[u8] = b"l/";
+const EVENT: &[u8] = b"x/";
+const PARTY: &[u8] = b"m/p/";
+const FACILITY: &[u8] = b"m/f/";
+const PRODUCT: &[u8] = b"m/r/";
+const STANDARD: &[u8] = b"m/s/";
+
+fn key(prefix: &[u8], id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + id.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Counters of the projection, for status and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    pub position: u64,
+    pub lots: u64,
+    pub events: u64,
+}
+
+/// The genealogy store: in-memory index plus its sled mirror.
+pub struct Projection {
+    db: sled::Db,
+    tree: sled::Tree,
+    graph: RwLock<Genealogy>,
+}
+
+impl Projection {
+    /// Opens the store in `dir` and loads it into memory.
+    pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        let tree = db.open_tree("genealogy")?;
+        let graph = load(&tree)?;
+        Ok(Projection {
+            db,
+            tree,
+            graph: RwLock::new(graph),
+        })
+    }
+
+    /// Read access to the in-memory genealogy.
+    pub fn read(&self) -> RwLockReadGuard<'_, Genealogy> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn status(&self) -> ProjectionStatus {
+        let g = self.read();
+        ProjectionStatus {
+            position: g.position(),
+            lots: g.lot_count() as u64,
+            events: g.event_count() as u64,
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        self.read().position()
+    }
+
+    /// Applies events in order and persists the result with the new position
+    /// in one sled batch. Events at or below the current position are skipped.
+    pub fn apply(&self, events: &[AppliedEvent<'_>]) -> Result<(), GenealogyError> {
+        let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
+        let before = g.position();
+        for e in events {
+            g.apply(*e);
+        }
+        if g.position() == before {
+            return Ok(());
+        }
+        let dirty = g.take_dirty();
+        let mut batch = sled::Batch::default();
+        for ix in &dirty.lots {
+            let n = g.node(*ix);
+            batch.insert(
+                key(LOT, &n.id),
+                records::lot_to_record(&g, n).encode_to_vec(),
+            );
+        }
+        for id in &dirty.events {
+            if let Some(e) = g.events.get(id) {
+                batch.insert(
+                    key(EVENT, id),
+                    records::event_to_record(&g, e).encode_to_vec(),
+                );
+            }
+        }
+        let master = |batch: &mut sled::Batch, prefix: &[u8], id: &str, ev: jejak_domain::Event| {
+            batch.insert(
+                key(prefix, id),
+                jejak_proto::event_to_proto(&ev).encode_to_vec(),
+            );
+        };
+        for id in &dirty.parties {
+            if let Some(p) = g.parties.get(id) {
+                master(
+                    &mut batch,
+                    PARTY,
+                    id,
+                    jejak_domain::Event::PartyRegistered(p.clone()),
+                );
+            }
+        }
+        for id in &dirty.facilities {
+            if let Some(f) = g.facilities.get(id) {
+                master(
+                    &mut batch,
+                    FACILITY,
+                    id,
+                    jejak_domain::Event::FacilityRegistered(f.clone()),
+                );
+            }
+        }
+        for id in &dirty.products {
+            if let Some(p) = g.products.get(id) {
+                master(
+                    &mut batch,
+                    PRODUCT,
+                    id,
+                    jejak_domain::Event::ProductRegistered(p.clone()),
+                );
+            }
+        }
+        for id in &dirty.standards {
+            if let Some(s) = g.standards.get(id) {
+                master(
+                    &mut batch,
+                    STANDARD,
+                    id,
+                    jejak_domain::Event::StandardRegistered(s.clone()),
+                );
+            }
+        }
+        batch.insert(POSITION_KEY, &g.position().to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Makes everything applied so far durable.
+    pub fn flush(&self) -> Result<(), GenealogyError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// blake3 over every stored key and value in key order: equal digests
+    /// mean equal projections.
+    pub fn digest(&self) -> Result<[u8; 32], GenealogyError> {
+        let mut h = blake3::Hasher::new();
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            h.update(&(k.len() as u64).to_le_bytes());
+            h.update(&k);
+            h.update(&(v.len() as u64).to_le_bytes());
+            h.update(&v);
+        }
+        Ok(*h.finalize().as_bytes())
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, GenealogyError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+fn load(tree: &sled::Tree) -> Result<Genealogy, GenealogyError> {
+    let mut g = Genealogy::new();
+    let corrupt = |k: &[u8], reason: String| GenealogyError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        reason,
+    };
+    if let Some(v) = tree.get(POSITION_KEY)? {
+        let bytes: [u8; 8] = v
+            .as_ref()
+            .try_into()
+            .map_err(|_| corrupt(POSITION_KEY, "position is not 8 bytes".into()))?;
+        g.position = u64::from_be_bytes(bytes);
+    }
+    for (prefix, _) in [(PARTY, 0), (FACILITY, 1), (PRODUCT, 2), (STANDARD, 3)] {
+        for item in tree.scan_prefix(prefix) {
+            let (k, v) = item?;
+            let ev = jejak_proto::v1::Event::decode(v.as_ref())
+                .map_err(|e| corrupt(&k, e.to_string()))?;
+            match jejak_proto::decode_event(ev).map_err(|e| corrupt(&k, e.to_string()))? {
+                jejak_domain::Event::PartyRegistered(p) => {
+                    g.parties.insert(p.id.clone(), p);
+                }
+                jejak_domain::Event::FacilityRegistered(f) => {
+                    g.facilities.insert(f.id.clone(), f);
+                }
+                jejak_domain::Event::ProductRegistered(p) => {
+                    g.products.insert(p.id.clone(), p);
+                }
+                jejak_domain::Event::StandardRegistered(s) => {
+                    g.standards.insert(s.id.clone(), s);
+                }
+                _ => return Err(corrupt(&k, "not master data".into())),
+            }
+        }
+    }
+    // Lots in creation order (by the position of the event that created
+    // them), so dense indexes are the same as in the live projection.
+    let mut pending = Vec::new();
+    for item in tree.scan_prefix(LOT) {
+        let (k, v) = item?;
+        let r = LotRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        let (node, parents, source) = records::record_to_node(&mut g, r)?;
+        let created = node.history.first().copied().unwrap_or(0);
+        pending.push((created, node, parents, source));
+    }
+    pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let mut to_resolve = Vec::with_capacity(pending.len());
+    for (_, node, parents, source) in pending {
+        let ix = g.insert_node(node);
+        to_resolve.push((ix, parents, source));
+    }
+    for (ix, parents, source) in to_resolve {
+        records::resolve_parents(&mut g, ix, parents, &source)?;
+    }
+    g.link_children();
+    for item in tree.scan_prefix(EVENT) {
+        let (k, v) = item?;
+        let id = String::from_utf8(k[EVENT.len()..].to_vec())
+            .map_err(|_| corrupt(&k, "event id is not UTF-8".into()))?;
+        let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        let e = records::record_to_event(&g, &id, r)?;
+        g.events.insert(id.into(), e);
+    }
+    Ok(g)
+}

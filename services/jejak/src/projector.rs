@@ -1,0 +1,101 @@
+//! The embedded projector: follows the log's durable position and applies
+//! new events to the genealogy projection in batches. The projection stores
+//! its position in the same batch as the changes, so the projector resumes
+//! where the store says after any crash.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use jejak_domain::Time;
+use jejak_genealogy::{AppliedEvent, Projection};
+use jejak_log::{EventLog, StoredEvent};
+use tokio_util::sync::CancellationToken;
+
+/// Events per projection batch (one sled batch, one write lock).
+pub const BATCH: usize = 2048;
+
+fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)> {
+    let event = e
+        .envelope
+        .event
+        .clone()
+        .with_context(|| format!("log position {} has no event", e.position))?;
+    let event = jejak_proto::decode_event(event)
+        .with_context(|| format!("decode the event at log position {}", e.position))?;
+    let recorded = e
+        .envelope
+        .recorded_at
+        .and_then(|t| Time::from_unix(t.seconds, t.nanos))
+        .unwrap_or_default();
+    Ok((e.envelope.event_id.clone(), recorded, event))
+}
+
+/// Applies every event after the projection's position up to `upto`;
+/// returns the new position. `progress` is told how many events were applied.
+pub fn catch_up<L: EventLog>(
+    log: &L,
+    projection: &Projection,
+    upto: u64,
+    progress: &mut dyn FnMut(u64),
+) -> anyhow::Result<u64> {
+    loop {
+        let from = projection.position() + 1;
+        if from > upto {
+            return Ok(projection.position());
+        }
+        let stored = log.read_from(from, BATCH).context("read the event log")?;
+        let stored: Vec<StoredEvent> = stored
+            .into_iter()
+            .take_while(|e| e.position <= upto)
+            .collect();
+        if stored.is_empty() {
+            return Ok(projection.position());
+        }
+        let decoded = stored
+            .iter()
+            .map(decode)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let applied: Vec<AppliedEvent<'_>> = stored
+            .iter()
+            .zip(&decoded)
+            .map(|(s, (id, at, ev))| AppliedEvent {
+                position: s.position,
+                event_id: id,
+                recorded_at: *at,
+                event: ev,
+            })
+            .collect();
+        projection
+            .apply(&applied)
+            .context("apply events to the projection")?;
+        progress(applied.len() as u64);
+    }
+}
+
+/// Runs until cancelled, applying durable events as they arrive.
+pub async fn run<L: EventLog + Clone>(
+    log: L,
+    projection: Arc<Projection>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut durable = log.subscribe();
+    loop {
+        let upto = *durable.borrow_and_update();
+        if projection.position() < upto {
+            let (log, proj) = (log.clone(), projection.clone());
+            tokio::task::spawn_blocking(move || catch_up(&log, &proj, upto, &mut |_| {}))
+                .await
+                .context("projector task")??;
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            changed = durable.changed() => if changed.is_err() { break },
+        }
+    }
+    let proj = projection.clone();
+    tokio::task::spawn_blocking(move || proj.flush())
+        .await
+        .context("projector flush task")??;
+    Ok(())
+}

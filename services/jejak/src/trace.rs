@@ -1,0 +1,163 @@
+//! The gRPC trace service: genealogy queries from the projection, lot
+//! histories from the log.
+
+use std::sync::Arc;
+
+use jejak_genealogy::{Projection, TraceLimits};
+use jejak_log::EventLog;
+use jejak_proto::v1 as p;
+use jejak_proto::v1::trace_service_server::TraceService;
+use tonic::{Request, Response, Status};
+
+use crate::status;
+
+pub struct TraceApi<L> {
+    projection: Arc<Projection>,
+    log: L,
+    limits: TraceLimits,
+}
+
+impl<L> TraceApi<L> {
+    pub fn new(projection: Arc<Projection>, log: L, limits: TraceLimits) -> TraceApi<L> {
+        TraceApi {
+            projection,
+            log,
+            limits,
+        }
+    }
+}
+
+fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
+    t.map_or((0, 0), |t| (t.seconds, t.nanos))
+}
+
+#[tonic::async_trait]
+impl<L: EventLog> TraceService for TraceApi<L> {
+    async fn backward_trace(
+        &self,
+        request: Request<p::TraceRequest>,
+    ) -> Result<Response<p::TraceReply>, Status> {
+        let r = request.into_inner();
+        let g = self.projection.read();
+        g.backward_trace(r.target.as_ref(), r.max_depth, self.limits)
+            .map(Response::new)
+            .map_err(status::genealogy)
+    }
+
+    async fn forward_trace(
+        &self,
+        request: Request<p::TraceRequest>,
+    ) -> Result<Response<p::TraceReply>, Status> {
+        let r = request.into_inner();
+        let g = self.projection.read();
+        g.forward_trace(r.target.as_ref(), r.max_depth, self.limits)
+            .map(Response::new)
+            .map_err(status::genealogy)
+    }
+
+    async fn origin_shares(
+        &self,
+        request: Request<p::OriginSharesRequest>,
+    ) -> Result<Response<p::OriginSharesReply>, Status> {
+        let r = request.into_inner();
+        let g = self.projection.read();
+        g.origin_shares(r.target.as_ref())
+            .map(Response::new)
+            .map_err(status::genealogy)
+    }
+
+    async fn lot_history(
+        &self,
+        request: Request<p::LotHistoryRequest>,
+    ) -> Result<Response<p::LotHistoryReply>, Status> {
+        let p::LotHistoryRequest { lot_id, as_of } = request.into_inner();
+        let positions = self
+            .projection
+            .read()
+            .history_positions(&lot_id)
+            .map_err(status::genealogy)?;
+        let as_of = as_of.map(|t| (t.seconds, t.nanos));
+        let mut entries = Vec::with_capacity(positions.len());
+        for pos in positions {
+            let Some(e) = self.log.read(pos).map_err(status::log)? else {
+                return Err(Status::internal(format!("log position {pos} is missing")));
+            };
+            if as_of.is_some_and(|a| ts_key(e.envelope.recorded_at) > a) {
+                continue;
+            }
+            let (voided_by, reason, void_pos) = {
+                let g = self.projection.read();
+                match g.voided_by(&e.envelope.event_id) {
+                    Some((id, reason)) => {
+                        let pos = g.event_position(&id);
+                        (id, reason, pos)
+                    }
+                    None => (String::new(), String::new(), None),
+                }
+            };
+            // A correction recorded after `as_of` was not yet known then.
+            let mut voided = !voided_by.is_empty();
+            if let (true, Some(a), Some(vp)) = (voided, as_of, void_pos) {
+                let void_time = self
+                    .log
+                    .read(vp)
+                    .map_err(status::log)?
+                    .map(|v| ts_key(v.envelope.recorded_at));
+                if void_time.is_some_and(|t| t > a) {
+                    voided = false;
+                }
+            }
+            entries.push(p::HistoryEntry {
+                position: e.position,
+                event_id: e.envelope.event_id.clone(),
+                chain: e.envelope.chain.clone(),
+                sequence: e.envelope.sequence,
+                recorded_at: e.envelope.recorded_at,
+                actor: e.envelope.actor.clone(),
+                event: e.envelope.event.clone(),
+                voided,
+                voided_by: if voided { voided_by } else { String::new() },
+                void_reason: if voided { reason } else { String::new() },
+                hash: hex::encode(e.hash),
+            });
+        }
+        Ok(Response::new(p::LotHistoryReply { lot_id, entries }))
+    }
+
+    async fn get_lot(
+        &self,
+        request: Request<p::GetLotRequest>,
+    ) -> Result<Response<p::Lot>, Status> {
+        let r = request.into_inner();
+        self.projection
+            .read()
+            .get_lot(&r.lot_id)
+            .map(Response::new)
+            .map_err(status::genealogy)
+    }
+
+    async fn lookup_label(
+        &self,
+        request: Request<p::LookupLabelRequest>,
+    ) -> Result<Response<p::LookupLabelReply>, Status> {
+        let r = request.into_inner();
+        self.projection
+            .read()
+            .lookup_label(&r.uri)
+            .map(Response::new)
+            .map_err(status::genealogy)
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<p::GetStatusRequest>,
+    ) -> Result<Response<p::StatusReply>, Status> {
+        let s = self.projection.status();
+        Ok(Response::new(p::StatusReply {
+            log_position: self.log.durable_position(),
+            applied_position: s.position,
+            lots: s.lots,
+            events: s.events,
+        }))
+    }
+}

@@ -1,0 +1,315 @@
+//! The write side: the capture service decides each command against the
+//! write model, appends the event, applies it, and acknowledges once the log
+//! says it is durable. Decide-append-apply runs under one short lock, so
+//! concurrent commands can never both spend the same balance.
+
+use std::sync::Mutex;
+
+use jejak_domain::State;
+use jejak_log::{Draft, EventLog, StoredEvent};
+use jejak_proto::v1 as p;
+use jejak_proto::v1::capture_service_server::CaptureService;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::status;
+
+/// The write model and the log it appends to.
+pub struct Writer<L> {
+    log: L,
+    state: Mutex<State>,
+}
+
+/// Rebuilds the write model from every event in the log.
+pub fn replay<L: EventLog>(log: &L) -> Result<State, anyhow::Error> {
+    let mut state = State::new();
+    let mut next = 1;
+    loop {
+        let batch = log.read_from(next, 4096)?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in batch {
+            next = e.position + 1;
+            let event = e.envelope.event.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "log position {} holds an envelope without an event",
+                    e.position
+                )
+            })?;
+            let event = jejak_proto::decode_event(event).map_err(|err| {
+                anyhow::anyhow!(
+                    "log position {}: stored event does not decode: {err}",
+                    e.position
+                )
+            })?;
+            state.apply(&e.envelope.event_id, &event);
+        }
+    }
+    Ok(state)
+}
+
+fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
+    let (verdict, findings) = match e.envelope.event.as_ref().and_then(|ev| ev.kind.as_ref()) {
+        Some(p::event::Kind::LotInspected(i)) => (i.verdict, i.findings.clone()),
+        _ => (0, Vec::new()),
+    };
+    p::CaptureReply {
+        event_id: e.envelope.event_id.clone(),
+        chain: e.envelope.chain.clone(),
+        sequence: e.envelope.sequence,
+        position: e.position,
+        hash: hex::encode(e.hash),
+        recorded_at: e.envelope.recorded_at,
+        replayed,
+        verdict,
+        findings,
+    }
+}
+
+impl<L: EventLog> Writer<L> {
+    pub fn new(log: L, state: State) -> Writer<L> {
+        Writer {
+            log,
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// Lots and events the write model knows.
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.lot_count(), s.event_count())
+    }
+
+    /// Decides, appends and acknowledges one command.
+    pub async fn submit(
+        &self,
+        kind: p::command::Kind,
+        actor: &str,
+    ) -> Result<p::CaptureReply, Status> {
+        // The hash of prost's re-encoding identifies the content whatever
+        // encoder the client used.
+        let command_hash = *blake3::hash(
+            &p::Command {
+                kind: Some(kind.clone()),
+            }
+            .encode_to_vec(),
+        )
+        .as_bytes();
+        let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
+        let appended = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(position) = self.log.position_of(&id).map_err(status::log)? {
+                drop(state);
+                return self.replayed(position, &id, command_hash).await;
+            }
+            let now = crate::now();
+            let event = state.decide(&id, command, now).map_err(status::domain)?;
+            let draft = Draft {
+                chain: event.chain().to_string(),
+                event_id: id.clone(),
+                actor: actor.to_string(),
+                command_hash,
+                recorded_at: jejak_proto::time_to_proto(now),
+                event: jejak_proto::event_to_proto(&event),
+            };
+            let appended = self.log.append(draft).map_err(status::log)?;
+            state.apply(&id, &event);
+            appended
+        };
+        self.log
+            .wait_durable(appended.position)
+            .await
+            .map_err(status::log)?;
+        let stored = self
+            .log
+            .read(appended.position)
+            .map_err(status::log)?
+            .ok_or_else(|| Status::internal("appended event is missing from the log"))?;
+        Ok(reply_from(&stored, false))
+    }
+
+    async fn replayed(
+        &self,
+        position: u64,
+        id: &str,
+        command_hash: [u8; 32],
+    ) -> Result<p::CaptureReply, Status> {
+        self.log.wait_durable(position).await.map_err(status::log)?;
+        let stored = self
+            .log
+            .read(position)
+            .map_err(status::log)?
+            .ok_or_else(|| Status::internal("indexed event is missing from the log"))?;
+        if stored.envelope.command_hash != command_hash {
+            return Err(Status::already_exists(format!(
+                "command id {id:?} was already used for a different command; choose a new id"
+            )));
+        }
+        Ok(reply_from(&stored, true))
+    }
+}
+
+/// The gRPC capture service over a shared writer.
+pub struct CaptureApi<L> {
+    writer: std::sync::Arc<Writer<L>>,
+}
+
+impl<L> CaptureApi<L> {
+    pub fn new(writer: std::sync::Arc<Writer<L>>) -> CaptureApi<L> {
+        CaptureApi { writer }
+    }
+}
+
+fn actor<T>(req: &Request<T>) -> String {
+    match req.remote_addr() {
+        Some(addr) => format!("anonymous@{addr}"),
+        None => "anonymous".to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl<L: EventLog> CaptureService for CaptureApi<L> {
+    async fn register_party(
+        &self,
+        request: Request<p::RegisterPartyRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::RegisterParty(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn register_facility(
+        &self,
+        request: Request<p::RegisterFacilityRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::RegisterFacility(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn register_product(
+        &self,
+        request: Request<p::RegisterProductRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::RegisterProduct(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn register_quality_standard(
+        &self,
+        request: Request<p::RegisterQualityStandardRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::RegisterQualityStandard(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn receive_material(
+        &self,
+        request: Request<p::ReceiveMaterialRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::ReceiveMaterial(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn inspect_lot(
+        &self,
+        request: Request<p::InspectLotRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(p::command::Kind::InspectLot(request.into_inner()), &actor)
+            .await
+            .map(Response::new)
+    }
+
+    async fn process_lots(
+        &self,
+        request: Request<p::ProcessLotsRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(p::command::Kind::ProcessLots(request.into_inner()), &actor)
+            .await
+            .map(Response::new)
+    }
+
+    async fn pack_lot(
+        &self,
+        request: Request<p::PackLotRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(p::command::Kind::PackLot(request.into_inner()), &actor)
+            .await
+            .map(Response::new)
+    }
+
+    async fn ship_lot(
+        &self,
+        request: Request<p::ShipLotRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(p::command::Kind::ShipLot(request.into_inner()), &actor)
+            .await
+            .map(Response::new)
+    }
+
+    async fn change_lot_status(
+        &self,
+        request: Request<p::ChangeLotStatusRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(
+                p::command::Kind::ChangeLotStatus(request.into_inner()),
+                &actor,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn void_event(
+        &self,
+        request: Request<p::VoidEventRequest>,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = actor(&request);
+        self.writer
+            .submit(p::command::Kind::VoidEvent(request.into_inner()), &actor)
+            .await
+            .map(Response::new)
+    }
+}
