@@ -1,1 +1,7 @@
-//! e2e
+//! End-to-end tests: the real `jejak` binary over real gRPC on loopback, with
+//! real files. One test binary for all of them.
+
+mod cli;
+mod crash;
+mod queries;
+mod rules;

@@ -107,6 +107,8 @@ pub async fn run(
 
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "jejak serving");
+    // On stdout for people and for harnesses that bind port 0.
+    println!("jejak listening on http://{addr}");
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
