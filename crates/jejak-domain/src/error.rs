@@ -47,17 +47,11 @@ impl DomainError {
     }
 
     pub fn not_found(what: &'static str, id: impl Into<String>) -> DomainError {
-        DomainError::NotFound {
-            what,
-            id: id.into(),
-        }
+        DomainError::NotFound { what, id: id.into() }
     }
 
     pub fn exists(what: &'static str, id: impl Into<String>) -> DomainError {
-        DomainError::AlreadyExists {
-            what,
-            id: id.into(),
-        }
+        DomainError::AlreadyExists { what, id: id.into() }
     }
 
     pub fn rule(rule: Rule, message: impl Into<String>) -> DomainError {

@@ -87,10 +87,7 @@ impl GeoPoint {
                 format!("({latitude}, {longitude}) is not a point on earth: latitude must be within ±90 and longitude within ±180"),
             ));
         }
-        Ok(GeoPoint {
-            latitude,
-            longitude,
-        })
+        Ok(GeoPoint { latitude, longitude })
     }
 }
 
@@ -318,9 +315,7 @@ impl Event {
     /// The chain (facility, or the registry) this event is appended to.
     pub fn chain(&self) -> &str {
         match self {
-            Event::PartyRegistered(_)
-            | Event::ProductRegistered(_)
-            | Event::StandardRegistered(_) => REGISTRY_CHAIN,
+            Event::PartyRegistered(_) | Event::ProductRegistered(_) | Event::StandardRegistered(_) => REGISTRY_CHAIN,
             Event::FacilityRegistered(f) => &f.id,
             Event::MaterialReceived(e) => &e.facility_id,
             Event::LotInspected(e) => &e.facility_id,

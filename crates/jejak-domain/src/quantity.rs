@@ -234,13 +234,9 @@ pub fn parse_decimal(field: &str, s: &str) -> Result<Decimal, DomainError> {
         ));
     }
     if frac.map_or(0, str::len) > 18 || int.trim_start_matches('0').len() > 20 {
-        return Err(DomainError::invalid(
-            field,
-            format!("{s:?} has too many digits"),
-        ));
+        return Err(DomainError::invalid(field, format!("{s:?} has too many digits")));
     }
-    Decimal::from_str_exact(s)
-        .map_err(|e| DomainError::invalid(field, format!("{s:?} is not a valid decimal: {e}")))
+    Decimal::from_str_exact(s).map_err(|e| DomainError::invalid(field, format!("{s:?} is not a valid decimal: {e}")))
 }
 
 #[cfg(test)]
@@ -254,23 +250,13 @@ mod tests {
 
     #[test]
     fn converts_within_dimension_exactly() {
+        assert_eq!(q("3.2", Unit::T).convert(Unit::Kg).unwrap(), q("3200", Unit::Kg));
         assert_eq!(
-            q("3.2", Unit::T).convert(Unit::Kg).unwrap(),
-            q("3200", Unit::Kg)
-        );
-        assert_eq!(
-            q("1", Unit::G)
-                .convert(Unit::T)
-                .unwrap()
-                .value()
-                .to_string(),
+            q("1", Unit::G).convert(Unit::T).unwrap().value().to_string(),
             "0.000001"
         );
         assert_eq!(q("1500", Unit::L).to_base().to_string(), "1.5");
-        assert_eq!(
-            q("1", Unit::M3).convert(Unit::L).unwrap(),
-            q("1000", Unit::L)
-        );
+        assert_eq!(q("1", Unit::M3).convert(Unit::L).unwrap(), q("1000", Unit::L));
     }
 
     #[test]
@@ -296,10 +282,7 @@ mod tests {
             ".5",
             "1.0000000001",
         ] {
-            assert!(
-                Quantity::parse("quantity", bad, Unit::Kg).is_err(),
-                "{bad:?} accepted"
-            );
+            assert!(Quantity::parse("quantity", bad, Unit::Kg).is_err(), "{bad:?} accepted");
         }
     }
 

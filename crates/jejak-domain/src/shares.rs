@@ -67,10 +67,7 @@ pub fn largest_remainder(shares: &[Fraction], decimals: u32) -> Vec<String> {
             left -= 1;
         }
     }
-    floors
-        .into_iter()
-        .map(|u| format_units(&u, decimals))
-        .collect()
+    floors.into_iter().map(|u| format_units(&u, decimals)).collect()
 }
 
 fn format_units(units: &BigInt, decimals: u32) -> String {

@@ -37,10 +37,7 @@ impl QualityStandard {
 
     /// The verdict for a set of measurements, with one finding per parameter
     /// outside its limits or missing. Non-conformance outranks hold.
-    pub fn evaluate(
-        &self,
-        measurements: &[Measurement],
-    ) -> Result<(Verdict, Vec<String>), DomainError> {
+    pub fn evaluate(&self, measurements: &[Measurement]) -> Result<(Verdict, Vec<String>), DomainError> {
         let mut seen = HashSet::new();
         for (i, m) in measurements.iter().enumerate() {
             let Some(p) = self.parameters.iter().find(|p| p.code == m.parameter) else {
@@ -143,17 +140,9 @@ mod tests {
     #[test]
     fn verdicts() {
         let s = premium();
-        let ok = [
-            m("moisture", "13.8"),
-            m("broken", "14.50"),
-            m("head_rice", "86"),
-        ];
+        let ok = [m("moisture", "13.8"), m("broken", "14.50"), m("head_rice", "86")];
         assert_eq!(s.evaluate(&ok).unwrap().0, Verdict::Conformant);
-        let wet = [
-            m("moisture", "14.2"),
-            m("broken", "10"),
-            m("head_rice", "86"),
-        ];
+        let wet = [m("moisture", "14.2"), m("broken", "10"), m("head_rice", "86")];
         let (v, findings) = s.evaluate(&wet).unwrap();
         assert_eq!(v, Verdict::NonConformant);
         assert!(findings[0].contains("above the maximum 14"), "{findings:?}");

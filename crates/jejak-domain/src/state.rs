@@ -108,13 +108,12 @@ impl LotState {
             LotStatus::Active | LotStatus::Released => {}
         }
         match s.verdict {
-            Some(Verdict::NonConformant) => Some(
-                "is non-conformant; re-inspect it or void the inspection before using it".into(),
-            ),
-            Some(Verdict::Hold) if !s.hold_released => Some(
-                "is on hold after an incomplete inspection; complete the inspection or release it"
-                    .into(),
-            ),
+            Some(Verdict::NonConformant) => {
+                Some("is non-conformant; re-inspect it or void the inspection before using it".into())
+            }
+            Some(Verdict::Hold) if !s.hold_released => {
+                Some("is on hold after an incomplete inspection; complete the inspection or release it".into())
+            }
             _ => None,
         }
     }
@@ -310,12 +309,7 @@ impl State {
             .ok_or_else(|| DomainError::not_found("product", id))
     }
 
-    fn party_with_role(
-        &self,
-        id: &str,
-        role: PartyRole,
-        field: &str,
-    ) -> Result<&Party, DomainError> {
+    fn party_with_role(&self, id: &str, role: PartyRole, field: &str) -> Result<&Party, DomainError> {
         let party = self
             .parties
             .get(id)
@@ -335,17 +329,11 @@ impl State {
 
     /// A lot that exists at `facility`, without checking it is usable.
     fn lot_at(&self, id: &str, facility: &str) -> Result<&LotState, DomainError> {
-        let lot = self
-            .lots
-            .get(id)
-            .ok_or_else(|| DomainError::not_found("lot", id))?;
+        let lot = self.lots.get(id).ok_or_else(|| DomainError::not_found("lot", id))?;
         if &*lot.facility_id != facility {
             return Err(DomainError::rule(
                 Rule::WrongFacility,
-                format!(
-                    "lot {id:?} is at facility {:?}, not {facility:?}",
-                    lot.facility_id
-                ),
+                format!("lot {id:?} is at facility {:?}, not {facility:?}", lot.facility_id),
             ));
         }
         Ok(lot)
@@ -354,10 +342,7 @@ impl State {
     fn usable_lot_at(&self, id: &str, facility: &str) -> Result<&LotState, DomainError> {
         let lot = self.lot_at(id, facility)?;
         if let Some(reason) = lot.unusable_reason() {
-            return Err(DomainError::rule(
-                Rule::LotNotUsable,
-                format!("lot {id:?} {reason}"),
-            ));
+            return Err(DomainError::rule(Rule::LotNotUsable, format!("lot {id:?} {reason}")));
         }
         Ok(lot)
     }
@@ -423,7 +408,10 @@ impl State {
             if *source.facility_id == *e.facility_id {
                 return Err(DomainError::rule(
                     Rule::WrongFacility,
-                    format!("source lot {src:?} is already at facility {:?}; a transfer links lots of two facilities", e.facility_id),
+                    format!(
+                        "source lot {src:?} is already at facility {:?}; a transfer links lots of two facilities",
+                        e.facility_id
+                    ),
                 ));
             }
             let wanted = Self::in_lot_units(src, source, &e.quantity)?;
@@ -480,10 +468,7 @@ impl State {
             if !seen.insert(input.lot_id.as_str()) {
                 return Err(DomainError::invalid(
                     format!("inputs[{i}].lot_id"),
-                    format!(
-                        "lot {:?} is listed twice; add the quantities up",
-                        input.lot_id
-                    ),
+                    format!("lot {:?} is listed twice; add the quantities up", input.lot_id),
                 ));
             }
             let lot = self.usable_lot_at(&input.lot_id, &e.facility_id)?;
@@ -505,10 +490,7 @@ impl State {
             if seen.contains(output.lot_id.as_str()) {
                 return Err(DomainError::invalid(
                     format!("outputs[{i}].lot_id"),
-                    format!(
-                        "lot {:?} appears twice in this transformation",
-                        output.lot_id
-                    ),
+                    format!("lot {:?} appears twice in this transformation", output.lot_id),
                 ));
             }
             self.new_lot_id(&output.lot_id)?;
@@ -519,11 +501,7 @@ impl State {
                     output.owner_id = owner.to_string();
                 }
             }
-            self.party_with_role(
-                &output.owner_id,
-                PartyRole::Ukm,
-                &format!("outputs[{i}].owner_id"),
-            )?;
+            self.party_with_role(&output.owner_id, PartyRole::Ukm, &format!("outputs[{i}].owner_id"))?;
         }
         // Output ids must also be unique among themselves.
         let mut outs = HashSet::new();
@@ -531,10 +509,7 @@ impl State {
             if !outs.insert(output.lot_id.as_str()) {
                 return Err(DomainError::invalid(
                     format!("outputs[{i}].lot_id"),
-                    format!(
-                        "lot {:?} appears twice in this transformation",
-                        output.lot_id
-                    ),
+                    format!("lot {:?} appears twice in this transformation", output.lot_id),
                 ));
             }
         }
@@ -549,18 +524,12 @@ impl State {
             if gtin != &e.gtin {
                 return Err(DomainError::rule(
                     Rule::ProductMismatch,
-                    format!(
-                        "gtin {} is not the GTIN of product {:?} ({gtin})",
-                        e.gtin, product.id
-                    ),
+                    format!("gtin {} is not the GTIN of product {:?} ({gtin})", e.gtin, product.id),
                 ));
             }
         }
         if e.packages.is_empty() {
-            return Err(DomainError::invalid(
-                "packages",
-                "name at least one package",
-            ));
+            return Err(DomainError::invalid("packages", "name at least one package"));
         }
         let mut total = Decimal::ZERO;
         let mut seen = HashSet::new();
@@ -631,10 +600,7 @@ impl State {
             if *s.lot_id != *e.lot_id {
                 return Err(DomainError::rule(
                     Rule::ProductMismatch,
-                    format!(
-                        "package {serial:?} belongs to lot {:?}, not {:?}",
-                        s.lot_id, e.lot_id
-                    ),
+                    format!("package {serial:?} belongs to lot {:?}, not {:?}", s.lot_id, e.lot_id),
                 ));
             }
             if s.shipped {
@@ -671,17 +637,11 @@ impl State {
             LotStatus::OnHold if s.status == LotStatus::OnHold => {
                 refuse(format!("lot {:?} is already on hold", e.lot_id))
             }
-            LotStatus::OnHold if s.status == LotStatus::Recalled => {
-                refuse(format!("lot {:?} is recalled", e.lot_id))
-            }
+            LotStatus::OnHold if s.status == LotStatus::Recalled => refuse(format!("lot {:?} is recalled", e.lot_id)),
             LotStatus::Released => {
-                let held = s.status == LotStatus::OnHold
-                    || (s.verdict == Some(Verdict::Hold) && !s.hold_released);
+                let held = s.status == LotStatus::OnHold || (s.verdict == Some(Verdict::Hold) && !s.hold_released);
                 if !held {
-                    return refuse(format!(
-                        "lot {:?} is not on hold; nothing to release",
-                        e.lot_id
-                    ));
+                    return refuse(format!("lot {:?} is not on hold; nothing to release", e.lot_id));
                 }
                 Ok(())
             }
@@ -699,10 +659,7 @@ impl State {
             .get(e.voided_event_id.as_str())
             .ok_or_else(|| DomainError::not_found("event", &e.voided_event_id))?;
         if e.reason.trim().is_empty() {
-            return Err(DomainError::invalid(
-                "reason",
-                "say why the event is voided",
-            ));
+            return Err(DomainError::invalid("reason", "say why the event is voided"));
         }
         if let Some(r) = &e.replacement_event_id {
             if !self.events.contains_key(r.as_str()) {
@@ -734,18 +691,14 @@ impl State {
             return refuse("it is already voided".into());
         }
         let unused = |lot: &str| match self.lots.get(lot) {
-            Some(l) if l.uses > 0 || l.in_transit > Decimal::ZERO => Err(format!(
-                "lot {lot:?} has been used since; void those events first"
-            )),
+            Some(l) if l.uses > 0 || l.in_transit > Decimal::ZERO => {
+                Err(format!("lot {lot:?} has been used since; void those events first"))
+            }
             _ => Ok(()),
         };
         match &rec.undo {
-            Undo::MasterData => {
-                refuse("master data is corrected by registering a new record".into())
-            }
-            Undo::Void => {
-                refuse("a correction cannot itself be voided; record the event again".into())
-            }
+            Undo::MasterData => refuse("master data is corrected by registering a new record".into()),
+            Undo::Void => refuse("a correction cannot itself be voided; record the event again".into()),
             Undo::Receipt { lot, .. } => match unused(lot) {
                 Ok(()) => Ok(()),
                 Err(why) => refuse(why),
@@ -884,11 +837,7 @@ impl State {
                     l.balance -= total;
                     l.uses += 1;
                 }
-                Undo::Pack {
-                    lot,
-                    serials,
-                    total,
-                }
+                Undo::Pack { lot, serials, total }
             }
             Event::LotShipped(e) => {
                 let lot = intern(&mut self.names, &e.lot_id);
@@ -981,11 +930,7 @@ impl State {
                     }
                 }
             }
-            Undo::Pack {
-                lot,
-                serials,
-                total,
-            } => {
+            Undo::Pack { lot, serials, total } => {
                 for s in serials {
                     if let Some(st) = self.serials.get_mut(&s) {
                         st.voided = true;

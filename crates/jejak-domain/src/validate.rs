@@ -25,10 +25,7 @@ pub fn id(field: &str, value: &str) -> Result<(), DomainError> {
     if value.len() > MAX_ID_LEN {
         return Err(DomainError::invalid(
             field,
-            format!(
-                "is {} characters long; the limit is {MAX_ID_LEN}",
-                value.len()
-            ),
+            format!("is {} characters long; the limit is {MAX_ID_LEN}", value.len()),
         ));
     }
     if let Some(c) = value.chars().find(|c| !id_char(*c)) {

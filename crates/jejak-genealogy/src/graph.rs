@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use jejak_domain::state::{standing, Mark, MarkKind, Standing};
 use jejak_domain::{
-    Decimal, Document, Event, Facility, Measurement, Origin, Party, Product, QualityStandard, Time,
-    Unit, Verdict,
+    Decimal, Document, Event, Facility, Measurement, Origin, Party, Product, QualityStandard, Time, Unit, Verdict,
 };
 
 pub(crate) type Ix = u32;
@@ -488,11 +487,7 @@ impl Genealogy {
                     event_id: e.event_id.into(),
                     consignee,
                     quantity: bulk,
-                    serials: s
-                        .package_serials
-                        .iter()
-                        .map(|x| x.as_str().into())
-                        .collect(),
+                    serials: s.package_serials.iter().map(|x| x.as_str().into()).collect(),
                     document: s.document.clone(),
                     at,
                     voided: false,
@@ -548,24 +543,14 @@ impl Genealogy {
             }
             let n = self.node_mut(ix);
             let mut changed_marks = false;
-            for m in n
-                .detail
-                .marks
-                .iter_mut()
-                .filter(|m| &*m.event_id == event_id)
-            {
+            for m in n.detail.marks.iter_mut().filter(|m| &*m.event_id == event_id) {
                 m.voided = true;
                 changed_marks = true;
             }
             if changed_marks {
                 n.standing = standing(&n.detail.marks);
             }
-            for i in n
-                .detail
-                .inspections
-                .iter_mut()
-                .filter(|i| &*i.event_id == event_id)
-            {
+            for i in n.detail.inspections.iter_mut().filter(|i| &*i.event_id == event_id) {
                 i.voided = true;
             }
             let mut restored = Decimal::ZERO;
@@ -613,9 +598,7 @@ impl Genealogy {
                 .cloned()
                 .collect();
             for p in edges {
-                if self.lots[ix as usize].source_lot == Some(p.lot)
-                    || restored_inputs.contains(&p.lot)
-                {
+                if self.lots[ix as usize].source_lot == Some(p.lot) || restored_inputs.contains(&p.lot) {
                     continue;
                 }
                 restored_inputs.push(p.lot);

@@ -41,10 +41,7 @@ fn ts(t: Time) -> Option<prost_types::Timestamp> {
 
 impl Genealogy {
     fn name_of_party(&self, id: &str) -> String {
-        self.parties
-            .get(id)
-            .map(|p| p.name.clone())
-            .unwrap_or_default()
+        self.parties.get(id).map(|p| p.name.clone()).unwrap_or_default()
     }
 
     fn package_info(&self, n: &LotNode, pk: &PackageRec) -> p::PackageInfo {
@@ -106,11 +103,7 @@ impl Genealogy {
                 p::Inspection {
                     event_id: i.event_id.to_string(),
                     standard_id: standard.to_string(),
-                    standard_name: self
-                        .standards
-                        .get(standard)
-                        .map(|s| s.name.clone())
-                        .unwrap_or_default(),
+                    standard_name: self.standards.get(standard).map(|s| s.name.clone()).unwrap_or_default(),
                     verdict: jejak_proto::verdict_to_proto(i.verdict) as i32,
                     measurements: if with_detail {
                         jejak_proto::measurements_to_proto(&i.measurements)
@@ -126,11 +119,7 @@ impl Genealogy {
         p::Lot {
             lot_id: n.id.to_string(),
             product_id: product.to_string(),
-            product_name: self
-                .products
-                .get(product)
-                .map(|x| x.name.clone())
-                .unwrap_or_default(),
+            product_name: self.products.get(product).map(|x| x.name.clone()).unwrap_or_default(),
             facility_id: facility.to_string(),
             facility_name: self
                 .facilities
@@ -158,10 +147,7 @@ impl Genealogy {
             created_by: n.created_by.to_string(),
             created_as: self.names.get(n.created_as).to_string(),
             created_at: ts(n.created_at),
-            source_lot_id: n
-                .source_lot
-                .map(|s| self.node(s).id.to_string())
-                .unwrap_or_default(),
+            source_lot_id: n.source_lot.map(|s| self.node(s).id.to_string()).unwrap_or_default(),
             packages: if with_detail {
                 n.detail
                     .packages
@@ -172,11 +158,7 @@ impl Genealogy {
             } else {
                 Vec::new()
             },
-            shipments: if with_detail {
-                self.shipments_of(n)
-            } else {
-                Vec::new()
-            },
+            shipments: if with_detail { self.shipments_of(n) } else { Vec::new() },
             voided: n.voided,
         }
     }
@@ -189,12 +171,8 @@ impl Genealogy {
     }
 
     /// Resolves a GS1 Digital Link to its lot and, with a serial, its package.
-    pub fn resolve_label(
-        &self,
-        uri: &str,
-    ) -> Result<(Ix, Option<p::PackageInfo>, DigitalLink), GenealogyError> {
-        let dl = DigitalLink::parse(uri)
-            .map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
+    pub fn resolve_label(&self, uri: &str) -> Result<(Ix, Option<p::PackageInfo>, DigitalLink), GenealogyError> {
+        let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
         let not_found = || GenealogyError::NotFound {
             what: "label",
             id: dl.path(),
@@ -221,9 +199,7 @@ impl Genealogy {
                     .detail
                     .packages
                     .iter()
-                    .find(|pk| {
-                        !pk.voided && *pk.serial == **serial && self.names.get(pk.gtin) == gtin
-                    })
+                    .find(|pk| !pk.voided && *pk.serial == **serial && self.names.get(pk.gtin) == gtin)
                     .ok_or_else(not_found)?;
                 Some(self.package_info(n, pk))
             }
@@ -231,26 +207,20 @@ impl Genealogy {
         Ok((ix, package, dl))
     }
 
-    fn resolve_target(
-        &self,
-        target: Option<&p::Target>,
-    ) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
+    fn resolve_target(&self, target: Option<&p::Target>) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
         let kind = target.and_then(|t| t.kind.as_ref()).ok_or_else(|| {
-            GenealogyError::InvalidArgument(
-                "target: give a lot id, a package serial or a label".into(),
-            )
+            GenealogyError::InvalidArgument("target: give a lot id, a package serial or a label".into())
         })?;
         match kind {
             p::target::Kind::LotId(id) => Ok((self.lot_ix_or_404(id)?, None)),
             p::target::Kind::Serial(serial) => {
-                let ix =
-                    *self
-                        .serials
-                        .get(serial.as_str())
-                        .ok_or_else(|| GenealogyError::NotFound {
-                            what: "package serial",
-                            id: serial.clone(),
-                        })?;
+                let ix = *self
+                    .serials
+                    .get(serial.as_str())
+                    .ok_or_else(|| GenealogyError::NotFound {
+                        what: "package serial",
+                        id: serial.clone(),
+                    })?;
                 let n = self.node(ix);
                 let pk = n
                     .detail
@@ -328,10 +298,7 @@ impl Genealogy {
                     input_lot_id: input_node.id.to_string(),
                     output_lot_id: self.node(output).id.to_string(),
                     quantity: Some(qty(e.quantity, input_node.unit)),
-                    event_id: self
-                        .node(if up { ix } else { e.lot })
-                        .created_by
-                        .to_string(),
+                    event_id: self.node(if up { ix } else { e.lot }).created_by.to_string(),
                     step: self.names.get(e.step).to_string(),
                 });
                 if !depth.contains_key(&e.lot) {
@@ -359,9 +326,7 @@ impl Genealogy {
                 la.cmp(&lb)
             })
         });
-        edges.sort_by(|a, b| {
-            (&a.output_lot_id, &a.input_lot_id).cmp(&(&b.output_lot_id, &b.input_lot_id))
-        });
+        edges.sort_by(|a, b| (&a.output_lot_id, &a.input_lot_id).cmp(&(&b.output_lot_id, &b.input_lot_id)));
         let (mut packages, mut shipments) = (Vec::new(), Vec::new());
         if !up {
             for ix in &order {
@@ -428,11 +393,7 @@ impl Genealogy {
             let total: Fraction = weights.iter().map(|(_, w)| w.clone()).sum();
             let mut acc: HashMap<Ix, Fraction> = HashMap::new();
             for (parent, w) in weights {
-                let share = if total.is_zero() {
-                    Fraction::zero()
-                } else {
-                    w / &total
-                };
+                let share = if total.is_zero() { Fraction::zero() } else { w / &total };
                 for (receipt, f) in memo.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
                     *acc.entry(*receipt).or_insert_with(Fraction::zero) += &share * f;
                 }
@@ -445,10 +406,7 @@ impl Genealogy {
     }
 
     /// Origin shares of a lot by UKM, by supplier and by receipt.
-    pub fn origin_shares(
-        &self,
-        target: Option<&p::Target>,
-    ) -> Result<p::OriginSharesReply, GenealogyError> {
+    pub fn origin_shares(&self, target: Option<&p::Target>) -> Result<p::OriginSharesReply, GenealogyError> {
         let (root, _) = self.resolve_target(target)?;
         let comp = self.composition(root);
         let group = |key: &dyn Fn(&LotNode) -> String| {
@@ -458,8 +416,7 @@ impl Genealogy {
             }
             let mut v: Vec<(String, Fraction)> = m.into_iter().collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let percents =
-                shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), 2);
+            let percents = shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), 2);
             v.into_iter()
                 .zip(percents)
                 .map(|((id, f), percent)| p::Share {

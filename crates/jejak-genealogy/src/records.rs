@@ -10,8 +10,7 @@ use jejak_domain::{Decimal, LotStatus, Time, Verdict};
 use jejak_proto::v1 as p;
 
 use crate::graph::{
-    Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, PackageRec, ShipmentRec,
-    NO_SUPPLIER,
+    Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, PackageRec, ShipmentRec, NO_SUPPLIER,
 };
 use crate::GenealogyError;
 
@@ -164,8 +163,7 @@ fn dec(key: &str, s: &str) -> Result<Decimal, GenealogyError> {
     if s.is_empty() {
         return Ok(Decimal::ZERO);
     }
-    s.parse()
-        .map_err(|_| corrupt(key, format!("{s:?} is not a decimal")))
+    s.parse().map_err(|_| corrupt(key, format!("{s:?} is not a decimal")))
 }
 
 pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
@@ -188,10 +186,7 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
         created_by: n.created_by.to_string(),
         created_as: name(n.created_as),
         created_at: n.created_at.0,
-        source_lot: n
-            .source_lot
-            .map(|s| g.node(s).id.to_string())
-            .unwrap_or_default(),
+        source_lot: n.source_lot.map(|s| g.node(s).id.to_string()).unwrap_or_default(),
         voided: n.voided,
         parents: n
             .parents
@@ -487,24 +482,12 @@ pub(crate) fn event_to_record(g: &Genealogy, e: &EventRef) -> EventRecord {
     EventRecord {
         position: e.position,
         lots: e.lots.iter().map(|ix| g.node(*ix).id.to_string()).collect(),
-        voided_by: e
-            .voided_by
-            .as_ref()
-            .map(|(id, _)| id.to_string())
-            .unwrap_or_default(),
-        void_reason: e
-            .voided_by
-            .as_ref()
-            .map(|(_, r)| r.clone())
-            .unwrap_or_default(),
+        voided_by: e.voided_by.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default(),
+        void_reason: e.voided_by.as_ref().map(|(_, r)| r.clone()).unwrap_or_default(),
     }
 }
 
-pub(crate) fn record_to_event(
-    g: &Genealogy,
-    key: &str,
-    r: EventRecord,
-) -> Result<EventRef, GenealogyError> {
+pub(crate) fn record_to_event(g: &Genealogy, key: &str, r: EventRecord) -> Result<EventRef, GenealogyError> {
     let mut lots = Vec::with_capacity(r.lots.len());
     for l in &r.lots {
         lots.push(

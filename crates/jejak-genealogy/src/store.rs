@@ -44,10 +44,7 @@ pub struct Projection {
 impl Projection {
     /// Opens the store in `dir` and loads it into memory.
     pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open()?;
         let tree = db.open_tree("genealogy")?;
         let graph = load(&tree)?;
         Ok(Projection {
@@ -90,33 +87,19 @@ impl Projection {
         let mut batch = sled::Batch::default();
         for ix in &dirty.lots {
             let n = g.node(*ix);
-            batch.insert(
-                key(LOT, &n.id),
-                records::lot_to_record(&g, n).encode_to_vec(),
-            );
+            batch.insert(key(LOT, &n.id), records::lot_to_record(&g, n).encode_to_vec());
         }
         for id in &dirty.events {
             if let Some(e) = g.events.get(id) {
-                batch.insert(
-                    key(EVENT, id),
-                    records::event_to_record(&g, e).encode_to_vec(),
-                );
+                batch.insert(key(EVENT, id), records::event_to_record(&g, e).encode_to_vec());
             }
         }
         let master = |batch: &mut sled::Batch, prefix: &[u8], id: &str, ev: jejak_domain::Event| {
-            batch.insert(
-                key(prefix, id),
-                jejak_proto::event_to_proto(&ev).encode_to_vec(),
-            );
+            batch.insert(key(prefix, id), jejak_proto::event_to_proto(&ev).encode_to_vec());
         };
         for id in &dirty.parties {
             if let Some(p) = g.parties.get(id) {
-                master(
-                    &mut batch,
-                    PARTY,
-                    id,
-                    jejak_domain::Event::PartyRegistered(p.clone()),
-                );
+                master(&mut batch, PARTY, id, jejak_domain::Event::PartyRegistered(p.clone()));
             }
         }
         for id in &dirty.facilities {
@@ -195,8 +178,7 @@ fn load(tree: &sled::Tree) -> Result<Genealogy, GenealogyError> {
     for (prefix, _) in [(PARTY, 0), (FACILITY, 1), (PRODUCT, 2), (STANDARD, 3)] {
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
-            let ev = jejak_proto::v1::Event::decode(v.as_ref())
-                .map_err(|e| corrupt(&k, e.to_string()))?;
+            let ev = jejak_proto::v1::Event::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
             match jejak_proto::decode_event(ev).map_err(|e| corrupt(&k, e.to_string()))? {
                 jejak_domain::Event::PartyRegistered(p) => {
                     g.parties.insert(p.id.clone(), p);
@@ -236,8 +218,8 @@ fn load(tree: &sled::Tree) -> Result<Genealogy, GenealogyError> {
     g.link_children();
     for item in tree.scan_prefix(EVENT) {
         let (k, v) = item?;
-        let id = String::from_utf8(k[EVENT.len()..].to_vec())
-            .map_err(|_| corrupt(&k, "event id is not UTF-8".into()))?;
+        let id =
+            String::from_utf8(k[EVENT.len()..].to_vec()).map_err(|_| corrupt(&k, "event id is not UTF-8".into()))?;
         let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
         let e = records::record_to_event(&g, &id, r)?;
         g.events.insert(id.into(), e);

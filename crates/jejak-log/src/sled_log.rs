@@ -81,25 +81,19 @@ impl SledLog {
     /// Opens (or creates) the log in `dir` and starts its flusher on the
     /// current tokio runtime.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
         let tree = db.open_tree("log")?;
         let mut heads = HashMap::new();
         for item in tree.scan_prefix([HEAD]) {
             let (k, v) = item?;
             let chain = String::from_utf8(k[1..].to_vec())
                 .map_err(|_| LogError::Storage("chain head key is not UTF-8".into()))?;
-            let sequence = be_u64(&v).ok_or_else(|| {
-                LogError::Storage(format!("chain head of {chain:?} is truncated"))
-            })?;
-            let hash: [u8; 32] =
-                v.get(16..48)
-                    .and_then(|h| h.try_into().ok())
-                    .ok_or_else(|| {
-                        LogError::Storage(format!("chain head of {chain:?} is truncated"))
-                    })?;
+            let sequence =
+                be_u64(&v).ok_or_else(|| LogError::Storage(format!("chain head of {chain:?} is truncated")))?;
+            let hash: [u8; 32] = v
+                .get(16..48)
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| LogError::Storage(format!("chain head of {chain:?} is truncated")))?;
             heads.insert(chain, Head { sequence, hash });
         }
         let last = match tree.scan_prefix([ENVELOPE]).next_back() {
@@ -127,29 +121,19 @@ impl SledLog {
     /// The head (last sequence and hash) of every chain.
     pub fn chain_heads(&self) -> Vec<(String, u64, [u8; 32])> {
         let w = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = w
-            .heads
-            .iter()
-            .map(|(c, h)| (c.clone(), h.sequence, h.hash))
-            .collect();
+        let mut v: Vec<_> = w.heads.iter().map(|(c, h)| (c.clone(), h.sequence, h.hash)).collect();
         v.sort();
         v
     }
 
     /// The events of one chain in order, from `from_sequence` on.
-    pub fn read_chain(
-        &self,
-        chain: &str,
-        from_sequence: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, LogError> {
+    pub fn read_chain(&self, chain: &str, from_sequence: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
         let start = chain_key(chain, from_sequence);
         let end = chain_key(chain, u64::MAX);
         let mut out = Vec::new();
         for item in self.inner.tree.range(start..=end).take(limit) {
             let (_, v) = item?;
-            let position = be_u64(&v)
-                .ok_or_else(|| LogError::Storage("chain index entry is truncated".into()))?;
+            let position = be_u64(&v).ok_or_else(|| LogError::Storage("chain index entry is truncated".into()))?;
             match self.read(position)? {
                 Some(e) => out.push(e),
                 None => {
@@ -185,9 +169,7 @@ impl SledLog {
                 if last.hash != head_hash {
                     return Err(LogError::Corrupt {
                         position: last.position,
-                        reason: format!(
-                            "chain {chain:?} head hash does not match its last envelope"
-                        ),
+                        reason: format!("chain {chain:?} head hash does not match its last envelope"),
                     });
                 }
             }
@@ -255,13 +237,7 @@ fn fail(inner: &Inner, reason: String) {
 
 impl EventLog for SledLog {
     fn append(&self, draft: Draft) -> Result<Appended, LogError> {
-        if let Some(reason) = self
-            .inner
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some(reason) = self.inner.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(LogError::Unavailable(reason));
         }
         if self.inner.closed.load(Ordering::SeqCst) != 0 {
@@ -298,8 +274,7 @@ impl EventLog for SledLog {
         batch.insert(prefixed(HEAD, &draft.chain), head_value);
         self.inner.tree.apply_batch(batch)?;
         w.next_position = position + 1;
-        w.heads
-            .insert(draft.chain.clone(), Head { sequence, hash: h });
+        w.heads.insert(draft.chain.clone(), Head { sequence, hash: h });
         self.inner.staged.store(position, Ordering::Release);
         Ok(Appended {
             position,
@@ -316,13 +291,7 @@ impl EventLog for SledLog {
         }
         self.inner.flush_wanted.notify_one();
         loop {
-            if let Some(reason) = self
-                .inner
-                .failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-            {
+            if let Some(reason) = self.inner.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 return Err(LogError::Unavailable(reason));
             }
             if *rx.borrow_and_update() >= position {
@@ -443,15 +412,9 @@ mod tests {
             // Rewrite the middle envelope with different content.
             let mut e = log.read(2).unwrap().unwrap().envelope;
             e.actor = "mallory".into();
-            log.inner
-                .tree
-                .insert(envelope_key(2), e.encode_to_vec())
-                .unwrap();
+            log.inner.tree.insert(envelope_key(2), e.encode_to_vec()).unwrap();
             let err = log.verify().unwrap_err();
-            assert!(
-                matches!(err, LogError::Corrupt { position: 3, .. }),
-                "{err}"
-            );
+            assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
         });
     }
 

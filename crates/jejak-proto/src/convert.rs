@@ -33,12 +33,7 @@ fn unit(v: i32, f: &str) -> Result<d::Unit> {
         Ok(p::Unit::M2) => d::Unit::M2,
         Ok(p::Unit::M3) => d::Unit::M3,
         Ok(p::Unit::L) => d::Unit::L,
-        Ok(p::Unit::Unspecified) => {
-            return Err(DomainError::invalid(
-                f,
-                "is required (kg, g, t, pcs, m, m2, m3 or l)",
-            ))
-        }
+        Ok(p::Unit::Unspecified) => return Err(DomainError::invalid(f, "is required (kg, g, t, pcs, m, m2, m3 or l)")),
         Err(_) => return Err(DomainError::invalid(f, format!("{v} is not a known unit"))),
     })
 }
@@ -132,12 +127,7 @@ fn sector(v: i32, f: &str) -> Result<d::Sector> {
                 "is required (rice, metal, garment or furniture)",
             ))
         }
-        Err(_) => {
-            return Err(DomainError::invalid(
-                f,
-                format!("{v} is not a known sector"),
-            ))
-        }
+        Err(_) => return Err(DomainError::invalid(f, format!("{v} is not a known sector"))),
     })
 }
 
@@ -157,10 +147,7 @@ fn role(v: i32, f: &str) -> Result<d::PartyRole> {
         Ok(p::PartyRole::Customer) => d::PartyRole::Customer,
         Ok(p::PartyRole::Operator) => d::PartyRole::Operator,
         Ok(p::PartyRole::Unspecified) | Err(_) => {
-            return Err(DomainError::invalid(
-                f,
-                format!("{v} is not a known party role"),
-            ))
+            return Err(DomainError::invalid(f, format!("{v} is not a known party role")))
         }
     })
 }
@@ -180,17 +167,9 @@ fn product_kind(v: i32, f: &str) -> Result<d::ProductKind> {
         Ok(p::ProductKind::Intermediate) => d::ProductKind::Intermediate,
         Ok(p::ProductKind::Finished) => d::ProductKind::Finished,
         Ok(p::ProductKind::Unspecified) => {
-            return Err(DomainError::invalid(
-                f,
-                "is required (raw, intermediate or finished)",
-            ))
+            return Err(DomainError::invalid(f, "is required (raw, intermediate or finished)"))
         }
-        Err(_) => {
-            return Err(DomainError::invalid(
-                f,
-                format!("{v} is not a known product kind"),
-            ))
-        }
+        Err(_) => return Err(DomainError::invalid(f, format!("{v} is not a known product kind"))),
     })
 }
 
@@ -208,10 +187,7 @@ fn verdict(v: i32, f: &str) -> Result<d::Verdict> {
         Ok(p::Verdict::NonConformant) => d::Verdict::NonConformant,
         Ok(p::Verdict::Hold) => d::Verdict::Hold,
         Ok(p::Verdict::Unspecified) | Err(_) => {
-            return Err(DomainError::invalid(
-                f,
-                format!("{v} is not a known verdict"),
-            ))
+            return Err(DomainError::invalid(f, format!("{v} is not a known verdict")))
         }
     })
 }
@@ -237,12 +213,7 @@ fn status(v: i32, f: &str) -> Result<d::LotStatus> {
                 "is required (on hold, released, recalled or disposed)",
             ))
         }
-        Err(_) => {
-            return Err(DomainError::invalid(
-                f,
-                format!("{v} is not a known lot status"),
-            ))
-        }
+        Err(_) => return Err(DomainError::invalid(f, format!("{v} is not a known lot status"))),
     })
 }
 
@@ -257,18 +228,11 @@ pub fn status_to_proto(s: d::LotStatus) -> p::LotStatus {
 }
 
 fn geo(g: Option<p::GeoPoint>, f: &str) -> Result<Option<d::GeoPoint>> {
-    let Some(p::GeoPoint {
-        latitude,
-        longitude,
-    }) = g
-    else {
+    let Some(p::GeoPoint { latitude, longitude }) = g else {
         return Ok(None);
     };
     if !latitude.is_finite() || !longitude.is_finite() {
-        return Err(DomainError::invalid(
-            f,
-            "coordinates must be finite numbers",
-        ));
+        return Err(DomainError::invalid(f, "coordinates must be finite numbers"));
     }
     d::GeoPoint::new(f, latitude, longitude).map(Some)
 }
@@ -384,11 +348,7 @@ fn product_to_proto(x: &d::Product) -> p::Product {
         sector: sector_to_proto(x.sector) as i32,
         kind: product_kind_to_proto(x.kind) as i32,
         unit: unit_to_proto(x.unit) as i32,
-        gtin: x
-            .gtin
-            .as_ref()
-            .map(|g| g.as_str().to_string())
-            .unwrap_or_default(),
+        gtin: x.gtin.as_ref().map(|g| g.as_str().to_string()).unwrap_or_default(),
     }
 }
 
@@ -509,8 +469,8 @@ fn documents(ds: Vec<p::Document>, f: &str) -> Result<Vec<d::Document>> {
             for (j, chunk) in bytes.chunks(2).enumerate() {
                 let s = std::str::from_utf8(chunk)
                     .map_err(|_| DomainError::invalid(field(&df, "blake3"), "must be hex"))?;
-                hash[j] = u8::from_str_radix(s, 16)
-                    .map_err(|_| DomainError::invalid(field(&df, "blake3"), "must be hex"))?;
+                hash[j] =
+                    u8::from_str_radix(s, 16).map_err(|_| DomainError::invalid(field(&df, "blake3"), "must be hex"))?;
             }
             Ok(d::Document {
                 kind: name(kind, &field(&df, "kind"))?,
@@ -532,12 +492,7 @@ pub fn documents_to_proto(ds: &[d::Document]) -> Vec<p::Document> {
 }
 
 fn origin(o: Option<p::Origin>, f: &str) -> Result<d::Origin> {
-    let Some(p::Origin {
-        place,
-        plot_id,
-        plot,
-    }) = o
-    else {
+    let Some(p::Origin { place, plot_id, plot }) = o else {
         return Ok(d::Origin::default());
     };
     Ok(d::Origin {
@@ -563,10 +518,7 @@ fn inputs(v: Vec<p::LotInput>) -> Result<Vec<d::LotInput>> {
         .enumerate()
         .map(|(i, x)| {
             let f = format!("inputs[{i}]");
-            let p::LotInput {
-                lot_id: l,
-                quantity: q,
-            } = x;
+            let p::LotInput { lot_id: l, quantity: q } = x;
             Ok(d::LotInput {
                 lot_id: lot_id(l, &field(&f, "lot_id"))?,
                 quantity: quantity(q, &field(&f, "quantity"))?,
@@ -605,10 +557,7 @@ fn packages(v: Vec<p::Package>) -> Result<Vec<d::Package>> {
         .enumerate()
         .map(|(i, x)| {
             let f = format!("packages[{i}]");
-            let p::Package {
-                serial,
-                quantity: q,
-            } = x;
+            let p::Package { serial, quantity: q } = x;
             Ok(d::Package {
                 serial: lot_id(serial, &field(&f, "serial"))?,
                 quantity: quantity(q, &field(&f, "quantity"))?,
@@ -636,10 +585,7 @@ fn opt_quantity(q: Option<p::Quantity>, f: &str) -> Result<Option<d::Quantity>> 
 pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
     use p::command::Kind;
     Ok(match c {
-        Kind::RegisterParty(p::RegisterPartyRequest {
-            command_id,
-            party: x,
-        }) => (
+        Kind::RegisterParty(p::RegisterPartyRequest { command_id, party: x }) => (
             id(command_id, "command_id")?,
             d::Command::RegisterParty(party(x, "party")?),
         ),
@@ -650,10 +596,7 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
             id(command_id, "command_id")?,
             d::Command::RegisterFacility(facility(x, "facility")?),
         ),
-        Kind::RegisterProduct(p::RegisterProductRequest {
-            command_id,
-            product: x,
-        }) => (
+        Kind::RegisterProduct(p::RegisterProductRequest { command_id, product: x }) => (
             id(command_id, "command_id")?,
             d::Command::RegisterProduct(product(x, "product")?),
         ),
@@ -821,11 +764,9 @@ pub fn event_to_proto(e: &d::Event) -> p::Event {
         d::Event::ProductRegistered(x) => Kind::ProductRegistered(p::ProductRegistered {
             product: Some(product_to_proto(x)),
         }),
-        d::Event::StandardRegistered(x) => {
-            Kind::QualityStandardRegistered(p::QualityStandardRegistered {
-                standard: Some(standard_to_proto(x)),
-            })
-        }
+        d::Event::StandardRegistered(x) => Kind::QualityStandardRegistered(p::QualityStandardRegistered {
+            standard: Some(standard_to_proto(x)),
+        }),
         d::Event::MaterialReceived(x) => Kind::MaterialReceived(p::MaterialReceived {
             lot_id: x.lot_id.clone(),
             facility_id: x.facility_id.clone(),
@@ -918,9 +859,7 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
     use p::event::Kind;
     let kind = required(e.kind, "event")?;
     Ok(match kind {
-        Kind::PartyRegistered(p::PartyRegistered { party: x }) => {
-            d::Event::PartyRegistered(party(x, "party")?)
-        }
+        Kind::PartyRegistered(p::PartyRegistered { party: x }) => d::Event::PartyRegistered(party(x, "party")?),
         Kind::FacilityRegistered(p::FacilityRegistered { facility: x }) => {
             d::Event::FacilityRegistered(facility(x, "facility")?)
         }

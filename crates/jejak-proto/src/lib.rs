@@ -12,8 +12,7 @@ mod convert;
 pub use convert::*;
 
 /// The encoded `FileDescriptorSet` of every file in `proto/`, with imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/jejak_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jejak_descriptor.bin"));
 
 /// The descriptor pool of the API, for canonical JSON encoding and decoding.
 pub fn descriptor_pool() -> prost_reflect::DescriptorPool {

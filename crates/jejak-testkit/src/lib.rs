@@ -36,7 +36,10 @@ pub fn jejak_bin() -> anyhow::Result<PathBuf> {
         }
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         // target/<profile>/deps/<test> → target/<profile>/jejak
-        let dir = exe.parent().and_then(Path::parent).ok_or("unexpected test binary location")?;
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("unexpected test binary location")?;
         let bin = dir.join("jejak");
         if bin.exists() {
             Ok(bin)
@@ -133,7 +136,12 @@ impl Server {
 
     /// The server's log and projection positions.
     pub async fn status(&self) -> anyhow::Result<p::StatusReply> {
-        Ok(self.trace().await?.get_status(p::GetStatusRequest {}).await?.into_inner())
+        Ok(self
+            .trace()
+            .await?
+            .get_status(p::GetStatusRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Waits until the projection has applied everything in the log.
@@ -146,7 +154,11 @@ impl Server {
                 return Ok(s);
             }
             if Instant::now() > deadline {
-                bail!("projection stuck at {} of {} after {timeout:?}", s.applied_position, s.log_position);
+                bail!(
+                    "projection stuck at {} of {} after {timeout:?}",
+                    s.applied_position,
+                    s.log_position
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -163,9 +175,14 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let Some(mut c) = self.child.take() else { bail!("server already stopped") };
+        let Some(mut c) = self.child.take() else {
+            bail!("server already stopped")
+        };
         let pid = c.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().context("send SIGTERM")?;
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("send SIGTERM")?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = c.try_wait()? {
@@ -197,6 +214,14 @@ impl Drop for Server {
 
 /// Runs the `jejak` binary with arguments and returns (status, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> anyhow::Result<(std::process::ExitStatus, String, String)> {
-    let out = Command::new(jejak_bin()?).args(args).env("RUST_LOG", "warn").output().context("run jejak")?;
-    Ok((out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
+    let out = Command::new(jejak_bin()?)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("run jejak")?;
+    Ok((
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }

@@ -91,11 +91,7 @@ fn date(t: &Option<prost_types::Timestamp>) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", secs / 3600, secs % 3600 / 60)
 }
 
 /// One line describing a lot.
@@ -217,9 +213,7 @@ pub fn render_trace(t: &p::TraceReply, backward: bool) -> String {
                 e.output_lot_id.as_str()
             };
             let branch = if last { "└─ " } else { "├─ " };
-            let desc = lots
-                .get(next)
-                .map_or_else(|| next.to_string(), |l| lot_line(l));
+            let desc = lots.get(next).map_or_else(|| next.to_string(), |l| lot_line(l));
             let repeated = !seen.insert(next);
             let _ = writeln!(
                 out,
@@ -235,24 +229,11 @@ pub fn render_trace(t: &p::TraceReply, backward: bool) -> String {
             }
         }
     }
-    walk(
-        &mut out,
-        &t.root_lot_id,
-        "",
-        &links,
-        &lots,
-        &mut seen,
-        backward,
-    );
+    walk(&mut out, &t.root_lot_id, "", &links, &lots, &mut seen, backward);
     if !backward {
         if !t.packages.is_empty() {
             let shipped = t.packages.iter().filter(|p| p.shipped).count();
-            let _ = writeln!(
-                out,
-                "\npackages: {} ({} shipped)",
-                t.packages.len(),
-                shipped
-            );
+            let _ = writeln!(out, "\npackages: {} ({} shipped)", t.packages.len(), shipped);
         }
         if !t.shipments.is_empty() {
             let _ = writeln!(out, "\nshipments:");
@@ -280,10 +261,7 @@ pub fn render_trace(t: &p::TraceReply, backward: bool) -> String {
         }
     }
     if t.truncated {
-        let _ = writeln!(
-            out,
-            "\n(truncated: the trace goes deeper than the depth limit)"
-        );
+        let _ = writeln!(out, "\n(truncated: the trace goes deeper than the depth limit)");
     }
     out
 }
@@ -338,18 +316,13 @@ pub fn render_history(h: &p::LotHistoryReply) -> String {
             e.chain,
             e.sequence
         );
-        if let Some(p::event::Kind::LotInspected(i)) =
-            e.event.as_ref().and_then(|x| x.kind.as_ref())
-        {
+        if let Some(p::event::Kind::LotInspected(i)) = e.event.as_ref().and_then(|x| x.kind.as_ref()) {
             let _ = write!(out, "  {} {}", i.standard_id, verdict(i.verdict));
         }
-        if let Some(p::event::Kind::LotStatusChanged(s)) =
-            e.event.as_ref().and_then(|x| x.kind.as_ref())
-        {
+        if let Some(p::event::Kind::LotStatusChanged(s)) = e.event.as_ref().and_then(|x| x.kind.as_ref()) {
             let _ = write!(out, "  → {} ({})", status(s.status), s.reason);
         }
-        if let Some(p::event::Kind::EventVoided(v)) = e.event.as_ref().and_then(|x| x.kind.as_ref())
-        {
+        if let Some(p::event::Kind::EventVoided(v)) = e.event.as_ref().and_then(|x| x.kind.as_ref()) {
             let _ = write!(out, "  voids {} ({})", v.voided_event_id, v.reason);
         }
         if e.voided {
@@ -389,12 +362,7 @@ pub fn render_lot(l: &p::Lot) -> String {
         );
     }
     if !l.packages.is_empty() {
-        let _ = writeln!(
-            out,
-            "  {} packages, e.g. {}",
-            l.packages.len(),
-            l.packages[0].label
-        );
+        let _ = writeln!(out, "  {} packages, e.g. {}", l.packages.len(), l.packages[0].label);
     }
     out
 }

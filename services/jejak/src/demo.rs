@@ -17,8 +17,7 @@ pub async fn load<L: EventLog>(writer: &Writer<L>) -> anyhow::Result<usize> {
         if line.trim().is_empty() {
             continue;
         }
-        let kind = crate::import::parse_command(line)
-            .map_err(|e| anyhow::anyhow!("demo line {}: {e}", i + 1))?;
+        let kind = crate::import::parse_command(line).map_err(|e| anyhow::anyhow!("demo line {}: {e}", i + 1))?;
         writer
             .submit(kind, "demo")
             .await

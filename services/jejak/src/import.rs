@@ -24,9 +24,8 @@ pub fn parse_command(line: &str) -> Result<p::command::Kind, String> {
     let msg = DynamicMessage::deserialize(desc, &mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     let cmd = p::Command::decode(msg.encode_to_vec().as_slice()).map_err(|e| e.to_string())?;
-    cmd.kind.ok_or_else(|| {
-        "the line holds no command; expected e.g. {\"receiveMaterial\": {...}}".to_string()
-    })
+    cmd.kind
+        .ok_or_else(|| "the line holds no command; expected e.g. {\"receiveMaterial\": {...}}".to_string())
 }
 
 /// Canonical proto3 JSON of any API message, for `--json` output.
@@ -89,9 +88,7 @@ pub async fn import(client: &mut CaptureServiceClient<Channel>, text: &str) -> I
         match send(client, kind).await {
             Ok(r) if r.replayed => report.already_recorded += 1,
             Ok(_) => report.recorded += 1,
-            Err(s) => report
-                .failed
-                .push((n, format!("{:?}: {}", s.code(), s.message()))),
+            Err(s) => report.failed.push((n, format!("{:?}: {}", s.code(), s.message()))),
         }
     }
     report

@@ -16,13 +16,7 @@ use jejak_proto::v1 as p;
 )]
 struct Cli {
     /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        env = "JEJAK_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
+    #[arg(long, global = true, env = "JEJAK_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -110,6 +104,11 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Check every hash chain of the log and print the projection's digest (server stopped).
+    Verify {
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+    },
     /// Recreate the projection from the event log (server stopped).
     Rebuild {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
@@ -153,17 +152,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn print<M: prost::Message>(
-    json: bool,
-    name: &str,
-    msg: &M,
-    text: impl FnOnce(&M) -> String,
-) -> anyhow::Result<()> {
+fn print<M: prost::Message>(json: bool, name: &str, msg: &M, text: impl FnOnce(&M) -> String) -> anyhow::Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&jejak::import::to_json(name, msg)?)?
-        );
+        println!("{}", serde_json::to_string_pretty(&jejak::import::to_json(name, msg)?)?);
     } else {
         print!("{}", text(msg));
     }
@@ -173,14 +164,13 @@ fn print<M: prost::Message>(
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -216,11 +206,8 @@ async fn main() -> anyhow::Result<()> {
             jejak::run(config, listener, shutdown_signal()).await
         }
         Command::Import { file, server } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("read {}", file.display()))?;
-            let mut c = p::capture_service_client::CaptureServiceClient::new(
-                client::connect(&server.server).await?,
-            );
+            let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+            let mut c = p::capture_service_client::CaptureServiceClient::new(client::connect(&server.server).await?);
             let report = jejak::import::import(&mut c, &text).await;
             for (line, reason) in &report.failed {
                 eprintln!("{}:{line}: {reason}", file.display());
@@ -267,11 +254,7 @@ async fn main() -> anyhow::Result<()> {
                 client::render_trace(r, backward)
             })
         }
-        Command::Origin {
-            target,
-            serial,
-            server,
-        } => {
+        Command::Origin { target, serial, server } => {
             let mut c = client::trace_client(&server.server).await?;
             let reply = c
                 .origin_shares(p::OriginSharesRequest {
@@ -279,53 +262,32 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print(
-                server.json,
-                "jejak.v1.OriginSharesReply",
-                &reply,
-                client::render_shares,
-            )
+            print(server.json, "jejak.v1.OriginSharesReply", &reply, client::render_shares)
         }
         Command::History { lot, as_of, server } => {
-            let as_of =
-                match as_of {
-                    Some(s) => Some(s.parse::<prost_types::Timestamp>().map_err(|e| {
-                        anyhow::anyhow!("--as-of {s:?} is not an RFC 3339 time: {e}")
-                    })?),
-                    None => None,
-                };
+            let as_of = match as_of {
+                Some(s) => Some(
+                    s.parse::<prost_types::Timestamp>()
+                        .map_err(|e| anyhow::anyhow!("--as-of {s:?} is not an RFC 3339 time: {e}"))?,
+                ),
+                None => None,
+            };
             let mut c = client::trace_client(&server.server).await?;
             let reply = c
                 .lot_history(p::LotHistoryRequest { lot_id: lot, as_of })
                 .await?
                 .into_inner();
-            print(
-                server.json,
-                "jejak.v1.LotHistoryReply",
-                &reply,
-                client::render_history,
-            )
+            print(server.json, "jejak.v1.LotHistoryReply", &reply, client::render_history)
         }
         Command::Lot { lot, server } => {
             let mut c = client::trace_client(&server.server).await?;
-            let reply = c
-                .get_lot(p::GetLotRequest { lot_id: lot })
-                .await?
-                .into_inner();
+            let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
             print(server.json, "jejak.v1.Lot", &reply, client::render_lot)
         }
         Command::Lookup { uri, server } => {
             let mut c = client::trace_client(&server.server).await?;
-            let reply = c
-                .lookup_label(p::LookupLabelRequest { uri })
-                .await?
-                .into_inner();
-            print(
-                server.json,
-                "jejak.v1.LookupLabelReply",
-                &reply,
-                client::render_lookup,
-            )
+            let reply = c.lookup_label(p::LookupLabelRequest { uri }).await?.into_inner();
+            print(server.json, "jejak.v1.LookupLabelReply", &reply, client::render_lookup)
         }
         Command::Status { server } => {
             let mut c = client::trace_client(&server.server).await?;
@@ -338,5 +300,6 @@ async fn main() -> anyhow::Result<()> {
             })
         }
         Command::Rebuild { data_dir } => jejak::server::rebuild(&data_dir).await,
+        Command::Verify { data_dir } => jejak::server::verify(&data_dir).await,
     }
 }

@@ -20,8 +20,8 @@ fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)
         .event
         .clone()
         .with_context(|| format!("log position {} has no event", e.position))?;
-    let event = jejak_proto::decode_event(event)
-        .with_context(|| format!("decode the event at log position {}", e.position))?;
+    let event =
+        jejak_proto::decode_event(event).with_context(|| format!("decode the event at log position {}", e.position))?;
     let recorded = e
         .envelope
         .recorded_at
@@ -44,17 +44,11 @@ pub fn catch_up<L: EventLog>(
             return Ok(projection.position());
         }
         let stored = log.read_from(from, BATCH).context("read the event log")?;
-        let stored: Vec<StoredEvent> = stored
-            .into_iter()
-            .take_while(|e| e.position <= upto)
-            .collect();
+        let stored: Vec<StoredEvent> = stored.into_iter().take_while(|e| e.position <= upto).collect();
         if stored.is_empty() {
             return Ok(projection.position());
         }
-        let decoded = stored
-            .iter()
-            .map(decode)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let decoded = stored.iter().map(decode).collect::<anyhow::Result<Vec<_>>>()?;
         let applied: Vec<AppliedEvent<'_>> = stored
             .iter()
             .zip(&decoded)
@@ -65,9 +59,7 @@ pub fn catch_up<L: EventLog>(
                 event: ev,
             })
             .collect();
-        projection
-            .apply(&applied)
-            .context("apply events to the projection")?;
+        projection.apply(&applied).context("apply events to the projection")?;
         progress(applied.len() as u64);
     }
 }

@@ -29,8 +29,7 @@ pub struct ServeConfig {
 /// Opens the log, and rebuilds the write model from it.
 pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
     let log_dir = data_dir.join("log");
-    let log = SledLog::open(&log_dir)
-        .with_context(|| format!("open the event log in {}", log_dir.display()))?;
+    let log = SledLog::open(&log_dir).with_context(|| format!("open the event log in {}", log_dir.display()))?;
     let replay_log = log.clone();
     let state = tokio::task::spawn_blocking(move || crate::writer::replay(&replay_log))
         .await
@@ -50,12 +49,7 @@ pub async fn run(
     let writer = open_writer(&config.data_dir).await?;
     let log = writer.log().clone();
     let (lots, events) = writer.counts();
-    tracing::info!(
-        lots,
-        events,
-        position = log.durable_position(),
-        "write model ready"
-    );
+    tracing::info!(lots, events, position = log.durable_position(), "write model ready");
 
     let proj_dir = config.data_dir.join("genealogy");
     let projection = {
@@ -76,16 +70,10 @@ pub async fn run(
         );
     }
     let cancel = CancellationToken::new();
-    let projector = tokio::spawn(crate::projector::run(
-        log.clone(),
-        projection.clone(),
-        cancel.clone(),
-    ));
+    let projector = tokio::spawn(crate::projector::run(log.clone(), projection.clone(), cancel.clone()));
 
     if config.demo && events == 0 {
-        let n = crate::demo::load(&writer)
-            .await
-            .context("load the demo data")?;
+        let n = crate::demo::load(&writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
     }
 
@@ -119,10 +107,7 @@ pub async fn run(
             log.clone(),
             config.limits,
         )))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await
         .context("serve gRPC");
 
@@ -142,10 +127,7 @@ pub async fn run(
 pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
     let log_dir = data_dir.join("log");
     if !log_dir.exists() {
-        anyhow::bail!(
-            "no event log in {}; is --data-dir right?",
-            log_dir.display()
-        );
+        anyhow::bail!("no event log in {}; is --data-dir right?", log_dir.display());
     }
     let log = SledLog::open(&log_dir).with_context(|| {
         format!(
@@ -190,5 +172,33 @@ pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
         "projection rebuilt to log position {position} in {:.1?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+/// `jejak verify`: walks every hash chain of the log and prints the
+/// projection's position and digest (equal digests: equal projections).
+pub async fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let log_dir = data_dir.join("log");
+    if !log_dir.exists() {
+        anyhow::bail!("no event log in {}; is --data-dir right?", log_dir.display());
+    }
+    let log = SledLog::open(&log_dir).with_context(|| {
+        format!(
+            "open the event log in {} (is a server still running on it?)",
+            log_dir.display()
+        )
+    })?;
+    let proj_dir = data_dir.join("genealogy");
+    let (checked, position, digest) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64, [u8; 32])> {
+        let checked = log.verify().context("verify the hash chains")?;
+        let projection =
+            Projection::open(&proj_dir).with_context(|| format!("open the projection in {}", proj_dir.display()))?;
+        Ok((checked, projection.position(), projection.digest()?))
+    })
+    .await
+    .context("verify task")??;
+    println!("chains: {checked} events verified");
+    println!("projection position: {position}");
+    println!("projection digest: {}", hex::encode(digest));
     Ok(())
 }

@@ -33,10 +33,7 @@ fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
 
 #[tonic::async_trait]
 impl<L: EventLog> TraceService for TraceApi<L> {
-    async fn backward_trace(
-        &self,
-        request: Request<p::TraceRequest>,
-    ) -> Result<Response<p::TraceReply>, Status> {
+    async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
         let g = self.projection.read();
         g.backward_trace(r.target.as_ref(), r.max_depth, self.limits)
@@ -44,10 +41,7 @@ impl<L: EventLog> TraceService for TraceApi<L> {
             .map_err(status::genealogy)
     }
 
-    async fn forward_trace(
-        &self,
-        request: Request<p::TraceRequest>,
-    ) -> Result<Response<p::TraceReply>, Status> {
+    async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
         let g = self.projection.read();
         g.forward_trace(r.target.as_ref(), r.max_depth, self.limits)
@@ -124,10 +118,7 @@ impl<L: EventLog> TraceService for TraceApi<L> {
         Ok(Response::new(p::LotHistoryReply { lot_id, entries }))
     }
 
-    async fn get_lot(
-        &self,
-        request: Request<p::GetLotRequest>,
-    ) -> Result<Response<p::Lot>, Status> {
+    async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
         let r = request.into_inner();
         self.projection
             .read()
@@ -148,10 +139,7 @@ impl<L: EventLog> TraceService for TraceApi<L> {
             .map_err(status::genealogy)
     }
 
-    async fn get_status(
-        &self,
-        _request: Request<p::GetStatusRequest>,
-    ) -> Result<Response<p::StatusReply>, Status> {
+    async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
         let s = self.projection.status();
         Ok(Response::new(p::StatusReply {
             log_position: self.log.durable_position(),

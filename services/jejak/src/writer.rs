@@ -31,18 +31,13 @@ pub fn replay<L: EventLog>(log: &L) -> Result<State, anyhow::Error> {
         }
         for e in batch {
             next = e.position + 1;
-            let event = e.envelope.event.clone().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "log position {} holds an envelope without an event",
-                    e.position
-                )
-            })?;
-            let event = jejak_proto::decode_event(event).map_err(|err| {
-                anyhow::anyhow!(
-                    "log position {}: stored event does not decode: {err}",
-                    e.position
-                )
-            })?;
+            let event = e
+                .envelope
+                .event
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("log position {} holds an envelope without an event", e.position))?;
+            let event = jejak_proto::decode_event(event)
+                .map_err(|err| anyhow::anyhow!("log position {}: stored event does not decode: {err}", e.position))?;
             state.apply(&e.envelope.event_id, &event);
         }
     }
@@ -86,11 +81,7 @@ impl<L: EventLog> Writer<L> {
     }
 
     /// Decides, appends and acknowledges one command.
-    pub async fn submit(
-        &self,
-        kind: p::command::Kind,
-        actor: &str,
-    ) -> Result<p::CaptureReply, Status> {
+    pub async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
         // The hash of prost's re-encoding identifies the content whatever
         // encoder the client used.
         let command_hash = *blake3::hash(
@@ -121,10 +112,7 @@ impl<L: EventLog> Writer<L> {
             state.apply(&id, &event);
             appended
         };
-        self.log
-            .wait_durable(appended.position)
-            .await
-            .map_err(status::log)?;
+        self.log.wait_durable(appended.position).await.map_err(status::log)?;
         let stored = self
             .log
             .read(appended.position)
@@ -133,12 +121,7 @@ impl<L: EventLog> Writer<L> {
         Ok(reply_from(&stored, false))
     }
 
-    async fn replayed(
-        &self,
-        position: u64,
-        id: &str,
-        command_hash: [u8; 32],
-    ) -> Result<p::CaptureReply, Status> {
+    async fn replayed(&self, position: u64, id: &str, command_hash: [u8; 32]) -> Result<p::CaptureReply, Status> {
         self.log.wait_durable(position).await.map_err(status::log)?;
         let stored = self
             .log
@@ -180,10 +163,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::RegisterParty(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::RegisterParty(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -194,10 +174,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::RegisterFacility(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::RegisterFacility(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -208,10 +185,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::RegisterProduct(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::RegisterProduct(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -222,10 +196,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::RegisterQualityStandard(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::RegisterQualityStandard(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -236,18 +207,12 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::ReceiveMaterial(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::ReceiveMaterial(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
-    async fn inspect_lot(
-        &self,
-        request: Request<p::InspectLotRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
+    async fn inspect_lot(&self, request: Request<p::InspectLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
             .submit(p::command::Kind::InspectLot(request.into_inner()), &actor)
@@ -255,10 +220,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
             .map(Response::new)
     }
 
-    async fn process_lots(
-        &self,
-        request: Request<p::ProcessLotsRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
+    async fn process_lots(&self, request: Request<p::ProcessLotsRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
             .submit(p::command::Kind::ProcessLots(request.into_inner()), &actor)
@@ -266,10 +228,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
             .map(Response::new)
     }
 
-    async fn pack_lot(
-        &self,
-        request: Request<p::PackLotRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
+    async fn pack_lot(&self, request: Request<p::PackLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
             .submit(p::command::Kind::PackLot(request.into_inner()), &actor)
@@ -277,10 +236,7 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
             .map(Response::new)
     }
 
-    async fn ship_lot(
-        &self,
-        request: Request<p::ShipLotRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
+    async fn ship_lot(&self, request: Request<p::ShipLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
             .submit(p::command::Kind::ShipLot(request.into_inner()), &actor)
@@ -294,18 +250,12 @@ impl<L: EventLog> CaptureService for CaptureApi<L> {
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
-            .submit(
-                p::command::Kind::ChangeLotStatus(request.into_inner()),
-                &actor,
-            )
+            .submit(p::command::Kind::ChangeLotStatus(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
-    async fn void_event(
-        &self,
-        request: Request<p::VoidEventRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
+    async fn void_event(&self, request: Request<p::VoidEventRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
         self.writer
             .submit(p::command::Kind::VoidEvent(request.into_inner()), &actor)
