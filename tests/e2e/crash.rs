@@ -121,11 +121,17 @@ async fn kill_9_during_concurrent_captures_loses_no_acknowledged_event() -> anyh
                 if client.receive_material(receipt(w, i)).await.is_err() {
                     return;
                 }
-                acked.lock().expect("no panics while locked").push(format!("rcv-{w}-{i}"));
+                acked
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(format!("rcv-{w}-{i}"));
                 if client.process_lots(drying(w, i)).await.is_err() {
                     return;
                 }
-                acked.lock().expect("no panics while locked").push(format!("dry-{w}-{i}"));
+                acked
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(format!("dry-{w}-{i}"));
             }
         }));
     }
@@ -160,8 +166,18 @@ async fn kill_9_during_concurrent_captures_loses_no_acknowledged_event() -> anyh
             c.process_lots(drying(w, i)).await?.into_inner()
         };
         assert!(reply.replayed, "{id} was acknowledged but not found after the crash");
-        let lot = if id.starts_with("rcv") { format!("L{w}-{i}") } else { format!("D{w}-{i}") };
-        let history = t.lot_history(p::LotHistoryRequest { lot_id: lot.clone(), as_of: None }).await?.into_inner();
+        let lot = if id.starts_with("rcv") {
+            format!("L{w}-{i}")
+        } else {
+            format!("D{w}-{i}")
+        };
+        let history = t
+            .lot_history(p::LotHistoryRequest {
+                lot_id: lot.clone(),
+                as_of: None,
+            })
+            .await?
+            .into_inner();
         let creations = history.entries.iter().filter(|e| e.event_id == *id).count();
         assert_eq!(creations, 1, "{id} appears {creations} times in the history of {lot}");
     }

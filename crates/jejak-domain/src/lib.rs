@@ -8,6 +8,8 @@ pub mod quantity;
 pub mod shares;
 pub mod standard;
 pub mod state;
+#[cfg(test)]
+mod state_tests;
 pub mod validate;
 
 pub use error::{DomainError, Rule};

@@ -639,6 +639,11 @@ impl State {
             }
             LotStatus::OnHold if s.status == LotStatus::Recalled => refuse(format!("lot {:?} is recalled", e.lot_id)),
             LotStatus::Released => {
+                // A recall is lifted by voiding it, never by releasing a
+                // pending hold verdict: that would put the lot back to use.
+                if s.status == LotStatus::Recalled {
+                    return refuse(format!("lot {:?} is recalled; void the recall to lift it", e.lot_id));
+                }
                 let held = s.status == LotStatus::OnHold || (s.verdict == Some(Verdict::Hold) && !s.hold_released);
                 if !held {
                     return refuse(format!("lot {:?} is not on hold; nothing to release", e.lot_id));

@@ -2,6 +2,7 @@
 //! over the embedded sled log and genealogy projection, the projector that
 //! keeps them in step, and the client commands of the `jejak` binary.
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod import;

@@ -109,6 +109,30 @@ enum Command {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
     },
+    /// Run the benchmarks (capture, projector, traces on a generated genealogy).
+    Bench {
+        /// Which benchmark: all, capture or genealogy.
+        #[arg(default_value = "all")]
+        what: String,
+        /// Scratch directory for the benchmark stores (deleted and recreated).
+        #[arg(long, default_value = "jejak-bench")]
+        dir: PathBuf,
+        /// Concurrent capture clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Events captured in the capture benchmark.
+        #[arg(long, default_value_t = 100_000)]
+        capture_events: u64,
+        /// Lots in the generated genealogy.
+        #[arg(long, default_value_t = 1_000_000)]
+        lots: u64,
+        /// Trace queries per measurement.
+        #[arg(long, default_value_t = 10_000)]
+        queries: usize,
+        /// Run the capture benchmark against this running server.
+        #[arg(long)]
+        server: Option<String>,
+    },
     /// Recreate the projection from the event log (server stopped).
     Rebuild {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
@@ -300,6 +324,9 @@ async fn main() -> anyhow::Result<()> {
             })
         }
         Command::Rebuild { data_dir } => jejak::server::rebuild(&data_dir).await,
+        Command::Bench { what, dir, clients, capture_events, lots, queries, server } => {
+            jejak::bench::run(jejak::bench::BenchOptions { dir, clients, capture_events, lots, queries, server }, &what).await
+        }
         Command::Verify { data_dir } => jejak::server::verify(&data_dir).await,
     }
 }

@@ -1,0 +1,428 @@
+//! `jejak bench`: the benchmarks behind BENCHMARKS.md, on the embedded
+//! default over loopback gRPC: capture throughput with concurrent clients,
+//! projector throughput, and trace latency and memory on a large generated
+//! genealogy. Results are printed as a table.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use jejak_domain::{Command, LotInput, LotOutput, MaterialReceived, Quantity, State, Unit};
+use jejak_genealogy::{Projection, TraceLimits};
+use jejak_log::{Draft, EventLog, SledLog};
+use jejak_proto::v1 as p;
+use tokio::io::AsyncBufReadExt;
+
+/// What to run and how big.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub dir: PathBuf,
+    pub clients: usize,
+    pub capture_events: u64,
+    pub lots: u64,
+    pub queries: usize,
+    /// Measure capture against this running server instead of starting one.
+    pub server: Option<String>,
+}
+
+/// A small deterministic PRNG (xorshift64*), so runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// A `jejak serve` child process on a random port.
+struct Child {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Child {
+    async fn start(data_dir: &Path, demo: bool) -> anyhow::Result<Child> {
+        let exe = std::env::current_exe().context("find the jejak binary")?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.arg("serve").arg("--data-dir").arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+        if demo {
+            cmd.arg("--demo");
+        }
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = cmd.spawn().context("start jejak serve")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let url = loop {
+            match tokio::time::timeout(Duration::from_secs(600), lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    if let Some(u) = line.strip_prefix("jejak listening on ") {
+                        break u.trim().to_string();
+                    }
+                }
+                _ => anyhow::bail!("the server did not start"),
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Child { child, url })
+    }
+
+    fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
+    }
+}
+
+fn q(v: &str, unit: Unit) -> Quantity {
+    Quantity::parse("q", v, unit).expect("benchmark quantities are valid")
+}
+
+fn pq(v: &str) -> Option<p::Quantity> {
+    Some(p::Quantity { value: v.into(), unit: p::Unit::Kg as i32 })
+}
+
+async fn register_master(url: &str) -> anyhow::Result<()> {
+    let mut c = p::capture_service_client::CaptureServiceClient::new(crate::client::connect(url).await?);
+    for line in master_data_lines() {
+        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
+        crate::import::send(&mut c, kind).await?;
+    }
+    Ok(())
+}
+
+fn master_data_lines() -> Vec<String> {
+    vec![
+        r#"{"registerParty":{"commandId":"b-op","party":{"id":"op","name":"Koperasi Sentra","roles":["PARTY_ROLE_OPERATOR"]}}}"#.into(),
+        r#"{"registerParty":{"commandId":"b-sup","party":{"id":"sup","name":"Gapoktan","roles":["PARTY_ROLE_SUPPLIER"]}}}"#.into(),
+        r#"{"registerParty":{"commandId":"b-cus","party":{"id":"cus","name":"Toko","roles":["PARTY_ROLE_CUSTOMER"]}}}"#.into(),
+        r#"{"registerParty":{"commandId":"b-ukm0","party":{"id":"ukm0","name":"UKM 0","roles":["PARTY_ROLE_UKM"]}}}"#.into(),
+        r#"{"registerParty":{"commandId":"b-ukm1","party":{"id":"ukm1","name":"UKM 1","roles":["PARTY_ROLE_UKM"]}}}"#.into(),
+        r#"{"registerParty":{"commandId":"b-ukm2","party":{"id":"ukm2","name":"UKM 2","roles":["PARTY_ROLE_UKM"]}}}"#.into(),
+        r#"{"registerFacility":{"commandId":"b-fac","facility":{"id":"fac","name":"Sentra","sector":"SECTOR_RICE","operatorId":"op"}}}"#.into(),
+        r#"{"registerProduct":{"commandId":"b-raw","product":{"id":"raw","name":"Gabah","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_RAW","unit":"UNIT_KG"}}}"#.into(),
+        r#"{"registerProduct":{"commandId":"b-mid","product":{"id":"mid","name":"Beras","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_INTERMEDIATE","unit":"UNIT_KG"}}}"#.into(),
+        r#"{"registerProduct":{"commandId":"b-fin","product":{"id":"fin","name":"Beras 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG"}}}"#.into(),
+    ]
+}
+
+/// Capture throughput: `clients` concurrent gRPC clients, each waiting for
+/// its durable acknowledgement before sending the next receipt.
+async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = opts.dir.join("capture");
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = match &opts.server {
+        Some(_) => None,
+        None => Some(Child::start(&dir, false).await?),
+    };
+    let url = match (&opts.server, &server) {
+        (Some(u), _) => u.clone(),
+        (None, Some(s)) => s.url.clone(),
+        (None, None) => unreachable!("a server was started above"),
+    };
+    let run = crate::now().0;
+    register_master(&url).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let total = opts.capture_events;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.clients {
+        let channel = crate::client::connect(&url).await?;
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = p::capture_service_client::CaptureServiceClient::new(channel);
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, tonic::Status>(lat);
+                }
+                let t = Instant::now();
+                c.receive_material(p::ReceiveMaterialRequest {
+                    command_id: format!("c{run}-{i}"),
+                    facility_id: "fac".into(),
+                    lot_id: format!("R{}-{i}", run % 1_000_000),
+                    product_id: "raw".into(),
+                    quantity: pq("1250.5"),
+                    owner_id: format!("ukm{}", i % 3),
+                    supplier_id: "sup".into(),
+                    origin: Some(p::Origin { place: "Desa Wonokerto, Demak".into(), ..Default::default() }),
+                    ..Default::default()
+                })
+                .await?;
+                lat.push(t.elapsed());
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    let rate = total as f64 / elapsed.as_secs_f64();
+    let mut rows = vec![
+        (format!("capture, {} clients, durable acks", opts.clients), format!("{rate:.0} events/s ({total} events in {elapsed:.2?})")),
+        ("capture latency p50 / p99".into(), format!("{} / {}", micros(percentile(&lat, 0.5)), micros(percentile(&lat, 0.99)))),
+    ];
+    let Some(server) = server else { return Ok(rows) };
+    server.stop().await;
+    let log = SledLog::open(&dir.join("log"))?;
+    let size = log.size_on_disk()?;
+    rows.push(("event log bytes on disk per event (capture run)".into(), format!("{:.0}", size as f64 / total as f64)));
+    Ok(rows)
+}
+
+/// Generates a genealogy of `lots` lots straight into the log through the
+/// domain's decide/apply: 40 % raw receipts, intermediates with 2–5 inputs
+/// on levels 1–7, finished units with 1–3 inputs on level 8. Inputs are
+/// drawn from a window of the level below, so ancestries overlap as they do
+/// when lots of one shift are blended.
+fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<String>)> {
+    let mut state = State::new();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let now = crate::now();
+    let append = |state: &mut State, id: String, cmd: Command| -> anyhow::Result<()> {
+        let event = state.decide(&id, cmd, now).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        log.append(Draft {
+            chain: event.chain().to_string(),
+            event_id: id.clone(),
+            actor: "bench".into(),
+            command_hash: [0; 32],
+            recorded_at: jejak_proto::time_to_proto(now),
+            event: jejak_proto::event_to_proto(&event),
+        })?;
+        state.apply(&id, &event);
+        Ok(())
+    };
+    for line in master_data_lines() {
+        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
+        let (id, cmd) = jejak_proto::command_from_proto(kind)?;
+        append(&mut state, id, cmd)?;
+    }
+    let raw = lots * 40 / 100;
+    let finished = lots / 10;
+    let per_mid_level = (lots - raw - finished) / 7;
+    let mut levels: Vec<Vec<String>> = Vec::new();
+    let mut level0 = Vec::with_capacity(raw as usize);
+    for i in 0..raw {
+        let id = format!("R{i}");
+        append(
+            &mut state,
+            format!("r{i}"),
+            Command::ReceiveMaterial(MaterialReceived {
+                lot_id: id.clone(),
+                facility_id: "fac".into(),
+                product_id: "raw".into(),
+                quantity: q("100000", Unit::Kg),
+                owner_id: format!("ukm{}", i % 3),
+                supplier_id: "sup".into(),
+                origin: Default::default(),
+                documents: Vec::new(),
+                source_lot_id: None,
+                occurred_at: None,
+            }),
+        )?;
+        level0.push(id);
+    }
+    levels.push(level0);
+    let mut n = 0u64;
+    for level in 1..=8 {
+        let size = if level == 8 { finished } else { per_mid_level };
+        let below = levels.last().map(Vec::len).unwrap_or(0) as u64;
+        let mut this = Vec::with_capacity(size as usize);
+        for j in 0..size {
+            let (lo, hi) = if level == 8 { (1, 3) } else { (2, 5) };
+            let fan = lo + rng.below(hi - lo + 1);
+            let center = j * below / size.max(1);
+            let mut inputs: Vec<u64> = Vec::new();
+            while (inputs.len() as u64) < fan.min(below) {
+                let k = (center + below + rng.below(7) - 3) % below;
+                if !inputs.contains(&k) {
+                    inputs.push(k);
+                }
+            }
+            let id = format!("{}{}", if level == 8 { "F" } else { "M" }, n);
+            n += 1;
+            let below_ids = &levels[level - 1];
+            append(
+                &mut state,
+                format!("p{id}"),
+                Command::ProcessLots(jejak_domain::LotProcessed {
+                    facility_id: "fac".into(),
+                    process_step: if level == 8 { "packing".into() } else { format!("step-{level}") },
+                    line: String::new(),
+                    inputs: inputs
+                        .iter()
+                        .map(|k| LotInput { lot_id: below_ids[*k as usize].clone(), quantity: q("1", Unit::Kg) })
+                        .collect(),
+                    outputs: vec![LotOutput {
+                        lot_id: id.clone(),
+                        product_id: if level == 8 { "fin".into() } else { "mid".into() },
+                        quantity: q(if level == 8 { "5" } else { "100" }, Unit::Kg),
+                        owner_id: String::new(),
+                    }],
+                    occurred_at: None,
+                }),
+            )?;
+            this.push(id);
+        }
+        levels.push(this);
+    }
+    let events = log.durable_position().max(state.event_count() as u64);
+    let raws = levels.first().cloned().unwrap_or_default();
+    let fins = levels.last().cloned().unwrap_or_default();
+    Ok((events, raws, fins))
+}
+
+/// Projector throughput, trace latency in-process and over gRPC, and memory.
+async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = opts.dir.join("genealogy");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut rows = Vec::new();
+    let log = SledLog::open(&dir.join("log"))?;
+    let started = Instant::now();
+    let (events, raws, fins) = {
+        let log = log.clone();
+        let lots = opts.lots;
+        tokio::task::spawn_blocking(move || generate(&log, lots)).await??
+    };
+    let staged = log.read_from(1, usize::MAX).map(|v| v.last().map_or(0, |e| e.position))?;
+    log.wait_durable(staged).await?;
+    rows.push(("genealogy generated".into(), format!("{} lots, {staged} events in {:.1?}", opts.lots, started.elapsed())));
+    let _ = events;
+
+    let proj_dir = dir.join("genealogy");
+    let (elapsed, projection) = {
+        let log = log.clone();
+        let proj_dir = proj_dir.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Duration, Projection)> {
+            let projection = Projection::open(&proj_dir)?;
+            let t = Instant::now();
+            crate::projector::catch_up(&log, &projection, staged, &mut |_| {})?;
+            let e = t.elapsed();
+            projection.flush()?;
+            Ok((e, projection))
+        })
+        .await??
+    };
+    rows.push(("projector (decode + apply + sled batch)".into(), format!("{:.0} events/s ({staged} events in {elapsed:.2?})", staged as f64 / elapsed.as_secs_f64())));
+    rows.push(("event log bytes on disk per event (genealogy)".into(), format!("{:.0}", log.size_on_disk()? as f64 / staged as f64)));
+    rows.push(("projection bytes on disk per lot".into(), format!("{:.0}", projection.size_on_disk()? as f64 / opts.lots as f64)));
+
+    // In-process traces over random finished units and used raw receipts.
+    let mut rng = Rng(42);
+    let limits = TraceLimits::default();
+    let mut back = Vec::with_capacity(opts.queries);
+    let mut ancestors = Vec::with_capacity(opts.queries);
+    let mut fwd = Vec::with_capacity(opts.queries);
+    let mut reached = Vec::with_capacity(opts.queries);
+    {
+        let g = projection.read();
+        for _ in 0..opts.queries {
+            let lot = &fins[rng.below(fins.len() as u64) as usize];
+            let target = p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) };
+            let t = Instant::now();
+            let r = g.backward_trace(Some(&target), 0, limits)?;
+            back.push(t.elapsed());
+            ancestors.push(r.nodes.len().saturating_sub(1));
+            let lot = &raws[rng.below(raws.len() as u64) as usize];
+            let target = p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) };
+            let t = Instant::now();
+            let r = g.forward_trace(Some(&target), 0, limits)?;
+            fwd.push(t.elapsed());
+            reached.push(r.nodes.len().saturating_sub(1));
+        }
+    }
+    back.sort();
+    fwd.sort();
+    ancestors.sort();
+    reached.sort();
+    rows.push(("ancestors of a finished unit, median / p99".into(), format!("{} / {}", ancestors[ancestors.len() / 2], ancestors[ancestors.len() * 99 / 100])));
+    rows.push(("backward trace with lot details, in process, p50 / p99".into(), format!("{} / {}", micros(percentile(&back, 0.5)), micros(percentile(&back, 0.99)))));
+    rows.push(("lots reached forward from a receipt, median / p99".into(), format!("{} / {}", reached[reached.len() / 2], reached[reached.len() * 99 / 100])));
+    rows.push(("forward trace with lot details, in process, p50 / p99".into(), format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99)))));
+    drop(projection);
+    drop(log);
+
+    // The same over gRPC against a server process holding the genealogy.
+    let t = Instant::now();
+    let server = Child::start(&dir, false).await?;
+    rows.push(("server start on this store (replay + load)".into(), format!("{:.1?}", t.elapsed())));
+    let mut c = crate::client::trace_client(&server.url).await?;
+    let mut back = Vec::with_capacity(opts.queries);
+    let mut fwd = Vec::with_capacity(opts.queries);
+    for _ in 0..opts.queries {
+        let lot = &fins[rng.below(fins.len() as u64) as usize];
+        let req = p::TraceRequest { target: Some(p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) }), max_depth: 0 };
+        let t = Instant::now();
+        c.backward_trace(req).await?;
+        back.push(t.elapsed());
+        let lot = &raws[rng.below(raws.len() as u64) as usize];
+        let req = p::TraceRequest { target: Some(p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) }), max_depth: 0 };
+        let t = Instant::now();
+        c.forward_trace(req).await?;
+        fwd.push(t.elapsed());
+    }
+    back.sort();
+    fwd.sort();
+    rows.push(("backward trace over gRPC, p50 / p99".into(), format!("{} / {}", micros(percentile(&back, 0.5)), micros(percentile(&back, 0.99)))));
+    rows.push(("forward trace over gRPC, p50 / p99".into(), format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99)))));
+    if let Some(rss) = server.rss_bytes() {
+        rows.push(("server resident memory holding the genealogy".into(), format!("{:.0} MiB", rss as f64 / 1048576.0)));
+    }
+    server.stop().await;
+    Ok(rows)
+}
+
+/// Runs every benchmark and prints a table.
+pub async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let mut rows = Vec::new();
+    if what == "all" || what == "capture" {
+        rows.extend(capture(&opts).await?);
+    }
+    if what == "all" || what == "genealogy" {
+        rows.extend(genealogy(&opts).await?);
+    }
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<width$}  {v}");
+    }
+    Ok(())
+}

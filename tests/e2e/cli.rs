@@ -1,0 +1,394 @@
+//! The `jejak` command line against a running demo server: traces as trees
+//! and JSON, origin shares, histories, label lookups, status, `jejak import`
+//! of a JSON Lines file, and `jejak rebuild` of a stopped server's data.
+
+use std::io::Write as _;
+use std::process::ExitStatus;
+
+use jejak_proto::v1 as p;
+use jejak_testkit::{run_cli, Server, ServerOptions};
+
+use crate::support::{Demo, WAIT};
+
+const BAG_LABEL: &str = "https://id.example.org/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001";
+
+fn jejak(args: &[&str]) -> (ExitStatus, String, String) {
+    run_cli(args).expect("run the jejak binary")
+}
+
+/// Runs a client command against `url` and expects it to succeed.
+fn ok(url: &str, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--server", url]);
+    let (status, out, err) = jejak(&all);
+    assert!(status.success(), "jejak {all:?} failed ({status}): {err}");
+    out
+}
+
+fn json(url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = ok(url, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("jejak {all:?} --json is not JSON ({e}): {out}"))
+}
+
+fn lot_ids(nodes: &serde_json::Value) -> Vec<String> {
+    nodes
+        .as_array()
+        .expect("nodes is an array")
+        .iter()
+        .map(|n| n["lot"]["lotId"].as_str().expect("lotId").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_prints_a_tree_of_the_chain() {
+    let d = Demo::start().await;
+    let url = d.server.url.clone();
+
+    let out = ok(&url, &["trace", "back", "DMK-BP-260911"]);
+    let first = out.lines().next().expect("a first line");
+    assert!(first.starts_with("DMK-BP-260911"), "{out}");
+    for part in [
+        "DMK-BRS-260908",
+        "DMK-GKP-260901-01",
+        "DMK-GKP-260902-02",
+        "UKM Beras Sido Makmur",
+        "Gapoktan Sumber Rejeki Karanganyar",
+        "used 3340 kg (penggilingan)",
+        "└─ ",
+    ] {
+        assert!(out.contains(part), "no {part:?} in:\n{out}");
+    }
+    // The tree nests: a receipt is indented below the lot it went into.
+    let receipt = out
+        .lines()
+        .find(|l| l.contains("DMK-GKP-260901-01"))
+        .expect("receipt line");
+    let milled = out
+        .lines()
+        .find(|l| l.contains(": DMK-BRS-260908"))
+        .expect("milled line");
+    let indent = |l: &str| l.chars().take_while(|c| !c.is_alphanumeric()).count();
+    assert!(indent(receipt) > indent(milled), "not nested:\n{out}");
+
+    let out = ok(&url, &["trace", "back", "--serial", "DMK5P-000001"]);
+    assert!(out.starts_with("package DMK5P-000001"), "{out}");
+    assert!(out.contains("DMK-GKP-260902-01"), "{out}");
+
+    let out = ok(&url, &["trace", "forward", "DMK-GKP-260901-01"]);
+    for part in [
+        "DMK-BP-260911",
+        "packages: 100 (100 shipped)",
+        "shipments:",
+        "Toko Beras Sumber Pangan Demak",
+    ] {
+        assert!(out.contains(part), "no {part:?} in:\n{out}");
+    }
+    let out = ok(&url, &["trace", "back", "DMK-BP-260911", "--max-depth", "1"]);
+    assert!(out.contains("truncated"), "{out}");
+    assert!(!out.contains("DMK-GKP-"), "{out}");
+
+    let (status, _, err) = jejak(&["trace", "back", "NO-SUCH-LOT", "--server", &url]);
+    assert!(!status.success());
+    assert!(err.contains("NO-SUCH-LOT"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_parses_and_matches_the_grpc_reply() {
+    let mut d = Demo::start().await;
+    let url = d.server.url.clone();
+    let grpc = d
+        .trace
+        .backward_trace(p::TraceRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+            }),
+            max_depth: 0,
+        })
+        .await
+        .expect("backward trace")
+        .into_inner();
+
+    let v = json(&url, &["trace", "back", "DMK-BP-260911"]);
+    assert_eq!(v["rootLotId"], "DMK-BP-260911");
+    let expected: Vec<String> = grpc
+        .nodes
+        .iter()
+        .map(|n| n.lot.as_ref().expect("lot").lot_id.clone())
+        .collect();
+    assert_eq!(lot_ids(&v["nodes"]), expected);
+    assert_eq!(v["edges"].as_array().map(Vec::len), Some(grpc.edges.len()));
+    let receipt = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["lot"]["lotId"] == "DMK-GKP-260901-01")
+        .expect("receipt node");
+    assert_eq!(receipt["lot"]["ownerName"], "UKM Beras Sido Makmur");
+    assert_eq!(receipt["lot"]["quantity"]["unit"], "UNIT_KG");
+
+    let v = json(&url, &["origin", "DMK-BP-260911"]);
+    assert_eq!(v["byUkm"][0]["partyId"], "ukm-dmk-sidomakmur");
+    assert_eq!(v["byUkm"][0]["fraction"], "265/738");
+    assert_eq!(v["byUkm"][0]["percent"], "35.91");
+
+    let v = json(&url, &["status"]);
+    let status = d.server.status().await.expect("status");
+    assert_eq!(v["logPosition"], status.log_position.to_string());
+
+    let v = json(&url, &["lot", "KLT-FJT-261001"]);
+    assert_eq!(v["status"], "LOT_STATUS_RECALLED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_history_lookup_lot_and_status_print_what_matters() {
+    let mut d = Demo::start().await;
+    let url = d.server.url.clone();
+
+    let out = ok(&url, &["origin", "DMK-BP-260911"]);
+    for part in [
+        "origin of lot DMK-BP-260911",
+        "by UKM:",
+        "by supplier:",
+        "by receipt lot:",
+        "35.91 %  ukm-dmk-sidomakmur",
+        "UKM Beras Sido Makmur",
+        "(265/738)",
+        "13.55 %  sup-dmk-gpk-tanimaju",
+    ] {
+        assert!(out.contains(part), "no {part:?} in:\n{out}");
+    }
+    assert_eq!(ok(&url, &["origin", "--serial", "DMK5P-000001"]), out);
+    assert_eq!(ok(&url, &["origin", BAG_LABEL]), out);
+
+    let out = ok(&url, &["history", "DMK-GKG-260903-01"]);
+    let voided = out.lines().find(|l| l.contains("demo-dmk-0014")).expect("voided entry");
+    assert!(voided.contains("VOIDED by demo-dmk-0018"), "{out}");
+    assert!(out.contains("voids demo-dmk-0014"), "{out}");
+    assert!(!out
+        .lines()
+        .find(|l| l.contains("demo-dmk-0017"))
+        .expect("re-inspection")
+        .contains("VOIDED"));
+
+    // As of the re-inspection the void had not been recorded yet.
+    let history = d
+        .trace
+        .lot_history(p::LotHistoryRequest {
+            lot_id: "DMK-GKG-260903-01".into(),
+            as_of: None,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let at = history
+        .entries
+        .iter()
+        .find(|e| e.event_id == "demo-dmk-0017")
+        .and_then(|e| e.recorded_at)
+        .expect("recorded_at");
+    let as_of = at.to_string();
+    let out = ok(&url, &["history", "DMK-GKG-260903-01", "--as-of", &as_of]);
+    assert!(out.contains("demo-dmk-0014") && out.contains("demo-dmk-0017"), "{out}");
+    assert!(
+        !out.contains("VOIDED") && !out.contains("demo-dmk-0018"),
+        "as of {as_of}:\n{out}"
+    );
+    let (status, _, err) = jejak(&["history", "DMK-GKG-260903-01", "--as-of", "yesterday", "--server", &url]);
+    assert!(!status.success());
+    assert!(err.contains("--as-of"), "{err}");
+
+    let out = ok(&url, &["lookup", BAG_LABEL]);
+    assert!(
+        out.starts_with("GTIN 08997001001018  lot DMK-BP-260911  serial DMK5P-000001"),
+        "{out}"
+    );
+    assert!(out.contains("Beras Premium Sentra Demak 5 kg"), "{out}");
+    let (status, _, err) = jejak(&[
+        "lookup",
+        "https://id.example.org/01/08997001001019/10/DMK-BP-260911",
+        "--server",
+        &url,
+    ]);
+    assert!(!status.success(), "a bad check digit resolved");
+    assert!(err.contains("check digit"), "{err}");
+
+    let out = ok(&url, &["lot", "KLT-FJT-261001"]);
+    assert!(out.contains("RECALLED"), "{out}");
+
+    let status = d.server.status().await.expect("status");
+    let out = ok(&url, &["status"]);
+    assert!(
+        out.contains(&format!("log position {}\n", status.log_position)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("applied position {}\n", status.applied_position)),
+        "{out}"
+    );
+    assert!(out.contains(&format!("lots {}\n", status.lots)), "{out}");
+    assert_eq!(status.log_position, 254, "the demo holds 254 commands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_reports_the_bad_line_and_records_nothing_twice() {
+    let mut d = Demo::start().await;
+    let url = d.server.url.clone();
+    let lines = [
+        "# three good commands and one bad one",
+        r#"{"receiveMaterial": {"commandId": "imp-1", "facilityId": "fac-demak", "lotId": "IMP-1", "productId": "prd-dmk-gkp", "quantity": {"value": "1000", "unit": "UNIT_KG"}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}"#,
+        r#"{"inspectLot": {"commandId": "imp-2", "facilityId": "fac-demak", "lotId": "IMP-1", "standardId": "std-gkp-penerimaan", "measurements": [{"parameter": "kadar_air", "value": "22.5", "unit": "%"}, {"parameter": "hampa_kotoran", "value": "4", "unit": "%"}]}}"#,
+        r#"{"receiveMaterial": {"commandId": "imp-3", "facilityId": "fac-demak", "lotId": "IMP-2", "productId": "prd-dmk-gkp", "quantity": {"value": "1e3", "unit": "UNIT_KG"}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}"#,
+        "",
+        r#"{"processLots": {"commandId": "imp-4", "facilityId": "fac-demak", "processStep": "pengeringan", "inputs": [{"lotId": "IMP-1", "quantity": {"value": "300", "unit": "UNIT_KG"}}], "outputs": [{"lotId": "IMP-OUT", "productId": "prd-dmk-gkg", "quantity": {"value": "255", "unit": "UNIT_KG"}}]}}"#,
+    ];
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(file, "{}", lines.join("\n")).expect("write the import file");
+    let path = file.path().to_str().expect("utf-8 path").to_string();
+    let before = d.position().await;
+
+    let (status, out, err) = jejak(&["import", &path, "--server", &url]);
+    assert!(!status.success(), "a refused line must fail the import");
+    assert!(out.contains("3 recorded, 0 already recorded, 1 refused"), "{out}");
+    assert!(err.contains(&format!("{path}:4: InvalidArgument")), "{err}");
+    assert!(err.contains("quantity.value"), "{err}");
+    assert_eq!(err.matches(&path).count(), 1, "only line 4 is refused: {err}");
+    assert_eq!(d.position().await, before + 3);
+    let lot = d.lot("IMP-1").await;
+    assert_eq!(lot.balance.as_ref().map(|q| q.value.as_str()), Some("700"));
+    assert_eq!(lot.verdict, p::Verdict::Conformant as i32);
+    assert_eq!(d.lot_error("IMP-2").await.code(), tonic::Code::NotFound);
+
+    // The same file again: every good line is a retry, nothing new is written.
+    let (status, out, err) = jejak(&["import", &path, "--server", &url]);
+    assert!(!status.success());
+    assert!(out.contains("0 recorded, 3 already recorded, 1 refused"), "{out}");
+    assert!(err.contains(&format!("{path}:4:")), "{err}");
+    assert_eq!(d.position().await, before + 3);
+    assert_eq!(d.lot("IMP-1").await, lot);
+
+    // A line that is not a command at all.
+    let mut bad = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(bad, "{{\"receiveMaterial\": {{\"lotIdd\": \"x\"}}}}").expect("write");
+    let bad_path = bad.path().to_str().expect("utf-8 path").to_string();
+    let (status, out, err) = jejak(&["import", &bad_path, "--server", &url]);
+    assert!(!status.success());
+    assert!(out.contains("0 recorded, 0 already recorded, 1 refused"), "{out}");
+    assert!(
+        err.contains(&format!("{bad_path}:1:")) && err.contains("lotIdd"),
+        "{err}"
+    );
+    assert_eq!(d.position().await, before + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_of_a_stopped_server_gives_the_same_answers() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let data_dir = dir.path().to_str().expect("utf-8 path").to_string();
+    let server = Server::start(ServerOptions {
+        demo: true,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("start the demo server");
+    let mut d = Demo::attach(server).await;
+    let answers = snapshot(&mut d).await;
+
+    // sled holds the store while the server runs: rebuild refuses.
+    let (status, _, err) = jejak(&["rebuild", "--data-dir", &data_dir]);
+    assert!(!status.success(), "rebuild ran next to a live server");
+    assert!(err.contains("still running"), "{err}");
+
+    let exit = d.server.stop().expect("stop the server");
+    assert!(exit.success(), "unclean exit: {exit}");
+    drop(d);
+    let (status, out, err) = jejak(&["rebuild", "--data-dir", &data_dir]);
+    assert!(status.success(), "rebuild failed: {err}");
+    assert!(out.contains("projection rebuilt to log position 254"), "{out}");
+
+    let server = Server::start(ServerOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("restart on the same data");
+    let mut d = Demo::attach(server).await;
+    let again = snapshot(&mut d).await;
+    assert_eq!(again.status.log_position, 254);
+    assert_eq!(again.status, answers.status);
+    assert_eq!(again.back, answers.back);
+    assert_eq!(again.forward, answers.forward);
+    assert_eq!(again.shares, answers.shares);
+    assert_eq!(again.lots, answers.lots);
+    assert_eq!(again.history, answers.history);
+    d.server.wait_projected(WAIT).await.expect("still projected");
+}
+
+/// Answers that must not change when the projection is rebuilt.
+struct Snapshot {
+    status: p::StatusReply,
+    back: p::TraceReply,
+    forward: p::TraceReply,
+    shares: p::OriginSharesReply,
+    lots: Vec<p::Lot>,
+    history: p::LotHistoryReply,
+}
+
+async fn snapshot(d: &mut Demo) -> Snapshot {
+    let target = |kind: p::target::Kind| Some(p::Target { kind: Some(kind) });
+    let status = d.server.wait_projected(WAIT).await.expect("projected");
+    let back = d
+        .trace
+        .backward_trace(p::TraceRequest {
+            target: target(p::target::Kind::Serial("DMK5P-000001".into())),
+            max_depth: 0,
+        })
+        .await
+        .expect("backward trace")
+        .into_inner();
+    assert!(back.nodes.len() > 1, "an empty trace proves nothing");
+    let forward = d
+        .trace
+        .forward_trace(p::TraceRequest {
+            target: target(p::target::Kind::LotId("TGL-BK8-260910".into())),
+            max_depth: 0,
+        })
+        .await
+        .expect("forward trace")
+        .into_inner();
+    let shares = d
+        .trace
+        .origin_shares(p::OriginSharesRequest {
+            target: target(p::target::Kind::Label(BAG_LABEL.into())),
+        })
+        .await
+        .expect("origin shares")
+        .into_inner();
+    let mut lots = Vec::new();
+    for id in [
+        "KLT-FJT-261001",
+        "DMK-GKG-260903-01",
+        "TGL-B16-260903-03",
+        "RBG-KSP-260911-PT",
+        "DMK-BP-260911",
+    ] {
+        lots.push(d.lot(id).await);
+    }
+    let history = d
+        .trace
+        .lot_history(p::LotHistoryRequest {
+            lot_id: "DMK-GKG-260903-01".into(),
+            as_of: None,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    Snapshot {
+        status,
+        back,
+        forward,
+        shares,
+        lots,
+        history,
+    }
+}

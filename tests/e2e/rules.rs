@@ -1,0 +1,1268 @@
+//! Write-side rules over real gRPC: every broken rule is refused with its
+//! exact status code (and `jejak-rule` metadata) and nothing is written.
+//!
+//! Each test starts its own demo server and works on lots it receives itself
+//! at the Demak rice facility, using the demo's master data.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jejak_proto::v1 as p;
+use tonic::Code;
+
+use crate::support::{assert_mentions, qty, refused, rule_of, Demo};
+
+const FAC: &str = "fac-demak";
+const GKP: &str = "prd-dmk-gkp";
+const GKG: &str = "prd-dmk-gkg";
+const OWNER: &str = "ukm-dmk-sidomakmur";
+const SUPPLIER: &str = "sup-dmk-gpk-sumberrejeki";
+const CONSIGNEE: &str = "cus-dmk-panganlestari";
+/// Paddy intake standard: kadar_air ≤ 25 % and hampa_kotoran ≤ 10 % required.
+const STD_GKP: &str = "std-gkp-penerimaan";
+/// A valid GTIN-14 no demo product uses.
+const TEST_GTIN: &str = "08997001009991";
+
+fn receipt(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ReceiveMaterialRequest {
+    p::ReceiveMaterialRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        lot_id: lot.into(),
+        product_id: GKP.into(),
+        quantity: qty(value, unit),
+        owner_id: OWNER.into(),
+        supplier_id: SUPPLIER.into(),
+        ..Default::default()
+    }
+}
+
+/// Drying `value unit` of `input` into a new GKG lot `output` of 10 kg.
+fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p::ProcessLotsRequest {
+    p::ProcessLotsRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        process_step: "pengeringan".into(),
+        line: "dryer-test".into(),
+        inputs: vec![p::LotInput {
+            lot_id: input.into(),
+            quantity: qty(value, unit),
+        }],
+        outputs: vec![p::LotOutput {
+            lot_id: output.into(),
+            product_id: GKG.into(),
+            quantity: qty("10", p::Unit::Kg),
+            owner_id: String::new(),
+        }],
+        occurred_at: None,
+    }
+}
+
+/// Packs `lot` into packages of the given quantities.
+fn pack(cmd: &str, lot: &str, packages: &[(&str, &str, p::Unit)]) -> p::PackLotRequest {
+    p::PackLotRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        lot_id: lot.into(),
+        gtin: TEST_GTIN.into(),
+        packages: packages
+            .iter()
+            .map(|(serial, v, u)| p::Package {
+                serial: (*serial).into(),
+                quantity: qty(v, *u),
+            })
+            .collect(),
+        occurred_at: None,
+    }
+}
+
+fn ship(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ShipLotRequest {
+    p::ShipLotRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        lot_id: lot.into(),
+        quantity: qty(value, unit),
+        package_serials: Vec::new(),
+        consignee_id: CONSIGNEE.into(),
+        document: "SJ-TEST".into(),
+        occurred_at: None,
+    }
+}
+
+fn inspect(cmd: &str, lot: &str, measurements: &[(&str, &str)]) -> p::InspectLotRequest {
+    p::InspectLotRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        lot_id: lot.into(),
+        standard_id: STD_GKP.into(),
+        measurements: measurements
+            .iter()
+            .map(|(param, v)| p::Measurement {
+                parameter: (*param).into(),
+                value: (*v).into(),
+                unit: "%".into(),
+            })
+            .collect(),
+        inspector: "e2e".into(),
+        occurred_at: None,
+    }
+}
+
+fn status_change(cmd: &str, lot: &str, status: p::LotStatus, reason: &str) -> p::ChangeLotStatusRequest {
+    p::ChangeLotStatusRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        lot_id: lot.into(),
+        status: status as i32,
+        reason: reason.into(),
+        occurred_at: None,
+    }
+}
+
+fn void(cmd: &str, event: &str, reason: &str) -> p::VoidEventRequest {
+    p::VoidEventRequest {
+        command_id: cmd.into(),
+        facility_id: FAC.into(),
+        event_id: event.into(),
+        reason: reason.into(),
+        replacement_event_id: String::new(),
+        occurred_at: None,
+    }
+}
+
+fn value_of(q: &Option<p::Quantity>) -> (String, i32) {
+    let q = q.as_ref().expect("quantity is set");
+    (q.value.clone(), q.unit)
+}
+
+fn kg(v: &str) -> (String, i32) {
+    (v.to_string(), p::Unit::Kg as i32)
+}
+
+fn now_plus(seconds: i64) -> Option<prost_types::Timestamp> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    Some(prost_types::Timestamp {
+        seconds: i64::try_from(now).expect("seconds fit") + seconds,
+        nanos: 0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_references_are_not_found() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-u", "U-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive U-1");
+
+    // Receipts: facility, product, owner, supplier, source lot.
+    let mut r = receipt("rcv-u-fac", "U-2", "10", p::Unit::Kg);
+    r.facility_id = "fac-nowhere".into();
+    let s = refused(&d.server, c.receive_material(r), Code::NotFound, None).await;
+    assert_mentions(&s, &["facility", "fac-nowhere"]);
+    let mut r = receipt("rcv-u-prd", "U-2", "10", p::Unit::Kg);
+    r.product_id = "prd-nowhere".into();
+    let s = refused(&d.server, c.receive_material(r), Code::NotFound, None).await;
+    assert_mentions(&s, &["product", "prd-nowhere"]);
+    let mut r = receipt("rcv-u-own", "U-2", "10", p::Unit::Kg);
+    r.owner_id = "ukm-nowhere".into();
+    let s = refused(&d.server, c.receive_material(r), Code::NotFound, None).await;
+    assert_mentions(&s, &["party", "ukm-nowhere"]);
+    let mut r = receipt("rcv-u-sup", "U-2", "10", p::Unit::Kg);
+    r.supplier_id = "sup-nowhere".into();
+    let s = refused(&d.server, c.receive_material(r), Code::NotFound, None).await;
+    assert_mentions(&s, &["party", "sup-nowhere"]);
+    let mut r = receipt("rcv-u-src", "U-2", "10", p::Unit::Kg);
+    r.source_lot_id = "NO-SUCH-LOT".into();
+    let s = refused(&d.server, c.receive_material(r), Code::NotFound, None).await;
+    assert_mentions(&s, &["NO-SUCH-LOT"]);
+    // A party with the wrong role is a rule, not a missing reference.
+    let mut r = receipt("rcv-u-role", "U-2", "10", p::Unit::Kg);
+    r.owner_id = SUPPLIER.into();
+    let s = refused(
+        &d.server,
+        c.receive_material(r),
+        Code::FailedPrecondition,
+        Some("party-role"),
+    )
+    .await;
+    assert_mentions(&s, &["owner_id", SUPPLIER]);
+
+    // Transformations: an unknown input lot, an unknown output product.
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-u-in", "NO-SUCH-LOT", "1", p::Unit::Kg, "U-OUT")),
+        Code::NotFound,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["lot", "NO-SUCH-LOT"]);
+    let mut pr = drying("proc-u-prd", "U-1", "1", p::Unit::Kg, "U-OUT");
+    pr.outputs[0].product_id = "prd-nowhere".into();
+    let s = refused(&d.server, c.process_lots(pr), Code::NotFound, None).await;
+    assert_mentions(&s, &["product", "prd-nowhere"]);
+    let mut pr = drying("proc-u-fac", "U-1", "1", p::Unit::Kg, "U-OUT");
+    pr.facility_id = "fac-nowhere".into();
+    refused(&d.server, c.process_lots(pr), Code::NotFound, None).await;
+
+    // Inspections: an unknown standard, an unknown parameter, an unknown lot.
+    let mut i = inspect("insp-u-std", "U-1", &[("kadar_air", "20"), ("hampa_kotoran", "5")]);
+    i.standard_id = "std-nowhere".into();
+    let s = refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
+    assert_mentions(&s, &["standard", "std-nowhere"]);
+    let i = inspect("insp-u-par", "U-1", &[("kadar_air", "20"), ("warna", "5")]);
+    let s = refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
+    assert_mentions(&s, &["warna"]);
+    let i = inspect("insp-u-lot", "NO-SUCH-LOT", &[("kadar_air", "20")]);
+    refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
+
+    // Packing and shipping: an unknown lot, an unknown consignee.
+    let pk = pack("pack-u", "NO-SUCH-LOT", &[("U-S1", "5", p::Unit::Kg)]);
+    refused(&d.server, c.pack_lot(pk), Code::NotFound, None).await;
+    let mut sh = ship("ship-u", "U-1", "5", p::Unit::Kg);
+    sh.consignee_id = "cus-nowhere".into();
+    let s = refused(&d.server, c.ship_lot(sh), Code::NotFound, None).await;
+    assert_mentions(&s, &["party", "cus-nowhere"]);
+
+    // Status changes and voids of things that do not exist.
+    let st = status_change("st-u", "NO-SUCH-LOT", p::LotStatus::OnHold, "test");
+    refused(&d.server, c.change_lot_status(st), Code::NotFound, None).await;
+    let s = refused(
+        &d.server,
+        c.void_event(void("void-u", "no-such-event", "test")),
+        Code::NotFound,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["no-such-event"]);
+
+    // Master data naming an unknown operator.
+    let f = p::RegisterFacilityRequest {
+        command_id: "reg-u-fac".into(),
+        facility: Some(p::Facility {
+            id: "fac-baru".into(),
+            name: "Sentra Baru".into(),
+            sector: p::Sector::Rice as i32,
+            district: "Demak".into(),
+            operator_id: "op-nowhere".into(),
+            location: None,
+        }),
+    };
+    let s = refused(&d.server, c.register_facility(f), Code::NotFound, None).await;
+    assert_mentions(&s, &["op-nowhere"]);
+
+    // Nothing of it reached the projection.
+    assert_eq!(d.lot_error("U-2").await.code(), Code::NotFound);
+    assert_eq!(d.lot_error("U-OUT").await.code(), Code::NotFound);
+    let u1 = d.lot("U-1").await;
+    assert_eq!(value_of(&u1.balance), kg("1000"));
+    assert!(u1.inspections.is_empty(), "{:?}", u1.inspections);
+    assert!(u1.packages.is_empty() && u1.shipments.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consuming_more_than_is_left_is_refused_and_names_the_lot() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-o", "O-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive O-1");
+
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-o-1", "O-1", "1000.5", p::Unit::Kg, "O-OUT-1")),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "1000 kg left"]);
+    // The same amount in tonnes and grams is refused just the same.
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-o-2", "O-1", "1.0000001", p::Unit::T, "O-OUT-1")),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "1000 kg left"]);
+    let pk = pack(
+        "pack-o-1",
+        "O-1",
+        &[("O-S1", "600", p::Unit::Kg), ("O-S2", "400001", p::Unit::G)],
+    );
+    let s = refused(
+        &d.server,
+        c.pack_lot(pk),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "1000 kg left"]);
+    let s = refused(
+        &d.server,
+        c.ship_lot(ship("ship-o-1", "O-1", "1000.001", p::Unit::Kg)),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "1000 kg left"]);
+    assert_eq!(value_of(&d.lot("O-1").await.balance), kg("1000"));
+
+    // Spend 400 kg, then every use of more than the 600 kg left is refused.
+    let c = &mut d.capture;
+    c.process_lots(drying("proc-o-3", "O-1", "400", p::Unit::Kg, "O-OUT-3"))
+        .await
+        .expect("consume 400 kg");
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-o-4", "O-1", "600.001", p::Unit::Kg, "O-OUT-4")),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "600 kg left"]);
+    let pk = pack(
+        "pack-o-2",
+        "O-1",
+        &[("O-S1", "300", p::Unit::Kg), ("O-S2", "301", p::Unit::Kg)],
+    );
+    let s = refused(
+        &d.server,
+        c.pack_lot(pk),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "600 kg left", "601 kg"]);
+    let s = refused(
+        &d.server,
+        c.ship_lot(ship("ship-o-2", "O-1", "0.601", p::Unit::T)),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "600 kg left"]);
+    assert_eq!(value_of(&d.lot("O-1").await.balance), kg("600"));
+
+    // Exactly what is left can go; after that nothing more.
+    let c = &mut d.capture;
+    let pk = pack(
+        "pack-o-3",
+        "O-1",
+        &[("O-S3", "50", p::Unit::Kg), ("O-S4", "50", p::Unit::Kg)],
+    );
+    c.pack_lot(pk).await.expect("pack 100 kg");
+    c.ship_lot(ship("ship-o-3", "O-1", "0.5", p::Unit::T))
+        .await
+        .expect("ship the 500 kg left");
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-o-5", "O-1", "0.001", p::Unit::Kg, "O-OUT-5")),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"O-1\"", "0 kg left"]);
+    let o = d.lot("O-1").await;
+    assert_eq!(value_of(&o.balance), kg("0"));
+    assert_eq!(o.packages.len(), 2);
+    assert_eq!(d.lot_error("O-OUT-1").await.code(), Code::NotFound);
+    assert_eq!(d.lot_error("O-OUT-4").await.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_convert_exactly_within_a_dimension_and_never_across() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-m", "M-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive M-1");
+
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-m-1", "M-1", "5", p::Unit::Pcs, "M-OUT-1")),
+        Code::FailedPrecondition,
+        Some("unit-mismatch"),
+    )
+    .await;
+    assert_mentions(&s, &["\"M-1\"", "pcs"]);
+    let s = refused(
+        &d.server,
+        c.ship_lot(ship("ship-m-1", "M-1", "2", p::Unit::L)),
+        Code::FailedPrecondition,
+        Some("unit-mismatch"),
+    )
+    .await;
+    assert_mentions(&s, &["\"M-1\""]);
+    let pk = pack("pack-m-1", "M-1", &[("M-S1", "1", p::Unit::M)]);
+    refused(
+        &d.server,
+        c.pack_lot(pk),
+        Code::FailedPrecondition,
+        Some("unit-mismatch"),
+    )
+    .await;
+    // A receipt or an output in a unit its product cannot be counted in.
+    let s = refused(
+        &d.server,
+        c.receive_material(receipt("rcv-m-pcs", "M-2", "40", p::Unit::Pcs)),
+        Code::FailedPrecondition,
+        Some("unit-mismatch"),
+    )
+    .await;
+    assert_mentions(&s, &[GKP, "pcs"]);
+    let mut pr = drying("proc-m-2", "M-1", "10", p::Unit::Kg, "M-OUT-2");
+    pr.outputs[0].quantity = qty("1", p::Unit::M3);
+    refused(
+        &d.server,
+        c.process_lots(pr),
+        Code::FailedPrecondition,
+        Some("unit-mismatch"),
+    )
+    .await;
+    assert_eq!(value_of(&d.lot("M-1").await.balance), kg("1000"));
+
+    // t → kg → g: exact, down to the last gram.
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-t", "T-1", "2.5", p::Unit::T))
+        .await
+        .expect("receive 2.5 t");
+    let t = d.lot("T-1").await;
+    assert_eq!(value_of(&t.quantity), ("2.5".into(), p::Unit::T as i32));
+    let c = &mut d.capture;
+    c.process_lots(drying("proc-t-1", "T-1", "1250.5", p::Unit::Kg, "T-OUT-1"))
+        .await
+        .expect("consume 1250.5 kg of a lot counted in t");
+    assert_eq!(
+        value_of(&d.lot("T-1").await.balance),
+        ("1.2495".into(), p::Unit::T as i32)
+    );
+    let c = &mut d.capture;
+    c.ship_lot(ship("ship-t-1", "T-1", "1249499", p::Unit::G))
+        .await
+        .expect("ship 1249499 g");
+    assert_eq!(
+        value_of(&d.lot("T-1").await.balance),
+        ("0.000001".into(), p::Unit::T as i32)
+    );
+    let c = &mut d.capture;
+    let s = refused(
+        &d.server,
+        c.ship_lot(ship("ship-t-2", "T-1", "1.001", p::Unit::G)),
+        Code::FailedPrecondition,
+        Some("mass-balance"),
+    )
+    .await;
+    assert_mentions(&s, &["\"T-1\""]);
+    c.ship_lot(ship("ship-t-3", "T-1", "1", p::Unit::G))
+        .await
+        .expect("ship the last gram");
+    assert_eq!(value_of(&d.lot("T-1").await.balance), ("0".into(), p::Unit::T as i32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_on_hold_is_unusable_until_released() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-h", "H-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive H-1");
+    c.change_lot_status(status_change("hold-h", "H-1", p::LotStatus::OnHold, "karung basah"))
+        .await
+        .expect("put H-1 on hold");
+    assert_eq!(d.lot("H-1").await.status, p::LotStatus::OnHold as i32);
+
+    let c = &mut d.capture;
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-h-1", "H-1", "100", p::Unit::Kg, "H-OUT-1")),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    assert_mentions(&s, &["\"H-1\"", "on hold"]);
+    let pk = pack("pack-h-1", "H-1", &[("H-S1", "5", p::Unit::Kg)]);
+    refused(
+        &d.server,
+        c.pack_lot(pk),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    refused(
+        &d.server,
+        c.ship_lot(ship("ship-h-1", "H-1", "5", p::Unit::Kg)),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    refused(
+        &d.server,
+        c.change_lot_status(status_change("hold-h-2", "H-1", p::LotStatus::OnHold, "lagi")),
+        Code::FailedPrecondition,
+        Some("status-transition"),
+    )
+    .await;
+    let h = d.lot("H-1").await;
+    assert_eq!(value_of(&h.balance), kg("1000"));
+    assert_eq!(h.status, p::LotStatus::OnHold as i32);
+
+    let c = &mut d.capture;
+    c.change_lot_status(status_change(
+        "release-h",
+        "H-1",
+        p::LotStatus::Released,
+        "dikeringkan ulang",
+    ))
+    .await
+    .expect("release H-1");
+    c.process_lots(drying("proc-h-2", "H-1", "100", p::Unit::Kg, "H-OUT-2"))
+        .await
+        .expect("a released lot is usable");
+    let h = d.lot("H-1").await;
+    assert_eq!(h.status, p::LotStatus::Released as i32);
+    assert_eq!(value_of(&h.balance), kg("900"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_conformant_lot_is_unusable() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-n", "N-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive N-1");
+    let reply = c
+        .inspect_lot(inspect(
+            "insp-n",
+            "N-1",
+            &[("kadar_air", "27.5"), ("hampa_kotoran", "4")],
+        ))
+        .await
+        .expect("inspect N-1")
+        .into_inner();
+    assert_eq!(reply.verdict, p::Verdict::NonConformant as i32, "{reply:?}");
+    assert_eq!(reply.findings.len(), 1, "{reply:?}");
+    assert!(
+        reply.findings[0].contains("Kadar air") && reply.findings[0].contains("27.5"),
+        "{:?}",
+        reply.findings
+    );
+
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-n", "N-1", "100", p::Unit::Kg, "N-OUT")),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    assert_mentions(&s, &["\"N-1\"", "non-conformant"]);
+    refused(
+        &d.server,
+        c.ship_lot(ship("ship-n", "N-1", "100", p::Unit::Kg)),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    let n = d.lot("N-1").await;
+    assert_eq!(n.verdict, p::Verdict::NonConformant as i32);
+    assert_eq!(value_of(&n.balance), kg("1000"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_required_parameter_puts_the_lot_on_hold() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-q", "Q-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive Q-1");
+    let reply = c
+        .inspect_lot(inspect("insp-q-1", "Q-1", &[("kadar_air", "21")]))
+        .await
+        .expect("inspect Q-1 without hampa_kotoran")
+        .into_inner();
+    assert_eq!(reply.verdict, p::Verdict::Hold as i32, "{reply:?}");
+    assert!(
+        reply.findings.iter().any(|f| f.contains("Kadar hampa/kotoran")),
+        "findings do not name the missing parameter: {:?}",
+        reply.findings
+    );
+    // The optional parameter (butir_hijau_mengapur) is not a finding.
+    assert_eq!(reply.findings.len(), 1, "{:?}", reply.findings);
+
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-q-1", "Q-1", "100", p::Unit::Kg, "Q-OUT-1")),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    assert_mentions(&s, &["\"Q-1\"", "on hold"]);
+    assert_eq!(d.lot("Q-1").await.verdict, p::Verdict::Hold as i32);
+
+    // Completing the inspection makes the lot usable.
+    let c = &mut d.capture;
+    let reply = c
+        .inspect_lot(inspect(
+            "insp-q-2",
+            "Q-1",
+            &[("kadar_air", "21"), ("hampa_kotoran", "6")],
+        ))
+        .await
+        .expect("complete the inspection")
+        .into_inner();
+    assert_eq!(reply.verdict, p::Verdict::Conformant as i32, "{reply:?}");
+    assert!(reply.findings.is_empty(), "{:?}", reply.findings);
+    c.process_lots(drying("proc-q-2", "Q-1", "100", p::Unit::Kg, "Q-OUT-2"))
+        .await
+        .expect("a conformant lot is usable");
+    assert_eq!(value_of(&d.lot("Q-1").await.balance), kg("900"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_id_cannot_be_reused() {
+    let mut d = Demo::start().await;
+    let before = d.lot("DMK-GKP-260901-01").await;
+    let c = &mut d.capture;
+    let s = refused(
+        &d.server,
+        c.receive_material(receipt("rcv-r-1", "DMK-GKP-260901-01", "10", p::Unit::Kg)),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["DMK-GKP-260901-01"]);
+    c.receive_material(receipt("rcv-r-2", "R-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive R-1");
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-r", "R-1", "100", p::Unit::Kg, "DMK-BP-260911")),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["DMK-BP-260911"]);
+    // Even the id of a voided receipt stays taken.
+    let tegal = p::ReceiveMaterialRequest {
+        command_id: "rcv-r-3".into(),
+        facility_id: "fac-tegal".into(),
+        lot_id: "TGL-B16-260903-03".into(),
+        product_id: "prd-tgl-s45c-16".into(),
+        quantity: qty("120", p::Unit::Kg),
+        owner_id: "ukm-tgl-putralogam".into(),
+        supplier_id: "sup-tgl-mitrabaja".into(),
+        ..Default::default()
+    };
+    refused(&d.server, c.receive_material(tegal), Code::AlreadyExists, None).await;
+
+    assert_eq!(d.lot("DMK-GKP-260901-01").await, before);
+    assert_eq!(value_of(&d.lot("R-1").await.balance), kg("1000"));
+    assert_eq!(value_of(&d.lot("DMK-BP-260911").await.quantity), kg("5900"));
+    assert!(d.lot("TGL-B16-260903-03").await.voided);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floor_times_in_the_future_or_before_2000_are_refused() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+
+    let mut r = receipt("rcv-time-1", "TM-1", "10", p::Unit::Kg);
+    r.occurred_at = now_plus(86_400);
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["occurred_at", "future"]);
+    let mut r = receipt("rcv-time-2", "TM-1", "10", p::Unit::Kg);
+    r.occurred_at = Some(prost_types::Timestamp {
+        seconds: 946_684_799, // 1999-12-31T23:59:59Z
+        nanos: 0,
+    });
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["occurred_at", "2000"]);
+    let mut r = receipt("rcv-time-3", "TM-1", "10", p::Unit::Kg);
+    r.occurred_at = Some(prost_types::Timestamp {
+        seconds: 1_790_000_000,
+        nanos: -1,
+    });
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["occurred_at"]);
+    assert_eq!(d.lot_error("TM-1").await.code(), Code::NotFound);
+
+    // Other commands check their floor time too.
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-time-4", "TM-2", "10", p::Unit::Kg))
+        .await
+        .expect("receive TM-2");
+    let mut pr = drying("proc-time", "TM-2", "1", p::Unit::Kg, "TM-OUT");
+    pr.occurred_at = now_plus(86_400);
+    let s = refused(&d.server, c.process_lots(pr), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["occurred_at"]);
+    let mut sh = ship("ship-time", "TM-2", "1", p::Unit::Kg);
+    sh.occurred_at = now_plus(86_400);
+    refused(&d.server, c.ship_lot(sh), Code::InvalidArgument, None).await;
+
+    // A device clock a minute ahead is within the allowed skew.
+    let mut r = receipt("rcv-time-5", "TM-3", "10", p::Unit::Kg);
+    r.occurred_at = now_plus(60);
+    c.receive_material(r).await.expect("a minute of clock skew is accepted");
+    assert_eq!(value_of(&d.lot("TM-2").await.balance), kg("10"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_quantities_ids_and_gtins_name_the_field() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-x", "X-1", "100", p::Unit::Kg))
+        .await
+        .expect("receive X-1");
+
+    for (i, bad) in ["-5", "0", "0.000", "NaN", "1e3", "", "1,5", " 1", "inf", "0x10"]
+        .iter()
+        .enumerate()
+    {
+        let r = receipt(&format!("rcv-x-q{i}"), "X-2", bad, p::Unit::Kg);
+        let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+        assert_mentions(&s, &["quantity.value"]);
+        let pr = drying(&format!("proc-x-q{i}"), "X-1", bad, p::Unit::Kg, "X-OUT");
+        let s = refused(&d.server, c.process_lots(pr), Code::InvalidArgument, None).await;
+        assert_mentions(&s, &["inputs[0].quantity.value"]);
+    }
+    let r = receipt("rcv-x-unit", "X-2", "10", p::Unit::Unspecified);
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["quantity.unit"]);
+    let mut r = receipt("rcv-x-noq", "X-2", "10", p::Unit::Kg);
+    r.quantity = None;
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["quantity"]);
+    let mut pr = drying("proc-x-unit", "X-1", "1", p::Unit::Kg, "X-OUT");
+    pr.outputs[0].quantity = qty("1", p::Unit::Unspecified);
+    let s = refused(&d.server, c.process_lots(pr), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["outputs[0].quantity.unit"]);
+
+    // Ids with characters outside their alphabet, or too long for a label.
+    for (cmd, lot, field) in [
+        ("rcv-x-id1", "X 2", "lot_id"),
+        ("rcv-x-id2", "X/2", "lot_id"),
+        ("rcv-x-id3", "X:2", "lot_id"),
+        ("rcv-x-id4", "X-123456789012345678901", "lot_id"),
+        ("rcv x id5", "X-2", "command_id"),
+        ("rcv-x-id6#", "X-2", "command_id"),
+    ] {
+        let r = receipt(cmd, lot, "10", p::Unit::Kg);
+        let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+        assert!(s.message().starts_with(field), "{field}: {s:?}");
+    }
+    let mut r = receipt("rcv-x-fac", "X-2", "10", p::Unit::Kg);
+    r.facility_id = "fac demak".into();
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("facility_id"), "{s:?}");
+    let r = receipt("", "X-2", "10", p::Unit::Kg);
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("command_id"), "{s:?}");
+
+    // GTINs: a wrong check digit, a wrong length, a letter.
+    for bad in ["08997001009992", "0899700100999", "0899700100999X"] {
+        let mut pk = pack(&format!("pack-x-{bad}"), "X-1", &[("X-S1", "5", p::Unit::Kg)]);
+        pk.gtin = bad.into();
+        let s = refused(&d.server, c.pack_lot(pk), Code::InvalidArgument, None).await;
+        assert!(s.message().starts_with("gtin"), "{bad}: {s:?}");
+    }
+    let mut pk = pack("pack-x-check", "X-1", &[("X-S1", "5", p::Unit::Kg)]);
+    pk.gtin = "08997001009992".into();
+    let s = refused(&d.server, c.pack_lot(pk), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["check digit"]);
+    let product = p::RegisterProductRequest {
+        command_id: "reg-x-prd".into(),
+        product: Some(p::Product {
+            id: "prd-x".into(),
+            name: "Beras uji".into(),
+            sector: p::Sector::Rice as i32,
+            kind: p::ProductKind::Finished as i32,
+            unit: p::Unit::Kg as i32,
+            gtin: "08997001001019".into(),
+        }),
+    };
+    let s = refused(&d.server, c.register_product(product), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("product.gtin"), "{s:?}");
+
+    assert_eq!(d.lot_error("X-2").await.code(), Code::NotFound);
+    let x = d.lot("X-1").await;
+    assert_eq!(value_of(&x.balance), kg("100"));
+    assert!(x.packages.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_returns_the_first_result_and_writes_nothing() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    let req = receipt("rcv-i", "I-1", "1000", p::Unit::Kg);
+    let first = c.receive_material(req.clone()).await.expect("receive I-1").into_inner();
+    assert!(!first.replayed);
+    assert_eq!(first.event_id, "rcv-i");
+    assert_eq!(first.chain, FAC);
+    assert_eq!(first.hash.len(), 64, "{first:?}");
+    let position = d.position().await;
+    assert_eq!(first.position, position);
+
+    let c = &mut d.capture;
+    let again = c.receive_material(req).await.expect("retry").into_inner();
+    assert!(again.replayed, "{again:?}");
+    assert_eq!(
+        (
+            &again.event_id,
+            &again.chain,
+            again.sequence,
+            again.position,
+            &again.hash,
+            again.recorded_at
+        ),
+        (
+            &first.event_id,
+            &first.chain,
+            first.sequence,
+            first.position,
+            &first.hash,
+            first.recorded_at
+        )
+    );
+    assert_eq!(d.position().await, position, "a retry wrote to the log");
+
+    // A retry still returns the first result when the command could not be
+    // decided again (the lot is now empty), and an inspection keeps its verdict.
+    let c = &mut d.capture;
+    let insp = inspect("insp-i", "I-1", &[("kadar_air", "22"), ("hampa_kotoran", "5")]);
+    let verdict = c.inspect_lot(insp.clone()).await.expect("inspect").into_inner();
+    assert_eq!(verdict.verdict, p::Verdict::Conformant as i32);
+    let all = drying("proc-i", "I-1", "1000", p::Unit::Kg, "I-OUT");
+    let used = c.process_lots(all.clone()).await.expect("consume all").into_inner();
+    let position = d.position().await;
+    let c = &mut d.capture;
+    let used_again = c.process_lots(all).await.expect("retry of a spent lot").into_inner();
+    assert!(used_again.replayed);
+    assert_eq!((used_again.position, &used_again.hash), (used.position, &used.hash));
+    let verdict_again = c.inspect_lot(insp).await.expect("retry inspection").into_inner();
+    assert!(verdict_again.replayed);
+    assert_eq!(
+        (verdict_again.position, verdict_again.verdict, &verdict_again.findings),
+        (verdict.position, verdict.verdict, &verdict.findings)
+    );
+    assert_eq!(d.position().await, position, "retries wrote to the log");
+    assert_eq!(value_of(&d.lot("I-1").await.balance), kg("0"));
+    assert_eq!(value_of(&d.lot("I-OUT").await.quantity), kg("10"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_command_id_with_other_content_is_already_exists() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    let first = c
+        .receive_material(receipt("rcv-k", "K-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive K-1")
+        .into_inner();
+
+    // Other quantity, other lot, other command kind, a demo event's id.
+    let s = refused(
+        &d.server,
+        c.receive_material(receipt("rcv-k", "K-1", "999", p::Unit::Kg)),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["rcv-k"]);
+    refused(
+        &d.server,
+        c.receive_material(receipt("rcv-k", "K-2", "1000", p::Unit::Kg)),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+    refused(
+        &d.server,
+        c.ship_lot(ship("rcv-k", "K-1", "1", p::Unit::Kg)),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+    refused(
+        &d.server,
+        c.receive_material(receipt("demo-dmk-0001", "K-3", "1", p::Unit::Kg)),
+        Code::AlreadyExists,
+        None,
+    )
+    .await;
+
+    let k = d.lot("K-1").await;
+    assert_eq!(value_of(&k.quantity), kg("1000"));
+    assert_eq!(value_of(&k.balance), kg("1000"));
+    assert_eq!(k.created_by, first.event_id);
+    assert!(k.shipments.is_empty());
+    assert_eq!(d.lot_error("K-2").await.code(), Code::NotFound);
+    assert_eq!(d.lot_error("K-3").await.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_consumption_never_overdraws_a_lot() {
+    let mut d = Demo::start().await;
+    d.capture
+        .receive_material(receipt("rcv-c", "C-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive C-1");
+    let before = d.position().await;
+
+    // 32 writers each take a tenth of the lot, half of them in tonnes.
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let mut c = d.capture.clone();
+        let (value, unit) = if i % 2 == 0 {
+            ("100", p::Unit::Kg)
+        } else {
+            ("0.1", p::Unit::T)
+        };
+        let req = drying(&format!("proc-c-{i}"), "C-1", value, unit, &format!("C-OUT-{i}"));
+        tasks.push(tokio::spawn(async move { (i, c.process_lots(req).await) }));
+    }
+    let (mut accepted, mut refused_ids) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (i, result) = t.await.expect("writer task");
+        match result {
+            Ok(_) => accepted.push(i),
+            Err(s) => {
+                assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+                assert_eq!(rule_of(&s).as_deref(), Some("mass-balance"), "{s:?}");
+                refused_ids.push(i);
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 10, "accepted: {accepted:?}");
+    assert_eq!(refused_ids.len(), 22);
+    assert_eq!(d.position().await, before + 10);
+
+    let lot = d.lot("C-1").await;
+    assert_eq!(value_of(&lot.balance), kg("0"));
+    for i in accepted {
+        assert_eq!(d.lot(&format!("C-OUT-{i}")).await.lot_id, format!("C-OUT-{i}"));
+    }
+    for i in refused_ids {
+        assert_eq!(d.lot_error(&format!("C-OUT-{i}")).await.code(), Code::NotFound);
+    }
+    let trace = d
+        .trace
+        .forward_trace(p::TraceRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId("C-1".into())),
+            }),
+            max_depth: 0,
+        })
+        .await
+        .expect("forward trace")
+        .into_inner();
+    assert_eq!(trace.edges.len(), 10, "{:?}", trace.edges);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_is_used_only_at_its_facility() {
+    let mut d = Demo::start().await;
+    let lot = "DMK-BP-260911";
+    let before = d.lot(lot).await;
+    assert_eq!(before.facility_id, FAC);
+    assert_eq!(value_of(&before.balance), kg("100"));
+    let c = &mut d.capture;
+
+    let mut pr = drying("proc-w", lot, "10", p::Unit::Kg, "W-OUT");
+    pr.facility_id = "fac-tegal".into();
+    pr.outputs[0].product_id = "prd-tgl-blank-16x70".into();
+    pr.outputs[0].quantity = qty("10", p::Unit::Pcs);
+    pr.outputs[0].owner_id = "ukm-tgl-sinarteknik".into();
+    let s = refused(
+        &d.server,
+        c.process_lots(pr),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    assert_mentions(&s, &[lot, "fac-demak", "fac-tegal"]);
+    let mut sh = ship("ship-w", lot, "10", p::Unit::Kg);
+    sh.facility_id = "fac-tegal".into();
+    refused(
+        &d.server,
+        c.ship_lot(sh),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    let mut pk = pack("pack-w", lot, &[("W-S1", "5", p::Unit::Kg)]);
+    pk.facility_id = "fac-tegal".into();
+    pk.gtin = "08997001001018".into();
+    refused(
+        &d.server,
+        c.pack_lot(pk),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    let mut i = inspect("insp-w", lot, &[("kadar_air", "20"), ("hampa_kotoran", "2")]);
+    i.facility_id = "fac-tegal".into();
+    refused(
+        &d.server,
+        c.inspect_lot(i),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    let mut st = status_change("hold-w", lot, p::LotStatus::OnHold, "test");
+    st.facility_id = "fac-tegal".into();
+    refused(
+        &d.server,
+        c.change_lot_status(st),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    let mut v = void("void-w", "demo-dmk-0030", "test");
+    v.facility_id = "fac-tegal".into();
+    let s = refused(
+        &d.server,
+        c.void_event(v),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+    assert_mentions(&s, &["demo-dmk-0030"]);
+    // A transfer must come from another facility.
+    let mut r = receipt("rcv-w", "W-2", "10", p::Unit::Kg);
+    r.source_lot_id = "DMK-GKP-260901-01".into();
+    refused(
+        &d.server,
+        c.receive_material(r),
+        Code::FailedPrecondition,
+        Some("wrong-facility"),
+    )
+    .await;
+
+    assert_eq!(d.lot(lot).await, before);
+    assert_eq!(d.lot_error("W-OUT").await.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voiding_an_inspection_reverts_the_verdict() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-v", "V-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive V-1");
+    let good = c
+        .inspect_lot(inspect(
+            "insp-v-1",
+            "V-1",
+            &[("kadar_air", "22"), ("hampa_kotoran", "5")],
+        ))
+        .await
+        .expect("first inspection")
+        .into_inner();
+    assert_eq!(good.verdict, p::Verdict::Conformant as i32);
+    let bad = c
+        .inspect_lot(inspect(
+            "insp-v-2",
+            "V-1",
+            &[("kadar_air", "22"), ("hampa_kotoran", "12")],
+        ))
+        .await
+        .expect("second inspection")
+        .into_inner();
+    assert_eq!(bad.verdict, p::Verdict::NonConformant as i32);
+    assert_eq!(d.lot("V-1").await.verdict, p::Verdict::NonConformant as i32);
+    let c = &mut d.capture;
+    refused(
+        &d.server,
+        c.process_lots(drying("proc-v-1", "V-1", "100", p::Unit::Kg, "V-OUT-1")),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+
+    let s = refused(
+        &d.server,
+        c.void_event(void("void-v-0", "insp-v-2", " ")),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["reason"]);
+    c.void_event(void("void-v-1", "insp-v-2", "sampel tertukar"))
+        .await
+        .expect("void the second inspection");
+    let v = d.lot("V-1").await;
+    assert_eq!(
+        v.verdict,
+        p::Verdict::Conformant as i32,
+        "verdict did not revert: {v:?}"
+    );
+    let by_id = |id: &str| {
+        v.inspections
+            .iter()
+            .find(|i| i.event_id == id)
+            .unwrap_or_else(|| panic!("inspection {id} missing: {:?}", v.inspections))
+    };
+    assert!(by_id("insp-v-2").voided);
+    assert!(!by_id("insp-v-1").voided);
+
+    let c = &mut d.capture;
+    let s = refused(
+        &d.server,
+        c.void_event(void("void-v-2", "insp-v-2", "lagi")),
+        Code::FailedPrecondition,
+        Some("not-voidable"),
+    )
+    .await;
+    assert_mentions(&s, &["insp-v-2", "already voided"]);
+    refused(
+        &d.server,
+        c.void_event(void("void-v-3", "void-v-1", "batal")),
+        Code::FailedPrecondition,
+        Some("not-voidable"),
+    )
+    .await;
+    c.process_lots(drying("proc-v-2", "V-1", "100", p::Unit::Kg, "V-OUT-2"))
+        .await
+        .expect("usable again once the failing inspection is voided");
+
+    let history = d
+        .trace
+        .lot_history(p::LotHistoryRequest {
+            lot_id: "V-1".into(),
+            as_of: None,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let entry = history
+        .entries
+        .iter()
+        .find(|e| e.event_id == "insp-v-2")
+        .expect("voided inspection in the history");
+    assert!(entry.voided);
+    assert_eq!(entry.voided_by, "void-v-1");
+    assert_eq!(entry.void_reason, "sampel tertukar");
+    assert!(history.entries.iter().any(|e| e.event_id == "void-v-1"));
+
+    // Voiding the only inspection leaves the lot uninspected.
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-v2", "V-2", "100", p::Unit::Kg))
+        .await
+        .expect("receive V-2");
+    c.inspect_lot(inspect(
+        "insp-v2",
+        "V-2",
+        &[("kadar_air", "30"), ("hampa_kotoran", "5")],
+    ))
+    .await
+    .expect("failing inspection");
+    c.void_event(void("void-v2", "insp-v2", "alat ukur belum dikalibrasi"))
+        .await
+        .expect("void it");
+    assert_eq!(d.lot("V-2").await.verdict, p::Verdict::Unspecified as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_receipt_cannot_be_voided() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    // The demo's first paddy receipt was dried long ago.
+    let s = refused(
+        &d.server,
+        c.void_event(void("void-demo", "demo-dmk-0001", "test")),
+        Code::FailedPrecondition,
+        Some("not-voidable"),
+    )
+    .await;
+    assert_mentions(&s, &["demo-dmk-0001", "DMK-GKP-260901-01"]);
+    // Master data is corrected by a new record, never voided.
+    refused(
+        &d.server,
+        c.void_event(void("void-reg", "demo-reg-0006", "test")),
+        Code::FailedPrecondition,
+        Some("not-voidable"),
+    )
+    .await;
+
+    c.receive_material(receipt("rcv-z", "Z-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive Z-1");
+    c.process_lots(drying("proc-z", "Z-1", "400", p::Unit::Kg, "Z-OUT"))
+        .await
+        .expect("use Z-1");
+    let s = refused(
+        &d.server,
+        c.void_event(void("void-z-1", "rcv-z", "salah timbang")),
+        Code::FailedPrecondition,
+        Some("not-voidable"),
+    )
+    .await;
+    assert_mentions(&s, &["rcv-z", "Z-1"]);
+    let z = d.lot("Z-1").await;
+    assert!(!z.voided);
+    assert_eq!(value_of(&z.balance), kg("600"));
+
+    // Undo the use first, then the receipt may go.
+    let c = &mut d.capture;
+    c.void_event(void("void-z-2", "proc-z", "salah input"))
+        .await
+        .expect("void the drying");
+    let z = d.lot("Z-1").await;
+    assert_eq!(value_of(&z.balance), kg("1000"));
+    assert!(d.lot("Z-OUT").await.voided);
+    let c = &mut d.capture;
+    c.void_event(void("void-z-3", "rcv-z", "salah timbang"))
+        .await
+        .expect("void the unused receipt");
+    let z = d.lot("Z-1").await;
+    assert!(z.voided);
+    assert_eq!(value_of(&z.balance), kg("0"));
+    let c = &mut d.capture;
+    let s = refused(
+        &d.server,
+        c.process_lots(drying("proc-z-2", "Z-1", "1", p::Unit::Kg, "Z-OUT-2")),
+        Code::FailedPrecondition,
+        Some("lot-not-usable"),
+    )
+    .await;
+    assert_mentions(&s, &["\"Z-1\"", "voided"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_command_write_it_once() {
+    let mut d = Demo::start().await;
+    d.capture
+        .receive_material(receipt("rcv-cr", "CR-1", "1000", p::Unit::Kg))
+        .await
+        .expect("receive CR-1");
+    let before = d.position().await;
+
+    // A flaky network: the same drying is sent 16 times at once.
+    let req = drying("proc-cr", "CR-1", "250", p::Unit::Kg, "CR-OUT");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let mut c = d.capture.clone();
+        let req = req.clone();
+        tasks.push(tokio::spawn(async move { c.process_lots(req).await }));
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(
+            t.await
+                .expect("sender task")
+                .expect("every retry succeeds")
+                .into_inner(),
+        );
+    }
+    assert_eq!(replies.iter().filter(|r| !r.replayed).count(), 1, "{replies:?}");
+    let first = replies.iter().find(|r| !r.replayed).expect("the first");
+    for r in &replies {
+        assert_eq!(
+            (r.position, &r.hash, r.sequence),
+            (first.position, &first.hash, first.sequence)
+        );
+    }
+    assert_eq!(d.position().await, before + 1);
+    assert_eq!(value_of(&d.lot("CR-1").await.balance), kg("750"));
+}

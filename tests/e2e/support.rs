@@ -1,0 +1,124 @@
+//! Helpers shared by the end-to-end tests: a demo server with its clients,
+//! request building blocks, and the check that a refused command wrote nothing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use jejak_proto::v1 as p;
+use jejak_proto::v1::capture_service_client::CaptureServiceClient;
+use jejak_proto::v1::trace_service_client::TraceServiceClient;
+use jejak_testkit::{Server, ServerOptions};
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
+
+/// How long the projection may take to catch up with the log.
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// A quantity as the API takes it.
+pub(crate) fn qty(value: &str, unit: p::Unit) -> Option<p::Quantity> {
+    Some(p::Quantity {
+        value: value.into(),
+        unit: unit as i32,
+    })
+}
+
+/// A server started with `--demo` (fully projected) and clients for it.
+pub(crate) struct Demo {
+    pub(crate) server: Server,
+    pub(crate) capture: CaptureServiceClient<Channel>,
+    pub(crate) trace: TraceServiceClient<Channel>,
+}
+
+impl Demo {
+    pub(crate) async fn start() -> Demo {
+        let server = Server::start(ServerOptions {
+            demo: true,
+            ..Default::default()
+        })
+        .expect("start a demo server");
+        Demo::attach(server).await
+    }
+
+    /// Clients for an already started server; waits until it is projected.
+    pub(crate) async fn attach(server: Server) -> Demo {
+        server.wait_projected(WAIT).await.expect("demo data projected");
+        let capture = server.capture().await.expect("capture client");
+        let trace = server.trace().await.expect("trace client");
+        Demo { server, capture, trace }
+    }
+
+    /// The log position: how many events the log holds.
+    pub(crate) async fn position(&self) -> u64 {
+        self.server.status().await.expect("get status").log_position
+    }
+
+    /// A lot as the projection shows it, once everything written is projected.
+    pub(crate) async fn lot(&mut self, id: &str) -> p::Lot {
+        self.server.wait_projected(WAIT).await.expect("projection catches up");
+        self.trace
+            .get_lot(p::GetLotRequest { lot_id: id.into() })
+            .await
+            .unwrap_or_else(|s| panic!("get lot {id}: {s:?}"))
+            .into_inner()
+    }
+
+    /// The status GetLot answers for a lot that should not exist.
+    pub(crate) async fn lot_error(&mut self, id: &str) -> Status {
+        self.server.wait_projected(WAIT).await.expect("projection catches up");
+        match self.trace.get_lot(p::GetLotRequest { lot_id: id.into() }).await {
+            Ok(l) => panic!("lot {id} exists: {:?}", l.into_inner()),
+            Err(s) => s,
+        }
+    }
+}
+
+/// The `jejak-rule` metadata of a refusal, if any.
+pub(crate) fn rule_of(status: &Status) -> Option<String> {
+    status
+        .metadata()
+        .get("jejak-rule")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Runs `call`, asserts it is refused with `code` (and the `jejak-rule`
+/// metadata `rule`, or none), and that the log did not grow.
+pub(crate) async fn refused<T: std::fmt::Debug>(
+    server: &Server,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+    code: Code,
+    rule: Option<&str>,
+) -> Status {
+    let before = server.status().await.expect("status before").log_position;
+    let result = call.await;
+    let after = server.status().await.expect("status after").log_position;
+    let status = match result {
+        Ok(reply) => panic!(
+            "expected {code:?}, but the command was accepted: {:?}",
+            reply.into_inner()
+        ),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), code, "wrong code: {status:?}");
+    assert_eq!(
+        rule_of(&status).as_deref(),
+        rule,
+        "wrong jejak-rule metadata: {status:?}"
+    );
+    assert_eq!(
+        before, after,
+        "a refused command moved the log from {before} to {after}: {status:?}"
+    );
+    status
+}
+
+/// Asserts the message of a refusal mentions every one of `parts`.
+pub(crate) fn assert_mentions(status: &Status, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            status.message().contains(part),
+            "message {:?} does not mention {part:?}",
+            status.message()
+        );
+    }
+}
