@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod discovery;
 mod queries;
 mod rules;
 mod support;

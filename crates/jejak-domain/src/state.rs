@@ -77,7 +77,7 @@ impl Standing {
     pub fn usable(&self) -> bool {
         matches!(self.status, LotStatus::Active | LotStatus::Released)
             && self.verdict != Some(Verdict::NonConformant)
-            && !(self.verdict == Some(Verdict::Hold) && !self.hold_released)
+            && (self.verdict != Some(Verdict::Hold) || self.hold_released)
     }
 }
 

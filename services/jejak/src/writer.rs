@@ -92,7 +92,7 @@ impl<L: EventLog> Writer<L> {
         )
         .as_bytes();
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
-        let appended = {
+        let reply = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(position) = self.log.position_of(&id).map_err(status::log)? {
                 drop(state);
@@ -110,15 +110,24 @@ impl<L: EventLog> Writer<L> {
             };
             let appended = self.log.append(draft).map_err(status::log)?;
             state.apply(&id, &event);
-            appended
+            let (verdict, findings) = match &event {
+                jejak_domain::Event::LotInspected(i) => (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone()),
+                _ => (0, Vec::new()),
+            };
+            p::CaptureReply {
+                event_id: id,
+                chain: appended.chain,
+                sequence: appended.sequence,
+                position: appended.position,
+                hash: hex::encode(appended.hash),
+                recorded_at: Some(jejak_proto::time_to_proto(now)),
+                replayed: false,
+                verdict,
+                findings,
+            }
         };
-        self.log.wait_durable(appended.position).await.map_err(status::log)?;
-        let stored = self
-            .log
-            .read(appended.position)
-            .map_err(status::log)?
-            .ok_or_else(|| Status::internal("appended event is missing from the log"))?;
-        Ok(reply_from(&stored, false))
+        self.log.wait_durable(reply.position).await.map_err(status::log)?;
+        Ok(reply)
     }
 
     async fn replayed(&self, position: u64, id: &str, command_hash: [u8; 32]) -> Result<p::CaptureReply, Status> {
