@@ -10,10 +10,20 @@ async fn health_reports_every_service_serving() -> anyhow::Result<()> {
     let server = Server::start(ServerOptions::default())?;
     let mut health = HealthClient::new(server.channel().await?);
     for service in ["jejak.v1.CaptureService", "jejak.v1.TraceService"] {
-        let r = health.check(HealthCheckRequest { service: service.into() }).await?.into_inner();
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?
+            .into_inner();
         assert_eq!(r.status, ServingStatus::Serving as i32, "{service}");
     }
-    let unknown = health.check(HealthCheckRequest { service: "jejak.v1.Nope".into() }).await.unwrap_err();
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "jejak.v1.Nope".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     Ok(())
 }
@@ -27,7 +37,9 @@ async fn reflection_v1_and_v1alpha_list_the_api_and_describe_it() -> anyhow::Res
     let requests = vec![
         v1::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
         },
         v1::ServerReflectionRequest {
             host: String::new(),
@@ -36,7 +48,10 @@ async fn reflection_v1_and_v1alpha_list_the_api_and_describe_it() -> anyhow::Res
             )),
         },
     ];
-    let mut stream = c.server_reflection_info(tokio_stream::iter(requests)).await?.into_inner();
+    let mut stream = c
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await?
+        .into_inner();
     let listed = stream.message().await?.expect("a reply to ListServices");
     let names: Vec<String> = match listed.message_response {
         Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
@@ -44,7 +59,11 @@ async fn reflection_v1_and_v1alpha_list_the_api_and_describe_it() -> anyhow::Res
         }
         other => panic!("unexpected reply {other:?}"),
     };
-    for want in ["jejak.v1.CaptureService", "jejak.v1.TraceService", "grpc.health.v1.Health"] {
+    for want in [
+        "jejak.v1.CaptureService",
+        "jejak.v1.TraceService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
     let file = stream.message().await?.expect("a reply to FileContainingSymbol");
@@ -58,9 +77,14 @@ async fn reflection_v1_and_v1alpha_list_the_api_and_describe_it() -> anyhow::Res
     let mut c = v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await?);
     let request = v1alpha::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
-    let mut stream = c.server_reflection_info(tokio_stream::iter(vec![request])).await?.into_inner();
+    let mut stream = c
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await?
+        .into_inner();
     match stream.message().await?.and_then(|m| m.message_response) {
         Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
             assert!(l.service.iter().any(|s| s.name == "jejak.v1.TraceService"));

@@ -321,9 +321,7 @@ impl World {
 
     #[track_caller]
     fn lot(&self, id: &str) -> &LotState {
-        self.state
-            .lot(id)
-            .unwrap_or_else(|| panic!("lot {id:?} not in state"))
+        self.state.lot(id).unwrap_or_else(|| panic!("lot {id:?} not in state"))
     }
 
     fn balance(&self, id: &str) -> Decimal {
@@ -338,10 +336,7 @@ impl World {
 #[track_caller]
 fn assert_rule(err: &DomainError, rule: Rule, needle: &str) {
     assert_eq!(err.broken_rule(), Some(rule), "{err:?}");
-    assert!(
-        err.to_string().contains(needle),
-        "{err:?} does not mention {needle:?}"
-    );
+    assert!(err.to_string().contains(needle), "{err:?} does not mention {needle:?}");
 }
 
 #[track_caller]
@@ -490,9 +485,21 @@ fn master_data_ids_are_unique() {
     let e = w.err(Command::RegisterProduct(product(GABAH, Unit::T, None)));
     assert!(matches!(e, DomainError::AlreadyExists { what: "product", .. }), "{e:?}");
     let e = w.err(Command::RegisterFacility(facility(FAC, OP)));
-    assert!(matches!(e, DomainError::AlreadyExists { what: "facility", .. }), "{e:?}");
+    assert!(
+        matches!(e, DomainError::AlreadyExists { what: "facility", .. }),
+        "{e:?}"
+    );
     let e = w.err(Command::RegisterStandard(standard()));
-    assert!(matches!(e, DomainError::AlreadyExists { what: "quality standard", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            DomainError::AlreadyExists {
+                what: "quality standard",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -522,7 +529,14 @@ fn packing_and_shipping_more_than_is_left_is_refused() {
     let mut w = World::new();
     w.ok(receive("B1", BERAS, q("12", Unit::Kg)));
     // Each package fits, together they do not.
-    let e = w.err(pack("B1", &[("S1", q("5", Unit::Kg)), ("S2", q("5", Unit::Kg)), ("S3", q("5", Unit::Kg))]));
+    let e = w.err(pack(
+        "B1",
+        &[
+            ("S1", q("5", Unit::Kg)),
+            ("S2", q("5", Unit::Kg)),
+            ("S3", q("5", Unit::Kg)),
+        ],
+    ));
     assert_rule(&e, Rule::MassBalance, "has 12 kg left; cannot pack 15 kg");
     w.ok(pack("B1", &[("S1", q("5", Unit::Kg)), ("S2", q("5", Unit::Kg))]));
     assert_eq!(w.balance("B1"), dec("2"));
@@ -542,7 +556,11 @@ fn packing_and_shipping_more_than_is_left_is_refused() {
 fn units_of_another_dimension_are_refused() {
     let mut w = world_with_g1();
     let e = w.err(consume("G1", q("5", Unit::Pcs), "B1"));
-    assert_rule(&e, Rule::UnitMismatch, "\"G1\" is counted in kg (mass); 5 pcs cannot be converted");
+    assert_rule(
+        &e,
+        Rule::UnitMismatch,
+        "\"G1\" is counted in kg (mass); 5 pcs cannot be converted",
+    );
     let e = w.err(process(&[("G1", q("5", Unit::Kg))], &[("B1", BERAS, q("2", Unit::L))]));
     assert_rule(&e, Rule::UnitMismatch, "outputs[0].quantity");
     let e = w.err(receive("K1", KARUNG, q("10", Unit::Kg)));
@@ -570,7 +588,10 @@ fn mass_converts_exactly_between_t_kg_and_g() {
     w.ok(consume("G1", q("0.000001", Unit::T), "B3"));
     assert_eq!(w.balance("G1"), Decimal::ZERO);
     // Outputs may be given in any unit of their product's dimension.
-    w.ok(process(&[("B1", q("0.5", Unit::Kg))], &[("B4", BERAS, q("250", Unit::G))]));
+    w.ok(process(
+        &[("B1", q("0.5", Unit::Kg))],
+        &[("B4", BERAS, q("250", Unit::G))],
+    ));
     assert_eq!(w.lot("B4").quantity, dec("0.25"));
 }
 
@@ -582,7 +603,11 @@ fn mass_converts_exactly_between_t_kg_and_g() {
 fn assert_not_usable(w: &mut World, lot: &str, reason: &str) {
     assert!(!w.usable(lot));
     let kg = q("1", Unit::Kg);
-    for cmd in [consume(lot, kg, "X-OUT"), pack(lot, &[("X-S", kg)]), ship(lot, Some(kg), &[])] {
+    for cmd in [
+        consume(lot, kg, "X-OUT"),
+        pack(lot, &[("X-S", kg)]),
+        ship(lot, Some(kg), &[]),
+    ] {
         let e = w.err(cmd);
         assert_rule(&e, Rule::LotNotUsable, reason);
     }
@@ -593,7 +618,11 @@ fn assert_usable(w: &mut World, lot: &str) {
     assert!(w.usable(lot), "{:?}", w.lot(lot).unusable_reason());
     // Decided only: the lot stays as it is for the rest of the test.
     let kg = q("1", Unit::Kg);
-    for cmd in [consume(lot, kg, "X-OUT"), pack(lot, &[("X-S", kg)]), ship(lot, Some(kg), &[])] {
+    for cmd in [
+        consume(lot, kg, "X-OUT"),
+        pack(lot, &[("X-S", kg)]),
+        ship(lot, Some(kg), &[]),
+    ] {
         if let Err(e) = w.state.decide("probe", cmd, NOW) {
             panic!("lot {lot:?} should be usable: {e}");
         }
@@ -734,13 +763,19 @@ fn lot_and_command_ids_cannot_be_reused() {
     assert_invalid(&e, "outputs[0].lot_id");
     w.ok(receive("G2", GABAH, q("5", Unit::Kg)));
     let e = w.err(consume("G1", q("5", Unit::Kg), "G2"));
-    assert!(matches!(&e, DomainError::AlreadyExists { what: "lot", id } if id == "G2"), "{e:?}");
+    assert!(
+        matches!(&e, DomainError::AlreadyExists { what: "lot", id } if id == "G2"),
+        "{e:?}"
+    );
     let e = w.err(process(
         &[("G1", q("5", Unit::Kg))],
         &[("B1", BERAS, q("1", Unit::Kg)), ("B1", BERAS, q("1", Unit::Kg))],
     ));
     assert_invalid(&e, "outputs[1].lot_id");
-    let e = w.err(process(&[("G1", q("5", Unit::Kg)), ("G1", q("1", Unit::Kg))], &[("B1", BERAS, q("1", Unit::Kg))]));
+    let e = w.err(process(
+        &[("G1", q("5", Unit::Kg)), ("G1", q("1", Unit::Kg))],
+        &[("B1", BERAS, q("1", Unit::Kg))],
+    ));
     assert_invalid(&e, "inputs[1].lot_id");
 
     // A voided lot keeps its id.
@@ -753,8 +788,13 @@ fn lot_and_command_ids_cannot_be_reused() {
     let e = w
         .run_as(&g3, receive("G4", GABAH, q("5", Unit::Kg)))
         .expect_err("reused command id");
-    assert!(matches!(&e, DomainError::AlreadyExists { what: "event", id } if *id == g3), "{e:?}");
-    let e = w.run_as("bad id", receive("G4", GABAH, q("5", Unit::Kg))).expect_err("malformed id");
+    assert!(
+        matches!(&e, DomainError::AlreadyExists { what: "event", id } if *id == g3),
+        "{e:?}"
+    );
+    let e = w
+        .run_as("bad id", receive("G4", GABAH, q("5", Unit::Kg)))
+        .expect_err("malformed id");
     assert_invalid(&e, "command_id");
 }
 
@@ -797,7 +837,11 @@ fn lots_are_used_only_at_their_facility() {
         facility_id: FAC2.into(),
         ..processing(&[("G1", q("1", Unit::Kg))], &[("B1", BERAS, q("1", Unit::Kg))])
     }));
-    assert_rule(&e, Rule::WrongFacility, "lot \"G1\" is at facility \"fac-demak\", not \"fac-kudus\"");
+    assert_rule(
+        &e,
+        Rule::WrongFacility,
+        "lot \"G1\" is at facility \"fac-demak\", not \"fac-kudus\"",
+    );
     let e = w.err(Command::ShipLot(LotShipped {
         facility_id: FAC2.into(),
         ..shipment("G1", Some(q("1", Unit::Kg)), &[])
@@ -950,7 +994,16 @@ fn voiding_a_pack_or_a_shipment_restores_the_balance() {
     assert_not_found(&e, "package serial", "S2");
     // Serials of a voided pack are not handed out again.
     let e = w.err(pack("B1", &[("S2", q("1", Unit::Kg))]));
-    assert!(matches!(e, DomainError::AlreadyExists { what: "package serial", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            DomainError::AlreadyExists {
+                what: "package serial",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -1000,7 +1053,11 @@ fn a_transfer_receives_at_most_what_was_shipped_and_not_yet_received() {
     }));
     assert_eq!((w.balance("G1"), w.lot("G1").in_transit), (dec("400"), dec("600")));
     let e = w.err(transfer("K1", "G1", q("0.7", Unit::T)));
-    assert_rule(&e, Rule::MassBalance, "\"G1\" has 600 kg shipped and not yet received; cannot receive 0.7 t");
+    assert_rule(
+        &e,
+        Rule::MassBalance,
+        "\"G1\" has 600 kg shipped and not yet received; cannot receive 0.7 t",
+    );
     // A transfer links two facilities.
     let e = w.err(Command::ReceiveMaterial(MaterialReceived {
         source_lot_id: Some("G1".into()),
@@ -1198,7 +1255,11 @@ impl Run {
     /// Three picks in four name a usable lot (if any), the rest any lot.
     fn lot_pick(&self, i: usize) -> String {
         let live: Vec<String> = self.lots.iter().filter(|l| self.live(l)).cloned().collect();
-        let from = if i % 4 == 0 || live.is_empty() { &self.lots } else { &live };
+        let from = if i % 4 == 0 || live.is_empty() {
+            &self.lots
+        } else {
+            &live
+        };
         Self::pick(from, i / 4).unwrap_or_else(|| "L-none".into())
     }
 
@@ -1392,7 +1453,10 @@ impl Run {
                     _ => unreachable!("inspect builds an inspection"),
                 }
             }
-            Op::Void { event, master_data: any } => {
+            Op::Void {
+                event,
+                master_data: any,
+            } => {
                 let accepted = &self.world.accepted;
                 let registered = master_data().len();
                 let (id, ev) = if any || accepted.len() == registered {
@@ -1446,7 +1510,10 @@ fn expected_balances(events: &[(String, Event)]) -> HashMap<String, (Decimal, De
         match event {
             Event::MaterialReceived(r) => {
                 let base = r.quantity.to_base();
-                lots.insert(r.lot_id.clone(), (if live { base } else { Decimal::ZERO }, Decimal::ZERO));
+                lots.insert(
+                    r.lot_id.clone(),
+                    (if live { base } else { Decimal::ZERO }, Decimal::ZERO),
+                );
                 if let (true, Some(src)) = (live, &r.source_lot_id) {
                     lots.get_mut(src).expect("source lot").1 -= base;
                 }
@@ -1487,14 +1554,16 @@ fn check_balances(run: &Run) -> Result<(), TestCaseError> {
         prop_assert_eq!(lot.in_transit, *in_transit, "in transit of {}", id);
         prop_assert!(lot.balance >= Decimal::ZERO && lot.balance <= lot.quantity);
         prop_assert!(lot.in_transit >= Decimal::ZERO);
-        prop_assert!(lot.balance + lot.in_transit <= lot.quantity, "{} ships more than it has", id);
+        prop_assert!(
+            lot.balance + lot.in_transit <= lot.quantity,
+            "{} ships more than it has",
+            id
+        );
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     #[test]
     fn mass_balance_never_goes_negative(ops in proptest::collection::vec(op(), 1..60)) {
         let mut run = Run::new();
@@ -1527,4 +1596,3 @@ proptest! {
         prop_assert_eq!(replayed.decide("probe", cmd.clone(), NOW), run.world.state.decide("probe", cmd, NOW));
     }
 }
-

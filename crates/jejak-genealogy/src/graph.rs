@@ -225,7 +225,12 @@ impl Genealogy {
                 ));
             }
         }
-        down.sort_by_key(|(p, e)| (*p, e.position, e.lot));
+        // The order `add_edge` keeps: by position, then by the output's id
+        // (dense indexes differ between a live and a reloaded genealogy).
+        let lots = &self.lots;
+        down.sort_by(|(pa, a), (pb, b)| {
+            (*pa, a.position, &lots[a.lot as usize].id).cmp(&(*pb, b.position, &lots[b.lot as usize].id))
+        });
         for (p, e) in down {
             if let Some(n) = self.lots.get_mut(p as usize) {
                 n.children.push(e);
@@ -252,6 +257,7 @@ impl Genealogy {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one argument per field of a new lot; a struct would only rename them
     fn new_node(
         &mut self,
         id: &str,
@@ -294,12 +300,25 @@ impl Genealogy {
             position,
             step,
         });
-        self.lots[input as usize].children.push(Edge {
-            lot: output,
-            quantity,
-            position,
-            step,
-        });
+        // Children are ordered by (position, output lot id), not by insertion,
+        // so traces cut short by a node limit keep the same lots after the
+        // genealogy is reloaded from the store (see `link_children`).
+        let at = {
+            let lots = &self.lots;
+            let key = (position, &lots[output as usize].id);
+            lots[input as usize]
+                .children
+                .partition_point(|c| (c.position, &lots[c.lot as usize].id) <= key)
+        };
+        self.lots[input as usize].children.insert(
+            at,
+            Edge {
+                lot: output,
+                quantity,
+                position,
+                step,
+            },
+        );
     }
 
     fn push_mark(&mut self, ix: Ix, event_id: &str, kind: MarkKind) {

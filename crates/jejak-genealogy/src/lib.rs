@@ -7,6 +7,8 @@ mod graph;
 mod query;
 mod records;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use graph::{AppliedEvent, Genealogy};
 pub use query::TraceLimits;

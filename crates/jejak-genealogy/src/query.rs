@@ -292,6 +292,16 @@ impl Genealogy {
                 continue;
             }
             for e in links {
+                if !depth.contains_key(&e.lot) {
+                    if depth.len() >= limits.max_nodes {
+                        // Cut: no edge to a lot the reply does not list.
+                        truncated = true;
+                        continue;
+                    }
+                    depth.insert(e.lot, d + 1);
+                    order.push(e.lot);
+                    queue.push_back(e.lot);
+                }
                 let (input, output) = if up { (e.lot, ix) } else { (ix, e.lot) };
                 let input_node = self.node(input);
                 edges.push(p::TraceEdge {
@@ -301,15 +311,6 @@ impl Genealogy {
                     event_id: self.node(if up { ix } else { e.lot }).created_by.to_string(),
                     step: self.names.get(e.step).to_string(),
                 });
-                if !depth.contains_key(&e.lot) {
-                    if depth.len() >= limits.max_nodes {
-                        truncated = true;
-                        continue;
-                    }
-                    depth.insert(e.lot, d + 1);
-                    order.push(e.lot);
-                    queue.push_back(e.lot);
-                }
             }
         }
         let mut nodes: Vec<p::TraceNode> = order

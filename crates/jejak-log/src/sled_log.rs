@@ -213,7 +213,11 @@ async fn flusher(inner: std::sync::Weak<Inner>, wanted: Arc<Notify>) {
         let before = *strong.durable.borrow();
         let t = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || db.flush()).await;
-        tracing::debug!(events = staged - before, micros = t.elapsed().as_micros() as u64, "flush");
+        tracing::debug!(
+            events = staged - before,
+            micros = t.elapsed().as_micros() as u64,
+            "flush"
+        );
         match result {
             Ok(Ok(_)) => {
                 strong.durable.send_if_modified(|d| {

@@ -70,11 +70,17 @@ impl Child {
     async fn start(data_dir: &Path, demo: bool) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("find the jejak binary")?;
         let mut cmd = tokio::process::Command::new(exe);
-        cmd.arg("serve").arg("--data-dir").arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"]);
         if demo {
             cmd.arg("--demo");
         }
-        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        cmd.env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().context("start jejak serve")?;
         let stdout = child.stdout.take().context("server stdout")?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -102,7 +108,10 @@ impl Child {
 
     async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
     }
@@ -113,7 +122,10 @@ fn q(v: &str, unit: Unit) -> Quantity {
 }
 
 fn pq(v: &str) -> Option<p::Quantity> {
-    Some(p::Quantity { value: v.into(), unit: p::Unit::Kg as i32 })
+    Some(p::Quantity {
+        value: v.into(),
+        unit: p::Unit::Kg as i32,
+    })
 }
 
 async fn register_master(url: &str) -> anyhow::Result<()> {
@@ -180,7 +192,10 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
                     quantity: pq("1250.5"),
                     owner_id: format!("ukm{}", i % 3),
                     supplier_id: "sup".into(),
-                    origin: Some(p::Origin { place: "Desa Wonokerto, Demak".into(), ..Default::default() }),
+                    origin: Some(p::Origin {
+                        place: "Desa Wonokerto, Demak".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })
                 .await?;
@@ -196,14 +211,23 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     lat.sort();
     let rate = total as f64 / elapsed.as_secs_f64();
     let mut rows = vec![
-        (format!("capture, {} clients, durable acks", opts.clients), format!("{rate:.0} events/s ({total} events in {elapsed:.2?})")),
-        ("capture latency p50 / p99".into(), format!("{} / {}", micros(percentile(&lat, 0.5)), micros(percentile(&lat, 0.99)))),
+        (
+            format!("capture, {} clients, durable acks", opts.clients),
+            format!("{rate:.0} events/s ({total} events in {elapsed:.2?})"),
+        ),
+        (
+            "capture latency p50 / p99".into(),
+            format!("{} / {}", micros(percentile(&lat, 0.5)), micros(percentile(&lat, 0.99))),
+        ),
     ];
     let Some(server) = server else { return Ok(rows) };
     server.stop().await;
     let log = SledLog::open(&dir.join("log"))?;
     let size = log.size_on_disk()?;
-    rows.push(("event log bytes on disk per event (capture run)".into(), format!("{:.0}", size as f64 / total as f64)));
+    rows.push((
+        "event log bytes on disk per event (capture run)".into(),
+        format!("{:.0}", size as f64 / total as f64),
+    ));
     Ok(rows)
 }
 
@@ -284,11 +308,18 @@ fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<S
                 format!("p{id}"),
                 Command::ProcessLots(jejak_domain::LotProcessed {
                     facility_id: "fac".into(),
-                    process_step: if level == 8 { "packing".into() } else { format!("step-{level}") },
+                    process_step: if level == 8 {
+                        "packing".into()
+                    } else {
+                        format!("step-{level}")
+                    },
                     line: String::new(),
                     inputs: inputs
                         .iter()
-                        .map(|k| LotInput { lot_id: below_ids[*k as usize].clone(), quantity: q("1", Unit::Kg) })
+                        .map(|k| LotInput {
+                            lot_id: below_ids[*k as usize].clone(),
+                            quantity: q("1", Unit::Kg),
+                        })
                         .collect(),
                     outputs: vec![LotOutput {
                         lot_id: id.clone(),
@@ -322,9 +353,14 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
         let lots = opts.lots;
         tokio::task::spawn_blocking(move || generate(&log, lots)).await??
     };
-    let staged = log.read_from(1, usize::MAX).map(|v| v.last().map_or(0, |e| e.position))?;
+    let staged = log
+        .read_from(1, usize::MAX)
+        .map(|v| v.last().map_or(0, |e| e.position))?;
     log.wait_durable(staged).await?;
-    rows.push(("genealogy generated".into(), format!("{} lots, {staged} events in {:.1?}", opts.lots, started.elapsed())));
+    rows.push((
+        "genealogy generated".into(),
+        format!("{} lots, {staged} events in {:.1?}", opts.lots, started.elapsed()),
+    ));
     let _ = events;
 
     let proj_dir = dir.join("genealogy");
@@ -341,9 +377,21 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
         })
         .await??
     };
-    rows.push(("projector (decode + apply + sled batch)".into(), format!("{:.0} events/s ({staged} events in {elapsed:.2?})", staged as f64 / elapsed.as_secs_f64())));
-    rows.push(("event log bytes on disk per event (genealogy)".into(), format!("{:.0}", log.size_on_disk()? as f64 / staged as f64)));
-    rows.push(("projection bytes on disk per lot".into(), format!("{:.0}", projection.size_on_disk()? as f64 / opts.lots as f64)));
+    rows.push((
+        "projector (decode + apply + sled batch)".into(),
+        format!(
+            "{:.0} events/s ({staged} events in {elapsed:.2?})",
+            staged as f64 / elapsed.as_secs_f64()
+        ),
+    ));
+    rows.push((
+        "event log bytes on disk per event (genealogy)".into(),
+        format!("{:.0}", log.size_on_disk()? as f64 / staged as f64),
+    ));
+    rows.push((
+        "projection bytes on disk per lot".into(),
+        format!("{:.0}", projection.size_on_disk()? as f64 / opts.lots as f64),
+    ));
 
     // In-process traces over random finished units and used raw receipts.
     let mut rng = Rng(42);
@@ -356,13 +404,17 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
         let g = projection.read();
         for _ in 0..opts.queries {
             let lot = &fins[rng.below(fins.len() as u64) as usize];
-            let target = p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) };
+            let target = p::Target {
+                kind: Some(p::target::Kind::LotId(lot.clone())),
+            };
             let t = Instant::now();
             let r = g.backward_trace(Some(&target), 0, limits)?;
             back.push(t.elapsed());
             ancestors.push(r.nodes.len().saturating_sub(1));
             let lot = &raws[rng.below(raws.len() as u64) as usize];
-            let target = p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) };
+            let target = p::Target {
+                kind: Some(p::target::Kind::LotId(lot.clone())),
+            };
             let t = Instant::now();
             let r = g.forward_trace(Some(&target), 0, limits)?;
             fwd.push(t.elapsed());
@@ -373,38 +425,84 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
     fwd.sort();
     ancestors.sort();
     reached.sort();
-    rows.push(("ancestors of a finished unit, median / p99".into(), format!("{} / {}", ancestors[ancestors.len() / 2], ancestors[ancestors.len() * 99 / 100])));
-    rows.push(("backward trace with lot details, in process, p50 / p99".into(), format!("{} / {}", micros(percentile(&back, 0.5)), micros(percentile(&back, 0.99)))));
-    rows.push(("lots reached forward from a receipt, median / p99".into(), format!("{} / {}", reached[reached.len() / 2], reached[reached.len() * 99 / 100])));
-    rows.push(("forward trace with lot details, in process, p50 / p99".into(), format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99)))));
+    rows.push((
+        "ancestors of a finished unit, median / p99".into(),
+        format!(
+            "{} / {}",
+            ancestors[ancestors.len() / 2],
+            ancestors[ancestors.len() * 99 / 100]
+        ),
+    ));
+    rows.push((
+        "backward trace with lot details, in process, p50 / p99".into(),
+        format!(
+            "{} / {}",
+            micros(percentile(&back, 0.5)),
+            micros(percentile(&back, 0.99))
+        ),
+    ));
+    rows.push((
+        "lots reached forward from a receipt, median / p99".into(),
+        format!("{} / {}", reached[reached.len() / 2], reached[reached.len() * 99 / 100]),
+    ));
+    rows.push((
+        "forward trace with lot details, in process, p50 / p99".into(),
+        format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99))),
+    ));
     drop(projection);
     drop(log);
 
     // The same over gRPC against a server process holding the genealogy.
     let t = Instant::now();
     let server = Child::start(&dir, false).await?;
-    rows.push(("server start on this store (replay + load)".into(), format!("{:.1?}", t.elapsed())));
+    rows.push((
+        "server start on this store (replay + load)".into(),
+        format!("{:.1?}", t.elapsed()),
+    ));
     let mut c = crate::client::trace_client(&server.url).await?;
     let mut back = Vec::with_capacity(opts.queries);
     let mut fwd = Vec::with_capacity(opts.queries);
     for _ in 0..opts.queries {
         let lot = &fins[rng.below(fins.len() as u64) as usize];
-        let req = p::TraceRequest { target: Some(p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) }), max_depth: 0 };
+        let req = p::TraceRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId(lot.clone())),
+            }),
+            max_depth: 0,
+        };
         let t = Instant::now();
         c.backward_trace(req).await?;
         back.push(t.elapsed());
         let lot = &raws[rng.below(raws.len() as u64) as usize];
-        let req = p::TraceRequest { target: Some(p::Target { kind: Some(p::target::Kind::LotId(lot.clone())) }), max_depth: 0 };
+        let req = p::TraceRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId(lot.clone())),
+            }),
+            max_depth: 0,
+        };
         let t = Instant::now();
         c.forward_trace(req).await?;
         fwd.push(t.elapsed());
     }
     back.sort();
     fwd.sort();
-    rows.push(("backward trace over gRPC, p50 / p99".into(), format!("{} / {}", micros(percentile(&back, 0.5)), micros(percentile(&back, 0.99)))));
-    rows.push(("forward trace over gRPC, p50 / p99".into(), format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99)))));
+    rows.push((
+        "backward trace over gRPC, p50 / p99".into(),
+        format!(
+            "{} / {}",
+            micros(percentile(&back, 0.5)),
+            micros(percentile(&back, 0.99))
+        ),
+    ));
+    rows.push((
+        "forward trace over gRPC, p50 / p99".into(),
+        format!("{} / {}", micros(percentile(&fwd, 0.5)), micros(percentile(&fwd, 0.99))),
+    ));
     if let Some(rss) = server.rss_bytes() {
-        rows.push(("server resident memory holding the genealogy".into(), format!("{:.0} MiB", rss as f64 / 1048576.0)));
+        rows.push((
+            "server resident memory holding the genealogy".into(),
+            format!("{:.0} MiB", rss as f64 / 1048576.0),
+        ));
     }
     server.stop().await;
     Ok(rows)

@@ -324,8 +324,27 @@ async fn main() -> anyhow::Result<()> {
             })
         }
         Command::Rebuild { data_dir } => jejak::server::rebuild(&data_dir).await,
-        Command::Bench { what, dir, clients, capture_events, lots, queries, server } => {
-            jejak::bench::run(jejak::bench::BenchOptions { dir, clients, capture_events, lots, queries, server }, &what).await
+        Command::Bench {
+            what,
+            dir,
+            clients,
+            capture_events,
+            lots,
+            queries,
+            server,
+        } => {
+            jejak::bench::run(
+                jejak::bench::BenchOptions {
+                    dir,
+                    clients,
+                    capture_events,
+                    lots,
+                    queries,
+                    server,
+                },
+                &what,
+            )
+            .await
         }
         Command::Verify { data_dir } => jejak::server::verify(&data_dir).await,
     }

@@ -111,7 +111,9 @@ impl<L: EventLog> Writer<L> {
             let appended = self.log.append(draft).map_err(status::log)?;
             state.apply(&id, &event);
             let (verdict, findings) = match &event {
-                jejak_domain::Event::LotInspected(i) => (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone()),
+                jejak_domain::Event::LotInspected(i) => {
+                    (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone())
+                }
                 _ => (0, Vec::new()),
             };
             p::CaptureReply {

@@ -1,0 +1,1349 @@
+//! Tests of the genealogy projection: "these events → this projection" for the
+//! trace queries, persistence across reopening, and replay determinism.
+
+use std::sync::OnceLock;
+
+use jejak_domain::gs1::Gtin;
+use jejak_domain::{
+    Command, Decimal, Document, Event, EventVoided, Facility, GeoPoint, InspectLot, LotInput, LotInspected, LotOutput,
+    LotPacked, LotProcessed, LotShipped, LotStatus, LotStatusChanged, MaterialReceived, Measurement, Origin, Package,
+    Parameter, Party, PartyRole, Product, ProductKind, QualityStandard, Quantity, Sector, State, Time, Unit, Verdict,
+};
+use jejak_proto::v1 as p;
+use proptest::prelude::*;
+
+use crate::{AppliedEvent, Genealogy, GenealogyError, Projection, TraceLimits};
+
+const BERAS_GTIN: &str = "08991234567891";
+const OTHER_GTIN: &str = "04006381333931";
+/// 2025-06-01T00:00:00Z; event `i` happens `i` hours later.
+const T0: i64 = 1_748_736_000;
+
+// ---------------------------------------------------------------------------
+// Building events by hand.
+
+fn q(value: &str, unit: Unit) -> Quantity {
+    Quantity::parse("quantity", value, unit).expect("valid test quantity")
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("valid test decimal")
+}
+
+fn gtin(s: &str) -> Gtin {
+    Gtin::parse(s).expect("valid test gtin")
+}
+
+/// The events of a scenario, in log order, with their ids.
+#[derive(Default, Clone)]
+struct Log {
+    events: Vec<(String, Event)>,
+}
+
+impl Log {
+    /// When the `i`-th event (0-based) happened on the floor.
+    fn at(i: usize) -> Time {
+        Time::from_unix(T0 + 3600 * i as i64, 0).expect("in range")
+    }
+
+    fn next_at(&self) -> Option<Time> {
+        Some(Self::at(self.events.len()))
+    }
+
+    fn push(&mut self, id: &str, event: Event) -> &mut Self {
+        self.events.push((id.into(), event));
+        self
+    }
+
+    fn position(&self, id: &str) -> u64 {
+        self.events
+            .iter()
+            .position(|(e, _)| e == id)
+            .map(|i| i as u64 + 1)
+            .unwrap_or_else(|| panic!("no event {id:?}"))
+    }
+
+    fn party(&mut self, id: &str, name: &str, roles: &[PartyRole]) -> &mut Self {
+        self.push(
+            &format!("reg-{id}"),
+            Event::PartyRegistered(Party {
+                id: id.into(),
+                name: name.into(),
+                roles: roles.to_vec(),
+                district: "Demak".into(),
+                contact: "+62 291 000".into(),
+            }),
+        )
+    }
+
+    fn facility(&mut self, id: &str, name: &str, operator: &str) -> &mut Self {
+        self.push(
+            &format!("reg-{id}"),
+            Event::FacilityRegistered(Facility {
+                id: id.into(),
+                name: name.into(),
+                sector: Sector::Rice,
+                district: "Demak".into(),
+                operator_id: operator.into(),
+                location: None,
+            }),
+        )
+    }
+
+    fn product(&mut self, id: &str, name: &str, unit: Unit, gtin_digits: Option<&str>) -> &mut Self {
+        self.push(
+            &format!("reg-{id}"),
+            Event::ProductRegistered(Product {
+                id: id.into(),
+                name: name.into(),
+                sector: Sector::Rice,
+                kind: ProductKind::Raw,
+                unit,
+                gtin: gtin_digits.map(gtin),
+            }),
+        )
+    }
+
+    /// A receipt of `lot`, as event `rcv-{lot in lower case}`.
+    fn receive(
+        &mut self,
+        facility: &str,
+        lot: &str,
+        product: &str,
+        qty: Quantity,
+        owner: &str,
+        supplier: &str,
+    ) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            &format!("rcv-{}", lot.to_lowercase()),
+            Event::MaterialReceived(MaterialReceived {
+                lot_id: lot.into(),
+                facility_id: facility.into(),
+                product_id: product.into(),
+                quantity: qty,
+                owner_id: owner.into(),
+                supplier_id: supplier.into(),
+                origin: Origin {
+                    place: format!("Desa {lot}"),
+                    plot_id: String::new(),
+                    plot: None,
+                },
+                documents: Vec::new(),
+                source_lot_id: None,
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn process(
+        &mut self,
+        id: &str,
+        step: &str,
+        inputs: &[(&str, Quantity)],
+        outputs: &[(&str, &str, Quantity, &str)],
+    ) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            id,
+            Event::LotProcessed(LotProcessed {
+                facility_id: DEMAK.into(),
+                process_step: step.into(),
+                line: "line-1".into(),
+                inputs: inputs
+                    .iter()
+                    .map(|(lot, quantity)| LotInput {
+                        lot_id: (*lot).into(),
+                        quantity: *quantity,
+                    })
+                    .collect(),
+                outputs: outputs
+                    .iter()
+                    .map(|(lot, product, quantity, owner)| LotOutput {
+                        lot_id: (*lot).into(),
+                        product_id: (*product).into(),
+                        quantity: *quantity,
+                        owner_id: (*owner).into(),
+                    })
+                    .collect(),
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn pack(&mut self, id: &str, lot: &str, packages: &[(&str, Quantity)]) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            id,
+            Event::LotPacked(LotPacked {
+                facility_id: DEMAK.into(),
+                lot_id: lot.into(),
+                gtin: gtin(BERAS_GTIN),
+                packages: packages
+                    .iter()
+                    .map(|(serial, quantity)| Package {
+                        serial: (*serial).into(),
+                        quantity: *quantity,
+                    })
+                    .collect(),
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn ship(
+        &mut self,
+        id: &str,
+        lot: &str,
+        bulk: Option<Quantity>,
+        serials: &[&str],
+        consignee: &str,
+        doc: &str,
+    ) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            id,
+            Event::LotShipped(LotShipped {
+                facility_id: DEMAK.into(),
+                lot_id: lot.into(),
+                quantity: bulk,
+                package_serials: serials.iter().map(|s| (*s).into()).collect(),
+                consignee_id: consignee.into(),
+                document: doc.into(),
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn inspect(
+        &mut self,
+        id: &str,
+        facility: &str,
+        lot: &str,
+        moisture: &str,
+        verdict: Verdict,
+        findings: &[&str],
+    ) -> &mut Self {
+        let at = self.next_at();
+        let m = |parameter: &str, value: &str| Measurement {
+            parameter: parameter.into(),
+            value: dec(value),
+            unit: "%".into(),
+        };
+        self.push(
+            id,
+            Event::LotInspected(LotInspected {
+                lot_id: lot.into(),
+                facility_id: facility.into(),
+                standard_id: STD.into(),
+                measurements: vec![m("moisture", moisture), m("broken", "10")],
+                verdict,
+                findings: findings.iter().map(|f| (*f).into()).collect(),
+                inspector: "Budi".into(),
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn status(&mut self, id: &str, lot: &str, status: LotStatus, reason: &str) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            id,
+            Event::LotStatusChanged(LotStatusChanged {
+                facility_id: DEMAK.into(),
+                lot_id: lot.into(),
+                status,
+                reason: reason.into(),
+                occurred_at: at,
+            }),
+        )
+    }
+
+    fn void(&mut self, id: &str, facility: &str, voided: &str, reason: &str) -> &mut Self {
+        let at = self.next_at();
+        self.push(
+            id,
+            Event::EventVoided(EventVoided {
+                facility_id: facility.into(),
+                voided_event_id: voided.into(),
+                reason: reason.into(),
+                replacement_event_id: None,
+                occurred_at: at,
+            }),
+        )
+    }
+
+    /// The events as the projector sees them: position `i + 1`, recorded a
+    /// minute after they happened.
+    fn applied(&self) -> Vec<AppliedEvent<'_>> {
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, (id, event))| AppliedEvent {
+                position: i as u64 + 1,
+                event_id: id,
+                recorded_at: Time(Self::at(i).0 + 60 * Time::NANOS_PER_SEC),
+                event,
+            })
+            .collect()
+    }
+
+    /// The in-memory genealogy after every event, applied one at a time.
+    fn project(&self) -> Genealogy {
+        let mut g = Genealogy::new();
+        for e in self.applied() {
+            g.apply(e);
+        }
+        g
+    }
+}
+
+const DEMAK: &str = "fac-demak";
+const KUDUS: &str = "fac-kudus";
+const STD: &str = "sni-6128";
+
+/// A day at the Demak rice factory and a transfer to Kudus:
+///
+/// - G1 (3 t, UKM Sri Rejeki) and G2 (1 t, UKM Maju Jaya) are milled with 100
+///   sacks of K1 (UKM Tiga Saudara) into bran DK1 and rice B1;
+/// - 2000 kg of B1 and 2000 kg of G3 (UKM Tiga Saudara) are graded into B2;
+/// - B2 is packed into three 5 kg bags, two are shipped to a buyer, and
+///   1000 kg go in bulk to Kudus, where they are received as KB2 and fail an
+///   inspection;
+/// - G4 is dried into D1, and the drying is voided.
+fn scenario() -> Log {
+    let mut log = Log::default();
+    log.party("ukm-sri", "UKM Sri Rejeki", &[PartyRole::Ukm])
+        .party("ukm-maju", "UKM Maju Jaya", &[PartyRole::Ukm])
+        .party("ukm-tiga", "UKM Tiga Saudara", &[PartyRole::Ukm])
+        .party("sup-tani", "Kelompok Tani Makmur", &[PartyRole::Supplier])
+        .party("sup-lestari", "Kelompok Tani Lestari", &[PartyRole::Supplier])
+        .party("op-demak", "Koperasi Pangan Demak", &[PartyRole::Operator])
+        .party(
+            "op-kudus",
+            "Koperasi Pangan Kudus",
+            &[PartyRole::Operator, PartyRole::Customer],
+        )
+        .party("cust-pangan", "PT Pangan Ekspor", &[PartyRole::Customer])
+        .facility(DEMAK, "Pabrik Bersama Demak", "op-demak")
+        .facility(KUDUS, "Pabrik Bersama Kudus", "op-kudus")
+        .product("gabah", "Gabah kering panen", Unit::Kg, None)
+        .product("beras", "Beras premium", Unit::Kg, Some(BERAS_GTIN))
+        .product("karung", "Karung 50 kg", Unit::Pcs, None)
+        .product("dedak", "Dedak", Unit::Kg, None);
+    let param = |code: &str, max: &str| Parameter {
+        code: code.into(),
+        name: code.into(),
+        unit: "%".into(),
+        min: None,
+        max: Some(dec(max)),
+        required: true,
+    };
+    log.push(
+        "reg-sni",
+        Event::StandardRegistered(QualityStandard {
+            id: STD.into(),
+            name: "SNI 6128:2020 Premium".into(),
+            reference: "SNI 6128:2020".into(),
+            parameters: vec![param("moisture", "14"), param("broken", "14.5")],
+        }),
+    );
+    log.receive(DEMAK, "G1", "gabah", q("3", Unit::T), "ukm-sri", "sup-tani")
+        .receive(DEMAK, "G2", "gabah", q("1", Unit::T), "ukm-maju", "sup-lestari")
+        .receive(DEMAK, "K1", "karung", q("200", Unit::Pcs), "ukm-tiga", "sup-tani")
+        .receive(DEMAK, "G3", "gabah", q("2000", Unit::Kg), "ukm-tiga", "sup-tani")
+        .receive(DEMAK, "G4", "gabah", q("500", Unit::Kg), "ukm-maju", "sup-lestari");
+    // G1 carries a plot and a delivery note.
+    if let Some((_, Event::MaterialReceived(r))) = log.events.iter_mut().find(|(id, _)| id == "rcv-g1") {
+        r.origin.plot_id = "plot-7".into();
+        r.origin.plot = Some(GeoPoint::new("plot", -6.89, 110.64).expect("a point in Demak"));
+        r.documents.push(Document {
+            kind: "delivery note".into(),
+            reference: "DN-0001".into(),
+            blake3: *blake3::hash(b"DN-0001").as_bytes(),
+        });
+    }
+    log.inspect("insp-g1", DEMAK, "G1", "13.5", Verdict::Conformant, &[])
+        // Outputs listed out of id order, so a reloaded store indexes them differently.
+        .process(
+            "mill",
+            "milling",
+            &[
+                ("G1", q("3", Unit::T)),
+                ("G2", q("1000", Unit::Kg)),
+                ("K1", q("100", Unit::Pcs)),
+            ],
+            &[
+                ("DK1", "dedak", q("900", Unit::Kg), "ukm-sri"),
+                ("B1", "beras", q("2600", Unit::Kg), "ukm-sri"),
+            ],
+        )
+        .process(
+            "grade",
+            "grading",
+            &[("B1", q("2000", Unit::Kg)), ("G3", q("2", Unit::T))],
+            &[("B2", "beras", q("4000", Unit::Kg), "ukm-sri")],
+        )
+        .process(
+            "dry",
+            "drying",
+            &[("G4", q("300", Unit::Kg))],
+            &[("D1", "gabah", q("280", Unit::Kg), "ukm-maju")],
+        )
+        .void("void-dry", DEMAK, "dry", "wrong scale")
+        .pack(
+            "pack-b2",
+            "B2",
+            &[
+                ("P-0001", q("5", Unit::Kg)),
+                ("P-0002", q("5000", Unit::G)),
+                ("P-0003", q("5", Unit::Kg)),
+            ],
+        )
+        .ship("ship-pk", "B2", None, &["P-0001", "P-0002"], "cust-pangan", "SJ-001")
+        .ship("ship-bulk", "B2", Some(q("1", Unit::T)), &[], "op-kudus", "SJ-002")
+        .status("hold-b1", "B1", LotStatus::OnHold, "sample retained")
+        .receive(KUDUS, "KB2", "beras", q("1000", Unit::Kg), "ukm-sri", "op-demak");
+    if let Some((_, Event::MaterialReceived(r))) = log.events.last_mut() {
+        r.source_lot_id = Some("B2".into());
+    }
+    log.inspect(
+        "insp-kb2",
+        KUDUS,
+        "KB2",
+        "15.2",
+        Verdict::NonConformant,
+        &["moisture 15.2 % is above the maximum 14 %"],
+    );
+    log
+}
+
+/// The command a client would have sent for an event.
+fn as_command(event: &Event) -> Command {
+    match event.clone() {
+        Event::PartyRegistered(x) => Command::RegisterParty(x),
+        Event::FacilityRegistered(x) => Command::RegisterFacility(x),
+        Event::ProductRegistered(x) => Command::RegisterProduct(x),
+        Event::StandardRegistered(x) => Command::RegisterStandard(x),
+        Event::MaterialReceived(x) => Command::ReceiveMaterial(x),
+        Event::LotInspected(x) => Command::InspectLot(InspectLot {
+            lot_id: x.lot_id,
+            facility_id: x.facility_id,
+            standard_id: x.standard_id,
+            measurements: x.measurements,
+            inspector: x.inspector,
+            occurred_at: x.occurred_at,
+        }),
+        Event::LotProcessed(x) => Command::ProcessLots(x),
+        Event::LotPacked(x) => Command::PackLot(x),
+        Event::LotShipped(x) => Command::ShipLot(x),
+        Event::LotStatusChanged(x) => Command::ChangeLotStatus(x),
+        Event::EventVoided(x) => Command::VoidEvent(x),
+    }
+}
+
+/// Hand-built events must be ones the write side would have written.
+#[track_caller]
+fn assert_write_side_accepts(log: &Log) {
+    let mut state = State::new();
+    for a in log.applied() {
+        let decided = state.decide(a.event_id, as_command(a.event), a.recorded_at);
+        assert_eq!(decided.as_ref(), Ok(a.event), "event {}", a.event_id);
+        state.apply(a.event_id, a.event);
+    }
+}
+
+fn lot_target(id: &str) -> Option<p::Target> {
+    Some(p::Target {
+        kind: Some(p::target::Kind::LotId(id.into())),
+    })
+}
+
+fn serial_target(serial: &str) -> Option<p::Target> {
+    Some(p::Target {
+        kind: Some(p::target::Kind::Serial(serial.into())),
+    })
+}
+
+fn label_target(uri: &str) -> Option<p::Target> {
+    Some(p::Target {
+        kind: Some(p::target::Kind::Label(uri.into())),
+    })
+}
+
+fn pq(value: &str, unit: p::Unit) -> Option<p::Quantity> {
+    Some(p::Quantity {
+        value: value.into(),
+        unit: unit as i32,
+    })
+}
+
+fn backward(g: &Genealogy, target: Option<p::Target>) -> p::TraceReply {
+    g.backward_trace(target.as_ref(), 0, TraceLimits::default())
+        .expect("backward trace")
+}
+
+fn forward(g: &Genealogy, target: Option<p::Target>) -> p::TraceReply {
+    g.forward_trace(target.as_ref(), 0, TraceLimits::default())
+        .expect("forward trace")
+}
+
+fn shares(g: &Genealogy, lot: &str) -> p::OriginSharesReply {
+    g.origin_shares(lot_target(lot).as_ref()).expect("origin shares")
+}
+
+/// (depth, lot id) of every node.
+fn nodes(reply: &p::TraceReply) -> Vec<(u32, String)> {
+    reply
+        .nodes
+        .iter()
+        .map(|n| (n.depth, n.lot.as_ref().expect("node has a lot").lot_id.clone()))
+        .collect()
+}
+
+fn owned(v: &[(u32, &str)]) -> Vec<(u32, String)> {
+    v.iter().map(|(d, l)| (*d, (*l).to_string())).collect()
+}
+
+/// What the store keeps of a lot's bulk shipments not yet received elsewhere
+/// (no query shows it, but the write side's rules depend on it).
+fn in_transit(g: &Genealogy, lot: &str) -> Decimal {
+    let ix = g.lot_ix(lot).unwrap_or_else(|| panic!("no lot {lot}"));
+    g.node(ix).in_transit
+}
+
+/// A reply cut short still links only lots it lists.
+#[track_caller]
+fn assert_edges_within_nodes(reply: &p::TraceReply) {
+    let listed: Vec<String> = nodes(reply).into_iter().map(|(_, id)| id).collect();
+    for e in &reply.edges {
+        assert!(
+            listed.contains(&e.input_lot_id) && listed.contains(&e.output_lot_id),
+            "edge {} -> {} links a lot not in the reply {listed:?}",
+            e.input_lot_id,
+            e.output_lot_id
+        );
+    }
+}
+
+/// (input, output, quantity, unit, event, step) of every edge.
+fn edges(reply: &p::TraceReply) -> Vec<(String, String, String, i32, String, String)> {
+    reply
+        .edges
+        .iter()
+        .map(|e| {
+            let qty = e.quantity.clone().expect("edge quantity");
+            (
+                e.input_lot_id.clone(),
+                e.output_lot_id.clone(),
+                qty.value,
+                qty.unit,
+                e.event_id.clone(),
+                e.step.clone(),
+            )
+        })
+        .collect()
+}
+
+fn edge(
+    input: &str,
+    output: &str,
+    value: &str,
+    unit: p::Unit,
+    event: &str,
+    step: &str,
+) -> (String, String, String, i32, String, String) {
+    (
+        input.into(),
+        output.into(),
+        value.into(),
+        unit as i32,
+        event.into(),
+        step.into(),
+    )
+}
+
+/// (party id, fraction, percent) of every share.
+fn share_list(s: &[p::Share]) -> Vec<(String, String, String)> {
+    s.iter()
+        .map(|s| (s.party_id.clone(), s.fraction.clone(), s.percent.clone()))
+        .collect()
+}
+
+fn share(id: &str, fraction: &str, percent: &str) -> (String, String, String) {
+    (id.into(), fraction.into(), percent.into())
+}
+
+// ---------------------------------------------------------------------------
+// These events → this projection.
+
+#[test]
+fn the_scenario_is_one_the_write_side_accepts() {
+    assert_write_side_accepts(&scenario());
+    assert_write_side_accepts(&with_corrections());
+}
+
+#[test]
+fn backward_trace_from_a_label_reaches_every_receipt_with_quantities() {
+    let g = scenario().project();
+    let reply = backward(&g, label_target(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0001")));
+    assert_eq!(reply.root_lot_id, "B2");
+    let package = reply.package.as_ref().expect("the label names a package");
+    assert_eq!(package.serial, "P-0001");
+    assert_eq!(package.label, format!("/01/{BERAS_GTIN}/10/B2/21/P-0001"));
+    assert_eq!(package.quantity, pq("5", p::Unit::Kg));
+    assert!(package.shipped);
+    assert_eq!(
+        nodes(&reply),
+        owned(&[(0, "B2"), (1, "B1"), (1, "G3"), (2, "G1"), (2, "G2"), (2, "K1")])
+    );
+    // Quantities are in each input lot's own unit.
+    assert_eq!(
+        edges(&reply),
+        vec![
+            edge("G1", "B1", "3", p::Unit::T, "mill", "milling"),
+            edge("G2", "B1", "1", p::Unit::T, "mill", "milling"),
+            edge("K1", "B1", "100", p::Unit::Pcs, "mill", "milling"),
+            edge("B1", "B2", "2000", p::Unit::Kg, "grade", "grading"),
+            edge("G3", "B2", "2000", p::Unit::Kg, "grade", "grading"),
+        ]
+    );
+    assert!(!reply.truncated);
+    assert!(
+        reply.packages.is_empty() && reply.shipments.is_empty(),
+        "only forward traces list them"
+    );
+    let g1 = reply.nodes[3].lot.as_ref().expect("G1");
+    assert_eq!(
+        (
+            g1.owner_name.as_str(),
+            g1.supplier_name.as_str(),
+            g1.created_as.as_str()
+        ),
+        ("UKM Sri Rejeki", "Kelompok Tani Makmur", "received")
+    );
+    assert_eq!(g1.verdict, p::Verdict::Conformant as i32);
+
+    // The same trace by lot id and by serial, without the package for a lot id.
+    let by_lot = backward(&g, lot_target("B2"));
+    assert_eq!(
+        (by_lot.nodes.clone(), by_lot.edges.clone()),
+        (reply.nodes.clone(), reply.edges.clone())
+    );
+    assert_eq!(by_lot.package, None);
+    assert_eq!(backward(&g, serial_target("P-0001")), reply);
+}
+
+#[test]
+fn backward_trace_follows_transfers_and_stops_at_max_depth() {
+    let g = scenario().project();
+    let reply = backward(&g, lot_target("KB2"));
+    assert_eq!(
+        nodes(&reply),
+        owned(&[
+            (0, "KB2"),
+            (1, "B2"),
+            (2, "B1"),
+            (2, "G3"),
+            (3, "G1"),
+            (3, "G2"),
+            (3, "K1")
+        ])
+    );
+    assert!(edges(&reply).contains(&edge("B2", "KB2", "1000", p::Unit::Kg, "rcv-kb2", "transfer")));
+    assert_eq!(reply.edges.len(), 6);
+    let kb2 = &reply.nodes[0].lot.as_ref().expect("KB2");
+    assert_eq!((kb2.facility_id.as_str(), kb2.source_lot_id.as_str()), (KUDUS, "B2"));
+    assert_eq!(kb2.supplier_name, "Koperasi Pangan Demak");
+
+    let cut = g
+        .backward_trace(lot_target("B2").as_ref(), 1, TraceLimits::default())
+        .expect("trace");
+    assert_eq!(nodes(&cut), owned(&[(0, "B2"), (1, "B1"), (1, "G3")]));
+    assert_eq!(cut.edges.len(), 2);
+    assert!(cut.truncated, "B1 has inputs beyond the depth limit");
+    let limited = g
+        .backward_trace(
+            lot_target("B2").as_ref(),
+            0,
+            TraceLimits {
+                max_depth: 64,
+                max_nodes: 2,
+            },
+        )
+        .expect("trace");
+    assert_eq!(limited.nodes.len(), 2);
+    assert!(limited.truncated);
+    assert_edges_within_nodes(&limited);
+    assert_edges_within_nodes(&cut);
+    // A receipt traces back to itself.
+    let g1 = backward(&g, lot_target("G1"));
+    assert_eq!(
+        (nodes(&g1), g1.edges.len(), g1.truncated),
+        (owned(&[(0, "G1")]), 0, false)
+    );
+}
+
+#[test]
+fn forward_trace_reaches_packages_shipments_and_consignees() {
+    let g = scenario().project();
+    let reply = forward(&g, lot_target("G1"));
+    assert_eq!(
+        nodes(&reply),
+        owned(&[(0, "G1"), (1, "B1"), (1, "DK1"), (2, "B2"), (3, "KB2")])
+    );
+    assert_eq!(
+        edges(&reply),
+        vec![
+            edge("G1", "B1", "3", p::Unit::T, "mill", "milling"),
+            edge("B1", "B2", "2000", p::Unit::Kg, "grade", "grading"),
+            edge("G1", "DK1", "3", p::Unit::T, "mill", "milling"),
+            edge("B2", "KB2", "1000", p::Unit::Kg, "rcv-kb2", "transfer"),
+        ]
+    );
+    let packages: Vec<(&str, bool, &str)> = reply
+        .packages
+        .iter()
+        .map(|p| (p.serial.as_str(), p.shipped, p.event_id.as_str()))
+        .collect();
+    assert_eq!(
+        packages,
+        [
+            ("P-0001", true, "pack-b2"),
+            ("P-0002", true, "pack-b2"),
+            ("P-0003", false, "pack-b2")
+        ]
+    );
+    assert_eq!(
+        reply.packages[1].quantity,
+        pq("5", p::Unit::Kg),
+        "5000 g shown in the lot's kg"
+    );
+    assert_eq!(reply.packages[2].label, format!("/01/{BERAS_GTIN}/10/B2/21/P-0003"));
+    let shipments: Vec<(&str, &str, &str, Vec<&str>)> = reply
+        .shipments
+        .iter()
+        .map(|s| {
+            (
+                s.event_id.as_str(),
+                s.consignee_id.as_str(),
+                s.consignee_name.as_str(),
+                s.package_serials.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shipments,
+        [
+            ("ship-pk", "cust-pangan", "PT Pangan Ekspor", vec!["P-0001", "P-0002"]),
+            ("ship-bulk", "op-kudus", "Koperasi Pangan Kudus", vec![]),
+        ]
+    );
+    assert_eq!(reply.shipments[0].quantity, None);
+    assert_eq!(reply.shipments[1].quantity, pq("1000", p::Unit::Kg));
+    assert_eq!(reply.shipments[1].lot_id, "B2");
+    assert_eq!(reply.shipments[1].document, "SJ-002");
+
+    // From the sacks, the recall reaches the same rice.
+    let k1 = forward(&g, lot_target("K1"));
+    assert_eq!(
+        nodes(&k1),
+        owned(&[(0, "K1"), (1, "B1"), (1, "DK1"), (2, "B2"), (3, "KB2")])
+    );
+    assert_eq!(k1.shipments.len(), 2);
+    // Nothing was made from the bran.
+    let dk1 = forward(&g, lot_target("DK1"));
+    assert_eq!(
+        (nodes(&dk1), dk1.packages.len(), dk1.shipments.len()),
+        (owned(&[(0, "DK1")]), 0, 0)
+    );
+}
+
+#[test]
+fn origin_shares_are_exact_through_blends() {
+    let g = scenario().project();
+    // 3 t and 1 t blended; the 100 sacks (pcs) carry no share.
+    let b1 = shares(&g, "B1");
+    assert_eq!(b1.lot_id, "B1");
+    assert_eq!(
+        share_list(&b1.by_ukm),
+        [share("ukm-sri", "3/4", "75.00"), share("ukm-maju", "1/4", "25.00")]
+    );
+    assert_eq!(b1.by_ukm[0].party_name, "UKM Sri Rejeki");
+    assert_eq!(
+        share_list(&b1.by_supplier),
+        [share("sup-tani", "3/4", "75.00"), share("sup-lestari", "1/4", "25.00")]
+    );
+    assert_eq!(
+        share_list(&b1.by_receipt),
+        [share("G1", "3/4", "75.00"), share("G2", "1/4", "25.00")]
+    );
+    assert_eq!(b1.by_receipt[0].party_name, "Gabah kering panen (UKM Sri Rejeki)");
+    // The bran from the same milling has the same origins.
+    let dk1 = shares(&g, "DK1");
+    assert_eq!((dk1.by_ukm, dk1.by_receipt), (b1.by_ukm.clone(), b1.by_receipt.clone()));
+
+    // Half B1 (3/4 · 1/2 = 3/8, 1/4 · 1/2 = 1/8), half G3.
+    let b2 = shares(&g, "B2");
+    assert_eq!(
+        share_list(&b2.by_ukm),
+        [
+            share("ukm-tiga", "1/2", "50.00"),
+            share("ukm-sri", "3/8", "37.50"),
+            share("ukm-maju", "1/8", "12.50"),
+        ]
+    );
+    assert_eq!(
+        share_list(&b2.by_supplier),
+        [share("sup-tani", "7/8", "87.50"), share("sup-lestari", "1/8", "12.50")]
+    );
+    assert_eq!(
+        share_list(&b2.by_receipt),
+        [
+            share("G3", "1/2", "50.00"),
+            share("G1", "3/8", "37.50"),
+            share("G2", "1/8", "12.50")
+        ]
+    );
+    // A transfer passes the composition on unchanged; a package is its lot's.
+    let kb2 = shares(&g, "KB2");
+    assert_eq!(kb2.lot_id, "KB2");
+    assert_eq!(
+        (&kb2.by_ukm, &kb2.by_supplier, &kb2.by_receipt),
+        (&b2.by_ukm, &b2.by_supplier, &b2.by_receipt)
+    );
+    let by_serial = g.origin_shares(serial_target("P-0002").as_ref()).expect("shares");
+    assert_eq!(by_serial, b2);
+    // A receipt is all its own.
+    let g1 = shares(&g, "G1");
+    assert_eq!(share_list(&g1.by_ukm), [share("ukm-sri", "1", "100.00")]);
+    assert_eq!(share_list(&g1.by_receipt), [share("G1", "1", "100.00")]);
+}
+
+#[test]
+fn origin_shares_round_to_exactly_100_percent() {
+    // Three equal UKM lots: 1/3 each, shown as 33.34 + 33.33 + 33.33.
+    let mut log = scenario();
+    log.receive(DEMAK, "X1", "gabah", q("1", Unit::Kg), "ukm-sri", "sup-tani")
+        .receive(DEMAK, "X2", "gabah", q("1000", Unit::G), "ukm-maju", "sup-tani")
+        .receive(DEMAK, "X3", "gabah", q("0.001", Unit::T), "ukm-tiga", "sup-tani")
+        .process(
+            "mix",
+            "blending",
+            &[
+                ("X1", q("1", Unit::Kg)),
+                ("X2", q("1", Unit::Kg)),
+                ("X3", q("1", Unit::Kg)),
+            ],
+            &[("XB", "beras", q("3", Unit::Kg), "ukm-sri")],
+        );
+    assert_write_side_accepts(&log);
+    let xb = shares(&log.project(), "XB");
+    assert_eq!(
+        share_list(&xb.by_ukm),
+        [
+            share("ukm-maju", "1/3", "33.34"),
+            share("ukm-sri", "1/3", "33.33"),
+            share("ukm-tiga", "1/3", "33.33"),
+        ]
+    );
+    assert_eq!(share_list(&xb.by_supplier), [share("sup-tani", "1", "100.00")]);
+}
+
+#[test]
+fn label_lookup_by_digital_link() {
+    let g = scenario().project();
+    let lot_label = g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2")).expect("lot label");
+    assert_eq!(
+        (
+            lot_label.gtin.as_str(),
+            lot_label.lot_id.as_str(),
+            lot_label.serial.as_str()
+        ),
+        (BERAS_GTIN, "B2", "")
+    );
+    assert_eq!(lot_label.package, None);
+    let lot = lot_label.lot.as_ref().expect("the lot");
+    assert_eq!(
+        (lot.lot_id.as_str(), lot.product_name.as_str()),
+        ("B2", "Beras premium")
+    );
+    assert_eq!(lot.packages.len(), 3);
+
+    let bag = g
+        .lookup_label(&format!(
+            "https://id.jejak.example/01/{BERAS_GTIN}/10/B2/21/P-0002?linkType=all"
+        ))
+        .expect("package label");
+    assert_eq!((bag.lot_id.as_str(), bag.serial.as_str()), ("B2", "P-0002"));
+    let pkg = bag.package.as_ref().expect("the package");
+    assert_eq!(
+        (pkg.serial.as_str(), pkg.gtin.as_str(), pkg.shipped),
+        ("P-0002", BERAS_GTIN, true)
+    );
+    // A GTIN-13 is the same number as its GTIN-14.
+    let short = g.lookup_label("/01/8991234567891/10/B2/21/P-0003").expect("gtin-13");
+    assert_eq!(short.package.as_ref().map(|p| p.shipped), Some(false));
+    // A lot of a product with a GTIN resolves before anything is packed.
+    assert_eq!(
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B1")).expect("B1").lot_id,
+        "B1"
+    );
+
+    for wrong in [
+        format!("/01/{OTHER_GTIN}/10/B2"),
+        format!("/01/{OTHER_GTIN}/10/B2/21/P-0001"),
+        format!("/01/{BERAS_GTIN}/10/B2/21/P-9999"),
+        format!("/01/{BERAS_GTIN}/10/NOPE"),
+        // Paddy has no GTIN and was never packed.
+        format!("/01/{BERAS_GTIN}/10/G1"),
+    ] {
+        match g.lookup_label(&wrong) {
+            Err(GenealogyError::NotFound { what: "label", .. }) => {}
+            other => panic!("{wrong}: expected a label not found, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        g.lookup_label("not a link"),
+        Err(GenealogyError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        g.backward_trace(
+            label_target(&format!("/01/{OTHER_GTIN}/10/B2")).as_ref(),
+            0,
+            TraceLimits::default()
+        ),
+        Err(GenealogyError::NotFound { .. })
+    ));
+    assert!(matches!(
+        g.backward_trace(Some(&p::Target { kind: None }), 0, TraceLimits::default()),
+        Err(GenealogyError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn get_lot_shows_balances_status_and_details() {
+    let log = scenario();
+    let g = log.project();
+    let g1 = g.get_lot("G1").expect("G1");
+    assert_eq!(
+        (g1.quantity.clone(), g1.balance.clone()),
+        (pq("3", p::Unit::T), pq("0", p::Unit::T))
+    );
+    assert_eq!(g1.inspections.len(), 1);
+    assert_eq!(g1.inspections[0].standard_name, "SNI 6128:2020 Premium");
+    assert_eq!(g1.inspections[0].measurements.len(), 2);
+    assert_eq!(g1.documents.len(), 1);
+    assert_eq!(g1.documents[0].blake3, blake3::hash(b"DN-0001").to_hex().as_str());
+    let origin = g1.origin.as_ref().expect("origin");
+    assert_eq!((origin.place.as_str(), origin.plot_id.as_str()), ("Desa G1", "plot-7"));
+    assert_eq!(g1.created_by, "rcv-g1");
+    assert_eq!(
+        g1.created_at,
+        Some(jejak_proto::time_to_proto(Log::at(log.position("rcv-g1") as usize - 1)))
+    );
+    assert_eq!(g1.facility_name, "Pabrik Bersama Demak");
+
+    let b1 = g.get_lot("B1").expect("B1");
+    assert_eq!(b1.balance, pq("600", p::Unit::Kg));
+    assert_eq!(b1.status, p::LotStatus::OnHold as i32);
+    assert_eq!(
+        (b1.owner_id.as_str(), b1.created_as.as_str(), b1.supplier_id.as_str()),
+        ("ukm-sri", "milling", "")
+    );
+    let k1 = g.get_lot("K1").expect("K1");
+    assert_eq!(k1.balance, pq("100", p::Unit::Pcs));
+
+    let b2 = g.get_lot("B2").expect("B2");
+    // 4000 kg − 15 kg packed − 1000 kg shipped in bulk.
+    assert_eq!(b2.balance, pq("2985", p::Unit::Kg));
+    assert_eq!(b2.packages.len(), 3);
+    assert_eq!(b2.shipments.len(), 2);
+    // The 1000 kg shipped in bulk were received at Kudus: nothing in transit.
+    assert_eq!(in_transit(&g, "B2"), Decimal::ZERO);
+    let kb2 = g.get_lot("KB2").expect("KB2");
+    assert_eq!(kb2.verdict, p::Verdict::NonConformant as i32);
+    assert_eq!(
+        kb2.inspections[0].findings,
+        ["moisture 15.2 % is above the maximum 14 %"]
+    );
+    assert!(!kb2.voided);
+    assert!(matches!(
+        g.get_lot("NOPE"),
+        Err(GenealogyError::NotFound { what: "lot", .. })
+    ));
+}
+
+#[test]
+fn voiding_a_processing_voids_its_outputs_and_restores_its_inputs() {
+    let log = scenario();
+    let before_void = Log {
+        events: log.events[..log.position("void-dry") as usize - 1].to_vec(),
+    };
+    let g = before_void.project();
+    assert_eq!(g.get_lot("G4").expect("G4").balance, pq("200", p::Unit::Kg));
+    assert!(!g.get_lot("D1").expect("D1").voided);
+    assert_eq!(g.voided_by("dry"), None);
+
+    let g = log.project();
+    assert_eq!(g.get_lot("G4").expect("G4").balance, pq("500", p::Unit::Kg));
+    let d1 = g.get_lot("D1").expect("D1 is kept, marked voided");
+    assert!(d1.voided);
+    assert_eq!(d1.balance, pq("0", p::Unit::Kg));
+    assert_eq!(g.voided_by("dry"), Some(("void-dry".into(), "wrong scale".into())));
+    assert_eq!(g.voided_by("mill"), None);
+    assert_eq!(g.event_position("void-dry"), Some(log.position("void-dry")));
+    // The recall view still shows the voided output, marked as such.
+    let fwd = forward(&g, lot_target("G4"));
+    assert_eq!(nodes(&fwd), owned(&[(0, "G4"), (1, "D1")]));
+    assert!(fwd.nodes[1].lot.as_ref().is_some_and(|l| l.voided));
+}
+
+#[test]
+fn history_lists_every_event_that_touched_a_lot() {
+    let log = scenario();
+    let g = log.project();
+    let at = |ids: &[&str]| ids.iter().map(|id| log.position(id)).collect::<Vec<_>>();
+    assert_eq!(
+        g.history_positions("G1").expect("G1"),
+        at(&["rcv-g1", "insp-g1", "mill"])
+    );
+    assert_eq!(
+        g.history_positions("B2").expect("B2"),
+        at(&["grade", "pack-b2", "ship-pk", "ship-bulk", "rcv-kb2"])
+    );
+    assert_eq!(
+        g.history_positions("B1").expect("B1"),
+        at(&["mill", "grade", "hold-b1"])
+    );
+    assert_eq!(
+        g.history_positions("G4").expect("G4"),
+        at(&["rcv-g4", "dry", "void-dry"])
+    );
+    assert_eq!(g.history_positions("D1").expect("D1"), at(&["dry", "void-dry"]));
+    assert_eq!(g.history_positions("KB2").expect("KB2"), at(&["rcv-kb2", "insp-kb2"]));
+    assert!(g.history_positions("NOPE").is_err());
+    assert_eq!(g.position(), log.events.len() as u64);
+    assert_eq!(g.lot_count(), 10);
+}
+
+/// The scenario followed by a second pack and shipment of B2, both voided,
+/// the voiding of the Kudus inspection, of a new receipt, and of the
+/// transfer receipt at Kudus.
+fn with_corrections() -> Log {
+    let mut log = scenario();
+    log.pack("pack-b2b", "B2", &[("P-0004", q("10", Unit::Kg))])
+        .ship(
+            "ship-b2b",
+            "B2",
+            Some(q("5", Unit::Kg)),
+            &["P-0004"],
+            "cust-pangan",
+            "SJ-003",
+        )
+        .void("void-ship-b2b", DEMAK, "ship-b2b", "wrong truck")
+        .void("void-pack-b2b", DEMAK, "pack-b2b", "wrong bag size")
+        .void("void-insp-kb2", KUDUS, "insp-kb2", "sensor not calibrated")
+        .receive(DEMAK, "G5", "gabah", q("750", Unit::Kg), "ukm-sri", "sup-tani")
+        .void("void-rcv-g5", DEMAK, "rcv-g5", "duplicate delivery note")
+        .void("void-rcv-kb2", KUDUS, "rcv-kb2", "received twice");
+    log
+}
+
+#[test]
+fn voiding_packs_shipments_and_inspections_undoes_them() {
+    let log = with_corrections();
+    let upto = |id: &str| Log {
+        events: log.events[..log.position(id) as usize].to_vec(),
+    };
+    let g = upto("ship-b2b").project();
+    let b2 = g.get_lot("B2").expect("B2");
+    assert_eq!(b2.balance, pq("2970", p::Unit::Kg));
+    assert_eq!((b2.packages.len(), b2.shipments.len()), (4, 3));
+    assert!(b2.packages.iter().any(|p| p.serial == "P-0004" && p.shipped));
+
+    assert_eq!(in_transit(&g, "B2"), dec("5"));
+
+    let g = upto("void-ship-b2b").project();
+    assert_eq!(in_transit(&g, "B2"), Decimal::ZERO);
+    let b2 = g.get_lot("B2").expect("B2");
+    assert_eq!(
+        b2.balance,
+        pq("2975", p::Unit::Kg),
+        "the bulk 5 kg is back, the bag still packed"
+    );
+    assert_eq!(b2.shipments.len(), 2, "a voided shipment is not listed");
+    assert!(b2.packages.iter().any(|p| p.serial == "P-0004" && !p.shipped));
+
+    let g = log.project();
+    let b2 = g.get_lot("B2").expect("B2");
+    assert_eq!(b2.balance, pq("2985", p::Unit::Kg));
+    assert_eq!(b2.packages.len(), 3);
+    assert!(matches!(
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0004")),
+        Err(GenealogyError::NotFound { .. })
+    ));
+    assert!(matches!(
+        g.backward_trace(serial_target("P-0004").as_ref(), 0, TraceLimits::default()),
+        Err(GenealogyError::NotFound { .. })
+    ));
+    assert_eq!(forward(&g, lot_target("B2")).packages.len(), 3);
+    // The failed inspection no longer counts, but stays in the record.
+    let kb2 = g.get_lot("KB2").expect("KB2");
+    assert_eq!(kb2.verdict, p::Verdict::Unspecified as i32);
+    assert!(kb2.inspections[0].voided);
+    assert_eq!(
+        g.voided_by("insp-kb2"),
+        Some(("void-insp-kb2".into(), "sensor not calibrated".into()))
+    );
+    // Voided receipts: the lots stay, voided and empty.
+    for lot in ["G5", "KB2"] {
+        let l = g.get_lot(lot).expect("voided lot");
+        assert!(l.voided, "{lot}");
+        assert_eq!(l.balance, pq("0", p::Unit::Kg), "{lot}");
+    }
+    assert_eq!(
+        g.history_positions("G5").expect("G5"),
+        [log.position("rcv-g5"), log.position("void-rcv-g5")]
+    );
+    // Voiding the transfer puts its quantity back in transit, and touches the source.
+    assert_eq!(in_transit(&g, "B2"), dec("1000"));
+    assert_eq!(
+        g.history_positions("B2").expect("B2").last(),
+        Some(&log.position("void-rcv-kb2"))
+    );
+}
+
+#[test]
+fn redelivered_and_duplicate_events_change_nothing() {
+    let log = scenario();
+    let mut g = log.project();
+    let before = (
+        backward(&g, lot_target("KB2")),
+        forward(&g, lot_target("G1")),
+        shares(&g, "B2"),
+    );
+    for e in log.applied() {
+        g.apply(e);
+    }
+    // A later position carrying an event id already applied is ignored too.
+    let (id, event) = &log.events[log.position("ship-bulk") as usize - 1];
+    g.apply(AppliedEvent {
+        position: log.events.len() as u64 + 1,
+        event_id: id,
+        recorded_at: Log::at(99),
+        event,
+    });
+    assert_eq!(g.position(), log.events.len() as u64 + 1);
+    let after = (
+        backward(&g, lot_target("KB2")),
+        forward(&g, lot_target("G1")),
+        shares(&g, "B2"),
+    );
+    assert_eq!(before, after);
+    assert_eq!(g.get_lot("B2").expect("B2").balance, pq("2985", p::Unit::Kg));
+}
+
+// ---------------------------------------------------------------------------
+// Persistence and replay determinism.
+
+/// Everything the queries answer about a log, for comparing projections.
+fn answers(g: &Genealogy, log: &Log) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lots: Vec<String> = Vec::new();
+    for (_, e) in &log.events {
+        match e {
+            Event::MaterialReceived(r) => lots.push(r.lot_id.clone()),
+            Event::LotProcessed(p) => lots.extend(p.outputs.iter().map(|o| o.lot_id.clone())),
+            _ => {}
+        }
+    }
+    for lot in &lots {
+        out.push(format!("{:?}", g.get_lot(lot)));
+        out.push(format!("{:?}", backward(g, lot_target(lot))));
+        out.push(format!("{:?}", forward(g, lot_target(lot))));
+        out.push(format!("{:?}", shares(g, lot)));
+        out.push(format!("{:?}", g.history_positions(lot)));
+    }
+    for (id, _) in &log.events {
+        out.push(format!("{id}: {:?} {:?}", g.voided_by(id), g.event_position(id)));
+    }
+    out.push(format!(
+        "{:?}",
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0001"))
+    ));
+    out.push(format!("{:?}", g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2"))));
+    out
+}
+
+/// Opens the store again after a `Projection` was dropped. sled's background
+/// flusher may still hold the directory's file lock for a moment, so poll
+/// with a deadline instead of failing on the first try.
+fn reopen(dir: &std::path::Path) -> Projection {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Projection::open(dir) {
+            Ok(p) => return p,
+            Err(GenealogyError::Storage(e)) if e.contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("reopen projection: {e}"),
+        }
+    }
+}
+
+/// Applies the log to a fresh projection in `batches` (lengths summing to
+/// the log's), returning the projection.
+fn persist(dir: &std::path::Path, log: &Log, batches: &[usize]) -> Projection {
+    let proj = Projection::open(dir).expect("open projection");
+    let applied = log.applied();
+    let mut start = 0;
+    for len in batches {
+        proj.apply(&applied[start..start + len]).expect("apply batch");
+        start += len;
+    }
+    assert_eq!(start, applied.len(), "batches cover the log");
+    proj
+}
+
+#[test]
+fn a_reopened_projection_answers_as_before() {
+    let log = with_corrections();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = log.events.len();
+    let proj = persist(dir.path(), &log, &[10, 7, n - 17]);
+    let digest = proj.digest().expect("digest");
+    let status = proj.status();
+    assert_eq!(status.position, n as u64);
+    assert_eq!(status.lots, 11);
+    let live = answers(&proj.read(), &log);
+    // The store's answers are those of the plain in-memory genealogy.
+    assert_eq!(live, answers(&log.project(), &log));
+    proj.flush().expect("flush");
+    drop(proj);
+
+    let reopened = reopen(dir.path());
+    assert_eq!(reopened.digest().expect("digest"), digest);
+    assert_eq!(reopened.status(), status);
+    let again = answers(&reopened.read(), &log);
+    assert_eq!(again.len(), live.len());
+    for (a, b) in live.iter().zip(&again) {
+        assert_eq!(a, b);
+    }
+    // Trace replies are equal as messages, not only as text.
+    assert_eq!(
+        backward(&reopened.read(), lot_target("KB2")),
+        backward(&log.project(), lot_target("KB2"))
+    );
+}
+
+#[test]
+fn truncated_traces_are_the_same_after_reopening() {
+    let log = scenario();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proj = persist(dir.path(), &log, &[log.events.len()]);
+    // The milling made DK1 and B1 (listed in that order): a trace cut after
+    // two lots must keep the same one whether or not the store was reloaded.
+    let limits = TraceLimits {
+        max_depth: 64,
+        max_nodes: 2,
+    };
+    let cut = |g: &Genealogy| {
+        (
+            g.forward_trace(lot_target("G1").as_ref(), 0, limits).expect("trace"),
+            g.forward_trace(lot_target("G2").as_ref(), 0, limits).expect("trace"),
+        )
+    };
+    let live = cut(&proj.read());
+    // Children are taken in (position, lot id) order.
+    assert_eq!(nodes(&live.0), owned(&[(0, "G1"), (1, "B1")]));
+    assert!(live.0.truncated);
+    assert_edges_within_nodes(&live.0);
+    proj.flush().expect("flush");
+    drop(proj);
+    let reopened = reopen(dir.path());
+    assert_eq!(cut(&reopened.read()), live);
+    assert_eq!(cut(&log.project()), live);
+}
+
+#[test]
+fn a_reopened_projection_continues_where_it_stopped() {
+    let log = with_corrections();
+    let applied = log.applied();
+    let whole = tempfile::tempdir().expect("temp dir");
+    let reference = persist(whole.path(), &log, &[applied.len()]);
+
+    // Stop after the drying, before its correction and the packing.
+    let split = log.position("dry") as usize;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = Projection::open(dir.path()).expect("open");
+    first.apply(&applied[..split]).expect("first half");
+    first.flush().expect("flush");
+    drop(first);
+    let second = reopen(dir.path());
+    assert_eq!(second.position(), split as u64);
+    // Redelivery from the start, as a projector catching up would do.
+    second.apply(&applied).expect("the rest");
+    assert_eq!(second.digest().expect("digest"), reference.digest().expect("digest"));
+    assert_eq!(answers(&second.read(), &log), answers(&reference.read(), &log));
+    assert_eq!(second.read().get_lot("G4").expect("G4").balance, pq("500", p::Unit::Kg));
+}
+
+/// The digest of the log applied one event per batch, computed once.
+fn one_at_a_time_digest() -> [u8; 32] {
+    static DIGEST: OnceLock<[u8; 32]> = OnceLock::new();
+    *DIGEST.get_or_init(|| {
+        let log = with_corrections();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proj = persist(dir.path(), &log, &vec![1; log.events.len()]);
+        proj.digest().expect("digest")
+    })
+}
+
+#[test]
+fn one_batch_and_one_event_per_batch_give_the_same_store() {
+    let log = with_corrections();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proj = persist(dir.path(), &log, &[log.events.len()]);
+    assert_eq!(proj.digest().expect("digest"), one_at_a_time_digest());
+    // And a different log gives a different store.
+    let other = tempfile::tempdir().expect("temp dir");
+    let scenario = scenario();
+    let proj = persist(other.path(), &scenario, &[scenario.events.len()]);
+    assert_ne!(proj.digest().expect("digest"), one_at_a_time_digest());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The same events in any batch split give the same store; redelivering
+    /// a batch already applied changes nothing.
+    #[test]
+    fn batching_and_redelivery_do_not_change_the_projection(
+        cuts in proptest::collection::vec(any::<bool>(), with_corrections().events.len() - 1),
+        redeliver in proptest::collection::vec(proptest::option::weighted(0.3, (any::<usize>(), any::<usize>())), with_corrections().events.len()),
+    ) {
+        let log = with_corrections();
+        let applied = log.applied();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proj = Projection::open(dir.path()).expect("open projection");
+        let mut start = 0;
+        for end in 1..=applied.len() {
+            if end < applied.len() && !cuts[end - 1] {
+                continue;
+            }
+            proj.apply(&applied[start..end]).expect("apply batch");
+            start = end;
+            if let Some((a, b)) = redeliver[end - 1] {
+                let before = proj.digest().expect("digest");
+                let (a, b) = (a % end, b % end);
+                let (a, b) = (a.min(b), a.max(b) + 1);
+                proj.apply(&applied[a..b]).expect("redelivery");
+                prop_assert_eq!(proj.digest().expect("digest"), before, "redelivering {}..{}", a, b);
+                prop_assert_eq!(proj.position(), end as u64);
+            }
+        }
+        prop_assert_eq!(proj.digest().expect("digest"), one_at_a_time_digest());
+        prop_assert_eq!(answers(&proj.read(), &log), answers(&log.project(), &log));
+    }
+}
