@@ -142,7 +142,10 @@ pub struct AppliedEvent<'a> {
 #[derive(Default)]
 pub(crate) struct Dirty {
     pub(crate) lots: BTreeSet<Ix>,
-    pub(crate) events: BTreeSet<Box<str>>,
+    /// Events applied in this batch, in log order.
+    pub(crate) new_events: Vec<Box<str>>,
+    /// Earlier events voided in this batch.
+    pub(crate) voided: BTreeSet<Box<str>>,
     pub(crate) parties: BTreeSet<String>,
     pub(crate) facilities: BTreeSet<String>,
     pub(crate) products: BTreeSet<String>,
@@ -239,7 +242,7 @@ impl Genealogy {
     }
 
     fn record_event(&mut self, id: &str, position: u64, lots: Vec<Ix>) {
-        self.dirty.events.insert(id.into());
+        self.dirty.new_events.push(id.into());
         self.events.insert(
             id.into(),
             EventRef {
@@ -522,7 +525,7 @@ impl Genealogy {
                         if let Some(t) = self.events.get_mut(v.voided_event_id.as_str()) {
                             t.voided_by = Some((e.event_id.into(), v.reason.clone()));
                         }
-                        self.dirty.events.insert(v.voided_event_id.as_str().into());
+                        self.dirty.voided.insert(v.voided_event_id.as_str().into());
                         for ix in &target.lots {
                             self.touch(*ix, pos);
                         }

@@ -150,6 +150,8 @@ pub(crate) struct EventRecord {
     pub(crate) voided_by: String,
     #[prost(string, tag = "4")]
     pub(crate) void_reason: String,
+    #[prost(string, tag = "5")]
+    pub(crate) id: String,
 }
 
 fn corrupt(key: &str, reason: impl Into<String>) -> GenealogyError {
@@ -478,8 +480,9 @@ pub(crate) fn resolve_parents(
     Ok(())
 }
 
-pub(crate) fn event_to_record(g: &Genealogy, e: &EventRef) -> EventRecord {
+pub(crate) fn event_to_record(g: &Genealogy, id: &str, e: &EventRef) -> EventRecord {
     EventRecord {
+        id: id.to_string(),
         position: e.position,
         lots: e.lots.iter().map(|ix| g.node(*ix).id.to_string()).collect(),
         voided_by: e.voided_by.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default(),

@@ -13,7 +13,13 @@ use crate::GenealogyError;
 
 const POSITION_KEY: &[u8] = b"_position";
 const LOT: &[u8] = b"l/";
-const EVENT: &[u8] = b"x/";
+/// Event records in chunks of `EVENT_CHUNK` log positions: one key per
+/// chunk rather than per event keeps the projector's sled writes few, and
+/// fixed position ranges keep the stored bytes independent of batching.
+const EVENT_CHUNK: &[u8] = b"x/";
+const EVENT_CHUNK_SIZE: u64 = 1024;
+/// Void marks of events, by event id (rare, so one key each).
+const VOIDED: &[u8] = b"v/";
 const PARTY: &[u8] = b"m/p/";
 const FACILITY: &[u8] = b"m/f/";
 const PRODUCT: &[u8] = b"m/r/";
@@ -39,6 +45,14 @@ pub struct Projection {
     db: sled::Db,
     tree: sled::Tree,
     graph: RwLock<Genealogy>,
+    /// The stored bytes of the last event chunk, to append to.
+    chunk: std::sync::Mutex<(u64, Vec<u8>)>,
+}
+
+fn chunk_key(index: u64) -> Vec<u8> {
+    let mut k = EVENT_CHUNK.to_vec();
+    k.extend_from_slice(&index.to_be_bytes());
+    k
 }
 
 impl Projection {
@@ -46,11 +60,12 @@ impl Projection {
     pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
         let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open()?;
         let tree = db.open_tree("genealogy")?;
-        let graph = load(&tree)?;
+        let (graph, chunk) = load(&tree)?;
         Ok(Projection {
             db,
             tree,
             graph: RwLock::new(graph),
+            chunk: std::sync::Mutex::new(chunk),
         })
     }
 
@@ -89,9 +104,33 @@ impl Projection {
             let n = g.node(*ix);
             batch.insert(key(LOT, &n.id), records::lot_to_record(&g, n).encode_to_vec());
         }
-        for id in &dirty.events {
+        {
+            let mut chunk = self.chunk.lock().unwrap_or_else(|e| e.into_inner());
+            let mut touched = false;
+            for id in &dirty.new_events {
+                let Some(e) = g.events.get(id) else { continue };
+                let index = e.position / EVENT_CHUNK_SIZE;
+                if index != chunk.0 {
+                    if touched {
+                        batch.insert(chunk_key(chunk.0), chunk.1.clone());
+                    }
+                    *chunk = (index, Vec::new());
+                }
+                let mut r = records::event_to_record(&g, id, e);
+                r.voided_by.clear();
+                r.void_reason.clear();
+                r.encode_length_delimited(&mut chunk.1)
+                    .map_err(|e| GenealogyError::Storage(e.to_string()))?;
+                touched = true;
+            }
+            if touched {
+                batch.insert(chunk_key(chunk.0), chunk.1.clone());
+            }
+        }
+        for id in &dirty.voided {
             if let Some(e) = g.events.get(id) {
-                batch.insert(key(EVENT, id), records::event_to_record(&g, e).encode_to_vec());
+                let r = records::event_to_record(&g, id, e);
+                batch.insert(key(VOIDED, id), r.encode_to_vec());
             }
         }
         let master = |batch: &mut sled::Batch, prefix: &[u8], id: &str, ev: jejak_domain::Event| {
@@ -162,7 +201,7 @@ impl Projection {
     }
 }
 
-fn load(tree: &sled::Tree) -> Result<Genealogy, GenealogyError> {
+fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError> {
     let mut g = Genealogy::new();
     let corrupt = |k: &[u8], reason: String| GenealogyError::Corrupt {
         key: String::from_utf8_lossy(k).into_owned(),
@@ -216,13 +255,31 @@ fn load(tree: &sled::Tree) -> Result<Genealogy, GenealogyError> {
         records::resolve_parents(&mut g, ix, parents, &source)?;
     }
     g.link_children();
-    for item in tree.scan_prefix(EVENT) {
+    let mut last_chunk = (0, Vec::new());
+    for item in tree.scan_prefix(EVENT_CHUNK) {
         let (k, v) = item?;
-        let id =
-            String::from_utf8(k[EVENT.len()..].to_vec()).map_err(|_| corrupt(&k, "event id is not UTF-8".into()))?;
-        let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
-        let e = records::record_to_event(&g, &id, r)?;
-        g.events.insert(id.into(), e);
+        let index = k
+            .get(EVENT_CHUNK.len()..)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| corrupt(&k, "chunk key is truncated".into()))?;
+        let mut rest = v.as_ref();
+        while !rest.is_empty() {
+            let r = EventRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt(&k, e.to_string()))?;
+            let id = r.id.clone();
+            let e = records::record_to_event(&g, &id, r)?;
+            g.events.insert(id.into(), e);
+        }
+        last_chunk = (index, v.to_vec());
     }
-    Ok(g)
+    for item in tree.scan_prefix(VOIDED) {
+        let (k, v) = item?;
+        let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        if let Some(e) = g.events.get_mut(r.id.as_str()) {
+            if !r.voided_by.is_empty() {
+                e.voided_by = Some((r.voided_by.into(), r.void_reason));
+            }
+        }
+    }
+    Ok((g, last_chunk))
 }

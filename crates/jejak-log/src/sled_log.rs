@@ -1,11 +1,17 @@
-//! The embedded event log on sled. One tree holds, per append and in one
-//! atomic batch: the envelope under its global position, its place in its
-//! chain, its event id, and the chain's new head. An append is acknowledged
-//! after a flush covers it; concurrent appends share one flush (group commit).
+//! The embedded event log on sled. Appends are staged in memory in order;
+//! the flusher writes every staged envelope since the last flush as one
+//! block (one sled key: the block's first position; the value: the
+//! envelopes' exact bytes, each length-prefixed), then flushes. A block is one
+//! atomic sled insert, and flushes cover every earlier block, so after a crash
+//! the log is always a prefix of what was staged, and everything acknowledged
+//! is in it. Concurrent appends share one block and one flush (group commit).
+//!
+//! Chain heads and the event-id index are rebuilt on open from the envelopes
+//! themselves, checking every link of every chain on the way.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jejak_proto::v1 as p;
@@ -15,36 +21,46 @@ use tokio::sync::{watch, Notify};
 use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
 use crate::{Appended, EventLog, LogError};
 
-const ENVELOPE: u8 = b'e';
-const CHAIN: u8 = b'c';
-const EVENT_ID: u8 = b'i';
-const HEAD: u8 = b'h';
+const BLOCK: u8 = b'b';
+/// Most envelopes written in one block.
+const MAX_BLOCK_EVENTS: usize = 4096;
+/// Staged envelopes that wake the flusher even when nobody waits.
+const FLUSH_EAGERLY_AT: usize = 1024;
 
-fn envelope_key(position: u64) -> [u8; 9] {
+fn block_key(first: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = ENVELOPE;
-    k[1..].copy_from_slice(&position.to_be_bytes());
-    k
-}
-
-fn chain_key(chain: &str, sequence: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(chain.len() + 10);
-    k.push(CHAIN);
-    k.extend_from_slice(chain.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&sequence.to_be_bytes());
-    k
-}
-
-fn prefixed(tag: u8, s: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(s.len() + 1);
-    k.push(tag);
-    k.extend_from_slice(s.as_bytes());
+    k[0] = BLOCK;
+    k[1..].copy_from_slice(&first.to_be_bytes());
     k
 }
 
 fn be_u64(bytes: &[u8]) -> Option<u64> {
     bytes.get(..8)?.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Splits a block value into its envelopes' bytes.
+fn split_block(first: u64, value: &[u8]) -> Result<Vec<(u64, &[u8])>, LogError> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    let mut position = first;
+    while !rest.is_empty() {
+        let len = prost::encoding::decode_varint(&mut rest).map_err(|e| LogError::Corrupt {
+            position,
+            reason: format!("block length prefix: {e}"),
+        })?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > rest.len() {
+            return Err(LogError::Corrupt {
+                position,
+                reason: "block is truncated".into(),
+            });
+        }
+        let (bytes, tail) = rest.split_at(len);
+        out.push((position, bytes));
+        rest = tail;
+        position += 1;
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +72,9 @@ struct Head {
 struct Writer {
     next_position: u64,
     heads: HashMap<String, Head>,
+    ids: HashMap<Box<str>, u64>,
+    /// Staged, not yet written: (position, exact envelope bytes).
+    pending: Vec<(u64, Arc<[u8]>)>,
 }
 
 struct Inner {
@@ -65,10 +84,10 @@ struct Inner {
     /// Highest staged position.
     staged: AtomicU64,
     durable: watch::Sender<u64>,
-    /// Set when a flush failed: nothing more is acknowledged.
+    /// Set when a write or flush failed: nothing more is acknowledged.
     failure: Mutex<Option<String>>,
     flush_wanted: Arc<Notify>,
-    closed: AtomicU64,
+    closed: AtomicBool,
 }
 
 /// The embedded, sled-backed event log. Cheap to clone.
@@ -78,28 +97,50 @@ pub struct SledLog {
 }
 
 impl SledLog {
-    /// Opens (or creates) the log in `dir` and starts its flusher on the
-    /// current tokio runtime.
+    /// Opens (or creates) the log in `dir`, checks every chain link, and
+    /// starts its flusher on the current tokio runtime.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
-        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open()?;
         let tree = db.open_tree("log")?;
-        let mut heads = HashMap::new();
-        for item in tree.scan_prefix([HEAD]) {
+        let mut heads: HashMap<String, Head> = HashMap::new();
+        let mut ids = HashMap::new();
+        let mut last = 0;
+        for item in tree.scan_prefix([BLOCK]) {
             let (k, v) = item?;
-            let chain = String::from_utf8(k[1..].to_vec())
-                .map_err(|_| LogError::Storage("chain head key is not UTF-8".into()))?;
-            let sequence =
-                be_u64(&v).ok_or_else(|| LogError::Storage(format!("chain head of {chain:?} is truncated")))?;
-            let hash: [u8; 32] = v
-                .get(16..48)
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(|| LogError::Storage(format!("chain head of {chain:?} is truncated")))?;
-            heads.insert(chain, Head { sequence, hash });
+            let first = be_u64(&k[1..]).ok_or_else(|| LogError::Storage("block key is truncated".into()))?;
+            if first != last + 1 {
+                return Err(LogError::Corrupt {
+                    position: last + 1,
+                    reason: format!("the log jumps from position {last} to {first}"),
+                });
+            }
+            for (position, bytes) in split_block(first, &v)? {
+                let e = StoredEvent::decode(position, bytes.to_vec())?;
+                let chain = e.envelope.chain.clone();
+                let head = heads.get(&chain).copied().unwrap_or(Head {
+                    sequence: 0,
+                    hash: ZERO_HASH,
+                });
+                if e.envelope.sequence != head.sequence + 1 || e.envelope.prev_hash.as_slice() != head.hash {
+                    return Err(LogError::Corrupt {
+                        position,
+                        reason: format!(
+                            "chain {chain:?} is broken at sequence {}: the envelope before it no longer matches its hash",
+                            e.envelope.sequence
+                        ),
+                    });
+                }
+                heads.insert(
+                    chain,
+                    Head {
+                        sequence: e.envelope.sequence,
+                        hash: e.hash,
+                    },
+                );
+                ids.insert(e.envelope.event_id.into_boxed_str(), position);
+                last = position;
+            }
         }
-        let last = match tree.scan_prefix([ENVELOPE]).next_back() {
-            Some(item) => be_u64(&item?.0[1..]).unwrap_or(0),
-            None => 0,
-        };
         let (durable, _) = watch::channel(last);
         let inner = Arc::new(Inner {
             db,
@@ -107,71 +148,55 @@ impl SledLog {
             writer: Mutex::new(Writer {
                 next_position: last + 1,
                 heads,
+                ids,
+                pending: Vec::new(),
             }),
             staged: AtomicU64::new(last),
             durable,
             failure: Mutex::new(None),
             flush_wanted: Arc::new(Notify::new()),
-            closed: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         });
         tokio::spawn(flusher(Arc::downgrade(&inner), inner.flush_wanted.clone()));
         Ok(SledLog { inner })
     }
 
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.inner.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The head (last sequence and hash) of every chain.
     pub fn chain_heads(&self) -> Vec<(String, u64, [u8; 32])> {
-        let w = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let w = self.writer();
         let mut v: Vec<_> = w.heads.iter().map(|(c, h)| (c.clone(), h.sequence, h.hash)).collect();
         v.sort();
         v
     }
 
-    /// The events of one chain in order, from `from_sequence` on.
-    pub fn read_chain(&self, chain: &str, from_sequence: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
-        let start = chain_key(chain, from_sequence);
-        let end = chain_key(chain, u64::MAX);
-        let mut out = Vec::new();
-        for item in self.inner.tree.range(start..=end).take(limit) {
-            let (_, v) = item?;
-            let position = be_u64(&v).ok_or_else(|| LogError::Storage("chain index entry is truncated".into()))?;
-            match self.read(position)? {
-                Some(e) => out.push(e),
-                None => {
-                    return Err(LogError::Corrupt {
-                        position,
-                        reason: format!("chain {chain:?} points at a missing envelope"),
-                    })
-                }
+    /// Walks the whole log in order and checks every link of every chain.
+    pub fn verify(&self) -> Result<u64, LogError> {
+        let mut heads: HashMap<String, StoredEvent> = HashMap::new();
+        let mut checked = 0;
+        let mut from = 1;
+        loop {
+            let batch = self.read_from(from, 4096)?;
+            if batch.is_empty() {
+                break;
+            }
+            for e in batch {
+                from = e.position + 1;
+                crate::verify_link(heads.get(&e.envelope.chain), &e)?;
+                checked += 1;
+                heads.insert(e.envelope.chain.clone(), e);
             }
         }
-        Ok(out)
-    }
-
-    /// Walks every chain from its first envelope and checks each link.
-    pub fn verify(&self) -> Result<u64, LogError> {
-        let mut checked = 0;
-        for (chain, _, head_hash) in self.chain_heads() {
-            let mut prev: Option<StoredEvent> = None;
-            let mut from = 1;
-            loop {
-                let batch = self.read_chain(&chain, from, 1024)?;
-                if batch.is_empty() {
-                    break;
-                }
-                for e in batch {
-                    crate::verify_link(prev.as_ref(), &e)?;
-                    from = e.envelope.sequence + 1;
-                    prev = Some(e);
-                    checked += 1;
-                }
-            }
-            if let Some(last) = &prev {
-                if last.hash != head_hash {
-                    return Err(LogError::Corrupt {
-                        position: last.position,
-                        reason: format!("chain {chain:?} head hash does not match its last envelope"),
-                    });
-                }
+        for (chain, sequence, hash) in self.chain_heads() {
+            let last = heads.get(&chain);
+            if last.map(|e| (e.envelope.sequence, e.hash)) != Some((sequence, hash)) {
+                return Err(LogError::Corrupt {
+                    position: last.map_or(0, |e| e.position),
+                    reason: format!("chain {chain:?} head does not match its last envelope"),
+                });
             }
         }
         Ok(checked)
@@ -182,15 +207,45 @@ impl SledLog {
         Ok(self.inner.db.size_on_disk()?)
     }
 
-    /// Flushes and stops acknowledging; used on clean shutdown.
+    /// Writes and flushes everything staged, then stops accepting appends;
+    /// used on clean shutdown.
     pub async fn close(&self) -> Result<(), LogError> {
-        self.inner.closed.store(1, Ordering::SeqCst);
-        let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || write_pending(&inner).and_then(|_| Ok(inner.db.flush().map(|_| ())?)))
             .await
             .map_err(|e| LogError::Storage(e.to_string()))??;
         Ok(())
     }
+
+    /// An envelope staged but not yet written to sled.
+    fn pending(&self, position: u64) -> Option<StoredEvent> {
+        let w = self.writer();
+        let first = w.pending.first()?.0;
+        let (_, bytes) = w.pending.get(usize::try_from(position.checked_sub(first)?).ok()?)?;
+        StoredEvent::decode(position, bytes.to_vec()).ok()
+    }
+}
+
+/// Writes every staged envelope to sled as blocks; returns the last position written.
+fn write_pending(inner: &Inner) -> Result<u64, LogError> {
+    let pending = {
+        let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut w.pending)
+    };
+    let Some(&(last, _)) = pending.last() else {
+        return Ok(*inner.durable.borrow());
+    };
+    for chunk in pending.chunks(MAX_BLOCK_EVENTS) {
+        let first = chunk[0].0;
+        let mut value = Vec::with_capacity(chunk.iter().map(|(_, b)| b.len() + 3).sum());
+        for (_, bytes) in chunk {
+            prost::encoding::encode_varint(bytes.len() as u64, &mut value);
+            value.extend_from_slice(bytes);
+        }
+        inner.tree.insert(block_key(first), value)?;
+    }
+    Ok(last)
 }
 
 /// Flushes whenever appends are waiting; every append staged before a flush
@@ -199,37 +254,33 @@ impl SledLog {
 async fn flusher(inner: std::sync::Weak<Inner>, wanted: Arc<Notify>) {
     loop {
         let notified = wanted.notified();
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
+        let Some(strong) = inner.upgrade() else { return };
         let staged = strong.staged.load(Ordering::Acquire);
-        if staged <= *strong.durable.borrow() {
+        if staged <= *strong.durable.borrow() || strong.failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             drop(strong);
             notified.await;
             continue;
         }
         drop(notified);
-        let db = strong.db.clone();
-        let before = *strong.durable.borrow();
-        let t = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || db.flush()).await;
-        tracing::debug!(
-            events = staged - before,
-            micros = t.elapsed().as_micros() as u64,
-            "flush"
-        );
+        let worker = strong.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<u64, LogError> {
+            let last = write_pending(&worker)?;
+            worker.db.flush()?;
+            Ok(last)
+        })
+        .await;
         match result {
-            Ok(Ok(_)) => {
+            Ok(Ok(last)) => {
                 strong.durable.send_if_modified(|d| {
-                    if staged > *d {
-                        *d = staged;
+                    if last > *d {
+                        *d = last;
                         true
                     } else {
                         false
                     }
                 });
             }
-            Ok(Err(e)) => fail(&strong, format!("flush failed: {e}")),
+            Ok(Err(e)) => fail(&strong, format!("write or flush failed: {e}")),
             Err(e) => fail(&strong, format!("flush task failed: {e}")),
         }
     }
@@ -247,10 +298,10 @@ impl EventLog for SledLog {
         if let Some(reason) = self.inner.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(LogError::Unavailable(reason));
         }
-        if self.inner.closed.load(Ordering::SeqCst) != 0 {
+        if self.inner.closed.load(Ordering::SeqCst) {
             return Err(LogError::Closed);
         }
-        let mut w = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.writer();
         let head = w.heads.get(&draft.chain).copied().unwrap_or(Head {
             sequence: 0,
             hash: ZERO_HASH,
@@ -268,21 +319,18 @@ impl EventLog for SledLog {
             command_hash: draft.command_hash.to_vec(),
             event: Some(draft.event),
         };
-        let bytes = envelope.encode_to_vec();
+        let bytes: Arc<[u8]> = envelope.encode_to_vec().into();
         let h = hash(&bytes);
-        let mut head_value = Vec::with_capacity(48);
-        head_value.extend_from_slice(&sequence.to_be_bytes());
-        head_value.extend_from_slice(&position.to_be_bytes());
-        head_value.extend_from_slice(&h);
-        let mut batch = sled::Batch::default();
-        batch.insert(&envelope_key(position), bytes);
-        batch.insert(chain_key(&draft.chain, sequence), &position.to_be_bytes());
-        batch.insert(prefixed(EVENT_ID, &draft.event_id), &position.to_be_bytes());
-        batch.insert(prefixed(HEAD, &draft.chain), head_value);
-        self.inner.tree.apply_batch(batch)?;
+        w.pending.push((position, bytes));
         w.next_position = position + 1;
+        w.ids.insert(draft.event_id.into_boxed_str(), position);
+        let eager = w.pending.len() >= FLUSH_EAGERLY_AT;
         w.heads.insert(draft.chain.clone(), Head { sequence, hash: h });
         self.inner.staged.store(position, Ordering::Release);
+        drop(w);
+        if eager {
+            self.inner.flush_wanted.notify_one();
+        }
         Ok(Appended {
             position,
             chain: draft.chain,
@@ -311,30 +359,70 @@ impl EventLog for SledLog {
     }
 
     fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
-        let mut out = Vec::with_capacity(limit.min(4096));
-        let start = envelope_key(from.max(1));
-        let end = envelope_key(u64::MAX);
-        for item in self.inner.tree.range(start..=end).take(limit) {
-            let (k, v) = item?;
-            let position = be_u64(&k[1..]).unwrap_or(0);
-            out.push(StoredEvent::decode(position, v.to_vec())?);
+        let from = from.max(1);
+        let mut out: Vec<StoredEvent> = Vec::new();
+        // The block holding `from` starts at or before it.
+        let start = self
+            .inner
+            .tree
+            .range(block_key(0)..=block_key(from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k);
+        if let Some(start) = start {
+            for item in self.inner.tree.range(start.as_ref()..=&block_key(u64::MAX)[..]) {
+                let (k, v) = item?;
+                let first = be_u64(&k[1..]).unwrap_or(0);
+                for (position, bytes) in split_block(first, &v)? {
+                    if position < from {
+                        continue;
+                    }
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                    out.push(StoredEvent::decode(position, bytes.to_vec())?);
+                }
+            }
+        }
+        // Then what is staged, as long as positions stay contiguous (an
+        // envelope being written right now is in neither place: stop there).
+        let mut next = out.last().map_or(from, |e| e.position + 1);
+        let w = self.writer();
+        for (position, bytes) in w.pending.iter() {
+            if out.len() >= limit || *position > next {
+                break;
+            }
+            if *position == next {
+                out.push(StoredEvent::decode(*position, bytes.to_vec())?);
+                next += 1;
+            }
         }
         Ok(out)
     }
 
     fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
-        match self.inner.tree.get(envelope_key(position))? {
-            Some(v) => Ok(Some(StoredEvent::decode(position, v.to_vec())?)),
-            None => Ok(None),
+        if position == 0 {
+            return Ok(None);
         }
+        if let Some(e) = self.pending(position) {
+            return Ok(Some(e));
+        }
+        let Some(item) = self.inner.tree.range(block_key(0)..=block_key(position)).next_back() else {
+            return Ok(None);
+        };
+        let (k, v) = item?;
+        let first = be_u64(&k[1..]).unwrap_or(0);
+        for (pos, bytes) in split_block(first, &v)? {
+            if pos == position {
+                return Ok(Some(StoredEvent::decode(pos, bytes.to_vec())?));
+            }
+        }
+        // Written between the pending check and the sled read: look again.
+        Ok(self.pending(position))
     }
 
     fn position_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        Ok(self
-            .inner
-            .tree
-            .get(prefixed(EVENT_ID, event_id))?
-            .and_then(|v| be_u64(&v)))
+        Ok(self.writer().ids.get(event_id).copied())
     }
 
     fn durable_position(&self) -> u64 {
@@ -409,19 +497,71 @@ mod tests {
     }
 
     #[test]
-    fn verify_detects_a_changed_envelope() {
+    fn a_changed_envelope_is_found_by_verify_and_on_open() {
         let dir = tempfile::tempdir().unwrap();
         rt().block_on(async {
             let log = SledLog::open(dir.path()).unwrap();
             for i in 0..3 {
                 log.append(draft("fac-a", &i.to_string())).unwrap();
             }
-            // Rewrite the middle envelope with different content.
-            let mut e = log.read(2).unwrap().unwrap().envelope;
-            e.actor = "mallory".into();
-            log.inner.tree.insert(envelope_key(2), e.encode_to_vec()).unwrap();
+            log.wait_durable(3).await.unwrap();
+            // Rewrite the middle envelope with different content, keeping the block well-formed.
+            let block = log.inner.tree.get(block_key(1)).unwrap().unwrap();
+            let mut value = Vec::new();
+            for (position, bytes) in split_block(1, &block).unwrap() {
+                let mut e = p::Envelope::decode(bytes).unwrap();
+                if position == 2 {
+                    e.actor = "mallory".into();
+                }
+                let bytes = e.encode_to_vec();
+                prost::encoding::encode_varint(bytes.len() as u64, &mut value);
+                value.extend_from_slice(&bytes);
+            }
+            log.inner.tree.insert(block_key(1), value).unwrap();
             let err = log.verify().unwrap_err();
             assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
+            log.close().await.unwrap();
+        });
+        rt().block_on(async {
+            let err = SledLog::open(dir.path())
+                .err()
+                .expect("a broken chain is refused on open");
+            assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
+            assert!(err.to_string().contains("fac-a"), "{err}");
+        });
+    }
+
+    #[test]
+    fn reads_staged_and_written_events_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let log = SledLog::open(dir.path()).unwrap();
+            for i in 0..10 {
+                log.append(draft("fac-a", &i.to_string())).unwrap();
+            }
+            // Staged only: readable, not yet durable.
+            assert_eq!(log.read(7).unwrap().unwrap().envelope.event_id, "6");
+            log.wait_durable(5).await.unwrap();
+            assert_eq!(log.durable_position(), 10);
+            for i in 11..=20 {
+                log.append(draft("fac-b", &i.to_string())).unwrap();
+            }
+            log.wait_durable(20).await.unwrap();
+            let all = log.read_from(1, usize::MAX).unwrap();
+            assert_eq!(
+                all.iter().map(|e| e.position).collect::<Vec<_>>(),
+                (1..=20).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                log.read_from(9, 3)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.position)
+                    .collect::<Vec<_>>(),
+                vec![9, 10, 11]
+            );
+            assert_eq!(log.read(15).unwrap().unwrap().envelope.event_id, "15");
+            assert!(log.read(21).unwrap().is_none());
         });
     }
 

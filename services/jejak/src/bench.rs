@@ -21,6 +21,8 @@ use tokio::io::AsyncBufReadExt;
 pub struct BenchOptions {
     pub dir: PathBuf,
     pub clients: usize,
+    /// Connections the clients share (each client has its own when equal).
+    pub connections: usize,
     pub capture_events: u64,
     pub lots: u64,
     pub queries: usize,
@@ -172,8 +174,12 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let total = opts.capture_events;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..opts.clients {
-        let channel = crate::client::connect(&url).await?;
+    let mut channels = Vec::new();
+    for _ in 0..opts.connections.clamp(1, opts.clients.max(1)) {
+        channels.push(crate::client::connect(&url).await?);
+    }
+    for client in 0..opts.clients {
+        let channel = channels[client % channels.len()].clone();
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             let mut c = p::capture_service_client::CaptureServiceClient::new(channel);
@@ -212,7 +218,11 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let rate = total as f64 / elapsed.as_secs_f64();
     let mut rows = vec![
         (
-            format!("capture, {} clients, durable acks", opts.clients),
+            format!(
+                "capture, {} clients on {} connections, durable acks",
+                opts.clients,
+                channels.len()
+            ),
             format!("{rate:.0} events/s ({total} events in {elapsed:.2?})"),
         ),
         (

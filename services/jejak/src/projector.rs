@@ -13,6 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Events per projection batch (one sled batch, one write lock).
 pub const BATCH: usize = 2048;
+/// Below this many new events the projector waits `COALESCE_WAIT` for more.
+const COALESCE_EVENTS: usize = 1024;
+/// The most a capture waits, beyond its own flush, to become visible to traces.
+const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)> {
     let event = e
@@ -72,7 +76,14 @@ pub async fn run<L: EventLog + Clone>(
 ) -> anyhow::Result<()> {
     let mut durable = log.subscribe();
     loop {
-        let upto = *durable.borrow_and_update();
+        let mut upto = *durable.borrow_and_update();
+        let behind = upto.saturating_sub(projection.position());
+        if behind > 0 && behind < COALESCE_EVENTS as u64 {
+            // A trickle of events: wait a moment so they are applied in one
+            // batch (one sled batch, one write lock) instead of one by one.
+            let _ = tokio::time::timeout(COALESCE_WAIT, cancel.cancelled()).await;
+            upto = *durable.borrow_and_update();
+        }
         if projection.position() < upto {
             let (log, proj) = (log.clone(), projection.clone());
             tokio::task::spawn_blocking(move || catch_up(&log, &proj, upto, &mut |_| {}))

@@ -109,7 +109,10 @@ pub async fn run(
             log.clone(),
             config.limits,
         )))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
         .context("serve gRPC");
 
