@@ -105,7 +105,8 @@ mod tests {
             p::command::Kind::ReceiveMaterial(r) => {
                 assert_eq!(r.lot_id, "L1");
                 assert_eq!(r.quantity.unwrap().value, "12.5");
-                assert_eq!(r.occurred_at.unwrap().seconds, 1_790_728_200);
+                // 2026-10-01T00:30:00Z
+                assert_eq!(r.occurred_at.unwrap().seconds, 1_790_814_600);
             }
             other => panic!("wrong kind {other:?}"),
         }
