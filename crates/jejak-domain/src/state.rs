@@ -190,6 +190,14 @@ fn intern(names: &mut HashSet<Arc<str>>, s: &str) -> Arc<str> {
 }
 
 impl State {
+    /// The lots map's own key for a lot id, so undo records share it.
+    fn lot_key(&self, id: &str) -> Arc<str> {
+        match self.lots.get_key_value(id) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(id),
+        }
+    }
+
     pub fn new() -> State {
         State::default()
     }
@@ -740,7 +748,9 @@ impl State {
     /// Never fails: references the state does not know are skipped, so a log
     /// always replays.
     pub fn apply(&mut self, event_id: &str, event: &Event) {
-        let id = intern(&mut self.names, event_id);
+        // Event and lot ids are unique: sharing the lots map's key (or a
+        // fresh Arc) avoids keeping a second copy in the interner.
+        let id: Arc<str> = Arc::from(event_id);
         let chain = intern(&mut self.names, event.chain());
         let undo = match event {
             Event::PartyRegistered(p) => {
@@ -766,7 +776,7 @@ impl State {
                 if let Some(src) = &e.source_lot_id {
                     if let Some(s) = self.lots.get_mut(src.as_str()) {
                         s.in_transit -= base.min(s.in_transit);
-                        source = Some((intern(&mut self.names, src), base));
+                        source = Some((self.lot_key(src), base));
                     }
                 }
                 let state = LotState {
@@ -794,7 +804,7 @@ impl State {
                         let base = input.quantity.to_base();
                         lot.balance -= base;
                         lot.uses += 1;
-                        inputs.push((intern(&mut self.names, &input.lot_id), base));
+                        inputs.push((self.lot_key(&input.lot_id), base));
                     }
                 }
                 let mut outputs = Vec::with_capacity(e.outputs.len());
@@ -820,7 +830,7 @@ impl State {
                 Undo::Process { inputs, outputs }
             }
             Event::LotPacked(e) => {
-                let lot = intern(&mut self.names, &e.lot_id);
+                let lot = self.lot_key(&e.lot_id);
                 let mut total = Decimal::ZERO;
                 let mut serials = Vec::with_capacity(e.packages.len());
                 for p in &e.packages {
@@ -845,7 +855,7 @@ impl State {
                 Undo::Pack { lot, serials, total }
             }
             Event::LotShipped(e) => {
-                let lot = intern(&mut self.names, &e.lot_id);
+                let lot = self.lot_key(&e.lot_id);
                 let bulk = e.quantity.as_ref().map_or(Decimal::ZERO, Quantity::to_base);
                 let mut serials = Vec::new();
                 for s in &e.package_serials {
@@ -881,7 +891,7 @@ impl State {
     }
 
     fn mark(&mut self, id: &Arc<str>, lot: &str, kind: MarkKind) -> Undo {
-        let lot = intern(&mut self.names, lot);
+        let lot = self.lot_key(lot);
         if let Some(l) = self.lots.get_mut(&lot) {
             l.marks.push(Mark {
                 event_id: id.clone(),

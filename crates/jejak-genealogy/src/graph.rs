@@ -112,10 +112,41 @@ pub(crate) struct LotNode {
     pub(crate) voided: bool,
     pub(crate) standing: Standing,
     pub(crate) parents: Vec<Edge>,
-    pub(crate) children: Vec<Edge>,
+    /// Output lots, ordered by (creating position, lot id); the consumed
+    /// quantity is on the output's edge in `parents`.
+    pub(crate) children: Vec<Ix>,
     /// Log positions of every event that touched the lot.
     pub(crate) history: Vec<u64>,
-    pub(crate) detail: Box<LotDetail>,
+    /// Absent for the many lots with nothing beyond quantities and edges.
+    pub(crate) detail: Option<Box<LotDetail>>,
+}
+
+static NO_DETAIL: LotDetail = LotDetail {
+    origin: Origin {
+        place: String::new(),
+        plot_id: String::new(),
+        plot: None,
+    },
+    documents: Vec::new(),
+    marks: Vec::new(),
+    inspections: Vec::new(),
+    packages: Vec::new(),
+    shipments: Vec::new(),
+};
+
+impl LotNode {
+    pub(crate) fn detail(&self) -> &LotDetail {
+        self.detail.as_deref().unwrap_or(&NO_DETAIL)
+    }
+
+    pub(crate) fn detail_mut(&mut self) -> &mut LotDetail {
+        self.detail.get_or_insert_with(Box::default)
+    }
+
+    /// The log position that created the lot (and every edge into it).
+    pub(crate) fn created_position(&self) -> u64 {
+        self.history.first().copied().unwrap_or(0)
+    }
 }
 
 pub(crate) const NO_SUPPLIER: u32 = u32::MAX;
@@ -203,7 +234,7 @@ impl Genealogy {
     pub(crate) fn insert_node(&mut self, node: LotNode) -> Ix {
         let ix = self.lots.len() as Ix;
         self.by_id.insert(node.id.clone(), ix);
-        for p in &node.detail.packages {
+        for p in &node.detail().packages {
             if !p.voided {
                 self.serials.insert(p.serial.clone(), ix);
             }
@@ -214,30 +245,27 @@ impl Genealogy {
 
     /// Rebuilds the downward edges from the upward ones (after loading).
     pub(crate) fn link_children(&mut self) {
-        let mut down: Vec<(Ix, Edge)> = Vec::new();
+        let mut down: Vec<(Ix, Ix)> = Vec::new();
         for (ix, node) in self.lots.iter().enumerate() {
             for e in &node.parents {
-                down.push((
-                    e.lot,
-                    Edge {
-                        lot: ix as Ix,
-                        quantity: e.quantity,
-                        position: e.position,
-                        step: e.step,
-                    },
-                ));
+                down.push((e.lot, ix as Ix));
             }
         }
-        // The order `add_edge` keeps: by position, then by the output's id
-        // (dense indexes differ between a live and a reloaded genealogy).
+        // The order `add_edge` keeps: by creating position, then by the
+        // output's id (dense indexes differ between a live and a reloaded genealogy).
         let lots = &self.lots;
         down.sort_by(|(pa, a), (pb, b)| {
-            (*pa, a.position, &lots[a.lot as usize].id).cmp(&(*pb, b.position, &lots[b.lot as usize].id))
+            let (a, b) = (&lots[*a as usize], &lots[*b as usize]);
+            (*pa, a.created_position(), &a.id).cmp(&(*pb, b.created_position(), &b.id))
         });
-        for (p, e) in down {
+        down.dedup();
+        for (p, c) in down {
             if let Some(n) = self.lots.get_mut(p as usize) {
-                n.children.push(e);
+                n.children.push(c);
             }
+        }
+        for n in &mut self.lots {
+            n.children.shrink_to_fit();
         }
     }
 
@@ -292,7 +320,7 @@ impl Genealogy {
             parents: Vec::new(),
             children: Vec::new(),
             history: Vec::new(),
-            detail: Box::default(),
+            detail: None,
         }
     }
 
@@ -309,29 +337,26 @@ impl Genealogy {
         let at = {
             let lots = &self.lots;
             let key = (position, &lots[output as usize].id);
-            lots[input as usize]
-                .children
-                .partition_point(|c| (c.position, &lots[c.lot as usize].id) <= key)
+            let children = &lots[input as usize].children;
+            if children.contains(&output) {
+                return;
+            }
+            children.partition_point(|c| {
+                let c = &lots[*c as usize];
+                (c.created_position(), &c.id) <= key
+            })
         };
-        self.lots[input as usize].children.insert(
-            at,
-            Edge {
-                lot: output,
-                quantity,
-                position,
-                step,
-            },
-        );
+        self.lots[input as usize].children.insert(at, output);
     }
 
     fn push_mark(&mut self, ix: Ix, event_id: &str, kind: MarkKind) {
         let n = self.node_mut(ix);
-        n.detail.marks.push(Mark {
+        n.detail_mut().marks.push(Mark {
             event_id: Arc::from(event_id),
             kind,
             voided: false,
         });
-        n.standing = standing(&n.detail.marks);
+        n.standing = standing(&n.detail().marks);
     }
 
     /// Applies one event. Events at or below the applied position are
@@ -386,8 +411,11 @@ impl Genealogy {
                     at,
                 );
                 node.supplier = self.names.intern(&r.supplier_id);
-                node.detail.origin = r.origin.clone();
-                node.detail.documents = r.documents.clone();
+                if r.origin != Origin::default() || !r.documents.is_empty() {
+                    let d = node.detail_mut();
+                    d.origin = r.origin.clone();
+                    d.documents = r.documents.clone();
+                }
                 let source = r.source_lot_id.as_deref().and_then(|s| self.lot_ix(s));
                 node.source_lot = source;
                 let ix = self.insert_node(node);
@@ -408,7 +436,7 @@ impl Genealogy {
                     return;
                 };
                 let standard = self.names.intern(&i.standard_id);
-                self.node_mut(ix).detail.inspections.push(InspectionRec {
+                self.node_mut(ix).detail_mut().inspections.push(InspectionRec {
                     event_id: e.event_id.into(),
                     standard,
                     verdict: i.verdict,
@@ -476,7 +504,7 @@ impl Genealogy {
                     let base = p.quantity.to_base();
                     total += base;
                     self.serials.insert(p.serial.as_str().into(), ix);
-                    self.node_mut(ix).detail.packages.push(PackageRec {
+                    self.node_mut(ix).detail_mut().packages.push(PackageRec {
                         serial: p.serial.as_str().into(),
                         gtin,
                         quantity: base,
@@ -496,7 +524,7 @@ impl Genealogy {
                 let consignee = self.names.intern(&s.consignee_id);
                 let bulk = s.quantity.as_ref().map(jejak_domain::Quantity::to_base);
                 let n = self.node_mut(ix);
-                for p in n.detail.packages.iter_mut() {
+                for p in n.detail_mut().packages.iter_mut() {
                     if !p.voided && s.package_serials.iter().any(|x| *x == *p.serial) {
                         p.shipped = true;
                     }
@@ -505,7 +533,7 @@ impl Genealogy {
                     n.balance -= b;
                     n.in_transit += b;
                 }
-                n.detail.shipments.push(ShipmentRec {
+                n.detail_mut().shipments.push(ShipmentRec {
                     event_id: e.event_id.into(),
                     consignee,
                     quantity: bulk,
@@ -565,19 +593,24 @@ impl Genealogy {
             }
             let n = self.node_mut(ix);
             let mut changed_marks = false;
-            for m in n.detail.marks.iter_mut().filter(|m| &*m.event_id == event_id) {
+            for m in n.detail_mut().marks.iter_mut().filter(|m| &*m.event_id == event_id) {
                 m.voided = true;
                 changed_marks = true;
             }
             if changed_marks {
-                n.standing = standing(&n.detail.marks);
+                n.standing = standing(&n.detail().marks);
             }
-            for i in n.detail.inspections.iter_mut().filter(|i| &*i.event_id == event_id) {
+            for i in n
+                .detail_mut()
+                .inspections
+                .iter_mut()
+                .filter(|i| &*i.event_id == event_id)
+            {
                 i.voided = true;
             }
             let mut restored = Decimal::ZERO;
             for p in n
-                .detail
+                .detail_mut()
                 .packages
                 .iter_mut()
                 .filter(|p| &*p.event_id == event_id && !p.voided)
@@ -586,20 +619,22 @@ impl Genealogy {
                 restored += p.quantity;
             }
             let mut unshipped: Vec<Box<str>> = Vec::new();
+            let mut bulk_back = Decimal::ZERO;
             for s in n
-                .detail
+                .detail_mut()
                 .shipments
                 .iter_mut()
                 .filter(|s| &*s.event_id == event_id && !s.voided)
             {
                 s.voided = true;
                 if let Some(b) = s.quantity {
-                    restored += b;
-                    n.in_transit -= b.min(n.in_transit);
+                    bulk_back += b;
                 }
                 unshipped.extend(s.serials.iter().cloned());
             }
-            for p in n.detail.packages.iter_mut() {
+            restored += bulk_back;
+            n.in_transit -= bulk_back.min(n.in_transit);
+            for p in n.detail_mut().packages.iter_mut() {
                 if unshipped.contains(&p.serial) {
                     p.shipped = false;
                 }
@@ -632,7 +667,7 @@ impl Genealogy {
             .iter()
             .flat_map(|ix| {
                 self.lots[*ix as usize]
-                    .detail
+                    .detail()
                     .packages
                     .iter()
                     .filter(|p| p.voided && &*p.event_id == event_id)

@@ -62,7 +62,7 @@ impl Genealogy {
     }
 
     fn shipments_of(&self, n: &LotNode) -> Vec<p::Shipment> {
-        n.detail
+        n.detail()
             .shipments
             .iter()
             .filter(|s| !s.voided)
@@ -95,7 +95,7 @@ impl Genealogy {
             self.names.get(n.supplier)
         };
         let inspections = n
-            .detail
+            .detail()
             .inspections
             .iter()
             .map(|i| {
@@ -138,9 +138,9 @@ impl Genealogy {
                 .verdict
                 .map_or(0, |v| jejak_proto::verdict_to_proto(v) as i32),
             inspections,
-            origin: jejak_proto::origin_to_proto(&n.detail.origin),
+            origin: jejak_proto::origin_to_proto(&n.detail().origin),
             documents: if with_detail {
-                jejak_proto::documents_to_proto(&n.detail.documents)
+                jejak_proto::documents_to_proto(&n.detail().documents)
             } else {
                 Vec::new()
             },
@@ -149,7 +149,7 @@ impl Genealogy {
             created_at: ts(n.created_at),
             source_lot_id: n.source_lot.map(|s| self.node(s).id.to_string()).unwrap_or_default(),
             packages: if with_detail {
-                n.detail
+                n.detail()
                     .packages
                     .iter()
                     .filter(|pk| !pk.voided)
@@ -185,7 +185,7 @@ impl Genealogy {
             .get(self.names.get(n.product))
             .and_then(|p| p.gtin.as_ref());
         let gtin_matches = product_gtin.is_some_and(|g| g.as_str() == gtin)
-            || n.detail
+            || n.detail()
                 .packages
                 .iter()
                 .any(|pk| !pk.voided && self.names.get(pk.gtin) == gtin);
@@ -196,7 +196,7 @@ impl Genealogy {
             None => None,
             Some(serial) => {
                 let pk = n
-                    .detail
+                    .detail()
                     .packages
                     .iter()
                     .find(|pk| !pk.voided && *pk.serial == **serial && self.names.get(pk.gtin) == gtin)
@@ -223,7 +223,7 @@ impl Genealogy {
                     })?;
                 let n = self.node(ix);
                 let pk = n
-                    .detail
+                    .detail()
                     .packages
                     .iter()
                     .find(|pk| !pk.voided && *pk.serial == **serial)
@@ -283,32 +283,46 @@ impl Genealogy {
         while let Some(ix) = queue.pop_front() {
             let d = depth[&ix];
             let n = self.node(ix);
-            let links = if up { &n.parents } else { &n.children };
-            if links.is_empty() {
+            let has_links = if up {
+                !n.parents.is_empty()
+            } else {
+                !n.children.is_empty()
+            };
+            if !has_links {
                 continue;
             }
             if d >= depth_limit {
                 truncated = true;
                 continue;
             }
-            for e in links {
-                if !depth.contains_key(&e.lot) {
+            // (the other lot, the edge between them: always the output's input edge)
+            let links: Vec<(Ix, &crate::graph::Edge)> = if up {
+                n.parents.iter().map(|e| (e.lot, e)).collect()
+            } else {
+                n.children
+                    .iter()
+                    .filter_map(|c| self.node(*c).parents.iter().find(|e| e.lot == ix).map(|e| (*c, e)))
+                    .collect()
+            };
+            for (other, e) in links {
+                if !depth.contains_key(&other) {
                     if depth.len() >= limits.max_nodes {
                         // Cut: no edge to a lot the reply does not list.
                         truncated = true;
                         continue;
                     }
-                    depth.insert(e.lot, d + 1);
-                    order.push(e.lot);
-                    queue.push_back(e.lot);
+                    depth.insert(other, d + 1);
+                    order.push(other);
+                    queue.push_back(other);
                 }
-                let (input, output) = if up { (e.lot, ix) } else { (ix, e.lot) };
+                let (input, output) = if up { (other, ix) } else { (ix, other) };
                 let input_node = self.node(input);
+                let output_node = self.node(output);
                 edges.push(p::TraceEdge {
                     input_lot_id: input_node.id.to_string(),
-                    output_lot_id: self.node(output).id.to_string(),
+                    output_lot_id: output_node.id.to_string(),
                     quantity: Some(qty(e.quantity, input_node.unit)),
-                    event_id: self.node(if up { ix } else { e.lot }).created_by.to_string(),
+                    event_id: output_node.created_by.to_string(),
                     step: self.names.get(e.step).to_string(),
                 });
             }
@@ -333,7 +347,7 @@ impl Genealogy {
             for ix in &order {
                 let n = self.node(*ix);
                 packages.extend(
-                    n.detail
+                    n.detail()
                         .packages
                         .iter()
                         .filter(|pk| !pk.voided)

@@ -170,7 +170,7 @@ fn dec(key: &str, s: &str) -> Result<Decimal, GenealogyError> {
 
 pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
     let name = |i: u32| g.names.get(i).to_string();
-    let d = &n.detail;
+    let d = n.detail();
     LotRecord {
         id: n.id.to_string(),
         product: name(n.product),
@@ -437,15 +437,26 @@ pub(crate) fn record_to_node(
         parents: Vec::new(),
         children: Vec::new(),
         history,
-        detail: Box::new(LotDetail {
-            origin,
-            documents: docs,
-            marks: ms,
-            inspections: ins,
-            packages: pks,
-            shipments: shs,
-        }),
+        detail: None,
     };
+    let detail = LotDetail {
+        origin,
+        documents: docs,
+        marks: ms,
+        inspections: ins,
+        packages: pks,
+        shipments: shs,
+    };
+    let empty = detail.origin == jejak_domain::Origin::default()
+        && detail.documents.is_empty()
+        && detail.marks.is_empty()
+        && detail.inspections.is_empty()
+        && detail.packages.is_empty()
+        && detail.shipments.is_empty();
+    let mut node = node;
+    if !empty {
+        node.detail = Some(Box::new(detail));
+    }
     Ok((node, parents, source_lot))
 }
 

@@ -1,6 +1,8 @@
-//! The projection's sled store: every batch of applied events is written in
-//! one atomic sled batch together with the position it reaches, so after a
-//! crash the store is exactly the state after some whole batch.
+//! The projection's sled store. Events are applied to memory at once and
+//! written to sled in one atomic batch together with the position they reach,
+//! every `PERSIST_EVERY` events or when the projector goes idle, so after a
+//! crash the store is exactly the state at some position, and the projector
+//! re-applies the log from there.
 
 use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard};
@@ -12,7 +14,11 @@ use crate::records::{self, EventRecord, LotRecord};
 use crate::GenealogyError;
 
 const POSITION_KEY: &[u8] = b"_position";
+/// Lot records in chunks by the log position that created them: one key per
+/// `LOT_CHUNK_SIZE` positions, so a write touches a few keys, not one per lot
+/// (sled's cost is per key), and the stored bytes depend only on the state.
 const LOT: &[u8] = b"l/";
+const LOT_CHUNK_SIZE: u64 = 1024;
 /// Event records in chunks of `EVENT_CHUNK` log positions: one key per
 /// chunk rather than per event keeps the projector's sled writes few, and
 /// fixed position ranges keep the stored bytes independent of batching.
@@ -47,10 +53,21 @@ pub struct Projection {
     graph: RwLock<Genealogy>,
     /// The stored bytes of the last event chunk, to append to.
     chunk: std::sync::Mutex<(u64, Vec<u8>)>,
+    /// Events applied in memory since the last persist.
+    unpersisted: std::sync::Mutex<u64>,
+    persisted: std::sync::Mutex<u64>,
 }
 
+/// Events applied in memory between two writes of the store: a lot consumed
+/// by many transformations in that span is written once, not once each.
+const PERSIST_EVERY: u64 = 16_384;
+
 fn chunk_key(index: u64) -> Vec<u8> {
-    let mut k = EVENT_CHUNK.to_vec();
+    chunk_key_of(EVENT_CHUNK, index)
+}
+
+fn chunk_key_of(prefix: &[u8], index: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
     k.extend_from_slice(&index.to_be_bytes());
     k
 }
@@ -58,14 +75,17 @@ fn chunk_key(index: u64) -> Vec<u8> {
 impl Projection {
     /// Opens the store in `dir` and loads it into memory.
     pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
-        let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(128 * 1024 * 1024).open()?;
         let tree = db.open_tree("genealogy")?;
         let (graph, chunk) = load(&tree)?;
+        let position = graph.position();
         Ok(Projection {
             db,
             tree,
             graph: RwLock::new(graph),
             chunk: std::sync::Mutex::new(chunk),
+            unpersisted: std::sync::Mutex::new(0),
+            persisted: std::sync::Mutex::new(position),
         })
     }
 
@@ -95,14 +115,61 @@ impl Projection {
         for e in events {
             g.apply(*e);
         }
-        if g.position() == before {
+        let applied = g.position() - before;
+        if applied == 0 {
+            return Ok(());
+        }
+        let due = {
+            let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
+            *unpersisted += applied;
+            *unpersisted >= PERSIST_EVERY
+        };
+        if due {
+            self.persist_locked(&mut g)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything applied since the last write, with the position it
+    /// reaches, in one atomic sled batch. Until then the changes live in
+    /// memory only: a crash loses them, and the projector re-applies them
+    /// from the log.
+    pub fn persist(&self) -> Result<(), GenealogyError> {
+        let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
+        self.persist_locked(&mut g)
+    }
+
+    /// The position the stored (not just the in-memory) projection reflects.
+    pub fn persisted_position(&self) -> u64 {
+        *self.persisted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn persist_locked(&self, g: &mut Genealogy) -> Result<(), GenealogyError> {
+        if g.position() == self.persisted_position() {
             return Ok(());
         }
         let dirty = g.take_dirty();
         let mut batch = sled::Batch::default();
-        for ix in &dirty.lots {
-            let n = g.node(*ix);
-            batch.insert(key(LOT, &n.id), records::lot_to_record(&g, n).encode_to_vec());
+        let chunks: std::collections::BTreeSet<u64> = dirty
+            .lots
+            .iter()
+            .map(|ix| g.node(*ix).created_position() / LOT_CHUNK_SIZE)
+            .collect();
+        for c in chunks {
+            // Lots are held in creation order, so a chunk is a contiguous range.
+            let lo = g.lots.partition_point(|n| n.created_position() < c * LOT_CHUNK_SIZE);
+            let hi = g
+                .lots
+                .partition_point(|n| n.created_position() < (c + 1) * LOT_CHUNK_SIZE);
+            let mut members: Vec<&crate::graph::LotNode> = g.lots[lo..hi].iter().collect();
+            members.sort_by(|a, b| (a.created_position(), &a.id).cmp(&(b.created_position(), &b.id)));
+            let mut value = Vec::with_capacity(members.len() * 160);
+            for n in members {
+                records::lot_to_record(g, n)
+                    .encode_length_delimited(&mut value)
+                    .map_err(|e| GenealogyError::Storage(e.to_string()))?;
+            }
+            batch.insert(chunk_key_of(LOT, c), value);
         }
         {
             let mut chunk = self.chunk.lock().unwrap_or_else(|e| e.into_inner());
@@ -116,7 +183,7 @@ impl Projection {
                     }
                     *chunk = (index, Vec::new());
                 }
-                let mut r = records::event_to_record(&g, id, e);
+                let mut r = records::event_to_record(g, id, e);
                 r.voided_by.clear();
                 r.void_reason.clear();
                 r.encode_length_delimited(&mut chunk.1)
@@ -129,7 +196,7 @@ impl Projection {
         }
         for id in &dirty.voided {
             if let Some(e) = g.events.get(id) {
-                let r = records::event_to_record(&g, id, e);
+                let r = records::event_to_record(g, id, e);
                 batch.insert(key(VOIDED, id), r.encode_to_vec());
             }
         }
@@ -173,11 +240,14 @@ impl Projection {
         }
         batch.insert(POSITION_KEY, &g.position().to_be_bytes());
         self.tree.apply_batch(batch)?;
+        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = g.position();
+        *self.unpersisted.lock().unwrap_or_else(|e| e.into_inner()) = 0;
         Ok(())
     }
 
     /// Makes everything applied so far durable.
     pub fn flush(&self) -> Result<(), GenealogyError> {
+        self.persist()?;
         self.db.flush()?;
         Ok(())
     }
@@ -185,6 +255,7 @@ impl Projection {
     /// blake3 over every stored key and value in key order: equal digests
     /// mean equal projections.
     pub fn digest(&self) -> Result<[u8; 32], GenealogyError> {
+        self.persist()?;
         let mut h = blake3::Hasher::new();
         for item in self.tree.iter() {
             let (k, v) = item?;
@@ -240,10 +311,13 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
     let mut pending = Vec::new();
     for item in tree.scan_prefix(LOT) {
         let (k, v) = item?;
-        let r = LotRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
-        let (node, parents, source) = records::record_to_node(&mut g, r)?;
-        let created = node.history.first().copied().unwrap_or(0);
-        pending.push((created, node, parents, source));
+        let mut rest = v.as_ref();
+        while !rest.is_empty() {
+            let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt(&k, e.to_string()))?;
+            let (node, parents, source) = records::record_to_node(&mut g, r)?;
+            let created = node.history.first().copied().unwrap_or(0);
+            pending.push((created, node, parents, source));
+        }
     }
     pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut to_resolve = Vec::with_capacity(pending.len());

@@ -100,7 +100,7 @@ impl SledLog {
     /// Opens (or creates) the log in `dir`, checks every chain link, and
     /// starts its flusher on the current tokio runtime.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
-        let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(16 * 1024 * 1024).open()?;
         let tree = db.open_tree("log")?;
         let mut heads: HashMap<String, Head> = HashMap::new();
         let mut ids = HashMap::new();

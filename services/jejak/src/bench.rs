@@ -305,7 +305,7 @@ fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<S
             let center = j * below / size.max(1);
             let mut inputs: Vec<u64> = Vec::new();
             while (inputs.len() as u64) < fan.min(below) {
-                let k = (center + below + rng.below(7) - 3) % below;
+                let k = (center + below + rng.below(5) - 2) % below;
                 if !inputs.contains(&k) {
                     inputs.push(k);
                 }
@@ -518,6 +518,51 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
     Ok(rows)
 }
 
+fn own_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Where a server's memory goes: resident memory after opening the log,
+/// after rebuilding the write model, and after loading the projection.
+async fn memory(data_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
+    let start = own_rss();
+    let log = SledLog::open(&data_dir.join("log"))?;
+    let after_log = own_rss();
+    let replay_log = log.clone();
+    let state = tokio::task::spawn_blocking(move || crate::writer::replay(&replay_log)).await??;
+    let after_state = own_rss();
+    let dir = data_dir.join("genealogy");
+    let projection = tokio::task::spawn_blocking(move || Projection::open(&dir)).await??;
+    let after_projection = own_rss();
+    let lots = projection.status().lots;
+    let rows = vec![
+        (
+            "memory: event log (chain heads, event-id index, cache)".into(),
+            mib(after_log.saturating_sub(start)),
+        ),
+        (
+            format!("memory: write model ({} lots)", state.lot_count()),
+            mib(after_state.saturating_sub(after_log)),
+        ),
+        (
+            format!("memory: genealogy projection ({lots} lots)"),
+            mib(after_projection.saturating_sub(after_state)),
+        ),
+    ];
+    drop(projection);
+    drop(state);
+    Ok(rows)
+}
+
 /// Runs every benchmark and prints a table.
 pub async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.dir)?;
@@ -527,6 +572,18 @@ pub async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "genealogy" {
         rows.extend(genealogy(&opts).await?);
+    }
+    if what == "all" || what == "memory" {
+        // In its own process, so earlier benchmarks' freed memory does not hide growth.
+        let out = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "memory-inner", "--dir"])
+            .arg(&opts.dir)
+            .output()
+            .await?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    if what == "memory-inner" {
+        rows.extend(memory(&opts.dir.join("genealogy")).await?);
     }
     let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
     for (k, v) in rows {

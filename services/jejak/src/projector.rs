@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Events per projection batch (one sled batch, one write lock).
 pub const BATCH: usize = 2048;
+/// How long the projector must be idle before it writes the projection.
+const IDLE_PERSIST: std::time::Duration = std::time::Duration::from_secs(1);
 /// Below this many new events the projector waits `COALESCE_WAIT` for more.
 const COALESCE_EVENTS: usize = 1024;
 /// The most a capture waits, beyond its own flush, to become visible to traces.
@@ -42,30 +44,64 @@ pub fn catch_up<L: EventLog>(
     upto: u64,
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<u64> {
-    loop {
-        let from = projection.position() + 1;
-        if from > upto {
-            return Ok(projection.position());
+    type Decoded = Vec<(u64, String, Time, jejak_domain::Event)>;
+    // Reading and decoding the next batch overlaps with applying this one.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Decoded>>(2);
+        let start = projection.position() + 1;
+        let reader = scope.spawn(move || {
+            let mut from = start;
+            while from <= upto {
+                let batch = log
+                    .read_from(from, BATCH)
+                    .context("read the event log")
+                    .and_then(|stored| {
+                        stored
+                            .iter()
+                            .take_while(|e| e.position <= upto)
+                            .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
+                            .collect::<anyhow::Result<Decoded>>()
+                    });
+                let last = match &batch {
+                    Ok(b) if b.is_empty() => return,
+                    Ok(b) => b.last().map_or(from, |e| e.0),
+                    Err(_) => upto,
+                };
+                if tx.send(batch).is_err() {
+                    return;
+                }
+                from = last + 1;
+            }
+        });
+        let mut result = Ok(projection.position());
+        for batch in rx {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let applied: Vec<AppliedEvent<'_>> = batch
+                .iter()
+                .map(|(position, id, at, ev)| AppliedEvent {
+                    position: *position,
+                    event_id: id,
+                    recorded_at: *at,
+                    event: ev,
+                })
+                .collect();
+            if let Err(e) = projection.apply(&applied).context("apply events to the projection") {
+                result = Err(e);
+                break;
+            }
+            progress(applied.len() as u64);
+            result = Ok(projection.position());
         }
-        let stored = log.read_from(from, BATCH).context("read the event log")?;
-        let stored: Vec<StoredEvent> = stored.into_iter().take_while(|e| e.position <= upto).collect();
-        if stored.is_empty() {
-            return Ok(projection.position());
-        }
-        let decoded = stored.iter().map(decode).collect::<anyhow::Result<Vec<_>>>()?;
-        let applied: Vec<AppliedEvent<'_>> = stored
-            .iter()
-            .zip(&decoded)
-            .map(|(s, (id, at, ev))| AppliedEvent {
-                position: s.position,
-                event_id: id,
-                recorded_at: *at,
-                event: ev,
-            })
-            .collect();
-        projection.apply(&applied).context("apply events to the projection")?;
-        progress(applied.len() as u64);
-    }
+        // Dropping the receiver (end of the loop) stops the reader.
+        let _ = reader.join();
+        result
+    })
 }
 
 /// Runs until cancelled, applying durable events as they arrive.
@@ -94,6 +130,11 @@ pub async fn run<L: EventLog + Clone>(
         tokio::select! {
             _ = cancel.cancelled() => break,
             changed = durable.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep(IDLE_PERSIST) => {
+                // Idle: write what is only in memory, so a restart replays little.
+                let proj = projection.clone();
+                tokio::task::spawn_blocking(move || proj.persist()).await.context("projector persist task")??;
+            }
         }
     }
     let proj = projection.clone();
