@@ -9,7 +9,6 @@ use jejak_domain::State;
 use jejak_log::{Draft, EventLog, StoredEvent};
 use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_server::CaptureService;
-use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::status;
@@ -83,14 +82,12 @@ impl<L: EventLog> Writer<L> {
     /// Decides, appends and acknowledges one command.
     pub async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
         // The hash of prost's re-encoding identifies the content whatever
-        // encoder the client used.
-        let command_hash = *blake3::hash(
-            &p::Command {
-                kind: Some(kind.clone()),
-            }
-            .encode_to_vec(),
-        )
-        .as_bytes();
+        // encoder the client used; it is the encoding of `Command { kind }`.
+        let command_hash = {
+            let mut buf = Vec::with_capacity(kind.encoded_len());
+            kind.encode(&mut buf);
+            *blake3::hash(&buf).as_bytes()
+        };
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
         let reply = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
