@@ -23,7 +23,7 @@ use crate::{Appended, EventLog, LogError};
 
 const BLOCK: u8 = b'b';
 /// Most envelopes written in one block.
-const MAX_BLOCK_EVENTS: usize = 4096;
+const MAX_BLOCK_EVENTS: usize = 256;
 /// Staged envelopes that wake the flusher even when nobody waits.
 const FLUSH_EAGERLY_AT: usize = 1024;
 
@@ -100,7 +100,7 @@ impl SledLog {
     /// Opens (or creates) the log in `dir`, checks every chain link, and
     /// starts its flusher on the current tokio runtime.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
-        let db = sled::Config::new().path(dir).cache_capacity(16 * 1024 * 1024).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(2 * 1024 * 1024).open()?;
         let tree = db.open_tree("log")?;
         let mut heads: HashMap<String, Head> = HashMap::new();
         let mut ids = HashMap::new();
