@@ -173,9 +173,12 @@ pub struct State {
     facilities: HashMap<String, Facility>,
     products: HashMap<String, Product>,
     standards: HashMap<String, QualityStandard>,
-    lots: HashMap<Arc<str>, LotState>,
+    // Values are boxed: the maps' tables grow in powers of two, so at a
+    // million entries half the slots are empty, and an empty slot should
+    // cost a pointer, not a whole record.
+    lots: HashMap<Arc<str>, Box<LotState>>,
     serials: HashMap<Arc<str>, SerialState>,
-    events: HashMap<Arc<str>, EventRecord>,
+    events: HashMap<Arc<str>, Box<EventRecord>>,
     /// Interned ids, so 1,000,000 lots share a few dozen facility/product/owner strings.
     names: HashSet<Arc<str>>,
 }
@@ -203,7 +206,7 @@ impl State {
     }
 
     pub fn lot(&self, id: &str) -> Option<&LotState> {
-        self.lots.get(id)
+        self.lots.get(id).map(|l| &**l)
     }
 
     pub fn party(&self, id: &str) -> Option<&Party> {
@@ -792,7 +795,7 @@ impl State {
                     created_by: id.clone(),
                     voided: false,
                 };
-                self.lots.insert(lot.clone(), state);
+                self.lots.insert(lot.clone(), Box::new(state));
                 Undo::Receipt { lot, source }
             }
             Event::LotInspected(e) => self.mark(&id, &e.lot_id, MarkKind::Inspected(e.verdict)),
@@ -824,7 +827,7 @@ impl State {
                         created_by: id.clone(),
                         voided: false,
                     };
-                    self.lots.insert(lot.clone(), state);
+                    self.lots.insert(lot.clone(), Box::new(state));
                     outputs.push(lot);
                 }
                 Undo::Process { inputs, outputs }
@@ -882,11 +885,11 @@ impl State {
         };
         self.events.insert(
             id,
-            EventRecord {
+            Box::new(EventRecord {
                 chain,
                 voided: false,
                 undo,
-            },
+            }),
         );
     }
 

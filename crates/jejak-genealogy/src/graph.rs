@@ -190,7 +190,8 @@ pub struct Genealogy {
     pub(crate) lots: Vec<LotNode>,
     pub(crate) by_id: HashMap<Box<str>, Ix>,
     pub(crate) serials: HashMap<Box<str>, Ix>,
-    pub(crate) events: HashMap<Box<str>, EventRef>,
+    /// Boxed values: a half-empty table at a million events costs pointers, not records.
+    pub(crate) events: HashMap<Box<str>, Box<EventRef>>,
     pub(crate) parties: HashMap<String, Party>,
     pub(crate) facilities: HashMap<String, Facility>,
     pub(crate) products: HashMap<String, Product>,
@@ -273,11 +274,11 @@ impl Genealogy {
         self.dirty.new_events.push(id.into());
         self.events.insert(
             id.into(),
-            EventRef {
+            Box::new(EventRef {
                 position,
                 lots,
                 voided_by: None,
-            },
+            }),
         );
     }
 
