@@ -29,11 +29,15 @@ pub struct ServeConfig {
 /// Opens the log, and rebuilds the write model from it.
 pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
     let log_dir = data_dir.join("log");
-    let log = SledLog::open(&log_dir).with_context(|| format!("open the event log in {}", log_dir.display()))?;
-    let replay_log = log.clone();
-    let state = tokio::task::spawn_blocking(move || crate::writer::replay(&replay_log))
-        .await
-        .context("write model replay task")??;
+    let dir = log_dir.clone();
+    // One pass over the log checks every chain and rebuilds the write model.
+    let (log, state) = tokio::task::spawn_blocking(move || {
+        let mut state = jejak_domain::State::new();
+        SledLog::open_with(&dir, &mut |e| crate::writer::replay_one(&mut state, e)).map(|log| (log, state))
+    })
+    .await
+    .context("open the event log task")?
+    .with_context(|| format!("open the event log in {}", log_dir.display()))?;
     Ok(Arc::new(Writer::new(log, state)))
 }
 

@@ -30,17 +30,27 @@ pub fn replay<L: EventLog>(log: &L) -> Result<State, anyhow::Error> {
         }
         for e in batch {
             next = e.position + 1;
-            let event = e
-                .envelope
-                .event
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("log position {} holds an envelope without an event", e.position))?;
-            let event = jejak_proto::decode_event(event)
-                .map_err(|err| anyhow::anyhow!("log position {}: stored event does not decode: {err}", e.position))?;
-            state.apply(&e.envelope.event_id, &event);
+            replay_one(&mut state, &e)?;
         }
     }
     Ok(state)
+}
+
+/// Applies one stored event to the write model.
+pub fn replay_one(state: &mut State, e: &StoredEvent) -> Result<(), jejak_log::LogError> {
+    let corrupt = |reason: String| jejak_log::LogError::Corrupt {
+        position: e.position,
+        reason,
+    };
+    let event = e
+        .envelope
+        .event
+        .clone()
+        .ok_or_else(|| corrupt("the envelope holds no event".into()))?;
+    let event =
+        jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the stored event does not decode: {err}")))?;
+    state.apply(&e.envelope.event_id, &event);
+    Ok(())
 }
 
 fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
