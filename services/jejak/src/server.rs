@@ -131,19 +131,24 @@ pub async fn run(
     result
 }
 
-/// `jejak rebuild`: recreates the projection from the log, with a progress
-/// bar. The server must be stopped (sled holds a lock on both stores).
-pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
+/// Opens the log of a stopped server, for the offline tools.
+fn open_log_offline(data_dir: &std::path::Path) -> anyhow::Result<SledLog> {
     let log_dir = data_dir.join("log");
     if !log_dir.exists() {
         anyhow::bail!("no event log in {}; is --data-dir right?", log_dir.display());
     }
-    let log = SledLog::open(&log_dir).with_context(|| {
+    SledLog::open(&log_dir).with_context(|| {
         format!(
             "open the event log in {} (is a server still running on it?)",
             log_dir.display()
         )
-    })?;
+    })
+}
+
+/// `jejak rebuild`: recreates the projection from the log, with a progress
+/// bar. The server must be stopped (sled holds a lock on both stores).
+pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let log = open_log_offline(data_dir)?;
     let proj_dir = data_dir.join("genealogy");
     let fresh = data_dir.join("genealogy.rebuild");
     if fresh.exists() {
@@ -187,16 +192,7 @@ pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
 /// `jejak verify`: walks every hash chain of the log and prints the
 /// projection's position and digest (equal digests: equal projections).
 pub async fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let log_dir = data_dir.join("log");
-    if !log_dir.exists() {
-        anyhow::bail!("no event log in {}; is --data-dir right?", log_dir.display());
-    }
-    let log = SledLog::open(&log_dir).with_context(|| {
-        format!(
-            "open the event log in {} (is a server still running on it?)",
-            log_dir.display()
-        )
-    })?;
+    let log = open_log_offline(data_dir)?;
     let proj_dir = data_dir.join("genealogy");
     let (checked, position, digest) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64, [u8; 32])> {
         let checked = log.verify().context("verify the hash chains")?;
