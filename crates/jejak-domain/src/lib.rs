@@ -1,6 +1,7 @@
 //! The jejak domain: ids, exact quantities, master data, events, commands, and
 //! the rules that decide commands into events. No I/O lives here.
 
+pub mod decide;
 pub mod error;
 pub mod gs1;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod state;
 mod state_tests;
 pub mod validate;
 
+pub use decide::{decide, EventFacts, Facts, LotFacts, SerialFacts, UndoFacts};
 pub use error::{DomainError, Rule};
 pub use model::*;
 pub use quantity::{Dimension, Quantity, Unit};

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::error::{DomainError, Rule};
+use crate::error::DomainError;
 use crate::model::*;
-use crate::quantity::{from_base, Quantity, Unit};
+use crate::quantity::{Quantity, Unit};
 
 /// What the write side keeps of a lot.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,29 +97,7 @@ impl LotState {
 
     /// Why the lot may not be processed, packed or shipped, if it may not.
     pub fn unusable_reason(&self) -> Option<String> {
-        if self.voided {
-            return Some("was voided".into());
-        }
-        let s = self.standing();
-        match s.status {
-            LotStatus::OnHold => return Some("is on hold; release it first".into()),
-            LotStatus::Recalled => return Some("is recalled".into()),
-            LotStatus::Disposed => return Some("is disposed".into()),
-            LotStatus::Active | LotStatus::Released => {}
-        }
-        match s.verdict {
-            Some(Verdict::NonConformant) => {
-                Some("is non-conformant; re-inspect it or void the inspection before using it".into())
-            }
-            Some(Verdict::Hold) if !s.hold_released => {
-                Some("is on hold after an incomplete inspection; complete the inspection or release it".into())
-            }
-            _ => None,
-        }
-    }
-
-    fn display(&self, base: Decimal) -> String {
-        format!("{} {}", from_base(base, self.unit), self.unit)
+        crate::decide::unusable_reason(self.voided, self.standing())
     }
 }
 
@@ -228,523 +206,7 @@ impl State {
     /// Decides a command into the event it becomes, or the rule it breaks.
     /// `id` is the command id (it becomes the event id); `now` the recording time.
     pub fn decide(&self, id: &str, command: Command, now: Time) -> Result<Event, DomainError> {
-        crate::validate::id("command_id", id)?;
-        if self.events.contains_key(id) {
-            return Err(DomainError::exists("event", id));
-        }
-        if let Some(at) = command.occurred_at() {
-            if at < EARLIEST {
-                return Err(DomainError::invalid(
-                    "occurred_at",
-                    "is before 2000-01-01; check the device clock",
-                ));
-            }
-            if at.0 > now.0.saturating_add(MAX_FUTURE_SKEW) {
-                return Err(DomainError::invalid(
-                    "occurred_at",
-                    "is more than 5 minutes in the future; check the device clock",
-                ));
-            }
-        }
-        let at = Some(command.occurred_at().unwrap_or(now));
-        match command {
-            Command::RegisterParty(p) => {
-                if self.parties.contains_key(&p.id) {
-                    return Err(DomainError::exists("party", p.id));
-                }
-                Ok(Event::PartyRegistered(p))
-            }
-            Command::RegisterFacility(f) => {
-                if self.facilities.contains_key(&f.id) {
-                    return Err(DomainError::exists("facility", f.id));
-                }
-                self.party_with_role(&f.operator_id, PartyRole::Operator, "operator_id")?;
-                Ok(Event::FacilityRegistered(f))
-            }
-            Command::RegisterProduct(p) => {
-                if self.products.contains_key(&p.id) {
-                    return Err(DomainError::exists("product", p.id));
-                }
-                Ok(Event::ProductRegistered(p))
-            }
-            Command::RegisterStandard(s) => {
-                if self.standards.contains_key(&s.id) {
-                    return Err(DomainError::exists("quality standard", s.id));
-                }
-                s.check()?;
-                Ok(Event::StandardRegistered(s))
-            }
-            Command::ReceiveMaterial(mut e) => {
-                self.decide_receipt(&e)?;
-                e.occurred_at = at;
-                Ok(Event::MaterialReceived(e))
-            }
-            Command::InspectLot(c) => self.decide_inspection(c, at),
-            Command::ProcessLots(mut e) => {
-                self.decide_process(&mut e)?;
-                e.occurred_at = at;
-                Ok(Event::LotProcessed(e))
-            }
-            Command::PackLot(mut e) => {
-                self.decide_pack(&e)?;
-                e.occurred_at = at;
-                Ok(Event::LotPacked(e))
-            }
-            Command::ShipLot(mut e) => {
-                self.decide_ship(&e)?;
-                e.occurred_at = at;
-                Ok(Event::LotShipped(e))
-            }
-            Command::ChangeLotStatus(mut e) => {
-                self.decide_status(&e)?;
-                e.occurred_at = at;
-                Ok(Event::LotStatusChanged(e))
-            }
-            Command::VoidEvent(mut e) => {
-                self.decide_void(&e)?;
-                e.occurred_at = at;
-                Ok(Event::EventVoided(e))
-            }
-        }
-    }
-
-    fn facility(&self, id: &str) -> Result<&Facility, DomainError> {
-        self.facilities
-            .get(id)
-            .ok_or_else(|| DomainError::not_found("facility", id))
-    }
-
-    fn product(&self, id: &str) -> Result<&Product, DomainError> {
-        self.products
-            .get(id)
-            .ok_or_else(|| DomainError::not_found("product", id))
-    }
-
-    fn party_with_role(&self, id: &str, role: PartyRole, field: &str) -> Result<&Party, DomainError> {
-        let party = self
-            .parties
-            .get(id)
-            .ok_or_else(|| DomainError::not_found("party", id))?;
-        if !party.roles.contains(&role) {
-            return Err(DomainError::rule(
-                Rule::PartyRole,
-                format!(
-                    "{field}: party {id:?} ({}) is not registered as a {}",
-                    party.name,
-                    role.label()
-                ),
-            ));
-        }
-        Ok(party)
-    }
-
-    /// A lot that exists at `facility`, without checking it is usable.
-    fn lot_at(&self, id: &str, facility: &str) -> Result<&LotState, DomainError> {
-        let lot = self.lots.get(id).ok_or_else(|| DomainError::not_found("lot", id))?;
-        if &*lot.facility_id != facility {
-            return Err(DomainError::rule(
-                Rule::WrongFacility,
-                format!("lot {id:?} is at facility {:?}, not {facility:?}", lot.facility_id),
-            ));
-        }
-        Ok(lot)
-    }
-
-    fn usable_lot_at(&self, id: &str, facility: &str) -> Result<&LotState, DomainError> {
-        let lot = self.lot_at(id, facility)?;
-        if let Some(reason) = lot.unusable_reason() {
-            return Err(DomainError::rule(Rule::LotNotUsable, format!("lot {id:?} {reason}")));
-        }
-        Ok(lot)
-    }
-
-    /// `q` in the lot's base unit, or a unit-mismatch error.
-    fn in_lot_units(lot_id: &str, lot: &LotState, q: &Quantity) -> Result<Decimal, DomainError> {
-        if q.dimension() != lot.unit.dimension() {
-            return Err(DomainError::rule(
-                Rule::UnitMismatch,
-                format!(
-                    "lot {lot_id:?} is counted in {} ({}); {q} cannot be converted to it",
-                    lot.unit,
-                    lot.unit.dimension()
-                ),
-            ));
-        }
-        Ok(q.to_base())
-    }
-
-    fn check_product_unit(product: &Product, q: &Quantity, field: &str) -> Result<(), DomainError> {
-        if q.dimension() != product.unit.dimension() {
-            return Err(DomainError::rule(
-                Rule::UnitMismatch,
-                format!(
-                    "{field}: product {:?} is counted in {} ({}); {q} cannot be converted to it",
-                    product.id,
-                    product.unit,
-                    product.unit.dimension()
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn new_lot_id(&self, id: &str) -> Result<(), DomainError> {
-        if self.lots.contains_key(id) {
-            return Err(DomainError::exists("lot", id));
-        }
-        Ok(())
-    }
-
-    fn decide_receipt(&self, e: &MaterialReceived) -> Result<(), DomainError> {
-        self.facility(&e.facility_id)?;
-        let product = self.product(&e.product_id)?;
-        self.new_lot_id(&e.lot_id)?;
-        self.party_with_role(&e.owner_id, PartyRole::Ukm, "owner_id")?;
-        self.party_with_role(&e.supplier_id, PartyRole::Supplier, "supplier_id")
-            .or_else(|err| {
-                // A lot shipped from another facility is supplied by that
-                // facility's operator.
-                if e.source_lot_id.is_some() {
-                    self.party_with_role(&e.supplier_id, PartyRole::Operator, "supplier_id")
-                } else {
-                    Err(err)
-                }
-            })?;
-        Self::check_product_unit(product, &e.quantity, "quantity")?;
-        if let Some(src) = &e.source_lot_id {
-            let source = self
-                .lots
-                .get(src.as_str())
-                .ok_or_else(|| DomainError::not_found("source lot", src))?;
-            if *source.facility_id == *e.facility_id {
-                return Err(DomainError::rule(
-                    Rule::WrongFacility,
-                    format!(
-                        "source lot {src:?} is already at facility {:?}; a transfer links lots of two facilities",
-                        e.facility_id
-                    ),
-                ));
-            }
-            let wanted = Self::in_lot_units(src, source, &e.quantity)?;
-            if wanted > source.in_transit {
-                return Err(DomainError::rule(
-                    Rule::MassBalance,
-                    format!(
-                        "source lot {src:?} has {} shipped and not yet received; cannot receive {}",
-                        source.display(source.in_transit),
-                        e.quantity
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn decide_inspection(&self, c: InspectLot, at: Option<Time>) -> Result<Event, DomainError> {
-        self.lot_at(&c.lot_id, &c.facility_id)?;
-        let standard = self
-            .standards
-            .get(&c.standard_id)
-            .ok_or_else(|| DomainError::not_found("quality standard", &c.standard_id))?;
-        let (verdict, findings) = standard.evaluate(&c.measurements)?;
-        Ok(Event::LotInspected(LotInspected {
-            lot_id: c.lot_id,
-            facility_id: c.facility_id,
-            standard_id: c.standard_id,
-            measurements: c.measurements,
-            verdict,
-            findings,
-            inspector: c.inspector,
-            occurred_at: at,
-        }))
-    }
-
-    fn decide_process(&self, e: &mut LotProcessed) -> Result<(), DomainError> {
-        self.facility(&e.facility_id)?;
-        if e.inputs.is_empty() {
-            return Err(DomainError::invalid(
-                "inputs",
-                "a transformation needs at least one input lot",
-            ));
-        }
-        if e.outputs.is_empty() {
-            return Err(DomainError::invalid(
-                "outputs",
-                "a transformation needs at least one output lot",
-            ));
-        }
-        let mut first_owner = None;
-        let mut seen = HashSet::new();
-        for (i, input) in e.inputs.iter().enumerate() {
-            if !seen.insert(input.lot_id.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("inputs[{i}].lot_id"),
-                    format!("lot {:?} is listed twice; add the quantities up", input.lot_id),
-                ));
-            }
-            let lot = self.usable_lot_at(&input.lot_id, &e.facility_id)?;
-            let wanted = Self::in_lot_units(&input.lot_id, lot, &input.quantity)?;
-            if wanted > lot.balance {
-                return Err(DomainError::rule(
-                    Rule::MassBalance,
-                    format!(
-                        "lot {:?} has {} left; cannot consume {}",
-                        input.lot_id,
-                        lot.display(lot.balance),
-                        input.quantity
-                    ),
-                ));
-            }
-            first_owner.get_or_insert_with(|| lot.owner_id.clone());
-        }
-        for (i, output) in e.outputs.iter_mut().enumerate() {
-            if seen.contains(output.lot_id.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("outputs[{i}].lot_id"),
-                    format!("lot {:?} appears twice in this transformation", output.lot_id),
-                ));
-            }
-            self.new_lot_id(&output.lot_id)?;
-            let product = self.product(&output.product_id)?;
-            Self::check_product_unit(product, &output.quantity, &format!("outputs[{i}].quantity"))?;
-            if output.owner_id.is_empty() {
-                if let Some(owner) = &first_owner {
-                    output.owner_id = owner.to_string();
-                }
-            }
-            self.party_with_role(&output.owner_id, PartyRole::Ukm, &format!("outputs[{i}].owner_id"))?;
-        }
-        // Output ids must also be unique among themselves.
-        let mut outs = HashSet::new();
-        for (i, output) in e.outputs.iter().enumerate() {
-            if !outs.insert(output.lot_id.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("outputs[{i}].lot_id"),
-                    format!("lot {:?} appears twice in this transformation", output.lot_id),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn decide_pack(&self, e: &LotPacked) -> Result<(), DomainError> {
-        self.facility(&e.facility_id)?;
-        let lot = self.usable_lot_at(&e.lot_id, &e.facility_id)?;
-        let product = self.product(&lot.product_id)?;
-        if let Some(gtin) = &product.gtin {
-            if gtin != &e.gtin {
-                return Err(DomainError::rule(
-                    Rule::ProductMismatch,
-                    format!("gtin {} is not the GTIN of product {:?} ({gtin})", e.gtin, product.id),
-                ));
-            }
-        }
-        if e.packages.is_empty() {
-            return Err(DomainError::invalid("packages", "name at least one package"));
-        }
-        let mut total = Decimal::ZERO;
-        let mut seen = HashSet::new();
-        for (i, p) in e.packages.iter().enumerate() {
-            if !seen.insert(p.serial.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("packages[{i}].serial"),
-                    format!("serial {:?} is listed twice", p.serial),
-                ));
-            }
-            if self.serials.contains_key(p.serial.as_str()) {
-                return Err(DomainError::exists("package serial", &p.serial));
-            }
-            total += Self::in_lot_units(&e.lot_id, lot, &p.quantity)?;
-        }
-        if total > lot.balance {
-            return Err(DomainError::rule(
-                Rule::MassBalance,
-                format!(
-                    "lot {:?} has {} left; cannot pack {}",
-                    e.lot_id,
-                    lot.display(lot.balance),
-                    lot.display(total)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn decide_ship(&self, e: &LotShipped) -> Result<(), DomainError> {
-        self.facility(&e.facility_id)?;
-        let lot = self.usable_lot_at(&e.lot_id, &e.facility_id)?;
-        if !self.parties.contains_key(&e.consignee_id) {
-            return Err(DomainError::not_found("party", &e.consignee_id));
-        }
-        if e.quantity.is_none() && e.package_serials.is_empty() {
-            return Err(DomainError::invalid(
-                "quantity",
-                "name a bulk quantity, package serials, or both",
-            ));
-        }
-        if let Some(q) = &e.quantity {
-            let wanted = Self::in_lot_units(&e.lot_id, lot, q)?;
-            if wanted > lot.balance {
-                return Err(DomainError::rule(
-                    Rule::MassBalance,
-                    format!(
-                        "lot {:?} has {} left; cannot ship {q}",
-                        e.lot_id,
-                        lot.display(lot.balance)
-                    ),
-                ));
-            }
-        }
-        let mut seen = HashSet::new();
-        for (i, serial) in e.package_serials.iter().enumerate() {
-            if !seen.insert(serial.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("package_serials[{i}]"),
-                    format!("serial {serial:?} is listed twice"),
-                ));
-            }
-            let s = self
-                .serials
-                .get(serial.as_str())
-                .filter(|s| !s.voided)
-                .ok_or_else(|| DomainError::not_found("package serial", serial))?;
-            if *s.lot_id != *e.lot_id {
-                return Err(DomainError::rule(
-                    Rule::ProductMismatch,
-                    format!("package {serial:?} belongs to lot {:?}, not {:?}", s.lot_id, e.lot_id),
-                ));
-            }
-            if s.shipped {
-                return Err(DomainError::rule(
-                    Rule::MassBalance,
-                    format!("package {serial:?} has already been shipped"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn decide_status(&self, e: &LotStatusChanged) -> Result<(), DomainError> {
-        let lot = self.lot_at(&e.lot_id, &e.facility_id)?;
-        if lot.voided {
-            return Err(DomainError::rule(
-                Rule::StatusTransition,
-                format!("lot {:?} was voided", e.lot_id),
-            ));
-        }
-        if e.reason.trim().is_empty() {
-            return Err(DomainError::invalid("reason", "say why the status changes"));
-        }
-        let s = lot.standing();
-        let refuse = |msg: String| Err(DomainError::rule(Rule::StatusTransition, msg));
-        if s.status == LotStatus::Disposed {
-            return refuse(format!(
-                "lot {:?} is disposed; its status can no longer change",
-                e.lot_id
-            ));
-        }
-        match e.status {
-            LotStatus::Active => refuse("set a lot back to use with status RELEASED".into()),
-            LotStatus::OnHold if s.status == LotStatus::OnHold => {
-                refuse(format!("lot {:?} is already on hold", e.lot_id))
-            }
-            LotStatus::OnHold if s.status == LotStatus::Recalled => refuse(format!("lot {:?} is recalled", e.lot_id)),
-            LotStatus::Released => {
-                // A recall is lifted by voiding it, never by releasing a
-                // pending hold verdict: that would put the lot back to use.
-                if s.status == LotStatus::Recalled {
-                    return refuse(format!("lot {:?} is recalled; void the recall to lift it", e.lot_id));
-                }
-                let held = s.status == LotStatus::OnHold || (s.verdict == Some(Verdict::Hold) && !s.hold_released);
-                if !held {
-                    return refuse(format!("lot {:?} is not on hold; nothing to release", e.lot_id));
-                }
-                Ok(())
-            }
-            LotStatus::Recalled if s.status == LotStatus::Recalled => {
-                refuse(format!("lot {:?} is already recalled", e.lot_id))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn decide_void(&self, e: &EventVoided) -> Result<(), DomainError> {
-        self.facility(&e.facility_id)?;
-        let rec = self
-            .events
-            .get(e.voided_event_id.as_str())
-            .ok_or_else(|| DomainError::not_found("event", &e.voided_event_id))?;
-        if e.reason.trim().is_empty() {
-            return Err(DomainError::invalid("reason", "say why the event is voided"));
-        }
-        if let Some(r) = &e.replacement_event_id {
-            if !self.events.contains_key(r.as_str()) {
-                return Err(DomainError::not_found("replacement event", r));
-            }
-            if r == &e.voided_event_id {
-                return Err(DomainError::invalid(
-                    "replacement_event_id",
-                    "an event cannot replace itself",
-                ));
-            }
-        }
-        if *rec.chain != *e.facility_id {
-            return Err(DomainError::rule(
-                Rule::WrongFacility,
-                format!(
-                    "event {:?} belongs to {:?}, not {:?}",
-                    e.voided_event_id, rec.chain, e.facility_id
-                ),
-            ));
-        }
-        let refuse = |why: String| {
-            Err(DomainError::rule(
-                Rule::NotVoidable,
-                format!("event {:?} cannot be voided: {why}", e.voided_event_id),
-            ))
-        };
-        if rec.voided {
-            return refuse("it is already voided".into());
-        }
-        let unused = |lot: &str| match self.lots.get(lot) {
-            Some(l) if l.uses > 0 || l.in_transit > Decimal::ZERO => {
-                Err(format!("lot {lot:?} has been used since; void those events first"))
-            }
-            _ => Ok(()),
-        };
-        match &rec.undo {
-            Undo::MasterData => refuse("master data is corrected by registering a new record".into()),
-            Undo::Void => refuse("a correction cannot itself be voided; record the event again".into()),
-            Undo::Receipt { lot, .. } => match unused(lot) {
-                Ok(()) => Ok(()),
-                Err(why) => refuse(why),
-            },
-            Undo::Process { outputs, .. } => {
-                for out in outputs {
-                    if let Err(why) = unused(out) {
-                        return refuse(why);
-                    }
-                }
-                Ok(())
-            }
-            Undo::Pack { serials, .. } => {
-                if let Some(s) = serials
-                    .iter()
-                    .find(|s| self.serials.get(&**s).is_some_and(|p| p.shipped))
-                {
-                    return refuse(format!("package {s:?} has been shipped"));
-                }
-                Ok(())
-            }
-            Undo::Ship { lot, bulk, .. } => {
-                let in_transit = self.lots.get(lot).map_or(Decimal::ZERO, |l| l.in_transit);
-                if *bulk > in_transit {
-                    return refuse("the shipment has been received at another facility".into());
-                }
-                Ok(())
-            }
-            Undo::Mark { .. } => Ok(()),
-        }
+        crate::decide::decide(self, id, command, now)
     }
 
     /// Applies an event that `decide` produced (or that the log holds).
@@ -984,5 +446,71 @@ impl State {
         self.lots
             .values()
             .all(|l| l.balance >= Decimal::ZERO && l.balance <= l.quantity)
+    }
+}
+
+impl crate::decide::Facts for State {
+    fn has_event(&self, id: &str) -> bool {
+        self.events.contains_key(id)
+    }
+
+    fn party(&self, id: &str) -> Option<&Party> {
+        self.parties.get(id)
+    }
+
+    fn facility(&self, id: &str) -> Option<&Facility> {
+        self.facilities.get(id)
+    }
+
+    fn product(&self, id: &str) -> Option<&Product> {
+        self.products.get(id)
+    }
+
+    fn standard(&self, id: &str) -> Option<&QualityStandard> {
+        self.standards.get(id)
+    }
+
+    fn lot(&self, id: &str) -> Option<crate::decide::LotFacts<'_>> {
+        self.lots.get(id).map(|l| crate::decide::LotFacts {
+            facility_id: &l.facility_id,
+            product_id: &l.product_id,
+            owner_id: &l.owner_id,
+            unit: l.unit,
+            quantity: l.quantity,
+            balance: l.balance,
+            in_transit: l.in_transit,
+            standing: l.standing(),
+            voided: l.voided,
+            used: l.uses > 0,
+        })
+    }
+
+    fn serial(&self, serial: &str) -> Option<crate::decide::SerialFacts<'_>> {
+        self.serials.get(serial).map(|s| crate::decide::SerialFacts {
+            lot_id: &s.lot_id,
+            shipped: s.shipped,
+            voided: s.voided,
+        })
+    }
+
+    fn event(&self, id: &str) -> Option<crate::decide::EventFacts<'_>> {
+        use crate::decide::UndoFacts;
+        self.events.get(id).map(|r| crate::decide::EventFacts {
+            chain: &r.chain,
+            voided: r.voided,
+            undo: match &r.undo {
+                Undo::MasterData => UndoFacts::MasterData,
+                Undo::Void => UndoFacts::Void,
+                Undo::Mark { .. } => UndoFacts::Mark,
+                Undo::Receipt { lot, .. } => UndoFacts::Receipt { lot },
+                Undo::Process { outputs, .. } => UndoFacts::Process {
+                    outputs: outputs.iter().map(|o| &**o).collect(),
+                },
+                Undo::Pack { serials, .. } => UndoFacts::Pack {
+                    serials: serials.iter().map(|s| &**s).collect(),
+                },
+                Undo::Ship { lot, bulk, .. } => UndoFacts::Ship { lot, bulk: *bulk },
+            },
+        })
     }
 }
