@@ -421,7 +421,7 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
     fn decide_pack(&self, e: &LotPacked) -> Result<(), DomainError> {
         self.facility(&e.facility_id)?;
         let lot = self.usable_lot_at(&e.lot_id, &e.facility_id)?;
-        let product = self.product(&lot.product_id)?;
+        let product = self.product(lot.product_id)?;
         if let Some(gtin) = &product.gtin {
             if gtin != &e.gtin {
                 return Err(DomainError::rule(
