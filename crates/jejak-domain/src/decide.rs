@@ -13,7 +13,7 @@ use crate::quantity::{from_base, Quantity, Unit};
 use crate::state::Standing;
 
 /// What the rules need to know about a lot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LotFacts<'a> {
     pub facility_id: &'a str,
     pub product_id: &'a str,
@@ -69,7 +69,7 @@ pub fn unusable_reason(voided: bool, s: Standing) -> Option<String> {
 }
 
 /// What the rules need to know about a package serial.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SerialFacts<'a> {
     pub lot_id: &'a str,
     pub shipped: bool,

@@ -151,6 +151,48 @@ impl LotNode {
 
 pub(crate) const NO_SUPPLIER: u32 = u32::MAX;
 
+/// What kind of event an `EventRef` is, for corrections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventKind {
+    MasterData = 1,
+    Receipt = 2,
+    Mark = 3,
+    Process = 4,
+    Pack = 5,
+    Ship = 6,
+    Void = 7,
+}
+
+impl EventKind {
+    pub(crate) fn of(e: &Event) -> EventKind {
+        match e {
+            Event::PartyRegistered(_)
+            | Event::FacilityRegistered(_)
+            | Event::ProductRegistered(_)
+            | Event::StandardRegistered(_) => EventKind::MasterData,
+            Event::MaterialReceived(_) => EventKind::Receipt,
+            Event::LotInspected(_) | Event::LotStatusChanged(_) => EventKind::Mark,
+            Event::LotProcessed(_) => EventKind::Process,
+            Event::LotPacked(_) => EventKind::Pack,
+            Event::LotShipped(_) => EventKind::Ship,
+            Event::EventVoided(_) => EventKind::Void,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<EventKind> {
+        Some(match code {
+            1 => EventKind::MasterData,
+            2 => EventKind::Receipt,
+            3 => EventKind::Mark,
+            4 => EventKind::Process,
+            5 => EventKind::Pack,
+            6 => EventKind::Ship,
+            7 => EventKind::Void,
+            _ => return None,
+        })
+    }
+}
+
 /// What the projection keeps of an event: where it is and which lots it made
 /// or touched, so a later correction can be applied.
 #[derive(Debug, Clone)]
@@ -158,6 +200,9 @@ pub(crate) struct EventRef {
     pub(crate) position: u64,
     pub(crate) lots: Vec<Ix>,
     pub(crate) voided_by: Option<(Box<str>, String)>,
+    pub(crate) kind: EventKind,
+    /// Interned chain (facility or registry) the event was appended to.
+    pub(crate) chain: u32,
 }
 
 /// An event with its place in the log, as the projector applies it.
@@ -236,9 +281,7 @@ impl Genealogy {
         let ix = self.lots.len() as Ix;
         self.by_id.insert(node.id.clone(), ix);
         for p in &node.detail().packages {
-            if !p.voided {
-                self.serials.insert(p.serial.clone(), ix);
-            }
+            self.serials.insert(p.serial.clone(), ix);
         }
         self.lots.push(node);
         ix
@@ -270,7 +313,9 @@ impl Genealogy {
         }
     }
 
-    fn record_event(&mut self, id: &str, position: u64, lots: Vec<Ix>) {
+    fn record_event(&mut self, id: &str, position: u64, lots: Vec<Ix>, event: &Event) {
+        let kind = EventKind::of(event);
+        let chain = self.names.intern(event.chain());
         self.dirty.new_events.push(id.into());
         self.events.insert(
             id.into(),
@@ -278,6 +323,8 @@ impl Genealogy {
                 position,
                 lots,
                 voided_by: None,
+                kind,
+                chain,
             }),
         );
     }
@@ -378,22 +425,22 @@ impl Genealogy {
             Event::PartyRegistered(p) => {
                 self.dirty.parties.insert(p.id.clone());
                 self.parties.insert(p.id.clone(), p.clone());
-                self.record_event(e.event_id, pos, Vec::new());
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
             }
             Event::FacilityRegistered(f) => {
                 self.dirty.facilities.insert(f.id.clone());
                 self.facilities.insert(f.id.clone(), f.clone());
-                self.record_event(e.event_id, pos, Vec::new());
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
             }
             Event::ProductRegistered(p) => {
                 self.dirty.products.insert(p.id.clone());
                 self.products.insert(p.id.clone(), p.clone());
-                self.record_event(e.event_id, pos, Vec::new());
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
             }
             Event::StandardRegistered(s) => {
                 self.dirty.standards.insert(s.id.clone());
                 self.standards.insert(s.id.clone(), s.clone());
-                self.record_event(e.event_id, pos, Vec::new());
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
             }
             Event::MaterialReceived(r) => {
                 if self.by_id.contains_key(r.lot_id.as_str()) {
@@ -430,7 +477,7 @@ impl Genealogy {
                     self.touch(src, pos);
                     lots.push(src);
                 }
-                self.record_event(e.event_id, pos, lots);
+                self.record_event(e.event_id, pos, lots, e.event);
             }
             Event::LotInspected(i) => {
                 let Some(ix) = self.lot_ix(&i.lot_id) else {
@@ -448,7 +495,7 @@ impl Genealogy {
                 });
                 self.push_mark(ix, e.event_id, MarkKind::Inspected(i.verdict));
                 self.touch(ix, pos);
-                self.record_event(e.event_id, pos, vec![ix]);
+                self.record_event(e.event_id, pos, vec![ix], e.event);
             }
             Event::LotStatusChanged(s) => {
                 let Some(ix) = self.lot_ix(&s.lot_id) else {
@@ -456,7 +503,7 @@ impl Genealogy {
                 };
                 self.push_mark(ix, e.event_id, MarkKind::Status(s.status));
                 self.touch(ix, pos);
-                self.record_event(e.event_id, pos, vec![ix]);
+                self.record_event(e.event_id, pos, vec![ix], e.event);
             }
             Event::LotProcessed(p) => {
                 let step = self.names.intern(&p.process_step);
@@ -493,7 +540,7 @@ impl Genealogy {
                     lots.push(ix);
                 }
                 lots.extend(inputs.iter().map(|(ix, _)| *ix));
-                self.record_event(e.event_id, pos, lots);
+                self.record_event(e.event_id, pos, lots, e.event);
             }
             Event::LotPacked(pk) => {
                 let Some(ix) = self.lot_ix(&pk.lot_id) else {
@@ -516,7 +563,7 @@ impl Genealogy {
                 }
                 self.node_mut(ix).balance -= total;
                 self.touch(ix, pos);
-                self.record_event(e.event_id, pos, vec![ix]);
+                self.record_event(e.event_id, pos, vec![ix], e.event);
             }
             Event::LotShipped(s) => {
                 let Some(ix) = self.lot_ix(&s.lot_id) else {
@@ -544,7 +591,7 @@ impl Genealogy {
                     voided: false,
                 });
                 self.touch(ix, pos);
-                self.record_event(e.event_id, pos, vec![ix]);
+                self.record_event(e.event_id, pos, vec![ix], e.event);
             }
             Event::EventVoided(v) => {
                 let mut lots = Vec::new();
@@ -561,7 +608,7 @@ impl Genealogy {
                         lots = target.lots.clone();
                     }
                 }
-                self.record_event(e.event_id, pos, lots);
+                self.record_event(e.event_id, pos, lots, e.event);
             }
         }
     }
@@ -663,21 +710,7 @@ impl Genealogy {
                 self.node_mut(p.lot).balance += p.quantity;
             }
         }
-        let voided_serials: Vec<Box<str>> = target
-            .lots
-            .iter()
-            .flat_map(|ix| {
-                self.lots[*ix as usize]
-                    .detail()
-                    .packages
-                    .iter()
-                    .filter(|p| p.voided && &*p.event_id == event_id)
-                    .map(|p| p.serial.clone())
-            })
-            .collect();
-        for s in voided_serials {
-            self.serials.remove(&s);
-        }
+        // Voided serials stay in the index: a serial is never reused.
     }
 
     pub(crate) fn take_dirty(&mut self) -> Dirty {

@@ -3,6 +3,7 @@
 //! state together with the log position it reflects, and the trace queries
 //! answered from it.
 
+mod facts;
 mod graph;
 mod query;
 mod records;

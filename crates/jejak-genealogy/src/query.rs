@@ -222,13 +222,18 @@ impl Genealogy {
                         id: serial.clone(),
                     })?;
                 let n = self.node(ix);
+                // A voided packing leaves its serials unusable but no longer a package.
                 let pk = n
                     .detail()
                     .packages
                     .iter()
                     .find(|pk| !pk.voided && *pk.serial == **serial)
-                    .map(|pk| self.package_info(n, pk));
-                Ok((ix, pk))
+                    .map(|pk| self.package_info(n, pk))
+                    .ok_or_else(|| GenealogyError::NotFound {
+                        what: "package serial",
+                        id: serial.clone(),
+                    })?;
+                Ok((ix, Some(pk)))
             }
             p::target::Kind::Label(uri) => {
                 let (ix, pk, _) = self.resolve_label(uri)?;

@@ -152,6 +152,10 @@ pub(crate) struct EventRecord {
     pub(crate) void_reason: String,
     #[prost(string, tag = "5")]
     pub(crate) id: String,
+    #[prost(uint32, tag = "6")]
+    pub(crate) kind: u32,
+    #[prost(string, tag = "7")]
+    pub(crate) chain: String,
 }
 
 fn corrupt(key: &str, reason: impl Into<String>) -> GenealogyError {
@@ -494,6 +498,8 @@ pub(crate) fn resolve_parents(
 pub(crate) fn event_to_record(g: &Genealogy, id: &str, e: &EventRef) -> EventRecord {
     EventRecord {
         id: id.to_string(),
+        kind: e.kind as u32,
+        chain: g.names.get(e.chain).to_string(),
         position: e.position,
         lots: e.lots.iter().map(|ix| g.node(*ix).id.to_string()).collect(),
         voided_by: e.voided_by.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default(),
@@ -501,7 +507,7 @@ pub(crate) fn event_to_record(g: &Genealogy, id: &str, e: &EventRef) -> EventRec
     }
 }
 
-pub(crate) fn record_to_event(g: &Genealogy, key: &str, r: EventRecord) -> Result<EventRef, GenealogyError> {
+pub(crate) fn record_to_event(g: &mut Genealogy, key: &str, r: EventRecord) -> Result<EventRef, GenealogyError> {
     let mut lots = Vec::with_capacity(r.lots.len());
     for l in &r.lots {
         lots.push(
@@ -509,6 +515,8 @@ pub(crate) fn record_to_event(g: &Genealogy, key: &str, r: EventRecord) -> Resul
                 .ok_or_else(|| corrupt(key, format!("lot {l:?} is missing")))?,
         );
     }
+    let kind = crate::graph::EventKind::from_code(r.kind)
+        .ok_or_else(|| corrupt(key, format!("unknown event kind {}", r.kind)))?;
     Ok(EventRef {
         position: r.position,
         lots,
@@ -517,5 +525,7 @@ pub(crate) fn record_to_event(g: &Genealogy, key: &str, r: EventRecord) -> Resul
         } else {
             Some((r.voided_by.into(), r.void_reason))
         },
+        kind,
+        chain: g.names.intern(&r.chain),
     })
 }

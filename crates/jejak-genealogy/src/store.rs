@@ -341,7 +341,7 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         while !rest.is_empty() {
             let r = EventRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt(&k, e.to_string()))?;
             let id = r.id.clone();
-            let e = records::record_to_event(&g, &id, r)?;
+            let e = records::record_to_event(&mut g, &id, r)?;
             g.events.insert(id.into(), Box::new(e));
         }
         last_chunk = (index, v.to_vec());

@@ -445,11 +445,47 @@ fn as_command(event: &Event) -> Command {
 /// Hand-built events must be ones the write side would have written.
 #[track_caller]
 fn assert_write_side_accepts(log: &Log) {
+    use jejak_domain::Facts;
     let mut state = State::new();
+    let mut g = Genealogy::new();
     for a in log.applied() {
         let decided = state.decide(a.event_id, as_command(a.event), a.recorded_at);
         assert_eq!(decided.as_ref(), Ok(a.event), "event {}", a.event_id);
+        // The genealogy, as Facts, decides exactly as the write model does.
+        let via_genealogy = jejak_domain::decide(&g, a.event_id, as_command(a.event), a.recorded_at);
+        assert_eq!(
+            via_genealogy, decided,
+            "event {} decided against the genealogy",
+            a.event_id
+        );
         state.apply(a.event_id, a.event);
+        g.apply(a);
+        for lot in a.event.lots() {
+            assert_eq!(
+                Facts::lot(&g, lot),
+                Facts::lot(&state, lot),
+                "lot {lot} after {}",
+                a.event_id
+            );
+        }
+    }
+    // Voiding any event is decided alike (voidability follows the same facts).
+    for a in log.applied() {
+        let facility = a.event.chain().to_string();
+        let void = Command::VoidEvent(jejak_domain::EventVoided {
+            facility_id: facility,
+            voided_event_id: a.event_id.to_string(),
+            reason: "probe".into(),
+            replacement_event_id: None,
+            occurred_at: None,
+        });
+        let now = log.next_at().unwrap_or_default();
+        assert_eq!(
+            jejak_domain::decide(&g, "probe-void", void.clone(), now),
+            state.decide("probe-void", void, now),
+            "voiding {}",
+            a.event_id
+        );
     }
 }
 
