@@ -60,7 +60,7 @@ pub struct Projection {
 
 /// Events applied in memory between two writes of the store: a lot consumed
 /// by many transformations in that span is written once, not once each.
-const PERSIST_EVERY: u64 = 16_384;
+pub const PERSIST_EVERY: u64 = 16_384;
 
 fn chunk_key(index: u64) -> Vec<u8> {
     chunk_key_of(EVENT_CHUNK, index)
@@ -128,6 +128,26 @@ impl Projection {
             self.persist_locked(&mut g)?;
         }
         Ok(())
+    }
+
+    /// Runs `f` with the genealogy under the write lock: the embedded write
+    /// path decides against it and applies what it appended. What `f` applies
+    /// is counted toward the next persist but never persisted here: the
+    /// caller persists once the log has made it durable (`persist`).
+    pub fn capture<T>(&self, f: impl FnOnce(&mut Genealogy) -> T) -> T {
+        let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
+        let before = g.position();
+        let out = f(&mut g);
+        let applied = g.position() - before;
+        if applied > 0 {
+            *self.unpersisted.lock().unwrap_or_else(|e| e.into_inner()) += applied;
+        }
+        out
+    }
+
+    /// Events applied in memory and not yet written to sled.
+    pub fn unpersisted(&self) -> u64 {
+        *self.unpersisted.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes everything applied since the last write, with the position it

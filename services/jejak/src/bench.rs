@@ -530,36 +530,29 @@ fn own_rss() -> u64 {
         * 1024
 }
 
-/// Where a server's memory goes: resident memory after opening the log,
-/// after rebuilding the write model, and after loading the projection.
+/// Where a server's memory goes: resident memory after opening the log
+/// (chain check, event-id index) and after loading the projection.
 async fn memory(data_dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
     let start = own_rss();
     let log = SledLog::open(&data_dir.join("log"))?;
     let after_log = own_rss();
-    let replay_log = log.clone();
-    let state = tokio::task::spawn_blocking(move || crate::writer::replay(&replay_log)).await??;
-    let after_state = own_rss();
     let dir = data_dir.join("genealogy");
     let projection = tokio::task::spawn_blocking(move || Projection::open(&dir)).await??;
     let after_projection = own_rss();
     let lots = projection.status().lots;
     let rows = vec![
         (
-            "memory: event log (chain heads, event-id index, cache)".into(),
+            "memory: event log (chain check, event-id index, sled)".into(),
             mib(after_log.saturating_sub(start)),
         ),
         (
-            format!("memory: write model ({} lots)", state.lot_count()),
-            mib(after_state.saturating_sub(after_log)),
-        ),
-        (
-            format!("memory: genealogy projection ({lots} lots)"),
-            mib(after_projection.saturating_sub(after_state)),
+            format!("memory: genealogy ({lots} lots)"),
+            mib(after_projection.saturating_sub(after_log)),
         ),
     ];
     drop(projection);
-    drop(state);
+    drop(log);
     Ok(rows)
 }
 

@@ -1,24 +1,15 @@
-//! The embedded projector: follows the log's durable position and applies
-//! new events to the genealogy projection in batches. The projection stores
-//! its position in the same batch as the changes, so the projector resumes
-//! where the store says after any crash.
-
-use std::sync::Arc;
+//! The projector: applies the log's events to the genealogy projection in
+//! batches, from the position the stored projection reflects. The embedded
+//! server uses it to bring the projection up to the log at start (after a
+//! crash, whatever was only in memory); `jejak rebuild` to recreate it.
 
 use anyhow::Context;
 use jejak_domain::Time;
 use jejak_genealogy::{AppliedEvent, Projection};
 use jejak_log::{EventLog, StoredEvent};
-use tokio_util::sync::CancellationToken;
 
 /// Events per projection batch (one sled batch, one write lock).
 pub const BATCH: usize = 2048;
-/// How long the projector must be idle before it writes the projection.
-const IDLE_PERSIST: std::time::Duration = std::time::Duration::from_secs(1);
-/// Below this many new events the projector waits `COALESCE_WAIT` for more.
-const COALESCE_EVENTS: usize = 1024;
-/// The most a capture waits, beyond its own flush, to become visible to traces.
-const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)> {
     let event = e
@@ -102,44 +93,4 @@ pub fn catch_up<L: EventLog>(
         let _ = reader.join();
         result
     })
-}
-
-/// Runs until cancelled, applying durable events as they arrive.
-pub async fn run<L: EventLog + Clone>(
-    log: L,
-    projection: Arc<Projection>,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut durable = log.subscribe();
-    loop {
-        let mut upto = *durable.borrow_and_update();
-        let behind = upto.saturating_sub(projection.position());
-        if behind > 0 && behind < COALESCE_EVENTS as u64 {
-            // A trickle of events: wait a moment so they are applied in one
-            // batch (one sled batch, one write lock) instead of one by one.
-            let _ = tokio::time::timeout(COALESCE_WAIT, cancel.cancelled()).await;
-            upto = *durable.borrow_and_update();
-        }
-        if projection.position() < upto {
-            let (log, proj) = (log.clone(), projection.clone());
-            tokio::task::spawn_blocking(move || catch_up(&log, &proj, upto, &mut |_| {}))
-                .await
-                .context("projector task")??;
-            continue;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            changed = durable.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(IDLE_PERSIST) => {
-                // Idle: write what is only in memory, so a restart replays little.
-                let proj = projection.clone();
-                tokio::task::spawn_blocking(move || proj.persist()).await.context("projector persist task")??;
-            }
-        }
-    }
-    let proj = projection.clone();
-    tokio::task::spawn_blocking(move || proj.flush())
-        .await
-        .context("projector flush task")??;
-    Ok(())
 }

@@ -27,18 +27,38 @@ pub struct ServeConfig {
 }
 
 /// Opens the log, and rebuilds the write model from it.
+/// Opens the log (checking every chain) and the projection, brings the
+/// projection up to the log, and returns the writer over both.
 pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
     let log_dir = data_dir.join("log");
     let dir = log_dir.clone();
-    // One pass over the log checks every chain and rebuilds the write model.
-    let (log, state) = tokio::task::spawn_blocking(move || {
-        let mut state = jejak_domain::State::new();
-        SledLog::open_with(&dir, &mut |e| crate::writer::replay_one(&mut state, e)).map(|log| (log, state))
+    let log = tokio::task::spawn_blocking(move || SledLog::open(&dir))
+        .await
+        .context("open the event log task")?
+        .with_context(|| format!("open the event log in {}", log_dir.display()))?;
+    let proj_dir = data_dir.join("genealogy");
+    let dir = proj_dir.clone();
+    let projection = Arc::new(
+        tokio::task::spawn_blocking(move || Projection::open(&dir))
+            .await
+            .context("projection open task")?
+            .with_context(|| format!("open the projection in {}", proj_dir.display()))?,
+    );
+    let durable = log.durable_position();
+    if projection.position() > durable {
+        anyhow::bail!(
+            "the projection in {} is at log position {} but the log ends at {durable}; run `jejak rebuild` to recreate it from the log",
+            proj_dir.display(),
+            projection.position(),
+        );
+    }
+    let (catch_log, catch_projection) = (log.clone(), projection.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::projector::catch_up(&catch_log, &catch_projection, durable, &mut |_| {})
     })
     .await
-    .context("open the event log task")?
-    .with_context(|| format!("open the event log in {}", log_dir.display()))?;
-    Ok(Arc::new(Writer::new(log, state)))
+    .context("projection catch-up task")??;
+    Ok(Arc::new(Writer::new(log, projection)))
 }
 
 /// Serves until `shutdown` resolves; a clean shutdown flushes the log and
@@ -52,31 +72,22 @@ pub async fn run(
         .with_context(|| format!("create the data directory {}", config.data_dir.display()))?;
     let writer = open_writer(&config.data_dir).await?;
     let log = writer.log().clone();
-    let (lots, events) = writer.counts();
-    tracing::info!(lots, events, position = log.durable_position(), "write model ready");
+    let projection = writer.projection().clone();
+    let status = projection.status();
+    tracing::info!(
+        lots = status.lots,
+        events = status.events,
+        position = status.position,
+        "genealogy ready"
+    );
 
-    let proj_dir = config.data_dir.join("genealogy");
-    let projection = {
-        let dir = proj_dir.clone();
-        Arc::new(
-            tokio::task::spawn_blocking(move || Projection::open(&dir))
-                .await
-                .context("projection open task")?
-                .with_context(|| format!("open the projection in {}", proj_dir.display()))?,
-        )
-    };
-    if projection.position() > log.durable_position() {
-        anyhow::bail!(
-            "the projection in {} is at log position {} but the log ends at {}; run `jejak rebuild` to recreate it from the log",
-            proj_dir.display(),
-            projection.position(),
-            log.durable_position()
-        );
-    }
     let cancel = CancellationToken::new();
-    let projector = tokio::spawn(crate::projector::run(log.clone(), projection.clone(), cancel.clone()));
+    let persister = {
+        let (writer, cancel) = (writer.clone(), cancel.clone());
+        tokio::spawn(async move { writer.run_persister(cancel).await })
+    };
 
-    if config.demo && events == 0 {
+    if config.demo && status.events == 0 {
         let n = crate::demo::load(&writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
     }
@@ -121,12 +132,17 @@ pub async fn run(
         .context("serve gRPC");
 
     cancel.cancel();
-    match projector.await {
+    match persister.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "projector stopped with an error"),
-        Err(e) => tracing::error!(error = %e, "projector task failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "writing the projection failed"),
+        Err(e) => tracing::error!(error = %e, "projection writer task failed"),
     }
     log.close().await.context("close the event log")?;
+    let flush = projection.clone();
+    tokio::task::spawn_blocking(move || flush.flush())
+        .await
+        .context("projection flush task")?
+        .context("flush the projection")?;
     tracing::info!("jejak stopped");
     result
 }

@@ -17,6 +17,15 @@ pub struct TraceApi<L> {
     limits: TraceLimits,
 }
 
+impl<L: EventLog> TraceApi<L> {
+    /// Answers only once everything the answer was read from is durable: the
+    /// embedded write path applies events to the genealogy before the log's
+    /// flush, and nobody may see an event a crash could still take back.
+    async fn visible(&self, position: u64) -> Result<(), Status> {
+        self.log.wait_durable(position).await.map_err(status::log)
+    }
+}
+
 impl<L> TraceApi<L> {
     pub fn new(projection: Arc<Projection>, log: L, limits: TraceLimits) -> TraceApi<L> {
         TraceApi {
@@ -35,18 +44,28 @@ fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
 impl<L: EventLog> TraceService for TraceApi<L> {
     async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
-        let g = self.projection.read();
-        g.backward_trace(r.target.as_ref(), r.max_depth, self.limits)
-            .map(Response::new)
-            .map_err(status::genealogy)
+        let (reply, position) = {
+            let g = self.projection.read();
+            (
+                g.backward_trace(r.target.as_ref(), r.max_depth, self.limits),
+                g.position(),
+            )
+        };
+        self.visible(position).await?;
+        reply.map(Response::new).map_err(status::genealogy)
     }
 
     async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
-        let g = self.projection.read();
-        g.forward_trace(r.target.as_ref(), r.max_depth, self.limits)
-            .map(Response::new)
-            .map_err(status::genealogy)
+        let (reply, position) = {
+            let g = self.projection.read();
+            (
+                g.forward_trace(r.target.as_ref(), r.max_depth, self.limits),
+                g.position(),
+            )
+        };
+        self.visible(position).await?;
+        reply.map(Response::new).map_err(status::genealogy)
     }
 
     async fn origin_shares(
@@ -54,10 +73,12 @@ impl<L: EventLog> TraceService for TraceApi<L> {
         request: Request<p::OriginSharesRequest>,
     ) -> Result<Response<p::OriginSharesReply>, Status> {
         let r = request.into_inner();
-        let g = self.projection.read();
-        g.origin_shares(r.target.as_ref())
-            .map(Response::new)
-            .map_err(status::genealogy)
+        let (reply, position) = {
+            let g = self.projection.read();
+            (g.origin_shares(r.target.as_ref()), g.position())
+        };
+        self.visible(position).await?;
+        reply.map(Response::new).map_err(status::genealogy)
     }
 
     async fn lot_history(
@@ -65,11 +86,11 @@ impl<L: EventLog> TraceService for TraceApi<L> {
         request: Request<p::LotHistoryRequest>,
     ) -> Result<Response<p::LotHistoryReply>, Status> {
         let p::LotHistoryRequest { lot_id, as_of } = request.into_inner();
-        let positions = self
-            .projection
-            .read()
-            .history_positions(&lot_id)
-            .map_err(status::genealogy)?;
+        let (positions, position) = {
+            let g = self.projection.read();
+            (g.history_positions(&lot_id).map_err(status::genealogy)?, g.position())
+        };
+        self.visible(position).await?;
         let as_of = as_of.map(|t| (t.seconds, t.nanos));
         let mut entries = Vec::with_capacity(positions.len());
         for pos in positions {
@@ -120,11 +141,12 @@ impl<L: EventLog> TraceService for TraceApi<L> {
 
     async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
         let r = request.into_inner();
-        self.projection
-            .read()
-            .get_lot(&r.lot_id)
-            .map(Response::new)
-            .map_err(status::genealogy)
+        let (reply, position) = {
+            let g = self.projection.read();
+            (g.get_lot(&r.lot_id), g.position())
+        };
+        self.visible(position).await?;
+        reply.map(Response::new).map_err(status::genealogy)
     }
 
     async fn lookup_label(
@@ -132,18 +154,21 @@ impl<L: EventLog> TraceService for TraceApi<L> {
         request: Request<p::LookupLabelRequest>,
     ) -> Result<Response<p::LookupLabelReply>, Status> {
         let r = request.into_inner();
-        self.projection
-            .read()
-            .lookup_label(&r.uri)
-            .map(Response::new)
-            .map_err(status::genealogy)
+        let (reply, position) = {
+            let g = self.projection.read();
+            (g.lookup_label(&r.uri), g.position())
+        };
+        self.visible(position).await?;
+        reply.map(Response::new).map_err(status::genealogy)
     }
 
     async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
         let s = self.projection.status();
         Ok(Response::new(p::StatusReply {
             log_position: self.log.durable_position(),
-            applied_position: s.position,
+            // Applied and durable: the genealogy may hold a few events the
+            // log is still flushing.
+            applied_position: s.position.min(self.log.durable_position()),
             lots: s.lots,
             events: s.events,
         }))

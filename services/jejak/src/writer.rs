@@ -1,11 +1,12 @@
 //! The write side: the capture service decides each command against the
-//! write model, appends the event, applies it, and acknowledges once the log
-//! says it is durable. Decide-append-apply runs under one short lock, so
-//! concurrent commands can never both spend the same balance.
+//! genealogy the server holds, appends the event, applies it, and
+//! acknowledges once the log says it is durable. Decide-append-apply runs
+//! under the genealogy's write lock, so concurrent commands can never both
+//! spend the same balance.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use jejak_domain::State;
+use jejak_genealogy::{AppliedEvent, Projection};
 use jejak_log::{Draft, EventLog, StoredEvent};
 use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_server::CaptureService;
@@ -13,44 +14,15 @@ use tonic::{Request, Response, Status};
 
 use crate::status;
 
-/// The write model and the log it appends to.
+/// The genealogy commands are decided against, and the log they append to.
 pub struct Writer<L> {
     log: L,
-    state: Mutex<State>,
-}
-
-/// Rebuilds the write model from every event in the log.
-pub fn replay<L: EventLog>(log: &L) -> Result<State, anyhow::Error> {
-    let mut state = State::new();
-    let mut next = 1;
-    loop {
-        let batch = log.read_from(next, 4096)?;
-        if batch.is_empty() {
-            break;
-        }
-        for e in batch {
-            next = e.position + 1;
-            replay_one(&mut state, &e)?;
-        }
-    }
-    Ok(state)
-}
-
-/// Applies one stored event to the write model.
-pub fn replay_one(state: &mut State, e: &StoredEvent) -> Result<(), jejak_log::LogError> {
-    let corrupt = |reason: String| jejak_log::LogError::Corrupt {
-        position: e.position,
-        reason,
-    };
-    let event = e
-        .envelope
-        .event
-        .clone()
-        .ok_or_else(|| corrupt("the envelope holds no event".into()))?;
-    let event =
-        jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the stored event does not decode: {err}")))?;
-    state.apply(&e.envelope.event_id, &event);
-    Ok(())
+    projection: Arc<Projection>,
+    /// Captures hold it shared while they decide, append and apply; writing
+    /// the projection to sled holds it exclusively, so what it writes is
+    /// exactly what the log has made durable.
+    gate: tokio::sync::RwLock<()>,
+    persist_wanted: tokio::sync::Notify,
 }
 
 fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
@@ -72,10 +44,12 @@ fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
 }
 
 impl<L: EventLog> Writer<L> {
-    pub fn new(log: L, state: State) -> Writer<L> {
+    pub fn new(log: L, projection: Arc<Projection>) -> Writer<L> {
         Writer {
             log,
-            state: Mutex::new(state),
+            projection,
+            gate: tokio::sync::RwLock::new(()),
+            persist_wanted: tokio::sync::Notify::new(),
         }
     }
 
@@ -83,10 +57,8 @@ impl<L: EventLog> Writer<L> {
         &self.log
     }
 
-    /// Lots and events the write model knows.
-    pub fn counts(&self) -> (usize, usize) {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        (s.lot_count(), s.event_count())
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
     }
 
     /// Decides, appends and acknowledges one command.
@@ -99,44 +71,84 @@ impl<L: EventLog> Writer<L> {
             *blake3::hash(&buf).as_bytes()
         };
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
-        let reply = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(position) = self.log.position_of(&id).map_err(status::log)? {
-                drop(state);
-                return self.replayed(position, &id, command_hash).await;
-            }
-            let now = crate::now();
-            let event = state.decide(&id, command, now).map_err(status::domain)?;
-            let draft = Draft {
-                chain: event.chain().to_string(),
-                event_id: id.clone(),
-                actor: actor.to_string(),
-                command_hash,
-                recorded_at: jejak_proto::time_to_proto(now),
-                event: jejak_proto::event_to_proto(&event),
-            };
-            let appended = self.log.append(draft).map_err(status::log)?;
-            state.apply(&id, &event);
-            let (verdict, findings) = match &event {
-                jejak_domain::Event::LotInspected(i) => {
-                    (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone())
+        let gate = self.gate.read().await;
+        let outcome = self
+            .projection
+            .capture(|g| -> Result<Result<p::CaptureReply, u64>, Status> {
+                if let Some(position) = self.log.position_of(&id).map_err(status::log)? {
+                    return Ok(Err(position));
                 }
-                _ => (0, Vec::new()),
-            };
-            p::CaptureReply {
-                event_id: id,
-                chain: appended.chain,
-                sequence: appended.sequence,
-                position: appended.position,
-                hash: hex::encode(appended.hash),
-                recorded_at: Some(jejak_proto::time_to_proto(now)),
-                replayed: false,
-                verdict,
-                findings,
-            }
+                let now = crate::now();
+                let event = jejak_domain::decide(&*g, &id, command, now).map_err(status::domain)?;
+                let draft = Draft {
+                    chain: event.chain().to_string(),
+                    event_id: id.clone(),
+                    actor: actor.to_string(),
+                    command_hash,
+                    recorded_at: jejak_proto::time_to_proto(now),
+                    event: jejak_proto::event_to_proto(&event),
+                };
+                let appended = self.log.append(draft).map_err(status::log)?;
+                g.apply(AppliedEvent {
+                    position: appended.position,
+                    event_id: &id,
+                    recorded_at: now,
+                    event: &event,
+                });
+                let (verdict, findings) = match &event {
+                    jejak_domain::Event::LotInspected(i) => {
+                        (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone())
+                    }
+                    _ => (0, Vec::new()),
+                };
+                Ok(Ok(p::CaptureReply {
+                    event_id: id.clone(),
+                    chain: appended.chain,
+                    sequence: appended.sequence,
+                    position: appended.position,
+                    hash: hex::encode(appended.hash),
+                    recorded_at: Some(jejak_proto::time_to_proto(now)),
+                    replayed: false,
+                    verdict,
+                    findings,
+                }))
+            });
+        drop(gate);
+        let reply = match outcome? {
+            Ok(reply) => reply,
+            Err(position) => return self.replayed(position, &id, command_hash).await,
         };
         self.log.wait_durable(reply.position).await.map_err(status::log)?;
+        if self.projection.unpersisted() >= jejak_genealogy::PERSIST_EVERY {
+            self.persist_wanted.notify_one();
+        }
         Ok(reply)
+    }
+
+    /// Writes the in-memory genealogy to sled once the log has made all of it
+    /// durable. Captures wait meanwhile (one flush and one sled batch).
+    pub async fn persist(&self) -> anyhow::Result<()> {
+        if self.projection.unpersisted() == 0 {
+            return Ok(());
+        }
+        let _exclusive = self.gate.write().await;
+        self.log.wait_durable(self.projection.position()).await?;
+        let projection = self.projection.clone();
+        tokio::task::spawn_blocking(move || projection.persist()).await??;
+        Ok(())
+    }
+
+    /// Persists every `PERSIST_EVERY` events and after a second without captures.
+    pub async fn run_persister(&self, cancel: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.persist_wanted.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+            self.persist().await?;
+        }
+        self.persist().await
     }
 
     async fn replayed(&self, position: u64, id: &str, command_hash: [u8; 32]) -> Result<p::CaptureReply, Status> {
