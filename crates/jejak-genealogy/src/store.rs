@@ -62,6 +62,21 @@ pub struct Projection {
 /// by many transformations in that span is written once, not once each.
 pub const PERSIST_EVERY: u64 = 16_384;
 
+/// Opens the sled database, waiting (up to ten seconds) for a handle that
+/// was just dropped to release the directory's lock.
+fn open_db(dir: &Path) -> Result<sled::Db, GenealogyError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(dir).cache_capacity(16 * 1024 * 1024).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn chunk_key(index: u64) -> Vec<u8> {
     chunk_key_of(EVENT_CHUNK, index)
 }
@@ -75,9 +90,15 @@ fn chunk_key_of(prefix: &[u8], index: u64) -> Vec<u8> {
 impl Projection {
     /// Opens the store in `dir` and loads it into memory.
     pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
-        let db = sled::Config::new().path(dir).cache_capacity(128 * 1024 * 1024).open()?;
+        // sled keeps what a scan read resident for as long as the database
+        // is open: load with one handle, drop it, and write through a fresh one.
+        let (graph, chunk) = {
+            let db = open_db(dir)?;
+            let tree = db.open_tree("genealogy")?;
+            load(&tree)?
+        };
+        let db = open_db(dir)?;
         let tree = db.open_tree("genealogy")?;
-        let (graph, chunk) = load(&tree)?;
         let position = graph.position();
         Ok(Projection {
             db,

@@ -27,6 +27,21 @@ const MAX_BLOCK_EVENTS: usize = 256;
 /// Staged envelopes that wake the flusher even when nobody waits.
 const FLUSH_EAGERLY_AT: usize = 1024;
 
+/// Opens the sled database, waiting (up to ten seconds) for a handle that
+/// was just dropped to release the directory's lock.
+fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(dir).cache_capacity(2 * 1024 * 1024).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn block_key(first: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = BLOCK;
@@ -110,7 +125,10 @@ impl SledLog {
         dir: &Path,
         visit: &mut dyn FnMut(&StoredEvent) -> Result<(), LogError>,
     ) -> Result<SledLog, LogError> {
-        let db = sled::Config::new().path(dir).cache_capacity(2 * 1024 * 1024).open()?;
+        // sled keeps what a scan read resident for as long as the database is
+        // open, whatever its cache size: scan with one handle, drop it, and
+        // serve from a fresh one.
+        let db = open_db(dir)?;
         let tree = db.open_tree("log")?;
         let mut heads: HashMap<String, Head> = HashMap::new();
         let mut ids = HashMap::new();
@@ -152,6 +170,10 @@ impl SledLog {
                 last = position;
             }
         }
+        drop(tree);
+        drop(db);
+        let db = open_db(dir)?;
+        let tree = db.open_tree("log")?;
         let (durable, _) = watch::channel(last);
         let inner = Arc::new(Inner {
             db,
