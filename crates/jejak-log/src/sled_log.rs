@@ -115,16 +115,6 @@ impl SledLog {
     /// Opens (or creates) the log in `dir`, checks every chain link, and
     /// starts its flusher on the current tokio runtime.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
-        SledLog::open_with(dir, &mut |_| Ok(()))
-    }
-
-    /// Opens the log like `open`, handing every stored event, in order, to
-    /// `visit` on the way, so a caller that needs the whole history (the
-    /// write model) reads the log once, not twice.
-    pub fn open_with(
-        dir: &Path,
-        visit: &mut dyn FnMut(&StoredEvent) -> Result<(), LogError>,
-    ) -> Result<SledLog, LogError> {
         // sled keeps what a scan read resident for as long as the database is
         // open, whatever its cache size: scan with one handle, drop it, and
         // serve from a fresh one.
@@ -165,7 +155,6 @@ impl SledLog {
                         hash: e.hash,
                     },
                 );
-                visit(&e)?;
                 ids.insert(e.envelope.event_id.into_boxed_str(), position);
                 last = position;
             }
