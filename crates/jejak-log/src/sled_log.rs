@@ -94,6 +94,11 @@ struct Writer {
 
 struct Inner {
     db: sled::Db,
+    /// sled's data file. sled's flush ends with `sync_file_range`, which
+    /// neither writes the file's metadata nor flushes the disk's write cache;
+    /// an `fdatasync` on it after each flush makes an acknowledged append
+    /// survive a power cut, not only a crash of the process.
+    data_file: std::fs::File,
     tree: sled::Tree,
     writer: Mutex<Writer>,
     /// Highest staged position.
@@ -163,9 +168,13 @@ impl SledLog {
         drop(db);
         let db = open_db(dir)?;
         let tree = db.open_tree("log")?;
+        let data_path = dir.join("db");
+        let data_file = std::fs::File::open(&data_path)
+            .map_err(|e| LogError::Storage(format!("open {} to sync it: {e}", data_path.display())))?;
         let (durable, _) = watch::channel(last);
         let inner = Arc::new(Inner {
             db,
+            data_file,
             tree,
             writer: Mutex::new(Writer {
                 next_position: last + 1,
@@ -234,9 +243,16 @@ impl SledLog {
     pub async fn close(&self) -> Result<(), LogError> {
         self.inner.closed.store(true, Ordering::SeqCst);
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || write_pending(&inner).and_then(|_| Ok(inner.db.flush().map(|_| ())?)))
-            .await
-            .map_err(|e| LogError::Storage(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            write_pending(&inner)?;
+            inner.db.flush()?;
+            inner
+                .data_file
+                .sync_data()
+                .map_err(|e| LogError::Storage(format!("sync the log's data file: {e}")))
+        })
+        .await
+        .map_err(|e| LogError::Storage(e.to_string()))??;
         Ok(())
     }
 
@@ -288,6 +304,10 @@ async fn flusher(inner: std::sync::Weak<Inner>, wanted: Arc<Notify>) {
         let result = tokio::task::spawn_blocking(move || -> Result<u64, LogError> {
             let last = write_pending(&worker)?;
             worker.db.flush()?;
+            worker
+                .data_file
+                .sync_data()
+                .map_err(|e| LogError::Storage(format!("sync the log's data file: {e}")))?;
             Ok(last)
         })
         .await;
