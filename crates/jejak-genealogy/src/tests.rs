@@ -1212,20 +1212,10 @@ fn answers(g: &Genealogy, log: &Log) -> Vec<String> {
     out
 }
 
-/// Opens the store again after a `Projection` was dropped. sled's background
-/// flusher may still hold the directory's file lock for a moment, so poll
-/// with a deadline instead of failing on the first try.
+/// Opens the store again after a `Projection` was dropped (`Projection::open`
+/// itself waits for sled to release the directory's lock).
 fn reopen(dir: &std::path::Path) -> Projection {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Projection::open(dir) {
-            Ok(p) => return p,
-            Err(GenealogyError::Storage(e)) if e.contains("lock") && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(e) => panic!("reopen projection: {e}"),
-        }
-    }
+    Projection::open(dir).expect("reopen projection")
 }
 
 /// Applies the log to a fresh projection in `batches` (lengths summing to
