@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jejak_proto::v1 as p;
 use prost::Message;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
 use crate::{Appended, EventLog, LogError};
@@ -104,10 +104,28 @@ struct Inner {
     /// Highest staged position.
     staged: AtomicU64,
     durable: watch::Sender<u64>,
+    /// Held while staged envelopes are written to sled: one writer at a time.
+    writing: Mutex<()>,
     /// Set when a write or flush failed: nothing more is acknowledged.
     failure: Mutex<Option<String>>,
-    flush_wanted: Arc<Notify>,
+    /// The flusher thread, woken when appends wait (see `flusher`).
+    flusher: OnceLock<std::thread::Thread>,
     closed: AtomicBool,
+}
+
+impl Inner {
+    fn want_flush(&self) {
+        if let Some(t) = self.flusher.get() {
+            t.unpark();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The flusher holds the log weakly: wake it so it sees it is gone.
+        self.want_flush();
+    }
 }
 
 /// The embedded, sled-backed event log. Cheap to clone.
@@ -118,7 +136,7 @@ pub struct SledLog {
 
 impl SledLog {
     /// Opens (or creates) the log in `dir`, checks every chain link, and
-    /// starts its flusher on the current tokio runtime.
+    /// starts its flusher thread.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
         // sled keeps what a scan read resident for as long as the database is
         // open, whatever its cache size: scan with one handle, drop it, and
@@ -184,11 +202,17 @@ impl SledLog {
             }),
             staged: AtomicU64::new(last),
             durable,
+            writing: Mutex::new(()),
             failure: Mutex::new(None),
-            flush_wanted: Arc::new(Notify::new()),
+            flusher: OnceLock::new(),
             closed: AtomicBool::new(false),
         });
-        tokio::spawn(flusher(Arc::downgrade(&inner), inner.flush_wanted.clone()));
+        let weak = Arc::downgrade(&inner);
+        let thread = std::thread::Builder::new()
+            .name("log flusher".into())
+            .spawn(move || flusher(weak))
+            .map_err(|e| LogError::Storage(format!("start the log's flusher thread: {e}")))?;
+        let _ = inner.flusher.set(thread.thread().clone());
         Ok(SledLog { inner })
     }
 
@@ -265,12 +289,12 @@ impl SledLog {
     }
 }
 
-/// Writes every staged envelope to sled as blocks; returns the last position written.
+/// Writes every staged envelope to sled as blocks; returns the last position
+/// written. Envelopes leave the staging area only once their block is in
+/// sled, so a reader always finds each one in one place or the other.
 fn write_pending(inner: &Inner) -> Result<u64, LogError> {
-    let pending = {
-        let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut w.pending)
-    };
+    let _one_writer = inner.writing.lock().unwrap_or_else(|e| e.into_inner());
+    let pending = inner.writer.lock().unwrap_or_else(|e| e.into_inner()).pending.clone();
     let Some(&(last, _)) = pending.last() else {
         return Ok(*inner.durable.borrow());
     };
@@ -283,36 +307,35 @@ fn write_pending(inner: &Inner) -> Result<u64, LogError> {
         }
         inner.tree.insert(block_key(first), value)?;
     }
+    let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+    w.pending.drain(..pending.len());
     Ok(last)
 }
 
 /// Flushes whenever appends are waiting; every append staged before a flush
-/// starts is acknowledged by it. Holds the log only weakly, so dropping the
-/// last handle ends the task.
-async fn flusher(inner: std::sync::Weak<Inner>, wanted: Arc<Notify>) {
+/// starts is acknowledged by it. A thread of its own, parked while there is
+/// nothing to flush: appends wake it without a syscall when it is busy, and
+/// each flush wakes its waiters directly. Holds the log only weakly, so
+/// dropping the last handle ends the thread.
+fn flusher(inner: std::sync::Weak<Inner>) {
     loop {
-        let notified = wanted.notified();
         let Some(strong) = inner.upgrade() else { return };
         let staged = strong.staged.load(Ordering::Acquire);
         if staged <= *strong.durable.borrow() || strong.failure.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             drop(strong);
-            notified.await;
+            std::thread::park();
             continue;
         }
-        drop(notified);
-        let worker = strong.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<u64, LogError> {
-            let last = write_pending(&worker)?;
-            worker.db.flush()?;
-            worker
+        let flushed = write_pending(&strong).and_then(|last| {
+            strong.db.flush()?;
+            strong
                 .data_file
                 .sync_data()
                 .map_err(|e| LogError::Storage(format!("sync the log's data file: {e}")))?;
             Ok(last)
-        })
-        .await;
-        match result {
-            Ok(Ok(last)) => {
+        });
+        match flushed {
+            Ok(last) => {
                 strong.durable.send_if_modified(|d| {
                     if last > *d {
                         *d = last;
@@ -322,8 +345,7 @@ async fn flusher(inner: std::sync::Weak<Inner>, wanted: Arc<Notify>) {
                     }
                 });
             }
-            Ok(Err(e)) => fail(&strong, format!("write or flush failed: {e}")),
-            Err(e) => fail(&strong, format!("flush task failed: {e}")),
+            Err(e) => fail(&strong, format!("write or flush failed: {e}")),
         }
     }
 }
@@ -371,7 +393,7 @@ impl EventLog for SledLog {
         self.inner.staged.store(position, Ordering::Release);
         drop(w);
         if eager {
-            self.inner.flush_wanted.notify_one();
+            self.inner.want_flush();
         }
         Ok(Appended {
             position,
@@ -386,7 +408,7 @@ impl EventLog for SledLog {
         if *rx.borrow() >= position {
             return Ok(());
         }
-        self.inner.flush_wanted.notify_one();
+        self.inner.want_flush();
         loop {
             if let Some(reason) = self.inner.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 return Err(LogError::Unavailable(reason));
@@ -402,6 +424,10 @@ impl EventLog for SledLog {
 
     fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
         let from = from.max(1);
+        // What is staged, taken before reading sled: an envelope leaves the
+        // staging area only after its block is in sled, so each one up to
+        // the end of this copy is found in one place or the other.
+        let staged = self.writer().pending.clone();
         let mut out: Vec<StoredEvent> = Vec::new();
         // The block holding `from` starts at or before it.
         let start = self
@@ -426,11 +452,9 @@ impl EventLog for SledLog {
                 }
             }
         }
-        // Then what is staged, as long as positions stay contiguous (an
-        // envelope being written right now is in neither place: stop there).
+        // Then what was staged and not yet in sled.
         let mut next = out.last().map_or(from, |e| e.position + 1);
-        let w = self.writer();
-        for (position, bytes) in w.pending.iter() {
+        for (position, bytes) in staged.iter() {
             if out.len() >= limit || *position > next {
                 break;
             }
@@ -604,6 +628,38 @@ mod tests {
             );
             assert_eq!(log.read(15).unwrap().unwrap().envelope.event_id, "15");
             assert!(log.read(21).unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn readers_see_every_appended_envelope_while_the_flusher_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let log = SledLog::open(dir.path()).unwrap();
+            let reader = log.clone();
+            let stop = Arc::new(AtomicBool::new(false));
+            let done = stop.clone();
+            let checker = std::thread::spawn(move || {
+                let mut checks = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    let staged = reader.inner.staged.load(Ordering::Acquire);
+                    let all = reader.read_from(1, usize::MAX).unwrap();
+                    assert!(all.len() as u64 >= staged, "read {} of {staged} staged", all.len());
+                    assert!(all.iter().enumerate().all(|(i, e)| e.position == i as u64 + 1));
+                    checks += 1;
+                }
+                checks
+            });
+            for i in 1..=3000u64 {
+                let a = log.append(draft("fac", &i.to_string())).unwrap();
+                if i % 7 == 0 {
+                    log.wait_durable(a.position).await.unwrap();
+                }
+            }
+            log.wait_durable(3000).await.unwrap();
+            stop.store(true, Ordering::SeqCst);
+            assert!(checker.join().unwrap() > 0);
+            assert_eq!(log.verify().unwrap(), 3000);
         });
     }
 
