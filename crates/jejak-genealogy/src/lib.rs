@@ -13,7 +13,7 @@ mod tests;
 
 pub use graph::{AppliedEvent, Genealogy};
 pub use query::TraceLimits;
-pub use store::{Projection, ProjectionStatus, PERSIST_EVERY};
+pub use store::{Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
 
 /// What can go wrong in the projection; callers tell these apart.
 #[derive(Debug, thiserror::Error)]

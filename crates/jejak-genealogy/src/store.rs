@@ -55,7 +55,23 @@ pub struct Projection {
     chunk: std::sync::Mutex<(u64, Vec<u8>)>,
     /// Events applied in memory since the last persist.
     unpersisted: std::sync::Mutex<u64>,
+    /// The position of the last snapshot taken, and of the last written.
+    snapshotted: std::sync::Mutex<u64>,
     persisted: std::sync::Mutex<u64>,
+}
+
+/// Changes to the store encoded under the genealogy's lock, to be written
+/// after it is released (see `Projection::snapshot`).
+pub struct Snapshot {
+    batch: sled::Batch,
+    position: u64,
+}
+
+impl Snapshot {
+    /// The log position the store reaches once this is written.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
 }
 
 /// Events applied in memory between two writes of the store: a lot consumed
@@ -106,6 +122,7 @@ impl Projection {
             graph: RwLock::new(graph),
             chunk: std::sync::Mutex::new(chunk),
             unpersisted: std::sync::Mutex::new(0),
+            snapshotted: std::sync::Mutex::new(position),
             persisted: std::sync::Mutex::new(position),
         })
     }
@@ -146,7 +163,11 @@ impl Projection {
             *unpersisted >= PERSIST_EVERY
         };
         if due {
-            self.persist_locked(&mut g)?;
+            let snapshot = self.snapshot_locked(&mut g)?;
+            drop(g);
+            if let Some(snapshot) = snapshot {
+                self.write(snapshot)?;
+            }
         }
         Ok(())
     }
@@ -176,8 +197,26 @@ impl Projection {
     /// memory only: a crash loses them, and the projector re-applies them
     /// from the log.
     pub fn persist(&self) -> Result<(), GenealogyError> {
+        match self.snapshot()? {
+            Some(snapshot) => self.write(snapshot),
+            None => Ok(()),
+        }
+    }
+
+    /// Encodes everything applied since the last snapshot, under the lock
+    /// but without writing: the caller can release the genealogy, wait until
+    /// the log has made `Snapshot::position` durable, and then `write` it.
+    /// Snapshots must be written in the order they were taken.
+    pub fn snapshot(&self) -> Result<Option<Snapshot>, GenealogyError> {
         let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
-        self.persist_locked(&mut g)
+        self.snapshot_locked(&mut g)
+    }
+
+    /// Writes a snapshot, with the position it reaches, in one atomic batch.
+    pub fn write(&self, snapshot: Snapshot) -> Result<(), GenealogyError> {
+        self.tree.apply_batch(snapshot.batch)?;
+        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.position;
+        Ok(())
     }
 
     /// The position the stored (not just the in-memory) projection reflects.
@@ -185,9 +224,10 @@ impl Projection {
         *self.persisted.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn persist_locked(&self, g: &mut Genealogy) -> Result<(), GenealogyError> {
-        if g.position() == self.persisted_position() {
-            return Ok(());
+    fn snapshot_locked(&self, g: &mut Genealogy) -> Result<Option<Snapshot>, GenealogyError> {
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|e| e.into_inner());
+        if g.position() == *snapshotted {
+            return Ok(None);
         }
         let dirty = g.take_dirty();
         let mut batch = sled::Batch::default();
@@ -280,10 +320,13 @@ impl Projection {
             }
         }
         batch.insert(POSITION_KEY, &g.position().to_be_bytes());
-        self.tree.apply_batch(batch)?;
-        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = g.position();
-        *self.unpersisted.lock().unwrap_or_else(|e| e.into_inner()) = 0;
-        Ok(())
+        let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
+        *unpersisted = unpersisted.saturating_sub(g.position() - *snapshotted);
+        *snapshotted = g.position();
+        Ok(Some(Snapshot {
+            batch,
+            position: g.position(),
+        }))
     }
 
     /// Makes everything applied so far durable.

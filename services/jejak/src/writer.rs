@@ -18,10 +18,6 @@ use crate::status;
 pub struct Writer<L> {
     log: L,
     projection: Arc<Projection>,
-    /// Captures hold it shared while they decide, append and apply; writing
-    /// the projection to sled holds it exclusively, so what it writes is
-    /// exactly what the log has made durable.
-    gate: tokio::sync::RwLock<()>,
     persist_wanted: tokio::sync::Notify,
 }
 
@@ -48,7 +44,6 @@ impl<L: EventLog> Writer<L> {
         Writer {
             log,
             projection,
-            gate: tokio::sync::RwLock::new(()),
             persist_wanted: tokio::sync::Notify::new(),
         }
     }
@@ -71,7 +66,6 @@ impl<L: EventLog> Writer<L> {
             *blake3::hash(&buf).as_bytes()
         };
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
-        let gate = self.gate.read().await;
         let outcome = self
             .projection
             .capture(|g| -> Result<Result<p::CaptureReply, u64>, Status> {
@@ -113,7 +107,6 @@ impl<L: EventLog> Writer<L> {
                     findings,
                 }))
             });
-        drop(gate);
         let reply = match outcome? {
             Ok(reply) => reply,
             Err(position) => return self.replayed(position, &id, command_hash).await,
@@ -125,16 +118,21 @@ impl<L: EventLog> Writer<L> {
         Ok(reply)
     }
 
-    /// Writes the in-memory genealogy to sled once the log has made all of it
-    /// durable. Captures wait meanwhile (one flush and one sled batch).
+    /// Writes the in-memory genealogy to sled, never ahead of the log: the
+    /// changes are encoded under the genealogy's lock (captures wait only
+    /// for that), and written once the log has made everything in them
+    /// durable.
     pub async fn persist(&self) -> anyhow::Result<()> {
         if self.projection.unpersisted() == 0 {
             return Ok(());
         }
-        let _exclusive = self.gate.write().await;
-        self.log.wait_durable(self.projection.position()).await?;
         let projection = self.projection.clone();
-        tokio::task::spawn_blocking(move || projection.persist()).await??;
+        let Some(snapshot) = tokio::task::spawn_blocking(move || projection.snapshot()).await?? else {
+            return Ok(());
+        };
+        self.log.wait_durable(snapshot.position()).await?;
+        let projection = self.projection.clone();
+        tokio::task::spawn_blocking(move || projection.write(snapshot)).await??;
         Ok(())
     }
 
