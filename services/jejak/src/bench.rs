@@ -14,6 +14,7 @@ use jejak_domain::{Command, LotInput, LotOutput, MaterialReceived, Quantity, Sta
 use jejak_genealogy::{Projection, TraceLimits};
 use jejak_log::{Draft, EventLog, SledLog};
 use jejak_proto::v1 as p;
+use prost::Message;
 use tokio::io::AsyncBufReadExt;
 
 /// What to run and how big.
@@ -28,6 +29,75 @@ pub struct BenchOptions {
     pub queries: usize,
     /// Measure capture against this running server instead of starting one.
     pub server: Option<String>,
+}
+
+/// A minimal gRPC client straight on HTTP/2 (the `h2` crate): the load
+/// generator shares the two cores with the server, so it spends as little of
+/// them as it can. Each call is a real gRPC unary call on its own stream;
+/// the reply's `grpc-status` is checked.
+#[derive(Clone)]
+struct LoadClient {
+    send: h2::client::SendRequest<bytes::Bytes>,
+    authority: String,
+}
+
+impl LoadClient {
+    async fn connect(url: &str) -> anyhow::Result<LoadClient> {
+        let authority = url
+            .strip_prefix("http://")
+            .with_context(|| format!("{url:?}: the load generator speaks plain http:// only"))?
+            .trim_end_matches('/')
+            .to_string();
+        let tcp = tokio::net::TcpStream::connect(&authority)
+            .await
+            .with_context(|| format!("connect to {authority}"))?;
+        tcp.set_nodelay(true)?;
+        let (send, connection) = h2::client::handshake(tcp).await.context("HTTP/2 handshake")?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(LoadClient { send, authority })
+    }
+
+    /// Calls `path` with `message`; returns the reply's payload.
+    async fn unary(&mut self, path: &str, message: &impl prost::Message) -> anyhow::Result<bytes::Bytes> {
+        use bytes::BufMut;
+        let request = http::Request::post(format!("http://{}{path}", self.authority))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())?;
+        let len = message.encoded_len();
+        let mut body = bytes::BytesMut::with_capacity(5 + len);
+        body.put_u8(0);
+        body.put_u32(u32::try_from(len)?);
+        message.encode(&mut body)?;
+        let send = std::future::poll_fn(|cx| self.send.poll_ready(cx));
+        send.await?;
+        let (response, mut stream) = self.send.send_request(request, false)?;
+        stream.send_data(body.freeze(), true)?;
+        let response = response.await?;
+        let status = |h: &http::HeaderMap| {
+            h.get("grpc-status")
+                .map(|v| (v.clone(), h.get("grpc-message").cloned()))
+        };
+        if let Some((code, message)) = status(response.headers()) {
+            anyhow::bail!("{path}: grpc-status {code:?} {message:?}");
+        }
+        let mut recv = response.into_body();
+        let mut payload = bytes::BytesMut::new();
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk?;
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            payload.extend_from_slice(&chunk);
+        }
+        let trailers = recv.trailers().await?.unwrap_or_default();
+        match status(&trailers) {
+            Some((code, _)) if code == "0" => {}
+            other => anyhow::bail!("{path}: grpc-status {other:?}"),
+        }
+        anyhow::ensure!(payload.len() >= 5, "{path}: reply has no gRPC message");
+        Ok(payload.freeze().slice(5..))
+    }
 }
 
 /// A small deterministic PRNG (xorshift64*), so runs are repeatable.
@@ -170,58 +240,29 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     };
     let run = crate::now().0;
     register_master(&url).await?;
-    let next = Arc::new(AtomicU64::new(0));
     let total = opts.capture_events;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    let mut channels = Vec::new();
-    for _ in 0..opts.connections.clamp(1, opts.clients.max(1)) {
-        channels.push(crate::client::connect(&url).await?);
-    }
-    for client in 0..opts.clients {
-        let channel = channels[client % channels.len()].clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut c = p::capture_service_client::CaptureServiceClient::new(channel);
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<_, tonic::Status>(lat);
-                }
-                let t = Instant::now();
-                c.receive_material(p::ReceiveMaterialRequest {
-                    command_id: format!("c{run}-{i}"),
-                    facility_id: "fac".into(),
-                    lot_id: format!("R{}-{i}", run % 1_000_000),
-                    product_id: "raw".into(),
-                    quantity: pq("1250.5"),
-                    owner_id: format!("ukm{}", i % 3),
-                    supplier_id: "sup".into(),
-                    origin: Some(p::Origin {
-                        place: "Desa Wonokerto, Demak".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await?;
-                lat.push(t.elapsed());
-            }
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    let elapsed = started.elapsed();
+    let (clients, connections, target) = (
+        opts.clients,
+        opts.connections.clamp(1, opts.clients.max(1)),
+        url.clone(),
+    );
+    // The load runs on a single thread of its own, so that it takes as little
+    // of the two cores from the server as it can.
+    let (elapsed, mut lat) = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(load(&target, clients, connections, total, run))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the load generator panicked"))??;
     lat.sort();
     let rate = total as f64 / elapsed.as_secs_f64();
     let mut rows = vec![
         (
             format!(
                 "capture, {} clients on {} connections, durable acks",
-                opts.clients,
-                channels.len()
+                clients, connections
             ),
             format!("{rate:.0} events/s ({total} events in {elapsed:.2?})"),
         ),
@@ -239,6 +280,61 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
         format!("{:.0}", size as f64 / total as f64),
     ));
     Ok(rows)
+}
+
+/// `clients` concurrent callers, each sending the next receipt as soon as the
+/// last one is acknowledged, until `total` are; returns the wall time and
+/// every call's latency.
+async fn load(
+    url: &str,
+    clients: usize,
+    connections: usize,
+    total: u64,
+    run: i64,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut channels = Vec::new();
+    for _ in 0..connections {
+        channels.push(LoadClient::connect(url).await?);
+    }
+    for client in 0..clients {
+        let mut c = channels[client % channels.len()].clone();
+        let next = next.clone();
+        tasks.push(tokio::task::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let t = Instant::now();
+                let request = p::ReceiveMaterialRequest {
+                    command_id: format!("c{run}-{i}"),
+                    facility_id: "fac".into(),
+                    lot_id: format!("R{}-{i}", run % 1_000_000),
+                    product_id: "raw".into(),
+                    quantity: pq("1250.5"),
+                    owner_id: format!("ukm{}", i % 3),
+                    supplier_id: "sup".into(),
+                    origin: Some(p::Origin {
+                        place: "Desa Wonokerto, Demak".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let reply = c.unary("/jejak.v1.CaptureService/ReceiveMaterial", &request).await?;
+                p::CaptureReply::decode(reply)?;
+                lat.push(t.elapsed());
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok((started.elapsed(), lat))
 }
 
 /// Generates a genealogy of `lots` lots straight into the log through the
