@@ -2,10 +2,14 @@
 //! order for projectors, and the embedded implementation on sled with
 //! group-committed durable appends.
 
+#[cfg(test)]
+mod conformance;
 mod envelope;
+pub mod jetstream;
 mod sled_log;
 
 pub use envelope::{hash, verify_link, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
+pub use jetstream::{JetStreamConfig, JetStreamLog};
 pub use sled_log::SledLog;
 
 use std::future::Future;
@@ -23,6 +27,12 @@ pub enum LogError {
     Unavailable(String),
     #[error("event log is shutting down")]
     Closed,
+    /// Another writer extended the chain since the head the caller built on.
+    #[error("chain {chain:?} changed meanwhile: {reason}")]
+    Conflict { chain: String, reason: String },
+    /// The log's backend is not set up as asked.
+    #[error("event log configuration: {0}")]
+    Config(String),
 }
 
 impl From<sled::Error> for LogError {
@@ -38,6 +48,42 @@ pub struct Appended {
     pub chain: String,
     pub sequence: u64,
     pub hash: [u8; 32],
+    /// The event id was already in the log: this describes the stored copy.
+    pub duplicate: bool,
+}
+
+/// The last envelope of a chain: its chain sequence, the hash of its stored
+/// bytes and its position. `ChainHead::default()` is the head of an empty chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainHead {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    pub position: u64,
+}
+
+/// The contract every event log keeps, embedded or distributed; one
+/// conformance suite checks it against each implementation.
+pub trait ChainLog: Send + Sync + 'static {
+    /// Appends `draft` after `expected`, the head of its chain the caller
+    /// decided against: the new envelope has the next sequence and links to
+    /// that head's hash. If the chain has moved on, nothing is written and
+    /// the answer is `LogError::Conflict`. If the event id is already in
+    /// the log, nothing is written and the stored copy is described
+    /// (`duplicate`). Resolves once the append is durable.
+    fn append_after(
+        &self,
+        draft: Draft,
+        expected: ChainHead,
+    ) -> impl Future<Output = Result<Appended, LogError>> + Send;
+
+    /// Up to `limit` events from position `from` on, in order.
+    fn read_range(&self, from: u64, limit: usize) -> impl Future<Output = Result<Vec<StoredEvent>, LogError>> + Send;
+
+    /// The position of the last durable event (0 when empty).
+    fn last_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// The head of a chain (the default head when it has no event yet).
+    fn head(&self, chain: &str) -> impl Future<Output = Result<ChainHead, LogError>> + Send;
 }
 
 /// An append-only, hash-chained event log. Appends are staged in order by

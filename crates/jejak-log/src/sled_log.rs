@@ -19,7 +19,7 @@ use prost::Message;
 use tokio::sync::watch;
 
 use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
-use crate::{Appended, EventLog, LogError};
+use crate::{Appended, ChainHead, ChainLog, EventLog, LogError};
 
 const BLOCK: u8 = b'b';
 /// Most envelopes written in one block.
@@ -82,7 +82,14 @@ fn split_block(first: u64, value: &[u8]) -> Result<Vec<(u64, &[u8])>, LogError> 
 struct Head {
     sequence: u64,
     hash: [u8; 32],
+    position: u64,
 }
+
+const EMPTY_HEAD: Head = Head {
+    sequence: 0,
+    hash: ZERO_HASH,
+    position: 0,
+};
 
 struct Writer {
     next_position: u64,
@@ -158,10 +165,7 @@ impl SledLog {
             for (position, bytes) in split_block(first, &v)? {
                 let e = StoredEvent::decode(position, bytes.to_vec())?;
                 let chain = e.envelope.chain.clone();
-                let head = heads.get(&chain).copied().unwrap_or(Head {
-                    sequence: 0,
-                    hash: ZERO_HASH,
-                });
+                let head = heads.get(&chain).copied().unwrap_or(EMPTY_HEAD);
                 if e.envelope.sequence != head.sequence + 1 || e.envelope.prev_hash.as_slice() != head.hash {
                     return Err(LogError::Corrupt {
                         position,
@@ -176,6 +180,7 @@ impl SledLog {
                     Head {
                         sequence: e.envelope.sequence,
                         hash: e.hash,
+                        position,
                     },
                 );
                 ids.insert(e.envelope.event_id.into_boxed_str(), position);
@@ -357,8 +362,11 @@ fn fail(inner: &Inner, reason: String) {
     inner.durable.send_modify(|_| {});
 }
 
-impl EventLog for SledLog {
-    fn append(&self, draft: Draft) -> Result<Appended, LogError> {
+impl SledLog {
+    /// Stages `draft` at the end of its chain; with `expected`, only if the
+    /// chain's head is still that one, and not at all if the event id is
+    /// already in the log (the stored copy is described instead).
+    fn stage(&self, draft: Draft, expected: Option<ChainHead>) -> Result<Appended, LogError> {
         if let Some(reason) = self.inner.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(LogError::Unavailable(reason));
         }
@@ -366,10 +374,32 @@ impl EventLog for SledLog {
             return Err(LogError::Closed);
         }
         let mut w = self.writer();
-        let head = w.heads.get(&draft.chain).copied().unwrap_or(Head {
-            sequence: 0,
-            hash: ZERO_HASH,
-        });
+        if let Some(expected) = expected {
+            if let Some(&position) = w.ids.get(draft.event_id.as_str()) {
+                drop(w);
+                let stored = self
+                    .read(position)?
+                    .ok_or_else(|| LogError::Storage(format!("indexed position {position} is missing")))?;
+                return Ok(Appended {
+                    position,
+                    chain: stored.envelope.chain.clone(),
+                    sequence: stored.envelope.sequence,
+                    hash: stored.hash,
+                    duplicate: true,
+                });
+            }
+            let head = w.heads.get(&draft.chain).copied().unwrap_or(EMPTY_HEAD);
+            if (head.sequence, head.hash, head.position) != (expected.sequence, expected.hash, expected.position) {
+                return Err(LogError::Conflict {
+                    chain: draft.chain,
+                    reason: format!(
+                        "its head is sequence {} at position {}, not sequence {} at position {}",
+                        head.sequence, head.position, expected.sequence, expected.position
+                    ),
+                });
+            }
+        }
+        let head = w.heads.get(&draft.chain).copied().unwrap_or(EMPTY_HEAD);
         let position = w.next_position;
         let sequence = head.sequence + 1;
         let envelope = p::Envelope {
@@ -389,7 +419,14 @@ impl EventLog for SledLog {
         w.next_position = position + 1;
         w.ids.insert(draft.event_id.into_boxed_str(), position);
         let eager = w.pending.len() >= FLUSH_EAGERLY_AT;
-        w.heads.insert(draft.chain.clone(), Head { sequence, hash: h });
+        w.heads.insert(
+            draft.chain.clone(),
+            Head {
+                sequence,
+                hash: h,
+                position,
+            },
+        );
         self.inner.staged.store(position, Ordering::Release);
         drop(w);
         if eager {
@@ -400,7 +437,42 @@ impl EventLog for SledLog {
             chain: draft.chain,
             sequence,
             hash: h,
+            duplicate: false,
         })
+    }
+}
+
+impl ChainLog for SledLog {
+    async fn append_after(&self, draft: Draft, expected: ChainHead) -> Result<Appended, LogError> {
+        let appended = self.stage(draft, Some(expected))?;
+        self.wait_durable(appended.position).await?;
+        Ok(appended)
+    }
+
+    async fn read_range(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let durable = self.durable_position();
+        let mut events = self.read_from(from, limit)?;
+        events.retain(|e| e.position <= durable);
+        Ok(events)
+    }
+
+    async fn last_position(&self) -> Result<u64, LogError> {
+        Ok(self.durable_position())
+    }
+
+    async fn head(&self, chain: &str) -> Result<ChainHead, LogError> {
+        let h = self.writer().heads.get(chain).copied().unwrap_or(EMPTY_HEAD);
+        Ok(ChainHead {
+            sequence: h.sequence,
+            hash: h.hash,
+            position: h.position,
+        })
+    }
+}
+
+impl EventLog for SledLog {
+    fn append(&self, draft: Draft) -> Result<Appended, LogError> {
+        self.stage(draft, None)
     }
 
     async fn wait_durable(&self, position: u64) -> Result<(), LogError> {

@@ -225,3 +225,6 @@ pub fn run_cli(args: &[&str]) -> anyhow::Result<(std::process::ExitStatus, Strin
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
 }
+
+pub mod nats;
+pub use nats::{Nats, NatsCluster, NatsNode};

@@ -35,7 +35,8 @@ pub fn domain(e: DomainError) -> Status {
 pub fn log(e: LogError) -> Status {
     match e {
         LogError::Unavailable(_) | LogError::Closed => Status::unavailable(e.to_string()),
-        LogError::Storage(_) | LogError::Corrupt { .. } => {
+        LogError::Conflict { .. } => Status::aborted(format!("{e}; retry the command")),
+        LogError::Storage(_) | LogError::Corrupt { .. } | LogError::Config(_) => {
             tracing::error!(error = %e, "event log failure");
             Status::internal(e.to_string())
         }

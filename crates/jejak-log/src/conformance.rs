@@ -1,0 +1,216 @@
+//! One conformance suite for every `ChainLog`: the sled log and the
+//! JetStream log (against a real nats-server) must behave the same.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use jejak_proto::v1 as p;
+
+use crate::jetstream::{chain_from_token, chain_token};
+use crate::{
+    hash, verify_link, ChainHead, ChainLog, Draft, JetStreamConfig, JetStreamLog, LogError, SledLog, ZERO_HASH,
+};
+
+fn draft(chain: &str, id: &str) -> Draft {
+    Draft {
+        chain: chain.into(),
+        event_id: id.into(),
+        actor: "conformance".into(),
+        command_hash: hash(id.as_bytes()),
+        recorded_at: prost_types::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 0,
+        },
+        event: p::Event {
+            kind: Some(p::event::Kind::LotStatusChanged(p::LotStatusChanged {
+                facility_id: chain.into(),
+                lot_id: format!("L-{id}"),
+                status: p::LotStatus::OnHold as i32,
+                reason: "conformance".into(),
+                occurred_at: None,
+            })),
+        },
+    }
+}
+
+/// Runs every check against logs made by `open` (called again to reopen the
+/// same log, to check what survives).
+async fn suite<L, F, Fut>(open: F)
+where
+    L: ChainLog,
+    F: Fn() -> Fut,
+    Fut: Future<Output = L>,
+{
+    let log = open().await;
+    // Empty.
+    assert_eq!(log.last_position().await.unwrap(), 0);
+    assert_eq!(log.head("fac-a").await.unwrap(), ChainHead::default());
+    assert!(log.read_range(1, 10).await.unwrap().is_empty());
+
+    // Chains and the global order.
+    let a1 = log
+        .append_after(draft("fac-a", "a1"), ChainHead::default())
+        .await
+        .unwrap();
+    assert_eq!((a1.position, a1.sequence, a1.duplicate), (1, 1, false));
+    let head_a = log.head("fac-a").await.unwrap();
+    assert_eq!(
+        head_a,
+        ChainHead {
+            sequence: 1,
+            hash: a1.hash,
+            position: 1
+        }
+    );
+    let a2 = log.append_after(draft("fac-a", "a2"), head_a).await.unwrap();
+    let b1 = log
+        .append_after(draft("fac.b_1", "b1"), ChainHead::default())
+        .await
+        .unwrap();
+    assert_eq!((a2.position, a2.sequence), (2, 2));
+    assert_eq!((b1.position, b1.sequence, b1.chain.as_str()), (3, 1, "fac.b_1"));
+    assert_eq!(log.last_position().await.unwrap(), 3);
+
+    // A stale head is a conflict and writes nothing; so is a new chain that exists.
+    let stale = log.append_after(draft("fac-a", "a3"), head_a).await;
+    assert!(matches!(stale, Err(LogError::Conflict { .. })), "{stale:?}");
+    let again = log
+        .append_after(draft("fac-b", "x"), ChainHead::default())
+        .await
+        .unwrap();
+    assert_eq!(again.position, 4);
+    let exists = log.append_after(draft("fac-b", "y"), ChainHead::default()).await;
+    assert!(matches!(exists, Err(LogError::Conflict { .. })), "{exists:?}");
+    assert_eq!(log.last_position().await.unwrap(), 4);
+
+    // The same event id again: nothing written, the stored copy described.
+    let dup = log
+        .append_after(draft("fac-a", "a2"), log.head("fac-a").await.unwrap())
+        .await
+        .unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(
+        (dup.position, dup.sequence, dup.hash),
+        (a2.position, a2.sequence, a2.hash)
+    );
+    assert_eq!(log.last_position().await.unwrap(), 4);
+
+    // Reading: exact bytes, in order, chains linked.
+    let all = log.read_range(1, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(all[1].hash, a2.hash);
+    assert_eq!(all[1].envelope.prev_hash, a1.hash.to_vec());
+    assert_eq!(all[0].envelope.prev_hash, ZERO_HASH.to_vec());
+    verify_link(None, &all[0]).unwrap();
+    verify_link(Some(&all[0]), &all[1]).unwrap();
+    assert_eq!(
+        log.read_range(2, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(log.read_range(5, 10).await.unwrap().is_empty());
+
+    // Racing writers on one head: exactly one wins.
+    let log = Arc::new(log);
+    let head = log.head("fac-a").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.append_after(draft("fac-a", &format!("race-{i}")), head).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) => {
+                assert_eq!(a.sequence, head.sequence + 1);
+                won += 1;
+            }
+            Err(LogError::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(log.last_position().await.unwrap(), 5);
+    drop(log);
+
+    // Everything survives reopening.
+    let log = open().await;
+    assert_eq!(log.last_position().await.unwrap(), 5);
+    let head = log.head("fac-a").await.unwrap();
+    assert_eq!((head.sequence, head.position), (3, 5));
+    let all = log.read_range(1, 100).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[4].hash, head.hash);
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn sled_log_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    rt().block_on(suite(|| {
+        let path = path.clone();
+        async move { SledLog::open(&path).unwrap() }
+    }));
+}
+
+#[test]
+fn jetstream_log_conforms() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    let url = nats.url();
+    rt().block_on(suite(|| {
+        let url = url.clone();
+        async move {
+            JetStreamLog::connect(JetStreamConfig::new(url), std::time::Duration::from_secs(10))
+                .await
+                .unwrap()
+        }
+    }));
+}
+
+#[test]
+fn jetstream_refuses_a_stream_whose_settings_differ() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let log = JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        // A setting the server echoes differently is named, with the version.
+        let mut asked = async_nats::jetstream::stream::Config {
+            name: "JEJAK".into(),
+            max_messages_per_subject: 7,
+            ..Default::default()
+        };
+        let echoed = async_nats::jetstream::stream::Config {
+            name: "JEJAK".into(),
+            ..Default::default()
+        };
+        let err = crate::jetstream::check_echo("stream", &asked, &echoed, &log.server_version()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("max_msgs_per_subject") && text.contains("2.9"), "{text}");
+        asked.max_messages_per_subject = 0;
+        crate::jetstream::check_echo("stream", &asked, &echoed, "2.9.10").unwrap();
+    });
+}
+
+proptest::proptest! {
+    #[test]
+    fn chain_tokens_are_subject_safe_and_reversible(chain in "[A-Za-z0-9._:@-]{1,64}") {
+        let token = chain_token(&chain);
+        proptest::prop_assert!(!token.contains(['.', '*', '>', ' ']));
+        proptest::prop_assert_eq!(chain_from_token(&token), Some(chain));
+    }
+}

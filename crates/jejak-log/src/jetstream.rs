@@ -1,0 +1,515 @@
+//! The distributed event log on NATS JetStream: one stream, one subject per
+//! chain (facility), the stream sequence as the global position.
+//!
+//! An append publishes the envelope with `Nats-Msg-Id` set to the event id
+//! (a retry within the stream's duplicate window is answered with the first
+//! copy) and `Nats-Expected-Last-Subject-Sequence` set to the position of the
+//! chain's head the caller decided against, so two writers can never both
+//! extend a chain from the same head: the second gets `LogError::Conflict`.
+//!
+//! nats-server 2.9 silently drops settings it does not know; `connect`
+//! compares every stream setting it asked for with what the server echoes
+//! back and refuses to run when one differs.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+use jejak_proto::v1 as p;
+use prost::Message;
+
+use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION};
+use crate::{Appended, ChainHead, ChainLog, LogError};
+
+/// Where and how the stream lives.
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// Server URLs, comma-separated.
+    pub urls: String,
+    /// A NATS credentials (`.creds`) file.
+    pub creds: Option<std::path::PathBuf>,
+    /// The stream's name; its subjects are `<name in lower case>.events.<chain>`.
+    pub stream: String,
+    /// 1, or 3 for a deployment that keeps its data (see the README).
+    pub replicas: usize,
+    /// How long the server remembers a message id to drop a retried publish.
+    pub duplicate_window: Duration,
+    /// How long an append waits for the server's acknowledgement before it
+    /// publishes again with the same message id.
+    pub ack_timeout: Duration,
+    /// The connection's name, as the server's monitoring shows it.
+    pub client_name: String,
+}
+
+impl JetStreamConfig {
+    pub fn new(urls: impl Into<String>) -> JetStreamConfig {
+        JetStreamConfig {
+            urls: urls.into(),
+            creds: None,
+            stream: "JEJAK".into(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            ack_timeout: Duration::from_secs(5),
+            client_name: "jejak".into(),
+        }
+    }
+}
+
+/// Publishes that time out are repeated (same message id) this many times.
+const PUBLISH_ATTEMPTS: usize = 5;
+
+/// Encodes a chain id as one subject token, reversibly: letters, digits, `-`
+/// and `:` stay, every other byte becomes `_` and two hex digits.
+pub fn chain_token(chain: &str) -> String {
+    let mut out = String::with_capacity(chain.len());
+    for b in chain.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b':' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The chain id a subject token stands for.
+pub fn chain_from_token(token: &str) -> Option<String> {
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'_' {
+            let hex = token.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn storage(e: impl std::fmt::Display) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+/// The JetStream event log. Cheap to clone.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    prefix: String,
+    config: JetStreamConfig,
+}
+
+impl JetStreamLog {
+    /// Connects (retrying for up to `wait`), creates or updates the stream,
+    /// and checks that the server kept every setting.
+    pub async fn connect(config: JetStreamConfig, wait: Duration) -> Result<JetStreamLog, LogError> {
+        let urls: Vec<async_nats::ServerAddr> = config
+            .urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                u.parse()
+                    .map_err(|e| LogError::Config(format!("{u:?} is not a NATS server URL: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        if urls.is_empty() {
+            return Err(LogError::Config("no NATS server URL given".into()));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let client = loop {
+            let mut options = async_nats::ConnectOptions::new()
+                .name(&config.client_name)
+                .max_reconnects(None)
+                .connection_timeout(Duration::from_secs(2))
+                .event_callback(|event| async move {
+                    match event {
+                        async_nats::Event::Disconnected => tracing::warn!("NATS connection lost; reconnecting"),
+                        async_nats::Event::Connected => tracing::info!("NATS connected"),
+                        other => tracing::debug!(event = %other, "NATS"),
+                    }
+                });
+            if let Some(creds) = &config.creds {
+                options = options.credentials_file(creds).await.map_err(|e| {
+                    LogError::Config(format!("read the NATS credentials file {}: {e}", creds.display()))
+                })?;
+            }
+            match options.connect(urls.clone()).await {
+                Ok(c) => break c,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, urls = %config.urls, "NATS not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(LogError::Unavailable(format!(
+                        "cannot reach NATS at {} within {wait:?}: {e}",
+                        config.urls
+                    )))
+                }
+            }
+        };
+        let js = jetstream::new(client.clone());
+        let prefix = format!("{}.events", config.stream.to_lowercase());
+        let wanted = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![format!("{prefix}.>")],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: config.duplicate_window,
+            retention: stream::RetentionPolicy::Limits,
+            discard: stream::DiscardPolicy::New,
+            // The log is immutable: no message is deleted or purged, ever.
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            max_message_size: 1024 * 1024,
+            // No limits: -1 is how the server spells "unlimited".
+            max_bytes: -1,
+            max_messages: -1,
+            max_messages_per_subject: -1,
+            max_consumers: -1,
+            ..Default::default()
+        };
+        let version = client.server_info().version;
+        let info = loop {
+            let attempt = match js.get_stream(&config.stream).await {
+                Ok(mut s) => {
+                    let current = s.info().await.map_err(storage)?.config.clone();
+                    if current.num_replicas != wanted.num_replicas
+                        || current.duplicate_window != wanted.duplicate_window
+                    {
+                        js.update_stream(wanted.clone()).await.map_err(storage)
+                    } else {
+                        Ok(s.info().await.map_err(storage)?.clone())
+                    }
+                }
+                Err(e)
+                    if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+                {
+                    js.create_stream(wanted.clone())
+                        .await
+                        .map(|s| s.cached_info().clone())
+                        .map_err(storage)
+                }
+                Err(e) => Err(storage(e)),
+            };
+            match attempt {
+                Ok(info) => break info,
+                // A cluster that has just started may not have elected its
+                // JetStream leader yet.
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "JetStream not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(LogError::Unavailable(format!(
+                        "set up the stream {}: {e}",
+                        config.stream
+                    )))
+                }
+            }
+        };
+        check_echo("stream", &wanted, &info.config, &version)?;
+        let stream = js.get_stream(&config.stream).await.map_err(storage)?;
+        Ok(JetStreamLog {
+            client,
+            js,
+            stream,
+            prefix,
+            config,
+        })
+    }
+
+    pub fn subject(&self, chain: &str) -> String {
+        format!("{}.{}", self.prefix, chain_token(chain))
+    }
+
+    /// The server's version, as it announced itself.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn config(&self) -> &JetStreamConfig {
+        &self.config
+    }
+
+    fn decode(&self, position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
+        StoredEvent::decode(position, payload.to_vec())
+    }
+
+    /// The event stored at a stream sequence.
+    pub async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        match self.stream.direct_get(position).await {
+            Ok(m) => Ok(Some(self.decode(position, &m.payload)?)),
+            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// A reader of the stream in order from `from` on.
+    pub fn reader(&self, from: u64) -> Reader {
+        Reader {
+            log: self.clone(),
+            next: from.max(1),
+            consumer: None,
+        }
+    }
+
+    async fn publish_once(&self, subject: &str, bytes: &bytes::Bytes, draft: &Draft, after: u64) -> PublishOutcome {
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(bytes.clone())
+            .message_id(&draft.event_id)
+            .expected_last_subject_sequence(after);
+        let ack = match self.js.send_publish(subject.to_string(), publish).await {
+            Ok(ack) => ack,
+            Err(e) => return PublishOutcome::Retry(e.to_string()),
+        };
+        match tokio::time::timeout(self.config.ack_timeout, ack).await {
+            Err(_) => PublishOutcome::Retry(format!("no acknowledgement within {:?}", self.config.ack_timeout)),
+            Ok(Ok(ack)) => PublishOutcome::Stored(ack),
+            Ok(Err(e)) => match e.kind() {
+                jetstream::context::PublishErrorKind::WrongLastSequence => PublishOutcome::Conflict,
+                jetstream::context::PublishErrorKind::TimedOut | jetstream::context::PublishErrorKind::BrokenPipe => {
+                    PublishOutcome::Retry(e.to_string())
+                }
+                _ => PublishOutcome::Failed(e.to_string()),
+            },
+        }
+    }
+}
+
+enum PublishOutcome {
+    Stored(jetstream::publish::PublishAck),
+    Conflict,
+    Retry(String),
+    Failed(String),
+}
+
+/// Compares the settings asked for with those the server echoed: every field
+/// present in the request must come back unchanged.
+pub fn check_echo(
+    what: &str,
+    asked: &impl serde::Serialize,
+    echoed: &impl serde::Serialize,
+    version: &str,
+) -> Result<(), LogError> {
+    let asked = serde_json::to_value(asked).map_err(storage)?;
+    let echoed = serde_json::to_value(echoed).map_err(storage)?;
+    let (Some(asked), Some(echoed)) = (asked.as_object(), echoed.as_object()) else {
+        return Err(LogError::Config(format!("{what} settings are not an object")));
+    };
+    for (key, value) in asked {
+        let back = echoed.get(key);
+        if back != Some(value) {
+            return Err(LogError::Config(format!(
+                "nats-server {version} did not keep the {what} setting `{key}`: asked for {value}, \
+                 the server has {}; this server version does not support it, or the {what} was \
+                 created with other settings",
+                back.map_or_else(|| "nothing".to_string(), |v| v.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ChainLog for JetStreamLog {
+    async fn append_after(&self, draft: Draft, expected: ChainHead) -> Result<Appended, LogError> {
+        let envelope = p::Envelope {
+            version: ENVELOPE_VERSION,
+            chain: draft.chain.clone(),
+            sequence: expected.sequence + 1,
+            prev_hash: expected.hash.to_vec(),
+            event_id: draft.event_id.clone(),
+            recorded_at: Some(draft.recorded_at),
+            actor: draft.actor.clone(),
+            command_hash: draft.command_hash.to_vec(),
+            event: Some(draft.event.clone()),
+        };
+        let bytes = bytes::Bytes::from(envelope.encode_to_vec());
+        let subject = self.subject(&draft.chain);
+        let mut last_error = String::new();
+        for attempt in 0..PUBLISH_ATTEMPTS {
+            match self.publish_once(&subject, &bytes, &draft, expected.position).await {
+                PublishOutcome::Stored(ack) if !ack.duplicate => {
+                    return Ok(Appended {
+                        position: ack.sequence,
+                        chain: draft.chain,
+                        sequence: envelope.sequence,
+                        hash: hash(&bytes),
+                        duplicate: false,
+                    })
+                }
+                PublishOutcome::Stored(ack) => {
+                    // Stored before (an earlier attempt whose acknowledgement
+                    // was lost, or another writer with the same event id):
+                    // report what is stored.
+                    let stored = self.read(ack.sequence).await?.ok_or_else(|| {
+                        LogError::Storage(format!("duplicate of position {} is not readable", ack.sequence))
+                    })?;
+                    return Ok(Appended {
+                        position: stored.position,
+                        chain: stored.envelope.chain.clone(),
+                        sequence: stored.envelope.sequence,
+                        hash: stored.hash,
+                        duplicate: true,
+                    });
+                }
+                PublishOutcome::Conflict => {
+                    return Err(LogError::Conflict {
+                        chain: draft.chain,
+                        reason: format!(
+                            "the chain has moved past position {} (another writer appended)",
+                            expected.position
+                        ),
+                    })
+                }
+                PublishOutcome::Failed(e) => return Err(LogError::Storage(format!("publish to {subject}: {e}"))),
+                PublishOutcome::Retry(e) => {
+                    tracing::warn!(attempt, error = %e, event_id = %draft.event_id, "publish not acknowledged; retrying with the same message id");
+                    last_error = e;
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt as u64 + 1))).await;
+                }
+            }
+        }
+        Err(LogError::Unavailable(format!(
+            "no acknowledgement for {} after {PUBLISH_ATTEMPTS} attempts ({last_error}); it may have been \
+             stored: retry with the same command id",
+            draft.event_id
+        )))
+    }
+
+    async fn read_range(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let last = self.last_position().await?;
+        let mut out = Vec::new();
+        if from.max(1) > last || limit == 0 {
+            return Ok(out);
+        }
+        let mut reader = self.reader(from);
+        while out.len() < limit && reader.next <= last {
+            let batch = reader
+                .next_batch((limit - out.len()).min(1024), Duration::from_millis(500))
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch.into_iter().filter(|e| e.position <= last));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn last_position(&self) -> Result<u64, LogError> {
+        let info = self.stream.get_info().await.map_err(storage)?;
+        Ok(info.state.last_sequence)
+    }
+
+    async fn head(&self, chain: &str) -> Result<ChainHead, LogError> {
+        match self.stream.direct_get_last_for_subject(self.subject(chain)).await {
+            Ok(m) => {
+                let e = self.decode(m.sequence, &m.payload)?;
+                Ok(ChainHead {
+                    sequence: e.envelope.sequence,
+                    hash: e.hash,
+                    position: e.position,
+                })
+            }
+            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(ChainHead::default()),
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
+/// Reads the stream in order through an ephemeral pull consumer that
+/// starts where the reader is; any error drops the consumer and the next
+/// batch makes a new one from the same place, so a reader survives server
+/// restarts and leader changes without skipping or repeating.
+pub struct Reader {
+    log: JetStreamLog,
+    next: u64,
+    consumer: Option<consumer::Consumer<consumer::pull::Config>>,
+}
+
+impl Reader {
+    /// The next position this reader will return.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    async fn consumer(&mut self) -> Result<&consumer::Consumer<consumer::pull::Config>, LogError> {
+        if self.consumer.is_none() {
+            let wanted = consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: self.next,
+                },
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(60),
+                // Not `memory_storage`: async-nats sends it as a key the
+                // server does not know, and the echo check refuses that.
+                num_replicas: 1,
+                ..Default::default()
+            };
+            let c = self
+                .log
+                .stream
+                .create_consumer(wanted.clone())
+                .await
+                .map_err(|e| LogError::Unavailable(format!("create a reader on the stream: {e}")))?;
+            check_echo("consumer", &wanted, &c.cached_info().config, &self.log.server_version())?;
+            self.consumer = Some(c);
+        }
+        self.consumer
+            .as_ref()
+            .ok_or_else(|| LogError::Storage("reader has no consumer".into()))
+    }
+
+    /// Up to `max` events from the reader's position on, waiting up to
+    /// `wait` for the first; empty when none arrived in that time.
+    pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredEvent>, LogError> {
+        let result = self.try_next_batch(max, wait).await;
+        if result.is_err() {
+            self.consumer = None;
+        }
+        result
+    }
+
+    async fn try_next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredEvent>, LogError> {
+        let consumer = self.consumer().await?;
+        let mut messages = consumer
+            .batch()
+            .max_messages(max.max(1))
+            .expires(wait.max(Duration::from_millis(10)))
+            .messages()
+            .await
+            .map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;
+        let mut out = Vec::new();
+        while let Some(m) = messages.next().await {
+            let m = m.map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;
+            let position = m
+                .info()
+                .map_err(|e| LogError::Storage(format!("message without stream metadata: {e}")))?
+                .stream_sequence;
+            if position < self.next {
+                continue;
+            }
+            if position != self.next {
+                return Err(LogError::Corrupt {
+                    position: self.next,
+                    reason: format!("the stream jumps from position {} to {position}", self.next - 1),
+                });
+            }
+            out.push(StoredEvent::decode(position, m.payload.to_vec())?);
+            self.next = position + 1;
+        }
+        Ok(out)
+    }
+}
