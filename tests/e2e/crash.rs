@@ -16,7 +16,7 @@ fn qty(v: &str, unit: p::Unit) -> Option<p::Quantity> {
     })
 }
 
-async fn master_data(server: &Server) -> anyhow::Result<()> {
+pub(crate) async fn master_data(server: &Server) -> anyhow::Result<()> {
     let mut c = server.capture().await?;
     let party = |id: &str, role: p::PartyRole| p::RegisterPartyRequest {
         command_id: format!("reg-{id}"),
@@ -60,7 +60,7 @@ async fn master_data(server: &Server) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn receipt(worker: usize, i: usize) -> p::ReceiveMaterialRequest {
+pub(crate) fn receipt(worker: usize, i: usize) -> p::ReceiveMaterialRequest {
     p::ReceiveMaterialRequest {
         command_id: format!("rcv-{worker}-{i}"),
         facility_id: "fac".into(),
@@ -73,7 +73,7 @@ fn receipt(worker: usize, i: usize) -> p::ReceiveMaterialRequest {
     }
 }
 
-fn drying(worker: usize, i: usize) -> p::ProcessLotsRequest {
+pub(crate) fn drying(worker: usize, i: usize) -> p::ProcessLotsRequest {
     p::ProcessLotsRequest {
         command_id: format!("dry-{worker}-{i}"),
         facility_id: "fac".into(),
@@ -93,7 +93,7 @@ fn drying(worker: usize, i: usize) -> p::ProcessLotsRequest {
     }
 }
 
-fn digest(data_dir: &std::path::Path) -> anyhow::Result<String> {
+pub(crate) fn digest(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let dir = data_dir.to_str().expect("temporary paths are UTF-8");
     let (status, out, err) = run_cli(&["verify", "--data-dir", dir])?;
     anyhow::ensure!(status.success(), "jejak verify failed: {err}");

@@ -716,4 +716,10 @@ impl Genealogy {
     pub(crate) fn take_dirty(&mut self) -> Dirty {
         std::mem::take(&mut self.dirty)
     }
+
+    /// Forgets which records changed: for a genealogy held in memory only
+    /// (a capture service's cache), which is never written to a store.
+    pub fn forget_changes(&mut self) {
+        self.dirty = Dirty::default();
+    }
 }

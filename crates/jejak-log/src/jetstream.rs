@@ -261,7 +261,7 @@ impl JetStreamLog {
         Reader {
             log: self.clone(),
             next: from.max(1),
-            consumer: None,
+            messages: None,
         }
     }
 
@@ -430,13 +430,13 @@ impl ChainLog for JetStreamLog {
 }
 
 /// Reads the stream in order through an ephemeral pull consumer that
-/// starts where the reader is; any error drops the consumer and the next
-/// batch makes a new one from the same place, so a reader survives server
-/// restarts and leader changes without skipping or repeating.
+/// starts where the reader is and keeps pulling; any error drops it and the
+/// next batch makes a new one from the same place, so a reader survives
+/// server restarts and leader changes without skipping or repeating.
 pub struct Reader {
     log: JetStreamLog,
     next: u64,
-    consumer: Option<consumer::Consumer<consumer::pull::Config>>,
+    messages: Option<consumer::pull::Stream>,
 }
 
 impl Reader {
@@ -445,17 +445,20 @@ impl Reader {
         self.next
     }
 
-    async fn consumer(&mut self) -> Result<&consumer::Consumer<consumer::pull::Config>, LogError> {
-        if self.consumer.is_none() {
+    async fn open(&mut self) -> Result<consumer::pull::Stream, LogError> {
+        if let Some(m) = self.messages.take() {
+            return Ok(m);
+        }
+        {
             let wanted = consumer::pull::Config {
                 deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                     start_sequence: self.next,
                 },
                 ack_policy: consumer::AckPolicy::None,
                 inactive_threshold: Duration::from_secs(60),
+                num_replicas: 1,
                 // Not `memory_storage`: async-nats sends it as a key the
                 // server does not know, and the echo check refuses that.
-                num_replicas: 1,
                 ..Default::default()
             };
             let c = self
@@ -465,51 +468,71 @@ impl Reader {
                 .await
                 .map_err(|e| LogError::Unavailable(format!("create a reader on the stream: {e}")))?;
             check_echo("consumer", &wanted, &c.cached_info().config, &self.log.server_version())?;
-            self.consumer = Some(c);
+            let messages = c
+                .stream()
+                .max_messages_per_batch(1024)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+                .map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;
+            Ok(messages)
         }
-        self.consumer
-            .as_ref()
-            .ok_or_else(|| LogError::Storage("reader has no consumer".into()))
     }
 
-    /// Up to `max` events from the reader's position on, waiting up to
-    /// `wait` for the first; empty when none arrived in that time.
+    /// Up to `max` events from the reader's position on: waits up to `wait`
+    /// for the first, then takes what has already arrived. Empty when
+    /// nothing arrived in that time.
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredEvent>, LogError> {
-        let result = self.try_next_batch(max, wait).await;
-        if result.is_err() {
-            self.consumer = None;
-        }
-        result
+        // On an error the consumer is dropped; the next call makes a new one.
+        let mut messages = self.open().await?;
+        let mut next = self.next;
+        let out = Self::take(&mut messages, &mut next, max, wait).await?;
+        self.next = next;
+        self.messages = Some(messages);
+        Ok(out)
     }
 
-    async fn try_next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredEvent>, LogError> {
-        let consumer = self.consumer().await?;
-        let mut messages = consumer
-            .batch()
-            .max_messages(max.max(1))
-            .expires(wait.max(Duration::from_millis(10)))
-            .messages()
-            .await
-            .map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;
+    async fn take(
+        messages: &mut consumer::pull::Stream,
+        next: &mut u64,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        use futures_util::FutureExt;
         let mut out = Vec::new();
-        while let Some(m) = messages.next().await {
-            let m = m.map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;
+        let first = match tokio::time::timeout(wait, messages.next()).await {
+            Err(_) => return Ok(out),
+            Ok(m) => m,
+        };
+        let mut item = first;
+        loop {
+            let m = match item {
+                None => return Err(LogError::Unavailable("the stream's reader ended".into())),
+                Some(m) => m.map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?,
+            };
             let position = m
                 .info()
                 .map_err(|e| LogError::Storage(format!("message without stream metadata: {e}")))?
                 .stream_sequence;
-            if position < self.next {
-                continue;
+            if position >= *next {
+                if position != *next {
+                    return Err(LogError::Corrupt {
+                        position: *next,
+                        reason: format!("the stream jumps from position {} to {position}", *next - 1),
+                    });
+                }
+                out.push(StoredEvent::decode(position, m.payload.to_vec())?);
+                *next = position + 1;
             }
-            if position != self.next {
-                return Err(LogError::Corrupt {
-                    position: self.next,
-                    reason: format!("the stream jumps from position {} to {position}", self.next - 1),
-                });
+            if out.len() >= max.max(1) {
+                return Ok(out);
             }
-            out.push(StoredEvent::decode(position, m.payload.to_vec())?);
-            self.next = position + 1;
+            // Whatever has already arrived, without waiting.
+            match messages.next().now_or_never() {
+                Some(more) => item = more,
+                None => return Ok(out),
+            }
         }
-        Ok(out)
     }
 }

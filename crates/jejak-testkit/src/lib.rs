@@ -51,9 +51,24 @@ pub fn jejak_bin() -> anyhow::Result<PathBuf> {
     .map_err(anyhow::Error::msg)
 }
 
+/// Which `jejak` service to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    /// `jejak serve`: embedded, or capture and projector in one process with `nats`.
+    #[default]
+    Serve,
+    /// `jejak capture` (needs `nats`).
+    Capture,
+    /// `jejak projector` (needs `nats`).
+    Projector,
+}
+
 /// Options for a server under test.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
+    pub role: Role,
+    /// NATS server URLs: run on JetStream instead of the embedded store.
+    pub nats: Option<String>,
     pub demo: bool,
     /// Reuse this data directory (e.g. after a kill); a temporary one otherwise.
     pub data_dir: Option<PathBuf>,
@@ -79,10 +94,18 @@ impl Server {
             }
         };
         let mut cmd = Command::new(jejak_bin()?);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+        cmd.arg(match opts.role {
+            Role::Serve => "serve",
+            Role::Capture => "capture",
+            Role::Projector => "projector",
+        });
+        if opts.role != Role::Capture {
+            cmd.arg("--data-dir").arg(&data_dir);
+        }
+        if let Some(nats) = &opts.nats {
+            cmd.args(["--nats", nats]);
+        }
+        cmd.args(["--listen", "127.0.0.1:0"])
             .args(&opts.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -90,7 +113,7 @@ impl Server {
         if opts.demo {
             cmd.arg("--demo");
         }
-        let mut child = cmd.spawn().context("start jejak serve")?;
+        let mut child = cmd.spawn().context("start jejak")?;
         let stdout = child.stdout.take().context("capture the server's stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -136,10 +136,37 @@ impl NatsNode {
         Ok(())
     }
 
-    /// Starts the node again on the same ports and store.
+    /// Stops the node the way an operator would (SIGINT: it closes its
+    /// store and connections) and waits for it to exit.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut c) = self.child.take() else { return Ok(()) };
+        Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .context("send SIGINT to nats-server")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while c.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("nats-server {} did not stop within 30 s of SIGINT", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Stops the node and starts it again on the same ports and store.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.kill9()?;
+        self.stop()?;
         self.spawn()
+    }
+
+    /// Starts a node that was stopped or killed.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.child.is_none() {
+            self.spawn()?;
+        }
+        Ok(())
     }
 
     pub fn is_running(&self) -> bool {
@@ -181,7 +208,7 @@ impl Nats {
         self.node.url()
     }
 
-    /// Kills the server and starts it again on the same port and store,
+    /// Stops the server and starts it again on the same port and store,
     /// waiting until it is healthy.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.node.restart()?;

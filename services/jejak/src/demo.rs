@@ -3,15 +3,14 @@
 //! path as any capture when `jejak serve --demo` starts on an empty store.
 
 use anyhow::Context;
-use jejak_log::EventLog;
 
-use crate::writer::Writer;
+use crate::writer::Submit;
 
 /// The demo commands, one canonical-JSON `jejak.v1.Command` per line.
 pub const DEMO: &str = include_str!("../demo/demo.jsonl");
 
 /// Records every demo command in order; returns how many were recorded.
-pub async fn load<L: EventLog>(writer: &Writer<L>) -> anyhow::Result<usize> {
+pub async fn load<S: Submit>(writer: &S) -> anyhow::Result<usize> {
     let mut n = 0;
     for (i, line) in DEMO.lines().enumerate() {
         if line.trim().is_empty() {

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod client;
 pub mod demo;
+pub mod distributed;
 pub mod import;
 pub mod projector;
 pub mod server;
@@ -12,7 +13,7 @@ pub mod status;
 pub mod trace;
 pub mod writer;
 
-pub use server::{run, ServeConfig};
+pub use server::{run, run_nats, NatsServeConfig, ServeConfig};
 
 /// The current time as the domain counts it.
 pub fn now() -> jejak_domain::Time {

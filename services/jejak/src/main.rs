@@ -43,11 +43,93 @@ struct ServerArg {
     json: bool,
 }
 
+/// Where the NATS JetStream event log is, and how its stream is set up.
+#[derive(clap::Args, Clone)]
+struct NatsArgs {
+    /// NATS server URLs, comma-separated.
+    #[arg(long = "nats", env = "JEJAK_NATS_URL")]
+    url: Option<String>,
+    /// NATS credentials file (.creds).
+    #[arg(long, env = "JEJAK_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// Name of the JetStream stream holding the events.
+    #[arg(long, env = "JEJAK_STREAM", default_value = "JEJAK")]
+    stream: String,
+    /// Stream replicas: 1, or 3 for a deployment that keeps its data.
+    #[arg(long, env = "JEJAK_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    replicas: u8,
+    /// How long the server drops a republished command id (e.g. 90s, 2m, 1h).
+    #[arg(long, env = "JEJAK_DUPLICATE_WINDOW", default_value = "2m", value_parser = parse_duration)]
+    duplicate_window: std::time::Duration,
+    /// How long to keep trying to reach NATS at start.
+    #[arg(long, env = "JEJAK_NATS_CONNECT_WAIT", default_value = "30s", value_parser = parse_duration)]
+    nats_connect_wait: std::time::Duration,
+}
+
+impl NatsArgs {
+    fn config(&self, url: String, name: &str) -> jejak_log::JetStreamConfig {
+        let mut c = jejak_log::JetStreamConfig::new(url);
+        c.creds = self.nats_creds.clone();
+        c.stream = self.stream.clone();
+        c.replicas = usize::from(self.replicas);
+        c.duplicate_window = self.duplicate_window;
+        c.client_name = name.to_string();
+        c
+    }
+
+    fn require_url(&self) -> anyhow::Result<String> {
+        self.url
+            .clone()
+            .context("give the NATS server URLs with --nats or JEJAK_NATS_URL (e.g. nats://127.0.0.1:4222)")
+    }
+}
+
+/// `90s`, `2m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 2m or 1h"))?;
+    let seconds = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct TraceLimitArgs {
+    /// Deepest level a trace follows.
+    #[arg(long, env = "JEJAK_MAX_TRACE_DEPTH", default_value_t = 64)]
+    max_trace_depth: u32,
+    /// Most lots in one trace reply.
+    #[arg(long, env = "JEJAK_MAX_TRACE_NODES", default_value_t = 20_000)]
+    max_trace_nodes: usize,
+}
+
+impl TraceLimitArgs {
+    fn limits(self) -> jejak_genealogy::TraceLimits {
+        jejak_genealogy::TraceLimits {
+            max_depth: self.max_trace_depth,
+            max_nodes: self.max_trace_nodes,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server on the embedded store (event log and projection in sled).
+    /// Run the server: on the embedded store (event log and projection in
+    /// sled) by default, or capture and a projector in one process on NATS
+    /// JetStream with --nats.
     Serve {
-        /// Directory holding the event log and the projection.
+        /// Directory holding the event log and the projection (with --nats: the projection).
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
         /// Address to listen on.
@@ -56,12 +138,37 @@ enum Command {
         /// Load demo data for all four sectors when the store is empty.
         #[arg(long, env = "JEJAK_DEMO")]
         demo: bool,
-        /// Deepest level a trace follows.
-        #[arg(long, env = "JEJAK_MAX_TRACE_DEPTH", default_value_t = 64)]
-        max_trace_depth: u32,
-        /// Most lots in one trace reply.
-        #[arg(long, env = "JEJAK_MAX_TRACE_NODES", default_value_t = 20_000)]
-        max_trace_nodes: usize,
+        #[command(flatten)]
+        limits: TraceLimitArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
+        #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
+        max_lag: u64,
+    },
+    /// Run the capture service on NATS JetStream (stateless but for its cache; run as many as you like).
+    Capture {
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: String,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+    /// Run a projector on NATS JetStream: follows the stream into its own store and serves the trace API.
+    Projector {
+        /// Directory holding this projector's genealogy store.
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-projector")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50052")]
+        listen: String,
+        #[command(flatten)]
+        limits: TraceLimitArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Health turns NOT_SERVING when the projector is further behind the stream.
+        #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
+        max_lag: u64,
     },
     /// Send capture commands from a JSON Lines file to a running server.
     Import {
@@ -235,21 +342,73 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             listen,
             demo,
-            max_trace_depth,
-            max_trace_nodes,
+            limits,
+            nats,
+            max_lag,
         } => {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("listen on {listen}"))?;
-            let config = jejak::ServeConfig {
-                data_dir,
-                demo,
-                limits: jejak_genealogy::TraceLimits {
-                    max_depth: max_trace_depth,
-                    max_nodes: max_trace_nodes,
-                },
+            match nats.url.clone() {
+                None => {
+                    let config = jejak::ServeConfig {
+                        data_dir,
+                        demo,
+                        limits: limits.limits(),
+                    };
+                    jejak::run(config, listener, shutdown_signal()).await
+                }
+                Some(url) => {
+                    let config = jejak::NatsServeConfig {
+                        nats: nats.config(url, "jejak serve"),
+                        connect_wait: nats.nats_connect_wait,
+                        capture: true,
+                        projector: Some(data_dir),
+                        demo,
+                        limits: limits.limits(),
+                        max_lag,
+                    };
+                    jejak::run_nats(config, listener, shutdown_signal()).await
+                }
+            }
+        }
+        Command::Capture { listen, nats } => {
+            let url = nats.require_url()?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            let config = jejak::NatsServeConfig {
+                nats: nats.config(url, "jejak capture"),
+                connect_wait: nats.nats_connect_wait,
+                capture: true,
+                projector: None,
+                demo: false,
+                limits: jejak_genealogy::TraceLimits::default(),
+                max_lag: 0,
             };
-            jejak::run(config, listener, shutdown_signal()).await
+            jejak::run_nats(config, listener, shutdown_signal()).await
+        }
+        Command::Projector {
+            data_dir,
+            listen,
+            limits,
+            nats,
+            max_lag,
+        } => {
+            let url = nats.require_url()?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            let config = jejak::NatsServeConfig {
+                nats: nats.config(url, "jejak projector"),
+                connect_wait: nats.nats_connect_wait,
+                capture: false,
+                projector: Some(data_dir),
+                demo: false,
+                limits: limits.limits(),
+                max_lag,
+            };
+            jejak::run_nats(config, listener, shutdown_signal()).await
         }
         Command::Import { file, server } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
@@ -340,8 +499,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let reply = c.get_status(p::GetStatusRequest {}).await?.into_inner();
             print(server.json, "jejak.v1.StatusReply", &reply, |s| {
                 format!(
-                    "log position {}\napplied position {}\nlots {}\nevents {}\n",
-                    s.log_position, s.applied_position, s.lots, s.events
+                    "log position {}\napplied position {}\nlag {}\nlots {}\nevents {}\n",
+                    s.log_position, s.applied_position, s.lag, s.lots, s.events
                 )
             })
         }

@@ -11,7 +11,7 @@ use jejak_log::{EventLog, StoredEvent};
 /// Events per projection batch (one sled batch, one write lock).
 pub const BATCH: usize = 2048;
 
-fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)> {
+pub fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Event)> {
     let event = e
         .envelope
         .event

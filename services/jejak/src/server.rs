@@ -88,7 +88,7 @@ pub async fn run(
     };
 
     if config.demo && status.events == 0 {
-        let n = crate::demo::load(&writer).await.context("load the demo data")?;
+        let n = crate::demo::load(&*writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
     }
 
@@ -208,18 +208,184 @@ pub async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
 /// `jejak verify`: walks every hash chain of the log and prints the
 /// projection's position and digest (equal digests: equal projections).
 pub async fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let log = open_log_offline(data_dir)?;
     let proj_dir = data_dir.join("genealogy");
-    let (checked, position, digest) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64, [u8; 32])> {
-        let checked = log.verify().context("verify the hash chains")?;
-        let projection =
-            Projection::open(&proj_dir).with_context(|| format!("open the projection in {}", proj_dir.display()))?;
-        Ok((checked, projection.position(), projection.digest()?))
-    })
-    .await
-    .context("verify task")??;
-    println!("chains: {checked} events verified");
+    // A projector on NATS keeps only its projection; the stream holds the log.
+    let log = match data_dir.join("log").exists() || !proj_dir.exists() {
+        true => Some(open_log_offline(data_dir)?),
+        false => None,
+    };
+    let (checked, position, digest) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Option<u64>, u64, [u8; 32])> {
+            let checked = match log {
+                Some(log) => Some(log.verify().context("verify the hash chains")?),
+                None => None,
+            };
+            let projection = Projection::open(&proj_dir)
+                .with_context(|| format!("open the projection in {}", proj_dir.display()))?;
+            Ok((checked, projection.position(), projection.digest()?))
+        })
+        .await
+        .context("verify task")??;
+    match checked {
+        Some(n) => println!("chains: {n} events verified"),
+        None => println!("chains: no event log here (a projector's store; the stream holds the log)"),
+    }
     println!("projection position: {position}");
     println!("projection digest: {}", hex::encode(digest));
     Ok(())
+}
+
+/// What a process runs against NATS JetStream: the capture service, a
+/// projector (with its data directory), or both (`jejak serve --nats`).
+#[derive(Debug, Clone)]
+pub struct NatsServeConfig {
+    pub nats: jejak_log::JetStreamConfig,
+    /// How long to keep trying to reach NATS at start.
+    pub connect_wait: std::time::Duration,
+    pub capture: bool,
+    /// The projector's data directory, when this process runs one.
+    pub projector: Option<PathBuf>,
+    pub demo: bool,
+    pub limits: TraceLimits,
+    /// Health turns NOT_SERVING when the projector is further behind.
+    pub max_lag: u64,
+}
+
+/// Serves the capture and/or trace APIs over JetStream until `shutdown`.
+pub async fn run_nats(
+    config: NatsServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use crate::distributed::{run_projector, DistributedWriter, StreamView};
+    use jejak_log::{ChainLog, JetStreamLog};
+
+    let log = JetStreamLog::connect(config.nats.clone(), config.connect_wait)
+        .await
+        .context("set up the JetStream event log")?;
+    tracing::info!(
+        server = %log.server_version(),
+        stream = %config.nats.stream,
+        replicas = config.nats.replicas,
+        "JetStream stream ready"
+    );
+    let cancel = CancellationToken::new();
+    let writer = match config.capture {
+        true => Some(DistributedWriter::start(log.clone(), cancel.clone()).await?),
+        false => None,
+    };
+    let mut projector = None;
+    if let Some(dir) = &config.projector {
+        std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
+        let proj_dir = dir.join("genealogy");
+        let open_dir = proj_dir.clone();
+        let projection = Arc::new(
+            tokio::task::spawn_blocking(move || Projection::open(&open_dir))
+                .await
+                .context("projection open task")?
+                .with_context(|| format!("open the projection in {}", proj_dir.display()))?,
+        );
+        tracing::info!(
+            position = projection.position(),
+            "projection opened; following the stream"
+        );
+        let view = StreamView::new(log.clone());
+        let task = tokio::spawn(run_projector(
+            log.clone(),
+            projection.clone(),
+            view.clone(),
+            cancel.clone(),
+        ));
+        projector = Some((projection, view, task));
+    }
+    if config.demo {
+        if let Some(w) = &writer {
+            if log.last_position().await? == 0 {
+                let n = crate::demo::load(&**w).await.context("load the demo data")?;
+                tracing::info!(commands = n, "demo data loaded");
+            }
+        }
+    }
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    {
+        // NOT_SERVING while NATS is unreachable or the projector lags too far.
+        let client = log.client().clone();
+        let lagging = projector.as_ref().map(|(p, v, _)| (p.clone(), v.clone()));
+        let (capture, max_lag, cancel) = (writer.is_some(), config.max_lag, cancel.clone());
+        let reporter = health_reporter.clone();
+        tokio::spawn(async move {
+            loop {
+                let connected = client.connection_state() == async_nats::connection::State::Connected;
+                let serving = |ok: bool| match ok {
+                    true => tonic_health::ServingStatus::Serving,
+                    false => tonic_health::ServingStatus::NotServing,
+                };
+                if capture {
+                    reporter
+                        .set_service_status(
+                            <CaptureServiceServer<CaptureApi<DistributedWriter>> as tonic::server::NamedService>::NAME,
+                            serving(connected),
+                        )
+                        .await;
+                }
+                let mut all = connected;
+                if let Some((projection, view)) = &lagging {
+                    let lag = crate::trace::TraceLog::log_position(view).saturating_sub(projection.position());
+                    let ok = connected && lag <= max_lag;
+                    all &= ok;
+                    reporter
+                        .set_service_status(
+                            <TraceServiceServer<TraceApi<StreamView>> as tonic::server::NamedService>::NAME,
+                            serving(ok),
+                        )
+                        .await;
+                }
+                reporter.set_service_status("", serving(all)).await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        });
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("build the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("build the reflection service")?;
+    let addr = listener.local_addr().context("read the listen address")?;
+    tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
+    println!("jejak listening on http://{addr}");
+    let capture_api = writer.clone().map(|w| CaptureServiceServer::new(CaptureApi::new(w)));
+    let trace_api = projector
+        .as_ref()
+        .map(|(p, v, _)| TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits)));
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_optional_service(capture_api)
+        .add_optional_service(trace_api)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
+        .context("serve gRPC");
+    cancel.cancel();
+    if let Some((_, _, task)) = projector {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "projector failed"),
+            Err(e) => tracing::error!(error = %e, "projector task failed"),
+        }
+    }
+    tracing::info!("jejak stopped");
+    result
 }

@@ -4,12 +4,36 @@
 use std::sync::Arc;
 
 use jejak_genealogy::{Projection, TraceLimits};
-use jejak_log::EventLog;
+use jejak_log::{EventLog, LogError, SledLog, StoredEvent};
 use jejak_proto::v1 as p;
 use jejak_proto::v1::trace_service_server::TraceService;
 use tonic::{Request, Response, Status};
 
 use crate::status;
+
+/// What the trace service needs of the log: the stored envelopes (for lot
+/// histories), and when what the projection holds is durable.
+pub trait TraceLog: Send + Sync + 'static {
+    /// Resolves once every event up to `position` is durable.
+    fn wait_durable(&self, position: u64) -> impl std::future::Future<Output = Result<(), LogError>> + Send;
+    fn read(&self, position: u64) -> impl std::future::Future<Output = Result<Option<StoredEvent>, LogError>> + Send;
+    /// The last position of the log, as far as this process knows.
+    fn log_position(&self) -> u64;
+}
+
+impl TraceLog for SledLog {
+    async fn wait_durable(&self, position: u64) -> Result<(), LogError> {
+        EventLog::wait_durable(self, position).await
+    }
+
+    async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        EventLog::read(self, position)
+    }
+
+    fn log_position(&self) -> u64 {
+        self.durable_position()
+    }
+}
 
 pub struct TraceApi<L> {
     projection: Arc<Projection>,
@@ -17,7 +41,7 @@ pub struct TraceApi<L> {
     limits: TraceLimits,
 }
 
-impl<L: EventLog> TraceApi<L> {
+impl<L: TraceLog> TraceApi<L> {
     /// Answers only once everything the answer was read from is durable: the
     /// embedded write path applies events to the genealogy before the log's
     /// flush, and nobody may see an event a crash could still take back.
@@ -41,7 +65,7 @@ fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
 }
 
 #[tonic::async_trait]
-impl<L: EventLog> TraceService for TraceApi<L> {
+impl<L: TraceLog> TraceService for TraceApi<L> {
     async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
         let (reply, position) = {
@@ -94,7 +118,7 @@ impl<L: EventLog> TraceService for TraceApi<L> {
         let as_of = as_of.map(|t| (t.seconds, t.nanos));
         let mut entries = Vec::with_capacity(positions.len());
         for pos in positions {
-            let Some(e) = self.log.read(pos).map_err(status::log)? else {
+            let Some(e) = self.log.read(pos).await.map_err(status::log)? else {
                 return Err(Status::internal(format!("log position {pos} is missing")));
             };
             if as_of.is_some_and(|a| ts_key(e.envelope.recorded_at) > a) {
@@ -116,6 +140,7 @@ impl<L: EventLog> TraceService for TraceApi<L> {
                 let void_time = self
                     .log
                     .read(vp)
+                    .await
                     .map_err(status::log)?
                     .map(|v| ts_key(v.envelope.recorded_at));
                 if void_time.is_some_and(|t| t > a) {
@@ -164,13 +189,16 @@ impl<L: EventLog> TraceService for TraceApi<L> {
 
     async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
         let s = self.projection.status();
+        let log_position = self.log.log_position();
+        // Applied and durable: the embedded genealogy may hold a few events
+        // the log is still flushing.
+        let applied_position = s.position.min(log_position);
         Ok(Response::new(p::StatusReply {
-            log_position: self.log.durable_position(),
-            // Applied and durable: the genealogy may hold a few events the
-            // log is still flushing.
-            applied_position: s.position.min(self.log.durable_position()),
+            log_position,
+            applied_position,
             lots: s.lots,
             events: s.events,
+            lag: log_position - applied_position,
         }))
     }
 }

@@ -21,7 +21,7 @@ pub struct Writer<L> {
     persist_wanted: tokio::sync::Notify,
 }
 
-fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
+pub(crate) fn reply_from(e: &StoredEvent, replayed: bool) -> p::CaptureReply {
     let (verdict, findings) = match e.envelope.event.as_ref().and_then(|ev| ev.kind.as_ref()) {
         Some(p::event::Kind::LotInspected(i)) => (i.verdict, i.findings.clone()),
         _ => (0, Vec::new()),
@@ -165,13 +165,30 @@ impl<L: EventLog> Writer<L> {
     }
 }
 
-/// The gRPC capture service over a shared writer.
-pub struct CaptureApi<L> {
-    writer: std::sync::Arc<Writer<L>>,
+/// What records commands: the embedded writer, or the distributed one on
+/// JetStream. Both decide against the current state, append, and answer
+/// once the event is durable, with the first result for a repeated id.
+pub trait Submit: Send + Sync + 'static {
+    fn submit(
+        &self,
+        kind: p::command::Kind,
+        actor: &str,
+    ) -> impl std::future::Future<Output = Result<p::CaptureReply, Status>> + Send;
 }
 
-impl<L> CaptureApi<L> {
-    pub fn new(writer: std::sync::Arc<Writer<L>>) -> CaptureApi<L> {
+impl<L: EventLog> Submit for Writer<L> {
+    async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
+        Writer::submit(self, kind, actor).await
+    }
+}
+
+/// The gRPC capture service over a shared writer.
+pub struct CaptureApi<S> {
+    writer: std::sync::Arc<S>,
+}
+
+impl<S> CaptureApi<S> {
+    pub fn new(writer: std::sync::Arc<S>) -> CaptureApi<S> {
         CaptureApi { writer }
     }
 }
@@ -184,7 +201,7 @@ fn actor<T>(req: &Request<T>) -> String {
 }
 
 #[tonic::async_trait]
-impl<L: EventLog> CaptureService for CaptureApi<L> {
+impl<S: Submit> CaptureService for CaptureApi<S> {
     async fn register_party(
         &self,
         request: Request<p::RegisterPartyRequest>,

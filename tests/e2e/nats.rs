@@ -1,0 +1,370 @@
+//! jejak on NATS JetStream, against real nats-server processes: the same
+//! commands, rules and queries as the embedded server; separate capture and
+//! projector services; and what happens when processes die.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jejak_proto::v1 as p;
+use jejak_testkit::{Nats, Role, Server, ServerOptions};
+use tonic::Code;
+
+use crate::crash::{digest, drying, master_data, receipt};
+
+const DEMO: &str = include_str!("../../services/jejak/demo/demo.jsonl");
+
+fn on(nats: &Nats, role: Role) -> ServerOptions {
+    ServerOptions {
+        role,
+        nats: Some(nats.url()),
+        ..Default::default()
+    }
+}
+
+fn qty(v: &str, unit: p::Unit) -> Option<p::Quantity> {
+    Some(p::Quantity {
+        value: v.into(),
+        unit: unit as i32,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let server = Server::start(ServerOptions {
+        demo: true,
+        ..on(&nats, Role::Serve)
+    })?;
+    let status = server.wait_projected(Duration::from_secs(60)).await?;
+    let demo_commands = DEMO.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    assert_eq!(status.events, demo_commands, "{status:?}");
+    assert_eq!((status.log_position, status.lag), (demo_commands, 0));
+
+    // A demo trace crosses facilities exactly as on the embedded store.
+    let mut t = server.trace().await?;
+    let last_lot = DEMO
+        .lines()
+        .filter_map(|l| l.split("\"lotId\":\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .next_back()
+        .expect("the demo has lots")
+        .to_string();
+    let trace = t
+        .backward_trace(p::TraceRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId(last_lot.clone())),
+            }),
+            max_depth: 0,
+        })
+        .await?
+        .into_inner();
+    assert!(trace.nodes.len() > 1, "{last_lot}: {trace:?}");
+
+    // Rules: over-consumption is refused and writes nothing.
+    master_data(&server).await?;
+    let mut c = server.capture().await?;
+    let first = c.receive_material(receipt(0, 0)).await?.into_inner();
+    assert!(!first.replayed);
+    let before = server.wait_projected(Duration::from_secs(30)).await?.log_position;
+    let mut greedy = drying(0, 0);
+    greedy.command_id = "greedy".into();
+    greedy.inputs[0].quantity = qty("1500", p::Unit::Kg);
+    let err = c
+        .process_lots(greedy)
+        .await
+        .expect_err("over-consumption must be refused");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("L0-0"), "{}", err.message());
+    // An unknown product is NOT_FOUND, after the capture cache caught up.
+    let mut unknown = receipt(0, 1);
+    unknown.product_id = "no-such-product".into();
+    let err = c.receive_material(unknown).await.expect_err("unknown product");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert_eq!(
+        server.wait_projected(Duration::from_secs(30)).await?.log_position,
+        before
+    );
+
+    // Idempotency: the same id and content gives the first result; other content is refused.
+    let again = c.receive_material(receipt(0, 0)).await?.into_inner();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.position, again.hash.as_str()),
+        (first.position, first.hash.as_str())
+    );
+    let mut other = receipt(0, 0);
+    other.quantity = qty("999", p::Unit::Kg);
+    let err = c.receive_material(other).await.expect_err("same id, other content");
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    assert_eq!(
+        server.wait_projected(Duration::from_secs(30)).await?.log_position,
+        before
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let capture = Server::start(on(&nats, Role::Capture))?;
+    let first = Server::start(on(&nats, Role::Projector))?;
+    master_data(&capture).await?;
+
+    // 10,000 pairs = 20,000 events, captured while the projector is killed
+    // with SIGKILL ten times and restarted on its store.
+    let load = {
+        let capture_url = capture.url.clone();
+        tokio::spawn(async move {
+            let capture = CaptureHandle(capture_url);
+            capture.pairs(8, 1250).await
+        })
+    };
+    let started = Instant::now();
+    let (mut data_dir, mut keep) = first.into_data_dir();
+    let mut projector = None;
+    let mut kills = 1;
+    for _ in 0..10 {
+        let p = Server::start(ServerOptions {
+            data_dir: Some(data_dir.clone()),
+            ..on(&nats, Role::Projector)
+        })?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if load.is_finished() {
+            projector = Some(p);
+            break;
+        }
+        let (d, k) = p.into_data_dir(); // SIGKILL
+        kills += 1;
+        data_dir = d;
+        keep = keep.or(k);
+    }
+    let acked = load.await??;
+    assert_eq!(acked.len(), 20_000);
+    eprintln!(
+        "20,000 events captured in {:.1?} while the projector was killed {kills} times",
+        started.elapsed()
+    );
+    assert!(kills >= 10, "the capture ended after {kills} kills");
+    let projector = match projector {
+        Some(p) => p,
+        None => Server::start(ServerOptions {
+            data_dir: Some(data_dir.clone()),
+            ..on(&nats, Role::Projector)
+        })?,
+    };
+    let status = projector.wait_projected(Duration::from_secs(120)).await?;
+    // Every event applied once: the master data plus every acknowledged command.
+    assert_eq!(status.events, status.log_position, "{status:?}");
+    let mut t = projector.trace().await?;
+    for w in 0..8 {
+        let l = t
+            .get_lot(p::GetLotRequest {
+                lot_id: format!("L{w}-1249"),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(l.balance.expect("balance is set").value, "0");
+    }
+
+    // A clean projector, from the first event of the stream, ends identical.
+    let clean = Server::start(on(&nats, Role::Projector))?;
+    let clean_status = clean.wait_projected(Duration::from_secs(120)).await?;
+    assert_eq!(clean_status.log_position, status.log_position);
+    let mut projector = projector;
+    let mut clean = clean;
+    assert!(projector.stop()?.success());
+    assert!(clean.stop()?.success());
+    assert_eq!(digest(&projector.data_dir)?, digest(&clean.data_dir)?);
+    drop(keep);
+    Ok(())
+}
+
+/// A capture service by URL, for tasks that outlive a `Server` borrow.
+struct CaptureHandle(String);
+
+impl CaptureHandle {
+    async fn pairs(&self, workers: usize, pairs: usize) -> anyhow::Result<Vec<String>> {
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut tasks = Vec::new();
+        for w in 0..workers {
+            let mut client = p::capture_service_client::CaptureServiceClient::new(
+                tonic::transport::Endpoint::from_shared(self.0.clone())?
+                    .connect()
+                    .await?,
+            );
+            let acked = acked.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..pairs {
+                    client.receive_material(receipt(w, i)).await?;
+                    acked
+                        .lock()
+                        .expect("no panics while locked")
+                        .push(format!("rcv-{w}-{i}"));
+                    client.process_lots(drying(w, i)).await?;
+                    acked
+                        .lock()
+                        .expect("no panics while locked")
+                        .push(format!("dry-{w}-{i}"));
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let acked = std::mem::take(&mut *acked.lock().expect("no panics while locked"));
+        Ok(acked)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_capture_instances_racing_on_one_facility_never_overdraw_a_lot() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let a = Server::start(on(&nats, Role::Capture))?;
+    let b = Server::start(on(&nats, Role::Capture))?;
+    let projector = Server::start(on(&nats, Role::Projector))?;
+    master_data(&a).await?;
+    // Ten receipts of 1000 kg; then 40 consumers split over both instances
+    // each try to take 300 kg of one of them: at most three per lot can win.
+    let mut c = a.capture().await?;
+    for i in 0..10 {
+        c.receive_material(receipt(9, i)).await?;
+    }
+    let mut tasks = Vec::new();
+    for k in 0..40usize {
+        let url = if k % 2 == 0 { a.url.clone() } else { b.url.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut c = p::capture_service_client::CaptureServiceClient::new(
+                tonic::transport::Endpoint::from_shared(url)?.connect().await?,
+            );
+            let lot = k % 10;
+            let mut take = drying(9, lot);
+            take.command_id = format!("take-{k}");
+            take.inputs[0].quantity = qty("300", p::Unit::Kg);
+            take.outputs[0].lot_id = format!("T{k}");
+            take.outputs[0].quantity = qty("250", p::Unit::Kg);
+            anyhow::Ok((k, c.process_lots(take).await))
+        }));
+    }
+    let mut accepted = HashSet::new();
+    let mut per_lot: HashMap<usize, usize> = HashMap::new();
+    for t in tasks {
+        let (k, result) = t.await??;
+        match result {
+            Ok(reply) => {
+                assert!(!reply.get_ref().replayed);
+                accepted.insert(k);
+                *per_lot.entry(k % 10).or_default() += 1;
+            }
+            // Refused with the rule named, or told to retry after conflicts.
+            Err(s) if s.code() == Code::FailedPrecondition => {
+                assert!(s.message().contains(&format!("L9-{}", k % 10)), "{}", s.message());
+            }
+            Err(s) if s.code() == Code::Aborted => assert!(s.message().contains("retry"), "{}", s.message()),
+            Err(s) => panic!("take-{k}: unexpected {s:?}"),
+        }
+    }
+    assert!(per_lot.values().all(|n| *n <= 3), "{per_lot:?}");
+    let status = projector.wait_projected(Duration::from_secs(60)).await?;
+    let mut t = projector.trace().await?;
+    for lot in 0..10 {
+        let l = t
+            .get_lot(p::GetLotRequest {
+                lot_id: format!("L9-{lot}"),
+            })
+            .await?
+            .into_inner();
+        let won = per_lot.get(&lot).copied().unwrap_or(0);
+        let expected = 1000 - 300 * won;
+        assert_eq!(
+            l.balance.expect("balance is set").value,
+            expected.to_string(),
+            "L9-{lot}"
+        );
+    }
+    // Every accepted command is in the log once: its output lot exists, with
+    // one creating event; refused ones left nothing.
+    for k in 0..40 {
+        let found = t
+            .get_lot(p::GetLotRequest {
+                lot_id: format!("T{k}"),
+            })
+            .await;
+        assert_eq!(found.is_ok(), accepted.contains(&k), "T{k}");
+    }
+    assert_eq!(status.events, status.log_position);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::Result<()> {
+    let mut nats = Nats::start()?;
+    let server = Server::start(on(&nats, Role::Serve))?;
+    master_data(&server).await?;
+    // Clients send receipts and retry each (same command id) until it is
+    // acknowledged, while nats-server is killed and restarted under them.
+    let url = server.url.clone();
+    let load = tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        for w in 0..4usize {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = p::capture_service_client::CaptureServiceClient::new(
+                    tonic::transport::Endpoint::from_shared(url)?.connect().await?,
+                );
+                let mut retries = 0;
+                for i in 0..150 {
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    loop {
+                        match c.receive_material(receipt(w, i)).await {
+                            Ok(_) => break,
+                            Err(s) if Instant::now() < deadline => {
+                                assert!(
+                                    matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
+                                    "{s:?}"
+                                );
+                                retries += 1;
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
+                        }
+                    }
+                }
+                anyhow::Ok(retries)
+            }));
+        }
+        let mut retries = 0;
+        for t in tasks {
+            retries += t.await??;
+        }
+        anyhow::Ok(retries)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.restart()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nats.restart()?;
+    let retries = load.await??;
+    let status = server.wait_projected(Duration::from_secs(60)).await?;
+    let mut t = server.trace().await?;
+    for w in 0..4 {
+        for i in 0..150 {
+            let history = t
+                .lot_history(p::LotHistoryRequest {
+                    lot_id: format!("L{w}-{i}"),
+                    as_of: None,
+                })
+                .await?
+                .into_inner();
+            let n = history
+                .entries
+                .iter()
+                .filter(|e| e.event_id == format!("rcv-{w}-{i}"))
+                .count();
+            assert_eq!(n, 1, "rcv-{w}-{i} recorded {n} times (after {retries} retries)");
+        }
+    }
+    // Nothing else: master data plus 600 receipts, each once.
+    assert_eq!(status.events, status.log_position);
+    Ok(())
+}
