@@ -368,3 +368,81 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
     assert_eq!(status.events, status.log_position);
     Ok(())
 }
+
+/// `GET path` over plain HTTP/1.1 on the server's gRPC port.
+fn http_get(server: &Server, path: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let addr = server.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    Ok(reply)
+}
+
+async fn overall_health(server: &Server) -> anyhow::Result<i32> {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let mut health = HealthClient::new(server.channel().await?);
+    let r = health
+        .check(HealthCheckRequest { service: String::new() })
+        .await?
+        .into_inner();
+    Ok(r.status)
+}
+
+async fn wait_health(
+    server: &Server,
+    want: tonic_health::pb::health_check_response::ServingStatus,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        if overall_health(server).await? == want as i32 {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "health never became {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_outcomes_and_health_follows_nats() -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut nats = Nats::start()?;
+    let server = Server::start(on(&nats, Role::Serve))?;
+    master_data(&server).await?;
+    let mut c = server.capture().await?;
+    c.receive_material(receipt(0, 0)).await?;
+    c.receive_material(receipt(0, 0)).await?; // replayed
+    let mut greedy = drying(0, 0);
+    greedy.inputs[0].quantity = qty("5000", p::Unit::Kg);
+    assert!(c.process_lots(greedy).await.is_err());
+    server.wait_projected(Duration::from_secs(30)).await?;
+
+    let reply = http_get(&server, "/metrics")?;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    for line in [
+        r#"jejak_commands_total{kind="ReceiveMaterial",outcome="accepted",reason=""} 1"#,
+        r#"jejak_commands_total{kind="ReceiveMaterial",outcome="replayed",reason=""} 1"#,
+        r#"jejak_commands_total{kind="ProcessLots",outcome="rejected",reason="mass-balance"} 1"#,
+        "jejak_projector_lag_events 0",
+        "jejak_nats_connected 1",
+        r#"jejak_rpc_duration_seconds_count{rpc="GetStatus",code="ok"}"#,
+    ] {
+        assert!(reply.contains(line), "no {line:?} in\n{reply}");
+    }
+
+    // NATS away: NOT_SERVING; back: SERVING again, and capture works.
+    assert_eq!(overall_health(&server).await?, ServingStatus::Serving as i32);
+    nats.node.stop()?;
+    wait_health(&server, ServingStatus::NotServing).await?;
+    nats.node.start_again()?;
+    let back = wait_health(&server, ServingStatus::Serving).await?;
+    eprintln!("health SERVING again {back:?} after nats-server restarted");
+    c.receive_material(receipt(0, 1)).await?;
+    Ok(())
+}

@@ -102,6 +102,7 @@ pub struct JetStreamLog {
     stream: stream::Stream,
     prefix: String,
     config: JetStreamConfig,
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl JetStreamLog {
@@ -223,6 +224,7 @@ impl JetStreamLog {
             stream,
             prefix,
             config,
+            retries: Default::default(),
         })
     }
 
@@ -241,6 +243,11 @@ impl JetStreamLog {
 
     pub fn config(&self) -> &JetStreamConfig {
         &self.config
+    }
+
+    /// Publishes repeated (same message id) because no acknowledgement came.
+    pub fn publish_retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn decode(&self, position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
@@ -377,6 +384,7 @@ impl ChainLog for JetStreamLog {
                 PublishOutcome::Retry(e) => {
                     tracing::warn!(attempt, error = %e, event_id = %draft.event_id, "publish not acknowledged; retrying with the same message id");
                     last_error = e;
+                    self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(100 * (attempt as u64 + 1))).await;
                 }
             }
@@ -471,8 +479,10 @@ impl Reader {
             let messages = c
                 .stream()
                 .max_messages_per_batch(1024)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
+                // Short heartbeats: a reader notices a lost server within
+                // seconds and starts over from where it is.
+                .heartbeat(Duration::from_secs(1))
+                .expires(Duration::from_secs(10))
                 .messages()
                 .await
                 .map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?;

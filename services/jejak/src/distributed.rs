@@ -304,6 +304,7 @@ impl Submit for DistributedWriter {
                 }
                 Err(LogError::Conflict { .. }) => {
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::metrics().append_conflicts.inc();
                     self.catch_up().await?;
                     caught_up = true;
                 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod demo;
 pub mod distributed;
 pub mod import;
+pub mod metrics;
 pub mod projector;
 pub mod server;
 pub mod status;

@@ -114,7 +114,28 @@ pub async fn run(
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "jejak serving");
     // On stdout for people and for harnesses that bind port 0.
     println!("jejak listening on http://{addr}");
+    {
+        // Positions for /metrics.
+        let (log, projection, cancel) = (log.clone(), projection.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let m = crate::metrics::metrics();
+            loop {
+                let durable = log.durable_position();
+                let applied = projection.position().min(durable);
+                m.stream_position.set(i64::try_from(durable).unwrap_or(i64::MAX));
+                m.projector_position.set(i64::try_from(applied).unwrap_or(i64::MAX));
+                m.projector_lag
+                    .set(i64::try_from(durable - applied).unwrap_or(i64::MAX));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        });
+    }
     let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -314,9 +335,16 @@ pub async fn run_nats(
         let lagging = projector.as_ref().map(|(p, v, _)| (p.clone(), v.clone()));
         let (capture, max_lag, cancel) = (writer.is_some(), config.max_lag, cancel.clone());
         let reporter = health_reporter.clone();
+        let retries_log = log.clone();
         tokio::spawn(async move {
+            let m = crate::metrics::metrics();
+            let mut retries_seen = 0;
             loop {
                 let connected = client.connection_state() == async_nats::connection::State::Connected;
+                m.nats_connected.set(i64::from(connected));
+                let retries = retries_log.publish_retries();
+                m.append_retries.inc_by(retries.saturating_sub(retries_seen));
+                retries_seen = retries;
                 let serving = |ok: bool| match ok {
                     true => tonic_health::ServingStatus::Serving,
                     false => tonic_health::ServingStatus::NotServing,
@@ -331,7 +359,12 @@ pub async fn run_nats(
                 }
                 let mut all = connected;
                 if let Some((projection, view)) = &lagging {
-                    let lag = crate::trace::TraceLog::log_position(view).saturating_sub(projection.position());
+                    let end = crate::trace::TraceLog::log_position(view);
+                    let lag = end.saturating_sub(projection.position());
+                    m.stream_position.set(i64::try_from(end).unwrap_or(i64::MAX));
+                    m.projector_position
+                        .set(i64::try_from(projection.position()).unwrap_or(i64::MAX));
+                    m.projector_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
                     let ok = connected && lag <= max_lag;
                     all &= ok;
                     reporter
@@ -367,6 +400,8 @@ pub async fn run_nats(
         .as_ref()
         .map(|(p, v, _)| TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits)));
     let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

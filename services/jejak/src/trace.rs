@@ -64,9 +64,8 @@ fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
     t.map_or((0, 0), |t| (t.seconds, t.nanos))
 }
 
-#[tonic::async_trait]
-impl<L: TraceLog> TraceService for TraceApi<L> {
-    async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+impl<L: TraceLog> TraceApi<L> {
+    async fn backward_trace_inner(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
@@ -79,7 +78,7 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         reply.map(Response::new).map_err(status::genealogy)
     }
 
-    async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+    async fn forward_trace_inner(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
@@ -92,7 +91,7 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         reply.map(Response::new).map_err(status::genealogy)
     }
 
-    async fn origin_shares(
+    async fn origin_shares_inner(
         &self,
         request: Request<p::OriginSharesRequest>,
     ) -> Result<Response<p::OriginSharesReply>, Status> {
@@ -105,7 +104,7 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         reply.map(Response::new).map_err(status::genealogy)
     }
 
-    async fn lot_history(
+    async fn lot_history_inner(
         &self,
         request: Request<p::LotHistoryRequest>,
     ) -> Result<Response<p::LotHistoryReply>, Status> {
@@ -164,7 +163,7 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         Ok(Response::new(p::LotHistoryReply { lot_id, entries }))
     }
 
-    async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
+    async fn get_lot_inner(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
@@ -174,7 +173,7 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         reply.map(Response::new).map_err(status::genealogy)
     }
 
-    async fn lookup_label(
+    async fn lookup_label_inner(
         &self,
         request: Request<p::LookupLabelRequest>,
     ) -> Result<Response<p::LookupLabelReply>, Status> {
@@ -187,7 +186,10 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
         reply.map(Response::new).map_err(status::genealogy)
     }
 
-    async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
+    async fn get_status_inner(
+        &self,
+        _request: Request<p::GetStatusRequest>,
+    ) -> Result<Response<p::StatusReply>, Status> {
         let s = self.projection.status();
         let log_position = self.log.log_position();
         // Applied and durable: the embedded genealogy may hold a few events
@@ -200,5 +202,66 @@ impl<L: TraceLog> TraceService for TraceApi<L> {
             events: s.events,
             lag: log_position - applied_position,
         }))
+    }
+}
+
+#[tonic::async_trait]
+impl<L: TraceLog> TraceService for TraceApi<L> {
+    async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.backward_trace_inner(request).await;
+        crate::metrics::metrics().rpc("BackwardTrace", started, &result);
+        result
+    }
+
+    async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.forward_trace_inner(request).await;
+        crate::metrics::metrics().rpc("ForwardTrace", started, &result);
+        result
+    }
+
+    async fn origin_shares(
+        &self,
+        request: Request<p::OriginSharesRequest>,
+    ) -> Result<Response<p::OriginSharesReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.origin_shares_inner(request).await;
+        crate::metrics::metrics().rpc("OriginShares", started, &result);
+        result
+    }
+
+    async fn lot_history(
+        &self,
+        request: Request<p::LotHistoryRequest>,
+    ) -> Result<Response<p::LotHistoryReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.lot_history_inner(request).await;
+        crate::metrics::metrics().rpc("LotHistory", started, &result);
+        result
+    }
+
+    async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.get_lot_inner(request).await;
+        crate::metrics::metrics().rpc("GetLot", started, &result);
+        result
+    }
+
+    async fn lookup_label(
+        &self,
+        request: Request<p::LookupLabelRequest>,
+    ) -> Result<Response<p::LookupLabelReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.lookup_label_inner(request).await;
+        crate::metrics::metrics().rpc("LookupLabel", started, &result);
+        result
+    }
+
+    async fn get_status(&self, request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.get_status_inner(request).await;
+        crate::metrics::metrics().rpc("GetStatus", started, &result);
+        result
     }
 }

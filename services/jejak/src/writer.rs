@@ -193,6 +193,36 @@ impl<S> CaptureApi<S> {
     }
 }
 
+/// The RPC (and command) name of a command.
+pub fn kind_name(kind: &p::command::Kind) -> &'static str {
+    match kind {
+        p::command::Kind::ChangeLotStatus(_) => "ChangeLotStatus",
+        p::command::Kind::InspectLot(_) => "InspectLot",
+        p::command::Kind::PackLot(_) => "PackLot",
+        p::command::Kind::ProcessLots(_) => "ProcessLots",
+        p::command::Kind::ReceiveMaterial(_) => "ReceiveMaterial",
+        p::command::Kind::RegisterFacility(_) => "RegisterFacility",
+        p::command::Kind::RegisterParty(_) => "RegisterParty",
+        p::command::Kind::RegisterProduct(_) => "RegisterProduct",
+        p::command::Kind::RegisterQualityStandard(_) => "RegisterQualityStandard",
+        p::command::Kind::ShipLot(_) => "ShipLot",
+        p::command::Kind::VoidEvent(_) => "VoidEvent",
+    }
+}
+
+impl<S: Submit> CaptureApi<S> {
+    /// Submits, and counts the outcome and the time it took.
+    async fn record(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
+        let name = kind_name(&kind);
+        let started = std::time::Instant::now();
+        let result = self.writer.submit(kind, actor).await;
+        let m = crate::metrics::metrics();
+        m.command(name, &result);
+        m.rpc(name, started, &result);
+        result
+    }
+}
+
 fn actor<T>(req: &Request<T>) -> String {
     match req.remote_addr() {
         Some(addr) => format!("anonymous@{addr}"),
@@ -207,8 +237,7 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::RegisterPartyRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::RegisterParty(request.into_inner()), &actor)
+        self.record(p::command::Kind::RegisterParty(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -218,8 +247,7 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::RegisterFacilityRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::RegisterFacility(request.into_inner()), &actor)
+        self.record(p::command::Kind::RegisterFacility(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -229,8 +257,7 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::RegisterProductRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::RegisterProduct(request.into_inner()), &actor)
+        self.record(p::command::Kind::RegisterProduct(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -240,8 +267,7 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::RegisterQualityStandardRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::RegisterQualityStandard(request.into_inner()), &actor)
+        self.record(p::command::Kind::RegisterQualityStandard(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -251,40 +277,35 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::ReceiveMaterialRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::ReceiveMaterial(request.into_inner()), &actor)
+        self.record(p::command::Kind::ReceiveMaterial(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
     async fn inspect_lot(&self, request: Request<p::InspectLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::InspectLot(request.into_inner()), &actor)
+        self.record(p::command::Kind::InspectLot(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
     async fn process_lots(&self, request: Request<p::ProcessLotsRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::ProcessLots(request.into_inner()), &actor)
+        self.record(p::command::Kind::ProcessLots(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
     async fn pack_lot(&self, request: Request<p::PackLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::PackLot(request.into_inner()), &actor)
+        self.record(p::command::Kind::PackLot(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
     async fn ship_lot(&self, request: Request<p::ShipLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::ShipLot(request.into_inner()), &actor)
+        self.record(p::command::Kind::ShipLot(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
@@ -294,16 +315,14 @@ impl<S: Submit> CaptureService for CaptureApi<S> {
         request: Request<p::ChangeLotStatusRequest>,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::ChangeLotStatus(request.into_inner()), &actor)
+        self.record(p::command::Kind::ChangeLotStatus(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }
 
     async fn void_event(&self, request: Request<p::VoidEventRequest>) -> Result<Response<p::CaptureReply>, Status> {
         let actor = actor(&request);
-        self.writer
-            .submit(p::command::Kind::VoidEvent(request.into_inner()), &actor)
+        self.record(p::command::Kind::VoidEvent(request.into_inner()), &actor)
             .await
             .map(Response::new)
     }

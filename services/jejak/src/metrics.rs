@@ -1,0 +1,174 @@
+//! Prometheus metrics of the process, served at `GET /metrics` on the same
+//! port as the gRPC API: commands accepted and rejected by reason, append
+//! conflicts and retries, the projector's lag, and RPC latency histograms.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tonic::Status;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub kind: String,
+    /// accepted, replayed or rejected.
+    pub outcome: String,
+    /// For a rejection: the rule broken, or the gRPC code.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub rpc: String,
+    pub code: String,
+}
+
+fn latency() -> Histogram {
+    // 50 µs to ~3.3 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    pub commands: Family<CommandLabels, Counter>,
+    pub rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    pub append_conflicts: Counter,
+    pub append_retries: Counter,
+    pub projector_lag: Gauge,
+    pub projector_position: Gauge,
+    pub stream_position: Gauge,
+    pub nats_connected: Gauge,
+}
+
+/// The process's metrics, registered on first use.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let mut registry = Registry::with_prefix("jejak");
+        let commands = Family::<CommandLabels, Counter>::default();
+        let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
+        let (append_conflicts, append_retries) = (Counter::default(), Counter::default());
+        let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
+        let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "commands",
+            "Capture commands by kind and outcome (accepted, replayed, rejected with its reason)",
+            commands.clone(),
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "Time to answer each gRPC call, by method and status code",
+            rpc_seconds.clone(),
+        );
+        registry.register(
+            "append_conflicts",
+            "Appends refused because another writer extended the chain first (then decided again)",
+            append_conflicts.clone(),
+        );
+        registry.register(
+            "append_retries",
+            "Publishes repeated with the same message id after no acknowledgement came",
+            append_retries.clone(),
+        );
+        registry.register(
+            "projector_lag_events",
+            "Events in the log the projection has not applied yet",
+            projector_lag.clone(),
+        );
+        registry.register(
+            "projector_position",
+            "Last log position the projection applied",
+            projector_position.clone(),
+        );
+        registry.register(
+            "log_position",
+            "Last position of the event log as this process knows it",
+            stream_position.clone(),
+        );
+        registry.register(
+            "nats_connected",
+            "1 while the NATS connection is up (always 0 on the embedded store)",
+            nats_connected.clone(),
+        );
+        Metrics {
+            registry,
+            commands,
+            rpc_seconds,
+            append_conflicts,
+            append_retries,
+            projector_lag,
+            projector_position,
+            stream_position,
+            nats_connected,
+        }
+    })
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encode the metrics");
+        }
+        out
+    }
+
+    /// Counts a capture command's outcome.
+    pub fn command(&self, kind: &str, result: &Result<jejak_proto::v1::CaptureReply, Status>) {
+        let (outcome, reason) = match result {
+            Ok(r) if r.replayed => ("replayed", String::new()),
+            Ok(_) => ("accepted", String::new()),
+            Err(s) => (
+                "rejected",
+                s.metadata()
+                    .get("jejak-rule")
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| format!("{:?}", s.code()).to_lowercase(), str::to_string),
+            ),
+        };
+        self.commands
+            .get_or_create(&CommandLabels {
+                kind: kind.to_string(),
+                outcome: outcome.into(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Records how long an RPC took and how it ended.
+    pub fn rpc<T>(&self, rpc: &str, started: Instant, result: &Result<T, Status>) {
+        let code = match result {
+            Ok(_) => "ok".to_string(),
+            Err(s) => format!("{:?}", s.code()).to_lowercase(),
+        };
+        self.rpc_seconds
+            .get_or_create(&RpcLabels {
+                rpc: rpc.to_string(),
+                code,
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The HTTP routes served beside gRPC on the same port.
+pub fn http_routes() -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                metrics().render(),
+            )
+        }),
+    )
+}
