@@ -446,3 +446,86 @@ async fn metrics_count_outcomes_and_health_follows_nats() -> anyhow::Result<()> 
     c.receive_material(receipt(0, 1)).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() -> anyhow::Result<()> {
+    let mut cluster = jejak_testkit::NatsCluster::start()?;
+    let server = Server::start(ServerOptions {
+        nats: Some(cluster.urls()),
+        extra_args: vec!["--replicas".into(), "3".into()],
+        ..Default::default()
+    })?;
+    master_data(&server).await?;
+    // Four clients capture receipts, retrying each (same id) until acknowledged.
+    let acks: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..4usize {
+        let url = server.url.clone();
+        let acks = acks.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = p::capture_service_client::CaptureServiceClient::new(
+                tonic::transport::Endpoint::from_shared(url)?.connect().await?,
+            );
+            for i in 0..400 {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    match c.receive_material(receipt(w, i)).await {
+                        Ok(_) => break,
+                        Err(s) if Instant::now() < deadline => {
+                            assert!(
+                                matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
+                                "{s:?}"
+                            );
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
+                    }
+                }
+                acks.lock()
+                    .expect("no panics while locked")
+                    .push((Instant::now(), format!("rcv-{w}-{i}")));
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acks.lock().expect("no panics while locked").len() < 300 {
+        anyhow::ensure!(Instant::now() < deadline, "capture too slow on the cluster");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let leader = cluster.stream_leader("JEJAK")?.expect("the stream has a leader");
+    let killed_at = Instant::now();
+    cluster.node_mut(&leader).expect("the leader is a node").kill9()?;
+    for t in tasks {
+        t.await??;
+    }
+    let acks = std::mem::take(&mut *acks.lock().expect("no panics while locked"));
+    assert_eq!(acks.len(), 1600);
+    let longest_pause = acks
+        .windows(2)
+        .filter(|w| w[1].0 > killed_at)
+        .map(|w| w[1].0.saturating_duration_since(w[0].0))
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "stream leader {leader} killed: the longest pause between acknowledgements afterwards was {longest_pause:.1?}"
+    );
+    assert_ne!(cluster.stream_leader("JEJAK")?.as_deref(), Some(leader.as_str()));
+
+    let status = server.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(status.events, status.log_position);
+    let mut t = server.trace().await?;
+    for (_, id) in &acks {
+        let lot = format!("L{}", &id[4..]);
+        let history = t
+            .lot_history(p::LotHistoryRequest {
+                lot_id: lot.clone(),
+                as_of: None,
+            })
+            .await?
+            .into_inner();
+        let n = history.entries.iter().filter(|e| e.event_id == *id).count();
+        assert_eq!(n, 1, "{id} recorded {n} times");
+    }
+    Ok(())
+}

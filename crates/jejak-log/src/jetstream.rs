@@ -49,14 +49,14 @@ impl JetStreamConfig {
             stream: "JEJAK".into(),
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
-            ack_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(2),
             client_name: "jejak".into(),
         }
     }
 }
 
 /// Publishes that time out are repeated (same message id) this many times.
-const PUBLISH_ATTEMPTS: usize = 5;
+const PUBLISH_ATTEMPTS: usize = 10;
 
 /// Encodes a chain id as one subject token, reversibly: letters, digits, `-`
 /// and `:` stay, every other byte becomes `_` and two hex digits.
@@ -286,9 +286,11 @@ impl JetStreamLog {
             Ok(Ok(ack)) => PublishOutcome::Stored(ack),
             Ok(Err(e)) => match e.kind() {
                 jetstream::context::PublishErrorKind::WrongLastSequence => PublishOutcome::Conflict,
-                jetstream::context::PublishErrorKind::TimedOut | jetstream::context::PublishErrorKind::BrokenPipe => {
-                    PublishOutcome::Retry(e.to_string())
-                }
+                // No stream answers while a cluster elects the stream's new
+                // leader: as transient as a timeout.
+                jetstream::context::PublishErrorKind::TimedOut
+                | jetstream::context::PublishErrorKind::BrokenPipe
+                | jetstream::context::PublishErrorKind::StreamNotFound => PublishOutcome::Retry(e.to_string()),
                 _ => PublishOutcome::Failed(e.to_string()),
             },
         }
@@ -385,7 +387,7 @@ impl ChainLog for JetStreamLog {
                     tracing::warn!(attempt, error = %e, event_id = %draft.event_id, "publish not acknowledged; retrying with the same message id");
                     last_error = e;
                     self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(100 * (attempt as u64 + 1))).await;
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt as u64 + 1).min(5))).await;
                 }
             }
         }

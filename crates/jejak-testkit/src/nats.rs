@@ -38,6 +38,19 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// `GET path` on a monitoring port; the body of a `200 OK`.
+fn http_body(port: u16, path: &str) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    let (head, body) = reply.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.to_string())
+}
+
 /// `GET path` on the node's monitoring port; true on `200 OK`.
 fn http_ok(port: u16, path: &str) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -260,6 +273,31 @@ impl NatsCluster {
     /// Every node's client URL, comma-separated (as `--nats` takes them).
     pub fn urls(&self) -> String {
         self.nodes.iter().map(NatsNode::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// The name of the node leading `stream`, asked of any running node's
+    /// monitoring endpoint (`/jsz`).
+    pub fn stream_leader(&self, stream: &str) -> anyhow::Result<Option<String>> {
+        for n in self.nodes.iter().filter(|n| n.is_running()) {
+            let Some(body) = http_body(n.monitor_port, "/jsz?accounts=true&streams=true") else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) else {
+                continue;
+            };
+            let leader = json["account_details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == stream)
+                .and_then(|s| s["cluster"]["leader"].as_str())
+                .map(str::to_string);
+            if leader.is_some() {
+                return Ok(leader);
+            }
+        }
+        Ok(None)
     }
 
     /// The node of this name (the server names a stream's leader by it).

@@ -348,6 +348,12 @@ impl TraceLog for StreamView {
     fn log_position(&self) -> u64 {
         self.last.load(Ordering::Relaxed)
     }
+
+    async fn current_position(&self) -> Result<u64, LogError> {
+        let end = self.log.last_position().await?;
+        self.last.fetch_max(end, Ordering::Relaxed);
+        Ok(end)
+    }
 }
 
 /// Applies the stream to the projection from its stored position on, and

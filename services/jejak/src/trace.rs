@@ -19,6 +19,9 @@ pub trait TraceLog: Send + Sync + 'static {
     fn read(&self, position: u64) -> impl std::future::Future<Output = Result<Option<StoredEvent>, LogError>> + Send;
     /// The last position of the log, as far as this process knows.
     fn log_position(&self) -> u64;
+
+    /// The last position of the log, asked of the log itself.
+    fn current_position(&self) -> impl std::future::Future<Output = Result<u64, LogError>> + Send;
 }
 
 impl TraceLog for SledLog {
@@ -32,6 +35,10 @@ impl TraceLog for SledLog {
 
     fn log_position(&self) -> u64 {
         self.durable_position()
+    }
+
+    async fn current_position(&self) -> Result<u64, LogError> {
+        Ok(self.durable_position())
     }
 }
 
@@ -190,8 +197,10 @@ impl<L: TraceLog> TraceApi<L> {
         &self,
         _request: Request<p::GetStatusRequest>,
     ) -> Result<Response<p::StatusReply>, Status> {
+        // The log's end first: an applied position read after it is never
+        // reported ahead of it, and a lag of 0 means caught up with the log.
+        let log_position = self.log.current_position().await.map_err(status::log)?;
         let s = self.projection.status();
-        let log_position = self.log.log_position();
         // Applied and durable: the embedded genealogy may hold a few events
         // the log is still flushing.
         let applied_position = s.position.min(log_position);
