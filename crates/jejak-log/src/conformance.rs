@@ -214,3 +214,38 @@ proptest::proptest! {
         proptest::prop_assert_eq!(chain_from_token(&token), Some(chain));
     }
 }
+
+#[test]
+fn jetstream_refuses_to_run_when_the_server_drops_or_differs_from_a_setting() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        // A stream of that name made by someone else, on other subjects.
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "JEJAK".into(),
+            subjects: vec!["elsewhere.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let err = JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(5))
+            .await
+            .err()
+            .expect("a stream on other subjects is refused");
+        let text = err.to_string();
+        assert!(text.contains("`subjects`") && text.contains("2.9"), "{text}");
+
+        // A consumer setting nats-server does not know is dropped without a
+        // word; the echo shows it. (async-nats sends `memory_storage` under
+        // a key the server ignores.)
+        let stream = js.get_stream("JEJAK").await.unwrap();
+        let asked = async_nats::jetstream::consumer::pull::Config {
+            memory_storage: true,
+            ..Default::default()
+        };
+        let c = stream.create_consumer(asked.clone()).await.unwrap();
+        let err = crate::jetstream::check_echo("consumer", &asked, &c.cached_info().config, "2.9.10").unwrap_err();
+        assert!(err.to_string().contains("`memory_storage`"), "{err}");
+    });
+}

@@ -317,18 +317,22 @@ pub fn check_echo(
     let (Some(asked), Some(echoed)) = (asked.as_object(), echoed.as_object()) else {
         return Err(LogError::Config(format!("{what} settings are not an object")));
     };
-    for (key, value) in asked {
-        let back = echoed.get(key);
-        if back != Some(value) {
-            return Err(LogError::Config(format!(
-                "nats-server {version} did not keep the {what} setting `{key}`: asked for {value}, \
-                 the server has {}; this server version does not support it, or the {what} was \
-                 created with other settings",
-                back.map_or_else(|| "nothing".to_string(), |v| v.to_string())
-            )));
-        }
+    let differing: Vec<String> = asked
+        .iter()
+        .filter(|(key, value)| echoed.get(*key) != Some(*value))
+        .map(|(key, value)| {
+            let back = echoed.get(key).map_or_else(|| "nothing".to_string(), |v| v.to_string());
+            format!("`{key}` (asked for {value}, the server has {back})")
+        })
+        .collect();
+    if differing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(LogError::Config(format!(
+        "nats-server {version} did not keep the {what} settings {}; this server version does not \
+         support them, or the {what} was created with other settings",
+        differing.join(", ")
+    )))
 }
 
 impl ChainLog for JetStreamLog {
