@@ -529,3 +529,41 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_beyond_the_duplicate_window_changes_nothing_and_garbage_stops_the_projector() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let mut projector = Server::start(on(&nats, Role::Projector))?;
+    let capture = Server::start(on(&nats, Role::Capture))?;
+    master_data(&capture).await?;
+    let mut c = capture.capture().await?;
+    let first = c.receive_material(receipt(0, 0)).await?.into_inner();
+    let before = projector.wait_projected(Duration::from_secs(30)).await?;
+    assert_eq!(before.events, before.log_position);
+
+    // The stored envelope, published again under another message id (as a
+    // retry after the duplicate window would be): one more stream message,
+    // no change to the projection, and capture still answers from the first.
+    let client = async_nats::connect(nats.url()).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream("JEJAK").await?;
+    let stored = stream.direct_get(first.position).await?;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "a-later-retry");
+    js.publish_with_headers(stored.subject.to_string(), headers, stored.payload.clone())
+        .await?
+        .await?;
+    let after = projector.wait_projected(Duration::from_secs(30)).await?;
+    assert_eq!(after.log_position, before.log_position + 1);
+    assert_eq!((after.events, after.lots), (before.events, before.lots), "{after:?}");
+    let again = c.receive_material(receipt(0, 0)).await?.into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.position, first.position);
+
+    // Something that is not an envelope: the projector stops (and says
+    // where) instead of serving a projection that no longer follows the log.
+    js.publish("jejak.events.fac", "not an envelope".into()).await?.await?;
+    let status = projector.wait_exit(Duration::from_secs(30))?;
+    assert!(!status.success());
+    Ok(())
+}

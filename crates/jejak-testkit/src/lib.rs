@@ -196,6 +196,24 @@ impl Server {
         Ok(())
     }
 
+    /// Waits for the server to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let Some(c) = self.child.as_mut() else {
+            bail!("server already stopped")
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = c.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("server still running after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let Some(mut c) = self.child.take() else {

@@ -148,11 +148,37 @@ where
                     return Err(e.context(format!("{what}: apply the stream")));
                 }
             }
+            // A message that is not an envelope, or a gap: never skipped.
+            Err(e @ LogError::Corrupt { .. }) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position()))
+                );
+            }
             Err(e) => {
                 tracing::warn!(error = %e, what, position = reader.position(), "reading the stream failed; retrying");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+    }
+}
+
+/// Why a service stopped on its own, if it did.
+#[derive(Clone, Default)]
+pub struct Fatal(Arc<Mutex<Option<String>>>);
+
+impl Fatal {
+    /// Records the reason and cancels the service.
+    pub fn stop(&self, cancel: &CancellationToken, e: anyhow::Error) {
+        tracing::error!(error = format!("{e:#}"), "stopping");
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| format!("{e:#}"));
+        cancel.cancel();
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -170,13 +196,17 @@ pub struct DistributedWriter {
 }
 
 impl DistributedWriter {
-    /// Fills the cache from the stream and keeps it following.
-    pub async fn start(log: JetStreamLog, cancel: CancellationToken) -> anyhow::Result<Arc<DistributedWriter>> {
+    /// Fills the cache from the stream and keeps it following. If the
+    /// cache cannot apply the stream, `fatal` is told why and `cancel` is
+    /// cancelled: the service stops rather than decide on stale state.
+    pub async fn start(
+        log: JetStreamLog,
+        cancel: CancellationToken,
+        fatal: Fatal,
+    ) -> anyhow::Result<Arc<DistributedWriter>> {
         let cache = Arc::new(Cache::new());
         let feed = cache.clone();
-        // If the cache cannot apply the stream it stops advancing, and
-        // captures answer UNAVAILABLE instead of deciding on stale state.
-        tokio::spawn(follow(log.clone(), 1, cancel, "capture cache", move |events| {
+        let following = follow(log.clone(), 1, cancel.clone(), "capture cache", move |events| {
             let feed = feed.clone();
             Box::pin(async move {
                 if events.is_empty() {
@@ -184,7 +214,12 @@ impl DistributedWriter {
                 }
                 tokio::task::spawn_blocking(move || feed.apply(&events)).await?
             })
-        }));
+        });
+        tokio::spawn(async move {
+            if let Err(e) = following.await {
+                fatal.stop(&cancel, e);
+            }
+        });
         let writer = Arc::new(DistributedWriter {
             log,
             cache,

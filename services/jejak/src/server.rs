@@ -291,8 +291,9 @@ pub async fn run_nats(
         "JetStream stream ready"
     );
     let cancel = CancellationToken::new();
+    let fatal = crate::distributed::Fatal::default();
     let writer = match config.capture {
-        true => Some(DistributedWriter::start(log.clone(), cancel.clone()).await?),
+        true => Some(DistributedWriter::start(log.clone(), cancel.clone(), fatal.clone()).await?),
         false => None,
     };
     let mut projector = None;
@@ -311,12 +312,17 @@ pub async fn run_nats(
             "projection opened; following the stream"
         );
         let view = StreamView::new(log.clone());
-        let task = tokio::spawn(run_projector(
-            log.clone(),
-            projection.clone(),
-            view.clone(),
-            cancel.clone(),
-        ));
+        let running = run_projector(log.clone(), projection.clone(), view.clone(), cancel.clone());
+        let (fatal, cancel) = (fatal.clone(), cancel.clone());
+        // A projector that cannot apply the stream stops the process rather
+        // than serve a projection that no longer follows it.
+        let task = tokio::spawn(async move {
+            let result = running.await;
+            if let Err(e) = &result {
+                fatal.stop(&cancel, anyhow::anyhow!("{e:#}"));
+            }
+            result
+        });
         projector = Some((projection, view, task));
     }
     if config.demo {
@@ -409,7 +415,15 @@ pub async fn run_nats(
         .add_optional_service(trace_api)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
+            {
+                let cancel = cancel.clone();
+                async move {
+                    tokio::select! {
+                        _ = shutdown => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
+            },
         )
         .await
         .context("serve gRPC");
@@ -420,6 +434,9 @@ pub async fn run_nats(
             Ok(Err(e)) => tracing::error!(error = %e, "projector failed"),
             Err(e) => tracing::error!(error = %e, "projector task failed"),
         }
+    }
+    if let Some(reason) = fatal.reason() {
+        anyhow::bail!("stopped: {reason}");
     }
     tracing::info!("jejak stopped");
     result
