@@ -146,6 +146,14 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
         started.elapsed()
     );
     assert!(kills >= 10, "the capture ended after {kills} kills");
+    // Appends to the one facility were pipelined, not one round trip each.
+    let metrics = http_get(&capture, "/metrics")?;
+    let pipelined: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("jejak_append_pipelined_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(pipelined > 1000, "only {pipelined} appends were pipelined:\n{metrics}");
     let projector = match projector {
         Some(p) => p,
         None => Server::start(ServerOptions {

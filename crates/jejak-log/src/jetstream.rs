@@ -272,36 +272,118 @@ impl JetStreamLog {
         }
     }
 
-    async fn publish_once(&self, subject: &str, bytes: &bytes::Bytes, draft: &Draft, after: u64) -> PublishOutcome {
-        let publish = jetstream::message::PublishMessage::build()
-            .payload(bytes.clone())
-            .message_id(&draft.event_id)
+    /// Sends an envelope to its chain's subject with `Nats-Msg-Id` =
+    /// `event_id` and `Nats-Expected-Last-Subject-Sequence` = `after`, and,
+    /// when given, `Nats-Expected-Last-Msg-Id` = `after_id` (the stream's last
+    /// message must be that one). Returns once it is on its way; publishes
+    /// sent one after another reach the stream in that order.
+    pub async fn send(
+        &self,
+        chain: &str,
+        bytes: bytes::Bytes,
+        event_id: &str,
+        after: u64,
+        after_id: Option<&str>,
+    ) -> InFlight {
+        let mut publish = jetstream::message::PublishMessage::build()
+            .payload(bytes)
+            .message_id(event_id)
             .expected_last_subject_sequence(after);
-        let ack = match self.js.send_publish(subject.to_string(), publish).await {
-            Ok(ack) => ack,
-            Err(e) => return PublishOutcome::Retry(e.to_string()),
-        };
-        match tokio::time::timeout(self.config.ack_timeout, ack).await {
-            Err(_) => PublishOutcome::Retry(format!("no acknowledgement within {:?}", self.config.ack_timeout)),
-            Ok(Ok(ack)) => PublishOutcome::Stored(ack),
-            Ok(Err(e)) => match e.kind() {
-                jetstream::context::PublishErrorKind::WrongLastSequence => PublishOutcome::Conflict,
-                // No stream answers while a cluster elects the stream's new
-                // leader: as transient as a timeout.
-                jetstream::context::PublishErrorKind::TimedOut
-                | jetstream::context::PublishErrorKind::BrokenPipe
-                | jetstream::context::PublishErrorKind::StreamNotFound => PublishOutcome::Retry(e.to_string()),
-                _ => PublishOutcome::Failed(e.to_string()),
+        if let Some(id) = after_id {
+            publish = publish.expected_last_message_id(id);
+        }
+        match self.js.send_publish(self.subject(chain), publish).await {
+            Ok(ack) => InFlight {
+                ack: Some(ack),
+                error: None,
+                timeout: self.config.ack_timeout,
+            },
+            Err(e) => InFlight {
+                ack: None,
+                error: Some(e.to_string()),
+                timeout: self.config.ack_timeout,
             },
         }
     }
+
+    /// Counts a publish repeated for want of an acknowledgement.
+    pub fn count_retry(&self) {
+        self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
-enum PublishOutcome {
+/// How one publish ended.
+#[derive(Debug)]
+pub enum PublishOutcome {
     Stored(jetstream::publish::PublishAck),
+    /// An expectation failed: the chain (or the stream) moved on.
     Conflict,
+    /// No answer, or a transient refusal: it may or may not be stored.
     Retry(String),
     Failed(String),
+}
+
+fn outcome(result: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>) -> PublishOutcome {
+    match result {
+        Ok(ack) => PublishOutcome::Stored(ack),
+        Err(e) => match e.kind() {
+            jetstream::context::PublishErrorKind::WrongLastSequence
+            | jetstream::context::PublishErrorKind::WrongLastMessageId => PublishOutcome::Conflict,
+            // No stream answers while a cluster elects the stream's new
+            // leader: as transient as a timeout.
+            jetstream::context::PublishErrorKind::TimedOut
+            | jetstream::context::PublishErrorKind::BrokenPipe
+            | jetstream::context::PublishErrorKind::StreamNotFound => PublishOutcome::Retry(e.to_string()),
+            _ => PublishOutcome::Failed(e.to_string()),
+        },
+    }
+}
+
+/// An envelope ready to publish after a given chain head.
+pub struct Prepared {
+    pub bytes: bytes::Bytes,
+    pub hash: [u8; 32],
+    pub sequence: u64,
+}
+
+/// Encodes `draft` as the envelope that follows `head` in its chain.
+pub fn prepare(draft: &Draft, head: ChainHead) -> Prepared {
+    let envelope = p::Envelope {
+        version: ENVELOPE_VERSION,
+        chain: draft.chain.clone(),
+        sequence: head.sequence + 1,
+        prev_hash: head.hash.to_vec(),
+        event_id: draft.event_id.clone(),
+        recorded_at: Some(draft.recorded_at),
+        actor: draft.actor.clone(),
+        command_hash: draft.command_hash.to_vec(),
+        event: Some(draft.event.clone()),
+    };
+    let bytes = bytes::Bytes::from(envelope.encode_to_vec());
+    Prepared {
+        hash: hash(&bytes),
+        bytes,
+        sequence: head.sequence + 1,
+    }
+}
+
+/// A publish on its way; `outcome` waits for the server's answer.
+pub struct InFlight {
+    ack: Option<jetstream::context::PublishAckFuture>,
+    error: Option<String>,
+    timeout: Duration,
+}
+
+impl InFlight {
+    pub async fn outcome(self) -> PublishOutcome {
+        let Some(ack) = self.ack else {
+            return PublishOutcome::Retry(self.error.unwrap_or_default());
+        };
+        match tokio::time::timeout(self.timeout, ack).await {
+            Err(_) => PublishOutcome::Retry(format!("no acknowledgement within {:?}", self.timeout)),
+            Ok(result) => outcome(result),
+        }
+    }
 }
 
 /// Compares the settings asked for with those the server echoed: every field
@@ -337,28 +419,26 @@ pub fn check_echo(
 
 impl ChainLog for JetStreamLog {
     async fn append_after(&self, draft: Draft, expected: ChainHead) -> Result<Appended, LogError> {
-        let envelope = p::Envelope {
-            version: ENVELOPE_VERSION,
-            chain: draft.chain.clone(),
-            sequence: expected.sequence + 1,
-            prev_hash: expected.hash.to_vec(),
-            event_id: draft.event_id.clone(),
-            recorded_at: Some(draft.recorded_at),
-            actor: draft.actor.clone(),
-            command_hash: draft.command_hash.to_vec(),
-            event: Some(draft.event.clone()),
-        };
-        let bytes = bytes::Bytes::from(envelope.encode_to_vec());
+        let prepared = prepare(&draft, expected);
         let subject = self.subject(&draft.chain);
         let mut last_error = String::new();
         for attempt in 0..PUBLISH_ATTEMPTS {
-            match self.publish_once(&subject, &bytes, &draft, expected.position).await {
+            let sent = self
+                .send(
+                    &draft.chain,
+                    prepared.bytes.clone(),
+                    &draft.event_id,
+                    expected.position,
+                    None,
+                )
+                .await;
+            match sent.outcome().await {
                 PublishOutcome::Stored(ack) if !ack.duplicate => {
                     return Ok(Appended {
                         position: ack.sequence,
                         chain: draft.chain,
-                        sequence: envelope.sequence,
-                        hash: hash(&bytes),
+                        sequence: prepared.sequence,
+                        hash: prepared.hash,
                         duplicate: false,
                     })
                 }
@@ -390,7 +470,7 @@ impl ChainLog for JetStreamLog {
                 PublishOutcome::Retry(e) => {
                     tracing::warn!(attempt, error = %e, event_id = %draft.event_id, "publish not acknowledged; retrying with the same message id");
                     last_error = e;
-                    self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.count_retry();
                     tokio::time::sleep(Duration::from_millis(100 * (attempt as u64 + 1).min(5))).await;
                 }
             }

@@ -9,7 +9,7 @@
 //! ABORTED. Commands for one chain are taken one at a time per instance, so
 //! an instance never conflicts with itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -187,11 +187,58 @@ enum Decided {
     Event(Box<Event>, ChainHead),
 }
 
+/// What this instance has published and not yet seen in its cache.
+///
+/// Commands that touch none of the same lots, serials or event ids as the
+/// ones in flight are published without waiting for those to be
+/// acknowledged, even on the same chain: each names the chain head it
+/// follows by its predicted stream position, and the previous message this
+/// instance sent as the stream's last (`Nats-Expected-Last-Msg-Id`). A
+/// foreign write anywhere makes the next of them a conflict; the pipeline
+/// then drains, the cache catches up, and the refused commands are decided
+/// again. Master data and voids go alone.
+#[derive(Default)]
+struct Pipeline {
+    in_flight: usize,
+    exclusive: bool,
+    keys: HashSet<String>,
+    /// Per chain: the head after the last message in flight, and how many are in flight.
+    tails: HashMap<String, (ChainHead, usize)>,
+    /// The id of the last message sent since the pipeline was last empty.
+    last_id: Option<String>,
+    /// The stream position the next message is predicted to get.
+    next_position: u64,
+    /// A prediction failed: send nothing until the pipeline has drained and
+    /// the cache caught up.
+    broken: bool,
+}
+
+/// The keys a decided event touches, and whether it must go alone.
+fn keys_of(id: &str, event: &Event) -> (Vec<String>, bool) {
+    let exclusive = matches!(
+        event,
+        Event::PartyRegistered(_)
+            | Event::FacilityRegistered(_)
+            | Event::ProductRegistered(_)
+            | Event::StandardRegistered(_)
+            | Event::EventVoided(_)
+    );
+    let mut keys = vec![format!("e:{id}")];
+    keys.extend(event.lots().into_iter().map(|l| format!("l:{l}")));
+    match event {
+        Event::LotPacked(p) => keys.extend(p.packages.iter().map(|k| format!("s:{}", k.serial))),
+        Event::LotShipped(s) => keys.extend(s.package_serials.iter().map(|k| format!("s:{k}"))),
+        _ => {}
+    }
+    (keys, exclusive)
+}
+
 /// The capture service on JetStream.
 pub struct DistributedWriter {
     log: JetStreamLog,
     cache: Arc<Cache>,
-    chain_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pipeline: tokio::sync::Mutex<Pipeline>,
+    drained: tokio::sync::Notify,
     pub counters: CaptureCounters,
 }
 
@@ -223,7 +270,8 @@ impl DistributedWriter {
         let writer = Arc::new(DistributedWriter {
             log,
             cache,
-            chain_locks: Mutex::new(HashMap::new()),
+            pipeline: tokio::sync::Mutex::new(Pipeline::default()),
+            drained: tokio::sync::Notify::new(),
             counters: CaptureCounters::default(),
         });
         let last = writer.log.last_position().await.context("read the stream's end")?;
@@ -234,11 +282,6 @@ impl DistributedWriter {
 
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache
-    }
-
-    fn chain_lock(&self, chain: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.chain_locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(chain.to_string()).or_default().clone()
     }
 
     fn decide(&self, id: &str, command: &Command) -> Result<Decided, DomainError> {
@@ -274,6 +317,190 @@ impl DistributedWriter {
     }
 }
 
+/// How a command left the pipeline.
+enum Sent {
+    Stored {
+        position: u64,
+        sequence: u64,
+        hash: [u8; 32],
+        chain: String,
+    },
+    Duplicate(u64),
+    Again,
+}
+
+impl DistributedWriter {
+    /// Takes a command's keys out of the pipeline once its fate is known.
+    async fn release(&self, keys: &[String], chain: &str, exclusive: bool, broken: bool) {
+        let mut pl = self.pipeline.lock().await;
+        for k in keys {
+            pl.keys.remove(k);
+        }
+        pl.in_flight -= 1;
+        if exclusive {
+            pl.exclusive = false;
+        }
+        if let Some((_, n)) = pl.tails.get_mut(chain) {
+            *n -= 1;
+            if *n == 0 {
+                pl.tails.remove(chain);
+            }
+        }
+        pl.broken |= broken;
+        if pl.in_flight == 0 {
+            pl.last_id = None;
+        }
+        drop(pl);
+        self.drained.notify_waiters();
+    }
+
+    /// Decides and sends one command when the pipeline admits it; then
+    /// waits for the outcome and for the cache to hold the event.
+    async fn send_one(
+        &self,
+        id: &str,
+        command: &Command,
+        command_hash: [u8; 32],
+        actor: &str,
+        caught_up: &mut bool,
+    ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, Status> {
+        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as) = loop {
+            let drained = self.drained.notified();
+            let mut pl = self.pipeline.lock().await;
+            if pl.broken {
+                if pl.in_flight > 0 {
+                    drop(pl);
+                    drained.await;
+                    continue;
+                }
+                // Drained after a failed prediction: start again from the stream.
+                drop(pl);
+                self.catch_up().await?;
+                let mut pl = self.pipeline.lock().await;
+                if pl.in_flight == 0 {
+                    pl.broken = false;
+                    pl.tails.clear();
+                    pl.last_id = None;
+                }
+                continue;
+            }
+            let decided = self.decide(id, command);
+            let (event, cache_head) = match decided {
+                Ok(Decided::Replay(position)) => return Ok(Err(position)),
+                Ok(Decided::Event(event, head)) => (event, head),
+                // The cache may not have seen a party, lot or event that
+                // another instance recorded a moment ago.
+                Err(DomainError::NotFound { .. }) if !*caught_up => {
+                    drop(pl);
+                    self.catch_up().await?;
+                    *caught_up = true;
+                    continue;
+                }
+                Err(e) => return Err(status::domain(e)),
+            };
+            let (keys, exclusive) = keys_of(id, &event);
+            let busy = pl.exclusive || (exclusive && pl.in_flight > 0) || keys.iter().any(|k| pl.keys.contains(k));
+            if busy {
+                drop(pl);
+                drained.await;
+                continue;
+            }
+            let chain = event.chain().to_string();
+            let (head, after_id) = match pl.tails.get(&chain) {
+                Some((tail, _)) => (*tail, pl.last_id.clone()),
+                None => (cache_head, pl.last_id.clone()),
+            };
+            if pl.in_flight == 0 {
+                pl.next_position = self.cache.position() + 1;
+            }
+            let predicted = pl.next_position;
+            let now = crate::now();
+            let draft = Draft {
+                chain: chain.clone(),
+                event_id: id.to_string(),
+                actor: actor.to_string(),
+                command_hash,
+                recorded_at: jejak_proto::time_to_proto(now),
+                event: jejak_proto::event_to_proto(&event),
+            };
+            let prepared = jejak_log::jetstream::prepare(&draft, head);
+            let inflight = self
+                .log
+                .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())
+                .await;
+            let tail = ChainHead {
+                sequence: prepared.sequence,
+                hash: prepared.hash,
+                position: predicted,
+            };
+            let stored_as_hash = prepared.hash;
+            if pl.in_flight > 0 {
+                crate::metrics::metrics().append_pipelined.inc();
+            }
+            let count = pl.tails.get(&chain).map_or(0, |(_, n)| *n);
+            pl.tails.insert(chain.clone(), (tail, count + 1));
+            pl.keys.extend(keys.iter().cloned());
+            pl.in_flight += 1;
+            pl.exclusive |= exclusive;
+            pl.last_id = Some(id.to_string());
+            pl.next_position += 1;
+            let stored_as = (tail.sequence, stored_as_hash);
+            break (inflight, keys, chain, exclusive, predicted, event, now, stored_as);
+        };
+        let outcome = inflight.outcome().await;
+        let sent = match outcome {
+            jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
+                // Wait until the cache holds it, so that what is decided next
+                // on these keys sees it.
+                let applied = self.cache.wait_applied(ack.sequence).await;
+                let mispredicted = ack.sequence != predicted;
+                self.release(&keys, &chain, exclusive, mispredicted).await;
+                applied?;
+                Sent::Stored {
+                    position: ack.sequence,
+                    sequence: stored_as.0,
+                    hash: stored_as.1,
+                    chain,
+                }
+            }
+            jejak_log::jetstream::PublishOutcome::Stored(ack) => {
+                let followers = self.pipeline.lock().await.tails.get(&chain).map_or(0, |(_, n)| *n);
+                if followers > 1 {
+                    tracing::warn!(
+                        event_id = %id,
+                        chain = %chain,
+                        position = ack.sequence,
+                        "a pipelined append was a duplicate while other appends of its chain were in flight; \
+                         check that chain's links after this position"
+                    );
+                }
+                self.release(&keys, &chain, exclusive, true).await;
+                Sent::Duplicate(ack.sequence)
+            }
+            jejak_log::jetstream::PublishOutcome::Conflict => {
+                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::metrics().append_conflicts.inc();
+                self.release(&keys, &chain, exclusive, true).await;
+                Sent::Again
+            }
+            jejak_log::jetstream::PublishOutcome::Retry(e) => {
+                // Maybe stored: after the resync the cache knows, and the
+                // same message id finds it otherwise.
+                tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
+                self.log.count_retry();
+                self.release(&keys, &chain, exclusive, true).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Sent::Again
+            }
+            jejak_log::jetstream::PublishOutcome::Failed(e) => {
+                self.release(&keys, &chain, exclusive, true).await;
+                return Err(status::log(LogError::Storage(format!("publish: {e}"))));
+            }
+        };
+        Ok(Ok((sent, event, now)))
+    }
+}
+
 impl Submit for DistributedWriter {
     async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
         let command_hash = {
@@ -284,42 +511,22 @@ impl Submit for DistributedWriter {
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
         let mut caught_up = false;
         for _ in 0..MAX_ATTEMPTS {
-            // Decide once to learn the chain, then again under its lock.
-            let chain = match self.decide(&id, &command) {
-                Ok(Decided::Replay(position)) => return self.replayed(position, &id, command_hash).await,
-                Ok(Decided::Event(event, _)) => event.chain().to_string(),
-                // The cache may not have seen a party, lot or event that
-                // another instance recorded a moment ago.
-                Err(DomainError::NotFound { .. }) if !caught_up => {
-                    self.catch_up().await?;
-                    caught_up = true;
-                    continue;
-                }
-                Err(e) => return Err(status::domain(e)),
+            let (sent, event, now) = match self
+                .send_one(&id, &command, command_hash, actor, &mut caught_up)
+                .await?
+            {
+                Err(position) => return self.replayed(position, &id, command_hash).await,
+                Ok(done) => done,
             };
-            let lock = self.chain_lock(&chain);
-            let _one_at_a_time = lock.lock().await;
-            let (event, head) = match self.decide(&id, &command) {
-                Ok(Decided::Replay(position)) => return self.replayed(position, &id, command_hash).await,
-                Ok(Decided::Event(event, head)) => (event, head),
-                Err(e) => return Err(status::domain(e)),
-            };
-            let now = crate::now();
-            let draft = Draft {
-                chain: event.chain().to_string(),
-                event_id: id.clone(),
-                actor: actor.to_string(),
-                command_hash,
-                recorded_at: jejak_proto::time_to_proto(now),
-                event: jejak_proto::event_to_proto(&event),
-            };
-            match self.log.append_after(draft, head).await {
-                Ok(appended) if appended.duplicate => {
-                    return self.replayed(appended.position, &id, command_hash).await;
-                }
-                Ok(appended) => {
-                    // The next command on this chain decides on top of this one.
-                    self.cache.wait_applied(appended.position).await?;
+            match sent {
+                Sent::Again => continue,
+                Sent::Duplicate(position) => return self.replayed(position, &id, command_hash).await,
+                Sent::Stored {
+                    position,
+                    sequence,
+                    hash,
+                    chain,
+                } => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     let (verdict, findings) = match &*event {
                         Event::LotInspected(i) => (jejak_proto::verdict_to_proto(i.verdict) as i32, i.findings.clone()),
@@ -327,23 +534,16 @@ impl Submit for DistributedWriter {
                     };
                     return Ok(p::CaptureReply {
                         event_id: id,
-                        chain: appended.chain,
-                        sequence: appended.sequence,
-                        position: appended.position,
-                        hash: hex::encode(appended.hash),
+                        chain,
+                        sequence,
+                        position,
+                        hash: hex::encode(hash),
                         recorded_at: Some(jejak_proto::time_to_proto(now)),
                         replayed: false,
                         verdict,
                         findings,
                     });
                 }
-                Err(LogError::Conflict { .. }) => {
-                    self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                    crate::metrics::metrics().append_conflicts.inc();
-                    self.catch_up().await?;
-                    caught_up = true;
-                }
-                Err(e) => return Err(status::log(e)),
             }
         }
         self.counters.aborted.fetch_add(1, Ordering::Relaxed);

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
     pub append_conflicts: Counter,
     pub append_retries: Counter,
+    pub append_pipelined: Counter,
     pub projector_lag: Gauge,
     pub projector_position: Gauge,
     pub stream_position: Gauge,
@@ -54,6 +55,7 @@ pub fn metrics() -> &'static Metrics {
         let commands = Family::<CommandLabels, Counter>::default();
         let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         let (append_conflicts, append_retries) = (Counter::default(), Counter::default());
+        let append_pipelined = Counter::default();
         let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
         let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
         registry.register(
@@ -75,6 +77,11 @@ pub fn metrics() -> &'static Metrics {
             "append_retries",
             "Publishes repeated with the same message id after no acknowledgement came",
             append_retries.clone(),
+        );
+        registry.register(
+            "append_pipelined",
+            "Appends published while earlier ones of this instance were still awaiting acknowledgement",
+            append_pipelined.clone(),
         );
         registry.register(
             "projector_lag_events",
@@ -102,6 +109,7 @@ pub fn metrics() -> &'static Metrics {
             rpc_seconds,
             append_conflicts,
             append_retries,
+            append_pipelined,
             projector_lag,
             projector_position,
             stream_position,
