@@ -575,3 +575,42 @@ async fn a_copy_beyond_the_duplicate_window_changes_nothing_and_garbage_stops_th
     assert!(!status.success());
     Ok(())
 }
+
+#[test]
+fn unreachable_nats_is_a_clear_error_and_logs_are_json_on_request() -> anyhow::Result<()> {
+    let port = jejak_testkit::nats::free_port()?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let (status, _out, err) = jejak_testkit::run_cli(&[
+        "--log-format",
+        "json",
+        "projector",
+        "--nats",
+        &url,
+        "--nats-connect-wait",
+        "1s",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &std::env::temp_dir()
+            .join(format!("jejak-unreachable-{port}"))
+            .to_string_lossy(),
+    ])?;
+    assert!(!status.success());
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("cannot reach NATS") && last.contains(&url),
+        "{err}"
+    );
+    let logged: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(
+        logged
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["fields"]["message"].as_str().is_some()),
+        "{err}"
+    );
+    Ok(())
+}
