@@ -93,6 +93,22 @@ pub(crate) fn drying(worker: usize, i: usize) -> p::ProcessLotsRequest {
     }
 }
 
+/// How many times event `id` appears in the history of `lot`.
+pub(crate) async fn times_recorded(
+    t: &mut p::trace_service_client::TraceServiceClient<tonic::transport::Channel>,
+    lot: &str,
+    id: &str,
+) -> anyhow::Result<usize> {
+    let history = t
+        .lot_history(p::LotHistoryRequest {
+            lot_id: lot.to_string(),
+            as_of: None,
+        })
+        .await?
+        .into_inner();
+    Ok(history.entries.iter().filter(|e| e.event_id == id).count())
+}
+
 pub(crate) fn digest(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let dir = data_dir.to_str().expect("temporary paths are UTF-8");
     let (status, out, err) = run_cli(&["verify", "--data-dir", dir])?;
@@ -171,14 +187,7 @@ async fn kill_9_during_concurrent_captures_loses_no_acknowledged_event() -> anyh
         } else {
             format!("D{w}-{i}")
         };
-        let history = t
-            .lot_history(p::LotHistoryRequest {
-                lot_id: lot.clone(),
-                as_of: None,
-            })
-            .await?
-            .into_inner();
-        let creations = history.entries.iter().filter(|e| e.event_id == *id).count();
+        let creations = times_recorded(&mut t, &lot, id).await?;
         assert_eq!(creations, 1, "{id} appears {creations} times in the history of {lot}");
     }
     let after = server.status().await?;

@@ -10,7 +10,7 @@ use jejak_proto::v1 as p;
 use jejak_testkit::{Nats, Role, Server, ServerOptions};
 use tonic::Code;
 
-use crate::crash::{digest, drying, master_data, receipt};
+use crate::crash::{digest, drying, master_data, receipt, times_recorded};
 
 const DEMO: &str = include_str!("../../services/jejak/demo/demo.jsonl");
 
@@ -323,21 +323,7 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
                 );
                 let mut retries = 0;
                 for i in 0..150 {
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    loop {
-                        match c.receive_material(receipt(w, i)).await {
-                            Ok(_) => break,
-                            Err(s) if Instant::now() < deadline => {
-                                assert!(
-                                    matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
-                                    "{s:?}"
-                                );
-                                retries += 1;
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                            Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
-                        }
-                    }
+                    retries += receive_until_acknowledged(&mut c, w, i).await?;
                 }
                 anyhow::Ok(retries)
             }));
@@ -357,24 +343,39 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
     let mut t = server.trace().await?;
     for w in 0..4 {
         for i in 0..150 {
-            let history = t
-                .lot_history(p::LotHistoryRequest {
-                    lot_id: format!("L{w}-{i}"),
-                    as_of: None,
-                })
-                .await?
-                .into_inner();
-            let n = history
-                .entries
-                .iter()
-                .filter(|e| e.event_id == format!("rcv-{w}-{i}"))
-                .count();
+            let n = times_recorded(&mut t, &format!("L{w}-{i}"), &format!("rcv-{w}-{i}")).await?;
             assert_eq!(n, 1, "rcv-{w}-{i} recorded {n} times (after {retries} retries)");
         }
     }
     // Nothing else: master data plus 600 receipts, each once.
     assert_eq!(status.events, status.log_position);
     Ok(())
+}
+
+/// Sends receipt (w, i), retrying with the same command id while the
+/// service answers that it is unavailable or conflicted, for up to a
+/// minute; returns how many retries it took.
+async fn receive_until_acknowledged(
+    c: &mut p::capture_service_client::CaptureServiceClient<tonic::transport::Channel>,
+    w: usize,
+    i: usize,
+) -> anyhow::Result<u32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut retries = 0;
+    loop {
+        match c.receive_material(receipt(w, i)).await {
+            Ok(_) => return Ok(retries),
+            Err(s) if Instant::now() < deadline => {
+                assert!(
+                    matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
+                    "{s:?}"
+                );
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
+        }
+    }
 }
 
 /// `GET path` over plain HTTP/1.1 on the server's gRPC port.
@@ -475,20 +476,7 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
                 tonic::transport::Endpoint::from_shared(url)?.connect().await?,
             );
             for i in 0..400 {
-                let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    match c.receive_material(receipt(w, i)).await {
-                        Ok(_) => break,
-                        Err(s) if Instant::now() < deadline => {
-                            assert!(
-                                matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
-                                "{s:?}"
-                            );
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                        Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
-                    }
-                }
+                receive_until_acknowledged(&mut c, w, i).await?;
                 acks.lock()
                     .expect("no panics while locked")
                     .push((Instant::now(), format!("rcv-{w}-{i}")));
@@ -524,15 +512,7 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
     assert_eq!(status.events, status.log_position);
     let mut t = server.trace().await?;
     for (_, id) in &acks {
-        let lot = format!("L{}", &id[4..]);
-        let history = t
-            .lot_history(p::LotHistoryRequest {
-                lot_id: lot.clone(),
-                as_of: None,
-            })
-            .await?
-            .into_inner();
-        let n = history.entries.iter().filter(|e| e.event_id == *id).count();
+        let n = times_recorded(&mut t, &format!("L{}", &id[4..]), id).await?;
         assert_eq!(n, 1, "{id} recorded {n} times");
     }
     Ok(())

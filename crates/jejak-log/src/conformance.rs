@@ -11,7 +11,8 @@ use crate::{
     hash, verify_link, ChainHead, ChainLog, Draft, JetStreamConfig, JetStreamLog, LogError, SledLog, ZERO_HASH,
 };
 
-fn draft(chain: &str, id: &str) -> Draft {
+/// A small event for `chain` with id `id`, for the log's tests.
+pub(crate) fn draft(chain: &str, id: &str) -> Draft {
     Draft {
         chain: chain.into(),
         event_id: id.into(),

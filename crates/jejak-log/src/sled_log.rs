@@ -577,27 +577,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn draft(chain: &str, id: &str) -> Draft {
-        Draft {
-            chain: chain.into(),
-            event_id: id.into(),
-            actor: "test".into(),
-            command_hash: hash(id.as_bytes()),
-            recorded_at: prost_types::Timestamp {
-                seconds: 1_790_000_000,
-                nanos: 0,
-            },
-            event: p::Event {
-                kind: Some(p::event::Kind::LotStatusChanged(p::LotStatusChanged {
-                    facility_id: chain.into(),
-                    lot_id: format!("L-{id}"),
-                    status: p::LotStatus::OnHold as i32,
-                    reason: "test".into(),
-                    occurred_at: None,
-                })),
-            },
-        }
-    }
+    use crate::conformance::draft;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

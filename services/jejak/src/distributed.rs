@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jejak_domain::{Command, DomainError, Event};
-use jejak_genealogy::{AppliedEvent, Genealogy, Projection};
+use jejak_genealogy::{Genealogy, Projection};
 use jejak_log::{ChainHead, ChainLog, Draft, JetStreamLog, LogError, StoredEvent};
 use jejak_proto::v1 as p;
 use tokio::sync::watch;
@@ -34,14 +34,7 @@ const BATCH: usize = 2048;
 /// How long a capture waits for its cache to reach a position.
 const CACHE_WAIT: Duration = Duration::from_secs(10);
 
-type Decoded = (u64, String, jejak_domain::Time, Event);
-
-fn decode_all(events: &[StoredEvent]) -> anyhow::Result<Vec<Decoded>> {
-    events
-        .iter()
-        .map(|e| crate::projector::decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
-        .collect()
-}
+use crate::projector::{applied, decode_all};
 
 /// Counters of one service, for status and metrics.
 #[derive(Default)]
@@ -82,13 +75,8 @@ impl Cache {
     fn apply(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
         let decoded = decode_all(events)?;
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for (e, (position, id, at, ev)) in events.iter().zip(&decoded) {
-            st.genealogy.apply(AppliedEvent {
-                position: *position,
-                event_id: id,
-                recorded_at: *at,
-                event: ev,
-            });
+        for (e, a) in events.iter().zip(applied(&decoded)) {
+            st.genealogy.apply(a);
             st.heads.insert(
                 e.envelope.chain.clone(),
                 ChainHead {
@@ -635,15 +623,7 @@ pub async fn run_projector(
                     return Ok(());
                 }
                 let decoded = decode_all(&events)?;
-                let applied: Vec<AppliedEvent<'_>> = decoded
-                    .iter()
-                    .map(|(position, id, at, ev)| AppliedEvent {
-                        position: *position,
-                        event_id: id,
-                        recorded_at: *at,
-                        event: ev,
-                    })
-                    .collect();
+                let applied = applied(&decoded);
                 projection.apply(&applied)?;
                 if let Some(e) = events.last() {
                     last.fetch_max(e.position, Ordering::Relaxed);

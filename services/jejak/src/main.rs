@@ -300,6 +300,12 @@ fn print<M: prost::Message>(json: bool, name: &str, msg: &M, text: impl FnOnce(&
     Ok(())
 }
 
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -346,9 +352,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             nats,
             max_lag,
         } => {
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("listen on {listen}"))?;
+            let listener = bind(&listen).await?;
             match nats.url.clone() {
                 None => {
                     let config = jejak::ServeConfig {
@@ -374,9 +378,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Capture { listen, nats } => {
             let url = nats.require_url()?;
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("listen on {listen}"))?;
+            let listener = bind(&listen).await?;
             let config = jejak::NatsServeConfig {
                 nats: nats.config(url, "jejak capture"),
                 connect_wait: nats.nats_connect_wait,
@@ -396,9 +398,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             max_lag,
         } => {
             let url = nats.require_url()?;
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("listen on {listen}"))?;
+            let listener = bind(&listen).await?;
             let config = jejak::NatsServeConfig {
                 nats: nats.config(url, "jejak projector"),
                 connect_wait: nats.nats_connect_wait,

@@ -27,6 +27,30 @@ pub fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Ev
     Ok((e.envelope.event_id.clone(), recorded, event))
 }
 
+/// An event decoded for the projection: position, event id, recording time, event.
+pub type Decoded = (u64, String, Time, jejak_domain::Event);
+
+/// Decodes stored events for the projection.
+pub fn decode_all(events: &[StoredEvent]) -> anyhow::Result<Vec<Decoded>> {
+    events
+        .iter()
+        .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
+        .collect()
+}
+
+/// The decoded events as the projection applies them.
+pub fn applied(batch: &[Decoded]) -> Vec<AppliedEvent<'_>> {
+    batch
+        .iter()
+        .map(|(position, id, at, ev)| AppliedEvent {
+            position: *position,
+            event_id: id,
+            recorded_at: *at,
+            event: ev,
+        })
+        .collect()
+}
+
 /// Applies every event after the projection's position up to `upto`;
 /// returns the new position. `progress` is told how many events were applied.
 pub fn catch_up<L: EventLog>(
@@ -35,10 +59,9 @@ pub fn catch_up<L: EventLog>(
     upto: u64,
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<u64> {
-    type Decoded = Vec<(u64, String, Time, jejak_domain::Event)>;
     // Reading and decoding the next batch overlaps with applying this one.
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Decoded>>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<Decoded>>>(2);
         let start = projection.position() + 1;
         let reader = scope.spawn(move || {
             let mut from = start;
@@ -51,7 +74,7 @@ pub fn catch_up<L: EventLog>(
                             .iter()
                             .take_while(|e| e.position <= upto)
                             .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
-                            .collect::<anyhow::Result<Decoded>>()
+                            .collect::<anyhow::Result<Vec<Decoded>>>()
                     });
                 let last = match &batch {
                     Ok(b) if b.is_empty() => return,
@@ -73,15 +96,7 @@ pub fn catch_up<L: EventLog>(
                     break;
                 }
             };
-            let applied: Vec<AppliedEvent<'_>> = batch
-                .iter()
-                .map(|(position, id, at, ev)| AppliedEvent {
-                    position: *position,
-                    event_id: id,
-                    recorded_at: *at,
-                    event: ev,
-                })
-                .collect();
+            let applied = applied(&batch);
             if let Err(e) = projection.apply(&applied).context("apply events to the projection") {
                 result = Err(e);
                 break;

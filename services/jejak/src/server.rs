@@ -26,7 +26,22 @@ pub struct ServeConfig {
     pub limits: TraceLimits,
 }
 
-/// Opens the log, and rebuilds the write model from it.
+/// Server reflection, v1 and v1alpha, describing the jejak API and health.
+fn reflection() -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((
+        builder().build_v1().context("build the reflection service")?,
+        builder().build_v1alpha().context("build the reflection service")?,
+    ))
+}
+
 /// Opens the log (checking every chain) and the projection, brings the
 /// projection up to the log, and returns the writer over both.
 pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
@@ -99,16 +114,7 @@ pub async fn run(
     health_reporter
         .set_serving::<TraceServiceServer<TraceApi<SledLog>>>()
         .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("build the reflection service")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("build the reflection service")?;
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
 
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "jejak serving");
@@ -388,16 +394,7 @@ pub async fn run_nats(
             }
         });
     }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("build the reflection service")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("build the reflection service")?;
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
     println!("jejak listening on http://{addr}");
