@@ -1266,3 +1266,49 @@ async fn concurrent_retries_of_one_command_write_it_once() {
     assert_eq!(d.position().await, before + 1);
     assert_eq!(value_of(&d.lot("CR-1").await.balance), kg("750"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_control_characters_and_unknown_enum_values_name_the_field() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    // Beyond what an exact decimal holds, or more places than a quantity keeps.
+    for (i, bad) in ["79228162514264337593543950336", "1e400", "0.0000000001"]
+        .iter()
+        .enumerate()
+    {
+        let r = receipt(&format!("rcv-ov-{i}"), "OV-1", bad, p::Unit::Kg);
+        let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+        assert_mentions(&s, &["quantity.value"]);
+    }
+    // The largest amount in tonnes would overflow in kilograms.
+    let r = receipt("rcv-ov-t", "OV-1", "79228162514264337593543950", p::Unit::T);
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["quantity"]);
+    // Control characters in ids.
+    for (i, lot) in ["OV\u{7}1", "OV\n1", "OV\u{0}1", "OV\u{202e}1"].iter().enumerate() {
+        let r = receipt(&format!("rcv-ctl-{i}"), lot, "10", p::Unit::Kg);
+        let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+        assert!(s.message().starts_with("lot_id"), "{lot:?}: {s:?}");
+    }
+    // An enum value this server does not know.
+    let mut r = receipt("rcv-enum", "OV-1", "10", p::Unit::Kg);
+    r.quantity = Some(p::Quantity {
+        value: "10".into(),
+        unit: 999,
+    });
+    let s = refused(&d.server, c.receive_material(r), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["quantity.unit"]);
+    let mut st = p::ChangeLotStatusRequest {
+        command_id: "status-enum".into(),
+        facility_id: "fac-demak".into(),
+        lot_id: "DMK-BP-260911".into(),
+        status: 42,
+        reason: "unknown".into(),
+        occurred_at: None,
+    };
+    let s = refused(&d.server, c.change_lot_status(st.clone()), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["status"]);
+    st.status = p::LotStatus::Unspecified as i32;
+    refused(&d.server, c.change_lot_status(st), Code::InvalidArgument, None).await;
+    assert_eq!(d.lot_error("OV-1").await.code(), Code::NotFound);
+}
