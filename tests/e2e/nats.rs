@@ -334,10 +334,13 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
         }
         anyhow::Ok(retries)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    nats.restart()?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    nats.restart()?;
+    // Restart while receipts are flowing, twice: each time once more have
+    // been recorded since the last look.
+    for _ in 0..2 {
+        let from = server.status().await?.log_position;
+        wait_for_log(&server, from + 40).await?;
+        nats.restart()?;
+    }
     let retries = load.await??;
     let status = server.wait_projected(Duration::from_secs(60)).await?;
     let mut t = server.trace().await?;
@@ -376,6 +379,16 @@ async fn receive_until_acknowledged(
             Err(s) => anyhow::bail!("rcv-{w}-{i} never acknowledged: {s:?}"),
         }
     }
+}
+
+/// Waits until the server's log reaches `position` (a minute at most).
+async fn wait_for_log(server: &Server, position: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.status().await?.log_position < position {
+        anyhow::ensure!(Instant::now() < deadline, "the log never reached position {position}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// `GET path` over plain HTTP/1.1 on the server's gRPC port.

@@ -26,6 +26,16 @@ pub struct ServeConfig {
     pub limits: TraceLimits,
 }
 
+/// Opens (and loads) the projection stored in `dir`.
+async fn open_projection(dir: &std::path::Path) -> anyhow::Result<Arc<Projection>> {
+    let open_dir = dir.to_path_buf();
+    let projection = tokio::task::spawn_blocking(move || Projection::open(&open_dir))
+        .await
+        .context("projection open task")?
+        .with_context(|| format!("open the projection in {}", dir.display()))?;
+    Ok(Arc::new(projection))
+}
+
 /// Server reflection, v1 and v1alpha, describing the jejak API and health.
 fn reflection() -> anyhow::Result<(
     tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
@@ -52,13 +62,7 @@ pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Write
         .context("open the event log task")?
         .with_context(|| format!("open the event log in {}", log_dir.display()))?;
     let proj_dir = data_dir.join("genealogy");
-    let dir = proj_dir.clone();
-    let projection = Arc::new(
-        tokio::task::spawn_blocking(move || Projection::open(&dir))
-            .await
-            .context("projection open task")?
-            .with_context(|| format!("open the projection in {}", proj_dir.display()))?,
-    );
+    let projection = open_projection(&proj_dir).await?;
     let durable = log.durable_position();
     if projection.position() > durable {
         anyhow::bail!(
@@ -305,14 +309,7 @@ pub async fn run_nats(
     let mut projector = None;
     if let Some(dir) = &config.projector {
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
-        let proj_dir = dir.join("genealogy");
-        let open_dir = proj_dir.clone();
-        let projection = Arc::new(
-            tokio::task::spawn_blocking(move || Projection::open(&open_dir))
-                .await
-                .context("projection open task")?
-                .with_context(|| format!("open the projection in {}", proj_dir.display()))?,
-        );
+        let projection = open_projection(&dir.join("genealogy")).await?;
         tracing::info!(
             position = projection.position(),
             "projection opened; following the stream"
