@@ -539,6 +539,14 @@ impl Reader {
         self.next
     }
 
+    /// Drops the consumer; the next batch makes a new one from the same
+    /// place. For a consumer that keeps sending heartbeats but no messages
+    /// although the stream has moved on (seen after a stream leader was
+    /// killed: the consumer stayed on a replica that stopped following).
+    pub fn restart(&mut self) {
+        self.messages = None;
+    }
+
     async fn open(&mut self) -> Result<consumer::pull::Stream, LogError> {
         if let Some(m) = self.messages.take() {
             return Ok(m);

@@ -111,6 +111,10 @@ impl Cache {
     }
 }
 
+/// Empty batches (of half a second) after which a follower asks the stream
+/// where it ends.
+const STALL_CHECK: u32 = 4;
+
 /// Follows the stream into `apply` from `from` on, until cancelled; read
 /// errors (NATS away, a leader changing) are retried without skipping.
 async fn follow<F>(
@@ -124,13 +128,35 @@ where
     F: FnMut(Vec<StoredEvent>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
 {
     let mut reader = log.reader(from);
+    let mut idle = 0u32;
     loop {
         let batch = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             b = reader.next_batch(BATCH, Duration::from_millis(500)) => b,
         };
         match batch {
+            Ok(events) if events.is_empty() => {
+                idle += 1;
+                // Idle for a while: make sure the stream has not moved on
+                // without this reader.
+                if idle % STALL_CHECK == 0 {
+                    match log.last_position().await {
+                        Ok(last) if last >= reader.position() => {
+                            tracing::warn!(
+                                what,
+                                position = reader.position(),
+                                stream_end = last,
+                                "the reader stalled behind the stream; starting it again"
+                            );
+                            reader.restart();
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, what, "asking the stream for its end failed"),
+                    }
+                }
+            }
             Ok(events) => {
+                idle = 0;
                 if let Err(e) = apply(events).await {
                     tracing::error!(error = %e, what, "applying the stream failed; stopping");
                     return Err(e.context(format!("{what}: apply the stream")));
