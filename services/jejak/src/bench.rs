@@ -614,6 +614,77 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
     Ok(rows)
 }
 
+/// Label lookups (what a consumer's QR scan costs) against a demo server:
+/// one caller for latency, then `clients` callers for throughput.
+async fn label(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = opts.dir.join("label");
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Child::start(&dir, true).await?;
+    let mut labels = Vec::new();
+    for line in crate::demo::DEMO.lines().filter(|l| !l.trim().is_empty()) {
+        if let p::command::Kind::PackLot(r) = crate::import::parse_command(line).map_err(anyhow::Error::msg)? {
+            for pkg in &r.packages {
+                labels.push(format!(
+                    "https://id.jejak.example/01/{}/10/{}/21/{}",
+                    r.gtin, r.lot_id, pkg.serial
+                ));
+            }
+        }
+    }
+    anyhow::ensure!(!labels.is_empty(), "the demo data packs nothing");
+    let (url, queries, clients) = (server.url.clone(), opts.queries, opts.clients);
+    let rows = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                const PATH: &str = "/jejak.v1.TraceService/LookupLabel";
+                let mut c = LoadClient::connect(&url).await?;
+                let mut rng = Rng(7);
+                let mut lat = Vec::with_capacity(queries);
+                for _ in 0..queries {
+                    let uri = labels[rng.below(labels.len() as u64) as usize].clone();
+                    let t = Instant::now();
+                    c.unary(PATH, &p::LookupLabelRequest { uri }).await?;
+                    lat.push(t.elapsed());
+                }
+                lat.sort();
+                let started = Instant::now();
+                let mut tasks = tokio::task::JoinSet::new();
+                for k in 0..clients {
+                    let mut c = LoadClient::connect(&url).await?;
+                    let labels = labels.clone();
+                    tasks.spawn(async move {
+                        let mut rng = Rng(11 + k as u64);
+                        for _ in 0..queries / clients.max(1) {
+                            let uri = labels[rng.below(labels.len() as u64) as usize].clone();
+                            c.unary(PATH, &p::LookupLabelRequest { uri }).await?;
+                        }
+                        anyhow::Ok(())
+                    });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done??;
+                }
+                let rate = (queries / clients.max(1) * clients) as f64 / started.elapsed().as_secs_f64();
+                anyhow::Ok(vec![
+                    (
+                        "label lookup over gRPC, one caller, p50 / p99".to_string(),
+                        format!("{} / {}", micros(percentile(&lat, 0.5)), micros(percentile(&lat, 0.99))),
+                    ),
+                    (
+                        format!("label lookups, {clients} callers on their own connections"),
+                        format!("{rate:.0} lookups/s"),
+                    ),
+                ])
+            })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the load generator panicked"))??;
+    server.stop().await;
+    Ok(rows)
+}
+
 fn own_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -661,6 +732,9 @@ pub async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "genealogy" {
         rows.extend(genealogy(&opts).await?);
+    }
+    if what == "all" || what == "label" {
+        rows.extend(label(&opts).await?);
     }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.

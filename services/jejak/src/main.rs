@@ -223,7 +223,7 @@ enum Command {
     },
     /// Run the benchmarks (capture, projector, traces on a generated genealogy).
     Bench {
-        /// Which benchmark: all, capture or genealogy.
+        /// Which benchmark: all, capture, genealogy, label or memory.
         #[arg(default_value = "all")]
         what: String,
         /// Scratch directory for the benchmark stores (deleted and recreated).
