@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "jejak/v1/events.proto",
         "jejak/v1/capture.proto",
         "jejak/v1/trace.proto",
+        "jejak/v1/admin.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -16,16 +16,39 @@ fn jejak(args: &[&str]) -> (ExitStatus, String, String) {
     run_cli(args).expect("run the jejak binary")
 }
 
+/// A server's URL and the administrator token its client commands carry.
+struct At {
+    url: String,
+    token: String,
+}
+
+impl At {
+    fn of(server: &Server) -> At {
+        At {
+            url: server.url.clone(),
+            token: server
+                .admin_token
+                .clone()
+                .expect("the server wrote an administrator token"),
+        }
+    }
+
+    /// Runs a client command against the server, with the token.
+    fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--server", &self.url, "--token", &self.token]);
+        jejak(&all)
+    }
+}
+
 /// Runs a client command against `url` and expects it to succeed.
-fn ok(url: &str, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    all.extend(["--server", url]);
-    let (status, out, err) = jejak(&all);
-    assert!(status.success(), "jejak {all:?} failed ({status}): {err}");
+fn ok(url: &At, args: &[&str]) -> String {
+    let (status, out, err) = url.run(args);
+    assert!(status.success(), "jejak {args:?} failed ({status}): {err}");
     out
 }
 
-fn json(url: &str, args: &[&str]) -> serde_json::Value {
+fn json(url: &At, args: &[&str]) -> serde_json::Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = ok(url, &all);
@@ -44,7 +67,7 @@ fn lot_ids(nodes: &serde_json::Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_prints_a_tree_of_the_chain() {
     let d = Demo::start().await;
-    let url = d.server.url.clone();
+    let url = At::of(&d.server);
 
     let out = ok(&url, &["trace", "back", "DMK-BP-260911"]);
     let first = out.lines().next().expect("a first line");
@@ -89,7 +112,7 @@ async fn trace_prints_a_tree_of_the_chain() {
     assert!(out.contains("truncated"), "{out}");
     assert!(!out.contains("DMK-GKP-"), "{out}");
 
-    let (status, _, err) = jejak(&["trace", "back", "NO-SUCH-LOT", "--server", &url]);
+    let (status, _, err) = url.run(&["trace", "back", "NO-SUCH-LOT"]);
     assert!(!status.success());
     assert!(err.contains("NO-SUCH-LOT"), "{err}");
 }
@@ -97,7 +120,7 @@ async fn trace_prints_a_tree_of_the_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_parses_and_matches_the_grpc_reply() {
     let mut d = Demo::start().await;
-    let url = d.server.url.clone();
+    let url = At::of(&d.server);
     let grpc = d
         .trace
         .backward_trace(p::TraceRequest {
@@ -144,7 +167,7 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_history_lookup_lot_and_status_print_what_matters() {
     let mut d = Demo::start().await;
-    let url = d.server.url.clone();
+    let url = At::of(&d.server);
 
     let out = ok(&url, &["origin", "DMK-BP-260911"]);
     for part in [
@@ -195,7 +218,7 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
         !out.contains("VOIDED") && !out.contains("demo-dmk-0018"),
         "as of {as_of}:\n{out}"
     );
-    let (status, _, err) = jejak(&["history", "DMK-GKG-260903-01", "--as-of", "yesterday", "--server", &url]);
+    let (status, _, err) = url.run(&["history", "DMK-GKG-260903-01", "--as-of", "yesterday"]);
     assert!(!status.success());
     assert!(err.contains("--as-of"), "{err}");
 
@@ -205,12 +228,7 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
         "{out}"
     );
     assert!(out.contains("Beras Premium Sentra Demak 5 kg"), "{out}");
-    let (status, _, err) = jejak(&[
-        "lookup",
-        "https://id.example.org/01/08997001001019/10/DMK-BP-260911",
-        "--server",
-        &url,
-    ]);
+    let (status, _, err) = url.run(&["lookup", "https://id.example.org/01/08997001001019/10/DMK-BP-260911"]);
     assert!(!status.success(), "a bad check digit resolved");
     assert!(err.contains("check digit"), "{err}");
 
@@ -228,13 +246,16 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
         "{out}"
     );
     assert!(out.contains(&format!("lots {}\n", status.lots)), "{out}");
-    assert_eq!(status.log_position, 254, "the demo holds 254 commands");
+    assert_eq!(
+        status.log_position, 255,
+        "the demo holds 254 commands, then the administrator token made at start"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_reports_the_bad_line_and_records_nothing_twice() {
     let mut d = Demo::start().await;
-    let url = d.server.url.clone();
+    let url = At::of(&d.server);
     let lines = [
         "# three good commands and one bad one",
         r#"{"receiveMaterial": {"commandId": "imp-1", "facilityId": "fac-demak", "lotId": "IMP-1", "productId": "prd-dmk-gkp", "quantity": {"value": "1000", "unit": "UNIT_KG"}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}"#,
@@ -248,7 +269,7 @@ async fn import_reports_the_bad_line_and_records_nothing_twice() {
     let path = file.path().to_str().expect("utf-8 path").to_string();
     let before = d.position().await;
 
-    let (status, out, err) = jejak(&["import", &path, "--server", &url]);
+    let (status, out, err) = url.run(&["import", &path]);
     assert!(!status.success(), "a refused line must fail the import");
     assert!(out.contains("3 recorded, 0 already recorded, 1 refused"), "{out}");
     assert!(err.contains(&format!("{path}:4: InvalidArgument")), "{err}");
@@ -261,7 +282,7 @@ async fn import_reports_the_bad_line_and_records_nothing_twice() {
     assert_eq!(d.lot_error("IMP-2").await.code(), tonic::Code::NotFound);
 
     // The same file again: every good line is a retry, nothing new is written.
-    let (status, out, err) = jejak(&["import", &path, "--server", &url]);
+    let (status, out, err) = url.run(&["import", &path]);
     assert!(!status.success());
     assert!(out.contains("0 recorded, 3 already recorded, 1 refused"), "{out}");
     assert!(err.contains(&format!("{path}:4:")), "{err}");
@@ -272,7 +293,7 @@ async fn import_reports_the_bad_line_and_records_nothing_twice() {
     let mut bad = tempfile::NamedTempFile::new().expect("temp file");
     writeln!(bad, "{{\"receiveMaterial\": {{\"lotIdd\": \"x\"}}}}").expect("write");
     let bad_path = bad.path().to_str().expect("utf-8 path").to_string();
-    let (status, out, err) = jejak(&["import", &bad_path, "--server", &url]);
+    let (status, out, err) = url.run(&["import", &bad_path]);
     assert!(!status.success());
     assert!(out.contains("0 recorded, 0 already recorded, 1 refused"), "{out}");
     assert!(
@@ -305,7 +326,7 @@ async fn rebuild_of_a_stopped_server_gives_the_same_answers() {
     drop(d);
     let (status, out, err) = jejak(&["rebuild", "--data-dir", &data_dir]);
     assert!(status.success(), "rebuild failed: {err}");
-    assert!(out.contains("projection rebuilt to log position 254"), "{out}");
+    assert!(out.contains("projection rebuilt to log position 255"), "{out}");
 
     let server = Server::start(ServerOptions {
         data_dir: Some(dir.path().to_path_buf()),
@@ -314,7 +335,7 @@ async fn rebuild_of_a_stopped_server_gives_the_same_answers() {
     .expect("restart on the same data");
     let mut d = Demo::attach(server).await;
     let again = snapshot(&mut d).await;
-    assert_eq!(again.status.log_position, 254);
+    assert_eq!(again.status.log_position, 255);
     assert_eq!(again.status, answers.status);
     assert_eq!(again.back, answers.back);
     assert_eq!(again.forward, answers.forward);

@@ -95,7 +95,7 @@ pub(crate) fn drying(worker: usize, i: usize) -> p::ProcessLotsRequest {
 
 /// How many times event `id` appears in the history of `lot`.
 pub(crate) async fn times_recorded(
-    t: &mut p::trace_service_client::TraceServiceClient<tonic::transport::Channel>,
+    t: &mut p::trace_service_client::TraceServiceClient<jejak_testkit::Conn>,
     lot: &str,
     id: &str,
 ) -> anyhow::Result<usize> {

@@ -114,9 +114,9 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
     // 10,000 pairs = 20,000 events, captured while the projector is killed
     // with SIGKILL ten times and restarted on its store.
     let load = {
-        let capture_url = capture.url.clone();
+        let (capture_url, token) = (capture.url.clone(), capture.admin_token.clone());
         tokio::spawn(async move {
-            let capture = CaptureHandle(capture_url);
+            let capture = CaptureHandle(capture_url, token);
             capture.pairs(8, 1250).await
         })
     };
@@ -189,18 +189,14 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
 }
 
 /// A capture service by URL, for tasks that outlive a `Server` borrow.
-struct CaptureHandle(String);
+struct CaptureHandle(String, Option<String>);
 
 impl CaptureHandle {
     async fn pairs(&self, workers: usize, pairs: usize) -> anyhow::Result<Vec<String>> {
         let acked: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut tasks = Vec::new();
         for w in 0..workers {
-            let mut client = p::capture_service_client::CaptureServiceClient::new(
-                tonic::transport::Endpoint::from_shared(self.0.clone())?
-                    .connect()
-                    .await?,
-            );
+            let mut client = jejak_testkit::capture_client(&self.0, self.1.as_deref()).await?;
             let acked = acked.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..pairs {
@@ -241,11 +237,13 @@ async fn two_capture_instances_racing_on_one_facility_never_overdraw_a_lot() -> 
     }
     let mut tasks = Vec::new();
     for k in 0..40usize {
-        let url = if k % 2 == 0 { a.url.clone() } else { b.url.clone() };
+        let (url, token) = if k % 2 == 0 {
+            (a.url.clone(), a.admin_token.clone())
+        } else {
+            (b.url.clone(), a.admin_token.clone())
+        };
         tasks.push(tokio::spawn(async move {
-            let mut c = p::capture_service_client::CaptureServiceClient::new(
-                tonic::transport::Endpoint::from_shared(url)?.connect().await?,
-            );
+            let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
             let lot = k % 10;
             let mut take = drying(9, lot);
             take.command_id = format!("take-{k}");
@@ -312,15 +310,13 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
     master_data(&server).await?;
     // Clients send receipts and retry each (same command id) until it is
     // acknowledged, while nats-server is killed and restarted under them.
-    let url = server.url.clone();
+    let (url, token) = (server.url.clone(), server.admin_token.clone());
     let load = tokio::spawn(async move {
         let mut tasks = Vec::new();
         for w in 0..4usize {
-            let url = url.clone();
+            let (url, token) = (url.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
-                let mut c = p::capture_service_client::CaptureServiceClient::new(
-                    tonic::transport::Endpoint::from_shared(url)?.connect().await?,
-                );
+                let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
                 let mut retries = 0;
                 for i in 0..150 {
                     retries += receive_until_acknowledged(&mut c, w, i).await?;
@@ -359,7 +355,7 @@ async fn nats_restart_with_commands_in_flight_leaves_no_duplicates() -> anyhow::
 /// service answers that it is unavailable or conflicted, for up to a
 /// minute; returns how many retries it took.
 async fn receive_until_acknowledged(
-    c: &mut p::capture_service_client::CaptureServiceClient<tonic::transport::Channel>,
+    c: &mut p::capture_service_client::CaptureServiceClient<jejak_testkit::Conn>,
     w: usize,
     i: usize,
 ) -> anyhow::Result<u32> {
@@ -482,12 +478,10 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
     let acks: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
     let mut tasks = Vec::new();
     for w in 0..4usize {
-        let url = server.url.clone();
+        let (url, token) = (server.url.clone(), server.admin_token.clone());
         let acks = acks.clone();
         tasks.push(tokio::spawn(async move {
-            let mut c = p::capture_service_client::CaptureServiceClient::new(
-                tonic::transport::Endpoint::from_shared(url)?.connect().await?,
-            );
+            let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
             for i in 0..400 {
                 receive_until_acknowledged(&mut c, w, i).await?;
                 acks.lock()

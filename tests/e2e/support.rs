@@ -8,7 +8,6 @@ use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_client::CaptureServiceClient;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
 use jejak_testkit::{Server, ServerOptions};
-use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 /// How long the projection may take to catch up with the log.
@@ -25,8 +24,8 @@ pub(crate) fn qty(value: &str, unit: p::Unit) -> Option<p::Quantity> {
 /// A server started with `--demo` (fully projected) and clients for it.
 pub(crate) struct Demo {
     pub(crate) server: Server,
-    pub(crate) capture: CaptureServiceClient<Channel>,
-    pub(crate) trace: TraceServiceClient<Channel>,
+    pub(crate) capture: CaptureServiceClient<jejak_testkit::Conn>,
+    pub(crate) trace: TraceServiceClient<jejak_testkit::Conn>,
 }
 
 impl Demo {

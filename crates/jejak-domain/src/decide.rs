@@ -108,6 +108,7 @@ pub trait Facts {
     /// A package serial, voided ones included (a serial is never reused).
     fn serial(&self, serial: &str) -> Option<SerialFacts<'_>>;
     fn event(&self, id: &str) -> Option<EventFacts<'_>>;
+    fn token(&self, id: &str) -> Option<crate::access::TokenRecord>;
 }
 
 /// Decides a command into the event it becomes, or the rule it breaks.
@@ -195,6 +196,20 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
                 self.decide_status(&e)?;
                 e.occurred_at = at;
                 Ok(Event::LotStatusChanged(e))
+            }
+            Command::IssueToken(t) => {
+                crate::access::check_issue(
+                    &t,
+                    now,
+                    self.f.token(&t.token_id).as_ref(),
+                    |f| self.f.facility(f).is_some(),
+                    |p| self.f.party(p).is_some(),
+                )?;
+                Ok(Event::TokenIssued(t))
+            }
+            Command::RevokeToken(r) => {
+                crate::access::check_revoke(&r, self.f.token(&r.token_id).as_ref())?;
+                Ok(Event::TokenRevoked(r))
             }
             Command::VoidEvent(mut e) => {
                 self.decide_void(&e)?;

@@ -22,6 +22,8 @@ pub enum Rule {
     NotVoidable,
     /// Status change not allowed from the lot's current status.
     StatusTransition,
+    /// The token is already revoked.
+    TokenRevoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The jejak domain: ids, exact quantities, master data, events, commands, and
 //! the rules that decide commands into events. No I/O lives here.
 
+pub mod access;
 pub mod decide;
 pub mod error;
 pub mod gs1;
@@ -13,6 +14,7 @@ pub mod state;
 mod state_tests;
 pub mod validate;
 
+pub use access::{Role, TokenIssued, TokenRecord, TokenRevoked, TokenTable, ACCESS_CHAIN};
 pub use decide::{decide, EventFacts, Facts, LotFacts, SerialFacts, UndoFacts};
 pub use error::{DomainError, Rule};
 pub use model::*;

@@ -306,6 +306,8 @@ pub enum Event {
     LotShipped(LotShipped),
     LotStatusChanged(LotStatusChanged),
     EventVoided(EventVoided),
+    TokenIssued(crate::access::TokenIssued),
+    TokenRevoked(crate::access::TokenRevoked),
 }
 
 /// The chain that holds master data not bound to one facility.
@@ -324,6 +326,7 @@ impl Event {
             Event::LotShipped(e) => &e.facility_id,
             Event::LotStatusChanged(e) => &e.facility_id,
             Event::EventVoided(e) => &e.facility_id,
+            Event::TokenIssued(_) | Event::TokenRevoked(_) => crate::access::ACCESS_CHAIN,
         }
     }
 
@@ -340,6 +343,8 @@ impl Event {
             Event::LotShipped(_) => "LotShipped",
             Event::LotStatusChanged(_) => "LotStatusChanged",
             Event::EventVoided(_) => "EventVoided",
+            Event::TokenIssued(_) => "TokenIssued",
+            Event::TokenRevoked(_) => "TokenRevoked",
         }
     }
 
@@ -396,6 +401,8 @@ pub enum Command {
     ShipLot(LotShipped),
     ChangeLotStatus(LotStatusChanged),
     VoidEvent(EventVoided),
+    IssueToken(crate::access::TokenIssued),
+    RevokeToken(crate::access::TokenRevoked),
 }
 
 impl Command {

@@ -159,6 +159,8 @@ pub struct State {
     events: HashMap<Arc<str>, Box<EventRecord>>,
     /// Interned ids, so 1,000,000 lots share a few dozen facility/product/owner strings.
     names: HashSet<Arc<str>>,
+    /// Access tokens (the state keeps no recording times: issued at zero).
+    tokens: HashMap<String, crate::access::TokenRecord>,
 }
 
 fn intern(names: &mut HashSet<Arc<str>>, s: &str) -> Arc<str> {
@@ -232,6 +234,23 @@ impl State {
             }
             Event::StandardRegistered(s) => {
                 self.standards.insert(s.id.clone(), s.clone());
+                Undo::MasterData
+            }
+            Event::TokenIssued(t) => {
+                self.tokens
+                    .entry(t.token_id.clone())
+                    .or_insert_with(|| crate::access::TokenRecord {
+                        issued: t.clone(),
+                        event_id: event_id.to_string(),
+                        issued_at: crate::model::Time(0),
+                        revoked: None,
+                    });
+                Undo::MasterData
+            }
+            Event::TokenRevoked(r) => {
+                if let Some(t) = self.tokens.get_mut(&r.token_id) {
+                    t.revoked.get_or_insert((crate::model::Time(0), r.reason.clone()));
+                }
                 Undo::MasterData
             }
             Event::MaterialReceived(e) => {
@@ -491,6 +510,10 @@ impl crate::decide::Facts for State {
             shipped: s.shipped,
             voided: s.voided,
         })
+    }
+
+    fn token(&self, id: &str) -> Option<crate::access::TokenRecord> {
+        self.tokens.get(id).cloned()
     }
 
     fn event(&self, id: &str) -> Option<crate::decide::EventFacts<'_>> {

@@ -55,6 +55,10 @@ impl Facts for Genealogy {
         self.standards.get(id)
     }
 
+    fn token(&self, id: &str) -> Option<jejak_domain::TokenRecord> {
+        self.tokens.get(id)
+    }
+
     fn lot(&self, id: &str) -> Option<LotFacts<'_>> {
         let ix = self.lot_ix(id)?;
         Some(self.lot_facts(ix, self.node(ix)))

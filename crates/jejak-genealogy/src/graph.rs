@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use jejak_domain::state::{standing, Mark, MarkKind, Standing};
+use jejak_domain::TokenTable;
 use jejak_domain::{
     Decimal, Document, Event, Facility, Measurement, Origin, Party, Product, QualityStandard, Time, Unit, Verdict,
 };
@@ -169,7 +170,9 @@ impl EventKind {
             Event::PartyRegistered(_)
             | Event::FacilityRegistered(_)
             | Event::ProductRegistered(_)
-            | Event::StandardRegistered(_) => EventKind::MasterData,
+            | Event::StandardRegistered(_)
+            | Event::TokenIssued(_)
+            | Event::TokenRevoked(_) => EventKind::MasterData,
             Event::MaterialReceived(_) => EventKind::Receipt,
             Event::LotInspected(_) | Event::LotStatusChanged(_) => EventKind::Mark,
             Event::LotProcessed(_) => EventKind::Process,
@@ -226,6 +229,7 @@ pub(crate) struct Dirty {
     pub(crate) facilities: BTreeSet<String>,
     pub(crate) products: BTreeSet<String>,
     pub(crate) standards: BTreeSet<String>,
+    pub(crate) tokens: BTreeSet<String>,
 }
 
 /// The in-memory genealogy.
@@ -241,6 +245,8 @@ pub struct Genealogy {
     pub(crate) facilities: HashMap<String, Facility>,
     pub(crate) products: HashMap<String, Product>,
     pub(crate) standards: HashMap<String, QualityStandard>,
+    /// Access tokens, shared with the layer that authenticates requests.
+    pub(crate) tokens: Arc<TokenTable>,
     /// Last applied log position.
     pub(crate) position: u64,
     pub(crate) dirty: Dirty,
@@ -253,6 +259,11 @@ impl Genealogy {
 
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The access tokens, as a table that outlives a lock on the genealogy.
+    pub fn tokens(&self) -> Arc<TokenTable> {
+        self.tokens.clone()
     }
 
     pub fn lot_count(&self) -> usize {
@@ -440,6 +451,16 @@ impl Genealogy {
             Event::StandardRegistered(s) => {
                 self.dirty.standards.insert(s.id.clone());
                 self.standards.insert(s.id.clone(), s.clone());
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
+            }
+            Event::TokenIssued(t) => {
+                self.dirty.tokens.insert(t.token_id.clone());
+                self.tokens.issue(e.event_id, e.recorded_at, t);
+                self.record_event(e.event_id, pos, Vec::new(), e.event);
+            }
+            Event::TokenRevoked(r) => {
+                self.dirty.tokens.insert(r.token_id.clone());
+                self.tokens.revoke(e.recorded_at, r);
                 self.record_event(e.event_id, pos, Vec::new(), e.event);
             }
             Event::MaterialReceived(r) => {

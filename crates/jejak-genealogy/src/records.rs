@@ -529,3 +529,55 @@ pub(crate) fn record_to_event(g: &mut Genealogy, key: &str, r: EventRecord) -> R
         chain: g.names.intern(&r.chain),
     })
 }
+
+/// A token as the projection stores it: the issuing event's fields plus
+/// when it was issued and whether it was revoked.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct TokenRecordProto {
+    #[prost(message, optional, tag = "1")]
+    issued: Option<p::TokenIssued>,
+    #[prost(string, tag = "2")]
+    event_id: String,
+    #[prost(int64, tag = "3")]
+    issued_at: i64,
+    #[prost(bool, tag = "4")]
+    revoked: bool,
+    #[prost(int64, tag = "5")]
+    revoked_at: i64,
+    #[prost(string, tag = "6")]
+    revoke_reason: String,
+}
+
+pub(crate) fn token_to_record(t: &jejak_domain::TokenRecord) -> TokenRecordProto {
+    let issued = jejak_proto::event_to_proto(&jejak_domain::Event::TokenIssued(t.issued.clone()));
+    let issued = match issued.kind {
+        Some(p::event::Kind::TokenIssued(i)) => Some(i),
+        _ => None,
+    };
+    TokenRecordProto {
+        issued,
+        event_id: t.event_id.clone(),
+        issued_at: t.issued_at.0,
+        revoked: t.revoked.is_some(),
+        revoked_at: t.revoked.as_ref().map(|r| r.0 .0).unwrap_or_default(),
+        revoke_reason: t.revoked.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+    }
+}
+
+pub(crate) fn token_from_record(r: TokenRecordProto) -> Result<jejak_domain::TokenRecord, String> {
+    let issued = r.issued.ok_or("token record without its issue")?;
+    let issued = match jejak_proto::decode_event(p::Event {
+        kind: Some(p::event::Kind::TokenIssued(issued)),
+    })
+    .map_err(|e| e.to_string())?
+    {
+        jejak_domain::Event::TokenIssued(t) => t,
+        _ => return Err("not a token issue".into()),
+    };
+    Ok(jejak_domain::TokenRecord {
+        issued,
+        event_id: r.event_id,
+        issued_at: Time(r.issued_at),
+        revoked: r.revoked.then_some((Time(r.revoked_at), r.revoke_reason)),
+    })
+}

@@ -30,6 +30,7 @@ const PARTY: &[u8] = b"m/p/";
 const FACILITY: &[u8] = b"m/f/";
 const PRODUCT: &[u8] = b"m/r/";
 const STANDARD: &[u8] = b"m/s/";
+const TOKEN: &[u8] = b"m/t/";
 
 fn key(prefix: &[u8], id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + id.len());
@@ -319,6 +320,11 @@ impl Projection {
                 );
             }
         }
+        for id in &dirty.tokens {
+            if let Some(t) = g.tokens.get(id) {
+                batch.insert(key(TOKEN, id), records::token_to_record(&t).encode_to_vec());
+            }
+        }
         batch.insert(POSITION_KEY, &g.position().to_be_bytes());
         let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
         *unpersisted = unpersisted.saturating_sub(g.position() - *snapshotted);
@@ -389,6 +395,12 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
                 _ => return Err(corrupt(&k, "not master data".into())),
             }
         }
+    }
+    for item in tree.scan_prefix(TOKEN) {
+        let (k, v) = item?;
+        let r = records::TokenRecordProto::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        g.tokens
+            .restore(records::token_from_record(r).map_err(|e| corrupt(&k, e))?);
     }
     // Lots in creation order (by the position of the event that created
     // them), so dense indexes are the same as in the live projection.

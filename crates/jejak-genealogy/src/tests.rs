@@ -439,6 +439,8 @@ fn as_command(event: &Event) -> Command {
         Event::LotShipped(x) => Command::ShipLot(x),
         Event::LotStatusChanged(x) => Command::ChangeLotStatus(x),
         Event::EventVoided(x) => Command::VoidEvent(x),
+        Event::TokenIssued(x) => Command::IssueToken(x),
+        Event::TokenRevoked(x) => Command::RevokeToken(x),
     }
 }
 

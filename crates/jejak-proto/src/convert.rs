@@ -748,7 +748,104 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
         ),
+        Kind::IssueToken(p::IssueTokenCommand {
+            command_id,
+            token_id,
+            secret_hash,
+            role: r,
+            facility_ids,
+            party_id,
+            expires_at,
+            label,
+        }) => (
+            id(command_id, "command_id")?,
+            d::Command::IssueToken(token_issued(
+                token_id,
+                secret_hash,
+                r,
+                facility_ids,
+                party_id,
+                expires_at,
+                label,
+            )?),
+        ),
+        Kind::RevokeToken(p::RevokeTokenRequest {
+            command_id,
+            token_id,
+            reason,
+        }) => (
+            id(command_id, "command_id")?,
+            d::Command::RevokeToken(d::TokenRevoked {
+                token_id: id(token_id, "token_id")?,
+                reason: text(reason, "reason")?,
+            }),
+        ),
     })
+}
+
+pub fn access_role(v: i32, f: &str) -> Result<d::Role> {
+    Ok(match p::AccessRole::try_from(v) {
+        Ok(p::AccessRole::Admin) => d::Role::Admin,
+        Ok(p::AccessRole::Operator) => d::Role::Operator,
+        Ok(p::AccessRole::Member) => d::Role::Member,
+        Ok(p::AccessRole::Regulator) => d::Role::Regulator,
+        Ok(p::AccessRole::Unspecified) => {
+            return Err(DomainError::invalid(
+                f,
+                "is required (admin, operator, member or regulator)",
+            ))
+        }
+        Err(_) => return Err(DomainError::invalid(f, format!("{v} is not a known role"))),
+    })
+}
+
+pub fn access_role_to_proto(r: d::Role) -> p::AccessRole {
+    match r {
+        d::Role::Admin => p::AccessRole::Admin,
+        d::Role::Operator => p::AccessRole::Operator,
+        d::Role::Member => p::AccessRole::Member,
+        d::Role::Regulator => p::AccessRole::Regulator,
+    }
+}
+
+/// A token issue from its proto fields, checked for shape.
+#[allow(clippy::too_many_arguments)]
+fn token_issued(
+    token_id: String,
+    secret_hash: Vec<u8>,
+    r: i32,
+    facility_ids: Vec<String>,
+    party_id: String,
+    expires_at: Option<prost_types::Timestamp>,
+    label: String,
+) -> Result<d::TokenIssued> {
+    Ok(d::TokenIssued {
+        token_id: id(token_id, "token_id")?,
+        secret_hash: secret_hash
+            .try_into()
+            .map_err(|_| DomainError::invalid("secret_hash", "must be 32 bytes (blake3)"))?,
+        role: access_role(r, "role")?,
+        facility_ids: facility_ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| id(f, &format!("facility_ids[{i}]")))
+            .collect::<Result<_>>()?,
+        party_id: opt_id(party_id, "party_id")?,
+        expires_at: required(time(expires_at, "expires_at")?, "expires_at")?,
+        label: text(label, "label")?,
+    })
+}
+
+fn token_issued_to_proto(t: &d::TokenIssued) -> p::TokenIssued {
+    p::TokenIssued {
+        token_id: t.token_id.clone(),
+        secret_hash: t.secret_hash.to_vec(),
+        role: access_role_to_proto(t.role) as i32,
+        facility_ids: t.facility_ids.clone(),
+        party_id: t.party_id.clone().unwrap_or_default(),
+        expires_at: Some(time_to_proto(t.expires_at)),
+        label: t.label.clone(),
+    }
 }
 
 /// The proto form of a domain event, as stored in envelopes.
@@ -849,6 +946,11 @@ pub fn event_to_proto(e: &d::Event) -> p::Event {
             reason: x.reason.clone(),
             replacement_event_id: x.replacement_event_id.clone().unwrap_or_default(),
             occurred_at: opt_time_to_proto(x.occurred_at),
+        }),
+        d::Event::TokenIssued(t) => Kind::TokenIssued(token_issued_to_proto(t)),
+        d::Event::TokenRevoked(r) => Kind::TokenRevoked(p::TokenRevoked {
+            token_id: r.token_id.clone(),
+            reason: r.reason.clone(),
         }),
     };
     p::Event { kind: Some(kind) }
@@ -1007,5 +1109,26 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
                 occurred_at: time(occurred_at, "occurred_at")?,
             })
         }
+        Kind::TokenIssued(p::TokenIssued {
+            token_id,
+            secret_hash,
+            role: r,
+            facility_ids,
+            party_id,
+            expires_at,
+            label,
+        }) => d::Event::TokenIssued(token_issued(
+            token_id,
+            secret_hash,
+            r,
+            facility_ids,
+            party_id,
+            expires_at,
+            label,
+        )?),
+        Kind::TokenRevoked(p::TokenRevoked { token_id, reason }) => d::Event::TokenRevoked(d::TokenRevoked {
+            token_id: id(token_id, "token_id")?,
+            reason,
+        }),
     })
 }

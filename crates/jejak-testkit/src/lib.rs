@@ -14,6 +14,28 @@ use jejak_proto::v1::capture_service_client::CaptureServiceClient;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
 use tonic::transport::Channel;
 
+/// Adds `authorization: Bearer <token>` to every request, when there is a token.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Bearer {
+        Bearer(token.and_then(|t| format!("Bearer {t}").parse().ok()))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A connection whose calls carry a token (or none).
+pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -73,6 +95,9 @@ pub struct ServerOptions {
     /// Reuse this data directory (e.g. after a kill); a temporary one otherwise.
     pub data_dir: Option<PathBuf>,
     pub extra_args: Vec<String>,
+    /// Requests per second per token and per address without one; none
+    /// (the default) turns rate limiting off.
+    pub rate_limits: Option<(f64, f64)>,
 }
 
 /// A running `jejak serve`, killed on drop.
@@ -80,6 +105,9 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub data_dir: PathBuf,
+    /// The administrator token the server wrote at start (capture and
+    /// serve), which the clients below carry.
+    pub admin_token: Option<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -102,6 +130,13 @@ impl Server {
         if opts.role != Role::Capture {
             cmd.arg("--data-dir").arg(&data_dir);
         }
+        let token_file = data_dir.join("admin.token");
+        if opts.role != Role::Projector {
+            cmd.arg("--admin-token-file").arg(&token_file);
+        }
+        let (per_token, per_address) = opts.rate_limits.unwrap_or((0.0, 0.0));
+        cmd.args(["--rate-limit", &per_token.to_string()])
+            .args(["--public-rate-limit", &per_address.to_string()]);
         if let Some(nats) = &opts.nats {
             cmd.args(["--nats", nats]);
         }
@@ -136,10 +171,12 @@ impl Server {
                 bail!("jejak serve did not start listening within 120 s (exit status {status:?})");
             }
         };
+        let admin_token = std::fs::read_to_string(&token_file).ok().map(|t| t.trim().to_string());
         Ok(Server {
             child: Some(child),
             url,
             data_dir,
+            admin_token,
             _temp: temp,
         })
     }
@@ -149,12 +186,61 @@ impl Server {
         Ok(endpoint.connect().await?)
     }
 
-    pub async fn capture(&self) -> anyhow::Result<CaptureServiceClient<Channel>> {
-        Ok(CaptureServiceClient::new(self.channel().await?))
+    /// A connection carrying `token` (none: a public caller).
+    pub async fn conn(&self, token: Option<&str>) -> anyhow::Result<Conn> {
+        Ok(tonic::service::interceptor::InterceptedService::new(
+            self.channel().await?,
+            Bearer::new(token),
+        ))
     }
 
-    pub async fn trace(&self) -> anyhow::Result<TraceServiceClient<Channel>> {
-        Ok(TraceServiceClient::new(self.channel().await?))
+    /// The capture client, as the administrator.
+    pub async fn capture(&self) -> anyhow::Result<CaptureServiceClient<Conn>> {
+        Ok(CaptureServiceClient::new(self.conn(self.admin_token.as_deref()).await?))
+    }
+
+    /// The trace client, as the administrator.
+    pub async fn trace(&self) -> anyhow::Result<TraceServiceClient<Conn>> {
+        Ok(TraceServiceClient::new(self.conn(self.admin_token.as_deref()).await?))
+    }
+
+    /// The admin client, as the administrator.
+    pub async fn admin(&self) -> anyhow::Result<p::admin_service_client::AdminServiceClient<Conn>> {
+        Ok(p::admin_service_client::AdminServiceClient::new(
+            self.conn(self.admin_token.as_deref()).await?,
+        ))
+    }
+
+    /// Issues a token through the admin API and returns it.
+    pub async fn issue_token(
+        &self,
+        role: p::AccessRole,
+        facility_ids: &[&str],
+        party_id: &str,
+        lifetime: Duration,
+    ) -> anyhow::Result<String> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let expires = now + lifetime;
+        let reply = self
+            .admin()
+            .await?
+            .create_token(p::CreateTokenRequest {
+                command_id: format!("test-token-{}-{n}", now.as_nanos()),
+                role: role as i32,
+                facility_ids: facility_ids.iter().map(|s| s.to_string()).collect(),
+                party_id: party_id.to_string(),
+                expires_at: Some(prost_types::Timestamp {
+                    seconds: i64::try_from(expires.as_secs())?,
+                    nanos: i32::try_from(expires.subsec_nanos())?,
+                }),
+                label: format!("test {role:?}"),
+            })
+            .await?
+            .into_inner();
+        anyhow::ensure!(!reply.token.is_empty(), "no token in {reply:?}");
+        Ok(reply.token)
     }
 
     /// The server's log and projection positions.
@@ -251,6 +337,17 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+/// A capture client for `url` carrying `token`, for tasks that outlive a
+/// `Server` borrow.
+pub async fn capture_client(url: &str, token: Option<&str>) -> anyhow::Result<CaptureServiceClient<Conn>> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect()
+        .await?;
+    Ok(CaptureServiceClient::new(
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token)),
+    ))
 }
 
 /// Runs the `jejak` binary with arguments and returns (status, stdout, stderr).

@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub queries: usize,
     /// Measure capture against this running server instead of starting one.
     pub server: Option<String>,
+    /// Access token for `server` (a server the bench starts makes its own).
+    pub token: Option<String>,
 }
 
 /// A minimal gRPC client straight on HTTP/2 (the `h2` crate): the load
@@ -39,10 +41,16 @@ pub struct BenchOptions {
 struct LoadClient {
     send: h2::client::SendRequest<bytes::Bytes>,
     authority: String,
+    authorization: Option<http::HeaderValue>,
 }
 
 impl LoadClient {
-    async fn connect(url: &str) -> anyhow::Result<LoadClient> {
+    async fn connect(target: &crate::client::Target) -> anyhow::Result<LoadClient> {
+        let url = &target.url;
+        let authorization = match &target.token {
+            Some(t) => Some(http::HeaderValue::from_str(&format!("Bearer {t}"))?),
+            None => None,
+        };
         let authority = url
             .strip_prefix("http://")
             .with_context(|| format!("{url:?}: the load generator speaks plain http:// only"))?
@@ -56,16 +64,23 @@ impl LoadClient {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(LoadClient { send, authority })
+        Ok(LoadClient {
+            send,
+            authority,
+            authorization,
+        })
     }
 
     /// Calls `path` with `message`; returns the reply's payload.
     async fn unary(&mut self, path: &str, message: &impl prost::Message) -> anyhow::Result<bytes::Bytes> {
         use bytes::BufMut;
-        let request = http::Request::post(format!("http://{}{path}", self.authority))
+        let mut request = http::Request::post(format!("http://{}{path}", self.authority))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .body(())?;
+        if let Some(a) = &self.authorization {
+            request.headers_mut().insert(http::header::AUTHORIZATION, a.clone());
+        }
         let len = message.encoded_len();
         let mut body = bytes::BytesMut::with_capacity(5 + len);
         body.put_u8(0);
@@ -136,6 +151,8 @@ fn micros(d: Duration) -> String {
 struct Child {
     child: tokio::process::Child,
     url: String,
+    /// The administrator token the server wrote at start.
+    token: Option<String>,
 }
 
 impl Child {
@@ -145,7 +162,9 @@ impl Child {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"]);
+            .args(["--listen", "127.0.0.1:0"])
+            // Limits on, but never reached: their cost is part of the figures.
+            .args(["--rate-limit", "1000000", "--public-rate-limit", "1000000"]);
         if demo {
             cmd.arg("--demo");
         }
@@ -167,7 +186,18 @@ impl Child {
             }
         };
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Child { child, url })
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .ok()
+            .map(|t| t.trim().to_string());
+        Ok(Child { child, url, token })
+    }
+
+    fn target(&self) -> crate::client::Target {
+        crate::client::Target {
+            url: self.url.clone(),
+            token: self.token.clone(),
+            ca_file: None,
+        }
     }
 
     fn rss_bytes(&self) -> Option<u64> {
@@ -200,8 +230,8 @@ fn pq(v: &str) -> Option<p::Quantity> {
     })
 }
 
-async fn register_master(url: &str) -> anyhow::Result<()> {
-    let mut c = p::capture_service_client::CaptureServiceClient::new(crate::client::connect(url).await?);
+async fn register_master(target: &crate::client::Target) -> anyhow::Result<()> {
+    let mut c = p::capture_service_client::CaptureServiceClient::new(crate::client::connect(target).await?);
     for line in master_data_lines() {
         let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
         crate::import::send(&mut c, kind).await?;
@@ -233,18 +263,22 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
         Some(_) => None,
         None => Some(Child::start(&dir, false).await?),
     };
-    let url = match (&opts.server, &server) {
-        (Some(u), _) => u.clone(),
-        (None, Some(s)) => s.url.clone(),
+    let target = match (&opts.server, &server) {
+        (Some(u), _) => crate::client::Target {
+            url: u.clone(),
+            token: opts.token.clone(),
+            ca_file: None,
+        },
+        (None, Some(s)) => s.target(),
         (None, None) => unreachable!("a server was started above"),
     };
     let run = crate::now().0;
-    register_master(&url).await?;
+    register_master(&target).await?;
     let total = opts.capture_events;
     let (clients, connections, target) = (
         opts.clients,
         opts.connections.clamp(1, opts.clients.max(1)),
-        url.clone(),
+        target.clone(),
     );
     // The load runs on a single thread of its own, so that it takes as little
     // of the two cores from the server as it can.
@@ -286,7 +320,7 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
 /// last one is acknowledged, until `total` are; returns the wall time and
 /// every call's latency.
 async fn load(
-    url: &str,
+    target: &crate::client::Target,
     clients: usize,
     connections: usize,
     total: u64,
@@ -297,7 +331,7 @@ async fn load(
     let mut tasks = Vec::new();
     let mut channels = Vec::new();
     for _ in 0..connections {
-        channels.push(LoadClient::connect(url).await?);
+        channels.push(LoadClient::connect(target).await?);
     }
     for client in 0..clients {
         let mut c = channels[client % channels.len()].clone();
@@ -565,7 +599,7 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
         "server start on this store (replay + load)".into(),
         format!("{:.1?}", t.elapsed()),
     ));
-    let mut c = crate::client::trace_client(&server.url).await?;
+    let mut c = crate::client::trace_client(&server.target()).await?;
     let mut back = Vec::with_capacity(opts.queries);
     let mut fwd = Vec::with_capacity(opts.queries);
     for _ in 0..opts.queries {
@@ -632,14 +666,16 @@ async fn label(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
         }
     }
     anyhow::ensure!(!labels.is_empty(), "the demo data packs nothing");
-    let (url, queries, clients) = (server.url.clone(), opts.queries, opts.clients);
+    // Consumers scanning a label carry no token: the public path.
+    let target = crate::client::Target::new(server.url.clone());
+    let (queries, clients) = (opts.queries, opts.clients);
     let rows = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(async move {
                 const PATH: &str = "/jejak.v1.TraceService/LookupLabel";
-                let mut c = LoadClient::connect(&url).await?;
+                let mut c = LoadClient::connect(&target).await?;
                 let mut rng = Rng(7);
                 let mut lat = Vec::with_capacity(queries);
                 for _ in 0..queries {
@@ -652,7 +688,7 @@ async fn label(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
                 let started = Instant::now();
                 let mut tasks = tokio::task::JoinSet::new();
                 for k in 0..clients {
-                    let mut c = LoadClient::connect(&url).await?;
+                    let mut c = LoadClient::connect(&target).await?;
                     let labels = labels.clone();
                     tasks.spawn(async move {
                         let mut rng = Rng(11 + k as u64);

@@ -9,18 +9,87 @@ use jejak_proto::v1 as p;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
 use tonic::transport::Channel;
 
-/// Connects to a server URL such as `http://127.0.0.1:50051`.
-pub async fn connect(url: &str) -> anyhow::Result<Channel> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .with_context(|| format!("{url:?} is not a server URL (e.g. http://127.0.0.1:50051)"))?;
-    endpoint
-        .connect()
-        .await
-        .with_context(|| format!("connect to the jejak server at {url}"))
+/// Adds `authorization: Bearer <token>` to every request, when there is a token.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> anyhow::Result<Bearer> {
+        let value = match token.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                format!("Bearer {t}")
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("the token is not printable ASCII; copy it again"))?,
+            ),
+            None => None,
+        };
+        Ok(Bearer(value))
+    }
 }
 
-pub async fn trace_client(url: &str) -> anyhow::Result<TraceServiceClient<Channel>> {
-    Ok(TraceServiceClient::new(connect(url).await?))
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A connection that authenticates every call.
+pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// Where a server is and how to talk to it.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// `http://host:port`, or `https://host:port` for a server with TLS.
+    pub url: String,
+    /// The access token, if any (public calls need none).
+    pub token: Option<String>,
+    /// PEM file of the certificate authority that signed the server's
+    /// certificate (https:// only; the system roots are not used).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Target {
+    pub fn new(url: impl Into<String>) -> Target {
+        Target {
+            url: url.into(),
+            ..Target::default()
+        }
+    }
+}
+
+/// Connects to a server URL such as `http://127.0.0.1:50051`.
+pub async fn connect(target: &Target) -> anyhow::Result<Conn> {
+    let url = &target.url;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .with_context(|| format!("{url:?} is not a server URL (e.g. http://127.0.0.1:50051)"))?;
+    if url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        match &target.ca_file {
+            Some(ca) => {
+                let pem = std::fs::read(ca).with_context(|| format!("read the CA file {}", ca.display()))?;
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            None => anyhow::bail!("{url} uses TLS: give the certificate authority's PEM file with --ca-file"),
+        }
+        endpoint = endpoint.tls_config(tls).context("set up TLS")?;
+    } else if target.ca_file.is_some() {
+        anyhow::bail!("--ca-file is for https:// servers; {url} is plain text");
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connect to the jejak server at {url}"))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        Bearer::new(target.token.as_deref())?,
+    ))
+}
+
+pub async fn trace_client(target: &Target) -> anyhow::Result<TraceServiceClient<Conn>> {
+    Ok(TraceServiceClient::new(connect(target).await?))
 }
 
 /// A target from what the user typed: a Digital Link (contains "/01/"), a
@@ -298,6 +367,8 @@ fn event_kind(e: &Option<p::Event>) -> &'static str {
         Some(Kind::LotPacked(_)) => "LotPacked",
         Some(Kind::LotShipped(_)) => "LotShipped",
         Some(Kind::LotStatusChanged(_)) => "LotStatusChanged",
+        Some(Kind::TokenIssued(_)) => "TokenIssued",
+        Some(Kind::TokenRevoked(_)) => "TokenRevoked",
         Some(Kind::EventVoided(_)) => "EventVoided",
         None => "?",
     }
@@ -380,6 +451,47 @@ pub fn render_lookup(r: &p::LookupLabelReply) -> String {
     );
     if let Some(l) = &r.lot {
         out.push_str(&render_lot(l));
+    }
+    out
+}
+
+/// Tokens as a table: id, role, scope, expiry, state, label.
+pub fn render_tokens(r: &p::ListTokensReply) -> String {
+    let mut out = String::new();
+    let day = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map(|t| t.to_string().chars().take(10).collect::<String>())
+            .unwrap_or_default()
+    };
+    for t in &r.tokens {
+        let role = p::AccessRole::try_from(t.role)
+            .map(|r| r.as_str_name().trim_start_matches("ACCESS_ROLE_").to_lowercase())
+            .unwrap_or_else(|_| "?".into());
+        let scope = match (t.facility_ids.is_empty(), t.party_id.is_empty()) {
+            (false, _) => t.facility_ids.join(","),
+            (true, false) => t.party_id.clone(),
+            (true, true) => "-".into(),
+        };
+        let state = if t.revoked {
+            "revoked"
+        } else if t.active {
+            "active"
+        } else {
+            "expired"
+        };
+        let _ = writeln!(
+            out,
+            "{:<20} {:<10} {:<24} expires {}  {:<8} {}",
+            t.token_id,
+            role,
+            scope,
+            day(&t.expires_at),
+            state,
+            t.label
+        );
+    }
+    if r.tokens.is_empty() {
+        out.push_str("no tokens\n");
     }
     out
 }

@@ -257,6 +257,16 @@ pub struct DistributedWriter {
 }
 
 impl DistributedWriter {
+    /// The access tokens, as the cache follows them from the stream.
+    pub fn tokens(&self) -> Arc<jejak_domain::TokenTable> {
+        self.cache
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .genealogy
+            .tokens()
+    }
+
     /// Fills the cache from the stream and keeps it following. If the
     /// cache cannot apply the stream, `fatal` is told why and `cancel` is
     /// cancelled: the service stops rather than decide on stale state.
@@ -517,11 +527,7 @@ impl DistributedWriter {
 
 impl Submit for DistributedWriter {
     async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
-        let command_hash = {
-            let mut buf = Vec::with_capacity(kind.encoded_len());
-            kind.encode(&mut buf);
-            *blake3::hash(&buf).as_bytes()
-        };
+        let command_hash = crate::writer::command_hash(&kind);
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
         let mut caught_up = false;
         for _ in 0..MAX_ATTEMPTS {

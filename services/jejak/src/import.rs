@@ -8,7 +8,6 @@ use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_client::CaptureServiceClient;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use tonic::transport::Channel;
 
 fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
@@ -39,7 +38,7 @@ pub fn to_json<M: Message>(full_name: &str, msg: &M) -> anyhow::Result<serde_jso
 
 /// Sends one command to the RPC for its kind.
 pub async fn send(
-    client: &mut CaptureServiceClient<Channel>,
+    client: &mut CaptureServiceClient<crate::client::Conn>,
     kind: p::command::Kind,
 ) -> Result<p::CaptureReply, tonic::Status> {
     use p::command::Kind;
@@ -55,6 +54,11 @@ pub async fn send(
         Kind::ShipLot(r) => client.ship_lot(r).await,
         Kind::ChangeLotStatus(r) => client.change_lot_status(r).await,
         Kind::VoidEvent(r) => client.void_event(r).await,
+        Kind::IssueToken(_) | Kind::RevokeToken(_) => {
+            return Err(tonic::Status::invalid_argument(
+                "tokens are issued and revoked with `jejak token`, not imported",
+            ))
+        }
     }?;
     Ok(reply.into_inner())
 }
@@ -70,7 +74,7 @@ pub struct ImportReport {
 
 /// Sends every line of `text` in order; blank lines and lines starting with
 /// `#` or `//` are skipped.
-pub async fn import(client: &mut CaptureServiceClient<Channel>, text: &str) -> ImportReport {
+pub async fn import(client: &mut CaptureServiceClient<crate::client::Conn>, text: &str) -> ImportReport {
     let mut report = ImportReport::default();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;

@@ -2,6 +2,8 @@
 //! over the embedded sled log and genealogy projection, the projector that
 //! keeps them in step, and the client commands of the `jejak` binary.
 
+pub mod admin;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod demo;
@@ -12,6 +14,7 @@ pub mod projector;
 pub mod server;
 pub mod status;
 pub mod trace;
+pub mod view;
 pub mod writer;
 
 pub use server::{run, run_nats, NatsServeConfig, ServeConfig};

@@ -35,12 +35,62 @@ enum LogFormat {
 
 #[derive(clap::Args)]
 struct ServerArg {
-    /// URL of a running jejak server.
+    /// URL of a running jejak server (https:// when it has TLS).
     #[arg(long, env = "JEJAK_SERVER", default_value = "http://127.0.0.1:50051")]
     server: String,
+    /// Access token (label lookups and the public view of a lot need none).
+    #[arg(long, env = "JEJAK_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM file of the certificate authority that signed an https:// server's certificate.
+    #[arg(long, env = "JEJAK_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Print the reply as canonical proto3 JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl ServerArg {
+    fn target(&self) -> client::Target {
+        client::Target {
+            url: self.server.clone(),
+            token: self.token.clone(),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+}
+
+/// How the server meets its callers: TLS, rate limits, the administrator token file.
+#[derive(clap::Args, Clone)]
+struct AccessArgs {
+    /// PEM certificate chain for TLS on gRPC and HTTP (with --tls-key).
+    #[arg(long, env = "JEJAK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "JEJAK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Requests per second allowed per token (a second's worth may come at once); 0: no limit.
+    #[arg(long, env = "JEJAK_RATE_LIMIT", default_value_t = 2000.0)]
+    rate_limit: f64,
+    /// Requests per second allowed per client address without a token; 0: no limit.
+    #[arg(long, env = "JEJAK_PUBLIC_RATE_LIMIT", default_value_t = 100.0)]
+    public_rate_limit: f64,
+    /// Where an administrator token is written when none is active
+    /// (default for `serve` on the embedded store: <data-dir>/admin.token).
+    #[arg(long, env = "JEJAK_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+}
+
+impl AccessArgs {
+    fn access(&self) -> jejak::server::Access {
+        jejak::server::Access {
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
+            rates: jejak::auth::RateLimits {
+                per_token: self.rate_limit.max(0.0),
+                per_address: self.public_rate_limit.max(0.0),
+            },
+            admin_token_file: self.admin_token_file.clone(),
+        }
+    }
 }
 
 /// Where the NATS JetStream event log is, and how its stream is set up.
@@ -99,7 +149,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
     };
     Ok(std::time::Duration::from_secs(seconds))
 }
@@ -145,6 +196,8 @@ enum Command {
         /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
         #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
         max_lag: u64,
+        #[command(flatten)]
+        access: AccessArgs,
     },
     /// Run the capture service on NATS JetStream (stateless but for its cache; run as many as you like).
     Capture {
@@ -153,6 +206,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        access: AccessArgs,
     },
     /// Run a projector on NATS JetStream: follows the stream into its own store and serves the trace API.
     Projector {
@@ -169,6 +224,13 @@ enum Command {
         /// Health turns NOT_SERVING when the projector is further behind the stream.
         #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
         max_lag: u64,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Issue, list and revoke access tokens (administrators).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Send capture commands from a JSON Lines file to a running server.
     Import {
@@ -247,11 +309,57 @@ enum Command {
         /// Run the capture benchmark against this running server.
         #[arg(long)]
         server: Option<String>,
+        /// Access token for --server (operator of facility `fac`, or admin).
+        #[arg(long, env = "JEJAK_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Recreate the projection from the event log (server stopped).
     Rebuild {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a token and print it (the only time it is shown).
+    Create {
+        /// admin, operator, member or regulator.
+        #[arg(long)]
+        role: String,
+        /// Operators: a facility where the token may capture (repeat for more).
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
+        /// Members: the party the token speaks for.
+        #[arg(long)]
+        party: Option<String>,
+        /// How long the token lives (e.g. 90d, 12h).
+        #[arg(long, default_value = "90d", value_parser = parse_duration)]
+        expires_in: std::time::Duration,
+        /// Who or what the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Command id (default: a new one); a retry with the same id does not issue a second token.
+        #[arg(long)]
+        command_id: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Include revoked and expired tokens.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        token_id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArg,
     },
 }
 
@@ -277,6 +385,80 @@ enum Direction {
         #[command(flatten)]
         server: ServerArg,
     },
+}
+
+/// `jejak token create|list|revoke` through the admin API.
+async fn token(action: TokenAction) -> anyhow::Result<()> {
+    use p::admin_service_client::AdminServiceClient;
+    match action {
+        TokenAction::Create {
+            role,
+            facilities,
+            party,
+            expires_in,
+            label,
+            command_id,
+            server,
+        } => {
+            let role = jejak_domain::Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: use admin, operator, member or regulator"))?;
+            let now = jejak::now();
+            let expires_at = jejak_domain::Time(
+                now.0
+                    .saturating_add(i64::try_from(expires_in.as_nanos()).context("--expires-in is too long")?),
+            );
+            let command_id = command_id.unwrap_or_else(|| format!("token-{}", now.0));
+            let mut c = AdminServiceClient::new(client::connect(&server.target()).await?);
+            let reply = c
+                .create_token(p::CreateTokenRequest {
+                    command_id,
+                    role: jejak_proto::access_role_to_proto(role) as i32,
+                    facility_ids: facilities,
+                    party_id: party.unwrap_or_default(),
+                    expires_at: Some(jejak_proto::time_to_proto(expires_at)),
+                    label,
+                })
+                .await?
+                .into_inner();
+            print(server.json, "jejak.v1.CreateTokenReply", &reply, |r| {
+                if r.token.is_empty() {
+                    format!(
+                        "token {} was already issued by this command id; its secret cannot be shown again\n",
+                        r.token_id
+                    )
+                } else {
+                    format!("{}\n", r.token)
+                }
+            })
+        }
+        TokenAction::List { all, server } => {
+            let mut c = AdminServiceClient::new(client::connect(&server.target()).await?);
+            let reply = c
+                .list_tokens(p::ListTokensRequest { include_inactive: all })
+                .await?
+                .into_inner();
+            print(server.json, "jejak.v1.ListTokensReply", &reply, client::render_tokens)
+        }
+        TokenAction::Revoke {
+            token_id,
+            reason,
+            server,
+        } => {
+            let mut c = AdminServiceClient::new(client::connect(&server.target()).await?);
+            let now = jejak::now();
+            let reply = c
+                .revoke_token(p::RevokeTokenRequest {
+                    command_id: format!("revoke-{token_id}-{}", now.0),
+                    token_id,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            print(server.json, "jejak.v1.CaptureReply", &reply, |r| {
+                format!("revoked (event {} at log position {})\n", r.event_id, r.position)
+            })
+        }
+    }
 }
 
 fn init_tracing(format: LogFormat) {
@@ -351,14 +533,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             limits,
             nats,
             max_lag,
+            access,
         } => {
             let listener = bind(&listen).await?;
+            let mut access = access.access();
+            access
+                .admin_token_file
+                .get_or_insert_with(|| data_dir.join("admin.token"));
             match nats.url.clone() {
                 None => {
                     let config = jejak::ServeConfig {
                         data_dir,
                         demo,
                         limits: limits.limits(),
+                        access,
                     };
                     jejak::run(config, listener, shutdown_signal()).await
                 }
@@ -371,12 +559,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         demo,
                         limits: limits.limits(),
                         max_lag,
+                        access,
                     };
                     jejak::run_nats(config, listener, shutdown_signal()).await
                 }
             }
         }
-        Command::Capture { listen, nats } => {
+        Command::Capture { listen, nats, access } => {
             let url = nats.require_url()?;
             let listener = bind(&listen).await?;
             let config = jejak::NatsServeConfig {
@@ -387,6 +576,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: jejak_genealogy::TraceLimits::default(),
                 max_lag: 0,
+                access: access.access(),
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
@@ -396,6 +586,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             limits,
             nats,
             max_lag,
+            access,
         } => {
             let url = nats.require_url()?;
             let listener = bind(&listen).await?;
@@ -407,12 +598,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: limits.limits(),
                 max_lag,
+                access: access.access(),
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
+        Command::Token { action } => token(action).await,
         Command::Import { file, server } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-            let mut c = p::capture_service_client::CaptureServiceClient::new(client::connect(&server.server).await?);
+            let mut c = p::capture_service_client::CaptureServiceClient::new(client::connect(&server.target()).await?);
             let report = jejak::import::import(&mut c, &text).await;
             for (line, reason) in &report.failed {
                 eprintln!("{}:{line}: {reason}", file.display());
@@ -444,7 +637,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     server,
                 } => (target, serial, max_depth, server, false),
             };
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let req = p::TraceRequest {
                 target: Some(client::target(&target, serial)),
                 max_depth,
@@ -460,7 +653,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })
         }
         Command::Origin { target, serial, server } => {
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let reply = c
                 .origin_shares(p::OriginSharesRequest {
                     target: Some(client::target(&target, serial)),
@@ -477,7 +670,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let reply = c
                 .lot_history(p::LotHistoryRequest { lot_id: lot, as_of })
                 .await?
@@ -485,17 +678,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print(server.json, "jejak.v1.LotHistoryReply", &reply, client::render_history)
         }
         Command::Lot { lot, server } => {
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
             print(server.json, "jejak.v1.Lot", &reply, client::render_lot)
         }
         Command::Lookup { uri, server } => {
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let reply = c.lookup_label(p::LookupLabelRequest { uri }).await?.into_inner();
             print(server.json, "jejak.v1.LookupLabelReply", &reply, client::render_lookup)
         }
         Command::Status { server } => {
-            let mut c = client::trace_client(&server.server).await?;
+            let mut c = client::trace_client(&server.target()).await?;
             let reply = c.get_status(p::GetStatusRequest {}).await?.into_inner();
             print(server.json, "jejak.v1.StatusReply", &reply, |s| {
                 format!(
@@ -514,6 +707,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             lots,
             queries,
             server,
+            token,
         } => {
             jejak::bench::run(
                 jejak::bench::BenchOptions {
@@ -524,6 +718,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     lots,
                     queries,
                     server,
+                    token,
                 },
                 &what,
             )

@@ -14,8 +14,12 @@ use jejak_proto::v1::trace_service_server::TraceServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::AdminApi;
+use crate::auth::{AuthLayer, RateLimits};
 use crate::trace::TraceApi;
 use crate::writer::{CaptureApi, Writer};
+use jejak_domain::TokenTable;
+use jejak_proto::v1::admin_service_server::AdminServiceServer;
 
 /// Validated configuration of the embedded server.
 #[derive(Debug, Clone)]
@@ -24,6 +28,58 @@ pub struct ServeConfig {
     /// Load the demo data when the store is empty.
     pub demo: bool,
     pub limits: TraceLimits,
+    pub access: Access,
+}
+
+/// How a server meets its callers.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// PEM certificate chain and private key; plain text without.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub rates: RateLimits,
+    /// Where an administrator token made at start is written (when no
+    /// active one exists).
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl Access {
+    /// A server builder with TLS (if configured) and the authentication
+    /// layer over every route.
+    fn builder(
+        &self,
+        addr: std::net::SocketAddr,
+        tokens: Arc<TokenTable>,
+    ) -> anyhow::Result<tonic::transport::Server<tower_layer::Stack<AuthLayer, tower_layer::Identity>>> {
+        let mut b = tonic::transport::Server::builder().accept_http1(true);
+        match &self.tls {
+            Some((cert, key)) => {
+                let cert =
+                    std::fs::read(cert).with_context(|| format!("read the TLS certificate {}", cert.display()))?;
+                let key = std::fs::read(key).with_context(|| format!("read the TLS key {}", key.display()))?;
+                b = b
+                    .tls_config(
+                        tonic::transport::ServerTlsConfig::new()
+                            .identity(tonic::transport::Identity::from_pem(cert, key)),
+                    )
+                    .context("set up TLS with --tls-cert and --tls-key")?;
+            }
+            None if !addr.ip().is_loopback() => tracing::warn!(
+                %addr,
+                "serving without TLS on an address other than loopback: tokens and data cross the network \
+                 in clear text; pass --tls-cert and --tls-key"
+            ),
+            None => {}
+        }
+        Ok(b.layer(AuthLayer::new(tokens, self.rates)))
+    }
+
+    /// The URL callers use.
+    fn url(&self, addr: std::net::SocketAddr) -> String {
+        match self.tls {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        }
+    }
 }
 
 /// Opens (and loads) the projection stored in `dir`.
@@ -110,6 +166,13 @@ pub async fn run(
         let n = crate::demo::load(&*writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
     }
+    let tokens = projection.read().tokens();
+    let token_file = config
+        .access
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("admin.token"));
+    crate::auth::bootstrap_admin(&*writer, &tokens, Some(&token_file)).await?;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -123,7 +186,7 @@ pub async fn run(
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "jejak serving");
     // On stdout for people and for harnesses that bind port 0.
-    println!("jejak listening on http://{addr}");
+    println!("jejak listening on {}", config.access.url(addr));
     {
         // Positions for /metrics.
         let (log, projection, cancel) = (log.clone(), projection.clone(), cancel.clone());
@@ -143,12 +206,14 @@ pub async fn run(
             }
         });
     }
-    let result = tonic::transport::Server::builder()
-        .accept_http1(true)
+    let result = config
+        .access
+        .builder(addr, tokens.clone())?
         .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
+        .add_service(AdminServiceServer::new(AdminApi::new(writer.clone(), tokens)))
         .add_service(CaptureServiceServer::new(CaptureApi::new(writer.clone())))
         .add_service(TraceServiceServer::new(TraceApi::new(
             projection.clone(),
@@ -280,6 +345,7 @@ pub struct NatsServeConfig {
     pub limits: TraceLimits,
     /// Health turns NOT_SERVING when the projector is further behind.
     pub max_lag: u64,
+    pub access: Access,
 }
 
 /// Serves the capture and/or trace APIs over JetStream until `shutdown`.
@@ -391,20 +457,35 @@ pub async fn run_nats(
             }
         });
     }
+    // Capture instances follow the tokens in their cache, projectors in
+    // their projection: both from the stream.
+    let tokens = match (&writer, &projector) {
+        (Some(w), _) => w.tokens(),
+        (None, Some((p, _, _))) => p.read().tokens(),
+        (None, None) => TokenTable::new(),
+    };
+    if let Some(w) = &writer {
+        crate::auth::bootstrap_admin(&**w, &tokens, config.access.admin_token_file.as_deref()).await?;
+    }
     let (reflection_v1, reflection_v1alpha) = reflection()?;
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
-    println!("jejak listening on http://{addr}");
+    println!("jejak listening on {}", config.access.url(addr));
+    let admin_api = writer
+        .clone()
+        .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone())));
     let capture_api = writer.clone().map(|w| CaptureServiceServer::new(CaptureApi::new(w)));
     let trace_api = projector
         .as_ref()
         .map(|(p, v, _)| TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits)));
-    let result = tonic::transport::Server::builder()
-        .accept_http1(true)
+    let result = config
+        .access
+        .builder(addr, tokens)?
         .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
+        .add_optional_service(admin_api)
         .add_optional_service(capture_api)
         .add_optional_service(trace_api)
         .serve_with_incoming_shutdown(

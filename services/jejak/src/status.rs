@@ -24,6 +24,7 @@ pub fn domain(e: DomainError) -> Status {
             Rule::ProductMismatch => "product-mismatch",
             Rule::NotVoidable => "not-voidable",
             Rule::StatusTransition => "status-transition",
+            Rule::TokenRevoked => "token-revoked",
         };
         if let Ok(v) = name.parse() {
             status.metadata_mut().insert("jejak-rule", v);

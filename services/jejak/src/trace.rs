@@ -9,11 +9,16 @@ use jejak_proto::v1 as p;
 use jejak_proto::v1::trace_service_server::TraceService;
 use tonic::{Request, Response, Status};
 
+use crate::auth::Caller;
 use crate::status;
+use crate::view::View;
+
+/// Most entries one ExportEvents call sends.
+const EXPORT_BATCH: usize = 256;
 
 /// What the trace service needs of the log: the stored envelopes (for lot
 /// histories), and when what the projection holds is durable.
-pub trait TraceLog: Send + Sync + 'static {
+pub trait TraceLog: Clone + Send + Sync + 'static {
     /// Resolves once every event up to `position` is durable.
     fn wait_durable(&self, position: u64) -> impl std::future::Future<Output = Result<(), LogError>> + Send;
     fn read(&self, position: u64) -> impl std::future::Future<Output = Result<Option<StoredEvent>, LogError>> + Send;
@@ -72,7 +77,22 @@ fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
 }
 
 impl<L: TraceLog> TraceApi<L> {
+    /// The root lot of a trace must be one the caller sees in full; the
+    /// rest of the trace is narrowed to what the caller may see.
+    fn narrow_trace(view: &View, reply: p::TraceReply, what: &str) -> Result<p::TraceReply, Status> {
+        if let Some(root) = reply
+            .nodes
+            .iter()
+            .filter_map(|n| n.lot.as_ref())
+            .find(|l| l.lot_id == reply.root_lot_id)
+        {
+            view.require(root, what)?;
+        }
+        Ok(view.trace(reply))
+    }
+
     async fn backward_trace_inner(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let view = View::of(&Caller::of(&request));
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
@@ -82,10 +102,12 @@ impl<L: TraceLog> TraceApi<L> {
             )
         };
         self.visible(position).await?;
-        reply.map(Response::new).map_err(status::genealogy)
+        let reply = reply.map_err(status::genealogy)?;
+        Self::narrow_trace(&view, reply, "backward trace").map(Response::new)
     }
 
     async fn forward_trace_inner(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let view = View::of(&Caller::of(&request));
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
@@ -95,17 +117,24 @@ impl<L: TraceLog> TraceApi<L> {
             )
         };
         self.visible(position).await?;
-        reply.map(Response::new).map_err(status::genealogy)
+        let reply = reply.map_err(status::genealogy)?;
+        Self::narrow_trace(&view, reply, "forward trace").map(Response::new)
     }
 
     async fn origin_shares_inner(
         &self,
         request: Request<p::OriginSharesRequest>,
     ) -> Result<Response<p::OriginSharesReply>, Status> {
+        let view = View::of(&Caller::of(&request));
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
-            (g.origin_shares(r.target.as_ref()), g.position())
+            let reply = g.origin_shares(r.target.as_ref());
+            if let Ok(shares) = &reply {
+                let lot = g.get_lot(&shares.lot_id).map_err(status::genealogy)?;
+                view.require(&lot, "origin shares")?;
+            }
+            (reply, g.position())
         };
         self.visible(position).await?;
         reply.map(Response::new).map_err(status::genealogy)
@@ -115,10 +144,13 @@ impl<L: TraceLog> TraceApi<L> {
         &self,
         request: Request<p::LotHistoryRequest>,
     ) -> Result<Response<p::LotHistoryReply>, Status> {
+        let view = View::of(&Caller::of(&request));
         let p::LotHistoryRequest { lot_id, as_of } = request.into_inner();
         let (positions, position) = {
             let g = self.projection.read();
-            (g.history_positions(&lot_id).map_err(status::genealogy)?, g.position())
+            let positions = g.history_positions(&lot_id).map_err(status::genealogy)?;
+            view.require(&g.get_lot(&lot_id).map_err(status::genealogy)?, "history")?;
+            (positions, g.position())
         };
         self.visible(position).await?;
         let as_of = as_of.map(|t| (t.seconds, t.nanos));
@@ -153,44 +185,42 @@ impl<L: TraceLog> TraceApi<L> {
                     voided = false;
                 }
             }
-            entries.push(p::HistoryEntry {
-                position: e.position,
-                event_id: e.envelope.event_id.clone(),
-                chain: e.envelope.chain.clone(),
-                sequence: e.envelope.sequence,
-                recorded_at: e.envelope.recorded_at,
-                actor: e.envelope.actor.clone(),
-                event: e.envelope.event.clone(),
-                voided,
-                voided_by: if voided { voided_by } else { String::new() },
-                void_reason: if voided { reason } else { String::new() },
-                hash: hex::encode(e.hash),
-            });
+            let mut entry = history_entry(e);
+            entry.voided = voided;
+            if voided {
+                entry.voided_by = voided_by;
+                entry.void_reason = reason;
+            }
+            entries.push(entry);
         }
         Ok(Response::new(p::LotHistoryReply { lot_id, entries }))
     }
 
     async fn get_lot_inner(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
+        let view = View::of(&Caller::of(&request));
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
             (g.get_lot(&r.lot_id), g.position())
         };
         self.visible(position).await?;
-        reply.map(Response::new).map_err(status::genealogy)
+        reply.map(|l| Response::new(view.lot(l))).map_err(status::genealogy)
     }
 
     async fn lookup_label_inner(
         &self,
         request: Request<p::LookupLabelRequest>,
     ) -> Result<Response<p::LookupLabelReply>, Status> {
+        let view = View::of(&Caller::of(&request));
         let r = request.into_inner();
         let (reply, position) = {
             let g = self.projection.read();
             (g.lookup_label(&r.uri), g.position())
         };
         self.visible(position).await?;
-        reply.map(Response::new).map_err(status::genealogy)
+        let mut reply = reply.map_err(status::genealogy)?;
+        reply.lot = reply.lot.map(|l| view.lot(l));
+        Ok(Response::new(reply))
     }
 
     async fn get_status_inner(
@@ -214,8 +244,81 @@ impl<L: TraceLog> TraceApi<L> {
     }
 }
 
+/// A stored envelope as the API shows it (not voided: the caller marks that).
+fn history_entry(e: StoredEvent) -> p::HistoryEntry {
+    p::HistoryEntry {
+        position: e.position,
+        hash: hex::encode(e.hash),
+        event_id: e.envelope.event_id,
+        chain: e.envelope.chain,
+        sequence: e.envelope.sequence,
+        recorded_at: e.envelope.recorded_at,
+        actor: e.envelope.actor,
+        event: e.envelope.event,
+        voided: false,
+        voided_by: String::new(),
+        void_reason: String::new(),
+    }
+}
+
+impl<L: TraceLog> TraceApi<L> {
+    /// The log from `from_position` on, read in batches as the client takes them.
+    async fn export_events_inner(
+        &self,
+        request: Request<p::ExportEventsRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        Caller::of(&request).require(crate::auth::Need::Regulator, "export the log")?;
+        let r = request.into_inner();
+        let end = self.log.current_position().await.map_err(status::log)?;
+        let from = r.from_position.max(1);
+        let last = match r.limit {
+            0 => end,
+            n => end.min(from.saturating_add(n - 1)),
+        };
+        let log = self.log.clone();
+        let stream = futures_util::stream::unfold(from, move |next| {
+            let log = log.clone();
+            async move {
+                if next > last {
+                    return None;
+                }
+                let upto = last.min(next + EXPORT_BATCH as u64 - 1);
+                let mut batch = Vec::with_capacity((upto - next + 1) as usize);
+                for pos in next..=upto {
+                    match log.read(pos).await {
+                        Ok(Some(e)) => batch.push(Ok(history_entry(e))),
+                        Ok(None) => {
+                            batch.push(Err(Status::internal(format!("log position {pos} is missing"))));
+                            return Some((futures_util::stream::iter(batch), u64::MAX));
+                        }
+                        Err(e) => {
+                            batch.push(Err(status::log(e)));
+                            return Some((futures_util::stream::iter(batch), u64::MAX));
+                        }
+                    }
+                }
+                Some((futures_util::stream::iter(batch), upto + 1))
+            }
+        });
+        use futures_util::StreamExt;
+        Ok(Response::new(Box::pin(stream.flatten())))
+    }
+}
+
+type ExportStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, Status>> + Send + 'static>>;
+
 #[tonic::async_trait]
 impl<L: TraceLog> TraceService for TraceApi<L> {
+    type ExportEventsStream = ExportStream;
+
+    async fn export_events(&self, request: Request<p::ExportEventsRequest>) -> Result<Response<ExportStream>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.export_events_inner(request).await;
+        crate::metrics::metrics().rpc("ExportEvents", started, &result);
+        result
+    }
+
     async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let started = std::time::Instant::now();
         let result = self.backward_trace_inner(request).await;

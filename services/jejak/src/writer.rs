@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::{Caller, Need};
 use jejak_genealogy::{AppliedEvent, Projection};
 use jejak_log::{Draft, EventLog, StoredEvent};
 use jejak_proto::v1 as p;
@@ -58,13 +59,7 @@ impl<L: EventLog> Writer<L> {
 
     /// Decides, appends and acknowledges one command.
     pub async fn submit(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
-        // The hash of prost's re-encoding identifies the content whatever
-        // encoder the client used; it is the encoding of `Command { kind }`.
-        let command_hash = {
-            let mut buf = Vec::with_capacity(kind.encoded_len());
-            kind.encode(&mut buf);
-            *blake3::hash(&buf).as_bytes()
-        };
+        let command_hash = command_hash(&kind);
         let (id, command) = jejak_proto::command_from_proto(kind).map_err(status::domain)?;
         let outcome = self
             .projection
@@ -165,6 +160,25 @@ impl<L: EventLog> Writer<L> {
     }
 }
 
+/// What identifies a command's content for retries: the blake3 of prost's
+/// re-encoding (the same whatever encoder the client used) of `Command
+/// { kind }`, without what the server chose itself (a token's secret hash,
+/// new on every attempt).
+pub fn command_hash(kind: &p::command::Kind) -> [u8; 32] {
+    let mut buf = Vec::with_capacity(kind.encoded_len());
+    match kind {
+        p::command::Kind::IssueToken(c) if !c.secret_hash.is_empty() => {
+            p::command::Kind::IssueToken(p::IssueTokenCommand {
+                secret_hash: Vec::new(),
+                ..c.clone()
+            })
+            .encode(&mut buf);
+        }
+        _ => kind.encode(&mut buf),
+    }
+    *blake3::hash(&buf).as_bytes()
+}
+
 /// What records commands: the embedded writer, or the distributed one on
 /// JetStream. Both decide against the current state, append, and answer
 /// once the event is durable, with the first result for a repeated id.
@@ -207,6 +221,8 @@ pub fn kind_name(kind: &p::command::Kind) -> &'static str {
         p::command::Kind::RegisterQualityStandard(_) => "RegisterQualityStandard",
         p::command::Kind::ShipLot(_) => "ShipLot",
         p::command::Kind::VoidEvent(_) => "VoidEvent",
+        p::command::Kind::IssueToken(_) => "IssueToken",
+        p::command::Kind::RevokeToken(_) => "RevokeToken",
     }
 }
 
@@ -223,107 +239,86 @@ impl<S: Submit> CaptureApi<S> {
     }
 }
 
-fn actor<T>(req: &Request<T>) -> String {
-    match req.remote_addr() {
-        Some(addr) => format!("anonymous@{addr}"),
-        None => "anonymous".to_string(),
+/// The caller, after checking that it may capture at `facility` (master
+/// data: `None`, any capturing token).
+fn capturer<T>(req: &Request<T>, facility: Option<&str>) -> Result<String, Status> {
+    let caller = Caller::of(req);
+    match facility {
+        Some(f) => caller.may_capture_at(f)?,
+        None => caller.require(Need::Capture, "register master data")?,
+    }
+    Ok(caller.actor())
+}
+
+impl<S: Submit> CaptureApi<S> {
+    /// Checks the caller against the command's facility (`None`: master
+    /// data), then records the command.
+    async fn capture<T>(
+        &self,
+        request: Request<T>,
+        facility: fn(&T) -> Option<&str>,
+        kind: fn(T) -> p::command::Kind,
+    ) -> Result<Response<p::CaptureReply>, Status> {
+        let actor = capturer(&request, facility(request.get_ref()))?;
+        self.record(kind(request.into_inner()), &actor).await.map(Response::new)
     }
 }
 
+type Reply = Result<Response<p::CaptureReply>, Status>;
+
 #[tonic::async_trait]
 impl<S: Submit> CaptureService for CaptureApi<S> {
-    async fn register_party(
-        &self,
-        request: Request<p::RegisterPartyRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::RegisterParty(request.into_inner()), &actor)
-            .await
-            .map(Response::new)
+    async fn register_party(&self, request: Request<p::RegisterPartyRequest>) -> Reply {
+        self.capture(request, |_| None, p::command::Kind::RegisterParty).await
     }
 
-    async fn register_facility(
-        &self,
-        request: Request<p::RegisterFacilityRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::RegisterFacility(request.into_inner()), &actor)
+    // Facilities and standards need an administrator (the layer checks).
+    async fn register_facility(&self, request: Request<p::RegisterFacilityRequest>) -> Reply {
+        self.capture(request, |_| None, p::command::Kind::RegisterFacility)
             .await
-            .map(Response::new)
     }
 
-    async fn register_product(
-        &self,
-        request: Request<p::RegisterProductRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::RegisterProduct(request.into_inner()), &actor)
-            .await
-            .map(Response::new)
+    async fn register_product(&self, request: Request<p::RegisterProductRequest>) -> Reply {
+        self.capture(request, |_| None, p::command::Kind::RegisterProduct).await
     }
 
-    async fn register_quality_standard(
-        &self,
-        request: Request<p::RegisterQualityStandardRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::RegisterQualityStandard(request.into_inner()), &actor)
+    async fn register_quality_standard(&self, request: Request<p::RegisterQualityStandardRequest>) -> Reply {
+        self.capture(request, |_| None, p::command::Kind::RegisterQualityStandard)
             .await
-            .map(Response::new)
     }
 
-    async fn receive_material(
-        &self,
-        request: Request<p::ReceiveMaterialRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::ReceiveMaterial(request.into_inner()), &actor)
+    async fn receive_material(&self, request: Request<p::ReceiveMaterialRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::ReceiveMaterial)
             .await
-            .map(Response::new)
     }
 
-    async fn inspect_lot(&self, request: Request<p::InspectLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::InspectLot(request.into_inner()), &actor)
+    async fn inspect_lot(&self, request: Request<p::InspectLotRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::InspectLot)
             .await
-            .map(Response::new)
     }
 
-    async fn process_lots(&self, request: Request<p::ProcessLotsRequest>) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::ProcessLots(request.into_inner()), &actor)
+    async fn process_lots(&self, request: Request<p::ProcessLotsRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::ProcessLots)
             .await
-            .map(Response::new)
     }
 
-    async fn pack_lot(&self, request: Request<p::PackLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::PackLot(request.into_inner()), &actor)
+    async fn pack_lot(&self, request: Request<p::PackLotRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::PackLot)
             .await
-            .map(Response::new)
     }
 
-    async fn ship_lot(&self, request: Request<p::ShipLotRequest>) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::ShipLot(request.into_inner()), &actor)
+    async fn ship_lot(&self, request: Request<p::ShipLotRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::ShipLot)
             .await
-            .map(Response::new)
     }
 
-    async fn change_lot_status(
-        &self,
-        request: Request<p::ChangeLotStatusRequest>,
-    ) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::ChangeLotStatus(request.into_inner()), &actor)
+    async fn change_lot_status(&self, request: Request<p::ChangeLotStatusRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::ChangeLotStatus)
             .await
-            .map(Response::new)
     }
 
-    async fn void_event(&self, request: Request<p::VoidEventRequest>) -> Result<Response<p::CaptureReply>, Status> {
-        let actor = actor(&request);
-        self.record(p::command::Kind::VoidEvent(request.into_inner()), &actor)
+    async fn void_event(&self, request: Request<p::VoidEventRequest>) -> Reply {
+        self.capture(request, |r| Some(&r.facility_id), p::command::Kind::VoidEvent)
             .await
-            .map(Response::new)
     }
 }
