@@ -104,6 +104,22 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// A request timeout: a duration other than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("the request timeout must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct RequestArgs {
+    /// Longest a request may take before it is answered CANCELLED (e.g. 30s,
+    /// 500ms); a shorter deadline from the client (grpc-timeout) wins.
+    #[arg(long, env = "JEJAK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    request_timeout: std::time::Duration,
+}
+
 #[derive(clap::Args, Clone, Copy)]
 struct TraceLimitArgs {
     /// Deepest level a trace follows.
@@ -141,6 +157,8 @@ enum Command {
         #[command(flatten)]
         limits: TraceLimitArgs,
         #[command(flatten)]
+        requests: RequestArgs,
+        #[command(flatten)]
         nats: NatsArgs,
         /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
         #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
@@ -151,6 +169,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
         listen: String,
+        #[command(flatten)]
+        requests: RequestArgs,
         #[command(flatten)]
         nats: NatsArgs,
     },
@@ -164,6 +184,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         limits: TraceLimitArgs,
+        #[command(flatten)]
+        requests: RequestArgs,
         #[command(flatten)]
         nats: NatsArgs,
         /// Health turns NOT_SERVING when the projector is further behind the stream.
@@ -349,6 +371,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             listen,
             demo,
             limits,
+            requests,
             nats,
             max_lag,
         } => {
@@ -359,6 +382,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         data_dir,
                         demo,
                         limits: limits.limits(),
+                        request_timeout: requests.request_timeout,
                     };
                     jejak::run(config, listener, shutdown_signal()).await
                 }
@@ -371,12 +395,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         demo,
                         limits: limits.limits(),
                         max_lag,
+                        request_timeout: requests.request_timeout,
                     };
                     jejak::run_nats(config, listener, shutdown_signal()).await
                 }
             }
         }
-        Command::Capture { listen, nats } => {
+        Command::Capture { listen, requests, nats } => {
             let url = nats.require_url()?;
             let listener = bind(&listen).await?;
             let config = jejak::NatsServeConfig {
@@ -387,6 +412,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: jejak_genealogy::TraceLimits::default(),
                 max_lag: 0,
+                request_timeout: requests.request_timeout,
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
@@ -394,6 +420,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             listen,
             limits,
+            requests,
             nats,
             max_lag,
         } => {
@@ -407,6 +434,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: limits.limits(),
                 max_lag,
+                request_timeout: requests.request_timeout,
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
@@ -448,6 +476,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let req = p::TraceRequest {
                 target: Some(client::target(&target, serial)),
                 max_depth,
+                max_nodes: 0,
             };
             let reply = if backward {
                 c.backward_trace(req).await

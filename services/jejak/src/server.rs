@@ -24,6 +24,8 @@ pub struct ServeConfig {
     /// Load the demo data when the store is empty.
     pub demo: bool,
     pub limits: TraceLimits,
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Opens (and loads) the projection stored in `dir`.
@@ -144,17 +146,20 @@ pub async fn run(
         });
     }
     let result = tonic::transport::Server::builder()
+        .timeout(config.request_timeout)
         .accept_http1(true)
         .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(CaptureServiceServer::new(CaptureApi::new(writer.clone())))
-        .add_service(TraceServiceServer::new(TraceApi::new(
-            projection.clone(),
-            log.clone(),
-            config.limits,
-        )))
+        .add_service(
+            CaptureServiceServer::new(CaptureApi::new(writer.clone()))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
+        .add_service(
+            TraceServiceServer::new(TraceApi::new(projection.clone(), log.clone(), config.limits))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
@@ -280,6 +285,8 @@ pub struct NatsServeConfig {
     pub limits: TraceLimits,
     /// Health turns NOT_SERVING when the projector is further behind.
     pub max_lag: u64,
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Serves the capture and/or trace APIs over JetStream until `shutdown`.
@@ -395,11 +402,15 @@ pub async fn run_nats(
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
     println!("jejak listening on http://{addr}");
-    let capture_api = writer.clone().map(|w| CaptureServiceServer::new(CaptureApi::new(w)));
-    let trace_api = projector
-        .as_ref()
-        .map(|(p, v, _)| TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits)));
+    let capture_api = writer.clone().map(|w| {
+        CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
+    let trace_api = projector.as_ref().map(|(p, v, _)| {
+        TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits))
+            .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
     let result = tonic::transport::Server::builder()
+        .timeout(config.request_timeout)
         .accept_http1(true)
         .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
         .add_service(health)
