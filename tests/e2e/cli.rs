@@ -128,6 +128,7 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
                 kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
             }),
             max_depth: 0,
+            max_nodes: 0,
         })
         .await
         .expect("backward trace")
@@ -363,6 +364,7 @@ async fn snapshot(d: &mut Demo) -> Snapshot {
         .backward_trace(p::TraceRequest {
             target: target(p::target::Kind::Serial("DMK5P-000001".into())),
             max_depth: 0,
+            max_nodes: 0,
         })
         .await
         .expect("backward trace")
@@ -373,6 +375,7 @@ async fn snapshot(d: &mut Demo) -> Snapshot {
         .forward_trace(p::TraceRequest {
             target: target(p::target::Kind::LotId("TGL-BK8-260910".into())),
             max_depth: 0,
+            max_nodes: 0,
         })
         .await
         .expect("forward trace")

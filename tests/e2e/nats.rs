@@ -56,6 +56,7 @@ async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Resu
                 kind: Some(p::target::Kind::LotId(last_lot.clone())),
             }),
             max_depth: 0,
+            max_nodes: 0,
         })
         .await?
         .into_inner();

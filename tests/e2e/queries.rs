@@ -33,7 +33,11 @@ fn label_target(uri: &str) -> Option<p::Target> {
 
 async fn backward(d: &mut Demo, target: Option<p::Target>, max_depth: u32) -> p::TraceReply {
     d.trace
-        .backward_trace(p::TraceRequest { target, max_depth })
+        .backward_trace(p::TraceRequest {
+            target,
+            max_depth,
+            max_nodes: 0,
+        })
         .await
         .expect("backward trace")
         .into_inner()
@@ -41,7 +45,11 @@ async fn backward(d: &mut Demo, target: Option<p::Target>, max_depth: u32) -> p:
 
 async fn forward(d: &mut Demo, target: Option<p::Target>, max_depth: u32) -> p::TraceReply {
     d.trace
-        .forward_trace(p::TraceRequest { target, max_depth })
+        .forward_trace(p::TraceRequest {
+            target,
+            max_depth,
+            max_nodes: 0,
+        })
         .await
         .expect("forward trace")
         .into_inner()
@@ -773,6 +781,7 @@ async fn max_depth_cuts_a_trace_and_says_so() {
     let mut d = Demo::start().await;
     let cut = backward(&mut d, lot_target(BAG_LOT), 1).await;
     assert!(cut.truncated);
+    assert_eq!(cut.truncated_reason(), p::TraceTruncation::MaxDepth);
     assert_eq!(
         lots(&cut).into_keys().collect::<BTreeSet<_>>(),
         ids([BAG_LOT, "DMK-BRS-260908"])
@@ -786,6 +795,7 @@ async fn max_depth_cuts_a_trace_and_says_so() {
     // Deep enough to reach the receipts: not truncated.
     let full = backward(&mut d, lot_target(BAG_LOT), 3).await;
     assert!(!full.truncated);
+    assert_eq!(full.truncated_reason(), p::TraceTruncation::Unspecified);
     assert_eq!(full.nodes.len(), 10);
     let unlimited = backward(&mut d, lot_target(BAG_LOT), 0).await;
     assert_eq!(unlimited, full);
@@ -822,6 +832,7 @@ async fn traces_of_unknown_or_missing_targets_are_refused() {
         let req = p::TraceRequest {
             target: target.clone(),
             max_depth: 0,
+            max_nodes: 0,
         };
         let s = d.trace.backward_trace(req.clone()).await.expect_err("backward");
         assert_eq!(s.code(), code, "backward {target:?}: {s:?}");

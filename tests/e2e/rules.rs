@@ -4,10 +4,14 @@
 //! Each test starts its own demo server and works on lots it receives itself
 //! at the Demak rice facility, using the demo's master data.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::marker::PhantomData;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jejak_proto::v1 as p;
-use tonic::Code;
+use jejak_testkit::{Server, ServerOptions};
+use prost::bytes::BufMut as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::{Code, Response, Status};
 
 use crate::support::{assert_mentions, qty, refused, rule_of, Demo};
 
@@ -952,6 +956,7 @@ async fn concurrent_consumption_never_overdraws_a_lot() {
                 kind: Some(p::target::Kind::LotId("C-1".into())),
             }),
             max_depth: 0,
+            max_nodes: 0,
         })
         .await
         .expect("forward trace")
@@ -1311,4 +1316,387 @@ async fn overflow_control_characters_and_unknown_enum_values_name_the_field() {
     st.status = p::LotStatus::Unspecified as i32;
     refused(&d.server, c.change_lot_status(st), Code::InvalidArgument, None).await;
     assert_eq!(d.lot_error("OV-1").await.code(), Code::NotFound);
+}
+
+/// Sends request bytes as they are and decodes the reply as `R`: for requests
+/// no generated client would send.
+struct RawCodec<R>(PhantomData<R>);
+
+impl<R: prost::Message + Default + Send + 'static> Codec for RawCodec<R> {
+    type Encode = Vec<u8>;
+    type Decode = R;
+    type Encoder = RawEncoder;
+    type Decoder = ReplyDecoder<R>;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder<R> {
+        ReplyDecoder(PhantomData)
+    }
+}
+
+struct RawEncoder;
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+struct ReplyDecoder<R>(PhantomData<R>);
+
+impl<R: prost::Message + Default> Decoder for ReplyDecoder<R> {
+    type Item = R;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<R>, Status> {
+        R::decode(buf)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("decode the reply: {e}")))
+    }
+}
+
+/// Calls `path` with `body` as the encoded request.
+async fn send_raw<R: prost::Message + Default + Send + 'static>(
+    server: &Server,
+    path: &'static str,
+    body: Vec<u8>,
+) -> Result<Response<R>, Status> {
+    let mut grpc = tonic::client::Grpc::new(server.channel().await.expect("channel"));
+    grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(body), path, RawCodec(PhantomData)).await
+}
+
+/// `message` encoded, with the bytes of `text` (a string field's value) replaced by `bad`.
+fn patched<M: prost::Message>(message: &M, text: &str, bad: &[u8]) -> Vec<u8> {
+    assert_eq!(text.len(), bad.len(), "the patch keeps the length");
+    let mut bytes = message.encode_to_vec();
+    let at = bytes
+        .windows(text.len())
+        .position(|w| w == text.as_bytes())
+        .unwrap_or_else(|| panic!("{text:?} is in the encoding"));
+    bytes[at..at + bad.len()].copy_from_slice(bad);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_string_that_is_not_utf8_is_invalid_argument_naming_the_field() {
+    let mut d = Demo::start().await;
+    // "UTF8-LOT" with a lone continuation byte and a truncated sequence.
+    let receipt_bytes = patched(
+        &receipt("rcv-utf8", "UTF8-LOT", "10", p::Unit::Kg),
+        "UTF8-LOT",
+        b"UTF8-\x80\xc3(",
+    );
+    let s = refused(
+        &d.server,
+        send_raw::<p::CaptureReply>(&d.server, "/jejak.v1.CaptureService/ReceiveMaterial", receipt_bytes),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["ReceiveMaterialRequest.lot_id", "UTF-8"]);
+    // In a nested message: the path down to the field.
+    let mut nested = receipt("rcv-utf8-nested", "UTF8-LOT", "10", p::Unit::Kg);
+    nested.origin = Some(p::Origin {
+        place: "Desa Karanganyar".into(),
+        ..Default::default()
+    });
+    let nested_bytes = patched(&nested, "Karanganyar", b"Karang\xffnyar");
+    let s = refused(
+        &d.server,
+        send_raw::<p::CaptureReply>(&d.server, "/jejak.v1.CaptureService/ReceiveMaterial", nested_bytes),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["ReceiveMaterialRequest.origin", "Origin.place", "UTF-8"]);
+    // The trace service too.
+    let trace = p::TraceRequest {
+        target: Some(p::Target {
+            kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+        }),
+        max_depth: 0,
+        max_nodes: 0,
+    };
+    let trace_bytes = patched(&trace, "DMK-BP", b"DMK\xfe\xfeP");
+    let s = send_raw::<p::TraceReply>(&d.server, "/jejak.v1.TraceService/BackwardTrace", trace_bytes)
+        .await
+        .expect_err("refused");
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert_mentions(&s, &["TraceRequest.target", "UTF-8"]);
+    // The same bytes as valid UTF-8 are accepted: only the encoding was wrong.
+    let valid = patched(
+        &receipt("rcv-utf8", "UTF8-LOT", "10", p::Unit::Kg),
+        "UTF8-LOT",
+        b"UTF8-LOT",
+    );
+    send_raw::<p::CaptureReply>(&d.server, "/jejak.v1.CaptureService/ReceiveMaterial", valid)
+        .await
+        .expect("a valid receipt");
+    assert_eq!(d.lot("UTF8-LOT").await.lot_id, "UTF8-LOT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_longer_than_their_limit_are_refused_naming_the_field_and_the_limit() {
+    let mut d = Demo::start().await;
+    let c = &mut d.capture;
+    c.receive_material(receipt("rcv-many", "MANY-1", "20000", p::Unit::Kg))
+        .await
+        .expect("receipt");
+    let packages = |n: usize| -> Vec<p::Package> {
+        (0..n)
+            .map(|i| p::Package {
+                serial: format!("MANY-{i:05}"),
+                quantity: qty("1", p::Unit::Kg),
+            })
+            .collect()
+    };
+    let mut too_many = pack("pack-many", "MANY-1", &[]);
+    too_many.packages = packages(10_001);
+    let s = refused(&d.server, c.pack_lot(too_many), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("packages"), "{s:?}");
+    assert_mentions(&s, &["10001", "the limit is 10000"]);
+    // The largest pack allowed goes through, in one request.
+    let mut largest = pack("pack-largest", "MANY-1", &[]);
+    largest.packages = packages(10_000);
+    c.pack_lot(largest).await.expect("a pack of 10,000 packages");
+    assert_eq!(d.lot("MANY-1").await.packages.len(), 10_000);
+    let c = &mut d.capture;
+
+    let mut shipment = ship("ship-many", "MANY-1", "1", p::Unit::Kg);
+    shipment.quantity = None;
+    shipment.package_serials = (0..10_001).map(|i| format!("MANY-{i:05}")).collect();
+    let s = refused(&d.server, c.ship_lot(shipment), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("package_serials"), "{s:?}");
+    assert_mentions(&s, &["the limit is 10000"]);
+
+    let mut inputs = drying("proc-many-in", "MANY-1", "1", p::Unit::Kg, "MANY-OUT");
+    inputs.inputs = (0..1_001)
+        .map(|i| p::LotInput {
+            lot_id: format!("IN-{i}"),
+            quantity: qty("1", p::Unit::Kg),
+        })
+        .collect();
+    let s = refused(&d.server, c.process_lots(inputs), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("inputs"), "{s:?}");
+    assert_mentions(&s, &["1001", "the limit is 1000"]);
+    let mut outputs = drying("proc-many-out", "MANY-1", "1", p::Unit::Kg, "MANY-OUT");
+    outputs.outputs = (0..1_001)
+        .map(|i| p::LotOutput {
+            lot_id: format!("OUT-{i}"),
+            product_id: GKG.into(),
+            quantity: qty("1", p::Unit::Kg),
+            owner_id: String::new(),
+        })
+        .collect();
+    let s = refused(&d.server, c.process_lots(outputs), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("outputs"), "{s:?}");
+    assert_mentions(&s, &["the limit is 1000"]);
+
+    let mut inspection = inspect("insp-many", "MANY-1", &[]);
+    inspection.measurements = vec![p::Measurement::default(); 201];
+    let s = refused(&d.server, c.inspect_lot(inspection), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("measurements"), "{s:?}");
+    assert_mentions(&s, &["the limit is 200"]);
+
+    let mut documents = receipt("rcv-many-docs", "MANY-2", "10", p::Unit::Kg);
+    documents.documents = vec![p::Document::default(); 101];
+    let s = refused(&d.server, c.receive_material(documents), Code::InvalidArgument, None).await;
+    assert!(s.message().starts_with("documents"), "{s:?}");
+    assert_mentions(&s, &["the limit is 100"]);
+
+    let standard = p::RegisterQualityStandardRequest {
+        command_id: "std-many".into(),
+        standard: Some(p::QualityStandard {
+            id: "std-many".into(),
+            name: "Too many parameters".into(),
+            reference: String::new(),
+            parameters: vec![p::Parameter::default(); 201],
+        }),
+    };
+    let s = refused(
+        &d.server,
+        c.register_quality_standard(standard),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert!(s.message().starts_with("standard.parameters"), "{s:?}");
+    assert_mentions(&s, &["the limit is 200"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_message_size_limit_is_out_of_range() {
+    let mut d = Demo::start().await;
+    let with_place = |bytes: usize| {
+        let mut r = receipt("rcv-huge", "HUGE-1", "10", p::Unit::Kg);
+        r.origin = Some(p::Origin {
+            place: "x".repeat(bytes),
+            ..Default::default()
+        });
+        r
+    };
+    // tonic refuses a request over the decoding limit with OUT_OF_RANGE,
+    // before reading it, and says what the limit is.
+    let s = refused(
+        &d.server,
+        d.capture.receive_material(with_place(5 << 20)),
+        Code::OutOfRange,
+        None,
+    )
+    .await;
+    assert_mentions(&s, &["too large", "the limit is: 4194304 bytes"]);
+    // Just under 4 MiB is decoded, and refused for the field's length.
+    let s = refused(
+        &d.server,
+        d.capture.receive_material(with_place((4 << 20) - 1024)),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert!(s.message().starts_with("origin.place"), "{s:?}");
+    assert_mentions(&s, &["the limit is 512"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_reply_is_cut_at_the_node_limit_and_says_so() {
+    let server = Server::start(ServerOptions {
+        demo: true,
+        extra_args: vec!["--max-trace-nodes".into(), "3".into()],
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let mut d = Demo::attach(server).await;
+    let trace = |max_nodes: u32| p::TraceRequest {
+        target: Some(p::Target {
+            kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+        }),
+        max_depth: 0,
+        max_nodes,
+    };
+    // 0 asks for the server's maximum; more than it is lowered to it.
+    for asked in [0, 1_000] {
+        let r = d.trace.backward_trace(trace(asked)).await.expect("trace").into_inner();
+        assert_eq!(r.nodes.len(), 3, "max_nodes {asked}: {r:?}");
+        assert!(r.truncated);
+        assert_eq!(r.truncated_reason(), p::TraceTruncation::MaxNodes);
+        for e in &r.edges {
+            for lot in [&e.input_lot_id, &e.output_lot_id] {
+                assert!(
+                    r.nodes.iter().any(|n| n.lot.as_ref().is_some_and(|l| &l.lot_id == lot)),
+                    "edge to {lot}, which the reply does not list"
+                );
+            }
+        }
+    }
+    // A request may ask for fewer, forward too.
+    let r = d.trace.backward_trace(trace(2)).await.expect("trace").into_inner();
+    assert_eq!((r.nodes.len(), r.truncated_reason()), (2, p::TraceTruncation::MaxNodes));
+    let mut forward = trace(2);
+    forward.target = Some(p::Target {
+        kind: Some(p::target::Kind::LotId("DMK-GKP-260901-01".into())),
+    });
+    let r = d.trace.forward_trace(forward).await.expect("trace").into_inner();
+    assert_eq!((r.nodes.len(), r.truncated_reason()), (2, p::TraceTruncation::MaxNodes));
+    // A trace within the limit is complete.
+    d.capture
+        .receive_material(receipt("rcv-small", "SMALL-1", "10", p::Unit::Kg))
+        .await
+        .expect("receipt");
+    d.server.wait_projected(crate::support::WAIT).await.expect("projected");
+    let mut small = trace(0);
+    small.target = Some(p::Target {
+        kind: Some(p::target::Kind::LotId("SMALL-1".into())),
+    });
+    let r = d.trace.backward_trace(small).await.expect("trace").into_inner();
+    assert_eq!(
+        (r.nodes.len(), r.truncated, r.truncated_reason()),
+        (1, false, p::TraceTruncation::Unspecified)
+    );
+}
+
+/// Starts a capture request on a connection of its own and never sends its
+/// body; returns the grpc-status and grpc-message the server answers with,
+/// and after how long. h2 directly: it keeps no deadline of its own, so the
+/// answer is the server's.
+async fn stalled_request(server: &Server, grpc_timeout: Option<&str>) -> (String, String, Duration) {
+    use tonic::codegen::http;
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut client = client.ready().await.expect("HTTP/2 ready");
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/jejak.v1.CaptureService/ReceiveMaterial", server.url))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = grpc_timeout {
+        request = request.header("grpc-timeout", t);
+    }
+    let started = Instant::now();
+    // Kept, unused, so the request stays open.
+    let (response, _body) = client
+        .send_request(request.body(()).expect("request"), false)
+        .expect("send the headers");
+    let response = tokio::time::timeout(Duration::from_secs(60), response)
+        .await
+        .expect("an answer within a minute")
+        .expect("a response");
+    let elapsed = started.elapsed();
+    let (parts, mut body) = response.into_parts();
+    // Trailers-only (the status in the headers), or trailers after a body.
+    let headers = match parts.headers.contains_key("grpc-status") {
+        true => parts.headers,
+        false => body.trailers().await.expect("trailers").expect("trailers sent"),
+    };
+    let get = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (get("grpc-status"), get("grpc-message"), elapsed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_is_cancelled_and_writes_nothing() {
+    let server = Server::start(ServerOptions {
+        demo: true,
+        extra_args: vec!["--request-timeout".into(), "3s".into()],
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let d = Demo::attach(server).await;
+    let before = d.position().await;
+    // The client's deadline, shorter than the server's, wins. tonic answers
+    // an expired deadline with CANCELLED (1), "Timeout expired"
+    // (percent-encoded on the wire).
+    let (code, message, elapsed) = stalled_request(&d.server, Some("300m")).await;
+    assert_eq!((code.as_str(), message.as_str()), ("1", "Timeout%20expired"));
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}, not at the client's 300 ms deadline"
+    );
+    // Without a deadline from the client, the server's own applies.
+    let (code, message, elapsed) = stalled_request(&d.server, None).await;
+    assert_eq!((code.as_str(), message.as_str()), ("1", "Timeout%20expired"));
+    assert!(
+        elapsed >= Duration::from_secs(3),
+        "answered after {elapsed:?}, before the server's 3 s timeout"
+    );
+    assert_eq!(
+        d.position().await,
+        before,
+        "a request past its deadline wrote something"
+    );
 }

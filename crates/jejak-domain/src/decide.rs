@@ -126,6 +126,7 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
     /// `id` is the command id (it becomes the event id); `now` the recording time.
     fn decide(&self, id: &str, command: Command, now: Time) -> Result<Event, DomainError> {
         crate::validate::id("command_id", id)?;
+        crate::validate::counts(&command)?;
         if self.f.has_event(id) {
             return Err(DomainError::exists("event", id));
         }

@@ -1,6 +1,7 @@
 //! Shape checks for ids and text fields, shared by every way a command enters.
 
 use crate::error::DomainError;
+use crate::model::Command;
 
 /// Longest id accepted for parties, facilities, products, standards and commands.
 pub const MAX_ID_LEN: usize = 64;
@@ -8,6 +9,26 @@ pub const MAX_ID_LEN: usize = 64;
 pub const MAX_LOT_ID_LEN: usize = 20;
 /// Longest free-text field (names, reasons, places).
 pub const MAX_TEXT_LEN: usize = 512;
+
+// How many items one command may list. Each bounds the work and the size of
+// one event; together they keep the largest command (a pack of
+// `MAX_PACKAGES` packages, about 0.6 MB) well under the server's 4 MiB
+// message limit. More than this is split into several commands.
+
+/// Input lots of one transformation.
+pub const MAX_INPUTS: usize = 1_000;
+/// Output lots of one transformation.
+pub const MAX_OUTPUTS: usize = 1_000;
+/// Packages of one pack command.
+pub const MAX_PACKAGES: usize = 10_000;
+/// Package serials of one shipment (as many as one pack command makes).
+pub const MAX_SHIPPED_SERIALS: usize = MAX_PACKAGES;
+/// Measurements of one inspection.
+pub const MAX_MEASUREMENTS: usize = 200;
+/// Documents of one receipt.
+pub const MAX_DOCUMENTS: usize = 100;
+/// Parameters of one quality standard.
+pub const MAX_PARAMETERS: usize = 200;
 
 fn id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
@@ -83,6 +104,34 @@ pub fn required_text(field: &str, value: &str) -> Result<(), DomainError> {
     text(field, value)
 }
 
+/// A list of at most `max` items; the error names the field, the count and the limit.
+pub fn count(field: &str, len: usize, max: usize) -> Result<(), DomainError> {
+    if len > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("lists {len} items; the limit is {max} per command, split it into several commands"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every list of a command within its limit.
+pub fn counts(command: &Command) -> Result<(), DomainError> {
+    match command {
+        Command::RegisterStandard(s) => count("standard.parameters", s.parameters.len(), MAX_PARAMETERS),
+        Command::ReceiveMaterial(e) => count("documents", e.documents.len(), MAX_DOCUMENTS),
+        Command::InspectLot(c) => count("measurements", c.measurements.len(), MAX_MEASUREMENTS),
+        Command::ProcessLots(e) => {
+            count("inputs", e.inputs.len(), MAX_INPUTS)?;
+            count("outputs", e.outputs.len(), MAX_OUTPUTS)
+        }
+        Command::PackLot(e) => count("packages", e.packages.len(), MAX_PACKAGES),
+        Command::ShipLot(e) => count("package_serials", e.package_serials.len(), MAX_SHIPPED_SERIALS),
+        // The other commands list nothing unbounded.
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +150,14 @@ mod tests {
         assert!(text("t", "Kelompok Tani Sri Rejeki").is_ok());
         assert!(text("t", "bad\nline").is_err());
         assert!(required_text("t", "  ").is_err());
+    }
+
+    #[test]
+    fn counts_name_the_field_and_the_limit() {
+        assert!(count("packages", MAX_PACKAGES, MAX_PACKAGES).is_ok());
+        let err = count("packages", MAX_PACKAGES + 1, MAX_PACKAGES).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("packages"), "{text}");
+        assert!(text.contains("10001") && text.contains("10000"), "{text}");
     }
 }

@@ -22,6 +22,18 @@ pub struct TraceLimits {
     pub max_nodes: usize,
 }
 
+impl TraceLimits {
+    /// The limits of one request asking for at most `max_nodes` lots: never
+    /// more than the server's maximum; 0 asks for the maximum.
+    pub fn with_max_nodes(self, max_nodes: u32) -> TraceLimits {
+        let max_nodes = match usize::try_from(max_nodes) {
+            Ok(0) | Err(_) => self.max_nodes,
+            Ok(n) => n.min(self.max_nodes),
+        };
+        TraceLimits { max_nodes, ..self }
+    }
+}
+
 impl Default for TraceLimits {
     fn default() -> Self {
         TraceLimits {
@@ -277,11 +289,13 @@ impl Genealogy {
         } else {
             max_depth.min(limits.max_depth)
         };
+        // The root is always listed.
+        let node_limit = limits.max_nodes.max(1);
         let mut depth: HashMap<Ix, u32> = HashMap::with_capacity(256);
         let mut order: Vec<Ix> = Vec::with_capacity(256);
         let mut queue = VecDeque::with_capacity(256);
         let mut edges = Vec::with_capacity(256);
-        let mut truncated = false;
+        let (mut cut_by_depth, mut cut_by_nodes) = (false, false);
         depth.insert(root, 0);
         order.push(root);
         queue.push_back(root);
@@ -297,7 +311,7 @@ impl Genealogy {
                 continue;
             }
             if d >= depth_limit {
-                truncated = true;
+                cut_by_depth = true;
                 continue;
             }
             // (the other lot, the edge between them: always the output's input edge)
@@ -311,9 +325,9 @@ impl Genealogy {
             };
             for (other, e) in links {
                 if !depth.contains_key(&other) {
-                    if depth.len() >= limits.max_nodes {
+                    if depth.len() >= node_limit {
                         // Cut: no edge to a lot the reply does not list.
-                        truncated = true;
+                        cut_by_nodes = true;
                         continue;
                     }
                     depth.insert(other, d + 1);
@@ -373,7 +387,14 @@ impl Genealogy {
             edges,
             packages,
             shipments,
-            truncated,
+            truncated: cut_by_depth || cut_by_nodes,
+            truncated_reason: if cut_by_nodes {
+                p::TraceTruncation::MaxNodes
+            } else if cut_by_depth {
+                p::TraceTruncation::MaxDepth
+            } else {
+                p::TraceTruncation::Unspecified
+            } as i32,
         })
     }
 

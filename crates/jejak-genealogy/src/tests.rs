@@ -1266,6 +1266,55 @@ fn a_reopened_projection_answers_as_before() {
 }
 
 #[test]
+fn a_trace_says_which_limit_cut_it() {
+    let g = scenario().project();
+    let reason = |r: &p::TraceReply| p::TraceTruncation::try_from(r.truncated_reason).expect("known reason");
+    // KB2 reaches 7 lots over 3 levels.
+    let whole = backward(&g, lot_target("KB2"));
+    assert_eq!(
+        (whole.nodes.len(), whole.truncated, reason(&whole)),
+        (7, false, p::TraceTruncation::Unspecified)
+    );
+    let by_depth = g
+        .backward_trace(lot_target("KB2").as_ref(), 1, TraceLimits::default())
+        .expect("trace");
+    assert_eq!(
+        (nodes(&by_depth), by_depth.truncated, reason(&by_depth)),
+        (owned(&[(0, "KB2"), (1, "B2")]), true, p::TraceTruncation::MaxDepth)
+    );
+    // A request asks for fewer lots than the server allows.
+    let limits = TraceLimits::default().with_max_nodes(3);
+    assert_eq!(limits.max_nodes, 3);
+    let by_nodes = g.backward_trace(lot_target("KB2").as_ref(), 0, limits).expect("trace");
+    assert_eq!(
+        (by_nodes.nodes.len(), by_nodes.truncated, reason(&by_nodes)),
+        (3, true, p::TraceTruncation::MaxNodes)
+    );
+    assert_edges_within_nodes(&by_nodes);
+    // Both limits cut: the node limit is the one to name.
+    let both = g
+        .backward_trace(lot_target("KB2").as_ref(), 2, TraceLimits::default().with_max_nodes(2))
+        .expect("trace");
+    assert_eq!((both.nodes.len(), reason(&both)), (2, p::TraceTruncation::MaxNodes));
+    // Exactly as many lots as the trace has is not a cut.
+    let exact = g
+        .backward_trace(lot_target("KB2").as_ref(), 0, TraceLimits::default().with_max_nodes(7))
+        .expect("trace");
+    assert_eq!((exact.nodes.len(), exact.truncated), (7, false));
+    // 0 asks for the server's maximum; more than it is lowered to it.
+    let server = TraceLimits {
+        max_depth: 64,
+        max_nodes: 4,
+    };
+    assert_eq!(server.with_max_nodes(0).max_nodes, 4);
+    assert_eq!(server.with_max_nodes(u32::MAX).max_nodes, 4);
+    let capped = g
+        .backward_trace(lot_target("KB2").as_ref(), 0, server.with_max_nodes(1_000))
+        .expect("trace");
+    assert_eq!((capped.nodes.len(), reason(&capped)), (4, p::TraceTruncation::MaxNodes));
+}
+
+#[test]
 fn truncated_traces_are_the_same_after_reopening() {
     let log = scenario();
     let dir = tempfile::tempdir().expect("temp dir");

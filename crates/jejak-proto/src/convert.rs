@@ -573,6 +573,13 @@ fn serials(v: Vec<String>) -> Result<Vec<String>> {
         .collect()
 }
 
+/// `v`, once the list `len` measures is within `max`: checked before its
+/// items, so an oversized command is refused for its size.
+fn counted<T>(v: T, len: impl FnOnce(&T) -> usize, f: &str, max: usize) -> Result<T> {
+    validate::count(f, len(&v), max)?;
+    Ok(v)
+}
+
 fn opt_quantity(q: Option<p::Quantity>, f: &str) -> Result<Option<d::Quantity>> {
     match q {
         None => Ok(None),
@@ -605,7 +612,15 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
             standard: x,
         }) => (
             id(command_id, "command_id")?,
-            d::Command::RegisterStandard(standard(x, "standard")?),
+            d::Command::RegisterStandard(standard(
+                counted(
+                    x,
+                    |s| s.as_ref().map_or(0, |s| s.parameters.len()),
+                    "standard.parameters",
+                    validate::MAX_PARAMETERS,
+                )?,
+                "standard",
+            )?),
         ),
         Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
             command_id,
@@ -629,7 +644,10 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 owner_id: id(owner_id, "owner_id")?,
                 supplier_id: id(supplier_id, "supplier_id")?,
                 origin: origin(o, "origin")?,
-                documents: documents(docs, "documents")?,
+                documents: documents(
+                    counted(docs, Vec::len, "documents", validate::MAX_DOCUMENTS)?,
+                    "documents",
+                )?,
                 source_lot_id: if source_lot_id.is_empty() {
                     None
                 } else {
@@ -652,7 +670,10 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 lot_id: lot_id(l, "lot_id")?,
                 facility_id: id(facility_id, "facility_id")?,
                 standard_id: id(standard_id, "standard_id")?,
-                measurements: measurements(ms, "measurements")?,
+                measurements: measurements(
+                    counted(ms, Vec::len, "measurements", validate::MAX_MEASUREMENTS)?,
+                    "measurements",
+                )?,
                 inspector: text(inspector, "inspector")?,
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
@@ -671,8 +692,8 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 facility_id: id(facility_id, "facility_id")?,
                 process_step: name(process_step, "process_step")?,
                 line: text(line, "line")?,
-                inputs: inputs(ins)?,
-                outputs: outputs(outs)?,
+                inputs: inputs(counted(ins, Vec::len, "inputs", validate::MAX_INPUTS)?)?,
+                outputs: outputs(counted(outs, Vec::len, "outputs", validate::MAX_OUTPUTS)?)?,
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
         ),
@@ -689,7 +710,7 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 facility_id: id(facility_id, "facility_id")?,
                 lot_id: lot_id(l, "lot_id")?,
                 gtin: gtin(&g, "gtin")?,
-                packages: packages(ps)?,
+                packages: packages(counted(ps, Vec::len, "packages", validate::MAX_PACKAGES)?)?,
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
         ),
@@ -708,7 +729,12 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 facility_id: id(facility_id, "facility_id")?,
                 lot_id: lot_id(l, "lot_id")?,
                 quantity: opt_quantity(q, "quantity")?,
-                package_serials: serials(package_serials)?,
+                package_serials: serials(counted(
+                    package_serials,
+                    Vec::len,
+                    "package_serials",
+                    validate::MAX_SHIPPED_SERIALS,
+                )?)?,
                 consignee_id: id(consignee_id, "consignee_id")?,
                 document: text(document, "document")?,
                 occurred_at: time(occurred_at, "occurred_at")?,

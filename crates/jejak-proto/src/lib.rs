@@ -7,9 +7,15 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/jejak.v1.rs"));
 }
 
+pub mod codec;
 mod convert;
 
 pub use convert::*;
+
+/// The largest request a server decodes (4 MiB); a larger one is refused
+/// with OUT_OF_RANGE before it is read. The largest command the domain's
+/// limits allow (a pack of `validate::MAX_PACKAGES` packages) is far smaller.
+pub const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
 /// The encoded `FileDescriptorSet` of every file in `proto/`, with imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jejak_descriptor.bin"));
@@ -18,4 +24,43 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 pub fn descriptor_pool() -> prost_reflect::DescriptorPool {
     prost_reflect::DescriptorPool::decode(FILE_DESCRIPTOR_SET)
         .expect("the descriptor set is produced by the build script from valid protos")
+}
+
+#[cfg(test)]
+mod tests {
+    use jejak_domain::validate;
+    use prost::Message;
+
+    use super::*;
+
+    /// The largest pack command the domain allows, every field at its
+    /// longest, fits in one request.
+    #[test]
+    fn the_largest_pack_command_fits_in_a_request() {
+        let longest_value = format!("{}.{}", "9".repeat(20), "9".repeat(18));
+        let package = |i: usize| v1::Package {
+            serial: format!("{i:0>width$}", width = validate::MAX_LOT_ID_LEN),
+            quantity: Some(v1::Quantity {
+                value: longest_value.clone(),
+                unit: v1::Unit::Kg as i32,
+            }),
+        };
+        let pack = v1::PackLotRequest {
+            command_id: "c".repeat(validate::MAX_ID_LEN),
+            facility_id: "f".repeat(validate::MAX_ID_LEN),
+            lot_id: "l".repeat(validate::MAX_LOT_ID_LEN),
+            gtin: "08997001009991".into(),
+            packages: (0..validate::MAX_PACKAGES).map(package).collect(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: i32::MAX,
+            }),
+        };
+        let len = pack.encoded_len();
+        assert!(
+            len * 4 < MAX_MESSAGE_SIZE,
+            "a pack of {} packages is {len} bytes; keep it well under {MAX_MESSAGE_SIZE}",
+            validate::MAX_PACKAGES
+        );
+    }
 }

@@ -609,6 +609,7 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
                 kind: Some(p::target::Kind::LotId(lot.clone())),
             }),
             max_depth: 0,
+            max_nodes: 0,
         };
         let t = Instant::now();
         c.backward_trace(req).await?;
@@ -619,6 +620,7 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
                 kind: Some(p::target::Kind::LotId(lot.clone())),
             }),
             max_depth: 0,
+            max_nodes: 0,
         };
         let t = Instant::now();
         c.forward_trace(req).await?;

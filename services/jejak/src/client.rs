@@ -330,7 +330,11 @@ pub fn render_trace(t: &p::TraceReply, backward: bool) -> String {
         }
     }
     if t.truncated {
-        let _ = writeln!(out, "\n(truncated: the trace goes deeper than the depth limit)");
+        let why = match p::TraceTruncation::try_from(t.truncated_reason) {
+            Ok(p::TraceTruncation::MaxNodes) => "the trace reached the node limit; lower --max-depth",
+            _ => "the trace goes deeper than the depth limit",
+        };
+        let _ = writeln!(out, "\n(truncated: {why})");
     }
     out
 }

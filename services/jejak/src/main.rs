@@ -81,7 +81,7 @@ struct AccessArgs {
 }
 
 impl AccessArgs {
-    fn access(&self) -> jejak::server::Access {
+    fn access(&self, request_timeout: std::time::Duration) -> jejak::server::Access {
         jejak::server::Access {
             tls: self.tls_cert.clone().zip(self.tls_key.clone()),
             rates: jejak::auth::RateLimits {
@@ -89,6 +89,7 @@ impl AccessArgs {
                 per_address: self.public_rate_limit.max(0.0),
             },
             admin_token_file: self.admin_token_file.clone(),
+            request_timeout,
         }
     }
 }
@@ -155,6 +156,22 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// A request timeout: a duration other than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("the request timeout must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct RequestArgs {
+    /// Longest a request may take before it is answered CANCELLED (e.g. 30s,
+    /// 500ms); a shorter deadline from the client (grpc-timeout) wins.
+    #[arg(long, env = "JEJAK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    request_timeout: std::time::Duration,
+}
+
 #[derive(clap::Args, Clone, Copy)]
 struct TraceLimitArgs {
     /// Deepest level a trace follows.
@@ -192,6 +209,8 @@ enum Command {
         #[command(flatten)]
         limits: TraceLimitArgs,
         #[command(flatten)]
+        requests: RequestArgs,
+        #[command(flatten)]
         nats: NatsArgs,
         /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
         #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
@@ -204,6 +223,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
         listen: String,
+        #[command(flatten)]
+        requests: RequestArgs,
         #[command(flatten)]
         nats: NatsArgs,
         #[command(flatten)]
@@ -219,6 +240,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         limits: TraceLimitArgs,
+        #[command(flatten)]
+        requests: RequestArgs,
         #[command(flatten)]
         nats: NatsArgs,
         /// Health turns NOT_SERVING when the projector is further behind the stream.
@@ -531,12 +554,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             listen,
             demo,
             limits,
+            requests,
             nats,
             max_lag,
             access,
         } => {
             let listener = bind(&listen).await?;
-            let mut access = access.access();
+            let mut access = access.access(requests.request_timeout);
             access
                 .admin_token_file
                 .get_or_insert_with(|| data_dir.join("admin.token"));
@@ -565,7 +589,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Capture { listen, nats, access } => {
+        Command::Capture {
+            listen,
+            requests,
+            nats,
+            access,
+        } => {
             let url = nats.require_url()?;
             let listener = bind(&listen).await?;
             let config = jejak::NatsServeConfig {
@@ -576,7 +605,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: jejak_genealogy::TraceLimits::default(),
                 max_lag: 0,
-                access: access.access(),
+                access: access.access(requests.request_timeout),
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
@@ -584,6 +613,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             listen,
             limits,
+            requests,
             nats,
             max_lag,
             access,
@@ -598,7 +628,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo: false,
                 limits: limits.limits(),
                 max_lag,
-                access: access.access(),
+                access: access.access(requests.request_timeout),
             };
             jejak::run_nats(config, listener, shutdown_signal()).await
         }
@@ -641,6 +671,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let req = p::TraceRequest {
                 target: Some(client::target(&target, serial)),
                 max_depth,
+                max_nodes: 0,
             };
             let reply = if backward {
                 c.backward_trace(req).await

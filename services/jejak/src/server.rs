@@ -32,7 +32,7 @@ pub struct ServeConfig {
 }
 
 /// How a server meets its callers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Access {
     /// PEM certificate chain and private key; plain text without.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -40,6 +40,19 @@ pub struct Access {
     /// Where an administrator token made at start is written (when no
     /// active one exists).
     pub admin_token_file: Option<PathBuf>,
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    pub request_timeout: std::time::Duration,
+}
+
+impl Default for Access {
+    fn default() -> Access {
+        Access {
+            tls: None,
+            rates: RateLimits::default(),
+            admin_token_file: None,
+            request_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl Access {
@@ -50,7 +63,9 @@ impl Access {
         addr: std::net::SocketAddr,
         tokens: Arc<TokenTable>,
     ) -> anyhow::Result<tonic::transport::Server<tower_layer::Stack<AuthLayer, tower_layer::Identity>>> {
-        let mut b = tonic::transport::Server::builder().accept_http1(true);
+        let mut b = tonic::transport::Server::builder()
+            .timeout(self.request_timeout)
+            .accept_http1(true);
         match &self.tls {
             Some((cert, key)) => {
                 let cert =
@@ -214,12 +229,14 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AdminServiceServer::new(AdminApi::new(writer.clone(), tokens)))
-        .add_service(CaptureServiceServer::new(CaptureApi::new(writer.clone())))
-        .add_service(TraceServiceServer::new(TraceApi::new(
-            projection.clone(),
-            log.clone(),
-            config.limits,
-        )))
+        .add_service(
+            CaptureServiceServer::new(CaptureApi::new(writer.clone()))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
+        .add_service(
+            TraceServiceServer::new(TraceApi::new(projection.clone(), log.clone(), config.limits))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
@@ -474,10 +491,13 @@ pub async fn run_nats(
     let admin_api = writer
         .clone()
         .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone())));
-    let capture_api = writer.clone().map(|w| CaptureServiceServer::new(CaptureApi::new(w)));
-    let trace_api = projector
-        .as_ref()
-        .map(|(p, v, _)| TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits)));
+    let capture_api = writer.clone().map(|w| {
+        CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
+    let trace_api = projector.as_ref().map(|(p, v, _)| {
+        TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits))
+            .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
     let result = config
         .access
         .builder(addr, tokens)?

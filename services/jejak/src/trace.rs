@@ -97,7 +97,7 @@ impl<L: TraceLog> TraceApi<L> {
         let (reply, position) = {
             let g = self.projection.read();
             (
-                g.backward_trace(r.target.as_ref(), r.max_depth, self.limits),
+                g.backward_trace(r.target.as_ref(), r.max_depth, self.limits.with_max_nodes(r.max_nodes)),
                 g.position(),
             )
         };
@@ -112,7 +112,7 @@ impl<L: TraceLog> TraceApi<L> {
         let (reply, position) = {
             let g = self.projection.read();
             (
-                g.forward_trace(r.target.as_ref(), r.max_depth, self.limits),
+                g.forward_trace(r.target.as_ref(), r.max_depth, self.limits.with_max_nodes(r.max_nodes)),
                 g.position(),
             )
         };
