@@ -37,9 +37,10 @@ async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Resu
         ..on(&nats, Role::Serve)
     })?;
     let status = server.wait_projected(Duration::from_secs(60)).await?;
+    // The demo, then the administrator token issued at start.
     let demo_commands = DEMO.lines().filter(|l| !l.trim().is_empty()).count() as u64;
-    assert_eq!(status.events, demo_commands, "{status:?}");
-    assert_eq!((status.log_position, status.lag), (demo_commands, 0));
+    assert_eq!(status.events, demo_commands + 1, "{status:?}");
+    assert_eq!((status.log_position, status.lag), (demo_commands + 1, 0));
 
     // A demo trace crosses facilities exactly as on the embedded store.
     let mut t = server.trace().await?;
@@ -161,7 +162,8 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
             data_dir: Some(data_dir.clone()),
             ..on(&nats, Role::Projector)
         })?,
-    };
+    }
+    .with_token(capture.admin_token.clone());
     let status = projector.wait_projected(Duration::from_secs(120)).await?;
     // Every event applied once: the master data plus every acknowledged command.
     assert_eq!(status.events, status.log_position, "{status:?}");
@@ -228,7 +230,7 @@ async fn two_capture_instances_racing_on_one_facility_never_overdraw_a_lot() -> 
     let nats = Nats::start()?;
     let a = Server::start(on(&nats, Role::Capture))?;
     let b = Server::start(on(&nats, Role::Capture))?;
-    let projector = Server::start(on(&nats, Role::Projector))?;
+    let projector = Server::start(on(&nats, Role::Projector))?.with_token(a.admin_token.clone());
     master_data(&a).await?;
     // Ten receipts of 1000 kg; then 40 consumers split over both instances
     // each try to take 300 kg of one of them: at most three per lot can win.
@@ -394,7 +396,11 @@ fn http_get(server: &Server, path: &str) -> anyhow::Result<String> {
     let addr = server.url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let token = server.admin_token.as_deref().unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut reply = String::new();
     s.read_to_string(&mut reply)?;
     Ok(reply)

@@ -1368,7 +1368,7 @@ async fn send_raw<R: prost::Message + Default + Send + 'static>(
     path: &'static str,
     body: Vec<u8>,
 ) -> Result<Response<R>, Status> {
-    let mut grpc = tonic::client::Grpc::new(server.channel().await.expect("channel"));
+    let mut grpc = tonic::client::Grpc::new(server.conn(server.admin_token.as_deref()).await.expect("channel"));
     grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     grpc.unary(tonic::Request::new(body), path, RawCodec(PhantomData)).await
@@ -1638,7 +1638,11 @@ async fn stalled_request(server: &Server, grpc_timeout: Option<&str>) -> (String
         .method("POST")
         .uri(format!("{}/jejak.v1.CaptureService/ReceiveMaterial", server.url))
         .header("content-type", "application/grpc")
-        .header("te", "trailers");
+        .header("te", "trailers")
+        .header(
+            "authorization",
+            format!("Bearer {}", server.admin_token.as_deref().expect("an administrator token")),
+        );
     if let Some(t) = grpc_timeout {
         request = request.header("grpc-timeout", t);
     }

@@ -243,11 +243,10 @@ impl Server {
         Ok(reply.token)
     }
 
-    /// The server's log and projection positions.
+    /// The server's log and projection positions (public: a lagging
+    /// projector may not know the newest tokens yet).
     pub async fn status(&self) -> anyhow::Result<p::StatusReply> {
-        Ok(self
-            .trace()
-            .await?
+        Ok(TraceServiceClient::new(self.conn(None).await?)
             .get_status(p::GetStatusRequest {})
             .await?
             .into_inner())
@@ -256,7 +255,7 @@ impl Server {
     /// Waits until the projection has applied everything in the log.
     pub async fn wait_projected(&self, timeout: Duration) -> anyhow::Result<p::StatusReply> {
         let deadline = Instant::now() + timeout;
-        let mut client = self.trace().await?;
+        let mut client = TraceServiceClient::new(self.conn(None).await?);
         loop {
             let s = client.get_status(p::GetStatusRequest {}).await?.into_inner();
             if s.applied_position >= s.log_position {
@@ -321,6 +320,12 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The clients carry `token` (e.g. a projector's, which makes none).
+    pub fn with_token(mut self, token: Option<String>) -> Server {
+        self.admin_token = token;
+        self
     }
 
     /// Takes the data directory (and its cleanup) out, so a new server can reuse it.
