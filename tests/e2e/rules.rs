@@ -1641,7 +1641,10 @@ async fn stalled_request(server: &Server, grpc_timeout: Option<&str>) -> (String
         .header("te", "trailers")
         .header(
             "authorization",
-            format!("Bearer {}", server.admin_token.as_deref().expect("an administrator token")),
+            format!(
+                "Bearer {}",
+                server.admin_token.as_deref().expect("an administrator token")
+            ),
         );
     if let Some(t) = grpc_timeout {
         request = request.header("grpc-timeout", t);

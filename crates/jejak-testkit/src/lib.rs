@@ -98,6 +98,11 @@ pub struct ServerOptions {
     /// Requests per second per token and per address without one; none
     /// (the default) turns rate limiting off.
     pub rate_limits: Option<(f64, f64)>,
+    /// Write the server's log (stderr) to this file instead of the test's.
+    pub log_file: Option<PathBuf>,
+    /// The CA that signed the server's TLS certificate (with `--tls-cert`
+    /// in `extra_args`): the clients trust it.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A running `jejak serve`, killed on drop.
@@ -108,6 +113,7 @@ pub struct Server {
     /// The administrator token the server wrote at start (capture and
     /// serve), which the clients below carry.
     pub admin_token: Option<String>,
+    ca_file: Option<PathBuf>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -144,7 +150,10 @@ impl Server {
             .args(&opts.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &opts.log_file {
+                Some(f) => Stdio::from(std::fs::File::create(f).context("create the server's log file")?),
+                None => Stdio::inherit(),
+            });
         if opts.demo {
             cmd.arg("--demo");
         }
@@ -177,12 +186,19 @@ impl Server {
             url,
             data_dir,
             admin_token,
+            ca_file: opts.ca_file,
             _temp: temp,
         })
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        let endpoint = tonic::transport::Endpoint::from_shared(self.url.clone())?;
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.url.clone())?;
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
+            endpoint = endpoint.tls_config(
+                tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            )?;
+        }
         Ok(endpoint.connect().await?)
     }
 
