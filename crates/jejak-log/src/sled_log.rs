@@ -2,12 +2,17 @@
 //! the flusher writes every staged envelope since the last flush as one
 //! block (one sled key: the block's first position; the value: the
 //! envelopes' exact bytes, each length-prefixed), then flushes. A block is one
-//! atomic sled insert, and flushes cover every earlier block, so after a crash
+//! atomic sled batch (with its index entries), and flushes cover every earlier block, so after a crash
 //! the log is always a prefix of what was staged, and everything acknowledged
 //! is in it. Concurrent appends share one block and one flush (group commit).
 //!
-//! Chain heads and the event-id index are rebuilt on open from the envelopes
-//! themselves, checking every link of every chain on the way.
+//! Each block is written in one sled batch with its envelopes' entries in
+//! the event-id index, so the index is never out of step with the log. On
+//! open the hash chains are checked from the last verified point on
+//! (`checkpoint`), not from the start, and the chain heads are taken from
+//! there.
+
+mod checkpoint;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
 use crate::{Appended, ChainHead, ChainLog, EventLog, LogError};
+pub use checkpoint::StartCheck;
 
 const BLOCK: u8 = b'b';
 /// Most envelopes written in one block.
@@ -91,12 +97,22 @@ const EMPTY_HEAD: Head = Head {
     position: 0,
 };
 
+/// An envelope staged, not yet written to sled.
+#[derive(Clone)]
+struct Staged {
+    position: u64,
+    /// The envelope's exact bytes.
+    bytes: Arc<[u8]>,
+    event_id: Arc<str>,
+}
+
 struct Writer {
     next_position: u64,
     heads: HashMap<String, Head>,
-    ids: HashMap<Box<str>, u64>,
-    /// Staged, not yet written: (position, exact envelope bytes).
-    pending: Vec<(u64, Arc<[u8]>)>,
+    /// The event ids of `pending`; the rest of the index is in sled. An id
+    /// leaves this map only after its block and index entry are in sled.
+    staged_ids: HashMap<Arc<str>, u64>,
+    pending: Vec<Staged>,
 }
 
 struct Inner {
@@ -118,6 +134,8 @@ struct Inner {
     /// The flusher thread, woken when appends wait (see `flusher`).
     flusher: OnceLock<std::thread::Thread>,
     closed: AtomicBool,
+    /// What the start-up check walked.
+    start_check: StartCheck,
 }
 
 impl Inner {
@@ -142,53 +160,20 @@ pub struct SledLog {
 }
 
 impl SledLog {
-    /// Opens (or creates) the log in `dir`, checks every chain link, and
-    /// starts its flusher thread.
+    /// Opens (or creates) the log in `dir`, checks the chains from the last
+    /// verified point on (see `checkpoint`), and starts its flusher thread.
+    /// A changed or missing envelope is `LogError::Corrupt` naming the chain,
+    /// the sequence and the position.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
         // sled keeps what a scan read resident for as long as the database is
-        // open, whatever its cache size: scan with one handle, drop it, and
+        // open, whatever its cache size: check with one handle, drop it, and
         // serve from a fresh one.
-        let db = open_db(dir)?;
-        let tree = db.open_tree("log")?;
-        let mut heads: HashMap<String, Head> = HashMap::new();
-        let mut ids = HashMap::new();
-        let mut last = 0;
-        for item in tree.scan_prefix([BLOCK]) {
-            let (k, v) = item?;
-            let first = be_u64(&k[1..]).ok_or_else(|| LogError::Storage("block key is truncated".into()))?;
-            if first != last + 1 {
-                return Err(LogError::Corrupt {
-                    position: last + 1,
-                    reason: format!("the log jumps from position {last} to {first}"),
-                });
-            }
-            for (position, bytes) in split_block(first, &v)? {
-                let e = StoredEvent::decode(position, bytes.to_vec())?;
-                let chain = e.envelope.chain.clone();
-                let head = heads.get(&chain).copied().unwrap_or(EMPTY_HEAD);
-                if e.envelope.sequence != head.sequence + 1 || e.envelope.prev_hash.as_slice() != head.hash {
-                    return Err(LogError::Corrupt {
-                        position,
-                        reason: format!(
-                            "chain {chain:?} is broken at sequence {}: the envelope before it no longer matches its hash",
-                            e.envelope.sequence
-                        ),
-                    });
-                }
-                heads.insert(
-                    chain,
-                    Head {
-                        sequence: e.envelope.sequence,
-                        hash: e.hash,
-                        position,
-                    },
-                );
-                ids.insert(e.envelope.event_id.into_boxed_str(), position);
-                last = position;
-            }
-        }
-        drop(tree);
-        drop(db);
+        let checked = {
+            let db = open_db(dir)?;
+            let tree = db.open_tree("log")?;
+            checkpoint::check_on_open(&db, &tree, dir)?
+        };
+        let last = checked.last;
         let db = open_db(dir)?;
         let tree = db.open_tree("log")?;
         let data_path = dir.join("db");
@@ -201,8 +186,8 @@ impl SledLog {
             tree,
             writer: Mutex::new(Writer {
                 next_position: last + 1,
-                heads,
-                ids,
+                heads: checked.heads,
+                staged_ids: HashMap::new(),
                 pending: Vec::new(),
             }),
             staged: AtomicU64::new(last),
@@ -211,6 +196,7 @@ impl SledLog {
             failure: Mutex::new(None),
             flusher: OnceLock::new(),
             closed: AtomicBool::new(false),
+            start_check: checked.check,
         });
         let weak = Arc::downgrade(&inner);
         let thread = std::thread::Builder::new()
@@ -225,6 +211,11 @@ impl SledLog {
         self.inner.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// What the start-up check of this open walked.
+    pub fn start_check(&self) -> StartCheck {
+        self.inner.start_check
+    }
+
     /// The head (last sequence and hash) of every chain.
     pub fn chain_heads(&self) -> Vec<(String, u64, [u8; 32])> {
         let w = self.writer();
@@ -233,7 +224,9 @@ impl SledLog {
         v
     }
 
-    /// Walks the whole log in order and checks every link of every chain.
+    /// Walks the whole log in order and checks every link of every chain,
+    /// and that the event-id index finds every envelope; the on-demand full
+    /// check (`jejak verify`), where opening checks only what is new.
     pub fn verify(&self) -> Result<u64, LogError> {
         let mut heads: HashMap<String, StoredEvent> = HashMap::new();
         let mut checked = 0;
@@ -246,6 +239,16 @@ impl SledLog {
             for e in batch {
                 from = e.position + 1;
                 crate::verify_link(heads.get(&e.envelope.chain), &e)?;
+                let indexed = self.position_of(&e.envelope.event_id)?;
+                if indexed != Some(e.position) {
+                    return Err(LogError::Corrupt {
+                        position: e.position,
+                        reason: format!(
+                            "the event-id index has event {:?} at {indexed:?}, not at this position",
+                            e.envelope.event_id
+                        ),
+                    });
+                }
                 checked += 1;
                 heads.insert(e.envelope.chain.clone(), e);
             }
@@ -288,32 +291,61 @@ impl SledLog {
     /// An envelope staged but not yet written to sled.
     fn pending(&self, position: u64) -> Option<StoredEvent> {
         let w = self.writer();
-        let first = w.pending.first()?.0;
-        let (_, bytes) = w.pending.get(usize::try_from(position.checked_sub(first)?).ok()?)?;
-        StoredEvent::decode(position, bytes.to_vec()).ok()
+        let first = w.pending.first()?.position;
+        let staged = w.pending.get(usize::try_from(position.checked_sub(first)?).ok()?)?;
+        StoredEvent::decode(position, staged.bytes.to_vec()).ok()
+    }
+
+    /// Where the index (staged ids first, then sled) has `event_id`. The
+    /// staged ids are looked at first: an id leaves them only once its
+    /// entry is in sled, so it is found in one place or the other.
+    fn indexed(&self, w: &Writer, event_id: &str) -> Result<Option<u64>, LogError> {
+        if let Some(&position) = w.staged_ids.get(event_id) {
+            return Ok(Some(position));
+        }
+        self.stored_id(event_id)
+    }
+
+    /// The position the index stored in sled has for `event_id`.
+    fn stored_id(&self, event_id: &str) -> Result<Option<u64>, LogError> {
+        match self.inner.tree.get(checkpoint::id_key(event_id))? {
+            Some(v) => Ok(Some(checkpoint::id_position(event_id, &v)?)),
+            None => Ok(None),
+        }
     }
 }
 
 /// Writes every staged envelope to sled as blocks; returns the last position
-/// written. Envelopes leave the staging area only once their block is in
-/// sled, so a reader always finds each one in one place or the other.
+/// written. Each block goes in one atomic sled batch with its envelopes'
+/// event-id index entries, so after a crash the index holds exactly the
+/// stored envelopes. Envelopes (and their ids) leave the staging area only
+/// once their block is in sled, so a reader always finds each one in one
+/// place or the other.
 fn write_pending(inner: &Inner) -> Result<u64, LogError> {
     let _one_writer = inner.writing.lock().unwrap_or_else(|e| e.into_inner());
     let pending = inner.writer.lock().unwrap_or_else(|e| e.into_inner()).pending.clone();
-    let Some(&(last, _)) = pending.last() else {
+    let Some(last) = pending.last().map(|s| s.position) else {
         return Ok(*inner.durable.borrow());
     };
     for chunk in pending.chunks(MAX_BLOCK_EVENTS) {
-        let first = chunk[0].0;
-        let mut value = Vec::with_capacity(chunk.iter().map(|(_, b)| b.len() + 3).sum());
-        for (_, bytes) in chunk {
-            prost::encoding::encode_varint(bytes.len() as u64, &mut value);
-            value.extend_from_slice(bytes);
+        let first = chunk[0].position;
+        let mut value = Vec::with_capacity(chunk.iter().map(|s| s.bytes.len() + 3).sum());
+        let mut batch = sled::Batch::default();
+        for s in chunk {
+            prost::encoding::encode_varint(s.bytes.len() as u64, &mut value);
+            value.extend_from_slice(&s.bytes);
+            batch.insert(checkpoint::id_key(&s.event_id), &s.position.to_be_bytes());
         }
-        inner.tree.insert(block_key(first), value)?;
+        batch.insert(&block_key(first), value);
+        inner.tree.apply_batch(batch)?;
     }
-    let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-    w.pending.drain(..pending.len());
+    let mut guard = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+    let w = &mut *guard;
+    for s in w.pending.drain(..pending.len()) {
+        if w.staged_ids.get(&s.event_id) == Some(&s.position) {
+            w.staged_ids.remove(&s.event_id);
+        }
+    }
     Ok(last)
 }
 
@@ -375,7 +407,7 @@ impl SledLog {
         }
         let mut w = self.writer();
         if let Some(expected) = expected {
-            if let Some(&position) = w.ids.get(draft.event_id.as_str()) {
+            if let Some(position) = self.indexed(&w, &draft.event_id)? {
                 drop(w);
                 let stored = self
                     .read(position)?
@@ -415,9 +447,14 @@ impl SledLog {
         };
         let bytes: Arc<[u8]> = envelope.encode_to_vec().into();
         let h = hash(&bytes);
-        w.pending.push((position, bytes));
+        let event_id: Arc<str> = draft.event_id.into();
+        w.pending.push(Staged {
+            position,
+            bytes,
+            event_id: event_id.clone(),
+        });
         w.next_position = position + 1;
-        w.ids.insert(draft.event_id.into_boxed_str(), position);
+        w.staged_ids.insert(event_id, position);
         let eager = w.pending.len() >= FLUSH_EAGERLY_AT;
         w.heads.insert(
             draft.chain.clone(),
@@ -526,12 +563,12 @@ impl EventLog for SledLog {
         }
         // Then what was staged and not yet in sled.
         let mut next = out.last().map_or(from, |e| e.position + 1);
-        for (position, bytes) in staged.iter() {
-            if out.len() >= limit || *position > next {
+        for s in staged.iter() {
+            if out.len() >= limit || s.position > next {
                 break;
             }
-            if *position == next {
-                out.push(StoredEvent::decode(*position, bytes.to_vec())?);
+            if s.position == next {
+                out.push(StoredEvent::decode(s.position, s.bytes.to_vec())?);
                 next += 1;
             }
         }
@@ -560,7 +597,13 @@ impl EventLog for SledLog {
     }
 
     fn position_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        Ok(self.writer().ids.get(event_id).copied())
+        // Staged ids under the lock, sled after it: an id leaves the staged
+        // ones only once it is in sled, so it is found in one or the other.
+        let staged = self.writer().staged_ids.get(event_id).copied();
+        match staged {
+            Some(position) => Ok(Some(position)),
+            None => self.stored_id(event_id),
+        }
     }
 
     fn durable_position(&self) -> u64 {
@@ -644,7 +687,9 @@ mod tests {
             let err = SledLog::open(dir.path())
                 .err()
                 .expect("a broken chain is refused on open");
-            assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
+            // Open names the changed envelope, whose hash its successor records.
+            assert!(matches!(err, LogError::Corrupt { position: 2, .. }), "{err}");
+            assert!(err.to_string().contains("sequence 2"), "{err}");
             assert!(err.to_string().contains("fac-a"), "{err}");
         });
     }
