@@ -4,6 +4,7 @@
 mod cli;
 mod crash;
 mod discovery;
+mod integrity;
 mod nats;
 mod queries;
 mod rules;
