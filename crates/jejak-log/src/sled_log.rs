@@ -2,15 +2,14 @@
 //! the flusher writes every staged envelope since the last flush as one
 //! block (one sled key: the block's first position; the value: the
 //! envelopes' exact bytes, each length-prefixed), then flushes. A block is one
-//! atomic sled batch (with its index entries), and flushes cover every earlier block, so after a crash
+//! atomic sled insert, and flushes cover every earlier block, so after a crash
 //! the log is always a prefix of what was staged, and everything acknowledged
 //! is in it. Concurrent appends share one block and one flush (group commit).
 //!
-//! Each block is written in one sled batch with its envelopes' entries in
-//! the event-id index, so the index is never out of step with the log. On
-//! open the hash chains are checked from the last verified point on
-//! (`checkpoint`), not from the start, and the chain heads are taken from
-//! there.
+//! The event-id index is in memory, rebuilt on open by a light scan of
+//! every envelope (only its event id is decoded). The hash chains are
+//! checked on open from the last verified point on (`checkpoint`), not from
+//! the start, and the chain heads are taken from there.
 
 mod checkpoint;
 
@@ -97,22 +96,12 @@ const EMPTY_HEAD: Head = Head {
     position: 0,
 };
 
-/// An envelope staged, not yet written to sled.
-#[derive(Clone)]
-struct Staged {
-    position: u64,
-    /// The envelope's exact bytes.
-    bytes: Arc<[u8]>,
-    event_id: Arc<str>,
-}
-
 struct Writer {
     next_position: u64,
     heads: HashMap<String, Head>,
-    /// The event ids of `pending`; the rest of the index is in sled. An id
-    /// leaves this map only after its block and index entry are in sled.
-    staged_ids: HashMap<Arc<str>, u64>,
-    pending: Vec<Staged>,
+    ids: HashMap<Box<str>, u64>,
+    /// Staged, not yet written: (position, exact envelope bytes).
+    pending: Vec<(u64, Arc<[u8]>)>,
 }
 
 struct Inner {
@@ -160,10 +149,10 @@ pub struct SledLog {
 }
 
 impl SledLog {
-    /// Opens (or creates) the log in `dir`, checks the chains from the last
-    /// verified point on (see `checkpoint`), and starts its flusher thread.
-    /// A changed or missing envelope is `LogError::Corrupt` naming the chain,
-    /// the sequence and the position.
+    /// Opens (or creates) the log in `dir`, rebuilds the event-id index,
+    /// checks the chains from the last verified point on (see `checkpoint`),
+    /// and starts its flusher thread. A changed or missing envelope is
+    /// `LogError::Corrupt` naming the chain, the sequence and the position.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
         // sled keeps what a scan read resident for as long as the database is
         // open, whatever its cache size: check with one handle, drop it, and
@@ -187,7 +176,7 @@ impl SledLog {
             writer: Mutex::new(Writer {
                 next_position: last + 1,
                 heads: checked.heads,
-                staged_ids: HashMap::new(),
+                ids: checked.ids,
                 pending: Vec::new(),
             }),
             staged: AtomicU64::new(last),
@@ -224,9 +213,9 @@ impl SledLog {
         v
     }
 
-    /// Walks the whole log in order and checks every link of every chain,
-    /// and that the event-id index finds every envelope; the on-demand full
-    /// check (`jejak verify`), where opening checks only what is new.
+    /// Walks the whole log in order and checks every link of every chain:
+    /// the on-demand full check (`jejak verify`), where opening checks only
+    /// what is new.
     pub fn verify(&self) -> Result<u64, LogError> {
         let mut heads: HashMap<String, StoredEvent> = HashMap::new();
         let mut checked = 0;
@@ -239,16 +228,6 @@ impl SledLog {
             for e in batch {
                 from = e.position + 1;
                 crate::verify_link(heads.get(&e.envelope.chain), &e)?;
-                let indexed = self.position_of(&e.envelope.event_id)?;
-                if indexed != Some(e.position) {
-                    return Err(LogError::Corrupt {
-                        position: e.position,
-                        reason: format!(
-                            "the event-id index has event {:?} at {indexed:?}, not at this position",
-                            e.envelope.event_id
-                        ),
-                    });
-                }
                 checked += 1;
                 heads.insert(e.envelope.chain.clone(), e);
             }
@@ -291,61 +270,32 @@ impl SledLog {
     /// An envelope staged but not yet written to sled.
     fn pending(&self, position: u64) -> Option<StoredEvent> {
         let w = self.writer();
-        let first = w.pending.first()?.position;
-        let staged = w.pending.get(usize::try_from(position.checked_sub(first)?).ok()?)?;
-        StoredEvent::decode(position, staged.bytes.to_vec()).ok()
-    }
-
-    /// Where the index (staged ids first, then sled) has `event_id`. The
-    /// staged ids are looked at first: an id leaves them only once its
-    /// entry is in sled, so it is found in one place or the other.
-    fn indexed(&self, w: &Writer, event_id: &str) -> Result<Option<u64>, LogError> {
-        if let Some(&position) = w.staged_ids.get(event_id) {
-            return Ok(Some(position));
-        }
-        self.stored_id(event_id)
-    }
-
-    /// The position the index stored in sled has for `event_id`.
-    fn stored_id(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        match self.inner.tree.get(checkpoint::id_key(event_id))? {
-            Some(v) => Ok(Some(checkpoint::id_position(event_id, &v)?)),
-            None => Ok(None),
-        }
+        let first = w.pending.first()?.0;
+        let (_, bytes) = w.pending.get(usize::try_from(position.checked_sub(first)?).ok()?)?;
+        StoredEvent::decode(position, bytes.to_vec()).ok()
     }
 }
 
 /// Writes every staged envelope to sled as blocks; returns the last position
-/// written. Each block goes in one atomic sled batch with its envelopes'
-/// event-id index entries, so after a crash the index holds exactly the
-/// stored envelopes. Envelopes (and their ids) leave the staging area only
-/// once their block is in sled, so a reader always finds each one in one
-/// place or the other.
+/// written. Envelopes leave the staging area only once their block is in
+/// sled, so a reader always finds each one in one place or the other.
 fn write_pending(inner: &Inner) -> Result<u64, LogError> {
     let _one_writer = inner.writing.lock().unwrap_or_else(|e| e.into_inner());
     let pending = inner.writer.lock().unwrap_or_else(|e| e.into_inner()).pending.clone();
-    let Some(last) = pending.last().map(|s| s.position) else {
+    let Some(&(last, _)) = pending.last() else {
         return Ok(*inner.durable.borrow());
     };
     for chunk in pending.chunks(MAX_BLOCK_EVENTS) {
-        let first = chunk[0].position;
-        let mut value = Vec::with_capacity(chunk.iter().map(|s| s.bytes.len() + 3).sum());
-        let mut batch = sled::Batch::default();
-        for s in chunk {
-            prost::encoding::encode_varint(s.bytes.len() as u64, &mut value);
-            value.extend_from_slice(&s.bytes);
-            batch.insert(checkpoint::id_key(&s.event_id), &s.position.to_be_bytes());
+        let first = chunk[0].0;
+        let mut value = Vec::with_capacity(chunk.iter().map(|(_, b)| b.len() + 3).sum());
+        for (_, bytes) in chunk {
+            prost::encoding::encode_varint(bytes.len() as u64, &mut value);
+            value.extend_from_slice(bytes);
         }
-        batch.insert(&block_key(first), value);
-        inner.tree.apply_batch(batch)?;
+        inner.tree.insert(block_key(first), value)?;
     }
-    let mut guard = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-    let w = &mut *guard;
-    for s in w.pending.drain(..pending.len()) {
-        if w.staged_ids.get(&s.event_id) == Some(&s.position) {
-            w.staged_ids.remove(&s.event_id);
-        }
-    }
+    let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+    w.pending.drain(..pending.len());
     Ok(last)
 }
 
@@ -407,7 +357,7 @@ impl SledLog {
         }
         let mut w = self.writer();
         if let Some(expected) = expected {
-            if let Some(position) = self.indexed(&w, &draft.event_id)? {
+            if let Some(&position) = w.ids.get(draft.event_id.as_str()) {
                 drop(w);
                 let stored = self
                     .read(position)?
@@ -447,14 +397,9 @@ impl SledLog {
         };
         let bytes: Arc<[u8]> = envelope.encode_to_vec().into();
         let h = hash(&bytes);
-        let event_id: Arc<str> = draft.event_id.into();
-        w.pending.push(Staged {
-            position,
-            bytes,
-            event_id: event_id.clone(),
-        });
+        w.pending.push((position, bytes));
         w.next_position = position + 1;
-        w.staged_ids.insert(event_id, position);
+        w.ids.insert(draft.event_id.into_boxed_str(), position);
         let eager = w.pending.len() >= FLUSH_EAGERLY_AT;
         w.heads.insert(
             draft.chain.clone(),
@@ -563,12 +508,12 @@ impl EventLog for SledLog {
         }
         // Then what was staged and not yet in sled.
         let mut next = out.last().map_or(from, |e| e.position + 1);
-        for s in staged.iter() {
-            if out.len() >= limit || s.position > next {
+        for (position, bytes) in staged.iter() {
+            if out.len() >= limit || *position > next {
                 break;
             }
-            if s.position == next {
-                out.push(StoredEvent::decode(s.position, s.bytes.to_vec())?);
+            if *position == next {
+                out.push(StoredEvent::decode(*position, bytes.to_vec())?);
                 next += 1;
             }
         }
@@ -597,13 +542,7 @@ impl EventLog for SledLog {
     }
 
     fn position_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        // Staged ids under the lock, sled after it: an id leaves the staged
-        // ones only once it is in sled, so it is found in one or the other.
-        let staged = self.writer().staged_ids.get(event_id).copied();
-        match staged {
-            Some(position) => Ok(Some(position)),
-            None => self.stored_id(event_id),
-        }
+        Ok(self.writer().ids.get(event_id).copied())
     }
 
     fn durable_position(&self) -> u64 {

@@ -67,7 +67,8 @@ pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Write
         from = check.from,
         envelopes = check.envelopes,
         heads = check.heads,
-        "event log chains checked from the last verified point"
+        indexed = check.indexed,
+        "event log chains checked from the last verified point, event-id index rebuilt"
     );
     let proj_dir = data_dir.join("genealogy");
     let projection = open_projection(&proj_dir).await?;

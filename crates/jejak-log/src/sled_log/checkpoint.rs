@@ -17,42 +17,23 @@
 //! hash, which every later link was checked against, so changing the last
 //! verified envelope of a chain is caught too. `SledLog::verify` (`jejak
 //! verify`) still walks everything on demand.
+//!
+//! The event-id index is not part of the checkpoint: it is kept in memory
+//! and rebuilt at every open by a light scan of the whole log. Before the
+//! checkpoint that scan decodes only each envelope's event id (no hash, no
+//! full decode); after it, the walk that checks the links fills it in.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{be_u64, block_key, split_block, Head, BLOCK, EMPTY_HEAD};
-use crate::envelope::{hash, Link};
+use crate::envelope::{hash, EventIdOnly, Link};
 use crate::LogError;
 
 /// Key of the verified position.
 const VERIFIED: u8 = b'v';
 /// Prefix of the checkpointed chain heads (`h` + chain id).
 const HEAD: u8 = b'h';
-/// Prefix of the event-id index (`i` + event id → position).
-const ID: u8 = b'i';
-/// Index entries written per batch when an older log gets its index.
-const INDEX_BATCH: usize = 65_536;
-
-/// The index key of an event id.
-pub(super) fn id_key(event_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + event_id.len());
-    k.push(ID);
-    k.extend_from_slice(event_id.as_bytes());
-    k
-}
-
-/// Reads an index entry's position.
-pub(super) fn id_position(event_id: &str, value: &[u8]) -> Result<u64, LogError> {
-    match <[u8; 8]>::try_from(value) {
-        Ok(b) => Ok(u64::from_be_bytes(b)),
-        Err(_) => Err(LogError::Storage(format!(
-            "the event-id index entry of {event_id:?} is malformed ({} bytes, not 8); `jejak verify` checks the whole log",
-            value.len()
-        ))),
-    }
-}
-
 fn head_key(chain: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + chain.len());
     k.push(HEAD);
@@ -94,12 +75,18 @@ pub struct StartCheck {
     pub envelopes: u64,
     /// Checkpointed chain heads whose stored bytes were hashed again.
     pub heads: usize,
+    /// Envelopes whose event id the scan put in the index: every stored
+    /// one (only the event id is decoded of those at or before the
+    /// checkpoint).
+    pub indexed: u64,
 }
 
 /// The state of the log after the start-up check.
 pub(super) struct Checked {
     pub(super) last: u64,
     pub(super) heads: HashMap<String, Head>,
+    /// The event-id index: event id → position.
+    pub(super) ids: HashMap<Box<str>, u64>,
     pub(super) check: StartCheck,
 }
 
@@ -111,7 +98,7 @@ struct Checkpoint {
 }
 
 /// The stored checkpoint, or None for a new log or one written before
-/// checkpoints (and the event-id index) existed.
+/// checkpoints existed.
 fn load(tree: &sled::Tree) -> Result<Option<Checkpoint>, LogError> {
     let mut heads = HashMap::new();
     for item in tree.scan_prefix([HEAD]) {
@@ -245,14 +232,13 @@ fn sync(dir: &Path) -> Result<(), LogError> {
         .map_err(|e| LogError::Storage(format!("sync {}: {e}", path.display())))
 }
 
-/// Checks the log from its checkpoint to its end, and moves the checkpoint
-/// to the end. A log without a checkpoint (new, or written before
-/// checkpoints existed) is walked from the start, and gets its event-id
-/// index on the way.
+/// Scans the whole log to rebuild the event-id index, checks the chains
+/// from the checkpoint to the end, and moves the checkpoint to the end.
+/// Envelopes at or before the checkpoint have only their event id decoded;
+/// those after it are hashed and linked. A log without a checkpoint (new, or
+/// written before checkpoints existed) is checked from the start.
 pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Result<Checked, LogError> {
-    let stored = load(tree)?;
-    let build_index = stored.is_none();
-    let Checkpoint { verified, mut heads } = stored.unwrap_or_default();
+    let Checkpoint { verified, mut heads } = load(tree)?.unwrap_or_default();
     let end = stored_end(tree)?;
     if end < verified {
         return Err(LogError::Corrupt {
@@ -265,21 +251,23 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
     recheck_heads(tree, &heads)?;
     let rechecked = heads.len();
     let mut changed: HashSet<String> = HashSet::new();
-    let mut index = sled::Batch::default();
-    let mut indexed = 0;
-    let mut last = verified;
-    let start = block_at(tree, verified + 1)?.map_or_else(|| block_key(0).to_vec(), |k| k.to_vec());
-    for item in tree.range(start.as_slice()..=&block_key(u64::MAX)[..]) {
+    let mut ids: HashMap<Box<str>, u64> = HashMap::new();
+    let mut last = 0;
+    for item in tree.scan_prefix([BLOCK]) {
         let (k, v) = item?;
         let first = be_u64(&k[1..]).ok_or_else(|| LogError::Storage("block key is truncated".into()))?;
-        if first > last + 1 {
+        if first != last + 1 {
             return Err(LogError::Corrupt {
                 position: last + 1,
                 reason: format!("the log jumps from position {last} to {first}"),
             });
         }
         for (position, bytes) in split_block(first, &v)? {
-            if position <= last {
+            last = position;
+            if position <= verified {
+                // Verified at an earlier start: the index needs its id only.
+                let event_id = EventIdOnly::decode_at(position, bytes)?;
+                ids.insert(event_id.into_boxed_str(), position);
                 continue;
             }
             let link = Link::decode_at(position, bytes)?;
@@ -289,25 +277,19 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
                 hash: hash(bytes),
                 position,
             };
-            if build_index {
-                index.insert(id_key(&link.event_id), &position.to_be_bytes());
-                indexed += 1;
-                if indexed % INDEX_BATCH == 0 {
-                    tree.apply_batch(std::mem::take(&mut index))?;
-                }
-            }
+            ids.insert(link.event_id.into_boxed_str(), position);
             heads.insert(link.chain.clone(), head);
             changed.insert(link.chain);
-            last = position;
         }
     }
-    if build_index || last > verified {
+    if last > verified {
         sync(dir)?;
+        let mut batch = sled::Batch::default();
         for (chain, head) in heads.iter().filter(|(c, _)| changed.contains(*c)) {
-            index.insert(head_key(chain), &encode_head(head)[..]);
+            batch.insert(head_key(chain), &encode_head(head)[..]);
         }
-        index.insert(&[VERIFIED], &last.to_be_bytes());
-        tree.apply_batch(index)?;
+        batch.insert(&[VERIFIED], &last.to_be_bytes());
+        tree.apply_batch(batch)?;
         db.flush()?;
         sync(dir)?;
     }
@@ -315,10 +297,12 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
         last,
         check: StartCheck {
             from: verified + 1,
-            envelopes: last - verified,
+            envelopes: last.saturating_sub(verified),
             heads: rechecked,
+            indexed: last,
         },
         heads,
+        ids,
     })
 }
 
@@ -401,7 +385,8 @@ mod tests {
             StartCheck {
                 from: 1,
                 envelopes: 0,
-                heads: 0
+                heads: 0,
+                indexed: 0
             }
         );
         let first = session(dir.path(), "b", &["fac-b", "fac-c"]);
@@ -410,7 +395,8 @@ mod tests {
             StartCheck {
                 from: 1,
                 envelopes: 4,
-                heads: 0
+                heads: 0,
+                indexed: 4
             }
         );
         let second = session(dir.path(), "c", &[]);
@@ -419,7 +405,8 @@ mod tests {
             StartCheck {
                 from: 5,
                 envelopes: 2,
-                heads: 2
+                heads: 2,
+                indexed: 6
             }
         );
         rt().block_on(async {
@@ -429,11 +416,12 @@ mod tests {
                 StartCheck {
                     from: 7,
                     envelopes: 0,
-                    heads: 3
+                    heads: 3,
+                    indexed: 6
                 }
             );
-            // The chains continue where they were, and the stored index finds
-            // events of every earlier session.
+            // The chains continue where they were, and the index rebuilt by
+            // the scan finds events of every earlier session.
             let next = log.append(draft("fac-a", "d-0")).unwrap();
             assert_eq!((next.position, next.sequence), (7, 4));
             assert_eq!(log.position_of("a-3").unwrap(), Some(4));
@@ -510,12 +498,12 @@ mod tests {
     }
 
     #[test]
-    fn a_log_written_before_checkpoints_is_walked_whole_and_indexed() {
+    fn a_log_written_before_checkpoints_is_walked_whole() {
         let dir = tempfile::tempdir().unwrap();
         session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
         session(dir.path(), "b", &["fac-b"]);
         with_tree(dir.path(), |tree| {
-            for prefix in [VERIFIED, HEAD, ID] {
+            for prefix in [VERIFIED, HEAD] {
                 for item in tree.scan_prefix([prefix]) {
                     tree.remove(item.unwrap().0).unwrap();
                 }
@@ -527,7 +515,8 @@ mod tests {
             StartCheck {
                 from: 1,
                 envelopes: 4,
-                heads: 0
+                heads: 0,
+                indexed: 4
             }
         );
         assert_eq!(log.position_of("a-2").unwrap(), Some(3));
@@ -543,9 +532,33 @@ mod tests {
         let stored = log.read(2).unwrap().unwrap();
         let link = Link::decode_at(2, &stored.bytes).unwrap();
         let e = stored.envelope;
+        assert_eq!(EventIdOnly::decode_at(2, &stored.bytes).unwrap(), e.event_id);
         assert_eq!(
             (link.chain, link.sequence, link.prev_hash, link.event_id),
             (e.chain, e.sequence, e.prev_hash, e.event_id)
         );
+    }
+
+    #[test]
+    fn an_envelope_before_the_checkpoint_that_does_not_decode_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
+        session(dir.path(), "b", &["fac-b"]); // checkpoint at 3
+        with_tree(dir.path(), |tree| {
+            let key = block_at(tree, 1).unwrap().unwrap();
+            let first = be_u64(&key[1..]).unwrap();
+            let block = tree.get(&key).unwrap().unwrap();
+            let mut value = Vec::new();
+            for (at, bytes) in split_block(first, &block).unwrap() {
+                // Position 1: field 5 (the event id) claims more bytes than there are.
+                let bytes = if at == 1 { &[0x2a, 0x7f, b'x'][..] } else { bytes };
+                prost::encoding::encode_varint(bytes.len() as u64, &mut value);
+                value.extend_from_slice(bytes);
+            }
+            tree.insert(key, value).unwrap();
+        });
+        let err = refused(dir.path());
+        assert!(matches!(err, LogError::Corrupt { position: 1, .. }), "{err}");
+        assert!(err.to_string().contains("does not decode"), "{err}");
     }
 }
