@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod crash;
 mod discovery;
+mod integrity;
 mod nats;
 mod queries;
 mod rules;

@@ -45,6 +45,56 @@ impl StoredEvent {
     }
 }
 
+/// The fields of an envelope that place it in its chain, decoded without
+/// the event: the start-up walk needs only these, and skipping the event
+/// (prost skips fields a message does not name) keeps the walk cheap. The
+/// tags are those of `jejak.v1.Envelope`; a test holds them together.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Link {
+    #[prost(string, tag = "2")]
+    pub(crate) chain: String,
+    #[prost(uint64, tag = "3")]
+    pub(crate) sequence: u64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub(crate) prev_hash: Vec<u8>,
+    #[prost(string, tag = "5")]
+    pub(crate) event_id: String,
+}
+
+impl Link {
+    /// Decodes the link fields of stored envelope bytes.
+    pub(crate) fn decode_at(position: u64, bytes: &[u8]) -> Result<Link, LogError> {
+        Link::decode(bytes).map_err(|e| LogError::Corrupt {
+            position,
+            reason: format!("envelope does not decode: {e}"),
+        })
+    }
+}
+
+/// The event id of an envelope and nothing else: what the light scan that
+/// rebuilds the event-id index at open decodes for every envelope at or
+/// before the checkpoint. prost skips the fields a message does not name by
+/// their wire type and length, without decoding them, so the event and the
+/// other fields cost a length read each. Tag 5 of `jejak.v1.Envelope`; a
+/// test holds them together.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct EventIdOnly {
+    #[prost(string, tag = "5")]
+    pub(crate) event_id: String,
+}
+
+impl EventIdOnly {
+    /// Decodes the event id of stored envelope bytes.
+    pub(crate) fn decode_at(position: u64, bytes: &[u8]) -> Result<String, LogError> {
+        EventIdOnly::decode(bytes)
+            .map(|e| e.event_id)
+            .map_err(|e| LogError::Corrupt {
+                position,
+                reason: format!("envelope does not decode: {e}"),
+            })
+    }
+}
+
 pub fn hash(bytes: &[u8]) -> [u8; 32] {
     *blake3::hash(bytes).as_bytes()
 }

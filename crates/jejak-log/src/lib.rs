@@ -10,7 +10,7 @@ mod sled_log;
 
 pub use envelope::{hash, verify_link, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
 pub use jetstream::{JetStreamConfig, JetStreamLog};
-pub use sled_log::SledLog;
+pub use sled_log::{SledLog, StartCheck};
 
 use std::future::Future;
 

@@ -6,8 +6,12 @@
 //! the log is always a prefix of what was staged, and everything acknowledged
 //! is in it. Concurrent appends share one block and one flush (group commit).
 //!
-//! Chain heads and the event-id index are rebuilt on open from the envelopes
-//! themselves, checking every link of every chain on the way.
+//! The event-id index is in memory, rebuilt on open by a light scan of
+//! every envelope (only its event id is decoded). The hash chains are
+//! checked on open from the last verified point on (`checkpoint`), not from
+//! the start, and the chain heads are taken from there.
+
+mod checkpoint;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::envelope::{hash, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};
 use crate::{Appended, ChainHead, ChainLog, EventLog, LogError};
+pub use checkpoint::StartCheck;
 
 const BLOCK: u8 = b'b';
 /// Most envelopes written in one block.
@@ -118,6 +123,8 @@ struct Inner {
     /// The flusher thread, woken when appends wait (see `flusher`).
     flusher: OnceLock<std::thread::Thread>,
     closed: AtomicBool,
+    /// What the start-up check walked.
+    start_check: StartCheck,
 }
 
 impl Inner {
@@ -142,53 +149,20 @@ pub struct SledLog {
 }
 
 impl SledLog {
-    /// Opens (or creates) the log in `dir`, checks every chain link, and
-    /// starts its flusher thread.
+    /// Opens (or creates) the log in `dir`, rebuilds the event-id index,
+    /// checks the chains from the last verified point on (see `checkpoint`),
+    /// and starts its flusher thread. A changed or missing envelope is
+    /// `LogError::Corrupt` naming the chain, the sequence and the position.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
         // sled keeps what a scan read resident for as long as the database is
-        // open, whatever its cache size: scan with one handle, drop it, and
+        // open, whatever its cache size: check with one handle, drop it, and
         // serve from a fresh one.
-        let db = open_db(dir)?;
-        let tree = db.open_tree("log")?;
-        let mut heads: HashMap<String, Head> = HashMap::new();
-        let mut ids = HashMap::new();
-        let mut last = 0;
-        for item in tree.scan_prefix([BLOCK]) {
-            let (k, v) = item?;
-            let first = be_u64(&k[1..]).ok_or_else(|| LogError::Storage("block key is truncated".into()))?;
-            if first != last + 1 {
-                return Err(LogError::Corrupt {
-                    position: last + 1,
-                    reason: format!("the log jumps from position {last} to {first}"),
-                });
-            }
-            for (position, bytes) in split_block(first, &v)? {
-                let e = StoredEvent::decode(position, bytes.to_vec())?;
-                let chain = e.envelope.chain.clone();
-                let head = heads.get(&chain).copied().unwrap_or(EMPTY_HEAD);
-                if e.envelope.sequence != head.sequence + 1 || e.envelope.prev_hash.as_slice() != head.hash {
-                    return Err(LogError::Corrupt {
-                        position,
-                        reason: format!(
-                            "chain {chain:?} is broken at sequence {}: the envelope before it no longer matches its hash",
-                            e.envelope.sequence
-                        ),
-                    });
-                }
-                heads.insert(
-                    chain,
-                    Head {
-                        sequence: e.envelope.sequence,
-                        hash: e.hash,
-                        position,
-                    },
-                );
-                ids.insert(e.envelope.event_id.into_boxed_str(), position);
-                last = position;
-            }
-        }
-        drop(tree);
-        drop(db);
+        let checked = {
+            let db = open_db(dir)?;
+            let tree = db.open_tree("log")?;
+            checkpoint::check_on_open(&db, &tree, dir)?
+        };
+        let last = checked.last;
         let db = open_db(dir)?;
         let tree = db.open_tree("log")?;
         let data_path = dir.join("db");
@@ -201,8 +175,8 @@ impl SledLog {
             tree,
             writer: Mutex::new(Writer {
                 next_position: last + 1,
-                heads,
-                ids,
+                heads: checked.heads,
+                ids: checked.ids,
                 pending: Vec::new(),
             }),
             staged: AtomicU64::new(last),
@@ -211,6 +185,7 @@ impl SledLog {
             failure: Mutex::new(None),
             flusher: OnceLock::new(),
             closed: AtomicBool::new(false),
+            start_check: checked.check,
         });
         let weak = Arc::downgrade(&inner);
         let thread = std::thread::Builder::new()
@@ -225,6 +200,11 @@ impl SledLog {
         self.inner.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// What the start-up check of this open walked.
+    pub fn start_check(&self) -> StartCheck {
+        self.inner.start_check
+    }
+
     /// The head (last sequence and hash) of every chain.
     pub fn chain_heads(&self) -> Vec<(String, u64, [u8; 32])> {
         let w = self.writer();
@@ -233,7 +213,9 @@ impl SledLog {
         v
     }
 
-    /// Walks the whole log in order and checks every link of every chain.
+    /// Walks the whole log in order and checks every link of every chain:
+    /// the on-demand full check (`jejak verify`), where opening checks only
+    /// what is new.
     pub fn verify(&self) -> Result<u64, LogError> {
         let mut heads: HashMap<String, StoredEvent> = HashMap::new();
         let mut checked = 0;
@@ -644,7 +626,9 @@ mod tests {
             let err = SledLog::open(dir.path())
                 .err()
                 .expect("a broken chain is refused on open");
-            assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
+            // Open names the changed envelope, whose hash its successor records.
+            assert!(matches!(err, LogError::Corrupt { position: 2, .. }), "{err}");
+            assert!(err.to_string().contains("sequence 2"), "{err}");
             assert!(err.to_string().contains("fac-a"), "{err}");
         });
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use jejak_genealogy::{Projection, TraceLimits};
-use jejak_log::{EventLog, SledLog};
+use jejak_log::{EventLog, LogError, SledLog};
 use jejak_proto::v1::capture_service_server::CaptureServiceServer;
 use jejak_proto::v1::trace_service_server::TraceServiceServer;
 use tokio::net::TcpListener;
@@ -123,15 +123,24 @@ fn reflection() -> anyhow::Result<(
     ))
 }
 
-/// Opens the log (checking every chain) and the projection, brings the
-/// projection up to the log, and returns the writer over both.
+/// Opens the log (checking the chains from the last verified point on) and
+/// the projection, brings the projection up to the log, and returns the
+/// writer over both.
 pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
     let log_dir = data_dir.join("log");
     let dir = log_dir.clone();
     let log = tokio::task::spawn_blocking(move || SledLog::open(&dir))
         .await
         .context("open the event log task")?
-        .with_context(|| format!("open the event log in {}", log_dir.display()))?;
+        .map_err(|e| open_log_error(e, data_dir))?;
+    let check = log.start_check();
+    tracing::info!(
+        from = check.from,
+        envelopes = check.envelopes,
+        heads = check.heads,
+        indexed = check.indexed,
+        "event log chains checked from the last verified point, event-id index rebuilt"
+    );
     let proj_dir = data_dir.join("genealogy");
     let projection = open_projection(&proj_dir).await?;
     let durable = log.durable_position();
@@ -149,6 +158,21 @@ pub async fn open_writer(data_dir: &std::path::Path) -> anyhow::Result<Arc<Write
     .await
     .context("projection catch-up task")??;
     Ok(Arc::new(Writer::new(log, projection)))
+}
+
+/// Why the log in `data_dir` cannot be served. A changed or missing
+/// envelope is a refusal naming the chain, sequence and position, with what
+/// the operator can do about it.
+fn open_log_error(e: LogError, data_dir: &std::path::Path) -> anyhow::Error {
+    let log_dir = data_dir.join("log");
+    match e {
+        LogError::Corrupt { .. } => anyhow::anyhow!(
+            "refusing to serve the event log in {}: {e}; restore the data directory from a backup (`jejak verify --data-dir {}` walks every chain)",
+            log_dir.display(),
+            data_dir.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("open the event log in {}", log_dir.display())),
+    }
 }
 
 /// Serves until `shutdown` resolves; a clean shutdown flushes the log and
