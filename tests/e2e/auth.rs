@@ -794,6 +794,11 @@ async fn tls_serves_grpc_and_http_to_clients_that_trust_its_ca_and_nobody_else()
         .expect("an authenticated call over TLS")
         .into_inner();
     assert_eq!(tokens.tokens.len(), 1);
+    // The HTTP routes on the same TLS port (HTTP/2, as ALPN offers).
+    let (status, body) = tls_get(&server, "/metrics", server.admin_token.as_deref()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("jejak_append_conflicts_total"), "{body}");
+    assert_eq!(tls_get(&server, "/metrics", None).await.0, 401);
     // The CLI with the CA file.
     let (status, out, err) = run_cli(&[
         "status",
@@ -824,6 +829,46 @@ async fn tls_serves_grpc_and_http_to_clients_that_trust_its_ca_and_nobody_else()
     assert!(plain_call.is_err(), "a plain-text call was answered");
     // HTTP over the same TLS port: an HTTP/1.1 request in clear text is no TLS handshake.
     assert!(http_get(&server, "/metrics", None).map_or(true, |r| !r.contains("200 OK")));
+}
+
+/// `GET path` over the server's TLS connection: (HTTP status, body).
+async fn tls_get(server: &Server, path: &str, token: Option<&str>) -> (u16, String) {
+    use tonic::codegen::Service;
+    let mut channel = server.channel().await.expect("TLS channel");
+    let mut request = tonic::codegen::http::Request::get(format!("{}{path}", server.url));
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let request = request.body(tonic::body::Body::empty()).expect("request");
+    std::future::poll_fn(|cx| channel.poll_ready(cx)).await.expect("ready");
+    let response = channel.call(request).await.expect("GET over TLS");
+    let status = response.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_plain_text_beyond_loopback_is_warned_about() {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let _server = Server::start(ServerOptions {
+        extra_args: vec!["--listen".into(), "0.0.0.0:0".into()],
+        log_file: Some(log.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("start on every address");
+    let warning = "serving without TLS on an address other than loopback";
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(log.path()).expect("read the log");
+        if text.contains(warning) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no warning in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `GET path` over plain HTTP/1.1 on the server's port.

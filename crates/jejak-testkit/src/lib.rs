@@ -146,8 +146,10 @@ impl Server {
         if let Some(nats) = &opts.nats {
             cmd.args(["--nats", nats]);
         }
-        cmd.args(["--listen", "127.0.0.1:0"])
-            .args(&opts.extra_args)
+        if !opts.extra_args.iter().any(|a| a == "--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(&opts.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(match &opts.log_file {
