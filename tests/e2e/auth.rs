@@ -120,8 +120,23 @@ async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
         })
         .await
         .expect("revoke");
-    // Let the short-lived token expire.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Wait until the short-lived token has expired.
+    let mut t =
+        p::trace_service_client::TraceServiceClient::new(server.conn(Some(&callers.expired)).await.expect("conn"));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match t.get_status(p::GetStatusRequest {}).await {
+            Err(s) if s.code() == Code::Unauthenticated => {
+                assert!(s.message().contains("expired"), "{}", s.message());
+                break;
+            }
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "the token never expired: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     (server, callers)
 }
 
@@ -653,9 +668,12 @@ async fn a_token_over_its_rate_is_resource_exhausted_and_so_is_an_address_withou
             "token {:?}: {codes:?}",
             token.is_some()
         );
-        // A second later the bucket has refilled.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert_eq!(code(t.get_status(p::GetStatusRequest {}).await), Code::Ok);
+        // The bucket refills: calls are admitted again.
+        let deadline = std::time::Instant::now() + WAIT;
+        while code(t.get_status(p::GetStatusRequest {}).await) != Code::Ok {
+            assert!(std::time::Instant::now() < deadline, "the bucket never refilled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

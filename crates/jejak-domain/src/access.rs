@@ -136,14 +136,6 @@ impl TokenTable {
             .any(|t| t.issued.role == Role::Admin && t.is_active(now))
     }
 
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Applies an issue; a token id seen before keeps its first record.
     pub fn issue(&self, event_id: &str, at: Time, t: &TokenIssued) {
         self.write().entry(t.token_id.clone()).or_insert_with(|| TokenRecord {

@@ -7,9 +7,11 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/jejak.v1.rs"));
 }
 
+mod bearer;
 pub mod codec;
 mod convert;
 
+pub use bearer::{Authenticated, Bearer};
 pub use convert::*;
 
 /// The largest request a server decodes (4 MiB); a larger one is refused

@@ -14,27 +14,13 @@ use jejak_proto::v1::capture_service_client::CaptureServiceClient;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
 use tonic::transport::Channel;
 
-/// Adds `authorization: Bearer <token>` to every request, when there is a token.
-#[derive(Clone, Default)]
-pub struct Bearer(Option<tonic::metadata::AsciiMetadataValue>);
-
-impl Bearer {
-    pub fn new(token: Option<&str>) -> Bearer {
-        Bearer(token.and_then(|t| format!("Bearer {t}").parse().ok()))
-    }
-}
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            request.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(request)
-    }
-}
-
 /// A connection whose calls carry a token (or none).
-pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+pub type Conn = jejak_proto::Authenticated<Channel>;
+
+/// The interceptor for a test token (tests use well-formed tokens).
+fn bearer(token: Option<&str>) -> jejak_proto::Bearer {
+    jejak_proto::Bearer::new(token).unwrap_or_default()
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -208,7 +194,7 @@ impl Server {
     pub async fn conn(&self, token: Option<&str>) -> anyhow::Result<Conn> {
         Ok(tonic::service::interceptor::InterceptedService::new(
             self.channel().await?,
-            Bearer::new(token),
+            bearer(token),
         ))
     }
 
@@ -369,7 +355,7 @@ pub async fn capture_client(url: &str, token: Option<&str>) -> anyhow::Result<Ca
         .connect()
         .await?;
     Ok(CaptureServiceClient::new(
-        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token)),
+        tonic::service::interceptor::InterceptedService::new(channel, bearer(token)),
     ))
 }
 

@@ -93,19 +93,6 @@ impl Caller {
         })
     }
 
-    /// For the server's own writes (bootstrap, demo data).
-    pub fn system() -> Caller {
-        Caller {
-            peer: None,
-            principal: Principal::Token {
-                id: "system".into(),
-                role: Role::Admin,
-                facilities: Arc::from(Vec::new()),
-                party: None,
-            },
-        }
-    }
-
     pub fn role(&self) -> Option<Role> {
         match &self.principal {
             Principal::Public => None,
@@ -252,6 +239,10 @@ const MAX_BUCKETS: usize = 100_000;
 
 impl Limiter {
     fn admit(&self, key: BucketKey) -> bool {
+        self.admit_at(key, Instant::now())
+    }
+
+    fn admit_at(&self, key: BucketKey, now: Instant) -> bool {
         let rate = match key {
             BucketKey::Token(_) => self.limits.per_token,
             BucketKey::Address(_) => self.limits.per_address,
@@ -259,7 +250,6 @@ impl Limiter {
         if rate <= 0.0 {
             return true;
         }
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_BUCKETS {
             buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < rate);
@@ -585,10 +575,16 @@ mod tests {
             buckets: Mutex::default(),
         };
         let k = || BucketKey::Token("t".into());
-        let admitted = (0..20).filter(|_| l.admit(k())).count();
+        let start = Instant::now();
+        let admitted = (0..20).filter(|_| l.admit_at(k(), start)).count();
         assert_eq!(admitted, 5, "a burst of one second's worth");
-        std::thread::sleep(std::time::Duration::from_millis(450));
-        assert!(l.admit(k()), "refilled after 0.45 s at 5/s");
+        let later = start + std::time::Duration::from_millis(150);
+        assert!(
+            !l.admit_at(k(), later),
+            "less than one request refilled after 0.15 s at 5/s"
+        );
+        let later = start + std::time::Duration::from_millis(450);
+        assert!(l.admit_at(k(), later), "refilled after 0.45 s at 5/s");
         assert!(l.admit(BucketKey::Address("127.0.0.1".parse().expect("an address"))));
     }
 }

@@ -9,35 +9,8 @@ use jejak_proto::v1 as p;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
 use tonic::transport::Channel;
 
-/// Adds `authorization: Bearer <token>` to every request, when there is a token.
-#[derive(Clone, Default)]
-pub struct Bearer(Option<tonic::metadata::AsciiMetadataValue>);
-
-impl Bearer {
-    pub fn new(token: Option<&str>) -> anyhow::Result<Bearer> {
-        let value = match token.map(str::trim).filter(|t| !t.is_empty()) {
-            Some(t) => Some(
-                format!("Bearer {t}")
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("the token is not printable ASCII; copy it again"))?,
-            ),
-            None => None,
-        };
-        Ok(Bearer(value))
-    }
-}
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            request.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(request)
-    }
-}
-
 /// A connection that authenticates every call.
-pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+pub type Conn = jejak_proto::Authenticated<Channel>;
 
 /// Where a server is and how to talk to it.
 #[derive(Debug, Clone, Default)]
@@ -84,7 +57,7 @@ pub async fn connect(target: &Target) -> anyhow::Result<Conn> {
         .with_context(|| format!("connect to the jejak server at {url}"))?;
     Ok(tonic::service::interceptor::InterceptedService::new(
         channel,
-        Bearer::new(target.token.as_deref())?,
+        jejak_proto::Bearer::new(target.token.as_deref()).map_err(anyhow::Error::msg)?,
     ))
 }
 

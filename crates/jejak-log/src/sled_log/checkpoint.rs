@@ -313,14 +313,8 @@ mod tests {
 
     use super::*;
     use crate::conformance::draft;
+    use crate::sled_log::tests::rt;
     use crate::{EventLog, SledLog};
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    }
 
     /// Opens the log in `dir`, appends one event per chain named (ids
     /// `{tag}-{i}`), closes it, and says what the open walked.
