@@ -2,11 +2,14 @@
 //! real files. One test binary for all of them.
 
 mod auth;
+mod browser;
 mod cli;
 mod crash;
 mod discovery;
 mod integrity;
+mod labels;
 mod nats;
 mod queries;
+mod resolver;
 mod rules;
 mod support;

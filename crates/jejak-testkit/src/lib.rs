@@ -100,6 +100,8 @@ pub struct Server {
     /// serve), which the clients below carry.
     pub admin_token: Option<String>,
     ca_file: Option<PathBuf>,
+    /// Every line the server printed on stdout so far.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -148,10 +150,15 @@ impl Server {
         let mut child = cmd.spawn().context("start jejak")?;
         let stdout = child.stdout.take().context("capture the server's stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = lines.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Ok(mut kept) = keep.lock() {
+                    kept.push(line.clone());
+                }
                 if !sent {
                     if let Some(url) = line.strip_prefix("jejak listening on ") {
                         let _ = tx.send(url.trim().to_string());
@@ -175,8 +182,27 @@ impl Server {
             data_dir,
             admin_token,
             ca_file: opts.ca_file,
+            stdout: lines,
             _temp: temp,
         })
+    }
+
+    /// The lines the server has printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// `host:port` of the server.
+    pub fn authority(&self) -> &str {
+        self.url
+            .strip_prefix("http://")
+            .or_else(|| self.url.strip_prefix("https://"))
+            .unwrap_or(&self.url)
+    }
+
+    /// A plain HTTP/1.1 GET of `path` with extra `headers`.
+    pub async fn http_get(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<HttpReply> {
+        http_request(self.authority(), "GET", path, headers, b"").await
     }
 
     pub async fn channel(&self) -> anyhow::Result<Channel> {
@@ -371,6 +397,131 @@ pub fn run_cli(args: &[&str]) -> anyhow::Result<(std::process::ExitStatus, Strin
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// A plain HTTP reply.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).with_context(|| format!("parse the reply as JSON: {}", self.text()))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), as a
+/// browser or a scanner app would send it; chunked replies are decoded.
+pub async fn http_request(
+    authority: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<HttpReply> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .with_context(|| format!("connect to {authority}"))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).await.context("send the request")?;
+    // Read until the body is complete (by Content-Length or the last chunk)
+    // or the peer closes: not every server closes after `Connection: close`.
+    let mut raw = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = stream.read(&mut buf).await.context("read the reply")?;
+            if n == 0 {
+                return anyhow::Ok(());
+            }
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+                let body = raw.len() - split - 4;
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                match length {
+                    Some(len) if body >= len => return Ok(()),
+                    None if head.contains("transfer-encoding: chunked") && raw.ends_with(b"0\r\n\r\n") => return Ok(()),
+                    _ => {}
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(90), read)
+        .await
+        .context("the reply took longer than 90 s")??;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers in the reply")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpReply { status, headers, body })
+}
+
+fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("a chunk size line without its end")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .with_context(|| format!("bad chunk size {size_text:?}"))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data.get(..size).context("a chunk shorter than its size")?;
+        out.extend_from_slice(chunk);
+        data = data.get(size + 2..).context("a chunk without its end")?;
+    }
 }
 
 pub mod nats;

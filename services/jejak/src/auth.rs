@@ -41,6 +41,11 @@ pub enum Need {
 /// (an unknown path) needs an administrator, so a route added without a
 /// line here is closed, not open.
 pub fn need(path: &str) -> Need {
+    // Label URIs, label images and the resolver's description: for anyone
+    // who scans a product.
+    if crate::resolver::is_public_path(path) {
+        return Need::Public;
+    }
     let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
         return Need::Admin;
     };

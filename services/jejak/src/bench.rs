@@ -26,6 +26,10 @@ pub struct BenchOptions {
     pub connections: usize,
     pub capture_events: u64,
     pub lots: u64,
+    /// Lots in the resolver benchmark's labelled store.
+    pub label_lots: u64,
+    /// How long each measured wrk run lasts.
+    pub wrk_seconds: u64,
     pub queries: usize,
     /// Measure capture against this running server instead of starting one.
     pub server: Option<String>,
@@ -741,6 +745,238 @@ async fn label(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
+/// Generates a store of about `lots` lots shaped like the rice sector's:
+/// per batch four inspected receipts from different UKM, dried together,
+/// milled, polished into a finished lot that is inspected and packed in ten
+/// labelled 5 kg bags. Returns the label paths.
+fn generate_labelled(log: &SledLog, lots: u64) -> anyhow::Result<Vec<String>> {
+    use jejak_domain::{InspectLot, LotPacked, Measurement, Package};
+    let mut state = State::new();
+    let now = crate::now();
+    let append = |state: &mut State, id: String, cmd: Command| -> anyhow::Result<()> {
+        let event = state.decide(&id, cmd, now).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        log.append(Draft {
+            chain: event.chain().to_string(),
+            event_id: id.clone(),
+            actor: "bench".into(),
+            command_hash: [0; 32],
+            recorded_at: jejak_proto::time_to_proto(now),
+            event: jejak_proto::event_to_proto(&event),
+        })?;
+        state.apply(&id, &event);
+        Ok(())
+    };
+    let mut master = master_data_lines();
+    master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":"08997001001018"}}}"#.into());
+    master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
+    for line in master {
+        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
+        let (id, cmd) = jejak_proto::command_from_proto(kind)?;
+        append(&mut state, id, cmd)?;
+    }
+    let gtin = jejak_domain::gs1::Gtin::parse("08997001001018")?;
+    let inspect = |state: &mut State, lot: &str| -> anyhow::Result<()> {
+        append(
+            state,
+            format!("i-{lot}"),
+            Command::InspectLot(InspectLot {
+                lot_id: lot.into(),
+                facility_id: "fac".into(),
+                standard_id: "sni".into(),
+                measurements: vec![Measurement {
+                    parameter: "kadar_air".into(),
+                    value: jejak_domain::Decimal::new(135, 1),
+                    unit: "%".into(),
+                }],
+                inspector: String::new(),
+                occurred_at: None,
+            }),
+        )
+    };
+    let process = |state: &mut State, step: &str, inputs: Vec<(String, &str)>, out: &str, product: &str, qty: &str| {
+        append(
+            state,
+            format!("p-{out}"),
+            Command::ProcessLots(jejak_domain::LotProcessed {
+                facility_id: "fac".into(),
+                process_step: step.into(),
+                line: String::new(),
+                inputs: inputs
+                    .into_iter()
+                    .map(|(lot_id, v)| LotInput {
+                        lot_id,
+                        quantity: q(v, Unit::Kg),
+                    })
+                    .collect(),
+                outputs: vec![LotOutput {
+                    lot_id: out.into(),
+                    product_id: product.into(),
+                    quantity: q(qty, Unit::Kg),
+                    owner_id: String::new(),
+                }],
+                occurred_at: None,
+            }),
+        )
+    };
+    let mut labels = Vec::new();
+    for b in 0..lots.div_ceil(7) {
+        let mut received = Vec::new();
+        for k in 0..4 {
+            let id = format!("B{b}-R{k}");
+            append(
+                &mut state,
+                format!("r-{id}"),
+                Command::ReceiveMaterial(MaterialReceived {
+                    lot_id: id.clone(),
+                    facility_id: "fac".into(),
+                    product_id: "raw".into(),
+                    quantity: q("1000", Unit::Kg),
+                    owner_id: format!("ukm{}", (b + k) % 3),
+                    supplier_id: "sup".into(),
+                    origin: Default::default(),
+                    documents: Vec::new(),
+                    source_lot_id: None,
+                    occurred_at: None,
+                }),
+            )?;
+            inspect(&mut state, &id)?;
+            received.push((id, "1000"));
+        }
+        let dried = format!("B{b}-D");
+        process(&mut state, "pengeringan", received, &dried, "mid", "3400")?;
+        let milled = format!("B{b}-M");
+        process(
+            &mut state,
+            "penggilingan",
+            vec![(dried, "3400")],
+            &milled,
+            "mid",
+            "2100",
+        )?;
+        let fin = format!("B{b}-F");
+        process(&mut state, "penyosohan", vec![(milled, "2100")], &fin, "bag", "2000")?;
+        inspect(&mut state, &fin)?;
+        let packages: Vec<Package> = (0..10)
+            .map(|k| Package {
+                serial: format!("B{b}-{k:02}"),
+                quantity: q("5", Unit::Kg),
+            })
+            .collect();
+        for pk in &packages {
+            labels.push(format!("/01/{gtin}/10/{fin}/21/{}", pk.serial));
+        }
+        append(
+            &mut state,
+            format!("k-{fin}"),
+            Command::PackLot(LotPacked {
+                facility_id: "fac".into(),
+                lot_id: fin.clone(),
+                gtin: gtin.clone(),
+                packages,
+                occurred_at: None,
+            }),
+        )?;
+    }
+    Ok(labels)
+}
+
+/// The resolver under `wrk` (an HTTP load generator, Debian package `wrk`):
+/// label resolutions as JSON and as the HTML page, against one server on a
+/// store of `lots` labelled lots, each request a random one of 20,000 labels.
+async fn resolver(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
+    let wrk = ["/usr/bin/wrk", "/usr/local/bin/wrk"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .context("wrk is missing: install it with `apt-get install wrk`")?;
+    let dir = opts.dir.join("resolver");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let started = Instant::now();
+    let labels = {
+        let log = SledLog::open(&dir.join("log"))?;
+        let gen_log = log.clone();
+        let lots = opts.label_lots;
+        let labels = tokio::task::spawn_blocking(move || generate_labelled(&gen_log, lots)).await??;
+        let end = log
+            .read_from(1, usize::MAX)
+            .map(|v| v.last().map_or(0, |e| e.position))?;
+        log.wait_durable(end).await?;
+        log.close().await?;
+        labels
+    };
+    let mut rows = vec![(
+        "resolver store generated".to_string(),
+        format!(
+            "{} lots, {} labels in {:.1?}",
+            opts.label_lots,
+            labels.len(),
+            started.elapsed()
+        ),
+    )];
+    let server = Child::start(&dir, false).await?;
+    let mut rng = Rng(23);
+    let sample: Vec<&String> = (0..20_000)
+        .map(|_| &labels[rng.below(labels.len() as u64) as usize])
+        .collect();
+    let list = dir.join("labels.txt");
+    std::fs::write(&list, sample.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+    let authority = server.url.trim_start_matches("http://").to_string();
+    for (what, accept) in [
+        ("JSON", "application/json"),
+        ("HTML page", "text/html,application/xhtml+xml,*/*;q=0.8"),
+    ] {
+        // Each wrk thread reads the label list and asks for random ones.
+        let script = dir.join("labels.lua");
+        std::fs::write(
+            &script,
+            format!(
+                "local paths = {{}}\nfor line in io.lines(\"{}\") do paths[#paths + 1] = line end\n\
+                 wrk.headers[\"Accept\"] = \"{accept}\"\n\
+                 request = function() return wrk.format(\"GET\", paths[math.random(#paths)]) end\n",
+                list.display()
+            ),
+        )?;
+        // Warm up, then measure.
+        for (secs, measured) in [(3, false), (opts.wrk_seconds, true)] {
+            let out = tokio::process::Command::new(wrk)
+                .args(["-t1", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+                .arg(&script)
+                .arg(format!("http://{authority}"))
+                .output()
+                .await
+                .context("run wrk")?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            anyhow::ensure!(
+                out.status.success(),
+                "wrk failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if !measured {
+                continue;
+            }
+            let field = |prefix: &str| {
+                text.lines()
+                    .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+                    .unwrap_or_else(|| "?".into())
+            };
+            anyhow::ensure!(!text.contains("Non-2xx"), "some resolutions failed:\n{text}");
+            rows.push((
+                format!("resolver {what}, wrk 1 thread 32 connections, req/s"),
+                field("Requests/sec:"),
+            ));
+            rows.push((
+                format!("resolver {what}, latency p50 / p99"),
+                format!("{} / {}", field("50%"), field("99%")),
+            ));
+        }
+    }
+    if let Some(rss) = server.rss_bytes() {
+        rows.push(("resolver server resident memory".into(), format!("{} MiB", rss >> 20)));
+    }
+    server.stop().await;
+    Ok(rows)
+}
+
 fn own_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -792,6 +1028,9 @@ pub async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "label" {
         rows.extend(label(&opts).await?);
+    }
+    if what == "all" || what == "resolver" {
+        rows.extend(resolver(&opts).await?);
     }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.

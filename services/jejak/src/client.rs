@@ -472,3 +472,58 @@ pub fn render_tokens(r: &p::ListTokensReply) -> String {
     }
     out
 }
+
+/// Writes the label sheet of `lot` (one label per packed unit) to `out`,
+/// PDF or SVG by its extension; returns what was written, for people.
+pub fn write_label_sheet(lot: &p::Lot, base: &str, out: &std::path::Path) -> anyhow::Result<String> {
+    let labels: Vec<jejak_label::Label> = lot
+        .packages
+        .iter()
+        .map(|pk| {
+            jejak_label::Label::new(
+                format!("{}{}", base.trim_end_matches('/'), pk.label),
+                lot.product_name.clone(),
+                &pk.gtin,
+                &lot.lot_id,
+                Some(&pk.serial),
+            )
+        })
+        .collect();
+    if labels.is_empty() {
+        anyhow::bail!(
+            "lot {} has no packed units this token may see: labels are printed for packed lots, by an operator of its facility or an administrator (--token)",
+            lot.lot_id
+        );
+    }
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("pdf") => {
+            let pdf = jejak_label::sheet_pdf(&labels).context("lay out the label sheet")?;
+            std::fs::write(out, pdf).with_context(|| format!("write {}", out.display()))?;
+            Ok(format!("{} labels written to {}", labels.len(), out.display()))
+        }
+        Some("svg") => {
+            let pages = jejak_label::sheet_svg(&labels).context("lay out the label sheet")?;
+            let mut written = Vec::with_capacity(pages.len());
+            for (n, page) in pages.iter().enumerate() {
+                // One SVG is one page: page 2 onwards go next to the first.
+                let file = match n {
+                    0 => out.to_path_buf(),
+                    n => {
+                        let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("labels");
+                        out.with_file_name(format!("{stem}-{}.svg", n + 1))
+                    }
+                };
+                std::fs::write(&file, page).with_context(|| format!("write {}", file.display()))?;
+                written.push(file.display().to_string());
+            }
+            Ok(format!(
+                "{} labels on {} pages written to {}",
+                labels.len(),
+                pages.len(),
+                written.join(", ")
+            ))
+        }
+        _ => anyhow::bail!("give --out a .pdf or .svg file name, not {}", out.display()),
+    }
+}

@@ -26,3 +26,30 @@ pub async fn load<S: Submit>(writer: &S) -> anyhow::Result<usize> {
     }
     Ok(n)
 }
+
+/// Demo lots worth opening first, and what each shows.
+pub const SHOWCASE: &[(&str, &str)] = &[
+    (
+        "DMK-BP-260911",
+        "5 kg bag of premium rice: SNI 6128:2020, a corrected inspection",
+    ),
+    (
+        "KLT-FJT-260929",
+        "teak chair, with the forest plots of its timber on a map",
+    ),
+    ("KLT-FJT-261001", "teak chair from a recalled lot"),
+    ("RBG-KSP-260911-PT", "shirt from a lot held and then released"),
+    ("TGL-BF20-260909", "flange bush machined from S45C steel bar"),
+];
+
+/// The label URI of the first packed unit of each showcase lot, under `base`.
+pub fn showcase_uris(g: &jejak_genealogy::Genealogy, base: &str) -> Vec<(String, &'static str)> {
+    SHOWCASE
+        .iter()
+        .filter_map(|(lot, what)| {
+            let lot = g.get_lot(lot).ok()?;
+            let label = &lot.packages.iter().find(|p| !p.label.is_empty())?.label;
+            Some((format!("{}{label}", base.trim_end_matches('/')), *what))
+        })
+        .collect()
+}

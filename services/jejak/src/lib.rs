@@ -11,6 +11,7 @@ pub mod distributed;
 pub mod import;
 pub mod metrics;
 pub mod projector;
+pub mod resolver;
 pub mod server;
 pub mod status;
 pub mod trace;

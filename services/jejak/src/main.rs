@@ -78,6 +78,23 @@ struct AccessArgs {
     /// (default for `serve` on the embedded store: <data-dir>/admin.token).
     #[arg(long, env = "JEJAK_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Scheme, host and optional path prefix of label URIs (the QR codes'
+    /// GS1 Digital Links), e.g. https://id.koperasi.example; without it,
+    /// the host each request came to.
+    #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
+    public_base: Option<String>,
+}
+
+fn parse_public_base(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("give an http:// or https:// URL, e.g. https://id.koperasi.example")?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.contains(['?', '#']) || rest.split('/').any(|s| s == "01") {
+        return Err("give a scheme and host, optionally a path prefix, without query, fragment or /01/".into());
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 impl AccessArgs {
@@ -90,6 +107,7 @@ impl AccessArgs {
             },
             admin_token_file: self.admin_token_file.clone(),
             request_timeout,
+            public_base: self.public_base.clone(),
         }
     }
 }
@@ -290,6 +308,19 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Write a printable sheet with one label (QR code and GS1 text) per
+    /// packed unit of a lot: PDF, or SVG (one file per A4 page).
+    Labels {
+        lot: String,
+        /// The sheet to write; its extension (.pdf or .svg) picks the format.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Scheme, host and optional path prefix of the label URIs (default: the server's URL).
+        #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
+        public_base: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Resolve a GS1 Digital Link URI from a label.
     Lookup {
         uri: String,
@@ -308,7 +339,7 @@ enum Command {
     },
     /// Run the benchmarks (capture, projector, traces on a generated genealogy).
     Bench {
-        /// Which benchmark: all, capture, genealogy, label or memory.
+        /// Which benchmark: all, capture, genealogy, label, resolver or memory.
         #[arg(default_value = "all")]
         what: String,
         /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -329,6 +360,12 @@ enum Command {
         /// Trace queries per measurement.
         #[arg(long, default_value_t = 10_000)]
         queries: usize,
+        /// Lots in the resolver benchmark's store of labelled rice lots.
+        #[arg(long, default_value_t = 105_000)]
+        label_lots: u64,
+        /// Seconds each measured wrk run of the resolver benchmark lasts.
+        #[arg(long, default_value_t = 15)]
+        wrk_seconds: u64,
         /// Run the capture benchmark against this running server.
         #[arg(long)]
         server: Option<String>,
@@ -713,6 +750,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
             print(server.json, "jejak.v1.Lot", &reply, client::render_lot)
         }
+        Command::Labels {
+            lot,
+            out,
+            public_base,
+            server,
+        } => {
+            let target = server.target();
+            let mut c = client::trace_client(&target).await?;
+            let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
+            let base = public_base.unwrap_or_else(|| target.url.clone());
+            println!("{}", client::write_label_sheet(&reply, &base, &out)?);
+            Ok(())
+        }
         Command::Lookup { uri, server } => {
             let mut c = client::trace_client(&server.target()).await?;
             let reply = c.lookup_label(p::LookupLabelRequest { uri }).await?.into_inner();
@@ -736,6 +786,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             connections,
             capture_events,
             lots,
+            label_lots,
+            wrk_seconds,
             queries,
             server,
             token,
@@ -747,6 +799,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     connections: connections.unwrap_or(clients),
                     capture_events,
                     lots,
+                    label_lots,
+                    wrk_seconds,
                     queries,
                     server,
                     token,

@@ -23,6 +23,13 @@ pub struct CommandLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// resolve or label.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     pub rpc: String,
     pub code: String,
@@ -38,6 +45,7 @@ pub struct Metrics {
     registry: Registry,
     pub commands: Family<CommandLabels, Counter>,
     pub rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    pub http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
     pub append_conflicts: Counter,
     pub append_retries: Counter,
     pub append_pipelined: Counter,
@@ -54,6 +62,7 @@ pub fn metrics() -> &'static Metrics {
         let mut registry = Registry::with_prefix("jejak");
         let commands = Family::<CommandLabels, Counter>::default();
         let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
+        let http_seconds = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         let (append_conflicts, append_retries) = (Counter::default(), Counter::default());
         let append_pipelined = Counter::default();
         let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
@@ -67,6 +76,11 @@ pub fn metrics() -> &'static Metrics {
             "rpc_duration_seconds",
             "Time to answer each gRPC call, by method and status code",
             rpc_seconds.clone(),
+        );
+        registry.register(
+            "http_duration_seconds",
+            "Time to answer each label resolution and label image, by route and HTTP status",
+            http_seconds.clone(),
         );
         registry.register(
             "append_conflicts",
@@ -107,6 +121,7 @@ pub fn metrics() -> &'static Metrics {
             registry,
             commands,
             rpc_seconds,
+            http_seconds,
             append_conflicts,
             append_retries,
             append_pipelined,
@@ -160,6 +175,18 @@ impl Metrics {
             .get_or_create(&RpcLabels {
                 rpc: rpc.to_string(),
                 code,
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+impl Metrics {
+    /// Records how long an HTTP request of the resolver took.
+    pub fn http(&self, route: &str, started: Instant, status: http::StatusCode) {
+        self.http_seconds
+            .get_or_create(&HttpLabels {
+                route: route.to_string(),
+                status: status.as_u16(),
             })
             .observe(started.elapsed().as_secs_f64());
     }

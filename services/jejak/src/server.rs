@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminApi;
 use crate::auth::{AuthLayer, RateLimits};
+use crate::resolver::Resolver;
 use crate::trace::TraceApi;
 use crate::writer::{CaptureApi, Writer};
 use jejak_domain::TokenTable;
@@ -42,6 +43,9 @@ pub struct Access {
     pub admin_token_file: Option<PathBuf>,
     /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
     pub request_timeout: std::time::Duration,
+    /// Scheme and host of the label URIs the resolver prints and draws
+    /// (`https://id.example`); the request's own host without one.
+    pub public_base: Option<String>,
 }
 
 impl Default for Access {
@@ -51,6 +55,7 @@ impl Default for Access {
             rates: RateLimits::default(),
             admin_token_file: None,
             request_timeout: std::time::Duration::from_secs(30),
+            public_base: None,
         }
     }
 }
@@ -226,6 +231,22 @@ pub async fn run(
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "jejak serving");
     // On stdout for people and for harnesses that bind port 0.
     println!("jejak listening on {}", config.access.url(addr));
+    if config.demo {
+        // Listening on every address: loopback is the one to open here.
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base = config
+            .access
+            .public_base
+            .clone()
+            .unwrap_or_else(|| config.access.url(local));
+        println!("demo labels to open in a browser:");
+        for (uri, what) in crate::demo::showcase_uris(&projection.read(), &base) {
+            println!("  {uri}  ({what})");
+        }
+    }
     {
         // Positions for /metrics.
         let (log, projection, cancel) = (log.clone(), projection.clone(), cancel.clone());
@@ -248,7 +269,17 @@ pub async fn run(
     let result = config
         .access
         .builder(addr, tokens.clone())?
-        .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
+        .add_routes(tonic::service::Routes::from(
+            crate::metrics::http_routes().merge(
+                Resolver::new(
+                    projection.clone(),
+                    log.clone(),
+                    config.access.public_base.clone(),
+                    config.access.tls.is_some(),
+                )
+                .routes(),
+            ),
+        ))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -522,10 +553,22 @@ pub async fn run_nats(
         TraceServiceServer::new(TraceApi::new(p.clone(), v.clone(), config.limits))
             .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
     });
+    let mut http = crate::metrics::http_routes();
+    if let Some((p, v, _)) = &projector {
+        http = http.merge(
+            Resolver::new(
+                p.clone(),
+                v.clone(),
+                config.access.public_base.clone(),
+                config.access.tls.is_some(),
+            )
+            .routes(),
+        );
+    }
     let result = config
         .access
         .builder(addr, tokens)?
-        .add_routes(tonic::service::Routes::from(crate::metrics::http_routes()))
+        .add_routes(tonic::service::Routes::from(http))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -11,8 +11,13 @@
 //! | lot id, product, facility, owner (UKM) and supplier names, status, verdict | quantities and balances |
 //! | each inspection's standard, verdict, date and whether it was voided | measurements and findings |
 //! | how the lot was made (received, or the process step) and when | documents, delivery notes, consignees (shipments) |
-//! | the origin's place (village, district) | plot id and plot coordinates |
-//! | | packages other than the one a label names, source lot, creating event |
+//! | the origin: place (village, district), plot id and coordinates | packages other than the one a label names, source lot, creating event |
+//!
+//! Plot coordinates are public on purpose: where timber grew is what a
+//! buyer checks for legality (SVLK, EU deforestation rules) and what the
+//! provenance page draws on its map. The page (see `resolver`) also shows,
+//! for the labelled lot only, when it was packed and shipped (not to whom)
+//! and the reasons given for status changes and corrections.
 
 use std::sync::Arc;
 
@@ -175,11 +180,7 @@ pub fn public_lot(l: p::Lot) -> p::Lot {
                 ..i
             })
             .collect(),
-        origin: origin.map(|o| p::Origin {
-            place: o.place,
-            plot_id: String::new(),
-            plot: None,
-        }),
+        origin,
         created_as,
         created_at,
         voided,
@@ -230,11 +231,9 @@ mod tests {
         assert_eq!(l.owner_id, "ukm-1");
         assert_eq!(l.quantity, None);
         assert!(l.documents.is_empty() && l.shipments.is_empty());
-        let o = l.origin.expect("the place stays");
-        assert_eq!(
-            (o.place.as_str(), o.plot_id.as_str(), o.plot),
-            ("Desa Wonokerto", "", None)
-        );
+        let o = l.origin.expect("the origin stays");
+        assert_eq!((o.place.as_str(), o.plot_id.as_str()), ("Desa Wonokerto", "P-17"));
+        assert_eq!(o.plot.map(|p| (p.latitude, p.longitude)), Some((-7.5, 110.8)));
     }
 
     #[test]

@@ -1,0 +1,535 @@
+//! The provenance page and the resolver's error pages: server-rendered HTML
+//! with inline CSS and SVG and no external resource (it must work offline
+//! on a factory intranet), mobile-first, readable at 360 px.
+
+use std::fmt::Write;
+
+use super::provenance::{Alert, InspectionOut, Plot, Provenance, Status, StepKind, VerdictOut};
+use super::text::{Lang, Words};
+
+/// Dark text on white and badges whose colours pass WCAG AA (4.5:1) for
+/// normal text; the badge words carry the meaning, not the colour alone.
+const CSS: &str = "\
+*{box-sizing:border-box}\
+html{-webkit-text-size-adjust:100%}\
+body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;color:#1b1b1b;background:#f4f4f1}\
+header,main,footer{max-width:42rem;margin:0 auto;padding:0 1rem}\
+header{padding-top:.75rem;padding-bottom:.5rem}\
+.brand{font-weight:700;color:#14532d;letter-spacing:.02em}\
+.tag{margin:0;color:#444;font-size:.875rem}\
+h1{font-size:1.5rem;line-height:1.25;margin:.25rem 0 .5rem}\
+h2{font-size:1.125rem;margin:0 0 .5rem}\
+section{background:#fff;border-radius:.5rem;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08)}\
+dl{display:grid;grid-template-columns:auto 1fr;gap:.25rem .75rem;margin:0}\
+dt{color:#444}dd{margin:0;overflow-wrap:anywhere}\
+.note{color:#444;font-size:.875rem;margin:.25rem 0 .75rem}\
+ul,ol{margin:0;padding:0;list-style:none}\
+.card{border-top:1px solid #e2e2dc;padding:.75rem 0}.card:first-child{border-top:0;padding-top:0}\
+.card h3{font-size:1rem;margin:0}\
+.meta{color:#444;font-size:.875rem;margin:.125rem 0;overflow-wrap:anywhere}\
+.badge{display:inline-block;border-radius:.25rem;padding:0 .375rem;font-size:.875rem;font-weight:600}\
+.ok{background:#dcfce7;color:#14532d}.bad{background:#fee2e2;color:#7f1d1d}.wait{background:#fef3c7;color:#713f12}\
+.ok:before{content:'\\2713\\00a0'}.bad:before{content:'\\2717\\00a0'}.wait:before{content:'!\\00a0'}\
+.void{text-decoration:line-through;color:#555}\
+.share{display:flex;justify-content:space-between;gap:.5rem}\
+.bar{height:.375rem;background:#e2e2dc;border-radius:.25rem;margin:.125rem 0 .5rem}\
+.bar span{display:block;height:100%;background:#15803d;border-radius:.25rem}\
+.alert{background:#7f1d1d;color:#fff;border-radius:.5rem;padding:1rem;margin:0 0 1rem}\
+.alert h2{color:#fff}.alert p{margin:.25rem 0}\
+.alert.warn{background:#713f12}\
+.tl li{position:relative;padding:0 0 .75rem 1.25rem;border-left:2px solid #d6d6cf;margin-left:.375rem}\
+.tl li:before{content:'';position:absolute;left:-.4rem;top:.35rem;width:.7rem;height:.7rem;border-radius:50%;background:#15803d}\
+.tl time{display:block;color:#444;font-size:.875rem}\
+.map svg{width:100%;height:auto;background:#eef5ee;border-radius:.25rem}\
+footer{padding-bottom:2rem;font-size:.875rem;color:#444}\
+a{color:#14532d}\
+code{font-size:.8125rem;overflow-wrap:anywhere}\
+";
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn head(out: &mut String, lang: Lang, title: &str) {
+    let t = lang.t();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light\"><title>{} · {}</title><style>{CSS}</style></head><body>\
+         <header><div class=\"brand\">{}</div><p class=\"tag\">{}</p></header><main>",
+        lang.code(),
+        esc(title),
+        t.site,
+        t.site,
+        t.tagline
+    );
+}
+
+/// The verdict in words; the mark before it is drawn by CSS, so the text
+/// reads "SNI 6128:2020 Premium — memenuhi syarat" to people and to screen readers.
+fn verdict_badge(t: &Words, v: Option<VerdictOut>) -> String {
+    let class = match v {
+        Some(VerdictOut::Conformant) => "ok",
+        Some(VerdictOut::NonConformant) => "bad",
+        _ => "wait",
+    };
+    format!("<span class=\"badge {class}\">{}</span>", t.verdict(v))
+}
+
+/// "SNI 6128:2020 Premium — memenuhi syarat", with the date.
+fn inspection_line(out: &mut String, t: &Words, i: &InspectionOut) {
+    let class = if i.voided { " class=\"void\"" } else { "" };
+    let _ = write!(
+        out,
+        "<p class=\"meta\"><span{class}>{} — {}</span> <time datetime=\"{}\">{}</time>{}</p>",
+        esc(&i.standard),
+        verdict_badge(t, i.verdict),
+        super::text::rfc3339(i.at),
+        t.date(i.at),
+        if i.voided {
+            format!(" ({})", t.voided)
+        } else {
+            String::new()
+        }
+    );
+}
+
+fn alerts(out: &mut String, t: &Words, page: &Provenance) {
+    if page.alerts.is_empty() {
+        return;
+    }
+    let severe = page.alerts.iter().any(|a| match a {
+        Alert::Status { status, .. } => *status == Status::Recalled,
+        Alert::Verdict { verdict, .. } => *verdict == VerdictOut::NonConformant,
+        Alert::Input { verdict, status, .. } => {
+            *verdict == Some(VerdictOut::NonConformant) || *status == Status::Recalled
+        }
+        Alert::Voided { .. } => true,
+    });
+    let _ = write!(
+        out,
+        "<section class=\"alert{}\" role=\"alert\"><h2>{}</h2>",
+        if severe { "" } else { " warn" },
+        t.alert_title
+    );
+    for a in &page.alerts {
+        match a {
+            Alert::Status { status, reason, since } => {
+                let _ = write!(out, "<p><strong>{}</strong>", t.status(*status));
+                if let Some(at) = since {
+                    let _ = write!(out, " — {} {}", t.since, t.date(*at));
+                }
+                out.push_str("</p>");
+                if !reason.is_empty() {
+                    let _ = write!(out, "<p>{}</p>", esc(reason));
+                }
+            }
+            Alert::Verdict { verdict, standard } => {
+                let _ = write!(
+                    out,
+                    "<p><strong>{}:</strong> {} — {}</p>",
+                    t.alert_verdict,
+                    esc(standard),
+                    t.verdict(Some(*verdict))
+                );
+            }
+            Alert::Input {
+                lot_id,
+                product,
+                verdict,
+                status,
+            } => {
+                let state = match verdict {
+                    Some(v @ (VerdictOut::NonConformant | VerdictOut::Hold)) => t.verdict(Some(*v)),
+                    _ => t.status(*status),
+                };
+                let _ = write!(
+                    out,
+                    "<p><strong>{}:</strong> {} ({} {}) — {}</p>",
+                    t.alert_input,
+                    esc(product),
+                    t.lot,
+                    esc(lot_id),
+                    state
+                );
+            }
+            Alert::Voided { reason } => {
+                let _ = write!(out, "<p><strong>{}</strong>", t.alert_voided);
+                if !reason.is_empty() {
+                    let _ = write!(out, ": {}", esc(reason));
+                }
+                out.push_str("</p>");
+            }
+        }
+    }
+    out.push_str("</section>");
+}
+
+/// The provenance page of a label.
+pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
+    let t = lang.t();
+    let mut out = String::with_capacity(16 * 1024);
+    head(
+        &mut out,
+        lang,
+        &format!("{} — {} {}", page.product.name, t.lot, page.lot_id),
+    );
+    alerts(&mut out, t, page);
+
+    // The product and lot.
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"p\"><h1 id=\"p\">{}</h1><dl><dt>{}</dt><dd>{}</dd>",
+        esc(&page.product.name),
+        t.lot,
+        esc(&page.lot_id)
+    );
+    if let Some(serial) = &page.serial {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", t.serial, esc(serial));
+    }
+    let _ = write!(
+        out,
+        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time datetime=\"{}\">{}</time></dd>\
+         <dt>{}</dt><dd>{}</dd></dl>",
+        t.gtin,
+        esc(&page.gtin),
+        t.facility,
+        esc(&page.facility.name),
+        t.made,
+        super::text::rfc3339(page.made_at),
+        t.date(page.made_at),
+        t.status,
+        t.status(page.status)
+    );
+    if !page.inspections.is_empty() {
+        let _ = write!(out, "<h2 style=\"margin-top:.75rem\">{}</h2>", t.final_check);
+        for i in &page.inspections {
+            inspection_line(&mut out, t, i);
+        }
+    }
+    out.push_str("</section>");
+
+    // Who made it.
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"u\"><h2 id=\"u\">{}</h2><p class=\"note\">{}</p><ul>",
+        t.produced_by, t.produced_by_note
+    );
+    shares(&mut out, &page.ukm_shares);
+    out.push_str("</ul>");
+    if !page.supplier_shares.is_empty() {
+        let _ = write!(out, "<h2 style=\"margin-top:.75rem\">{}</h2><ul>", t.suppliers);
+        shares(&mut out, &page.supplier_shares);
+        out.push_str("</ul>");
+    }
+    out.push_str("</section>");
+
+    // From what.
+    if !page.inputs.is_empty() {
+        let _ = write!(
+            out,
+            "<section aria-labelledby=\"i\"><h2 id=\"i\">{}</h2><p class=\"note\">{}</p><ul>",
+            t.inputs, t.inputs_note
+        );
+        for l in &page.inputs {
+            let _ = write!(
+                out,
+                "<li class=\"card\"><h3{}>{} <span class=\"meta\">· {} {}</span></h3>",
+                if l.voided { " class=\"void\"" } else { "" },
+                esc(&l.product),
+                t.lot,
+                esc(&l.lot_id)
+            );
+            if l.made_as == "received" {
+                let _ = write!(
+                    out,
+                    "<p class=\"meta\">{} {}, {}</p>",
+                    t.received_from,
+                    esc(&l.supplier),
+                    t.date(l.made_at)
+                );
+            } else {
+                let _ = write!(
+                    out,
+                    "<p class=\"meta\">{} {} · {}, {}</p>",
+                    t.made_by_step,
+                    esc(&l.made_as),
+                    esc(&l.facility),
+                    t.date(l.made_at)
+                );
+            }
+            let _ = write!(out, "<p class=\"meta\">{} {}", t.owner, esc(&l.owner));
+            if !l.place.is_empty() {
+                let _ = write!(out, " · {} {}", t.origin, esc(&l.place));
+            }
+            out.push_str("</p>");
+            if matches!(l.status, Status::OnHold | Status::Recalled | Status::Disposed) {
+                let _ = write!(
+                    out,
+                    "<p class=\"meta\"><span class=\"badge bad\">{}</span></p>",
+                    t.status(l.status)
+                );
+            }
+            if l.inspections.is_empty() {
+                let _ = write!(out, "<p class=\"meta\">{}</p>", t.no_inspection);
+            }
+            for i in &l.inspections {
+                inspection_line(&mut out, t, i);
+            }
+            out.push_str("</li>");
+        }
+        out.push_str("</ul>");
+        if !page.complete {
+            let _ = write!(out, "<p class=\"note\">{}</p>", t.incomplete);
+        }
+        out.push_str("</section>");
+    }
+
+    // The journey.
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"j\"><h2 id=\"j\">{}</h2><ol class=\"tl\">",
+        t.journey
+    );
+    for s in &page.timeline {
+        let _ = write!(
+            out,
+            "<li><time datetime=\"{}\">{}</time><strong>{}</strong>",
+            super::text::rfc3339(s.at),
+            t.date_time(s.at),
+            t.step(s.kind)
+        );
+        let what = match s.kind {
+            StepKind::Status => s.status.map(|st| t.status(st).to_string()).unwrap_or_default(),
+            _ => s.what.clone(),
+        };
+        let class = if s.voided { " class=\"void\"" } else { "" };
+        let _ = write!(out, "<span{class}>");
+        if !what.is_empty() {
+            let _ = write!(out, ": {}", esc(&what));
+        }
+        match s.kind {
+            StepKind::Inspection => {
+                let _ = write!(out, " — {}", t.verdict(s.verdict));
+            }
+            StepKind::Receipt | StepKind::Processing if !s.detail.is_empty() => {
+                let _ = write!(out, " · {}", esc(&s.detail));
+            }
+            _ => {}
+        }
+        let _ = write!(
+            out,
+            "</span> <span class=\"meta\">({} {})</span>",
+            t.lot,
+            esc(&s.lot_id)
+        );
+        if s.voided {
+            let _ = write!(out, " <em>{}</em>", t.voided);
+        }
+        if matches!(s.kind, StepKind::Status | StepKind::Correction) && !s.detail.is_empty() {
+            let _ = write!(out, "<p class=\"meta\">{}</p>", esc(&s.detail));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ol></section>");
+
+    // Corrections.
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"c\"><h2 id=\"c\">{}</h2>",
+        t.corrections
+    );
+    if page.corrections.is_empty() {
+        let _ = write!(out, "<p class=\"meta\">{}</p>", t.corrections_none);
+    } else {
+        out.push_str("<ul>");
+        for c in &page.corrections {
+            let _ = write!(
+                out,
+                "<li class=\"card\"><p class=\"meta\"><strong>{}</strong> · {} {}",
+                t.voided_what(&c.what),
+                t.lot,
+                esc(&c.lot_id)
+            );
+            if let Some(at) = c.at {
+                let _ = write!(out, " · {}", t.date(at));
+            }
+            let _ = write!(out, "</p><p>{}</p></li>", esc(&c.reason));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</section>");
+
+    if !page.plots.is_empty() {
+        let _ = write!(
+            out,
+            "<section class=\"map\" aria-labelledby=\"m\"><h2 id=\"m\">{}</h2><p class=\"note\">{}</p>",
+            t.plots, t.plots_note
+        );
+        map(&mut out, t, &page.plots);
+        out.push_str("<ul>");
+        for (n, pl) in page.plots.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<li class=\"meta\"><strong>{}</strong> {} — {} ({}, {})</li>",
+                n + 1,
+                esc(&pl.plot_id),
+                esc(&pl.place),
+                coord(pl.latitude, 'S', 'N'),
+                coord(pl.longitude, 'W', 'E')
+            );
+        }
+        out.push_str("</ul></section>");
+    }
+
+    out.push_str("</main><footer>");
+    if let Some(r) = &page.last_record {
+        let _ = write!(
+            out,
+            "<p>{}: {} #{} · blake3 <code>{}</code></p>",
+            t.record,
+            esc(&r.chain),
+            r.sequence,
+            esc(&r.hash)
+        );
+    }
+    let other = match lang {
+        Lang::Id => "en",
+        Lang::En => "id",
+    };
+    let p = esc(self_path);
+    let _ = write!(
+        out,
+        "<p>{}: <a href=\"{p}?linkType=gs1:traceability\" type=\"application/json\">JSON</a> · \
+         <a href=\"{p}?linkType=linkset\" type=\"application/linkset+json\">linkset</a> · \
+         <a href=\"/labels{p}?format=svg\">QR</a></p>\
+         <p><a href=\"{p}?lang={other}\" hreflang=\"{other}\" lang=\"{other}\">{}</a></p></footer></body></html>",
+        t.data_links, t.other_lang
+    );
+    out
+}
+
+fn shares(out: &mut String, list: &[super::provenance::ShareOut]) {
+    for s in list {
+        // Percent strings are "37.50": the bar needs no more precision.
+        let width = s.percent.parse::<f64>().unwrap_or(0.0).clamp(0.0, 100.0);
+        let _ = write!(
+            out,
+            "<li><div class=\"share\"><span>{}</span><strong>{}%</strong></div>\
+             <div class=\"bar\" aria-hidden=\"true\"><span style=\"width:{width:.1}%\"></span></div></li>",
+            esc(&s.name),
+            esc(&s.percent)
+        );
+    }
+}
+
+fn coord(v: f64, neg: char, pos: char) -> String {
+    format!("{:.4}° {}", v.abs(), if v < 0.0 { neg } else { pos })
+}
+
+/// The plots on a small map: an equirectangular frame around them with a
+/// graticule and numbered points (no tiles: nothing is fetched).
+fn map(out: &mut String, t: &Words, plots: &[Plot]) {
+    const W: f64 = 320.0;
+    const H: f64 = 200.0;
+    const PAD: f64 = 24.0;
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in plots {
+        lat0 = lat0.min(p.latitude);
+        lat1 = lat1.max(p.latitude);
+        lon0 = lon0.min(p.longitude);
+        lon1 = lon1.max(p.longitude);
+    }
+    // At least ~0.05° across, so one plot (or close ones) is not a blow-up.
+    let widen = |lo: &mut f64, hi: &mut f64| {
+        let span = (*hi - *lo).max(0.05) * 1.15;
+        let mid = (*lo + *hi) / 2.0;
+        *lo = mid - span / 2.0;
+        *hi = mid + span / 2.0;
+    };
+    widen(&mut lat0, &mut lat1);
+    widen(&mut lon0, &mut lon1);
+    // Same scale on both axes (near the equator a degree is a degree).
+    let scale = ((W - 2.0 * PAD) / (lon1 - lon0)).min((H - 2.0 * PAD) / (lat1 - lat0));
+    let (cx, cy) = ((lon0 + lon1) / 2.0, (lat0 + lat1) / 2.0);
+    let x = |lon: f64| W / 2.0 + (lon - cx) * scale;
+    let y = |lat: f64| H / 2.0 - (lat - cy) * scale;
+    let _ = write!(
+        out,
+        "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"mt\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <title id=\"mt\">{}</title><g stroke=\"#b9cdb9\" stroke-width=\"1\" fill=\"none\">",
+        esc(t.plots)
+    );
+    // A graticule every 0.1° (or 0.5° for wide spreads), labelled.
+    let step = if (lat1 - lat0).max(lon1 - lon0) > 1.0 { 0.5 } else { 0.1 };
+    let mut labels = String::new();
+    let mut g = (lon0 / step).ceil() * step;
+    while g <= lon1 {
+        let gx = x(g);
+        let _ = write!(out, "<line x1=\"{gx:.1}\" y1=\"0\" x2=\"{gx:.1}\" y2=\"{H}\"/>");
+        let _ = write!(
+            labels,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{g:.1}°</text>",
+            gx + 2.0,
+            H - 4.0
+        );
+        g += step;
+    }
+    let mut g = (lat0 / step).ceil() * step;
+    while g <= lat1 {
+        let gy = y(g);
+        let _ = write!(out, "<line x1=\"0\" y1=\"{gy:.1}\" x2=\"{W}\" y2=\"{gy:.1}\"/>");
+        let _ = write!(labels, "<text x=\"2\" y=\"{:.1}\">{g:.1}°</text>", gy - 2.0);
+        g += step;
+    }
+    let _ = write!(
+        out,
+        "</g><g font-size=\"9\" fill=\"#3f4f3f\" font-family=\"sans-serif\">{labels}</g>\
+         <g font-size=\"11\" font-family=\"sans-serif\" font-weight=\"700\">"
+    );
+    for (n, p) in plots.iter().enumerate() {
+        let (px, py) = (x(p.longitude), y(p.latitude));
+        let _ = write!(
+            out,
+            "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"7\" fill=\"#15803d\" stroke=\"#fff\" stroke-width=\"1.5\">\
+             <title>{} — {}</title></circle>\
+             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#fff\">{}</text>",
+            esc(&p.plot_id),
+            esc(&p.place),
+            py + 4.0,
+            n + 1
+        );
+    }
+    out.push_str("</g></svg>");
+}
+
+/// A friendly page for an unknown (404) or malformed (400) label.
+pub fn problem(lang: Lang, not_found: bool, detail: &str) -> String {
+    let t = lang.t();
+    let (title, body) = if not_found {
+        (t.not_found_title, t.not_found_body)
+    } else {
+        (t.bad_title, t.bad_body)
+    };
+    let mut out = String::with_capacity(4096);
+    head(&mut out, lang, title);
+    let _ = write!(
+        out,
+        "<section><h1>{title}</h1><p>{body}</p><p class=\"meta\"><code>{}</code></p></section></main></body></html>",
+        esc(detail)
+    );
+    out
+}
