@@ -132,13 +132,13 @@ async fn chromium_shows_a_rice_bag_page_naming_its_ukm_and_verdicts() {
                     "binary": binary,
                     // A phone set to Bahasa Indonesia.
                     "prefs": {"intl.accept_languages": "id-ID,id"},
+                    // A cheap phone's screen: 360 CSS pixels wide.
+                    "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 2.0}},
                     "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                         "--disable-quic", "--no-first-run", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync", "--hide-scrollbars",
                         format!("--user-data-dir={}", driver._profile.path().display()),
-                        // A cheap phone's screen.
-                        "--window-size=360,800",
                         "--lang=id-ID",
                     ],
                 },
@@ -214,7 +214,7 @@ async fn chromium_shows_a_rice_bag_page_naming_its_ukm_and_verdicts() {
         .expect("layout");
     assert_eq!(layout[0], "id");
     let (scroll, inner) = (layout[1].as_f64().unwrap_or(0.0), layout[2].as_f64().unwrap_or(0.0));
-    assert!(inner <= 400.0, "a phone-sized window, not {inner} px");
+    assert_eq!(inner, 360.0, "a phone-sized viewport");
     assert!(scroll <= inner, "nothing wider than the screen: {scroll} > {inner}");
 
     let shot = driver
@@ -226,6 +226,9 @@ async fn chromium_shows_a_rice_bag_page_naming_its_ukm_and_verdicts() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     let file = dir.join("rice-bag-360px.png");
+    // 360 CSS pixels at a pixel ratio of 2.
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    assert_eq!(width, 720, "the screenshot is of the phone's screen");
     std::fs::write(&file, &png).expect("save the screenshot");
     println!("screenshot saved to {}", file.display());
     let _ = driver.call("DELETE", &s, None).await;

@@ -440,6 +440,12 @@ fn coord(v: f64, neg: char, pos: char) -> String {
     format!("{:.4}° {}", v.abs(), if v < 0.0 { neg } else { pos })
 }
 
+fn coord_label(v: f64, decimals: usize, neg: char, pos: char) -> String {
+    // Rounding first keeps -0.0 and 7.0000001 from showing.
+    let r = (v * 100.0).round() / 100.0;
+    format!("{:.decimals$}°{}", r.abs(), if r < 0.0 { neg } else { pos })
+}
+
 /// The plots on a small map: an equirectangular frame around them with a
 /// graticule and numbered points (no tiles: nothing is fetched).
 fn map(out: &mut String, t: &Words, plots: &[Plot]) {
@@ -473,26 +479,40 @@ fn map(out: &mut String, t: &Words, plots: &[Plot]) {
          <title id=\"mt\">{}</title><g stroke=\"#b9cdb9\" stroke-width=\"1\" fill=\"none\">",
         esc(t.plots)
     );
-    // A graticule every 0.1° (or 0.5° for wide spreads), labelled.
-    let step = if (lat1 - lat0).max(lon1 - lon0) > 1.0 { 0.5 } else { 0.1 };
+    // A graticule over the whole visible area, at a round step giving at
+    // most six lines across the longer side.
+    let (vlon0, vlon1) = (cx - W / 2.0 / scale, cx + W / 2.0 / scale);
+    let (vlat0, vlat1) = (cy - H / 2.0 / scale, cy + H / 2.0 / scale);
+    let longest = (vlon1 - vlon0).max(vlat1 - vlat0);
+    let step = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+        .into_iter()
+        .find(|s| longest / s <= 6.0)
+        .unwrap_or(10.0);
+    let decimals = if step < 0.1 { 2 } else { 1 };
     let mut labels = String::new();
-    let mut g = (lon0 / step).ceil() * step;
-    while g <= lon1 {
+    let mut g = (vlon0 / step).ceil() * step;
+    while g <= vlon1 {
         let gx = x(g);
         let _ = write!(out, "<line x1=\"{gx:.1}\" y1=\"0\" x2=\"{gx:.1}\" y2=\"{H}\"/>");
         let _ = write!(
             labels,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{g:.1}°</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             gx + 2.0,
-            H - 4.0
+            H - 4.0,
+            coord_label(g, decimals, 'W', 'E')
         );
         g += step;
     }
-    let mut g = (lat0 / step).ceil() * step;
-    while g <= lat1 {
+    let mut g = (vlat0 / step).ceil() * step;
+    while g <= vlat1 {
         let gy = y(g);
         let _ = write!(out, "<line x1=\"0\" y1=\"{gy:.1}\" x2=\"{W}\" y2=\"{gy:.1}\"/>");
-        let _ = write!(labels, "<text x=\"2\" y=\"{:.1}\">{g:.1}°</text>", gy - 2.0);
+        let _ = write!(
+            labels,
+            "<text x=\"2\" y=\"{:.1}\">{}</text>",
+            gy - 2.0,
+            coord_label(g, decimals, 'S', 'N')
+        );
         g += step;
     }
     let _ = write!(
@@ -532,4 +552,119 @@ pub fn problem(lang: Lang, not_found: bool, detail: &str) -> String {
         esc(detail)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::provenance::{InputLot, Named, ShareOut, Stamp};
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert('x')</script> & \"quoted\"";
+
+    fn page(plots: Vec<Plot>) -> Provenance {
+        let named = |s: &str| Named {
+            id: s.into(),
+            name: s.into(),
+        };
+        Provenance {
+            uri: "https://id.example/01/08997001001018/10/L1".into(),
+            gtin: "08997001001018".into(),
+            lot_id: "L1".into(),
+            serial: None,
+            product: named(HOSTILE),
+            facility: named("Sentra"),
+            owner: named("UKM"),
+            status: Status::Recalled,
+            verdict: Some(VerdictOut::Conformant),
+            made_as: "penyosohan".into(),
+            made_at: Stamp(1_789_111_800_000_000_000),
+            alerts: vec![Alert::Status {
+                status: Status::Recalled,
+                reason: HOSTILE.into(),
+                since: None,
+            }],
+            inspections: Vec::new(),
+            ukm_shares: vec![ShareOut {
+                id: "u".into(),
+                name: HOSTILE.into(),
+                fraction: "1/1".into(),
+                percent: "100.00".into(),
+            }],
+            supplier_shares: Vec::new(),
+            inputs: vec![InputLot {
+                lot_id: "R1".into(),
+                depth: 1,
+                product: "Gabah".into(),
+                facility: "Sentra".into(),
+                owner: "UKM".into(),
+                supplier: HOSTILE.into(),
+                made_as: "received".into(),
+                made_at: Stamp(0),
+                place: String::new(),
+                status: Status::Active,
+                verdict: None,
+                inspections: vec![InspectionOut {
+                    standard: "SNI 6128:2020 Premium".into(),
+                    verdict: Some(VerdictOut::NonConformant),
+                    at: Stamp(0),
+                    voided: false,
+                }],
+                voided: false,
+            }],
+            timeline: Vec::new(),
+            corrections: Vec::new(),
+            plots,
+            complete: true,
+            last_record: None,
+        }
+    }
+
+    #[test]
+    fn text_from_the_records_is_escaped_everywhere() {
+        let html = provenance(&page(Vec::new()), Lang::Id, "/01/08997001001018/10/L1?\"><b>");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"));
+        assert!(html.starts_with("<!doctype html><html lang=\"id\">"));
+        assert!(html.contains("SNI 6128:2020 Premium — <span class=\"badge bad\">tidak memenuhi syarat</span>"));
+        // The recall comes first, as an alert.
+        assert!(html.find("role=\"alert\"") < html.find("<h1"));
+        let en = problem(Lang::En, true, HOSTILE);
+        assert!(en.contains("lang=\"en\"") && en.contains("Unknown label") && !en.contains("<script>"));
+    }
+
+    #[test]
+    fn the_map_draws_every_plot_inside_its_frame() {
+        let plot = |id: &str, lat: f64, lon: f64| Plot {
+            lot_id: "R".into(),
+            plot_id: id.into(),
+            place: "Desa".into(),
+            latitude: lat,
+            longitude: lon,
+        };
+        for plots in [
+            vec![plot("A", -7.9478, 110.8372)],
+            vec![
+                plot("A", -7.9478, 110.8372),
+                plot("B", -7.7763, 110.6719),
+                plot("C", -7.2458, 110.7185),
+            ],
+            // Both ends of the archipelago.
+            vec![plot("A", 5.5, 95.3), plot("B", -8.5, 140.4)],
+        ] {
+            let mut out = String::new();
+            map(&mut out, Lang::Id.t(), &plots);
+            assert_eq!(out.matches("<circle").count(), plots.len());
+            for c in out.split("<circle cx=\"").skip(1) {
+                let mut nums = c.split('"').filter_map(|v| v.parse::<f64>().ok());
+                let (x, y) = (nums.next().expect("cx"), nums.next().expect("cy"));
+                assert!(
+                    (0.0..=320.0).contains(&x) && (0.0..=200.0).contains(&y),
+                    "({x}, {y}) in {out}"
+                );
+            }
+            let lines = out.matches("<line").count();
+            assert!((2..=16).contains(&lines), "{lines} graticule lines");
+        }
+    }
 }
