@@ -63,6 +63,13 @@ async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Resu
         .into_inner();
     assert!(trace.nodes.len() > 1, "{last_lot}: {trace:?}");
 
+    // The projector's genealogy answers label URIs over HTTP too.
+    let page = server
+        .http_get(crate::resolver::RICE_BAG, &[("Accept", "application/json")])
+        .await?;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.json()?["lotId"], "DMK-BP-260911");
+
     // Rules: over-consumption is refused and writes nothing.
     master_data(&server).await?;
     let mut c = server.capture().await?;

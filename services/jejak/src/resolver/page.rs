@@ -46,20 +46,26 @@ a{color:#14532d}\
 code{font-size:.8125rem;overflow-wrap:anywhere}\
 ";
 
-/// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// Text HTML-escaped for element content and quoted attributes, written
+/// straight into the page (no intermediate string).
+pub struct Esc<'a>(pub &'a str);
+
+impl std::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[i + 1..];
         }
+        f.write_str(rest)
     }
-    out
 }
 
 fn head(out: &mut String, lang: Lang, title: &str) {
@@ -71,7 +77,7 @@ fn head(out: &mut String, lang: Lang, title: &str) {
          <meta name=\"color-scheme\" content=\"light\"><title>{} · {}</title><style>{CSS}</style></head><body>\
          <header><div class=\"brand\">{}</div><p class=\"tag\">{}</p></header><main>",
         lang.code(),
-        esc(title),
+        Esc(title),
         t.site,
         t.site,
         t.tagline
@@ -95,7 +101,7 @@ fn inspection_line(out: &mut String, t: &Words, i: &InspectionOut) {
     let _ = write!(
         out,
         "<p class=\"meta\"><span{class}>{} — {}</span> <time datetime=\"{}\">{}</time>{}</p>",
-        esc(&i.standard),
+        Esc(&i.standard),
         verdict_badge(t, i.verdict),
         super::text::rfc3339(i.at),
         t.date(i.at),
@@ -134,7 +140,7 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance) {
                 }
                 out.push_str("</p>");
                 if !reason.is_empty() {
-                    let _ = write!(out, "<p>{}</p>", esc(reason));
+                    let _ = write!(out, "<p>{}</p>", Esc(reason));
                 }
             }
             Alert::Verdict { verdict, standard } => {
@@ -142,7 +148,7 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance) {
                     out,
                     "<p><strong>{}:</strong> {} — {}</p>",
                     t.alert_verdict,
-                    esc(standard),
+                    Esc(standard),
                     t.verdict(Some(*verdict))
                 );
             }
@@ -160,16 +166,16 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance) {
                     out,
                     "<p><strong>{}:</strong> {} ({} {}) — {}</p>",
                     t.alert_input,
-                    esc(product),
+                    Esc(product),
                     t.lot,
-                    esc(lot_id),
+                    Esc(lot_id),
                     state
                 );
             }
             Alert::Voided { reason } => {
                 let _ = write!(out, "<p><strong>{}</strong>", t.alert_voided);
                 if !reason.is_empty() {
-                    let _ = write!(out, ": {}", esc(reason));
+                    let _ = write!(out, ": {}", Esc(reason));
                 }
                 out.push_str("</p>");
             }
@@ -193,21 +199,21 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
     let _ = write!(
         out,
         "<section aria-labelledby=\"p\"><h1 id=\"p\">{}</h1><dl><dt>{}</dt><dd>{}</dd>",
-        esc(&page.product.name),
+        Esc(&page.product.name),
         t.lot,
-        esc(&page.lot_id)
+        Esc(&page.lot_id)
     );
     if let Some(serial) = &page.serial {
-        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", t.serial, esc(serial));
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", t.serial, Esc(serial));
     }
     let _ = write!(
         out,
         "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time datetime=\"{}\">{}</time></dd>\
          <dt>{}</dt><dd>{}</dd></dl>",
         t.gtin,
-        esc(&page.gtin),
+        Esc(&page.gtin),
         t.facility,
-        esc(&page.facility.name),
+        Esc(&page.facility.name),
         t.made,
         super::text::rfc3339(page.made_at),
         t.date(page.made_at),
@@ -249,16 +255,16 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                 out,
                 "<li class=\"card\"><h3{}>{} <span class=\"meta\">· {} {}</span></h3>",
                 if l.voided { " class=\"void\"" } else { "" },
-                esc(&l.product),
+                Esc(&l.product),
                 t.lot,
-                esc(&l.lot_id)
+                Esc(&l.lot_id)
             );
             if l.made_as == "received" {
                 let _ = write!(
                     out,
                     "<p class=\"meta\">{} {}, {}</p>",
                     t.received_from,
-                    esc(&l.supplier),
+                    Esc(&l.supplier),
                     t.date(l.made_at)
                 );
             } else {
@@ -266,14 +272,14 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                     out,
                     "<p class=\"meta\">{} {} · {}, {}</p>",
                     t.made_by_step,
-                    esc(&l.made_as),
-                    esc(&l.facility),
+                    Esc(&l.made_as),
+                    Esc(&l.facility),
                     t.date(l.made_at)
                 );
             }
-            let _ = write!(out, "<p class=\"meta\">{} {}", t.owner, esc(&l.owner));
+            let _ = write!(out, "<p class=\"meta\">{} {}", t.owner, Esc(&l.owner));
             if !l.place.is_empty() {
-                let _ = write!(out, " · {} {}", t.origin, esc(&l.place));
+                let _ = write!(out, " · {} {}", t.origin, Esc(&l.place));
             }
             out.push_str("</p>");
             if matches!(l.status, Status::OnHold | Status::Recalled | Status::Disposed) {
@@ -319,14 +325,14 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         let class = if s.voided { " class=\"void\"" } else { "" };
         let _ = write!(out, "<span{class}>");
         if !what.is_empty() {
-            let _ = write!(out, ": {}", esc(&what));
+            let _ = write!(out, ": {}", Esc(&what));
         }
         match s.kind {
             StepKind::Inspection => {
                 let _ = write!(out, " — {}", t.verdict(s.verdict));
             }
             StepKind::Receipt | StepKind::Processing if !s.detail.is_empty() => {
-                let _ = write!(out, " · {}", esc(&s.detail));
+                let _ = write!(out, " · {}", Esc(&s.detail));
             }
             _ => {}
         }
@@ -334,13 +340,13 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             out,
             "</span> <span class=\"meta\">({} {})</span>",
             t.lot,
-            esc(&s.lot_id)
+            Esc(&s.lot_id)
         );
         if s.voided {
             let _ = write!(out, " <em>{}</em>", t.voided);
         }
         if matches!(s.kind, StepKind::Status | StepKind::Correction) && !s.detail.is_empty() {
-            let _ = write!(out, "<p class=\"meta\">{}</p>", esc(&s.detail));
+            let _ = write!(out, "<p class=\"meta\">{}</p>", Esc(&s.detail));
         }
         out.push_str("</li>");
     }
@@ -362,12 +368,12 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                 "<li class=\"card\"><p class=\"meta\"><strong>{}</strong> · {} {}",
                 t.voided_what(&c.what),
                 t.lot,
-                esc(&c.lot_id)
+                Esc(&c.lot_id)
             );
             if let Some(at) = c.at {
                 let _ = write!(out, " · {}", t.date(at));
             }
-            let _ = write!(out, "</p><p>{}</p></li>", esc(&c.reason));
+            let _ = write!(out, "</p><p>{}</p></li>", Esc(&c.reason));
         }
         out.push_str("</ul>");
     }
@@ -386,8 +392,8 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                 out,
                 "<li class=\"meta\"><strong>{}</strong> {} — {} ({}, {})</li>",
                 n + 1,
-                esc(&pl.plot_id),
-                esc(&pl.place),
+                Esc(&pl.plot_id),
+                Esc(&pl.place),
                 coord(pl.latitude, 'S', 'N'),
                 coord(pl.longitude, 'W', 'E')
             );
@@ -401,16 +407,16 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             out,
             "<p>{}: {} #{} · blake3 <code>{}</code></p>",
             t.record,
-            esc(&r.chain),
+            Esc(&r.chain),
             r.sequence,
-            esc(&r.hash)
+            Esc(&r.hash)
         );
     }
     let other = match lang {
         Lang::Id => "en",
         Lang::En => "id",
     };
-    let p = esc(self_path);
+    let p = Esc(self_path);
     let _ = write!(
         out,
         "<p>{}: <a href=\"{p}?linkType=gs1:traceability\" type=\"application/json\">JSON</a> · \
@@ -430,8 +436,8 @@ fn shares(out: &mut String, list: &[super::provenance::ShareOut]) {
             out,
             "<li><div class=\"share\"><span>{}</span><strong>{}%</strong></div>\
              <div class=\"bar\" aria-hidden=\"true\"><span style=\"width:{width:.1}%\"></span></div></li>",
-            esc(&s.name),
-            esc(&s.percent)
+            Esc(&s.name),
+            Esc(&s.percent)
         );
     }
 }
@@ -477,7 +483,7 @@ fn map(out: &mut String, t: &Words, plots: &[Plot]) {
         out,
         "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"mt\" xmlns=\"http://www.w3.org/2000/svg\">\
          <title id=\"mt\">{}</title><g stroke=\"#b9cdb9\" stroke-width=\"1\" fill=\"none\">",
-        esc(t.plots)
+        Esc(t.plots)
     );
     // A graticule over the whole visible area, at a round step giving at
     // most six lines across the longer side.
@@ -527,8 +533,8 @@ fn map(out: &mut String, t: &Words, plots: &[Plot]) {
             "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"7\" fill=\"#15803d\" stroke=\"#fff\" stroke-width=\"1.5\">\
              <title>{} — {}</title></circle>\
              <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#fff\">{}</text>",
-            esc(&p.plot_id),
-            esc(&p.place),
+            Esc(&p.plot_id),
+            Esc(&p.place),
             py + 4.0,
             n + 1
         );
@@ -549,7 +555,7 @@ pub fn problem(lang: Lang, not_found: bool, detail: &str) -> String {
     let _ = write!(
         out,
         "<section><h1>{title}</h1><p>{body}</p><p class=\"meta\"><code>{}</code></p></section></main></body></html>",
-        esc(detail)
+        Esc(detail)
     );
     out
 }
