@@ -393,6 +393,41 @@ async fn load(
     Ok((started.elapsed(), lat))
 }
 
+/// Decides `cmd` against `state` and appends its event straight to the log,
+/// as the generators do (no server, no network).
+fn append_decided(
+    log: &SledLog,
+    state: &mut State,
+    now: jejak_domain::Time,
+    id: String,
+    cmd: Command,
+) -> anyhow::Result<()> {
+    let event = state.decide(&id, cmd, now).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+    log.append(Draft {
+        chain: event.chain().to_string(),
+        event_id: id.clone(),
+        actor: "bench".into(),
+        command_hash: [0; 32],
+        recorded_at: jejak_proto::time_to_proto(now),
+        event: jejak_proto::event_to_proto(&event),
+    })?;
+    state.apply(&id, &event);
+    Ok(())
+}
+
+/// Appends the master data given as canonical-JSON command lines.
+fn append_master(
+    append: &mut dyn FnMut(String, Command) -> anyhow::Result<()>,
+    lines: Vec<String>,
+) -> anyhow::Result<()> {
+    for line in lines {
+        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
+        let (id, cmd) = jejak_proto::command_from_proto(kind)?;
+        append(id, cmd)?;
+    }
+    Ok(())
+}
+
 /// Generates a genealogy of `lots` lots straight into the log through the
 /// domain's decide/apply: 40 % raw receipts, intermediates with 2–5 inputs
 /// on levels 1–7, finished units with 1–3 inputs on level 8. Inputs are
@@ -402,24 +437,8 @@ fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<S
     let mut state = State::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = crate::now();
-    let append = |state: &mut State, id: String, cmd: Command| -> anyhow::Result<()> {
-        let event = state.decide(&id, cmd, now).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
-        log.append(Draft {
-            chain: event.chain().to_string(),
-            event_id: id.clone(),
-            actor: "bench".into(),
-            command_hash: [0; 32],
-            recorded_at: jejak_proto::time_to_proto(now),
-            event: jejak_proto::event_to_proto(&event),
-        })?;
-        state.apply(&id, &event);
-        Ok(())
-    };
-    for line in master_data_lines() {
-        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
-        let (id, cmd) = jejak_proto::command_from_proto(kind)?;
-        append(&mut state, id, cmd)?;
-    }
+    let append = |state: &mut State, id: String, cmd: Command| append_decided(log, state, now, id, cmd);
+    append_master(&mut |id, cmd| append(&mut state, id, cmd), master_data_lines())?;
     let raw = lots * 40 / 100;
     let finished = lots / 10;
     let per_mid_level = (lots - raw - finished) / 7;
@@ -753,27 +772,11 @@ fn generate_labelled(log: &SledLog, lots: u64) -> anyhow::Result<Vec<String>> {
     use jejak_domain::{InspectLot, LotPacked, Measurement, Package};
     let mut state = State::new();
     let now = crate::now();
-    let append = |state: &mut State, id: String, cmd: Command| -> anyhow::Result<()> {
-        let event = state.decide(&id, cmd, now).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
-        log.append(Draft {
-            chain: event.chain().to_string(),
-            event_id: id.clone(),
-            actor: "bench".into(),
-            command_hash: [0; 32],
-            recorded_at: jejak_proto::time_to_proto(now),
-            event: jejak_proto::event_to_proto(&event),
-        })?;
-        state.apply(&id, &event);
-        Ok(())
-    };
+    let append = |state: &mut State, id: String, cmd: Command| append_decided(log, state, now, id, cmd);
     let mut master = master_data_lines();
     master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":"08997001001018"}}}"#.into());
     master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
-    for line in master {
-        let kind = crate::import::parse_command(&line).map_err(anyhow::Error::msg)?;
-        let (id, cmd) = jejak_proto::command_from_proto(kind)?;
-        append(&mut state, id, cmd)?;
-    }
+    append_master(&mut |id, cmd| append(&mut state, id, cmd), master)?;
     let gtin = jejak_domain::gs1::Gtin::parse("08997001001018")?;
     let inspect = |state: &mut State, lot: &str| -> anyhow::Result<()> {
         append(

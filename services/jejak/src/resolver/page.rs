@@ -46,6 +46,25 @@ a{color:#14532d}\
 code{font-size:.8125rem;overflow-wrap:anywhere}\
 ";
 
+/// The page stays small (under 100 KB) whatever the genealogy: beyond these,
+/// a line says how many more there are and links to the full JSON.
+const MAX_INPUT_CARDS: usize = 60;
+const MAX_STEPS: usize = 80;
+const MAX_ALERTS: usize = 8;
+const MAX_PLOTS: usize = 40;
+
+/// "… and 12 more", linked to the full data.
+fn more(out: &mut String, t: &Words, hidden: usize, self_path: &str) {
+    if hidden > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"note\"><a href=\"{}?linkType=gs1:traceability\" type=\"application/json\">{}</a></p>",
+            Esc(self_path),
+            t.more.replace("{n}", &hidden.to_string())
+        );
+    }
+}
+
 /// Text HTML-escaped for element content and quoted attributes, written
 /// straight into the page (no intermediate string).
 pub struct Esc<'a>(pub &'a str);
@@ -113,7 +132,7 @@ fn inspection_line(out: &mut String, t: &Words, i: &InspectionOut) {
     );
 }
 
-fn alerts(out: &mut String, t: &Words, page: &Provenance) {
+fn alerts(out: &mut String, t: &Words, page: &Provenance, self_path: &str) {
     if page.alerts.is_empty() {
         return;
     }
@@ -131,7 +150,7 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance) {
         if severe { "" } else { " warn" },
         t.alert_title
     );
-    for a in &page.alerts {
+    for a in page.alerts.iter().take(MAX_ALERTS) {
         match a {
             Alert::Status { status, reason, since } => {
                 let _ = write!(out, "<p><strong>{}</strong>", t.status(*status));
@@ -181,6 +200,7 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance) {
             }
         }
     }
+    more(out, t, page.alerts.len().saturating_sub(MAX_ALERTS), self_path);
     out.push_str("</section>");
 }
 
@@ -193,7 +213,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         lang,
         &format!("{} — {} {}", page.product.name, t.lot, page.lot_id),
     );
-    alerts(&mut out, t, page);
+    alerts(&mut out, t, page, self_path);
 
     // The product and lot.
     let _ = write!(
@@ -250,7 +270,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             "<section aria-labelledby=\"i\"><h2 id=\"i\">{}</h2><p class=\"note\">{}</p><ul>",
             t.inputs, t.inputs_note
         );
-        for l in &page.inputs {
+        for l in page.inputs.iter().take(MAX_INPUT_CARDS) {
             let _ = write!(
                 out,
                 "<li class=\"card\"><h3{}>{} <span class=\"meta\">· {} {}</span></h3>",
@@ -298,6 +318,12 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             out.push_str("</li>");
         }
         out.push_str("</ul>");
+        more(
+            &mut out,
+            t,
+            page.inputs.len().saturating_sub(MAX_INPUT_CARDS),
+            self_path,
+        );
         if !page.complete {
             let _ = write!(out, "<p class=\"note\">{}</p>", t.incomplete);
         }
@@ -310,7 +336,10 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         "<section aria-labelledby=\"j\"><h2 id=\"j\">{}</h2><ol class=\"tl\">",
         t.journey
     );
-    for s in &page.timeline {
+    // The latest steps, nearest the product in hand.
+    let hidden_steps = page.timeline.len().saturating_sub(MAX_STEPS);
+    more(&mut out, t, hidden_steps, self_path);
+    for s in page.timeline.iter().skip(hidden_steps) {
         let _ = write!(
             out,
             "<li><time datetime=\"{}\">{}</time><strong>{}</strong>",
@@ -385,9 +414,10 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             "<section class=\"map\" aria-labelledby=\"m\"><h2 id=\"m\">{}</h2><p class=\"note\">{}</p>",
             t.plots, t.plots_note
         );
-        map(&mut out, t, &page.plots);
+        let plots = &page.plots[..page.plots.len().min(MAX_PLOTS)];
+        map(&mut out, t, plots);
         out.push_str("<ul>");
-        for (n, pl) in page.plots.iter().enumerate() {
+        for (n, pl) in plots.iter().enumerate() {
             let _ = write!(
                 out,
                 "<li class=\"meta\"><strong>{}</strong> {} — {} ({}, {})</li>",
@@ -398,7 +428,9 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                 coord(pl.longitude, 'W', 'E')
             );
         }
-        out.push_str("</ul></section>");
+        out.push_str("</ul>");
+        more(&mut out, t, page.plots.len().saturating_sub(MAX_PLOTS), self_path);
+        out.push_str("</section>");
     }
 
     out.push_str("</main><footer>");
@@ -637,6 +669,43 @@ mod tests {
         assert!(html.find("role=\"alert\"") < html.find("<h1"));
         let en = problem(Lang::En, true, HOSTILE);
         assert!(en.contains("lang=\"en\"") && en.contains("Unknown label") && !en.contains("<script>"));
+    }
+
+    #[test]
+    fn a_huge_genealogy_still_makes_a_small_page() {
+        let mut p = page(
+            (0..400)
+                .map(|i| Plot {
+                    lot_id: format!("R{i}"),
+                    plot_id: format!("PLOT-{i:04}-{HOSTILE}"),
+                    place: "Desa Ngandong, Kec. Eromoko, Kab. Wonogiri (hutan rakyat)".into(),
+                    latitude: -7.0 - f64::from(i) / 400.0,
+                    longitude: 110.0 + f64::from(i) / 400.0,
+                })
+                .collect(),
+        );
+        let input = p.inputs[0].clone();
+        p.inputs = (0..400).map(|_| input.clone()).collect();
+        p.alerts = (0..400).map(|_| p.alerts[0].clone()).collect();
+        p.timeline = (0..1200)
+            .map(|i| super::super::provenance::Step {
+                at: Stamp(i),
+                kind: StepKind::Inspection,
+                lot_id: format!("R{i}"),
+                what: "SNI 6128:2020 Premium".into(),
+                detail: String::new(),
+                verdict: Some(VerdictOut::Conformant),
+                status: None,
+                voided: false,
+            })
+            .collect();
+        let html = provenance(&p, Lang::Id, "/01/08997001001018/10/L1");
+        assert!(html.len() < 100 * 1024, "{} bytes", html.len());
+        assert!(html.contains("dan 340 lainnya"), "hidden inputs are counted");
+        assert!(html.contains("dan 1120 lainnya"), "hidden steps are counted");
+        // The latest step is shown, the earliest hidden.
+        assert!(html.contains("(Lot R1199)"));
+        assert!(!html.contains("(Lot R0)"));
     }
 
     #[test]

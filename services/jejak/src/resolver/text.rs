@@ -99,6 +99,8 @@ pub struct Words {
     pub not_found_body: &'static str,
     pub bad_title: &'static str,
     pub bad_body: &'static str,
+    /// `{n}` is the count left out.
+    pub more: &'static str,
     pub months: [&'static str; 12],
 }
 
@@ -142,6 +144,7 @@ pub static ID: Words = Words {
         "Kami tidak menemukan produk dengan label ini. Periksa kembali kodenya, atau tanyakan kepada penjual.",
     bad_title: "Alamat label tidak sah",
     bad_body: "Alamat ini bukan GS1 Digital Link yang sah.",
+    more: "… dan {n} lainnya: lihat data lengkap",
     months: [
         "Januari",
         "Februari",
@@ -197,6 +200,7 @@ pub static EN: Words = Words {
     not_found_body: "We found no product with this label. Check the code again, or ask the seller.",
     bad_title: "Not a valid label address",
     bad_body: "This address is not a valid GS1 Digital Link.",
+    more: "… and {n} more: see the full data",
     months: [
         "January",
         "February",
