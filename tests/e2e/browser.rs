@@ -23,7 +23,11 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Stops ChromeDriver and the browser it started (its process group),
+    /// also when an assertion failed before the session was closed.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -40,8 +44,10 @@ fn find(names: &[&str]) -> Option<std::path::PathBuf> {
 impl Driver {
     fn start() -> anyhow::Result<Driver> {
         let driver = find(&["chromedriver"]).with_context(|| format!("chromedriver is missing: {INSTALL}"))?;
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new(driver)
             .arg("--port=0")
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -2,6 +2,8 @@
 //! back to the label's URI, which resolves; `jejak labels` writes a sheet
 //! with one label per packed unit.
 
+use jejak_testkit::{Server, ServerOptions};
+
 use crate::resolver::RICE_BAG;
 use crate::support::Demo;
 
@@ -63,6 +65,15 @@ async fn a_label_png_decodes_to_its_uri_which_resolves() {
         .await
         .expect("png by accept");
     assert_eq!(by_accept.header("content-type"), Some("image/png"));
+    let refused_png = demo
+        .server
+        .http_get(
+            &format!("/labels{RICE_BAG}"),
+            &[("Accept", "image/png;q=0, image/svg+xml")],
+        )
+        .await
+        .expect("svg by accept");
+    assert_eq!(refused_png.header("content-type"), Some("image/svg+xml"));
     let svg = demo
         .server
         .http_get(&format!("/labels{RICE_BAG}"), &[])
@@ -84,6 +95,41 @@ async fn a_label_png_decodes_to_its_uri_which_resolves() {
         let r = demo.server.http_get(path, &[]).await.expect("label");
         assert_eq!(r.status, status, "{path}: {}", r.text());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_carry_the_configured_base_and_its_path_prefix_resolves() {
+    const BASE: &str = "https://id.koperasi.example/jejak";
+    let server = Server::start(ServerOptions {
+        demo: true,
+        extra_args: vec!["--public-base".into(), BASE.into()],
+        ..Default::default()
+    })
+    .expect("start a server with a public base");
+    let demo = Demo::attach(server).await;
+    let png = demo
+        .server
+        .http_get(&format!("/labels{RICE_BAG}?format=png&size=3"), &[])
+        .await
+        .expect("label png");
+    let uri = decode_qr(&png.body);
+    assert_eq!(uri, format!("{BASE}{RICE_BAG}"));
+    // Behind the domain's proxy the path keeps its prefix; it resolves as is.
+    let path = uri
+        .strip_prefix("https://id.koperasi.example")
+        .expect("the base's host");
+    let page = demo
+        .server
+        .http_get(path, &[("Accept", "application/ld+json")])
+        .await
+        .expect("resolve");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.json().expect("json-ld")["@id"], uri);
+    let lines = demo.server.stdout_lines();
+    assert!(
+        lines.iter().any(|l| l.trim_start().starts_with(&format!("{BASE}/01/"))),
+        "the demo's label URIs use the base: {lines:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,8 +126,17 @@ async fn a_rice_bag_page_names_its_ukm_and_verdicts_in_both_languages() {
     )
     .await;
     assert_eq!(en2.header("content-language"), Some("en"));
-    let id2 = get(&demo, RICE_BAG, &[("Accept-Language", "fr, id;q=0.5")]).await;
+    let id2 = get(&demo, RICE_BAG, &[("Accept-Language", "en;q=0.4, id;q=0.9")]).await;
     assert_eq!(id2.header("content-language"), Some("id"));
+    let en3 = get(&demo, RICE_BAG, &[("Accept-Language", "id;q=0.2, en-US;q=0.8")]).await;
+    assert_eq!(en3.header("content-language"), Some("en"));
+    // HEAD answers the headers alone.
+    let head = jejak_testkit::http_request(demo.server.authority(), "HEAD", RICE_BAG, &[], b"")
+        .await
+        .expect("head");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(head.body.is_empty());
 
     assert_eq!(demo.position().await, before, "reading labels writes nothing");
 }
@@ -140,6 +149,16 @@ async fn labels_resolve_to_json_json_ld_and_linksets() {
     let json = get(&demo, RICE_BAG, &[("Accept", "application/json")]).await;
     assert_eq!(json.status, 200);
     assert_eq!(json.header("content-type"), Some("application/json"));
+    assert_eq!(json.header("access-control-allow-origin"), Some("*"));
+    // q-values decide: JSON weighed above HTML, JSON-LD above JSON.
+    for (accept, expected) in [
+        ("text/html;q=0.5, application/json;q=0.9", "application/json"),
+        ("application/json;q=0.5, application/ld+json", "application/ld+json"),
+        ("application/json;q=0, text/html", "text/html; charset=utf-8"),
+    ] {
+        let r = get(&demo, RICE_BAG, &[("Accept", accept)]).await;
+        assert_eq!(r.header("content-type"), Some(expected), "Accept: {accept}");
+    }
     let doc = json.json().expect("json");
     assert_eq!(doc["uri"], format!("{base}{RICE_BAG}"));
     assert_eq!(doc["lotId"], "DMK-BP-260911");
@@ -252,7 +271,8 @@ async fn malformed_labels_are_400_and_unknown_ones_404_with_a_friendly_page() {
         // Check digit wrong (…018 is right).
         ("/01/08997001001019/10/DMK-BP-260911", 400),
         ("/01/0899700100101/10/DMK-BP-260911", 400),
-        ("/01/08997001001018", 400),
+        // A GTIN alone is a Digital Link, but names no lot.
+        ("/01/08997001001018", 404),
         ("/01/08997001001018/10/DMK-BP-260911/99/x", 400),
         ("/01/08997001001018/10/%FF%FE", 400),
         ("/01/08997001001018/10/NO-SUCH-LOT", 404),
@@ -479,4 +499,151 @@ async fn serve_demo_prints_label_uris_that_open() {
         let page = get(&demo, path, &[("Accept", BROWSER)]).await;
         assert_eq!(page.status, 200, "{uri}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully() {
+    let mut demo = Demo::start().await;
+    let fac = "fac-demak";
+    let c = &mut demo.capture;
+    c.receive_material(p::ReceiveMaterialRequest {
+        command_id: "tr-recv".into(),
+        facility_id: fac.into(),
+        lot_id: "TR-GKG-1".into(),
+        product_id: "prd-dmk-gkg".into(),
+        quantity: qty("1000", p::Unit::Kg),
+        owner_id: "ukm-dmk-srirejeki".into(),
+        supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("receive");
+    c.process_lots(p::ProcessLotsRequest {
+        command_id: "tr-mill".into(),
+        facility_id: fac.into(),
+        process_step: "penggilingan".into(),
+        inputs: vec![p::LotInput {
+            lot_id: "TR-GKG-1".into(),
+            quantity: qty("1000", p::Unit::Kg),
+        }],
+        outputs: vec![p::LotOutput {
+            lot_id: "TR-BP-1".into(),
+            product_id: "prd-dmk-beras-premium-5kg".into(),
+            quantity: qty("600", p::Unit::Kg),
+            owner_id: String::new(),
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("mill");
+    c.pack_lot(p::PackLotRequest {
+        command_id: "tr-pack".into(),
+        facility_id: fac.into(),
+        lot_id: "TR-BP-1".into(),
+        gtin: "08997001001018".into(),
+        packages: vec![p::Package {
+            serial: "TR-0001".into(),
+            quantity: qty("5", p::Unit::Kg),
+        }],
+        occurred_at: None,
+    })
+    .await
+    .expect("pack");
+    let status = |id: &str, st: p::LotStatus, reason: &str| p::ChangeLotStatusRequest {
+        command_id: id.into(),
+        facility_id: fac.into(),
+        lot_id: "TR-BP-1".into(),
+        status: st as i32,
+        reason: reason.into(),
+        occurred_at: None,
+    };
+    c.change_lot_status(status("tr-hold", p::LotStatus::OnHold, "Karung basah di gudang"))
+        .await
+        .expect("hold");
+    c.change_lot_status(status(
+        "tr-release",
+        p::LotStatus::Released,
+        "Karung diganti, isi kering",
+    ))
+    .await
+    .expect("release");
+    c.change_lot_status(status("tr-recall", p::LotStatus::Recalled, "Penarikan keliru"))
+        .await
+        .expect("recall");
+    let void = |id: &str, event: &str, reason: &str| p::VoidEventRequest {
+        command_id: id.into(),
+        facility_id: fac.into(),
+        event_id: event.into(),
+        reason: reason.into(),
+        replacement_event_id: String::new(),
+        occurred_at: None,
+    };
+    c.void_event(void(
+        "tr-void-recall",
+        "tr-recall",
+        "Penarikan dicatat untuk lot yang salah",
+    ))
+    .await
+    .expect("void the recall");
+    // Something made later from the bag's lot, then voided: that
+    // correction belongs to the later lot's page, not this one.
+    c.process_lots(p::ProcessLotsRequest {
+        command_id: "tr-repack".into(),
+        facility_id: fac.into(),
+        process_step: "pengemasan-ulang".into(),
+        inputs: vec![p::LotInput {
+            lot_id: "TR-BP-1".into(),
+            quantity: qty("100", p::Unit::Kg),
+        }],
+        outputs: vec![p::LotOutput {
+            lot_id: "TR-BP-2".into(),
+            product_id: "prd-dmk-beras-premium-5kg".into(),
+            quantity: qty("100", p::Unit::Kg),
+            owner_id: String::new(),
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("repack");
+    c.void_event(void("tr-void-repack", "tr-repack", "Jalur kemas ulang salah dipilih"))
+        .await
+        .expect("void the repack");
+    demo.server.wait_projected(WAIT).await.expect("projected");
+
+    let path = "/01/08997001001018/10/TR-BP-1/21/TR-0001";
+    let json = get(&demo, path, &[("Accept", "application/json")])
+        .await
+        .json()
+        .expect("json");
+    assert_eq!(json["status"], "released", "{json}");
+    assert_eq!(
+        json["alerts"],
+        serde_json::json!([]),
+        "a released hold and a voided recall raise nothing"
+    );
+    let corrections = json["corrections"].as_array().expect("corrections");
+    assert_eq!(corrections.len(), 1, "{corrections:?}");
+    assert_eq!(corrections[0]["what"], "status");
+    assert_eq!(corrections[0]["lotId"], "TR-BP-1");
+    assert_eq!(corrections[0]["reason"], "Penarikan dicatat untuk lot yang salah");
+    let steps = json["timeline"].as_array().expect("timeline");
+    let recall = steps
+        .iter()
+        .find(|s| s["kind"] == "status" && s["status"] == "recalled")
+        .expect("the recall stays in the journey");
+    assert_eq!(recall["voided"], true);
+    let release = steps
+        .iter()
+        .find(|s| s["kind"] == "status" && s["status"] == "released")
+        .expect("the release");
+    assert_eq!(release["voided"], false);
+
+    let html = unescape(&get(&demo, path, &[("Accept", BROWSER)]).await.text());
+    assert!(!html.contains("role=\"alert\""), "no alert on a released lot");
+    assert!(html.contains("dilepas setelah ditahan"));
+    assert!(
+        !html.contains("Jalur kemas ulang salah dipilih"),
+        "a later lot's correction is not this lot's"
+    );
+    assert!(html.contains("Penarikan dicatat untuk lot yang salah"));
 }

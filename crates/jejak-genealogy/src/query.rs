@@ -149,6 +149,7 @@ impl Genealogy {
                 .standing
                 .verdict
                 .map_or(0, |v| jejak_proto::verdict_to_proto(v) as i32),
+            hold_released: n.standing.hold_released,
             inspections,
             origin: jejak_proto::origin_to_proto(&n.detail().origin),
             documents: if with_detail {

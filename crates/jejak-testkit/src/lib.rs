@@ -469,7 +469,10 @@ pub async fn http_request(
                     .and_then(|v| v.trim().parse::<usize>().ok());
                 match length {
                     Some(len) if body >= len => return Ok(()),
-                    None if head.contains("transfer-encoding: chunked") && raw.ends_with(b"0\r\n\r\n") => return Ok(()),
+                    // Complete when the chunks parse through the last one.
+                    None if head.contains("transfer-encoding: chunked") && dechunk(&raw[split + 4..]).is_ok() => {
+                        return Ok(())
+                    }
                     _ => {}
                 }
             }

@@ -476,19 +476,23 @@ pub fn render_tokens(r: &p::ListTokensReply) -> String {
 /// Writes the label sheet of `lot` (one label per packed unit) to `out`,
 /// PDF or SVG by its extension; returns what was written, for people.
 pub fn write_label_sheet(lot: &p::Lot, base: &str, out: &std::path::Path) -> anyhow::Result<String> {
-    let labels: Vec<jejak_label::Label> = lot
-        .packages
-        .iter()
-        .map(|pk| {
-            jejak_label::Label::new(
-                format!("{}{}", base.trim_end_matches('/'), pk.label),
-                lot.product_name.clone(),
-                &pk.gtin,
-                &lot.lot_id,
-                Some(&pk.serial),
-            )
-        })
-        .collect();
+    let mut labels = Vec::with_capacity(lot.packages.len());
+    for pk in &lot.packages {
+        if !pk.label.starts_with("/01/") {
+            anyhow::bail!(
+                "package {} of lot {} has no label path from the server; nothing was written",
+                pk.serial,
+                lot.lot_id
+            );
+        }
+        labels.push(jejak_label::Label::new(
+            format!("{}{}", base.trim_end_matches('/'), pk.label),
+            lot.product_name.clone(),
+            &pk.gtin,
+            &lot.lot_id,
+            Some(&pk.serial),
+        ));
+    }
     if labels.is_empty() {
         anyhow::bail!(
             "lot {} has no packed units this token may see: labels are printed for packed lots, by an operator of its facility or an administrator (--token)",

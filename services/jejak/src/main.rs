@@ -759,7 +759,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let target = server.target();
             let mut c = client::trace_client(&target).await?;
             let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
-            let base = public_base.unwrap_or_else(|| target.url.clone());
+            let base = public_base.unwrap_or_else(|| {
+                eprintln!(
+                    "note: the labels point at {}; give --public-base (JEJAK_PUBLIC_BASE) for labels that outlive this address",
+                    target.url
+                );
+                target.url.clone()
+            });
             println!("{}", client::write_label_sheet(&reply, &base, &out)?);
             Ok(())
         }

@@ -8,7 +8,7 @@
 //!
 //! | kept | dropped |
 //! |---|---|
-//! | lot id, product, facility, owner (UKM) and supplier names, status, verdict | quantities and balances |
+//! | lot id, product, facility, owner (UKM) and supplier names, status, verdict (and whether a hold was released) | quantities and balances |
 //! | each inspection's standard, verdict, date and whether it was voided | measurements and findings |
 //! | how the lot was made (received, or the process step) and when | documents, delivery notes, consignees (shipments) |
 //! | the origin: place (village, district), plot id and coordinates | packages other than the one a label names, source lot, creating event |
@@ -16,8 +16,10 @@
 //! Plot coordinates are public on purpose: where timber grew is what a
 //! buyer checks for legality (SVLK, EU deforestation rules) and what the
 //! provenance page draws on its map. The page (see `resolver`) also shows,
-//! for the labelled lot only, when it was packed and shipped (not to whom)
-//! and the reasons given for status changes and corrections.
+//! for the labelled lot, when it was packed and shipped (not to whom) and
+//! the reasons given for its status changes; for every lot on the page, the
+//! reasons given for corrections; and the chain, sequence and hash of the
+//! labelled lot's latest event, so that a buyer can check the record.
 
 use std::sync::Arc;
 
@@ -159,6 +161,7 @@ pub fn public_lot(l: p::Lot) -> p::Lot {
         packages: _,
         shipments: _,
         voided,
+        hold_released,
     } = l;
     p::Lot {
         lot_id,
@@ -184,6 +187,7 @@ pub fn public_lot(l: p::Lot) -> p::Lot {
         created_as,
         created_at,
         voided,
+        hold_released,
         ..Default::default()
     }
 }

@@ -31,7 +31,22 @@ pub const LABELS: &str = "/labels";
 /// under any prefix, a label image, the description). gRPC paths
 /// (`/package.Service/Method`) never have a `01` segment.
 pub fn is_public_path(path: &str) -> bool {
-    path == WELL_KNOWN || path.starts_with("/labels/") || path.split('/').any(|s| s == "01")
+    if path == WELL_KNOWN || path.starts_with("/labels/") {
+        return true;
+    }
+    let segments = path.split('/').skip(1);
+    // A gRPC path starts with a package-qualified service name.
+    if segments.clone().next().is_none_or(|first| first.contains('.')) {
+        return false;
+    }
+    has_gtin_segment(path)
+}
+
+/// Whether the path has a `/01/` followed by something: a Digital Link
+/// under some prefix, well-formed or not.
+fn has_gtin_segment(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments.windows(2).any(|w| w[0] == "01" && !w[1].is_empty())
 }
 
 /// What the resolver serves from.
@@ -181,8 +196,31 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The media types (or language tags) of an Accept-style header with their
+/// q-values, in the order given; malformed weights count as 0.
+pub fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+    header.split(',').filter_map(|part| {
+        let mut fields = part.split(';');
+        let item = fields.next()?.trim().to_ascii_lowercase();
+        if item.is_empty() {
+            return None;
+        }
+        let q = fields
+            .filter_map(|f| {
+                let (k, v) = f.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("q").then(|| v.trim())
+            })
+            .next()
+            .map_or(1.0, |v| {
+                v.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0)
+            });
+        Some((item, q))
+    })
+}
+
 /// `linkType` first, then the Accept header; the provenance page for
-/// browsers and for anything unspecific (`*/*`).
+/// browsers, for anything unspecific (`*/*`) and for link types this
+/// resolver does not have (GS1: answer with the default link).
 fn choose_format(query: &Query, accept: Option<&str>) -> Format {
     if let Some(lt) = query.link_type.as_deref() {
         let lt = lt
@@ -194,18 +232,12 @@ fn choose_format(query: &Query, accept: Option<&str>) -> Format {
             "traceability" => return Format::Json,
             "certificationInfo" => return Format::Certification,
             "recallStatus" => return Format::Recall,
-            // pip, defaultLink, or one this resolver lacks: the default.
-            _ => return Format::Html,
+            "pip" | "defaultLink" => return Format::Html,
+            _ => {}
         }
     }
-    let mut best = (0.0f32, Format::Html, usize::MAX);
-    for (n, part) in accept.unwrap_or("").split(',').enumerate() {
-        let mut fields = part.split(';');
-        let media = fields.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = fields
-            .filter_map(|f| f.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    let mut best = (0.0f32, Format::Html);
+    for (media, q) in weighted(accept.unwrap_or("")) {
         let format = match media.as_str() {
             "text/html" | "application/xhtml+xml" => Format::Html,
             "application/json" => Format::Json,
@@ -214,8 +246,8 @@ fn choose_format(query: &Query, accept: Option<&str>) -> Format {
             _ => continue,
         };
         // Higher q wins; on a tie, the type listed first.
-        if q > 0.0 && (q > best.0 || (q == best.0 && n < best.2)) {
-            best = (q, format, n);
+        if q > best.0 {
+            best = (q, format);
         }
     }
     best.1
@@ -225,11 +257,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Every answer of the resolver is public: web apps on any origin may read it.
 fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> http::Response<Body> {
     let mut r = http::Response::new(body.into());
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
 }
 
@@ -335,12 +369,21 @@ async fn resolve<L: TraceLog>(State(r): State<Arc<Resolver<L>>>, request: Reques
         return refusal;
     }
     let path = parts.uri.path();
-    if !path.split('/').any(|s| s == "01") {
+    if !has_gtin_segment(path) {
         return problem(
             StatusCode::NOT_FOUND,
             format,
             lang,
             &format!("nothing is served at {path}; labels look like /01/{{gtin}}/10/{{lot}}"),
+        );
+    }
+    // A GTIN alone is a well-formed Digital Link, but jejak answers lots.
+    if let Err(e @ jejak_domain::gs1::Gs1Error::MissingLot { .. }) = DigitalLink::parse(path) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format,
+            lang,
+            &format!("{e}: jejak labels name a lot"),
         );
     }
     let base = r.base(&parts.headers, &parts.uri);
@@ -477,7 +520,10 @@ async fn label<L: TraceLog>(State(r): State<Arc<Resolver<L>>>, request: Request)
                                 .insert(header::VARY, HeaderValue::from_static("Accept"));
                             resp
                         }
-                        Err(e) => problem(StatusCode::BAD_REQUEST, Format::Html, lang, &e.to_string()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "drawing a label failed");
+                            problem(StatusCode::INTERNAL_SERVER_ERROR, Format::Html, lang, &e.to_string())
+                        }
                     }
                 }
             }
@@ -505,7 +551,25 @@ mod tests {
             choose_format(&q("https://ref.gs1.org/voc/recallStatus"), None),
             Format::Recall
         );
-        assert_eq!(choose_format(&q("gs1:epil"), Some("application/json")), Format::Html);
+        assert_eq!(choose_format(&q("gs1:epil"), Some("application/json")), Format::Json);
+        assert_eq!(choose_format(&q("gs1:epil"), None), Format::Html);
+        assert_eq!(choose_format(&q("gs1:pip"), Some("application/json")), Format::Html);
+        assert_eq!(
+            choose_format(&none, Some("application/json;Q=0.9, text/html;q=0.5")),
+            Format::Json
+        );
+        assert_eq!(
+            choose_format(&none, Some("application/json;q=NaN, text/html;q=0.1")),
+            Format::Html
+        );
+        assert_eq!(
+            choose_format(&none, Some("application/json;q=7, text/html;q=0.1")),
+            Format::Html
+        );
+        assert_eq!(
+            choose_format(&none, Some("application/json, application/ld+json")),
+            Format::Json
+        );
         assert_eq!(
             choose_format(
                 &none,
@@ -546,5 +610,8 @@ mod tests {
         assert!(!is_public_path("/jejak.v1.AdminService/CreateToken"));
         assert!(!is_public_path("/metrics"));
         assert!(!is_public_path("/x01/"));
+        assert!(!is_public_path("/jejak.v1.AdminService/CreateToken/01/x"));
+        assert!(!is_public_path("/grpc.health.v1.Health/01/1"));
+        assert!(!is_public_path("/01/"));
     }
 }

@@ -50,8 +50,19 @@ code{font-size:.8125rem;overflow-wrap:anywhere}\
 /// a line says how many more there are and links to the full JSON.
 const MAX_INPUT_CARDS: usize = 60;
 const MAX_STEPS: usize = 80;
+/// Where each section stops adding entries, in bytes of the page so far
+/// (the timeline: of its own): the sum stays under 100 KB whatever the
+/// lengths of the names and reasons in the records.
+const INPUTS_UNTIL: usize = 48 * 1024;
+const STEPS_BUDGET: usize = 20 * 1024;
+const CORRECTIONS_UNTIL: usize = 80 * 1024;
+const MAP_UNTIL: usize = 82 * 1024;
+const PLOTS_UNTIL: usize = 94 * 1024;
 const MAX_ALERTS: usize = 8;
 const MAX_PLOTS: usize = 40;
+const MAX_CORRECTIONS: usize = 20;
+/// Inspections shown per lot: the latest ones.
+const MAX_INSPECTIONS: usize = 4;
 
 /// "… and 12 more", linked to the full data.
 fn more(out: &mut String, t: &Words, hidden: usize, self_path: &str) {
@@ -143,6 +154,7 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance, self_path: &str) {
             *verdict == Some(VerdictOut::NonConformant) || *status == Status::Recalled
         }
         Alert::Voided { .. } => true,
+        Alert::Unchecked => false,
     });
     let _ = write!(
         out,
@@ -198,6 +210,9 @@ fn alerts(out: &mut String, t: &Words, page: &Provenance, self_path: &str) {
                 }
                 out.push_str("</p>");
             }
+            Alert::Unchecked => {
+                let _ = write!(out, "<p>{}</p>", t.alert_unchecked);
+            }
         }
     }
     more(out, t, page.alerts.len().saturating_sub(MAX_ALERTS), self_path);
@@ -242,7 +257,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
     );
     if !page.inspections.is_empty() {
         let _ = write!(out, "<h2 style=\"margin-top:.75rem\">{}</h2>", t.final_check);
-        for i in &page.inspections {
+        for i in latest(&page.inspections) {
             inspection_line(&mut out, t, i);
         }
     }
@@ -270,14 +285,24 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             "<section aria-labelledby=\"i\"><h2 id=\"i\">{}</h2><p class=\"note\">{}</p><ul>",
             t.inputs, t.inputs_note
         );
+        let mut shown = 0;
         for l in page.inputs.iter().take(MAX_INPUT_CARDS) {
+            if out.len() > INPUTS_UNTIL {
+                break;
+            }
+            shown += 1;
             let _ = write!(
                 out,
-                "<li class=\"card\"><h3{}>{} <span class=\"meta\">· {} {}</span></h3>",
+                "<li class=\"card\"><h3><span{}>{}</span> <span class=\"meta\">· {} {}</span>{}</h3>",
                 if l.voided { " class=\"void\"" } else { "" },
                 Esc(&l.product),
                 t.lot,
-                Esc(&l.lot_id)
+                Esc(&l.lot_id),
+                if l.voided {
+                    format!(" <em>({})</em>", t.voided)
+                } else {
+                    String::new()
+                }
             );
             if l.made_as == "received" {
                 let _ = write!(
@@ -312,18 +337,13 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             if l.inspections.is_empty() {
                 let _ = write!(out, "<p class=\"meta\">{}</p>", t.no_inspection);
             }
-            for i in &l.inspections {
+            for i in latest(&l.inspections) {
                 inspection_line(&mut out, t, i);
             }
             out.push_str("</li>");
         }
         out.push_str("</ul>");
-        more(
-            &mut out,
-            t,
-            page.inputs.len().saturating_sub(MAX_INPUT_CARDS),
-            self_path,
-        );
+        more(&mut out, t, page.inputs.len() - shown, self_path);
         if !page.complete {
             let _ = write!(out, "<p class=\"note\">{}</p>", t.incomplete);
         }
@@ -336,48 +356,20 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         "<section aria-labelledby=\"j\"><h2 id=\"j\">{}</h2><ol class=\"tl\">",
         t.journey
     );
-    // The latest steps, nearest the product in hand.
-    let hidden_steps = page.timeline.len().saturating_sub(MAX_STEPS);
-    more(&mut out, t, hidden_steps, self_path);
-    for s in page.timeline.iter().skip(hidden_steps) {
-        let _ = write!(
-            out,
-            "<li><time datetime=\"{}\">{}</time><strong>{}</strong>",
-            super::text::rfc3339(s.at),
-            t.date_time(s.at),
-            t.step(s.kind)
-        );
-        let what = match s.kind {
-            StepKind::Status => s.status.map(|st| t.status(st).to_string()).unwrap_or_default(),
-            _ => s.what.clone(),
-        };
-        let class = if s.voided { " class=\"void\"" } else { "" };
-        let _ = write!(out, "<span{class}>");
-        if !what.is_empty() {
-            let _ = write!(out, ": {}", Esc(&what));
+    // The latest steps, nearest the product in hand, as many as fit.
+    let mut items: Vec<String> = Vec::new();
+    let mut used = 0;
+    for s in page.timeline.iter().rev().take(MAX_STEPS) {
+        let item = step_item(t, s);
+        used += item.len();
+        if used > STEPS_BUDGET {
+            break;
         }
-        match s.kind {
-            StepKind::Inspection => {
-                let _ = write!(out, " — {}", t.verdict(s.verdict));
-            }
-            StepKind::Receipt | StepKind::Processing if !s.detail.is_empty() => {
-                let _ = write!(out, " · {}", Esc(&s.detail));
-            }
-            _ => {}
-        }
-        let _ = write!(
-            out,
-            "</span> <span class=\"meta\">({} {})</span>",
-            t.lot,
-            Esc(&s.lot_id)
-        );
-        if s.voided {
-            let _ = write!(out, " <em>{}</em>", t.voided);
-        }
-        if matches!(s.kind, StepKind::Status | StepKind::Correction) && !s.detail.is_empty() {
-            let _ = write!(out, "<p class=\"meta\">{}</p>", Esc(&s.detail));
-        }
-        out.push_str("</li>");
+        items.push(item);
+    }
+    more(&mut out, t, page.timeline.len() - items.len(), self_path);
+    for item in items.iter().rev() {
+        out.push_str(item);
     }
     out.push_str("</ol></section>");
 
@@ -391,7 +383,12 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         let _ = write!(out, "<p class=\"meta\">{}</p>", t.corrections_none);
     } else {
         out.push_str("<ul>");
-        for c in &page.corrections {
+        let mut shown = 0;
+        for c in page.corrections.iter().take(MAX_CORRECTIONS) {
+            if out.len() > CORRECTIONS_UNTIL {
+                break;
+            }
+            shown += 1;
             let _ = write!(
                 out,
                 "<li class=\"card\"><p class=\"meta\"><strong>{}</strong> · {} {}",
@@ -405,10 +402,11 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             let _ = write!(out, "</p><p>{}</p></li>", Esc(&c.reason));
         }
         out.push_str("</ul>");
+        more(&mut out, t, page.corrections.len() - shown, self_path);
     }
     out.push_str("</section>");
 
-    if !page.plots.is_empty() {
+    if !page.plots.is_empty() && out.len() < MAP_UNTIL {
         let _ = write!(
             out,
             "<section class=\"map\" aria-labelledby=\"m\"><h2 id=\"m\">{}</h2><p class=\"note\">{}</p>",
@@ -417,7 +415,12 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         let plots = &page.plots[..page.plots.len().min(MAX_PLOTS)];
         map(&mut out, t, plots);
         out.push_str("<ul>");
+        let mut shown = 0;
         for (n, pl) in plots.iter().enumerate() {
+            if out.len() > PLOTS_UNTIL {
+                break;
+            }
+            shown += 1;
             let _ = write!(
                 out,
                 "<li class=\"meta\"><strong>{}</strong> {} — {} ({}, {})</li>",
@@ -429,7 +432,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             );
         }
         out.push_str("</ul>");
-        more(&mut out, t, page.plots.len().saturating_sub(MAX_PLOTS), self_path);
+        more(&mut out, t, page.plots.len() - shown, self_path);
         out.push_str("</section>");
     }
 
@@ -458,6 +461,55 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         t.data_links, t.other_lang
     );
     out
+}
+
+/// One step of the journey as a list item.
+fn step_item(t: &Words, s: &super::provenance::Step) -> String {
+    let mut item = String::with_capacity(256);
+    let _ = write!(
+        item,
+        "<li><time datetime=\"{}\">{}</time><strong>{}</strong>",
+        super::text::rfc3339(s.at),
+        t.date_time(s.at),
+        t.step(s.kind)
+    );
+    let what = match s.kind {
+        StepKind::Status => s.status.map(|st| t.status(st).to_string()).unwrap_or_default(),
+        _ => s.what.clone(),
+    };
+    let class = if s.voided { " class=\"void\"" } else { "" };
+    let _ = write!(item, "<span{class}>");
+    if !what.is_empty() {
+        let _ = write!(item, ": {}", Esc(&what));
+    }
+    match s.kind {
+        StepKind::Inspection => {
+            let _ = write!(item, " — {}", t.verdict(s.verdict));
+        }
+        StepKind::Receipt | StepKind::Processing if !s.detail.is_empty() => {
+            let _ = write!(item, " · {}", Esc(&s.detail));
+        }
+        _ => {}
+    }
+    let _ = write!(
+        item,
+        "</span> <span class=\"meta\">({} {})</span>",
+        t.lot,
+        Esc(&s.lot_id)
+    );
+    if s.voided {
+        let _ = write!(item, " <em>{}</em>", t.voided);
+    }
+    if matches!(s.kind, StepKind::Status | StepKind::Correction) && !s.detail.is_empty() {
+        let _ = write!(item, "<p class=\"meta\">{}</p>", Esc(&s.detail));
+    }
+    item.push_str("</li>");
+    item
+}
+
+/// The latest inspections of a lot (the list is oldest first).
+fn latest(list: &[InspectionOut]) -> &[InspectionOut] {
+    &list[list.len().saturating_sub(MAX_INSPECTIONS)..]
 }
 
 fn shares(out: &mut String, list: &[super::provenance::ShareOut]) {
@@ -684,8 +736,13 @@ mod tests {
                 })
                 .collect(),
         );
-        let input = p.inputs[0].clone();
+        let mut input = p.inputs[0].clone();
+        input.inspections = (0..50).map(|_| input.inspections[0].clone()).collect();
+        p.inspections = input.inspections.clone();
         p.inputs = (0..400).map(|_| input.clone()).collect();
+        p.corrections = (0..400)
+            .map(|i| super::super::provenance::Correction::for_test(&format!("R{i}"), &"x".repeat(512)))
+            .collect();
         p.alerts = (0..400).map(|_| p.alerts[0].clone()).collect();
         p.timeline = (0..1200)
             .map(|i| super::super::provenance::Step {
@@ -701,11 +758,37 @@ mod tests {
             .collect();
         let html = provenance(&p, Lang::Id, "/01/08997001001018/10/L1");
         assert!(html.len() < 100 * 1024, "{} bytes", html.len());
-        assert!(html.contains("dan 340 lainnya"), "hidden inputs are counted");
-        assert!(html.contains("dan 1120 lainnya"), "hidden steps are counted");
+        // Every entry is either shown or counted in the "… and N more" line
+        // of its section.
+        let hidden: Vec<usize> = html
+            .split("… dan ")
+            .skip(1)
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect();
+        let section = |from: &str, to: &str| {
+            let a = html.find(from).expect("section start");
+            let b = html[a..].find(to).map_or(html.len(), |b| a + b);
+            html[a..b].to_string()
+        };
+        let inputs = section("id=\"i\"", "id=\"j\"");
+        let cards = inputs.matches("<li class=\"card\">").count();
+        assert!(cards >= 20, "a useful number of input cards: {cards}");
+        assert!(
+            hidden.contains(&(400 - cards)),
+            "{hidden:?} counts the {} hidden inputs",
+            400 - cards
+        );
+        let journey = section("id=\"j\"", "id=\"c\"");
+        let steps = journey.matches("<li>").count();
+        assert!(hidden.contains(&(1200 - steps)), "{hidden:?} counts the hidden steps");
         // The latest step is shown, the earliest hidden.
-        assert!(html.contains("(Lot R1199)"));
-        assert!(!html.contains("(Lot R0)"));
+        assert!(journey.contains("(Lot R1199)") && !journey.contains("(Lot R0)"));
+        let corrections = section("id=\"c\"", "id=\"m\"");
+        let shown = corrections.matches("<li class=\"card\">").count();
+        assert!(
+            hidden.contains(&(400 - shown)),
+            "{hidden:?} counts the hidden corrections"
+        );
     }
 
     #[test]

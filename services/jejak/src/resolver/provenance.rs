@@ -11,8 +11,10 @@ use jejak_log::StoredEvent;
 use jejak_proto::v1 as p;
 use serde::Serialize;
 
-/// Most lots a page follows; a deeper genealogy says it was cut short.
+/// Most lots a page describes; a deeper genealogy says it was cut short.
 const PAGE_MAX_NODES: u32 = 400;
+/// Most of the labelled lot's own events read from the log per request.
+const MAX_OWN_EVENTS: usize = 400;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +124,7 @@ impl VerdictOut {
 }
 
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Alert {
     /// The labelled lot itself is recalled, on hold or disposed.
     Status {
@@ -144,6 +146,9 @@ pub enum Alert {
     },
     /// The event that made the labelled lot was voided.
     Voided { reason: String },
+    /// The genealogy goes further back than the server follows: problems
+    /// there are not checked.
+    Unchecked,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,6 +240,19 @@ pub struct Correction {
     pub at: Option<Stamp>,
 }
 
+#[cfg(test)]
+impl Correction {
+    pub fn for_test(lot_id: &str, reason: &str) -> Correction {
+        Correction {
+            event_id: String::new(),
+            lot_id: lot_id.into(),
+            what: "inspection".into(),
+            reason: reason.into(),
+            at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plot {
@@ -283,6 +301,13 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
     let trace = g.backward_trace(Some(&target), 0, TraceLimits::default().with_max_nodes(PAGE_MAX_NODES))?;
     let shares = g.origin_shares(Some(&target))?;
     let mut history = g.history_positions(&lot.lot_id)?;
+    // A lot with a long life (thousands of shipments) is told from its
+    // first events and its latest ones.
+    if history.len() > MAX_OWN_EVENTS {
+        let tail = history.split_off(history.len() - MAX_OWN_EVENTS / 2);
+        history.truncate(MAX_OWN_EVENTS / 2);
+        history.extend(tail);
+    }
 
     let mut voids = std::collections::HashMap::new();
     let mut corrections = Vec::new();
@@ -366,10 +391,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         });
         let status = Status::of(l.status);
         let verdict = VerdictOut::of(l.verdict);
-        if !l.voided
-            && (matches!(verdict, Some(VerdictOut::NonConformant | VerdictOut::Hold))
-                || matches!(status, Status::OnHold | Status::Recalled))
-        {
+        if let Some((verdict, status)) = troubled(l) {
             alerts.push(Alert::Input {
                 lot_id: l.lot_id.clone(),
                 product: l.product_name.clone(),
@@ -407,10 +429,35 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         });
     }
 
+    // Problems further back than the page goes are still announced: the
+    // whole ancestry (to the server's trace limits) is checked for them.
+    let mut complete = !trace.truncated;
+    if !complete {
+        let full = g.backward_trace(Some(&target), 0, TraceLimits::default())?;
+        complete = !full.truncated;
+        let shown: std::collections::HashSet<&str> = inputs.iter().map(|i| i.lot_id.as_str()).collect();
+        for l in full.nodes.iter().filter(|n| n.depth > 0).map(lot_of) {
+            if shown.contains(l.lot_id.as_str()) {
+                continue;
+            }
+            if let Some((verdict, status)) = troubled(l) {
+                alerts.push(Alert::Input {
+                    lot_id: l.lot_id.clone(),
+                    product: l.product_name.clone(),
+                    verdict,
+                    status,
+                });
+            }
+        }
+        if !complete {
+            alerts.push(Alert::Unchecked);
+        }
+    }
     let status = Status::of(lot.status);
     let verdict = VerdictOut::of(lot.verdict);
     let root_inspections = inspections(&lot.inspections);
-    if let Some(v @ (VerdictOut::NonConformant | VerdictOut::Hold)) = verdict {
+    let held = verdict == Some(VerdictOut::Hold) && !lot.hold_released;
+    if let Some(v) = verdict.filter(|v| *v == VerdictOut::NonConformant || held) {
         let standard = root_inspections
             .iter()
             .rev()
@@ -463,7 +510,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         timeline,
         corrections,
         plots,
-        complete: !trace.truncated,
+        complete,
         last_record: None,
     };
     let last = history.last().copied();
@@ -477,6 +524,19 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         voids,
         last,
     })
+}
+
+/// Whether a lot is a problem for what is made from it: non-conformant,
+/// held (and not released), or held or recalled by its status.
+fn troubled(l: &p::Lot) -> Option<(Option<VerdictOut>, Status)> {
+    let status = Status::of(l.status);
+    let verdict = VerdictOut::of(l.verdict);
+    let bad_verdict = match verdict {
+        Some(VerdictOut::NonConformant) => true,
+        Some(VerdictOut::Hold) => !l.hold_released,
+        _ => false,
+    };
+    (!l.voided && (bad_verdict || matches!(status, Status::OnHold | Status::Recalled))).then_some((verdict, status))
 }
 
 fn lot_of(n: &p::TraceNode) -> &p::Lot {
@@ -500,7 +560,7 @@ fn inspections(list: &[p::Inspection]) -> Vec<InspectionOut> {
 }
 
 /// Completes the story with the labelled lot's own events, read from the
-/// log at `draft.history` (oldest first).
+/// log at `draft.history` (oldest first), and the corrections' events.
 pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
     use p::event::Kind;
     let Draft {
@@ -510,6 +570,38 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
         ..
     } = draft;
     let lot_id = page.lot_id.clone();
+    // Which of these events a later one voided, and which are the labelled
+    // lot's own (what each was, for the corrections list).
+    let mut voided_here = std::collections::HashSet::new();
+    let mut own: std::collections::HashMap<&str, &'static str> = std::collections::HashMap::new();
+    for e in events {
+        let env = &e.envelope;
+        match env.event.as_ref().and_then(|ev| ev.kind.as_ref()) {
+            Some(Kind::EventVoided(v)) => {
+                voided_here.insert(v.voided_event_id.as_str());
+            }
+            Some(Kind::MaterialReceived(r)) if r.lot_id == lot_id => {
+                own.insert(&env.event_id, "receipt");
+            }
+            Some(Kind::LotProcessed(pr)) if pr.outputs.iter().any(|o| o.lot_id == lot_id) => {
+                own.insert(&env.event_id, "processing");
+            }
+            Some(Kind::LotInspected(i)) if i.lot_id == lot_id => {
+                own.insert(&env.event_id, "inspection");
+            }
+            Some(Kind::LotPacked(pk)) if pk.lot_id == lot_id => {
+                own.insert(&env.event_id, "packing");
+            }
+            Some(Kind::LotShipped(sh)) if sh.lot_id == lot_id => {
+                own.insert(&env.event_id, "shipment");
+            }
+            Some(Kind::LotStatusChanged(c)) if c.lot_id == lot_id => {
+                own.insert(&env.event_id, "status");
+            }
+            _ => {}
+        }
+    }
+    let is_voided = |id: &str| voids.contains_key(id) || voided_here.contains(id);
     let mut status_since: Option<(Stamp, String)> = None;
     let step = |at: Stamp, kind: StepKind, what: String, detail: String, voided: bool| Step {
         at,
@@ -523,7 +615,7 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
     };
     for e in events {
         let env = &e.envelope;
-        let voided = voids.contains_key(&env.event_id);
+        let voided = is_voided(&env.event_id);
         let Some(kind) = env.event.as_ref().and_then(|ev| ev.kind.as_ref()) else {
             continue;
         };
@@ -555,10 +647,17 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
                     voided,
                 ));
             }
-            // Only that it left, and when: the consignee is not public.
-            Kind::LotShipped(s) if s.lot_id == lot_id => {
+            // Only that it left, and when: the consignee is not public. A
+            // serial's page shows only the shipments that took its unit.
+            Kind::LotShipped(sh)
+                if sh.lot_id == lot_id
+                    && page
+                        .serial
+                        .as_ref()
+                        .is_none_or(|serial| sh.package_serials.is_empty() || sh.package_serials.contains(serial)) =>
+            {
                 page.timeline.push(step(
-                    Stamp::of(s.occurred_at.as_ref()),
+                    Stamp::of(sh.occurred_at.as_ref()),
                     StepKind::Shipment,
                     String::new(),
                     String::new(),
@@ -567,9 +666,8 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
             }
             Kind::LotStatusChanged(c) if c.lot_id == lot_id => {
                 let at = Stamp::of(c.occurred_at.as_ref());
-                let status = Status::of(c.status);
                 let mut s = step(at, StepKind::Status, String::new(), c.reason.clone(), voided);
-                s.status = Some(status);
+                s.status = Some(Status::of(c.status));
                 page.timeline.push(s);
                 if !voided {
                     status_since = Some((at, c.reason.clone()));
@@ -577,20 +675,28 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
             }
             Kind::EventVoided(v) => {
                 let at = Stamp::of(v.occurred_at.as_ref());
-                let mut on = lot_id.clone();
-                match page.corrections.iter_mut().find(|c| c.event_id == v.voided_event_id) {
+                // The correction of an input shown on the page, or of the
+                // labelled lot's own event; a correction of something made
+                // later from this lot belongs to that lot's page.
+                let on = match page.corrections.iter_mut().find(|c| c.event_id == v.voided_event_id) {
                     Some(c) => {
                         c.at = Some(at);
-                        on = c.lot_id.clone();
+                        c.lot_id.clone()
                     }
-                    None => page.corrections.push(Correction {
-                        event_id: v.voided_event_id.clone(),
-                        lot_id: lot_id.clone(),
-                        what: "event".into(),
-                        reason: v.reason.clone(),
-                        at: Some(at),
-                    }),
-                }
+                    None => match own.get(v.voided_event_id.as_str()) {
+                        Some(what) => {
+                            page.corrections.push(Correction {
+                                event_id: v.voided_event_id.clone(),
+                                lot_id: lot_id.clone(),
+                                what: (*what).to_string(),
+                                reason: v.reason.clone(),
+                                at: Some(at),
+                            });
+                            lot_id.clone()
+                        }
+                        None => continue,
+                    },
+                };
                 let mut s = step(at, StepKind::Correction, String::new(), v.reason.clone(), false);
                 s.lot_id = on;
                 page.timeline.push(s);

@@ -25,13 +25,7 @@ impl Lang {
             return l;
         }
         let mut best: Option<(f32, Lang)> = None;
-        for part in accept_language.unwrap_or("").split(',') {
-            let mut fields = part.split(';');
-            let tag = fields.next().unwrap_or("").trim();
-            let q = fields
-                .filter_map(|f| f.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+        for (tag, q) in super::weighted(accept_language.unwrap_or("")) {
             let primary = tag.split('-').next().unwrap_or("");
             if let Some(lang) = Lang::parse(primary) {
                 if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
@@ -94,6 +88,7 @@ pub struct Words {
     pub alert_input: &'static str,
     pub alert_voided: &'static str,
     pub alert_verdict: &'static str,
+    pub alert_unchecked: &'static str,
     pub since: &'static str,
     pub not_found_title: &'static str,
     pub not_found_body: &'static str,
@@ -138,6 +133,7 @@ pub static ID: Words = Words {
     alert_input: "Bahan baku bermasalah",
     alert_voided: "Catatan pembuatan lot ini telah dibatalkan",
     alert_verdict: "Hasil pemeriksaan produk jadi",
+    alert_unchecked: "Silsilah lot ini terlalu panjang untuk diperiksa seluruhnya di sini; bahan yang paling jauh belum diperiksa statusnya.",
     since: "sejak",
     not_found_title: "Label tidak dikenal",
     not_found_body:
@@ -195,6 +191,7 @@ pub static EN: Words = Words {
     alert_input: "Problem with a raw material",
     alert_voided: "The record that made this lot was voided",
     alert_verdict: "Finished product inspection",
+    alert_unchecked: "This lot's genealogy is too long to check here in full; the furthest inputs were not checked.",
     since: "since",
     not_found_title: "Unknown label",
     not_found_body: "We found no product with this label. Check the code again, or ask the seller.",
@@ -275,10 +272,16 @@ impl Words {
             ("inspection", true) => "pemeriksaan",
             ("receipt", true) => "penerimaan",
             ("processing", true) => "pengolahan",
+            ("packing", true) => "pengemasan",
+            ("shipment", true) => "pengiriman",
+            ("status", true) => "perubahan status",
             (_, true) => "catatan",
             ("inspection", false) => "inspection",
             ("receipt", false) => "receipt",
             ("processing", false) => "processing",
+            ("packing", false) => "packing",
+            ("shipment", false) => "shipment",
+            ("status", false) => "status change",
             (_, false) => "record",
         }
     }
@@ -365,5 +368,6 @@ mod tests {
         assert_eq!(Lang::choose(None, Some("en;q=0")), Lang::Id);
         assert_eq!(Lang::choose(None, Some("in-ID")), Lang::Id);
         assert_eq!(Lang::choose(None, Some("ja")), Lang::Id);
+        assert_eq!(Lang::choose(None, Some("id;Q=0.2, en;Q=0.8")), Lang::En);
     }
 }
