@@ -175,6 +175,8 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
         "DMK-BP-260911",
         "-o",
         &svg_arg,
+        "--public-base",
+        "https://id.koperasi.example/jejak",
         "--server",
         &demo.server.url,
         "--token",

@@ -1,7 +1,7 @@
 //! The A4 sheet grid shared by the SVG and PDF sheets, and the SVG sheets themselves.
 
 use crate::layout::{LabelLayout, LABEL_HEIGHT_MM, LABEL_WIDTH_MM};
-use crate::svg::{body, num, open_document};
+use crate::svg::{body, escape, num, open_document};
 use crate::{Label, LabelError};
 
 /// A4 portrait, the paper every office printer in the factories takes.
@@ -54,16 +54,23 @@ pub fn sheet_svg(labels: &[Label]) -> Result<Vec<String>, LabelError> {
     let count = pages.len();
     Ok(pages
         .iter()
+        .zip(labels.chunks(LABELS_PER_SHEET))
         .enumerate()
-        .map(|(page, layouts)| {
+        .map(|(page, (layouts, chunk))| {
             let mut out = String::new();
             let title = format!("Labels, page {} of {count}", page + 1);
             open_document(&mut out, PAGE_WIDTH_MM, PAGE_HEIGHT_MM, &title);
-            for (slot, layout) in layouts.iter().enumerate() {
+            for (slot, (layout, label)) in layouts.iter().zip(chunk).enumerate() {
                 let (x, y) = slot_origin(slot);
-                out.push_str(&format!("<g transform=\"translate({} {})\">\n", num(x), num(y)));
+                // On screen, a label links to the page its code opens.
+                out.push_str(&format!(
+                    "<a href=\"{}\"><g transform=\"translate({} {})\">\n",
+                    escape(&label.uri),
+                    num(x),
+                    num(y)
+                ));
                 body(&mut out, layout);
-                out.push_str("</g>\n");
+                out.push_str("</g></a>\n");
             }
             out.push_str("</svg>\n");
             out
@@ -128,6 +135,15 @@ pub(crate) mod tests {
                     "page {page} of {n} labels"
                 );
                 assert_eq!(svg.matches("<path").count(), end - start);
+                let links: Vec<String> = labels[start..end]
+                    .iter()
+                    .map(|label| format!("<a href=\"{}\">", label.uri))
+                    .collect();
+                assert_eq!(svg.matches("<a href=").count(), links.len());
+                assert!(
+                    links.iter().all(|l| svg.contains(l.as_str())),
+                    "each label links to its page"
+                );
                 assert!(svg.contains("width=\"210mm\" height=\"297mm\" viewBox=\"0 0 210 297\""));
             }
         }
