@@ -83,6 +83,33 @@ fn split_block(first: u64, value: &[u8]) -> Result<Vec<(u64, &[u8])>, LogError> 
     Ok(out)
 }
 
+/// The bytes of the envelope at `position` in a block starting at `first`,
+/// skipping the ones before it without collecting them.
+fn find_in_block(first: u64, value: &[u8], position: u64) -> Result<Option<&[u8]>, LogError> {
+    let mut rest = value;
+    let mut at = first;
+    while !rest.is_empty() && at <= position {
+        let len = prost::encoding::decode_varint(&mut rest).map_err(|e| LogError::Corrupt {
+            position: at,
+            reason: format!("block length prefix: {e}"),
+        })?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > rest.len() {
+            return Err(LogError::Corrupt {
+                position: at,
+                reason: "block is truncated".into(),
+            });
+        }
+        let (bytes, tail) = rest.split_at(len);
+        if at == position {
+            return Ok(Some(bytes));
+        }
+        rest = tail;
+        at += 1;
+    }
+    Ok(None)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Head {
     sequence: u64,
@@ -532,10 +559,8 @@ impl EventLog for SledLog {
         };
         let (k, v) = item?;
         let first = be_u64(&k[1..]).unwrap_or(0);
-        for (pos, bytes) in split_block(first, &v)? {
-            if pos == position {
-                return Ok(Some(StoredEvent::decode(pos, bytes.to_vec())?));
-            }
+        if let Some(bytes) = find_in_block(first, &v, position)? {
+            return Ok(Some(StoredEvent::decode(position, bytes.to_vec())?));
         }
         // Written between the pending check and the sled read: look again.
         Ok(self.pending(position))
@@ -594,6 +619,27 @@ mod tests {
             assert_eq!(log.read_from(2, 10).unwrap().len(), 3);
             assert_eq!(log.verify().unwrap(), 4);
         });
+    }
+
+    #[test]
+    fn one_envelope_is_found_in_a_block_without_splitting_it() {
+        let mut block = Vec::new();
+        for body in [&b"one"[..], b"", b"three"] {
+            prost::encoding::encode_varint(body.len() as u64, &mut block);
+            block.extend_from_slice(body);
+        }
+        assert_eq!(find_in_block(10, &block, 10).unwrap(), Some(&b"one"[..]));
+        assert_eq!(find_in_block(10, &block, 11).unwrap(), Some(&b""[..]));
+        assert_eq!(find_in_block(10, &block, 12).unwrap(), Some(&b"three"[..]));
+        assert_eq!(find_in_block(10, &block, 13).unwrap(), None);
+        assert_eq!(find_in_block(10, &block, 9).unwrap(), None);
+        let truncated = &block[..block.len() - 1];
+        assert!(matches!(
+            find_in_block(10, truncated, 12),
+            Err(LogError::Corrupt { position: 12, .. })
+        ));
+        // What comes after the one asked for is not read.
+        assert_eq!(find_in_block(10, truncated, 11).unwrap(), Some(&b""[..]));
     }
 
     #[test]
