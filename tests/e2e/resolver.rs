@@ -314,6 +314,58 @@ async fn malformed_labels_are_400_and_unknown_ones_404_with_a_friendly_page() {
     assert_eq!(demo.position().await, before, "refused requests write nothing");
 }
 
+/// Receives `{prefix}-GKG-1` (1000 kg of dry paddy) at the Demak facility,
+/// mills it into `{prefix}-BP-1` (premium rice) and packs one 5 kg bag,
+/// serial `{prefix}-0001`; returns the bag's label path.
+async fn packed_rice_bag(demo: &mut Demo, prefix: &str) -> String {
+    let (fac, id) = ("fac-demak", prefix.to_ascii_lowercase());
+    let c = &mut demo.capture;
+    c.receive_material(p::ReceiveMaterialRequest {
+        command_id: format!("{id}-recv"),
+        facility_id: fac.into(),
+        lot_id: format!("{prefix}-GKG-1"),
+        product_id: "prd-dmk-gkg".into(),
+        quantity: qty("1000", p::Unit::Kg),
+        owner_id: "ukm-dmk-srirejeki".into(),
+        supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("receive");
+    c.process_lots(p::ProcessLotsRequest {
+        command_id: format!("{id}-mill"),
+        facility_id: fac.into(),
+        process_step: "penggilingan".into(),
+        inputs: vec![p::LotInput {
+            lot_id: format!("{prefix}-GKG-1"),
+            quantity: qty("1000", p::Unit::Kg),
+        }],
+        outputs: vec![p::LotOutput {
+            lot_id: format!("{prefix}-BP-1"),
+            product_id: "prd-dmk-beras-premium-5kg".into(),
+            quantity: qty("600", p::Unit::Kg),
+            owner_id: String::new(),
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("mill");
+    c.pack_lot(p::PackLotRequest {
+        command_id: format!("{id}-pack"),
+        facility_id: fac.into(),
+        lot_id: format!("{prefix}-BP-1"),
+        gtin: "08997001001018".into(),
+        packages: vec![p::Package {
+            serial: format!("{prefix}-0001"),
+            quantity: qty("5", p::Unit::Kg),
+        }],
+        occurred_at: None,
+    })
+    .await
+    .expect("pack");
+    format!("/01/08997001001018/10/{prefix}-BP-1/21/{prefix}-0001")
+}
+
 fn alert_before_title(html: &str) -> &str {
     let alert = html.find("role=\"alert\"").expect("an alert on the page");
     let h1 = html.find("<h1").expect("a title");
@@ -346,52 +398,7 @@ async fn recalled_held_and_non_conformant_lots_say_so_at_the_top() {
 
     // A lot made from an input later found non-conformant, then held.
     let fac = "fac-demak";
-    demo.capture
-        .receive_material(p::ReceiveMaterialRequest {
-            command_id: "rs-recv".into(),
-            facility_id: fac.into(),
-            lot_id: "RS-GKG-1".into(),
-            product_id: "prd-dmk-gkg".into(),
-            quantity: qty("1000", p::Unit::Kg),
-            owner_id: "ukm-dmk-srirejeki".into(),
-            supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("receive");
-    demo.capture
-        .process_lots(p::ProcessLotsRequest {
-            command_id: "rs-mill".into(),
-            facility_id: fac.into(),
-            process_step: "penggilingan".into(),
-            inputs: vec![p::LotInput {
-                lot_id: "RS-GKG-1".into(),
-                quantity: qty("1000", p::Unit::Kg),
-            }],
-            outputs: vec![p::LotOutput {
-                lot_id: "RS-BP-1".into(),
-                product_id: "prd-dmk-beras-premium-5kg".into(),
-                quantity: qty("600", p::Unit::Kg),
-                owner_id: "ukm-dmk-srirejeki".into(),
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("mill");
-    demo.capture
-        .pack_lot(p::PackLotRequest {
-            command_id: "rs-pack".into(),
-            facility_id: fac.into(),
-            lot_id: "RS-BP-1".into(),
-            gtin: "08997001001018".into(),
-            packages: vec![p::Package {
-                serial: "RS-0001".into(),
-                quantity: qty("5", p::Unit::Kg),
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("pack");
+    let path = packed_rice_bag(&mut demo, "RS").await;
     demo.capture
         .inspect_lot(p::InspectLotRequest {
             command_id: "rs-inspect".into(),
@@ -417,8 +424,7 @@ async fn recalled_held_and_non_conformant_lots_say_so_at_the_top() {
         .await
         .expect("inspect the input");
     demo.server.wait_projected(WAIT).await.expect("projected");
-    let path = "/01/08997001001018/10/RS-BP-1/21/RS-0001";
-    let html = unescape(&get(&demo, path, &[("Accept", BROWSER)]).await.text());
+    let html = unescape(&get(&demo, &path, &[("Accept", BROWSER)]).await.text());
     let top = alert_before_title(&html);
     assert!(
         top.contains("Bahan baku bermasalah") && top.contains("RS-GKG-1"),
@@ -505,50 +511,8 @@ async fn serve_demo_prints_label_uris_that_open() {
 async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully() {
     let mut demo = Demo::start().await;
     let fac = "fac-demak";
+    let path = packed_rice_bag(&mut demo, "TR").await;
     let c = &mut demo.capture;
-    c.receive_material(p::ReceiveMaterialRequest {
-        command_id: "tr-recv".into(),
-        facility_id: fac.into(),
-        lot_id: "TR-GKG-1".into(),
-        product_id: "prd-dmk-gkg".into(),
-        quantity: qty("1000", p::Unit::Kg),
-        owner_id: "ukm-dmk-srirejeki".into(),
-        supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
-        ..Default::default()
-    })
-    .await
-    .expect("receive");
-    c.process_lots(p::ProcessLotsRequest {
-        command_id: "tr-mill".into(),
-        facility_id: fac.into(),
-        process_step: "penggilingan".into(),
-        inputs: vec![p::LotInput {
-            lot_id: "TR-GKG-1".into(),
-            quantity: qty("1000", p::Unit::Kg),
-        }],
-        outputs: vec![p::LotOutput {
-            lot_id: "TR-BP-1".into(),
-            product_id: "prd-dmk-beras-premium-5kg".into(),
-            quantity: qty("600", p::Unit::Kg),
-            owner_id: String::new(),
-        }],
-        ..Default::default()
-    })
-    .await
-    .expect("mill");
-    c.pack_lot(p::PackLotRequest {
-        command_id: "tr-pack".into(),
-        facility_id: fac.into(),
-        lot_id: "TR-BP-1".into(),
-        gtin: "08997001001018".into(),
-        packages: vec![p::Package {
-            serial: "TR-0001".into(),
-            quantity: qty("5", p::Unit::Kg),
-        }],
-        occurred_at: None,
-    })
-    .await
-    .expect("pack");
     let status = |id: &str, st: p::LotStatus, reason: &str| p::ChangeLotStatusRequest {
         command_id: id.into(),
         facility_id: fac.into(),
@@ -610,8 +574,7 @@ async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully
         .expect("void the repack");
     demo.server.wait_projected(WAIT).await.expect("projected");
 
-    let path = "/01/08997001001018/10/TR-BP-1/21/TR-0001";
-    let json = get(&demo, path, &[("Accept", "application/json")])
+    let json = get(&demo, &path, &[("Accept", "application/json")])
         .await
         .json()
         .expect("json");
@@ -638,7 +601,7 @@ async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully
         .expect("the release");
     assert_eq!(release["voided"], false);
 
-    let html = unescape(&get(&demo, path, &[("Accept", BROWSER)]).await.text());
+    let html = unescape(&get(&demo, &path, &[("Accept", BROWSER)]).await.text());
     assert!(!html.contains("role=\"alert\""), "no alert on a released lot");
     assert!(html.contains("dilepas setelah ditahan"));
     assert!(
