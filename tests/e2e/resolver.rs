@@ -183,6 +183,23 @@ async fn labels_resolve_to_json_json_ld_and_linksets() {
     for private in ["quantity", "balance", "consignee", "documents", "measurements", "telp."] {
         assert!(!raw.contains(private), "the JSON leaks {private:?}");
     }
+    // The bag left once; its lot left three times (twice in bags, once in bulk).
+    let shipments = |doc: &serde_json::Value| {
+        doc["timeline"]
+            .as_array()
+            .map_or(0, |t| t.iter().filter(|s| s["kind"] == "shipment").count())
+    };
+    assert_eq!(shipments(&doc), 1, "{}", doc["timeline"]);
+    let lot_doc = get(
+        &demo,
+        "/01/08997001001018/10/DMK-BP-260911",
+        &[("Accept", "application/json")],
+    )
+    .await
+    .json()
+    .expect("json");
+    assert_eq!(shipments(&lot_doc), 3);
+    assert!(lot_doc.get("serial").is_none());
     // linkType=gs1:traceability is the same document whatever Accept says.
     let tr = get(
         &demo,

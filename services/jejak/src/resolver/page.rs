@@ -709,6 +709,60 @@ mod tests {
         }
     }
 
+    fn luminance(hex: &str) -> f64 {
+        let hex = hex.trim_start_matches('#');
+        let full: String = match hex.len() {
+            3 => hex.chars().flat_map(|c| [c, c]).collect(),
+            _ => hex.to_string(),
+        };
+        let channel = |i: usize| {
+            let v = f64::from(u8::from_str_radix(&full[i..i + 2], 16).expect("hex colour")) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// WCAG 2 AA for normal text (4.5:1), for every rule of the page's CSS
+    /// that sets a text colour: against its own background, or the alert's,
+    /// or the cards' and the page's.
+    #[test]
+    fn every_text_colour_meets_wcag_aa_contrast() {
+        let mut checked = 0;
+        for rule in CSS.split('}') {
+            let Some((selector, decls)) = rule.split_once('{') else {
+                continue;
+            };
+            let value = |name: &str| {
+                decls
+                    .split(';')
+                    .find_map(|d| d.trim().strip_prefix(name))
+                    .map(str::trim)
+                    .filter(|v| v.starts_with('#'))
+            };
+            let Some(fg) = value("color:") else { continue };
+            let backgrounds: Vec<&str> = match value("background:") {
+                Some(bg) => vec![bg],
+                None if selector.contains(".alert") => vec!["#7f1d1d", "#713f12"],
+                None => vec!["#fff", "#f4f4f1"],
+            };
+            for bg in backgrounds {
+                let ratio = contrast(fg, bg);
+                assert!(ratio >= 4.5, "{selector}: {fg} on {bg} is {ratio:.2}:1");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 12, "the CSS's colours were found: {checked}");
+    }
+
     #[test]
     fn text_from_the_records_is_escaped_everywhere() {
         let html = provenance(&page(Vec::new()), Lang::Id, "/01/08997001001018/10/L1?\"><b>");

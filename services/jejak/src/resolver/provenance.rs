@@ -648,13 +648,14 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
                 ));
             }
             // Only that it left, and when: the consignee is not public. A
-            // serial's page shows only the shipments that took its unit.
+            // serial's page shows only the shipments that took its unit (a
+            // shipment without serials took unpacked stock).
             Kind::LotShipped(sh)
                 if sh.lot_id == lot_id
                     && page
                         .serial
                         .as_ref()
-                        .is_none_or(|serial| sh.package_serials.is_empty() || sh.package_serials.contains(serial)) =>
+                        .is_none_or(|serial| sh.package_serials.contains(serial)) =>
             {
                 page.timeline.push(step(
                     Stamp::of(sh.occurred_at.as_ref()),
