@@ -817,6 +817,12 @@ async fn tls_serves_grpc_and_http_to_clients_that_trust_its_ca_and_nobody_else()
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("jejak_append_conflicts_total"), "{body}");
     assert_eq!(tls_get(&server, "/metrics", None).await.0, 401);
+    // The label resolver too, without a token, naming itself by https.
+    let (status, body) = tls_get(&server, "/.well-known/gs1resolver", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"resolverRoot\":\"https://127.0.0.1:"), "{body}");
+    let (status, body) = tls_get(&server, "/01/08997001001018/10/NO-SUCH-LOT", None).await;
+    assert_eq!(status, 404, "{body}");
     // The CLI with the CA file.
     let (status, out, err) = run_cli(&[
         "status",
