@@ -140,21 +140,23 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
     assert!(units > 1);
     let dir = tempfile::tempdir().expect("temp dir");
     let token = demo.server.admin_token.clone().expect("admin token");
+    let labels_to = |out: &std::path::Path| {
+        jejak_testkit::run_cli(&[
+            "labels",
+            "DMK-BP-260911",
+            "--out",
+            &out.display().to_string(),
+            "--public-base",
+            "https://id.koperasi.example/jejak",
+            "--server",
+            &demo.server.url,
+            "--token",
+            &token,
+        ])
+        .expect("run jejak labels")
+    };
     let pdf = dir.path().join("beras.pdf");
-    let pdf_arg = pdf.display().to_string();
-    let (status, out, err) = jejak_testkit::run_cli(&[
-        "labels",
-        "DMK-BP-260911",
-        "--out",
-        &pdf_arg,
-        "--public-base",
-        "https://id.koperasi.example/jejak",
-        "--server",
-        &demo.server.url,
-        "--token",
-        &token,
-    ])
-    .expect("run jejak labels");
+    let (status, out, err) = labels_to(&pdf);
     assert!(status.success(), "{err}");
     assert!(out.contains(&format!("{units} labels")), "{out}");
     let bytes = std::fs::read(&pdf).expect("the sheet");
@@ -170,19 +172,7 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
 
     let svg = dir.path().join("beras.svg");
     let svg_arg = svg.display().to_string();
-    let (status, out, err) = jejak_testkit::run_cli(&[
-        "labels",
-        "DMK-BP-260911",
-        "-o",
-        &svg_arg,
-        "--public-base",
-        "https://id.koperasi.example/jejak",
-        "--server",
-        &demo.server.url,
-        "--token",
-        &token,
-    ])
-    .expect("run jejak labels");
+    let (status, out, err) = labels_to(&svg);
     assert!(status.success(), "{err}");
     let mut seen = 0;
     for entry in std::fs::read_dir(dir.path()).expect("list") {

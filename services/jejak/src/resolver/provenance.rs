@@ -570,40 +570,7 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
         ..
     } = draft;
     let lot_id = page.lot_id.clone();
-    // Which of these events a later one voided, and which are the labelled
-    // lot's own (what each was, for the corrections list).
-    let mut voided_here = std::collections::HashSet::new();
-    let mut own: std::collections::HashMap<&str, &'static str> = std::collections::HashMap::new();
-    for e in events {
-        let env = &e.envelope;
-        match env.event.as_ref().and_then(|ev| ev.kind.as_ref()) {
-            Some(Kind::EventVoided(v)) => {
-                voided_here.insert(v.voided_event_id.as_str());
-            }
-            Some(Kind::MaterialReceived(r)) if r.lot_id == lot_id => {
-                own.insert(&env.event_id, "receipt");
-            }
-            Some(Kind::LotProcessed(pr)) if pr.outputs.iter().any(|o| o.lot_id == lot_id) => {
-                own.insert(&env.event_id, "processing");
-            }
-            Some(Kind::LotInspected(i)) if i.lot_id == lot_id => {
-                own.insert(&env.event_id, "inspection");
-            }
-            Some(Kind::LotPacked(pk)) if pk.lot_id == lot_id => {
-                own.insert(&env.event_id, "packing");
-            }
-            Some(Kind::LotShipped(sh)) if sh.lot_id == lot_id => {
-                own.insert(&env.event_id, "shipment");
-            }
-            Some(Kind::LotStatusChanged(c)) if c.lot_id == lot_id => {
-                own.insert(&env.event_id, "status");
-            }
-            _ => {}
-        }
-    }
-    let is_voided = |id: &str| voids.contains_key(id) || voided_here.contains(id);
-    let mut status_since: Option<(Stamp, String)> = None;
-    let step = |at: Stamp, kind: StepKind, what: String, detail: String, voided: bool| Step {
+    let step = |at: Stamp, kind: StepKind, what: String, detail: String| Step {
         at,
         kind,
         lot_id: lot_id.clone(),
@@ -611,99 +578,124 @@ pub fn finish(draft: Draft, events: &[StoredEvent]) -> Provenance {
         detail,
         verdict: None,
         status: None,
-        voided,
+        voided: false,
     };
+    // The labelled lot's own events become steps, each remembered with what
+    // it was (for its correction) and where its step is; whether a later
+    // event voided one is known only once all are read.
+    let mut own: std::collections::HashMap<&str, (&'static str, Option<usize>)> = std::collections::HashMap::new();
+    let mut changes: Vec<(&str, Stamp, &str)> = Vec::new();
+    let mut void_events: Vec<&p::EventVoided> = Vec::new();
     for e in events {
         let env = &e.envelope;
-        let voided = is_voided(&env.event_id);
         let Some(kind) = env.event.as_ref().and_then(|ev| ev.kind.as_ref()) else {
             continue;
         };
-        match kind {
-            Kind::MaterialReceived(r) if r.lot_id == lot_id => {
-                page.timeline.push(step(
+        let (what, new_step) = match kind {
+            Kind::EventVoided(v) => {
+                void_events.push(v);
+                continue;
+            }
+            Kind::MaterialReceived(r) if r.lot_id == lot_id => (
+                "receipt",
+                Some(step(
                     Stamp::of(r.occurred_at.as_ref()),
                     StepKind::Receipt,
                     page.product.name.clone(),
                     String::new(),
-                    voided,
-                ));
-            }
-            Kind::LotProcessed(pr) if pr.outputs.iter().any(|o| o.lot_id == lot_id) => {
-                page.timeline.push(step(
+                )),
+            ),
+            Kind::LotProcessed(pr) if pr.outputs.iter().any(|o| o.lot_id == lot_id) => (
+                "processing",
+                Some(step(
                     Stamp::of(pr.occurred_at.as_ref()),
                     StepKind::Processing,
                     pr.process_step.clone(),
                     page.product.name.clone(),
-                    voided,
-                ));
-            }
-            Kind::LotPacked(pk) if pk.lot_id == lot_id => {
-                page.timeline.push(step(
+                )),
+            ),
+            // Its step comes from the genealogy, with the verdict.
+            Kind::LotInspected(i) if i.lot_id == lot_id => ("inspection", None),
+            Kind::LotPacked(pk) if pk.lot_id == lot_id => (
+                "packing",
+                Some(step(
                     Stamp::of(pk.occurred_at.as_ref()),
                     StepKind::Packing,
                     page.product.name.clone(),
                     String::new(),
-                    voided,
-                ));
-            }
+                )),
+            ),
             // Only that it left, and when: the consignee is not public. A
             // serial's page shows only the shipments that took its unit (a
             // shipment without serials took unpacked stock).
-            Kind::LotShipped(sh)
-                if sh.lot_id == lot_id
-                    && page
-                        .serial
-                        .as_ref()
-                        .is_none_or(|serial| sh.package_serials.contains(serial)) =>
-            {
-                page.timeline.push(step(
-                    Stamp::of(sh.occurred_at.as_ref()),
-                    StepKind::Shipment,
-                    String::new(),
-                    String::new(),
-                    voided,
-                ));
+            Kind::LotShipped(sh) if sh.lot_id == lot_id => {
+                let took_it = page
+                    .serial
+                    .as_ref()
+                    .is_none_or(|serial| sh.package_serials.contains(serial));
+                let at = Stamp::of(sh.occurred_at.as_ref());
+                (
+                    "shipment",
+                    took_it.then(|| step(at, StepKind::Shipment, String::new(), String::new())),
+                )
             }
             Kind::LotStatusChanged(c) if c.lot_id == lot_id => {
                 let at = Stamp::of(c.occurred_at.as_ref());
-                let mut s = step(at, StepKind::Status, String::new(), c.reason.clone(), voided);
+                changes.push((&env.event_id, at, &c.reason));
+                let mut s = step(at, StepKind::Status, String::new(), c.reason.clone());
                 s.status = Some(Status::of(c.status));
-                page.timeline.push(s);
-                if !voided {
-                    status_since = Some((at, c.reason.clone()));
-                }
+                ("status", Some(s))
             }
-            Kind::EventVoided(v) => {
-                let at = Stamp::of(v.occurred_at.as_ref());
-                // The correction of an input shown on the page, or of the
-                // labelled lot's own event; a correction of something made
-                // later from this lot belongs to that lot's page.
-                let on = match page.corrections.iter_mut().find(|c| c.event_id == v.voided_event_id) {
-                    Some(c) => {
-                        c.at = Some(at);
-                        c.lot_id.clone()
-                    }
-                    None => match own.get(v.voided_event_id.as_str()) {
-                        Some(what) => {
-                            page.corrections.push(Correction {
-                                event_id: v.voided_event_id.clone(),
-                                lot_id: lot_id.clone(),
-                                what: (*what).to_string(),
-                                reason: v.reason.clone(),
-                                at: Some(at),
-                            });
-                            lot_id.clone()
-                        }
-                        None => continue,
-                    },
-                };
-                let mut s = step(at, StepKind::Correction, String::new(), v.reason.clone(), false);
-                s.lot_id = on;
-                page.timeline.push(s);
-            }
-            _ => {}
+            _ => continue,
+        };
+        let index = new_step.map(|s| {
+            page.timeline.push(s);
+            page.timeline.len() - 1
+        });
+        own.insert(&env.event_id, (what, index));
+    }
+    let voided: std::collections::HashSet<&str> = voids
+        .keys()
+        .map(String::as_str)
+        .chain(void_events.iter().map(|v| v.voided_event_id.as_str()))
+        .collect();
+    for (id, (_, index)) in &own {
+        if let (true, Some(i)) = (voided.contains(id), index) {
+            page.timeline[*i].voided = true;
         }
+    }
+    let status_since = changes
+        .iter()
+        .rev()
+        .find(|(id, ..)| !voided.contains(id))
+        .map(|(_, at, reason)| (*at, reason.to_string()));
+    for v in void_events {
+        let at = Stamp::of(v.occurred_at.as_ref());
+        // The correction of an input shown on the page, or of the labelled
+        // lot's own event; a correction of something made later from this
+        // lot belongs to that lot's page.
+        let on = match page.corrections.iter_mut().find(|c| c.event_id == v.voided_event_id) {
+            Some(c) => {
+                c.at = Some(at);
+                c.lot_id.clone()
+            }
+            None => match own.get(v.voided_event_id.as_str()) {
+                Some((what, _)) => {
+                    page.corrections.push(Correction {
+                        event_id: v.voided_event_id.clone(),
+                        lot_id: lot_id.clone(),
+                        what: (*what).to_string(),
+                        reason: v.reason.clone(),
+                        at: Some(at),
+                    });
+                    lot_id.clone()
+                }
+                None => continue,
+            },
+        };
+        let mut s = step(at, StepKind::Correction, String::new(), v.reason.clone());
+        s.lot_id = on;
+        page.timeline.push(s);
     }
     if let Some(last) = events.iter().rev().find(|e| Some(e.position) == draft_last) {
         page.last_record = Some(Record {
