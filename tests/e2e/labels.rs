@@ -174,17 +174,19 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
     let svg_arg = svg.display().to_string();
     let (status, out, err) = labels_to(&svg);
     assert!(status.success(), "{err}");
-    let mut seen = 0;
+    let (mut seen, mut linked) = (0, 0);
     for entry in std::fs::read_dir(dir.path()).expect("list") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "svg") {
-            seen += std::fs::read_to_string(&path)
-                .expect("svg")
-                .matches("(21) DMK5P-")
+            let page = std::fs::read_to_string(&path).expect("svg");
+            seen += page.matches("(21) DMK5P-").count();
+            linked += page
+                .matches("<a href=\"https://id.koperasi.example/jejak/01/08997001001018/10/DMK-BP-260911/21/DMK5P-")
                 .count();
         }
     }
     assert_eq!(seen, units, "every unit has one label across the pages: {out}");
+    assert_eq!(linked, units, "every label carries a URI under the configured base");
 
     // Without a token the packages are not visible, and the refusal says why.
     let (status, _, err) =
