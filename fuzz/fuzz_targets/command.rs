@@ -14,8 +14,8 @@ fn demo_state() -> &'static State {
     STATE.get_or_init(|| {
         let mut state = State::new();
         let now = Time(1_800_000_000 * Time::NANOS_PER_SEC);
-        for line in jejak::demo::DEMO.lines().filter(|l| !l.trim().is_empty()) {
-            let kind = jejak::import::parse_command(line).expect("demo lines parse");
+        for line in jejak_server::demo::DEMO.lines().filter(|l| !l.trim().is_empty()) {
+            let kind = jejak_proto::json::parse_command(line).expect("demo lines parse");
             let (id, command) = jejak_proto::command_from_proto(kind).expect("demo commands convert");
             let event = state.decide(&id, command, now).expect("demo commands are accepted");
             state.apply(&id, &event);
@@ -26,7 +26,7 @@ fn demo_state() -> &'static State {
 
 fuzz_target!(|data: &[u8]| {
     let kind = match std::str::from_utf8(data) {
-        Ok(line) if line.starts_with('{') => match jejak::import::parse_command(line) {
+        Ok(line) if line.starts_with('{') => match jejak_proto::json::parse_command(line) {
             Ok(kind) => kind,
             Err(_) => return,
         },

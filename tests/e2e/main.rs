@@ -9,6 +9,7 @@ mod discovery;
 mod integrity;
 mod labels;
 mod nats;
+mod privacy;
 mod queries;
 mod resolver;
 mod rules;

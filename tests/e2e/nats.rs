@@ -12,7 +12,7 @@ use tonic::Code;
 
 use crate::crash::{digest, drying, master_data, receipt, times_recorded};
 
-const DEMO: &str = include_str!("../../services/jejak/demo/demo.jsonl");
+const DEMO: &str = include_str!("../../crates/jejak-server/demo/demo.jsonl");
 
 fn on(nats: &Nats, role: Role) -> ServerOptions {
     ServerOptions {

@@ -1534,7 +1534,45 @@ async fn lists_longer_than_their_limit_are_refused_naming_the_field_and_the_limi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_over_the_message_size_limit_is_out_of_range() {
+async fn a_megabyte_lot_id_is_invalid_argument_naming_the_field_in_under_a_kib() {
+    let mut d = Demo::start().await;
+    let long = "L".repeat(1 << 20);
+    let s = refused(
+        &d.server,
+        d.capture
+            .receive_material(receipt("rcv-long-id", &long, "10", p::Unit::Kg)),
+        Code::InvalidArgument,
+        None,
+    )
+    .await;
+    assert!(
+        s.message().starts_with("lot_id: "),
+        "{:?}",
+        &s.message()[..80.min(s.message().len())]
+    );
+    assert!(s.message().len() < 1024, "a {} byte message", s.message().len());
+    assert_mentions(&s, &["LLLL…\" (1048576 bytes) is longer than 20 bytes"]);
+    let details = tonic_types::StatusExt::get_error_details(&s);
+    let bad = details.bad_request().expect("a google.rpc.BadRequest");
+    assert_eq!(bad.field_violations.len(), 1);
+    assert_eq!(bad.field_violations[0].field, "lot_id");
+    assert!(bad.field_violations[0].description.len() < 1024);
+    let info = details.error_info().expect("a google.rpc.ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("INVALID_ARGUMENT", "jejak")
+    );
+    // Queries quote it as briefly.
+    let s = d
+        .trace
+        .get_lot(p::GetLotRequest { lot_id: long })
+        .await
+        .expect_err("no such lot");
+    assert!(s.message().len() < 1024, "a {} byte message", s.message().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_message_size_limit_is_resource_exhausted() {
     let mut d = Demo::start().await;
     let with_place = |bytes: usize| {
         let mut r = receipt("rcv-huge", "HUGE-1", "10", p::Unit::Kg);
@@ -1544,16 +1582,16 @@ async fn a_request_over_the_message_size_limit_is_out_of_range() {
         });
         r
     };
-    // tonic refuses a request over the decoding limit with OUT_OF_RANGE,
-    // before reading it, and says what the limit is.
+    // A request over the decoding limit is refused before it is read with
+    // RESOURCE_EXHAUSTED (what gRPC clients expect), saying what the limit is.
     let s = refused(
         &d.server,
         d.capture.receive_material(with_place(5 << 20)),
-        Code::OutOfRange,
+        Code::ResourceExhausted,
         None,
     )
     .await;
-    assert_mentions(&s, &["too large", "the limit is: 4194304 bytes"]);
+    assert_mentions(&s, &["larger than the 4194304 bytes"]);
     // Just under 4 MiB is decoded, and refused for the field's length.
     let s = refused(
         &d.server,
@@ -1676,7 +1714,7 @@ async fn stalled_request(server: &Server, grpc_timeout: Option<&str>) -> (String
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_past_its_deadline_is_cancelled_and_writes_nothing() {
+async fn a_request_past_its_deadline_is_deadline_exceeded_and_writes_nothing() {
     let server = Server::start(ServerOptions {
         demo: true,
         extra_args: vec!["--request-timeout".into(), "3s".into()],
@@ -1685,18 +1723,19 @@ async fn a_request_past_its_deadline_is_cancelled_and_writes_nothing() {
     .expect("start a demo server");
     let d = Demo::attach(server).await;
     let before = d.position().await;
-    // The client's deadline, shorter than the server's, wins. tonic answers
-    // an expired deadline with CANCELLED (1), "Timeout expired"
-    // (percent-encoded on the wire).
+    // The client's deadline, shorter than the server's, wins: DEADLINE_EXCEEDED
+    // (4), as the gRPC spec has it, a millisecond before the client's own
+    // deadline so that the refusal sent is the server's.
     let (code, message, elapsed) = stalled_request(&d.server, Some("300m")).await;
-    assert_eq!((code.as_str(), message.as_str()), ("1", "Timeout%20expired"));
+    assert_eq!(code, "4", "{message}");
+    assert!(message.contains("deadline"), "{message}");
     assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
+        elapsed >= Duration::from_millis(290) && elapsed < Duration::from_secs(3),
         "answered after {elapsed:?}, not at the client's 300 ms deadline"
     );
     // Without a deadline from the client, the server's own applies.
     let (code, message, elapsed) = stalled_request(&d.server, None).await;
-    assert_eq!((code.as_str(), message.as_str()), ("1", "Timeout%20expired"));
+    assert_eq!(code, "4", "{message}");
     assert!(
         elapsed >= Duration::from_secs(3),
         "answered after {elapsed:?}, before the server's 3 s timeout"

@@ -108,6 +108,16 @@ pub(crate) async fn refused<T: std::fmt::Debug>(
         before, after,
         "a refused command moved the log from {before} to {after}: {status:?}"
     );
+    // Every refusal carries the standard rich error model: an ErrorInfo in
+    // the jejak domain whose reason is the broken rule, if one was.
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no google.rpc.ErrorInfo in {status:?}"));
+    assert_eq!(info.domain, "jejak", "{status:?}");
+    if let Some(rule) = rule {
+        assert_eq!(info.reason, rule.to_uppercase().replace('-', "_"), "{status:?}");
+    }
     status
 }
 

@@ -26,14 +26,31 @@ pub enum Rule {
     TokenRevoked,
 }
 
+/// The most bytes of a client's value an error message or log line quotes.
+pub const QUOTE_LIMIT: usize = 64;
+
+/// A value as messages and logs quote it: escaped and in full up to
+/// [`QUOTE_LIMIT`] bytes; longer, its first 64 bytes, an ellipsis and its
+/// length: `"LLLL…" (1048576 bytes)`. A refusal never echoes a megabyte.
+pub fn quote(value: &str) -> String {
+    if value.len() <= QUOTE_LIMIT {
+        return format!("{value:?}");
+    }
+    let mut end = QUOTE_LIMIT;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("\"{}…\" ({} bytes)", value[..end].escape_debug(), value.len())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     /// Malformed input: the field and what is wrong with it.
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
-    #[error("{what} {id:?} not found")]
+    #[error("{what} {} not found", quote(.id))]
     NotFound { what: &'static str, id: String },
-    #[error("{what} {id:?} already exists")]
+    #[error("{what} {} already exists", quote(.id))]
     AlreadyExists { what: &'static str, id: String },
     /// A write-side rule broken by an otherwise well-formed command.
     #[error("{message}")]
@@ -80,5 +97,23 @@ impl DomainError {
             DomainError::Rule { rule, .. } => Some(*rule),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_quoted_whole_and_long_ones_cut_with_their_length() {
+        assert_eq!(quote("DMK-1"), "\"DMK-1\"");
+        let long = "L".repeat(1 << 20);
+        let q = quote(&long);
+        assert_eq!(q, format!("\"{}…\" (1048576 bytes)", "L".repeat(64)));
+        // A cut never splits a character.
+        let wide = "é".repeat(100);
+        assert!(quote(&wide).starts_with(&format!("\"{}…", "é".repeat(32))));
+        let e = DomainError::not_found("lot", long);
+        assert!(e.to_string().len() < 120, "{e}");
     }
 }

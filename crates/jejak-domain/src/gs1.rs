@@ -20,7 +20,7 @@ const MAX_QUOTED_CHARS: usize = 64;
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Gs1Error {
     /// The GTIN does not have 8, 12, 13 or 14 digits.
-    #[error("gtin {gtin:?} has {len} digits, expected 8, 12, 13 or 14")]
+    #[error("gtin {} has {len} digits, expected 8, 12, 13 or 14", crate::quote(.gtin))]
     GtinLength {
         /// The GTIN as given (shortened if very long).
         gtin: String,
@@ -28,7 +28,7 @@ pub enum Gs1Error {
         len: usize,
     },
     /// The GTIN contains something other than ASCII digits.
-    #[error("gtin {gtin:?} contains {ch:?}, only digits 0-9 are allowed")]
+    #[error("gtin {} contains {ch:?}, only digits 0-9 are allowed", crate::quote(.gtin))]
     GtinCharacter {
         /// The GTIN as given (shortened if very long).
         gtin: String,
@@ -63,8 +63,9 @@ pub enum Gs1Error {
     },
     /// An AI value contains a character outside GS1 character set 82.
     #[error(
-        "ai ({ai}) value {value:?} has {ch:?} at position {position}, \
-         which is not in gs1 character set 82"
+        "ai ({ai}) value {} has {ch:?} at position {position}, \
+         which is not in gs1 character set 82",
+        crate::quote(.value)
     )]
     AiValueCharacter {
         /// The application identifier, e.g. `10`.
@@ -89,7 +90,7 @@ pub enum Gs1Error {
         gtin: String,
     },
     /// A path segment after the GTIN that is not a supported key/value pair.
-    #[error("unexpected segment {segment:?} in digital link path: {reason}")]
+    #[error("unexpected segment {} in digital link path: {reason}", crate::quote(.segment))]
     UnexpectedSegment {
         /// The segment as decoded (shortened if very long).
         segment: String,
@@ -97,7 +98,7 @@ pub enum Gs1Error {
         reason: &'static str,
     },
     /// A path segment with a broken `%XX` escape or non-UTF-8 bytes.
-    #[error("bad percent-encoding in segment {segment:?}: {reason}")]
+    #[error("bad percent-encoding in segment {}: {reason}", crate::quote(.segment))]
     PercentEncoding {
         /// The raw segment (shortened if very long).
         segment: String,
@@ -105,7 +106,7 @@ pub enum Gs1Error {
         reason: &'static str,
     },
     /// The input is not shaped like a GS1 Digital Link at all.
-    #[error("{input:?} is not a gs1 digital link: {reason}")]
+    #[error("{} is not a gs1 digital link: {reason}", crate::quote(.input))]
     NotDigitalLink {
         /// The input (shortened if very long).
         input: String,

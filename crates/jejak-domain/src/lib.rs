@@ -16,7 +16,7 @@ pub mod validate;
 
 pub use access::{Role, TokenIssued, TokenRecord, TokenRevoked, TokenTable, ACCESS_CHAIN};
 pub use decide::{decide, EventFacts, Facts, LotFacts, SerialFacts, UndoFacts};
-pub use error::{DomainError, Rule};
+pub use error::{quote, DomainError, Rule, QUOTE_LIMIT};
 pub use model::*;
 pub use quantity::{Dimension, Quantity, Unit};
 pub use rust_decimal::Decimal;

@@ -26,6 +26,15 @@ impl Time {
         self.0.div_euclid(Self::NANOS_PER_SEC)
     }
 
+    /// The system clock's time. Rules never call it: `decide` is given
+    /// the time, so deciding stays a pure function.
+    pub fn now() -> Time {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Time(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+
     pub fn subsec_nanos(self) -> i32 {
         // rem_euclid of a positive modulus is in [0, 1e9), which fits an i32.
         self.0.rem_euclid(Self::NANOS_PER_SEC) as i32

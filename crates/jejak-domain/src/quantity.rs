@@ -119,7 +119,10 @@ impl FromStr for Unit {
             other => {
                 return Err(DomainError::invalid(
                     "unit",
-                    format!("unknown unit {other:?}; use kg, g, t, pcs, m, m2, m3 or l"),
+                    format!(
+                        "unknown unit {}; use kg, g, t, pcs, m, m2, m3 or l",
+                        crate::quote(other)
+                    ),
                 ))
             }
         })
@@ -230,13 +233,20 @@ pub fn parse_decimal(field: &str, s: &str) -> Result<Decimal, DomainError> {
     if int.is_empty() || !digits_ok(int) || frac.is_some_and(|f| f.is_empty() || !digits_ok(f)) {
         return Err(DomainError::invalid(
             field,
-            format!("{s:?} is not a decimal number (use digits with an optional '.' fraction, e.g. \"12.5\")"),
+            format!(
+                "{} is not a decimal number (use digits with an optional '.' fraction, e.g. \"12.5\")",
+                crate::quote(s)
+            ),
         ));
     }
     if frac.map_or(0, str::len) > 18 || int.trim_start_matches('0').len() > 20 {
-        return Err(DomainError::invalid(field, format!("{s:?} has too many digits")));
+        return Err(DomainError::invalid(
+            field,
+            format!("{} has too many digits", crate::quote(s)),
+        ));
     }
-    Decimal::from_str_exact(s).map_err(|e| DomainError::invalid(field, format!("{s:?} is not a valid decimal: {e}")))
+    Decimal::from_str_exact(s)
+        .map_err(|e| DomainError::invalid(field, format!("{} is not a valid decimal: {e}", crate::quote(s))))
 }
 
 #[cfg(test)]

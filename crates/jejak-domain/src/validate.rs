@@ -1,6 +1,6 @@
 //! Shape checks for ids and text fields, shared by every way a command enters.
 
-use crate::error::DomainError;
+use crate::error::{quote, DomainError};
 use crate::model::Command;
 
 /// Longest id accepted for parties, facilities, products, standards and commands.
@@ -46,13 +46,13 @@ pub fn id(field: &str, value: &str) -> Result<(), DomainError> {
     if value.len() > MAX_ID_LEN {
         return Err(DomainError::invalid(
             field,
-            format!("is {} characters long; the limit is {MAX_ID_LEN}", value.len()),
+            format!("{} is longer than {MAX_ID_LEN} bytes", quote(value)),
         ));
     }
     if let Some(c) = value.chars().find(|c| !id_char(*c)) {
         return Err(DomainError::invalid(
             field,
-            format!("{value:?} contains {c:?}; use only letters, digits and . _ : -"),
+            format!("{} contains {c:?}; use only letters, digits and . _ : -", quote(value)),
         ));
     }
     Ok(())
@@ -68,15 +68,15 @@ pub fn lot_id(field: &str, value: &str) -> Result<(), DomainError> {
         return Err(DomainError::invalid(
             field,
             format!(
-                "{value:?} is {} characters long; lot ids and serials are at most {MAX_LOT_ID_LEN} (GS1 AI 10/21)",
-                value.len()
+                "{} is longer than {MAX_LOT_ID_LEN} bytes, the most GS1 AI (10) and (21) hold for lot ids and serials",
+                quote(value)
             ),
         ));
     }
     if let Some(c) = value.chars().find(|c| !lot_char(*c)) {
         return Err(DomainError::invalid(
             field,
-            format!("{value:?} contains {c:?}; use only letters, digits and . _ -"),
+            format!("{} contains {c:?}; use only letters, digits and . _ -", quote(value)),
         ));
     }
     Ok(())

@@ -22,10 +22,30 @@ pub enum GenealogyError {
     Storage(String),
     #[error("projection record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
-    #[error("{what} {id:?} not found")]
+    #[error("{what} {} not found", jejak_domain::quote(.id))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     InvalidArgument(String),
+}
+
+impl jejak_proto::ServiceError for GenealogyError {
+    fn error_code(&self) -> jejak_proto::ErrorCode {
+        use jejak_proto::ErrorCode;
+        match self {
+            GenealogyError::NotFound { .. } => ErrorCode::NotFound,
+            GenealogyError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            GenealogyError::Storage(_) | GenealogyError::Corrupt { .. } => ErrorCode::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            GenealogyError::NotFound { .. } => "NOT_FOUND",
+            GenealogyError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            GenealogyError::Storage(_) => "PROJECTION_STORAGE",
+            GenealogyError::Corrupt { .. } => "PROJECTION_CORRUPT",
+        }
+    }
 }
 
 impl From<sled::Error> for GenealogyError {

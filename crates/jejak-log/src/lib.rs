@@ -112,3 +112,57 @@ pub trait EventLog: Send + Sync + 'static {
     /// A watch on the last durable position, for projectors.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
 }
+
+/// What the read side needs of a log, embedded or a projector's view of the
+/// stream: stored envelopes (for histories and pages), and when what the
+/// projection holds is durable.
+pub trait ReadLog: Clone + Send + Sync + 'static {
+    /// Resolves once every event up to `position` is durable.
+    fn wait_durable(&self, position: u64) -> impl Future<Output = Result<(), LogError>> + Send;
+    /// The envelope stored at `position`.
+    fn read(&self, position: u64) -> impl Future<Output = Result<Option<StoredEvent>, LogError>> + Send;
+    /// The last position of the log, as far as this process knows.
+    fn log_position(&self) -> u64;
+    /// The last position of the log, asked of the log itself.
+    fn current_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+}
+
+impl ReadLog for SledLog {
+    async fn wait_durable(&self, position: u64) -> Result<(), LogError> {
+        EventLog::wait_durable(self, position).await
+    }
+
+    async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        EventLog::read(self, position)
+    }
+
+    fn log_position(&self) -> u64 {
+        self.durable_position()
+    }
+
+    async fn current_position(&self) -> Result<u64, LogError> {
+        Ok(self.durable_position())
+    }
+}
+
+impl jejak_proto::ServiceError for LogError {
+    fn error_code(&self) -> jejak_proto::ErrorCode {
+        use jejak_proto::ErrorCode;
+        match self {
+            LogError::Unavailable(_) | LogError::Closed => ErrorCode::Unavailable,
+            LogError::Conflict { .. } => ErrorCode::Conflict,
+            LogError::Storage(_) | LogError::Corrupt { .. } | LogError::Config(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            LogError::Storage(_) => "LOG_STORAGE",
+            LogError::Corrupt { .. } => "LOG_CORRUPT",
+            LogError::Unavailable(_) => "LOG_UNAVAILABLE",
+            LogError::Closed => "LOG_CLOSED",
+            LogError::Conflict { .. } => "CHAIN_CONFLICT",
+            LogError::Config(_) => "LOG_CONFIG",
+        }
+    }
+}

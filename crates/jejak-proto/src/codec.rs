@@ -50,9 +50,15 @@ impl<U: Message + Default> Decoder for RequestDecoder<U> {
         // prost's error names the message and field, e.g.
         // "ReceiveMaterialRequest.lot_id: invalid string value: data is not UTF-8 encoded".
         U::decode(buf).map(Some).map_err(|e| {
-            Status::invalid_argument(format!(
-                "the request could not be decoded: {e}; strings must be UTF-8 and fields of the declared types"
-            ))
+            crate::to_status(
+                &crate::Refusal::new(
+                    crate::ErrorCode::InvalidArgument,
+                    format!(
+                        "the request could not be decoded: {e}; strings must be UTF-8 and fields of the declared types"
+                    ),
+                )
+                .with_reason("UNDECODABLE_REQUEST"),
+            )
         })
     }
 

@@ -10,12 +10,15 @@ pub mod v1 {
 mod bearer;
 pub mod codec;
 mod convert;
+pub mod error;
+pub mod json;
 
 pub use bearer::{Authenticated, Bearer};
 pub use convert::*;
+pub use error::{problem_json, to_status, ErrorCode, Refusal, ServiceError};
 
 /// The largest request a server decodes (4 MiB); a larger one is refused
-/// with OUT_OF_RANGE before it is read. The largest command the domain's
+/// with RESOURCE_EXHAUSTED before it is read. The largest command the domain's
 /// limits allow (a pack of `validate::MAX_PACKAGES` packages) is far smaller.
 pub const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 

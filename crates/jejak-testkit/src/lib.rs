@@ -89,6 +89,9 @@ pub struct ServerOptions {
     /// The CA that signed the server's TLS certificate (with `--tls-cert`
     /// in `extra_args`): the clients trust it.
     pub ca_file: Option<PathBuf>,
+    /// How long the server may take to start listening (default 120 s);
+    /// a large store takes longer to open.
+    pub start_timeout: Option<Duration>,
 }
 
 /// A running `jejak serve`, killed on drop.
@@ -167,12 +170,13 @@ impl Server {
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+        let start_timeout = opts.start_timeout.unwrap_or(Duration::from_secs(120));
+        let url = match rx.recv_timeout(start_timeout) {
             Ok(u) => u,
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                bail!("jejak serve did not start listening within 120 s (exit status {status:?})");
+                bail!("jejak serve did not start listening within {start_timeout:?} (exit status {status:?})");
             }
         };
         let admin_token = std::fs::read_to_string(&token_file).ok().map(|t| t.trim().to_string());
@@ -185,6 +189,11 @@ impl Server {
             stdout: lines,
             _temp: temp,
         })
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The lines the server has printed on stdout so far.

@@ -1,0 +1,215 @@
+//! The client commands of the `jejak` binary, one function each: they ask
+//! a running server and print its answer as text or canonical JSON.
+
+use std::path::Path;
+
+use anyhow::Context;
+use jejak_domain::Time;
+use jejak_proto::v1 as p;
+use jejak_proto::v1::admin_service_client::AdminServiceClient;
+
+use crate::{connect, trace_client, Target};
+
+/// Prints a reply as canonical proto3 JSON (`json`) or as text.
+pub fn print<M: prost::Message>(
+    json: bool,
+    name: &str,
+    msg: &M,
+    text: impl FnOnce(&M) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        let value = jejak_proto::json::to_json(name, msg).map_err(anyhow::Error::msg)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", text(msg));
+    }
+    Ok(())
+}
+
+/// `jejak import`: sends every line of a JSON Lines file.
+pub async fn import(target: &Target, file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
+    let mut c = p::capture_service_client::CaptureServiceClient::new(connect(target).await?);
+    let report = crate::import::import(&mut c, &text).await;
+    for (line, reason) in &report.failed {
+        eprintln!("{}:{line}: {reason}", file.display());
+    }
+    println!(
+        "{} recorded, {} already recorded, {} refused",
+        report.recorded,
+        report.already_recorded,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} lines were refused", report.failed.len())
+    }
+}
+
+/// `jejak trace back|forward`.
+pub async fn trace(
+    target: &Target,
+    json: bool,
+    what: &str,
+    serial: bool,
+    max_depth: u32,
+    backward: bool,
+) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let req = p::TraceRequest {
+        target: Some(crate::target(what, serial)),
+        max_depth,
+        max_nodes: 0,
+    };
+    let reply = if backward {
+        c.backward_trace(req).await
+    } else {
+        c.forward_trace(req).await
+    }?
+    .into_inner();
+    print(json, "jejak.v1.TraceReply", &reply, |r| {
+        crate::render_trace(r, backward)
+    })
+}
+
+/// `jejak origin`.
+pub async fn origin(target: &Target, json: bool, what: &str, serial: bool) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c
+        .origin_shares(p::OriginSharesRequest {
+            target: Some(crate::target(what, serial)),
+        })
+        .await?
+        .into_inner();
+    print(json, "jejak.v1.OriginSharesReply", &reply, crate::render_shares)
+}
+
+/// `jejak history`, optionally as of an RFC 3339 time.
+pub async fn history(target: &Target, json: bool, lot: String, as_of: Option<&str>) -> anyhow::Result<()> {
+    let as_of = match as_of {
+        Some(s) => Some(
+            s.parse::<prost_types::Timestamp>()
+                .map_err(|e| anyhow::anyhow!("--as-of {s:?} is not an RFC 3339 time: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut c = trace_client(target).await?;
+    let reply = c
+        .lot_history(p::LotHistoryRequest { lot_id: lot, as_of })
+        .await?
+        .into_inner();
+    print(json, "jejak.v1.LotHistoryReply", &reply, crate::render_history)
+}
+
+/// `jejak lot`.
+pub async fn lot(target: &Target, json: bool, lot: String) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
+    print(json, "jejak.v1.Lot", &reply, crate::render_lot)
+}
+
+/// `jejak labels`: a printable sheet of a lot's labels.
+pub async fn labels(target: &Target, lot: String, out: &Path, public_base: Option<String>) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c.get_lot(p::GetLotRequest { lot_id: lot }).await?.into_inner();
+    let base = public_base.unwrap_or_else(|| {
+        eprintln!(
+            "note: the labels point at {}; give --public-base (JEJAK_PUBLIC_BASE) for labels that outlive this address",
+            target.url
+        );
+        target.url.clone()
+    });
+    println!("{}", crate::write_label_sheet(&reply, &base, out)?);
+    Ok(())
+}
+
+/// `jejak lookup`.
+pub async fn lookup(target: &Target, json: bool, uri: String) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c.lookup_label(p::LookupLabelRequest { uri }).await?.into_inner();
+    print(json, "jejak.v1.LookupLabelReply", &reply, crate::render_lookup)
+}
+
+/// `jejak status`.
+pub async fn status(target: &Target, json: bool) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c.get_status(p::GetStatusRequest {}).await?.into_inner();
+    print(json, "jejak.v1.StatusReply", &reply, |s| {
+        format!(
+            "log position {}\napplied position {}\nlag {}\nlots {}\nevents {}\n",
+            s.log_position, s.applied_position, s.lag, s.lots, s.events
+        )
+    })
+}
+
+/// What `jejak token create` asks for.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub role: String,
+    pub facilities: Vec<String>,
+    pub party: Option<String>,
+    pub expires_in: std::time::Duration,
+    pub label: String,
+    pub command_id: Option<String>,
+}
+
+/// `jejak token create`: prints the token, the only time it is shown.
+pub async fn token_create(target: &Target, json: bool, t: NewToken) -> anyhow::Result<()> {
+    let role = jejak_domain::Role::parse(&t.role)
+        .with_context(|| format!("--role {:?}: use admin, operator, member or regulator", t.role))?;
+    let now = Time::now();
+    let expires_at = Time(
+        now.0
+            .saturating_add(i64::try_from(t.expires_in.as_nanos()).context("--expires-in is too long")?),
+    );
+    let command_id = t.command_id.unwrap_or_else(|| format!("token-{}", now.0));
+    let mut c = AdminServiceClient::new(connect(target).await?);
+    let reply = c
+        .create_token(p::CreateTokenRequest {
+            command_id,
+            role: jejak_proto::access_role_to_proto(role) as i32,
+            facility_ids: t.facilities,
+            party_id: t.party.unwrap_or_default(),
+            expires_at: Some(jejak_proto::time_to_proto(expires_at)),
+            label: t.label,
+        })
+        .await?
+        .into_inner();
+    print(json, "jejak.v1.CreateTokenReply", &reply, |r| {
+        if r.token.is_empty() {
+            format!(
+                "token {} was already issued by this command id; its secret cannot be shown again\n",
+                r.token_id
+            )
+        } else {
+            format!("{}\n", r.token)
+        }
+    })
+}
+
+/// `jejak token list`.
+pub async fn token_list(target: &Target, json: bool, all: bool) -> anyhow::Result<()> {
+    let mut c = AdminServiceClient::new(connect(target).await?);
+    let reply = c
+        .list_tokens(p::ListTokensRequest { include_inactive: all })
+        .await?
+        .into_inner();
+    print(json, "jejak.v1.ListTokensReply", &reply, crate::render_tokens)
+}
+
+/// `jejak token revoke`.
+pub async fn token_revoke(target: &Target, json: bool, token_id: String, reason: String) -> anyhow::Result<()> {
+    let mut c = AdminServiceClient::new(connect(target).await?);
+    let reply = c
+        .revoke_token(p::RevokeTokenRequest {
+            command_id: format!("revoke-{token_id}-{}", Time::now().0),
+            token_id,
+            reason,
+        })
+        .await?
+        .into_inner();
+    print(json, "jejak.v1.CaptureReply", &reply, |r| {
+        format!("revoked (event {} at log position {})\n", r.event_id, r.position)
+    })
+}

@@ -1,0 +1,657 @@
+//! jejak on NATS JetStream: a capture service that keeps nothing but a
+//! cache, and projectors that each keep their own sled genealogy and serve
+//! the trace API. Both follow the stream in order.
+//!
+//! Capture decides a command against its cache, then appends after the
+//! chain head the cache holds. If another writer got there first the append
+//! is a conflict: the cache catches up with the stream, the command is
+//! decided again, and only after `MAX_ATTEMPTS` conflicts does the caller get
+//! ABORTED. Commands for one chain are taken one at a time per instance, so
+//! an instance never conflicts with itself.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use jejak_domain::{Command, DomainError, Event};
+use jejak_genealogy::{Genealogy, Projection};
+use jejak_log::{ChainHead, ChainLog, Draft, JetStreamLog, LogError, ReadLog, StoredEvent};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Engine, EngineError, Receipt, Submission};
+
+/// Conflicts a command may meet before the caller is told to retry.
+const MAX_ATTEMPTS: usize = 8;
+/// Events read from the stream per batch.
+const BATCH: usize = 2048;
+/// How long a capture waits for its cache to reach a position.
+const CACHE_WAIT: Duration = Duration::from_secs(10);
+
+use crate::projector::{applied, decode_all};
+
+/// Counters of one service, for status and metrics.
+#[derive(Default)]
+pub struct CaptureCounters {
+    pub accepted: AtomicU64,
+    pub replayed: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub aborted: AtomicU64,
+    /// Appends sent while others were in flight.
+    pub pipelined: AtomicU64,
+}
+
+struct CacheState {
+    genealogy: Genealogy,
+    heads: HashMap<String, ChainHead>,
+}
+
+/// What a capture instance knows: the genealogy and every chain's head, as
+/// of the stream position it has applied.
+pub struct Cache {
+    state: RwLock<CacheState>,
+    applied: watch::Sender<u64>,
+}
+
+impl Cache {
+    fn new() -> Cache {
+        Cache {
+            state: RwLock::new(CacheState {
+                genealogy: Genealogy::new(),
+                heads: HashMap::new(),
+            }),
+            applied: watch::channel(0).0,
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    fn apply(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
+        let decoded = decode_all(events)?;
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for (e, a) in events.iter().zip(applied(&decoded)) {
+            st.genealogy.apply(a);
+            st.heads.insert(
+                e.envelope.chain.clone(),
+                ChainHead {
+                    sequence: e.envelope.sequence,
+                    hash: e.hash,
+                    position: e.position,
+                },
+            );
+        }
+        st.genealogy.forget_changes();
+        let last = st.genealogy.position();
+        drop(st);
+        self.applied.send_if_modified(|a| {
+            let moved = last > *a;
+            *a = (*a).max(last);
+            moved
+        });
+        Ok(())
+    }
+
+    async fn wait_applied(&self, position: u64) -> Result<(), EngineError> {
+        let mut rx = self.applied.subscribe();
+        let reached = tokio::time::timeout(CACHE_WAIT, rx.wait_for(|a| *a >= position)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(EngineError::Behind {
+                position,
+                at: self.position(),
+            }),
+        }
+    }
+}
+
+/// Empty batches (of half a second) after which a follower asks the stream
+/// where it ends.
+const STALL_CHECK: u32 = 4;
+
+/// Follows the stream into `apply` from `from` on, until cancelled; read
+/// errors (NATS away, a leader changing) are retried without skipping.
+async fn follow<F>(
+    log: JetStreamLog,
+    from: u64,
+    cancel: CancellationToken,
+    what: &'static str,
+    mut apply: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<StoredEvent>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
+{
+    let mut reader = log.reader(from);
+    let mut idle = 0u32;
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            b = reader.next_batch(BATCH, Duration::from_millis(500)) => b,
+        };
+        match batch {
+            Ok(events) if events.is_empty() => {
+                idle += 1;
+                // Idle for a while: make sure the stream has not moved on
+                // without this reader.
+                if idle % STALL_CHECK == 0 {
+                    match log.last_position().await {
+                        Ok(last) if last >= reader.position() => {
+                            tracing::warn!(
+                                what,
+                                position = reader.position(),
+                                stream_end = last,
+                                "the reader stalled behind the stream; starting it again"
+                            );
+                            reader.restart();
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, what, "asking the stream for its end failed"),
+                    }
+                }
+            }
+            Ok(events) => {
+                idle = 0;
+                if let Err(e) = apply(events).await {
+                    tracing::error!(error = %e, what, "applying the stream failed; stopping");
+                    return Err(e.context(format!("{what}: apply the stream")));
+                }
+            }
+            // A message that is not an envelope, or a gap: never skipped.
+            Err(e @ LogError::Corrupt { .. }) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position()))
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, what, position = reader.position(), "reading the stream failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+/// Why a service stopped on its own, if it did.
+#[derive(Clone, Default)]
+pub struct Fatal(Arc<Mutex<Option<String>>>);
+
+impl Fatal {
+    /// Records the reason and cancels the service.
+    pub fn stop(&self, cancel: &CancellationToken, e: anyhow::Error) {
+        tracing::error!(error = format!("{e:#}"), "stopping");
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| format!("{e:#}"));
+        cancel.cancel();
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+enum Decided {
+    Replay(u64),
+    Event(Box<Event>, ChainHead),
+}
+
+/// What this instance has published and not yet seen in its cache.
+///
+/// Commands that touch none of the same lots, serials or event ids as the
+/// ones in flight are published without waiting for those to be
+/// acknowledged, even on the same chain: each names the chain head it
+/// follows by its predicted stream position, and the previous message this
+/// instance sent as the stream's last (`Nats-Expected-Last-Msg-Id`). A
+/// foreign write anywhere makes the next of them a conflict; the pipeline
+/// then drains, the cache catches up, and the refused commands are decided
+/// again. Master data and voids go alone.
+#[derive(Default)]
+struct Pipeline {
+    in_flight: usize,
+    exclusive: bool,
+    keys: HashSet<String>,
+    /// Per chain: the head after the last message in flight, and how many are in flight.
+    tails: HashMap<String, (ChainHead, usize)>,
+    /// The id of the last message sent since the pipeline was last empty.
+    last_id: Option<String>,
+    /// The stream position the next message is predicted to get.
+    next_position: u64,
+    /// A prediction failed: send nothing until the pipeline has drained and
+    /// the cache caught up.
+    broken: bool,
+}
+
+/// The keys a decided event touches, and whether it must go alone.
+fn keys_of(id: &str, event: &Event) -> (Vec<String>, bool) {
+    let exclusive = matches!(
+        event,
+        Event::PartyRegistered(_)
+            | Event::FacilityRegistered(_)
+            | Event::ProductRegistered(_)
+            | Event::StandardRegistered(_)
+            | Event::EventVoided(_)
+    );
+    let mut keys = vec![format!("e:{id}")];
+    keys.extend(event.lots().into_iter().map(|l| format!("l:{l}")));
+    match event {
+        Event::LotPacked(p) => keys.extend(p.packages.iter().map(|k| format!("s:{}", k.serial))),
+        Event::LotShipped(s) => keys.extend(s.package_serials.iter().map(|k| format!("s:{k}"))),
+        _ => {}
+    }
+    (keys, exclusive)
+}
+
+/// The capture service on JetStream.
+pub struct DistributedWriter {
+    log: JetStreamLog,
+    cache: Arc<Cache>,
+    pipeline: tokio::sync::Mutex<Pipeline>,
+    drained: tokio::sync::Notify,
+    pub counters: CaptureCounters,
+}
+
+impl DistributedWriter {
+    /// The access tokens, as the cache follows them from the stream.
+    pub fn tokens(&self) -> Arc<jejak_domain::TokenTable> {
+        self.cache
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .genealogy
+            .tokens()
+    }
+
+    /// Fills the cache from the stream and keeps it following. If the
+    /// cache cannot apply the stream, `fatal` is told why and `cancel` is
+    /// cancelled: the service stops rather than decide on stale state.
+    pub async fn start(
+        log: JetStreamLog,
+        cancel: CancellationToken,
+        fatal: Fatal,
+    ) -> anyhow::Result<Arc<DistributedWriter>> {
+        let cache = Arc::new(Cache::new());
+        let feed = cache.clone();
+        let following = follow(log.clone(), 1, cancel.clone(), "capture cache", move |events| {
+            let feed = feed.clone();
+            Box::pin(async move {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                tokio::task::spawn_blocking(move || feed.apply(&events)).await?
+            })
+        });
+        tokio::spawn(async move {
+            if let Err(e) = following.await {
+                fatal.stop(&cancel, e);
+            }
+        });
+        let writer = Arc::new(DistributedWriter {
+            log,
+            cache,
+            pipeline: tokio::sync::Mutex::new(Pipeline::default()),
+            drained: tokio::sync::Notify::new(),
+            counters: CaptureCounters::default(),
+        });
+        let last = writer.log.last_position().await.context("read the stream's end")?;
+        let mut rx = writer.cache.applied.subscribe();
+        rx.wait_for(|a| *a >= last).await.context("fill the capture cache")?;
+        Ok(writer)
+    }
+
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    fn decide(&self, id: &str, command: &Command) -> Result<Decided, DomainError> {
+        let st = self.cache.state.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(position) = st.genealogy.event_position(id) {
+            return Ok(Decided::Replay(position));
+        }
+        let event = jejak_domain::decide(&st.genealogy, id, command.clone(), crate::now())?;
+        let head = st.heads.get(event.chain()).copied().unwrap_or_default();
+        Ok(Decided::Event(Box::new(event), head))
+    }
+
+    /// Brings the cache up to the end of the stream as it is now.
+    async fn catch_up(&self) -> Result<(), EngineError> {
+        let last = self.log.last_position().await?;
+        self.cache.wait_applied(last).await
+    }
+
+    async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
+        let stored = self.log.read(position).await?.ok_or(EngineError::Missing(position))?;
+        if stored.envelope.command_hash != content_hash {
+            return Err(EngineError::IdReused { id: id.to_string() });
+        }
+        self.counters.replayed.fetch_add(1, Ordering::Relaxed);
+        Ok(Receipt::replayed(&stored))
+    }
+}
+
+/// How a command left the pipeline.
+enum Sent {
+    Stored {
+        position: u64,
+        sequence: u64,
+        hash: [u8; 32],
+        chain: String,
+    },
+    Duplicate(u64),
+    Again,
+}
+
+impl DistributedWriter {
+    /// Takes a command's keys out of the pipeline once its fate is known.
+    async fn release(&self, keys: &[String], chain: &str, exclusive: bool, broken: bool) {
+        let mut pl = self.pipeline.lock().await;
+        for k in keys {
+            pl.keys.remove(k);
+        }
+        pl.in_flight -= 1;
+        if exclusive {
+            pl.exclusive = false;
+        }
+        if let Some((_, n)) = pl.tails.get_mut(chain) {
+            *n -= 1;
+            if *n == 0 {
+                pl.tails.remove(chain);
+            }
+        }
+        pl.broken |= broken;
+        if pl.in_flight == 0 {
+            pl.last_id = None;
+        }
+        drop(pl);
+        self.drained.notify_waiters();
+    }
+
+    /// Decides and sends one command when the pipeline admits it; then
+    /// waits for the outcome and for the cache to hold the event.
+    async fn send_one(
+        &self,
+        id: &str,
+        command: &Command,
+        command_hash: [u8; 32],
+        actor: &str,
+        caught_up: &mut bool,
+    ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
+        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as) = loop {
+            let drained = self.drained.notified();
+            let mut pl = self.pipeline.lock().await;
+            if pl.broken {
+                if pl.in_flight > 0 {
+                    drop(pl);
+                    drained.await;
+                    continue;
+                }
+                // Drained after a failed prediction: start again from the stream.
+                drop(pl);
+                self.catch_up().await?;
+                let mut pl = self.pipeline.lock().await;
+                if pl.in_flight == 0 {
+                    pl.broken = false;
+                    pl.tails.clear();
+                    pl.last_id = None;
+                }
+                continue;
+            }
+            let decided = self.decide(id, command);
+            let (event, cache_head) = match decided {
+                Ok(Decided::Replay(position)) => return Ok(Err(position)),
+                Ok(Decided::Event(event, head)) => (event, head),
+                // The cache may not have seen a party, lot or event that
+                // another instance recorded a moment ago.
+                Err(DomainError::NotFound { .. }) if !*caught_up => {
+                    drop(pl);
+                    self.catch_up().await?;
+                    *caught_up = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let (keys, exclusive) = keys_of(id, &event);
+            let busy = pl.exclusive || (exclusive && pl.in_flight > 0) || keys.iter().any(|k| pl.keys.contains(k));
+            if busy {
+                drop(pl);
+                drained.await;
+                continue;
+            }
+            let chain = event.chain().to_string();
+            let (head, after_id) = match pl.tails.get(&chain) {
+                Some((tail, _)) => (*tail, pl.last_id.clone()),
+                None => (cache_head, pl.last_id.clone()),
+            };
+            if pl.in_flight == 0 {
+                pl.next_position = self.cache.position() + 1;
+            }
+            let predicted = pl.next_position;
+            let now = crate::now();
+            let draft = Draft {
+                chain: chain.clone(),
+                event_id: id.to_string(),
+                actor: actor.to_string(),
+                command_hash,
+                recorded_at: jejak_proto::time_to_proto(now),
+                event: jejak_proto::event_to_proto(&event),
+            };
+            let prepared = jejak_log::jetstream::prepare(&draft, head);
+            let inflight = self
+                .log
+                .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())
+                .await;
+            let tail = ChainHead {
+                sequence: prepared.sequence,
+                hash: prepared.hash,
+                position: predicted,
+            };
+            let stored_as_hash = prepared.hash;
+            if pl.in_flight > 0 {
+                self.counters.pipelined.fetch_add(1, Ordering::Relaxed);
+            }
+            let count = pl.tails.get(&chain).map_or(0, |(_, n)| *n);
+            pl.tails.insert(chain.clone(), (tail, count + 1));
+            pl.keys.extend(keys.iter().cloned());
+            pl.in_flight += 1;
+            pl.exclusive |= exclusive;
+            pl.last_id = Some(id.to_string());
+            pl.next_position += 1;
+            let stored_as = (tail.sequence, stored_as_hash);
+            break (inflight, keys, chain, exclusive, predicted, event, now, stored_as);
+        };
+        let outcome = inflight.outcome().await;
+        let sent = match outcome {
+            jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
+                // Wait until the cache holds it, so that what is decided next
+                // on these keys sees it.
+                let applied = self.cache.wait_applied(ack.sequence).await;
+                let mispredicted = ack.sequence != predicted;
+                self.release(&keys, &chain, exclusive, mispredicted).await;
+                applied?;
+                Sent::Stored {
+                    position: ack.sequence,
+                    sequence: stored_as.0,
+                    hash: stored_as.1,
+                    chain,
+                }
+            }
+            jejak_log::jetstream::PublishOutcome::Stored(ack) => {
+                let followers = self.pipeline.lock().await.tails.get(&chain).map_or(0, |(_, n)| *n);
+                if followers > 1 {
+                    tracing::warn!(
+                        event_id = %id,
+                        chain = %chain,
+                        position = ack.sequence,
+                        "a pipelined append was a duplicate while other appends of its chain were in flight; \
+                         check that chain's links after this position"
+                    );
+                }
+                self.release(&keys, &chain, exclusive, true).await;
+                Sent::Duplicate(ack.sequence)
+            }
+            jejak_log::jetstream::PublishOutcome::Conflict => {
+                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                self.release(&keys, &chain, exclusive, true).await;
+                Sent::Again
+            }
+            jejak_log::jetstream::PublishOutcome::Retry(e) => {
+                // Maybe stored: after the resync the cache knows, and the
+                // same message id finds it otherwise.
+                tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
+                self.log.count_retry();
+                self.release(&keys, &chain, exclusive, true).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Sent::Again
+            }
+            jejak_log::jetstream::PublishOutcome::Failed(e) => {
+                self.release(&keys, &chain, exclusive, true).await;
+                return Err(LogError::Storage(format!("publish: {e}")).into());
+            }
+        };
+        Ok(Ok((sent, event, now)))
+    }
+}
+
+impl Engine for DistributedWriter {
+    async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
+        let Submission {
+            id,
+            command,
+            content_hash,
+        } = submission;
+        let mut caught_up = false;
+        for _ in 0..MAX_ATTEMPTS {
+            let (sent, event, now) = match self
+                .send_one(&id, &command, content_hash, actor, &mut caught_up)
+                .await?
+            {
+                Err(position) => return self.replayed(position, &id, content_hash).await,
+                Ok(done) => done,
+            };
+            match sent {
+                Sent::Again => continue,
+                Sent::Duplicate(position) => return self.replayed(position, &id, content_hash).await,
+                Sent::Stored {
+                    position,
+                    sequence,
+                    hash,
+                    chain,
+                } => {
+                    self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    let appended = jejak_log::Appended {
+                        position,
+                        chain,
+                        sequence,
+                        hash,
+                        duplicate: false,
+                    };
+                    return Ok(Receipt::new(id, &event, appended, now));
+                }
+            }
+        }
+        self.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        Err(EngineError::Contended { attempts: MAX_ATTEMPTS })
+    }
+}
+
+/// The trace service's view of the stream, for a projector: what it
+/// applied came from the stream, so it is durable already.
+#[derive(Clone)]
+pub struct StreamView {
+    log: JetStreamLog,
+    last: Arc<AtomicU64>,
+}
+
+impl StreamView {
+    pub fn new(log: JetStreamLog) -> StreamView {
+        StreamView {
+            log,
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl ReadLog for StreamView {
+    async fn wait_durable(&self, _position: u64) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        self.log.read(position).await
+    }
+
+    fn log_position(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    async fn current_position(&self) -> Result<u64, LogError> {
+        let end = self.log.last_position().await?;
+        self.last.fetch_max(end, Ordering::Relaxed);
+        Ok(end)
+    }
+}
+
+/// Applies the stream to the projection from its stored position on, and
+/// keeps `view` told of the stream's end (for the lag). The projection
+/// stores the position it reached in the same sled batch as the changes, so
+/// after a crash it resumes exactly there; what it re-reads, it skips.
+pub async fn run_projector(
+    log: JetStreamLog,
+    projection: Arc<Projection>,
+    view: StreamView,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let last = view.last.clone();
+    let end_log = log.clone();
+    let end_cancel = cancel.clone();
+    let end_last = last.clone();
+    // The stream's end, twice a second.
+    tokio::spawn(async move {
+        loop {
+            match end_log.last_position().await {
+                Ok(p) => {
+                    end_last.fetch_max(p, Ordering::Relaxed);
+                }
+                Err(e) => tracing::debug!(error = %e, "read the stream's end"),
+            }
+            tokio::select! {
+                _ = end_cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
+    let target = projection.clone();
+    let from = projection.position() + 1;
+    follow(log, from, cancel.clone(), "projector", move |events| {
+        let projection = target.clone();
+        let last = last.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                if events.is_empty() {
+                    // Idle: write what is only in memory.
+                    if projection.unpersisted() > 0 {
+                        projection.persist()?;
+                    }
+                    return Ok(());
+                }
+                let decoded = decode_all(&events)?;
+                let applied = applied(&decoded);
+                projection.apply(&applied)?;
+                if let Some(e) = events.last() {
+                    last.fetch_max(e.position, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+            .await?
+        })
+    })
+    .await?;
+    let projection = projection.clone();
+    tokio::task::spawn_blocking(move || projection.flush())
+        .await
+        .context("projection flush task")?
+        .context("flush the projection")?;
+    Ok(())
+}

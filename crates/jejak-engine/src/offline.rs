@@ -1,0 +1,160 @@
+//! A data directory as the embedded engine keeps it (`log/`, `genealogy/`):
+//! opening it for serving, and the tools that work on a stopped server,
+//! `rebuild` and `verify`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jejak_genealogy::Projection;
+use jejak_log::{EventLog, LogError, SledLog};
+
+use crate::Writer;
+
+/// Opens (and loads) the projection stored in `dir`.
+pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
+    let open_dir = dir.to_path_buf();
+    let projection = tokio::task::spawn_blocking(move || Projection::open(&open_dir))
+        .await
+        .context("projection open task")?
+        .with_context(|| format!("open the projection in {}", dir.display()))?;
+    Ok(Arc::new(projection))
+}
+
+/// Opens the log (checking the chains from the last verified point on) and
+/// the projection, brings the projection up to the log, and returns the
+/// writer over both.
+pub async fn open_writer(data_dir: &Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
+    let log_dir = data_dir.join("log");
+    let dir = log_dir.clone();
+    let log = tokio::task::spawn_blocking(move || SledLog::open(&dir))
+        .await
+        .context("open the event log task")?
+        .map_err(|e| open_log_error(e, data_dir))?;
+    let check = log.start_check();
+    tracing::info!(
+        from = check.from,
+        envelopes = check.envelopes,
+        heads = check.heads,
+        indexed = check.indexed,
+        "event log chains checked from the last verified point, event-id index rebuilt"
+    );
+    let proj_dir = data_dir.join("genealogy");
+    let projection = open_projection(&proj_dir).await?;
+    let durable = log.durable_position();
+    if projection.position() > durable {
+        anyhow::bail!(
+            "the projection in {} is at log position {} but the log ends at {durable}; run `jejak rebuild` to recreate it from the log",
+            proj_dir.display(),
+            projection.position(),
+        );
+    }
+    let (catch_log, catch_projection) = (log.clone(), projection.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::projector::catch_up(&catch_log, &catch_projection, durable, &mut |_| {})
+    })
+    .await
+    .context("projection catch-up task")??;
+    Ok(Arc::new(Writer::new(log, projection)))
+}
+
+/// Why the log in `data_dir` cannot be served. A changed or missing
+/// envelope is a refusal naming the chain, sequence and position, with what
+/// the operator can do about it.
+fn open_log_error(e: LogError, data_dir: &Path) -> anyhow::Error {
+    let log_dir = data_dir.join("log");
+    match e {
+        LogError::Corrupt { .. } => anyhow::anyhow!(
+            "refusing to serve the event log in {}: {e}; restore the data directory from a backup (`jejak verify --data-dir {}` walks every chain)",
+            log_dir.display(),
+            data_dir.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("open the event log in {}", log_dir.display())),
+    }
+}
+
+/// Opens the log of a stopped server, for the offline tools.
+fn open_log_offline(data_dir: &Path) -> anyhow::Result<SledLog> {
+    let log_dir = data_dir.join("log");
+    if !log_dir.exists() {
+        anyhow::bail!("no event log in {}; is --data-dir right?", log_dir.display());
+    }
+    SledLog::open(&log_dir).with_context(|| {
+        format!(
+            "open the event log in {} (is a server still running on it?)",
+            log_dir.display()
+        )
+    })
+}
+
+/// The last durable position of the log of a stopped server.
+pub fn log_end(data_dir: &Path) -> anyhow::Result<u64> {
+    Ok(open_log_offline(data_dir)?.durable_position())
+}
+
+/// Recreates the projection from the log; `progress` is told how many
+/// events were applied. The server must be stopped (sled holds a lock on
+/// both stores). Returns the position reached.
+pub async fn rebuild(data_dir: &Path, progress: Box<dyn FnMut(u64) + Send>) -> anyhow::Result<u64> {
+    let log = open_log_offline(data_dir)?;
+    let proj_dir = data_dir.join("genealogy");
+    let fresh = data_dir.join("genealogy.rebuild");
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh).with_context(|| format!("remove {}", fresh.display()))?;
+    }
+    let upto = log.durable_position();
+    let fresh_dir = fresh.clone();
+    let mut progress = progress;
+    let position = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let projection = Projection::open(&fresh_dir)?;
+        let pos = crate::projector::catch_up(&log, &projection, upto, &mut *progress)?;
+        projection.flush()?;
+        Ok(pos)
+    })
+    .await
+    .context("rebuild task")??;
+    // Swap in the rebuilt projection only once it is complete.
+    if proj_dir.exists() {
+        std::fs::remove_dir_all(&proj_dir)
+            .with_context(|| format!("remove the old projection {}", proj_dir.display()))?;
+    }
+    std::fs::rename(&fresh, &proj_dir)
+        .with_context(|| format!("move the rebuilt projection to {}", proj_dir.display()))?;
+    Ok(position)
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Events whose chains were walked; `None` for a projector's store
+    /// (the stream holds its log).
+    pub chained: Option<u64>,
+    pub position: u64,
+    /// Equal digests: equal projections.
+    pub digest: [u8; 32],
+}
+
+/// Walks every hash chain of the log and digests the projection.
+pub async fn verify(data_dir: &Path) -> anyhow::Result<Verified> {
+    let proj_dir = data_dir.join("genealogy");
+    // A projector on NATS keeps only its projection; the stream holds the log.
+    let log = match data_dir.join("log").exists() || !proj_dir.exists() {
+        true => Some(open_log_offline(data_dir)?),
+        false => None,
+    };
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Verified> {
+        let chained = match log {
+            Some(log) => Some(log.verify().context("verify the hash chains")?),
+            None => None,
+        };
+        let projection =
+            Projection::open(&proj_dir).with_context(|| format!("open the projection in {}", proj_dir.display()))?;
+        Ok(Verified {
+            chained,
+            position: projection.position(),
+            digest: projection.digest()?,
+        })
+    })
+    .await
+    .context("verify task")?
+}

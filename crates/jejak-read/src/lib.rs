@@ -1,0 +1,92 @@
+//! The read side: what each caller may see, and the answers built from it.
+//!
+//! **Invariant:** this crate is the one privacy boundary. Every answer that
+//! leaves jejak about a lot (gRPC replies, the provenance page and its
+//! JSON, JSON-LD and linkset, and any later export) is narrowed here, by
+//! [`View`], and nowhere else; transports render what [`Reader`] returns
+//! and never read the genealogy themselves. It names no tonic and no HTTP,
+//! and writes nothing.
+//!
+//! - [`view`]: who sees which lot in full, and the public view of the rest;
+//! - [`reader`]: traces, shares, histories, lots, labels and exports, each
+//!   answered only once what it was read from is durable;
+//! - [`provenance`]: the story of one label, which the resolver renders as
+//!   HTML, JSON, JSON-LD and a linkset.
+
+pub mod provenance;
+pub mod reader;
+pub mod view;
+
+pub use reader::{ExportStream, Reader};
+pub use view::View;
+
+use jejak_domain::quote;
+use jejak_genealogy::GenealogyError;
+use jejak_log::LogError;
+use jejak_proto::{ErrorCode, ServiceError};
+
+/// Why a question was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The caller has no token and the answer is not public.
+    #[error("the {what} of lot {} needs an access token", quote(.lot))]
+    NeedsToken { what: &'static str, lot: String },
+    /// The caller's token does not reach this lot.
+    #[error(
+        "{who} may not see the {what} of lot {}: it is neither at one of its facilities nor owned or supplied by its party",
+        quote(.lot)
+    )]
+    Hidden {
+        who: String,
+        what: &'static str,
+        lot: String,
+    },
+    /// A malformed question.
+    #[error(transparent)]
+    Invalid(#[from] jejak_domain::DomainError),
+    #[error(transparent)]
+    Genealogy(#[from] GenealogyError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The log lost an event the projection indexed: a fault of the server.
+    #[error("log position {0} is missing")]
+    Missing(u64),
+}
+
+impl ServiceError for ReadError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            ReadError::NeedsToken { .. } => ErrorCode::Unauthenticated,
+            ReadError::Hidden { .. } => ErrorCode::PermissionDenied,
+            ReadError::Invalid(e) => e.error_code(),
+            ReadError::Genealogy(e) => e.error_code(),
+            ReadError::Log(e) => e.error_code(),
+            ReadError::Missing(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ReadError::NeedsToken { .. } => "TOKEN_REQUIRED",
+            ReadError::Hidden { .. } => "LOT_NOT_VISIBLE",
+            ReadError::Invalid(e) => e.reason(),
+            ReadError::Genealogy(e) => e.reason(),
+            ReadError::Log(e) => e.reason(),
+            ReadError::Missing(_) => "LOG_POSITION_MISSING",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ReadError::Invalid(e) => e.field(),
+            _ => None,
+        }
+    }
+
+    fn rule(&self) -> Option<&'static str> {
+        match self {
+            ReadError::Invalid(e) => e.rule(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Every question the read side answers, narrowed for the caller by its
+//! [`View`]: traces, origin shares, lot histories, lots, label lookups,
+//! exports of the log, and the provenance of a label. Each answer is given
+//! only once what it was read from is durable: the embedded write path
+//! applies events to the genealogy before the log's flush, and nobody may
+//! see an event a crash could still take back.
+
+use std::sync::Arc;
+
+use jejak_genealogy::{Projection, TraceLimits};
+use jejak_log::{ReadLog, StoredEvent};
+use jejak_proto::v1 as p;
+
+use crate::provenance::{self, Provenance};
+use crate::{ReadError, View};
+
+/// Most entries one export batch reads from the log.
+const EXPORT_BATCH: usize = 256;
+
+/// The log as a stream of history entries, read in batches as the client takes them.
+pub type ExportStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, ReadError>> + Send + 'static>>;
+
+/// The read side over one projection and the log it follows.
+pub struct Reader<L> {
+    projection: Arc<Projection>,
+    log: L,
+    limits: TraceLimits,
+}
+
+impl<L: Clone> Clone for Reader<L> {
+    fn clone(&self) -> Reader<L> {
+        Reader {
+            projection: self.projection.clone(),
+            log: self.log.clone(),
+            limits: self.limits,
+        }
+    }
+}
+
+fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
+    t.map_or((0, 0), |t| (t.seconds, t.nanos))
+}
+
+/// What a label names, for drawing it: product name, GTIN, lot, serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelText {
+    pub product_name: String,
+    pub gtin: String,
+    pub lot_id: String,
+    pub serial: Option<String>,
+}
+
+impl<L: ReadLog> Reader<L> {
+    pub fn new(projection: Arc<Projection>, log: L, limits: TraceLimits) -> Reader<L> {
+        Reader {
+            projection,
+            log,
+            limits,
+        }
+    }
+
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    async fn visible(&self, position: u64) -> Result<(), ReadError> {
+        Ok(self.log.wait_durable(position).await?)
+    }
+
+    /// The root lot of a trace must be one the caller sees in full; the
+    /// rest of the trace is narrowed to what the caller may see.
+    fn narrow_trace(view: &View, reply: p::TraceReply, what: &'static str) -> Result<p::TraceReply, ReadError> {
+        if let Some(root) = reply
+            .nodes
+            .iter()
+            .filter_map(|n| n.lot.as_ref())
+            .find(|l| l.lot_id == reply.root_lot_id)
+        {
+            view.require(root, what)?;
+        }
+        Ok(view.trace(reply))
+    }
+
+    /// Every input lot of `target`, down to the receipts.
+    pub async fn backward_trace(
+        &self,
+        view: &View,
+        target: Option<&p::Target>,
+        max_depth: u32,
+        max_nodes: u32,
+    ) -> Result<p::TraceReply, ReadError> {
+        let (reply, position) = {
+            let g = self.projection.read();
+            (
+                g.backward_trace(target, max_depth, self.limits.with_max_nodes(max_nodes)),
+                g.position(),
+            )
+        };
+        self.visible(position).await?;
+        Self::narrow_trace(view, reply?, "backward trace")
+    }
+
+    /// Every lot, package and consignee `target` reached.
+    pub async fn forward_trace(
+        &self,
+        view: &View,
+        target: Option<&p::Target>,
+        max_depth: u32,
+        max_nodes: u32,
+    ) -> Result<p::TraceReply, ReadError> {
+        let (reply, position) = {
+            let g = self.projection.read();
+            (
+                g.forward_trace(target, max_depth, self.limits.with_max_nodes(max_nodes)),
+                g.position(),
+            )
+        };
+        self.visible(position).await?;
+        Self::narrow_trace(view, reply?, "forward trace")
+    }
+
+    /// Which UKM and suppliers a lot comes from, in exact proportions.
+    pub async fn origin_shares(
+        &self,
+        view: &View,
+        target: Option<&p::Target>,
+    ) -> Result<p::OriginSharesReply, ReadError> {
+        let (reply, position) = {
+            let g = self.projection.read();
+            let reply = g.origin_shares(target);
+            if let Ok(shares) = &reply {
+                let lot = g.get_lot(&shares.lot_id)?;
+                view.require(&lot, "origin shares")?;
+            }
+            (reply, g.position())
+        };
+        self.visible(position).await?;
+        Ok(reply?)
+    }
+
+    /// Every event that touched a lot, corrections marked, as of a time.
+    pub async fn lot_history(
+        &self,
+        view: &View,
+        lot_id: String,
+        as_of: Option<prost_types::Timestamp>,
+    ) -> Result<p::LotHistoryReply, ReadError> {
+        let (positions, position) = {
+            let g = self.projection.read();
+            let positions = g.history_positions(&lot_id)?;
+            view.require(&g.get_lot(&lot_id)?, "history")?;
+            (positions, g.position())
+        };
+        self.visible(position).await?;
+        let as_of = as_of.map(|t| (t.seconds, t.nanos));
+        let mut entries = Vec::with_capacity(positions.len());
+        for pos in positions {
+            let e = self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?;
+            if as_of.is_some_and(|a| ts_key(e.envelope.recorded_at) > a) {
+                continue;
+            }
+            let (voided_by, reason, void_pos) = {
+                let g = self.projection.read();
+                match g.voided_by(&e.envelope.event_id) {
+                    Some((id, reason)) => {
+                        let pos = g.event_position(&id);
+                        (id, reason, pos)
+                    }
+                    None => (String::new(), String::new(), None),
+                }
+            };
+            // A correction recorded after `as_of` was not yet known then.
+            let mut voided = !voided_by.is_empty();
+            if let (true, Some(a), Some(vp)) = (voided, as_of, void_pos) {
+                let void_time = self.log.read(vp).await?.map(|v| ts_key(v.envelope.recorded_at));
+                if void_time.is_some_and(|t| t > a) {
+                    voided = false;
+                }
+            }
+            let mut entry = history_entry(e);
+            entry.voided = voided;
+            if voided {
+                entry.voided_by = voided_by;
+                entry.void_reason = reason;
+            }
+            entries.push(entry);
+        }
+        Ok(p::LotHistoryReply { lot_id, entries })
+    }
+
+    /// One lot, as the caller may see it.
+    pub async fn lot(&self, view: &View, lot_id: &str) -> Result<p::Lot, ReadError> {
+        let (reply, position) = {
+            let g = self.projection.read();
+            (g.get_lot(lot_id), g.position())
+        };
+        self.visible(position).await?;
+        Ok(view.lot(reply?))
+    }
+
+    /// What a label URI names, its lot as the caller may see it.
+    pub async fn lookup_label(&self, view: &View, uri: &str) -> Result<p::LookupLabelReply, ReadError> {
+        let (reply, position) = {
+            let g = self.projection.read();
+            (g.lookup_label(uri), g.position())
+        };
+        self.visible(position).await?;
+        let mut reply = reply?;
+        reply.lot = reply.lot.map(|l| view.lot(l));
+        Ok(reply)
+    }
+
+    /// Log and applied positions, lots and events.
+    pub async fn status(&self) -> Result<p::StatusReply, ReadError> {
+        // The log's end first: an applied position read after it is never
+        // reported ahead of it, and a lag of 0 means caught up with the log.
+        let log_position = self.log.current_position().await?;
+        let s = self.projection.status();
+        // Applied and durable: the embedded genealogy may hold a few events
+        // the log is still flushing.
+        let applied_position = s.position.min(log_position);
+        Ok(p::StatusReply {
+            log_position,
+            applied_position,
+            lots: s.lots,
+            events: s.events,
+            lag: log_position - applied_position,
+        })
+    }
+
+    /// The log from `from_position` on (at most `limit` entries, 0: all),
+    /// read in batches as the client takes them. Only callers that see
+    /// everything may export (checked by the caller's need).
+    pub async fn export(&self, from_position: u64, limit: u64) -> Result<ExportStream, ReadError> {
+        let end = self.log.current_position().await?;
+        let from = from_position.max(1);
+        let last = match limit {
+            0 => end,
+            n => end.min(from.saturating_add(n - 1)),
+        };
+        let log = self.log.clone();
+        let stream = futures_util::stream::unfold(from, move |next| {
+            let log = log.clone();
+            async move {
+                if next > last {
+                    return None;
+                }
+                let upto = last.min(next + EXPORT_BATCH as u64 - 1);
+                let mut batch = Vec::with_capacity((upto - next + 1) as usize);
+                for pos in next..=upto {
+                    match log.read(pos).await {
+                        Ok(Some(e)) => batch.push(Ok(history_entry(e))),
+                        Ok(None) => {
+                            batch.push(Err(ReadError::Missing(pos)));
+                            return Some((futures_util::stream::iter(batch), u64::MAX));
+                        }
+                        Err(e) => {
+                            batch.push(Err(ReadError::Log(e)));
+                            return Some((futures_util::stream::iter(batch), u64::MAX));
+                        }
+                    }
+                }
+                Some((futures_util::stream::iter(batch), upto + 1))
+            }
+        });
+        use futures_util::StreamExt;
+        Ok(Box::pin(stream.flatten()))
+    }
+
+    /// The public story of a label (a Digital Link path under any prefix):
+    /// drafted from the genealogy under its read lock, completed from the
+    /// labelled lot's events in the log, answered only once all of it is
+    /// durable. Label URIs in it are under `base`.
+    pub async fn provenance(&self, path: &str, base: &str) -> Result<Provenance, ReadError> {
+        let (draft, position) = {
+            let g = self.projection.read();
+            (provenance::draft(&g, path, base), g.position())
+        };
+        self.visible(position).await?;
+        let draft = draft?;
+        let mut events = Vec::with_capacity(draft.history.len());
+        for &pos in &draft.history {
+            events.push(self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?);
+        }
+        Ok(provenance::finish(draft, &events))
+    }
+
+    /// What a label shows in print: public for any existing lot or package.
+    pub async fn label_text(&self, path: &str) -> Result<LabelText, ReadError> {
+        let (found, position) = {
+            let g = self.projection.read();
+            (g.lookup_label(path), g.position())
+        };
+        self.visible(position).await?;
+        let l = found?;
+        Ok(LabelText {
+            product_name: l.lot.map(|l| l.product_name).unwrap_or_default(),
+            gtin: l.gtin,
+            lot_id: l.lot_id,
+            serial: (!l.serial.is_empty()).then_some(l.serial),
+        })
+    }
+}
+
+/// A stored envelope as the API shows it (not voided: the caller marks that).
+fn history_entry(e: StoredEvent) -> p::HistoryEntry {
+    p::HistoryEntry {
+        position: e.position,
+        hash: hex::encode(e.hash),
+        event_id: e.envelope.event_id,
+        chain: e.envelope.chain,
+        sequence: e.envelope.sequence,
+        recorded_at: e.envelope.recorded_at,
+        actor: e.envelope.actor,
+        event: e.envelope.event,
+        voided: false,
+        voided_by: String::new(),
+        void_reason: String::new(),
+    }
+}

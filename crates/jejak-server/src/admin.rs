@@ -1,0 +1,123 @@
+//! The admin service: issuing, listing and revoking access tokens. Each
+//! issue and revocation is an event in the log, recorded through the same
+//! writer as every capture.
+
+use std::sync::Arc;
+
+use jejak_domain::{Time, TokenRecord, TokenTable};
+use jejak_proto::v1 as p;
+use jejak_proto::v1::admin_service_server::AdminService;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Caller, Need};
+use jejak_engine::Engine;
+
+use crate::capture::submit;
+
+pub struct AdminApi<S> {
+    writer: Arc<S>,
+    tokens: Arc<TokenTable>,
+}
+
+impl<S> AdminApi<S> {
+    pub fn new(writer: Arc<S>, tokens: Arc<TokenTable>) -> AdminApi<S> {
+        AdminApi { writer, tokens }
+    }
+}
+
+/// A token as the admin API lists it: never its secret or hash.
+pub fn token_info(t: &TokenRecord, now: Time) -> p::TokenInfo {
+    p::TokenInfo {
+        token_id: t.issued.token_id.clone(),
+        role: jejak_proto::access_role_to_proto(t.issued.role) as i32,
+        facility_ids: t.issued.facility_ids.clone(),
+        party_id: t.issued.party_id.clone().unwrap_or_default(),
+        label: t.issued.label.clone(),
+        event_id: t.event_id.clone(),
+        issued_at: Some(jejak_proto::time_to_proto(t.issued_at)),
+        expires_at: Some(jejak_proto::time_to_proto(t.issued.expires_at)),
+        revoked: t.revoked.is_some(),
+        revoked_at: t.revoked.as_ref().map(|r| jejak_proto::time_to_proto(r.0)),
+        revoke_reason: t.revoked.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+        active: t.is_active(now),
+    }
+}
+
+impl<S: Engine> AdminApi<S> {
+    async fn create_token_inner(
+        &self,
+        request: Request<p::CreateTokenRequest>,
+    ) -> Result<Response<p::CreateTokenReply>, Status> {
+        let caller = Caller::of(&request);
+        caller.require(Need::Admin, "issue tokens")?;
+        let p::CreateTokenRequest {
+            command_id,
+            role,
+            facility_ids,
+            party_id,
+            expires_at,
+            label,
+        } = request.into_inner();
+        let (kind, token_id, token) =
+            crate::auth::issue_command_proto(&command_id, role, facility_ids, party_id, expires_at, label).map_err(
+                |e| {
+                    crate::error::status(&jejak_proto::Refusal::new(
+                        jejak_proto::ErrorCode::Internal,
+                        format!("{e:#}"),
+                    ))
+                },
+            )?;
+        let recorded = submit(&*self.writer, kind, &caller.actor()).await?;
+        Ok(Response::new(p::CreateTokenReply {
+            token_id,
+            // A retry found the first issue: its secret is gone.
+            token: if recorded.replayed { String::new() } else { token },
+            recorded: Some(recorded),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Engine> AdminService for AdminApi<S> {
+    async fn create_token(
+        &self,
+        request: Request<p::CreateTokenRequest>,
+    ) -> Result<Response<p::CreateTokenReply>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.create_token_inner(request).await;
+        crate::metrics::metrics().rpc("CreateToken", started, &result);
+        result
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<p::ListTokensRequest>,
+    ) -> Result<Response<p::ListTokensReply>, Status> {
+        Caller::of(&request).require(Need::Admin, "list tokens")?;
+        let all = request.into_inner().include_inactive;
+        let now = jejak_engine::now();
+        let tokens = self
+            .tokens
+            .all()
+            .iter()
+            .filter(|t| all || t.is_active(now))
+            .map(|t| token_info(t, now))
+            .collect();
+        Ok(Response::new(p::ListTokensReply { tokens }))
+    }
+
+    async fn revoke_token(&self, request: Request<p::RevokeTokenRequest>) -> Result<Response<p::CaptureReply>, Status> {
+        let caller = Caller::of(&request);
+        caller.require(Need::Admin, "revoke tokens")?;
+        let started = std::time::Instant::now();
+        let result = submit(
+            &*self.writer,
+            p::command::Kind::RevokeToken(request.into_inner()),
+            &caller.actor(),
+        )
+        .await
+        .map(Response::new);
+        crate::metrics::metrics().rpc("RevokeToken", started, &result);
+        result
+    }
+}

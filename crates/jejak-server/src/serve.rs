@@ -1,0 +1,491 @@
+//! One `run` for every role a server process has: the embedded default
+//! (`jejak serve`: the sled log and projection in a data directory), or on
+//! NATS JetStream a capture instance, a projector, or both. Each serves the
+//! capture, trace and admin APIs it has, gRPC health and reflection, the
+//! label resolver and `/metrics`, all behind the authentication layer.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jejak_domain::TokenTable;
+use jejak_genealogy::TraceLimits;
+use jejak_log::{EventLog, ReadLog, SledLog};
+use jejak_proto::v1::admin_service_server::AdminServiceServer;
+use jejak_proto::v1::capture_service_server::CaptureServiceServer;
+use jejak_proto::v1::trace_service_server::TraceServiceServer;
+use jejak_read::Reader;
+use jejak_resolver::Resolver;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::AdminApi;
+use crate::auth::{AuthLayer, RateLimits};
+use crate::capture::CaptureApi;
+use crate::limits::LimitsLayer;
+use crate::trace::TraceApi;
+
+/// Validated configuration of a server process.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub backend: Backend,
+    pub limits: TraceLimits,
+    pub access: Access,
+}
+
+/// Where a server keeps its events, and which services it runs.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// One process: the sled log and projection in `data_dir`.
+    Embedded {
+        data_dir: PathBuf,
+        /// Load the demo data when the store is empty.
+        demo: bool,
+    },
+    /// On NATS JetStream: a capture instance, a projector, or both.
+    Nats(NatsBackend),
+}
+
+/// Serves until `shutdown` resolves, whatever the role; a clean shutdown
+/// loses no acknowledged event.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    match config.backend {
+        Backend::Embedded { data_dir, demo } => {
+            run_embedded(data_dir, demo, config.limits, config.access, listener, shutdown).await
+        }
+        Backend::Nats(nats) => run_nats(nats, config.limits, config.access, listener, shutdown).await,
+    }
+}
+
+/// Records each resolver answer in the process's metrics.
+fn observer() -> jejak_resolver::Observer {
+    std::sync::Arc::new(|route, started, status| crate::metrics::metrics().http(route, started, status))
+}
+
+/// How a server meets its callers.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// PEM certificate chain and private key; plain text without.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub rates: RateLimits,
+    /// Where an administrator token made at start is written (when no
+    /// active one exists).
+    pub admin_token_file: Option<PathBuf>,
+    /// Longest a request may take; a shorter `grpc-timeout` from the client wins.
+    pub request_timeout: std::time::Duration,
+    /// Scheme and host of the label URIs the resolver prints and draws
+    /// (`https://id.example`); the request's own host without one.
+    pub public_base: Option<String>,
+}
+
+impl Default for Access {
+    fn default() -> Access {
+        Access {
+            tls: None,
+            rates: RateLimits::default(),
+            admin_token_file: None,
+            request_timeout: std::time::Duration::from_secs(30),
+            public_base: None,
+        }
+    }
+}
+
+impl Access {
+    /// A server builder with TLS (if configured) and the authentication
+    /// layer over every route.
+    fn builder(
+        &self,
+        addr: std::net::SocketAddr,
+        tokens: Arc<TokenTable>,
+    ) -> anyhow::Result<
+        tonic::transport::Server<tower_layer::Stack<AuthLayer, tower_layer::Stack<LimitsLayer, tower_layer::Identity>>>,
+    > {
+        // Deadlines are the limits layer's (DEADLINE_EXCEEDED), not tonic's.
+        let mut b = tonic::transport::Server::builder().accept_http1(true);
+        match &self.tls {
+            Some((cert, key)) => {
+                let cert =
+                    std::fs::read(cert).with_context(|| format!("read the TLS certificate {}", cert.display()))?;
+                let key = std::fs::read(key).with_context(|| format!("read the TLS key {}", key.display()))?;
+                b = b
+                    .tls_config(
+                        tonic::transport::ServerTlsConfig::new()
+                            .identity(tonic::transport::Identity::from_pem(cert, key)),
+                    )
+                    .context("set up TLS with --tls-cert and --tls-key")?;
+            }
+            None if !addr.ip().is_loopback() => tracing::warn!(
+                %addr,
+                "serving without TLS on an address other than loopback: tokens and data cross the network \
+                 in clear text; pass --tls-cert and --tls-key"
+            ),
+            None => {}
+        }
+        Ok(b.layer(LimitsLayer {
+            request_timeout: self.request_timeout,
+        })
+        .layer(AuthLayer::new(tokens, self.rates)))
+    }
+
+    /// The URL callers use.
+    fn url(&self, addr: std::net::SocketAddr) -> String {
+        match self.tls {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        }
+    }
+}
+
+/// Server reflection, v1 and v1alpha, describing the jejak API and health.
+fn reflection() -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(jejak_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((
+        builder().build_v1().context("build the reflection service")?,
+        builder().build_v1alpha().context("build the reflection service")?,
+    ))
+}
+
+/// The embedded server; a clean shutdown flushes the log and the projection.
+async fn run_embedded(
+    data_dir: PathBuf,
+    demo: bool,
+    limits: TraceLimits,
+    access: Access,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
+    let writer = jejak_engine::offline::open_writer(&data_dir).await?;
+    let log = writer.log().clone();
+    let projection = writer.projection().clone();
+    let status = projection.status();
+    tracing::info!(
+        lots = status.lots,
+        events = status.events,
+        position = status.position,
+        "genealogy ready"
+    );
+
+    let cancel = CancellationToken::new();
+    let persister = {
+        let (writer, cancel) = (writer.clone(), cancel.clone());
+        tokio::spawn(async move { writer.run_persister(cancel).await })
+    };
+
+    if demo && status.events == 0 {
+        let n = crate::demo::load(&*writer).await.context("load the demo data")?;
+        tracing::info!(commands = n, "demo data loaded");
+    }
+    let tokens = projection.read().tokens();
+    let token_file = access
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("admin.token"));
+    crate::auth::bootstrap_admin(&*writer, &tokens, Some(&token_file)).await?;
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CaptureServiceServer<CaptureApi<SledLog>>>()
+        .await;
+    health_reporter
+        .set_serving::<TraceServiceServer<TraceApi<SledLog>>>()
+        .await;
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+
+    let addr = listener.local_addr().context("read the listen address")?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), "jejak serving");
+    // On stdout for people and for harnesses that bind port 0.
+    println!("jejak listening on {}", access.url(addr));
+    if demo {
+        // Listening on every address: loopback is the one to open here.
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base = access.public_base.clone().unwrap_or_else(|| access.url(local));
+        println!("demo labels to open in a browser:");
+        for (uri, what) in crate::demo::showcase_uris(&projection.read(), &base) {
+            println!("  {uri}  ({what})");
+        }
+    }
+    {
+        // Positions for /metrics.
+        let (log, projection, cancel) = (log.clone(), projection.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let m = crate::metrics::metrics();
+            loop {
+                let durable = log.durable_position();
+                let applied = projection.position().min(durable);
+                m.stream_position.set(i64::try_from(durable).unwrap_or(i64::MAX));
+                m.projector_position.set(i64::try_from(applied).unwrap_or(i64::MAX));
+                m.projector_lag
+                    .set(i64::try_from(durable - applied).unwrap_or(i64::MAX));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        });
+    }
+    let reader = Reader::new(projection.clone(), log.clone(), limits);
+    let result = access
+        .builder(addr, tokens.clone())?
+        .add_routes(tonic::service::Routes::from(
+            crate::metrics::http_routes().merge(
+                Resolver::new(
+                    reader.clone(),
+                    access.public_base.clone(),
+                    access.tls.is_some(),
+                    observer(),
+                )
+                .routes(),
+            ),
+        ))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AdminServiceServer::new(AdminApi::new(writer.clone(), tokens)))
+        .add_service(
+            CaptureServiceServer::new(CaptureApi::new(writer.clone()))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
+        .add_service(
+            TraceServiceServer::new(TraceApi::new(reader)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+        )
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
+        .context("serve gRPC");
+
+    cancel.cancel();
+    match persister.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "writing the projection failed"),
+        Err(e) => tracing::error!(error = %e, "projection writer task failed"),
+    }
+    log.close().await.context("close the event log")?;
+    let flush = projection.clone();
+    tokio::task::spawn_blocking(move || flush.flush())
+        .await
+        .context("projection flush task")?
+        .context("flush the projection")?;
+    tracing::info!("jejak stopped");
+    result
+}
+
+/// What a process runs against NATS JetStream: the capture service, a
+/// projector (with its data directory), or both (`jejak serve --nats`).
+#[derive(Debug, Clone)]
+pub struct NatsBackend {
+    pub nats: jejak_log::JetStreamConfig,
+    /// How long to keep trying to reach NATS at start.
+    pub connect_wait: std::time::Duration,
+    pub capture: bool,
+    /// The projector's data directory, when this process runs one.
+    pub projector: Option<PathBuf>,
+    pub demo: bool,
+    /// Health turns NOT_SERVING when the projector is further behind.
+    pub max_lag: u64,
+}
+
+/// Serves the capture and/or trace APIs over JetStream until `shutdown`.
+async fn run_nats(
+    config: NatsBackend,
+    limits: TraceLimits,
+    access: Access,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use jejak_engine::distributed::{run_projector, DistributedWriter, Fatal, StreamView};
+    use jejak_log::{ChainLog, JetStreamLog};
+
+    let log = JetStreamLog::connect(config.nats.clone(), config.connect_wait)
+        .await
+        .context("set up the JetStream event log")?;
+    tracing::info!(
+        server = %log.server_version(),
+        stream = %config.nats.stream,
+        replicas = config.nats.replicas,
+        "JetStream stream ready"
+    );
+    let cancel = CancellationToken::new();
+    let fatal = Fatal::default();
+    let writer = match config.capture {
+        true => Some(DistributedWriter::start(log.clone(), cancel.clone(), fatal.clone()).await?),
+        false => None,
+    };
+    let mut projector = None;
+    if let Some(dir) = &config.projector {
+        std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
+        let projection = jejak_engine::offline::open_projection(&dir.join("genealogy")).await?;
+        tracing::info!(
+            position = projection.position(),
+            "projection opened; following the stream"
+        );
+        let view = StreamView::new(log.clone());
+        let running = run_projector(log.clone(), projection.clone(), view.clone(), cancel.clone());
+        let (fatal, cancel) = (fatal.clone(), cancel.clone());
+        // A projector that cannot apply the stream stops the process rather
+        // than serve a projection that no longer follows it.
+        let task = tokio::spawn(async move {
+            let result = running.await;
+            if let Err(e) = &result {
+                fatal.stop(&cancel, anyhow::anyhow!("{e:#}"));
+            }
+            result
+        });
+        projector = Some((projection, view, task));
+    }
+    if config.demo {
+        if let Some(w) = &writer {
+            if log.last_position().await? == 0 {
+                let n = crate::demo::load(&**w).await.context("load the demo data")?;
+                tracing::info!(commands = n, "demo data loaded");
+            }
+        }
+    }
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    {
+        // NOT_SERVING while NATS is unreachable or the projector lags too far.
+        let client = log.client().clone();
+        let lagging = projector.as_ref().map(|(p, v, _)| (p.clone(), v.clone()));
+        let (capture, max_lag, cancel) = (writer.is_some(), config.max_lag, cancel.clone());
+        let reporter = health_reporter.clone();
+        let retries_log = log.clone();
+        let counted = writer.clone();
+        tokio::spawn(async move {
+            let m = crate::metrics::metrics();
+            let (mut retries_seen, mut pipelined_seen, mut conflicts_seen) = (0, 0, 0);
+            loop {
+                let connected = client.connection_state() == async_nats::connection::State::Connected;
+                m.nats_connected.set(i64::from(connected));
+                let retries = retries_log.publish_retries();
+                m.append_retries.inc_by(retries.saturating_sub(retries_seen));
+                retries_seen = retries;
+                if let Some(w) = &counted {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let (pipelined, conflicts) =
+                        (w.counters.pipelined.load(Relaxed), w.counters.conflicts.load(Relaxed));
+                    m.append_pipelined.inc_by(pipelined.saturating_sub(pipelined_seen));
+                    m.append_conflicts.inc_by(conflicts.saturating_sub(conflicts_seen));
+                    (pipelined_seen, conflicts_seen) = (pipelined, conflicts);
+                }
+                let serving = |ok: bool| match ok {
+                    true => tonic_health::ServingStatus::Serving,
+                    false => tonic_health::ServingStatus::NotServing,
+                };
+                if capture {
+                    reporter
+                        .set_service_status(
+                            <CaptureServiceServer<CaptureApi<DistributedWriter>> as tonic::server::NamedService>::NAME,
+                            serving(connected),
+                        )
+                        .await;
+                }
+                let mut all = connected;
+                if let Some((projection, view)) = &lagging {
+                    let end = ReadLog::log_position(view);
+                    let lag = end.saturating_sub(projection.position());
+                    m.stream_position.set(i64::try_from(end).unwrap_or(i64::MAX));
+                    m.projector_position
+                        .set(i64::try_from(projection.position()).unwrap_or(i64::MAX));
+                    m.projector_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+                    let ok = connected && lag <= max_lag;
+                    all &= ok;
+                    reporter
+                        .set_service_status(
+                            <TraceServiceServer<TraceApi<StreamView>> as tonic::server::NamedService>::NAME,
+                            serving(ok),
+                        )
+                        .await;
+                }
+                reporter.set_service_status("", serving(all)).await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        });
+    }
+    // Capture instances follow the tokens in their cache, projectors in
+    // their projection: both from the stream.
+    let tokens = match (&writer, &projector) {
+        (Some(w), _) => w.tokens(),
+        (None, Some((p, _, _))) => p.read().tokens(),
+        (None, None) => TokenTable::new(),
+    };
+    if let Some(w) = &writer {
+        crate::auth::bootstrap_admin(&**w, &tokens, access.admin_token_file.as_deref()).await?;
+    }
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let addr = listener.local_addr().context("read the listen address")?;
+    tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
+    println!("jejak listening on {}", access.url(addr));
+    let admin_api = writer
+        .clone()
+        .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone())));
+    let capture_api = writer.clone().map(|w| {
+        CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
+    let reader = projector
+        .as_ref()
+        .map(|(p, v, _)| Reader::new(p.clone(), v.clone(), limits));
+    let trace_api = reader
+        .clone()
+        .map(|r| TraceServiceServer::new(TraceApi::new(r)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE));
+    let mut http = crate::metrics::http_routes();
+    if let Some(r) = reader {
+        http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
+    }
+    let result = access
+        .builder(addr, tokens)?
+        .add_routes(tonic::service::Routes::from(http))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_optional_service(admin_api)
+        .add_optional_service(capture_api)
+        .add_optional_service(trace_api)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            {
+                let cancel = cancel.clone();
+                async move {
+                    tokio::select! {
+                        _ = shutdown => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
+            },
+        )
+        .await
+        .context("serve gRPC");
+    cancel.cancel();
+    if let Some((_, _, task)) = projector {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "projector failed"),
+            Err(e) => tracing::error!(error = %e, "projector task failed"),
+        }
+    }
+    if let Some(reason) = fatal.reason() {
+        anyhow::bail!("stopped: {reason}");
+    }
+    tracing::info!("jejak stopped");
+    result
+}

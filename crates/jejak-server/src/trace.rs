@@ -1,0 +1,119 @@
+//! The gRPC trace service: each RPC asks the read side (`jejak-read`) with
+//! the caller's view and renders its answer; it reads nothing itself.
+
+use jejak_log::ReadLog;
+use jejak_proto::v1 as p;
+use jejak_proto::v1::trace_service_server::TraceService;
+use jejak_read::{ReadError, Reader};
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Caller, Need};
+use crate::error::status;
+
+pub struct TraceApi<L> {
+    reader: Reader<L>,
+}
+
+impl<L> TraceApi<L> {
+    pub fn new(reader: Reader<L>) -> TraceApi<L> {
+        TraceApi { reader }
+    }
+}
+
+type ExportStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, Status>> + Send + 'static>>;
+
+/// Times an RPC and records its outcome.
+async fn timed<T>(
+    rpc: &'static str,
+    answer: impl std::future::Future<Output = Result<T, ReadError>>,
+) -> Result<Response<T>, Status> {
+    let started = std::time::Instant::now();
+    let result = answer.await.map(Response::new).map_err(|e| status(&e));
+    crate::metrics::metrics().rpc(rpc, started, &result);
+    result
+}
+
+#[tonic::async_trait]
+impl<L: ReadLog> TraceService for TraceApi<L> {
+    type ExportEventsStream = ExportStream;
+
+    async fn export_events(&self, request: Request<p::ExportEventsRequest>) -> Result<Response<ExportStream>, Status> {
+        let started = std::time::Instant::now();
+        let result = match Caller::of(&request).require(Need::Regulator, "export the log") {
+            Err(s) => Err(s),
+            Ok(()) => {
+                let r = request.into_inner();
+                match self.reader.export(r.from_position, r.limit).await {
+                    Ok(stream) => {
+                        use futures_util::StreamExt;
+                        let stream: ExportStream = Box::pin(stream.map(|item| item.map_err(|e| status(&e))));
+                        Ok(Response::new(stream))
+                    }
+                    Err(e) => Err(status(&e)),
+                }
+            }
+        };
+        crate::metrics::metrics().rpc("ExportEvents", started, &result);
+        result
+    }
+
+    async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let view = Caller::of(&request).view();
+        let r = request.into_inner();
+        timed(
+            "BackwardTrace",
+            self.reader
+                .backward_trace(&view, r.target.as_ref(), r.max_depth, r.max_nodes),
+        )
+        .await
+    }
+
+    async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
+        let view = Caller::of(&request).view();
+        let r = request.into_inner();
+        timed(
+            "ForwardTrace",
+            self.reader
+                .forward_trace(&view, r.target.as_ref(), r.max_depth, r.max_nodes),
+        )
+        .await
+    }
+
+    async fn origin_shares(
+        &self,
+        request: Request<p::OriginSharesRequest>,
+    ) -> Result<Response<p::OriginSharesReply>, Status> {
+        let view = Caller::of(&request).view();
+        let r = request.into_inner();
+        timed("OriginShares", self.reader.origin_shares(&view, r.target.as_ref())).await
+    }
+
+    async fn lot_history(
+        &self,
+        request: Request<p::LotHistoryRequest>,
+    ) -> Result<Response<p::LotHistoryReply>, Status> {
+        let view = Caller::of(&request).view();
+        let p::LotHistoryRequest { lot_id, as_of } = request.into_inner();
+        timed("LotHistory", self.reader.lot_history(&view, lot_id, as_of)).await
+    }
+
+    async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
+        let view = Caller::of(&request).view();
+        let r = request.into_inner();
+        timed("GetLot", self.reader.lot(&view, &r.lot_id)).await
+    }
+
+    async fn lookup_label(
+        &self,
+        request: Request<p::LookupLabelRequest>,
+    ) -> Result<Response<p::LookupLabelReply>, Status> {
+        let view = Caller::of(&request).view();
+        let r = request.into_inner();
+        timed("LookupLabel", self.reader.lookup_label(&view, &r.uri)).await
+    }
+
+    async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {
+        timed("GetStatus", self.reader.status()).await
+    }
+}

@@ -1,0 +1,405 @@
+//! The command line of `jejak`: every flag and environment variable, and
+//! what they turn into (the server's typed configuration, a client target).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "jejak",
+    version,
+    about = "Traceability for shared factories: where every lot came from, verifiably"
+)]
+pub(crate) struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "JEJAK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServerArg {
+    /// URL of a running jejak server (https:// when it has TLS).
+    #[arg(long, env = "JEJAK_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub(crate) server: String,
+    /// Access token (label lookups and the public view of a lot need none).
+    #[arg(long, env = "JEJAK_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// PEM file of the certificate authority that signed an https:// server's certificate.
+    #[arg(long, env = "JEJAK_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Print the reply as canonical proto3 JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl ServerArg {
+    pub(crate) fn target(&self) -> jejak_client::Target {
+        jejak_client::Target {
+            url: self.server.clone(),
+            token: self.token.clone(),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+}
+
+/// How the server meets its callers: TLS, rate limits, the administrator token file.
+#[derive(clap::Args, Clone)]
+pub(crate) struct AccessArgs {
+    /// PEM certificate chain for TLS on gRPC and HTTP (with --tls-key).
+    #[arg(long, env = "JEJAK_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "JEJAK_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Requests per second allowed per token (a second's worth may come at once); 0: no limit.
+    #[arg(long, env = "JEJAK_RATE_LIMIT", default_value_t = 2000.0)]
+    pub(crate) rate_limit: f64,
+    /// Requests per second allowed per client address without a token; 0: no limit.
+    #[arg(long, env = "JEJAK_PUBLIC_RATE_LIMIT", default_value_t = 100.0)]
+    pub(crate) public_rate_limit: f64,
+    /// Where an administrator token is written when none is active
+    /// (default for `serve` on the embedded store: <data-dir>/admin.token).
+    #[arg(long, env = "JEJAK_ADMIN_TOKEN_FILE")]
+    pub(crate) admin_token_file: Option<PathBuf>,
+    /// Scheme, host and optional path prefix of label URIs (the QR codes'
+    /// GS1 Digital Links), e.g. https://id.koperasi.example; without it,
+    /// the host each request came to.
+    #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
+    pub(crate) public_base: Option<String>,
+}
+
+fn parse_public_base(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("give an http:// or https:// URL, e.g. https://id.koperasi.example")?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.contains(['?', '#']) || rest.split('/').any(|s| s == "01") {
+        return Err("give a scheme and host, optionally a path prefix, without query, fragment or /01/".into());
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+impl AccessArgs {
+    pub(crate) fn access(&self, request_timeout: std::time::Duration) -> jejak_server::Access {
+        jejak_server::Access {
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
+            rates: jejak_server::auth::RateLimits {
+                per_token: self.rate_limit.max(0.0),
+                per_address: self.public_rate_limit.max(0.0),
+            },
+            admin_token_file: self.admin_token_file.clone(),
+            request_timeout,
+            public_base: self.public_base.clone(),
+        }
+    }
+}
+
+/// Where the NATS JetStream event log is, and how its stream is set up.
+#[derive(clap::Args, Clone)]
+pub(crate) struct NatsArgs {
+    /// NATS server URLs, comma-separated.
+    #[arg(long = "nats", env = "JEJAK_NATS_URL")]
+    pub(crate) url: Option<String>,
+    /// NATS credentials file (.creds).
+    #[arg(long, env = "JEJAK_NATS_CREDS")]
+    pub(crate) nats_creds: Option<PathBuf>,
+    /// Name of the JetStream stream holding the events.
+    #[arg(long, env = "JEJAK_STREAM", default_value = "JEJAK")]
+    pub(crate) stream: String,
+    /// Stream replicas: 1, or 3 for a deployment that keeps its data.
+    #[arg(long, env = "JEJAK_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) replicas: u8,
+    /// How long the server drops a republished command id (e.g. 90s, 2m, 1h).
+    #[arg(long, env = "JEJAK_DUPLICATE_WINDOW", default_value = "2m", value_parser = parse_duration)]
+    pub(crate) duplicate_window: std::time::Duration,
+    /// How long to keep trying to reach NATS at start.
+    #[arg(long, env = "JEJAK_NATS_CONNECT_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) nats_connect_wait: std::time::Duration,
+}
+
+impl NatsArgs {
+    pub(crate) fn config(&self, url: String, name: &str) -> jejak_log::JetStreamConfig {
+        let mut c = jejak_log::JetStreamConfig::new(url);
+        c.creds = self.nats_creds.clone();
+        c.stream = self.stream.clone();
+        c.replicas = usize::from(self.replicas);
+        c.duplicate_window = self.duplicate_window;
+        c.client_name = name.to_string();
+        c
+    }
+
+    pub(crate) fn require_url(&self) -> anyhow::Result<String> {
+        self.url
+            .clone()
+            .context("give the NATS server URLs with --nats or JEJAK_NATS_URL (e.g. nats://127.0.0.1:4222)")
+    }
+}
+
+/// `90s`, `2m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 2m or 1h"))?;
+    let seconds = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// A request timeout: a duration other than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("the request timeout must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct RequestArgs {
+    /// Longest a request may take before it is answered DEADLINE_EXCEEDED (e.g. 30s,
+    /// 500ms); a shorter deadline from the client (grpc-timeout) wins.
+    #[arg(long, env = "JEJAK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    pub(crate) request_timeout: std::time::Duration,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct TraceLimitArgs {
+    /// Deepest level a trace follows.
+    #[arg(long, env = "JEJAK_MAX_TRACE_DEPTH", default_value_t = 64)]
+    pub(crate) max_trace_depth: u32,
+    /// Most lots in one trace reply.
+    #[arg(long, env = "JEJAK_MAX_TRACE_NODES", default_value_t = 20_000)]
+    pub(crate) max_trace_nodes: usize,
+}
+
+impl TraceLimitArgs {
+    pub(crate) fn limits(self) -> jejak_genealogy::TraceLimits {
+        jejak_genealogy::TraceLimits {
+            max_depth: self.max_trace_depth,
+            max_nodes: self.max_trace_nodes,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the server: on the embedded store (event log and projection in
+    /// sled) by default, or capture and a projector in one process on NATS
+    /// JetStream with --nats.
+    Serve {
+        /// Directory holding the event log and the projection (with --nats: the projection).
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: String,
+        /// Load demo data for all four sectors when the store is empty.
+        #[arg(long, env = "JEJAK_DEMO")]
+        demo: bool,
+        #[command(flatten)]
+        limits: TraceLimitArgs,
+        #[command(flatten)]
+        requests: RequestArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
+        #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
+        max_lag: u64,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Run the capture service on NATS JetStream (stateless but for its cache; run as many as you like).
+    Capture {
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: String,
+        #[command(flatten)]
+        requests: RequestArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Run a projector on NATS JetStream: follows the stream into its own store and serves the trace API.
+    Projector {
+        /// Directory holding this projector's genealogy store.
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-projector")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50052")]
+        listen: String,
+        #[command(flatten)]
+        limits: TraceLimitArgs,
+        #[command(flatten)]
+        requests: RequestArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Health turns NOT_SERVING when the projector is further behind the stream.
+        #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
+        max_lag: u64,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Issue, list and revoke access tokens (administrators).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Send capture commands from a JSON Lines file to a running server.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Trace a lot, package or label backward (inputs) or forward (recall).
+    Trace {
+        #[command(subcommand)]
+        direction: Direction,
+    },
+    /// Origin shares of a lot by UKM, supplier and receipt.
+    Origin {
+        /// Lot id, GS1 Digital Link URI, or serial with --serial.
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Every event that touched a lot, corrections included.
+    History {
+        lot: String,
+        /// Only what was recorded by this time (RFC 3339).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// One lot in detail.
+    Lot {
+        lot: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Write a printable sheet with one label (QR code and GS1 text) per
+    /// packed unit of a lot: PDF, or SVG (one file per A4 page).
+    Labels {
+        lot: String,
+        /// The sheet to write; its extension (.pdf or .svg) picks the format.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Scheme, host and optional path prefix of the label URIs (default: the server's URL).
+        #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
+        public_base: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Resolve a GS1 Digital Link URI from a label.
+    Lookup {
+        uri: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Log and projection positions of a running server.
+    Status {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Check every hash chain of the log and print the projection's digest (server stopped).
+    Verify {
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+    },
+    /// Recreate the projection from the event log (server stopped).
+    Rebuild {
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TokenAction {
+    /// Issue a token and print it (the only time it is shown).
+    Create {
+        /// admin, operator, member or regulator.
+        #[arg(long)]
+        role: String,
+        /// Operators: a facility where the token may capture (repeat for more).
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
+        /// Members: the party the token speaks for.
+        #[arg(long)]
+        party: Option<String>,
+        /// How long the token lives (e.g. 90d, 12h).
+        #[arg(long, default_value = "90d", value_parser = parse_duration)]
+        expires_in: std::time::Duration,
+        /// Who or what the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Command id (default: a new one); a retry with the same id does not issue a second token.
+        #[arg(long)]
+        command_id: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Include revoked and expired tokens.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        token_id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Direction {
+    /// Down to the raw material receipts.
+    Back {
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[arg(long, default_value_t = 0)]
+        max_depth: u32,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Up to every lot, package and consignee reached.
+    Forward {
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        #[arg(long, default_value_t = 0)]
+        max_depth: u32,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
