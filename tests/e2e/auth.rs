@@ -3,10 +3,13 @@
 //! facility's operator), what each role sees of a lot, the actor on every
 //! event, rate limits, the token CLI, failed-authentication logs, and TLS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use jejak_domain::{ManualClock, Time};
+
 use jejak_proto::v1 as p;
-use jejak_testkit::{run_cli, Conn, Server, ServerOptions};
+use jejak_testkit::{run_cli, wait_until, Conn, Server, ServerOptions};
 use tonic::Code;
 
 use crate::support::WAIT;
@@ -71,8 +74,17 @@ fn token_id(token: &str) -> String {
     token.split('_').nth(1).expect("jejak_<id>_<secret>").to_string()
 }
 
+/// A demo server in this process, on a clock the test moves, with a token
+/// for every caller; the expired one expired by moving the clock, not by
+/// waiting.
 async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
-    let server = Server::start(ServerOptions { demo: true, ..opts }).expect("start a demo server");
+    let clock = Arc::new(ManualClock::new(Time::now()));
+    let server = Server::start(ServerOptions {
+        demo: true,
+        clock: Some(clock.clone()),
+        ..opts
+    })
+    .expect("start a demo server");
     let owner = server
         .trace()
         .await
@@ -93,13 +105,8 @@ async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
         }
     };
     let revoked = issue(p::AccessRole::Operator, &[FACILITY], String::new(), year).await;
-    let expired = issue(
-        p::AccessRole::Operator,
-        &[FACILITY],
-        String::new(),
-        Duration::from_secs(2),
-    )
-    .await;
+    let hour = Duration::from_secs(3600);
+    let expired = issue(p::AccessRole::Operator, &[FACILITY], String::new(), hour).await;
     let callers = Callers {
         admin: server.admin_token.clone().expect("an administrator token"),
         operator: issue(p::AccessRole::Operator, &[FACILITY], String::new(), year).await,
@@ -120,23 +127,19 @@ async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
         })
         .await
         .expect("revoke");
-    // Wait until the short-lived token has expired.
+    // The short-lived token expires when the clock passes its hour.
     let mut t =
         p::trace_service_client::TraceServiceClient::new(server.conn(Some(&callers.expired)).await.expect("conn"));
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match t.get_status(p::GetStatusRequest {}).await {
-            Err(s) if s.code() == Code::Unauthenticated => {
-                assert!(s.message().contains("expired"), "{}", s.message());
-                break;
-            }
-            other => assert!(
-                std::time::Instant::now() < deadline,
-                "the token never expired: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    t.get_status(p::GetStatusRequest {})
+        .await
+        .expect("the short-lived token works within its hour");
+    clock.advance(2 * hour);
+    let refusal = t
+        .get_status(p::GetStatusRequest {})
+        .await
+        .expect_err("two hours later the token has expired");
+    assert_eq!(refusal.code(), Code::Unauthenticated);
+    assert!(refusal.message().contains("expired"), "{}", refusal.message());
     (server, callers)
 }
 
@@ -669,11 +672,12 @@ async fn a_token_over_its_rate_is_resource_exhausted_and_so_is_an_address_withou
             token.is_some()
         );
         // The bucket refills: calls are admitted again.
-        let deadline = std::time::Instant::now() + WAIT;
-        while code(t.get_status(p::GetStatusRequest {}).await) != Code::Ok {
-            assert!(std::time::Instant::now() < deadline, "the bucket never refilled");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(std::time::Instant::now() + WAIT, || {
+            let mut t = t.clone();
+            async move { Ok((code(t.get_status(p::GetStatusRequest {}).await) == Code::Ok).then_some(())) }
+        })
+        .await
+        .expect("the bucket refills");
     }
 }
 
@@ -758,14 +762,12 @@ async fn the_token_cli_creates_lists_and_revokes_and_failures_are_logged_without
 
     // The failed attempt is in the server's log with the caller's address,
     // and the token is not.
-    let deadline = std::time::Instant::now() + WAIT;
-    let text = loop {
-        let text = std::fs::read_to_string(log.path()).expect("read the log");
-        if text.contains("authentication failed") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let logged = wait_until(std::time::Instant::now() + WAIT, || async {
+        let text = std::fs::read_to_string(log.path())?;
+        Ok(text.contains("authentication failed").then_some(text))
+    })
+    .await;
+    let text = logged.unwrap_or_else(|_| std::fs::read_to_string(log.path()).unwrap_or_default());
     let line = text
         .lines()
         .find(|l| l.contains("authentication failed"))
@@ -884,15 +886,14 @@ async fn serving_plain_text_beyond_loopback_is_warned_about() {
     })
     .expect("start on every address");
     let warning = "serving without TLS on an address other than loopback";
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = std::fs::read_to_string(log.path()).expect("read the log");
-        if text.contains(warning) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no warning in:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(std::time::Instant::now() + WAIT, || async {
+        Ok(std::fs::read_to_string(log.path())?.contains(warning).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        panic!("no warning ({e}) in:\n{text}")
+    });
 }
 
 /// `GET path` over plain HTTP/1.1 on the server's port.

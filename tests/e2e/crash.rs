@@ -151,11 +151,11 @@ async fn kill_9_during_concurrent_captures_loses_no_acknowledged_event() -> anyh
             }
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().expect("no panics while locked").len() < 1500 {
-        anyhow::ensure!(Instant::now() < deadline, "captures too slow");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    jejak_testkit::wait_until(Instant::now() + Duration::from_secs(60), || async {
+        Ok((acked.lock().expect("no panics while locked").len() >= 1500).then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("captures too slow: {e}"))?;
     let (data_dir, _keep) = server.into_data_dir(); // kill -9 with requests in flight
     for t in tasks {
         let _ = t.await;

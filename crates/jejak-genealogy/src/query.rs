@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use jejak_domain::gs1::DigitalLink;
 use jejak_domain::quantity::from_base;
 use jejak_domain::shares::{self, Fraction};
-use jejak_domain::{Decimal, Dimension, Quantity, Time};
+use jejak_domain::{Decimal, Dimension, Quantity, Target, Time};
 use jejak_proto::v1 as p;
 use num_traits::{One, Zero};
 
@@ -186,6 +186,12 @@ impl Genealogy {
     /// Resolves a GS1 Digital Link to its lot and, with a serial, its package.
     pub fn resolve_label(&self, uri: &str) -> Result<(Ix, Option<p::PackageInfo>, DigitalLink), GenealogyError> {
         let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
+        let (ix, package) = self.resolve_link(&dl)?;
+        Ok((ix, package, dl))
+    }
+
+    /// The lot a Digital Link names and, with a serial, its package.
+    fn resolve_link(&self, dl: &DigitalLink) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
         let not_found = || GenealogyError::NotFound {
             what: "label",
             id: dl.path(),
@@ -217,16 +223,13 @@ impl Genealogy {
                 Some(self.package_info(n, pk))
             }
         };
-        Ok((ix, package, dl))
+        Ok((ix, package))
     }
 
-    fn resolve_target(&self, target: Option<&p::Target>) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
-        let kind = target.and_then(|t| t.kind.as_ref()).ok_or_else(|| {
-            GenealogyError::InvalidArgument("target: give a lot id, a package serial or a label".into())
-        })?;
-        match kind {
-            p::target::Kind::LotId(id) => Ok((self.lot_ix_or_404(id)?, None)),
-            p::target::Kind::Serial(serial) => {
+    fn resolve_target(&self, target: &Target) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
+        match target {
+            Target::Lot(id) => Ok((self.lot_ix_or_404(id)?, None)),
+            Target::Serial(serial) => {
                 let ix = *self
                     .serials
                     .get(serial.as_str())
@@ -248,17 +251,14 @@ impl Genealogy {
                     })?;
                 Ok((ix, Some(pk)))
             }
-            p::target::Kind::Label(uri) => {
-                let (ix, pk, _) = self.resolve_label(uri)?;
-                Ok((ix, pk))
-            }
+            Target::Label(link) => self.resolve_link(link),
         }
     }
 
     /// Every input lot down to the receipts, with the consumptions between them.
     pub fn backward_trace(
         &self,
-        target: Option<&p::Target>,
+        target: &Target,
         max_depth: u32,
         limits: TraceLimits,
     ) -> Result<p::TraceReply, GenealogyError> {
@@ -269,7 +269,7 @@ impl Genealogy {
     /// Every lot, package and consignee a lot reached.
     pub fn forward_trace(
         &self,
-        target: Option<&p::Target>,
+        target: &Target,
         max_depth: u32,
         limits: TraceLimits,
     ) -> Result<p::TraceReply, GenealogyError> {
@@ -448,7 +448,7 @@ impl Genealogy {
     }
 
     /// Origin shares of a lot by UKM, by supplier and by receipt.
-    pub fn origin_shares(&self, target: Option<&p::Target>) -> Result<p::OriginSharesReply, GenealogyError> {
+    pub fn origin_shares(&self, target: &Target) -> Result<p::OriginSharesReply, GenealogyError> {
         let (root, _) = self.resolve_target(target)?;
         let comp = self.composition(root);
         let group = |key: &dyn Fn(&LotNode) -> String| {
@@ -510,7 +510,13 @@ impl Genealogy {
 
     /// Resolves a label to its lot and package.
     pub fn lookup_label(&self, uri: &str) -> Result<p::LookupLabelReply, GenealogyError> {
-        let (ix, package, dl) = self.resolve_label(uri)?;
+        let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
+        self.lookup_link(&dl)
+    }
+
+    /// What a Digital Link names: its lot (in full) and, with a serial, its package.
+    pub fn lookup_link(&self, dl: &DigitalLink) -> Result<p::LookupLabelReply, GenealogyError> {
+        let (ix, package) = self.resolve_link(dl)?;
         Ok(p::LookupLabelReply {
             gtin: dl.gtin.as_str().to_string(),
             lot_id: dl.lot.clone(),

@@ -7,7 +7,8 @@ use jejak_domain::gs1::Gtin;
 use jejak_domain::{
     Command, Decimal, Document, Event, EventVoided, Facility, GeoPoint, InspectLot, LotInput, LotInspected, LotOutput,
     LotPacked, LotProcessed, LotShipped, LotStatus, LotStatusChanged, MaterialReceived, Measurement, Origin, Package,
-    Parameter, Party, PartyRole, Product, ProductKind, QualityStandard, Quantity, Sector, State, Time, Unit, Verdict,
+    Parameter, Party, PartyRole, Product, ProductKind, QualityStandard, Quantity, Sector, State, Target, Time, Unit,
+    Verdict,
 };
 use jejak_proto::v1 as p;
 use proptest::prelude::*;
@@ -491,22 +492,16 @@ fn assert_write_side_accepts(log: &Log) {
     }
 }
 
-fn lot_target(id: &str) -> Option<p::Target> {
-    Some(p::Target {
-        kind: Some(p::target::Kind::LotId(id.into())),
-    })
+fn lot_target(id: &str) -> Target {
+    Target::Lot(id.into())
 }
 
-fn serial_target(serial: &str) -> Option<p::Target> {
-    Some(p::Target {
-        kind: Some(p::target::Kind::Serial(serial.into())),
-    })
+fn serial_target(serial: &str) -> Target {
+    Target::Serial(serial.into())
 }
 
-fn label_target(uri: &str) -> Option<p::Target> {
-    Some(p::Target {
-        kind: Some(p::target::Kind::Label(uri.into())),
-    })
+fn label_target(uri: &str) -> Target {
+    Target::Label(jejak_domain::gs1::DigitalLink::parse(uri).expect("a well-formed label"))
 }
 
 fn pq(value: &str, unit: p::Unit) -> Option<p::Quantity> {
@@ -516,18 +511,18 @@ fn pq(value: &str, unit: p::Unit) -> Option<p::Quantity> {
     })
 }
 
-fn backward(g: &Genealogy, target: Option<p::Target>) -> p::TraceReply {
-    g.backward_trace(target.as_ref(), 0, TraceLimits::default())
+fn backward(g: &Genealogy, target: Target) -> p::TraceReply {
+    g.backward_trace(&target, 0, TraceLimits::default())
         .expect("backward trace")
 }
 
-fn forward(g: &Genealogy, target: Option<p::Target>) -> p::TraceReply {
-    g.forward_trace(target.as_ref(), 0, TraceLimits::default())
+fn forward(g: &Genealogy, target: Target) -> p::TraceReply {
+    g.forward_trace(&target, 0, TraceLimits::default())
         .expect("forward trace")
 }
 
 fn shares(g: &Genealogy, lot: &str) -> p::OriginSharesReply {
-    g.origin_shares(lot_target(lot).as_ref()).expect("origin shares")
+    g.origin_shares(&lot_target(lot)).expect("origin shares")
 }
 
 /// (depth, lot id) of every node.
@@ -695,14 +690,14 @@ fn backward_trace_follows_transfers_and_stops_at_max_depth() {
     assert_eq!(kb2.supplier_name, "Koperasi Pangan Demak");
 
     let cut = g
-        .backward_trace(lot_target("B2").as_ref(), 1, TraceLimits::default())
+        .backward_trace(&lot_target("B2"), 1, TraceLimits::default())
         .expect("trace");
     assert_eq!(nodes(&cut), owned(&[(0, "B2"), (1, "B1"), (1, "G3")]));
     assert_eq!(cut.edges.len(), 2);
     assert!(cut.truncated, "B1 has inputs beyond the depth limit");
     let limited = g
         .backward_trace(
-            lot_target("B2").as_ref(),
+            &lot_target("B2"),
             0,
             TraceLimits {
                 max_depth: 64,
@@ -850,7 +845,7 @@ fn origin_shares_are_exact_through_blends() {
         (&kb2.by_ukm, &kb2.by_supplier, &kb2.by_receipt),
         (&b2.by_ukm, &b2.by_supplier, &b2.by_receipt)
     );
-    let by_serial = g.origin_shares(serial_target("P-0002").as_ref()).expect("shares");
+    let by_serial = g.origin_shares(&serial_target("P-0002")).expect("shares");
     assert_eq!(by_serial, b2);
     // A receipt is all its own.
     let g1 = shares(&g, "G1");
@@ -947,15 +942,11 @@ fn label_lookup_by_digital_link() {
     ));
     assert!(matches!(
         g.backward_trace(
-            label_target(&format!("/01/{OTHER_GTIN}/10/B2")).as_ref(),
+            &label_target(&format!("/01/{OTHER_GTIN}/10/B2")),
             0,
             TraceLimits::default()
         ),
         Err(GenealogyError::NotFound { .. })
-    ));
-    assert!(matches!(
-        g.backward_trace(Some(&p::Target { kind: None }), 0, TraceLimits::default()),
-        Err(GenealogyError::InvalidArgument(_))
     ));
 }
 
@@ -1122,7 +1113,7 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
         Err(GenealogyError::NotFound { .. })
     ));
     assert!(matches!(
-        g.backward_trace(serial_target("P-0004").as_ref(), 0, TraceLimits::default()),
+        g.backward_trace(&serial_target("P-0004"), 0, TraceLimits::default()),
         Err(GenealogyError::NotFound { .. })
     ));
     assert_eq!(forward(&g, lot_target("B2")).packages.len(), 3);
@@ -1276,7 +1267,7 @@ fn a_trace_says_which_limit_cut_it() {
         (7, false, p::TraceTruncation::Unspecified)
     );
     let by_depth = g
-        .backward_trace(lot_target("KB2").as_ref(), 1, TraceLimits::default())
+        .backward_trace(&lot_target("KB2"), 1, TraceLimits::default())
         .expect("trace");
     assert_eq!(
         (nodes(&by_depth), by_depth.truncated, reason(&by_depth)),
@@ -1285,7 +1276,7 @@ fn a_trace_says_which_limit_cut_it() {
     // A request asks for fewer lots than the server allows.
     let limits = TraceLimits::default().with_max_nodes(3);
     assert_eq!(limits.max_nodes, 3);
-    let by_nodes = g.backward_trace(lot_target("KB2").as_ref(), 0, limits).expect("trace");
+    let by_nodes = g.backward_trace(&lot_target("KB2"), 0, limits).expect("trace");
     assert_eq!(
         (by_nodes.nodes.len(), by_nodes.truncated, reason(&by_nodes)),
         (3, true, p::TraceTruncation::MaxNodes)
@@ -1293,12 +1284,12 @@ fn a_trace_says_which_limit_cut_it() {
     assert_edges_within_nodes(&by_nodes);
     // Both limits cut: the node limit is the one to name.
     let both = g
-        .backward_trace(lot_target("KB2").as_ref(), 2, TraceLimits::default().with_max_nodes(2))
+        .backward_trace(&lot_target("KB2"), 2, TraceLimits::default().with_max_nodes(2))
         .expect("trace");
     assert_eq!((both.nodes.len(), reason(&both)), (2, p::TraceTruncation::MaxNodes));
     // Exactly as many lots as the trace has is not a cut.
     let exact = g
-        .backward_trace(lot_target("KB2").as_ref(), 0, TraceLimits::default().with_max_nodes(7))
+        .backward_trace(&lot_target("KB2"), 0, TraceLimits::default().with_max_nodes(7))
         .expect("trace");
     assert_eq!((exact.nodes.len(), exact.truncated), (7, false));
     // 0 asks for the server's maximum; more than it is lowered to it.
@@ -1309,7 +1300,7 @@ fn a_trace_says_which_limit_cut_it() {
     assert_eq!(server.with_max_nodes(0).max_nodes, 4);
     assert_eq!(server.with_max_nodes(u32::MAX).max_nodes, 4);
     let capped = g
-        .backward_trace(lot_target("KB2").as_ref(), 0, server.with_max_nodes(1_000))
+        .backward_trace(&lot_target("KB2"), 0, server.with_max_nodes(1_000))
         .expect("trace");
     assert_eq!((capped.nodes.len(), reason(&capped)), (4, p::TraceTruncation::MaxNodes));
 }
@@ -1327,8 +1318,8 @@ fn truncated_traces_are_the_same_after_reopening() {
     };
     let cut = |g: &Genealogy| {
         (
-            g.forward_trace(lot_target("G1").as_ref(), 0, limits).expect("trace"),
-            g.forward_trace(lot_target("G2").as_ref(), 0, limits).expect("trace"),
+            g.forward_trace(&lot_target("G1"), 0, limits).expect("trace"),
+            g.forward_trace(&lot_target("G2"), 0, limits).expect("trace"),
         )
     };
     let live = cut(&proj.read());

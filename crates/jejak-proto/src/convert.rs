@@ -1158,3 +1158,169 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
         }),
     })
 }
+
+// Queries: each request becomes its domain query once, here.
+
+fn target(t: Option<p::Target>, f: &str) -> Result<d::Target> {
+    let missing = || DomainError::invalid(f, "give a lot id, a package serial or a label");
+    let p::Target { kind } = t.ok_or_else(missing)?;
+    match kind.ok_or_else(missing)? {
+        p::target::Kind::LotId(v) => Ok(d::Target::Lot(lot_id(v, &field(f, "lot_id"))?)),
+        p::target::Kind::Serial(v) => Ok(d::Target::Serial(lot_id(v, &field(f, "serial"))?)),
+        p::target::Kind::Label(v) => Ok(d::Target::Label(label(&v, &field(f, "label"))?)),
+    }
+}
+
+fn label(uri: &str, f: &str) -> Result<d::gs1::DigitalLink> {
+    d::gs1::DigitalLink::parse(uri).map_err(|e| DomainError::invalid(f, e.to_string()))
+}
+
+pub fn target_to_proto(t: &d::Target) -> p::Target {
+    let kind = match t {
+        d::Target::Lot(id) => p::target::Kind::LotId(id.clone()),
+        d::Target::Serial(s) => p::target::Kind::Serial(s.clone()),
+        d::Target::Label(l) => p::target::Kind::Label(l.path()),
+    };
+    p::Target { kind: Some(kind) }
+}
+
+impl TryFrom<p::TraceRequest> for d::TraceQuery {
+    type Error = DomainError;
+
+    fn try_from(r: p::TraceRequest) -> Result<d::TraceQuery> {
+        let p::TraceRequest {
+            target: t,
+            max_depth,
+            max_nodes,
+        } = r;
+        Ok(d::TraceQuery {
+            target: target(t, "target")?,
+            max_depth,
+            max_nodes,
+        })
+    }
+}
+
+impl From<&d::TraceQuery> for p::TraceRequest {
+    fn from(q: &d::TraceQuery) -> p::TraceRequest {
+        p::TraceRequest {
+            target: Some(target_to_proto(&q.target)),
+            max_depth: q.max_depth,
+            max_nodes: q.max_nodes,
+        }
+    }
+}
+
+impl TryFrom<p::OriginSharesRequest> for d::Target {
+    type Error = DomainError;
+
+    fn try_from(r: p::OriginSharesRequest) -> Result<d::Target> {
+        let p::OriginSharesRequest { target: t } = r;
+        target(t, "target")
+    }
+}
+
+impl TryFrom<p::LotHistoryRequest> for d::HistoryQuery {
+    type Error = DomainError;
+
+    fn try_from(r: p::LotHistoryRequest) -> Result<d::HistoryQuery> {
+        let p::LotHistoryRequest { lot_id: l, as_of } = r;
+        Ok(d::HistoryQuery {
+            lot_id: lot_id(l, "lot_id")?,
+            as_of: time(as_of, "as_of")?,
+        })
+    }
+}
+
+impl From<&d::HistoryQuery> for p::LotHistoryRequest {
+    fn from(q: &d::HistoryQuery) -> p::LotHistoryRequest {
+        p::LotHistoryRequest {
+            lot_id: q.lot_id.clone(),
+            as_of: opt_time_to_proto(q.as_of),
+        }
+    }
+}
+
+impl TryFrom<p::GetLotRequest> for d::LotQuery {
+    type Error = DomainError;
+
+    fn try_from(r: p::GetLotRequest) -> Result<d::LotQuery> {
+        let p::GetLotRequest { lot_id: l } = r;
+        Ok(d::LotQuery {
+            lot_id: lot_id(l, "lot_id")?,
+        })
+    }
+}
+
+impl TryFrom<p::LookupLabelRequest> for d::LabelQuery {
+    type Error = DomainError;
+
+    fn try_from(r: p::LookupLabelRequest) -> Result<d::LabelQuery> {
+        let p::LookupLabelRequest { uri } = r;
+        Ok(d::LabelQuery {
+            link: label(&uri, "uri")?,
+        })
+    }
+}
+
+impl From<p::ExportEventsRequest> for d::ExportQuery {
+    fn from(r: p::ExportEventsRequest) -> d::ExportQuery {
+        let p::ExportEventsRequest { from_position, limit } = r;
+        d::ExportQuery { from_position, limit }
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn lot() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._-]{1,20}"
+    }
+
+    fn target() -> impl Strategy<Value = d::Target> {
+        let gtin = Gtin::parse("08997001001018").expect("a valid GTIN");
+        prop_oneof![
+            lot().prop_map(d::Target::Lot),
+            lot().prop_map(d::Target::Serial),
+            (lot(), proptest::option::of(lot())).prop_map(move |(l, s)| {
+                d::Target::Label(d::gs1::DigitalLink::new(gtin.clone(), l, s).expect("GS1 characters"))
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn trace_queries_round_trip(target in target(), max_depth: u32, max_nodes: u32) {
+            let q = d::TraceQuery { target, max_depth, max_nodes };
+            prop_assert_eq!(d::TraceQuery::try_from(p::TraceRequest::from(&q)), Ok(q));
+        }
+
+        #[test]
+        fn history_queries_round_trip(lot_id in lot(), at in proptest::option::of(0i64..4_000_000_000_000_000_000)) {
+            let q = d::HistoryQuery { lot_id, as_of: at.map(d::Time) };
+            prop_assert_eq!(d::HistoryQuery::try_from(p::LotHistoryRequest::from(&q)), Ok(q));
+        }
+    }
+
+    #[test]
+    fn a_query_without_a_target_names_the_field() {
+        let e = d::TraceQuery::try_from(p::TraceRequest::default()).expect_err("no target");
+        assert_eq!(e.to_string(), "target: give a lot id, a package serial or a label");
+        let e = d::Target::try_from(p::OriginSharesRequest {
+            target: Some(p::Target { kind: None }),
+        })
+        .expect_err("no kind");
+        assert!(e.to_string().starts_with("target: "), "{e}");
+        let e = d::LotQuery::try_from(p::GetLotRequest {
+            lot_id: "L".repeat(1 << 20),
+        })
+        .expect_err("too long");
+        assert!(e.to_string().starts_with("lot_id: \"LLLL"), "{e}");
+        assert!(e.to_string().len() < 200, "{e}");
+        let e = d::LabelQuery::try_from(p::LookupLabelRequest { uri: "/01/123".into() }).expect_err("malformed");
+        assert!(e.to_string().starts_with("uri: "), "{e}");
+    }
+}

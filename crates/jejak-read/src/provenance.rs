@@ -337,10 +337,8 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
     let lot = lookup.lot.unwrap_or_default();
     let lot_made_by = lot.created_by.clone();
     let lot = View::Public.lot(lot);
-    let target = p::Target {
-        kind: Some(p::target::Kind::LotId(lot.lot_id.clone())),
-    };
-    let trace = g.backward_trace(Some(&target), 0, TraceLimits::default().with_max_nodes(PAGE_MAX_NODES))?;
+    let target = jejak_domain::Target::Lot(lot.lot_id.clone());
+    let trace = g.backward_trace(&target, 0, TraceLimits::default().with_max_nodes(PAGE_MAX_NODES))?;
     let made_by: std::collections::HashMap<String, String> = trace
         .nodes
         .iter()
@@ -348,7 +346,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         .map(|l| (l.lot_id.clone(), l.created_by.clone()))
         .collect();
     let trace = View::Public.trace(trace);
-    let shares = g.origin_shares(Some(&target))?;
+    let shares = g.origin_shares(&target)?;
     let mut history = g.history_positions(&lot.lot_id)?;
     // A lot with a long life (thousands of shipments) is told from its
     // first events and its latest ones.
@@ -482,7 +480,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
     // whole ancestry (to the server's trace limits) is checked for them.
     let mut complete = !trace.truncated;
     if !complete {
-        let full = View::Public.trace(g.backward_trace(Some(&target), 0, TraceLimits::default())?);
+        let full = View::Public.trace(g.backward_trace(&target, 0, TraceLimits::default())?);
         complete = !full.truncated;
         let shown: std::collections::HashSet<&str> = inputs.iter().map(|i| i.lot_id.as_str()).collect();
         for l in full.nodes.iter().filter(|n| n.depth > 0).map(lot_of) {

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use jejak_domain::{ExportQuery, HistoryQuery, LabelQuery, Target, TraceQuery};
 use jejak_genealogy::{Projection, TraceLimits};
 use jejak_log::{ReadLog, StoredEvent};
 use jejak_proto::v1 as p;
@@ -87,17 +88,11 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Every input lot of `target`, down to the receipts.
-    pub async fn backward_trace(
-        &self,
-        view: &View,
-        target: Option<&p::Target>,
-        max_depth: u32,
-        max_nodes: u32,
-    ) -> Result<p::TraceReply, ReadError> {
+    pub async fn backward_trace(&self, view: &View, q: &TraceQuery) -> Result<p::TraceReply, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (
-                g.backward_trace(target, max_depth, self.limits.with_max_nodes(max_nodes)),
+                g.backward_trace(&q.target, q.max_depth, self.limits.with_max_nodes(q.max_nodes)),
                 g.position(),
             )
         };
@@ -106,17 +101,11 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Every lot, package and consignee `target` reached.
-    pub async fn forward_trace(
-        &self,
-        view: &View,
-        target: Option<&p::Target>,
-        max_depth: u32,
-        max_nodes: u32,
-    ) -> Result<p::TraceReply, ReadError> {
+    pub async fn forward_trace(&self, view: &View, q: &TraceQuery) -> Result<p::TraceReply, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (
-                g.forward_trace(target, max_depth, self.limits.with_max_nodes(max_nodes)),
+                g.forward_trace(&q.target, q.max_depth, self.limits.with_max_nodes(q.max_nodes)),
                 g.position(),
             )
         };
@@ -125,11 +114,7 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Which UKM and suppliers a lot comes from, in exact proportions.
-    pub async fn origin_shares(
-        &self,
-        view: &View,
-        target: Option<&p::Target>,
-    ) -> Result<p::OriginSharesReply, ReadError> {
+    pub async fn origin_shares(&self, view: &View, target: &Target) -> Result<p::OriginSharesReply, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             let reply = g.origin_shares(target);
@@ -144,12 +129,8 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Every event that touched a lot, corrections marked, as of a time.
-    pub async fn lot_history(
-        &self,
-        view: &View,
-        lot_id: String,
-        as_of: Option<prost_types::Timestamp>,
-    ) -> Result<p::LotHistoryReply, ReadError> {
+    pub async fn lot_history(&self, view: &View, q: HistoryQuery) -> Result<p::LotHistoryReply, ReadError> {
+        let HistoryQuery { lot_id, as_of } = q;
         let (positions, position) = {
             let g = self.projection.read();
             let positions = g.history_positions(&lot_id)?;
@@ -157,7 +138,7 @@ impl<L: ReadLog> Reader<L> {
             (positions, g.position())
         };
         self.visible(position).await?;
-        let as_of = as_of.map(|t| (t.seconds, t.nanos));
+        let as_of = as_of.map(|t| (t.seconds(), t.subsec_nanos()));
         let mut entries = Vec::with_capacity(positions.len());
         for pos in positions {
             let e = self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?;
@@ -204,10 +185,10 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// What a label URI names, its lot as the caller may see it.
-    pub async fn lookup_label(&self, view: &View, uri: &str) -> Result<p::LookupLabelReply, ReadError> {
+    pub async fn lookup_label(&self, view: &View, q: &LabelQuery) -> Result<p::LookupLabelReply, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
-            (g.lookup_label(uri), g.position())
+            (g.lookup_link(&q.link), g.position())
         };
         self.visible(position).await?;
         let mut reply = reply?;
@@ -236,7 +217,8 @@ impl<L: ReadLog> Reader<L> {
     /// The log from `from_position` on (at most `limit` entries, 0: all),
     /// read in batches as the client takes them. Only callers that see
     /// everything may export (checked by the caller's need).
-    pub async fn export(&self, from_position: u64, limit: u64) -> Result<ExportStream, ReadError> {
+    pub async fn export(&self, q: ExportQuery) -> Result<ExportStream, ReadError> {
+        let ExportQuery { from_position, limit } = q;
         let end = self.log.current_position().await?;
         let from = from_position.max(1);
         let last = match limit {

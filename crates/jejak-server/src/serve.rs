@@ -81,6 +81,9 @@ pub struct Access {
     /// Scheme and host of the label URIs the resolver prints and draws
     /// (`https://id.example`); the request's own host without one.
     pub public_base: Option<String>,
+    /// What token expiry is checked against: the system's clock, or a
+    /// test's.
+    pub clock: jejak_domain::SharedClock,
 }
 
 impl Default for Access {
@@ -91,6 +94,7 @@ impl Default for Access {
             admin_token_file: None,
             request_timeout: std::time::Duration::from_secs(30),
             public_base: None,
+            clock: jejak_domain::system_clock(),
         }
     }
 }
@@ -129,7 +133,7 @@ impl Access {
         Ok(b.layer(LimitsLayer {
             request_timeout: self.request_timeout,
         })
-        .layer(AuthLayer::new(tokens, self.rates)))
+        .layer(AuthLayer::new(tokens, self.rates, self.clock.clone())))
     }
 
     /// The URL callers use.

@@ -1,6 +1,7 @@
 //! The gRPC trace service: each RPC asks the read side (`jejak-read`) with
 //! the caller's view and renders its answer; it reads nothing itself.
 
+use jejak_domain::{HistoryQuery, LabelQuery, LotQuery, Target, TraceQuery};
 use jejak_log::ReadLog;
 use jejak_proto::v1 as p;
 use jejak_proto::v1::trace_service_server::TraceService;
@@ -42,17 +43,14 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         let started = std::time::Instant::now();
         let result = match Caller::of(&request).require(Need::Regulator, "export the log") {
             Err(s) => Err(s),
-            Ok(()) => {
-                let r = request.into_inner();
-                match self.reader.export(r.from_position, r.limit).await {
-                    Ok(stream) => {
-                        use futures_util::StreamExt;
-                        let stream: ExportStream = Box::pin(stream.map(|item| item.map_err(|e| status(&e))));
-                        Ok(Response::new(stream))
-                    }
-                    Err(e) => Err(status(&e)),
+            Ok(()) => match self.reader.export(request.into_inner().into()).await {
+                Ok(stream) => {
+                    use futures_util::StreamExt;
+                    let stream: ExportStream = Box::pin(stream.map(|item| item.map_err(|e| status(&e))));
+                    Ok(Response::new(stream))
                 }
-            }
+                Err(e) => Err(status(&e)),
+            },
         };
         crate::metrics::metrics().rpc("ExportEvents", started, &result);
         result
@@ -60,23 +58,19 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
 
     async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let view = Caller::of(&request).view();
-        let r = request.into_inner();
-        timed(
-            "BackwardTrace",
-            self.reader
-                .backward_trace(&view, r.target.as_ref(), r.max_depth, r.max_nodes),
-        )
+        timed("BackwardTrace", async {
+            let q = TraceQuery::try_from(request.into_inner())?;
+            self.reader.backward_trace(&view, &q).await
+        })
         .await
     }
 
     async fn forward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let view = Caller::of(&request).view();
-        let r = request.into_inner();
-        timed(
-            "ForwardTrace",
-            self.reader
-                .forward_trace(&view, r.target.as_ref(), r.max_depth, r.max_nodes),
-        )
+        timed("ForwardTrace", async {
+            let q = TraceQuery::try_from(request.into_inner())?;
+            self.reader.forward_trace(&view, &q).await
+        })
         .await
     }
 
@@ -85,8 +79,11 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         request: Request<p::OriginSharesRequest>,
     ) -> Result<Response<p::OriginSharesReply>, Status> {
         let view = Caller::of(&request).view();
-        let r = request.into_inner();
-        timed("OriginShares", self.reader.origin_shares(&view, r.target.as_ref())).await
+        timed("OriginShares", async {
+            let target = Target::try_from(request.into_inner())?;
+            self.reader.origin_shares(&view, &target).await
+        })
+        .await
     }
 
     async fn lot_history(
@@ -94,14 +91,20 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         request: Request<p::LotHistoryRequest>,
     ) -> Result<Response<p::LotHistoryReply>, Status> {
         let view = Caller::of(&request).view();
-        let p::LotHistoryRequest { lot_id, as_of } = request.into_inner();
-        timed("LotHistory", self.reader.lot_history(&view, lot_id, as_of)).await
+        timed("LotHistory", async {
+            let q = HistoryQuery::try_from(request.into_inner())?;
+            self.reader.lot_history(&view, q).await
+        })
+        .await
     }
 
     async fn get_lot(&self, request: Request<p::GetLotRequest>) -> Result<Response<p::Lot>, Status> {
         let view = Caller::of(&request).view();
-        let r = request.into_inner();
-        timed("GetLot", self.reader.lot(&view, &r.lot_id)).await
+        timed("GetLot", async {
+            let q = LotQuery::try_from(request.into_inner())?;
+            self.reader.lot(&view, &q.lot_id).await
+        })
+        .await
     }
 
     async fn lookup_label(
@@ -109,8 +112,11 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         request: Request<p::LookupLabelRequest>,
     ) -> Result<Response<p::LookupLabelReply>, Status> {
         let view = Caller::of(&request).view();
-        let r = request.into_inner();
-        timed("LookupLabel", self.reader.lookup_label(&view, &r.uri)).await
+        timed("LookupLabel", async {
+            let q = LabelQuery::try_from(request.into_inner())?;
+            self.reader.lookup_label(&view, &q).await
+        })
+        .await
     }
 
     async fn get_status(&self, _request: Request<p::GetStatusRequest>) -> Result<Response<p::StatusReply>, Status> {

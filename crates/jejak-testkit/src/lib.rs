@@ -92,11 +92,36 @@ pub struct ServerOptions {
     /// How long the server may take to start listening (default 120 s);
     /// a large store takes longer to open.
     pub start_timeout: Option<Duration>,
+    /// Run `jejak_server::run` in this process (on a thread and runtime of
+    /// its own) with this clock, instead of the binary: time then moves
+    /// only when the test says. The embedded store only, no `extra_args`.
+    pub clock: Option<std::sync::Arc<jejak_domain::ManualClock>>,
+}
+
+/// A server run in this process.
+struct InProcess {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl InProcess {
+    fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| anyhow::anyhow!("the in-process server panicked"))?,
+            None => Ok(()),
+        }
+    }
 }
 
 /// A running `jejak serve`, killed on drop.
 pub struct Server {
     child: Option<Child>,
+    in_process: Option<InProcess>,
     pub url: String,
     pub data_dir: PathBuf,
     /// The administrator token the server wrote at start (capture and
@@ -111,13 +136,16 @@ pub struct Server {
 impl Server {
     /// Starts the server on 127.0.0.1 with a random port and waits until it listens.
     pub fn start(opts: ServerOptions) -> anyhow::Result<Server> {
-        let (data_dir, temp) = match opts.data_dir {
+        let (data_dir, temp) = match opts.data_dir.clone() {
             Some(d) => (d, None),
             None => {
                 let t = tempfile::tempdir().context("create a temporary data directory")?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
+        if let Some(clock) = opts.clock.clone() {
+            return Server::start_in_process(opts, clock, data_dir, temp);
+        }
         let mut cmd = Command::new(jejak_bin()?);
         cmd.arg(match opts.role {
             Role::Serve => "serve",
@@ -182,11 +210,89 @@ impl Server {
         let admin_token = std::fs::read_to_string(&token_file).ok().map(|t| t.trim().to_string());
         Ok(Server {
             child: Some(child),
+            in_process: None,
             url,
             data_dir,
             admin_token,
             ca_file: opts.ca_file,
             stdout: lines,
+            _temp: temp,
+        })
+    }
+
+    fn start_in_process(
+        opts: ServerOptions,
+        clock: std::sync::Arc<jejak_domain::ManualClock>,
+        data_dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Server> {
+        anyhow::ensure!(
+            opts.nats.is_none() && opts.extra_args.is_empty() && opts.role == Role::Serve,
+            "an in-process server runs the embedded store with default flags only"
+        );
+        let token_file = data_dir.join("admin.token");
+        let (per_token, per_address) = opts.rate_limits.unwrap_or((0.0, 0.0));
+        let config = jejak_server::ServerConfig {
+            backend: jejak_server::Backend::Embedded {
+                data_dir: data_dir.clone(),
+                demo: opts.demo,
+            },
+            limits: jejak_genealogy::TraceLimits::default(),
+            access: jejak_server::Access {
+                rates: jejak_server::auth::RateLimits { per_token, per_address },
+                admin_token_file: Some(token_file.clone()),
+                clock,
+                ..jejak_server::Access::default()
+            },
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                jejak_server::run(config, listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        let mut running = InProcess {
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        // The administrator token is written once the store is open and
+        // the demo loaded, just before serving.
+        let deadline = Instant::now() + opts.start_timeout.unwrap_or(Duration::from_secs(120));
+        let admin_token = loop {
+            // Written whole, newline last.
+            match std::fs::read_to_string(&token_file) {
+                Ok(t) if t.ends_with('\n') => break Some(t.trim().to_string()),
+                _ => {}
+            }
+            if running.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                running.stop()?;
+                bail!("the in-process server stopped before it served");
+            }
+            if Instant::now() > deadline {
+                running.stop()?;
+                bail!("the in-process server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Ok(Server {
+            child: None,
+            in_process: Some(running),
+            url,
+            data_dir,
+            admin_token,
+            ca_file: opts.ca_file,
+            stdout: std::sync::Arc::default(),
             _temp: temp,
         })
     }
@@ -293,26 +399,33 @@ impl Server {
 
     /// Waits until the projection has applied everything in the log.
     pub async fn wait_projected(&self, timeout: Duration) -> anyhow::Result<p::StatusReply> {
-        let deadline = Instant::now() + timeout;
-        let mut client = TraceServiceClient::new(self.conn(None).await?);
-        loop {
-            let s = client.get_status(p::GetStatusRequest {}).await?.into_inner();
-            if s.applied_position >= s.log_position {
-                return Ok(s);
+        let client = TraceServiceClient::new(self.conn(None).await?);
+        let last = std::sync::Mutex::new(None);
+        let waited = wait_until(Instant::now() + timeout, || {
+            let mut client = client.clone();
+            let last = &last;
+            async move {
+                let s = client.get_status(p::GetStatusRequest {}).await?.into_inner();
+                if let Ok(mut l) = last.lock() {
+                    *l = Some((s.applied_position, s.log_position));
+                }
+                Ok((s.applied_position >= s.log_position).then_some(s))
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "projection stuck at {} of {} after {timeout:?}",
-                    s.applied_position,
-                    s.log_position
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await;
+        let last = last.lock().ok().and_then(|l| *l);
+        waited.map_err(|e| match last {
+            Some((applied, log)) => anyhow::anyhow!("projection stuck at {applied} of {log}: {e}"),
+            None => e,
+        })
     }
 
     /// SIGKILL: no shutdown, no flush.
     pub fn kill9(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.in_process.is_none(),
+            "an in-process server cannot be killed; stop it"
+        );
         if let Some(mut c) = self.child.take() {
             c.kill().context("kill the server")?;
             c.wait().context("reap the server")?;
@@ -340,6 +453,11 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        if let Some(mut running) = self.in_process.take() {
+            running.stop()?;
+            #[cfg(unix)]
+            return Ok(std::os::unix::process::ExitStatusExt::from_raw(0));
+        }
         let Some(mut c) = self.child.take() else {
             bail!("server already stopped")
         };
@@ -376,10 +494,35 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(mut running) = self.in_process.take() {
+            let _ = running.stop();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Polls `probe` until it answers `Some`, or fails once `deadline` has
+/// passed (or the probe fails): the one way tests wait for something, never
+/// a fixed sleep. Polls every 10 ms, then backs off to 100 ms.
+pub async fn wait_until<T, F, Fut>(deadline: Instant, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(found) = probe().await? {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            bail!("still not so after {:?}", started.elapsed());
+        }
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 

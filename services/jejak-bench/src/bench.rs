@@ -550,19 +550,15 @@ async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>>
         let g = projection.read();
         for _ in 0..opts.queries {
             let lot = &fins[rng.below(fins.len() as u64) as usize];
-            let target = p::Target {
-                kind: Some(p::target::Kind::LotId(lot.clone())),
-            };
+            let target = jejak_domain::Target::Lot(lot.clone());
             let t = Instant::now();
-            let r = g.backward_trace(Some(&target), 0, limits)?;
+            let r = g.backward_trace(&target, 0, limits)?;
             back.push(t.elapsed());
             ancestors.push(r.nodes.len().saturating_sub(1));
             let lot = &raws[rng.below(raws.len() as u64) as usize];
-            let target = p::Target {
-                kind: Some(p::target::Kind::LotId(lot.clone())),
-            };
+            let target = jejak_domain::Target::Lot(lot.clone());
             let t = Instant::now();
-            let r = g.forward_trace(Some(&target), 0, limits)?;
+            let r = g.forward_trace(&target, 0, limits)?;
             fwd.push(t.elapsed());
             reached.push(r.nodes.len().saturating_sub(1));
         }

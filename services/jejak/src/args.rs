@@ -101,6 +101,7 @@ impl AccessArgs {
             admin_token_file: self.admin_token_file.clone(),
             request_timeout,
             public_base: self.public_base.clone(),
+            clock: jejak_domain::system_clock(),
         }
     }
 }

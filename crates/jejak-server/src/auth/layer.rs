@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use jejak_domain::TokenTable;
+use jejak_domain::{SharedClock, TokenTable};
 use jejak_proto::{ErrorCode, Refusal, ServiceError};
 
 use super::limiter::{BucketKey, Limiter, RateLimits};
@@ -44,6 +44,7 @@ fn refusal_response(refusal: &Refusal, grpc: bool) -> http::Response<tonic::body
 struct AuthState {
     tokens: Arc<TokenTable>,
     limiter: Limiter,
+    clock: SharedClock,
 }
 
 impl AuthState {
@@ -107,7 +108,7 @@ impl AuthState {
             .trim();
         let id = jejak_domain::access::claimed_id(token).ok_or("the token is malformed")?;
         let presented = blake3::hash(token.as_bytes());
-        let now = jejak_engine::now();
+        let now = self.clock.now();
         self.tokens.with(id, |record| {
             let record = record.ok_or("the token is unknown")?;
             // blake3::Hash compares in constant time.
@@ -149,11 +150,13 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    pub fn new(tokens: Arc<TokenTable>, limits: RateLimits) -> AuthLayer {
+    /// Checks tokens against `tokens`, their expiry by `clock`.
+    pub fn new(tokens: Arc<TokenTable>, limits: RateLimits, clock: SharedClock) -> AuthLayer {
         AuthLayer {
             state: Arc::new(AuthState {
                 tokens,
                 limiter: Limiter::new(limits),
+                clock,
             }),
         }
     }
