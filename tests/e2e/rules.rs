@@ -15,6 +15,49 @@ use tonic::{Code, Response, Status};
 
 use crate::support::{assert_mentions, qty, refused, rule_of, Demo};
 
+/// Runs each write-side rule test against both engines: the embedded one
+/// (`serve`) and the distributed one (`serve --nats`, on a real
+/// nats-server), as the log conformance suite does for both logs.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start().await).await
+                }
+            )*
+        }
+
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start_nats().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    concurrent_retries_of_one_command_write_it_once,
+    concurrent_consumption_never_overdraws_a_lot,
+    unknown_references_are_not_found,
+    consuming_more_than_is_left_is_refused_and_names_the_lot,
+    units_convert_exactly_within_a_dimension_and_never_across,
+    a_lot_on_hold_is_unusable_until_released,
+    a_non_conformant_lot_is_unusable,
+    a_missing_required_parameter_puts_the_lot_on_hold,
+    a_lot_id_cannot_be_reused,
+    floor_times_in_the_future_or_before_2000_are_refused,
+    a_retry_returns_the_first_result_and_writes_nothing,
+    the_same_command_id_with_other_content_is_already_exists,
+    a_lot_is_used_only_at_its_facility,
+    voiding_an_inspection_reverts_the_verdict,
+    a_used_receipt_cannot_be_voided,
+);
+
 const FAC: &str = "fac-demak";
 const GKP: &str = "prd-dmk-gkp";
 const GKG: &str = "prd-dmk-gkg";
@@ -152,9 +195,7 @@ fn now_plus(seconds: i64) -> Option<prost_types::Timestamp> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_references_are_not_found() {
-    let mut d = Demo::start().await;
+async fn unknown_references_are_not_found(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-u", "U-1", "1000", p::Unit::Kg))
         .await
@@ -265,9 +306,7 @@ async fn unknown_references_are_not_found() {
     assert!(u1.packages.is_empty() && u1.shipments.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consuming_more_than_is_left_is_refused_and_names_the_lot() {
-    let mut d = Demo::start().await;
+async fn consuming_more_than_is_left_is_refused_and_names_the_lot(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-o", "O-1", "1000", p::Unit::Kg))
         .await
@@ -375,9 +414,7 @@ async fn consuming_more_than_is_left_is_refused_and_names_the_lot() {
     assert_eq!(d.lot_error("O-OUT-4").await.code(), Code::NotFound);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn units_convert_exactly_within_a_dimension_and_never_across() {
-    let mut d = Demo::start().await;
+async fn units_convert_exactly_within_a_dimension_and_never_across(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-m", "M-1", "1000", p::Unit::Kg))
         .await
@@ -465,9 +502,7 @@ async fn units_convert_exactly_within_a_dimension_and_never_across() {
     assert_eq!(value_of(&d.lot("T-1").await.balance), ("0".into(), p::Unit::T as i32));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lot_on_hold_is_unusable_until_released() {
-    let mut d = Demo::start().await;
+async fn a_lot_on_hold_is_unusable_until_released(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-h", "H-1", "1000", p::Unit::Kg))
         .await
@@ -529,9 +564,7 @@ async fn a_lot_on_hold_is_unusable_until_released() {
     assert_eq!(value_of(&h.balance), kg("900"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_non_conformant_lot_is_unusable() {
-    let mut d = Demo::start().await;
+async fn a_non_conformant_lot_is_unusable(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-n", "N-1", "1000", p::Unit::Kg))
         .await
@@ -573,9 +606,7 @@ async fn a_non_conformant_lot_is_unusable() {
     assert_eq!(value_of(&n.balance), kg("1000"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_required_parameter_puts_the_lot_on_hold() {
-    let mut d = Demo::start().await;
+async fn a_missing_required_parameter_puts_the_lot_on_hold(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-q", "Q-1", "1000", p::Unit::Kg))
         .await
@@ -623,9 +654,7 @@ async fn a_missing_required_parameter_puts_the_lot_on_hold() {
     assert_eq!(value_of(&d.lot("Q-1").await.balance), kg("900"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lot_id_cannot_be_reused() {
-    let mut d = Demo::start().await;
+async fn a_lot_id_cannot_be_reused(mut d: Demo) {
     let before = d.lot("DMK-GKP-260901-01").await;
     let c = &mut d.capture;
     let s = refused(
@@ -666,9 +695,7 @@ async fn a_lot_id_cannot_be_reused() {
     assert!(d.lot("TGL-B16-260903-03").await.voided);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn floor_times_in_the_future_or_before_2000_are_refused() {
-    let mut d = Demo::start().await;
+async fn floor_times_in_the_future_or_before_2000_are_refused(mut d: Demo) {
     let c = &mut d.capture;
 
     let mut r = receipt("rcv-time-1", "TM-1", "10", p::Unit::Kg);
@@ -794,9 +821,7 @@ async fn malformed_quantities_ids_and_gtins_name_the_field() {
     assert!(x.packages.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_returns_the_first_result_and_writes_nothing() {
-    let mut d = Demo::start().await;
+async fn a_retry_returns_the_first_result_and_writes_nothing(mut d: Demo) {
     let c = &mut d.capture;
     let req = receipt("rcv-i", "I-1", "1000", p::Unit::Kg);
     let first = c.receive_material(req.clone()).await.expect("receive I-1").into_inner();
@@ -854,9 +879,7 @@ async fn a_retry_returns_the_first_result_and_writes_nothing() {
     assert_eq!(value_of(&d.lot("I-OUT").await.quantity), kg("10"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_command_id_with_other_content_is_already_exists() {
-    let mut d = Demo::start().await;
+async fn the_same_command_id_with_other_content_is_already_exists(mut d: Demo) {
     let c = &mut d.capture;
     let first = c
         .receive_material(receipt("rcv-k", "K-1", "1000", p::Unit::Kg))
@@ -904,9 +927,7 @@ async fn the_same_command_id_with_other_content_is_already_exists() {
     assert_eq!(d.lot_error("K-3").await.code(), Code::NotFound);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_consumption_never_overdraws_a_lot() {
-    let mut d = Demo::start().await;
+async fn concurrent_consumption_never_overdraws_a_lot(mut d: Demo) {
     d.capture
         .receive_material(receipt("rcv-c", "C-1", "1000", p::Unit::Kg))
         .await
@@ -964,9 +985,7 @@ async fn concurrent_consumption_never_overdraws_a_lot() {
     assert_eq!(trace.edges.len(), 10, "{:?}", trace.edges);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lot_is_used_only_at_its_facility() {
-    let mut d = Demo::start().await;
+async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     let lot = "DMK-BP-260911";
     let before = d.lot(lot).await;
     assert_eq!(before.facility_id, FAC);
@@ -1048,9 +1067,7 @@ async fn a_lot_is_used_only_at_its_facility() {
     assert_eq!(d.lot_error("W-OUT").await.code(), Code::NotFound);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn voiding_an_inspection_reverts_the_verdict() {
-    let mut d = Demo::start().await;
+async fn voiding_an_inspection_reverts_the_verdict(mut d: Demo) {
     let c = &mut d.capture;
     c.receive_material(receipt("rcv-v", "V-1", "1000", p::Unit::Kg))
         .await
@@ -1168,9 +1185,7 @@ async fn voiding_an_inspection_reverts_the_verdict() {
     assert_eq!(d.lot("V-2").await.verdict, p::Verdict::Unspecified as i32);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_used_receipt_cannot_be_voided() {
-    let mut d = Demo::start().await;
+async fn a_used_receipt_cannot_be_voided(mut d: Demo) {
     let c = &mut d.capture;
     // The demo's first paddy receipt was dried long ago.
     let s = refused(
@@ -1234,9 +1249,7 @@ async fn a_used_receipt_cannot_be_voided() {
     assert_mentions(&s, &["\"Z-1\"", "voided"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_retries_of_one_command_write_it_once() {
-    let mut d = Demo::start().await;
+async fn concurrent_retries_of_one_command_write_it_once(mut d: Demo) {
     d.capture
         .receive_material(receipt("rcv-cr", "CR-1", "1000", p::Unit::Kg))
         .await

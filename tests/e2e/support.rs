@@ -7,7 +7,7 @@ use std::time::Duration;
 use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_client::CaptureServiceClient;
 use jejak_proto::v1::trace_service_client::TraceServiceClient;
-use jejak_testkit::{Server, ServerOptions};
+use jejak_testkit::{Nats, Server, ServerOptions};
 use tonic::{Code, Response, Status};
 
 /// How long the projection may take to catch up with the log.
@@ -26,6 +26,8 @@ pub(crate) struct Demo {
     pub(crate) server: Server,
     pub(crate) capture: CaptureServiceClient<jejak_testkit::Conn>,
     pub(crate) trace: TraceServiceClient<jejak_testkit::Conn>,
+    /// The nats-server of `serve --nats`, stopped after the server.
+    _nats: Option<Nats>,
 }
 
 impl Demo {
@@ -38,12 +40,32 @@ impl Demo {
         Demo::attach(server).await
     }
 
+    /// `jejak serve --nats --demo`: the distributed engine (capture and a
+    /// projector in one process) on a nats-server of its own.
+    pub(crate) async fn start_nats() -> Demo {
+        let nats = Nats::start().expect("start nats-server");
+        let server = Server::start(ServerOptions {
+            demo: true,
+            nats: Some(nats.url()),
+            ..Default::default()
+        })
+        .expect("start a demo server on NATS");
+        let mut demo = Demo::attach(server).await;
+        demo._nats = Some(nats);
+        demo
+    }
+
     /// Clients for an already started server; waits until it is projected.
     pub(crate) async fn attach(server: Server) -> Demo {
         server.wait_projected(WAIT).await.expect("demo data projected");
         let capture = server.capture().await.expect("capture client");
         let trace = server.trace().await.expect("trace client");
-        Demo { server, capture, trace }
+        Demo {
+            server,
+            capture,
+            trace,
+            _nats: None,
+        }
     }
 
     /// The log position: how many events the log holds.
