@@ -106,8 +106,8 @@ pub(crate) struct LotNode {
     pub(crate) balance: Decimal,
     pub(crate) in_transit: Decimal,
     pub(crate) created_by: Box<str>,
-    /// "received", or the process step.
-    pub(crate) created_as: u32,
+    /// How the lot came to be.
+    pub(crate) made: Made,
     pub(crate) created_at: Time,
     pub(crate) source_lot: Option<Ix>,
     pub(crate) voided: bool,
@@ -120,6 +120,15 @@ pub(crate) struct LotNode {
     pub(crate) history: Vec<u64>,
     /// Absent for the many lots with nothing beyond quantities and edges.
     pub(crate) detail: Option<Box<LotDetail>>,
+}
+
+/// How a lot came to be: received, or made by a process step (its name
+/// interned). A type, so that a step that happens to be named "received"
+/// is still a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Made {
+    Received,
+    Step(u32),
 }
 
 static NO_DETAIL: LotDetail = LotDetail {
@@ -357,7 +366,7 @@ impl Genealogy {
         unit: Unit,
         quantity: Decimal,
         created_by: &str,
-        created_as: &str,
+        made: Made,
         at: Time,
     ) -> LotNode {
         LotNode {
@@ -371,7 +380,7 @@ impl Genealogy {
             balance: quantity,
             in_transit: Decimal::ZERO,
             created_by: created_by.into(),
-            created_as: self.names.intern(created_as),
+            made,
             created_at: at,
             source_lot: None,
             voided: false,
@@ -476,7 +485,7 @@ impl Genealogy {
                     r.quantity.unit(),
                     base,
                     e.event_id,
-                    "received",
+                    Made::Received,
                     at,
                 );
                 node.supplier = self.names.intern(&r.supplier_id);
@@ -542,6 +551,7 @@ impl Genealogy {
                     if self.by_id.contains_key(out.lot_id.as_str()) {
                         continue;
                     }
+                    let made = Made::Step(self.names.intern(&p.process_step));
                     let node = self.new_node(
                         &out.lot_id,
                         &out.product_id,
@@ -550,7 +560,7 @@ impl Genealogy {
                         out.quantity.unit(),
                         out.quantity.to_base(),
                         e.event_id,
-                        &p.process_step,
+                        made,
                         at,
                     );
                     let ix = self.insert_node(node);

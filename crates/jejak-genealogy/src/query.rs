@@ -10,7 +10,7 @@ use jejak_domain::{Decimal, Dimension, Quantity, Target, Time};
 use jejak_proto::v1 as p;
 use num_traits::{One, Zero};
 
-use crate::graph::{Genealogy, Ix, LotNode, PackageRec, NO_SUPPLIER};
+use crate::graph::{Genealogy, Ix, LotNode, Made, PackageRec, NO_SUPPLIER};
 use crate::GenealogyError;
 
 /// Bounds on the size of one trace answer.
@@ -158,7 +158,14 @@ impl Genealogy {
                 Vec::new()
             },
             created_by: n.created_by.to_string(),
-            created_as: self.names.get(n.created_as).to_string(),
+            created_as: match n.made {
+                Made::Received => "received".to_string(),
+                Made::Step(step) => self.names.get(step).to_string(),
+            },
+            made_by: match n.made {
+                Made::Received => p::Making::Received,
+                Made::Step(_) => p::Making::Processed,
+            } as i32,
             created_at: ts(n.created_at),
             source_lot_id: n.source_lot.map(|s| self.node(s).id.to_string()).unwrap_or_default(),
             packages: if with_detail {

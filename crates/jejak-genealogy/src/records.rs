@@ -10,7 +10,7 @@ use jejak_domain::{Decimal, LotStatus, Time, Verdict};
 use jejak_proto::v1 as p;
 
 use crate::graph::{
-    Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, PackageRec, ShipmentRec, NO_SUPPLIER,
+    Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, Made, PackageRec, ShipmentRec, NO_SUPPLIER,
 };
 use crate::GenealogyError;
 
@@ -138,7 +138,15 @@ pub(crate) struct LotRecord {
     packages: Vec<PackageRecord>,
     #[prost(message, repeated, tag = "22")]
     shipments: Vec<ShipmentRecord>,
+    /// How the lot came to be: 1 received, 2 a process step (named in
+    /// `created_as`). 0 in records written before this field, where
+    /// `created_as` "received" meant received.
+    #[prost(uint32, tag = "23")]
+    made_by: u32,
 }
+
+const MADE_RECEIVED: u32 = 1;
+const MADE_BY_STEP: u32 = 2;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct EventRecord {
@@ -190,7 +198,14 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
         balance: n.balance.normalize().to_string(),
         in_transit: n.in_transit.normalize().to_string(),
         created_by: n.created_by.to_string(),
-        created_as: name(n.created_as),
+        created_as: match n.made {
+            Made::Received => String::new(),
+            Made::Step(step) => name(step),
+        },
+        made_by: match n.made {
+            Made::Received => MADE_RECEIVED,
+            Made::Step(_) => MADE_BY_STEP,
+        },
         created_at: n.created_at.0,
         source_lot: n.source_lot.map(|s| g.node(s).id.to_string()).unwrap_or_default(),
         voided: n.voided,
@@ -328,6 +343,7 @@ pub(crate) fn record_to_node(
         marks,
         inspections,
         packages,
+        made_by,
         shipments,
     } = r;
     let mut ms = Vec::with_capacity(marks.len());
@@ -433,7 +449,18 @@ pub(crate) fn record_to_node(
         balance: dec(key, &balance)?,
         in_transit: dec(key, &in_transit)?,
         created_by: created_by.into(),
-        created_as: g.names.intern(&created_as),
+        made: match made_by {
+            MADE_RECEIVED => Made::Received,
+            MADE_BY_STEP => Made::Step(g.names.intern(&created_as)),
+            0 if created_as == "received" => Made::Received,
+            0 => Made::Step(g.names.intern(&created_as)),
+            other => {
+                return Err(corrupt(
+                    key,
+                    format!("made_by {other} is neither received (1) nor a step (2)"),
+                ))
+            }
+        },
         created_at: Time(created_at),
         source_lot: None,
         voided,

@@ -1415,3 +1415,31 @@ proptest! {
         prop_assert_eq!(answers(&proj.read(), &log), answers(&log.project(), &log));
     }
 }
+
+#[test]
+fn a_step_named_received_is_still_a_step_and_a_receipt_stays_a_receipt() {
+    let mut log = scenario();
+    log.process(
+        "proc-named-received",
+        "received",
+        &[("B2", q("100", Unit::Kg))],
+        &[("R-STEP", "beras", q("100", Unit::Kg), "ukm-sri")],
+    );
+    assert_write_side_accepts(&log);
+    let check = |g: &Genealogy| {
+        let made = g.get_lot("R-STEP").expect("the step's output");
+        assert_eq!(made.created_as, "received", "the step's name is kept as text");
+        assert_eq!(made.made_by, p::Making::Processed as i32);
+        let received = g.get_lot("G1").expect("a receipt");
+        assert_eq!(received.created_as, "received");
+        assert_eq!(received.made_by, p::Making::Received as i32);
+    };
+    check(&log.project());
+    // And the same from the stored records.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = log.events.len();
+    let proj = persist(dir.path(), &log, &[n]);
+    proj.flush().expect("flush");
+    drop(proj);
+    check(&reopen(dir.path()).read());
+}

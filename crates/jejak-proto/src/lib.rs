@@ -12,6 +12,8 @@ pub mod codec;
 mod convert;
 pub mod error;
 pub mod json;
+#[cfg(test)]
+mod roundtrip;
 
 pub use bearer::{Authenticated, Bearer};
 pub use convert::*;

@@ -36,6 +36,9 @@ pub struct Provenance {
     pub verdict: Option<VerdictOut>,
     /// "received", or the process step that made the lot.
     pub made_as: String,
+    /// Whether the lot was received rather than made by a step (which
+    /// may itself be named "received").
+    pub received: bool,
     pub made_at: Stamp,
     /// What a buyer must know first: recalls, holds, non-conformant inputs.
     pub alerts: Vec<Alert>,
@@ -220,6 +223,8 @@ pub struct InputLot {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub supplier: String,
     pub made_as: String,
+    /// Whether the lot was received rather than made by a step.
+    pub received: bool,
     pub made_at: Stamp,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub place: String,
@@ -402,18 +407,14 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
             });
         }
         if l.voided {
-            let what = if l.created_as == "received" {
-                "receipt"
-            } else {
-                "processing"
-            };
+            let what = if received(l) { "receipt" } else { "processing" };
             note_void(&l.lot_id, made_by.get(&l.lot_id).map_or("", String::as_str), what);
         }
         // The labelled lot's own making comes from its events below.
         if node.depth == 0 {
             continue;
         }
-        let received = l.created_as == "received";
+        let received = received(l);
         timeline.push(Step {
             at: Stamp::of(l.created_at.as_ref()),
             kind: if received {
@@ -467,6 +468,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
             owner: l.owner_name.clone(),
             supplier: l.supplier_name.clone(),
             made_as: l.created_as.clone(),
+            received,
             made_at: Stamp::of(l.created_at.as_ref()),
             place: origin.place,
             status,
@@ -543,6 +545,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         status,
         verdict,
         made_as: lot.created_as.clone(),
+        received: received(&lot),
         made_at: Stamp::of(lot.created_at.as_ref()),
         alerts,
         inspections: root_inspections,
@@ -584,6 +587,11 @@ fn troubled(l: &p::Lot) -> Option<(Option<VerdictOut>, Status)> {
         _ => false,
     };
     (!l.voided && (bad_verdict || matches!(status, Status::OnHold | Status::Recalled))).then_some((verdict, status))
+}
+
+/// Whether a lot was received, by its type rather than its step's name.
+fn received(l: &p::Lot) -> bool {
+    l.made_by == p::Making::Received as i32
 }
 
 fn lot_of(n: &p::TraceNode) -> &p::Lot {

@@ -141,6 +141,7 @@ pub fn public_lot(l: p::Lot) -> p::Lot {
         shipments: _,
         voided,
         hold_released,
+        made_by,
     } = l;
     p::Lot {
         lot_id,
@@ -167,6 +168,7 @@ pub fn public_lot(l: p::Lot) -> p::Lot {
         created_at,
         voided,
         hold_released,
+        made_by,
         ..Default::default()
     }
 }

@@ -304,7 +304,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
                     String::new()
                 }
             );
-            if l.made_as == "received" {
+            if l.received {
                 let _ = write!(
                     out,
                     "<p class=\"meta\">{} {}, {}</p>",
@@ -667,6 +667,7 @@ mod tests {
             status: Status::Recalled,
             verdict: Some(VerdictOut::Conformant),
             made_as: "penyosohan".into(),
+            received: false,
             made_at: Stamp(1_789_111_800_000_000_000),
             alerts: vec![Alert::Status {
                 status: Status::Recalled,
@@ -689,6 +690,7 @@ mod tests {
                 owner: "UKM".into(),
                 supplier: HOSTILE.into(),
                 made_as: "received".into(),
+                received: true,
                 made_at: Stamp(0),
                 place: String::new(),
                 status: Status::Active,
