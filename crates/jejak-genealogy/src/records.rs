@@ -14,6 +14,60 @@ use crate::graph::{
 };
 use crate::GenealogyError;
 
+/// Where a received lot comes from, as stored. The projection's own type,
+/// so that a change to the API's `Origin` cannot change what is on disk;
+/// its tags are those the store has always written.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct OriginRecord {
+    #[prost(string, tag = "1")]
+    place: String,
+    #[prost(string, tag = "2")]
+    plot_id: String,
+    #[prost(message, optional, tag = "3")]
+    plot: Option<PointRecord>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PointRecord {
+    #[prost(double, tag = "1")]
+    latitude: f64,
+    #[prost(double, tag = "2")]
+    longitude: f64,
+}
+
+/// A document of a receipt, as stored (the hash in lowercase hex).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct DocumentRecord {
+    #[prost(string, tag = "1")]
+    kind: String,
+    #[prost(string, tag = "2")]
+    reference: String,
+    #[prost(string, tag = "3")]
+    blake3: String,
+}
+
+fn origin_record(o: &jejak_domain::Origin) -> Option<OriginRecord> {
+    if *o == jejak_domain::Origin::default() {
+        return None;
+    }
+    Some(OriginRecord {
+        place: o.place.clone(),
+        plot_id: o.plot_id.clone(),
+        plot: o.plot.map(|pt| PointRecord {
+            latitude: pt.latitude,
+            longitude: pt.longitude,
+        }),
+    })
+}
+
+fn document_record(d: &jejak_domain::Document) -> DocumentRecord {
+    DocumentRecord {
+        kind: d.kind.clone(),
+        reference: d.reference.clone(),
+        blake3: d.blake3.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct EdgeRecord {
     #[prost(string, tag = "1")]
@@ -127,9 +181,9 @@ pub(crate) struct LotRecord {
     #[prost(uint64, repeated, tag = "16")]
     history: Vec<u64>,
     #[prost(message, optional, tag = "17")]
-    origin: Option<p::Origin>,
+    origin: Option<OriginRecord>,
     #[prost(message, repeated, tag = "18")]
-    documents: Vec<p::Document>,
+    documents: Vec<DocumentRecord>,
     #[prost(message, repeated, tag = "19")]
     marks: Vec<MarkRecord>,
     #[prost(message, repeated, tag = "20")]
@@ -220,8 +274,8 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
             })
             .collect(),
         history: n.history.clone(),
-        origin: jejak_proto::origin_to_proto(&d.origin),
-        documents: jejak_proto::documents_to_proto(&d.documents),
+        origin: origin_record(&d.origin),
+        documents: d.documents.iter().map(document_record).collect(),
         marks: d
             .marks
             .iter()

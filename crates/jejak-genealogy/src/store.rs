@@ -14,6 +14,12 @@ use crate::records::{self, EventRecord, LotRecord};
 use crate::GenealogyError;
 
 const POSITION_KEY: &[u8] = b"_position";
+/// The stored records' format, written with every batch: 2 since lots
+/// record how they were made (`made_by`). A store without it is format 1,
+/// which this version still reads; a newer format is refused rather than
+/// misread.
+pub(crate) const FORMAT_KEY: &[u8] = b"_format";
+pub(crate) const FORMAT: u32 = 2;
 /// Lot records in chunks by the log position that created them: one key per
 /// `LOT_CHUNK_SIZE` positions, so a write touches a few keys, not one per lot
 /// (sled's cost is per key), and the stored bytes depend only on the state.
@@ -326,6 +332,7 @@ impl Projection {
             }
         }
         batch.insert(POSITION_KEY, &g.position().to_be_bytes());
+        batch.insert(FORMAT_KEY, &FORMAT.to_be_bytes());
         let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
         *unpersisted = unpersisted.saturating_sub(g.position() - *snapshotted);
         *snapshotted = g.position();
@@ -368,6 +375,21 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         key: String::from_utf8_lossy(k).into_owned(),
         reason,
     };
+    if let Some(v) = tree.get(FORMAT_KEY)? {
+        let bytes: [u8; 4] = v
+            .as_ref()
+            .try_into()
+            .map_err(|_| corrupt(FORMAT_KEY, "format is not 4 bytes".into()))?;
+        let format = u32::from_be_bytes(bytes);
+        if format > FORMAT {
+            return Err(corrupt(
+                FORMAT_KEY,
+                format!(
+                    "the projection is in format {format}, newer than the {FORMAT} this version reads; run this version's `jejak rebuild`, or a newer jejak"
+                ),
+            ));
+        }
+    }
     if let Some(v) = tree.get(POSITION_KEY)? {
         let bytes: [u8; 8] = v
             .as_ref()

@@ -1443,3 +1443,29 @@ fn a_step_named_received_is_still_a_step_and_a_receipt_stays_a_receipt() {
     drop(proj);
     check(&reopen(dir.path()).read());
 }
+
+#[test]
+fn a_store_says_its_format_and_a_newer_one_is_refused_not_misread() {
+    let log = scenario();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = log.events.len();
+    let proj = persist(dir.path(), &log, &[n]);
+    proj.flush().expect("flush");
+    drop(proj);
+    {
+        let db = sled::open(dir.path()).expect("open the store");
+        let tree = db.open_tree("genealogy").expect("the tree");
+        let format = tree.get(crate::store::FORMAT_KEY).expect("read").expect("a format");
+        assert_eq!(format.as_ref(), crate::store::FORMAT.to_be_bytes());
+        tree.insert(crate::store::FORMAT_KEY, &(crate::store::FORMAT + 1).to_be_bytes())
+            .expect("write");
+        db.flush().expect("flush");
+    }
+    match Projection::open(dir.path()) {
+        Err(GenealogyError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("newer"), "{reason}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a store of a newer format was opened"),
+    }
+}

@@ -241,6 +241,11 @@ impl JetStreamLog {
         &self.client
     }
 
+    /// Whether the connection to NATS is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     pub fn config(&self) -> &JetStreamConfig {
         &self.config
     }

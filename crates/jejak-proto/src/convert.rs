@@ -1270,6 +1270,181 @@ impl From<p::ExportEventsRequest> for d::ExportQuery {
     }
 }
 
+/// The request that carries a command, with its id: the inverse of
+/// [`command_from_proto`] (for clients that build commands as domain values,
+/// and the round-trip tests).
+pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
+    use p::command::Kind;
+    let command_id = command_id.to_string();
+    // The payloads the commands share with their events convert once, there.
+    let event = |e: d::Event| event_to_proto(&e).kind;
+    match c {
+        d::Command::RegisterParty(x) => Kind::RegisterParty(p::RegisterPartyRequest {
+            command_id,
+            party: Some(party_to_proto(x)),
+        }),
+        d::Command::RegisterFacility(x) => Kind::RegisterFacility(p::RegisterFacilityRequest {
+            command_id,
+            facility: Some(facility_to_proto(x)),
+        }),
+        d::Command::RegisterProduct(x) => Kind::RegisterProduct(p::RegisterProductRequest {
+            command_id,
+            product: Some(product_to_proto(x)),
+        }),
+        d::Command::RegisterStandard(x) => Kind::RegisterQualityStandard(p::RegisterQualityStandardRequest {
+            command_id,
+            standard: Some(standard_to_proto(x)),
+        }),
+        d::Command::ReceiveMaterial(x) => {
+            let Some(p::event::Kind::MaterialReceived(m)) = event(d::Event::MaterialReceived(x.clone())) else {
+                unreachable!("a receipt converts to a receipt")
+            };
+            let p::MaterialReceived {
+                lot_id,
+                facility_id,
+                product_id,
+                quantity,
+                owner_id,
+                supplier_id,
+                origin,
+                documents,
+                source_lot_id,
+                occurred_at,
+            } = m;
+            Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
+                command_id,
+                facility_id,
+                lot_id,
+                product_id,
+                quantity,
+                owner_id,
+                supplier_id,
+                origin,
+                documents,
+                source_lot_id,
+                occurred_at,
+            })
+        }
+        d::Command::InspectLot(x) => Kind::InspectLot(p::InspectLotRequest {
+            command_id,
+            facility_id: x.facility_id.clone(),
+            lot_id: x.lot_id.clone(),
+            standard_id: x.standard_id.clone(),
+            measurements: measurements_to_proto(&x.measurements),
+            inspector: x.inspector.clone(),
+            occurred_at: opt_time_to_proto(x.occurred_at),
+        }),
+        d::Command::ProcessLots(x) => {
+            let Some(p::event::Kind::LotProcessed(m)) = event(d::Event::LotProcessed(x.clone())) else {
+                unreachable!("a processing converts to a processing")
+            };
+            let p::LotProcessed {
+                facility_id,
+                process_step,
+                line,
+                inputs,
+                outputs,
+                occurred_at,
+            } = m;
+            Kind::ProcessLots(p::ProcessLotsRequest {
+                command_id,
+                facility_id,
+                process_step,
+                line,
+                inputs,
+                outputs,
+                occurred_at,
+            })
+        }
+        d::Command::PackLot(x) => {
+            let Some(p::event::Kind::LotPacked(m)) = event(d::Event::LotPacked(x.clone())) else {
+                unreachable!("a packing converts to a packing")
+            };
+            let p::LotPacked {
+                facility_id,
+                lot_id,
+                gtin,
+                packages,
+                occurred_at,
+            } = m;
+            Kind::PackLot(p::PackLotRequest {
+                command_id,
+                facility_id,
+                lot_id,
+                gtin,
+                packages,
+                occurred_at,
+            })
+        }
+        d::Command::ShipLot(x) => {
+            let Some(p::event::Kind::LotShipped(m)) = event(d::Event::LotShipped(x.clone())) else {
+                unreachable!("a shipment converts to a shipment")
+            };
+            let p::LotShipped {
+                facility_id,
+                lot_id,
+                quantity,
+                package_serials,
+                consignee_id,
+                document,
+                occurred_at,
+            } = m;
+            Kind::ShipLot(p::ShipLotRequest {
+                command_id,
+                facility_id,
+                lot_id,
+                quantity,
+                package_serials,
+                consignee_id,
+                document,
+                occurred_at,
+            })
+        }
+        d::Command::ChangeLotStatus(x) => Kind::ChangeLotStatus(p::ChangeLotStatusRequest {
+            command_id,
+            facility_id: x.facility_id.clone(),
+            lot_id: x.lot_id.clone(),
+            status: status_to_proto(x.status) as i32,
+            reason: x.reason.clone(),
+            occurred_at: opt_time_to_proto(x.occurred_at),
+        }),
+        d::Command::VoidEvent(x) => Kind::VoidEvent(p::VoidEventRequest {
+            command_id,
+            facility_id: x.facility_id.clone(),
+            event_id: x.voided_event_id.clone(),
+            reason: x.reason.clone(),
+            replacement_event_id: x.replacement_event_id.clone().unwrap_or_default(),
+            occurred_at: opt_time_to_proto(x.occurred_at),
+        }),
+        d::Command::IssueToken(t) => {
+            let p::TokenIssued {
+                token_id,
+                secret_hash,
+                role,
+                facility_ids,
+                party_id,
+                expires_at,
+                label,
+            } = token_issued_to_proto(t);
+            Kind::IssueToken(p::IssueTokenCommand {
+                command_id,
+                token_id,
+                secret_hash,
+                role,
+                facility_ids,
+                party_id,
+                expires_at,
+                label,
+            })
+        }
+        d::Command::RevokeToken(r) => Kind::RevokeToken(p::RevokeTokenRequest {
+            command_id,
+            token_id: r.token_id.clone(),
+            reason: r.reason.clone(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod query_tests {
     use proptest::prelude::*;

@@ -366,7 +366,6 @@ async fn run_nats(
     let (health_reporter, health) = tonic_health::server::health_reporter();
     {
         // NOT_SERVING while NATS is unreachable or the projector lags too far.
-        let client = log.client().clone();
         let lagging = projector.as_ref().map(|(p, v, _)| (p.clone(), v.clone()));
         let (capture, max_lag, cancel) = (writer.is_some(), config.max_lag, cancel.clone());
         let reporter = health_reporter.clone();
@@ -376,7 +375,7 @@ async fn run_nats(
             let m = crate::metrics::metrics();
             let (mut retries_seen, mut pipelined_seen, mut conflicts_seen) = (0, 0, 0);
             loop {
-                let connected = client.connection_state() == async_nats::connection::State::Connected;
+                let connected = retries_log.is_connected();
                 m.nats_connected.set(i64::from(connected));
                 let retries = retries_log.publish_retries();
                 m.append_retries.inc_by(retries.saturating_sub(retries_seen));
