@@ -3,6 +3,10 @@
 //! facility's operator), what each role sees of a lot, the actor on every
 //! event, rate limits, the token CLI, failed-authentication logs, and TLS.
 
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, PADDY_INTAKE_STANDARD, PREMIUM_RICE_GTIN, RICE_BAG_LOT, TEGAL,
+    UKM_BERKAH,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +17,6 @@ use jejak_testkit::{run_cli, wait_until, Conn, Server, ServerOptions};
 use tonic::Code;
 
 use crate::support::WAIT;
-
-const LOT: &str = "DMK-BP-260911";
-const FACILITY: &str = "fac-demak";
-const OTHER_FACILITY: &str = "fac-tegal";
 
 /// The callers of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,9 @@ async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
         .trace()
         .await
         .expect("trace client")
-        .get_lot(p::GetLotRequest { lot_id: LOT.into() })
+        .get_lot(p::GetLotRequest {
+            lot_id: RICE_BAG_LOT.into(),
+        })
         .await
         .expect("the demo lot")
         .into_inner()
@@ -104,13 +106,13 @@ async fn demo_with_callers(opts: ServerOptions) -> (Server, Callers) {
                 .expect("issue a token")
         }
     };
-    let revoked = issue(p::AccessRole::Operator, &[FACILITY], String::new(), year).await;
+    let revoked = issue(p::AccessRole::Operator, &[DEMAK], String::new(), year).await;
     let hour = Duration::from_secs(3600);
-    let expired = issue(p::AccessRole::Operator, &[FACILITY], String::new(), hour).await;
+    let expired = issue(p::AccessRole::Operator, &[DEMAK], String::new(), hour).await;
     let callers = Callers {
         admin: server.admin_token.clone().expect("an administrator token"),
-        operator: issue(p::AccessRole::Operator, &[FACILITY], String::new(), year).await,
-        other_operator: issue(p::AccessRole::Operator, &[OTHER_FACILITY], String::new(), year).await,
+        operator: issue(p::AccessRole::Operator, &[DEMAK], String::new(), year).await,
+        other_operator: issue(p::AccessRole::Operator, &[TEGAL], String::new(), year).await,
         member: issue(p::AccessRole::Member, &[], owner, year).await,
         regulator: issue(p::AccessRole::Regulator, &[], String::new(), year).await,
         revoked,
@@ -189,7 +191,7 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
     let id = format!("m-{rpc}-{n}");
     let target = || {
         Some(p::Target {
-            kind: Some(p::target::Kind::LotId(LOT.into())),
+            kind: Some(p::target::Kind::LotId(RICE_BAG_LOT.into())),
         })
     };
     match rpc {
@@ -255,15 +257,15 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "ReceiveMaterial" => code(
             c.receive_material(p::ReceiveMaterialRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
+                facility_id: DEMAK.into(),
                 lot_id: format!("MX-{n}"),
-                product_id: "prd-dmk-gkp".into(),
+                product_id: PADDY.into(),
                 quantity: Some(p::Quantity {
                     value: "100".into(),
                     unit: p::Unit::Kg as i32,
                 }),
-                owner_id: "ukm-dmk-berkah".into(),
-                supplier_id: "sup-dmk-gpk-tanimaju".into(),
+                owner_id: UKM_BERKAH.into(),
+                supplier_id: FARMERS_TANIMAJU.into(),
                 ..Default::default()
             })
             .await,
@@ -271,9 +273,9 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "InspectLot" => code(
             c.inspect_lot(p::InspectLotRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
-                lot_id: "NO-SUCH-LOT".into(),
-                standard_id: "std-gkp-penerimaan".into(),
+                facility_id: DEMAK.into(),
+                lot_id: "NO-SUCH-RICE_BAG_LOT".into(),
+                standard_id: PADDY_INTAKE_STANDARD.into(),
                 ..Default::default()
             })
             .await,
@@ -281,10 +283,10 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "ProcessLots" => code(
             c.process_lots(p::ProcessLotsRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
+                facility_id: DEMAK.into(),
                 process_step: "pengeringan".into(),
                 inputs: vec![p::LotInput {
-                    lot_id: "NO-SUCH-LOT".into(),
+                    lot_id: "NO-SUCH-RICE_BAG_LOT".into(),
                     quantity: Some(p::Quantity {
                         value: "1".into(),
                         unit: p::Unit::Kg as i32,
@@ -292,7 +294,7 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
                 }],
                 outputs: vec![p::LotOutput {
                     lot_id: format!("MXO-{n}"),
-                    product_id: "prd-dmk-gkg".into(),
+                    product_id: DRIED_PADDY.into(),
                     quantity: Some(p::Quantity {
                         value: "1".into(),
                         unit: p::Unit::Kg as i32,
@@ -306,9 +308,9 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "PackLot" => code(
             c.pack_lot(p::PackLotRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
-                lot_id: "NO-SUCH-LOT".into(),
-                gtin: "08997001001018".into(),
+                facility_id: DEMAK.into(),
+                lot_id: "NO-SUCH-RICE_BAG_LOT".into(),
+                gtin: PREMIUM_RICE_GTIN.into(),
                 packages: vec![p::Package {
                     serial: format!("MXS-{n}"),
                     quantity: Some(p::Quantity {
@@ -323,8 +325,8 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "ShipLot" => code(
             c.ship_lot(p::ShipLotRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
-                lot_id: "NO-SUCH-LOT".into(),
+                facility_id: DEMAK.into(),
+                lot_id: "NO-SUCH-RICE_BAG_LOT".into(),
                 quantity: Some(p::Quantity {
                     value: "1".into(),
                     unit: p::Unit::Kg as i32,
@@ -337,8 +339,8 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "ChangeLotStatus" => code(
             c.change_lot_status(p::ChangeLotStatusRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
-                lot_id: "NO-SUCH-LOT".into(),
+                facility_id: DEMAK.into(),
+                lot_id: "NO-SUCH-RICE_BAG_LOT".into(),
                 status: p::LotStatus::OnHold as i32,
                 reason: "uji".into(),
                 ..Default::default()
@@ -348,7 +350,7 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "VoidEvent" => code(
             c.void_event(p::VoidEventRequest {
                 command_id: id.clone(),
-                facility_id: FACILITY.into(),
+                facility_id: DEMAK.into(),
                 event_id: "no-such-event".into(),
                 reason: "uji".into(),
                 ..Default::default()
@@ -372,15 +374,20 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
         "OriginShares" => code(t.origin_shares(p::OriginSharesRequest { target: target() }).await),
         "LotHistory" => code(
             t.lot_history(p::LotHistoryRequest {
-                lot_id: LOT.into(),
+                lot_id: RICE_BAG_LOT.into(),
                 as_of: None,
             })
             .await,
         ),
-        "GetLot" => code(t.get_lot(p::GetLotRequest { lot_id: LOT.into() }).await),
+        "GetLot" => code(
+            t.get_lot(p::GetLotRequest {
+                lot_id: RICE_BAG_LOT.into(),
+            })
+            .await,
+        ),
         "LookupLabel" => code(
             t.lookup_label(p::LookupLabelRequest {
-                uri: format!("https://id.example.org/01/08997001001018/10/{LOT}/21/DMK5P-000001"),
+                uri: format!("https://id.example.org/01/08997001001018/10/{RICE_BAG_LOT}/21/DMK5P-000001"),
             })
             .await,
         ),
@@ -540,7 +547,9 @@ async fn each_role_sees_what_it_may_and_every_event_names_its_actor() {
         let token = callers.token(who);
         async move {
             p::trace_service_client::TraceServiceClient::new(server.conn(token.as_deref()).await.expect("conn"))
-                .get_lot(p::GetLotRequest { lot_id: LOT.into() })
+                .get_lot(p::GetLotRequest {
+                    lot_id: RICE_BAG_LOT.into(),
+                })
                 .await
                 .expect("get the lot")
                 .into_inner()
@@ -554,7 +563,10 @@ async fn each_role_sees_what_it_may_and_every_event_names_its_actor() {
     }
     for who in [Who::Public, Who::OtherOperator] {
         let l = lot(who).await;
-        assert_eq!((l.lot_id.as_str(), l.owner_id.as_str()), (LOT, full.owner_id.as_str()));
+        assert_eq!(
+            (l.lot_id.as_str(), l.owner_id.as_str()),
+            (RICE_BAG_LOT, full.owner_id.as_str())
+        );
         assert_eq!(l.verdict, full.verdict, "{who:?} sees the verdict");
         assert_eq!((l.quantity, l.balance), (None, None), "{who:?} sees no quantities");
         assert!(l.shipments.is_empty() && l.documents.is_empty() && l.packages.is_empty());
@@ -569,7 +581,7 @@ async fn each_role_sees_what_it_may_and_every_event_names_its_actor() {
     )
     .backward_trace(p::TraceRequest {
         target: Some(p::Target {
-            kind: Some(p::target::Kind::LotId(LOT.into())),
+            kind: Some(p::target::Kind::LotId(RICE_BAG_LOT.into())),
         }),
         ..Default::default()
     })
@@ -640,13 +652,13 @@ async fn each_role_sees_what_it_may_and_every_event_names_its_actor() {
     let before = server.status().await.expect("status").log_position;
     let mut req = p::ReceiveMaterialRequest {
         command_id: "elsewhere".into(),
-        facility_id: OTHER_FACILITY.into(),
+        facility_id: TEGAL.into(),
         ..Default::default()
     };
     req.lot_id = "MX-ELSEWHERE".into();
     let denied = c.receive_material(req).await.expect_err("another facility");
     assert_eq!(denied.code(), Code::PermissionDenied);
-    assert!(denied.message().contains(OTHER_FACILITY), "{}", denied.message());
+    assert!(denied.message().contains(TEGAL), "{}", denied.message());
     assert_eq!(server.status().await.expect("status").log_position, before);
 }
 
@@ -823,7 +835,7 @@ async fn tls_serves_grpc_and_http_to_clients_that_trust_its_ca_and_nobody_else()
     let (status, body) = tls_get(&server, "/.well-known/gs1resolver", None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"resolverRoot\":\"https://127.0.0.1:"), "{body}");
-    let (status, body) = tls_get(&server, "/01/08997001001018/10/NO-SUCH-LOT", None).await;
+    let (status, body) = tls_get(&server, "/01/08997001001018/10/NO-SUCH-RICE_BAG_LOT", None).await;
     assert_eq!(status, 404, "{body}");
     // The CLI with the CA file.
     let (status, out, err) = run_cli(&[

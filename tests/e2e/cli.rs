@@ -2,6 +2,9 @@
 //! and JSON, origin shares, histories, label lookups, status, `jejak import`
 //! of a JSON Lines file, and `jejak rebuild` of a stopped server's data.
 
+use jejak_server::demo::ids::{
+    DRIED_PADDY_LOT, HELD_SHIRT_LOT, PADDY_LOT, RECALLED_CHAIR_LOT, RICE_BAG_LOT, RICE_BAG_SERIAL, UKM_SIDOMAKMUR,
+};
 use std::io::Write as _;
 use std::process::ExitStatus;
 
@@ -69,12 +72,12 @@ async fn trace_prints_a_tree_of_the_chain() {
     let d = Demo::start().await;
     let url = At::of(&d.server);
 
-    let out = ok(&url, &["trace", "back", "DMK-BP-260911"]);
+    let out = ok(&url, &["trace", "back", RICE_BAG_LOT]);
     let first = out.lines().next().expect("a first line");
-    assert!(first.starts_with("DMK-BP-260911"), "{out}");
+    assert!(first.starts_with(RICE_BAG_LOT), "{out}");
     for part in [
         "DMK-BRS-260908",
-        "DMK-GKP-260901-01",
+        PADDY_LOT,
         "DMK-GKP-260902-02",
         "UKM Beras Sido Makmur",
         "Gapoktan Sumber Rejeki Karanganyar",
@@ -84,10 +87,7 @@ async fn trace_prints_a_tree_of_the_chain() {
         assert!(out.contains(part), "no {part:?} in:\n{out}");
     }
     // The tree nests: a receipt is indented below the lot it went into.
-    let receipt = out
-        .lines()
-        .find(|l| l.contains("DMK-GKP-260901-01"))
-        .expect("receipt line");
+    let receipt = out.lines().find(|l| l.contains(PADDY_LOT)).expect("receipt line");
     let milled = out
         .lines()
         .find(|l| l.contains(": DMK-BRS-260908"))
@@ -95,20 +95,20 @@ async fn trace_prints_a_tree_of_the_chain() {
     let indent = |l: &str| l.chars().take_while(|c| !c.is_alphanumeric()).count();
     assert!(indent(receipt) > indent(milled), "not nested:\n{out}");
 
-    let out = ok(&url, &["trace", "back", "--serial", "DMK5P-000001"]);
+    let out = ok(&url, &["trace", "back", "--serial", RICE_BAG_SERIAL]);
     assert!(out.starts_with("package DMK5P-000001"), "{out}");
     assert!(out.contains("DMK-GKP-260902-01"), "{out}");
 
-    let out = ok(&url, &["trace", "forward", "DMK-GKP-260901-01"]);
+    let out = ok(&url, &["trace", "forward", PADDY_LOT]);
     for part in [
-        "DMK-BP-260911",
+        RICE_BAG_LOT,
         "packages: 100 (100 shipped)",
         "shipments:",
         "Toko Beras Sumber Pangan Demak",
     ] {
         assert!(out.contains(part), "no {part:?} in:\n{out}");
     }
-    let out = ok(&url, &["trace", "back", "DMK-BP-260911", "--max-depth", "1"]);
+    let out = ok(&url, &["trace", "back", RICE_BAG_LOT, "--max-depth", "1"]);
     assert!(out.contains("truncated"), "{out}");
     assert!(!out.contains("DMK-GKP-"), "{out}");
 
@@ -125,7 +125,7 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
         .trace
         .backward_trace(p::TraceRequest {
             target: Some(p::Target {
-                kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+                kind: Some(p::target::Kind::LotId(RICE_BAG_LOT.into())),
             }),
             max_depth: 0,
             max_nodes: 0,
@@ -134,8 +134,8 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
         .expect("backward trace")
         .into_inner();
 
-    let v = json(&url, &["trace", "back", "DMK-BP-260911"]);
-    assert_eq!(v["rootLotId"], "DMK-BP-260911");
+    let v = json(&url, &["trace", "back", RICE_BAG_LOT]);
+    assert_eq!(v["rootLotId"], RICE_BAG_LOT);
     let expected: Vec<String> = grpc
         .nodes
         .iter()
@@ -147,13 +147,13 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
         .as_array()
         .expect("nodes")
         .iter()
-        .find(|n| n["lot"]["lotId"] == "DMK-GKP-260901-01")
+        .find(|n| n["lot"]["lotId"] == PADDY_LOT)
         .expect("receipt node");
     assert_eq!(receipt["lot"]["ownerName"], "UKM Beras Sido Makmur");
     assert_eq!(receipt["lot"]["quantity"]["unit"], "UNIT_KG");
 
-    let v = json(&url, &["origin", "DMK-BP-260911"]);
-    assert_eq!(v["byUkm"][0]["partyId"], "ukm-dmk-sidomakmur");
+    let v = json(&url, &["origin", RICE_BAG_LOT]);
+    assert_eq!(v["byUkm"][0]["partyId"], UKM_SIDOMAKMUR);
     assert_eq!(v["byUkm"][0]["fraction"], "265/738");
     assert_eq!(v["byUkm"][0]["percent"], "35.91");
 
@@ -161,7 +161,7 @@ async fn json_output_parses_and_matches_the_grpc_reply() {
     let status = d.server.status().await.expect("status");
     assert_eq!(v["logPosition"], status.log_position.to_string());
 
-    let v = json(&url, &["lot", "KLT-FJT-261001"]);
+    let v = json(&url, &["lot", RECALLED_CHAIR_LOT]);
     assert_eq!(v["status"], "LOT_STATUS_RECALLED");
 }
 
@@ -170,7 +170,7 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
     let mut d = Demo::start().await;
     let url = At::of(&d.server);
 
-    let out = ok(&url, &["origin", "DMK-BP-260911"]);
+    let out = ok(&url, &["origin", RICE_BAG_LOT]);
     for part in [
         "origin of lot DMK-BP-260911",
         "by UKM:",
@@ -183,10 +183,10 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
     ] {
         assert!(out.contains(part), "no {part:?} in:\n{out}");
     }
-    assert_eq!(ok(&url, &["origin", "--serial", "DMK5P-000001"]), out);
+    assert_eq!(ok(&url, &["origin", "--serial", RICE_BAG_SERIAL]), out);
     assert_eq!(ok(&url, &["origin", BAG_LABEL]), out);
 
-    let out = ok(&url, &["history", "DMK-GKG-260903-01"]);
+    let out = ok(&url, &["history", DRIED_PADDY_LOT]);
     let voided = out.lines().find(|l| l.contains("demo-dmk-0014")).expect("voided entry");
     assert!(voided.contains("VOIDED by demo-dmk-0018"), "{out}");
     assert!(out.contains("voids demo-dmk-0014"), "{out}");
@@ -200,7 +200,7 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
     let history = d
         .trace
         .lot_history(p::LotHistoryRequest {
-            lot_id: "DMK-GKG-260903-01".into(),
+            lot_id: DRIED_PADDY_LOT.into(),
             as_of: None,
         })
         .await
@@ -213,13 +213,13 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
         .and_then(|e| e.recorded_at)
         .expect("recorded_at");
     let as_of = at.to_string();
-    let out = ok(&url, &["history", "DMK-GKG-260903-01", "--as-of", &as_of]);
+    let out = ok(&url, &["history", DRIED_PADDY_LOT, "--as-of", &as_of]);
     assert!(out.contains("demo-dmk-0014") && out.contains("demo-dmk-0017"), "{out}");
     assert!(
         !out.contains("VOIDED") && !out.contains("demo-dmk-0018"),
         "as of {as_of}:\n{out}"
     );
-    let (status, _, err) = url.run(&["history", "DMK-GKG-260903-01", "--as-of", "yesterday"]);
+    let (status, _, err) = url.run(&["history", DRIED_PADDY_LOT, "--as-of", "yesterday"]);
     assert!(!status.success());
     assert!(err.contains("--as-of"), "{err}");
 
@@ -233,7 +233,7 @@ async fn origin_history_lookup_lot_and_status_print_what_matters() {
     assert!(!status.success(), "a bad check digit resolved");
     assert!(err.contains("check digit"), "{err}");
 
-    let out = ok(&url, &["lot", "KLT-FJT-261001"]);
+    let out = ok(&url, &["lot", RECALLED_CHAIR_LOT]);
     assert!(out.contains("RECALLED"), "{out}");
 
     let status = d.server.status().await.expect("status");
@@ -362,7 +362,7 @@ async fn snapshot(d: &mut Demo) -> Snapshot {
     let back = d
         .trace
         .backward_trace(p::TraceRequest {
-            target: target(p::target::Kind::Serial("DMK5P-000001".into())),
+            target: target(p::target::Kind::Serial(RICE_BAG_SERIAL.into())),
             max_depth: 0,
             max_nodes: 0,
         })
@@ -390,18 +390,18 @@ async fn snapshot(d: &mut Demo) -> Snapshot {
         .into_inner();
     let mut lots = Vec::new();
     for id in [
-        "KLT-FJT-261001",
-        "DMK-GKG-260903-01",
+        RECALLED_CHAIR_LOT,
+        DRIED_PADDY_LOT,
         "TGL-B16-260903-03",
-        "RBG-KSP-260911-PT",
-        "DMK-BP-260911",
+        HELD_SHIRT_LOT,
+        RICE_BAG_LOT,
     ] {
         lots.push(d.lot(id).await);
     }
     let history = d
         .trace
         .lot_history(p::LotHistoryRequest {
-            lot_id: "DMK-GKG-260903-01".into(),
+            lot_id: DRIED_PADDY_LOT.into(),
             as_of: None,
         })
         .await

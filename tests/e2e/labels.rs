@@ -2,6 +2,7 @@
 //! back to the label's URI, which resolves; `jejak labels` writes a sheet
 //! with one label per packed unit.
 
+use jejak_server::demo::ids::{RICE_BAG_LOT, RICE_BAG_SERIAL};
 use jejak_testkit::{Server, ServerOptions};
 
 use crate::resolver::RICE_BAG;
@@ -56,7 +57,7 @@ async fn a_label_png_decodes_to_its_uri_which_resolves() {
         .await
         .expect("resolve");
     assert_eq!(page.status, 200);
-    assert_eq!(page.json().expect("json")["serial"], "DMK5P-000001");
+    assert_eq!(page.json().expect("json")["serial"], RICE_BAG_SERIAL);
 
     // Accept: image/png picks PNG too; SVG by default, with the GS1 text.
     let by_accept = demo
@@ -135,7 +136,7 @@ async fn labels_carry_the_configured_base_and_its_path_prefix_resolves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jejak_labels_writes_one_label_per_packed_unit() {
     let mut demo = Demo::start().await;
-    let lot = demo.lot("DMK-BP-260911").await;
+    let lot = demo.lot(RICE_BAG_LOT).await;
     let units = lot.packages.len();
     assert!(units > 1);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -143,7 +144,7 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
     let labels_to = |out: &std::path::Path| {
         jejak_testkit::run_cli(&[
             "labels",
-            "DMK-BP-260911",
+            RICE_BAG_LOT,
             "--out",
             &out.display().to_string(),
             "--public-base",
@@ -190,7 +191,7 @@ async fn jejak_labels_writes_one_label_per_packed_unit() {
 
     // Without a token the packages are not visible, and the refusal says why.
     let (status, _, err) =
-        jejak_testkit::run_cli(&["labels", "DMK-BP-260911", "-o", &svg_arg, "--server", &demo.server.url])
+        jejak_testkit::run_cli(&["labels", RICE_BAG_LOT, "-o", &svg_arg, "--server", &demo.server.url])
             .expect("run jejak labels");
     assert!(!status.success());
     assert!(err.contains("no packed units this token may see"), "{err}");

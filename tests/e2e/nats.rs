@@ -2,6 +2,7 @@
 //! commands, rules and queries as the embedded server; separate capture and
 //! projector services; and what happens when processes die.
 
+use jejak_server::demo::ids::RICE_BAG_LOT;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Resu
         .http_get(crate::resolver::RICE_BAG, &[("Accept", "application/json")])
         .await?;
     assert_eq!(page.status, 200, "{}", page.text());
-    assert_eq!(page.json()?["lotId"], "DMK-BP-260911");
+    assert_eq!(page.json()?["lotId"], RICE_BAG_LOT);
 
     // Rules: over-consumption is refused and writes nothing.
     master_data(&server).await?;

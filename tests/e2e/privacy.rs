@@ -7,11 +7,11 @@
 //! field added to a lot is dropped on every path at once.
 
 use jejak_proto::v1 as p;
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN, RICE_BUYER, UKM_SRIREJEKI,
+};
 
 use crate::support::{qty, Demo};
-
-const FAC: &str = "fac-demak";
-const BAG_GTIN: &str = "08997001001018";
 
 /// Values no public answer may contain, each in a field the public view drops.
 const CANARIES: &[&str] = &[
@@ -31,7 +31,7 @@ const CANARIES: &[&str] = &[
     "CNRY-0002",
     // The shipment's document and consignee.
     "CANARY-SJ-9907",
-    "cus-dmk-panganlestari",
+    RICE_BUYER,
 ];
 
 /// Receives, mills, packs two units, and ships one, with canaries in every
@@ -40,12 +40,12 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
     let c = &mut demo.capture;
     c.receive_material(p::ReceiveMaterialRequest {
         command_id: "canary-receipt-cmd".into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: "CNRY-GKG-1".into(),
-        product_id: "prd-dmk-gkg".into(),
+        product_id: DRIED_PADDY.into(),
         quantity: qty("4321.987", p::Unit::Kg),
-        owner_id: "ukm-dmk-srirejeki".into(),
-        supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
+        owner_id: UKM_SRIREJEKI.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
         documents: vec![p::Document {
             kind: "canary-kind".into(),
             reference: "CANARY-DOC-0451".into(),
@@ -57,7 +57,7 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
     .expect("receive");
     c.process_lots(p::ProcessLotsRequest {
         command_id: "canary-mill-cmd".into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         process_step: "penggilingan".into(),
         inputs: vec![p::LotInput {
             lot_id: "CNRY-GKG-1".into(),
@@ -65,7 +65,7 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
         }],
         outputs: vec![p::LotOutput {
             lot_id: "CNRY-BP-1".into(),
-            product_id: "prd-dmk-beras-premium-5kg".into(),
+            product_id: PREMIUM_RICE_5KG.into(),
             quantity: qty("2718.281", p::Unit::Kg),
             owner_id: String::new(),
         }],
@@ -75,9 +75,9 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
     .expect("mill");
     c.pack_lot(p::PackLotRequest {
         command_id: "canary-pack".into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: "CNRY-BP-1".into(),
-        gtin: BAG_GTIN.into(),
+        gtin: PREMIUM_RICE_GTIN.into(),
         packages: vec![
             p::Package {
                 serial: "CNRY-0001".into(),
@@ -94,17 +94,17 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
     .expect("pack");
     c.ship_lot(p::ShipLotRequest {
         command_id: "canary-ship".into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: "CNRY-BP-1".into(),
         quantity: qty("111.5", p::Unit::Kg),
         package_serials: Vec::new(),
-        consignee_id: "cus-dmk-panganlestari".into(),
+        consignee_id: RICE_BUYER.into(),
         document: "CANARY-SJ-9907".into(),
         occurred_at: None,
     })
     .await
     .expect("ship");
-    format!("/01/{BAG_GTIN}/10/CNRY-BP-1/21/CNRY-0001")
+    format!("/01/{PREMIUM_RICE_GTIN}/10/CNRY-BP-1/21/CNRY-0001")
 }
 
 fn assert_no_canary(path: &str, answer: &str) {
@@ -144,7 +144,7 @@ async fn no_private_field_reaches_the_public_on_any_path() {
         .expect("the administrator's view")
         .into_inner();
     let shown = format!("{bag:?}");
-    for canary in ["CNRY-0002", "CANARY-SJ-9907", "cus-dmk-panganlestari", "2718.281"] {
+    for canary in ["CNRY-0002", "CANARY-SJ-9907", RICE_BUYER, "2718.281"] {
         assert!(shown.contains(canary), "the full view lacks {canary}");
     }
 

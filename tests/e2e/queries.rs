@@ -2,6 +2,11 @@
 //! (across facilities too), exact origin shares, lot histories with
 //! corrections, lot details and label lookups.
 
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY_LOT, FARMERS_SUMBERREJEKI, FARMERS_TANIMAJU, HELD_SHIRT_LOT, KLATEN, PADDY,
+    PADDY_INTAKE_STANDARD, PADDY_LOT, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN, RECALLED_CHAIR_LOT, RICE_BAG_LOT,
+    RICE_BAG_SERIAL, RICE_BUYER, SRAGEN, TEAK_CHAIR_LOT, TEGAL, UKM_BERKAH, UKM_SIDOMAKMUR,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 use jejak_proto::v1 as p;
@@ -9,8 +14,6 @@ use tonic::Code;
 
 use crate::support::Demo;
 
-const BAG_SERIAL: &str = "DMK5P-000001";
-const BAG_LOT: &str = "DMK-BP-260911";
 const BAG_LABEL: &str = "https://id.example.org/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001";
 
 fn lot_target(id: &str) -> Option<p::Target> {
@@ -138,12 +141,12 @@ fn shares(list: &[p::Share]) -> BTreeMap<String, (String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
     let mut d = Demo::start().await;
-    let by_serial = backward(&mut d, serial_target(BAG_SERIAL), 0).await;
-    let by_lot = backward(&mut d, lot_target(BAG_LOT), 0).await;
+    let by_serial = backward(&mut d, serial_target(RICE_BAG_SERIAL), 0).await;
+    let by_lot = backward(&mut d, lot_target(RICE_BAG_LOT), 0).await;
     let by_label = backward(&mut d, label_target(BAG_LABEL), 0).await;
 
     for (what, t) in [("serial", &by_serial), ("lot", &by_lot), ("label", &by_label)] {
-        assert_eq!(t.root_lot_id, BAG_LOT, "{what}");
+        assert_eq!(t.root_lot_id, RICE_BAG_LOT, "{what}");
         assert!(!t.truncated, "{what}");
         assert_eq!(t.nodes, by_lot.nodes, "{what}: other lots than from the lot id");
         assert_eq!(t.edges, by_lot.edges, "{what}: other edges than from the lot id");
@@ -151,8 +154,8 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
     assert_eq!(by_lot.package, None);
     for (what, t) in [("serial", &by_serial), ("label", &by_label)] {
         let pk = t.package.as_ref().unwrap_or_else(|| panic!("{what}: no package"));
-        assert_eq!(pk.serial, BAG_SERIAL);
-        assert_eq!(pk.gtin, "08997001001018");
+        assert_eq!(pk.serial, RICE_BAG_SERIAL);
+        assert_eq!(pk.gtin, PREMIUM_RICE_GTIN);
         assert_eq!(pk.label, "/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001");
         assert_eq!(quantity(&pk.quantity), ("5".into(), p::Unit::Kg as i32));
         assert!(pk.shipped, "{what}: the bag was shipped");
@@ -161,12 +164,12 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
     // bag lot ← sorted rice ← four dried lots ← four paddy receipts.
     let all = lots(&by_lot);
     let depth = |id: &str| all.get(id).unwrap_or_else(|| panic!("{id} not reached")).0;
-    assert_eq!(depth(BAG_LOT), 0);
+    assert_eq!(depth(RICE_BAG_LOT), 0);
     assert_eq!(depth("DMK-BRS-260908"), 1);
     for gkg in [
         "DMK-GKG-260902-01",
         "DMK-GKG-260902-02",
-        "DMK-GKG-260903-01",
+        DRIED_PADDY_LOT,
         "DMK-GKG-260903-02",
     ] {
         assert_eq!(depth(gkg), 2, "{gkg}");
@@ -174,9 +177,9 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
     assert_eq!(all.len(), 10, "{:?}", all.keys());
     let expected: [(&str, &str, &str, &str); 4] = [
         (
-            "DMK-GKP-260901-01",
+            PADDY_LOT,
             "UKM Beras Sido Makmur",
-            "sup-dmk-gpk-sumberrejeki",
+            FARMERS_SUMBERREJEKI,
             "Gapoktan Sumber Rejeki Karanganyar",
         ),
         (
@@ -188,7 +191,7 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
         (
             "DMK-GKP-260902-01",
             "UKM Beras Berkah Wonosalam",
-            "sup-dmk-gpk-tanimaju",
+            FARMERS_TANIMAJU,
             "Gapoktan Tani Maju Wonosalam",
         ),
         (
@@ -207,8 +210,8 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
         let l = &found[lot];
         assert_eq!(depth(lot), 3, "{lot}");
         assert_eq!(l.created_as, "received", "{lot}");
-        assert_eq!(l.facility_id, "fac-demak", "{lot}");
-        assert_eq!(l.product_id, "prd-dmk-gkp", "{lot}");
+        assert_eq!(l.facility_id, DEMAK, "{lot}");
+        assert_eq!(l.product_id, PADDY, "{lot}");
         assert_eq!(l.owner_name, owner, "{lot}");
         assert_eq!(l.supplier_id, supplier, "{lot}");
         assert_eq!(l.supplier_name, supplier_name, "{lot}");
@@ -218,7 +221,7 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
         );
         assert_eq!(l.inspections.len(), 1, "{lot}: {:?}", l.inspections);
         let i = &l.inspections[0];
-        assert_eq!(i.standard_id, "std-gkp-penerimaan", "{lot}");
+        assert_eq!(i.standard_id, PADDY_INTAKE_STANDARD, "{lot}");
         assert!(!i.standard_name.is_empty(), "{lot}");
         assert_eq!(i.verdict, p::Verdict::Conformant as i32, "{lot}");
     }
@@ -237,7 +240,7 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
     assert_eq!(milling.step, "penggilingan");
     assert_eq!(milling.event_id, "demo-dmk-0027");
     assert_eq!(
-        quantity(&edge("DMK-GKG-260903-01", "DMK-BRS-260908").quantity),
+        quantity(&edge(DRIED_PADDY_LOT, "DMK-BRS-260908").quantity),
         ("2000".into(), p::Unit::Kg as i32)
     );
     // A lot counted in tonnes shows its consumption in tonnes.
@@ -248,7 +251,7 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
 
     // The corrected inspection of a dried lot shows as voided, and the verdict
     // is that of the replacement.
-    let gkg = &all["DMK-GKG-260903-01"].1;
+    let gkg = &all[DRIED_PADDY_LOT].1;
     let voided: Vec<_> = gkg
         .inspections
         .iter()
@@ -262,35 +265,39 @@ async fn backward_traces_from_serial_lot_and_label_reach_the_paddy_receipts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_trace_from_a_paddy_receipt_reaches_bags_and_consignees() {
     let mut d = Demo::start().await;
-    let t = forward(&mut d, lot_target("DMK-GKP-260901-01"), 0).await;
-    assert_eq!(t.root_lot_id, "DMK-GKP-260901-01");
+    let t = forward(&mut d, lot_target(PADDY_LOT), 0).await;
+    assert_eq!(t.root_lot_id, PADDY_LOT);
     assert!(!t.truncated);
     assert_eq!(t.package, None);
     let reached = lots(&t);
     assert_eq!(
         reached.keys().cloned().collect::<BTreeSet<_>>(),
         ids([
-            "DMK-GKP-260901-01",
+            PADDY_LOT,
             "DMK-GKG-260902-01",
             "DMK-BRS-260908",
             "DMK-BKT-260908",
-            "DMK-BP-260911",
+            RICE_BAG_LOT,
             "DMK-BM-260911",
             "DMK-MNR-260911",
         ])
     );
-    assert_eq!(reached["DMK-BP-260911"].0, 3);
-    assert_eq!(reached["DMK-BP-260911"].1.owner_name, "UKM Beras Sido Makmur");
+    assert_eq!(reached[RICE_BAG_LOT].0, 3);
+    assert_eq!(reached[RICE_BAG_LOT].1.owner_name, "UKM Beras Sido Makmur");
 
     // 60 premium bags and 40 medium bags, every one of them shipped.
     let serials: BTreeSet<&str> = t.packages.iter().map(|pk| pk.serial.as_str()).collect();
     assert_eq!(t.packages.len(), 100);
     assert_eq!(serials.len(), 100);
-    assert!(serials.contains(BAG_SERIAL) && serials.contains("DMK5P-000060"));
+    assert!(serials.contains(RICE_BAG_SERIAL) && serials.contains("DMK5P-000060"));
     assert!(serials.contains("DMK5M-000001") && serials.contains("DMK5M-000040"));
     assert!(!serials.contains("DMK5M-000041"), "bags of another milling");
     assert!(t.packages.iter().all(|pk| pk.shipped), "unshipped bags");
-    let bag = t.packages.iter().find(|pk| pk.serial == BAG_SERIAL).expect("the bag");
+    let bag = t
+        .packages
+        .iter()
+        .find(|pk| pk.serial == RICE_BAG_SERIAL)
+        .expect("the bag");
     assert_eq!(bag.label, "/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001");
 
     // Every shipment of those lots, with the consignee's name.
@@ -315,7 +322,7 @@ async fn forward_trace_from_a_paddy_receipt_reaches_bags_and_consignees() {
         ),
         (
             "demo-dmk-0043",
-            "DMK-BP-260911",
+            RICE_BAG_LOT,
             "cus-dmk-sumberpangan",
             "Toko Beras Sumber Pangan Demak",
         ),
@@ -327,19 +334,19 @@ async fn forward_trace_from_a_paddy_receipt_reaches_bags_and_consignees() {
         ),
         (
             "demo-dmk-0046",
-            "DMK-BP-260911",
-            "cus-dmk-panganlestari",
+            RICE_BAG_LOT,
+            RICE_BUYER,
             "CV Pangan Lestari (distributor beras)",
         ),
         (
             "demo-dmk-0047",
             "DMK-BM-260911",
-            "cus-dmk-panganlestari",
+            RICE_BUYER,
             "CV Pangan Lestari (distributor beras)",
         ),
         (
             "demo-dmk-0051",
-            "DMK-BP-260911",
+            RICE_BAG_LOT,
             "cus-dmk-sumberpangan",
             "Toko Beras Sumber Pangan Demak",
         ),
@@ -355,14 +362,14 @@ async fn forward_trace_from_a_paddy_receipt_reaches_bags_and_consignees() {
         .expect("medium shipment");
     assert_eq!(quantity(&medium.quantity), ("2500".into(), p::Unit::Kg as i32));
     assert_eq!(medium.package_serials.len(), 40);
-    assert_eq!(medium.facility_id, "fac-demak");
+    assert_eq!(medium.facility_id, DEMAK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traces_cross_facilities_through_transfers() {
     let mut d = Demo::start().await;
     // A Klaten dining chair lot is held together by bolts made in Tegal.
-    let back = backward(&mut d, lot_target("KLT-FJT-260929"), 0).await;
+    let back = backward(&mut d, lot_target(TEAK_CHAIR_LOT), 0).await;
     let all = lots(&back);
     let transfer = back
         .edges
@@ -374,17 +381,17 @@ async fn traces_cross_facilities_through_transfers() {
     assert_eq!(transfer.event_id, "demo-klt-0010");
     assert_eq!(quantity(&transfer.quantity), ("800".into(), p::Unit::Pcs as i32));
     let received = &all["KLT-BK8-260916"].1;
-    assert_eq!(received.facility_id, "fac-klaten");
+    assert_eq!(received.facility_id, KLATEN);
     assert_eq!(received.source_lot_id, "TGL-BK8-260910");
     let bolts = &all["TGL-BK8-260910"].1;
-    assert_eq!(bolts.facility_id, "fac-tegal");
+    assert_eq!(bolts.facility_id, TEGAL);
     assert_eq!(bolts.owner_name, "UD Sinar Teknik Pegirikan");
     assert_eq!(bolts.verdict, p::Verdict::Conformant as i32);
 
     let found = receipts(&back);
     let tegal: BTreeSet<String> = found
         .values()
-        .filter(|l| l.facility_id == "fac-tegal")
+        .filter(|l| l.facility_id == TEGAL)
         .map(|l| l.lot_id.clone())
         .collect();
     // The voided receipt TGL-B16-260903-03 was replaced by -04 and never used.
@@ -392,7 +399,7 @@ async fn traces_cross_facilities_through_transfers() {
         tegal,
         ids(["TGL-B16-260903-01", "TGL-B16-260903-02", "TGL-B16-260903-04"])
     );
-    for l in found.values().filter(|l| l.facility_id == "fac-tegal") {
+    for l in found.values().filter(|l| l.facility_id == TEGAL) {
         assert_eq!(l.created_as, "received", "{}", l.lot_id);
         assert!(!l.supplier_name.is_empty(), "{}", l.lot_id);
         assert!(!l.inspections.is_empty(), "{}: not inspected", l.lot_id);
@@ -406,10 +413,10 @@ async fn traces_cross_facilities_through_transfers() {
     // Mahogany boards dried in Sragen reach the Klaten terrace chairs.
     let back = backward(&mut d, lot_target("KLT-FMH-260930"), 0).await;
     let all = lots(&back);
-    assert_eq!(all["SRG-KMH-260917"].1.facility_id, "fac-sragen");
+    assert_eq!(all["SRG-KMH-260917"].1.facility_id, SRAGEN);
     let sragen: BTreeSet<String> = receipts(&back)
         .values()
-        .filter(|l| l.facility_id == "fac-sragen")
+        .filter(|l| l.facility_id == SRAGEN)
         .map(|l| l.lot_id.clone())
         .collect();
     assert_eq!(sragen, ids(["SRG-LMH-260903-01", "SRG-LMH-260903-02"]));
@@ -425,9 +432,9 @@ async fn traces_cross_facilities_through_transfers() {
             "KLT-RJT-260923",
             "KLT-RJT-260925",
             "KLT-RMH-260926",
-            "KLT-FJT-260929",
+            TEAK_CHAIR_LOT,
             "KLT-FMH-260930",
-            "KLT-FJT-261001",
+            RECALLED_CHAIR_LOT,
         ])
     );
     let consignees: BTreeSet<&str> = fwd.shipments.iter().map(|s| s.consignee_id.as_str()).collect();
@@ -452,12 +459,12 @@ async fn origin_shares_are_exact_and_add_up() {
     let reply = d
         .trace
         .origin_shares(p::OriginSharesRequest {
-            target: lot_target(BAG_LOT),
+            target: lot_target(RICE_BAG_LOT),
         })
         .await
         .expect("origin shares")
         .into_inner();
-    assert_eq!(reply.lot_id, BAG_LOT);
+    assert_eq!(reply.lot_id, RICE_BAG_LOT);
     assert_adds_up(&reply.by_ukm, "by_ukm");
     assert_adds_up(&reply.by_supplier, "by_supplier");
     assert_adds_up(&reply.by_receipt, "by_receipt");
@@ -477,27 +484,27 @@ async fn origin_shares_are_exact_and_add_up() {
     // largest remainders (22.62|87… and 35.90|78…).
     let s = |f: &str, pct: &str| (f.to_string(), pct.to_string());
     let by_ukm: BTreeMap<String, (String, String)> = [
-        ("ukm-dmk-sidomakmur", s("265/738", "35.91")),
+        (UKM_SIDOMAKMUR, s("265/738", "35.91")),
         ("ukm-dmk-tanirukun", s("103/369", "27.91")),
         ("ukm-dmk-padimulya", s("167/738", "22.63")),
-        ("ukm-dmk-berkah", s("50/369", "13.55")),
+        (UKM_BERKAH, s("50/369", "13.55")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(shares(&reply.by_ukm), by_ukm);
     let by_supplier: BTreeMap<String, (String, String)> = [
-        ("sup-dmk-gpk-sumberrejeki", s("265/738", "35.91")),
+        (FARMERS_SUMBERREJEKI, s("265/738", "35.91")),
         ("sup-dmk-pkt-ngudimakmur", s("103/369", "27.91")),
         ("sup-dmk-pkt-sidodadi", s("167/738", "22.63")),
-        ("sup-dmk-gpk-tanimaju", s("50/369", "13.55")),
+        (FARMERS_TANIMAJU, s("50/369", "13.55")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(shares(&reply.by_supplier), by_supplier);
     let by_receipt: BTreeMap<String, (String, String)> = [
-        ("DMK-GKP-260901-01", s("265/738", "35.91")),
+        (PADDY_LOT, s("265/738", "35.91")),
         ("DMK-GKP-260901-02", s("103/369", "27.91")),
         ("DMK-GKP-260902-02", s("167/738", "22.63")),
         ("DMK-GKP-260902-01", s("50/369", "13.55")),
@@ -507,12 +514,12 @@ async fn origin_shares_are_exact_and_add_up() {
     .collect();
     assert_eq!(shares(&reply.by_receipt), by_receipt);
     // Largest share first, names filled in.
-    assert_eq!(reply.by_ukm[0].party_id, "ukm-dmk-sidomakmur");
+    assert_eq!(reply.by_ukm[0].party_id, UKM_SIDOMAKMUR);
     assert_eq!(reply.by_ukm[0].party_name, "UKM Beras Sido Makmur");
     assert!(reply.by_supplier.iter().all(|s| !s.party_name.is_empty()));
 
     // The bag and its label answer for the lot they belong to.
-    for target in [serial_target(BAG_SERIAL), label_target(BAG_LABEL)] {
+    for target in [serial_target(RICE_BAG_SERIAL), label_target(BAG_LABEL)] {
         let same = d
             .trace
             .origin_shares(p::OriginSharesRequest { target })
@@ -525,12 +532,12 @@ async fn origin_shares_are_exact_and_add_up() {
     // Every share list of other demo lots adds up too, across facilities.
     for lot in [
         "DMK-BM-260914-R",
-        "KLT-FJT-260929",
+        TEAK_CHAIR_LOT,
         "KLT-FMH-260930",
-        "KLT-FJT-261001",
+        RECALLED_CHAIR_LOT,
         "TGL-BK8-260910",
-        "RBG-KSP-260911-PT",
-        "DMK-GKP-260901-01",
+        HELD_SHIRT_LOT,
+        PADDY_LOT,
     ] {
         let r = d
             .trace
@@ -549,7 +556,7 @@ async fn origin_shares_are_exact_and_add_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lot_history_marks_corrections_as_of_any_time() {
     let mut d = Demo::start().await;
-    let lot = "DMK-GKG-260903-01";
+    let lot = DRIED_PADDY_LOT;
     let history = d
         .trace
         .lot_history(p::LotHistoryRequest {
@@ -575,7 +582,7 @@ async fn lot_history_marks_corrections_as_of_any_time() {
     );
     assert!(history.entries.windows(2).all(|w| w[0].position < w[1].position));
     for e in &history.entries {
-        assert_eq!(e.chain, "fac-demak");
+        assert_eq!(e.chain, DEMAK);
         assert_eq!(e.hash.len(), 64, "{}", e.event_id);
         assert!(e.event.is_some(), "{}", e.event_id);
     }
@@ -647,15 +654,15 @@ async fn lot_history_marks_corrections_as_of_any_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_lot_shows_recalls_holds_failures_and_voids() {
     let mut d = Demo::start().await;
-    let recalled = d.lot("KLT-FJT-261001").await;
+    let recalled = d.lot(RECALLED_CHAIR_LOT).await;
     assert_eq!(recalled.status, p::LotStatus::Recalled as i32);
-    assert_eq!(recalled.facility_id, "fac-klaten");
+    assert_eq!(recalled.facility_id, KLATEN);
     assert_eq!(recalled.packages.len(), 40);
     assert_eq!(recalled.packages.iter().filter(|pk| pk.shipped).count(), 24);
     assert_eq!(recalled.shipments.len(), 1);
     assert_eq!(recalled.shipments[0].consignee_id, "cus-klt-homeliving");
 
-    let released = d.lot("RBG-KSP-260911-PT").await;
+    let released = d.lot(HELD_SHIRT_LOT).await;
     assert_eq!(released.status, p::LotStatus::Released as i32);
     let disposed = d.lot("KLT-PRN-260926-02").await;
     assert_eq!(disposed.status, p::LotStatus::Disposed as i32);
@@ -683,7 +690,7 @@ async fn get_lot_shows_recalls_holds_failures_and_voids() {
     assert_eq!(quantity(&voided.balance), ("0".into(), p::Unit::Kg as i32));
 
     // Balances after packing and shipping, in the lot's unit.
-    let bags = d.lot(BAG_LOT).await;
+    let bags = d.lot(RICE_BAG_LOT).await;
     assert_eq!(quantity(&bags.quantity), ("5900".into(), p::Unit::Kg as i32));
     assert_eq!(quantity(&bags.balance), ("100".into(), p::Unit::Kg as i32));
     assert_eq!(bags.packages.len(), 60);
@@ -703,13 +710,16 @@ async fn lookup_label_resolves_and_refuses() {
         .await
         .expect("lookup")
         .into_inner();
-    assert_eq!(reply.gtin, "08997001001018");
-    assert_eq!(reply.lot_id, BAG_LOT);
-    assert_eq!(reply.serial, BAG_SERIAL);
+    assert_eq!(reply.gtin, PREMIUM_RICE_GTIN);
+    assert_eq!(reply.lot_id, RICE_BAG_LOT);
+    assert_eq!(reply.serial, RICE_BAG_SERIAL);
     let lot = reply.lot.as_ref().expect("lot");
-    assert_eq!(lot.product_id, "prd-dmk-beras-premium-5kg");
+    assert_eq!(lot.product_id, PREMIUM_RICE_5KG);
     assert_eq!(lot.owner_name, "UKM Beras Sido Makmur");
-    assert_eq!(reply.package.as_ref().map(|pk| pk.serial.as_str()), Some(BAG_SERIAL));
+    assert_eq!(
+        reply.package.as_ref().map(|pk| pk.serial.as_str()),
+        Some(RICE_BAG_SERIAL)
+    );
 
     // The same GTIN-13 written with 13 digits, as a bare path, without serial.
     for uri in [
@@ -779,35 +789,35 @@ async fn lookup_label_resolves_and_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_depth_cuts_a_trace_and_says_so() {
     let mut d = Demo::start().await;
-    let cut = backward(&mut d, lot_target(BAG_LOT), 1).await;
+    let cut = backward(&mut d, lot_target(RICE_BAG_LOT), 1).await;
     assert!(cut.truncated);
     assert_eq!(cut.truncated_reason(), p::TraceTruncation::MaxDepth);
     assert_eq!(
         lots(&cut).into_keys().collect::<BTreeSet<_>>(),
-        ids([BAG_LOT, "DMK-BRS-260908"])
+        ids([RICE_BAG_LOT, "DMK-BRS-260908"])
     );
     assert!(cut.nodes.iter().all(|n| n.depth <= 1));
     assert_eq!(cut.edges.len(), 1);
 
-    let two = backward(&mut d, lot_target(BAG_LOT), 2).await;
+    let two = backward(&mut d, lot_target(RICE_BAG_LOT), 2).await;
     assert!(two.truncated);
     assert_eq!(two.nodes.len(), 6);
     // Deep enough to reach the receipts: not truncated.
-    let full = backward(&mut d, lot_target(BAG_LOT), 3).await;
+    let full = backward(&mut d, lot_target(RICE_BAG_LOT), 3).await;
     assert!(!full.truncated);
     assert_eq!(full.truncated_reason(), p::TraceTruncation::Unspecified);
     assert_eq!(full.nodes.len(), 10);
-    let unlimited = backward(&mut d, lot_target(BAG_LOT), 0).await;
+    let unlimited = backward(&mut d, lot_target(RICE_BAG_LOT), 0).await;
     assert_eq!(unlimited, full);
 
-    let fwd = forward(&mut d, lot_target("DMK-GKP-260901-01"), 1).await;
+    let fwd = forward(&mut d, lot_target(PADDY_LOT), 1).await;
     assert!(fwd.truncated);
     assert_eq!(
         lots(&fwd).into_keys().collect::<BTreeSet<_>>(),
-        ids(["DMK-GKP-260901-01", "DMK-GKG-260902-01"])
+        ids([PADDY_LOT, "DMK-GKG-260902-01"])
     );
     // A receipt has nothing behind it: nothing to cut.
-    let leaf = backward(&mut d, lot_target("DMK-GKP-260901-01"), 1).await;
+    let leaf = backward(&mut d, lot_target(PADDY_LOT), 1).await;
     assert!(!leaf.truncated);
     assert_eq!(leaf.nodes.len(), 1);
 }

@@ -4,6 +4,10 @@
 //! printed label URIs.
 
 use jejak_proto::v1 as p;
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY, DRIED_PADDY_LOT, FARMERS_SUMBERREJEKI, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN, RECALLED_CHAIR_LOT,
+    RICE_BAG_LOT, RICE_BAG_SERIAL, TEAK_CHAIR_LOT, UKM_SRIREJEKI,
+};
 use jejak_testkit::HttpReply;
 
 use crate::support::{qty, Demo, WAIT};
@@ -95,14 +99,14 @@ async fn a_rice_bag_page_names_its_ukm_and_verdicts_in_both_languages() {
     }
     assert!(html.contains("name=\"viewport\""));
     let text = unescape(&html);
-    for name in ukm_names(&mut demo, "DMK-BP-260911").await {
+    for name in ukm_names(&mut demo, RICE_BAG_LOT).await {
         assert!(text.contains(&name), "the page names UKM {name}");
     }
-    for phrase in verdict_phrases(&mut demo, "DMK-BP-260911", true).await {
+    for phrase in verdict_phrases(&mut demo, RICE_BAG_LOT, true).await {
         assert!(text.contains(&phrase), "the page shows {phrase:?}");
     }
     assert!(text.contains("SNI 6128:2020 Premium — memenuhi syarat"));
-    assert!(text.contains("DMK5P-000001") && text.contains("08997001001018"));
+    assert!(text.contains(RICE_BAG_SERIAL) && text.contains(PREMIUM_RICE_GTIN));
     assert!(text.contains("Sentra Penggilingan Padi Bersama Demak"));
     for step in ["Penerimaan", "Pemeriksaan", "Pengolahan", "Pengemasan"] {
         assert!(text.contains(step), "the timeline has a {step} step");
@@ -116,7 +120,7 @@ async fn a_rice_bag_page_names_its_ukm_and_verdicts_in_both_languages() {
     let en = get(&demo, &format!("{RICE_BAG}?lang=en"), &[("Accept", BROWSER)]).await;
     let en_text = unescape(&en.text());
     assert!(en_text.starts_with("<!doctype html><html lang=\"en\">"));
-    for phrase in verdict_phrases(&mut demo, "DMK-BP-260911", false).await {
+    for phrase in verdict_phrases(&mut demo, RICE_BAG_LOT, false).await {
         assert!(en_text.contains(&phrase), "the English page shows {phrase:?}");
     }
     let en2 = get(
@@ -161,16 +165,16 @@ async fn labels_resolve_to_json_json_ld_and_linksets() {
     }
     let doc = json.json().expect("json");
     assert_eq!(doc["uri"], format!("{base}{RICE_BAG}"));
-    assert_eq!(doc["lotId"], "DMK-BP-260911");
-    assert_eq!(doc["serial"], "DMK5P-000001");
-    assert_eq!(doc["gtin"], "08997001001018");
+    assert_eq!(doc["lotId"], RICE_BAG_LOT);
+    assert_eq!(doc["serial"], RICE_BAG_SERIAL);
+    assert_eq!(doc["gtin"], PREMIUM_RICE_GTIN);
     let names: Vec<String> = doc["ukmShares"]
         .as_array()
         .expect("ukm shares")
         .iter()
         .map(|s| s["name"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(names, ukm_names(&mut demo, "DMK-BP-260911").await);
+    assert_eq!(names, ukm_names(&mut demo, RICE_BAG_LOT).await);
     let percent: f64 = doc["ukmShares"]
         .as_array()
         .into_iter()
@@ -207,7 +211,7 @@ async fn labels_resolve_to_json_json_ld_and_linksets() {
         &[("Accept", BROWSER)],
     )
     .await;
-    assert_eq!(tr.json().expect("json")["lotId"], "DMK-BP-260911");
+    assert_eq!(tr.json().expect("json")["lotId"], RICE_BAG_LOT);
 
     let ld = get(&demo, RICE_BAG, &[("Accept", "application/ld+json")]).await;
     assert_eq!(ld.header("content-type"), Some("application/ld+json"));
@@ -215,8 +219,8 @@ async fn labels_resolve_to_json_json_ld_and_linksets() {
     assert_eq!(ld["@context"]["schema"], "https://schema.org/");
     assert_eq!(ld["@context"]["gs1"], "https://ref.gs1.org/voc/");
     assert_eq!(ld["@id"], format!("{base}{RICE_BAG}"));
-    assert_eq!(ld["gs1:hasBatchLotNumber"], "DMK-BP-260911");
-    assert_eq!(ld["gs1:hasSerialNumber"], "DMK5P-000001");
+    assert_eq!(ld["gs1:hasBatchLotNumber"], RICE_BAG_LOT);
+    assert_eq!(ld["gs1:hasSerialNumber"], RICE_BAG_SERIAL);
     assert_eq!(ld["@type"][0], "schema:IndividualProduct");
     assert!(ld["schema:material"].as_array().is_some_and(|m| !m.is_empty()));
 
@@ -282,7 +286,7 @@ async fn malformed_labels_are_400_and_unknown_ones_404_with_a_friendly_page() {
     ] {
         let r = get(&demo, same, &[("Accept", "application/json")]).await;
         assert_eq!(r.status, 200, "{same}: {}", r.text());
-        assert_eq!(r.json().expect("json")["serial"], "DMK5P-000001");
+        assert_eq!(r.json().expect("json")["serial"], RICE_BAG_SERIAL);
     }
     let cases = [
         // Check digit wrong (…018 is right).
@@ -335,16 +339,16 @@ async fn malformed_labels_are_400_and_unknown_ones_404_with_a_friendly_page() {
 /// mills it into `{prefix}-BP-1` (premium rice) and packs one 5 kg bag,
 /// serial `{prefix}-0001`; returns the bag's label path.
 async fn packed_rice_bag(demo: &mut Demo, prefix: &str) -> String {
-    let (fac, id) = ("fac-demak", prefix.to_ascii_lowercase());
+    let (fac, id) = (DEMAK, prefix.to_ascii_lowercase());
     let c = &mut demo.capture;
     c.receive_material(p::ReceiveMaterialRequest {
         command_id: format!("{id}-recv"),
         facility_id: fac.into(),
         lot_id: format!("{prefix}-GKG-1"),
-        product_id: "prd-dmk-gkg".into(),
+        product_id: DRIED_PADDY.into(),
         quantity: qty("1000", p::Unit::Kg),
-        owner_id: "ukm-dmk-srirejeki".into(),
-        supplier_id: "sup-dmk-gpk-sumberrejeki".into(),
+        owner_id: UKM_SRIREJEKI.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
         ..Default::default()
     })
     .await
@@ -359,7 +363,7 @@ async fn packed_rice_bag(demo: &mut Demo, prefix: &str) -> String {
         }],
         outputs: vec![p::LotOutput {
             lot_id: format!("{prefix}-BP-1"),
-            product_id: "prd-dmk-beras-premium-5kg".into(),
+            product_id: PREMIUM_RICE_5KG.into(),
             quantity: qty("600", p::Unit::Kg),
             owner_id: String::new(),
         }],
@@ -371,7 +375,7 @@ async fn packed_rice_bag(demo: &mut Demo, prefix: &str) -> String {
         command_id: format!("{id}-pack"),
         facility_id: fac.into(),
         lot_id: format!("{prefix}-BP-1"),
-        gtin: "08997001001018".into(),
+        gtin: PREMIUM_RICE_GTIN.into(),
         packages: vec![p::Package {
             serial: format!("{prefix}-0001"),
             quantity: qty("5", p::Unit::Kg),
@@ -394,7 +398,7 @@ fn alert_before_title(html: &str) -> &str {
 async fn recalled_held_and_non_conformant_lots_say_so_at_the_top() {
     let mut demo = Demo::start().await;
     // The demo's recalled chairs.
-    let chair = demo.lot("KLT-FJT-261001").await;
+    let chair = demo.lot(RECALLED_CHAIR_LOT).await;
     let label = chair.packages.first().expect("packed chairs").label.clone();
     let page = get(&demo, &label, &[("Accept", BROWSER)]).await;
     let html = unescape(&page.text());
@@ -414,7 +418,7 @@ async fn recalled_held_and_non_conformant_lots_say_so_at_the_top() {
     assert!(!ok.contains("role=\"alert\""));
 
     // A lot made from an input later found non-conformant, then held.
-    let fac = "fac-demak";
+    let fac = DEMAK;
     let path = packed_rice_bag(&mut demo, "RS").await;
     demo.capture
         .inspect_lot(p::InspectLotRequest {
@@ -478,7 +482,7 @@ async fn recalled_held_and_non_conformant_lots_say_so_at_the_top() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chair_page_maps_the_forest_plots_of_its_timber() {
     let mut demo = Demo::start().await;
-    let chair = demo.lot("KLT-FJT-260929").await;
+    let chair = demo.lot(TEAK_CHAIR_LOT).await;
     let label = chair.packages.first().expect("packed chairs").label.clone();
     let json = get(&demo, &label, &[("Accept", "application/json")])
         .await
@@ -502,7 +506,7 @@ async fn a_chair_page_maps_the_forest_plots_of_its_timber() {
         corrections.contains("Sampel tertukar"),
         "the correction's reason is shown"
     );
-    assert!(corrections.contains("DMK-GKG-260903-01") && corrections.contains("pemeriksaan"));
+    assert!(corrections.contains(DRIED_PADDY_LOT) && corrections.contains("pemeriksaan"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,7 +531,7 @@ async fn serve_demo_prints_label_uris_that_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully() {
     let mut demo = Demo::start().await;
-    let fac = "fac-demak";
+    let fac = DEMAK;
     let path = packed_rice_bag(&mut demo, "TR").await;
     let c = &mut demo.capture;
     let status = |id: &str, st: p::LotStatus, reason: &str| p::ChangeLotStatusRequest {
@@ -578,7 +582,7 @@ async fn released_holds_voided_recalls_and_later_corrections_are_told_truthfully
         }],
         outputs: vec![p::LotOutput {
             lot_id: "TR-BP-2".into(),
-            product_id: "prd-dmk-beras-premium-5kg".into(),
+            product_id: PREMIUM_RICE_5KG.into(),
             quantity: qty("100", p::Unit::Kg),
             owner_id: String::new(),
         }],

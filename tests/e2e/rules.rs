@@ -4,6 +4,10 @@
 //! Each test starts its own demo server and works on lots it receives itself
 //! at the Demak rice facility, using the demo's master data.
 
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PADDY, PADDY_INTAKE_STANDARD, PADDY_LOT, PREMIUM_RICE_GTIN, RICE_BAG_LOT,
+    RICE_BUYER, TEGAL, UKM_SIDOMAKMUR,
+};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -58,35 +62,27 @@ on_both_engines!(
     a_used_receipt_cannot_be_voided,
 );
 
-const FAC: &str = "fac-demak";
-const GKP: &str = "prd-dmk-gkp";
-const GKG: &str = "prd-dmk-gkg";
-const OWNER: &str = "ukm-dmk-sidomakmur";
-const SUPPLIER: &str = "sup-dmk-gpk-sumberrejeki";
-const CONSIGNEE: &str = "cus-dmk-panganlestari";
-/// Paddy intake standard: kadar_air ≤ 25 % and hampa_kotoran ≤ 10 % required.
-const STD_GKP: &str = "std-gkp-penerimaan";
 /// A valid GTIN-14 no demo product uses.
 const TEST_GTIN: &str = "08997001009991";
 
 fn receipt(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ReceiveMaterialRequest {
     p::ReceiveMaterialRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: lot.into(),
-        product_id: GKP.into(),
+        product_id: PADDY.into(),
         quantity: qty(value, unit),
-        owner_id: OWNER.into(),
-        supplier_id: SUPPLIER.into(),
+        owner_id: UKM_SIDOMAKMUR.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
         ..Default::default()
     }
 }
 
-/// Drying `value unit` of `input` into a new GKG lot `output` of 10 kg.
+/// Drying `value unit` of `input` into a new DRIED_PADDY lot `output` of 10 kg.
 fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p::ProcessLotsRequest {
     p::ProcessLotsRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         process_step: "pengeringan".into(),
         line: "dryer-test".into(),
         inputs: vec![p::LotInput {
@@ -95,7 +91,7 @@ fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p
         }],
         outputs: vec![p::LotOutput {
             lot_id: output.into(),
-            product_id: GKG.into(),
+            product_id: DRIED_PADDY.into(),
             quantity: qty("10", p::Unit::Kg),
             owner_id: String::new(),
         }],
@@ -107,7 +103,7 @@ fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p
 fn pack(cmd: &str, lot: &str, packages: &[(&str, &str, p::Unit)]) -> p::PackLotRequest {
     p::PackLotRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: lot.into(),
         gtin: TEST_GTIN.into(),
         packages: packages
@@ -124,11 +120,11 @@ fn pack(cmd: &str, lot: &str, packages: &[(&str, &str, p::Unit)]) -> p::PackLotR
 fn ship(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ShipLotRequest {
     p::ShipLotRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: lot.into(),
         quantity: qty(value, unit),
         package_serials: Vec::new(),
-        consignee_id: CONSIGNEE.into(),
+        consignee_id: RICE_BUYER.into(),
         document: "SJ-TEST".into(),
         occurred_at: None,
     }
@@ -137,9 +133,9 @@ fn ship(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ShipLotRequest {
 fn inspect(cmd: &str, lot: &str, measurements: &[(&str, &str)]) -> p::InspectLotRequest {
     p::InspectLotRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: lot.into(),
-        standard_id: STD_GKP.into(),
+        standard_id: PADDY_INTAKE_STANDARD.into(),
         measurements: measurements
             .iter()
             .map(|(param, v)| p::Measurement {
@@ -156,7 +152,7 @@ fn inspect(cmd: &str, lot: &str, measurements: &[(&str, &str)]) -> p::InspectLot
 fn status_change(cmd: &str, lot: &str, status: p::LotStatus, reason: &str) -> p::ChangeLotStatusRequest {
     p::ChangeLotStatusRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         lot_id: lot.into(),
         status: status as i32,
         reason: reason.into(),
@@ -167,7 +163,7 @@ fn status_change(cmd: &str, lot: &str, status: p::LotStatus, reason: &str) -> p:
 fn void(cmd: &str, event: &str, reason: &str) -> p::VoidEventRequest {
     p::VoidEventRequest {
         command_id: cmd.into(),
-        facility_id: FAC.into(),
+        facility_id: DEMAK.into(),
         event_id: event.into(),
         reason: reason.into(),
         replacement_event_id: String::new(),
@@ -224,7 +220,7 @@ async fn unknown_references_are_not_found(mut d: Demo) {
     assert_mentions(&s, &["NO-SUCH-LOT"]);
     // A party with the wrong role is a rule, not a missing reference.
     let mut r = receipt("rcv-u-role", "U-2", "10", p::Unit::Kg);
-    r.owner_id = SUPPLIER.into();
+    r.owner_id = FARMERS_SUMBERREJEKI.into();
     let s = refused(
         &d.server,
         c.receive_material(r),
@@ -232,7 +228,7 @@ async fn unknown_references_are_not_found(mut d: Demo) {
         Some("party-role"),
     )
     .await;
-    assert_mentions(&s, &["owner_id", SUPPLIER]);
+    assert_mentions(&s, &["owner_id", FARMERS_SUMBERREJEKI]);
 
     // Transformations: an unknown input lot, an unknown output product.
     let s = refused(
@@ -452,7 +448,7 @@ async fn units_convert_exactly_within_a_dimension_and_never_across(mut d: Demo) 
         Some("unit-mismatch"),
     )
     .await;
-    assert_mentions(&s, &[GKP, "pcs"]);
+    assert_mentions(&s, &[PADDY, "pcs"]);
     let mut pr = drying("proc-m-2", "M-1", "10", p::Unit::Kg, "M-OUT-2");
     pr.outputs[0].quantity = qty("1", p::Unit::M3);
     refused(
@@ -655,31 +651,31 @@ async fn a_missing_required_parameter_puts_the_lot_on_hold(mut d: Demo) {
 }
 
 async fn a_lot_id_cannot_be_reused(mut d: Demo) {
-    let before = d.lot("DMK-GKP-260901-01").await;
+    let before = d.lot(PADDY_LOT).await;
     let c = &mut d.capture;
     let s = refused(
         &d.server,
-        c.receive_material(receipt("rcv-r-1", "DMK-GKP-260901-01", "10", p::Unit::Kg)),
+        c.receive_material(receipt("rcv-r-1", PADDY_LOT, "10", p::Unit::Kg)),
         Code::AlreadyExists,
         None,
     )
     .await;
-    assert_mentions(&s, &["DMK-GKP-260901-01"]);
+    assert_mentions(&s, &[PADDY_LOT]);
     c.receive_material(receipt("rcv-r-2", "R-1", "1000", p::Unit::Kg))
         .await
         .expect("receive R-1");
     let s = refused(
         &d.server,
-        c.process_lots(drying("proc-r", "R-1", "100", p::Unit::Kg, "DMK-BP-260911")),
+        c.process_lots(drying("proc-r", "R-1", "100", p::Unit::Kg, RICE_BAG_LOT)),
         Code::AlreadyExists,
         None,
     )
     .await;
-    assert_mentions(&s, &["DMK-BP-260911"]);
+    assert_mentions(&s, &[RICE_BAG_LOT]);
     // Even the id of a voided receipt stays taken.
     let tegal = p::ReceiveMaterialRequest {
         command_id: "rcv-r-3".into(),
-        facility_id: "fac-tegal".into(),
+        facility_id: TEGAL.into(),
         lot_id: "TGL-B16-260903-03".into(),
         product_id: "prd-tgl-s45c-16".into(),
         quantity: qty("120", p::Unit::Kg),
@@ -689,9 +685,9 @@ async fn a_lot_id_cannot_be_reused(mut d: Demo) {
     };
     refused(&d.server, c.receive_material(tegal), Code::AlreadyExists, None).await;
 
-    assert_eq!(d.lot("DMK-GKP-260901-01").await, before);
+    assert_eq!(d.lot(PADDY_LOT).await, before);
     assert_eq!(value_of(&d.lot("R-1").await.balance), kg("1000"));
-    assert_eq!(value_of(&d.lot("DMK-BP-260911").await.quantity), kg("5900"));
+    assert_eq!(value_of(&d.lot(RICE_BAG_LOT).await.quantity), kg("5900"));
     assert!(d.lot("TGL-B16-260903-03").await.voided);
 }
 
@@ -827,7 +823,7 @@ async fn a_retry_returns_the_first_result_and_writes_nothing(mut d: Demo) {
     let first = c.receive_material(req.clone()).await.expect("receive I-1").into_inner();
     assert!(!first.replayed);
     assert_eq!(first.event_id, "rcv-i");
-    assert_eq!(first.chain, FAC);
+    assert_eq!(first.chain, DEMAK);
     assert_eq!(first.hash.len(), 64, "{first:?}");
     let position = d.position().await;
     assert_eq!(first.position, position);
@@ -986,14 +982,14 @@ async fn concurrent_consumption_never_overdraws_a_lot(mut d: Demo) {
 }
 
 async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
-    let lot = "DMK-BP-260911";
+    let lot = RICE_BAG_LOT;
     let before = d.lot(lot).await;
-    assert_eq!(before.facility_id, FAC);
+    assert_eq!(before.facility_id, DEMAK);
     assert_eq!(value_of(&before.balance), kg("100"));
     let c = &mut d.capture;
 
     let mut pr = drying("proc-w", lot, "10", p::Unit::Kg, "W-OUT");
-    pr.facility_id = "fac-tegal".into();
+    pr.facility_id = TEGAL.into();
     pr.outputs[0].product_id = "prd-tgl-blank-16x70".into();
     pr.outputs[0].quantity = qty("10", p::Unit::Pcs);
     pr.outputs[0].owner_id = "ukm-tgl-sinarteknik".into();
@@ -1004,9 +1000,9 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
         Some("wrong-facility"),
     )
     .await;
-    assert_mentions(&s, &[lot, "fac-demak", "fac-tegal"]);
+    assert_mentions(&s, &[lot, DEMAK, TEGAL]);
     let mut sh = ship("ship-w", lot, "10", p::Unit::Kg);
-    sh.facility_id = "fac-tegal".into();
+    sh.facility_id = TEGAL.into();
     refused(
         &d.server,
         c.ship_lot(sh),
@@ -1015,8 +1011,8 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     )
     .await;
     let mut pk = pack("pack-w", lot, &[("W-S1", "5", p::Unit::Kg)]);
-    pk.facility_id = "fac-tegal".into();
-    pk.gtin = "08997001001018".into();
+    pk.facility_id = TEGAL.into();
+    pk.gtin = PREMIUM_RICE_GTIN.into();
     refused(
         &d.server,
         c.pack_lot(pk),
@@ -1025,7 +1021,7 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     )
     .await;
     let mut i = inspect("insp-w", lot, &[("kadar_air", "20"), ("hampa_kotoran", "2")]);
-    i.facility_id = "fac-tegal".into();
+    i.facility_id = TEGAL.into();
     refused(
         &d.server,
         c.inspect_lot(i),
@@ -1034,7 +1030,7 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     )
     .await;
     let mut st = status_change("hold-w", lot, p::LotStatus::OnHold, "test");
-    st.facility_id = "fac-tegal".into();
+    st.facility_id = TEGAL.into();
     refused(
         &d.server,
         c.change_lot_status(st),
@@ -1043,7 +1039,7 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     )
     .await;
     let mut v = void("void-w", "demo-dmk-0030", "test");
-    v.facility_id = "fac-tegal".into();
+    v.facility_id = TEGAL.into();
     let s = refused(
         &d.server,
         c.void_event(v),
@@ -1054,7 +1050,7 @@ async fn a_lot_is_used_only_at_its_facility(mut d: Demo) {
     assert_mentions(&s, &["demo-dmk-0030"]);
     // A transfer must come from another facility.
     let mut r = receipt("rcv-w", "W-2", "10", p::Unit::Kg);
-    r.source_lot_id = "DMK-GKP-260901-01".into();
+    r.source_lot_id = PADDY_LOT.into();
     refused(
         &d.server,
         c.receive_material(r),
@@ -1195,7 +1191,7 @@ async fn a_used_receipt_cannot_be_voided(mut d: Demo) {
         Some("not-voidable"),
     )
     .await;
-    assert_mentions(&s, &["demo-dmk-0001", "DMK-GKP-260901-01"]);
+    assert_mentions(&s, &["demo-dmk-0001", PADDY_LOT]);
     // Master data is corrected by a new record, never voided.
     refused(
         &d.server,
@@ -1318,8 +1314,8 @@ async fn overflow_control_characters_and_unknown_enum_values_name_the_field() {
     assert_mentions(&s, &["quantity.unit"]);
     let mut st = p::ChangeLotStatusRequest {
         command_id: "status-enum".into(),
-        facility_id: "fac-demak".into(),
-        lot_id: "DMK-BP-260911".into(),
+        facility_id: DEMAK.into(),
+        lot_id: RICE_BAG_LOT.into(),
         status: 42,
         reason: "unknown".into(),
         occurred_at: None,
@@ -1434,7 +1430,7 @@ async fn a_string_that_is_not_utf8_is_invalid_argument_naming_the_field() {
     // The trace service too.
     let trace = p::TraceRequest {
         target: Some(p::Target {
-            kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+            kind: Some(p::target::Kind::LotId(RICE_BAG_LOT.into())),
         }),
         max_depth: 0,
         max_nodes: 0,
@@ -1505,7 +1501,7 @@ async fn lists_longer_than_their_limit_are_refused_naming_the_field_and_the_limi
     outputs.outputs = (0..1_001)
         .map(|i| p::LotOutput {
             lot_id: format!("OUT-{i}"),
-            product_id: GKG.into(),
+            product_id: DRIED_PADDY.into(),
             quantity: qty("1", p::Unit::Kg),
             owner_id: String::new(),
         })
@@ -1628,7 +1624,7 @@ async fn a_trace_reply_is_cut_at_the_node_limit_and_says_so() {
     let mut d = Demo::attach(server).await;
     let trace = |max_nodes: u32| p::TraceRequest {
         target: Some(p::Target {
-            kind: Some(p::target::Kind::LotId("DMK-BP-260911".into())),
+            kind: Some(p::target::Kind::LotId(RICE_BAG_LOT.into())),
         }),
         max_depth: 0,
         max_nodes,
@@ -1653,7 +1649,7 @@ async fn a_trace_reply_is_cut_at_the_node_limit_and_says_so() {
     assert_eq!((r.nodes.len(), r.truncated_reason()), (2, p::TraceTruncation::MaxNodes));
     let mut forward = trace(2);
     forward.target = Some(p::Target {
-        kind: Some(p::target::Kind::LotId("DMK-GKP-260901-01".into())),
+        kind: Some(p::target::Kind::LotId(PADDY_LOT.into())),
     });
     let r = d.trace.forward_trace(forward).await.expect("trace").into_inner();
     assert_eq!((r.nodes.len(), r.truncated_reason()), (2, p::TraceTruncation::MaxNodes));

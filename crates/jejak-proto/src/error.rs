@@ -242,20 +242,9 @@ impl ServiceError for jejak_domain::DomainError {
     }
 
     fn reason(&self) -> &'static str {
-        use jejak_domain::{DomainError as D, Rule};
-        match self {
-            D::Rule { rule, .. } => match rule {
-                Rule::MassBalance => "MASS_BALANCE",
-                Rule::UnitMismatch => "UNIT_MISMATCH",
-                Rule::LotNotUsable => "LOT_NOT_USABLE",
-                Rule::WrongFacility => "WRONG_FACILITY",
-                Rule::PartyRole => "PARTY_ROLE",
-                Rule::ProductMismatch => "PRODUCT_MISMATCH",
-                Rule::NotVoidable => "NOT_VOIDABLE",
-                Rule::StatusTransition => "STATUS_TRANSITION",
-                Rule::TokenRevoked => "TOKEN_REVOKED",
-            },
-            other => other.error_code().default_reason(),
+        match self.broken_rule() {
+            Some(rule) => rule_names(rule).0,
+            None => self.error_code().default_reason(),
         }
     }
 
@@ -267,18 +256,24 @@ impl ServiceError for jejak_domain::DomainError {
     }
 
     fn rule(&self) -> Option<&'static str> {
-        use jejak_domain::Rule;
-        self.broken_rule().map(|rule| match rule {
-            Rule::MassBalance => "mass-balance",
-            Rule::UnitMismatch => "unit-mismatch",
-            Rule::LotNotUsable => "lot-not-usable",
-            Rule::WrongFacility => "wrong-facility",
-            Rule::PartyRole => "party-role",
-            Rule::ProductMismatch => "product-mismatch",
-            Rule::NotVoidable => "not-voidable",
-            Rule::StatusTransition => "status-transition",
-            Rule::TokenRevoked => "token-revoked",
-        })
+        self.broken_rule().map(|rule| rule_names(rule).1)
+    }
+}
+
+/// A rule's names, once: the `ErrorInfo` reason and the `jejak-rule`
+/// metadata older clients read.
+fn rule_names(rule: jejak_domain::Rule) -> (&'static str, &'static str) {
+    use jejak_domain::Rule;
+    match rule {
+        Rule::MassBalance => ("MASS_BALANCE", "mass-balance"),
+        Rule::UnitMismatch => ("UNIT_MISMATCH", "unit-mismatch"),
+        Rule::LotNotUsable => ("LOT_NOT_USABLE", "lot-not-usable"),
+        Rule::WrongFacility => ("WRONG_FACILITY", "wrong-facility"),
+        Rule::PartyRole => ("PARTY_ROLE", "party-role"),
+        Rule::ProductMismatch => ("PRODUCT_MISMATCH", "product-mismatch"),
+        Rule::NotVoidable => ("NOT_VOIDABLE", "not-voidable"),
+        Rule::StatusTransition => ("STATUS_TRANSITION", "status-transition"),
+        Rule::TokenRevoked => ("TOKEN_REVOKED", "token-revoked"),
     }
 }
 

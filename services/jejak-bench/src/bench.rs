@@ -3,6 +3,7 @@
 //! projector throughput, and trace latency and memory on a large generated
 //! genealogy. Results are printed as a table.
 
+use jejak_server::demo::ids::PREMIUM_RICE_GTIN;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -735,10 +736,10 @@ fn generate_labelled(log: &SledLog, lots: u64) -> anyhow::Result<Vec<String>> {
     let now = jejak_domain::Time::now();
     let append = |state: &mut State, id: String, cmd: Command| append_decided(log, state, now, id, cmd);
     let mut master = master_data_lines();
-    master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":"08997001001018"}}}"#.into());
+    master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":PREMIUM_RICE_GTIN}}}"#.into());
     master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
     append_master(&mut |id, cmd| append(&mut state, id, cmd), master)?;
-    let gtin = jejak_domain::gs1::Gtin::parse("08997001001018")?;
+    let gtin = jejak_domain::gs1::Gtin::parse(PREMIUM_RICE_GTIN)?;
     let inspect = |state: &mut State, lot: &str| -> anyhow::Result<()> {
         append(
             state,
