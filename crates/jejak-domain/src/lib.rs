@@ -1,5 +1,10 @@
 //! The jejak domain: ids, exact quantities, master data, events, commands, and
 //! the rules that decide commands into events. No I/O lives here.
+//!
+//! **Invariant:** names no tokio, tonic, prost, sled or async-nats and does
+//! no I/O; `decide` never changes state and is given the time, `apply`
+//! never fails. Every other crate speaks of lots, quantities and rules in
+//! these types.
 
 pub mod access;
 pub mod clock;

@@ -414,6 +414,35 @@ pub enum Command {
     RevokeToken(crate::access::TokenRevoked),
 }
 
+impl From<Event> for Command {
+    /// The command that records `event` again (an inspection's command
+    /// carries the measurements; `decide` computes the verdict).
+    fn from(event: Event) -> Command {
+        match event {
+            Event::PartyRegistered(x) => Command::RegisterParty(x),
+            Event::FacilityRegistered(x) => Command::RegisterFacility(x),
+            Event::ProductRegistered(x) => Command::RegisterProduct(x),
+            Event::StandardRegistered(x) => Command::RegisterStandard(x),
+            Event::MaterialReceived(x) => Command::ReceiveMaterial(x),
+            Event::LotInspected(x) => Command::InspectLot(InspectLot {
+                lot_id: x.lot_id,
+                facility_id: x.facility_id,
+                standard_id: x.standard_id,
+                measurements: x.measurements,
+                inspector: x.inspector,
+                occurred_at: x.occurred_at,
+            }),
+            Event::LotProcessed(x) => Command::ProcessLots(x),
+            Event::LotPacked(x) => Command::PackLot(x),
+            Event::LotShipped(x) => Command::ShipLot(x),
+            Event::LotStatusChanged(x) => Command::ChangeLotStatus(x),
+            Event::EventVoided(x) => Command::VoidEvent(x),
+            Event::TokenIssued(x) => Command::IssueToken(x),
+            Event::TokenRevoked(x) => Command::RevokeToken(x),
+        }
+    }
+}
+
 impl Command {
     pub fn occurred_at(&self) -> Option<Time> {
         match self {

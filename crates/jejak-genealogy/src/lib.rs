@@ -2,6 +2,11 @@
 //! input/output edges, kept in step with a sled store that records the same
 //! state together with the log position it reflects, and the trace queries
 //! answered from it.
+//!
+//! **Invariant:** the only crate that names the projection's sled tree; what
+//! it stores is its own record types, written with the log position in one
+//! batch and depending only on the state, so a rebuild is byte-identical.
+//! It answers in full; narrowing for a caller is `jejak-read`'s.
 
 mod facts;
 mod graph;

@@ -5,10 +5,9 @@ use std::sync::OnceLock;
 
 use jejak_domain::gs1::Gtin;
 use jejak_domain::{
-    Command, Decimal, Document, Event, EventVoided, Facility, GeoPoint, InspectLot, LotInput, LotInspected, LotOutput,
-    LotPacked, LotProcessed, LotShipped, LotStatus, LotStatusChanged, MaterialReceived, Measurement, Origin, Package,
-    Parameter, Party, PartyRole, Product, ProductKind, QualityStandard, Quantity, Sector, State, Target, Time, Unit,
-    Verdict,
+    Command, Decimal, Document, Event, EventVoided, Facility, GeoPoint, LotInput, LotInspected, LotOutput, LotPacked,
+    LotProcessed, LotShipped, LotStatus, LotStatusChanged, MaterialReceived, Measurement, Origin, Package, Parameter,
+    Party, PartyRole, Product, ProductKind, QualityStandard, Quantity, Sector, State, Target, Time, Unit, Verdict,
 };
 use jejak_proto::v1 as p;
 use proptest::prelude::*;
@@ -421,28 +420,7 @@ fn scenario() -> Log {
 
 /// The command a client would have sent for an event.
 fn as_command(event: &Event) -> Command {
-    match event.clone() {
-        Event::PartyRegistered(x) => Command::RegisterParty(x),
-        Event::FacilityRegistered(x) => Command::RegisterFacility(x),
-        Event::ProductRegistered(x) => Command::RegisterProduct(x),
-        Event::StandardRegistered(x) => Command::RegisterStandard(x),
-        Event::MaterialReceived(x) => Command::ReceiveMaterial(x),
-        Event::LotInspected(x) => Command::InspectLot(InspectLot {
-            lot_id: x.lot_id,
-            facility_id: x.facility_id,
-            standard_id: x.standard_id,
-            measurements: x.measurements,
-            inspector: x.inspector,
-            occurred_at: x.occurred_at,
-        }),
-        Event::LotProcessed(x) => Command::ProcessLots(x),
-        Event::LotPacked(x) => Command::PackLot(x),
-        Event::LotShipped(x) => Command::ShipLot(x),
-        Event::LotStatusChanged(x) => Command::ChangeLotStatus(x),
-        Event::EventVoided(x) => Command::VoidEvent(x),
-        Event::TokenIssued(x) => Command::IssueToken(x),
-        Event::TokenRevoked(x) => Command::RevokeToken(x),
-    }
+    Command::from(event.clone())
 }
 
 /// Hand-built events must be ones the write side would have written.

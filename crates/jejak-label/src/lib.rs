@@ -1,6 +1,9 @@
 //! Label rendering: the GS1 Digital Link QR code of a finished good, with its product name and
 //! human-readable interpretation, as SVG, PNG, or A4 sheets in SVG and PDF. No I/O lives here:
 //! every function returns bytes or text for the caller to write or serve.
+//!
+//! **Invariant:** depends on no other workspace crate: it takes a URI and
+//! text, and knows nothing of lots.
 
 mod font;
 mod layout;

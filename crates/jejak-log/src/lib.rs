@@ -1,6 +1,10 @@
 //! The event log: envelopes chained by blake3 per chain (facility), a global
 //! order for projectors, and the embedded implementation on sled with
 //! group-committed durable appends.
+//!
+//! **Invariant:** the only crate that names async-nats or the log's sled
+//! tree; an append is acknowledged only once durable, and every envelope
+//! carries the hash of its chain predecessor's exact stored bytes.
 
 #[cfg(test)]
 mod conformance;

@@ -1,6 +1,12 @@
 //! The protobuf API of jejak: generated prost/tonic code for `proto/`, the
 //! file descriptor set (for reflection and JSON), and the conversions between
 //! proto messages and domain types.
+//!
+//! **Invariant:** the only crate that knows the wire format: every request
+//! becomes a domain value here, once, naming the field that does not fit,
+//! and every proto struct is destructured exhaustively, so a new field
+//! breaks the build instead of being dropped. It also holds the one error
+//! table every transport maps refusals through (`error`).
 
 #[allow(unreachable_pub, clippy::all, clippy::pedantic)] // generated code
 pub mod v1 {

@@ -369,33 +369,6 @@ proptest! {
     }
 }
 
-/// The command an event records (an inspection's command has no verdict:
-/// the domain computes it).
-fn command_of(event: d::Event) -> d::Command {
-    match event {
-        d::Event::PartyRegistered(x) => d::Command::RegisterParty(x),
-        d::Event::FacilityRegistered(x) => d::Command::RegisterFacility(x),
-        d::Event::ProductRegistered(x) => d::Command::RegisterProduct(x),
-        d::Event::StandardRegistered(x) => d::Command::RegisterStandard(x),
-        d::Event::MaterialReceived(x) => d::Command::ReceiveMaterial(x),
-        d::Event::LotInspected(x) => d::Command::InspectLot(d::InspectLot {
-            lot_id: x.lot_id,
-            facility_id: x.facility_id,
-            standard_id: x.standard_id,
-            measurements: x.measurements,
-            inspector: x.inspector,
-            occurred_at: x.occurred_at,
-        }),
-        d::Event::LotProcessed(x) => d::Command::ProcessLots(x),
-        d::Event::LotPacked(x) => d::Command::PackLot(x),
-        d::Event::LotShipped(x) => d::Command::ShipLot(x),
-        d::Event::LotStatusChanged(x) => d::Command::ChangeLotStatus(x),
-        d::Event::EventVoided(x) => d::Command::VoidEvent(x),
-        d::Event::TokenIssued(x) => d::Command::IssueToken(x),
-        d::Event::TokenRevoked(x) => d::Command::RevokeToken(x),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -404,7 +377,7 @@ proptest! {
         command_id in id(),
         event in prop_oneof![master_data(), lot_events(), access_events()]
     ) {
-        let command = command_of(event);
+        let command = d::Command::from(event);
         let back = crate::command_from_proto(crate::command_to_proto(&command_id, &command));
         prop_assert_eq!(back, Ok((command_id, command)));
     }

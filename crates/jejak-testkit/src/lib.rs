@@ -1,6 +1,9 @@
 //! Test harnesses: the real `jejak` binary on a random loopback port with a
 //! temporary data directory (killed on drop), gRPC clients for it, and
 //! polling with a deadline instead of sleeping.
+//!
+//! **Invariant:** used by tests and the benchmark binary only, never by the
+//! product; it starts real processes and real servers, and mocks nothing.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
