@@ -13,4 +13,5 @@ mod privacy;
 mod queries;
 mod resolver;
 mod rules;
+mod scenario;
 mod support;

@@ -14,6 +14,8 @@ pub mod gs1;
 pub mod model;
 pub mod quantity;
 pub mod query;
+#[cfg(any(test, feature = "scenario"))]
+pub mod scenario;
 pub mod shares;
 pub mod standard;
 pub mod state;

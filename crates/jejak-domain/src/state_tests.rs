@@ -1596,3 +1596,20 @@ proptest! {
         prop_assert_eq!(replayed.decide("probe", cmd.clone(), NOW), run.world.state.decide("probe", cmd, NOW));
     }
 }
+
+#[test]
+fn the_shared_scenario_is_what_the_write_model_decides() {
+    // The scenario the genealogy and end-to-end tests use: each of its
+    // events is exactly what deciding its command gives, in order.
+    let scenario = crate::scenario::rice_mill();
+    let mut state = State::new();
+    for (i, (id, event)) in scenario.events.iter().enumerate() {
+        let now = Time(crate::scenario::Scenario::at(i).0 + 60 * Time::NANOS_PER_SEC);
+        let decided = state
+            .decide(id, Command::from(event.clone()), now)
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(&decided, event, "{id}");
+        state.apply(id, &decided);
+    }
+    assert_eq!(scenario.commands().len(), scenario.events.len());
+}

@@ -507,6 +507,23 @@ impl Drop for Server {
     }
 }
 
+/// The shared test scenario (`jejak_domain::scenario`), which the domain,
+/// genealogy and end-to-end tests all use.
+pub use jejak_domain::scenario;
+
+/// Records every command of `scenario` through `server`'s gRPC capture API,
+/// as its administrator, in order; each must be accepted.
+pub async fn capture_scenario(server: &Server, scenario: &scenario::Scenario) -> anyhow::Result<()> {
+    let mut c = server.capture().await?;
+    for (id, command) in scenario.commands() {
+        let kind = jejak_proto::command_to_proto(&id, &command);
+        jejak_client::import::send(&mut c, kind)
+            .await
+            .map_err(|s| anyhow::anyhow!("{id}: {:?}: {}", s.code(), s.message()))?;
+    }
+    Ok(())
+}
+
 /// Polls `probe` until it answers `Some`, or fails once `deadline` has
 /// passed (or the probe fails): the one way tests wait for something, never
 /// a fixed sleep. Polls every 10 ms, then backs off to 100 ms.
