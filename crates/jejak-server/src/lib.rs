@@ -20,3 +20,24 @@ mod serve;
 pub mod trace;
 
 pub use serve::{run, Access, Backend, NatsBackend, ServerConfig};
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM): the
+/// `shutdown` a binary gives [`run`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

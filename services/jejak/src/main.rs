@@ -44,35 +44,12 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listen on {listen}"))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// Runs a server with `backend` until a signal asks it to stop.
 async fn serve(listen: &str, config: ServerConfig) -> anyhow::Result<()> {
-    let listener = bind(listen).await?;
-    jejak_server::run(config, listener, shutdown_signal()).await
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))?;
+    jejak_server::run(config, listener, jejak_server::shutdown_signal()).await
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
