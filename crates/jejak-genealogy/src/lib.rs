@@ -10,6 +10,7 @@
 
 mod facts;
 mod graph;
+mod master;
 mod query;
 mod records;
 mod store;

@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use jejak_domain::state::{Mark, MarkKind};
-use jejak_domain::{Decimal, LotStatus, Time, Verdict};
-use jejak_proto::v1 as p;
+use jejak_domain::{Decimal, Time};
 
 use crate::graph::{
     Edge, EventRef, Genealogy, InspectionRec, Ix, LotDetail, LotNode, Made, PackageRec, ShipmentRec, NO_SUPPLIER,
+};
+use crate::master::{
+    status_code, status_of, token_issued_from_record, token_issued_to_record, unit_code, unit_of, verdict_code,
+    verdict_of, MeasurementRecord, PointRecord, TokenIssuedRecord,
 };
 use crate::GenealogyError;
 
@@ -25,14 +28,6 @@ pub(crate) struct OriginRecord {
     plot_id: String,
     #[prost(message, optional, tag = "3")]
     plot: Option<PointRecord>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct PointRecord {
-    #[prost(double, tag = "1")]
-    latitude: f64,
-    #[prost(double, tag = "2")]
-    longitude: f64,
 }
 
 /// A document of a receipt, as stored (the hash in lowercase hex).
@@ -103,7 +98,7 @@ pub(crate) struct InspectionRecord {
     #[prost(int32, tag = "3")]
     verdict: i32,
     #[prost(message, repeated, tag = "4")]
-    measurements: Vec<p::Measurement>,
+    measurements: Vec<MeasurementRecord>,
     #[prost(string, repeated, tag = "5")]
     findings: Vec<String>,
     #[prost(int64, tag = "6")]
@@ -247,7 +242,7 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
         } else {
             name(n.supplier)
         },
-        unit: jejak_proto::unit_to_proto(n.unit) as i32,
+        unit: unit_code(n.unit),
         quantity: n.quantity.to_string(),
         balance: n.balance.normalize().to_string(),
         in_transit: n.in_transit.normalize().to_string(),
@@ -282,11 +277,11 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
             .map(|m| MarkRecord {
                 event_id: m.event_id.to_string(),
                 verdict: match m.kind {
-                    MarkKind::Inspected(v) => jejak_proto::verdict_to_proto(v) as i32,
+                    MarkKind::Inspected(v) => verdict_code(v),
                     MarkKind::Status(_) => 0,
                 },
                 status: match m.kind {
-                    MarkKind::Status(s) => jejak_proto::status_to_proto(s) as i32,
+                    MarkKind::Status(s) => status_code(s),
                     MarkKind::Inspected(_) => 0,
                 },
                 voided: m.voided,
@@ -298,8 +293,16 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
             .map(|i| InspectionRecord {
                 event_id: i.event_id.to_string(),
                 standard: name(i.standard),
-                verdict: jejak_proto::verdict_to_proto(i.verdict) as i32,
-                measurements: jejak_proto::measurements_to_proto(&i.measurements),
+                verdict: verdict_code(i.verdict),
+                measurements: i
+                    .measurements
+                    .iter()
+                    .map(|m| MeasurementRecord {
+                        parameter: m.parameter.clone(),
+                        value: m.value.to_string(),
+                        unit: m.unit.clone(),
+                    })
+                    .collect(),
                 findings: i.findings.clone(),
                 at: i.at.0,
                 voided: i.voided,
@@ -331,41 +334,6 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
             })
             .collect(),
     }
-}
-
-fn verdict_of(key: &str, v: i32) -> Result<Verdict, GenealogyError> {
-    match p::Verdict::try_from(v) {
-        Ok(p::Verdict::Conformant) => Ok(Verdict::Conformant),
-        Ok(p::Verdict::NonConformant) => Ok(Verdict::NonConformant),
-        Ok(p::Verdict::Hold) => Ok(Verdict::Hold),
-        _ => Err(corrupt(key, format!("unknown verdict {v}"))),
-    }
-}
-
-fn status_of(key: &str, v: i32) -> Result<LotStatus, GenealogyError> {
-    match p::LotStatus::try_from(v) {
-        Ok(p::LotStatus::Active) => Ok(LotStatus::Active),
-        Ok(p::LotStatus::OnHold) => Ok(LotStatus::OnHold),
-        Ok(p::LotStatus::Released) => Ok(LotStatus::Released),
-        Ok(p::LotStatus::Recalled) => Ok(LotStatus::Recalled),
-        Ok(p::LotStatus::Disposed) => Ok(LotStatus::Disposed),
-        _ => Err(corrupt(key, format!("unknown status {v}"))),
-    }
-}
-
-fn unit_of(key: &str, v: i32) -> Result<jejak_domain::Unit, GenealogyError> {
-    use jejak_domain::Unit;
-    Ok(match p::Unit::try_from(v) {
-        Ok(p::Unit::Kg) => Unit::Kg,
-        Ok(p::Unit::G) => Unit::G,
-        Ok(p::Unit::T) => Unit::T,
-        Ok(p::Unit::Pcs) => Unit::Pcs,
-        Ok(p::Unit::M) => Unit::M,
-        Ok(p::Unit::M2) => Unit::M2,
-        Ok(p::Unit::M3) => Unit::M3,
-        Ok(p::Unit::L) => Unit::L,
-        _ => return Err(corrupt(key, format!("unknown unit {v}"))),
-    })
 }
 
 /// A node from its record; parents are resolved later, once every lot is loaded.
@@ -616,7 +584,7 @@ pub(crate) fn record_to_event(g: &mut Genealogy, key: &str, r: EventRecord) -> R
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct TokenRecordProto {
     #[prost(message, optional, tag = "1")]
-    issued: Option<p::TokenIssued>,
+    issued: Option<TokenIssuedRecord>,
     #[prost(string, tag = "2")]
     event_id: String,
     #[prost(int64, tag = "3")]
@@ -630,13 +598,8 @@ pub(crate) struct TokenRecordProto {
 }
 
 pub(crate) fn token_to_record(t: &jejak_domain::TokenRecord) -> TokenRecordProto {
-    let issued = jejak_proto::event_to_proto(&jejak_domain::Event::TokenIssued(t.issued.clone()));
-    let issued = match issued.kind {
-        Some(p::event::Kind::TokenIssued(i)) => Some(i),
-        _ => None,
-    };
     TokenRecordProto {
-        issued,
+        issued: Some(token_issued_to_record(&t.issued)),
         event_id: t.event_id.clone(),
         issued_at: t.issued_at.0,
         revoked: t.revoked.is_some(),
@@ -645,18 +608,10 @@ pub(crate) fn token_to_record(t: &jejak_domain::TokenRecord) -> TokenRecordProto
     }
 }
 
-pub(crate) fn token_from_record(r: TokenRecordProto) -> Result<jejak_domain::TokenRecord, String> {
-    let issued = r.issued.ok_or("token record without its issue")?;
-    let issued = match jejak_proto::decode_event(p::Event {
-        kind: Some(p::event::Kind::TokenIssued(issued)),
-    })
-    .map_err(|e| e.to_string())?
-    {
-        jejak_domain::Event::TokenIssued(t) => t,
-        _ => return Err("not a token issue".into()),
-    };
+pub(crate) fn token_from_record(key: &str, r: TokenRecordProto) -> Result<jejak_domain::TokenRecord, GenealogyError> {
+    let issued = r.issued.ok_or_else(|| corrupt(key, "token record without its issue"))?;
     Ok(jejak_domain::TokenRecord {
-        issued,
+        issued: token_issued_from_record(key, issued)?,
         event_id: r.event_id,
         issued_at: Time(r.issued_at),
         revoked: r.revoked.then_some((Time(r.revoked_at), r.revoke_reason)),

@@ -10,6 +10,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 use prost::Message;
 
 use crate::graph::{AppliedEvent, Genealogy};
+use crate::master::{self, Master};
 use crate::records::{self, EventRecord, LotRecord};
 use crate::GenealogyError;
 
@@ -288,42 +289,27 @@ impl Projection {
                 batch.insert(key(VOIDED, id), r.encode_to_vec());
             }
         }
-        let master = |batch: &mut sled::Batch, prefix: &[u8], id: &str, ev: jejak_domain::Event| {
-            batch.insert(key(prefix, id), jejak_proto::event_to_proto(&ev).encode_to_vec());
+        let master = |batch: &mut sled::Batch, prefix: &[u8], id: &str, m: Master| {
+            batch.insert(key(prefix, id), master::master_to_record(&m).encode_to_vec());
         };
         for id in &dirty.parties {
             if let Some(p) = g.parties.get(id) {
-                master(&mut batch, PARTY, id, jejak_domain::Event::PartyRegistered(p.clone()));
+                master(&mut batch, PARTY, id, Master::Party(p.clone()));
             }
         }
         for id in &dirty.facilities {
             if let Some(f) = g.facilities.get(id) {
-                master(
-                    &mut batch,
-                    FACILITY,
-                    id,
-                    jejak_domain::Event::FacilityRegistered(f.clone()),
-                );
+                master(&mut batch, FACILITY, id, Master::Facility(f.clone()));
             }
         }
         for id in &dirty.products {
             if let Some(p) = g.products.get(id) {
-                master(
-                    &mut batch,
-                    PRODUCT,
-                    id,
-                    jejak_domain::Event::ProductRegistered(p.clone()),
-                );
+                master(&mut batch, PRODUCT, id, Master::Product(p.clone()));
             }
         }
         for id in &dirty.standards {
             if let Some(s) = g.standards.get(id) {
-                master(
-                    &mut batch,
-                    STANDARD,
-                    id,
-                    jejak_domain::Event::StandardRegistered(s.clone()),
-                );
+                master(&mut batch, STANDARD, id, Master::Standard(s.clone()));
             }
         }
         for id in &dirty.tokens {
@@ -397,32 +383,32 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
             .map_err(|_| corrupt(POSITION_KEY, "position is not 8 bytes".into()))?;
         g.position = u64::from_be_bytes(bytes);
     }
-    for (prefix, _) in [(PARTY, 0), (FACILITY, 1), (PRODUCT, 2), (STANDARD, 3)] {
+    for prefix in [PARTY, FACILITY, PRODUCT, STANDARD] {
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
-            let ev = jejak_proto::v1::Event::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
-            match jejak_proto::decode_event(ev).map_err(|e| corrupt(&k, e.to_string()))? {
-                jejak_domain::Event::PartyRegistered(p) => {
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let r = master::MasterRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+            match master::master_from_record(&key, r)? {
+                Master::Party(p) => {
                     g.parties.insert(p.id.clone(), p);
                 }
-                jejak_domain::Event::FacilityRegistered(f) => {
+                Master::Facility(f) => {
                     g.facilities.insert(f.id.clone(), f);
                 }
-                jejak_domain::Event::ProductRegistered(p) => {
+                Master::Product(p) => {
                     g.products.insert(p.id.clone(), p);
                 }
-                jejak_domain::Event::StandardRegistered(s) => {
+                Master::Standard(s) => {
                     g.standards.insert(s.id.clone(), s);
                 }
-                _ => return Err(corrupt(&k, "not master data".into())),
             }
         }
     }
     for item in tree.scan_prefix(TOKEN) {
         let (k, v) = item?;
         let r = records::TokenRecordProto::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
-        g.tokens
-            .restore(records::token_from_record(r).map_err(|e| corrupt(&k, e))?);
+        let key = String::from_utf8_lossy(&k).into_owned();
+        g.tokens.restore(records::token_from_record(&key, r)?);
     }
     // Lots in creation order (by the position of the event that created
     // them), so dense indexes are the same as in the live projection.
