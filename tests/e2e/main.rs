@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod cli;
+mod clock;
 mod crash;
 mod discovery;
 mod integrity;

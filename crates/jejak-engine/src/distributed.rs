@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use jejak_domain::{Command, DomainError, Event};
+use jejak_domain::{Command, DomainError, Event, SharedClock};
 use jejak_genealogy::{Genealogy, Projection};
 use jejak_log::{ChainHead, ChainLog, Draft, JetStreamLog, LogError, ReadLog, StoredEvent};
 use tokio::sync::watch;
@@ -251,6 +251,7 @@ pub struct DistributedWriter {
     pipeline: tokio::sync::Mutex<Pipeline>,
     drained: tokio::sync::Notify,
     pub counters: CaptureCounters,
+    clock: SharedClock,
 }
 
 impl DistributedWriter {
@@ -271,6 +272,7 @@ impl DistributedWriter {
         log: JetStreamLog,
         cancel: CancellationToken,
         fatal: Fatal,
+        clock: SharedClock,
     ) -> anyhow::Result<Arc<DistributedWriter>> {
         let cache = Arc::new(Cache::new());
         let feed = cache.clone();
@@ -294,6 +296,7 @@ impl DistributedWriter {
             pipeline: tokio::sync::Mutex::new(Pipeline::default()),
             drained: tokio::sync::Notify::new(),
             counters: CaptureCounters::default(),
+            clock,
         });
         let last = writer.log.last_position().await.context("read the stream's end")?;
         let mut rx = writer.cache.applied.subscribe();
@@ -310,7 +313,7 @@ impl DistributedWriter {
         if let Some(position) = st.genealogy.event_position(id) {
             return Ok(Decided::Replay(position));
         }
-        let event = jejak_domain::decide(&st.genealogy, id, command.clone(), crate::now())?;
+        let event = jejak_domain::decide(&st.genealogy, id, command.clone(), self.clock.now())?;
         let head = st.heads.get(event.chain()).copied().unwrap_or_default();
         Ok(Decided::Event(Box::new(event), head))
     }
@@ -428,7 +431,7 @@ impl DistributedWriter {
                 pl.next_position = self.cache.position() + 1;
             }
             let predicted = pl.next_position;
-            let now = crate::now();
+            let now = self.clock.now();
             let draft = Draft {
                 chain: chain.clone(),
                 event_id: id.to_string(),

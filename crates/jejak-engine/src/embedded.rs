@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use jejak_domain::SharedClock;
 use jejak_genealogy::{AppliedEvent, Projection};
 use jejak_log::{Draft, EventLog};
 
@@ -16,14 +17,17 @@ pub struct Writer<L> {
     log: L,
     projection: Arc<Projection>,
     persist_wanted: tokio::sync::Notify,
+    clock: SharedClock,
 }
 
 impl<L: EventLog> Writer<L> {
-    pub fn new(log: L, projection: Arc<Projection>) -> Writer<L> {
+    /// A writer that records events at the times `clock` tells.
+    pub fn new(log: L, projection: Arc<Projection>, clock: SharedClock) -> Writer<L> {
         Writer {
             log,
             projection,
             persist_wanted: tokio::sync::Notify::new(),
+            clock,
         }
     }
 
@@ -48,7 +52,7 @@ impl<L: EventLog> Writer<L> {
                 if let Some(position) = self.log.position_of(&id)? {
                     return Ok(Err(position));
                 }
-                let now = crate::now();
+                let now = self.clock.now();
                 let event = jejak_domain::decide(&*g, &id, command, now)?;
                 let draft = Draft {
                     chain: event.chain().to_string(),

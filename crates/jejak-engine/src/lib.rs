@@ -23,11 +23,6 @@ use jejak_proto::ErrorCode;
 
 pub use embedded::Writer;
 
-/// The current time as the domain counts it.
-pub fn now() -> Time {
-    Time::now()
-}
-
 /// A command as it enters an engine: its client-chosen id, the command,
 /// and the hash of its content that tells a retry from a reuse of the id.
 #[derive(Debug, Clone)]

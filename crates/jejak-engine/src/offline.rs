@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use jejak_domain::SharedClock;
 use jejak_genealogy::Projection;
 use jejak_log::{EventLog, LogError, SledLog};
 
@@ -24,7 +25,7 @@ pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
 /// Opens the log (checking the chains from the last verified point on) and
 /// the projection, brings the projection up to the log, and returns the
 /// writer over both.
-pub async fn open_writer(data_dir: &Path) -> anyhow::Result<Arc<Writer<SledLog>>> {
+pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<Arc<Writer<SledLog>>> {
     let log_dir = data_dir.join("log");
     let dir = log_dir.clone();
     let log = tokio::task::spawn_blocking(move || SledLog::open(&dir))
@@ -55,7 +56,7 @@ pub async fn open_writer(data_dir: &Path) -> anyhow::Result<Arc<Writer<SledLog>>
     })
     .await
     .context("projection catch-up task")??;
-    Ok(Arc::new(Writer::new(log, projection)))
+    Ok(Arc::new(Writer::new(log, projection, clock)))
 }
 
 /// Why the log in `data_dir` cannot be served. A changed or missing

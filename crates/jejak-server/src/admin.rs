@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use jejak_domain::{Time, TokenRecord, TokenTable};
+use jejak_domain::{SharedClock, Time, TokenRecord, TokenTable};
 use jejak_proto::v1 as p;
 use jejak_proto::v1::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
@@ -17,11 +17,13 @@ use crate::capture::submit;
 pub struct AdminApi<S> {
     writer: Arc<S>,
     tokens: Arc<TokenTable>,
+    /// What "active" (not yet expired) is measured against.
+    clock: SharedClock,
 }
 
 impl<S> AdminApi<S> {
-    pub fn new(writer: Arc<S>, tokens: Arc<TokenTable>) -> AdminApi<S> {
-        AdminApi { writer, tokens }
+    pub fn new(writer: Arc<S>, tokens: Arc<TokenTable>, clock: SharedClock) -> AdminApi<S> {
+        AdminApi { writer, tokens, clock }
     }
 }
 
@@ -95,7 +97,7 @@ impl<S: Engine> AdminService for AdminApi<S> {
     ) -> Result<Response<p::ListTokensReply>, Status> {
         Caller::of(&request).require(Need::Admin, "list tokens")?;
         let all = request.into_inner().include_inactive;
-        let now = jejak_engine::now();
+        let now = self.clock.now();
         let tokens = self
             .tokens
             .all()

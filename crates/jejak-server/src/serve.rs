@@ -171,7 +171,7 @@ async fn run_embedded(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
-    let writer = jejak_engine::offline::open_writer(&data_dir).await?;
+    let writer = jejak_engine::offline::open_writer(&data_dir, access.clock.clone()).await?;
     let log = writer.log().clone();
     let projection = writer.projection().clone();
     let status = projection.status();
@@ -197,7 +197,7 @@ async fn run_embedded(
         .admin_token_file
         .clone()
         .unwrap_or_else(|| data_dir.join("admin.token"));
-    crate::auth::bootstrap_admin(&*writer, &tokens, Some(&token_file)).await?;
+    crate::auth::bootstrap_admin(&*writer, &tokens, Some(&token_file), &*access.clock).await?;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -260,7 +260,11 @@ async fn run_embedded(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AdminServiceServer::new(AdminApi::new(writer.clone(), tokens)))
+        .add_service(AdminServiceServer::new(AdminApi::new(
+            writer.clone(),
+            tokens,
+            access.clock.clone(),
+        )))
         .add_service(
             CaptureServiceServer::new(CaptureApi::new(writer.clone()))
                 .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
@@ -329,7 +333,7 @@ async fn run_nats(
     let cancel = CancellationToken::new();
     let fatal = Fatal::default();
     let writer = match config.capture {
-        true => Some(DistributedWriter::start(log.clone(), cancel.clone(), fatal.clone()).await?),
+        true => Some(DistributedWriter::start(log.clone(), cancel.clone(), fatal.clone(), access.clock.clone()).await?),
         false => None,
     };
     let mut projector = None;
@@ -433,7 +437,7 @@ async fn run_nats(
         (None, None) => TokenTable::new(),
     };
     if let Some(w) = &writer {
-        crate::auth::bootstrap_admin(&**w, &tokens, access.admin_token_file.as_deref()).await?;
+        crate::auth::bootstrap_admin(&**w, &tokens, access.admin_token_file.as_deref(), &*access.clock).await?;
     }
     let (reflection_v1, reflection_v1alpha) = reflection()?;
     let addr = listener.local_addr().context("read the listen address")?;
@@ -441,7 +445,7 @@ async fn run_nats(
     println!("jejak listening on {}", access.url(addr));
     let admin_api = writer
         .clone()
-        .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone())));
+        .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone(), access.clock.clone())));
     let capture_api = writer.clone().map(|w| {
         CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
     });

@@ -68,9 +68,10 @@ pub async fn bootstrap_admin<S: jejak_engine::Engine>(
     writer: &S,
     tokens: &TokenTable,
     file: Option<&std::path::Path>,
+    clock: &dyn jejak_domain::Clock,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    let now = jejak_engine::now();
+    let now = clock.now();
     if tokens.has_active_admin(now) {
         return Ok(());
     }
