@@ -209,6 +209,15 @@ async fn register_master(target: &Target) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The master data of the labelled store: the capture benchmark's, the
+/// bagged rice product and its standard.
+fn labelled_master_lines() -> Vec<String> {
+    let mut master = master_data_lines();
+    master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":"08997001001018"}}}"#.into());
+    master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
+    master
+}
+
 fn master_data_lines() -> Vec<String> {
     vec![
         r#"{"registerParty":{"commandId":"b-op","party":{"id":"op","name":"Koperasi Sentra","roles":["PARTY_ROLE_OPERATOR"]}}}"#.into(),
@@ -735,10 +744,7 @@ fn generate_labelled(log: &SledLog, lots: u64) -> anyhow::Result<Vec<String>> {
     let mut state = State::new();
     let now = jejak_domain::Time::now();
     let append = |state: &mut State, id: String, cmd: Command| append_decided(log, state, now, id, cmd);
-    let mut master = master_data_lines();
-    master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":PREMIUM_RICE_GTIN}}}"#.into());
-    master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
-    append_master(&mut |id, cmd| append(&mut state, id, cmd), master)?;
+    append_master(&mut |id, cmd| append(&mut state, id, cmd), labelled_master_lines())?;
     let gtin = jejak_domain::gs1::Gtin::parse(PREMIUM_RICE_GTIN)?;
     let inspect = |state: &mut State, lot: &str| -> anyhow::Result<()> {
         append(
@@ -1014,4 +1020,19 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
         println!("{k:<width$}  {v}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command line the benchmarks register is one the server
+    /// reads, and the bag product carries the GTIN its labels use.
+    #[test]
+    fn the_benchmarks_master_data_parses() {
+        for line in labelled_master_lines() {
+            jejak_proto::json::parse_command(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        assert!(labelled_master_lines().iter().any(|l| l.contains(PREMIUM_RICE_GTIN)));
+    }
 }
