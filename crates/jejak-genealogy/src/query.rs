@@ -190,13 +190,6 @@ impl Genealogy {
         })
     }
 
-    /// Resolves a GS1 Digital Link to its lot and, with a serial, its package.
-    pub fn resolve_label(&self, uri: &str) -> Result<(Ix, Option<p::PackageInfo>, DigitalLink), GenealogyError> {
-        let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
-        let (ix, package) = self.resolve_link(&dl)?;
-        Ok((ix, package, dl))
-    }
-
     /// The lot a Digital Link names and, with a serial, its package.
     fn resolve_link(&self, dl: &DigitalLink) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
         let not_found = || GenealogyError::NotFound {

@@ -874,6 +874,77 @@ fn token_issued_to_proto(t: &d::TokenIssued) -> p::TokenIssued {
     }
 }
 
+fn material_received_to_proto(x: &d::MaterialReceived) -> p::MaterialReceived {
+    p::MaterialReceived {
+        lot_id: x.lot_id.clone(),
+        facility_id: x.facility_id.clone(),
+        product_id: x.product_id.clone(),
+        quantity: Some(quantity_to_proto(&x.quantity)),
+        owner_id: x.owner_id.clone(),
+        supplier_id: x.supplier_id.clone(),
+        origin: origin_to_proto(&x.origin),
+        documents: documents_to_proto(&x.documents),
+        source_lot_id: x.source_lot_id.clone().unwrap_or_default(),
+        occurred_at: opt_time_to_proto(x.occurred_at),
+    }
+}
+
+fn lot_processed_to_proto(x: &d::LotProcessed) -> p::LotProcessed {
+    p::LotProcessed {
+        facility_id: x.facility_id.clone(),
+        process_step: x.process_step.clone(),
+        line: x.line.clone(),
+        inputs: x
+            .inputs
+            .iter()
+            .map(|i| p::LotInput {
+                lot_id: i.lot_id.clone(),
+                quantity: Some(quantity_to_proto(&i.quantity)),
+            })
+            .collect(),
+        outputs: x
+            .outputs
+            .iter()
+            .map(|o| p::LotOutput {
+                lot_id: o.lot_id.clone(),
+                product_id: o.product_id.clone(),
+                quantity: Some(quantity_to_proto(&o.quantity)),
+                owner_id: o.owner_id.clone(),
+            })
+            .collect(),
+        occurred_at: opt_time_to_proto(x.occurred_at),
+    }
+}
+
+fn lot_packed_to_proto(x: &d::LotPacked) -> p::LotPacked {
+    p::LotPacked {
+        facility_id: x.facility_id.clone(),
+        lot_id: x.lot_id.clone(),
+        gtin: x.gtin.as_str().to_string(),
+        packages: x
+            .packages
+            .iter()
+            .map(|pk| p::Package {
+                serial: pk.serial.clone(),
+                quantity: Some(quantity_to_proto(&pk.quantity)),
+            })
+            .collect(),
+        occurred_at: opt_time_to_proto(x.occurred_at),
+    }
+}
+
+fn lot_shipped_to_proto(x: &d::LotShipped) -> p::LotShipped {
+    p::LotShipped {
+        facility_id: x.facility_id.clone(),
+        lot_id: x.lot_id.clone(),
+        quantity: x.quantity.as_ref().map(quantity_to_proto),
+        package_serials: x.package_serials.clone(),
+        consignee_id: x.consignee_id.clone(),
+        document: x.document.clone(),
+        occurred_at: opt_time_to_proto(x.occurred_at),
+    }
+}
+
 /// The proto form of a domain event, as stored in envelopes.
 pub fn event_to_proto(e: &d::Event) -> p::Event {
     use p::event::Kind;
@@ -890,18 +961,7 @@ pub fn event_to_proto(e: &d::Event) -> p::Event {
         d::Event::StandardRegistered(x) => Kind::QualityStandardRegistered(p::QualityStandardRegistered {
             standard: Some(standard_to_proto(x)),
         }),
-        d::Event::MaterialReceived(x) => Kind::MaterialReceived(p::MaterialReceived {
-            lot_id: x.lot_id.clone(),
-            facility_id: x.facility_id.clone(),
-            product_id: x.product_id.clone(),
-            quantity: Some(quantity_to_proto(&x.quantity)),
-            owner_id: x.owner_id.clone(),
-            supplier_id: x.supplier_id.clone(),
-            origin: origin_to_proto(&x.origin),
-            documents: documents_to_proto(&x.documents),
-            source_lot_id: x.source_lot_id.clone().unwrap_or_default(),
-            occurred_at: opt_time_to_proto(x.occurred_at),
-        }),
+        d::Event::MaterialReceived(x) => Kind::MaterialReceived(material_received_to_proto(x)),
         d::Event::LotInspected(x) => Kind::LotInspected(p::LotInspected {
             lot_id: x.lot_id.clone(),
             facility_id: x.facility_id.clone(),
@@ -912,53 +972,9 @@ pub fn event_to_proto(e: &d::Event) -> p::Event {
             inspector: x.inspector.clone(),
             occurred_at: opt_time_to_proto(x.occurred_at),
         }),
-        d::Event::LotProcessed(x) => Kind::LotProcessed(p::LotProcessed {
-            facility_id: x.facility_id.clone(),
-            process_step: x.process_step.clone(),
-            line: x.line.clone(),
-            inputs: x
-                .inputs
-                .iter()
-                .map(|i| p::LotInput {
-                    lot_id: i.lot_id.clone(),
-                    quantity: Some(quantity_to_proto(&i.quantity)),
-                })
-                .collect(),
-            outputs: x
-                .outputs
-                .iter()
-                .map(|o| p::LotOutput {
-                    lot_id: o.lot_id.clone(),
-                    product_id: o.product_id.clone(),
-                    quantity: Some(quantity_to_proto(&o.quantity)),
-                    owner_id: o.owner_id.clone(),
-                })
-                .collect(),
-            occurred_at: opt_time_to_proto(x.occurred_at),
-        }),
-        d::Event::LotPacked(x) => Kind::LotPacked(p::LotPacked {
-            facility_id: x.facility_id.clone(),
-            lot_id: x.lot_id.clone(),
-            gtin: x.gtin.as_str().to_string(),
-            packages: x
-                .packages
-                .iter()
-                .map(|pk| p::Package {
-                    serial: pk.serial.clone(),
-                    quantity: Some(quantity_to_proto(&pk.quantity)),
-                })
-                .collect(),
-            occurred_at: opt_time_to_proto(x.occurred_at),
-        }),
-        d::Event::LotShipped(x) => Kind::LotShipped(p::LotShipped {
-            facility_id: x.facility_id.clone(),
-            lot_id: x.lot_id.clone(),
-            quantity: x.quantity.as_ref().map(quantity_to_proto),
-            package_serials: x.package_serials.clone(),
-            consignee_id: x.consignee_id.clone(),
-            document: x.document.clone(),
-            occurred_at: opt_time_to_proto(x.occurred_at),
-        }),
+        d::Event::LotProcessed(x) => Kind::LotProcessed(lot_processed_to_proto(x)),
+        d::Event::LotPacked(x) => Kind::LotPacked(lot_packed_to_proto(x)),
+        d::Event::LotShipped(x) => Kind::LotShipped(lot_shipped_to_proto(x)),
         d::Event::LotStatusChanged(x) => Kind::LotStatusChanged(p::LotStatusChanged {
             facility_id: x.facility_id.clone(),
             lot_id: x.lot_id.clone(),
@@ -1276,8 +1292,7 @@ impl From<p::ExportEventsRequest> for d::ExportQuery {
 pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
     use p::command::Kind;
     let command_id = command_id.to_string();
-    // The payloads the commands share with their events convert once, there.
-    let event = |e: d::Event| event_to_proto(&e).kind;
+    // The payloads the commands share with their events convert once.
     match c {
         d::Command::RegisterParty(x) => Kind::RegisterParty(p::RegisterPartyRequest {
             command_id,
@@ -1296,9 +1311,6 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             standard: Some(standard_to_proto(x)),
         }),
         d::Command::ReceiveMaterial(x) => {
-            let Some(p::event::Kind::MaterialReceived(m)) = event(d::Event::MaterialReceived(x.clone())) else {
-                unreachable!("a receipt converts to a receipt")
-            };
             let p::MaterialReceived {
                 lot_id,
                 facility_id,
@@ -1310,7 +1322,7 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
                 documents,
                 source_lot_id,
                 occurred_at,
-            } = m;
+            } = material_received_to_proto(x);
             Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
                 command_id,
                 facility_id,
@@ -1335,9 +1347,6 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             occurred_at: opt_time_to_proto(x.occurred_at),
         }),
         d::Command::ProcessLots(x) => {
-            let Some(p::event::Kind::LotProcessed(m)) = event(d::Event::LotProcessed(x.clone())) else {
-                unreachable!("a processing converts to a processing")
-            };
             let p::LotProcessed {
                 facility_id,
                 process_step,
@@ -1345,7 +1354,7 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
                 inputs,
                 outputs,
                 occurred_at,
-            } = m;
+            } = lot_processed_to_proto(x);
             Kind::ProcessLots(p::ProcessLotsRequest {
                 command_id,
                 facility_id,
@@ -1357,16 +1366,13 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             })
         }
         d::Command::PackLot(x) => {
-            let Some(p::event::Kind::LotPacked(m)) = event(d::Event::LotPacked(x.clone())) else {
-                unreachable!("a packing converts to a packing")
-            };
             let p::LotPacked {
                 facility_id,
                 lot_id,
                 gtin,
                 packages,
                 occurred_at,
-            } = m;
+            } = lot_packed_to_proto(x);
             Kind::PackLot(p::PackLotRequest {
                 command_id,
                 facility_id,
@@ -1377,9 +1383,6 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             })
         }
         d::Command::ShipLot(x) => {
-            let Some(p::event::Kind::LotShipped(m)) = event(d::Event::LotShipped(x.clone())) else {
-                unreachable!("a shipment converts to a shipment")
-            };
             let p::LotShipped {
                 facility_id,
                 lot_id,
@@ -1388,7 +1391,7 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
                 consignee_id,
                 document,
                 occurred_at,
-            } = m;
+            } = lot_shipped_to_proto(x);
             Kind::ShipLot(p::ShipLotRequest {
                 command_id,
                 facility_id,
@@ -1442,60 +1445,5 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             token_id: r.token_id.clone(),
             reason: r.reason.clone(),
         }),
-    }
-}
-
-#[cfg(test)]
-mod query_tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn lot() -> impl Strategy<Value = String> {
-        "[A-Za-z0-9._-]{1,20}"
-    }
-
-    fn target() -> impl Strategy<Value = d::Target> {
-        let gtin = Gtin::parse("08997001001018").expect("a valid GTIN");
-        prop_oneof![
-            lot().prop_map(d::Target::Lot),
-            lot().prop_map(d::Target::Serial),
-            (lot(), proptest::option::of(lot())).prop_map(move |(l, s)| {
-                d::Target::Label(d::gs1::DigitalLink::new(gtin.clone(), l, s).expect("GS1 characters"))
-            }),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn trace_queries_round_trip(target in target(), max_depth: u32, max_nodes: u32) {
-            let q = d::TraceQuery { target, max_depth, max_nodes };
-            prop_assert_eq!(d::TraceQuery::try_from(p::TraceRequest::from(&q)), Ok(q));
-        }
-
-        #[test]
-        fn history_queries_round_trip(lot_id in lot(), at in proptest::option::of(0i64..4_000_000_000_000_000_000)) {
-            let q = d::HistoryQuery { lot_id, as_of: at.map(d::Time) };
-            prop_assert_eq!(d::HistoryQuery::try_from(p::LotHistoryRequest::from(&q)), Ok(q));
-        }
-    }
-
-    #[test]
-    fn a_query_without_a_target_names_the_field() {
-        let e = d::TraceQuery::try_from(p::TraceRequest::default()).expect_err("no target");
-        assert_eq!(e.to_string(), "target: give a lot id, a package serial or a label");
-        let e = d::Target::try_from(p::OriginSharesRequest {
-            target: Some(p::Target { kind: None }),
-        })
-        .expect_err("no kind");
-        assert!(e.to_string().starts_with("target: "), "{e}");
-        let e = d::LotQuery::try_from(p::GetLotRequest {
-            lot_id: "L".repeat(1 << 20),
-        })
-        .expect_err("too long");
-        assert!(e.to_string().starts_with("lot_id: \"LLLL"), "{e}");
-        assert!(e.to_string().len() < 200, "{e}");
-        let e = d::LabelQuery::try_from(p::LookupLabelRequest { uri: "/01/123".into() }).expect_err("malformed");
-        assert!(e.to_string().starts_with("uri: "), "{e}");
     }
 }

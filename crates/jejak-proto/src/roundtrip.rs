@@ -1,11 +1,14 @@
 //! Property tests: every domain event survives its trip through the proto
-//! message the log stores and back (`event_to_proto`, `decode_event`), so a
-//! field added on one side and forgotten on the other fails here.
+//! message the log stores and back (`event_to_proto`, `decode_event`), every
+//! command through the request that carries it, every query through its
+//! request; so a field added on one side and forgotten on the other fails
+//! here.
 
 use jejak_domain as d;
 use jejak_domain::gs1::Gtin;
 use proptest::prelude::*;
 
+use crate::v1 as p;
 use crate::{decode_event, event_to_proto};
 
 fn id() -> impl Strategy<Value = String> {
@@ -381,4 +384,46 @@ proptest! {
         let back = crate::command_from_proto(crate::command_to_proto(&command_id, &command));
         prop_assert_eq!(back, Ok((command_id, command)));
     }
+}
+
+fn target() -> impl Strategy<Value = d::Target> {
+    prop_oneof![
+        lot().prop_map(d::Target::Lot),
+        lot().prop_map(d::Target::Serial),
+        (gtin(), lot(), proptest::option::of(lot()))
+            .prop_map(|(g, l, s)| { d::Target::Label(d::gs1::DigitalLink::new(g, l, s).expect("GS1 characters")) }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn trace_queries_round_trip(target in target(), max_depth: u32, max_nodes: u32) {
+        let q = d::TraceQuery { target, max_depth, max_nodes };
+        prop_assert_eq!(d::TraceQuery::try_from(p::TraceRequest::from(&q)), Ok(q));
+    }
+
+    #[test]
+    fn history_queries_round_trip(lot_id in lot(), at in proptest::option::of(time())) {
+        let q = d::HistoryQuery { lot_id, as_of: at };
+        prop_assert_eq!(d::HistoryQuery::try_from(p::LotHistoryRequest::from(&q)), Ok(q));
+    }
+}
+
+#[test]
+fn a_query_without_a_target_names_the_field() {
+    let e = d::TraceQuery::try_from(p::TraceRequest::default()).expect_err("no target");
+    assert_eq!(e.to_string(), "target: give a lot id, a package serial or a label");
+    let e = d::Target::try_from(p::OriginSharesRequest {
+        target: Some(p::Target { kind: None }),
+    })
+    .expect_err("no kind");
+    assert!(e.to_string().starts_with("target: "), "{e}");
+    let e = d::LotQuery::try_from(p::GetLotRequest {
+        lot_id: "L".repeat(1 << 20),
+    })
+    .expect_err("too long");
+    assert!(e.to_string().starts_with("lot_id: \"LLLL"), "{e}");
+    assert!(e.to_string().len() < 200, "{e}");
+    let e = d::LabelQuery::try_from(p::LookupLabelRequest { uri: "/01/123".into() }).expect_err("malformed");
+    assert!(e.to_string().starts_with("uri: "), "{e}");
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use jejak_proto::{ErrorCode, Refusal};
 use tonic::body::Body;
 
+use crate::error::{is_grpc, refusal_response};
+
 /// How much sooner than the client's own `grpc-timeout` this layer answers,
 /// so that its refusal, not tonic's, is the one sent.
 const CLIENT_DEADLINE_MARGIN: Duration = Duration::from_millis(1);
@@ -37,28 +39,6 @@ fn grpc_timeout(value: &http::HeaderValue) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
-}
-
-fn is_grpc<B>(request: &http::Request<B>) -> bool {
-    request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
-
-/// A refusal as the caller's protocol carries it.
-fn refusal_response(refusal: &Refusal, grpc: bool) -> http::Response<Body> {
-    if grpc {
-        return jejak_proto::to_status(refusal).into_http();
-    }
-    let body = jejak_proto::problem_json(refusal).to_string() + "\n";
-    let mut r = http::Response::new(Body::new(http_body_util::Full::new(bytes::Bytes::from(body))));
-    *r.status_mut() = refusal.code.http();
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/problem+json"),
-    );
-    r
 }
 
 /// tonic's refusal of an oversized request, told as RESOURCE_EXHAUSTED.

@@ -7,39 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use jejak_domain::{SharedClock, TokenTable};
-use jejak_proto::{ErrorCode, Refusal, ServiceError};
+use jejak_proto::{ErrorCode, Refusal};
 
 use super::limiter::{BucketKey, Limiter, RateLimits};
 use super::policy::{need, Caller, Principal};
-
-/// Why a request was refused before it reached its handler, as a gRPC
-/// status for gRPC callers and `application/problem+json` otherwise.
-fn refusal_response(refusal: &Refusal, grpc: bool) -> http::Response<tonic::body::Body> {
-    if grpc {
-        return jejak_proto::to_status(refusal).into_http();
-    }
-    let code = refusal.error_code().http();
-    let body = jejak_proto::problem_json(refusal).to_string() + "\n";
-    let mut r = http::Response::new(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from(
-        body,
-    ))));
-    *r.status_mut() = code;
-    let h = r.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/problem+json"),
-    );
-    if code == http::StatusCode::UNAUTHORIZED {
-        h.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-    }
-    if let Some(wait) = refusal.retry_after {
-        h.insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from(wait.as_secs().max(1)),
-        );
-    }
-    r
-}
+use crate::error::{is_grpc, refusal_response};
 
 struct AuthState {
     tokens: Arc<TokenTable>,
@@ -198,10 +170,7 @@ where
                 futures_util::future::Either::Left(self.inner.call(request))
             }
             Err(refusal) => {
-                let grpc = request
-                    .headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+                let grpc = is_grpc(&request);
                 futures_util::future::Either::Right(std::future::ready(Ok(refusal_response(&refusal, grpc))))
             }
         }
