@@ -58,7 +58,7 @@ async fn the_shared_scenario_over_grpc_answers_as_the_genealogy_projects_it() {
                 )
             };
             let over_grpc = over_grpc.expect("a trace over gRPC").into_inner();
-            let in_memory = in_memory.expect("a trace in memory");
+            let in_memory = p::TraceReply::from(in_memory.expect("a trace in memory"));
             let nodes = |r: &p::TraceReply| {
                 r.nodes
                     .iter()
@@ -77,6 +77,7 @@ async fn the_shared_scenario_over_grpc_answers_as_the_genealogy_projects_it() {
             .await
             .expect("shares over gRPC")
             .into_inner();
-        assert_eq!(shares, g.origin_shares(&target).expect("shares in memory"), "{lot}");
+        let in_memory = p::OriginSharesReply::from(g.origin_shares(&target).expect("shares in memory"));
+        assert_eq!(shares, in_memory, "{lot}");
     }
 }

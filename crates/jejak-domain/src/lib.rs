@@ -14,6 +14,7 @@ pub mod gs1;
 pub mod model;
 pub mod quantity;
 pub mod query;
+pub mod read;
 #[cfg(any(test, feature = "scenario"))]
 pub mod scenario;
 pub mod shares;

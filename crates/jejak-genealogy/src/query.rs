@@ -1,13 +1,15 @@
 //! Trace queries over the in-memory genealogy: backward and forward traces,
-//! origin shares, lot details and label lookups, answered as API messages.
+//! origin shares, lot details and label lookups, answered as the domain's read models.
 
 use std::collections::{HashMap, VecDeque};
 
 use jejak_domain::gs1::DigitalLink;
-use jejak_domain::quantity::from_base;
+use jejak_domain::read::{
+    self, Inspection, LabelLookup, LotView, Making, Named, OriginShares, PackageView, Share, ShipmentView, Trace,
+    TraceEdge, TraceNode, Truncation,
+};
 use jejak_domain::shares::{self, Fraction};
-use jejak_domain::{Decimal, Dimension, Quantity, Target, Time};
-use jejak_proto::v1 as p;
+use jejak_domain::{Decimal, Dimension, Quantity, Target};
 use num_traits::{One, Zero};
 
 use crate::graph::{Genealogy, Ix, LotNode, Made, PackageRec, NO_SUPPLIER};
@@ -43,137 +45,120 @@ impl Default for TraceLimits {
     }
 }
 
-fn qty(base: Decimal, unit: jejak_domain::Unit) -> p::Quantity {
-    jejak_proto::quantity_to_proto(&Quantity::from_parts(from_base(base, unit), unit))
-}
-
-fn ts(t: Time) -> Option<prost_types::Timestamp> {
-    Some(jejak_proto::time_to_proto(t))
+fn qty(base: Decimal, unit: jejak_domain::Unit) -> Quantity {
+    read::in_unit(base, unit)
 }
 
 impl Genealogy {
-    fn name_of_party(&self, id: &str) -> String {
-        self.parties.get(id).map(|p| p.name.clone()).unwrap_or_default()
+    fn party(&self, id: &str) -> Named {
+        Named::new(id, self.parties.get(id).map(|p| p.name.clone()).unwrap_or_default())
     }
 
-    fn package_info(&self, n: &LotNode, pk: &PackageRec) -> p::PackageInfo {
+    fn package_view(&self, n: &LotNode, pk: &PackageRec) -> PackageView {
         let gtin = self.names.get(pk.gtin).to_string();
         let label = jejak_domain::gs1::Gtin::parse(&gtin)
             .ok()
             .and_then(|g| DigitalLink::new(g, n.id.to_string(), Some(pk.serial.to_string())).ok())
             .map(|dl| dl.path())
             .unwrap_or_default();
-        p::PackageInfo {
+        PackageView {
             serial: pk.serial.to_string(),
             gtin,
             quantity: Some(qty(pk.quantity, n.unit)),
             label,
             shipped: pk.shipped,
-            event_id: pk.event_id.to_string(),
+            event_id: Some(pk.event_id.to_string()),
         }
     }
 
-    fn shipments_of(&self, n: &LotNode) -> Vec<p::Shipment> {
+    fn shipments_of(&self, n: &LotNode) -> Vec<ShipmentView> {
         n.detail()
             .shipments
             .iter()
             .filter(|s| !s.voided)
-            .map(|s| {
-                let consignee = self.names.get(s.consignee).to_string();
-                p::Shipment {
-                    event_id: s.event_id.to_string(),
-                    lot_id: n.id.to_string(),
-                    consignee_name: self.name_of_party(&consignee),
-                    consignee_id: consignee,
-                    quantity: s.quantity.map(|q| qty(q, n.unit)),
-                    package_serials: s.serials.iter().map(|x| x.to_string()).collect(),
-                    document: s.document.clone(),
-                    facility_id: self.names.get(n.facility).to_string(),
-                    occurred_at: ts(s.at),
-                }
+            .map(|s| ShipmentView {
+                event_id: s.event_id.to_string(),
+                lot_id: n.id.to_string(),
+                consignee: self.party(self.names.get(s.consignee)),
+                quantity: s.quantity.map(|q| qty(q, n.unit)),
+                serials: s.serials.iter().map(|x| x.to_string()).collect(),
+                document: s.document.clone(),
+                facility_id: self.names.get(n.facility).to_string(),
+                at: s.at,
             })
             .collect()
     }
 
-    /// The API view of a lot.
-    pub(crate) fn lot_message(&self, ix: Ix, with_detail: bool) -> p::Lot {
+    /// A lot as the genealogy knows it; `with_detail` adds measurements,
+    /// documents, packages and shipments (a trace lists lots without them).
+    pub(crate) fn lot_view(&self, ix: Ix, with_detail: bool) -> LotView {
         let n = self.node(ix);
         let product = self.names.get(n.product);
         let facility = self.names.get(n.facility);
-        let owner = self.names.get(n.owner);
-        let supplier = if n.supplier == NO_SUPPLIER {
-            ""
-        } else {
-            self.names.get(n.supplier)
-        };
         let inspections = n
             .detail()
             .inspections
             .iter()
             .map(|i| {
                 let standard = self.names.get(i.standard);
-                p::Inspection {
-                    event_id: i.event_id.to_string(),
-                    standard_id: standard.to_string(),
-                    standard_name: self.standards.get(standard).map(|s| s.name.clone()).unwrap_or_default(),
-                    verdict: jejak_proto::verdict_to_proto(i.verdict) as i32,
+                Inspection {
+                    event_id: Some(i.event_id.to_string()),
+                    standard: Named::new(
+                        standard,
+                        self.standards.get(standard).map(|s| s.name.clone()).unwrap_or_default(),
+                    ),
+                    verdict: i.verdict,
                     measurements: if with_detail {
-                        jejak_proto::measurements_to_proto(&i.measurements)
+                        i.measurements.clone()
                     } else {
                         Vec::new()
                     },
                     findings: i.findings.clone(),
-                    occurred_at: ts(i.at),
+                    at: i.at,
                     voided: i.voided,
                 }
             })
             .collect();
-        p::Lot {
+        LotView {
             lot_id: n.id.to_string(),
-            product_id: product.to_string(),
-            product_name: self.products.get(product).map(|x| x.name.clone()).unwrap_or_default(),
-            facility_id: facility.to_string(),
-            facility_name: self
-                .facilities
-                .get(facility)
-                .map(|x| x.name.clone())
-                .unwrap_or_default(),
-            owner_id: owner.to_string(),
-            owner_name: self.name_of_party(owner),
-            supplier_id: supplier.to_string(),
-            supplier_name: self.name_of_party(supplier),
+            product: Named::new(
+                product,
+                self.products.get(product).map(|x| x.name.clone()).unwrap_or_default(),
+            ),
+            facility: Named::new(
+                facility,
+                self.facilities
+                    .get(facility)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default(),
+            ),
+            owner: self.party(self.names.get(n.owner)),
+            supplier: (n.supplier != NO_SUPPLIER).then(|| self.party(self.names.get(n.supplier))),
             quantity: Some(qty(n.quantity, n.unit)),
             balance: Some(qty(n.balance, n.unit)),
-            status: jejak_proto::status_to_proto(n.standing.status) as i32,
-            verdict: n
-                .standing
-                .verdict
-                .map_or(0, |v| jejak_proto::verdict_to_proto(v) as i32),
+            status: n.standing.status,
+            verdict: n.standing.verdict,
             hold_released: n.standing.hold_released,
             inspections,
-            origin: jejak_proto::origin_to_proto(&n.detail().origin),
+            origin: n.detail().origin.clone(),
             documents: if with_detail {
-                jejak_proto::documents_to_proto(&n.detail().documents)
+                n.detail().documents.clone()
             } else {
                 Vec::new()
             },
-            created_by: n.created_by.to_string(),
-            created_as: match n.made {
-                Made::Received => "received".to_string(),
-                Made::Step(step) => self.names.get(step).to_string(),
+            created_by: Some(n.created_by.to_string()),
+            made: match n.made {
+                Made::Received => Making::Received,
+                Made::Step(step) => Making::Step(self.names.get(step).to_string()),
             },
-            made_by: match n.made {
-                Made::Received => p::Making::Received,
-                Made::Step(_) => p::Making::Processed,
-            } as i32,
-            created_at: ts(n.created_at),
-            source_lot_id: n.source_lot.map(|s| self.node(s).id.to_string()).unwrap_or_default(),
+            created_at: n.created_at,
+            source_lot: n.source_lot.map(|s| self.node(s).id.to_string()),
             packages: if with_detail {
                 n.detail()
                     .packages
                     .iter()
                     .filter(|pk| !pk.voided)
-                    .map(|pk| self.package_info(n, pk))
+                    .map(|pk| self.package_view(n, pk))
                     .collect()
             } else {
                 Vec::new()
@@ -191,7 +176,7 @@ impl Genealogy {
     }
 
     /// The lot a Digital Link names and, with a serial, its package.
-    fn resolve_link(&self, dl: &DigitalLink) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
+    fn resolve_link(&self, dl: &DigitalLink) -> Result<(Ix, Option<PackageView>), GenealogyError> {
         let not_found = || GenealogyError::NotFound {
             what: "label",
             id: dl.path(),
@@ -220,13 +205,13 @@ impl Genealogy {
                     .iter()
                     .find(|pk| !pk.voided && *pk.serial == **serial && self.names.get(pk.gtin) == gtin)
                     .ok_or_else(not_found)?;
-                Some(self.package_info(n, pk))
+                Some(self.package_view(n, pk))
             }
         };
         Ok((ix, package))
     }
 
-    fn resolve_target(&self, target: &Target) -> Result<(Ix, Option<p::PackageInfo>), GenealogyError> {
+    fn resolve_target(&self, target: &Target) -> Result<(Ix, Option<PackageView>), GenealogyError> {
         match target {
             Target::Lot(id) => Ok((self.lot_ix_or_404(id)?, None)),
             Target::Serial(serial) => {
@@ -244,7 +229,7 @@ impl Genealogy {
                     .packages
                     .iter()
                     .find(|pk| !pk.voided && *pk.serial == **serial)
-                    .map(|pk| self.package_info(n, pk))
+                    .map(|pk| self.package_view(n, pk))
                     .ok_or_else(|| GenealogyError::NotFound {
                         what: "package serial",
                         id: serial.clone(),
@@ -261,18 +246,13 @@ impl Genealogy {
         target: &Target,
         max_depth: u32,
         limits: TraceLimits,
-    ) -> Result<p::TraceReply, GenealogyError> {
+    ) -> Result<Trace, GenealogyError> {
         let (root, package) = self.resolve_target(target)?;
         self.walk(root, package, max_depth, limits, true)
     }
 
     /// Every lot, package and consignee a lot reached.
-    pub fn forward_trace(
-        &self,
-        target: &Target,
-        max_depth: u32,
-        limits: TraceLimits,
-    ) -> Result<p::TraceReply, GenealogyError> {
+    pub fn forward_trace(&self, target: &Target, max_depth: u32, limits: TraceLimits) -> Result<Trace, GenealogyError> {
         let (root, package) = self.resolve_target(target)?;
         self.walk(root, package, max_depth, limits, false)
     }
@@ -280,11 +260,11 @@ impl Genealogy {
     fn walk(
         &self,
         root: Ix,
-        package: Option<p::PackageInfo>,
+        package: Option<PackageView>,
         max_depth: u32,
         limits: TraceLimits,
         up: bool,
-    ) -> Result<p::TraceReply, GenealogyError> {
+    ) -> Result<Trace, GenealogyError> {
         let depth_limit = if max_depth == 0 {
             limits.max_depth
         } else {
@@ -338,30 +318,24 @@ impl Genealogy {
                 let (input, output) = if up { (other, ix) } else { (ix, other) };
                 let input_node = self.node(input);
                 let output_node = self.node(output);
-                edges.push(p::TraceEdge {
-                    input_lot_id: input_node.id.to_string(),
-                    output_lot_id: output_node.id.to_string(),
+                edges.push(TraceEdge {
+                    input: input_node.id.to_string(),
+                    output: output_node.id.to_string(),
                     quantity: Some(qty(e.quantity, input_node.unit)),
                     event_id: output_node.created_by.to_string(),
                     step: self.names.get(e.step).to_string(),
                 });
             }
         }
-        let mut nodes: Vec<p::TraceNode> = order
+        let mut nodes: Vec<TraceNode> = order
             .iter()
-            .map(|ix| p::TraceNode {
-                lot: Some(self.lot_message(*ix, false)),
+            .map(|ix| TraceNode {
+                lot: self.lot_view(*ix, false),
                 depth: depth[ix],
             })
             .collect();
-        nodes.sort_by(|a, b| {
-            a.depth.cmp(&b.depth).then_with(|| {
-                let la = a.lot.as_ref().map(|l| l.lot_id.as_str());
-                let lb = b.lot.as_ref().map(|l| l.lot_id.as_str());
-                la.cmp(&lb)
-            })
-        });
-        edges.sort_by(|a, b| (&a.output_lot_id, &a.input_lot_id).cmp(&(&b.output_lot_id, &b.input_lot_id)));
+        nodes.sort_by(|a, b| a.depth.cmp(&b.depth).then_with(|| a.lot.lot_id.cmp(&b.lot.lot_id)));
+        edges.sort_by(|a, b| (&a.output, &a.input).cmp(&(&b.output, &b.input)));
         let (mut packages, mut shipments) = (Vec::new(), Vec::new());
         if !up {
             for ix in &order {
@@ -371,31 +345,27 @@ impl Genealogy {
                         .packages
                         .iter()
                         .filter(|pk| !pk.voided)
-                        .map(|pk| self.package_info(n, pk)),
+                        .map(|pk| self.package_view(n, pk)),
                 );
                 shipments.extend(self.shipments_of(n));
             }
             packages.sort_by(|a, b| a.serial.cmp(&b.serial));
-            shipments.sort_by(|a, b| {
-                (a.occurred_at.map(|t| (t.seconds, t.nanos)), &a.event_id)
-                    .cmp(&(b.occurred_at.map(|t| (t.seconds, t.nanos)), &b.event_id))
-            });
+            shipments.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
         }
-        Ok(p::TraceReply {
-            root_lot_id: self.node(root).id.to_string(),
+        Ok(Trace {
+            root: self.node(root).id.to_string(),
             package,
             nodes,
             edges,
             packages,
             shipments,
-            truncated: cut_by_depth || cut_by_nodes,
-            truncated_reason: if cut_by_nodes {
-                p::TraceTruncation::MaxNodes
+            truncated: if cut_by_nodes {
+                Some(Truncation::MaxNodes)
             } else if cut_by_depth {
-                p::TraceTruncation::MaxDepth
+                Some(Truncation::MaxDepth)
             } else {
-                p::TraceTruncation::Unspecified
-            } as i32,
+                None
+            },
         })
     }
 
@@ -448,7 +418,7 @@ impl Genealogy {
     }
 
     /// Origin shares of a lot by UKM, by supplier and by receipt.
-    pub fn origin_shares(&self, target: &Target) -> Result<p::OriginSharesReply, GenealogyError> {
+    pub fn origin_shares(&self, target: &Target) -> Result<OriginShares, GenealogyError> {
         let (root, _) = self.resolve_target(target)?;
         let comp = self.composition(root);
         let group = |key: &dyn Fn(&LotNode) -> String| {
@@ -461,11 +431,14 @@ impl Genealogy {
             let percents = shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), 2);
             v.into_iter()
                 .zip(percents)
-                .map(|((id, f), percent)| p::Share {
-                    party_name: self.name_of_party(&id),
-                    party_id: id,
-                    fraction: shares::format_fraction(&f),
-                    percent,
+                .map(|((id, f), percent)| {
+                    let Named { id, name } = self.party(&id);
+                    Share {
+                        id,
+                        name,
+                        fraction: Some(f),
+                        percent,
+                    }
                 })
                 .collect::<Vec<_>>()
         };
@@ -480,8 +453,8 @@ impl Genealogy {
         let mut by_receipt = group(&|n| n.id.to_string());
         for s in &mut by_receipt {
             // Receipt entries name lots, not parties.
-            s.party_name = self
-                .lot_ix(&s.party_id)
+            s.name = self
+                .lot_ix(&s.id)
                 .map(|ix| {
                     let n = self.node(ix);
                     format!(
@@ -490,12 +463,12 @@ impl Genealogy {
                             .get(self.names.get(n.product))
                             .map(|p| p.name.as_str())
                             .unwrap_or(""),
-                        self.name_of_party(self.names.get(n.owner))
+                        self.party(self.names.get(n.owner)).name
                     )
                 })
                 .unwrap_or_default();
         }
-        Ok(p::OriginSharesReply {
+        Ok(OriginShares {
             lot_id: self.node(root).id.to_string(),
             by_ukm,
             by_supplier,
@@ -504,24 +477,22 @@ impl Genealogy {
     }
 
     /// A lot with all its details.
-    pub fn get_lot(&self, id: &str) -> Result<p::Lot, GenealogyError> {
-        Ok(self.lot_message(self.lot_ix_or_404(id)?, true))
+    pub fn get_lot(&self, id: &str) -> Result<LotView, GenealogyError> {
+        Ok(self.lot_view(self.lot_ix_or_404(id)?, true))
     }
 
     /// Resolves a label to its lot and package.
-    pub fn lookup_label(&self, uri: &str) -> Result<p::LookupLabelReply, GenealogyError> {
+    pub fn lookup_label(&self, uri: &str) -> Result<LabelLookup, GenealogyError> {
         let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
         self.lookup_link(&dl)
     }
 
     /// What a Digital Link names: its lot (in full) and, with a serial, its package.
-    pub fn lookup_link(&self, dl: &DigitalLink) -> Result<p::LookupLabelReply, GenealogyError> {
+    pub fn lookup_link(&self, dl: &DigitalLink) -> Result<LabelLookup, GenealogyError> {
         let (ix, package) = self.resolve_link(dl)?;
-        Ok(p::LookupLabelReply {
-            gtin: dl.gtin.as_str().to_string(),
-            lot_id: dl.lot.clone(),
-            serial: dl.serial.clone().unwrap_or_default(),
-            lot: Some(self.lot_message(ix, true)),
+        Ok(LabelLookup {
+            link: dl.clone(),
+            lot: self.lot_view(ix, true),
             package,
         })
     }

@@ -127,16 +127,20 @@ fn pq(value: &str, unit: p::Unit) -> Option<p::Quantity> {
 
 fn backward(g: &Genealogy, target: Target) -> p::TraceReply {
     g.backward_trace(&target, 0, TraceLimits::default())
+        .map(p::TraceReply::from)
         .expect("backward trace")
 }
 
 fn forward(g: &Genealogy, target: Target) -> p::TraceReply {
     g.forward_trace(&target, 0, TraceLimits::default())
+        .map(p::TraceReply::from)
         .expect("forward trace")
 }
 
 fn shares(g: &Genealogy, lot: &str) -> p::OriginSharesReply {
-    g.origin_shares(&lot_target(lot)).expect("origin shares")
+    g.origin_shares(&lot_target(lot))
+        .map(p::OriginSharesReply::from)
+        .expect("origin shares")
 }
 
 /// (depth, lot id) of every node.
@@ -305,6 +309,7 @@ fn backward_trace_follows_transfers_and_stops_at_max_depth() {
 
     let cut = g
         .backward_trace(&lot_target("B2"), 1, TraceLimits::default())
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!(nodes(&cut), owned(&[(0, "B2"), (1, "B1"), (1, "G3")]));
     assert_eq!(cut.edges.len(), 2);
@@ -318,6 +323,7 @@ fn backward_trace_follows_transfers_and_stops_at_max_depth() {
                 max_nodes: 2,
             },
         )
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!(limited.nodes.len(), 2);
     assert!(limited.truncated);
@@ -459,7 +465,10 @@ fn origin_shares_are_exact_through_blends() {
         (&kb2.by_ukm, &kb2.by_supplier, &kb2.by_receipt),
         (&b2.by_ukm, &b2.by_supplier, &b2.by_receipt)
     );
-    let by_serial = g.origin_shares(&serial_target("P-0002")).expect("shares");
+    let by_serial = g
+        .origin_shares(&serial_target("P-0002"))
+        .map(p::OriginSharesReply::from)
+        .expect("shares");
     assert_eq!(by_serial, b2);
     // A receipt is all its own.
     let g1 = shares(&g, "G1");
@@ -500,7 +509,10 @@ fn origin_shares_round_to_exactly_100_percent() {
 #[test]
 fn label_lookup_by_digital_link() {
     let g = scenario().project();
-    let lot_label = g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2")).expect("lot label");
+    let lot_label = g
+        .lookup_label(&format!("/01/{BERAS_GTIN}/10/B2"))
+        .map(p::LookupLabelReply::from)
+        .expect("lot label");
     assert_eq!(
         (
             lot_label.gtin.as_str(),
@@ -521,6 +533,7 @@ fn label_lookup_by_digital_link() {
         .lookup_label(&format!(
             "https://id.jejak.example/01/{BERAS_GTIN}/10/B2/21/P-0002?linkType=all"
         ))
+        .map(p::LookupLabelReply::from)
         .expect("package label");
     assert_eq!((bag.lot_id.as_str(), bag.serial.as_str()), ("B2", "P-0002"));
     let pkg = bag.package.as_ref().expect("the package");
@@ -529,11 +542,17 @@ fn label_lookup_by_digital_link() {
         ("P-0002", BERAS_GTIN, true)
     );
     // A GTIN-13 is the same number as its GTIN-14.
-    let short = g.lookup_label("/01/8991234567891/10/B2/21/P-0003").expect("gtin-13");
+    let short = g
+        .lookup_label("/01/8991234567891/10/B2/21/P-0003")
+        .map(p::LookupLabelReply::from)
+        .expect("gtin-13");
     assert_eq!(short.package.as_ref().map(|p| p.shipped), Some(false));
     // A lot of a product with a GTIN resolves before anything is packed.
     assert_eq!(
-        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B1")).expect("B1").lot_id,
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B1"))
+            .map(p::LookupLabelReply::from)
+            .expect("B1")
+            .lot_id,
         "B1"
     );
 
@@ -545,13 +564,13 @@ fn label_lookup_by_digital_link() {
         // Paddy has no GTIN and was never packed.
         format!("/01/{BERAS_GTIN}/10/G1"),
     ] {
-        match g.lookup_label(&wrong) {
+        match g.lookup_label(&wrong).map(p::LookupLabelReply::from) {
             Err(GenealogyError::NotFound { what: "label", .. }) => {}
             other => panic!("{wrong}: expected a label not found, got {other:?}"),
         }
     }
     assert!(matches!(
-        g.lookup_label("not a link"),
+        g.lookup_label("not a link").map(p::LookupLabelReply::from),
         Err(GenealogyError::InvalidArgument(_))
     ));
     assert!(matches!(
@@ -559,7 +578,8 @@ fn label_lookup_by_digital_link() {
             &label_target(&format!("/01/{OTHER_GTIN}/10/B2")),
             0,
             TraceLimits::default()
-        ),
+        )
+        .map(p::TraceReply::from),
         Err(GenealogyError::NotFound { .. })
     ));
 }
@@ -568,7 +588,7 @@ fn label_lookup_by_digital_link() {
 fn get_lot_shows_balances_status_and_details() {
     let log = scenario();
     let g = log.project();
-    let g1 = g.get_lot("G1").expect("G1");
+    let g1 = g.get_lot("G1").map(p::Lot::from).expect("G1");
     assert_eq!(
         (g1.quantity.clone(), g1.balance.clone()),
         (pq("3", p::Unit::T), pq("0", p::Unit::T))
@@ -587,24 +607,24 @@ fn get_lot_shows_balances_status_and_details() {
     );
     assert_eq!(g1.facility_name, "Pabrik Bersama Demak");
 
-    let b1 = g.get_lot("B1").expect("B1");
+    let b1 = g.get_lot("B1").map(p::Lot::from).expect("B1");
     assert_eq!(b1.balance, pq("600", p::Unit::Kg));
     assert_eq!(b1.status, p::LotStatus::OnHold as i32);
     assert_eq!(
         (b1.owner_id.as_str(), b1.created_as.as_str(), b1.supplier_id.as_str()),
         ("ukm-sri", "milling", "")
     );
-    let k1 = g.get_lot("K1").expect("K1");
+    let k1 = g.get_lot("K1").map(p::Lot::from).expect("K1");
     assert_eq!(k1.balance, pq("100", p::Unit::Pcs));
 
-    let b2 = g.get_lot("B2").expect("B2");
+    let b2 = g.get_lot("B2").map(p::Lot::from).expect("B2");
     // 4000 kg − 15 kg packed − 1000 kg shipped in bulk.
     assert_eq!(b2.balance, pq("2985", p::Unit::Kg));
     assert_eq!(b2.packages.len(), 3);
     assert_eq!(b2.shipments.len(), 2);
     // The 1000 kg shipped in bulk were received at Kudus: nothing in transit.
     assert_eq!(in_transit(&g, "B2"), Decimal::ZERO);
-    let kb2 = g.get_lot("KB2").expect("KB2");
+    let kb2 = g.get_lot("KB2").map(p::Lot::from).expect("KB2");
     assert_eq!(kb2.verdict, p::Verdict::NonConformant as i32);
     assert_eq!(
         kb2.inspections[0].findings,
@@ -612,7 +632,7 @@ fn get_lot_shows_balances_status_and_details() {
     );
     assert!(!kb2.voided);
     assert!(matches!(
-        g.get_lot("NOPE"),
+        g.get_lot("NOPE").map(p::Lot::from),
         Err(GenealogyError::NotFound { what: "lot", .. })
     ));
 }
@@ -624,13 +644,19 @@ fn voiding_a_processing_voids_its_outputs_and_restores_its_inputs() {
         events: log.events[..log.position("void-dry") as usize - 1].to_vec(),
     };
     let g = before_void.project();
-    assert_eq!(g.get_lot("G4").expect("G4").balance, pq("200", p::Unit::Kg));
-    assert!(!g.get_lot("D1").expect("D1").voided);
+    assert_eq!(
+        g.get_lot("G4").map(p::Lot::from).expect("G4").balance,
+        pq("200", p::Unit::Kg)
+    );
+    assert!(!g.get_lot("D1").map(p::Lot::from).expect("D1").voided);
     assert_eq!(g.voided_by("dry"), None);
 
     let g = log.project();
-    assert_eq!(g.get_lot("G4").expect("G4").balance, pq("500", p::Unit::Kg));
-    let d1 = g.get_lot("D1").expect("D1 is kept, marked voided");
+    assert_eq!(
+        g.get_lot("G4").map(p::Lot::from).expect("G4").balance,
+        pq("500", p::Unit::Kg)
+    );
+    let d1 = g.get_lot("D1").map(p::Lot::from).expect("D1 is kept, marked voided");
     assert!(d1.voided);
     assert_eq!(d1.balance, pq("0", p::Unit::Kg));
     assert_eq!(g.voided_by("dry"), Some(("void-dry".into(), "wrong scale".into())));
@@ -700,7 +726,7 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
         events: log.events[..log.position(id) as usize].to_vec(),
     };
     let g = upto("ship-b2b").project();
-    let b2 = g.get_lot("B2").expect("B2");
+    let b2 = g.get_lot("B2").map(p::Lot::from).expect("B2");
     assert_eq!(b2.balance, pq("2970", p::Unit::Kg));
     assert_eq!((b2.packages.len(), b2.shipments.len()), (4, 3));
     assert!(b2.packages.iter().any(|p| p.serial == "P-0004" && p.shipped));
@@ -709,7 +735,7 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
 
     let g = upto("void-ship-b2b").project();
     assert_eq!(in_transit(&g, "B2"), Decimal::ZERO);
-    let b2 = g.get_lot("B2").expect("B2");
+    let b2 = g.get_lot("B2").map(p::Lot::from).expect("B2");
     assert_eq!(
         b2.balance,
         pq("2975", p::Unit::Kg),
@@ -719,20 +745,22 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
     assert!(b2.packages.iter().any(|p| p.serial == "P-0004" && !p.shipped));
 
     let g = log.project();
-    let b2 = g.get_lot("B2").expect("B2");
+    let b2 = g.get_lot("B2").map(p::Lot::from).expect("B2");
     assert_eq!(b2.balance, pq("2985", p::Unit::Kg));
     assert_eq!(b2.packages.len(), 3);
     assert!(matches!(
-        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0004")),
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0004"))
+            .map(p::LookupLabelReply::from),
         Err(GenealogyError::NotFound { .. })
     ));
     assert!(matches!(
-        g.backward_trace(&serial_target("P-0004"), 0, TraceLimits::default()),
+        g.backward_trace(&serial_target("P-0004"), 0, TraceLimits::default())
+            .map(p::TraceReply::from),
         Err(GenealogyError::NotFound { .. })
     ));
     assert_eq!(forward(&g, lot_target("B2")).packages.len(), 3);
     // The failed inspection no longer counts, but stays in the record.
-    let kb2 = g.get_lot("KB2").expect("KB2");
+    let kb2 = g.get_lot("KB2").map(p::Lot::from).expect("KB2");
     assert_eq!(kb2.verdict, p::Verdict::Unspecified as i32);
     assert!(kb2.inspections[0].voided);
     assert_eq!(
@@ -741,7 +769,7 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
     );
     // Voided receipts: the lots stay, voided and empty.
     for lot in ["G5", "KB2"] {
-        let l = g.get_lot(lot).expect("voided lot");
+        let l = g.get_lot(lot).map(p::Lot::from).expect("voided lot");
         assert!(l.voided, "{lot}");
         assert_eq!(l.balance, pq("0", p::Unit::Kg), "{lot}");
     }
@@ -784,7 +812,10 @@ fn redelivered_and_duplicate_events_change_nothing() {
         shares(&g, "B2"),
     );
     assert_eq!(before, after);
-    assert_eq!(g.get_lot("B2").expect("B2").balance, pq("2985", p::Unit::Kg));
+    assert_eq!(
+        g.get_lot("B2").map(p::Lot::from).expect("B2").balance,
+        pq("2985", p::Unit::Kg)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -802,7 +833,7 @@ fn answers(g: &Genealogy, log: &Log) -> Vec<String> {
         }
     }
     for lot in &lots {
-        out.push(format!("{:?}", g.get_lot(lot)));
+        out.push(format!("{:?}", g.get_lot(lot).map(p::Lot::from)));
         out.push(format!("{:?}", backward(g, lot_target(lot))));
         out.push(format!("{:?}", forward(g, lot_target(lot))));
         out.push(format!("{:?}", shares(g, lot)));
@@ -814,8 +845,13 @@ fn answers(g: &Genealogy, log: &Log) -> Vec<String> {
     out.push(format!(
         "{:?}",
         g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2/21/P-0001"))
+            .map(p::LookupLabelReply::from)
     ));
-    out.push(format!("{:?}", g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2"))));
+    out.push(format!(
+        "{:?}",
+        g.lookup_label(&format!("/01/{BERAS_GTIN}/10/B2"))
+            .map(p::LookupLabelReply::from)
+    ));
     out
 }
 
@@ -882,6 +918,7 @@ fn a_trace_says_which_limit_cut_it() {
     );
     let by_depth = g
         .backward_trace(&lot_target("KB2"), 1, TraceLimits::default())
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!(
         (nodes(&by_depth), by_depth.truncated, reason(&by_depth)),
@@ -890,7 +927,10 @@ fn a_trace_says_which_limit_cut_it() {
     // A request asks for fewer lots than the server allows.
     let limits = TraceLimits::default().with_max_nodes(3);
     assert_eq!(limits.max_nodes, 3);
-    let by_nodes = g.backward_trace(&lot_target("KB2"), 0, limits).expect("trace");
+    let by_nodes = g
+        .backward_trace(&lot_target("KB2"), 0, limits)
+        .map(p::TraceReply::from)
+        .expect("trace");
     assert_eq!(
         (by_nodes.nodes.len(), by_nodes.truncated, reason(&by_nodes)),
         (3, true, p::TraceTruncation::MaxNodes)
@@ -899,11 +939,13 @@ fn a_trace_says_which_limit_cut_it() {
     // Both limits cut: the node limit is the one to name.
     let both = g
         .backward_trace(&lot_target("KB2"), 2, TraceLimits::default().with_max_nodes(2))
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!((both.nodes.len(), reason(&both)), (2, p::TraceTruncation::MaxNodes));
     // Exactly as many lots as the trace has is not a cut.
     let exact = g
         .backward_trace(&lot_target("KB2"), 0, TraceLimits::default().with_max_nodes(7))
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!((exact.nodes.len(), exact.truncated), (7, false));
     // 0 asks for the server's maximum; more than it is lowered to it.
@@ -915,6 +957,7 @@ fn a_trace_says_which_limit_cut_it() {
     assert_eq!(server.with_max_nodes(u32::MAX).max_nodes, 4);
     let capped = g
         .backward_trace(&lot_target("KB2"), 0, server.with_max_nodes(1_000))
+        .map(p::TraceReply::from)
         .expect("trace");
     assert_eq!((capped.nodes.len(), reason(&capped)), (4, p::TraceTruncation::MaxNodes));
 }
@@ -932,8 +975,12 @@ fn truncated_traces_are_the_same_after_reopening() {
     };
     let cut = |g: &Genealogy| {
         (
-            g.forward_trace(&lot_target("G1"), 0, limits).expect("trace"),
-            g.forward_trace(&lot_target("G2"), 0, limits).expect("trace"),
+            g.forward_trace(&lot_target("G1"), 0, limits)
+                .map(p::TraceReply::from)
+                .expect("trace"),
+            g.forward_trace(&lot_target("G2"), 0, limits)
+                .map(p::TraceReply::from)
+                .expect("trace"),
         )
     };
     let live = cut(&proj.read());
@@ -968,7 +1015,10 @@ fn a_reopened_projection_continues_where_it_stopped() {
     second.apply(&applied).expect("the rest");
     assert_eq!(second.digest().expect("digest"), reference.digest().expect("digest"));
     assert_eq!(answers(&second.read(), &log), answers(&reference.read(), &log));
-    assert_eq!(second.read().get_lot("G4").expect("G4").balance, pq("500", p::Unit::Kg));
+    assert_eq!(
+        second.read().get_lot("G4").map(p::Lot::from).expect("G4").balance,
+        pq("500", p::Unit::Kg)
+    );
 }
 
 /// The digest of the log applied one event per batch, computed once.
@@ -1041,10 +1091,10 @@ fn a_step_named_received_is_still_a_step_and_a_receipt_stays_a_receipt() {
     );
     assert_write_side_accepts(&log);
     let check = |g: &Genealogy| {
-        let made = g.get_lot("R-STEP").expect("the step's output");
+        let made = g.get_lot("R-STEP").map(p::Lot::from).expect("the step's output");
         assert_eq!(made.created_as, "received", "the step's name is kept as text");
         assert_eq!(made.made_by, p::Making::Processed as i32);
-        let received = g.get_lot("G1").expect("a receipt");
+        let received = g.get_lot("G1").map(p::Lot::from).expect("a receipt");
         assert_eq!(received.created_as, "received");
         assert_eq!(received.made_by, p::Making::Received as i32);
     };

@@ -76,6 +76,11 @@ fn time(t: Option<prost_types::Timestamp>, f: &str) -> Result<Option<d::Time>> {
         .ok_or_else(|| DomainError::invalid(f, "is out of range"))
 }
 
+/// A time from the wire, `field` named when it is out of range.
+pub fn time_from_proto(t: Option<prost_types::Timestamp>, field: &str) -> Result<Option<d::Time>> {
+    time(t, field)
+}
+
 pub fn time_to_proto(t: d::Time) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.seconds(),

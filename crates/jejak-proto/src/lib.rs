@@ -18,6 +18,7 @@ pub mod codec;
 mod convert;
 pub mod error;
 pub mod json;
+mod read;
 #[cfg(test)]
 mod roundtrip;
 

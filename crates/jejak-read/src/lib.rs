@@ -51,6 +51,9 @@ pub enum ReadError {
     /// The log lost an event the projection indexed: a fault of the server.
     #[error("log position {0} is missing")]
     Missing(u64),
+    /// A stored event the server cannot read back: a fault of the server.
+    #[error("the event at log position {position} cannot be read: {problem}")]
+    Unreadable { position: u64, problem: String },
 }
 
 impl ServiceError for ReadError {
@@ -61,7 +64,7 @@ impl ServiceError for ReadError {
             ReadError::Invalid(e) => e.error_code(),
             ReadError::Genealogy(e) => e.error_code(),
             ReadError::Log(e) => e.error_code(),
-            ReadError::Missing(_) => ErrorCode::Internal,
+            ReadError::Missing(_) | ReadError::Unreadable { .. } => ErrorCode::Internal,
         }
     }
 
@@ -73,6 +76,7 @@ impl ServiceError for ReadError {
             ReadError::Genealogy(e) => e.reason(),
             ReadError::Log(e) => e.reason(),
             ReadError::Missing(_) => "LOG_POSITION_MISSING",
+            ReadError::Unreadable { .. } => "EVENT_UNREADABLE",
         }
     }
 

@@ -5,7 +5,8 @@
 //! their reasons). Only the public view goes in: no quantities, prices,
 //! documents, measurements, consignees or contact details.
 
-use jejak_domain::gs1::DigitalLink;
+use jejak_domain::read::{Inspection, LabelLookup, LotView, Share, TraceNode};
+use jejak_domain::{shares, LotStatus, Time, Verdict};
 use jejak_genealogy::{Genealogy, GenealogyError, TraceLimits};
 use jejak_log::StoredEvent;
 use jejak_proto::v1 as p;
@@ -65,6 +66,15 @@ pub struct Named {
     pub name: String,
 }
 
+impl From<&jejak_domain::read::Named> for Named {
+    fn from(n: &jejak_domain::read::Named) -> Named {
+        Named {
+            id: n.id.clone(),
+            name: n.name.clone(),
+        }
+    }
+}
+
 /// A time, in UTC nanoseconds; serialised as RFC 3339.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(pub i64);
@@ -108,6 +118,10 @@ impl Stamp {
         (t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
     }
 
+    fn at(t: Time) -> Stamp {
+        Stamp(t.0)
+    }
+
     fn of(t: Option<&prost_types::Timestamp>) -> Stamp {
         t.map_or(Stamp(0), |t| {
             Stamp(
@@ -129,6 +143,28 @@ pub enum Status {
     Disposed,
 }
 
+impl From<LotStatus> for Status {
+    fn from(s: LotStatus) -> Status {
+        match s {
+            LotStatus::Active => Status::Active,
+            LotStatus::OnHold => Status::OnHold,
+            LotStatus::Released => Status::Released,
+            LotStatus::Recalled => Status::Recalled,
+            LotStatus::Disposed => Status::Disposed,
+        }
+    }
+}
+
+impl From<Verdict> for VerdictOut {
+    fn from(v: Verdict) -> VerdictOut {
+        match v {
+            Verdict::Conformant => VerdictOut::Conformant,
+            Verdict::NonConformant => VerdictOut::NonConformant,
+            Verdict::Hold => VerdictOut::Hold,
+        }
+    }
+}
+
 impl Status {
     fn of(code: i32) -> Status {
         match p::LotStatus::try_from(code) {
@@ -147,17 +183,6 @@ pub enum VerdictOut {
     Conformant,
     NonConformant,
     Hold,
-}
-
-impl VerdictOut {
-    fn of(code: i32) -> Option<VerdictOut> {
-        match p::Verdict::try_from(code) {
-            Ok(p::Verdict::Conformant) => Some(VerdictOut::Conformant),
-            Ok(p::Verdict::NonConformant) => Some(VerdictOut::NonConformant),
-            Ok(p::Verdict::Hold) => Some(VerdictOut::Hold),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -332,23 +357,15 @@ pub struct Draft {
 /// nothing the public view drops. Only the event ids of the lots' making
 /// are kept aside, to find the corrections of receipts and processing.
 pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyError> {
-    let lookup = g.lookup_label(path)?;
-    let link = DigitalLink::new(
-        jejak_domain::gs1::Gtin::parse(&lookup.gtin).map_err(|e| GenealogyError::InvalidArgument(e.to_string()))?,
-        lookup.lot_id.clone(),
-        (!lookup.serial.is_empty()).then(|| lookup.serial.clone()),
-    )
-    .map_err(|e| GenealogyError::InvalidArgument(e.to_string()))?;
-    let lot = lookup.lot.unwrap_or_default();
-    let lot_made_by = lot.created_by.clone();
+    let LabelLookup { link, lot, .. } = g.lookup_label(path)?;
+    let lot_made_by = lot.created_by.clone().unwrap_or_default();
     let lot = View::Public.lot(lot);
     let target = jejak_domain::Target::Lot(lot.lot_id.clone());
     let trace = g.backward_trace(&target, 0, TraceLimits::default().with_max_nodes(PAGE_MAX_NODES))?;
     let made_by: std::collections::HashMap<String, String> = trace
         .nodes
         .iter()
-        .filter_map(|n| n.lot.as_ref())
-        .map(|l| (l.lot_id.clone(), l.created_by.clone()))
+        .map(|n| (n.lot.lot_id.clone(), n.lot.created_by.clone().unwrap_or_default()))
         .collect();
     let trace = View::Public.trace(trace);
     let shares = g.origin_shares(&target)?;
@@ -382,18 +399,14 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
     let mut plots = Vec::new();
     let mut timeline = Vec::new();
     let mut alerts = Vec::new();
-    let mut nodes: Vec<&p::TraceNode> = trace.nodes.iter().collect();
-    nodes.sort_by(|a, b| {
-        a.depth
-            .cmp(&b.depth)
-            .then_with(|| lot_of(a).lot_id.cmp(&lot_of(b).lot_id))
-    });
+    let mut nodes: Vec<&TraceNode> = trace.nodes.iter().collect();
+    nodes.sort_by(|a, b| a.depth.cmp(&b.depth).then_with(|| a.lot.lot_id.cmp(&b.lot.lot_id)));
     for node in nodes {
-        let l = lot_of(node);
+        let l = &node.lot;
         let inspections = inspections(&l.inspections);
         for (i, out) in l.inspections.iter().zip(&inspections) {
             if i.voided {
-                note_void(&l.lot_id, &i.event_id, "inspection");
+                note_void(&l.lot_id, i.event_id.as_deref().unwrap_or(""), "inspection");
             }
             timeline.push(Step {
                 at: out.at,
@@ -407,16 +420,16 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
             });
         }
         if l.voided {
-            let what = if received(l) { "receipt" } else { "processing" };
+            let what = if l.made.is_received() { "receipt" } else { "processing" };
             note_void(&l.lot_id, made_by.get(&l.lot_id).map_or("", String::as_str), what);
         }
         // The labelled lot's own making comes from its events below.
         if node.depth == 0 {
             continue;
         }
-        let received = received(l);
+        let received = l.made.is_received();
         timeline.push(Step {
-            at: Stamp::of(l.created_at.as_ref()),
+            at: Stamp::at(l.created_at),
             kind: if received {
                 StepKind::Receipt
             } else {
@@ -424,30 +437,30 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
             },
             lot_id: l.lot_id.clone(),
             what: if received {
-                l.product_name.clone()
+                l.product.name.clone()
             } else {
-                l.created_as.clone()
+                l.made.label().to_string()
             },
             detail: if received {
-                l.supplier_name.clone()
+                supplier_name(l)
             } else {
-                l.product_name.clone()
+                l.product.name.clone()
             },
             verdict: None,
             status: None,
             voided: l.voided,
         });
-        let status = Status::of(l.status);
-        let verdict = VerdictOut::of(l.verdict);
+        let status = Status::from(l.status);
+        let verdict = l.verdict.map(VerdictOut::from);
         if let Some((verdict, status)) = troubled(l) {
             alerts.push(Alert::Input {
                 lot_id: l.lot_id.clone(),
-                product: l.product_name.clone(),
+                product: l.product.name.clone(),
                 verdict,
                 status,
             });
         }
-        let origin = l.origin.clone().unwrap_or_default();
+        let origin = l.origin.clone();
         if let Some(pt) = origin
             .plot
             .filter(|pt| pt.latitude.is_finite() && pt.longitude.is_finite())
@@ -463,13 +476,13 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         inputs.push(InputLot {
             lot_id: l.lot_id.clone(),
             depth: node.depth,
-            product: l.product_name.clone(),
-            facility: l.facility_name.clone(),
-            owner: l.owner_name.clone(),
-            supplier: l.supplier_name.clone(),
-            made_as: l.created_as.clone(),
+            product: l.product.name.clone(),
+            facility: l.facility.name.clone(),
+            owner: l.owner.name.clone(),
+            supplier: supplier_name(l),
+            made_as: l.made.label().to_string(),
             received,
-            made_at: Stamp::of(l.created_at.as_ref()),
+            made_at: Stamp::at(l.created_at),
             place: origin.place,
             status,
             verdict,
@@ -480,19 +493,19 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
 
     // Problems further back than the page goes are still announced: the
     // whole ancestry (to the server's trace limits) is checked for them.
-    let mut complete = !trace.truncated;
+    let mut complete = trace.truncated.is_none();
     if !complete {
         let full = View::Public.trace(g.backward_trace(&target, 0, TraceLimits::default())?);
-        complete = !full.truncated;
+        complete = full.truncated.is_none();
         let shown: std::collections::HashSet<&str> = inputs.iter().map(|i| i.lot_id.as_str()).collect();
-        for l in full.nodes.iter().filter(|n| n.depth > 0).map(lot_of) {
+        for l in full.nodes.iter().filter(|n| n.depth > 0).map(|n| &n.lot) {
             if shown.contains(l.lot_id.as_str()) {
                 continue;
             }
             if let Some((verdict, status)) = troubled(l) {
                 alerts.push(Alert::Input {
                     lot_id: l.lot_id.clone(),
-                    product: l.product_name.clone(),
+                    product: l.product.name.clone(),
                     verdict,
                     status,
                 });
@@ -502,8 +515,8 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
             alerts.push(Alert::Unchecked);
         }
     }
-    let status = Status::of(lot.status);
-    let verdict = VerdictOut::of(lot.verdict);
+    let status = Status::from(lot.status);
+    let verdict = lot.verdict.map(VerdictOut::from);
     let root_inspections = inspections(&lot.inspections);
     let held = verdict == Some(VerdictOut::Hold) && !lot.hold_released;
     if let Some(v) = verdict.filter(|v| *v == VerdictOut::NonConformant || held) {
@@ -519,10 +532,10 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         let reason = g.voided_by(&lot_made_by).map(|(_, r)| r).unwrap_or_default();
         alerts.insert(0, Alert::Voided { reason });
     }
-    let share = |s: &p::Share| ShareOut {
-        id: s.party_id.clone(),
-        name: s.party_name.clone(),
-        fraction: s.fraction.clone(),
+    let share = |s: &Share| ShareOut {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        fraction: s.fraction.as_ref().map(shares::format_fraction).unwrap_or_default(),
         percent: s.percent.clone(),
     };
     let page = Provenance {
@@ -530,30 +543,21 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         gtin: link.gtin.as_str().to_string(),
         lot_id: lot.lot_id.clone(),
         serial: link.serial.clone(),
-        product: Named {
-            id: lot.product_id.clone(),
-            name: lot.product_name.clone(),
-        },
-        facility: Named {
-            id: lot.facility_id.clone(),
-            name: lot.facility_name.clone(),
-        },
-        owner: Named {
-            id: lot.owner_id.clone(),
-            name: lot.owner_name.clone(),
-        },
+        product: Named::from(&lot.product),
+        facility: Named::from(&lot.facility),
+        owner: Named::from(&lot.owner),
         status,
         verdict,
-        made_as: lot.created_as.clone(),
-        received: received(&lot),
-        made_at: Stamp::of(lot.created_at.as_ref()),
+        made_as: lot.made.label().to_string(),
+        received: lot.made.is_received(),
+        made_at: Stamp::at(lot.created_at),
         alerts,
         inspections: root_inspections,
         ukm_shares: shares.by_ukm.iter().map(share).collect(),
         supplier_shares: shares
             .by_supplier
             .iter()
-            .filter(|s| !s.party_id.is_empty())
+            .filter(|s| !s.id.is_empty())
             .map(share)
             .collect(),
         inputs,
@@ -578,9 +582,9 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
 
 /// Whether a lot is a problem for what is made from it: non-conformant,
 /// held (and not released), or held or recalled by its status.
-fn troubled(l: &p::Lot) -> Option<(Option<VerdictOut>, Status)> {
-    let status = Status::of(l.status);
-    let verdict = VerdictOut::of(l.verdict);
+fn troubled(l: &LotView) -> Option<(Option<VerdictOut>, Status)> {
+    let status = Status::from(l.status);
+    let verdict = l.verdict.map(VerdictOut::from);
     let bad_verdict = match verdict {
         Some(VerdictOut::NonConformant) => true,
         Some(VerdictOut::Hold) => !l.hold_released,
@@ -589,26 +593,20 @@ fn troubled(l: &p::Lot) -> Option<(Option<VerdictOut>, Status)> {
     (!l.voided && (bad_verdict || matches!(status, Status::OnHold | Status::Recalled))).then_some((verdict, status))
 }
 
-/// Whether a lot was received, by its type rather than its step's name.
-fn received(l: &p::Lot) -> bool {
-    l.made_by == p::Making::Received as i32
+fn supplier_name(l: &LotView) -> String {
+    l.supplier.as_ref().map(|s| s.name.clone()).unwrap_or_default()
 }
 
-fn lot_of(n: &p::TraceNode) -> &p::Lot {
-    static EMPTY: std::sync::OnceLock<p::Lot> = std::sync::OnceLock::new();
-    n.lot.as_ref().unwrap_or_else(|| EMPTY.get_or_init(p::Lot::default))
-}
-
-fn inspections(list: &[p::Inspection]) -> Vec<InspectionOut> {
+fn inspections(list: &[Inspection]) -> Vec<InspectionOut> {
     list.iter()
         .map(|i| InspectionOut {
-            standard: if i.standard_name.is_empty() {
-                i.standard_id.clone()
+            standard: if i.standard.name.is_empty() {
+                i.standard.id.clone()
             } else {
-                i.standard_name.clone()
+                i.standard.name.clone()
             },
-            verdict: VerdictOut::of(i.verdict),
-            at: Stamp::of(i.occurred_at.as_ref()),
+            verdict: Some(VerdictOut::from(i.verdict)),
+            at: Stamp::at(i.at),
             voided: i.voided,
         })
         .collect()

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use jejak_domain::{ExportQuery, HistoryQuery, LabelQuery, Target, TraceQuery};
+use jejak_domain::read::{HistoryEntry, LabelLookup, LotHistory, LotView, OriginShares, Trace, VoidedBy};
+use jejak_domain::{ExportQuery, HistoryQuery, LabelQuery, Target, Time, TraceQuery};
 use jejak_genealogy::{Projection, TraceLimits};
 use jejak_log::{ReadLog, StoredEvent};
 use jejak_proto::v1 as p;
@@ -39,8 +40,11 @@ impl<L: Clone> Clone for Reader<L> {
     }
 }
 
-fn ts_key(t: Option<prost_types::Timestamp>) -> (i64, i32) {
-    t.map_or((0, 0), |t| (t.seconds, t.nanos))
+fn recorded_at(e: &StoredEvent) -> Option<Time> {
+    // Stored by the server itself: out of range only for a corrupt record.
+    jejak_proto::time_from_proto(e.envelope.recorded_at, "recorded_at")
+        .ok()
+        .flatten()
 }
 
 /// What a label names, for drawing it: product name, GTIN, lot, serial.
@@ -75,20 +79,15 @@ impl<L: ReadLog> Reader<L> {
 
     /// The root lot of a trace must be one the caller sees in full; the
     /// rest of the trace is narrowed to what the caller may see.
-    fn narrow_trace(view: &View, reply: p::TraceReply, what: &'static str) -> Result<p::TraceReply, ReadError> {
-        if let Some(root) = reply
-            .nodes
-            .iter()
-            .filter_map(|n| n.lot.as_ref())
-            .find(|l| l.lot_id == reply.root_lot_id)
-        {
+    fn narrow_trace(view: &View, reply: Trace, what: &'static str) -> Result<Trace, ReadError> {
+        if let Some(root) = reply.nodes.iter().map(|n| &n.lot).find(|l| l.lot_id == reply.root) {
             view.require(root, what)?;
         }
         Ok(view.trace(reply))
     }
 
     /// Every input lot of `target`, down to the receipts.
-    pub async fn backward_trace(&self, view: &View, q: &TraceQuery) -> Result<p::TraceReply, ReadError> {
+    pub async fn backward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (
@@ -101,7 +100,7 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Every lot, package and consignee `target` reached.
-    pub async fn forward_trace(&self, view: &View, q: &TraceQuery) -> Result<p::TraceReply, ReadError> {
+    pub async fn forward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (
@@ -114,7 +113,7 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Which UKM and suppliers a lot comes from, in exact proportions.
-    pub async fn origin_shares(&self, view: &View, target: &Target) -> Result<p::OriginSharesReply, ReadError> {
+    pub async fn origin_shares(&self, view: &View, target: &Target) -> Result<OriginShares, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             let reply = g.origin_shares(target);
@@ -129,7 +128,7 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// Every event that touched a lot, corrections marked, as of a time.
-    pub async fn lot_history(&self, view: &View, q: HistoryQuery) -> Result<p::LotHistoryReply, ReadError> {
+    pub async fn lot_history(&self, view: &View, q: HistoryQuery) -> Result<LotHistory, ReadError> {
         let HistoryQuery { lot_id, as_of } = q;
         let (positions, position) = {
             let g = self.projection.read();
@@ -138,11 +137,10 @@ impl<L: ReadLog> Reader<L> {
             (positions, g.position())
         };
         self.visible(position).await?;
-        let as_of = as_of.map(|t| (t.seconds(), t.subsec_nanos()));
         let mut entries = Vec::with_capacity(positions.len());
         for pos in positions {
             let e = self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?;
-            if as_of.is_some_and(|a| ts_key(e.envelope.recorded_at) > a) {
+            if as_of.is_some_and(|a| recorded_at(&e) > Some(a)) {
                 continue;
             }
             let (voided_by, reason, void_pos) = {
@@ -158,24 +156,22 @@ impl<L: ReadLog> Reader<L> {
             // A correction recorded after `as_of` was not yet known then.
             let mut voided = !voided_by.is_empty();
             if let (true, Some(a), Some(vp)) = (voided, as_of, void_pos) {
-                let void_time = self.log.read(vp).await?.map(|v| ts_key(v.envelope.recorded_at));
-                if void_time.is_some_and(|t| t > a) {
+                let void_time = self.log.read(vp).await?.map(|v| recorded_at(&v));
+                if void_time.is_some_and(|t| t > Some(a)) {
                     voided = false;
                 }
             }
-            let mut entry = history_entry(e);
-            entry.voided = voided;
-            if voided {
-                entry.voided_by = voided_by;
-                entry.void_reason = reason;
-            }
-            entries.push(entry);
+            let voided_by = voided.then_some(VoidedBy {
+                event_id: voided_by,
+                reason,
+            });
+            entries.push(history_entry(e, voided_by)?);
         }
-        Ok(p::LotHistoryReply { lot_id, entries })
+        Ok(LotHistory { lot_id, entries })
     }
 
     /// One lot, as the caller may see it.
-    pub async fn lot(&self, view: &View, lot_id: &str) -> Result<p::Lot, ReadError> {
+    pub async fn lot(&self, view: &View, lot_id: &str) -> Result<LotView, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (g.get_lot(lot_id), g.position())
@@ -185,15 +181,13 @@ impl<L: ReadLog> Reader<L> {
     }
 
     /// What a label URI names, its lot as the caller may see it.
-    pub async fn lookup_label(&self, view: &View, q: &LabelQuery) -> Result<p::LookupLabelReply, ReadError> {
+    pub async fn lookup_label(&self, view: &View, q: &LabelQuery) -> Result<LabelLookup, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
             (g.lookup_link(&q.link), g.position())
         };
         self.visible(position).await?;
-        let mut reply = reply?;
-        reply.lot = reply.lot.map(|l| view.lot(l));
-        Ok(reply)
+        Ok(view.label(reply?))
     }
 
     /// Log and applied positions, lots and events.
@@ -236,7 +230,7 @@ impl<L: ReadLog> Reader<L> {
                 let mut batch = Vec::with_capacity((upto - next + 1) as usize);
                 for pos in next..=upto {
                     match log.read(pos).await {
-                        Ok(Some(e)) => batch.push(Ok(history_entry(e))),
+                        Ok(Some(e)) => batch.push(Ok(export_entry(e))),
                         Ok(None) => {
                             batch.push(Err(ReadError::Missing(pos)));
                             return Some((futures_util::stream::iter(batch), u64::MAX));
@@ -281,16 +275,47 @@ impl<L: ReadLog> Reader<L> {
         self.visible(position).await?;
         let l = found?;
         Ok(LabelText {
-            product_name: l.lot.map(|l| l.product_name).unwrap_or_default(),
-            gtin: l.gtin,
-            lot_id: l.lot_id,
-            serial: (!l.serial.is_empty()).then_some(l.serial),
+            product_name: l.lot.product.name,
+            gtin: l.link.gtin.as_str().to_string(),
+            lot_id: l.link.lot,
+            serial: l.link.serial,
         })
     }
 }
 
-/// A stored envelope as the API shows it (not voided: the caller marks that).
-fn history_entry(e: StoredEvent) -> p::HistoryEntry {
+/// A stored envelope as a lot's history tells it.
+fn history_entry(e: StoredEvent, voided_by: Option<VoidedBy>) -> Result<HistoryEntry, ReadError> {
+    let position = e.position;
+    let recorded_at = recorded_at(&e);
+    let env = e.envelope;
+    let event = env
+        .event
+        .ok_or(ReadError::Unreadable {
+            position,
+            problem: "the envelope has no event".into(),
+        })
+        .and_then(|ev| {
+            jejak_proto::decode_event(ev).map_err(|err| ReadError::Unreadable {
+                position,
+                problem: err.to_string(),
+            })
+        })?;
+    Ok(HistoryEntry {
+        position,
+        event_id: env.event_id,
+        chain: env.chain,
+        sequence: env.sequence,
+        recorded_at,
+        actor: env.actor,
+        event,
+        voided_by,
+        hash: e.hash,
+    })
+}
+
+/// A stored envelope exported as it is (corrections are not marked: the
+/// export is the log itself, voids included).
+fn export_entry(e: StoredEvent) -> p::HistoryEntry {
     p::HistoryEntry {
         position: e.position,
         hash: hex::encode(e.hash),

@@ -21,9 +21,10 @@
 //! reasons given for corrections; and the chain, sequence and hash of the
 //! labelled lot's latest event, so that a buyer can check the record.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use jejak_proto::v1 as p;
+use jejak_domain::read::{Inspection, LabelLookup, LotView, Trace};
 
 use crate::ReadError;
 
@@ -42,21 +43,21 @@ pub enum View {
 
 impl View {
     /// Whether the caller sees `lot` in full.
-    pub fn sees(&self, lot: &p::Lot) -> bool {
+    pub fn sees(&self, lot: &LotView) -> bool {
         match self {
             View::Full => true,
             View::Public => false,
             View::Scoped { facilities, party, .. } => {
-                facilities.contains(&lot.facility_id)
+                facilities.contains(&lot.facility.id)
                     || party
                         .as_deref()
-                        .is_some_and(|p| p == lot.owner_id || p == lot.supplier_id)
+                        .is_some_and(|p| p == lot.owner.id || lot.supplier.as_ref().is_some_and(|s| s.id == p))
             }
         }
     }
 
     /// The lot as the caller may see it.
-    pub fn lot(&self, lot: p::Lot) -> p::Lot {
+    pub fn lot(&self, lot: LotView) -> LotView {
         if self.sees(&lot) {
             lot
         } else {
@@ -66,7 +67,7 @@ impl View {
 
     /// Refuses queries (traces from, shares and history of) a lot the
     /// caller does not see in full.
-    pub fn require(&self, lot: &p::Lot, what: &'static str) -> Result<(), ReadError> {
+    pub fn require(&self, lot: &LotView, what: &'static str) -> Result<(), ReadError> {
         match self {
             _ if self.sees(lot) => Ok(()),
             View::Public => Err(ReadError::NeedsToken {
@@ -85,21 +86,24 @@ impl View {
     /// A trace with every lot the caller does not see in full in its
     /// public view, and the quantities, packages and shipments of those lots
     /// left out. The root itself must be visible (checked by the caller).
-    pub fn trace(&self, mut t: p::TraceReply) -> p::TraceReply {
+    pub fn trace(&self, mut t: Trace) -> Trace {
         if matches!(self, View::Full) {
             return t;
         }
-        let mut full = std::collections::HashSet::new();
-        for n in &mut t.nodes {
-            if let Some(lot) = n.lot.take() {
-                if self.sees(&lot) {
-                    full.insert(lot.lot_id.clone());
+        let mut full = HashSet::new();
+        t.nodes = std::mem::take(&mut t.nodes)
+            .into_iter()
+            .map(|mut n| {
+                if self.sees(&n.lot) {
+                    full.insert(n.lot.lot_id.clone());
+                } else {
+                    n.lot = public_lot(n.lot);
                 }
-                n.lot = Some(self.lot(lot));
-            }
-        }
+                n
+            })
+            .collect();
         for e in &mut t.edges {
-            if !full.contains(&e.input_lot_id) && !full.contains(&e.output_lot_id) {
+            if !full.contains(&e.input) && !full.contains(&e.output) {
                 e.quantity = None;
             }
         }
@@ -108,6 +112,12 @@ impl View {
         t.shipments.retain(|s| full.contains(&s.lot_id));
         t
     }
+
+    /// A label lookup with its lot as the caller may see it.
+    pub fn label(&self, mut l: LabelLookup) -> LabelLookup {
+        l.lot = self.lot(l.lot);
+        l
+    }
 }
 
 fn label_lot(label: &str) -> Option<String> {
@@ -115,89 +125,123 @@ fn label_lot(label: &str) -> Option<String> {
 }
 
 /// The public view of a lot (see the module's table).
-pub fn public_lot(l: p::Lot) -> p::Lot {
-    let p::Lot {
+pub fn public_lot(l: LotView) -> LotView {
+    let LotView {
         lot_id,
-        product_id,
-        product_name,
-        facility_id,
-        facility_name,
-        owner_id,
-        owner_name,
-        supplier_id,
-        supplier_name,
+        product,
+        facility,
+        owner,
+        supplier,
         quantity: _,
         balance: _,
         status,
         verdict,
+        hold_released,
         inspections,
         origin,
         documents: _,
         created_by: _,
-        created_as,
+        made,
         created_at,
-        source_lot_id: _,
+        source_lot: _,
         packages: _,
         shipments: _,
         voided,
-        hold_released,
-        made_by,
     } = l;
-    p::Lot {
+    LotView {
         lot_id,
-        product_id,
-        product_name,
-        facility_id,
-        facility_name,
-        owner_id,
-        owner_name,
-        supplier_id,
-        supplier_name,
+        product,
+        facility,
+        owner,
+        supplier,
+        quantity: None,
+        balance: None,
         status,
         verdict,
-        inspections: inspections
-            .into_iter()
-            .map(|i| p::Inspection {
-                measurements: Vec::new(),
-                findings: Vec::new(),
-                ..i
-            })
-            .collect(),
-        origin,
-        created_as,
-        created_at,
-        voided,
         hold_released,
-        made_by,
-        ..Default::default()
+        inspections: inspections.into_iter().map(public_inspection).collect(),
+        origin,
+        documents: Vec::new(),
+        created_by: None,
+        made,
+        created_at,
+        source_lot: None,
+        packages: Vec::new(),
+        shipments: Vec::new(),
+        voided,
+    }
+}
+
+fn public_inspection(i: Inspection) -> Inspection {
+    let Inspection {
+        event_id,
+        standard,
+        verdict,
+        measurements: _,
+        findings: _,
+        at,
+        voided,
+    } = i;
+    Inspection {
+        event_id,
+        standard,
+        verdict,
+        measurements: Vec::new(),
+        findings: Vec::new(),
+        at,
+        voided,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use jejak_domain::read::{Making, Named, ShipmentView};
+    use jejak_domain::{Document, GeoPoint, LotStatus, Origin, Quantity, Time, Unit};
+
     use super::*;
 
-    fn lot() -> p::Lot {
-        p::Lot {
+    fn lot() -> LotView {
+        LotView {
             lot_id: "L1".into(),
-            facility_id: "fac-a".into(),
-            owner_id: "ukm-1".into(),
-            supplier_id: "sup-1".into(),
-            quantity: Some(p::Quantity {
-                value: "10".into(),
-                unit: p::Unit::Kg as i32,
-            }),
-            origin: Some(p::Origin {
+            product: Named::new("prd-a", "Beras"),
+            facility: Named::new("fac-a", "Demak"),
+            owner: Named::new("ukm-1", "UKM Satu"),
+            supplier: Some(Named::new("sup-1", "Tani Makmur")),
+            quantity: Some(Quantity::from_parts(10.into(), Unit::Kg)),
+            balance: Some(Quantity::from_parts(4.into(), Unit::Kg)),
+            status: LotStatus::Active,
+            verdict: None,
+            hold_released: false,
+            inspections: Vec::new(),
+            origin: Origin {
                 place: "Desa Wonokerto".into(),
                 plot_id: "P-17".into(),
-                plot: Some(p::GeoPoint {
+                plot: Some(GeoPoint {
                     latitude: -7.5,
                     longitude: 110.8,
                 }),
-            }),
-            documents: vec![p::Document::default()],
-            shipments: vec![p::Shipment::default()],
-            ..Default::default()
+            },
+            documents: vec![Document {
+                kind: "delivery note".into(),
+                reference: "DN-1".into(),
+                blake3: [7; 32],
+            }],
+            created_by: Some("ev-1".into()),
+            made: Making::Received,
+            created_at: Time(1),
+            source_lot: Some("S0".into()),
+            packages: Vec::new(),
+            shipments: vec![ShipmentView {
+                event_id: "ev-2".into(),
+                lot_id: "L1".into(),
+                consignee: Named::new("buyer-1", "Buyer"),
+                quantity: None,
+                serials: Vec::new(),
+                document: String::new(),
+                facility_id: "fac-a".into(),
+                at: Time(2),
+            }],
+            voided: false,
         }
     }
 
@@ -213,10 +257,11 @@ mod tests {
     fn the_public_view_drops_private_fields() {
         let l = public_lot(lot());
         assert_eq!(l.lot_id, "L1");
-        assert_eq!(l.owner_id, "ukm-1");
-        assert_eq!(l.quantity, None);
+        assert_eq!(l.owner.id, "ukm-1");
+        assert_eq!((l.quantity, l.balance), (None, None));
         assert!(l.documents.is_empty() && l.shipments.is_empty());
-        let o = l.origin.expect("the origin stays");
+        assert_eq!((l.created_by, l.source_lot), (None, None));
+        let o = l.origin;
         assert_eq!((o.place.as_str(), o.plot_id.as_str()), ("Desa Wonokerto", "P-17"));
         assert_eq!(o.plot.map(|p| (p.latitude, p.longitude)), Some((-7.5, 110.8)));
     }

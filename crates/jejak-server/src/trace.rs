@@ -24,13 +24,14 @@ impl<L> TraceApi<L> {
 type ExportStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, Status>> + Send + 'static>>;
 
-/// Times an RPC and records its outcome.
-async fn timed<T>(
+/// Times an RPC and records its outcome; the reply is built from the read
+/// side's answer (a domain read model).
+async fn timed<M, T: From<M>>(
     rpc: &'static str,
-    answer: impl std::future::Future<Output = Result<T, ReadError>>,
+    answer: impl std::future::Future<Output = Result<M, ReadError>>,
 ) -> Result<Response<T>, Status> {
     let started = std::time::Instant::now();
-    let result = answer.await.map(Response::new).map_err(|e| status(&e));
+    let result = answer.await.map(|m| Response::new(T::from(m))).map_err(|e| status(&e));
     crate::metrics::metrics().rpc(rpc, started, &result);
     result
 }
