@@ -23,7 +23,8 @@ pub struct LotFacts<'a> {
     pub quantity: Decimal,
     /// What is left, in the base unit.
     pub balance: Decimal,
-    /// Shipped in bulk and not yet received at another facility, in the base unit.
+    /// Shipped in bulk and not yet received at another facility, in the
+    /// base unit, whoever it was shipped to.
     pub in_transit: Decimal,
     pub standing: Standing,
     pub voided: bool,
@@ -82,10 +83,20 @@ pub enum UndoFacts<'a> {
     MasterData,
     Void,
     Mark,
-    Receipt { lot: &'a str },
-    Process { outputs: Vec<&'a str> },
-    Pack { serials: Vec<&'a str> },
-    Ship { lot: &'a str, bulk: Decimal },
+    Receipt {
+        lot: &'a str,
+    },
+    Process {
+        outputs: Vec<&'a str>,
+    },
+    Pack {
+        serials: Vec<&'a str>,
+    },
+    Ship {
+        lot: &'a str,
+        consignee: &'a str,
+        bulk: Decimal,
+    },
 }
 
 /// What the rules need to know about an earlier event.
@@ -105,6 +116,11 @@ pub trait Facts {
     fn product(&self, id: &str) -> Option<&Product>;
     fn standard(&self, id: &str) -> Option<&QualityStandard>;
     fn lot(&self, id: &str) -> Option<LotFacts<'_>>;
+    /// What of `lot` was shipped in bulk to `consignee` and has not been
+    /// received since at a facility `consignee` operates, in the lot's base
+    /// unit. A shipment is in transit only to its consignee: a transfer
+    /// receipt draws on the receiving facility's operator's share.
+    fn in_transit_to(&self, lot: &str, consignee: &str) -> Decimal;
     /// A package serial, voided ones included (a serial is never reused).
     fn serial(&self, serial: &str) -> Option<SerialFacts<'_>>;
     fn event(&self, id: &str) -> Option<EventFacts<'_>>;
@@ -332,13 +348,26 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
                     ),
                 ));
             }
-            let wanted = Self::in_lot_units(src, &source, &e.quantity)?;
-            if wanted > source.in_transit {
+            if source.product_id != e.product_id {
                 return Err(DomainError::rule(
-                    Rule::MassBalance,
+                    Rule::ProductMismatch,
                     format!(
-                        "source lot {src:?} has {} shipped and not yet received; cannot receive {}",
-                        source.display(source.in_transit),
+                        "source lot {src:?} is product {:?}; a transfer receives it as the same product, not {:?}",
+                        source.product_id, e.product_id
+                    ),
+                ));
+            }
+            let wanted = Self::in_lot_units(src, &source, &e.quantity)?;
+            // Only what was shipped to this facility's operator is on its way here.
+            let operator = self.facility(&e.facility_id)?.operator_id.as_str();
+            let coming = self.f.in_transit_to(src, operator);
+            if wanted > coming {
+                return Err(DomainError::rule(
+                    Rule::NotInTransit,
+                    format!(
+                        "source lot {src:?} has {} shipped to {operator:?} (the operator of facility {:?}) and not yet received; cannot receive {}",
+                        source.display(coming),
+                        e.facility_id,
                         e.quantity
                     ),
                 ));
@@ -640,9 +669,8 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
                 }
                 Ok(())
             }
-            UndoFacts::Ship { lot, bulk, .. } => {
-                let in_transit = self.f.lot(lot).map_or(Decimal::ZERO, |l| l.in_transit);
-                if *bulk > in_transit {
+            UndoFacts::Ship { lot, consignee, bulk } => {
+                if *bulk > self.f.in_transit_to(lot, consignee) {
                     return refuse("the shipment has been received at another facility".into());
                 }
                 Ok(())

@@ -24,6 +24,9 @@ pub enum Rule {
     StatusTransition,
     /// The token is already revoked.
     TokenRevoked,
+    /// A transfer names a source lot that was not shipped to the receiving
+    /// facility's operator (or not as much of it as is received).
+    NotInTransit,
 }
 
 /// The most bytes of a client's value an error message or log line quotes.

@@ -26,6 +26,10 @@ pub struct LotState {
     pub balance: Decimal,
     /// Shipped in bulk and not yet received at another facility, in the base unit.
     pub in_transit: Decimal,
+    /// Bulk shipped (and not voided) to each consignee, in the base unit.
+    shipped_to: Vec<(Arc<str>, Decimal)>,
+    /// Lots received elsewhere as transfers of this one.
+    transfers: Vec<Arc<str>>,
     /// Inspections and status changes in order, for the effective status.
     marks: Vec<Mark>,
     /// Events that consumed, packed or shipped from the lot and are not voided.
@@ -132,6 +136,7 @@ enum Undo {
     },
     Ship {
         lot: Arc<str>,
+        consignee: Arc<str>,
         bulk: Decimal,
         serials: Vec<Arc<str>>,
     },
@@ -260,6 +265,7 @@ impl State {
                 if let Some(src) = &e.source_lot_id {
                     if let Some(s) = self.lots.get_mut(src.as_str()) {
                         s.in_transit -= base.min(s.in_transit);
+                        s.transfers.push(lot.clone());
                         source = Some((self.lot_key(src), base));
                     }
                 }
@@ -271,6 +277,8 @@ impl State {
                     quantity: base,
                     balance: base,
                     in_transit: Decimal::ZERO,
+                    shipped_to: Vec::new(),
+                    transfers: Vec::new(),
                     marks: Vec::new(),
                     uses: 0,
                     created_by: id.clone(),
@@ -303,6 +311,8 @@ impl State {
                         quantity: base,
                         balance: base,
                         in_transit: Decimal::ZERO,
+                        shipped_to: Vec::new(),
+                        transfers: Vec::new(),
                         marks: Vec::new(),
                         uses: 0,
                         created_by: id.clone(),
@@ -352,12 +362,24 @@ impl State {
                         serials.push(key);
                     }
                 }
+                let consignee = intern(&mut self.names, &e.consignee_id);
                 if let Some(l) = self.lots.get_mut(&lot) {
                     l.balance -= bulk;
                     l.in_transit += bulk;
                     l.uses += 1;
+                    if bulk > Decimal::ZERO {
+                        match l.shipped_to.iter_mut().find(|(c, _)| *c == consignee) {
+                            Some((_, q)) => *q += bulk,
+                            None => l.shipped_to.push((consignee.clone(), bulk)),
+                        }
+                    }
                 }
-                Undo::Ship { lot, bulk, serials }
+                Undo::Ship {
+                    lot,
+                    consignee,
+                    bulk,
+                    serials,
+                }
             }
             Event::EventVoided(e) => {
                 self.undo(&e.voided_event_id);
@@ -440,7 +462,12 @@ impl State {
                     l.uses = l.uses.saturating_sub(1);
                 }
             }
-            Undo::Ship { lot, bulk, serials } => {
+            Undo::Ship {
+                lot,
+                consignee,
+                bulk,
+                serials,
+            } => {
                 for s in serials {
                     if let Some(st) = self.serials.get_mut(&s) {
                         st.shipped = false;
@@ -450,6 +477,9 @@ impl State {
                     l.balance += bulk;
                     l.in_transit -= bulk.min(l.in_transit);
                     l.uses = l.uses.saturating_sub(1);
+                    if let Some((_, q)) = l.shipped_to.iter_mut().find(|(c, _)| *c == consignee) {
+                        *q -= bulk.min(*q);
+                    }
                 }
             }
         }
@@ -504,6 +534,31 @@ impl crate::decide::Facts for State {
         })
     }
 
+    fn in_transit_to(&self, lot: &str, consignee: &str) -> Decimal {
+        let Some(l) = self.lots.get(lot) else {
+            return Decimal::ZERO;
+        };
+        let shipped = l
+            .shipped_to
+            .iter()
+            .find(|(c, _)| &**c == consignee)
+            .map_or(Decimal::ZERO, |(_, q)| *q);
+        let received: Decimal = l
+            .transfers
+            .iter()
+            .filter_map(|t| self.lots.get(t))
+            .filter(|t| {
+                !t.voided
+                    && self
+                        .facilities
+                        .get(&*t.facility_id)
+                        .is_some_and(|f| f.operator_id == consignee)
+            })
+            .map(|t| t.quantity)
+            .sum();
+        (shipped - received).max(Decimal::ZERO)
+    }
+
     fn serial(&self, serial: &str) -> Option<crate::decide::SerialFacts<'_>> {
         self.serials.get(serial).map(|s| crate::decide::SerialFacts {
             lot_id: &s.lot_id,
@@ -532,7 +587,13 @@ impl crate::decide::Facts for State {
                 Undo::Pack { serials, .. } => UndoFacts::Pack {
                     serials: serials.iter().map(|s| &**s).collect(),
                 },
-                Undo::Ship { lot, bulk, .. } => UndoFacts::Ship { lot, bulk: *bulk },
+                Undo::Ship {
+                    lot, consignee, bulk, ..
+                } => UndoFacts::Ship {
+                    lot,
+                    consignee,
+                    bulk: *bulk,
+                },
             },
         })
     }

@@ -1045,7 +1045,11 @@ fn transfer(lot: &str, source: &str, quantity: Quantity) -> Command {
 fn a_transfer_receives_at_most_what_was_shipped_and_not_yet_received() {
     let mut w = world_with_g1();
     let e = w.err(transfer("K1", "G1", q("1", Unit::Kg)));
-    assert_rule(&e, Rule::MassBalance, "has 0 kg shipped and not yet received");
+    assert_rule(
+        &e,
+        Rule::NotInTransit,
+        "has 0 kg shipped to \"op-kudus\" (the operator of facility \"fac-kudus\") and not yet received",
+    );
 
     let shipped = w.ok(Command::ShipLot(LotShipped {
         consignee_id: OP2.into(),
@@ -1055,8 +1059,8 @@ fn a_transfer_receives_at_most_what_was_shipped_and_not_yet_received() {
     let e = w.err(transfer("K1", "G1", q("0.7", Unit::T)));
     assert_rule(
         &e,
-        Rule::MassBalance,
-        "\"G1\" has 600 kg shipped and not yet received; cannot receive 0.7 t",
+        Rule::NotInTransit,
+        "\"G1\" has 600 kg shipped to \"op-kudus\" (the operator of facility \"fac-kudus\") and not yet received; cannot receive 0.7 t",
     );
     // A transfer links two facilities.
     let e = w.err(Command::ReceiveMaterial(MaterialReceived {
@@ -1073,7 +1077,7 @@ fn a_transfer_receives_at_most_what_was_shipped_and_not_yet_received() {
     assert_eq!(&*w.lot("K1").facility_id, FAC2);
     assert_eq!(w.balance("K1"), dec("400"));
     let e = w.err(transfer("K2", "G1", q("250", Unit::Kg)));
-    assert_rule(&e, Rule::MassBalance, "has 200 kg shipped");
+    assert_rule(&e, Rule::NotInTransit, "has 200 kg shipped");
     w.ok(transfer("K2", "G1", q("200000", Unit::G)));
     assert_eq!(w.lot("G1").in_transit, Decimal::ZERO);
 
@@ -1088,6 +1092,36 @@ fn a_transfer_receives_at_most_what_was_shipped_and_not_yet_received() {
     w.ok(transfer("K3", "G1", q("400", Unit::Kg)));
     assert_eq!(w.lot("G1").in_transit, Decimal::ZERO);
     assert_eq!(w.balance("G1"), dec("400"));
+}
+
+#[test]
+fn only_a_shipment_to_the_receiving_facility_can_be_received_there_as_the_same_product() {
+    let mut w = world_with_g1();
+    // Shipped to a customer: on its way to no facility.
+    let to_customer = w.ok(Command::ShipLot(LotShipped {
+        consignee_id: CUST.into(),
+        ..shipment("G1", Some(q("300", Unit::Kg)), &[])
+    }));
+    assert_eq!(w.lot("G1").in_transit, dec("300"));
+    let e = w.err(transfer("K1", "G1", q("1", Unit::Kg)));
+    assert_rule(&e, Rule::NotInTransit, "has 0 kg shipped to \"op-kudus\"");
+    // Shipped to Kudus: received there, but only as the product it is.
+    w.ok(Command::ShipLot(LotShipped {
+        consignee_id: OP2.into(),
+        ..shipment("G1", Some(q("100", Unit::Kg)), &[])
+    }));
+    let e = w.err(Command::ReceiveMaterial(MaterialReceived {
+        facility_id: FAC2.into(),
+        supplier_id: OP.into(),
+        source_lot_id: Some("G1".into()),
+        ..receipt("K1", BERAS, q("100", Unit::Kg))
+    }));
+    assert_rule(&e, Rule::ProductMismatch, "the same product, not \"beras\"");
+    assert!(w.err(transfer("K1", "G1", q("101", Unit::Kg))).broken_rule() == Some(Rule::NotInTransit));
+    w.ok(transfer("K1", "G1", q("100", Unit::Kg)));
+    // Nothing forged was received, so the customer's shipment stays voidable.
+    w.ok(void(&to_customer));
+    assert_eq!((w.balance("G1"), w.lot("G1").in_transit), (dec("900"), Decimal::ZERO));
 }
 
 // ---------------------------------------------------------------------------

@@ -64,6 +64,35 @@ impl Facts for Genealogy {
         Some(self.lot_facts(ix, self.node(ix)))
     }
 
+    fn in_transit_to(&self, lot: &str, consignee: &str) -> Decimal {
+        let Some(ix) = self.lot_ix(lot) else {
+            return Decimal::ZERO;
+        };
+        let n = self.node(ix);
+        let shipped: Decimal = n
+            .detail()
+            .shipments
+            .iter()
+            .filter(|s| !s.voided && self.names.get(s.consignee) == consignee)
+            .filter_map(|s| s.quantity)
+            .sum();
+        let received: Decimal = n
+            .children
+            .iter()
+            .map(|c| self.node(*c))
+            .filter(|c| {
+                c.source_lot == Some(ix)
+                    && !c.voided
+                    && self
+                        .facilities
+                        .get(self.names.get(c.facility))
+                        .is_some_and(|f| f.operator_id == consignee)
+            })
+            .map(|c| c.quantity)
+            .sum();
+        (shipped - received).max(Decimal::ZERO)
+    }
+
     fn serial(&self, serial: &str) -> Option<SerialFacts<'_>> {
         let ix = *self.serials.get(serial)?;
         let n = self.node(ix);
@@ -107,18 +136,14 @@ impl Facts for Genealogy {
                     })
                     .unwrap_or_default(),
             },
-            EventKind::Ship => UndoFacts::Ship {
-                lot: first.map_or("", |n| &n.id),
-                bulk: first
-                    .and_then(|n| {
-                        n.detail()
-                            .shipments
-                            .iter()
-                            .find(|s| &*s.event_id == id)
-                            .and_then(|s| s.quantity)
-                    })
-                    .unwrap_or(Decimal::ZERO),
-            },
+            EventKind::Ship => {
+                let shipment = first.and_then(|n| n.detail().shipments.iter().find(|s| &*s.event_id == id));
+                UndoFacts::Ship {
+                    lot: first.map_or("", |n| &n.id),
+                    consignee: shipment.map_or("", |s| self.names.get(s.consignee)),
+                    bulk: shipment.and_then(|s| s.quantity).unwrap_or(Decimal::ZERO),
+                }
+            }
         };
         Some(EventFacts {
             chain: self.names.get(e.chain),

@@ -779,6 +779,12 @@ fn voiding_packs_shipments_and_inspections_undoes_them() {
     );
     // Voiding the transfer puts its quantity back in transit, and touches the source.
     assert_eq!(in_transit(&g, "B2"), dec("1000"));
+    // In transit to Kudus's operator, the consignee, and to nobody else.
+    use jejak_domain::Facts;
+    assert_eq!(g.in_transit_to("B2", "op-kudus"), dec("1000"));
+    assert_eq!(g.in_transit_to("B2", "cust-pangan"), Decimal::ZERO);
+    let received = upto("insp-kb2").project();
+    assert_eq!(received.in_transit_to("B2", "op-kudus"), Decimal::ZERO);
     assert_eq!(
         g.history_positions("B2").expect("B2").last(),
         Some(&log.position("void-rcv-kb2"))
