@@ -77,7 +77,10 @@ async fn the_shared_scenario_over_grpc_answers_as_the_genealogy_projects_it() {
             .await
             .expect("shares over gRPC")
             .into_inner();
-        let in_memory = p::OriginSharesReply::from(g.origin_shares(&target).expect("shares in memory"));
+        let in_memory = p::OriginSharesReply::from(
+            g.origin_shares(&target, &|_| true, jejak_genealogy::TraceLimits::default())
+                .expect("shares in memory"),
+        );
         assert_eq!(shares, in_memory, "{lot}");
     }
 }

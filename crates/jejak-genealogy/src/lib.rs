@@ -18,7 +18,7 @@ mod store;
 mod tests;
 
 pub use graph::{AppliedEvent, Genealogy};
-pub use query::TraceLimits;
+pub use query::{LotParties, TraceLimits};
 pub use store::{Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
 
 /// What can go wrong in the projection; callers tell these apart.
@@ -32,6 +32,9 @@ pub enum GenealogyError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     InvalidArgument(String),
+    /// An answer would cover more lots than the server's limit.
+    #[error("the ancestry of lot {} has more than {limit} lots; its origin shares are not computed", jejak_domain::quote(.lot))]
+    TooLarge { lot: String, limit: usize },
 }
 
 impl jejak_proto::ServiceError for GenealogyError {
@@ -40,6 +43,7 @@ impl jejak_proto::ServiceError for GenealogyError {
         match self {
             GenealogyError::NotFound { .. } => ErrorCode::NotFound,
             GenealogyError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            GenealogyError::TooLarge { .. } => ErrorCode::TooLarge,
             GenealogyError::Storage(_) | GenealogyError::Corrupt { .. } => ErrorCode::Internal,
         }
     }
@@ -48,6 +52,7 @@ impl jejak_proto::ServiceError for GenealogyError {
         match self {
             GenealogyError::NotFound { .. } => "NOT_FOUND",
             GenealogyError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            GenealogyError::TooLarge { .. } => "ANCESTRY_TOO_LARGE",
             GenealogyError::Storage(_) => "PROJECTION_STORAGE",
             GenealogyError::Corrupt { .. } => "PROJECTION_CORRUPT",
         }

@@ -1,7 +1,7 @@
 //! Trace queries over the in-memory genealogy: backward and forward traces,
 //! origin shares, lot details and label lookups, answered as the domain's read models.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use jejak_domain::gs1::DigitalLink;
 use jejak_domain::read::{
@@ -14,6 +14,9 @@ use num_traits::{One, Zero};
 
 use crate::graph::{Genealogy, Ix, LotNode, Made, PackageRec, NO_SUPPLIER};
 use crate::GenealogyError;
+
+/// A lot's facility, owner and (for receipts) supplier ids.
+pub type LotParties<'a> = (&'a str, &'a str, Option<&'a str>);
 
 /// Bounds on the size of one trace answer.
 #[derive(Debug, Clone, Copy)]
@@ -369,58 +372,105 @@ impl Genealogy {
         })
     }
 
-    /// The exact composition of a lot by receipt lot: each transformation
-    /// passes its inputs' compositions on in proportion to the quantities
-    /// consumed. Only inputs of the first input's dimension carry a share
-    /// (thread, glue or screws do not dilute the main material).
-    fn composition(&self, root: Ix) -> Vec<(Ix, Fraction)> {
-        let mut memo: HashMap<Ix, Vec<(Ix, Fraction)>> = HashMap::new();
-        // Post-order without recursion: lots deeper first.
+    /// The lots `root` was made from, `root` first and every lot before
+    /// its inputs (a reversed post-order of the ancestry); `None` when there
+    /// are more than `limit`.
+    fn ancestry(&self, root: Ix, limit: usize) -> Option<Vec<Ix>> {
+        let mut seen: HashSet<Ix> = HashSet::with_capacity(64);
+        let mut post = Vec::with_capacity(64);
+        // (lot, inputs already pushed)
         let mut stack = vec![(root, false)];
+        seen.insert(root);
         while let Some((ix, expanded)) = stack.pop() {
-            if memo.contains_key(&ix) {
+            if expanded {
+                post.push(ix);
                 continue;
             }
+            stack.push((ix, true));
+            for e in &self.node(ix).parents {
+                if seen.insert(e.lot) {
+                    if seen.len() > limit {
+                        return None;
+                    }
+                    stack.push((e.lot, false));
+                }
+            }
+        }
+        post.reverse();
+        Some(post)
+    }
+
+    /// The composition of a lot by receipt lot: each transformation passes
+    /// its share on to its inputs in proportion to the quantities consumed,
+    /// from the lot down (one pass over the ancestry, whatever its shape).
+    /// Only inputs of the first input's dimension carry a share (thread,
+    /// glue or screws do not dilute the main material).
+    fn composition<W: Weight>(&self, order: &[Ix]) -> Vec<(Ix, W)> {
+        let mut weight: HashMap<Ix, W> = HashMap::with_capacity(order.len());
+        let mut leaves = Vec::new();
+        if let Some(&root) = order.first() {
+            weight.insert(root, W::one());
+        }
+        for &ix in order {
+            let Some(w) = weight.remove(&ix) else {
+                continue;
+            };
             let n = self.node(ix);
             if n.parents.is_empty() {
-                memo.insert(ix, vec![(ix, Fraction::one())]);
-                continue;
-            }
-            if !expanded {
-                stack.push((ix, true));
-                for e in &n.parents {
-                    if !memo.contains_key(&e.lot) {
-                        stack.push((e.lot, false));
-                    }
-                }
+                leaves.push((ix, w));
                 continue;
             }
             let dim: Dimension = self.node(n.parents[0].lot).unit.dimension();
-            let weights: Vec<(Ix, Fraction)> = n
-                .parents
-                .iter()
-                .filter(|e| self.node(e.lot).unit.dimension() == dim)
-                .map(|e| (e.lot, shares::from_decimal(e.quantity)))
-                .collect();
-            let total: Fraction = weights.iter().map(|(_, w)| w.clone()).sum();
-            let mut acc: HashMap<Ix, Fraction> = HashMap::new();
-            for (parent, w) in weights {
-                let share = if total.is_zero() { Fraction::zero() } else { w / &total };
-                for (receipt, f) in memo.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
-                    *acc.entry(*receipt).or_insert_with(Fraction::zero) += &share * f;
+            let same = || {
+                n.parents
+                    .iter()
+                    .filter(move |e| self.node(e.lot).unit.dimension() == dim)
+            };
+            let total: Decimal = same().map(|e| e.quantity).sum();
+            if total.is_zero() {
+                continue;
+            }
+            for e in same() {
+                let part = w.times(e.quantity, total);
+                match weight.get_mut(&e.lot) {
+                    Some(acc) => acc.add(&part),
+                    None => {
+                        weight.insert(e.lot, part);
+                    }
                 }
             }
-            let mut v: Vec<(Ix, Fraction)> = acc.into_iter().collect();
-            v.sort_by_key(|(ix, _)| *ix);
-            memo.insert(ix, v);
         }
-        memo.remove(&root).unwrap_or_default()
+        leaves.sort_by_key(|(ix, _)| *ix);
+        leaves
     }
 
-    /// Origin shares of a lot by UKM, by supplier and by receipt.
-    pub fn origin_shares(&self, target: &Target) -> Result<OriginShares, GenealogyError> {
+    /// Origin shares of a lot by UKM, by supplier and by receipt, over an
+    /// ancestry of at most `limits.max_nodes` lots. When `exact` holds for
+    /// the parties of every lot of the ancestry, each share
+    /// is an exact fraction and its percentage has two decimals; otherwise
+    /// (what the public sees) only whole percentages are given, which cost
+    /// one floating-point pass whatever the genealogy and reveal no
+    /// quantity exactly.
+    pub fn origin_shares(
+        &self,
+        target: &Target,
+        exact: &dyn Fn(&mut dyn Iterator<Item = LotParties<'_>>) -> bool,
+        limits: TraceLimits,
+    ) -> Result<OriginShares, GenealogyError> {
         let (root, _) = self.resolve_target(target)?;
-        let comp = self.composition(root);
+        let order = self
+            .ancestry(root, limits.max_nodes)
+            .ok_or_else(|| GenealogyError::TooLarge {
+                lot: self.node(root).id.to_string(),
+                limit: limits.max_nodes,
+            })?;
+        let (comp, decimals): (Vec<(Ix, Fraction)>, u32) = if exact(&mut self.parties_of(&order)) {
+            (self.composition::<Fraction>(&order), 2)
+        } else {
+            let approx = self.composition::<f64>(&order);
+            (approx.into_iter().map(|(ix, w)| (ix, approximate(w))).collect(), 0)
+        };
+        let exact = decimals > 0;
         let group = |key: &dyn Fn(&LotNode) -> String| {
             let mut m: HashMap<String, Fraction> = HashMap::new();
             for (ix, f) in &comp {
@@ -428,7 +478,7 @@ impl Genealogy {
             }
             let mut v: Vec<(String, Fraction)> = m.into_iter().collect();
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let percents = shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), 2);
+            let percents = shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), decimals);
             v.into_iter()
                 .zip(percents)
                 .map(|((id, f), percent)| {
@@ -436,7 +486,7 @@ impl Genealogy {
                     Share {
                         id,
                         name,
-                        fraction: Some(f),
+                        fraction: exact.then_some(f),
                         percent,
                     }
                 })
@@ -473,6 +523,19 @@ impl Genealogy {
             by_ukm,
             by_supplier,
             by_receipt,
+        })
+    }
+
+    /// The facility, owner and supplier ids of each lot of an ancestry, for
+    /// deciding whether a caller sees all of it.
+    fn parties_of<'a>(&'a self, order: &'a [Ix]) -> impl Iterator<Item = LotParties<'a>> + 'a {
+        order.iter().map(|ix| {
+            let n = self.node(*ix);
+            (
+                self.names.get(n.facility),
+                self.names.get(n.owner),
+                (n.supplier != NO_SUPPLIER).then(|| self.names.get(n.supplier)),
+            )
         })
     }
 
@@ -514,4 +577,48 @@ impl Genealogy {
     pub fn event_position(&self, event_id: &str) -> Option<u64> {
         self.events.get(event_id).map(|e| e.position)
     }
+}
+
+/// A share of a lot as the composition passes it down: exact, or a float.
+trait Weight: Sized {
+    fn one() -> Self;
+    /// This weight times `part / total`.
+    fn times(&self, part: Decimal, total: Decimal) -> Self;
+    fn add(&mut self, other: &Self);
+}
+
+impl Weight for Fraction {
+    fn one() -> Self {
+        <Fraction as One>::one()
+    }
+
+    fn times(&self, part: Decimal, total: Decimal) -> Self {
+        self * shares::from_decimal(part) / shares::from_decimal(total)
+    }
+
+    fn add(&mut self, other: &Self) {
+        *self += other;
+    }
+}
+
+impl Weight for f64 {
+    fn one() -> Self {
+        1.0
+    }
+
+    fn times(&self, part: Decimal, total: Decimal) -> Self {
+        use num_traits::ToPrimitive;
+        self * part.to_f64().unwrap_or(0.0) / total.to_f64().unwrap_or(1.0)
+    }
+
+    fn add(&mut self, other: &Self) {
+        *self += other;
+    }
+}
+
+/// A float share as a fraction of 10^12, for rounding to whole percentages.
+fn approximate(w: f64) -> Fraction {
+    const SCALE: i128 = 1_000_000_000_000;
+    let scaled = (w.clamp(0.0, 1.0) * SCALE as f64).round() as i128;
+    shares::fraction(scaled, SCALE).unwrap_or_else(Fraction::zero)
 }

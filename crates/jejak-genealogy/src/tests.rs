@@ -138,7 +138,7 @@ fn forward(g: &Genealogy, target: Target) -> p::TraceReply {
 }
 
 fn shares(g: &Genealogy, lot: &str) -> p::OriginSharesReply {
-    g.origin_shares(&lot_target(lot))
+    g.origin_shares(&lot_target(lot), &|_| true, TraceLimits::default())
         .map(p::OriginSharesReply::from)
         .expect("origin shares")
 }
@@ -466,7 +466,7 @@ fn origin_shares_are_exact_through_blends() {
         (&b2.by_ukm, &b2.by_supplier, &b2.by_receipt)
     );
     let by_serial = g
-        .origin_shares(&serial_target("P-0002"))
+        .origin_shares(&serial_target("P-0002"), &|_| true, TraceLimits::default())
         .map(p::OriginSharesReply::from)
         .expect("shares");
     assert_eq!(by_serial, b2);
@@ -1138,4 +1138,122 @@ fn a_store_says_its_format_and_a_newer_one_is_refused_not_misread() {
         Err(e) => panic!("refused for another reason: {e}"),
         Ok(_) => panic!("a store of a newer format was opened"),
     }
+}
+
+/// Shares as the public sees them: no fraction, whole percentages.
+fn public_shares(g: &Genealogy, lot: &str) -> p::OriginSharesReply {
+    g.origin_shares(&lot_target(lot), &|_| false, TraceLimits::default())
+        .map(p::OriginSharesReply::from)
+        .expect("origin shares")
+}
+
+#[test]
+fn public_shares_are_whole_percentages_without_fractions() {
+    let g = scenario().project();
+    for lot in ["B2", "KB2", "G1"] {
+        let exact = shares(&g, lot);
+        let public = public_shares(&g, lot);
+        for (list, exact_list) in [
+            (&public.by_ukm, &exact.by_ukm),
+            (&public.by_supplier, &exact.by_supplier),
+            (&public.by_receipt, &exact.by_receipt),
+        ] {
+            let ids = |l: &[p::Share]| l.iter().map(|s| s.party_id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(list), ids(exact_list), "{lot}: the same parties, in the same order");
+            assert!(list.iter().all(|s| s.fraction.is_empty()), "{lot}: {list:?}");
+            let whole: Vec<u32> = list
+                .iter()
+                .map(|s| {
+                    s.percent
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{lot}: {:?} is whole", s.percent))
+                })
+                .collect();
+            assert_eq!(whole.iter().sum::<u32>(), 100, "{lot}: {list:?}");
+            // Each is its exact share rounded down or up.
+            for (w, e) in whole.iter().zip(exact_list) {
+                let e: f64 = e.percent.parse().expect("exact percent");
+                assert!((f64::from(*w) - e).abs() < 1.0, "{lot}: {w} for {e}");
+            }
+        }
+    }
+}
+
+/// A silo blended `steps` times: each step mixes the previous blend with a
+/// new receipt of its own UKM.
+fn blending_chain(steps: usize) -> Log {
+    let mut log = scenario();
+    for i in 0..=steps {
+        let owner = if i % 2 == 0 { "ukm-sri" } else { "ukm-maju" };
+        log.receive(
+            DEMAK,
+            &format!("R{i}"),
+            "gabah",
+            q(&(100 + i % 7).to_string(), Unit::Kg),
+            owner,
+            "sup-tani",
+        );
+    }
+    let mut prev = "R0".to_string();
+    for i in 1..=steps {
+        let out = format!("BL{i}");
+        log.process(
+            &format!("blend-{i}"),
+            "blending",
+            &[
+                (prev.as_str(), q("100", Unit::Kg)),
+                (&format!("R{i}"), q("100", Unit::Kg)),
+            ],
+            &[(&out, "gabah", q("200", Unit::Kg), "ukm-sri")],
+        );
+        prev = out;
+    }
+    log
+}
+
+#[test]
+fn shares_of_a_long_blending_chain_are_exact_and_bounded_by_the_lot_limit() {
+    let steps = 300;
+    let g = blending_chain(steps).project();
+    let last = format!("BL{steps}");
+    let exact = shares(&g, &last);
+    assert_eq!(exact.by_receipt.len(), steps + 1);
+    // The fractions are exact: they add up to one.
+    let total: jejak_domain::shares::Fraction = exact
+        .by_receipt
+        .iter()
+        .map(|s| {
+            let (n, d) = s.fraction.split_once('/').unwrap_or((s.fraction.as_str(), "1"));
+            jejak_domain::shares::Fraction::new(n.parse().expect("numerator"), d.parse().expect("denominator"))
+        })
+        .sum();
+    assert_eq!(jejak_domain::shares::format_fraction(&total), "1");
+    // The last receipt went in once at half; the first was halved at every step.
+    let of = |id: &str| {
+        exact
+            .by_receipt
+            .iter()
+            .find(|s| s.party_id == id)
+            .map(|s| s.fraction.clone())
+    };
+    assert_eq!(of(&format!("R{steps}")).as_deref(), Some("1/2"));
+    assert_eq!(
+        of("R0"),
+        Some(format!("1/{}", num_bigint::BigInt::from(2).pow(steps as u32)))
+    );
+    let public = public_shares(&g, &last);
+    assert_eq!(
+        public.by_ukm.iter().map(|s| s.percent.as_str()).collect::<Vec<_>>(),
+        ["67", "33"],
+        "{public:?}"
+    );
+    // An ancestry beyond the server's lot limit is refused, not walked.
+    let small = TraceLimits {
+        max_nodes: 100,
+        ..TraceLimits::default()
+    };
+    assert!(matches!(
+        g.origin_shares(&lot_target(&last), &|_| false, small),
+        Err(GenealogyError::TooLarge { limit: 100, .. })
+    ));
 }

@@ -51,6 +51,9 @@ pub enum ReadError {
     /// The log lost an event the projection indexed: a fault of the server.
     #[error("log position {0} is missing")]
     Missing(u64),
+    /// A query's worker ended without an answer (the server is shutting down).
+    #[error("the query was interrupted: {0}")]
+    Interrupted(String),
     /// A stored event the server cannot read back: a fault of the server.
     #[error("the event at log position {position} cannot be read: {problem}")]
     Unreadable { position: u64, problem: String },
@@ -65,6 +68,7 @@ impl ServiceError for ReadError {
             ReadError::Genealogy(e) => e.error_code(),
             ReadError::Log(e) => e.error_code(),
             ReadError::Missing(_) | ReadError::Unreadable { .. } => ErrorCode::Internal,
+            ReadError::Interrupted(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -77,6 +81,7 @@ impl ServiceError for ReadError {
             ReadError::Log(e) => e.reason(),
             ReadError::Missing(_) => "LOG_POSITION_MISSING",
             ReadError::Unreadable { .. } => "EVENT_UNREADABLE",
+            ReadError::Interrupted(_) => "QUERY_INTERRUPTED",
         }
     }
 

@@ -229,7 +229,8 @@ pub struct InspectionOut {
 pub struct ShareOut {
     pub id: String,
     pub name: String,
-    /// Exact fraction, e.g. "3/8".
+    /// Exact fraction, e.g. "3/8"; never on the public page.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub fraction: String,
     /// Rounded so that one list adds up to exactly 100.00.
     pub percent: String,
@@ -368,7 +369,13 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         .map(|n| (n.lot.lot_id.clone(), n.lot.created_by.clone().unwrap_or_default()))
         .collect();
     let trace = View::Public.trace(trace);
-    let shares = g.origin_shares(&target)?;
+    // Whole percentages, as the public sees them; an ancestry too large to
+    // share out is told as incomplete rather than refused.
+    let public = |_: &mut dyn Iterator<Item = jejak_genealogy::LotParties<'_>>| false;
+    let shares = match g.origin_shares(&target, &public, TraceLimits::default()) {
+        Err(GenealogyError::TooLarge { .. }) => None,
+        other => Some(other?),
+    };
     let mut history = g.history_positions(&lot.lot_id)?;
     // A lot with a long life (thousands of shipments) is told from its
     // first events and its latest ones.
@@ -553,10 +560,10 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         made_at: Stamp::at(lot.created_at),
         alerts,
         inspections: root_inspections,
-        ukm_shares: shares.by_ukm.iter().map(share).collect(),
+        ukm_shares: shares.iter().flat_map(|s| &s.by_ukm).map(share).collect(),
         supplier_shares: shares
-            .by_supplier
             .iter()
+            .flat_map(|s| &s.by_supplier)
             .filter(|s| !s.id.is_empty())
             .map(share)
             .collect(),
@@ -564,7 +571,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         timeline,
         corrections,
         plots,
-        complete,
+        complete: complete && shares.is_some(),
         last_record: None,
     };
     let last = history.last().copied();

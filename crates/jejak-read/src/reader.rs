@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use jejak_domain::read::{HistoryEntry, LabelLookup, LotHistory, LotView, OriginShares, Trace, VoidedBy};
 use jejak_domain::{ExportQuery, HistoryQuery, LabelQuery, Target, Time, TraceQuery};
-use jejak_genealogy::{Projection, TraceLimits};
+use jejak_genealogy::{Genealogy, LotParties, Projection, TraceLimits};
 use jejak_log::{ReadLog, StoredEvent};
 use jejak_proto::v1 as p;
 
@@ -73,6 +73,22 @@ impl<L: ReadLog> Reader<L> {
         &self.log
     }
 
+    /// Runs a query over the genealogy on the blocking pool, never on the
+    /// async workers, so a large trace cannot stall health checks and
+    /// captures; returns its answer and the position it was read at.
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Genealogy) -> T + Send + 'static,
+    ) -> Result<(T, u64), ReadError> {
+        let projection = self.projection.clone();
+        tokio::task::spawn_blocking(move || {
+            let g = projection.read();
+            (f(&g), g.position())
+        })
+        .await
+        .map_err(|e| ReadError::Interrupted(e.to_string()))
+    }
+
     async fn visible(&self, position: u64) -> Result<(), ReadError> {
         Ok(self.log.wait_durable(position).await?)
     }
@@ -88,43 +104,46 @@ impl<L: ReadLog> Reader<L> {
 
     /// Every input lot of `target`, down to the receipts.
     pub async fn backward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
-        let (reply, position) = {
-            let g = self.projection.read();
-            (
-                g.backward_trace(&q.target, q.max_depth, self.limits.with_max_nodes(q.max_nodes)),
-                g.position(),
-            )
-        };
+        let (q, limits, view) = (q.clone(), self.limits.with_max_nodes(q.max_nodes), view.clone());
+        let (reply, position) = self
+            .query(move |g| {
+                let trace = g.backward_trace(&q.target, q.max_depth, limits)?;
+                Self::narrow_trace(&view, trace, "backward trace")
+            })
+            .await?;
         self.visible(position).await?;
-        Self::narrow_trace(view, reply?, "backward trace")
+        reply
     }
 
     /// Every lot, package and consignee `target` reached.
     pub async fn forward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
-        let (reply, position) = {
-            let g = self.projection.read();
-            (
-                g.forward_trace(&q.target, q.max_depth, self.limits.with_max_nodes(q.max_nodes)),
-                g.position(),
-            )
-        };
+        let (q, limits, view) = (q.clone(), self.limits.with_max_nodes(q.max_nodes), view.clone());
+        let (reply, position) = self
+            .query(move |g| {
+                let trace = g.forward_trace(&q.target, q.max_depth, limits)?;
+                Self::narrow_trace(&view, trace, "forward trace")
+            })
+            .await?;
         self.visible(position).await?;
-        Self::narrow_trace(view, reply?, "forward trace")
+        reply
     }
 
     /// Which UKM and suppliers a lot comes from, in exact proportions.
     pub async fn origin_shares(&self, view: &View, target: &Target) -> Result<OriginShares, ReadError> {
-        let (reply, position) = {
-            let g = self.projection.read();
-            let reply = g.origin_shares(target);
-            if let Ok(shares) = &reply {
-                let lot = g.get_lot(&shares.lot_id)?;
-                view.require(&lot, "origin shares")?;
-            }
-            (reply, g.position())
-        };
+        let (target, limits, view) = (target.clone(), self.limits, view.clone());
+        let (reply, position) = self
+            .query(move |g| {
+                let shares = g.origin_shares(
+                    &target,
+                    &|lots: &mut dyn Iterator<Item = LotParties<'_>>| view.sees_all(lots),
+                    limits,
+                )?;
+                view.require(&g.get_lot(&shares.lot_id)?, "origin shares")?;
+                Ok::<_, ReadError>(shares)
+            })
+            .await?;
         self.visible(position).await?;
-        Ok(reply?)
+        reply
     }
 
     /// Every event that touched a lot, corrections marked, as of a time.
@@ -253,10 +272,8 @@ impl<L: ReadLog> Reader<L> {
     /// labelled lot's events in the log, answered only once all of it is
     /// durable. Label URIs in it are under `base`.
     pub async fn provenance(&self, path: &str, base: &str) -> Result<Provenance, ReadError> {
-        let (draft, position) = {
-            let g = self.projection.read();
-            (provenance::draft(&g, path, base), g.position())
-        };
+        let (path, base) = (path.to_string(), base.to_string());
+        let (draft, position) = self.query(move |g| provenance::draft(g, &path, &base)).await?;
         self.visible(position).await?;
         let draft = draft?;
         let mut events = Vec::with_capacity(draft.history.len());

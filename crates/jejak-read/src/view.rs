@@ -44,14 +44,40 @@ pub enum View {
 impl View {
     /// Whether the caller sees `lot` in full.
     pub fn sees(&self, lot: &LotView) -> bool {
+        self.sees_ids(
+            &lot.facility.id,
+            &lot.owner.id,
+            lot.supplier.as_ref().map(|s| s.id.as_str()),
+        )
+    }
+
+    /// Whether the caller sees in full a lot of `facility`, owned by
+    /// `owner` and delivered by `supplier`.
+    pub fn sees_ids(&self, facility: &str, owner: &str, supplier: Option<&str>) -> bool {
         match self {
             View::Full => true,
             View::Public => false,
             View::Scoped { facilities, party, .. } => {
-                facilities.contains(&lot.facility.id)
-                    || party
-                        .as_deref()
-                        .is_some_and(|p| p == lot.owner.id || lot.supplier.as_ref().is_some_and(|s| s.id == p))
+                facilities.iter().any(|f| f == facility)
+                    || party.as_deref().is_some_and(|p| p == owner || supplier == Some(p))
+            }
+        }
+    }
+
+    /// Whether the caller sees every one of these lots (facility, owner,
+    /// supplier) in full: only then are exact origin shares its to see,
+    /// since with its own quantities they would reveal the others'.
+    pub fn sees_all<'a>(&self, lots: &mut dyn Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> bool {
+        match self {
+            View::Full => true,
+            View::Public => false,
+            View::Scoped { .. } => {
+                for (facility, owner, supplier) in lots {
+                    if !self.sees_ids(facility, owner, supplier) {
+                        return false;
+                    }
+                }
+                true
             }
         }
     }
