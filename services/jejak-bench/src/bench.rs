@@ -32,6 +32,10 @@ pub(crate) struct BenchOptions {
     /// How long each measured wrk run lasts.
     pub(crate) wrk_seconds: u64,
     pub(crate) queries: usize,
+    /// Steps of the blending chain.
+    pub(crate) blend_steps: usize,
+    /// Requests each blending measurement times.
+    pub(crate) page_requests: usize,
     /// Measure capture against this running server instead of starting one.
     pub(crate) server: Option<String>,
     /// Access token for `server` (a server the bench starts makes its own).
@@ -43,14 +47,14 @@ pub(crate) struct BenchOptions {
 /// them as it can. Each call is a real gRPC unary call on its own stream;
 /// the reply's `grpc-status` is checked.
 #[derive(Clone)]
-struct LoadClient {
+pub(crate) struct LoadClient {
     send: h2::client::SendRequest<bytes::Bytes>,
     authority: String,
     authorization: Option<http::HeaderValue>,
 }
 
 impl LoadClient {
-    async fn connect(target: &Target) -> anyhow::Result<LoadClient> {
+    pub(crate) async fn connect(target: &Target) -> anyhow::Result<LoadClient> {
         let url = &target.url;
         let authorization = match &target.token {
             Some(t) => Some(http::HeaderValue::from_str(&format!("Bearer {t}"))?),
@@ -77,7 +81,7 @@ impl LoadClient {
     }
 
     /// Calls `path` with `message`; returns the reply's payload.
-    async fn unary(&mut self, path: &str, message: &impl prost::Message) -> anyhow::Result<bytes::Bytes> {
+    pub(crate) async fn unary(&mut self, path: &str, message: &impl prost::Message) -> anyhow::Result<bytes::Bytes> {
         use bytes::BufMut;
         let mut request = http::Request::post(format!("http://{}{path}", self.authority))
             .header("content-type", "application/grpc")
@@ -140,7 +144,7 @@ impl Rng {
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -148,13 +152,13 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn micros(d: Duration) -> String {
+pub(crate) fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 /// `jejak serve` from the test kit on a random port, with the limits on
 /// but never reached: their cost is part of the figures.
-async fn start_server(data_dir: &Path, demo: bool) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(data_dir: &Path, demo: bool) -> anyhow::Result<Server> {
     let opts = ServerOptions {
         data_dir: Some(data_dir.to_path_buf()),
         demo,
@@ -167,7 +171,7 @@ async fn start_server(data_dir: &Path, demo: bool) -> anyhow::Result<Server> {
         .context("server start task")?
 }
 
-fn target_of(server: &Server) -> Target {
+pub(crate) fn target_of(server: &Server) -> Target {
     Target {
         url: server.url.clone(),
         token: server.admin_token.clone(),
@@ -183,7 +187,7 @@ fn rss_bytes(server: &Server) -> Option<u64> {
     Some(kb * 1024)
 }
 
-async fn stop(mut server: Server) {
+pub(crate) async fn stop(mut server: Server) {
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || server.stop()).await {
         eprintln!("stopping the server: {e:#}");
     }
@@ -193,7 +197,7 @@ fn q(v: &str, unit: Unit) -> Quantity {
     Quantity::parse("q", v, unit).expect("benchmark quantities are valid")
 }
 
-fn pq(v: &str) -> Option<p::Quantity> {
+pub(crate) fn pq(v: &str) -> Option<p::Quantity> {
     Some(p::Quantity {
         value: v.into(),
         unit: p::Unit::Kg as i32,
@@ -211,7 +215,7 @@ async fn register_master(target: &Target) -> anyhow::Result<()> {
 
 /// The master data of the labelled store: the capture benchmark's, the
 /// bagged rice product and its standard.
-fn labelled_master_lines() -> Vec<String> {
+pub(crate) fn labelled_master_lines() -> Vec<String> {
     let mut master = master_data_lines();
     master.push(r#"{"registerProduct":{"commandId":"b-bag","product":{"id":"bag","name":"Beras Premium 5 kg","sector":"SECTOR_RICE","kind":"PRODUCT_KIND_FINISHED","unit":"UNIT_KG","gtin":"08997001001018"}}}"#.into());
     master.push(r#"{"registerQualityStandard":{"commandId":"b-sni","standard":{"id":"sni","name":"SNI 6128:2020 Premium","reference":"SNI 6128:2020 Beras","parameters":[{"code":"kadar_air","name":"Kadar air","unit":"%","max":"14"}]}}}"#.into());
@@ -999,6 +1003,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "label" {
         rows.extend(label(&opts).await?);
+    }
+    if what == "all" || what == "blending" {
+        rows.extend(crate::blending::blending(&opts).await?);
     }
     if what == "all" || what == "resolver" {
         rows.extend(resolver(&opts).await?);

@@ -3,6 +3,7 @@
 //! jejak-bench`), started through the test kit's server handle.
 
 mod bench;
+mod blending;
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, resolver or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, resolver or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -40,6 +41,13 @@ struct Args {
     /// Seconds each measured wrk run of the resolver benchmark lasts.
     #[arg(long, default_value_t = 15)]
     wrk_seconds: u64,
+    /// Steps of the blending benchmark's chain.
+    #[arg(long, default_value_t = 1_000)]
+    blend_steps: usize,
+    /// Page requests (and health checks and captures under load) the
+    /// blending benchmark times.
+    #[arg(long, default_value_t = 500)]
+    page_requests: usize,
     /// Run the capture benchmark against this running server.
     #[arg(long)]
     server: Option<String>,
@@ -74,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
             label_lots: args.label_lots,
             wrk_seconds: args.wrk_seconds,
             queries: args.queries,
+            blend_steps: args.blend_steps,
+            page_requests: args.page_requests,
             server: args.server,
             token: args.token,
         },
