@@ -70,6 +70,35 @@ pub fn largest_remainder(shares: &[Fraction], decimals: u32) -> Vec<String> {
     floors.into_iter().map(|u| format_units(&u, decimals)).collect()
 }
 
+/// Rounds approximate shares into whole percentages that sum to exactly
+/// 100 by the same largest-remainder rule (earlier entries win ties); for
+/// those who may not see exact shares, at the cost of one float pass.
+pub fn whole_percentages(shares: &[f64]) -> Vec<String> {
+    let total: f64 = shares.iter().filter(|s| s.is_finite() && **s > 0.0).sum();
+    if shares.is_empty() || total <= 0.0 {
+        return shares.iter().map(|_| "0".to_string()).collect();
+    }
+    let scaled: Vec<f64> = shares
+        .iter()
+        .map(|s| if s.is_finite() && *s > 0.0 { s / total * 100.0 } else { 0.0 })
+        .collect();
+    let mut whole: Vec<u32> = scaled.iter().map(|s| s.floor() as u32).collect();
+    let mut left = 100u32.saturating_sub(whole.iter().sum());
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (scaled[a] - scaled[a].floor(), scaled[b] - scaled[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        whole[i] += 1;
+        left -= 1;
+    }
+    whole.into_iter().map(|w| w.to_string()).collect()
+}
+
 fn format_units(units: &BigInt, decimals: u32) -> String {
     let neg = units.is_negative();
     let digits = units.abs().to_string();
@@ -93,6 +122,25 @@ fn format_units(units: &BigInt, decimals: u32) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn whole_percentages_sum_to_100_and_earlier_entries_win_ties() {
+        let third = 1.0 / 3.0;
+        assert_eq!(whole_percentages(&[third, third, third]), ["34", "33", "33"]);
+        assert_eq!(whole_percentages(&[0.5, 0.25, 0.25]), ["50", "25", "25"]);
+        assert_eq!(whole_percentages(&[0.996, 0.004]), ["100", "0"]);
+        assert_eq!(whole_percentages(&[0.0, 0.0]), ["0", "0"]);
+        assert!(whole_percentages(&[]).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn whole_percentages_always_sum_to_100(shares in proptest::collection::vec(0.0f64..1.0, 1..40)) {
+            prop_assume!(shares.iter().sum::<f64>() > 0.0);
+            let sum: u32 = whole_percentages(&shares).iter().map(|p| p.parse::<u32>().unwrap_or(1000)).sum();
+            prop_assert_eq!(sum, 100);
+        }
+    }
 
     fn f(n: i128, d: i128) -> Fraction {
         fraction(n, d).unwrap()

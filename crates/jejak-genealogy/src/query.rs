@@ -10,7 +10,7 @@ use jejak_domain::read::{
 };
 use jejak_domain::shares::{self, Fraction};
 use jejak_domain::{Decimal, Dimension, Quantity, Target};
-use num_traits::{One, Zero};
+use num_traits::One;
 
 use crate::graph::{Genealogy, Ix, LotNode, Made, PackageRec, NO_SUPPLIER};
 use crate::GenealogyError;
@@ -464,29 +464,36 @@ impl Genealogy {
                 lot: self.node(root).id.to_string(),
                 limit: limits.max_nodes,
             })?;
-        let (comp, decimals): (Vec<(Ix, Fraction)>, u32) = if exact(&mut self.parties_of(&order)) {
-            (self.composition::<Fraction>(&order), 2)
+        if exact(&mut self.parties_of(&order)) {
+            self.shares_of::<Fraction>(root, &order)
         } else {
-            let approx = self.composition::<f64>(&order);
-            (approx.into_iter().map(|(ix, w)| (ix, approximate(w))).collect(), 0)
-        };
-        let exact = decimals > 0;
+            self.shares_of::<f64>(root, &order)
+        }
+    }
+
+    fn shares_of<W: Weight>(&self, root: Ix, order: &[Ix]) -> Result<OriginShares, GenealogyError> {
+        let comp = self.composition::<W>(order);
         let group = |key: &dyn Fn(&LotNode) -> String| {
-            let mut m: HashMap<String, Fraction> = HashMap::new();
-            for (ix, f) in &comp {
-                *m.entry(key(self.node(*ix))).or_insert_with(Fraction::zero) += f;
+            let mut m: HashMap<String, W> = HashMap::new();
+            for (ix, w) in &comp {
+                match m.get_mut(&key(self.node(*ix))) {
+                    Some(acc) => acc.add(w),
+                    None => {
+                        m.insert(key(self.node(*ix)), w.clone());
+                    }
+                }
             }
-            let mut v: Vec<(String, Fraction)> = m.into_iter().collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let percents = shares::largest_remainder(&v.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), decimals);
+            let mut v: Vec<(String, W)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.order(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let weights: Vec<W> = v.iter().map(|(_, w)| w.clone()).collect();
             v.into_iter()
-                .zip(percents)
-                .map(|((id, f), percent)| {
+                .zip(W::percents(&weights))
+                .map(|((id, w), percent)| {
                     let Named { id, name } = self.party(&id);
                     Share {
                         id,
                         name,
-                        fraction: exact.then_some(f),
+                        fraction: w.exact(),
                         percent,
                     }
                 })
@@ -539,6 +546,16 @@ impl Genealogy {
         })
     }
 
+    /// A lot's facility, owner and supplier ids, for deciding who sees it.
+    pub fn lot_parties(&self, id: &str) -> Option<LotParties<'_>> {
+        let n = self.node(self.lot_ix(id)?);
+        Some((
+            self.names.get(n.facility),
+            self.names.get(n.owner),
+            (n.supplier != NO_SUPPLIER).then(|| self.names.get(n.supplier)),
+        ))
+    }
+
     /// A lot with all its details.
     pub fn get_lot(&self, id: &str) -> Result<LotView, GenealogyError> {
         Ok(self.lot_view(self.lot_ix_or_404(id)?, true))
@@ -580,8 +597,14 @@ impl Genealogy {
 }
 
 /// A share of a lot as the composition passes it down: exact, or a float.
-trait Weight: Sized {
+trait Weight: Sized + Clone {
     fn one() -> Self;
+    /// Compares two weights.
+    fn order(&self, other: &Self) -> std::cmp::Ordering;
+    /// The percentages shown for a list of weights.
+    fn percents(list: &[Self]) -> Vec<String>;
+    /// The weight as an exact fraction, if it is one.
+    fn exact(self) -> Option<Fraction>;
     /// This weight times `part / total`.
     fn times(&self, part: Decimal, total: Decimal) -> Self;
     fn add(&mut self, other: &Self);
@@ -590,6 +613,19 @@ trait Weight: Sized {
 impl Weight for Fraction {
     fn one() -> Self {
         <Fraction as One>::one()
+    }
+
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.cmp(other)
+    }
+
+    /// Two decimals, exactly.
+    fn percents(list: &[Self]) -> Vec<String> {
+        shares::largest_remainder(list, 2)
+    }
+
+    fn exact(self) -> Option<Fraction> {
+        Some(self)
     }
 
     fn times(&self, part: Decimal, total: Decimal) -> Self {
@@ -606,6 +642,19 @@ impl Weight for f64 {
         1.0
     }
 
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+
+    /// Whole percentages: all that those who may not see exact shares get.
+    fn percents(list: &[Self]) -> Vec<String> {
+        shares::whole_percentages(list)
+    }
+
+    fn exact(self) -> Option<Fraction> {
+        None
+    }
+
     fn times(&self, part: Decimal, total: Decimal) -> Self {
         use num_traits::ToPrimitive;
         self * part.to_f64().unwrap_or(0.0) / total.to_f64().unwrap_or(1.0)
@@ -614,11 +663,4 @@ impl Weight for f64 {
     fn add(&mut self, other: &Self) {
         *self += other;
     }
-}
-
-/// A float share as a fraction of 10^12, for rounding to whole percentages.
-fn approximate(w: f64) -> Fraction {
-    const SCALE: i128 = 1_000_000_000_000;
-    let scaled = (w.clamp(0.0, 1.0) * SCALE as f64).round() as i128;
-    shares::fraction(scaled, SCALE).unwrap_or_else(Fraction::zero)
 }

@@ -368,6 +368,16 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         .iter()
         .map(|n| (n.lot.lot_id.clone(), n.lot.created_by.clone().unwrap_or_default()))
         .collect();
+    // The ids of voided inspections, to find their corrections (the public
+    // view drops every event id).
+    let voided_inspections: std::collections::HashMap<String, Vec<String>> = trace
+        .nodes
+        .iter()
+        .map(|n| {
+            let ids = n.lot.inspections.iter().filter(|i| i.voided);
+            (n.lot.lot_id.clone(), ids.filter_map(|i| i.event_id.clone()).collect())
+        })
+        .collect();
     let trace = View::Public.trace(trace);
     // Whole percentages, as the public sees them; an ancestry too large to
     // share out is told as incomplete rather than refused.
@@ -411,10 +421,10 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
     for node in nodes {
         let l = &node.lot;
         let inspections = inspections(&l.inspections);
-        for (i, out) in l.inspections.iter().zip(&inspections) {
-            if i.voided {
-                note_void(&l.lot_id, i.event_id.as_deref().unwrap_or(""), "inspection");
-            }
+        for id in voided_inspections.get(&l.lot_id).into_iter().flatten() {
+            note_void(&l.lot_id, id, "inspection");
+        }
+        for out in &inspections {
             timeline.push(Step {
                 at: out.at,
                 kind: StepKind::Inspection,

@@ -28,6 +28,11 @@ pub struct Reader<L> {
     projection: Arc<Projection>,
     log: L,
     limits: TraceLimits,
+    /// Queries that walk the genealogy (traces, shares, pages) run at most
+    /// this many at once, one core fewer than the machine has: however many
+    /// callers ask for large traces, a core stays for captures and health
+    /// checks. A waiting query is dropped at its deadline.
+    walkers: Arc<tokio::sync::Semaphore>,
 }
 
 impl<L: Clone> Clone for Reader<L> {
@@ -36,8 +41,14 @@ impl<L: Clone> Clone for Reader<L> {
             projection: self.projection.clone(),
             log: self.log.clone(),
             limits: self.limits,
+            walkers: self.walkers.clone(),
         }
     }
+}
+
+/// How many genealogy walks may run at once: all cores but one (at least one).
+fn walkers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 fn recorded_at(e: &StoredEvent) -> Option<Time> {
@@ -62,6 +73,7 @@ impl<L: ReadLog> Reader<L> {
             projection,
             log,
             limits,
+            walkers: Arc::new(tokio::sync::Semaphore::new(walkers())),
         }
     }
 
@@ -80,8 +92,15 @@ impl<L: ReadLog> Reader<L> {
         &self,
         f: impl FnOnce(&Genealogy) -> T + Send + 'static,
     ) -> Result<(T, u64), ReadError> {
+        let permit = self
+            .walkers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ReadError::Interrupted(e.to_string()))?;
         let projection = self.projection.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let g = projection.read();
             (f(&g), g.position())
         })
@@ -186,6 +205,19 @@ impl<L: ReadLog> Reader<L> {
             });
             entries.push(history_entry(e, voided_by)?);
         }
+        let entries = if matches!(view, View::Full) {
+            entries
+        } else {
+            let lots: std::collections::HashSet<&str> = entries.iter().flat_map(|e| e.event.lots()).collect();
+            let seen: std::collections::HashSet<String> = {
+                let g = self.projection.read();
+                lots.into_iter()
+                    .filter(|l| g.lot_parties(l).is_some_and(|(f, o, s)| view.sees_ids(f, o, s)))
+                    .map(str::to_string)
+                    .collect()
+            };
+            view.history(entries, &|lot| seen.contains(lot))
+        };
         Ok(LotHistory { lot_id, entries })
     }
 

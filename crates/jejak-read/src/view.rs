@@ -9,9 +9,15 @@
 //! | kept | dropped |
 //! |---|---|
 //! | lot id, product, facility, owner (UKM) and supplier names, status, verdict (and whether a hold was released) | quantities and balances |
-//! | each inspection's standard, verdict, date and whether it was voided | measurements and findings |
+//! | each inspection's standard, verdict, date and whether it was voided | measurements and findings, every event id |
 //! | how the lot was made (received, or the process step) and when | documents, delivery notes, consignees (shipments) |
-//! | the origin: place (village, district), plot id and coordinates | packages other than the one a label names, source lot, creating event |
+//! | the origin: place (village, district), plot id and coordinates | packages other than the one a label names (and what that one holds), source lot, creating event |
+//!
+//! The same narrowing holds on every other path: a trace shows what went
+//! into a lot only to whoever sees the input lot, exact origin shares go only
+//! to whoever sees every lot of the ancestry, and a lot's history leaves out
+//! the events of lots the caller does not see and, of a transformation, the
+//! inputs and outputs it does not see.
 //!
 //! Plot coordinates are public on purpose: where timber grew is what a
 //! buyer checks for legality (SVLK, EU deforestation rules) and what the
@@ -24,7 +30,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jejak_domain::read::{Inspection, LabelLookup, LotView, Trace};
+use jejak_domain::read::{HistoryEntry, Inspection, LabelLookup, LotView, PackageView, Trace};
+use jejak_domain::Event;
 
 use crate::ReadError;
 
@@ -128,8 +135,10 @@ impl View {
                 n
             })
             .collect();
+        // What went into a lot is the input lot's quantity: shown only to
+        // whoever sees that lot, as in its history.
         for e in &mut t.edges {
-            if !full.contains(&e.input) && !full.contains(&e.output) {
+            if !full.contains(&e.input) {
                 e.quantity = None;
             }
         }
@@ -139,10 +148,62 @@ impl View {
         t
     }
 
-    /// A label lookup with its lot as the caller may see it.
-    pub fn label(&self, mut l: LabelLookup) -> LabelLookup {
-        l.lot = self.lot(l.lot);
-        l
+    /// A label lookup with its lot, and the unit it names, as the caller
+    /// may see them: what a unit holds and the packing event are private.
+    pub fn label(&self, l: LabelLookup) -> LabelLookup {
+        let LabelLookup { link, lot, package } = l;
+        let sees = self.sees(&lot);
+        LabelLookup {
+            link,
+            lot: self.lot(lot),
+            package: package.map(|pk| if sees { pk } else { public_package(pk) }),
+        }
+    }
+
+    /// A lot's history as the caller may see it: `sees` tells whether the
+    /// caller sees a lot in full. An event about a lot the caller does not
+    /// see is left out; a transformation keeps only the inputs and outputs
+    /// the caller sees (other UKM's quantities and lots are theirs).
+    pub fn history(&self, entries: Vec<HistoryEntry>, sees: &dyn Fn(&str) -> bool) -> Vec<HistoryEntry> {
+        if matches!(self, View::Full) {
+            return entries;
+        }
+        entries
+            .into_iter()
+            .filter_map(|mut entry| {
+                match &mut entry.event {
+                    Event::LotProcessed(e) => {
+                        e.inputs.retain(|i| sees(&i.lot_id));
+                        e.outputs.retain(|o| sees(&o.lot_id));
+                        if e.inputs.is_empty() && e.outputs.is_empty() {
+                            return None;
+                        }
+                    }
+                    Event::MaterialReceived(e) => {
+                        if !sees(&e.lot_id) {
+                            return None;
+                        }
+                        // The source lot's own story is its facility's.
+                        if e.source_lot_id.as_deref().is_some_and(|s| !sees(s)) {
+                            e.source_lot_id = None;
+                        }
+                    }
+                    Event::LotInspected(e) if !sees(&e.lot_id) => return None,
+                    Event::LotPacked(e) if !sees(&e.lot_id) => return None,
+                    Event::LotShipped(e) if !sees(&e.lot_id) => return None,
+                    Event::LotStatusChanged(e) if !sees(&e.lot_id) => return None,
+                    // Master data and tokens are never in a lot's history.
+                    Event::PartyRegistered(_)
+                    | Event::FacilityRegistered(_)
+                    | Event::ProductRegistered(_)
+                    | Event::StandardRegistered(_)
+                    | Event::TokenIssued(_)
+                    | Event::TokenRevoked(_) => return None,
+                    _ => {}
+                }
+                Some(entry)
+            })
+            .collect()
     }
 }
 
@@ -198,9 +259,28 @@ pub fn public_lot(l: LotView) -> LotView {
     }
 }
 
+fn public_package(pk: PackageView) -> PackageView {
+    let PackageView {
+        serial,
+        gtin,
+        quantity: _,
+        label,
+        shipped,
+        event_id: _,
+    } = pk;
+    PackageView {
+        serial,
+        gtin,
+        quantity: None,
+        label,
+        shipped,
+        event_id: None,
+    }
+}
+
 fn public_inspection(i: Inspection) -> Inspection {
     let Inspection {
-        event_id,
+        event_id: _,
         standard,
         verdict,
         measurements: _,
@@ -209,7 +289,7 @@ fn public_inspection(i: Inspection) -> Inspection {
         voided,
     } = i;
     Inspection {
-        event_id,
+        event_id: None,
         standard,
         verdict,
         measurements: Vec::new(),

@@ -33,7 +33,8 @@ async fn build_chain(target: &Target, steps: usize) -> anyhow::Result<String> {
         facility_id: "fac".into(),
         lot_id: format!("R{i}"),
         product_id: "raw".into(),
-        quantity: pq("100"),
+        // The first receipt starts the silo as a blend would.
+        quantity: pq(if i == 0 { "200" } else { "100" }),
         owner_id: format!("ukm{}", i % 3),
         supplier_id: "sup".into(),
         ..Default::default()
@@ -47,14 +48,16 @@ async fn build_chain(target: &Target, steps: usize) -> anyhow::Result<String> {
             command_id: format!("blend-{i}"),
             facility_id: "fac".into(),
             process_step: "pencampuran".into(),
+            // Quantities that differ from step to step, as real blends do:
+            // exact shares then have denominators that grow with the chain.
             inputs: vec![
                 p::LotInput {
                     lot_id: prev.clone(),
-                    quantity: pq("100"),
+                    quantity: pq(&(187 + i % 13).to_string()),
                 },
                 p::LotInput {
                     lot_id: format!("R{i}"),
-                    quantity: pq("100"),
+                    quantity: pq(&(89 + i % 11).to_string()),
                 },
             ],
             outputs: vec![p::LotOutput {
@@ -116,6 +119,24 @@ pub(crate) async fn blending(opts: &BenchOptions) -> anyhow::Result<Vec<(String,
     for _ in 0..opts.page_requests {
         alone.push(page(&authority, &path).await?);
     }
+    // Exact shares, for an administrator: every fraction over the chain.
+    let mut admin = crate::bench::LoadClient::connect(&target).await?;
+    let last = format!("BL{steps}");
+    let mut exact = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        admin
+            .unary(
+                "/jejak.v1.TraceService/OriginShares",
+                &p::OriginSharesRequest {
+                    target: Some(p::Target {
+                        kind: Some(p::target::Kind::LotId(last.clone())),
+                    }),
+                },
+            )
+            .await?;
+        exact.push(t.elapsed());
+    }
     // Eight clients fetching it continuously; health checks and captures
     // timed meanwhile, each on a connection of its own.
     let stop_load = Arc::new(AtomicBool::new(false));
@@ -174,6 +195,10 @@ pub(crate) async fn blending(opts: &BenchOptions) -> anyhow::Result<Vec<(String,
             format!("{built:.2?}"),
         ),
         ("its public page, one client, p50 / p99".into(), p50_p99(alone)),
+        (
+            "exact origin shares of its last lot (administrator), p50 / p99".into(),
+            p50_p99(exact),
+        ),
         (
             "its public page, 8 clients continuously, p50 / p99".into(),
             p50_p99(loaded),
