@@ -528,6 +528,10 @@ impl ChainLog for JetStreamLog {
     }
 }
 
+/// The most sequences a stream may skip at once before the gap is taken for
+/// a hole: skips come one per refused publish.
+const MAX_SKIPPED: u64 = 4096;
+
 /// Reads the stream in order through an ephemeral pull consumer that
 /// starts where the reader is and keeps pulling; any error drops it and the
 /// next batch makes a new one from the same place, so a reader survives
@@ -596,22 +600,46 @@ impl Reader {
         // On an error the consumer is dropped; the next call makes a new one.
         let mut messages = self.open().await?;
         let mut next = self.next;
-        let out = Self::take(&mut messages, &mut next, max, wait).await?;
+        let (mut out, gap) = Self::take(&mut messages, &mut next, max, wait).await?;
+        if let Some(event) = gap {
+            // A clustered stream skips the sequence of a publish that failed
+            // its precondition at the leader (the replicas stay in step):
+            // the skipped sequences hold nothing. Anything else is a hole.
+            let missing = next..event.position;
+            if missing.end - missing.start > MAX_SKIPPED {
+                return Err(LogError::Corrupt {
+                    position: next,
+                    reason: format!("the stream jumps from position {} to {}", next - 1, event.position),
+                });
+            }
+            for position in missing {
+                if self.log.read(position).await?.is_some() {
+                    return Err(LogError::Corrupt {
+                        position,
+                        reason: "the stream's reader skipped an event the stream holds".into(),
+                    });
+                }
+            }
+            next = event.position + 1;
+            out.push(event);
+        }
         self.next = next;
         self.messages = Some(messages);
         Ok(out)
     }
 
+    /// Events in order from `next` on; stops before a gap in the stream's
+    /// sequence, returning the event after it for the caller to check.
     async fn take(
         messages: &mut consumer::pull::Stream,
         next: &mut u64,
         max: usize,
         wait: Duration,
-    ) -> Result<Vec<StoredEvent>, LogError> {
+    ) -> Result<(Vec<StoredEvent>, Option<StoredEvent>), LogError> {
         use futures_util::FutureExt;
         let mut out = Vec::new();
         let first = match tokio::time::timeout(wait, messages.next()).await {
-            Err(_) => return Ok(out),
+            Err(_) => return Ok((out, None)),
             Ok(m) => m,
         };
         let mut item = first;
@@ -625,22 +653,20 @@ impl Reader {
                 .map_err(|e| LogError::Storage(format!("message without stream metadata: {e}")))?
                 .stream_sequence;
             if position >= *next {
+                let event = StoredEvent::decode(position, m.payload.to_vec())?;
                 if position != *next {
-                    return Err(LogError::Corrupt {
-                        position: *next,
-                        reason: format!("the stream jumps from position {} to {position}", *next - 1),
-                    });
+                    return Ok((out, Some(event)));
                 }
-                out.push(StoredEvent::decode(position, m.payload.to_vec())?);
+                out.push(event);
                 *next = position + 1;
             }
             if out.len() >= max.max(1) {
-                return Ok(out);
+                return Ok((out, None));
             }
             // Whatever has already arrived, without waiting.
             match messages.next().now_or_never() {
                 Some(more) => item = more,
-                None => return Ok(out),
+                None => return Ok((out, None)),
             }
         }
     }
