@@ -80,7 +80,13 @@ pub fn whole_percentages(shares: &[f64]) -> Vec<String> {
     }
     let scaled: Vec<f64> = shares
         .iter()
-        .map(|s| if s.is_finite() && *s > 0.0 { s / total * 100.0 } else { 0.0 })
+        .map(|s| {
+            if s.is_finite() && *s > 0.0 {
+                s / total * 100.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mut whole: Vec<u32> = scaled.iter().map(|s| s.floor() as u32).collect();
     let mut left = 100u32.saturating_sub(whole.iter().sum());

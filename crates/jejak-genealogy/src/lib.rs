@@ -13,12 +13,14 @@ mod graph;
 mod master;
 mod query;
 mod records;
+mod shares;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use graph::{AppliedEvent, Genealogy};
 pub use query::{LotParties, TraceLimits};
+pub use shares::ShareInput;
 pub use store::{Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
 
 /// What can go wrong in the projection; callers tell these apart.
@@ -35,6 +37,9 @@ pub enum GenealogyError {
     /// An answer would cover more lots than the server's limit.
     #[error("the ancestry of lot {} has more than {limit} lots; its origin shares are not computed", jejak_domain::quote(.lot))]
     TooLarge { lot: String, limit: usize },
+    /// Nobody waits for the answer any more (its request ended).
+    #[error("the query was cancelled: its request ended")]
+    Cancelled,
 }
 
 impl jejak_proto::ServiceError for GenealogyError {
@@ -44,6 +49,7 @@ impl jejak_proto::ServiceError for GenealogyError {
             GenealogyError::NotFound { .. } => ErrorCode::NotFound,
             GenealogyError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             GenealogyError::TooLarge { .. } => ErrorCode::TooLarge,
+            GenealogyError::Cancelled => ErrorCode::DeadlineExceeded,
             GenealogyError::Storage(_) | GenealogyError::Corrupt { .. } => ErrorCode::Internal,
         }
     }
@@ -53,6 +59,7 @@ impl jejak_proto::ServiceError for GenealogyError {
             GenealogyError::NotFound { .. } => "NOT_FOUND",
             GenealogyError::InvalidArgument(_) => "INVALID_ARGUMENT",
             GenealogyError::TooLarge { .. } => "ANCESTRY_TOO_LARGE",
+            GenealogyError::Cancelled => "QUERY_CANCELLED",
             GenealogyError::Storage(_) => "PROJECTION_STORAGE",
             GenealogyError::Corrupt { .. } => "PROJECTION_CORRUPT",
         }

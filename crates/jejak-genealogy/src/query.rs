@@ -5,14 +5,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use jejak_domain::gs1::DigitalLink;
 use jejak_domain::read::{
-    self, Inspection, LabelLookup, LotView, Making, Named, OriginShares, PackageView, Share, ShipmentView, Trace,
-    TraceEdge, TraceNode, Truncation,
+    self, Inspection, LabelLookup, LotView, Making, Named, OriginShares, PackageView, ShipmentView, Trace, TraceEdge,
+    TraceNode, Truncation,
 };
-use jejak_domain::shares::{self, Fraction};
-use jejak_domain::{Decimal, Dimension, Quantity, Target};
-use num_traits::One;
+
+use jejak_domain::{Decimal, Quantity, Target};
 
 use crate::graph::{Genealogy, Ix, LotNode, Made, PackageRec, NO_SUPPLIER};
+use crate::shares::{ShareInput, ShareLot};
 use crate::GenealogyError;
 
 /// A lot's facility, owner and (for receipts) supplier ids.
@@ -400,63 +400,11 @@ impl Genealogy {
         Some(post)
     }
 
-    /// The composition of a lot by receipt lot: each transformation passes
-    /// its share on to its inputs in proportion to the quantities consumed,
-    /// from the lot down (one pass over the ancestry, whatever its shape).
-    /// Only inputs of the first input's dimension carry a share (thread,
-    /// glue or screws do not dilute the main material).
-    fn composition<W: Weight>(&self, order: &[Ix]) -> Vec<(Ix, W)> {
-        let mut weight: HashMap<Ix, W> = HashMap::with_capacity(order.len());
-        let mut leaves = Vec::new();
-        if let Some(&root) = order.first() {
-            weight.insert(root, W::one());
-        }
-        for &ix in order {
-            let Some(w) = weight.remove(&ix) else {
-                continue;
-            };
-            let n = self.node(ix);
-            if n.parents.is_empty() {
-                leaves.push((ix, w));
-                continue;
-            }
-            let dim: Dimension = self.node(n.parents[0].lot).unit.dimension();
-            let same = || {
-                n.parents
-                    .iter()
-                    .filter(move |e| self.node(e.lot).unit.dimension() == dim)
-            };
-            let total: Decimal = same().map(|e| e.quantity).sum();
-            if total.is_zero() {
-                continue;
-            }
-            for e in same() {
-                let part = w.times(e.quantity, total);
-                match weight.get_mut(&e.lot) {
-                    Some(acc) => acc.add(&part),
-                    None => {
-                        weight.insert(e.lot, part);
-                    }
-                }
-            }
-        }
-        leaves.sort_by_key(|(ix, _)| *ix);
-        leaves
-    }
-
-    /// Origin shares of a lot by UKM, by supplier and by receipt, over an
-    /// ancestry of at most `limits.max_nodes` lots. When `exact` holds for
-    /// the parties of every lot of the ancestry, each share
-    /// is an exact fraction and its percentage has two decimals; otherwise
-    /// (what the public sees) only whole percentages are given, which cost
-    /// one floating-point pass whatever the genealogy and reveal no
-    /// quantity exactly.
-    pub fn origin_shares(
-        &self,
-        target: &Target,
-        exact: &dyn Fn(&mut dyn Iterator<Item = LotParties<'_>>) -> bool,
-        limits: TraceLimits,
-    ) -> Result<OriginShares, GenealogyError> {
+    /// What origin shares are computed from, copied out of the genealogy
+    /// (so that exact shares, which can take long, are computed without
+    /// holding its lock): the ancestry of `target`, of at most
+    /// `limits.max_nodes` lots, with each lot's inputs and parties.
+    pub fn share_input(&self, target: &Target, limits: TraceLimits) -> Result<ShareInput, GenealogyError> {
         let (root, _) = self.resolve_target(target)?;
         let order = self
             .ancestry(root, limits.max_nodes)
@@ -464,86 +412,57 @@ impl Genealogy {
                 lot: self.node(root).id.to_string(),
                 limit: limits.max_nodes,
             })?;
-        if exact(&mut self.parties_of(&order)) {
-            self.shares_of::<Fraction>(root, &order)
-        } else {
-            self.shares_of::<f64>(root, &order)
-        }
-    }
-
-    fn shares_of<W: Weight>(&self, root: Ix, order: &[Ix]) -> Result<OriginShares, GenealogyError> {
-        let comp = self.composition::<W>(order);
-        let group = |key: &dyn Fn(&LotNode) -> String| {
-            let mut m: HashMap<String, W> = HashMap::new();
-            for (ix, w) in &comp {
-                match m.get_mut(&key(self.node(*ix))) {
-                    Some(acc) => acc.add(w),
-                    None => {
-                        m.insert(key(self.node(*ix)), w.clone());
-                    }
+        let at: HashMap<Ix, usize> = order.iter().enumerate().map(|(i, ix)| (*ix, i)).collect();
+        let lots = order
+            .iter()
+            .map(|&ix| {
+                let n = self.node(ix);
+                // Only inputs of the first input's dimension carry a share
+                // (thread, glue or screws do not dilute the main material).
+                let dim = n.parents.first().map(|e| self.node(e.lot).unit.dimension());
+                let owner = self.party(self.names.get(n.owner));
+                ShareLot {
+                    inputs: n
+                        .parents
+                        .iter()
+                        .filter(|e| Some(self.node(e.lot).unit.dimension()) == dim)
+                        .filter_map(|e| Some((*at.get(&e.lot)?, e.quantity)))
+                        .collect(),
+                    facility: self.names.get(n.facility).to_string(),
+                    receipt: Named::new(
+                        n.id.to_string(),
+                        format!(
+                            "{} ({})",
+                            self.products
+                                .get(self.names.get(n.product))
+                                .map(|p| p.name.as_str())
+                                .unwrap_or(""),
+                            owner.name
+                        ),
+                    ),
+                    owner,
+                    supplier: (n.supplier != NO_SUPPLIER).then(|| self.party(self.names.get(n.supplier))),
                 }
-            }
-            let mut v: Vec<(String, W)> = m.into_iter().collect();
-            v.sort_by(|a, b| b.1.order(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let weights: Vec<W> = v.iter().map(|(_, w)| w.clone()).collect();
-            v.into_iter()
-                .zip(W::percents(&weights))
-                .map(|((id, w), percent)| {
-                    let Named { id, name } = self.party(&id);
-                    Share {
-                        id,
-                        name,
-                        fraction: w.exact(),
-                        percent,
-                    }
-                })
-                .collect::<Vec<_>>()
-        };
-        let by_ukm = group(&|n| self.names.get(n.owner).to_string());
-        let by_supplier = group(&|n| {
-            if n.supplier == NO_SUPPLIER {
-                String::new()
-            } else {
-                self.names.get(n.supplier).to_string()
-            }
-        });
-        let mut by_receipt = group(&|n| n.id.to_string());
-        for s in &mut by_receipt {
-            // Receipt entries name lots, not parties.
-            s.name = self
-                .lot_ix(&s.id)
-                .map(|ix| {
-                    let n = self.node(ix);
-                    format!(
-                        "{} ({})",
-                        self.products
-                            .get(self.names.get(n.product))
-                            .map(|p| p.name.as_str())
-                            .unwrap_or(""),
-                        self.party(self.names.get(n.owner)).name
-                    )
-                })
-                .unwrap_or_default();
-        }
-        Ok(OriginShares {
+            })
+            .collect();
+        Ok(ShareInput {
             lot_id: self.node(root).id.to_string(),
-            by_ukm,
-            by_supplier,
-            by_receipt,
+            lots,
         })
     }
 
-    /// The facility, owner and supplier ids of each lot of an ancestry, for
-    /// deciding whether a caller sees all of it.
-    fn parties_of<'a>(&'a self, order: &'a [Ix]) -> impl Iterator<Item = LotParties<'a>> + 'a {
-        order.iter().map(|ix| {
-            let n = self.node(*ix);
-            (
-                self.names.get(n.facility),
-                self.names.get(n.owner),
-                (n.supplier != NO_SUPPLIER).then(|| self.names.get(n.supplier)),
-            )
-        })
+    /// Origin shares of a lot by UKM, by supplier and by receipt: exact when
+    /// `exact` holds for the parties of every lot of its ancestry, whole
+    /// percentages otherwise (see [`ShareInput::shares`]).
+    pub fn origin_shares(
+        &self,
+        target: &Target,
+        exact: &dyn Fn(&mut dyn Iterator<Item = LotParties<'_>>) -> bool,
+        limits: TraceLimits,
+    ) -> Result<OriginShares, GenealogyError> {
+        let input = self.share_input(target, limits)?;
+        let exact = exact(&mut input.parties());
+        input.shares(exact, &|| false)
     }
 
     /// A lot's facility, owner and supplier ids, for deciding who sees it.
@@ -593,74 +512,5 @@ impl Genealogy {
     /// The log position of an event, if the projection has applied it.
     pub fn event_position(&self, event_id: &str) -> Option<u64> {
         self.events.get(event_id).map(|e| e.position)
-    }
-}
-
-/// A share of a lot as the composition passes it down: exact, or a float.
-trait Weight: Sized + Clone {
-    fn one() -> Self;
-    /// Compares two weights.
-    fn order(&self, other: &Self) -> std::cmp::Ordering;
-    /// The percentages shown for a list of weights.
-    fn percents(list: &[Self]) -> Vec<String>;
-    /// The weight as an exact fraction, if it is one.
-    fn exact(self) -> Option<Fraction>;
-    /// This weight times `part / total`.
-    fn times(&self, part: Decimal, total: Decimal) -> Self;
-    fn add(&mut self, other: &Self);
-}
-
-impl Weight for Fraction {
-    fn one() -> Self {
-        <Fraction as One>::one()
-    }
-
-    fn order(&self, other: &Self) -> std::cmp::Ordering {
-        self.cmp(other)
-    }
-
-    /// Two decimals, exactly.
-    fn percents(list: &[Self]) -> Vec<String> {
-        shares::largest_remainder(list, 2)
-    }
-
-    fn exact(self) -> Option<Fraction> {
-        Some(self)
-    }
-
-    fn times(&self, part: Decimal, total: Decimal) -> Self {
-        self * shares::from_decimal(part) / shares::from_decimal(total)
-    }
-
-    fn add(&mut self, other: &Self) {
-        *self += other;
-    }
-}
-
-impl Weight for f64 {
-    fn one() -> Self {
-        1.0
-    }
-
-    fn order(&self, other: &Self) -> std::cmp::Ordering {
-        self.total_cmp(other)
-    }
-
-    /// Whole percentages: all that those who may not see exact shares get.
-    fn percents(list: &[Self]) -> Vec<String> {
-        shares::whole_percentages(list)
-    }
-
-    fn exact(self) -> Option<Fraction> {
-        None
-    }
-
-    fn times(&self, part: Decimal, total: Decimal) -> Self {
-        use num_traits::ToPrimitive;
-        self * part.to_f64().unwrap_or(0.0) / total.to_f64().unwrap_or(1.0)
-    }
-
-    fn add(&mut self, other: &Self) {
-        *self += other;
     }
 }

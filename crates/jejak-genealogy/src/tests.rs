@@ -1257,3 +1257,13 @@ fn shares_of_a_long_blending_chain_are_exact_and_bounded_by_the_lot_limit() {
         Err(GenealogyError::TooLarge { limit: 100, .. })
     ));
 }
+
+#[test]
+fn shares_stop_when_nobody_waits_for_them() {
+    let g = blending_chain(200).project();
+    let input = g
+        .share_input(&lot_target("BL200"), TraceLimits::default())
+        .expect("input");
+    assert!(matches!(input.shares(true, &|| true), Err(GenealogyError::Cancelled)));
+    assert!(input.shares(true, &|| false).is_ok());
+}
