@@ -73,3 +73,216 @@ async fn a_transfer_of_a_lot_shipped_elsewhere_is_refused_and_the_shipment_stays
     let bran = demo.lot(BRAN_LOT).await;
     assert!(bran.shipments.is_empty(), "{:?}", bran.shipments);
 }
+
+/// Finding 2: a long blending chain (each step mixes the previous lot with
+/// a new receipt) made two anonymous page requests freeze the server. Now
+/// the page is bounded work, exact shares stop when their request's deadline
+/// passes, and nothing else waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_blending_chain_costs_bounded_work_and_exact_shares_honour_the_deadline() {
+    use jejak_server::demo::ids::{
+        DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN, UKM_BERKAH, UKM_SRIREJEKI,
+    };
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        demo: true,
+        // Far shorter than exact shares of the whole chain take, far longer
+        // than anything else here needs.
+        extra_args: vec!["--request-timeout".into(), "700ms".into()],
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let mut demo = Demo::attach(server).await;
+    const STEPS: usize = 600;
+    let c = &mut demo.capture;
+    let receive = |i: usize| p::ReceiveMaterialRequest {
+        command_id: format!("silo-r{i}"),
+        facility_id: DEMAK.into(),
+        lot_id: format!("SILO-R{i}"),
+        product_id: DRIED_PADDY.into(),
+        quantity: qty(if i == 0 { "200" } else { "100" }, p::Unit::Kg),
+        owner_id: if i % 2 == 0 { UKM_SRIREJEKI } else { UKM_BERKAH }.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
+        ..Default::default()
+    };
+    c.receive_material(receive(0)).await.expect("first receipt");
+    let mut prev = "SILO-R0".to_string();
+    for i in 1..=STEPS {
+        c.receive_material(receive(i)).await.expect("receipt");
+        let out = format!("SILO-B{i}");
+        c.process_lots(p::ProcessLotsRequest {
+            command_id: format!("silo-b{i}"),
+            facility_id: DEMAK.into(),
+            process_step: "pencampuran".into(),
+            inputs: vec![
+                p::LotInput {
+                    lot_id: prev.clone(),
+                    quantity: qty(&(187 + i % 13).to_string(), p::Unit::Kg),
+                },
+                p::LotInput {
+                    lot_id: format!("SILO-R{i}"),
+                    quantity: qty(&(89 + i % 11).to_string(), p::Unit::Kg),
+                },
+            ],
+            outputs: vec![p::LotOutput {
+                lot_id: out.clone(),
+                product_id: if i == STEPS { PREMIUM_RICE_5KG } else { DRIED_PADDY }.into(),
+                quantity: qty("200", p::Unit::Kg),
+                owner_id: UKM_SRIREJEKI.into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("blend");
+        prev = out;
+    }
+    c.pack_lot(p::PackLotRequest {
+        command_id: "silo-pack".into(),
+        facility_id: DEMAK.into(),
+        lot_id: prev.clone(),
+        gtin: PREMIUM_RICE_GTIN.into(),
+        packages: vec![p::Package {
+            serial: "SILO-0001".into(),
+            quantity: qty("5", p::Unit::Kg),
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("pack");
+    demo.server
+        .wait_projected(crate::support::WAIT)
+        .await
+        .expect("projected");
+    let label = format!("/01/{PREMIUM_RICE_GTIN}/10/{prev}/21/SILO-0001");
+    let page = || async {
+        let reply = demo
+            .server
+            .http_get(&label, &[("Accept", "application/json")])
+            .await
+            .expect("GET the page");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json().expect("the page as JSON")
+    };
+    // The public page: whole percentages of the two UKM, no fractions.
+    let doc = page().await;
+    let ukm: Vec<(String, String)> = doc["ukmShares"]
+        .as_array()
+        .expect("UKM shares")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or("").to_string(),
+                s["percent"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ukm.len(), 2, "{ukm:?}");
+    assert!(ukm.iter().all(|(_, pct)| pct.parse::<u32>().is_ok()), "{ukm:?}");
+    assert!(doc["ukmShares"][0].get("fraction").is_none(), "{doc}");
+    // Exact shares of the whole chain for the administrator take far longer
+    // than the server's deadline: refused at the deadline, and their work
+    // stops.
+    let target = Some(p::Target {
+        kind: Some(p::target::Kind::LotId(prev.clone())),
+    });
+    let mut hurried = tonic::Request::new(p::OriginSharesRequest { target: target.clone() });
+    hurried.set_timeout(Duration::from_millis(300));
+    let err = demo
+        .trace
+        .origin_shares(hurried)
+        .await
+        .expect_err("too short a deadline");
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // The page (and the server) answer at once rather than after the
+    // abandoned computation: it stopped and gave its worker back.
+    let again = page().await;
+    assert_eq!(again["lotId"], prev.as_str());
+    demo.server.status().await.expect("status answers");
+    // Exact where shown as exact: a shorter stretch of the chain, in full.
+    let exact = demo
+        .trace
+        .origin_shares(p::OriginSharesRequest {
+            target: Some(p::Target {
+                kind: Some(p::target::Kind::LotId("SILO-B20".into())),
+            }),
+        })
+        .await
+        .expect("exact shares of a short chain")
+        .into_inner();
+    assert_eq!(exact.by_receipt.len(), 21);
+    assert!(
+        exact.by_ukm.iter().all(|s| s.fraction.contains('/')),
+        "{:?}",
+        exact.by_ukm
+    );
+    assert!(
+        exact.by_ukm.iter().all(|s| s.percent.contains('.')),
+        "{:?}",
+        exact.by_ukm
+    );
+}
+
+/// Finding 3: a member asking for the history of its own lot got the whole
+/// milling event (other UKM's inputs and outputs); an operator of Tegal got
+/// Klaten's receipt (quantity, document hash) through the history of a Tegal
+/// lot; `LookupLabel` gave the public the package's quantity and event ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_and_label_lookups_are_narrowed_like_lots() {
+    use jejak_server::demo::ids::{PREMIUM_RICE_GTIN, RICE_BAG_LOT, RICE_BAG_SERIAL, TEGAL};
+    let demo = Demo::start().await;
+    let year = Duration::from_secs(365 * 86_400);
+    // Tegal's operator: the bolts Tegal shipped to Klaten, and Klaten's
+    // receipt of them, which is Klaten's.
+    let tegal = demo
+        .server
+        .issue_token(p::AccessRole::Operator, &[TEGAL], "", year)
+        .await
+        .expect("a Tegal operator's token");
+    let conn = demo.server.conn(Some(&tegal)).await.expect("connect");
+    let mut trace = p::trace_service_client::TraceServiceClient::new(conn);
+    let history = trace
+        .lot_history(p::LotHistoryRequest {
+            lot_id: "TGL-BK8-260910".into(),
+            as_of: None,
+        })
+        .await
+        .expect("Tegal's own lot's history")
+        .into_inner();
+    let ids: Vec<&str> = history.entries.iter().map(|e| e.event_id.as_str()).collect();
+    assert!(ids.contains(&"demo-tgl-0024"), "Tegal's own shipment is there: {ids:?}");
+    assert!(
+        !ids.contains(&"demo-klt-0010"),
+        "Klaten's receipt is not Tegal's: {ids:?}"
+    );
+    // The administrator sees Klaten's receipt in the same history.
+    let full = demo
+        .trace
+        .clone()
+        .lot_history(p::LotHistoryRequest {
+            lot_id: "TGL-BK8-260910".into(),
+            as_of: None,
+        })
+        .await
+        .expect("the full history")
+        .into_inner();
+    assert!(full.entries.iter().any(|e| e.event_id == "demo-klt-0010"));
+
+    // The public's label lookup: which unit, not what it holds or which events made it.
+    let conn = demo.server.conn(None).await.expect("connect");
+    let looked_up = p::trace_service_client::TraceServiceClient::new(conn)
+        .lookup_label(p::LookupLabelRequest {
+            uri: format!("https://id.example/01/{PREMIUM_RICE_GTIN}/10/{RICE_BAG_LOT}/21/{RICE_BAG_SERIAL}"),
+        })
+        .await
+        .expect("a public label lookup")
+        .into_inner();
+    let package = looked_up.package.expect("the unit");
+    assert_eq!(package.serial, RICE_BAG_SERIAL);
+    assert_eq!((package.quantity, package.event_id.as_str()), (None, ""));
+    let lot = looked_up.lot.expect("the lot");
+    assert!(!lot.inspections.is_empty());
+    assert!(
+        lot.inspections.iter().all(|i| i.event_id.is_empty()),
+        "{:?}",
+        lot.inspections
+    );
+}

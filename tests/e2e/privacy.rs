@@ -180,7 +180,10 @@ fn assert_none_of(canaries: &[&str], who: &str, path: &str, answer: &str) {
 
 /// Every trace RPC on every lot of the canary story, answered or refused,
 /// as the given caller sees it: (what was asked, the answer or refusal).
-async fn every_answer(client: &mut p::trace_service_client::TraceServiceClient<jejak_testkit::Conn>, label: &str) -> Vec<(String, String)> {
+async fn every_answer(
+    client: &mut p::trace_service_client::TraceServiceClient<jejak_testkit::Conn>,
+    label: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     fn show<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> String {
         match r {
@@ -198,12 +201,25 @@ async fn every_answer(client: &mut p::trace_service_client::TraceServiceClient<j
             target,
             ..Default::default()
         };
-        out.push((format!("GetLot {lot}"), show(client.get_lot(p::GetLotRequest { lot_id: lot.into() }).await)));
-        out.push((format!("BackwardTrace {lot}"), show(client.backward_trace(trace(target(lot))).await)));
-        out.push((format!("ForwardTrace {lot}"), show(client.forward_trace(trace(target(lot))).await)));
+        out.push((
+            format!("GetLot {lot}"),
+            show(client.get_lot(p::GetLotRequest { lot_id: lot.into() }).await),
+        ));
+        out.push((
+            format!("BackwardTrace {lot}"),
+            show(client.backward_trace(trace(target(lot))).await),
+        ));
+        out.push((
+            format!("ForwardTrace {lot}"),
+            show(client.forward_trace(trace(target(lot))).await),
+        ));
         out.push((
             format!("OriginShares {lot}"),
-            show(client.origin_shares(p::OriginSharesRequest { target: target(lot) }).await),
+            show(
+                client
+                    .origin_shares(p::OriginSharesRequest { target: target(lot) })
+                    .await,
+            ),
         ));
         out.push((
             format!("LotHistory {lot}"),
@@ -273,7 +289,10 @@ async fn no_private_field_reaches_another_member_or_operator_on_any_rpc() {
             assert_none_of(canaries, who, asked, answer);
         }
         // The sweep reached real answers, not only refusals.
-        let answered = answers.iter().filter(|(_, a)| !a.starts_with("Unauthenticated") && !a.starts_with("PermissionDenied")).count();
+        let answered = answers
+            .iter()
+            .filter(|(_, a)| !a.starts_with("Unauthenticated") && !a.starts_with("PermissionDenied"))
+            .count();
         assert!(answered >= 5, "{who}: only {answered} answers: {answers:?}");
     }
     // Berkah sees its own story: its lot's history holds the mill event,
@@ -296,8 +315,14 @@ async fn no_private_field_reaches_another_member_or_operator_on_any_rpc() {
         panic!("no mill event in {history:?}");
     };
     let ids = |l: Vec<&str>| l.into_iter().map(str::to_string).collect::<Vec<_>>();
-    assert_eq!(ids(mill.inputs.iter().map(|i| i.lot_id.as_str()).collect()), ["BRKH-GKG-1"]);
-    assert_eq!(ids(mill.outputs.iter().map(|o| o.lot_id.as_str()).collect()), ["BRKH-BP-1"]);
+    assert_eq!(
+        ids(mill.inputs.iter().map(|i| i.lot_id.as_str()).collect()),
+        ["BRKH-GKG-1"]
+    );
+    assert_eq!(
+        ids(mill.outputs.iter().map(|o| o.lot_id.as_str()).collect()),
+        ["BRKH-BP-1"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

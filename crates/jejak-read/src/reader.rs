@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use jejak_domain::read::{HistoryEntry, LabelLookup, LotHistory, LotView, OriginShares, Trace, VoidedBy};
 use jejak_domain::{ExportQuery, HistoryQuery, LabelQuery, Target, Time, TraceQuery};
-use jejak_genealogy::{Genealogy, LotParties, Projection, TraceLimits};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use jejak_genealogy::{Genealogy, Projection, TraceLimits};
 use jejak_log::{ReadLog, StoredEvent};
 use jejak_proto::v1 as p;
 
@@ -43,6 +45,15 @@ impl<L: Clone> Clone for Reader<L> {
             limits: self.limits,
             walkers: self.walkers.clone(),
         }
+    }
+}
+
+/// Sets its flag when dropped: the request that started a query is gone.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -85,27 +96,43 @@ impl<L: ReadLog> Reader<L> {
         &self.log
     }
 
-    /// Runs a query over the genealogy on the blocking pool, never on the
-    /// async workers, so a large trace cannot stall health checks and
-    /// captures; returns its answer and the position it was read at.
-    async fn query<T: Send + 'static>(
+    /// Runs `f` on the blocking pool, never on the async workers, so a
+    /// large trace cannot stall health checks and captures; at most
+    /// `walkers` at once. `f` is told whether its request still waits: once
+    /// the request's future is dropped (its deadline passed, or the client
+    /// left), long work stops.
+    async fn off_workers<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Genealogy) -> T + Send + 'static,
-    ) -> Result<(T, u64), ReadError> {
+        f: impl FnOnce(&Projection, &dyn Fn() -> bool) -> T + Send + 'static,
+    ) -> Result<T, ReadError> {
         let permit = self
             .walkers
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| ReadError::Interrupted(e.to_string()))?;
+        let gone = Arc::new(AtomicBool::new(false));
+        let _on_drop = SetOnDrop(gone.clone());
         let projection = self.projection.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            f(&projection, &|| gone.load(Ordering::Relaxed))
+        })
+        .await
+        .map_err(|e| ReadError::Interrupted(e.to_string()))
+    }
+
+    /// A query answered under the genealogy's read lock, off the async
+    /// workers; with the position it was read at.
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Genealogy) -> T + Send + 'static,
+    ) -> Result<(T, u64), ReadError> {
+        self.off_workers(move |projection, _| {
             let g = projection.read();
             (f(&g), g.position())
         })
         .await
-        .map_err(|e| ReadError::Interrupted(e.to_string()))
     }
 
     async fn visible(&self, position: u64) -> Result<(), ReadError> {
@@ -150,19 +177,22 @@ impl<L: ReadLog> Reader<L> {
     /// Which UKM and suppliers a lot comes from, in exact proportions.
     pub async fn origin_shares(&self, view: &View, target: &Target) -> Result<OriginShares, ReadError> {
         let (target, limits, view) = (target.clone(), self.limits, view.clone());
-        let (reply, position) = self
-            .query(move |g| {
-                let shares = g.origin_shares(
-                    &target,
-                    &|lots: &mut dyn Iterator<Item = LotParties<'_>>| view.sees_all(lots),
-                    limits,
-                )?;
-                view.require(&g.get_lot(&shares.lot_id)?, "origin shares")?;
-                Ok::<_, ReadError>(shares)
+        let (shares, position) = self
+            .off_workers(move |projection, gone| {
+                // Copied out under the lock; computed (exact shares of a long
+                // chain take long) without it.
+                let (input, position) = {
+                    let g = projection.read();
+                    let input = g.share_input(&target, limits)?;
+                    view.require(&g.get_lot(input.lot_id())?, "origin shares")?;
+                    (input, g.position())
+                };
+                let exact = view.sees_all(&mut input.parties());
+                Ok::<_, ReadError>((input.shares(exact, gone)?, position))
             })
-            .await?;
+            .await??;
         self.visible(position).await?;
-        reply
+        Ok(shares)
     }
 
     /// Every event that touched a lot, corrections marked, as of a time.
