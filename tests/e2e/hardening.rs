@@ -286,3 +286,35 @@ async fn histories_and_label_lookups_are_narrowed_like_lots() {
         lot.inspections
     );
 }
+
+/// Finding 7: `GET //evil.example/01/…` served the genuine page with its
+/// JSON, linkset and language links pointing to `//evil.example/…`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_names_another_host_is_not_served_and_links_use_the_label() {
+    use jejak_server::demo::ids::{PREMIUM_RICE_GTIN, RICE_BAG_LOT, RICE_BAG_SERIAL};
+    let demo = Demo::start().await;
+    let label = format!("/01/{PREMIUM_RICE_GTIN}/10/{RICE_BAG_LOT}/21/{RICE_BAG_SERIAL}");
+    for path in [
+        format!("//evil.example{label}"),
+        format!("/x/..{label}"),
+        format!("/x/%2e%2e{label}"),
+        format!("/labels//evil.example{label}"),
+    ] {
+        for accept in ["text/html", "application/json", "application/linkset+json"] {
+            let reply = demo.server.http_get(&path, &[("Accept", accept)]).await.expect("GET");
+            assert_eq!(reply.status, 404, "{path} ({accept}): {}", reply.text());
+            assert!(!reply.text().contains("evil.example"), "{path}: {}", reply.text());
+        }
+    }
+    // Under a harmless prefix the page is served, its links built from the
+    // label itself.
+    let reply = demo
+        .server
+        .http_get(&format!("/prefix{label}"), &[("Accept", "text/html")])
+        .await
+        .expect("GET");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let html = reply.text();
+    assert!(html.contains(&format!("{label}?lang=")), "language links use the label's path");
+    assert!(!html.contains("/prefix/"), "no link repeats the request's prefix");
+}

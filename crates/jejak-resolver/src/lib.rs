@@ -331,6 +331,14 @@ async fn resolve<L: ReadLog>(State(r): State<Arc<Resolver<L>>>, request: Request
         return refusal;
     }
     let path = parts.uri.path();
+    if !safe_path(path) {
+        return refuse(
+            ErrorCode::NotFound,
+            format,
+            lang,
+            "nothing is served at a path with empty, \".\" or \"..\" segments; labels look like /01/{gtin}/10/{lot}",
+        );
+    }
     if !has_gtin_segment(path) {
         return refuse(
             ErrorCode::NotFound,
@@ -352,12 +360,32 @@ async fn resolve<L: ReadLog>(State(r): State<Arc<Resolver<L>>>, request: Request
         );
     }
     let base = r.base(&parts.headers, &parts.uri);
+    // Links back to this page use the label's own path, never the path as
+    // the request spelled it.
+    let canonical = DigitalLink::parse(path).map(|d| d.path()).unwrap_or_default();
     let reply = match r.reader.provenance(path, &base).await {
-        Ok(page) => render(&page, format, lang, path),
+        Ok(page) => render(&page, format, lang, &canonical),
         Err(e) => problem(&e, format, lang),
     };
     (r.observe)("resolve", started, reply.status());
     reply
+}
+
+/// Whether a request path is one links may be built from: no empty
+/// segment (`//evil.example/…` would read as another host), no `.` or `..`
+/// segment (however it is percent-encoded), no backslash.
+fn safe_path(path: &str) -> bool {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    rest.is_empty()
+        || !path.contains('\\')
+            && rest.split('/').all(|segment| {
+                let decoded = percent_decode(segment);
+                !segment.is_empty()
+                    && decoded != "."
+                    && decoded != ".."
+                    && !decoded.contains('/')
+                    && !decoded.contains('\\')
+            })
 }
 
 /// A gRPC call to a method no service has: UNIMPLEMENTED, as a
@@ -446,6 +474,14 @@ async fn label<L: ReadLog>(State(r): State<Arc<Resolver<L>>>, request: Request) 
         header_str(&parts.headers, header::ACCEPT_LANGUAGE),
     );
     let path = parts.uri.path().strip_prefix(LABELS).unwrap_or("");
+    if !safe_path(path) {
+        return refuse(
+            ErrorCode::NotFound,
+            Format::Html,
+            lang,
+            "nothing is served at a path with empty, \".\" or \"..\" segments",
+        );
+    }
     let png = match query.format.as_deref() {
         Some("png") => true,
         Some("svg") | None => {
@@ -571,6 +607,24 @@ mod tests {
         assert_eq!(choose_format(&none, Some("*/*")), Format::Html);
         assert_eq!(choose_format(&none, None), Format::Html);
         assert_eq!(choose_format(&none, Some("application/linkset+json")), Format::Linkset);
+    }
+
+    #[test]
+    fn paths_that_could_point_elsewhere_are_not_served() {
+        assert!(safe_path("/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001"));
+        assert!(safe_path("/"));
+        for bad in [
+            "//evil.example/01/08997001001018/10/L1",
+            "/01//08997001001018/10/L1",
+            "/01/08997001001018/10/../10/L1",
+            "/01/08997001001018/10/%2e%2E/L1",
+            "/01/08997001001018/10/./L1",
+            "/01/08997001001018/10/a%2Fb",
+            "/01/08997001001018/10/a%5Cb",
+            "/01/08997001001018/10/L1/",
+        ] {
+            assert!(!safe_path(bad), "{bad}");
+        }
     }
 
     #[test]
