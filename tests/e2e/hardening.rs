@@ -315,6 +315,75 @@ async fn a_path_that_names_another_host_is_not_served_and_links_use_the_label() 
         .expect("GET");
     assert_eq!(reply.status, 200, "{}", reply.text());
     let html = reply.text();
-    assert!(html.contains(&format!("{label}?lang=")), "language links use the label's path");
+    assert!(
+        html.contains(&format!("{label}?lang=")),
+        "language links use the label's path"
+    );
     assert!(!html.contains("/prefix/"), "no link repeats the request's prefix");
+}
+
+/// Findings 5 and 9: 3,000 requests with a malformed token and a long path
+/// wrote 180 MB of log; the failures were not rate-limited; data files were
+/// world-readable under a default umask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_is_rate_limited_and_logged_in_summary_and_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        demo: true,
+        rate_limits: Some((2000.0, 100.0)),
+        log_file: Some(log.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let long_path = format!("/{}", "A".repeat(8_000));
+    let (mut refused, mut limited) = (0, 0);
+    for _ in 0..400 {
+        let reply = server
+            .http_get(&long_path, &[("Authorization", "Bearer jejak_tk00_not-a-token")])
+            .await
+            .expect("GET");
+        match reply.status {
+            401 => refused += 1,
+            429 => limited += 1,
+            other => panic!("HTTP {other}: {}", reply.text()),
+        }
+    }
+    assert!(refused >= 100, "the first second's worth is answered: {refused}");
+    assert!(limited >= 100, "then the address is rate-limited: {limited} of 400");
+    let text = std::fs::read_to_string(log.path()).expect("read the log");
+    let failures: Vec<&str> = text.lines().filter(|l| l.contains("authentication failed")).collect();
+    assert!(!failures.is_empty(), "the first failure is logged");
+    assert!(
+        failures.len() <= 2,
+        "failures from one address are summarised: {}",
+        failures.len()
+    );
+    for line in text.lines() {
+        assert!(line.len() < 1_000, "a log line of {} bytes", line.len());
+        assert!(
+            !line.contains(&"A".repeat(100)),
+            "the path is quoted, not copied: {line}"
+        );
+    }
+    // Everything in the data directory is the server's alone.
+    let (dir, _keep) = server.into_data_dir();
+    let mut seen = 0;
+    let mut stack = vec![dir.clone()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).expect("stat");
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{}", p.display());
+            stack.extend(
+                std::fs::read_dir(&p)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else {
+            assert_eq!(mode, 0o600, "{}", p.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the log, the projection and the admin token: {seen} files");
 }

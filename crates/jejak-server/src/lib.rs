@@ -14,6 +14,7 @@ pub mod auth;
 pub mod capture;
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod limits;
 pub mod metrics;
 mod serve;

@@ -54,6 +54,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::files::owner_only_from_now_on();
+    if let Some(limit) = crate::files::raise_descriptor_limit() {
+        tracing::debug!(limit, "open descriptors allowed");
+    }
     match config.backend {
         Backend::Embedded { data_dir, demo } => {
             run_embedded(data_dir, demo, config.limits, config.access, listener, shutdown).await
@@ -171,6 +175,8 @@ async fn run_embedded(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
+    crate::files::make_owner_only(&data_dir)
+        .with_context(|| format!("make the data directory {} owner-only", data_dir.display()))?;
     let writer = jejak_engine::offline::open_writer(&data_dir, access.clock.clone()).await?;
     let log = writer.log().clone();
     let projection = writer.projection().clone();
@@ -339,6 +345,8 @@ async fn run_nats(
     let mut projector = None;
     if let Some(dir) = &config.projector {
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
+        crate::files::make_owner_only(dir)
+            .with_context(|| format!("make the data directory {} owner-only", dir.display()))?;
         let projection = jejak_engine::offline::open_projection(&dir.join("genealogy")).await?;
         tracing::info!(
             position = projection.position(),

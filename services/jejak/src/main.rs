@@ -217,6 +217,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 /// `jejak rebuild`, with a progress bar.
 async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    // What a rebuild writes is the server's data: owner-only.
+    jejak_server::files::owner_only_from_now_on();
     let bar = indicatif::ProgressBar::new(jejak_engine::offline::log_end(data_dir)?);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

@@ -17,6 +17,7 @@ struct AuthState {
     tokens: Arc<TokenTable>,
     limiter: Limiter,
     clock: SharedClock,
+    failures: FailureLog,
 }
 
 impl AuthState {
@@ -25,24 +26,26 @@ impl AuthState {
         let peer = peer_of(request);
         let path = request.uri().path();
         let caller = self.authenticate(request, peer).map_err(|reason| {
-            tracing::warn!(peer = ?peer, path = %jejak_domain::quote(path), reason, "authentication failed");
-            Refusal::new(
-                ErrorCode::Unauthenticated,
-                format!("{reason}; ask an administrator for a valid token"),
-            )
-            .with_reason("TOKEN_INVALID")
+            // A failure costs the caller's address as a public request
+            // would, so guessing tokens is as slow as the public limit.
+            let limited = peer.is_some_and(|p| !self.limiter.admit(BucketKey::address(p.ip())));
+            self.failures.record(peer, path, reason);
+            match limited {
+                true => too_many("this address"),
+                false => Refusal::new(
+                    ErrorCode::Unauthenticated,
+                    format!("{reason}; ask an administrator for a valid token"),
+                )
+                .with_reason("TOKEN_INVALID"),
+            }
         })?;
         let key = match &caller.principal {
             Principal::Token { id, .. } => Some(BucketKey::Token(id.clone())),
-            Principal::Public => peer.map(|p| BucketKey::Address(p.ip())),
+            Principal::Public => peer.map(|p| BucketKey::address(p.ip())),
         };
         if let Some(key) = key {
             if !self.limiter.admit(key) {
-                return Err(Refusal::new(
-                    ErrorCode::RateLimited,
-                    format!("too many requests from {}; slow down and retry", caller.describe()),
-                )
-                .with_retry_after(std::time::Duration::from_secs(1)));
+                return Err(too_many(&caller.describe()));
             }
         }
         let need = need(path);
@@ -106,6 +109,56 @@ impl AuthState {
     }
 }
 
+fn too_many(who: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::RateLimited,
+        format!("too many requests from {who}; slow down and retry"),
+    )
+    .with_retry_after(std::time::Duration::from_secs(1))
+}
+
+/// How long one address's failures are told in one line.
+const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Addresses whose failures are being counted, before the oldest are told.
+const MAX_FAILING: usize = 10_000;
+
+/// Logs authentication failures: the first from an address in full (its
+/// path quoted, at most 64 bytes of it), the rest of the next ten seconds
+/// as one line with their number, so a flood of bad tokens cannot flood
+/// the log.
+#[derive(Default)]
+struct FailureLog {
+    by_address: std::sync::Mutex<std::collections::HashMap<Option<std::net::IpAddr>, (std::time::Instant, u64)>>,
+}
+
+impl FailureLog {
+    fn record(&self, peer: Option<SocketAddr>, path: &str, reason: &str) {
+        let now = std::time::Instant::now();
+        let network = peer.map(|p| super::limiter::network_of(p.ip()));
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_FAILING && !map.contains_key(&network) {
+            for (addr, (_, more)) in map.drain().filter(|(_, (_, more))| *more > 0) {
+                tracing::warn!(peer = ?addr, failures = more, "more authentication failures");
+            }
+        }
+        match map.get_mut(&network) {
+            Some((since, more)) if now.duration_since(*since) < FAILURE_WINDOW => *more += 1,
+            Some((since, more)) => {
+                if *more > 0 {
+                    tracing::warn!(peer = ?network, failures = *more, window_s = FAILURE_WINDOW.as_secs(), "more authentication failures");
+                }
+                *since = now;
+                *more = 0;
+                tracing::warn!(peer = ?peer, path = %jejak_domain::quote(path), reason, "authentication failed");
+            }
+            None => {
+                map.insert(network, (now, 0));
+                tracing::warn!(peer = ?peer, path = %jejak_domain::quote(path), reason, "authentication failed");
+            }
+        }
+    }
+}
+
 fn peer_of<B>(request: &http::Request<B>) -> Option<SocketAddr> {
     use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
     let ext = request.extensions();
@@ -129,6 +182,7 @@ impl AuthLayer {
                 tokens,
                 limiter: Limiter::new(limits),
                 clock,
+                failures: FailureLog::default(),
             }),
         }
     }

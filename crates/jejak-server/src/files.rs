@@ -1,0 +1,88 @@
+//! What the server does to its process before it opens anything: its files
+//! are its own (a data directory holds every event and the token table's
+//! hashes), and it may hold as many connections as the system allows.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use rustix::fs::Mode;
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+/// Files the process creates from now on are owner-only (0600, and 0700
+/// for directories), whatever the umask it was started with.
+pub fn owner_only_from_now_on() {
+    rustix::process::umask(Mode::from_raw_mode(0o077));
+}
+
+/// Makes `dir` and everything already in it owner-only (data directories
+/// created by an older version, or under a looser umask).
+pub fn make_owner_only(dir: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if meta.is_dir() {
+        set_mode(dir, &meta, 0o700)?;
+        for entry in std::fs::read_dir(dir)? {
+            make_owner_only(&entry?.path())?;
+        }
+    } else {
+        set_mode(dir, &meta, 0o600)?;
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, meta: &std::fs::Metadata, mode: u32) -> std::io::Result<()> {
+    if meta.permissions().mode() & 0o777 != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard one, so that the
+/// connection limit, not the descriptor limit, is what callers meet.
+/// Returns the limit now in force.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), max) = (limit.current, limit.maximum) else {
+        return None;
+    };
+    let wanted = max.unwrap_or(current);
+    if wanted > current {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: max,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return Some(wanted);
+        }
+    }
+    Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_files_and_directories_become_owner_only() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let sub = dir.path().join("log");
+        std::fs::create_dir(&sub).expect("mkdir");
+        std::fs::write(sub.join("db"), b"x").expect("write");
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(sub.join("db"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        make_owner_only(dir.path()).expect("make owner-only");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&sub), 0o700);
+        assert_eq!(mode(&sub.join("db")), 0o600);
+        assert_eq!(mode(dir.path()), 0o700);
+    }
+
+    #[test]
+    fn the_descriptor_limit_is_at_least_what_it_was() {
+        let before = getrlimit(Resource::Nofile).current;
+        let now = raise_descriptor_limit();
+        assert!(now >= before, "{now:?} < {before:?}");
+    }
+}
