@@ -387,3 +387,53 @@ async fn failed_authentication_is_rate_limited_and_logged_in_summary_and_files_a
     }
     assert!(seen >= 3, "the log, the projection and the admin token: {seen} files");
 }
+
+/// Finding 4: connections that never sent a request were kept forever, and
+/// enough of them exhausted the server's descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_one_address_holds_a_bounded_number() {
+    use tokio::io::AsyncReadExt;
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        extra_args: vec![
+            "--idle-timeout".into(),
+            "1s".into(),
+            "--max-connections-per-address".into(),
+            "20".into(),
+        ],
+        ..Default::default()
+    })
+    .expect("start a server");
+    server.status().await.expect("the server answers");
+    // Thirty connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        idle.push(
+            tokio::net::TcpStream::connect(server.authority())
+                .await
+                .expect("connect"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut waits = tokio::task::JoinSet::new();
+    for mut c in idle {
+        waits.spawn(async move {
+            let mut buf = [0u8; 16];
+            match tokio::time::timeout(Duration::from_secs(20), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => started.elapsed(),
+                Ok(Ok(n)) => panic!("the server sent {n} bytes to a connection that asked nothing"),
+                Err(_) => panic!("a connection idle for 20 s is still open"),
+            }
+        });
+    }
+    let mut closed_at = Vec::new();
+    while let Some(at) = waits.join_next().await {
+        closed_at.push(at.expect("a connection's wait"));
+    }
+    // Beyond its twenty, the address's connections were closed at once;
+    // the twenty after the idle timeout.
+    // (The status call's own connection may still hold one of the twenty.)
+    let early = closed_at.iter().filter(|t| **t < Duration::from_millis(900)).count();
+    assert!((10..=11).contains(&early), "{early} closed at once: {closed_at:?}");
+    // And the server still answers.
+    server.status().await.expect("the server answers after");
+}

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod capture;
+pub mod conn;
 pub mod demo;
 pub mod error;
 pub mod files;

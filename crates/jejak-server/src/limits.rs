@@ -13,6 +13,7 @@ use std::time::Duration;
 use jejak_proto::{ErrorCode, Refusal};
 use tonic::body::Body;
 
+use crate::conn::{ConnInfo, InFlight};
 use crate::error::{is_grpc, refusal_response};
 
 /// How much sooner than the client's own `grpc-timeout` this layer answers,
@@ -102,6 +103,9 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let grpc = is_grpc(&request);
+        // The request counts as its connection's activity until its
+        // response body (a stream's last message) is done.
+        let in_flight = conn_info(&request).map(|c| c.activity.begin());
         let client = request
             .headers()
             .get("grpc-timeout")
@@ -111,7 +115,10 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(timeout, answer).await {
-                Ok(Ok(response)) => Ok(retold_too_large(response)),
+                Ok(Ok(response)) => Ok(match in_flight {
+                    Some(guard) => retold_too_large(response).map(|body| Body::new(Guarded { body, _guard: guard })),
+                    None => retold_too_large(response),
+                }),
                 Ok(Err(e)) => Err(e),
                 Err(_) => {
                     let refusal = Refusal::new(
@@ -122,6 +129,41 @@ where
                 }
             }
         })
+    }
+}
+
+/// The connection a request came on, over TLS or not.
+fn conn_info<B>(request: &http::Request<B>) -> Option<&ConnInfo> {
+    let ext = request.extensions();
+    ext.get::<ConnInfo>().or_else(|| {
+        ext.get::<tonic::transport::server::TlsConnectInfo<ConnInfo>>()
+            .map(|t| t.get_ref())
+    })
+}
+
+/// A response body that keeps its request counted as in flight.
+struct Guarded {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

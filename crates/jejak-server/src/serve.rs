@@ -71,6 +71,9 @@ fn observer() -> jejak_resolver::Observer {
     std::sync::Arc::new(|route, started, status| crate::metrics::metrics().http(route, started, status))
 }
 
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+
 /// How a server meets its callers.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -88,6 +91,8 @@ pub struct Access {
     /// What token expiry is checked against: the system's clock, or a
     /// test's.
     pub clock: jejak_domain::SharedClock,
+    /// How many connections, from whom, for how long.
+    pub connections: crate::conn::ConnLimits,
 }
 
 impl Default for Access {
@@ -99,6 +104,7 @@ impl Default for Access {
             request_timeout: std::time::Duration::from_secs(30),
             public_base: None,
             clock: jejak_domain::system_clock(),
+            connections: crate::conn::ConnLimits::default(),
         }
     }
 }
@@ -114,7 +120,14 @@ impl Access {
         tonic::transport::Server<tower_layer::Stack<AuthLayer, tower_layer::Stack<LimitsLayer, tower_layer::Identity>>>,
     > {
         // Deadlines are the limits layer's (DEADLINE_EXCEEDED), not tonic's.
-        let mut b = tonic::transport::Server::builder().accept_http1(true);
+        let mut b = tonic::transport::Server::builder()
+            .accept_http1(true)
+            // Dead peers are found by pings; live but idle ones by the
+            // connection's idle timeout (`conn`).
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+            .http2_max_pending_accept_reset_streams(Some(64));
         match &self.tls {
             Some((cert, key)) => {
                 let cert =
@@ -278,10 +291,7 @@ async fn run_embedded(
         .add_service(
             TraceServiceServer::new(TraceApi::new(reader)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(crate::conn::incoming(listener, access.connections), shutdown)
         .await
         .context("serve gRPC");
 
@@ -476,18 +486,15 @@ async fn run_nats(
         .add_optional_service(admin_api)
         .add_optional_service(capture_api)
         .add_optional_service(trace_api)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            {
-                let cancel = cancel.clone();
-                async move {
-                    tokio::select! {
-                        _ = shutdown => {}
-                        _ = cancel.cancelled() => {}
-                    }
+        .serve_with_incoming_shutdown(crate::conn::incoming(listener, access.connections), {
+            let cancel = cancel.clone();
+            async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = cancel.cancelled() => {}
                 }
-            },
-        )
+            }
+        })
         .await
         .context("serve gRPC");
     cancel.cancel();

@@ -76,6 +76,15 @@ pub(crate) struct AccessArgs {
     /// the host each request came to.
     #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
     pub(crate) public_base: Option<String>,
+    /// Connections held at once; beyond it, callers wait to be accepted.
+    #[arg(long, env = "JEJAK_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub(crate) max_connections: usize,
+    /// Connections one client address (an IPv6 client's /64) may hold at once.
+    #[arg(long, env = "JEJAK_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub(crate) max_connections_per_address: usize,
+    /// How long a connection may stay without a request in flight (e.g. 60s).
+    #[arg(long, env = "JEJAK_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
+    pub(crate) idle_timeout: std::time::Duration,
 }
 
 fn parse_public_base(text: &str) -> Result<String, String> {
@@ -102,6 +111,11 @@ impl AccessArgs {
             request_timeout,
             public_base: self.public_base.clone(),
             clock: jejak_domain::system_clock(),
+            connections: jejak_server::conn::ConnLimits {
+                max: self.max_connections.max(1),
+                per_address: self.max_connections_per_address.max(1),
+                idle: self.idle_timeout,
+            },
         }
     }
 }

@@ -11,6 +11,7 @@ use jejak_proto::{ErrorCode, Refusal};
 
 use super::limiter::{BucketKey, Limiter, RateLimits};
 use super::policy::{need, Caller, Principal};
+use crate::conn::ConnInfo;
 use crate::error::{is_grpc, refusal_response};
 
 struct AuthState {
@@ -160,12 +161,11 @@ impl FailureLog {
 }
 
 fn peer_of<B>(request: &http::Request<B>) -> Option<SocketAddr> {
-    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    use tonic::transport::server::TlsConnectInfo;
     let ext = request.extensions();
-    ext.get::<TcpConnectInfo>().and_then(|i| i.remote_addr()).or_else(|| {
-        ext.get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|i| i.get_ref().remote_addr())
-    })
+    ext.get::<ConnInfo>()
+        .and_then(|i| i.remote)
+        .or_else(|| ext.get::<TlsConnectInfo<ConnInfo>>().and_then(|i| i.get_ref().remote))
 }
 
 /// The layer every server route goes through.

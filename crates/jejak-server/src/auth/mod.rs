@@ -13,7 +13,7 @@
 //! never with the token.
 
 mod layer;
-mod limiter;
+pub(crate) mod limiter;
 mod policy;
 mod tokens;
 
