@@ -36,6 +36,8 @@ pub(crate) struct BenchOptions {
     pub(crate) blend_steps: usize,
     /// Requests each blending measurement times.
     pub(crate) page_requests: usize,
+    /// Idle connections of the connections benchmark.
+    pub(crate) idle_connections: usize,
     /// Measure capture against this running server instead of starting one.
     pub(crate) server: Option<String>,
     /// Access token for `server` (a server the bench starts makes its own).
@@ -1003,6 +1005,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "label" {
         rows.extend(label(&opts).await?);
+    }
+    if what == "all" || what == "connections" {
+        rows.extend(crate::connections::connections(&opts).await?);
     }
     if what == "all" || what == "blending" {
         rows.extend(crate::blending::blending(&opts).await?);

@@ -4,6 +4,7 @@
 
 mod bench;
 mod blending;
+mod connections;
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, resolver or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -48,6 +49,9 @@ struct Args {
     /// blending benchmark times.
     #[arg(long, default_value_t = 500)]
     page_requests: usize,
+    /// Idle connections the connections benchmark opens.
+    #[arg(long, default_value_t = 1_100)]
+    idle_connections: usize,
     /// Run the capture benchmark against this running server.
     #[arg(long)]
     server: Option<String>,
@@ -84,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
             queries: args.queries,
             blend_steps: args.blend_steps,
             page_requests: args.page_requests,
+            idle_connections: args.idle_connections,
             server: args.server,
             token: args.token,
         },

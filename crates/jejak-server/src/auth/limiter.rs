@@ -31,9 +31,8 @@ pub(crate) enum BucketKey {
 }
 
 impl BucketKey {
-    /// The bucket of a client address: one per IPv4 address, one for all of
-    /// loopback, one per IPv6 /64 (a single IPv6 client owns a /64, and may
-    /// use any address in it).
+    /// The bucket of a client address: one per IPv4 address, one per IPv6
+    /// /64 (a single IPv6 client owns a /64, and may use any address in it).
     pub(crate) fn address(ip: IpAddr) -> BucketKey {
         BucketKey::Address(network_of(ip))
     }
@@ -43,10 +42,9 @@ impl BucketKey {
 pub(crate) fn network_of(ip: IpAddr) -> IpAddr {
     use std::net::{Ipv4Addr, Ipv6Addr};
     match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => network_of(IpAddr::V4(v4)),
+            Some(v4) => IpAddr::V4(v4),
             None if v6.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             None => {
                 let s = v6.segments();
@@ -130,12 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_client_is_its_64_and_loopback_is_one_client() {
+    fn an_ipv6_client_is_its_64() {
         let net = |s: &str| network_of(s.parse().expect("an address")).to_string();
         assert_eq!(net("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
         assert_eq!(net("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
         assert_ne!(net("2001:db8:1:3::1"), "2001:db8:1:2::");
-        assert_eq!(net("127.0.0.2"), "127.0.0.1");
+        assert_eq!(net("127.0.0.2"), "127.0.0.2");
         assert_eq!(net("::1"), "127.0.0.1");
         assert_eq!(net("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(net("192.0.2.7"), "192.0.2.7");
