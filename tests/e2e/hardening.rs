@@ -437,3 +437,110 @@ async fn idle_connections_are_closed_and_one_address_holds_a_bounded_number() {
     // And the server still answers.
     server.status().await.expect("the server answers after");
 }
+
+/// Finding 6: the data directory's derived state was trusted. Changing one
+/// byte of a token record in the projection made a member an
+/// administrator; an envelope changed before the last checkpoint was
+/// served until `jejak verify` ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projection_is_not_authority_and_a_changed_log_turns_health_not_serving() {
+    use jejak_server::demo::ids::UKM_BERKAH;
+    let dir = tempfile::tempdir().expect("a data directory");
+    let options = || jejak_testkit::ServerOptions {
+        demo: true,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let mut server = jejak_testkit::Server::start(options()).expect("start");
+    server.wait_projected(crate::support::WAIT).await.expect("projected");
+    let member = server
+        .issue_token(p::AccessRole::Member, &[], UKM_BERKAH, Duration::from_secs(86_400))
+        .await
+        .expect("a member token");
+    let member_id = member.split('_').nth(1).expect("jejak_<id>_<secret>").to_string();
+    server.stop().expect("stop");
+    drop(server);
+    // A second start walks the log and checkpoints it: later starts check
+    // only what follows.
+    let mut server = jejak_testkit::Server::start(options()).expect("start to checkpoint");
+    server.stop().expect("stop");
+    drop(server);
+
+    // The member's stored token record, made an administrator's: the role
+    // (field 3, after the 32-byte secret hash) from MEMBER (3) to ADMIN (1).
+    {
+        let db = sled::open(dir.path().join("genealogy")).expect("open the projection");
+        let tree = db.open_tree("genealogy").expect("its tree");
+        let key = format!("m/t/{member_id}");
+        let mut value = tree
+            .get(key.as_bytes())
+            .expect("read")
+            .expect("the token's record")
+            .to_vec();
+        let at = (0..value.len().saturating_sub(35))
+            .find(|&i| value[i] == 0x12 && value[i + 1] == 0x20 && value[i + 34] == 0x18 && value[i + 35] == 0x03)
+            .expect("the role after the secret hash");
+        value[at + 35] = 0x01;
+        tree.insert(key.as_bytes(), value).expect("write");
+        db.flush().expect("flush");
+    }
+    // And an envelope long before the last checkpoint, changed in place.
+    crate::integrity::change_envelope(&dir.path().join("log"), 5).expect("change an early envelope");
+
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        log_file: Some(log.path().to_path_buf()),
+        ..options()
+    })
+    .expect("start again: the start-up check covers only what follows the checkpoint");
+    // The member is still a member: the log says so.
+    let conn = server.conn(Some(&member)).await.expect("connect");
+    let err = p::admin_service_client::AdminServiceClient::new(conn)
+        .create_token(p::CreateTokenRequest {
+            command_id: "escalated".into(),
+            role: p::AccessRole::Admin as i32,
+            expires_at: Some(prost_types::Timestamp {
+                seconds: 4_000_000_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a member may not create tokens");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    // The background check of the whole log finds the changed envelope.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await.expect("channel"));
+    jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(60), || {
+        let mut health = health.clone();
+        async move {
+            let status = health
+                .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                .await?
+                .into_inner()
+                .status;
+            let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+            Ok((status == not_serving).then_some(()))
+        }
+    })
+    .await
+    .expect("health turns NOT_SERVING");
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "jejak.v1.TraceService".into(),
+        })
+        .await
+        .expect("the trace service's health")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    // The log line names the chain and the sequence.
+    let text = std::fs::read_to_string(log.path()).expect("read the log");
+    let line = text
+        .lines()
+        .find(|l| l.contains("failed verification"))
+        .unwrap_or_else(|| panic!("no verification failure logged: {text}"));
+    assert!(line.contains("chain") && line.contains("sequence"), "{line}");
+}

@@ -22,7 +22,7 @@ fn block_key(first: u64) -> [u8; 9] {
 /// Changes the actor of the envelope stored at `position`, directly in the
 /// log's sled tree of a stopped server, keeping its block well-formed: the
 /// other envelopes keep their exact bytes.
-fn change_envelope(log_dir: &Path, position: u64) -> anyhow::Result<()> {
+pub(crate) fn change_envelope(log_dir: &Path, position: u64) -> anyhow::Result<()> {
     let db = sled::open(log_dir)?;
     let tree = db.open_tree("log")?;
     let (key, block) = tree

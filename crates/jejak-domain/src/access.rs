@@ -153,6 +153,12 @@ impl TokenTable {
         }
     }
 
+    /// Makes this table hold exactly `other`'s tokens.
+    pub fn replace_with(&self, other: &TokenTable) {
+        let fresh = other.read().clone();
+        *self.write() = fresh;
+    }
+
     /// Puts back a stored record (loading a persisted projection).
     pub fn restore(&self, record: TokenRecord) {
         self.write().insert(record.issued.token_id.clone(), record);

@@ -159,3 +159,34 @@ pub async fn verify(data_dir: &Path) -> anyhow::Result<Verified> {
     .await
     .context("verify task")?
 }
+
+/// The token table as the log tells it: every issue and revocation on the
+/// access chain, applied in log order as the projection applies them. The
+/// projection's own table is derived state, which anyone who can write the
+/// data directory could change; this one is checked against the log's
+/// hash chains.
+pub fn tokens_from_log(log: &SledLog) -> anyhow::Result<Arc<jejak_domain::TokenTable>> {
+    let table = jejak_domain::TokenTable::new();
+    let mut unreadable = None;
+    log.scan(|e| {
+        if e.envelope.chain != jejak_domain::ACCESS_CHAIN || unreadable.is_some() {
+            return;
+        }
+        let at = jejak_proto::time_from_proto(e.envelope.recorded_at, "recorded_at")
+            .ok()
+            .flatten()
+            .unwrap_or(jejak_domain::Time(0));
+        match e.envelope.event.clone().map(jejak_proto::decode_event) {
+            Some(Ok(jejak_domain::Event::TokenIssued(t))) => table.issue(&e.envelope.event_id, at, &t),
+            Some(Ok(jejak_domain::Event::TokenRevoked(r))) => table.revoke(at, &r),
+            Some(Ok(_)) => {}
+            Some(Err(err)) => unreadable = Some(format!("position {}: {err}", e.position)),
+            None => unreadable = Some(format!("position {}: no event", e.position)),
+        }
+    })
+    .context("read the access chain")?;
+    if let Some(why) = unreadable {
+        anyhow::bail!("an access event in the log cannot be read: {why}");
+    }
+    Ok(table)
+}

@@ -271,6 +271,22 @@ impl SledLog {
         Ok(checked)
     }
 
+    /// Every stored event in log order, handed to `f` one by one.
+    pub fn scan(&self, mut f: impl FnMut(&StoredEvent)) -> Result<u64, LogError> {
+        let (mut from, mut seen) = (1, 0);
+        loop {
+            let batch = self.read_from(from, 4096)?;
+            if batch.is_empty() {
+                return Ok(seen);
+            }
+            for e in &batch {
+                from = e.position + 1;
+                seen += 1;
+                f(e);
+            }
+        }
+    }
+
     /// Bytes the log occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, LogError> {
         Ok(self.inner.db.size_on_disk()?)

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub projector_position: Gauge,
     pub stream_position: Gauge,
     pub nats_connected: Gauge,
+    /// 1 once the background check found every hash chain intact, 0 when
+    /// it found one broken (the server then reports NOT_SERVING), -1 before.
+    pub log_verified: Gauge,
 }
 
 /// The process's metrics, registered on first use.
@@ -67,6 +70,13 @@ pub fn metrics() -> &'static Metrics {
         let append_pipelined = Counter::default();
         let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
         let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
+        let log_verified = Gauge::default();
+        log_verified.set(-1);
+        registry.register(
+            "log_verified",
+            "Whether the background check of every hash chain since start found the log intact (1), broken (0), or has not finished (-1)",
+            log_verified.clone(),
+        );
         registry.register(
             "commands",
             "Capture commands by kind and outcome (accepted, replayed, rejected with its reason)",
@@ -129,6 +139,7 @@ pub fn metrics() -> &'static Metrics {
             projector_position,
             stream_position,
             nats_connected,
+            log_verified,
         }
     })
 }

@@ -71,6 +71,36 @@ fn observer() -> jejak_resolver::Observer {
     std::sync::Arc::new(|route, started, status| crate::metrics::metrics().http(route, started, status))
 }
 
+/// Walks every hash chain of the log once the server is up. The start-up
+/// check covers what was appended since the last checkpoint; this covers
+/// the rest, so an envelope changed on disk before the checkpoint is found
+/// too. On a mismatch the server reports NOT_SERVING (health), the
+/// `jejak_log_verified` metric drops to 0 and the log names the chain and
+/// sequence.
+fn verify_in_background(log: SledLog, health: tonic_health::server::HealthReporter) {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || log.verify()).await {
+            Ok(Ok(envelopes)) => {
+                crate::metrics::metrics().log_verified.set(1);
+                tracing::info!(envelopes, elapsed = ?started.elapsed(), "every hash chain of the log verified");
+            }
+            Ok(Err(e)) => {
+                crate::metrics::metrics().log_verified.set(0);
+                tracing::error!(error = %e, "the event log failed verification: reporting NOT_SERVING; restore it from a backup");
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_not_serving::<CaptureServiceServer<CaptureApi<SledLog>>>()
+                    .await;
+                health.set_not_serving::<TraceServiceServer<TraceApi<SledLog>>>().await;
+            }
+            Err(e) => tracing::error!(error = %e, "the log verification task failed"),
+        }
+    });
+}
+
 /// Requests one HTTP/2 connection may have in flight at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 128;
 
@@ -212,6 +242,21 @@ async fn run_embedded(
         tracing::info!(commands = n, "demo data loaded");
     }
     let tokens = projection.read().tokens();
+    // Who may do what is the log's to say, not the projection's.
+    let from_log = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || jejak_engine::offline::tokens_from_log(&log))
+            .await
+            .context("token check task")??
+    };
+    if from_log.all() != tokens.all() {
+        tracing::error!(
+            in_log = from_log.all().len(),
+            in_projection = tokens.all().len(),
+            "the projection's tokens differ from the event log's; serving the log's (run `jejak rebuild` to repair the projection)"
+        );
+        tokens.replace_with(&from_log);
+    }
     let token_file = access
         .admin_token_file
         .clone()
@@ -226,6 +271,7 @@ async fn run_embedded(
         .set_serving::<TraceServiceServer<TraceApi<SledLog>>>()
         .await;
     let (reflection_v1, reflection_v1alpha) = reflection()?;
+    verify_in_background(log.clone(), health_reporter.clone());
 
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "jejak serving");
