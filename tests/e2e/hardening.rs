@@ -544,3 +544,70 @@ async fn the_projection_is_not_authority_and_a_changed_log_turns_health_not_serv
         .unwrap_or_else(|| panic!("no verification failure logged: {text}"));
     assert!(line.contains("chain") && line.contains("sequence"), "{line}");
 }
+
+/// Finding 6, the projection's side: a projection that does not follow from
+/// the log beside it (here, another server's) is made again from the log
+/// at start instead of being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_from_another_log_is_rebuilt_at_start() {
+    use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, UKM_BERKAH};
+    let receipt = |lot: &str| p::ReceiveMaterialRequest {
+        command_id: format!("rcv-{lot}"),
+        facility_id: DEMAK.into(),
+        lot_id: lot.into(),
+        product_id: DRIED_PADDY.into(),
+        quantity: qty("10", p::Unit::Kg),
+        owner_id: UKM_BERKAH.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
+        ..Default::default()
+    };
+    let mut dirs = Vec::new();
+    for lot in ["NATIVE-1", "FOREIGN-1"] {
+        let dir = tempfile::tempdir().expect("a data directory");
+        let mut server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+            demo: true,
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .expect("start");
+        server.wait_projected(crate::support::WAIT).await.expect("projected");
+        server
+            .capture()
+            .await
+            .expect("capture client")
+            .receive_material(receipt(lot))
+            .await
+            .expect("receive");
+        server.wait_projected(crate::support::WAIT).await.expect("projected");
+        server.stop().expect("stop");
+        dirs.push(dir);
+    }
+    // The foreign server's projection beside the native log.
+    let (native, foreign) = (dirs[0].path(), dirs[1].path());
+    std::fs::remove_dir_all(native.join("genealogy")).expect("remove the native projection");
+    std::fs::rename(foreign.join("genealogy"), native.join("genealogy")).expect("move the foreign one in");
+    let log = tempfile::NamedTempFile::new().expect("a log file");
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        data_dir: Some(native.to_path_buf()),
+        log_file: Some(log.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("start on the mixed directory");
+    server.wait_projected(crate::support::WAIT).await.expect("projected");
+    let mut trace = server.trace().await.expect("trace client");
+    trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "NATIVE-1".into(),
+        })
+        .await
+        .expect("the log's own lot is served");
+    let err = trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "FOREIGN-1".into(),
+        })
+        .await
+        .expect_err("the other log's lot is not");
+    assert_eq!(err.code(), Code::NotFound);
+    let text = std::fs::read_to_string(log.path()).expect("read the log");
+    assert!(text.contains("rebuilding it from the log"), "{text}");
+}

@@ -41,14 +41,15 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
         "event log chains checked from the last verified point, event-id index rebuilt"
     );
     let proj_dir = data_dir.join("genealogy");
-    let projection = open_projection(&proj_dir).await?;
     let durable = log.durable_position();
-    if projection.position() > durable {
-        anyhow::bail!(
-            "the projection in {} is at log position {} but the log ends at {durable}; run `jejak rebuild` to recreate it from the log",
-            proj_dir.display(),
-            projection.position(),
-        );
+    let mut projection = open_projection(&proj_dir).await?;
+    if let Some(why) = disagreement(&log, &projection, durable).await? {
+        // The projection is derived state: when it does not follow from
+        // this log, it is made again from the log.
+        tracing::error!(problem = %why, dir = %proj_dir.display(), "the projection does not match the event log; rebuilding it from the log");
+        drop(projection);
+        rebuild_with(&log, data_dir, durable, Box::new(|_| {})).await?;
+        projection = open_projection(&proj_dir).await?;
     }
     let (catch_log, catch_projection) = (log.clone(), projection.clone());
     tokio::task::spawn_blocking(move || {
@@ -98,12 +99,53 @@ pub fn log_end(data_dir: &Path) -> anyhow::Result<u64> {
 /// both stores). Returns the position reached.
 pub async fn rebuild(data_dir: &Path, progress: Box<dyn FnMut(u64) + Send>) -> anyhow::Result<u64> {
     let log = open_log_offline(data_dir)?;
+    let upto = log.durable_position();
+    rebuild_with(&log, data_dir, upto, progress).await
+}
+
+/// Why the projection cannot be the one this log makes, if it cannot: it
+/// is ahead of the log, or the event at its position is not the one it
+/// applied there.
+async fn disagreement(log: &SledLog, projection: &Projection, durable: u64) -> anyhow::Result<Option<String>> {
+    let (position, event) = {
+        let g = projection.read();
+        let (position, event) = g.anchor();
+        (position, event.to_string())
+    };
+    if position == 0 {
+        return Ok(None);
+    }
+    if position > durable {
+        return Ok(Some(format!(
+            "it is at log position {position} but the log ends at {durable}"
+        )));
+    }
+    let at = jejak_log::ReadLog::read(log, position).await?;
+    Ok(match at {
+        Some(e) if e.envelope.event_id == event => None,
+        Some(e) => Some(format!(
+            "it applied event {} at log position {position}, where the log holds {}",
+            jejak_domain::quote(&event),
+            jejak_domain::quote(&e.envelope.event_id)
+        )),
+        None => Some(format!("the log holds nothing at its position {position}")),
+    })
+}
+
+/// Makes the projection again from `log` into a fresh directory and swaps
+/// it in once complete.
+async fn rebuild_with(
+    log: &SledLog,
+    data_dir: &Path,
+    upto: u64,
+    progress: Box<dyn FnMut(u64) + Send>,
+) -> anyhow::Result<u64> {
+    let log = log.clone();
     let proj_dir = data_dir.join("genealogy");
     let fresh = data_dir.join("genealogy.rebuild");
     if fresh.exists() {
         std::fs::remove_dir_all(&fresh).with_context(|| format!("remove {}", fresh.display()))?;
     }
-    let upto = log.durable_position();
     let fresh_dir = fresh.clone();
     let mut progress = progress;
     let position = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {

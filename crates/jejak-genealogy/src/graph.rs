@@ -258,6 +258,9 @@ pub struct Genealogy {
     pub(crate) tokens: Arc<TokenTable>,
     /// Last applied log position.
     pub(crate) position: u64,
+    /// The id of the event at `position`: what ties the projection to the
+    /// log it was made from.
+    pub(crate) last_event: Box<str>,
     pub(crate) dirty: Dirty,
 }
 
@@ -268,6 +271,11 @@ impl Genealogy {
 
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// The log position applied last and the id of the event there.
+    pub fn anchor(&self) -> (u64, &str) {
+        (self.position, &self.last_event)
     }
 
     /// The access tokens, as a table that outlives a lock on the genealogy.
@@ -434,6 +442,7 @@ impl Genealogy {
             return;
         }
         self.position = e.position;
+        self.last_event = e.event_id.into();
         if self.events.contains_key(e.event_id) {
             // The same event id twice in the log cannot come from the write
             // side; the first one wins.
