@@ -150,24 +150,23 @@ impl<L: ReadLog> Reader<L> {
 
     /// Every input lot of `target`, down to the receipts.
     pub async fn backward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
-        let (q, limits, view) = (q.clone(), self.limits.with_max_nodes(q.max_nodes), view.clone());
-        let (reply, position) = self
-            .query(move |g| {
-                let trace = g.backward_trace(&q.target, q.max_depth, limits)?;
-                Self::narrow_trace(&view, trace, "backward trace")
-            })
-            .await?;
-        self.visible(position).await?;
-        reply
+        self.trace(view, q, true).await
     }
 
     /// Every lot, package and consignee `target` reached.
     pub async fn forward_trace(&self, view: &View, q: &TraceQuery) -> Result<Trace, ReadError> {
+        self.trace(view, q, false).await
+    }
+
+    async fn trace(&self, view: &View, q: &TraceQuery, backward: bool) -> Result<Trace, ReadError> {
         let (q, limits, view) = (q.clone(), self.limits.with_max_nodes(q.max_nodes), view.clone());
         let (reply, position) = self
             .query(move |g| {
-                let trace = g.forward_trace(&q.target, q.max_depth, limits)?;
-                Self::narrow_trace(&view, trace, "forward trace")
+                let (trace, what) = match backward {
+                    true => (g.backward_trace(&q.target, q.max_depth, limits)?, "backward trace"),
+                    false => (g.forward_trace(&q.target, q.max_depth, limits)?, "forward trace"),
+                };
+                Self::narrow_trace(&view, trace, what)
             })
             .await?;
         self.visible(position).await?;

@@ -372,10 +372,12 @@ async fn resolve<L: ReadLog>(State(r): State<Arc<Resolver<L>>>, request: Request
 }
 
 /// Whether a request path is one links may be built from: no empty
-/// segment (`//evil.example/…` would read as another host), no `.` or `..`
-/// segment (however it is percent-encoded), no backslash.
+/// segment (`//evil.example/…` would read as another host; one trailing
+/// slash is allowed), no `.` or `..` segment (however it is
+/// percent-encoded), no backslash.
 fn safe_path(path: &str) -> bool {
     let rest = path.strip_prefix('/').unwrap_or(path);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     rest.is_empty()
         || !path.contains('\\')
             && rest.split('/').all(|segment| {
@@ -613,6 +615,7 @@ mod tests {
     fn paths_that_could_point_elsewhere_are_not_served() {
         assert!(safe_path("/01/08997001001018/10/DMK-BP-260911/21/DMK5P-000001"));
         assert!(safe_path("/"));
+        assert!(safe_path("/01/08997001001018/10/DMK-BP-260911/"), "one trailing slash");
         for bad in [
             "//evil.example/01/08997001001018/10/L1",
             "/01//08997001001018/10/L1",
@@ -621,7 +624,7 @@ mod tests {
             "/01/08997001001018/10/./L1",
             "/01/08997001001018/10/a%2Fb",
             "/01/08997001001018/10/a%5Cb",
-            "/01/08997001001018/10/L1/",
+            "/01/08997001001018/10/L1//",
         ] {
             assert!(!safe_path(bad), "{bad}");
         }
