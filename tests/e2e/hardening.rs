@@ -538,6 +538,9 @@ async fn the_projection_is_not_authority_and_a_changed_log_turns_health_not_serv
     );
     // The log line names the chain and the sequence.
     let text = std::fs::read_to_string(log.path()).expect("read the log");
+    // The projection itself followed from this log (its anchor, the event
+    // id and envelope hash at its position, matched): it was not rebuilt.
+    assert!(!text.contains("rebuilding it from the log"), "{text}");
     let line = text
         .lines()
         .find(|l| l.contains("failed verification"))

@@ -68,6 +68,7 @@ impl<L: EventLog> Writer<L> {
                     event_id: &id,
                     recorded_at: now,
                     event: &event,
+                    hash: appended.hash,
                 });
                 Ok(Ok(Receipt::new(id.clone(), &event, appended, now)))
             });

@@ -104,13 +104,13 @@ pub async fn rebuild(data_dir: &Path, progress: Box<dyn FnMut(u64) + Send>) -> a
 }
 
 /// Why the projection cannot be the one this log makes, if it cannot: it
-/// is ahead of the log, or the event at its position is not the one it
-/// applied there.
+/// is ahead of the log, or the envelope at its position (id and blake3
+/// hash) is not the one it applied there.
 async fn disagreement(log: &SledLog, projection: &Projection, durable: u64) -> anyhow::Result<Option<String>> {
-    let (position, event) = {
+    let (position, event, hash) = {
         let g = projection.read();
-        let (position, event) = g.anchor();
-        (position, event.to_string())
+        let (position, event, hash) = g.anchor();
+        (position, event.to_string(), hash)
     };
     if position == 0 {
         return Ok(None);
@@ -122,7 +122,10 @@ async fn disagreement(log: &SledLog, projection: &Projection, durable: u64) -> a
     }
     let at = jejak_log::ReadLog::read(log, position).await?;
     Ok(match at {
-        Some(e) if e.envelope.event_id == event => None,
+        Some(e) if e.envelope.event_id == event && e.hash == hash => None,
+        Some(e) if e.envelope.event_id == event => Some(format!(
+            "the envelope at log position {position} is not the one it applied (its hash differs)"
+        )),
         Some(e) => Some(format!(
             "it applied event {} at log position {position}, where the log holds {}",
             jejak_domain::quote(&event),

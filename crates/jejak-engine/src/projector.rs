@@ -27,14 +27,15 @@ pub fn decode(e: &StoredEvent) -> anyhow::Result<(String, Time, jejak_domain::Ev
     Ok((e.envelope.event_id.clone(), recorded, event))
 }
 
-/// An event decoded for the projection: position, event id, recording time, event.
-pub type Decoded = (u64, String, Time, jejak_domain::Event);
+/// An event decoded for the projection: position, event id, recording
+/// time, event, envelope hash.
+pub type Decoded = (u64, String, Time, jejak_domain::Event, [u8; 32]);
 
 /// Decodes stored events for the projection.
 pub fn decode_all(events: &[StoredEvent]) -> anyhow::Result<Vec<Decoded>> {
     events
         .iter()
-        .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
+        .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev, e.hash)))
         .collect()
 }
 
@@ -42,11 +43,12 @@ pub fn decode_all(events: &[StoredEvent]) -> anyhow::Result<Vec<Decoded>> {
 pub fn applied(batch: &[Decoded]) -> Vec<AppliedEvent<'_>> {
     batch
         .iter()
-        .map(|(position, id, at, ev)| AppliedEvent {
+        .map(|(position, id, at, ev, hash)| AppliedEvent {
             position: *position,
             event_id: id,
             recorded_at: *at,
             event: ev,
+            hash: *hash,
         })
         .collect()
 }
@@ -73,7 +75,7 @@ pub fn catch_up<L: EventLog>(
                         stored
                             .iter()
                             .take_while(|e| e.position <= upto)
-                            .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev)))
+                            .map(|e| decode(e).map(|(id, at, ev)| (e.position, id, at, ev, e.hash)))
                             .collect::<anyhow::Result<Vec<Decoded>>>()
                     });
                 let last = match &batch {

@@ -224,6 +224,8 @@ pub struct AppliedEvent<'a> {
     pub event_id: &'a str,
     pub recorded_at: Time,
     pub event: &'a Event,
+    /// blake3 of the stored envelope.
+    pub hash: [u8; 32],
 }
 
 /// What an applied batch changed, for persistence.
@@ -258,9 +260,10 @@ pub struct Genealogy {
     pub(crate) tokens: Arc<TokenTable>,
     /// Last applied log position.
     pub(crate) position: u64,
-    /// The id of the event at `position`: what ties the projection to the
-    /// log it was made from.
+    /// The id and envelope hash of the event at `position`: what ties the
+    /// projection to the log it was made from.
     pub(crate) last_event: Box<str>,
+    pub(crate) last_hash: [u8; 32],
     pub(crate) dirty: Dirty,
 }
 
@@ -273,9 +276,10 @@ impl Genealogy {
         self.position
     }
 
-    /// The log position applied last and the id of the event there.
-    pub fn anchor(&self) -> (u64, &str) {
-        (self.position, &self.last_event)
+    /// The log position applied last, and the id and envelope hash of the
+    /// event there.
+    pub fn anchor(&self) -> (u64, &str, [u8; 32]) {
+        (self.position, &self.last_event, self.last_hash)
     }
 
     /// The access tokens, as a table that outlives a lock on the genealogy.
@@ -443,6 +447,7 @@ impl Genealogy {
         }
         self.position = e.position;
         self.last_event = e.event_id.into();
+        self.last_hash = e.hash;
         if self.events.contains_key(e.event_id) {
             // The same event id twice in the log cannot come from the write
             // side; the first one wins.

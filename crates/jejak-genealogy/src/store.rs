@@ -15,7 +15,8 @@ use crate::records::{self, EventRecord, LotRecord};
 use crate::GenealogyError;
 
 const POSITION_KEY: &[u8] = b"_position";
-/// The id of the event at the stored position (see `Genealogy::anchor`).
+/// The envelope hash (32 bytes) and id of the event at the stored position
+/// (see `Genealogy::anchor`).
 const ANCHOR_KEY: &[u8] = b"_anchor";
 /// The stored records' format, written with every batch: 2 since lots
 /// record how they were made (`made_by`). A store without it is format 1,
@@ -320,7 +321,10 @@ impl Projection {
             }
         }
         batch.insert(POSITION_KEY, &g.position().to_be_bytes());
-        batch.insert(ANCHOR_KEY, g.anchor().1.as_bytes());
+        let (_, event, hash) = g.anchor();
+        let mut anchor = hash.to_vec();
+        anchor.extend_from_slice(event.as_bytes());
+        batch.insert(ANCHOR_KEY, anchor);
         batch.insert(FORMAT_KEY, &FORMAT.to_be_bytes());
         let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
         *unpersisted = unpersisted.saturating_sub(g.position() - *snapshotted);
@@ -387,7 +391,11 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         g.position = u64::from_be_bytes(bytes);
     }
     if let Some(v) = tree.get(ANCHOR_KEY)? {
-        g.last_event = String::from_utf8_lossy(&v).into();
+        if v.len() < 32 {
+            return Err(corrupt(ANCHOR_KEY, "anchor is shorter than its hash".into()));
+        }
+        g.last_hash.copy_from_slice(&v[..32]);
+        g.last_event = String::from_utf8_lossy(&v[32..]).into();
     }
     for prefix in [PARTY, FACILITY, PRODUCT, STANDARD] {
         for item in tree.scan_prefix(prefix) {

@@ -40,6 +40,7 @@ impl Projected for Log {
                 event_id: id,
                 recorded_at: Time(Log::at(i).0 + 60 * Time::NANOS_PER_SEC),
                 event,
+                hash: *blake3::hash(id.as_bytes()).as_bytes(),
             })
             .collect()
     }
@@ -810,6 +811,7 @@ fn redelivered_and_duplicate_events_change_nothing() {
         event_id: id,
         recorded_at: Log::at(99),
         event,
+        hash: *blake3::hash(id.as_bytes()).as_bytes(),
     });
     assert_eq!(g.position(), log.events.len() as u64 + 1);
     let after = (
