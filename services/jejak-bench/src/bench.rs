@@ -126,6 +126,13 @@ impl LoadClient {
     }
 }
 
+/// `grpc.health.v1.HealthCheckRequest`, without a dependency for one field.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct HealthCheckRequest {
+    #[prost(string, tag = "1")]
+    pub(crate) service: String,
+}
+
 /// A small deterministic PRNG (xorshift64*), so runs are repeatable.
 struct Rng(u64);
 

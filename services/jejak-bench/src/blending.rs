@@ -12,14 +12,9 @@ use jejak_client::Target;
 use jejak_proto::v1 as p;
 use jejak_server::demo::ids::PREMIUM_RICE_GTIN;
 
-use crate::bench::{labelled_master_lines, micros, percentile, pq, start_server, stop, target_of, BenchOptions};
-
-/// `grpc.health.v1.HealthCheckRequest`, without a dependency for one field.
-#[derive(Clone, PartialEq, prost::Message)]
-struct HealthCheckRequest {
-    #[prost(string, tag = "1")]
-    service: String,
-}
+use crate::bench::{
+    labelled_master_lines, micros, percentile, pq, start_server, stop, target_of, BenchOptions, HealthCheckRequest,
+};
 
 /// Captures the chain over gRPC; returns the label path of its last lot.
 async fn build_chain(target: &Target, steps: usize) -> anyhow::Result<String> {
@@ -141,17 +136,27 @@ pub(crate) async fn blending(opts: &BenchOptions) -> anyhow::Result<Vec<(String,
     // timed meanwhile, each on a connection of its own.
     let stop_load = Arc::new(AtomicBool::new(false));
     let mut loaders = tokio::task::JoinSet::new();
+    // Timing starts once every loader has had its first page.
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::channel::<()>(8);
     for _ in 0..8 {
         let (authority, path, stop_load) = (authority.clone(), path.clone(), stop_load.clone());
+        let started = started_tx.clone();
         loaders.spawn(async move {
-            let mut lat = Vec::new();
+            let mut lat = vec![page(&authority, &path).await?];
+            let _ = started.send(()).await;
             while !stop_load.load(Ordering::Relaxed) {
                 lat.push(page(&authority, &path).await?);
             }
             anyhow::Ok(lat)
         });
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(started_tx);
+    for _ in 0..8 {
+        anyhow::ensure!(
+            started_rx.recv().await.is_some(),
+            "a page loader failed before its first page"
+        );
+    }
     let mut health = crate::bench::LoadClient::connect(&Target::new(server.url.clone())).await?;
     let mut capture = crate::bench::LoadClient::connect(&target).await?;
     let (mut health_lat, mut capture_lat) = (Vec::new(), Vec::new());

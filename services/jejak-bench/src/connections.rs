@@ -6,14 +6,7 @@ use std::time::{Duration, Instant};
 
 use jejak_client::Target;
 
-use crate::bench::{micros, percentile, start_server, stop, BenchOptions};
-
-/// `grpc.health.v1.HealthCheckRequest`, without a dependency for one field.
-#[derive(Clone, PartialEq, prost::Message)]
-struct HealthCheckRequest {
-    #[prost(string, tag = "1")]
-    service: String,
-}
+use crate::bench::{micros, percentile, start_server, stop, BenchOptions, HealthCheckRequest};
 
 /// CPU seconds the process has used (user and system), from /proc.
 fn cpu_seconds(pid: u32) -> Option<f64> {
