@@ -10,7 +10,7 @@
 mod conformance;
 mod envelope;
 pub mod jetstream;
-pub mod merkle;
+pub use jejak_verify::merkle;
 mod sled_log;
 
 pub use envelope::{hash, verify_link, Draft, StoredEvent, ENVELOPE_VERSION, ZERO_HASH};

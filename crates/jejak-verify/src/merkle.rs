@@ -113,6 +113,87 @@ fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
     }
 }
 
+/// A stored tree: the hashes of its complete subtrees. The node at `level`
+/// and `index` covers leaves `index·2^level .. (index+1)·2^level`; level 0
+/// holds the leaf hashes.
+pub trait Nodes {
+    type Error;
+    fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error>;
+}
+
+/// The root of leaves `start..end` of a stored tree, from its complete
+/// subtrees (every range the RFC 6962 recursion meets is aligned).
+pub fn range_root<N: Nodes + ?Sized>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
+    let n = end.saturating_sub(start);
+    if n == 0 {
+        return Ok(Sha256::digest([]).into());
+    }
+    if n.is_power_of_two() && start % n == 0 {
+        return nodes.node(n.trailing_zeros() as u8, start / n);
+    }
+    let k = split(n);
+    Ok(node_hash(
+        &range_root(nodes, start, start + k)?,
+        &range_root(nodes, start + k, end)?,
+    ))
+}
+
+/// The audit path of leaf `index` in the first `size` leaves of a stored tree.
+pub fn stored_inclusion_proof<N: Nodes + ?Sized>(nodes: &N, index: u64, size: u64) -> Result<Vec<Hash>, N::Error> {
+    let mut out = Vec::new();
+    let (mut start, mut end) = (0, size);
+    let mut siblings = Vec::new();
+    while end - start > 1 && index < end {
+        let k = split(end - start);
+        if index < start + k {
+            siblings.push((start + k, end));
+            end = start + k;
+        } else {
+            siblings.push((start, start + k));
+            start += k;
+        }
+    }
+    for (a, b) in siblings.into_iter().rev() {
+        out.push(range_root(nodes, a, b)?);
+    }
+    Ok(out)
+}
+
+/// The consistency proof from the first `size1` to the first `size2`
+/// leaves of a stored tree (empty when `size1` is 0 or equals `size2`).
+pub fn stored_consistency_proof<N: Nodes + ?Sized>(nodes: &N, size1: u64, size2: u64) -> Result<Vec<Hash>, N::Error> {
+    let mut out = Vec::new();
+    if size1 == 0 || size1 >= size2 {
+        return Ok(out);
+    }
+    let (mut start, mut end, mut m, mut whole) = (0, size2, size1, true);
+    let mut pushed = Vec::new();
+    loop {
+        let n = end - start;
+        if m == n {
+            if !whole {
+                pushed.push((start, end));
+            }
+            break;
+        }
+        let k = split(n);
+        if m <= k {
+            pushed.push((start + k, end));
+            end = start + k;
+        } else {
+            pushed.push((start, start + k));
+            start += k;
+            m -= k;
+            whole = false;
+        }
+    }
+    // SUBPROOF emits the deepest hash first.
+    for (a, b) in pushed.into_iter().rev() {
+        out.push(range_root(nodes, a, b)?);
+    }
+    Ok(out)
+}
+
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose
 /// root is `root` (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> Result<(), ProofError> {
@@ -236,6 +317,61 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(format!("event {i}").as_bytes())).collect()
+    }
+
+    /// A tree kept as every complete subtree's hash, as a store keeps it.
+    struct Stored(Vec<Vec<Hash>>);
+
+    impl Stored {
+        fn of(leaves: &[Hash]) -> Stored {
+            let mut levels = vec![leaves.to_vec()];
+            while levels.last().is_some_and(|l| l.len() > 1) {
+                let below = levels.last().map(|l| l.as_slice()).unwrap_or_default();
+                let up = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+                levels.push(up);
+            }
+            Stored(levels)
+        }
+    }
+
+    impl Nodes for Stored {
+        type Error = (u8, u64);
+        fn node(&self, level: u8, index: u64) -> Result<Hash, (u8, u64)> {
+            self.0
+                .get(level as usize)
+                .and_then(|l| l.get(index as usize))
+                .copied()
+                .ok_or((level, index))
+        }
+    }
+
+    #[test]
+    fn proofs_from_stored_subtrees_equal_proofs_from_the_leaves() {
+        for n in 1..=70usize {
+            let all = leaves(n);
+            let stored = Stored::of(&all);
+            for size in 1..=n {
+                assert_eq!(
+                    range_root(&stored, 0, size as u64),
+                    Ok(root(&all[..size])),
+                    "root of {size}"
+                );
+                for i in 0..size {
+                    assert_eq!(
+                        stored_inclusion_proof(&stored, i as u64, size as u64),
+                        Ok(inclusion_proof(i, &all[..size])),
+                        "{i} in {size}"
+                    );
+                }
+                for m in 0..=size {
+                    assert_eq!(
+                        stored_consistency_proof(&stored, m as u64, size as u64),
+                        Ok(consistency_proof(m, &all[..size])),
+                        "{m} to {size}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
