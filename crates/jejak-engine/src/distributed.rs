@@ -440,7 +440,7 @@ impl DistributedWriter {
                 recorded_at: jejak_proto::time_to_proto(now),
                 event: jejak_proto::event_to_proto(&event),
             };
-            let prepared = jejak_log::jetstream::prepare(&draft, head);
+            let prepared = jejak_log::jetstream::prepare(&draft, head)?;
             let inflight = self
                 .log
                 .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())

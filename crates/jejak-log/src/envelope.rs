@@ -95,6 +95,14 @@ impl EventIdOnly {
     }
 }
 
+/// A new envelope's commitment secret, from the OS's random source.
+pub(crate) fn fresh_secret() -> Result<Vec<u8>, LogError> {
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|e| LogError::Unavailable(format!("the operating system's random source failed: {e}")))?;
+    Ok(secret)
+}
+
 pub fn hash(bytes: &[u8]) -> [u8; 32] {
     *blake3::hash(bytes).as_bytes()
 }

@@ -351,8 +351,10 @@ pub struct Prepared {
     pub sequence: u64,
 }
 
-/// Encodes `draft` as the envelope that follows `head` in its chain.
-pub fn prepare(draft: &Draft, head: ChainHead) -> Prepared {
+/// Encodes `draft` as the envelope that follows `head` in its chain, with
+/// a new commitment secret.
+pub fn prepare(draft: &Draft, head: ChainHead) -> Result<Prepared, LogError> {
+    let secret = crate::envelope::fresh_secret()?;
     let envelope = p::Envelope {
         version: ENVELOPE_VERSION,
         chain: draft.chain.clone(),
@@ -363,13 +365,14 @@ pub fn prepare(draft: &Draft, head: ChainHead) -> Prepared {
         actor: draft.actor.clone(),
         command_hash: draft.command_hash.to_vec(),
         event: Some(draft.event.clone()),
+        secret,
     };
     let bytes = bytes::Bytes::from(envelope.encode_to_vec());
-    Prepared {
+    Ok(Prepared {
         hash: hash(&bytes),
         bytes,
         sequence: head.sequence + 1,
-    }
+    })
 }
 
 /// A publish on its way; `outcome` waits for the server's answer.
@@ -424,7 +427,7 @@ pub fn check_echo(
 
 impl ChainLog for JetStreamLog {
     async fn append_after(&self, draft: Draft, expected: ChainHead) -> Result<Appended, LogError> {
-        let prepared = prepare(&draft, expected);
+        let prepared = prepare(&draft, expected)?;
         let subject = self.subject(&draft.chain);
         let mut last_error = String::new();
         for attempt in 0..PUBLISH_ATTEMPTS {

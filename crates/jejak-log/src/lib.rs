@@ -10,6 +10,7 @@
 mod conformance;
 mod envelope;
 pub mod jetstream;
+pub mod tlog;
 pub use jejak_verify::merkle;
 mod sled_log;
 

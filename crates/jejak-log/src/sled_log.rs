@@ -34,7 +34,7 @@ const FLUSH_EAGERLY_AT: usize = 1024;
 
 /// Opens the sled database, waiting (up to ten seconds) for a handle that
 /// was just dropped to release the directory's lock.
-fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sled::Config::new().path(dir).cache_capacity(2 * 1024 * 1024).open() {
@@ -437,6 +437,7 @@ impl SledLog {
             actor: draft.actor,
             command_hash: draft.command_hash.to_vec(),
             event: Some(draft.event),
+            secret: crate::envelope::fresh_secret()?,
         };
         let bytes: Arc<[u8]> = envelope.encode_to_vec().into();
         let h = hash(&bytes);
