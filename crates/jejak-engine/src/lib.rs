@@ -15,6 +15,7 @@ pub mod distributed;
 pub mod embedded;
 pub mod offline;
 pub mod projector;
+pub mod tlog;
 
 use jejak_domain::{Command, DomainError, Event, Time, Verdict};
 use jejak_log::{LogError, StoredEvent};

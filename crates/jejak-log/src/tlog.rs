@@ -15,10 +15,13 @@
 //! same root.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use jejak_verify::checkpoint::{self, Checkpoint};
 use jejak_verify::commit::{self, Field, Meta};
 use jejak_verify::merkle::{self, Hash, Nodes};
+use jejak_verify::note::Verifier;
+use tokio::sync::watch;
 
 use crate::{LogError, StoredEvent};
 
@@ -321,19 +324,72 @@ impl TreeStore {
         Ok(Some(out))
     }
 
-    /// The last published checkpoint note.
-    pub fn checkpoint(&self) -> Result<Option<String>, LogError> {
-        Ok(self
-            .db
-            .get(CHECKPOINT)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    /// The last published checkpoint: its note and when it was signed
+    /// (seconds since the epoch).
+    pub fn checkpoint(&self) -> Result<Option<(String, i64)>, LogError> {
+        let Some(v) = self.db.get(CHECKPOINT)? else {
+            return Ok(None);
+        };
+        let at = be_u64(&v).ok_or_else(|| LogError::Storage("the stored checkpoint is malformed".into()))?;
+        let note = String::from_utf8(v[8..].to_vec())
+            .map_err(|_| LogError::Storage("the stored checkpoint is not UTF-8".into()))?;
+        Ok(Some((note, at as i64)))
     }
 
-    /// Publishes a checkpoint note (durably: it is what start-up trusts).
-    pub fn set_checkpoint(&self, note: &str) -> Result<(), LogError> {
-        self.db.insert(CHECKPOINT, note.as_bytes())?;
+    /// Publishes a checkpoint note signed at `at` (durably: it is what
+    /// start-up trusts).
+    pub fn set_checkpoint(&self, note: &str, at: i64) -> Result<(), LogError> {
+        let mut v = (at.max(0) as u64).to_be_bytes().to_vec();
+        v.extend_from_slice(note.as_bytes());
+        self.db.insert(CHECKPOINT, v)?;
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// A checkpoint as published: the signed note with the cosignatures it
+/// gathered, what it says, and when it was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub note: String,
+    pub checkpoint: Checkpoint,
+    /// The witnesses that cosigned it.
+    pub cosigners: Vec<String>,
+    /// Seconds since the epoch.
+    pub signed_at: i64,
+}
+
+/// What readers of the transparency log share: the tree, the log's and
+/// the witnesses' keys, and the last published checkpoint.
+#[derive(Clone)]
+pub struct Transparency {
+    pub tree: Arc<TreeStore>,
+    pub log_key: Verifier,
+    pub witnesses: Vec<Verifier>,
+    pub quorum: usize,
+    pub published: watch::Receiver<Option<Arc<Published>>>,
+}
+
+impl Transparency {
+    /// The last published checkpoint, if any.
+    pub fn published(&self) -> Option<Arc<Published>> {
+        self.published.borrow().clone()
+    }
+
+    /// Reads a checkpoint note as published (trusting the log's and the
+    /// configured witnesses' keys).
+    pub fn parse_published(&self, note: String, signed_at: i64) -> Result<Published, LogError> {
+        let trusted =
+            checkpoint::verify_checkpoint(&note, &self.log_key, &self.witnesses, 0).map_err(|e| LogError::Corrupt {
+                position: 0,
+                reason: format!("the transparency log's checkpoint does not verify: {e}"),
+            })?;
+        Ok(Published {
+            note,
+            checkpoint: trusted.checkpoint,
+            cosigners: trusted.cosigners.into_iter().map(|c| c.0).collect(),
+            signed_at,
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod files;
 pub mod limits;
 pub mod metrics;
 mod serve;
+pub mod tlog;
 pub mod trace;
 
 pub use serve::{run, Access, Backend, NatsBackend, ServerConfig};

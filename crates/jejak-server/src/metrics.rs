@@ -56,6 +56,8 @@ pub struct Metrics {
     /// 1 once the background check found every hash chain intact, 0 when
     /// it found one broken (the server then reports NOT_SERVING), -1 before.
     pub log_verified: Gauge,
+    /// Tree size of the last published transparency log checkpoint.
+    pub checkpoint_size: Gauge,
 }
 
 /// The process's metrics, registered on first use.
@@ -72,6 +74,12 @@ pub fn metrics() -> &'static Metrics {
         let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
         let log_verified = Gauge::default();
         log_verified.set(-1);
+        let checkpoint_size = Gauge::default();
+        registry.register(
+            "checkpoint_tree_size",
+            "Tree size of the last checkpoint the transparency log published",
+            checkpoint_size.clone(),
+        );
         registry.register(
             "log_verified",
             "Whether the background check of every hash chain since start found the log intact (1), broken (0), or has not finished (-1)",
@@ -140,6 +148,7 @@ pub fn metrics() -> &'static Metrics {
             stream_position,
             nats_connected,
             log_verified,
+            checkpoint_size,
         }
     })
 }

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub backend: Backend,
     pub limits: TraceLimits,
     pub access: Access,
+    /// The transparency log's key and witnesses.
+    pub tlog: crate::tlog::TlogConfig,
 }
 
 /// Where a server keeps its events, and which services it runs.
@@ -60,7 +62,16 @@ pub async fn run(
     }
     match config.backend {
         Backend::Embedded { data_dir, demo } => {
-            run_embedded(data_dir, demo, config.limits, config.access, listener, shutdown).await
+            run_embedded(
+                data_dir,
+                demo,
+                config.limits,
+                config.access,
+                config.tlog,
+                listener,
+                shutdown,
+            )
+            .await
         }
         Backend::Nats(nats) => run_nats(nats, config.limits, config.access, listener, shutdown).await,
     }
@@ -214,6 +225,7 @@ async fn run_embedded(
     demo: bool,
     limits: TraceLimits,
     access: Access,
+    tlog: crate::tlog::TlogConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -237,6 +249,7 @@ async fn run_embedded(
         tokio::spawn(async move { writer.run_persister(cancel).await })
     };
 
+    let transparency = crate::tlog::start_embedded(&data_dir, &tlog, &log, access.clock.clone(), &cancel).await?;
     if demo && status.events == 0 {
         let n = crate::demo::load(&*writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
@@ -312,15 +325,17 @@ async fn run_embedded(
     let result = access
         .builder(addr, tokens.clone())?
         .add_routes(tonic::service::Routes::from(
-            crate::metrics::http_routes().merge(
-                Resolver::new(
-                    reader.clone(),
-                    access.public_base.clone(),
-                    access.tls.is_some(),
-                    observer(),
-                )
-                .routes(),
-            ),
+            crate::metrics::http_routes()
+                .merge(crate::tlog::routes(transparency.clone()))
+                .merge(
+                    Resolver::new(
+                        reader.clone(),
+                        access.public_base.clone(),
+                        access.tls.is_some(),
+                        observer(),
+                    )
+                    .routes(),
+                ),
         ))
         .add_service(health)
         .add_service(reflection_v1)

@@ -77,8 +77,9 @@ impl Verifier {
     /// Parses a vkey: `<name>+<hex key id>+<base64(type ‖ public key)>`.
     pub fn parse(vkey: &str) -> Result<Verifier, NoteError> {
         let vkey = vkey.trim();
-        let mut parts = vkey.rsplitn(3, '+');
-        let (Some(material), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // Names have no '+'; base64 may.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::Key(format!(
                 "{vkey:?} is not a verifier key (name+keyid+base64key)"
             )));
@@ -189,8 +190,8 @@ impl Signer {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| NoteError::Key("a private key starts with PRIVATE+KEY+".into()))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (Some(material), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::Key(
                 "a private key is PRIVATE+KEY+name+keyid+base64key".into(),
             ));
@@ -451,6 +452,12 @@ mod tests {
         assert_eq!(ok.len(), 2);
         assert_eq!(ok[1].timestamp, Some(1_700_000_000));
         assert_eq!(Signer::parse(&log.to_text()).unwrap().verifier(), log.verifier());
+        // Base64 with '+' in it (names never have one).
+        for seed in 0..64u8 {
+            let s = Signer::from_seed("a.example/log", ED25519, [seed; 32]).unwrap();
+            assert_eq!(Signer::parse(&s.to_text()).unwrap().verifier(), s.verifier());
+            assert_eq!(Verifier::parse(&s.verifier().vkey()).unwrap(), s.verifier());
+        }
         assert_eq!(Verifier::parse(&witness.verifier().vkey()).unwrap(), witness.verifier());
         // Only a stranger's signature: nothing trusted verified it.
         assert!(matches!(

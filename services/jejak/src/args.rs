@@ -120,6 +120,43 @@ impl AccessArgs {
     }
 }
 
+/// The transparency log's signing key and its witnesses.
+#[derive(clap::Args, Clone)]
+pub(crate) struct TlogArgs {
+    /// The transparency log's Ed25519 signing key (C2SP note private key);
+    /// created there at first start when missing (default <data-dir>/log.key).
+    #[arg(long, env = "JEJAK_LOG_KEY")]
+    pub(crate) log_key: Option<PathBuf>,
+    /// The origin line (and key name) of a log key created at first start,
+    /// e.g. id.koperasi.example/log.
+    #[arg(long, env = "JEJAK_LOG_ORIGIN")]
+    pub(crate) log_origin: Option<String>,
+    /// A witness that cosigns checkpoints: URL=VKEY (repeatable).
+    #[arg(long = "witness", env = "JEJAK_WITNESSES", value_delimiter = ',')]
+    pub(crate) witnesses: Vec<jejak_server::tlog::WitnessConfig>,
+    /// Cosignatures a checkpoint should gather (default: every witness's).
+    #[arg(long, env = "JEJAK_WITNESS_QUORUM")]
+    pub(crate) witness_quorum: Option<usize>,
+}
+
+impl TlogArgs {
+    pub(crate) fn config(&self) -> anyhow::Result<jejak_server::tlog::TlogConfig> {
+        if let Some(q) = self.witness_quorum {
+            anyhow::ensure!(
+                q <= self.witnesses.len(),
+                "--witness-quorum {q} is more than the {} witnesses given with --witness",
+                self.witnesses.len()
+            );
+        }
+        Ok(jejak_server::tlog::TlogConfig {
+            key: self.log_key.clone(),
+            origin: self.log_origin.clone(),
+            witnesses: self.witnesses.clone(),
+            quorum: self.witness_quorum,
+        })
+    }
+}
+
 /// Where the NATS JetStream event log is, and how its stream is set up.
 #[derive(clap::Args, Clone)]
 pub(crate) struct NatsArgs {
@@ -243,6 +280,8 @@ pub(crate) enum Command {
         max_lag: u64,
         #[command(flatten)]
         access: AccessArgs,
+        #[command(flatten)]
+        tlog: TlogArgs,
     },
     /// Run the capture service on NATS JetStream (stateless but for its cache; run as many as you like).
     Capture {
@@ -275,6 +314,8 @@ pub(crate) enum Command {
         max_lag: u64,
         #[command(flatten)]
         access: AccessArgs,
+        #[command(flatten)]
+        tlog: TlogArgs,
     },
     /// Issue, list and revoke access tokens (administrators).
     Token {

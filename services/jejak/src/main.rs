@@ -63,7 +63,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             nats,
             max_lag,
             access,
+            tlog,
         } => {
+            let tlog = tlog.config()?;
             let mut access = access.access(requests.request_timeout);
             access
                 .admin_token_file
@@ -86,6 +88,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     backend,
                     limits,
                     access,
+                    tlog,
                 },
             )
             .await
@@ -105,12 +108,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 max_lag: 0,
             });
             let (limits, access) = (Default::default(), access.access(requests.request_timeout));
+            let tlog = Default::default();
             serve(
                 &listen,
                 ServerConfig {
                     backend,
                     limits,
                     access,
+                    tlog,
                 },
             )
             .await
@@ -123,7 +128,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             nats,
             max_lag,
             access,
+            tlog,
         } => {
+            let tlog = tlog.config()?;
             let backend = Backend::Nats(NatsBackend {
                 nats: nats.config(nats.require_url()?, "jejak projector"),
                 connect_wait: nats.nats_connect_wait,
@@ -139,6 +146,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     backend,
                     limits,
                     access,
+                    tlog,
                 },
             )
             .await

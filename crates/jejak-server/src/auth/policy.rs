@@ -35,6 +35,10 @@ pub fn need(path: &str) -> Need {
     if jejak_resolver::is_public_path(path) {
         return Need::Public;
     }
+    // The transparency log's checkpoint, key and tiles: commitments only.
+    if path.starts_with(crate::tlog::PREFIX) {
+        return Need::Public;
+    }
     let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
         return Need::Admin;
     };
@@ -195,6 +199,7 @@ mod tests {
     #[test]
     fn every_api_route_has_its_need_and_unknown_routes_are_closed() {
         assert_eq!(need("/jejak.v1.TraceService/LookupLabel"), Need::Public);
+        assert_eq!(need("/log/tile/0/000"), Need::Public);
         assert_eq!(need("/jejak.v1.TraceService/BackwardTrace"), Need::Token);
         assert_eq!(need("/jejak.v1.CaptureService/ReceiveMaterial"), Need::Capture);
         assert_eq!(need("/jejak.v1.CaptureService/RegisterFacility"), Need::Admin);
