@@ -85,6 +85,29 @@ pub async fn origin(target: &Target, json: bool, what: &str, serial: bool) -> an
     print(json, "jejak.v1.OriginSharesReply", &reply, crate::render_shares)
 }
 
+/// `jejak bundle`: the provenance bundle of a lot or label, to `out` or standard output.
+pub async fn bundle(target: &Target, what: &str, serial: bool, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c
+        .get_bundle(p::GetBundleRequest {
+            target: Some(crate::target(what, serial)),
+        })
+        .await?
+        .into_inner();
+    match out {
+        Some(path) => {
+            std::fs::write(path, format!("{}\n", reply.json)).with_context(|| format!("write {}", path.display()))?;
+            eprintln!(
+                "wrote the provenance bundle of {what} to {} ({} bytes)",
+                path.display(),
+                reply.json.len()
+            );
+        }
+        None => println!("{}", reply.json),
+    }
+    Ok(())
+}
+
 /// `jejak history`, optionally as of an RFC 3339 time.
 pub async fn history(target: &Target, json: bool, lot: String, as_of: Option<&str>) -> anyhow::Result<()> {
     let as_of = match as_of {

@@ -13,6 +13,7 @@
 //! - [`provenance`]: the story of one label, which the resolver renders as
 //!   HTML, JSON, JSON-LD and a linkset.
 
+pub mod bundle;
 pub mod provenance;
 pub mod reader;
 pub mod view;
@@ -54,6 +55,9 @@ pub enum ReadError {
     /// A query's worker ended without an answer (the server is shutting down).
     #[error("the query was interrupted: {0}")]
     Interrupted(String),
+    /// The transparency log cannot answer (yet).
+    #[error("{0}")]
+    Transparency(String),
     /// A stored event the server cannot read back: a fault of the server.
     #[error("the event at log position {position} cannot be read: {problem}")]
     Unreadable { position: u64, problem: String },
@@ -68,7 +72,7 @@ impl ServiceError for ReadError {
             ReadError::Genealogy(e) => e.error_code(),
             ReadError::Log(e) => e.error_code(),
             ReadError::Missing(_) | ReadError::Unreadable { .. } => ErrorCode::Internal,
-            ReadError::Interrupted(_) => ErrorCode::Unavailable,
+            ReadError::Interrupted(_) | ReadError::Transparency(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -82,6 +86,7 @@ impl ServiceError for ReadError {
             ReadError::Missing(_) => "LOG_POSITION_MISSING",
             ReadError::Unreadable { .. } => "EVENT_UNREADABLE",
             ReadError::Interrupted(_) => "QUERY_INTERRUPTED",
+            ReadError::Transparency(_) => "TRANSPARENCY_UNAVAILABLE",
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Reader<L> {
     /// callers ask for large traces, a core stays for captures and health
     /// checks. A waiting query is dropped at its deadline.
     walkers: Arc<tokio::sync::Semaphore>,
+    /// The transparency log, for provenance bundles.
+    transparency: Option<jejak_log::tlog::Transparency>,
 }
 
 impl<L: Clone> Clone for Reader<L> {
@@ -44,6 +46,7 @@ impl<L: Clone> Clone for Reader<L> {
             log: self.log.clone(),
             limits: self.limits,
             walkers: self.walkers.clone(),
+            transparency: self.transparency.clone(),
         }
     }
 }
@@ -85,7 +88,22 @@ impl<L: ReadLog> Reader<L> {
             log,
             limits,
             walkers: Arc::new(tokio::sync::Semaphore::new(walkers())),
+            transparency: None,
         }
+    }
+
+    /// This reader with the transparency log its bundles prove against.
+    pub fn with_transparency(mut self, t: jejak_log::tlog::Transparency) -> Reader<L> {
+        self.transparency = Some(t);
+        self
+    }
+
+    pub fn transparency(&self) -> Option<&jejak_log::tlog::Transparency> {
+        self.transparency.as_ref()
+    }
+
+    pub(crate) fn limits(&self) -> TraceLimits {
+        self.limits
     }
 
     pub fn projection(&self) -> &Arc<Projection> {
@@ -101,7 +119,7 @@ impl<L: ReadLog> Reader<L> {
     /// `walkers` at once. `f` is told whether its request still waits: once
     /// the request's future is dropped (its deadline passed, or the client
     /// left), long work stops.
-    async fn off_workers<T: Send + 'static>(
+    pub(crate) async fn off_workers<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Projection, &dyn Fn() -> bool) -> T + Send + 'static,
     ) -> Result<T, ReadError> {
@@ -135,7 +153,7 @@ impl<L: ReadLog> Reader<L> {
         .await
     }
 
-    async fn visible(&self, position: u64) -> Result<(), ReadError> {
+    pub(crate) async fn visible(&self, position: u64) -> Result<(), ReadError> {
         Ok(self.log.wait_durable(position).await?)
     }
 

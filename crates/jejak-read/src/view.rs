@@ -27,6 +27,7 @@
 //! reasons given for corrections; and the chain, sequence and hash of the
 //! labelled lot's latest event, so that a buyer can check the record.
 
+use jejak_verify::commit::{Class, Field};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -204,6 +205,17 @@ impl View {
                 Some(entry)
             })
             .collect()
+    }
+}
+
+impl View {
+    /// Whether a provenance bundle discloses a field of an event: every
+    /// field to whoever sees the field's lot in full (or, for a field of no
+    /// lot, every lot of the event), and to others only what a lot's public
+    /// view shows (ids, products, parties, origin, status, verdicts, steps
+    /// and times; never a quantity, document, measurement or recorder).
+    pub fn discloses(&self, field: &Field, sees: &dyn Fn(&str) -> bool, sees_event: bool) -> bool {
+        matches!(self, View::Full) || field.class == Class::Public || field.lot.as_deref().map_or(sees_event, sees)
     }
 }
 

@@ -321,7 +321,7 @@ async fn run_embedded(
             }
         });
     }
-    let reader = Reader::new(projection.clone(), log.clone(), limits);
+    let reader = Reader::new(projection.clone(), log.clone(), limits).with_transparency(transparency.clone());
     let result = access
         .builder(addr, tokens.clone())?
         .add_routes(tonic::service::Routes::from(

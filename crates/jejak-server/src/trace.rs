@@ -57,6 +57,82 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         result
     }
 
+    async fn get_bundle(&self, request: Request<p::GetBundleRequest>) -> Result<Response<p::BundleReply>, Status> {
+        let view = Caller::of(&request).view();
+        timed("GetBundle", async {
+            let p::GetBundleRequest { target } = request.into_inner();
+            let name = match target.as_ref().and_then(|t| t.kind.as_ref()) {
+                Some(p::target::Kind::LotId(s) | p::target::Kind::Serial(s) | p::target::Kind::Label(s)) => s.clone(),
+                None => String::new(),
+            };
+            let target = Target::try_from(p::OriginSharesRequest { target })?;
+            let bundle = self.reader.bundle(&view, &target, &name).await?;
+            let json = serde_json::to_string_pretty(&bundle)
+                .map_err(|e| ReadError::Transparency(format!("the bundle does not serialize: {e}")))?;
+            Ok(p::BundleReply { json })
+        })
+        .await
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<p::GetCheckpointRequest>,
+    ) -> Result<Response<p::CheckpointReply>, Status> {
+        timed("GetCheckpoint", async {
+            let published = self.reader.checkpoint()?;
+            let key = self.reader.transparency().map(|t| t.log_key.vkey()).unwrap_or_default();
+            Ok(p::CheckpointReply {
+                note: published.note.clone(),
+                tree_size: published.checkpoint.size,
+                root_hash: published.checkpoint.root.to_vec(),
+                log_key: key,
+                signed_at: Some(prost_types::Timestamp {
+                    seconds: published.signed_at,
+                    nanos: 0,
+                }),
+                cosigners: published.cosigners.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn prove_inclusion(
+        &self,
+        request: Request<p::ProveInclusionRequest>,
+    ) -> Result<Response<p::InclusionProofReply>, Status> {
+        timed("ProveInclusion", async {
+            let p::ProveInclusionRequest { event_id, tree_size } = request.into_inner();
+            let i = self.reader.prove_inclusion(&event_id, tree_size).await?;
+            Ok(p::InclusionProofReply {
+                leaf_index: i.index,
+                tree_size: i.size,
+                leaf: i.leaf,
+                hashes: i.path.iter().map(|h| h.to_vec()).collect(),
+                tlog_proof: i.tlog_proof.unwrap_or_default(),
+            })
+        })
+        .await
+    }
+
+    async fn prove_consistency(
+        &self,
+        request: Request<p::ProveConsistencyRequest>,
+    ) -> Result<Response<p::ConsistencyProofReply>, Status> {
+        timed("ProveConsistency", async {
+            let p::ProveConsistencyRequest {
+                first_size,
+                second_size,
+            } = request.into_inner();
+            let (second_size, proof) = self.reader.prove_consistency(first_size, second_size)?;
+            Ok(p::ConsistencyProofReply {
+                first_size,
+                second_size,
+                hashes: proof.iter().map(|h| h.to_vec()).collect(),
+            })
+        })
+        .await
+    }
+
     async fn backward_trace(&self, request: Request<p::TraceRequest>) -> Result<Response<p::TraceReply>, Status> {
         let view = Caller::of(&request).view();
         timed("BackwardTrace", async {

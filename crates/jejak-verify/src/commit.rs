@@ -115,7 +115,8 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
     f.put("kind", event.kind(), Public)
         .put("chain", meta.chain, Public)
         .put("sequence", meta.sequence.to_string(), Private)
-        .put("event_id", meta.event_id, Private)
+        // As traces show them: a trace's edges name the events behind them.
+        .put("event_id", meta.event_id, Public)
         .put("recorded_at", time(meta.recorded_at), Public)
         .put("actor", meta.actor, Private)
         .put("envelope", hex(meta.envelope), Private);
@@ -139,7 +140,8 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                     .put(format!("documents.{i}.blake3"), hex(&d.blake3), Private);
             }
             if let Some(s) = &e.source_lot_id {
-                f.put("source_lot", s, Private);
+                // A trace shows the transfer's edge from the source lot.
+                f.put("source_lot", s, Public);
             }
             f.at(e.occurred_at);
         }
@@ -217,10 +219,10 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
         }
         Event::EventVoided(e) => {
             f.put("facility", &e.facility_id, Public)
-                .put("voided_event", &e.voided_event_id, Private)
+                .put("voided_event", &e.voided_event_id, Public)
                 .put("reason", &e.reason, Private);
             if let Some(r) = &e.replacement_event_id {
-                f.put("replacement_event", r, Private);
+                f.put("replacement_event", r, Public);
             }
             f.at(e.occurred_at);
         }

@@ -7,6 +7,7 @@
 //! browser through WebAssembly, reuse it); the server builds what this
 //! crate checks with the same functions.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod commit;
 pub mod merkle;

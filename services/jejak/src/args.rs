@@ -381,6 +381,46 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Write the provenance bundle of a lot or label: every event behind it
+    /// with its transparency log proof, checkable offline with verify-bundle.
+    Bundle {
+        /// Lot id, GS1 Digital Link URI, or serial with --serial.
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        /// Where to write it (standard output without).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Check a provenance bundle offline: signatures, proofs, disclosed
+    /// fields, the claimed trace and shares. Exits 0 when it verifies, 1 when
+    /// it does not, 2 when the file is not a bundle.
+    VerifyBundle {
+        /// The bundle (JSON).
+        file: PathBuf,
+        /// The log's verifier key (what `jejak log-key` prints, or /log/key).
+        #[arg(long, env = "JEJAK_VERIFY_LOG_KEY")]
+        log_key: String,
+        /// A witness's verifier key (repeatable).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Witness cosignatures required (default: every --witness).
+        #[arg(long)]
+        quorum: Option<usize>,
+    },
+    /// Print the transparency log's verifier key (creating the key when missing).
+    LogKey {
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+        /// The signing key file (default <data-dir>/log.key).
+        #[arg(long, env = "JEJAK_LOG_KEY")]
+        log_key: Option<PathBuf>,
+        /// The origin a key created now gets.
+        #[arg(long, env = "JEJAK_LOG_ORIGIN")]
+        log_origin: Option<String>,
+    },
     /// Check every hash chain of the log and print the projection's digest (server stopped).
     Verify {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]

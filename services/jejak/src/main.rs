@@ -19,6 +19,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    if let Command::VerifyBundle {
+        file,
+        log_key,
+        witnesses,
+        quorum,
+    } = &cli.command
+    {
+        return verify_bundle(file, log_key, witnesses, *quorum);
+    }
     match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -210,6 +219,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Lookup { uri, server } => cli::lookup(&server.target(), server.json, uri).await,
         Command::Status { server } => cli::status(&server.target(), server.json).await,
         Command::Rebuild { data_dir } => rebuild(&data_dir).await,
+        Command::Bundle {
+            target,
+            serial,
+            out,
+            server,
+        } => cli::bundle(&server.target(), &target, serial, out.as_deref()).await,
+        Command::VerifyBundle { .. } => Ok(()),
+        Command::LogKey {
+            data_dir,
+            log_key,
+            log_origin,
+        } => {
+            jejak_server::files::owner_only_from_now_on();
+            let config = jejak_server::tlog::TlogConfig {
+                key: log_key,
+                ..Default::default()
+            };
+            let key = jejak_server::tlog::load_or_create_key(&config.key_path(&data_dir), log_origin.as_deref())?;
+            println!("{}", key.verifier().vkey());
+            Ok(())
+        }
         Command::Verify { data_dir } => {
             let v = jejak_engine::offline::verify(&data_dir).await?;
             match v.chained {
@@ -220,6 +250,69 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("projection digest: {}", hex::encode(v.digest));
             Ok(())
         }
+    }
+}
+
+/// `jejak verify-bundle`: 0 verified, 1 does not verify, 2 not a bundle.
+fn verify_bundle(
+    file: &std::path::Path,
+    log_key: &str,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> std::process::ExitCode {
+    use jejak_verify::bundle::{self, BundleError, Policy};
+    use jejak_verify::note::Verifier;
+    let usage = |why: String| {
+        eprintln!("error: {why}");
+        std::process::ExitCode::from(2)
+    };
+    let log = match Verifier::parse(log_key) {
+        Ok(v) => v,
+        Err(e) => return usage(format!("--log-key: {e}")),
+    };
+    let mut keys = Vec::new();
+    for w in witnesses {
+        match Verifier::parse(w) {
+            Ok(v) => keys.push(v),
+            Err(e) => return usage(format!("--witness {w}: {e}")),
+        }
+    }
+    let quorum = quorum.unwrap_or(keys.len());
+    if quorum > keys.len() {
+        return usage(format!(
+            "--quorum {quorum} is more than the {} witness keys given",
+            keys.len()
+        ));
+    }
+    let text = match std::fs::read(file) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return usage(format!("{}: not UTF-8 text", file.display())),
+        },
+        Err(e) => return usage(format!("read {}: {e}", file.display())),
+    };
+    let policy = Policy {
+        log,
+        witnesses: keys,
+        quorum,
+    };
+    match bundle::verify(&text, &policy) {
+        Ok(report) => {
+            println!("{}: verifies", file.display());
+            for line in &report.proven {
+                println!("  proven: {line}");
+            }
+            for line in &report.withheld {
+                println!("  withheld: {line}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e @ BundleError::Failed { .. }) => {
+            println!("{}: does NOT verify", file.display());
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(1)
+        }
+        Err(e @ BundleError::Malformed { .. }) => usage(format!("{}: {e}", file.display())),
     }
 }
 

@@ -46,7 +46,11 @@ pub fn need(path: &str) -> Need {
         ("grpc.health.v1.Health", _)
         | ("grpc.reflection.v1.ServerReflection", _)
         | ("grpc.reflection.v1alpha.ServerReflection", _) => Need::Public,
-        ("jejak.v1.TraceService", "LookupLabel" | "GetLot" | "GetStatus") => Need::Public,
+        (
+            "jejak.v1.TraceService",
+            "LookupLabel" | "GetLot" | "GetStatus" | "GetBundle" | "GetCheckpoint" | "ProveConsistency",
+        ) => Need::Public,
+        ("jejak.v1.TraceService", "ProveInclusion") => Need::Token,
         ("jejak.v1.TraceService", "BackwardTrace" | "ForwardTrace" | "OriginShares" | "LotHistory") => Need::Token,
         ("jejak.v1.TraceService", "ExportEvents") => Need::Regulator,
         (
