@@ -21,6 +21,7 @@ pub mod metrics;
 mod serve;
 pub mod tlog;
 pub mod trace;
+pub mod witness;
 
 pub use serve::{run, Access, Backend, NatsBackend, ServerConfig};
 

@@ -410,6 +410,25 @@ pub(crate) enum Command {
         #[arg(long)]
         quorum: Option<usize>,
     },
+    /// Run a witness (C2SP tlog-witness): cosign a log's checkpoints only
+    /// when each consistently extends the last one cosigned.
+    Witness {
+        /// The witness's cosigning key; created there when missing.
+        #[arg(long, env = "JEJAK_WITNESS_KEY")]
+        key: PathBuf,
+        /// The name a key created now gets (e.g. witness.koperasi.example).
+        #[arg(long)]
+        name: Option<String>,
+        /// A log to witness: its verifier key (repeatable).
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<String>,
+        /// Address to listen on.
+        #[arg(long, env = "JEJAK_LISTEN", default_value = "127.0.0.1:50060")]
+        listen: String,
+        /// Where the last cosigned checkpoints are kept (default: beside the key, .state).
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
     /// Print the transparency log's verifier key (creating the key when missing).
     LogKey {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]

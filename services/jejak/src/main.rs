@@ -226,6 +226,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             server,
         } => cli::bundle(&server.target(), &target, serial, out.as_deref()).await,
         Command::VerifyBundle { .. } => Ok(()),
+        Command::Witness {
+            key,
+            name,
+            log_keys,
+            listen,
+            state,
+        } => {
+            let logs = log_keys
+                .iter()
+                .map(|k| jejak_verify::note::Verifier::parse(k).map_err(|e| anyhow::anyhow!("--log-key {k}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let state = state.unwrap_or_else(|| key.with_extension("state"));
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            let config = jejak_server::witness::WitnessConfig {
+                key,
+                name,
+                logs,
+                state,
+                clock: jejak_domain::system_clock(),
+            };
+            jejak_server::witness::run(config, listener, jejak_server::shutdown_signal()).await
+        }
         Command::LogKey {
             data_dir,
             log_key,
