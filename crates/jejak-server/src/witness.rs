@@ -172,6 +172,7 @@ fn refuse(status: StatusCode, why: impl std::fmt::Display) -> http::Response<Bod
 }
 
 /// An add-checkpoint request: old size, consistency proof, checkpoint note.
+#[derive(Debug)]
 struct Request {
     old: u64,
     proof: Vec<Hash>,
