@@ -58,6 +58,21 @@ pub struct Provenance {
     /// The labelled lot's latest event: where to check the record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_record: Option<Record>,
+    /// The transparency log's last checkpoint: the story can be checked
+    /// offline with the provenance bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifiable: Option<Verifiable>,
+}
+
+/// What the page says of the transparency log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verifiable {
+    pub tree_size: u64,
+    pub signed_at: Stamp,
+    /// How many witnesses cosigned the checkpoint.
+    pub witnesses: usize,
+    /// The log's verifier key.
+    pub log_key: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -583,6 +598,7 @@ pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyEr
         plots,
         complete: complete && shares.is_some(),
         last_record: None,
+        verifiable: None,
     };
     let last = history.last().copied();
     // The corrections' own events, for when they were made.

@@ -359,7 +359,16 @@ impl<L: ReadLog> Reader<L> {
         for &pos in &draft.history {
             events.push(self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?);
         }
-        Ok(provenance::finish(draft, &events))
+        let mut page = provenance::finish(draft, &events);
+        if let Some(t) = &self.transparency {
+            page.verifiable = t.published().map(|p| provenance::Verifiable {
+                tree_size: p.checkpoint.size,
+                signed_at: provenance::Stamp(p.signed_at.saturating_mul(1_000_000_000)),
+                witnesses: p.cosigners.len(),
+                log_key: t.log_key.vkey(),
+            });
+        }
+        Ok(page)
     }
 
     /// What a label shows in print: public for any existing lot or package.

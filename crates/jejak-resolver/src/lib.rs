@@ -116,6 +116,8 @@ enum Format {
     Linkset,
     Certification,
     Recall,
+    /// The provenance bundle (`jejak:provenanceBundle`).
+    Bundle,
 }
 
 /// The query parameters the resolver reads.
@@ -211,6 +213,7 @@ fn choose_format(query: &Query, accept: Option<&str>) -> Format {
             "certificationInfo" => return Format::Certification,
             "recallStatus" => return Format::Recall,
             "pip" | "defaultLink" => return Format::Html,
+            _ if lt == links::BUNDLE_LINK_TYPE => return Format::Bundle,
             _ => {}
         }
     }
@@ -363,12 +366,44 @@ async fn resolve<L: ReadLog>(State(r): State<Arc<Resolver<L>>>, request: Request
     // Links back to this page use the label's own path, never the path as
     // the request spelled it.
     let canonical = DigitalLink::parse(path).map(|d| d.path()).unwrap_or_default();
+    if format == Format::Bundle {
+        let reply = bundle(&r, path, &format!("{base}{canonical}"), lang).await;
+        (r.observe)("bundle", started, reply.status());
+        return reply;
+    }
     let reply = match r.reader.provenance(path, &base).await {
         Ok(page) => render(&page, format, lang, &canonical),
         Err(e) => problem(&e, format, lang),
     };
     (r.observe)("resolve", started, reply.status());
     reply
+}
+
+/// The public provenance bundle of a label, as a download.
+async fn bundle<L: ReadLog>(r: &Resolver<L>, path: &str, uri: &str, lang: Lang) -> http::Response<Body> {
+    let link = match DigitalLink::parse(path) {
+        Ok(l) => l,
+        Err(e) => return refuse(ErrorCode::InvalidArgument, Format::Json, lang, e.to_string()),
+    };
+    let file = format!("{}.jejak-bundle.json", link.serial.as_deref().unwrap_or(&link.lot));
+    let target = jejak_domain::Target::Label(link);
+    match r.reader.bundle(&jejak_read::View::Public, &target, uri).await {
+        Ok(b) => {
+            let mut reply = json_response(StatusCode::OK, "application/json", &b);
+            let disposition = format!(
+                "attachment; filename=\"{}\"",
+                file.replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.' && c != '_',
+                    "_"
+                )
+            );
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                reply.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            reply
+        }
+        Err(e) => problem(&e, Format::Json, lang),
+    }
 }
 
 /// Whether a request path is one links may be built from: no empty
@@ -448,6 +483,8 @@ fn render(p: &Provenance, format: Format, lang: Lang, path: &str) -> http::Respo
                 "alerts": p.alerts,
             }),
         ),
+        // Answered before the page is drafted (see `resolve`); the JSON page otherwise.
+        Format::Bundle => json_response(StatusCode::OK, "application/json", p),
     };
     let h = r.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Language"));

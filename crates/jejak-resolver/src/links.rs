@@ -18,6 +18,9 @@ pub const LINK_TYPES: &[(&str, &str)] = &[
     ("recallStatus", "application/json"),
 ];
 
+/// jejak's own link type: the provenance bundle (offline-verifiable proofs).
+pub const BUNDLE_LINK_TYPE: &str = "jejak:provenanceBundle";
+
 /// The RFC 9264 linkset (`application/linkset+json`) for a label at `uri`
 /// (its path under the public base), with titles in both languages.
 pub fn linkset(uri: &str, title: &str) -> Value {
@@ -48,6 +51,10 @@ pub fn linkset(uri: &str, title: &str) -> Value {
     context.insert(
         format!("{GS1_VOC}recallStatus"),
         json!([{"href": q("linkType=gs1:recallStatus"), "title": format!("Recall status of {title}"), "type": "application/json"}]),
+    );
+    context.insert(
+        BUNDLE_LINK_TYPE.into(),
+        json!([{"href": q(&format!("linkType={BUNDLE_LINK_TYPE}")), "title": format!("Provenance bundle of {title}: every record with its transparency log proof, checkable offline"), "type": "application/json"}]),
     );
     json!({ "linkset": [Value::Object(context)] })
 }
@@ -122,7 +129,12 @@ pub fn json_ld(page: &Provenance) -> Value {
             "@type": "schema:Organization",
             "@id": format!("#party-{}", s.id),
             "schema:name": s.name,
-        })).collect::<Vec<_>>(),
+        })).chain(std::iter::once(json!({
+            "namespace": "jejak:",
+            "prefix": "jejak:",
+            "linkType": BUNDLE_LINK_TYPE,
+            "type": "application/json",
+        }))).collect::<Vec<_>>(),
         "gs1:manufacturingPlant": {"@type": "schema:Place", "schema:name": page.facility.name},
         "gs1:certification": page.inspections.iter().filter(|i| !i.voided)
             .map(|i| certification(&i.standard, i.verdict, &i.at.rfc3339()))
@@ -164,7 +176,12 @@ pub fn resolver_description(base: &str) -> Value {
             "prefix": "gs1:",
             "linkType": format!("gs1:{t}"),
             "type": ty,
-        })).collect::<Vec<_>>(),
+        })).chain(std::iter::once(json!({
+            "namespace": "jejak:",
+            "prefix": "jejak:",
+            "linkType": BUNDLE_LINK_TYPE,
+            "type": "application/json",
+        }))).collect::<Vec<_>>(),
         "supportedContentTypes": ["text/html", "application/json", "application/ld+json", "application/linkset+json"],
         "supportedLanguages": ["id", "en"],
         "customPathPrefixAllowed": true,

@@ -436,6 +436,27 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
         out.push_str("</section>");
     }
 
+    if let Some(v) = &page.verifiable {
+        let p = Esc(self_path);
+        let _ = write!(
+            out,
+            "<section aria-labelledby=\"v\"><h2 id=\"v\">{}</h2><p class=\"note\">{}</p><dl>\
+             <dt>{}</dt><dd>{} · <time datetime=\"{}\">{}</time></dd><dt>{}</dt><dd>{} {}</dd></dl>\
+             <p><a href=\"{p}?linkType=jejak:provenanceBundle\" type=\"application/json\" download>{}</a> · \
+             <a href=\"/log/key\">{}</a></p></section>",
+            t.verifiable,
+            t.verifiable_note,
+            t.checkpoint,
+            v.tree_size,
+            v.signed_at.rfc3339(),
+            t.date(v.signed_at),
+            t.witnesses_title,
+            v.witnesses,
+            t.witnesses,
+            t.bundle,
+            Esc(&v.log_key),
+        );
+    }
     out.push_str("</main><footer>");
     if let Some(r) = &page.last_record {
         let _ = write!(
@@ -708,6 +729,12 @@ mod tests {
             plots,
             complete: true,
             last_record: None,
+            verifiable: Some(jejak_read::provenance::Verifiable {
+                tree_size: 255,
+                signed_at: Stamp(1_700_000_000_000_000_000),
+                witnesses: 3,
+                log_key: "jejak.example/log+00000000+<&>".into(),
+            }),
         }
     }
 
@@ -777,6 +804,10 @@ mod tests {
         assert!(html.find("role=\"alert\"") < html.find("<h1"));
         let en = problem(Lang::En, true, HOSTILE);
         assert!(en.contains("lang=\"en\"") && en.contains("Unknown label") && !en.contains("<script>"));
+        // The transparency log's section: its key escaped, the bundle linked.
+        assert!(html.contains("jejak.example/log+00000000+&lt;&amp;&gt;"), "{html}");
+        assert!(html.contains("?linkType=jejak:provenanceBundle\""));
+        assert!(html.contains("<dd>3 saksi ikut menandatangani</dd>"));
     }
 
     #[test]
