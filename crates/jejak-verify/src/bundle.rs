@@ -339,6 +339,9 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
     let mut made: HashMap<String, Made> = HashMap::new();
     // input → output: (event, quantity consumed, where); None when withheld.
     let mut edges: BTreeMap<(String, String, String), Option<Quantity>> = BTreeMap::new();
+    // Edges of inputs of another kind of measure than the event's first
+    // input (thread, glue, screws): they carry no origin share.
+    let mut no_share: BTreeSet<(String, String, String)> = BTreeSet::new();
     let mut withheld_ids = 0usize;
     for e in events {
         let Some(kind) = e.get("kind") else {
@@ -395,13 +398,32 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
                     withheld_ids += 1;
                     continue;
                 };
-                for (n, input) in e.list("inputs", "lot") {
+                let mut first_dimension = None;
+                for (k, (n, input)) in e.list("inputs", "lot").into_iter().enumerate() {
                     let q = e
                         .item("inputs", n, "quantity")
                         .map(|q| quantity(&format!("{}.disclosed.inputs.{n}.quantity", e.at), q))
                         .transpose()?;
+                    let unit = match e.item("inputs", n, "unit") {
+                        Some(u) => Some(u.parse::<Unit>().map_err(|err| {
+                            malformed(format!("{}.disclosed.inputs.{n}.unit", e.at), err.to_string())
+                        })?),
+                        None => q.map(|q| q.unit()),
+                    };
+                    let dimension = unit.map(|u| u.dimension());
+                    if k == 0 {
+                        first_dimension = dimension;
+                    }
+                    let carries = match (first_dimension, dimension) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    };
                     for &(_, output) in &outputs {
-                        edges.insert((input.to_string(), output.to_string(), id.to_string()), q);
+                        let key = (input.to_string(), output.to_string(), id.to_string());
+                        if !carries {
+                            no_share.insert(key.clone());
+                        }
+                        edges.insert(key, q);
                     }
                 }
             }
@@ -475,6 +497,11 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
         claimed.len()
     ));
 
+    check_share_parties(claims, &edges, &no_share, &made)?;
+    report
+        .proven
+        .push("the origin shares name exactly the UKM, suppliers and receipts the disclosed events lead to".into());
+
     // Quantities: mass balance and exact shares, when every one is disclosed.
     let all_quantities =
         edges.values().all(Option::is_some) && lots.iter().all(|l| made.get(*l).is_some_and(|m| m.quantity.is_some()));
@@ -515,7 +542,82 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
         "mass balance: no lot of the trace gave more than was made of it ({} lots consumed)",
         consumed.len()
     ));
-    check_shares(claims, &edges, &made, report)
+    check_shares(claims, &edges, &no_share, &made, report)
+}
+
+/// The receipts the claimed lot comes from (lots of its ancestry without
+/// inputs), by the disclosed events alone.
+fn receipts<'a>(
+    root: &'a str,
+    edges: &'a BTreeMap<(String, String, String), Option<Quantity>>,
+    no_share: &BTreeSet<(String, String, String)>,
+) -> BTreeSet<&'a str> {
+    let mut inputs: HashMap<&str, Vec<&str>> = HashMap::new();
+    for key @ (input, output, _) in edges.keys() {
+        if !no_share.contains(key) {
+            inputs.entry(output.as_str()).or_default().push(input.as_str());
+        }
+    }
+    let (mut seen, mut out, mut stack) = (BTreeSet::new(), BTreeSet::new(), vec![root]);
+    while let Some(lot) = stack.pop() {
+        if !seen.insert(lot) {
+            continue;
+        }
+        match inputs.get(lot) {
+            Some(list) => stack.extend(list.iter().copied()),
+            None => {
+                out.insert(lot);
+            }
+        }
+    }
+    out
+}
+
+/// The parties and receipts the shares name are those the disclosed
+/// events lead to (whether or not the quantities are disclosed).
+fn check_share_parties(
+    claims: &Claims,
+    edges: &BTreeMap<(String, String, String), Option<Quantity>>,
+    no_share: &BTreeSet<(String, String, String)>,
+    made: &HashMap<String, Made>,
+) -> Result<(), BundleError> {
+    let leaves = receipts(&claims.lot, edges, no_share);
+    let of = |key: &dyn Fn(&Made, &str) -> Option<String>| -> Option<BTreeSet<String>> {
+        leaves.iter().map(|l| made.get(*l).and_then(|m| key(m, l))).collect()
+    };
+    let checks: [(&str, &Vec<ClaimedShare>, Option<BTreeSet<String>>); 3] = [
+        ("by_ukm", &claims.shares.by_ukm, of(&|m, _| m.owner.clone())),
+        (
+            "by_supplier",
+            &claims.shares.by_supplier,
+            of(&|m, _| Some(m.supplier.clone().unwrap_or_default())),
+        ),
+        ("by_receipt", &claims.shares.by_receipt, of(&|_, l| Some(l.to_string()))),
+    ];
+    for (what, claimed, derived) in checks {
+        // Withheld parties: nothing to compare.
+        let Some(derived) = derived else { continue };
+        let claimed_ids: BTreeSet<String> = claimed.iter().map(|s| s.id.clone()).collect();
+        if let Some(extra) = claimed_ids.difference(&derived).next() {
+            return Err(failed(
+                format!("claims.shares.{what}"),
+                format!(
+                    "{extra:?} is claimed, but no disclosed receipt of lot {} is theirs",
+                    claims.lot
+                ),
+            ));
+        }
+        if let Some(missing) = derived.difference(&claimed_ids).next() {
+            return Err(failed(
+                format!("claims.shares.{what}"),
+                format!(
+                    "{missing:?} has a receipt in lot {}'s ancestry, but no claimed share",
+                    claims.lot
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Recomputes the exact origin shares from the disclosed quantities: each
@@ -524,12 +626,13 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
 fn check_shares(
     claims: &Claims,
     edges: &BTreeMap<(String, String, String), Option<Quantity>>,
+    no_share: &BTreeSet<(String, String, String)>,
     made: &HashMap<String, Made>,
     report: &mut Report,
 ) -> Result<(), BundleError> {
     let mut inputs: HashMap<&str, Vec<(&str, Quantity)>> = HashMap::new();
-    for ((input, output, _), q) in edges {
-        if let Some(q) = q {
+    for (key @ (input, output, _), q) in edges {
+        if let (Some(q), false) = (q, no_share.contains(key)) {
             inputs.entry(output.as_str()).or_default().push((input.as_str(), *q));
         }
     }

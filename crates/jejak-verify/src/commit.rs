@@ -169,7 +169,10 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
             for (i, input) in e.inputs.iter().enumerate() {
                 f.about(&input.lot_id)
                     .put(format!("inputs.{i}.lot"), &input.lot_id, Public)
-                    .put(format!("inputs.{i}.quantity"), quantity(&input.quantity), Quantity);
+                    .put(format!("inputs.{i}.quantity"), quantity(&input.quantity), Quantity)
+                    // Whether an input carries a share (the first input's
+                    // kind of measure does) is public; its amount is not.
+                    .put(format!("inputs.{i}.unit"), input.quantity.unit().symbol(), Public);
             }
             for (i, o) in e.outputs.iter().enumerate() {
                 f.about(&o.lot_id)
