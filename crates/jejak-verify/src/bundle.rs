@@ -319,6 +319,11 @@ pub fn verify(text: &str, policy: &Policy) -> Result<Report, BundleError> {
     Ok(report)
 }
 
+/// A consumption: input lot, output lot, event.
+type EdgeKey = (String, String, String);
+/// Consumptions and what each consumed, when disclosed.
+type Edges = BTreeMap<EdgeKey, Option<Quantity>>;
+
 /// A lot as the disclosed events make it.
 #[derive(Default)]
 struct Made {
@@ -338,10 +343,10 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
         .collect();
     let mut made: HashMap<String, Made> = HashMap::new();
     // input → output: (event, quantity consumed, where); None when withheld.
-    let mut edges: BTreeMap<(String, String, String), Option<Quantity>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     // Edges of inputs of another kind of measure than the event's first
     // input (thread, glue, screws): they carry no origin share.
-    let mut no_share: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut no_share: BTreeSet<EdgeKey> = BTreeSet::new();
     let mut withheld_ids = 0usize;
     for e in events {
         let Some(kind) = e.get("kind") else {
@@ -547,11 +552,7 @@ fn check_claims(claims: &Claims, events: &[Event<'_>], report: &mut Report) -> R
 
 /// The receipts the claimed lot comes from (lots of its ancestry without
 /// inputs), by the disclosed events alone.
-fn receipts<'a>(
-    root: &'a str,
-    edges: &'a BTreeMap<(String, String, String), Option<Quantity>>,
-    no_share: &BTreeSet<(String, String, String)>,
-) -> BTreeSet<&'a str> {
+fn receipts<'a>(root: &'a str, edges: &'a Edges, no_share: &BTreeSet<EdgeKey>) -> BTreeSet<&'a str> {
     let mut inputs: HashMap<&str, Vec<&str>> = HashMap::new();
     for key @ (input, output, _) in edges.keys() {
         if !no_share.contains(key) {
@@ -577,15 +578,15 @@ fn receipts<'a>(
 /// events lead to (whether or not the quantities are disclosed).
 fn check_share_parties(
     claims: &Claims,
-    edges: &BTreeMap<(String, String, String), Option<Quantity>>,
-    no_share: &BTreeSet<(String, String, String)>,
+    edges: &Edges,
+    no_share: &BTreeSet<EdgeKey>,
     made: &HashMap<String, Made>,
 ) -> Result<(), BundleError> {
     let leaves = receipts(&claims.lot, edges, no_share);
     let of = |key: &dyn Fn(&Made, &str) -> Option<String>| -> Option<BTreeSet<String>> {
         leaves.iter().map(|l| made.get(*l).and_then(|m| key(m, l))).collect()
     };
-    let checks: [(&str, &Vec<ClaimedShare>, Option<BTreeSet<String>>); 3] = [
+    let checks = [
         ("by_ukm", &claims.shares.by_ukm, of(&|m, _| m.owner.clone())),
         (
             "by_supplier",
@@ -625,8 +626,8 @@ fn check_share_parties(
 /// (only inputs of the first input's dimension carry a share).
 fn check_shares(
     claims: &Claims,
-    edges: &BTreeMap<(String, String, String), Option<Quantity>>,
-    no_share: &BTreeSet<(String, String, String)>,
+    edges: &Edges,
+    no_share: &BTreeSet<EdgeKey>,
     made: &HashMap<String, Made>,
     report: &mut Report,
 ) -> Result<(), BundleError> {
@@ -684,7 +685,7 @@ fn check_shares(
         }
         m
     };
-    let checks: [(&str, &Vec<ClaimedShare>, BTreeMap<String, Fraction>); 3] = [
+    let checks = [
         (
             "by_ukm",
             &claims.shares.by_ukm,
