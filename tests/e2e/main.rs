@@ -17,3 +17,4 @@ mod resolver;
 mod rules;
 mod scenario;
 mod support;
+mod transparency;

@@ -12,7 +12,7 @@ use base64::Engine;
 use jejak_domain::read::{OriginShares, Share, Trace};
 use jejak_domain::shares::format_fraction;
 use jejak_domain::Target;
-use jejak_log::tlog::{commitment, Published};
+use jejak_log::tlog::{self as commit_log, commitment, Published};
 use jejak_log::{ReadLog, StoredEvent};
 use jejak_verify::bundle::{
     Bundle, ClaimedEdge, ClaimedLot, ClaimedShare, ClaimedShares, Claims, Disclosed, Entry, FORMAT,
@@ -92,16 +92,33 @@ impl<L: ReadLog> Reader<L> {
             .unwrap_or(0);
         let published = self.covering(&t, needed).await?;
         let checkpoint = &published.checkpoint;
+        let commitments: Vec<(u64, commit_log::Commitment)> = stored
+            .iter()
+            .map(|(pos, e)| Ok((*pos, commitment(e)?)))
+            .collect::<Result<_, ReadError>>()?;
+        // The lots each event is about; a void is about the lots of the event it voids.
+        let lots_of =
+            |c: &commit_log::Commitment| -> Vec<String> { c.fields.iter().filter_map(|f| f.lot.clone()).collect() };
+        let by_id: std::collections::HashMap<String, Vec<String>> = commitments
+            .iter()
+            .filter_map(|(_, c)| {
+                let id = c.fields.iter().find(|f| f.path == "event_id")?.value.clone();
+                Some((id, lots_of(c)))
+            })
+            .collect();
         let mut entries = Vec::with_capacity(stored.len());
-        for (pos, e) in &stored {
+        for (pos, c) in &commitments {
             let index = indexes
                 .get(pos)
                 .copied()
                 .flatten()
                 .ok_or_else(|| ReadError::Transparency(format!("log position {pos} is not in the tree yet")))?;
-            let c = commitment(e)?;
-            let event_lots: Vec<&str> = c.fields.iter().filter_map(|f| f.lot.as_deref()).collect();
-            let sees_event = event_lots.iter().all(|l| seen.contains(*l));
+            let mut event_lots = lots_of(c);
+            if let Some(voided) = c.fields.iter().find(|f| f.path == "voided_event") {
+                event_lots.extend(by_id.get(&voided.value).cloned().unwrap_or_default());
+            }
+            // A field of no lot goes to whoever sees every lot of its event (none: nobody but the full view).
+            let sees_event = !event_lots.is_empty() && event_lots.iter().all(|l| seen.contains(l));
             let disclosed = c
                 .fields
                 .iter()
