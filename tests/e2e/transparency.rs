@@ -653,3 +653,58 @@ async fn grpc_gives_checkpoints_and_proofs_that_verify() {
         .expect_err("no token");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_following_projector_builds_the_same_tree_and_its_bundles_verify() {
+    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+    let signer = Server::start(ServerOptions {
+        demo: true,
+        nats: Some(nats.url()),
+        ..Default::default()
+    })
+    .expect("start jejak serve --nats");
+    let note = settled_checkpoint(&signer, 0).await;
+    let vkey = signer
+        .http_get("/log/key", &[])
+        .await
+        .expect("the key")
+        .text()
+        .trim()
+        .to_string();
+    let follower = Server::start(ServerOptions {
+        role: jejak_testkit::Role::Projector,
+        nats: Some(nats.url()),
+        extra_args: vec!["--log-vkey".into(), vkey.clone()],
+        ..Default::default()
+    })
+    .expect("start a following projector");
+    // The follower serves the signer's checkpoint, which its own tree matches.
+    let followed = settled_checkpoint(&follower, 0).await;
+    assert_eq!(followed, note);
+    let size: u64 = note.lines().nth(1).and_then(|s| s.parse().ok()).expect("a size");
+    let last = format!("/log/tile/0/{:03}.p/{}", size / 256, size % 256);
+    let (a, b) = (
+        signer.http_get(&last, &[]).await.expect("a tile"),
+        follower.http_get(&last, &[]).await.expect("a tile"),
+    );
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!(a.body, b.body, "both trees hold the same leaves");
+    let path = format!(
+        "/01/{}/10/{}/21/{}?linkType=jejak:provenanceBundle",
+        jejak_server::demo::ids::PREMIUM_RICE_GTIN,
+        jejak_server::demo::ids::RICE_BAG_LOT,
+        jejak_server::demo::ids::RICE_BAG_SERIAL
+    );
+    let reply = follower.http_get(&path, &[]).await.expect("a bundle");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let policy = Policy {
+        log: Verifier::parse(&vkey).expect("a vkey"),
+        witnesses: Vec::new(),
+        quorum: 0,
+    };
+    let report = bundle::verify(&reply.text(), &policy).expect("the follower's bundle verifies");
+    assert!(
+        report.proven.iter().any(|l| l.contains("match the claims")),
+        "{report:?}"
+    );
+}

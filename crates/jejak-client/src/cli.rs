@@ -236,3 +236,66 @@ pub async fn token_revoke(target: &Target, json: bool, token_id: String, reason:
         format!("revoked (event {} at log position {})\n", r.event_id, r.position)
     })
 }
+
+/// `jejak verify-bundle`: 0 verified, 1 does not verify, 2 not a bundle.
+pub fn verify_bundle(
+    file: &std::path::Path,
+    log_key: &str,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> std::process::ExitCode {
+    use jejak_verify::bundle::{self, BundleError, Policy};
+    use jejak_verify::note::Verifier;
+    let usage = |why: String| {
+        eprintln!("error: {why}");
+        std::process::ExitCode::from(2)
+    };
+    let log = match Verifier::parse(log_key) {
+        Ok(v) => v,
+        Err(e) => return usage(format!("--log-key: {e}")),
+    };
+    let mut keys = Vec::new();
+    for w in witnesses {
+        match Verifier::parse(w) {
+            Ok(v) => keys.push(v),
+            Err(e) => return usage(format!("--witness {w}: {e}")),
+        }
+    }
+    let quorum = quorum.unwrap_or(keys.len());
+    if quorum > keys.len() {
+        return usage(format!(
+            "--quorum {quorum} is more than the {} witness keys given",
+            keys.len()
+        ));
+    }
+    let text = match std::fs::read(file) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return usage(format!("{}: not UTF-8 text", file.display())),
+        },
+        Err(e) => return usage(format!("read {}: {e}", file.display())),
+    };
+    let policy = Policy {
+        log,
+        witnesses: keys,
+        quorum,
+    };
+    match bundle::verify(&text, &policy) {
+        Ok(report) => {
+            println!("{}: verifies", file.display());
+            for line in &report.proven {
+                println!("  proven: {line}");
+            }
+            for line in &report.withheld {
+                println!("  withheld: {line}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e @ BundleError::Failed { .. }) => {
+            println!("{}: does NOT verify", file.display());
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(1)
+        }
+        Err(e @ BundleError::Malformed { .. }) => usage(format!("{}: {e}", file.display())),
+    }
+}

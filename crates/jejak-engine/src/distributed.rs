@@ -658,3 +658,49 @@ pub async fn run_projector(
         .context("flush the projection")?;
     Ok(())
 }
+
+/// Builds the transparency log's tree from the stream's order, from the
+/// tree's last leaf on: every projector builds the same tree. A tree whose
+/// last leaf is not the commitment of the stream's message at its position
+/// (another stream) is rebuilt. `grown` is told the tree's size.
+pub async fn run_tree(
+    log: JetStreamLog,
+    tree: Arc<jejak_log::tlog::TreeStore>,
+    grown: tokio::sync::watch::Sender<u64>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    if tree.size() > 0 {
+        let (position, data) = tree.entry(tree.size() - 1)?;
+        let same = match log.read(position).await? {
+            Some(e) => jejak_log::tlog::commitment(&e)?.leaf == data,
+            None => false,
+        };
+        if !same {
+            tracing::warn!(
+                position,
+                "the transparency log's tree does not end in the stream's event there; rebuilding it"
+            );
+            let t = tree.clone();
+            tokio::task::spawn_blocking(move || t.clear()).await??;
+        }
+    }
+    grown.send_replace(tree.size());
+    let grown = Arc::new(grown);
+    let from = tree.last_position() + 1;
+    follow(log, from, cancel, "transparency log", move |events| {
+        let (tree, grown) = (tree.clone(), grown.clone());
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(());
+            }
+            let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+                let leaves = crate::tlog::leaves(&events)?;
+                Ok(tree.append(&leaves)?)
+            })
+            .await??;
+            grown.send_replace(size);
+            Ok(())
+        })
+    })
+    .await
+}

@@ -228,6 +228,49 @@ impl JetStreamLog {
         })
     }
 
+    /// The subject of the transparency log's signed checkpoints.
+    fn checkpoint_subject(&self) -> String {
+        format!("{}.checkpoint", self.config.stream.to_lowercase())
+    }
+
+    /// The stream that keeps the last signed checkpoint (`<stream>_CHECKPOINTS`).
+    async fn checkpoint_stream(&self) -> Result<stream::Stream, LogError> {
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: format!("{}_CHECKPOINTS", self.config.stream),
+                subjects: vec![self.checkpoint_subject()],
+                storage: stream::StorageType::File,
+                num_replicas: self.config.replicas,
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(storage)
+    }
+
+    /// Publishes a signed checkpoint for the other projectors.
+    pub async fn publish_checkpoint(&self, note: &str) -> Result<(), LogError> {
+        self.checkpoint_stream().await?;
+        self.js
+            .publish(self.checkpoint_subject(), note.to_owned().into())
+            .await
+            .map_err(storage)?
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// The last signed checkpoint published, if any.
+    pub async fn last_checkpoint(&self) -> Result<Option<String>, LogError> {
+        let stream = self.checkpoint_stream().await?;
+        match stream.direct_get_last_for_subject(self.checkpoint_subject()).await {
+            Ok(m) => Ok(Some(String::from_utf8_lossy(&m.payload).into_owned())),
+            Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     pub fn subject(&self, chain: &str) -> String {
         format!("{}.{}", self.prefix, chain_token(chain))
     }

@@ -73,7 +73,7 @@ pub async fn run(
             )
             .await
         }
-        Backend::Nats(nats) => run_nats(nats, config.limits, config.access, listener, shutdown).await,
+        Backend::Nats(nats) => run_nats(nats, config.limits, config.access, config.tlog, listener, shutdown).await,
     }
 }
 
@@ -392,6 +392,7 @@ async fn run_nats(
     config: NatsBackend,
     limits: TraceLimits,
     access: Access,
+    tlog: crate::tlog::TlogConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -414,6 +415,7 @@ async fn run_nats(
         false => None,
     };
     let mut projector = None;
+    let mut transparency = None;
     if let Some(dir) = &config.projector {
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
         crate::files::make_owner_only(dir)
@@ -423,6 +425,7 @@ async fn run_nats(
             position = projection.position(),
             "projection opened; following the stream"
         );
+        transparency = crate::tlog::start_nats(dir, &tlog, &log, access.clock.clone(), &cancel).await?;
         let view = StreamView::new(log.clone());
         let running = run_projector(log.clone(), projection.clone(), view.clone(), cancel.clone());
         let (fatal, cancel) = (fatal.clone(), cancel.clone());
@@ -528,13 +531,20 @@ async fn run_nats(
     let capture_api = writer.clone().map(|w| {
         CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
     });
-    let reader = projector
-        .as_ref()
-        .map(|(p, v, _)| Reader::new(p.clone(), v.clone(), limits));
+    let reader = projector.as_ref().map(|(p, v, _)| {
+        let r = Reader::new(p.clone(), v.clone(), limits);
+        match &transparency {
+            Some(t) => r.with_transparency(t.clone()),
+            None => r,
+        }
+    });
     let trace_api = reader
         .clone()
         .map(|r| TraceServiceServer::new(TraceApi::new(r)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE));
     let mut http = crate::metrics::http_routes();
+    if let Some(t) = &transparency {
+        http = http.merge(crate::tlog::routes(t.clone()));
+    }
     if let Some(r) = reader {
         http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
     }

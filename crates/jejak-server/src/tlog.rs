@@ -57,6 +57,23 @@ pub fn load_or_create_key(path: &Path, origin: Option<&str>) -> anyhow::Result<S
     }
 }
 
+/// `jejak log-key`: the verifier key of the log key in `data_dir` (or at
+/// `key`), created when missing.
+pub fn log_key(data_dir: &Path, key: Option<std::path::PathBuf>, origin: Option<&str>) -> anyhow::Result<Verifier> {
+    crate::files::owner_only_from_now_on();
+    let config = TlogConfig {
+        key,
+        ..Default::default()
+    };
+    Ok(load_or_create_key(&config.key_path(data_dir), origin)?.verifier())
+}
+
+/// `jejak log-key`: prints the verifier key.
+pub fn print_log_key(data_dir: &Path, key: Option<std::path::PathBuf>, origin: Option<&str>) -> anyhow::Result<()> {
+    println!("{}", log_key(data_dir, key, origin)?.vkey());
+    Ok(())
+}
+
 /// Writes a new owner-only file (never over an existing one).
 pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -225,6 +242,8 @@ pub struct Publisher {
     pub quorum: usize,
     pub published: watch::Sender<Option<Arc<Published>>>,
     pub clock: jejak_domain::SharedClock,
+    /// On NATS: where the other projectors read the checkpoints from.
+    pub relay: Option<jejak_log::JetStreamLog>,
 }
 
 impl Publisher {
@@ -295,6 +314,11 @@ impl Publisher {
         }
         let (tree, stored) = (self.tree.clone(), full.clone());
         tokio::task::spawn_blocking(move || tree.set_checkpoint(&stored, signed_at)).await??;
+        if let Some(relay) = &self.relay {
+            if let Err(e) = relay.publish_checkpoint(&full).await {
+                tracing::warn!(error = %e, size, "the checkpoint could not be published on NATS");
+            }
+        }
         self.published.send_replace(Some(Arc::new(Published {
             note: full,
             checkpoint: Checkpoint::parse(&text)?,
@@ -318,6 +342,12 @@ pub struct TlogConfig {
     pub witnesses: Vec<WitnessConfig>,
     /// Cosignatures a checkpoint should gather (default: every witness's).
     pub quorum: Option<usize>,
+    /// On NATS: this projector follows the checkpoints another one signs
+    /// (it has no key of its own) and checks them with this key.
+    pub follow: Option<Verifier>,
+    /// On NATS: this process signs checkpoints (`jejak serve --nats`, or a
+    /// projector given `--log-key`). The embedded server always does.
+    pub sign: bool,
 }
 
 impl TlogConfig {
@@ -387,6 +417,7 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
         quorum: config.quorum(),
         published: published_tx,
         clock,
+        relay: None,
     };
     let cancel = cancel.clone();
     tokio::spawn(async move {
@@ -395,6 +426,134 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
         }
     });
     Ok(transparency)
+}
+
+/// Opens a NATS projector's transparency log: the tree (in `dir`), built
+/// from the stream's order; then either signs and publishes checkpoints
+/// (with a key: the one signer) or follows the signer's checkpoints from
+/// the stream, accepting each only when it verifies with the log's key and
+/// this projector's own tree has its root.
+pub async fn start_nats(
+    dir: &Path,
+    config: &TlogConfig,
+    log: &jejak_log::JetStreamLog,
+    clock: jejak_domain::SharedClock,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Transparency>> {
+    let tree_dir = dir.join("tlog");
+    let tree = tokio::task::spawn_blocking(move || TreeStore::open(&tree_dir))
+        .await
+        .context("transparency log task")??;
+    let tree = Arc::new(tree);
+    let (grown_tx, grown) = watch::channel(tree.size());
+    {
+        let (log, tree, cancel) = (log.clone(), tree.clone(), cancel.clone());
+        tokio::spawn(async move {
+            if let Err(e) = jejak_engine::distributed::run_tree(log, tree, grown_tx, cancel).await {
+                tracing::error!(error = %format!("{e:#}"), "the transparency log stopped following the stream");
+            }
+        });
+    }
+    let (published_tx, published) = watch::channel(None);
+    let witnesses: Vec<Verifier> = config.witnesses.iter().map(|w| w.key.clone()).collect();
+    if let Some(log_key) = config.follow.clone() {
+        let transparency = Transparency {
+            tree: tree.clone(),
+            log_key: log_key.clone(),
+            witnesses,
+            quorum: config.quorum(),
+            published,
+        };
+        let (log, t, cancel) = (log.clone(), transparency.clone(), cancel.clone());
+        tokio::spawn(follow_checkpoints(log, t, published_tx, grown, cancel));
+        return Ok(Some(transparency));
+    }
+    if !config.sign {
+        tracing::info!(
+            "no --log-key or --log-vkey: this projector builds the transparency log's tree but serves no checkpoint"
+        );
+        return Ok(None);
+    }
+    let signer = load_or_create_key(&config.key_path(dir), config.origin.as_deref())?;
+    let transparency = Transparency {
+        tree: tree.clone(),
+        log_key: signer.verifier(),
+        witnesses,
+        quorum: config.quorum(),
+        published,
+    };
+    if let Some((note, at)) = tree.checkpoint()? {
+        published_tx.send_replace(Some(Arc::new(transparency.parse_published(note, at)?)));
+    }
+    let publisher = Publisher {
+        tree,
+        signer,
+        witnesses: config.witnesses.clone(),
+        quorum: config.quorum(),
+        published: published_tx,
+        clock,
+        relay: Some(log.clone()),
+    };
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        if let Err(e) = publisher.run(grown, cancel).await {
+            tracing::error!(error = %format!("{e:#}"), "the checkpoint publisher stopped");
+        }
+    });
+    Ok(Some(transparency))
+}
+
+/// Takes the signer's checkpoints from the stream: each must verify with
+/// the log's key, and this projector's tree must have its root at its size
+/// (once the tree has grown that far).
+async fn follow_checkpoints(
+    log: jejak_log::JetStreamLog,
+    t: Transparency,
+    published: watch::Sender<Option<Arc<Published>>>,
+    mut grown: watch::Receiver<u64>,
+    cancel: CancellationToken,
+) {
+    let mut last = String::new();
+    loop {
+        match log.last_checkpoint().await {
+            Ok(Some(note)) if note != last => match t.parse_published(note.clone(), 0) {
+                Ok(p) => {
+                    let size = p.checkpoint.size;
+                    let reached = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = grown.wait_for(|s| *s >= size) => r.is_ok(),
+                    };
+                    match reached.then(|| t.tree.root(size)) {
+                        Some(Ok(root)) if root == p.checkpoint.root => {
+                            published.send_replace(Some(Arc::new(Published {
+                                signed_at: jejak_domain::Time::now().seconds(),
+                                ..p
+                            })));
+                            last = note;
+                        }
+                        Some(Ok(_)) => {
+                            tracing::error!(
+                                size,
+                                "the signer's checkpoint has another root than this projector's tree"
+                            );
+                            last = note;
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a checkpoint on the stream does not verify with the log's key");
+                    last = note;
+                }
+            },
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "read the last checkpoint"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
 }
 
 /// `/log/checkpoint`, `/log/key` and `/log/tile/…`.

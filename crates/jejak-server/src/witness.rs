@@ -44,6 +44,44 @@ pub struct WitnessConfig {
     pub clock: jejak_domain::SharedClock,
 }
 
+impl WitnessConfig {
+    /// The configuration `jejak witness` flags give: log keys as vkeys, the
+    /// state beside the key unless given.
+    pub fn from_flags(
+        key: PathBuf,
+        name: Option<String>,
+        log_keys: &[String],
+        state: Option<PathBuf>,
+    ) -> anyhow::Result<WitnessConfig> {
+        let logs = log_keys
+            .iter()
+            .map(|k| Verifier::parse(k).map_err(|e| anyhow::anyhow!("--log-key {k}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(WitnessConfig {
+            state: state.unwrap_or_else(|| key.with_extension("state")),
+            key,
+            name,
+            logs,
+            clock: jejak_domain::system_clock(),
+        })
+    }
+}
+
+/// `jejak witness`: listens on `listen` and serves until the process is asked to stop.
+pub async fn serve(
+    key: PathBuf,
+    name: Option<String>,
+    log_keys: &[String],
+    state: Option<PathBuf>,
+    listen: &str,
+) -> anyhow::Result<()> {
+    let config = WitnessConfig::from_flags(key, name, log_keys, state)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))?;
+    run(config, listener, crate::shutdown_signal()).await
+}
+
 /// The last cosigned checkpoint of one log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Latest {

@@ -247,7 +247,10 @@ impl Server {
                 clock,
                 ..jejak_server::Access::default()
             },
-            tlog: Default::default(),
+            tlog: jejak_server::tlog::TlogConfig {
+                sign: true,
+                ..Default::default()
+            },
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
         listener.set_nonblocking(true)?;

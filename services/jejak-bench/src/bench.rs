@@ -421,7 +421,7 @@ fn append_master(
 /// on levels 1–7, finished units with 1–3 inputs on level 8. Inputs are
 /// drawn from a window of the level below, so ancestries overlap as they do
 /// when lots of one shift are blended.
-fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<String>)> {
+pub(crate) fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<String>, Vec<String>)> {
     let mut state = State::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = jejak_domain::Time::now();
@@ -1021,6 +1021,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "resolver" {
         rows.extend(resolver(&opts).await?);
+    }
+    if what == "all" || what == "tlog" {
+        rows.extend(crate::tlog::tlog(&opts).await?);
     }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.

@@ -137,6 +137,10 @@ pub(crate) struct TlogArgs {
     /// Cosignatures a checkpoint should gather (default: every witness's).
     #[arg(long, env = "JEJAK_WITNESS_QUORUM")]
     pub(crate) witness_quorum: Option<usize>,
+    /// On NATS: follow the checkpoints another projector signs, checked with
+    /// this verifier key, instead of signing (`jejak projector` without --log-key).
+    #[arg(long, env = "JEJAK_LOG_VKEY", conflicts_with = "log_key")]
+    pub(crate) log_vkey: Option<String>,
 }
 
 impl TlogArgs {
@@ -148,11 +152,18 @@ impl TlogArgs {
                 self.witnesses.len()
             );
         }
+        let follow = self
+            .log_vkey
+            .as_deref()
+            .map(|v| jejak_verify::note::Verifier::parse(v).map_err(|e| anyhow::anyhow!("--log-vkey: {e}")))
+            .transpose()?;
         Ok(jejak_server::tlog::TlogConfig {
             key: self.log_key.clone(),
             origin: self.log_origin.clone(),
             witnesses: self.witnesses.clone(),
             quorum: self.witness_quorum,
+            sign: follow.is_none(),
+            follow,
         })
     }
 }

@@ -19,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    // Its exit status says how a bundle failed.
     if let Command::VerifyBundle {
         file,
         log_key,
@@ -26,7 +27,7 @@ async fn main() -> std::process::ExitCode {
         quorum,
     } = &cli.command
     {
-        return verify_bundle(file, log_key, witnesses, *quorum);
+        return cli::verify_bundle(file, log_key, witnesses, *quorum);
     }
     match run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -139,7 +140,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             access,
             tlog,
         } => {
-            let tlog = tlog.config()?;
+            let mut tlog = tlog.config()?;
+            // A projector signs only when given a key: one signer, the others follow.
+            tlog.sign &= tlog.key.is_some();
             let backend = Backend::Nats(NatsBackend {
                 nats: nats.config(nats.require_url()?, "jejak projector"),
                 connect_wait: nats.nats_connect_wait,
@@ -232,38 +235,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_keys,
             listen,
             state,
-        } => {
-            let logs = log_keys
-                .iter()
-                .map(|k| jejak_verify::note::Verifier::parse(k).map_err(|e| anyhow::anyhow!("--log-key {k}: {e}")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let state = state.unwrap_or_else(|| key.with_extension("state"));
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("listen on {listen}"))?;
-            let config = jejak_server::witness::WitnessConfig {
-                key,
-                name,
-                logs,
-                state,
-                clock: jejak_domain::system_clock(),
-            };
-            jejak_server::witness::run(config, listener, jejak_server::shutdown_signal()).await
-        }
+        } => jejak_server::witness::serve(key, name, &log_keys, state, &listen).await,
         Command::LogKey {
             data_dir,
             log_key,
             log_origin,
-        } => {
-            jejak_server::files::owner_only_from_now_on();
-            let config = jejak_server::tlog::TlogConfig {
-                key: log_key,
-                ..Default::default()
-            };
-            let key = jejak_server::tlog::load_or_create_key(&config.key_path(&data_dir), log_origin.as_deref())?;
-            println!("{}", key.verifier().vkey());
-            Ok(())
-        }
+        } => jejak_server::tlog::print_log_key(&data_dir, log_key, log_origin.as_deref()),
         Command::Verify { data_dir } => {
             let v = jejak_engine::offline::verify(&data_dir).await?;
             match v.chained {
@@ -274,69 +251,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("projection digest: {}", hex::encode(v.digest));
             Ok(())
         }
-    }
-}
-
-/// `jejak verify-bundle`: 0 verified, 1 does not verify, 2 not a bundle.
-fn verify_bundle(
-    file: &std::path::Path,
-    log_key: &str,
-    witnesses: &[String],
-    quorum: Option<usize>,
-) -> std::process::ExitCode {
-    use jejak_verify::bundle::{self, BundleError, Policy};
-    use jejak_verify::note::Verifier;
-    let usage = |why: String| {
-        eprintln!("error: {why}");
-        std::process::ExitCode::from(2)
-    };
-    let log = match Verifier::parse(log_key) {
-        Ok(v) => v,
-        Err(e) => return usage(format!("--log-key: {e}")),
-    };
-    let mut keys = Vec::new();
-    for w in witnesses {
-        match Verifier::parse(w) {
-            Ok(v) => keys.push(v),
-            Err(e) => return usage(format!("--witness {w}: {e}")),
-        }
-    }
-    let quorum = quorum.unwrap_or(keys.len());
-    if quorum > keys.len() {
-        return usage(format!(
-            "--quorum {quorum} is more than the {} witness keys given",
-            keys.len()
-        ));
-    }
-    let text = match std::fs::read(file) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return usage(format!("{}: not UTF-8 text", file.display())),
-        },
-        Err(e) => return usage(format!("read {}: {e}", file.display())),
-    };
-    let policy = Policy {
-        log,
-        witnesses: keys,
-        quorum,
-    };
-    match bundle::verify(&text, &policy) {
-        Ok(report) => {
-            println!("{}: verifies", file.display());
-            for line in &report.proven {
-                println!("  proven: {line}");
-            }
-            for line in &report.withheld {
-                println!("  withheld: {line}");
-            }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e @ BundleError::Failed { .. }) => {
-            println!("{}: does NOT verify", file.display());
-            eprintln!("error: {e}");
-            std::process::ExitCode::from(1)
-        }
-        Err(e @ BundleError::Malformed { .. }) => usage(format!("{}: {e}", file.display())),
     }
 }
 
