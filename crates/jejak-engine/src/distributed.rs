@@ -694,7 +694,7 @@ pub async fn run_tree(
                 return Ok(());
             }
             let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                let leaves = crate::tlog::leaves(&events)?;
+                let leaves = crate::tlog::leaves(events)?;
                 Ok(tree.append(&leaves)?)
             })
             .await??;

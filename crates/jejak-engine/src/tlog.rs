@@ -5,20 +5,24 @@
 //! from the envelopes, and a rewritten log then no longer matches the
 //! checkpoints it signed.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use jejak_log::tlog::{commitment, TreeStore};
 use jejak_log::{EventLog, StoredEvent};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 /// Events per tree batch.
 pub const BATCH: usize = 2048;
+/// How long the tree lets appends gather before it takes them: fewer,
+/// larger batches rewrite the last tiles less often (the checkpoint that
+/// covers an append is signed within this and the publisher's interval).
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The leaves of stored events, in order.
-pub fn leaves(events: &[StoredEvent]) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
-    events.iter().map(|e| Ok((e.position, commitment(e)?.leaf))).collect()
+/// The leaves of stored events, in order (taking them: no copy of their events).
+pub fn leaves(events: Vec<StoredEvent>) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    events
+        .into_iter()
+        .map(|e| Ok((e.position, jejak_log::tlog::commitment_of(e)?.leaf)))
+        .collect()
 }
 
 /// Whether the tree's last leaf is the commitment of the log's envelope at
@@ -49,39 +53,35 @@ pub fn check_tree<L: EventLog>(log: &L, tree: &TreeStore) -> anyhow::Result<Opti
 pub fn catch_up<L: EventLog>(log: &L, tree: &TreeStore, upto: u64) -> anyhow::Result<u64> {
     let mut from = tree.last_position() + 1;
     while from <= upto {
-        let stored = log.read_from(from, BATCH).context("read the event log")?;
+        let stored = log.read_durable(from, BATCH).context("read the event log")?;
         let stored: Vec<StoredEvent> = stored.into_iter().take_while(|e| e.position <= upto).collect();
         let Some(last) = stored.last().map(|e| e.position) else {
             break;
         };
-        tree.append(&leaves(&stored)?)
+        tree.append(&leaves(stored)?)
             .context("extend the transparency log's tree")?;
         from = last + 1;
     }
     Ok(tree.size())
 }
 
-/// Extends the tree as the log's durable position moves, and tells
-/// `grown` the tree's size after each extension.
-pub async fn keep<L: EventLog + Clone>(
-    log: L,
-    tree: Arc<TreeStore>,
-    grown: watch::Sender<u64>,
-    cancel: CancellationToken,
+/// Extends the tree as the log's durable position moves, on the calling
+/// thread (the server runs it on a thread of its own, at a lower priority:
+/// captures come first, and the tree catches up when they pause), and tells
+/// `grown` the tree's size after each extension. Returns once `cancelled`.
+pub fn keep<L: EventLog>(
+    log: &L,
+    tree: &TreeStore,
+    grown: &watch::Sender<u64>,
+    cancelled: &dyn Fn() -> bool,
 ) -> anyhow::Result<()> {
-    let mut durable = log.subscribe();
-    loop {
-        let upto = *durable.borrow_and_update();
-        let size = {
-            let (log, tree) = (log.clone(), tree.clone());
-            tokio::task::spawn_blocking(move || catch_up(&log, &tree, upto))
-                .await
-                .context("transparency log task")??
-        };
-        grown.send_if_modified(|s| std::mem::replace(s, size) != size);
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            changed = durable.changed() => if changed.is_err() { return Ok(()) },
+    while !cancelled() {
+        let upto = log.durable_position();
+        if upto > tree.last_position() {
+            let size = catch_up(log, tree, upto)?;
+            grown.send_if_modified(|s| std::mem::replace(s, size) != size);
         }
+        std::thread::sleep(GATHER);
     }
+    Ok(())
 }

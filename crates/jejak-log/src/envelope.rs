@@ -95,11 +95,25 @@ impl EventIdOnly {
     }
 }
 
-/// A new envelope's commitment secret, from the OS's random source.
+/// Secrets drawn from the OS's random source at a time (one system call
+/// for this many envelopes; each secret is handed out once).
+const SECRETS_PER_DRAW: usize = 256;
+
+/// A new envelope's commitment secret: 32 bytes from the OS's random
+/// source, drawn in bulk.
 pub(crate) fn fresh_secret() -> Result<Vec<u8>, LogError> {
-    let mut secret = vec![0u8; 32];
-    getrandom::fill(&mut secret)
-        .map_err(|e| LogError::Unavailable(format!("the operating system's random source failed: {e}")))?;
+    static POOL: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < 32 {
+        let mut fresh = vec![0u8; 32 * SECRETS_PER_DRAW];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| LogError::Unavailable(format!("the operating system's random source failed: {e}")))?;
+        *pool = fresh;
+    }
+    let at = pool.len() - 32;
+    let secret = pool[at..].to_vec();
+    // Handed out once: wiped from the pool as it leaves.
+    pool.truncate(at);
     Ok(secret)
 }
 

@@ -106,6 +106,16 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` durable-or-staged events from `from` (inclusive) on, in order.
     fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError>;
 
+    /// Up to `limit` durable events from `from` on, in order, read without
+    /// touching what is staged (so without waiting on the writer).
+    fn read_durable(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        self.read_from(from, limit).map(|v| {
+            v.into_iter()
+                .take_while(|e| e.position <= self.durable_position())
+                .collect()
+        })
+    }
+
     /// The event stored at a position.
     fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError>;
 

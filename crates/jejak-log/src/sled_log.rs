@@ -35,9 +35,19 @@ const FLUSH_EAGERLY_AT: usize = 1024;
 /// Opens the sled database, waiting (up to ten seconds) for a handle that
 /// was just dropped to release the directory's lock.
 pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
+    open_db_flushing(dir, Some(500))
+}
+
+/// `open_db` with sled's background flush every `every_ms` (None: only when asked).
+pub(crate) fn open_db_flushing(dir: &Path, every_ms: Option<u64>) -> Result<sled::Db, LogError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match sled::Config::new().path(dir).cache_capacity(2 * 1024 * 1024).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(2 * 1024 * 1024)
+            .flush_every_ms(every_ms)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -518,6 +528,39 @@ impl EventLog for SledLog {
                 return Err(LogError::Closed);
             }
         }
+    }
+
+    fn read_durable(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let durable = self.durable_position();
+        let mut out: Vec<StoredEvent> = Vec::new();
+        let from = from.max(1);
+        if from > durable {
+            return Ok(out);
+        }
+        let start = self
+            .inner
+            .tree
+            .range(block_key(0)..=block_key(from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k);
+        let Some(start) = start else {
+            return Ok(out);
+        };
+        for item in self.inner.tree.range(start.as_ref()..=&block_key(durable)[..]) {
+            let (k, v) = item?;
+            let first = be_u64(&k[1..]).unwrap_or(0);
+            for (position, bytes) in split_block(first, &v)? {
+                if position < from || position > durable {
+                    continue;
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                out.push(StoredEvent::decode(position, bytes.to_vec())?);
+            }
+        }
+        Ok(out)
     }
 
     fn read_from(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {

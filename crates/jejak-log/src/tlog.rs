@@ -42,53 +42,67 @@ pub struct Commitment {
 
 /// The commitment of a stored event.
 pub fn commitment(e: &StoredEvent) -> Result<Commitment, LogError> {
-    let corrupt = |reason: String| LogError::Corrupt {
-        position: e.position,
-        reason,
-    };
-    let env = &e.envelope;
-    let event = env
-        .event
-        .clone()
-        .ok_or_else(|| corrupt("the envelope has no event".into()))?;
+    commit_envelope(e.position, &e.hash, e.envelope.clone())
+}
+
+/// The commitment of a stored event, taking it (no copy of its event).
+pub fn commitment_of(e: StoredEvent) -> Result<Commitment, LogError> {
+    commit_envelope(e.position, &e.hash, e.envelope)
+}
+
+fn commit_envelope(position: u64, hash: &[u8; 32], env: jejak_proto::v1::Envelope) -> Result<Commitment, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt { position, reason };
+    let jejak_proto::v1::Envelope {
+        chain,
+        sequence,
+        event_id,
+        recorded_at,
+        actor,
+        event,
+        secret,
+        ..
+    } = env;
+    let event = event.ok_or_else(|| corrupt("the envelope has no event".into()))?;
     let event = jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the event does not decode: {err}")))?;
-    let recorded_at = env
-        .recorded_at
+    let recorded_at = recorded_at
         .and_then(|t| jejak_domain::Time::from_unix(t.seconds, t.nanos))
         .unwrap_or_default();
     let fields = commit::fields(
         &Meta {
-            event_id: &env.event_id,
-            chain: &env.chain,
-            sequence: env.sequence,
+            event_id: &event_id,
+            chain: &chain,
+            sequence,
             recorded_at,
-            actor: &env.actor,
-            envelope: &e.hash,
+            actor: &actor,
+            envelope: hash,
         },
         &event,
     );
-    let digests = commit::digests(&env.secret, &fields);
+    let digests = commit::digests(&secret, &fields);
     let leaf = commit::leaf(&digests);
     Ok(Commitment {
         fields,
-        secret: env.secret.clone(),
+        secret,
         digests,
         leaf,
     })
 }
 
-fn node_key(level: u8, index: u64) -> [u8; 10] {
+/// `t` ‖ tile level ‖ tile index: a tile's hashes (up to 256 × 32 bytes).
+fn tile_key(level: u8, index: u64) -> [u8; 10] {
     let mut k = [0u8; 10];
-    k[0] = b'n';
+    k[0] = b't';
     k[1] = level;
     k[2..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
-fn keyed(prefix: u8, n: u64) -> [u8; 9] {
+/// `e` ‖ tile index: the entries of 256 leaves, each its log position
+/// (u64), its length (u16) and the leaf data.
+fn entries_key(index: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = prefix;
-    k[1..].copy_from_slice(&n.to_be_bytes());
+    k[0] = b'e';
+    k[1..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
@@ -98,16 +112,23 @@ fn be_u64(bytes: &[u8]) -> Option<u64> {
 
 const SIZE: &[u8] = b"s";
 const CHECKPOINT: &[u8] = b"c";
+/// Tile levels kept: tree levels 0, 8, …, 56 (2^64 leaves).
+const TILE_LEVELS: usize = 8;
 
-/// What the single writer keeps: the size, and at each level the last
-/// complete node still waiting for its right sibling.
+/// What the single writer keeps in memory: the size, the last (partial)
+/// tile of each tile level and of the entries, and the log position of the
+/// last leaf.
 struct Frontier {
     size: u64,
-    pending: Vec<Option<Hash>>,
+    tiles: Vec<Vec<u8>>,
+    entries: Vec<u8>,
     last_position: u64,
 }
 
-/// The stored tree. Readers answer from any size up to the current one.
+/// The stored tree, kept as C2SP tiles: the leaf hashes in tiles of 256,
+/// and above them the roots of full tiles, tile level by tile level; inner
+/// nodes within a tile are hashed again when asked for. Readers answer
+/// from any size up to the current one.
 pub struct TreeStore {
     db: sled::Db,
     writer: Mutex<Frontier>,
@@ -117,48 +138,76 @@ pub struct TreeStore {
 impl Nodes for TreeStore {
     type Error = LogError;
     fn node(&self, level: u8, index: u64) -> Result<Hash, LogError> {
-        let v = self
+        let (tile_level, within) = (level / TILE_HEIGHT as u8, u32::from(level) % TILE_HEIGHT);
+        // The node covers 2^within consecutive hashes of its tile level.
+        let first = index << within;
+        let tile = self
             .db
-            .get(node_key(level, index))?
-            .ok_or_else(|| LogError::Storage(format!("the tree has no node at level {level}, index {index}")))?;
-        Hash::try_from(v.as_ref()).map_err(|_| {
-            LogError::Storage(format!(
-                "the tree's node at level {level}, index {index} is not 32 bytes"
-            ))
-        })
+            .get(tile_key(tile_level, first / TILE_WIDTH))?
+            .ok_or_else(|| LogError::Storage(format!("the tree has no tile for level {level}, index {index}")))?;
+        let at = ((first % TILE_WIDTH) * 32) as usize;
+        let span = 32usize << within;
+        let hashes: Vec<Hash> = tile
+            .get(at..at + span)
+            .ok_or_else(|| {
+                LogError::Storage(format!(
+                    "the tree's tile lacks the node at level {level}, index {index}"
+                ))
+            })?
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect();
+        Ok(merkle::root(&hashes))
     }
+}
+
+fn lost(what: &str) -> LogError {
+    LogError::Storage(format!("the transparency log's tree is missing {what}"))
 }
 
 impl TreeStore {
     /// Opens (or creates) the tree in `dir`.
     pub fn open(dir: &Path) -> Result<TreeStore, LogError> {
-        let db = crate::sled_log::open_db(dir)?;
+        let db = crate::sled_log::open_db_flushing(dir, None)?;
         let size = db.get(SIZE)?.and_then(|v| be_u64(&v)).unwrap_or(0);
+        let mut tiles = Vec::with_capacity(TILE_LEVELS);
+        for level in 0..TILE_LEVELS as u32 {
+            let count = size >> (level * TILE_HEIGHT);
+            let partial = count % TILE_WIDTH;
+            tiles.push(match partial {
+                0 => Vec::new(),
+                _ => db
+                    .get(tile_key(level as u8, count / TILE_WIDTH))?
+                    .ok_or_else(|| lost("a partial tile"))?
+                    .to_vec(),
+            });
+        }
+        let entries = match size % TILE_WIDTH {
+            0 => Vec::new(),
+            _ => db
+                .get(entries_key(size / TILE_WIDTH))?
+                .ok_or_else(|| lost("its last entries"))?
+                .to_vec(),
+        };
         let store = TreeStore {
             db,
             writer: Mutex::new(Frontier {
                 size,
-                pending: Vec::new(),
+                tiles,
+                entries,
                 last_position: 0,
             }),
             size: std::sync::atomic::AtomicU64::new(size),
         };
-        let mut pending = vec![None; 64];
-        for (level, slot) in pending.iter_mut().enumerate() {
-            let count = size >> level;
-            if count & 1 == 1 {
-                *slot = Some(store.node(level as u8, count - 1)?);
-            }
-        }
         let last_position = match size {
             0 => 0,
             n => store.entry(n - 1)?.0,
         };
-        {
-            let mut w = store.lock();
-            w.pending = pending;
-            w.last_position = last_position;
-        }
+        store.lock().last_position = last_position;
         Ok(store)
     }
 
@@ -176,41 +225,78 @@ impl TreeStore {
         self.lock().last_position
     }
 
-    /// Appends one leaf per event, in log order, as one batch; returns the new size.
+    /// Appends one leaf per event, in log order, as one batch; returns the
+    /// new size. Only the tiles it touched are written.
     pub fn append(&self, leaves: &[(u64, Vec<u8>)]) -> Result<u64, LogError> {
         let mut w = self.lock();
+        let (mut size, mut tiles, mut entries, mut last) =
+            (w.size, w.tiles.clone(), w.entries.clone(), w.last_position);
         let mut batch = sled::Batch::default();
-        let (mut size, mut pending, mut last) = (w.size, w.pending.clone(), w.last_position);
+        // Touched tiles: (tile level, index); entry tiles by index.
+        let mut touched: Vec<(u8, u64)> = Vec::new();
+        let mut touched_entries: Vec<u64> = Vec::new();
         for (position, data) in leaves {
             if *position <= last {
                 return Err(LogError::Storage(format!(
                     "tree leaves must follow the log: position {position} after {last}"
                 )));
             }
-            let mut h = merkle::leaf_hash(data);
-            let mut entry = position.to_be_bytes().to_vec();
-            entry.extend_from_slice(data);
-            batch.insert(&keyed(b'e', size), entry);
-            batch.insert(&keyed(b'q', *position), &size.to_be_bytes());
-            batch.insert(&node_key(0, size), &h);
-            let (mut level, mut index) = (0usize, size);
-            while index & 1 == 1 {
-                let left = pending[level]
-                    .take()
-                    .ok_or_else(|| LogError::Storage(format!("the tree lost its pending node at level {level}")))?;
-                h = merkle::node_hash(&left, &h);
-                level += 1;
-                index >>= 1;
-                batch.insert(&node_key(level as u8, index), &h);
+            let len = u16::try_from(data.len()).map_err(|_| {
+                LogError::Storage(format!("a leaf of {} bytes is longer than a tile entry", data.len()))
+            })?;
+            entries.extend_from_slice(&position.to_be_bytes());
+            entries.extend_from_slice(&len.to_be_bytes());
+            entries.extend_from_slice(data);
+            let entry_tile = size / TILE_WIDTH;
+            if size % TILE_WIDTH == TILE_WIDTH - 1 {
+                batch.insert(&entries_key(entry_tile), std::mem::take(&mut entries));
+                touched_entries.retain(|t| *t != entry_tile);
+            } else if !touched_entries.contains(&entry_tile) {
+                touched_entries.push(entry_tile);
             }
-            pending[level] = Some(h);
+            // The leaf hash goes into its level-0 tile; a full tile's root
+            // goes into the tile above, and so on.
+            let mut hash = merkle::leaf_hash(data);
+            let mut count = size;
+            for (level, tile) in tiles.iter_mut().enumerate() {
+                tile.extend_from_slice(&hash);
+                let index = count / TILE_WIDTH;
+                if tile.len() as u64 == TILE_WIDTH * 32 {
+                    let full = std::mem::take(tile);
+                    hash = merkle::root(
+                        &full
+                            .chunks_exact(32)
+                            .map(|c| {
+                                let mut h = [0u8; 32];
+                                h.copy_from_slice(c);
+                                h
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                    batch.insert(&tile_key(level as u8, index), full);
+                    touched.retain(|t| *t != (level as u8, index));
+                    count /= TILE_WIDTH;
+                } else {
+                    if !touched.contains(&(level as u8, index)) {
+                        touched.push((level as u8, index));
+                    }
+                    break;
+                }
+            }
             size += 1;
             last = *position;
+        }
+        for (level, index) in touched {
+            batch.insert(&tile_key(level, index), tiles[level as usize].as_slice());
+        }
+        for index in touched_entries {
+            batch.insert(&entries_key(index), entries.as_slice());
         }
         batch.insert(SIZE, &size.to_be_bytes());
         self.db.apply_batch(batch)?;
         w.size = size;
-        w.pending = pending;
+        w.tiles = tiles;
+        w.entries = entries;
         w.last_position = last;
         self.size.store(size, std::sync::atomic::Ordering::Release);
         Ok(size)
@@ -223,7 +309,8 @@ impl TreeStore {
         self.db.flush()?;
         *w = Frontier {
             size: 0,
-            pending: vec![None; 64],
+            tiles: vec![Vec::new(); TILE_LEVELS],
+            entries: Vec::new(),
             last_position: 0,
         };
         self.size.store(0, std::sync::atomic::Ordering::Release);
@@ -264,41 +351,73 @@ impl TreeStore {
         merkle::stored_consistency_proof(self, size1, size2)
     }
 
-    /// The leaf index of the event at a log position.
-    pub fn index_of(&self, position: u64) -> Result<Option<u64>, LogError> {
-        Ok(self.db.get(keyed(b'q', position))?.and_then(|v| be_u64(&v)))
+    /// The entries of one entry tile: (position, leaf data), in order.
+    fn entry_tile(&self, tile: u64) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+        let bytes = self.db.get(entries_key(tile))?.ok_or_else(|| lost("an entry tile"))?;
+        let mut rest = bytes.as_ref();
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let position = be_u64(rest).ok_or_else(|| lost("an entry's position"))?;
+            let len = rest
+                .get(8..10)
+                .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+                .ok_or_else(|| lost("an entry's length"))?;
+            let data = rest.get(10..10 + len).ok_or_else(|| lost("an entry's data"))?;
+            out.push((position, data.to_vec()));
+            rest = &rest[10 + len..];
+        }
+        Ok(out)
     }
 
     /// The log position and leaf data of leaf `index`.
     pub fn entry(&self, index: u64) -> Result<(u64, Vec<u8>), LogError> {
-        let v = self
-            .db
-            .get(keyed(b'e', index))?
-            .ok_or_else(|| LogError::Storage(format!("the tree has no leaf {index}")))?;
-        let position = be_u64(&v).ok_or_else(|| LogError::Storage(format!("leaf {index} is malformed")))?;
-        Ok((position, v[8..].to_vec()))
+        if index >= self.size() {
+            return Err(LogError::Storage(format!("the tree has no leaf {index}")));
+        }
+        self.entry_tile(index / TILE_WIDTH)?
+            .into_iter()
+            .nth((index % TILE_WIDTH) as usize)
+            .ok_or_else(|| lost("a leaf"))
+    }
+
+    /// The leaf index of the event at a log position (positions increase
+    /// with the index; a log without gaps has index = position − 1).
+    pub fn index_of(&self, position: u64) -> Result<Option<u64>, LogError> {
+        let size = self.size();
+        if position == 0 || size == 0 {
+            return Ok(None);
+        }
+        if position - 1 < size && self.entry(position - 1)?.0 == position {
+            return Ok(Some(position - 1));
+        }
+        let (mut lo, mut hi) = (0u64, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid)?.0.cmp(&position) {
+                std::cmp::Ordering::Equal => return Ok(Some(mid)),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Ok(None)
     }
 
     /// A C2SP tile: `width` hashes of tile `index` at tile level `level`
     /// (tree level 8·level), or None when the tree does not have them yet.
     pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Option<Vec<u8>>, LogError> {
-        if width == 0 || width > TILE_WIDTH || u32::from(level) * TILE_HEIGHT >= 64 {
+        if width == 0 || width > TILE_WIDTH || usize::from(level) >= TILE_LEVELS {
             return Ok(None);
         }
-        let tree_level = u32::from(level) * TILE_HEIGHT;
         let Some(first) = index.checked_mul(TILE_WIDTH) else {
             return Ok(None);
         };
         // Nodes at this level that are complete.
-        let complete = self.size() >> tree_level;
+        let complete = self.size() >> (u32::from(level) * TILE_HEIGHT);
         if first.saturating_add(width) > complete {
             return Ok(None);
         }
-        let mut out = Vec::with_capacity(width as usize * 32);
-        for i in first..first + width {
-            out.extend_from_slice(&self.node(tree_level as u8, i)?);
-        }
-        Ok(Some(out))
+        let tile = self.db.get(tile_key(level, index))?.ok_or_else(|| lost("a tile"))?;
+        Ok(tile.get(..(width * 32) as usize).map(<[u8]>::to_vec))
     }
 
     /// A C2SP entry bundle: the leaf data of `width` leaves of tile `index`,
@@ -314,11 +433,8 @@ impl TreeStore {
             return Ok(None);
         }
         let mut out = Vec::new();
-        for i in first..first + width {
-            let (_, data) = self.entry(i)?;
-            let len = u16::try_from(data.len())
-                .map_err(|_| LogError::Storage(format!("leaf {i} is longer than an entry bundle allows")))?;
-            out.extend_from_slice(&len.to_be_bytes());
+        for (_, data) in self.entry_tile(index)?.into_iter().take(width as usize) {
+            out.extend_from_slice(&(data.len() as u16).to_be_bytes());
             out.extend_from_slice(&data);
         }
         Ok(Some(out))
@@ -342,7 +458,6 @@ impl TreeStore {
         let mut v = (at.max(0) as u64).to_be_bytes().to_vec();
         v.extend_from_slice(note.as_bytes());
         self.db.insert(CHECKPOINT, v)?;
-        self.db.flush()?;
         Ok(())
     }
 }
@@ -442,5 +557,41 @@ mod tests {
         assert_eq!(&bundle[..2], &6u16.to_be_bytes());
         assert_eq!(&bundle[2..8], b"leaf 1");
         assert!(t.append(&leaves(5, 1)).is_err(), "leaves follow the log");
+    }
+
+    #[test]
+    fn a_tree_of_three_tile_levels_has_the_roots_and_proofs_of_its_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 70_000u64;
+        // Positions with gaps, as a stream may have them.
+        let all: Vec<(u64, Vec<u8>)> = (0..n).map(|i| (i * 2 + 1, i.to_be_bytes().to_vec())).collect();
+        let hashes: Vec<Hash> = all.iter().map(|(_, d)| merkle::leaf_hash(d)).collect();
+        {
+            let t = TreeStore::open(dir.path()).unwrap();
+            for chunk in all.chunks(2048) {
+                t.append(chunk).unwrap();
+            }
+        }
+        let t = TreeStore::open(dir.path()).unwrap();
+        assert_eq!(t.size(), n);
+        for size in [65_535u64, 65_536, 65_537, n] {
+            assert_eq!(t.root(size).unwrap(), merkle::root(&hashes[..size as usize]), "{size}");
+        }
+        for i in [0u64, 255, 256, 65_535, 65_536, n - 1] {
+            assert_eq!(
+                t.inclusion_proof(i, n).unwrap(),
+                merkle::inclusion_proof(i as usize, &hashes),
+                "{i}"
+            );
+        }
+        assert_eq!(
+            t.consistency_proof(65_536, n).unwrap(),
+            merkle::consistency_proof(65_536, &hashes)
+        );
+        assert_eq!(t.index_of(2 * 12_345 + 1).unwrap(), Some(12_345));
+        assert_eq!(t.index_of(2 * 12_345).unwrap(), None);
+        // Level 2 holds one partial tile of width 1 (70,000 / 65,536).
+        assert_eq!(t.tile(2, 0, 1).unwrap().map(|h| h.len()), Some(32));
+        assert_eq!(t.tile(1, 1, 17).unwrap().map(|h| h.len()), Some(17 * 32));
     }
 }

@@ -119,16 +119,18 @@ impl<L: ReadLog> Reader<L> {
             }
             // A field of no lot goes to whoever sees every lot of its event (none: nobody but the full view).
             let sees_event = !event_lots.is_empty() && event_lots.iter().all(|l| seen.contains(l));
+            let salts = commit::salts(&c.secret, c.fields.len());
             let disclosed = c
                 .fields
                 .iter()
-                .filter(|f| view.discloses(f, &|l| seen.contains(l), sees_event))
-                .map(|f| {
+                .zip(salts)
+                .filter(|(f, _)| view.discloses(f, &|l| seen.contains(l), sees_event))
+                .map(|(f, salt)| {
                     (
                         f.path.clone(),
                         Disclosed {
                             value: f.value.clone(),
-                            salt: B64.encode(commit::salt(&c.secret, &f.path)),
+                            salt: B64.encode(salt),
                         },
                     )
                 })

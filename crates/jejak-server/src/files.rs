@@ -60,6 +60,15 @@ pub fn raise_descriptor_limit() -> Option<u64> {
     Some(current)
 }
 
+/// Lowers the calling thread's scheduling priority (nice 19, the lowest; on Linux
+/// `setpriority` applies to the thread): background work that must not
+/// take the cores from requests.
+pub fn lower_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!(error = %e, "could not lower a background thread's priority");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,6 +234,10 @@ fn base64_encode(h: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
+/// The shortest time between two checkpoints: an append is covered by a
+/// signed checkpoint within this (plus the witnesses' answers).
+pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Signs and publishes checkpoints as the tree grows.
 pub struct Publisher {
     pub tree: Arc<TreeStore>,
@@ -260,10 +264,20 @@ impl Publisher {
                 cosigned: AtomicU64::new(0),
             })
             .collect();
+        let mut last_signed: Option<tokio::time::Instant> = None;
         loop {
+            // Under load, one checkpoint per interval covers every append
+            // since the last: none waits longer than the interval.
+            if let Some(at) = last_signed {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep_until(at + MIN_CHECKPOINT_INTERVAL) => {}
+                }
+            }
             let size = *grown.borrow_and_update();
             let last = self.published.borrow().as_ref().map(|p| p.checkpoint.size);
             if size > 0 && last.is_none_or(|l| size > l) {
+                last_signed = Some(tokio::time::Instant::now());
                 if let Err(e) = self.publish(&client, &witnesses, size).await {
                     tracing::error!(error = %format!("{e:#}"), size, "publishing a checkpoint failed");
                 }
@@ -404,11 +418,17 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
     let (grown_tx, grown) = watch::channel(tree.size());
     {
         let (log, tree, cancel) = (log.clone(), tree.clone(), cancel.clone());
-        tokio::spawn(async move {
-            if let Err(e) = jejak_engine::tlog::keep(log, tree, grown_tx, cancel).await {
-                tracing::error!(error = %format!("{e:#}"), "the transparency log stopped following the event log");
-            }
-        });
+        std::thread::Builder::new()
+            .name("transparency log".into())
+            .spawn(move || {
+                // Captures come first: this thread yields the cores to them
+                // and catches up when they pause.
+                crate::files::lower_priority();
+                if let Err(e) = jejak_engine::tlog::keep(&log, &tree, &grown_tx, &|| cancel.is_cancelled()) {
+                    tracing::error!(error = %format!("{e:#}"), "the transparency log stopped following the event log");
+                }
+            })
+            .context("start the transparency log's thread")?;
     }
     let publisher = Publisher {
         tree,

@@ -1,19 +1,20 @@
 //! Leaf commitments: what the transparency log holds for each event.
 //!
 //! An event is flattened into named fields (`lot`, `inputs.0.quantity`, …).
-//! Each field gets its own 128-bit salt, derived from the event's 256-bit
-//! secret (drawn from the OS's random source at capture and stored only in
-//! the private envelope), and is committed to as
+//! Each field gets its own 128-bit salt, taken in order from a BLAKE3
+//! output stream keyed by the event's 256-bit secret (drawn from the OS's
+//! random source at capture and stored only in the private envelope), and
+//! is committed to as
 //! `SHA-256("jejak-field/v1" 0x00 ‖ salt ‖ len(path) ‖ path ‖ value)`.
-//! The leaf is `"jejak-leaf/v1\n" ‖ root`, where `root` is the RFC 6962
-//! root over the field digests sorted bytewise: the leaf reveals nothing of
-//! the event, and any subset of fields can later be disclosed (path, value,
-//! salt) and checked against it without revealing the others.
+//! The leaf is `"jejak-leaf/v1\n" ‖ SHA-256(d1 ‖ d2 ‖ …)` over the field
+//! digests sorted bytewise: the leaf reveals nothing of the event, and any
+//! subset of fields can later be disclosed (path, value, salt) and checked
+//! against it without revealing the others (or their salts).
 
 use jejak_domain::{Event, LotStatus, Quantity, Time, Verdict};
 use sha2::{Digest, Sha256};
 
-use crate::merkle::{self, Hash};
+use crate::merkle::Hash;
 
 /// The first bytes of every leaf.
 pub const LEAF_PREFIX: &[u8] = b"jejak-leaf/v1\n";
@@ -248,19 +249,33 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
-/// The salt of one field, derived from the event's secret.
-pub fn salt(secret: &[u8], path: &str) -> [u8; 16] {
-    let mut h = Sha256::new();
-    h.update(b"jejak-salt/v1\0");
-    h.update(secret);
-    h.update(path.as_bytes());
-    let d = h.finalize();
-    let mut s = [0u8; 16];
-    s.copy_from_slice(&d[..16]);
-    s
+/// The salts of an event's fields, in the order of its fields: 16 bytes
+/// each from one BLAKE3 output stream keyed by the event's secret (an
+/// envelope recorded before secrets existed has none: the zero key).
+pub fn salts(secret: &[u8], count: usize) -> Vec<[u8; 16]> {
+    let mut key = [0u8; 32];
+    if let Ok(k) = <[u8; 32]>::try_from(secret) {
+        key = k;
+    }
+    let mut stream = blake3::Hasher::new_keyed(&key);
+    stream.update(b"jejak-salts/v1");
+    let mut reader = stream.finalize_xof();
+    (0..count)
+        .map(|_| {
+            let mut s = [0u8; 16];
+            reader.fill(&mut s);
+            s
+        })
+        .collect()
 }
 
 /// The digest of one salted field.
@@ -278,16 +293,22 @@ pub fn digest(salt: &[u8; 16], path: &str, value: &str) -> Hash {
 pub fn digests(secret: &[u8], fields: &[Field]) -> Vec<Hash> {
     let mut out: Vec<Hash> = fields
         .iter()
-        .map(|f| digest(&salt(secret, &f.path), &f.path, &f.value))
+        .zip(salts(secret, fields.len()))
+        .map(|(f, salt)| digest(&salt, &f.path, &f.value))
         .collect();
     out.sort_unstable();
     out
 }
 
-/// The leaf data over sorted field digests.
+/// The leaf data over sorted field digests: the prefix and the SHA-256 of
+/// the digests one after another.
 pub fn leaf(sorted_digests: &[Hash]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for d in sorted_digests {
+        h.update(d);
+    }
     let mut out = LEAF_PREFIX.to_vec();
-    out.extend_from_slice(&merkle::root(sorted_digests));
+    out.extend_from_slice(&h.finalize());
     out
 }
 
@@ -334,6 +355,11 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+
+    #[test]
     fn fields_name_lots_and_quantities_and_leave_out_empty_values() {
         let fields = fields(&meta(&[1; 32]), &processed());
         let get = |p: &str| {
@@ -361,8 +387,8 @@ mod tests {
         let fields = fields(&meta(&[1; 32]), &processed());
         let sorted = digests(&secret, &fields);
         let leaf = leaf(&sorted);
-        let f = fields.iter().find(|f| f.path == "inputs.0.quantity").unwrap();
-        let s = salt(&secret, &f.path);
+        let at = fields.iter().position(|f| f.path == "inputs.0.quantity").unwrap();
+        let (f, s) = (&fields[at], salts(&secret, fields.len())[at]);
         assert!(sorted.binary_search(&digest(&s, &f.path, "600 kg")).is_ok());
         assert!(sorted.binary_search(&digest(&s, &f.path, "601 kg")).is_err());
         // Another secret, another leaf: the leaf cannot be guessed from the event.

@@ -16,8 +16,8 @@ use jejak_verify::note::Verifier;
 
 use crate::bench::{micros, percentile, start_server, stop, BenchOptions};
 
-/// A receipt appended straight to the log (the tree does not decide).
-fn receipt(log: &SledLog, i: u64) -> anyhow::Result<()> {
+/// A receipt appended straight to the log (the tree does not decide); its position.
+fn receipt(log: &SledLog, i: u64) -> anyhow::Result<u64> {
     let event = Event::MaterialReceived(MaterialReceived {
         lot_id: format!("NEW{i}"),
         facility_id: "fac".into(),
@@ -30,7 +30,7 @@ fn receipt(log: &SledLog, i: u64) -> anyhow::Result<()> {
         source_lot_id: None,
         occurred_at: None,
     });
-    log.append(Draft {
+    let appended = log.append(Draft {
         chain: "fac".into(),
         event_id: format!("new-{i}"),
         actor: "bench".into(),
@@ -38,7 +38,7 @@ fn receipt(log: &SledLog, i: u64) -> anyhow::Result<()> {
         recorded_at: jejak_proto::time_to_proto(jejak_domain::Time::now()),
         event: jejak_proto::event_to_proto(&event),
     })?;
-    Ok(())
+    Ok(appended.position)
 }
 
 pub(crate) async fn tlog(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
@@ -117,11 +117,11 @@ pub(crate) async fn tlog(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
     drop(tree);
 
     // Opening the store again after 1,000 more events: only those are added.
+    let mut upto = 0;
     for i in 0..1000 {
-        receipt(&log, i)?;
+        upto = receipt(&log, i)?;
     }
-    log.wait_durable(log.durable_position()).await?;
-    let upto = log.durable_position();
+    log.wait_durable(upto).await?;
     let (added, took) = {
         let log = log.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Duration)> {
