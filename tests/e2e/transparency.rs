@@ -157,6 +157,19 @@ fn demo_secrets() -> Vec<String> {
     out.into_iter().collect()
 }
 
+/// The leaf hashes of an entry bundle (u16-length-prefixed leaves).
+fn leaf_hashes(bundle: &[u8]) -> Vec<merkle::Hash> {
+    let mut out = Vec::new();
+    let mut rest = bundle;
+    while rest.len() >= 2 {
+        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        let Some(leaf) = rest.get(2..2 + len) else { break };
+        out.push(merkle::leaf_hash(leaf));
+        rest = &rest[2 + len..];
+    }
+    out
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -197,12 +210,7 @@ async fn the_demo_tiles_hold_no_lot_party_or_quantity_and_match_the_checkpoint()
             "{path}"
         );
         if path.starts_with("entries/") {
-            let mut rest = reply.body.as_slice();
-            while rest.len() >= 2 {
-                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                leaves.push(merkle::leaf_hash(&rest[2..2 + len]));
-                rest = &rest[2 + len..];
-            }
+            leaves.extend(leaf_hashes(&reply.body));
         }
         everything.extend_from_slice(&reply.body);
     }
@@ -613,12 +621,7 @@ async fn grpc_gives_checkpoints_and_proofs_that_verify() {
                 format!("/log/tile/entries/{n:03}.p/{width}")
             };
             let body = server.http_get(&path, &[]).await.expect("entries").body;
-            let mut rest = body.as_slice();
-            while rest.len() >= 2 {
-                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                leaves.push(merkle::leaf_hash(&rest[2..2 + len]));
-                rest = &rest[2 + len..];
-            }
+            leaves.extend(leaf_hashes(&body));
         }
         merkle::root(&leaves)
     };

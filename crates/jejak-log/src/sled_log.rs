@@ -186,6 +186,36 @@ pub struct SledLog {
 }
 
 impl SledLog {
+    /// Appends to `out` the stored envelopes from position `from` to
+    /// `until`, at most `limit` in all; whether `limit` was reached.
+    fn read_blocks(&self, from: u64, until: u64, limit: usize, out: &mut Vec<StoredEvent>) -> Result<bool, LogError> {
+        // The block holding `from` starts at or before it.
+        let start = self
+            .inner
+            .tree
+            .range(block_key(0)..=block_key(from))
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k);
+        let Some(start) = start else {
+            return Ok(false);
+        };
+        for item in self.inner.tree.range(start.as_ref()..=&block_key(until)[..]) {
+            let (k, v) = item?;
+            let first = be_u64(&k[1..]).unwrap_or(0);
+            for (position, bytes) in split_block(first, &v)? {
+                if position < from || position > until {
+                    continue;
+                }
+                if out.len() >= limit {
+                    return Ok(true);
+                }
+                out.push(StoredEvent::decode(position, bytes.to_vec())?);
+            }
+        }
+        Ok(false)
+    }
+
     /// Opens (or creates) the log in `dir`, rebuilds the event-id index,
     /// checks the chains from the last verified point on (see `checkpoint`),
     /// and starts its flusher thread. A changed or missing envelope is
@@ -531,35 +561,8 @@ impl EventLog for SledLog {
     }
 
     fn read_durable(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
-        let durable = self.durable_position();
-        let mut out: Vec<StoredEvent> = Vec::new();
-        let from = from.max(1);
-        if from > durable {
-            return Ok(out);
-        }
-        let start = self
-            .inner
-            .tree
-            .range(block_key(0)..=block_key(from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k);
-        let Some(start) = start else {
-            return Ok(out);
-        };
-        for item in self.inner.tree.range(start.as_ref()..=&block_key(durable)[..]) {
-            let (k, v) = item?;
-            let first = be_u64(&k[1..]).unwrap_or(0);
-            for (position, bytes) in split_block(first, &v)? {
-                if position < from || position > durable {
-                    continue;
-                }
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-                out.push(StoredEvent::decode(position, bytes.to_vec())?);
-            }
-        }
+        let mut out = Vec::new();
+        self.read_blocks(from.max(1), self.durable_position(), limit, &mut out)?;
         Ok(out)
     }
 
@@ -570,28 +573,8 @@ impl EventLog for SledLog {
         // the end of this copy is found in one place or the other.
         let staged = self.writer().pending.clone();
         let mut out: Vec<StoredEvent> = Vec::new();
-        // The block holding `from` starts at or before it.
-        let start = self
-            .inner
-            .tree
-            .range(block_key(0)..=block_key(from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k);
-        if let Some(start) = start {
-            for item in self.inner.tree.range(start.as_ref()..=&block_key(u64::MAX)[..]) {
-                let (k, v) = item?;
-                let first = be_u64(&k[1..]).unwrap_or(0);
-                for (position, bytes) in split_block(first, &v)? {
-                    if position < from {
-                        continue;
-                    }
-                    if out.len() >= limit {
-                        return Ok(out);
-                    }
-                    out.push(StoredEvent::decode(position, bytes.to_vec())?);
-                }
-            }
+        if self.read_blocks(from, u64::MAX, limit, &mut out)? {
+            return Ok(out);
         }
         // Then what was staged and not yet in sled.
         let mut next = out.last().map_or(from, |e| e.position + 1);

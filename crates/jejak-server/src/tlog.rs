@@ -29,31 +29,46 @@ pub const PREFIX: &str = "/log/";
 /// when the file does not exist: a new Ed25519 key from the OS's random
 /// source, named `origin` (or a name of its own).
 pub fn load_or_create_key(path: &Path, origin: Option<&str>) -> anyhow::Result<Signer> {
+    load_or_create_signer(path, ED25519, origin, "jejak.local/log", "the transparency log's key")
+}
+
+/// Reads a signing key of signature type `kind` from `path`, or creates one
+/// there (owner-only) from the OS's random source, named `name` or
+/// `<prefix>/<8 random hex digits>`.
+pub fn load_or_create_signer(
+    path: &Path,
+    kind: u8,
+    name: Option<&str>,
+    prefix: &str,
+    what: &str,
+) -> anyhow::Result<Signer> {
+    let random =
+        |buf: &mut [u8]| getrandom::fill(buf).map_err(|e| anyhow::anyhow!("the OS's random source failed: {e}"));
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let signer = Signer::parse(&text).with_context(|| format!("read the log key {}", path.display()))?;
-            if signer.verifier().kind() != ED25519 {
-                bail!("{} is not an Ed25519 log key (signature type 0x01)", path.display());
+            let signer = Signer::parse(&text).with_context(|| format!("read {what} {}", path.display()))?;
+            if signer.verifier().kind() != kind {
+                bail!("{} is not {what} (signature type 0x{kind:02x})", path.display());
             }
             Ok(signer)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("the OS's random source failed: {e}"))?;
-            let name = match origin {
-                Some(o) => o.to_string(),
+            random(&mut seed)?;
+            let name = match name {
+                Some(n) => n.to_string(),
                 None => {
                     let mut tag = [0u8; 4];
-                    getrandom::fill(&mut tag).map_err(|e| anyhow::anyhow!("the OS's random source failed: {e}"))?;
-                    format!("jejak.local/log/{}", hex::encode(tag))
+                    random(&mut tag)?;
+                    format!("{prefix}/{}", hex::encode(tag))
                 }
             };
-            let signer = Signer::from_seed(&name, ED25519, seed).context("make the log key")?;
+            let signer = Signer::from_seed(&name, kind, seed).with_context(|| format!("make {what}"))?;
             write_secret(path, &signer.to_text())?;
-            tracing::info!(path = %path.display(), vkey = %signer.verifier().vkey(), "created the transparency log's key");
+            tracing::info!(path = %path.display(), vkey = %signer.verifier().vkey(), "created {what}");
             Ok(signer)
         }
-        Err(e) => Err(e).with_context(|| format!("read the log key {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("read {what} {}", path.display())),
     }
 }
 
@@ -251,6 +266,34 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    pub fn new(
+        config: &TlogConfig,
+        tree: Arc<TreeStore>,
+        signer: Signer,
+        published: watch::Sender<Option<Arc<Published>>>,
+        clock: jejak_domain::SharedClock,
+        relay: Option<jejak_log::JetStreamLog>,
+    ) -> Publisher {
+        Publisher {
+            tree,
+            signer,
+            witnesses: config.witnesses.clone(),
+            quorum: config.quorum(),
+            published,
+            clock,
+            relay,
+        }
+    }
+
+    /// Runs [`Publisher::run`] on a task of its own.
+    pub fn spawn(self, grown: watch::Receiver<u64>, cancel: CancellationToken) {
+        tokio::spawn(async move {
+            if let Err(e) = self.run(grown, cancel).await {
+                tracing::error!(error = %format!("{e:#}"), "the checkpoint publisher stopped");
+            }
+        });
+    }
+
     /// Publishes a checkpoint for every size `grown` reports beyond the
     /// last published one, until cancelled.
     pub async fn run(self, mut grown: watch::Receiver<u64>, cancel: CancellationToken) -> anyhow::Result<()> {
@@ -430,21 +473,7 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
             })
             .context("start the transparency log's thread")?;
     }
-    let publisher = Publisher {
-        tree,
-        signer,
-        witnesses: config.witnesses.clone(),
-        quorum: config.quorum(),
-        published: published_tx,
-        clock,
-        relay: None,
-    };
-    let cancel = cancel.clone();
-    tokio::spawn(async move {
-        if let Err(e) = publisher.run(grown, cancel).await {
-            tracing::error!(error = %format!("{e:#}"), "the checkpoint publisher stopped");
-        }
-    });
+    Publisher::new(config, tree, signer, published_tx, clock, None).spawn(grown, cancel.clone());
     Ok(transparency)
 }
 
@@ -505,21 +534,7 @@ pub async fn start_nats(
     if let Some((note, at)) = tree.checkpoint()? {
         published_tx.send_replace(Some(Arc::new(transparency.parse_published(note, at)?)));
     }
-    let publisher = Publisher {
-        tree,
-        signer,
-        witnesses: config.witnesses.clone(),
-        quorum: config.quorum(),
-        published: published_tx,
-        clock,
-        relay: Some(log.clone()),
-    };
-    let cancel = cancel.clone();
-    tokio::spawn(async move {
-        if let Err(e) = publisher.run(grown, cancel).await {
-            tracing::error!(error = %format!("{e:#}"), "the checkpoint publisher stopped");
-        }
-    });
+    Publisher::new(config, tree, signer, published_tx, clock, Some(log.clone())).spawn(grown, cancel.clone());
     Ok(Some(transparency))
 }
 

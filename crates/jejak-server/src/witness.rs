@@ -101,33 +101,7 @@ struct Witness {
 
 /// Reads the witness's key, or creates a cosignature key there.
 pub fn load_or_create_key(path: &Path, name: Option<&str>) -> anyhow::Result<Signer> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let s = Signer::parse(&text).with_context(|| format!("read the witness key {}", path.display()))?;
-            anyhow::ensure!(
-                s.verifier().kind() == COSIGNATURE_V1,
-                "{} is not a cosignature key (signature type 0x04)",
-                path.display()
-            );
-            Ok(s)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("the OS's random source failed: {e}"))?;
-            let name = match name {
-                Some(n) => n.to_string(),
-                None => {
-                    let mut tag = [0u8; 4];
-                    getrandom::fill(&mut tag).map_err(|e| anyhow::anyhow!("the OS's random source failed: {e}"))?;
-                    format!("jejak.local/witness/{}", hex::encode(tag))
-                }
-            };
-            let s = Signer::from_seed(&name, COSIGNATURE_V1, seed)?;
-            crate::tlog::write_secret(path, &s.to_text())?;
-            Ok(s)
-        }
-        Err(e) => Err(e).with_context(|| format!("read the witness key {}", path.display())),
-    }
+    crate::tlog::load_or_create_signer(path, COSIGNATURE_V1, name, "jejak.local/witness", "the witness's key")
 }
 
 fn load_state(path: &Path) -> anyhow::Result<BTreeMap<String, Latest>> {

@@ -162,8 +162,15 @@ pub(crate) async fn tlog(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
     );
     // Timed once the tree has caught up with the demo and a checkpoint covers it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while jejak_testkit::http_request(&authority, "GET", &path, &[], b"").await?.status != 200 {
-        anyhow::ensure!(Instant::now() < deadline, "no checkpoint covered the demo within a minute");
+    while jejak_testkit::http_request(&authority, "GET", &path, &[], b"")
+        .await?
+        .status
+        != 200
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no checkpoint covered the demo within a minute"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut built = Vec::new();
