@@ -458,6 +458,8 @@ impl TreeStore {
         let mut v = (at.max(0) as u64).to_be_bytes().to_vec();
         v.extend_from_slice(note.as_bytes());
         self.db.insert(CHECKPOINT, v)?;
+        // Durable with every leaf before it: start-up trusts what is here.
+        self.db.flush()?;
         Ok(())
     }
 }

@@ -443,7 +443,7 @@ pub fn provenance(page: &Provenance, lang: Lang, self_path: &str) -> String {
             "<section aria-labelledby=\"v\"><h2 id=\"v\">{}</h2><p class=\"note\">{}</p><dl>\
              <dt>{}</dt><dd>{} · <time datetime=\"{}\">{}</time></dd><dt>{}</dt><dd>{} {}</dd></dl>\
              <p><a href=\"{p}?linkType=jejak:provenanceBundle\" type=\"application/json\" download>{}</a> · \
-             <a href=\"/log/key\">{}</a></p></section>",
+             <a href=\"/log/key\"><code>{}</code></a></p></section>",
             t.verifiable,
             t.verifiable_note,
             t.checkpoint,
