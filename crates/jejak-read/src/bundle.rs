@@ -28,10 +28,7 @@ const CHECKPOINT_WAIT: Duration = Duration::from_secs(3);
 impl<L: ReadLog> Reader<L> {
     /// The provenance bundle of a lot or label, as `view` may see it.
     pub async fn bundle(&self, view: &View, target: &Target, name: &str) -> Result<Bundle, ReadError> {
-        let t = self
-            .transparency()
-            .cloned()
-            .ok_or_else(|| ReadError::Transparency("this server keeps no transparency log".into()))?;
+        let t = self.tlog()?.clone();
         let (target, limits, v) = (target.clone(), self.limits(), view.clone());
         let (found, position) = self
             .off_workers(move |projection, gone| {

@@ -600,7 +600,7 @@ pub fn routes(t: Transparency) -> axum::Router {
         .with_state(t)
 }
 
-fn answer(
+pub(crate) fn answer(
     status: StatusCode,
     content_type: &'static str,
     cache: &'static str,
@@ -616,7 +616,7 @@ fn answer(
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
-const NO_STORE: &str = "no-store";
+pub(crate) const NO_STORE: &str = "no-store";
 
 fn not_found(what: String) -> http::Response<Body> {
     answer(StatusCode::NOT_FOUND, TEXT, NO_STORE, format!("{what}\n"))

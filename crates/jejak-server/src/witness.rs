@@ -18,8 +18,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use http::{header, HeaderValue, StatusCode};
-use jejak_verify::checkpoint::Checkpoint;
+use http::StatusCode;
+use jejak_verify::checkpoint::{self, Checkpoint};
 use jejak_verify::merkle::{self, Hash};
 use jejak_verify::note::{Note, NoteError, Signer, Verifier, COSIGNATURE_V1, ED25519};
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,6 @@ use tokio::net::TcpListener;
 
 /// Largest add-checkpoint request accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
-/// Most consistency proof lines (the protocol's limit).
-const MAX_PROOF_LINES: usize = 63;
 
 /// How a witness runs.
 #[derive(Debug, Clone)]
@@ -171,12 +169,9 @@ pub async fn run(
         .context("serve the witness")
 }
 
+/// A witness's answers are about its state now: never cached.
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> http::Response<Body> {
-    let mut r = http::Response::new(body.into());
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
+    crate::tlog::answer(status, content_type, crate::tlog::NO_STORE, body)
 }
 
 fn refuse(status: StatusCode, why: impl std::fmt::Display) -> http::Response<Body> {
@@ -193,25 +188,13 @@ struct Request {
 
 fn parse_request(body: &str) -> Result<Request, String> {
     let (head, note) = body.split_once("\n\n").ok_or("no blank line before the checkpoint")?;
-    let mut lines = head.split('\n');
+    let mut lines = head.split('\n').enumerate().map(|(i, l)| (i + 1, l));
     let old = lines
         .next()
-        .and_then(|l| l.strip_prefix("old "))
-        .filter(|n| !n.is_empty() && (n.len() == 1 || !n.starts_with('0')) && n.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|n| n.parse().ok())
+        .and_then(|(_, l)| l.strip_prefix("old "))
+        .and_then(checkpoint::parse_decimal)
         .ok_or("the first line is not \"old <size>\"")?;
-    let mut proof = Vec::new();
-    for (i, l) in lines.enumerate() {
-        if proof.len() == MAX_PROOF_LINES {
-            return Err(format!("more than {MAX_PROOF_LINES} consistency proof lines"));
-        }
-        let h = B64
-            .decode(l)
-            .ok()
-            .and_then(|h| Hash::try_from(h).ok())
-            .ok_or(format!("proof line {} is not a base64 SHA-256 hash", i + 1))?;
-        proof.push(h);
-    }
+    let proof = checkpoint::parse_hashes(lines)?;
     Ok(Request {
         old,
         proof,

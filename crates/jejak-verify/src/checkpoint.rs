@@ -9,6 +9,37 @@ use crate::note::{Note, NoteError, Verified, Verifier, COSIGNATURE_V1, ED25519};
 /// The first line of a tlog-proof.
 pub const PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
+/// Most hashes in an inclusion or consistency proof (a tree of 2^63 leaves).
+pub const MAX_PROOF_HASHES: usize = 63;
+
+/// A decimal without leading zeroes (`0` itself allowed) that fits 64
+/// bits, as sizes and indexes are written in checkpoints, proofs and
+/// witness requests.
+pub fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty() && (text.len() == 1 || !text.starts_with('0'));
+    (canonical && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Proof lines, one base64 SHA-256 hash each (numbered for errors), at
+/// most [`MAX_PROOF_HASHES`].
+pub fn parse_hashes<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Vec<Hash>, String> {
+    let mut out = Vec::new();
+    for (n, line) in lines {
+        if out.len() == MAX_PROOF_HASHES {
+            return Err(format!("line {n}: more than {MAX_PROOF_HASHES} proof hashes"));
+        }
+        let h = B64
+            .decode(line)
+            .ok()
+            .and_then(|h| Hash::try_from(h).ok())
+            .ok_or(format!("line {n}: not a base64 SHA-256 hash"))?;
+        out.push(h);
+    }
+    Ok(out)
+}
+
 /// The body of a checkpoint: origin, tree size, root hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -42,14 +73,11 @@ impl Checkpoint {
             .filter(|o| !o.is_empty())
             .ok_or_else(|| bad("no origin line".into()))?;
         let size = lines.next().ok_or_else(|| bad("no tree size line".into()))?;
-        if size.is_empty() || (size.len() > 1 && size.starts_with('0')) || !size.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(format!(
-                "tree size {size:?} is not a decimal without leading zeroes"
-            )));
-        }
-        let size = size
-            .parse()
-            .map_err(|_| bad(format!("tree size {size} is too large")))?;
+        let size = parse_decimal(size).ok_or_else(|| {
+            bad(format!(
+                "tree size {size:?} is not a 64-bit decimal without leading zeroes"
+            ))
+        })?;
         let root = lines.next().ok_or_else(|| bad("no root hash line".into()))?;
         let root = B64
             .decode(root)
@@ -182,21 +210,9 @@ impl TlogProof {
         let (n, index_line) = next.ok_or("no index line")?;
         let index = index_line
             .strip_prefix("index ")
-            .filter(|i| !i.is_empty() && (i.len() == 1 || !i.starts_with('0')) && i.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|i| i.parse().ok())
+            .and_then(parse_decimal)
             .ok_or(format!("line {n}: not an index line"))?;
-        let mut path = Vec::new();
-        for (n, l) in lines {
-            let h = B64
-                .decode(l)
-                .ok()
-                .and_then(|h| Hash::try_from(h).ok())
-                .ok_or(format!("line {n}: not a base64 SHA-256 hash"))?;
-            path.push(h);
-            if path.len() > 63 {
-                return Err(format!("line {n}: more than 63 proof hashes"));
-            }
-        }
+        let path = parse_hashes(lines)?;
         Ok(TlogProof {
             extra,
             index,

@@ -59,6 +59,25 @@ fn check_kind(kind: u8) -> Result<(), NoteError> {
     }
 }
 
+/// The parts of `name+keyid+base64(type ‖ 32 bytes)`: names have no '+',
+/// base64 may.
+fn key_parts<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str, u8, [u8; 32]), String> {
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("{text:?} has not three parts"));
+    };
+    let bytes = B64
+        .decode(material)
+        .map_err(|e| format!("{what} of {name} is not base64: {e}"))?;
+    let (&kind, key) = bytes
+        .split_first()
+        .ok_or_else(|| format!("{what} of {name} is empty"))?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| format!("{what} of {name} is not 32 bytes"))?;
+    Ok((name, id, kind, key))
+}
+
 /// The message a timestamped cosignature signs.
 fn cosigned_message(text: &str, timestamp: u64) -> Vec<u8> {
     format!("cosignature/v1\ntime {timestamp}\n{text}").into_bytes()
@@ -76,25 +95,10 @@ pub struct Verifier {
 impl Verifier {
     /// Parses a vkey: `<name>+<hex key id>+<base64(type ‖ public key)>`.
     pub fn parse(vkey: &str) -> Result<Verifier, NoteError> {
-        let vkey = vkey.trim();
-        // Names have no '+'; base64 may.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::Key(format!(
-                "{vkey:?} is not a verifier key (name+keyid+base64key)"
-            )));
-        };
+        let (name, id, kind, public) = key_parts(vkey.trim(), "the key")
+            .map_err(|e| NoteError::Key(format!("{e} (a verifier key is name+keyid+base64key)")))?;
         check_name(name)?;
-        let bytes = B64
-            .decode(material)
-            .map_err(|e| NoteError::Key(format!("the key material of {name} is not base64: {e}")))?;
-        let (&kind, public) = bytes
-            .split_first()
-            .ok_or_else(|| NoteError::Key(format!("the key of {name} is empty")))?;
         check_kind(kind)?;
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| NoteError::Key(format!("the Ed25519 key of {name} is not 32 bytes")))?;
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|_| NoteError::Key(format!("the key of {name} is not an Ed25519 point")))?;
         let want = key_id(name, kind, &public);
@@ -190,21 +194,8 @@ impl Signer {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| NoteError::Key("a private key starts with PRIVATE+KEY+".into()))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::Key(
-                "a private key is PRIVATE+KEY+name+keyid+base64key".into(),
-            ));
-        };
-        let bytes = B64
-            .decode(material)
-            .map_err(|e| NoteError::Key(format!("the private key of {name} is not base64: {e}")))?;
-        let (&kind, seed) = bytes
-            .split_first()
-            .ok_or_else(|| NoteError::Key(format!("the private key of {name} is empty")))?;
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| NoteError::Key(format!("the private key of {name} is not a 32-byte seed")))?;
+        let (name, id, kind, seed) = key_parts(rest, "the private key")
+            .map_err(|e| NoteError::Key(format!("{e} (a private key is PRIVATE+KEY+name+keyid+base64key)")))?;
         let signer = Signer::from_seed(name, kind, seed)?;
         if id != format!("{:08x}", signer.id) {
             return Err(NoteError::Key(format!(
