@@ -38,7 +38,7 @@ pub fn jejak_bin() -> anyhow::Result<PathBuf> {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "jejak", "--bin", "jejak"])
+            .args(["build", "--quiet", "--locked", "-p", "jejak", "--bin", "jejak"])
             .current_dir(workspace_root())
             .status()
             .map_err(|e| format!("run cargo build for the jejak binary: {e}"))?;
