@@ -7,6 +7,7 @@ mod cli;
 mod clock;
 mod crash;
 mod discovery;
+mod epcis;
 mod hardening;
 mod integrity;
 mod labels;

@@ -27,6 +27,11 @@ pub async fn send(
                 "tokens are issued and revoked with `jejak token`, not imported",
             ))
         }
+        Kind::ObserveEpcis(_) => {
+            return Err(tonic::Status::invalid_argument(
+                "EPCIS observations come in EPCIS documents: use `jejak epcis capture`",
+            ))
+        }
     }?;
     Ok(reply.into_inner())
 }

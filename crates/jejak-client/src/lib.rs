@@ -6,6 +6,7 @@
 //! engine or store crate, so what it can do is what any other client can.
 
 pub mod cli;
+pub mod epcis;
 pub mod import;
 
 use std::collections::{HashMap, HashSet};
@@ -354,6 +355,7 @@ fn event_kind(e: &Option<p::Event>) -> &'static str {
         Some(Kind::TokenIssued(_)) => "TokenIssued",
         Some(Kind::TokenRevoked(_)) => "TokenRevoked",
         Some(Kind::EventVoided(_)) => "EventVoided",
+        Some(Kind::EpcisObserved(_)) => "EpcisObserved",
         None => "?",
     }
 }

@@ -233,6 +233,25 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
                 e.occurred_at = at;
                 Ok(Event::EventVoided(e))
             }
+            Command::ObserveEpcis(mut e) => {
+                if !e.facility_id.is_empty() {
+                    self.facility(&e.facility_id)?;
+                }
+                if !e.event_json.starts_with('{') {
+                    return Err(DomainError::invalid("event_json", "is not a JSON object"));
+                }
+                crate::validate::required_text("event_type", &e.event_type)?;
+                for (i, lot) in e.lot_ids.iter().enumerate() {
+                    if self.f.lot(lot).is_none() {
+                        return Err(DomainError::invalid(
+                            format!("lot_ids[{i}]"),
+                            format!("lot {} not found", crate::error::quote(lot)),
+                        ));
+                    }
+                }
+                e.occurred_at = at;
+                Ok(Event::EpcisObserved(e))
+            }
         }
     }
 

@@ -301,6 +301,20 @@ pub struct EventVoided {
     pub occurred_at: Option<Time>,
 }
 
+/// An EPCIS 2.0 event captured that does not map onto jejak's own events,
+/// kept as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpcisObserved {
+    /// The facility it happened at, when one of jejak's; empty otherwise.
+    pub facility_id: String,
+    pub event_type: String,
+    /// The event as JSON (compact), its eventID its CBV 2.0 hash.
+    pub event_json: String,
+    /// The lots of this store it names.
+    pub lot_ids: Vec<String>,
+    pub occurred_at: Option<Time>,
+}
+
 /// Something that happened; the payload of an envelope.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -317,10 +331,13 @@ pub enum Event {
     EventVoided(EventVoided),
     TokenIssued(crate::access::TokenIssued),
     TokenRevoked(crate::access::TokenRevoked),
+    EpcisObserved(EpcisObserved),
 }
 
 /// The chain that holds master data not bound to one facility.
 pub const REGISTRY_CHAIN: &str = "@registry";
+/// The chain of EPCIS observations at no facility of jejak's.
+pub const EPCIS_CHAIN: &str = "@epcis";
 
 impl Event {
     /// The chain (facility, or the registry) this event is appended to.
@@ -336,6 +353,8 @@ impl Event {
             Event::LotStatusChanged(e) => &e.facility_id,
             Event::EventVoided(e) => &e.facility_id,
             Event::TokenIssued(_) | Event::TokenRevoked(_) => crate::access::ACCESS_CHAIN,
+            Event::EpcisObserved(e) if e.facility_id.is_empty() => EPCIS_CHAIN,
+            Event::EpcisObserved(e) => &e.facility_id,
         }
     }
 
@@ -354,6 +373,7 @@ impl Event {
             Event::EventVoided(_) => "EventVoided",
             Event::TokenIssued(_) => "TokenIssued",
             Event::TokenRevoked(_) => "TokenRevoked",
+            Event::EpcisObserved(_) => "EpcisObserved",
         }
     }
 
@@ -366,6 +386,7 @@ impl Event {
             Event::LotShipped(e) => e.occurred_at,
             Event::LotStatusChanged(e) => e.occurred_at,
             Event::EventVoided(e) => e.occurred_at,
+            Event::EpcisObserved(e) => e.occurred_at,
             _ => None,
         }
     }
@@ -390,6 +411,7 @@ impl Event {
             Event::LotPacked(e) => vec![&e.lot_id],
             Event::LotShipped(e) => vec![&e.lot_id],
             Event::LotStatusChanged(e) => vec![&e.lot_id],
+            Event::EpcisObserved(e) => e.lot_ids.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         }
     }
@@ -412,6 +434,7 @@ pub enum Command {
     VoidEvent(EventVoided),
     IssueToken(crate::access::TokenIssued),
     RevokeToken(crate::access::TokenRevoked),
+    ObserveEpcis(EpcisObserved),
 }
 
 impl From<Event> for Command {
@@ -439,6 +462,7 @@ impl From<Event> for Command {
             Event::EventVoided(x) => Command::VoidEvent(x),
             Event::TokenIssued(x) => Command::IssueToken(x),
             Event::TokenRevoked(x) => Command::RevokeToken(x),
+            Event::EpcisObserved(x) => Command::ObserveEpcis(x),
         }
     }
 }
@@ -453,6 +477,7 @@ impl Command {
             Command::ShipLot(e) => e.occurred_at,
             Command::ChangeLotStatus(e) => e.occurred_at,
             Command::VoidEvent(e) => e.occurred_at,
+            Command::ObserveEpcis(e) => e.occurred_at,
             _ => None,
         }
     }

@@ -258,6 +258,8 @@ impl State {
                 }
                 Undo::MasterData
             }
+            // Kept as received: nothing the rules look at changes.
+            Event::EpcisObserved(_) => Undo::MasterData,
             Event::MaterialReceived(e) => {
                 let lot: Arc<str> = Arc::from(e.lot_id.as_str());
                 let base = e.quantity.to_base();

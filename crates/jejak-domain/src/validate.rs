@@ -116,6 +116,9 @@ pub fn count(field: &str, len: usize, max: usize) -> Result<(), DomainError> {
 }
 
 /// Every list of a command within its limit.
+/// The largest EPCIS observation kept, in bytes of JSON.
+pub const MAX_OBSERVATION_BYTES: usize = 64 * 1024;
+
 pub fn counts(command: &Command) -> Result<(), DomainError> {
     match command {
         Command::RegisterStandard(s) => count("standard.parameters", s.parameters.len(), MAX_PARAMETERS),
@@ -127,6 +130,10 @@ pub fn counts(command: &Command) -> Result<(), DomainError> {
         }
         Command::PackLot(e) => count("packages", e.packages.len(), MAX_PACKAGES),
         Command::ShipLot(e) => count("package_serials", e.package_serials.len(), MAX_SHIPPED_SERIALS),
+        Command::ObserveEpcis(e) => {
+            count("lot_ids", e.lot_ids.len(), MAX_INPUTS)?;
+            count("event_json (bytes)", e.event_json.len(), MAX_OBSERVATION_BYTES)
+        }
         // The other commands list nothing unbounded.
         _ => Ok(()),
     }

@@ -109,7 +109,8 @@ impl Facts for Genealogy {
         let e = self.events.get(id)?;
         let first = e.lots.first().map(|ix| self.node(*ix));
         let undo = match e.kind {
-            EventKind::MasterData => UndoFacts::MasterData,
+            // Observations are kept as received, like master data: not voided.
+            EventKind::MasterData | EventKind::Observation => UndoFacts::MasterData,
             EventKind::Void => UndoFacts::Void,
             EventKind::Mark => UndoFacts::Mark,
             EventKind::Receipt => UndoFacts::Receipt {

@@ -171,6 +171,7 @@ pub(crate) enum EventKind {
     Pack = 5,
     Ship = 6,
     Void = 7,
+    Observation = 8,
 }
 
 impl EventKind {
@@ -188,6 +189,7 @@ impl EventKind {
             Event::LotPacked(_) => EventKind::Pack,
             Event::LotShipped(_) => EventKind::Ship,
             Event::EventVoided(_) => EventKind::Void,
+            Event::EpcisObserved(_) => EventKind::Observation,
         }
     }
 
@@ -200,6 +202,7 @@ impl EventKind {
             5 => EventKind::Pack,
             6 => EventKind::Ship,
             7 => EventKind::Void,
+            8 => EventKind::Observation,
             _ => return None,
         })
     }
@@ -637,6 +640,17 @@ impl Genealogy {
                 });
                 self.touch(ix, pos);
                 self.record_event(e.event_id, pos, vec![ix], e.event);
+            }
+            Event::EpcisObserved(o) => {
+                // In the histories of the lots it names; it changes none.
+                let mut lots = Vec::new();
+                for l in &o.lot_ids {
+                    if let Some(ix) = self.lot_ix(l) {
+                        self.touch(ix, pos);
+                        lots.push(ix);
+                    }
+                }
+                self.record_event(e.event_id, pos, lots, e.event);
             }
             Event::EventVoided(v) => {
                 let mut lots = Vec::new();

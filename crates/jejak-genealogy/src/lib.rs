@@ -19,7 +19,7 @@ mod store;
 mod tests;
 
 pub use graph::{AppliedEvent, Genealogy};
-pub use query::{LotParties, TraceLimits};
+pub use query::{LotParties, MasterData, TraceLimits};
 pub use shares::ShareInput;
 pub use store::{Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
 

@@ -509,8 +509,33 @@ impl Genealogy {
             .map(|(id, r)| (id.to_string(), r.clone()))
     }
 
+    /// Every party, facility, product and quality standard registered,
+    /// each list sorted by id (for exports of master data).
+    pub fn master_data(&self) -> MasterData<'_> {
+        fn sorted<T>(map: &std::collections::HashMap<String, T>) -> Vec<&T> {
+            let mut v: Vec<(&String, &T)> = map.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            v.into_iter().map(|(_, t)| t).collect()
+        }
+        MasterData {
+            parties: sorted(&self.parties),
+            facilities: sorted(&self.facilities),
+            products: sorted(&self.products),
+            standards: sorted(&self.standards),
+        }
+    }
+
     /// The log position of an event, if the projection has applied it.
     pub fn event_position(&self, event_id: &str) -> Option<u64> {
         self.events.get(event_id).map(|e| e.position)
     }
+}
+
+/// The registered master data, sorted by id.
+#[derive(Debug, Clone)]
+pub struct MasterData<'a> {
+    pub parties: Vec<&'a jejak_domain::Party>,
+    pub facilities: Vec<&'a jejak_domain::Facility>,
+    pub products: Vec<&'a jejak_domain::Product>,
+    pub standards: Vec<&'a jejak_domain::QualityStandard>,
 }

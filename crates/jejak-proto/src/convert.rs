@@ -112,6 +112,32 @@ fn name(v: String, f: &str) -> Result<String> {
     Ok(v)
 }
 
+/// An EPCIS observation, checked like the other events' fields (the
+/// document itself is checked by EPCIS capture).
+fn epcis_observed(
+    facility_id: String,
+    event_type: String,
+    event_json: String,
+    lot_ids: Vec<String>,
+    occurred_at: Option<prost_types::Timestamp>,
+) -> Result<d::EpcisObserved> {
+    let facility_id = match facility_id.is_empty() {
+        true => facility_id,
+        false => id(facility_id, "facility_id")?,
+    };
+    Ok(d::EpcisObserved {
+        facility_id,
+        event_type: text(event_type, "event_type")?,
+        event_json,
+        lot_ids: lot_ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| lot_id(l, &format!("lot_ids[{i}]")))
+            .collect::<Result<_>>()?,
+        occurred_at: time(occurred_at, "occurred_at")?,
+    })
+}
+
 fn opt_id(v: String, f: &str) -> Result<Option<String>> {
     if v.is_empty() {
         Ok(None)
@@ -779,6 +805,23 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
         ),
+        Kind::ObserveEpcis(p::ObserveEpcisCommand {
+            command_id,
+            facility_id,
+            event_type,
+            event_json,
+            lot_ids,
+            occurred_at,
+        }) => (
+            id(command_id, "command_id")?,
+            d::Command::ObserveEpcis(epcis_observed(
+                facility_id,
+                event_type,
+                event_json,
+                lot_ids,
+                occurred_at,
+            )?),
+        ),
         Kind::IssueToken(p::IssueTokenCommand {
             command_id,
             token_id,
@@ -999,6 +1042,13 @@ pub fn event_to_proto(e: &d::Event) -> p::Event {
             token_id: r.token_id.clone(),
             reason: r.reason.clone(),
         }),
+        d::Event::EpcisObserved(x) => Kind::EpcisObserved(p::EpcisObserved {
+            facility_id: x.facility_id.clone(),
+            event_type: x.event_type.clone(),
+            event_json: x.event_json.clone(),
+            lot_ids: x.lot_ids.clone(),
+            occurred_at: opt_time_to_proto(x.occurred_at),
+        }),
     };
     p::Event { kind: Some(kind) }
 }
@@ -1156,6 +1206,19 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
                 occurred_at: time(occurred_at, "occurred_at")?,
             })
         }
+        Kind::EpcisObserved(p::EpcisObserved {
+            facility_id,
+            event_type,
+            event_json,
+            lot_ids,
+            occurred_at,
+        }) => d::Event::EpcisObserved(epcis_observed(
+            facility_id,
+            event_type,
+            event_json,
+            lot_ids,
+            occurred_at,
+        )?),
         Kind::TokenIssued(p::TokenIssued {
             token_id,
             secret_hash,
@@ -1449,6 +1512,14 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
             command_id,
             token_id: r.token_id.clone(),
             reason: r.reason.clone(),
+        }),
+        d::Command::ObserveEpcis(x) => Kind::ObserveEpcis(p::ObserveEpcisCommand {
+            command_id,
+            facility_id: x.facility_id.clone(),
+            event_type: x.event_type.clone(),
+            event_json: x.event_json.clone(),
+            lot_ids: x.lot_ids.clone(),
+            occurred_at: opt_time_to_proto(x.occurred_at),
         }),
     }
 }

@@ -10,10 +10,12 @@
 //! - [`view`]: who sees which lot in full, and the public view of the rest;
 //! - [`reader`]: traces, shares, histories, lots, labels and exports, each
 //!   answered only once what it was read from is durable;
+//! - [`epcis`]: EPCIS 2.0 events, part by part as the view discloses them;
 //! - [`provenance`]: the story of one label, which the resolver renders as
 //!   HTML, JSON, JSON-LD and a linkset.
 
 pub mod bundle;
+pub mod epcis;
 pub mod provenance;
 pub mod reader;
 pub mod view;

@@ -215,7 +215,19 @@ impl View {
     /// view shows (ids, products, parties, origin, status, verdicts, steps
     /// and times; never a quantity, document, measurement or recorder).
     pub fn discloses(&self, field: &Field, sees: &dyn Fn(&str) -> bool, sees_event: bool) -> bool {
-        matches!(self, View::Full) || field.class == Class::Public || field.lot.as_deref().map_or(sees_event, sees)
+        self.discloses_class(field.class, field.lot.as_deref(), sees, sees_event)
+    }
+
+    /// The same decision for a part of an event of `class` about `lot`
+    /// (EPCIS events are disclosed part by part like bundles).
+    pub fn discloses_class(
+        &self,
+        class: Class,
+        lot: Option<&str>,
+        sees: &dyn Fn(&str) -> bool,
+        sees_event: bool,
+    ) -> bool {
+        matches!(self, View::Full) || class == Class::Public || lot.map_or(sees_event, sees)
     }
 }
 

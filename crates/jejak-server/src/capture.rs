@@ -72,6 +72,7 @@ pub fn kind_name(kind: &p::command::Kind) -> &'static str {
         p::command::Kind::VoidEvent(_) => "VoidEvent",
         p::command::Kind::IssueToken(_) => "IssueToken",
         p::command::Kind::RevokeToken(_) => "RevokeToken",
+        p::command::Kind::ObserveEpcis(_) => "ObserveEpcis",
     }
 }
 

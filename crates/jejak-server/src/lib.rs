@@ -14,6 +14,8 @@ pub mod auth;
 pub mod capture;
 pub mod conn;
 pub mod demo;
+pub mod epcis;
+pub mod epcis_capture;
 pub mod error;
 pub mod files;
 pub mod limits;

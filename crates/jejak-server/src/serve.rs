@@ -129,11 +129,21 @@ pub struct Access {
     /// Scheme and host of the label URIs the resolver prints and draws
     /// (`https://id.example`); the request's own host without one.
     pub public_base: Option<String>,
+    /// The private Digital-Link-style domain of EPCIS ids for things
+    /// without a GS1 key (`epcis::DEFAULT_DOMAIN` without one).
+    pub epcis_domain: Option<String>,
     /// What token expiry is checked against: the system's clock, or a
     /// test's.
     pub clock: jejak_domain::SharedClock,
     /// How many connections, from whom, for how long.
     pub connections: crate::conn::ConnLimits,
+}
+
+impl Access {
+    /// Where EPCIS ids of things without a GS1 key live.
+    pub fn epcis_domain(&self) -> &str {
+        self.epcis_domain.as_deref().unwrap_or(crate::epcis::DEFAULT_DOMAIN)
+    }
 }
 
 impl Default for Access {
@@ -144,6 +154,7 @@ impl Default for Access {
             admin_token_file: None,
             request_timeout: std::time::Duration::from_secs(30),
             public_base: None,
+            epcis_domain: None,
             clock: jejak_domain::system_clock(),
             connections: crate::conn::ConnLimits::default(),
         }
@@ -327,6 +338,11 @@ async fn run_embedded(
         .add_routes(tonic::service::Routes::from(
             crate::metrics::http_routes()
                 .merge(crate::tlog::routes(transparency.clone()))
+                .merge(crate::epcis::routes(
+                    reader.clone(),
+                    Some(writer.clone()),
+                    access.epcis_domain(),
+                ))
                 .merge(
                     Resolver::new(
                         reader.clone(),
@@ -546,6 +562,7 @@ async fn run_nats(
         http = http.merge(crate::tlog::routes(t.clone()));
     }
     if let Some(r) = reader {
+        http = http.merge(crate::epcis::routes(r.clone(), writer.clone(), access.epcis_domain()));
         http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
     }
     let result = access

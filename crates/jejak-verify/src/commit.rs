@@ -242,6 +242,15 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
         Event::StandardRegistered(x) => {
             f.put("standard", &x.id, Public).put("name", &x.name, Public);
         }
+        Event::EpcisObserved(e) => {
+            f.put("facility", &e.facility_id, Public)
+                .put("event_type", &e.event_type, Public);
+            for (i, l) in e.lot_ids.iter().enumerate() {
+                f.put(format!("lots.{i}"), l, Public);
+            }
+            // About every lot it names: only whoever sees them all sees it.
+            f.put("epcis", &e.event_json, Private).at(e.occurred_at);
+        }
         // Tokens: the envelope hash commits to everything; nothing else is ever disclosed.
         Event::TokenIssued(_) | Event::TokenRevoked(_) => {}
     }

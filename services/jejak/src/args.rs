@@ -76,6 +76,12 @@ pub(crate) struct AccessArgs {
     /// the host each request came to.
     #[arg(long, env = "JEJAK_PUBLIC_BASE", value_parser = parse_public_base)]
     pub(crate) public_base: Option<String>,
+    /// The private Digital-Link-style domain of EPCIS ids for lots,
+    /// facilities and parties without a GS1 key, e.g.
+    /// https://id.koperasi.example (default https://id.jejak.example);
+    /// servers that exchange EPCIS documents should share it.
+    #[arg(long, env = "JEJAK_EPCIS_DOMAIN", value_parser = parse_public_base)]
+    pub(crate) epcis_domain: Option<String>,
     /// Connections held at once; beyond it, callers wait to be accepted.
     #[arg(long, env = "JEJAK_MAX_CONNECTIONS", default_value_t = 4096)]
     pub(crate) max_connections: usize,
@@ -110,6 +116,7 @@ impl AccessArgs {
             admin_token_file: self.admin_token_file.clone(),
             request_timeout,
             public_base: self.public_base.clone(),
+            epcis_domain: self.epcis_domain.clone(),
             clock: jejak_domain::system_clock(),
             connections: jejak_server::conn::ConnLimits {
                 max: self.max_connections.max(1),
@@ -392,6 +399,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// EPCIS 2.0 documents of the log's events.
+    Epcis {
+        #[command(subcommand)]
+        what: EpcisCommand,
+    },
     /// Write the provenance bundle of a lot or label: every event behind it
     /// with its transparency log proof, checkable offline with verify-bundle.
     Bundle {
@@ -504,6 +516,48 @@ pub(crate) enum TokenAction {
         #[command(flatten)]
         server: ServerArg,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EpcisCommand {
+    /// Write the events of one lot, or of a time range, or all of them, as
+    /// one EPCIS 2.0 document with the master data in its header
+    /// (administrators and regulators).
+    Export {
+        /// Only this lot's events.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        lot: Option<String>,
+        /// Events from this time on (e.g. 2026-09-01T00:00:00+07:00).
+        #[arg(long)]
+        from: Option<String>,
+        /// Events before this time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Where to write the document.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+impl EpcisCommand {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self {
+            EpcisCommand::Export {
+                lot,
+                from,
+                to,
+                out,
+                server,
+            } => {
+                let what = jejak_client::epcis::Export { lot, from, to };
+                let n = jejak_client::epcis::export(&server.target(), &what, &out).await?;
+                println!("wrote {n} EPCIS events to {}", out.display());
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]

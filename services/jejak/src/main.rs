@@ -229,6 +229,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             server,
         } => cli::bundle(&server.target(), &target, serial, out.as_deref()).await,
         Command::VerifyBundle { .. } => Ok(()),
+        Command::Epcis { what } => what.run().await,
         Command::Witness {
             key,
             name,

@@ -39,6 +39,18 @@ pub fn need(path: &str) -> Need {
     if path.starts_with(crate::tlog::PREFIX) {
         return Need::Public;
     }
+    // Whole documents of the log: like ExportEvents.
+    if path == crate::epcis::EXPORT {
+        return Need::Regulator;
+    }
+    // Capture and its jobs; each event's facility is checked by the job.
+    if path == crate::epcis::CAPTURE || path.starts_with("/epcis/capture/") {
+        return Need::Capture;
+    }
+    // EPCIS queries: anyone; the view decides what each caller receives.
+    if path.starts_with(crate::epcis::PREFIX) {
+        return Need::Public;
+    }
     let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
         return Need::Admin;
     };

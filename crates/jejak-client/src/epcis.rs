@@ -1,0 +1,127 @@
+//! `jejak epcis export`: the server's EPCIS 2.0 documents, page after page
+//! over the same connection as gRPC calls (plain HTTP GETs on HTTP/2,
+//! TLS and token included), written as one EPCISDocument.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::{connect, Conn, Target};
+
+/// GETs `path_and_query` on the server; the status and the JSON body.
+async fn get_json(conn: &mut Conn, url: &str, path_and_query: &str) -> anyhow::Result<(http::StatusCode, Value)> {
+    use tower_service::Service;
+    let request = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(format!("{}{path_and_query}", url.trim_end_matches('/')))
+        .header(http::header::ACCEPT, "application/ld+json, application/json")
+        .body(tonic::body::Body::empty())
+        .context("build the request")?;
+    std::future::poll_fn(|cx| conn.poll_ready(cx))
+        .await
+        .map_err(|e| anyhow::anyhow!("the connection to {url} is not ready: {e}"))?;
+    let response = conn
+        .call(request)
+        .await
+        .map_err(|e| anyhow::anyhow!("GET {path_and_query}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("read the reply to GET {path_and_query}: {e}"))?
+        .to_bytes();
+    let json = serde_json::from_slice(&body).with_context(|| {
+        format!(
+            "the reply to GET {path_and_query} ({status}) is not JSON: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )
+    })?;
+    Ok((status, json))
+}
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    pub lot: Option<String>,
+    /// Event times from (inclusive) and to (exclusive), `xsd:dateTime`.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Writes the export to `out` (one EPCISDocument, master data in its
+/// header); returns how many events it holds.
+pub async fn export(target: &Target, what: &Export, out: &Path) -> anyhow::Result<u64> {
+    let mut conn = connect(target).await?;
+    let mut params = form_urlencoded::Serializer::new(String::new());
+    if let Some(l) = &what.lot {
+        params.append_pair("lot", l);
+    }
+    if let Some(f) = &what.from {
+        params.append_pair("from", f);
+    }
+    if let Some(t) = &what.to {
+        params.append_pair("to", t);
+    }
+    let base = params.finish();
+    let tmp = out.with_extension("partial");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} events exported ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let mut written = 0u64;
+    let mut token: Option<String> = None;
+    loop {
+        let mut path = format!("/epcis/export?{base}");
+        if let Some(t) = &token {
+            path.push_str(&format!("{}nextPageToken={t}", if base.is_empty() { "" } else { "&" }));
+        }
+        let (status, mut doc) = get_json(&mut conn, &target.url, &path).await?;
+        if !status.is_success() {
+            let detail = doc["detail"].as_str().unwrap_or("no detail given").to_string();
+            anyhow::bail!("the server refused the export ({status}): {detail}");
+        }
+        let events = match doc.pointer_mut("/epcisBody/eventList") {
+            Some(Value::Array(list)) => std::mem::take(list),
+            _ => anyhow::bail!("the server's export has no epcisBody.eventList"),
+        };
+        if token.is_none() {
+            // The document around the events, from the first page.
+            let mut head = doc.clone();
+            if let Value::Object(m) = &mut head {
+                m.remove("nextPageToken");
+                m.remove("epcisBody");
+            }
+            let head = serde_json::to_string(&head)?;
+            let head = head.strip_suffix('}').context("the export is not a JSON object")?;
+            write!(w, "{head},\"epcisBody\":{{\"eventList\":[")?;
+        }
+        for e in &events {
+            if written > 0 {
+                w.write_all(b",\n")?;
+            } else {
+                w.write_all(b"\n")?;
+            }
+            serde_json::to_writer(&mut w, e)?;
+            written += 1;
+        }
+        bar.set_position(written);
+        match doc["nextPageToken"].as_str() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    w.write_all(b"\n]}}\n")?;
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?
+        .sync_all()?;
+    std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
+    bar.finish_and_clear();
+    Ok(written)
+}

@@ -1,0 +1,393 @@
+//! EPCIS capture jobs: a checked document's master data and events turned
+//! into commands (`jejak_epcis::capture`), then recorded one by one through
+//! the engine, by the same rules and the same facility checks as gRPC
+//! capture.
+//!
+//! `rollback` (the default): an event that cannot be mapped fails the job
+//! before anything is written; a command the rules refuse fails it, and
+//! the events the job had recorded are voided again in reverse order (the
+//! log is append-only: what was written stays, corrected), so that none of
+//! them counts. Registrations and observations cannot be voided and are
+//! named in the job when that happens. `proceed`: refused events are
+//! reported and the others recorded.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use jejak_domain::{Command, EventVoided};
+use jejak_engine::{Engine, Submission};
+use jejak_epcis::capture::{Checked, Known, Mapped, Problem};
+use jejak_epcis::export::Ids;
+use jejak_genealogy::Genealogy;
+use jejak_log::ReadLog;
+use jejak_proto::ServiceError;
+use jejak_read::Reader;
+use serde_json::{json, Value};
+
+use crate::auth::{Caller, Need};
+
+/// The largest document one capture takes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+/// Jobs kept for `GET /epcis/capture/{id}`.
+const JOBS_KEPT: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Rollback,
+    Proceed,
+}
+
+impl Behaviour {
+    fn name(self) -> &'static str {
+        match self {
+            Behaviour::Rollback => "rollback",
+            Behaviour::Proceed => "proceed",
+        }
+    }
+}
+
+/// What went wrong with one event (or the header's master data).
+#[derive(Debug, Clone)]
+struct JobError {
+    index: Option<usize>,
+    field: Option<String>,
+    rule: Option<String>,
+    reason: String,
+    message: String,
+}
+
+impl JobError {
+    fn of_problem(p: &Problem) -> JobError {
+        JobError {
+            index: p.index,
+            field: Some(p.field.clone()),
+            rule: None,
+            reason: "EPCIS_EVENT_NOT_MAPPED".into(),
+            message: p.to_string(),
+        }
+    }
+
+    fn of_service(index: Option<usize>, e: &(impl ServiceError + ?Sized)) -> JobError {
+        JobError {
+            index,
+            field: e.field().map(str::to_string),
+            rule: e.rule().map(str::to_string),
+            reason: e.reason().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "eventIndex": self.index,
+            "field": self.field,
+            "rule": self.rule,
+            "reason": self.reason,
+            "detail": self.message,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    created: jejak_domain::Time,
+    finished: Option<jejak_domain::Time>,
+    behaviour: Behaviour,
+    events: usize,
+    recorded: usize,
+    replayed: usize,
+    observations: usize,
+    errors: Vec<JobError>,
+    voided: Vec<String>,
+    not_voided: Vec<String>,
+}
+
+/// The capture jobs of this process, the last [`JOBS_KEPT`] of them.
+#[derive(Default)]
+pub struct Jobs {
+    inner: Mutex<(HashMap<String, Job>, VecDeque<String>)>,
+}
+
+impl Jobs {
+    fn with<T>(&self, f: impl FnOnce(&mut (HashMap<String, Job>, VecDeque<String>)) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// A new running job; its id.
+    pub fn start(&self, behaviour: Behaviour, events: usize) -> String {
+        let mut random = [0u8; 12];
+        if getrandom::fill(&mut random).is_err() {
+            random[..8].copy_from_slice(&jejak_domain::Time::now().0.to_be_bytes());
+        }
+        let id = format!("cap-{}", hex::encode(random));
+        let job = Job {
+            created: jejak_domain::Time::now(),
+            finished: None,
+            behaviour,
+            events,
+            recorded: 0,
+            replayed: 0,
+            observations: 0,
+            errors: Vec::new(),
+            voided: Vec::new(),
+            not_voided: Vec::new(),
+        };
+        self.with(|(map, order)| {
+            map.insert(id.clone(), job);
+            order.push_back(id.clone());
+            while order.len() > JOBS_KEPT {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        });
+        id
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Job)) {
+        self.with(|(map, _)| {
+            if let Some(j) = map.get_mut(id) {
+                f(j);
+            }
+        });
+    }
+
+    /// A job as EPCIS capture job JSON.
+    pub fn json(&self, id: &str) -> Option<Value> {
+        let job = self.with(|(map, _)| map.get(id).cloned())?;
+        let success = job.finished.is_some() && job.errors.is_empty();
+        Some(json!({
+            "captureID": id,
+            "createdAt": jejak_epcis::export::time(job.created),
+            "finishedAt": job.finished.map(jejak_epcis::export::time),
+            "running": job.finished.is_none(),
+            "success": success,
+            "captureErrorBehaviour": job.behaviour.name(),
+            "events": job.events,
+            "recorded": job.recorded,
+            "replayed": job.replayed,
+            "observations": job.observations,
+            "errors": job.errors.iter().map(JobError::json).collect::<Vec<_>>(),
+            "voided": job.voided,
+            "notVoided": job.not_voided,
+        }))
+    }
+}
+
+/// The store as capture mapping asks about it.
+struct Store<'g>(&'g Genealogy);
+
+impl Known for Store<'_> {
+    fn facility(&self, id: &str) -> bool {
+        jejak_domain::Facts::facility(self.0, id).is_some()
+    }
+
+    fn product_of_gtin(&self, gtin: &str) -> Option<String> {
+        let gtin = jejak_domain::gs1::Gtin::parse(gtin).ok()?;
+        self.0
+            .master_data()
+            .products
+            .iter()
+            .find(|p| p.gtin.as_ref() == Some(&gtin))
+            .map(|p| p.id.clone())
+    }
+
+    fn lot(&self, id: &str) -> bool {
+        jejak_domain::Facts::lot(self.0, id).is_some()
+    }
+
+    fn party(&self, id: &str) -> bool {
+        jejak_domain::Facts::party(self.0, id).is_some()
+    }
+
+    fn product(&self, id: &str) -> bool {
+        jejak_domain::Facts::product(self.0, id).is_some()
+    }
+
+    fn standard(&self, id: &str) -> bool {
+        jejak_domain::Facts::standard(self.0, id).is_some()
+    }
+}
+
+/// What a job will record, in order: (the event's index, or none for
+/// master data; the command, or why the event maps onto nothing).
+pub struct Plan {
+    items: Vec<(Option<usize>, Result<Mapped, Problem>)>,
+}
+
+/// Maps a checked document onto commands. A header whose vocabularies
+/// cannot be read, or an event that cannot be hashed, is a problem of
+/// the whole document.
+pub fn plan<L: ReadLog>(reader: &Reader<L>, ids: &Ids, checked: &Checked, _: Behaviour) -> Result<Plan, Problem> {
+    let context = jejak_epcis::hash::Context::from_document(&json!({ "@context": checked.context }));
+    let mut hashes = Vec::with_capacity(checked.events.len());
+    for (i, e) in checked.events.iter().enumerate() {
+        let h = jejak_epcis::hash::event_hash(e, &context).map_err(|err| Problem {
+            index: Some(i),
+            field: "event".into(),
+            reason: format!("its CBV 2.0 event hash cannot be computed: {err}"),
+        })?;
+        hashes.push(h);
+    }
+    let g = reader.projection().read();
+    let store = Store(&g);
+    let mut items = Vec::new();
+    if let Some(master) = &checked.master {
+        for m in jejak_epcis::capture::map_master_data(master, ids, &store)? {
+            items.push((None, Ok(m)));
+        }
+    }
+    for (i, (e, h)) in checked.events.iter().zip(&hashes).enumerate() {
+        items.push((Some(i), jejak_epcis::capture::map_event(i, e, h, ids, &store)));
+    }
+    Ok(Plan { items })
+}
+
+/// The facility a command is recorded at, if any.
+fn facility(c: &Command) -> Option<&str> {
+    Some(match c {
+        Command::ReceiveMaterial(e) => &e.facility_id,
+        Command::InspectLot(e) => &e.facility_id,
+        Command::ProcessLots(e) => &e.facility_id,
+        Command::PackLot(e) => &e.facility_id,
+        Command::ShipLot(e) => &e.facility_id,
+        Command::ChangeLotStatus(e) => &e.facility_id,
+        Command::VoidEvent(e) => &e.facility_id,
+        Command::ObserveEpcis(e) if !e.facility_id.is_empty() => &e.facility_id,
+        _ => return None,
+    })
+}
+
+/// Whether `caller` may record `c` (as the gRPC API decides it).
+fn authorize(caller: &Caller, c: &Command) -> Result<(), tonic::Status> {
+    match (c, facility(c)) {
+        (_, Some(f)) => caller.may_capture_at(f),
+        (Command::RegisterFacility(_) | Command::RegisterStandard(_), None) => {
+            caller.require(Need::Admin, "register facilities and quality standards")
+        }
+        _ => caller.require(Need::Capture, "capture EPCIS events"),
+    }
+}
+
+/// A refusal of the authentication rules, for the job.
+struct Denied(tonic::Status);
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl ServiceError for Denied {
+    fn error_code(&self) -> jejak_proto::ErrorCode {
+        match self.0.code() {
+            tonic::Code::Unauthenticated => jejak_proto::ErrorCode::Unauthenticated,
+            _ => jejak_proto::ErrorCode::PermissionDenied,
+        }
+    }
+}
+
+async fn submit<S: Engine>(
+    writer: &S,
+    caller: &Caller,
+    m: &Mapped,
+    index: Option<usize>,
+) -> Result<jejak_engine::Receipt, JobError> {
+    authorize(caller, &m.command).map_err(|s| JobError::of_service(index, &Denied(s)))?;
+    let kind = jejak_proto::command_to_proto(&m.id, &m.command);
+    let submission = Submission::try_from(kind).map_err(|e| JobError::of_service(index, &e))?;
+    writer
+        .submit(submission, &caller.actor())
+        .await
+        .map_err(|e| JobError::of_service(index, &e))
+}
+
+/// Records a plan, updating the job as it goes.
+pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, plan: Plan, behaviour: Behaviour) {
+    let unmapped: Vec<JobError> = plan
+        .items
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(JobError::of_problem))
+        .collect();
+    if behaviour == Behaviour::Rollback && !unmapped.is_empty() {
+        jobs.update(id, |j| {
+            j.errors = unmapped;
+            j.finished = Some(jejak_domain::Time::now());
+        });
+        return;
+    }
+    jobs.update(id, |j| j.errors.extend(unmapped));
+    // What this job wrote itself (not replays), to void on a rollback.
+    let mut written: Vec<(String, Command)> = Vec::new();
+    for (index, item) in &plan.items {
+        let Ok(m) = item else { continue };
+        match submit(writer, caller, m, *index).await {
+            Ok(receipt) => {
+                let observation = matches!(m.command, Command::ObserveEpcis(_));
+                jobs.update(id, |j| {
+                    j.recorded += 1;
+                    j.replayed += usize::from(receipt.replayed);
+                    j.observations += usize::from(observation);
+                });
+                if !receipt.replayed {
+                    written.push((receipt.event_id, m.command.clone()));
+                }
+            }
+            Err(e) => {
+                jobs.update(id, |j| j.errors.push(e));
+                if behaviour == Behaviour::Rollback {
+                    roll_back(jobs, id, writer, caller, written, *index).await;
+                    break;
+                }
+            }
+        }
+    }
+    jobs.update(id, |j| j.finished = Some(jejak_domain::Time::now()));
+}
+
+/// Voids what a failed job recorded, newest first.
+async fn roll_back<S: Engine>(
+    jobs: &Jobs,
+    id: &str,
+    writer: &S,
+    caller: &Caller,
+    written: Vec<(String, Command)>,
+    failed: Option<usize>,
+) {
+    let why = match failed {
+        Some(i) => format!("EPCIS capture {id} rolled back: event {i} was refused"),
+        None => format!("EPCIS capture {id} rolled back: its master data was refused"),
+    };
+    for (n, (event_id, command)) in written.into_iter().rev().enumerate() {
+        let voidable = !matches!(
+            command,
+            Command::ObserveEpcis(_)
+                | Command::RegisterParty(_)
+                | Command::RegisterFacility(_)
+                | Command::RegisterProduct(_)
+                | Command::RegisterStandard(_)
+        );
+        let Some(f) = facility(&command).filter(|_| voidable) else {
+            jobs.update(id, |j| j.not_voided.push(event_id.clone()));
+            continue;
+        };
+        let void = Mapped {
+            id: format!("{id}-undo-{n}"),
+            command: Command::VoidEvent(EventVoided {
+                facility_id: f.to_string(),
+                voided_event_id: event_id.clone(),
+                reason: why.clone(),
+                replacement_event_id: None,
+                occurred_at: None,
+            }),
+        };
+        match submit(writer, caller, &void, None).await {
+            Ok(_) => jobs.update(id, |j| j.voided.push(event_id.clone())),
+            Err(e) => jobs.update(id, |j| {
+                j.not_voided.push(event_id.clone());
+                j.errors.push(e);
+            }),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The EPCIS 2.0 query interface over plain HTTP on the server's port:
+//! one lot's events by its class, filters, pages with `Link` headers,
+//! CBV 2.0 event hash ids, refusals as problem+json, and what each role
+//! receives.
+
+use std::time::Duration;
+
+use jejak_proto::v1 as p;
+use jejak_server::demo::ids::{
+    DRIED_PADDY_LOT, PADDY_LOT, PREMIUM_RICE_GTIN, RICE_BAG_LOT, RICE_BAG_SERIAL, UKM_BERKAH, UKM_SRIREJEKI,
+};
+use serde_json::Value;
+
+use crate::support::Demo;
+
+const DOMAIN: &str = "https://id.jejak.example";
+
+fn rice_bag_class() -> String {
+    format!("https://id.gs1.org/01/{PREMIUM_RICE_GTIN}/10/{RICE_BAG_LOT}")
+}
+
+/// GET `path` with an optional bearer token; the reply and its JSON body.
+async fn get(demo: &Demo, path: &str, token: Option<&str>) -> (jejak_testkit::HttpReply, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let reply = demo
+        .server
+        .http_get(path, &headers)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e:#}"));
+    let body: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", String::from_utf8_lossy(&reply.body)));
+    (reply, body)
+}
+
+fn events(body: &Value) -> Vec<Value> {
+    body.pointer("/epcisBody/queryResults/resultsBody/eventList")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_else(|| panic!("no event list in {body}"))
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    format!("/epcis/events?{}", s.finish())
+}
+
+fn admin(demo: &Demo) -> Option<&str> {
+    demo.server.admin_token.as_deref()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lots_events_come_as_epcis_with_hash_ids_filters_and_pages() {
+    let demo = Demo::start().await;
+    let class = rice_bag_class();
+    let (reply, body) = get(&demo, &query(&[("MATCH_epcClass", &class)]), admin(&demo)).await;
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(reply.header("gs1-epcis-version"), Some("2.0.0"));
+    assert_eq!(reply.header("gs1-cbv-version"), Some("2.0.0"));
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/ld+json")));
+    assert_eq!(body["type"], "EPCISQueryDocument");
+    let all = events(&body);
+    let steps: Vec<&str> = all.iter().filter_map(|e| e["bizStep"].as_str()).collect();
+    // Made by milling (a transformation), inspected, packed into bags, shipped.
+    assert!(all.iter().any(|e| e["type"] == "TransformationEvent"), "{steps:?}");
+    assert!(steps.contains(&"packing"), "{steps:?}");
+    let packing = all.iter().find(|e| e["bizStep"] == "packing").expect("a packing event");
+    assert_eq!(packing["type"], "AggregationEvent");
+    assert_eq!(packing["parentID"], class.as_str());
+    let bag = format!("https://id.gs1.org/01/{PREMIUM_RICE_GTIN}/21/{RICE_BAG_SERIAL}");
+    assert!(
+        packing["childEPCs"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == bag.as_str())),
+        "{packing}"
+    );
+    let made = all
+        .iter()
+        .find(|e| e["type"] == "TransformationEvent")
+        .expect("milling");
+    let output = made["outputQuantityList"]
+        .as_array()
+        .and_then(|l| l.iter().find(|q| q["epcClass"] == class.as_str()))
+        .expect("the lot is an output");
+    assert_eq!(output["uom"], "KGM");
+    assert!(output["quantity"].as_f64().is_some_and(|q| q > 0.0), "{output}");
+    // Every event is named by its CBV 2.0 hash, and names differ.
+    let ids: Vec<&str> = all.iter().filter_map(|e| e["eventID"].as_str()).collect();
+    assert_eq!(ids.len(), all.len());
+    for id in &ids {
+        assert!(id.starts_with("ni:///sha-256;") && id.ends_with("?ver=CBV2.0"), "{id}");
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len());
+    // The same query twice gives the same ids (the mapping is a function).
+    let (_, again) = get(&demo, &query(&[("MATCH_epcClass", &class)]), admin(&demo)).await;
+    let again: Vec<String> = events(&again).iter().map(|e| e["eventID"].to_string()).collect();
+    assert_eq!(again, all.iter().map(|e| e["eventID"].to_string()).collect::<Vec<_>>());
+
+    // Filters narrow; pages of two follow their Link headers to the same events.
+    let (_, packed) = get(
+        &demo,
+        &query(&[("MATCH_epcClass", &class), ("EQ_bizStep", "packing")]),
+        admin(&demo),
+    )
+    .await;
+    assert_eq!(events(&packed).len(), 1);
+    let (_, typed) = get(
+        &demo,
+        &query(&[("MATCH_epcClass", &class), ("eventType", "AggregationEvent")]),
+        admin(&demo),
+    )
+    .await;
+    assert_eq!(events(&typed).len(), 1);
+    let (_, none) = get(
+        &demo,
+        &query(&[("MATCH_epcClass", &class), ("LT_eventTime", "2001-01-01T00:00:00Z")]),
+        admin(&demo),
+    )
+    .await;
+    assert!(events(&none).is_empty());
+    let mut paged = Vec::new();
+    let mut path = query(&[("MATCH_epcClass", &class), ("perPage", "2")]);
+    for _ in 0..all.len() + 1 {
+        let (reply, body) = get(&demo, &path, admin(&demo)).await;
+        let page = events(&body);
+        assert!(page.len() <= 2);
+        paged.extend(page.iter().map(|e| e["eventID"].to_string()));
+        match reply.header("link") {
+            Some(link) => {
+                let target = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.split_once('>'))
+                    .map(|(t, rest)| {
+                        assert!(rest.contains("rel=\"next\""), "{link}");
+                        t.to_string()
+                    })
+                    .expect("a Link header with a target");
+                path = target;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all.iter().map(|e| e["eventID"].to_string()).collect::<Vec<_>>());
+
+    // A scan of the whole log finds the receipts of the paddy, by location.
+    let (_, receipts) = get(
+        &demo,
+        &query(&[
+            ("EQ_bizStep", "receiving"),
+            ("EQ_bizLocation", &format!("{DOMAIN}/loc/fac-demak")),
+            ("perPage", "1000"),
+        ]),
+        admin(&demo),
+    )
+    .await;
+    let receipts = events(&receipts);
+    assert!(
+        receipts
+            .iter()
+            .any(|e| e["quantityList"][0]["epcClass"] == format!("{DOMAIN}/lot/prd-dmk-gkp/{PADDY_LOT}").as_str()),
+        "{receipts:?}"
+    );
+    assert!(receipts.iter().all(|e| e["bizStep"] == "receiving"));
+
+    // A voided inspection comes again with its error declaration.
+    let dried = format!("{DOMAIN}/lot/prd-dmk-gkg/{DRIED_PADDY_LOT}");
+    let (_, dried) = get(&demo, &query(&[("MATCH_epcClass", &dried)]), admin(&demo)).await;
+    let dried = events(&dried);
+    let declared = dried
+        .iter()
+        .find(|e| e.get("errorDeclaration").is_some())
+        .expect("the voided inspection re-issued with an error declaration");
+    assert_eq!(declared["errorDeclaration"]["reason"], "incorrect_data");
+    let original = dried
+        .iter()
+        .find(|e| e.get("errorDeclaration").is_none() && e["eventID"] == declared["eventID"])
+        .expect("the same event id as the event it declares wrong (errorDeclaration is not hashed)");
+    assert_eq!(original["bizStep"], "inspecting");
+
+    // The event types, and refusals that name the parameter.
+    let (reply, types) = get(&demo, "/epcis/eventTypes", None).await;
+    assert_eq!(reply.status, 200);
+    assert!(types
+        .as_array()
+        .is_some_and(|t| t.iter().any(|x| x == "TransformationEvent")));
+    for (path, names) in [
+        (query(&[("perPage", "0")]), "perPage"),
+        (query(&[("GE_eventTime", "yesterday")]), "GE_eventTime"),
+        (query(&[("EQ_bizstep", "receiving")]), "EQ_bizstep"),
+        (query(&[("eventType", "ThingEvent")]), "eventType"),
+    ] {
+        let (reply, body) = get(&demo, &path, admin(&demo)).await;
+        assert_eq!(reply.status, 400, "{path}: {body}");
+        assert!(reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/problem+json")));
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains(names)),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_receives_what_its_view_discloses() {
+    let demo = Demo::start().await;
+    let paddy = format!("{DOMAIN}/lot/prd-dmk-gkp/{PADDY_LOT}");
+    let year = Duration::from_secs(365 * 86_400);
+    // Who owns the paddy lot decides who sees its quantities.
+    let owner = {
+        let (_, body) = get(&demo, &query(&[("MATCH_epcClass", &paddy)]), admin(&demo)).await;
+        let receipt = events(&body)
+            .into_iter()
+            .find(|e| e["bizStep"] == "receiving")
+            .expect("the paddy's receipt");
+        let owner = receipt["destinationList"][0]["destination"]
+            .as_str()
+            .and_then(|d| d.strip_prefix(&format!("{DOMAIN}/party/")))
+            .expect("the owner as destination")
+            .to_string();
+        assert!(receipt["quantityList"][0]["quantity"].is_number(), "{receipt}");
+        assert!(receipt["jejak:eventId"].is_string(), "{receipt}");
+        owner
+    };
+    let other = if owner == UKM_BERKAH { UKM_SRIREJEKI } else { UKM_BERKAH };
+    let own = demo
+        .server
+        .issue_token(p::AccessRole::Member, &[], &owner, year)
+        .await
+        .expect("a token of the owner");
+    let stranger = demo
+        .server
+        .issue_token(p::AccessRole::Member, &[], other, year)
+        .await
+        .expect("a token of another UKM");
+    for (who, token, full) in [
+        ("the owner", Some(own.as_str()), true),
+        ("another UKM", Some(stranger.as_str()), false),
+        ("a caller without a token", None, false),
+    ] {
+        let (reply, body) = get(&demo, &query(&[("MATCH_epcClass", &paddy)]), token).await;
+        assert_eq!(reply.status, 200, "{who}: {body}");
+        let got = events(&body);
+        let receipt = got
+            .iter()
+            .find(|e| e["bizStep"] == "receiving")
+            .unwrap_or_else(|| panic!("{who} sees the receipt's public parts"));
+        assert_eq!(receipt["quantityList"][0]["epcClass"], paddy.as_str(), "{who}");
+        assert_eq!(
+            receipt["quantityList"][0]["quantity"].is_number(),
+            full,
+            "{who}: {receipt}"
+        );
+        assert_eq!(receipt["jejak:eventId"].is_string(), full, "{who}: {receipt}");
+        let inspection = got
+            .iter()
+            .find(|e| e["bizStep"] == "inspecting")
+            .expect("an inspection");
+        assert!(inspection["disposition"].is_string(), "{who}: verdicts are public");
+        assert_eq!(
+            inspection.get("sensorElementList").is_some(),
+            full,
+            "{who}: {inspection}"
+        );
+        // What a caller cannot see, it cannot filter on either.
+        let text = body.to_string();
+        if !full {
+            assert!(!text.contains("\"uom\":\"KGM\""), "{who}: {text}");
+        }
+    }
+}
