@@ -277,3 +277,179 @@ async fn each_role_receives_what_its_view_discloses() {
         }
     }
 }
+
+/// The conformance data beside the project.
+fn conformance(dir: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/openepcis")
+        .join(dir)
+}
+
+fn json_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(conformance(dir))
+        .unwrap_or_else(|e| panic!("read {}: {e}", conformance(dir).display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no documents in {dir}");
+    files
+}
+
+/// POSTs a document to /epcis/capture as the administrator.
+async fn post(server: &jejak_testkit::Server, body: &[u8], behaviour: &str) -> (jejak_testkit::HttpReply, Value) {
+    let auth = format!("Bearer {}", server.admin_token.as_deref().expect("an admin token"));
+    let reply = jejak_testkit::http_request(
+        server.authority(),
+        "POST",
+        "/epcis/capture",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/ld+json"),
+            ("GS1-Capture-Error-Behaviour", behaviour),
+        ],
+        body,
+    )
+    .await
+    .expect("POST /epcis/capture");
+    let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    (reply, json)
+}
+
+/// Follows a capture job until it ends.
+async fn finished(server: &jejak_testkit::Server, job: &Value) -> Value {
+    let id = job["captureID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no captureID in {job}"));
+    let auth = format!("Bearer {}", server.admin_token.as_deref().expect("an admin token"));
+    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    loop {
+        let reply = server
+            .http_get(&format!("/epcis/capture/{id}"), &[("authorization", &auth)])
+            .await
+            .expect("GET the capture job");
+        let job: Value = serde_json::from_slice(&reply.body).expect("a job as JSON");
+        if job["running"] == false {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "capture job {id} still running: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Every event the store answers to an administrator, by scanning the log.
+async fn all_events(server: &jejak_testkit::Server) -> Vec<Value> {
+    let auth = format!("Bearer {}", server.admin_token.as_deref().expect("an admin token"));
+    let mut out = Vec::new();
+    let mut path = "/epcis/events?perPage=1000".to_string();
+    loop {
+        let reply = server
+            .http_get(&path, &[("authorization", &auth)])
+            .await
+            .expect("GET /epcis/events");
+        let body: Value = serde_json::from_slice(&reply.body).expect("a query document");
+        out.extend(events(&body));
+        match reply
+            .header("link")
+            .and_then(|l| l.strip_prefix('<'))
+            .and_then(|l| l.split_once('>'))
+        {
+            Some((next, _)) => path = next.to_string(),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openepcis_documents_are_captured_and_queried_back_and_invalid_ones_write_nothing() {
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions::default()).expect("an empty server");
+    let mut expected = Vec::new();
+    for dir in ["Capture/Documents", "Capture/Events"] {
+        for file in json_files(dir) {
+            let body = std::fs::read(&file).expect("read the document");
+            let doc: Value = serde_json::from_slice(&body).expect("the document is JSON");
+            // The reference's ids of its events, computed over the whole document.
+            let hashes =
+                jejak_epcis::hash::document_hashes(&doc).unwrap_or_else(|e| panic!("{}: hashes: {e}", file.display()));
+            let (reply, job) = post(&server, &body, "rollback").await;
+            assert_eq!(reply.status, 202, "{}: {job}", file.display());
+            assert!(reply
+                .header("location")
+                .is_some_and(|l| l.starts_with("/epcis/capture/")));
+            let job = finished(&server, &job).await;
+            assert_eq!(job["success"], true, "{}: {job}", file.display());
+            assert_eq!(
+                job["recorded"].as_u64(),
+                Some(hashes.len() as u64),
+                "{}: {job}",
+                file.display()
+            );
+            expected.extend(hashes);
+        }
+    }
+    let stored = all_events(&server).await;
+    let ids: std::collections::HashSet<&str> = stored.iter().filter_map(|e| e["eventID"].as_str()).collect();
+    for h in &expected {
+        assert!(ids.contains(h.as_str()), "event {h} is not answered by /epcis/events");
+    }
+    // Their extensions keep their meaning: each comes with its document's context.
+    let extended = stored
+        .iter()
+        .find(|e| e.get("example:myField").is_some())
+        .expect("an event with an example: extension");
+    assert!(extended.get("@context").is_some(), "{extended}");
+
+    let before = server.status().await.expect("status").log_position;
+    for file in json_files("Capture/Invalid") {
+        let body = std::fs::read(&file).expect("read the document");
+        let (reply, problem) = post(&server, &body, "rollback").await;
+        assert_eq!(reply.status, 400, "{}: {problem}", file.display());
+        assert!(reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/problem+json")));
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(':') && detail.len() > 10,
+            "{}: {problem}",
+            file.display()
+        );
+    }
+    // Named: the field and, in a document of several events, the event.
+    let second = std::fs::read(
+        conformance("Capture/Invalid").join("ObjectEvent_with_non_standard_bizStep_in_second_event.json"),
+    )
+    .expect("read");
+    let (_, problem) = post(&server, &second, "rollback").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("event 1") && d.contains("bizStep")),
+        "{problem}"
+    );
+    assert_eq!(
+        server.status().await.expect("status").log_position,
+        before,
+        "a refused document wrote nothing"
+    );
+
+    // More than 10,000 events is refused with the limit named.
+    let event = serde_json::json!({
+        "type": "ObjectEvent", "eventTime": "2026-07-22T06:45:00+02:00", "eventTimeZoneOffset": "+02:00",
+        "action": "OBSERVE", "epcList": ["https://id.gs1.org/01/09521141012345/21/2017"],
+    });
+    let many = serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-07-22T06:45:00+02:00",
+        "epcisBody": { "eventList": vec![event; 10_001] },
+    });
+    let (reply, problem) = post(&server, &serde_json::to_vec(&many).expect("encode"), "rollback").await;
+    assert_eq!(reply.status, 413, "{problem}");
+    assert!(
+        problem["detail"].as_str().is_some_and(|d| d.contains("10000")),
+        "{problem}"
+    );
+    assert_eq!(server.status().await.expect("status").log_position, before);
+}

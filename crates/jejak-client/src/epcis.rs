@@ -1,6 +1,8 @@
-//! `jejak epcis export`: the server's EPCIS 2.0 documents, page after page
-//! over the same connection as gRPC calls (plain HTTP GETs on HTTP/2,
-//! TLS and token included), written as one EPCISDocument.
+//! `jejak epcis export` and `jejak epcis capture`: the server's EPCIS 2.0
+//! REST interface over the same connection as gRPC calls (plain HTTP on
+//! HTTP/2, TLS and token included). An export is fetched page after page
+//! and written as one EPCISDocument; a capture is posted and its job
+//! followed until it ends.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,12 +15,30 @@ use crate::{connect, Conn, Target};
 
 /// GETs `path_and_query` on the server; the status and the JSON body.
 async fn get_json(conn: &mut Conn, url: &str, path_and_query: &str) -> anyhow::Result<(http::StatusCode, Value)> {
+    request_json(conn, url, http::Method::GET, path_and_query, Vec::new(), &[]).await
+}
+
+/// Sends a request; the status and the JSON body of the reply.
+async fn request_json(
+    conn: &mut Conn,
+    url: &str,
+    method: http::Method,
+    path_and_query: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(http::StatusCode, Value)> {
     use tower_service::Service;
-    let request = http::Request::builder()
-        .method(http::Method::GET)
+    let mut builder = http::Request::builder()
+        .method(method)
         .uri(format!("{}{path_and_query}", url.trim_end_matches('/')))
-        .header(http::header::ACCEPT, "application/ld+json, application/json")
-        .body(tonic::body::Body::empty())
+        .header(http::header::ACCEPT, "application/ld+json, application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from(
+            body,
+        ))))
         .context("build the request")?;
     std::future::poll_fn(|cx| conn.poll_ready(cx))
         .await
@@ -124,4 +144,66 @@ pub async fn export(target: &Target, what: &Export, out: &Path) -> anyhow::Resul
     std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
     bar.finish_and_clear();
     Ok(written)
+}
+
+/// How a capture ended.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub job: Value,
+}
+
+impl Captured {
+    pub fn success(&self) -> bool {
+        self.job["success"].as_bool() == Some(true)
+    }
+}
+
+/// Posts an EPCIS document to the server and follows its job until it
+/// ends (`proceed`: refused events are reported and the rest recorded;
+/// otherwise all or nothing).
+pub async fn capture(target: &Target, file: &Path, proceed: bool) -> anyhow::Result<Captured> {
+    let body = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+    let mut conn = connect(target).await?;
+    let behaviour = if proceed { "proceed" } else { "rollback" };
+    let (status, job) = request_json(
+        &mut conn,
+        &target.url,
+        http::Method::POST,
+        "/epcis/capture",
+        body,
+        &[
+            ("content-type", "application/ld+json"),
+            ("GS1-Capture-Error-Behaviour", behaviour),
+        ],
+    )
+    .await?;
+    if status != http::StatusCode::ACCEPTED {
+        let detail = job["detail"].as_str().unwrap_or("no detail given").to_string();
+        anyhow::bail!("the server refused the document ({status}): {detail}");
+    }
+    let id = job["captureID"]
+        .as_str()
+        .context("the server's capture job has no captureID")?
+        .to_string();
+    let total = job["events"].as_u64().unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events recorded ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut wait = std::time::Duration::from_millis(20);
+    loop {
+        let (status, job) = get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await?;
+        if !status.is_success() {
+            let detail = job["detail"].as_str().unwrap_or("no detail given").to_string();
+            anyhow::bail!("capture job {id} could not be read ({status}): {detail}");
+        }
+        bar.set_position(job["recorded"].as_u64().unwrap_or(0));
+        if job["running"].as_bool() != Some(true) {
+            bar.finish_and_clear();
+            return Ok(Captured { job });
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_millis(500));
+    }
 }

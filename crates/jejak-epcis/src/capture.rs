@@ -305,9 +305,10 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
         }
     }
     let identified = match kind {
-        "ObjectEvent" => nonempty(e, "epcList") || nonempty(e, "quantityList"),
+        // A sensor report may list no instance, but names the list.
+        "ObjectEvent" => e.get("epcList").is_some_and(Value::is_array) || nonempty(e, "quantityList"),
         "AggregationEvent" | "AssociationEvent" => {
-            e.contains_key("parentID") || nonempty(e, "childEPCs") || nonempty(e, "childQuantityList")
+            e.contains_key("parentID") || e.contains_key("childEPCs") || nonempty(e, "childQuantityList")
         }
         "TransactionEvent" => nonempty(e, "bizTransactionList"),
         _ => [
@@ -718,8 +719,16 @@ fn command_id(e: &Map<String, Value>, hash: &str) -> String {
 }
 
 /// What one event becomes: the command of jejak's shape at one of its
-/// facilities, or an observation. `hash` is the event's CBV 2.0 hash.
-pub fn map_event(index: usize, event: &Value, hash: &str, ids: &Ids, known: &dyn Known) -> Result<Mapped, Problem> {
+/// facilities, or an observation (kept with the document's `context`, so
+/// that its prefixes keep their meaning). `hash` is the event's CBV 2.0 hash.
+pub fn map_event(
+    index: usize,
+    event: &Value,
+    hash: &str,
+    context: &Value,
+    ids: &Ids,
+    known: &dyn Known,
+) -> Result<Mapped, Problem> {
     let Some(e) = event.as_object() else {
         return Err(problem(Some(index), "event", "is not a JSON object"));
     };
@@ -730,12 +739,18 @@ pub fn map_event(index: usize, event: &Value, hash: &str, ids: &Ids, known: &dyn
         .map(cbv_word)
         .unwrap_or_default();
     let action = e.get("action").and_then(Value::as_str).unwrap_or_default();
-    let id = command_id(e, hash);
+    let mut id = command_id(e, hash);
+    if e.contains_key("errorDeclaration") && str_of(e, "eventId").is_none() {
+        // Another system's declaration that an event was wrong: an
+        // observation of its own beside the event it declares wrong.
+        id.push_str("-error");
+    }
     let s = Shape { index, e, ids, known };
     let observation = || {
         let facility_id = facility_of(e, ids, known).unwrap_or_default();
         let mut kept = e.clone();
         kept.insert("eventID".into(), Value::String(hash.to_string()));
+        kept.entry("@context").or_insert_with(|| context.clone());
         Ok(Mapped {
             id: id.clone(),
             command: Command::ObserveEpcis(EpcisObserved {

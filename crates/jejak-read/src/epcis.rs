@@ -225,6 +225,9 @@ impl<L: ReadLog> Reader<L> {
             )
         };
         match mapped {
+            // Kept as received, named by the hash taken at capture (in its
+            // own document's context).
+            Some(e) if matches!(subject_event, Event::EpcisObserved(_)) && e.get("eventID").is_some() => Ok(Some(e)),
             Some(e) => Ok(Some(with_event_id(e, context)?)),
             None => Ok(None),
         }

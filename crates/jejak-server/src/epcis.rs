@@ -269,15 +269,12 @@ async fn capture<L: ReadLog, S: Engine>(
     };
     let checked = match jejak_epcis::capture::check_document(&doc) {
         Ok(c) => c,
-        Err(p) => {
-            let mut r = invalid(p.to_string());
-            if p.field.starts_with("epcisBody.eventList") && p.reason.contains("at most") {
-                *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            }
-            return r;
+        Err(p) if p.index.is_none() && p.field == "epcisBody.eventList" && p.reason.contains("at most") => {
+            return problem(&Refusal::new(ErrorCode::TooLarge, p.to_string()).with_reason("EPCIS_TOO_MANY_EVENTS"))
         }
+        Err(p) => return invalid(p.to_string()),
     };
-    let plan = match crate::epcis_capture::plan(&s.reader, &s.ids, &checked, behaviour) {
+    let plan = match crate::epcis_capture::plan(&s.reader, &s.ids, &doc, &checked) {
         Ok(p) => p,
         Err(p) => return invalid(p.to_string()),
     };

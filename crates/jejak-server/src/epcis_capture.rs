@@ -219,8 +219,10 @@ pub struct Plan {
 /// Maps a checked document onto commands. A header whose vocabularies
 /// cannot be read, or an event that cannot be hashed, is a problem of
 /// the whole document.
-pub fn plan<L: ReadLog>(reader: &Reader<L>, ids: &Ids, checked: &Checked, _: Behaviour) -> Result<Plan, Problem> {
-    let context = jejak_epcis::hash::Context::from_document(&json!({ "@context": checked.context }));
+pub fn plan<L: ReadLog>(reader: &Reader<L>, ids: &Ids, document: &Value, checked: &Checked) -> Result<Plan, Problem> {
+    // The whole document: a short CBV name means its URI in every event
+    // once one event of the document uses it (as the reference computes it).
+    let context = jejak_epcis::hash::Context::from_document(document);
     let mut hashes = Vec::with_capacity(checked.events.len());
     for (i, e) in checked.events.iter().enumerate() {
         let h = jejak_epcis::hash::event_hash(e, &context).map_err(|err| Problem {
@@ -239,7 +241,10 @@ pub fn plan<L: ReadLog>(reader: &Reader<L>, ids: &Ids, checked: &Checked, _: Beh
         }
     }
     for (i, (e, h)) in checked.events.iter().zip(&hashes).enumerate() {
-        items.push((Some(i), jejak_epcis::capture::map_event(i, e, h, ids, &store)));
+        items.push((
+            Some(i),
+            jejak_epcis::capture::map_event(i, e, h, &checked.context, ids, &store),
+        ));
     }
     Ok(Plan { items })
 }
@@ -333,6 +338,15 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
                 if !receipt.replayed {
                     written.push((receipt.event_id, m.command.clone()));
                 }
+            }
+            // The same eventID is the same event (the CBV hash leaves out
+            // the record time, the id and the context): captured before.
+            Err(e) if e.reason == "COMMAND_ID_REUSED" && matches!(m.command, Command::ObserveEpcis(_)) => {
+                jobs.update(id, |j| {
+                    j.recorded += 1;
+                    j.replayed += 1;
+                    j.observations += 1;
+                });
             }
             Err(e) => {
                 jobs.update(id, |j| j.errors.push(e));

@@ -539,9 +539,29 @@ pub(crate) enum EpcisCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Capture an EPCIS 2.0 document (JSON-LD): events of jejak's kinds
+    /// at its facilities go through the same rules as every capture,
+    /// other valid events are kept as observations. All or nothing unless
+    /// --proceed. Prints the capture job; exits 1 when it failed.
+    Capture {
+        /// The EPCISDocument, or one event with its @context.
+        file: PathBuf,
+        /// Record the events the rules accept and report the others.
+        #[arg(long)]
+        proceed: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
 }
 
 impl EpcisCommand {
+    /// Exit status 1 when a capture failed (the job is printed either way).
+    fn report(c: &jejak_client::epcis::Captured) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(&c.job)?);
+        anyhow::ensure!(c.success(), "the capture failed: see its errors above");
+        Ok(())
+    }
+
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             EpcisCommand::Export {
@@ -555,6 +575,10 @@ impl EpcisCommand {
                 let n = jejak_client::epcis::export(&server.target(), &what, &out).await?;
                 println!("wrote {n} EPCIS events to {}", out.display());
                 Ok(())
+            }
+            EpcisCommand::Capture { file, proceed, server } => {
+                let captured = jejak_client::epcis::capture(&server.target(), &file, proceed).await?;
+                EpcisCommand::report(&captured)
             }
         }
     }

@@ -35,7 +35,7 @@ pub(super) const STANDARD_PREFIXES: [(&str, &str); 8] = [
 ];
 
 /// The other terms the standard context defines (in any of its scopes);
-/// it is protected, so a document may not define them again.
+/// it is protected, so a definition of one in a document is not used.
 const TERMS: &[&str] = &[
     "AggregationEvent",
     "AssociationEvent",
