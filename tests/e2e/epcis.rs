@@ -453,3 +453,137 @@ async fn openepcis_documents_are_captured_and_queried_back_and_invalid_ones_writ
     );
     assert_eq!(server.status().await.expect("status").log_position, before);
 }
+
+/// A timestamp to the millisecond (EPCIS times are kept to the millisecond).
+fn millis(t: &mut Option<prost_types::Timestamp>) {
+    if let Some(t) = t {
+        t.nanos -= t.nanos % 1_000_000;
+    }
+}
+
+/// A lot as both servers must show it: everything, times to the millisecond.
+fn comparable(mut lot: p::Lot) -> p::Lot {
+    millis(&mut lot.created_at);
+    for i in &mut lot.inspections {
+        millis(&mut i.occurred_at);
+    }
+    for s in &mut lot.shipments {
+        millis(&mut s.occurred_at);
+    }
+    lot
+}
+
+async fn story(
+    server: &jejak_testkit::Server,
+    label: &str,
+) -> (Vec<p::Lot>, Vec<(String, String, String)>, p::OriginSharesReply) {
+    let mut trace = server.trace().await.expect("a trace client");
+    let target = || p::Target {
+        kind: Some(p::target::Kind::Label(label.to_string())),
+    };
+    let t = trace
+        .backward_trace(p::TraceRequest {
+            target: Some(target()),
+            max_depth: 0,
+            max_nodes: 0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("trace {label}: {e}"))
+        .into_inner();
+    let mut lots: Vec<p::Lot> = t.nodes.into_iter().filter_map(|n| n.lot).map(comparable).collect();
+    lots.sort_by(|a, b| a.lot_id.cmp(&b.lot_id));
+    let mut edges: Vec<(String, String, String)> = t
+        .edges
+        .into_iter()
+        .map(|e| (e.input_lot_id, e.output_lot_id, format!("{:?}", e.quantity)))
+        .collect();
+    edges.sort();
+    let shares = trace
+        .origin_shares(p::OriginSharesRequest { target: Some(target()) })
+        .await
+        .unwrap_or_else(|e| panic!("shares of {label}: {e}"))
+        .into_inner();
+    (lots, edges, shares)
+}
+
+fn event_ids(doc: &Value) -> Vec<String> {
+    doc.pointer("/epcisBody/eventList")
+        .and_then(Value::as_array)
+        .expect("an event list")
+        .iter()
+        .map(|e| e["eventID"].as_str().expect("an eventID").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stories() {
+    let demo = Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let first = dir.path().join("demo.jsonld");
+    let again = dir.path().join("again.jsonld");
+    let cli = |server: &jejak_testkit::Server, args: &[&str]| {
+        let token = server.admin_token.clone().expect("an admin token");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--server", &server.url, "--token", &token]);
+        let (status, out, err) = jejak_testkit::run_cli(&all).expect("run jejak");
+        assert!(status.success(), "jejak {args:?}: {status}: {err}\n{out}");
+        out
+    };
+    let out = cli(&demo.server, &["epcis", "export", "-o", first.to_str().expect("utf-8")]);
+    assert!(out.contains("EPCIS events"), "{out}");
+    let exported: Value = serde_json::from_slice(&std::fs::read(&first).expect("read")).expect("JSON");
+    assert_eq!(exported["type"], "EPCISDocument");
+    let ids = event_ids(&exported);
+    assert!(ids.len() > 50, "the demo has more events than {}", ids.len());
+
+    let empty = jejak_testkit::Server::start(jejak_testkit::ServerOptions::default()).expect("an empty server");
+    let job = cli(&empty, &["epcis", "capture", first.to_str().expect("utf-8")]);
+    let job: Value = serde_json::from_str(&job).unwrap_or_else(|e| panic!("the job as JSON ({e}): {job}"));
+    assert_eq!(job["success"], true, "{job}");
+    assert_eq!(job["observations"], 0, "every demo event maps onto a command: {job}");
+    empty.wait_projected(crate::support::WAIT).await.expect("projected");
+    cli(&empty, &["epcis", "export", "-o", again.to_str().expect("utf-8")]);
+    let reexported: Value = serde_json::from_slice(&std::fs::read(&again).expect("read")).expect("JSON");
+    let again_ids = event_ids(&reexported);
+    assert_eq!(again_ids.len(), ids.len(), "as many events");
+    if let Some(i) = (0..ids.len()).find(|i| ids[*i] != again_ids[*i]) {
+        panic!(
+            "event {i} differs after the round trip:\n{}\n{}",
+            exported["epcisBody"]["eventList"][i], reexported["epcisBody"]["eventList"][i]
+        );
+    }
+
+    // Capturing the same document again changes nothing: every event is a replay.
+    let job = cli(&empty, &["epcis", "capture", first.to_str().expect("utf-8")]);
+    let job: Value = serde_json::from_str(&job).expect("JSON");
+    assert_eq!(job["replayed"], job["recorded"], "{job}");
+
+    let base = "https://id.example.org";
+    let labels: Vec<String> = jejak_server::demo::SHOWCASE
+        .iter()
+        .map(|(lot, _)| *lot)
+        .filter_map(|lot| {
+            let l = exported["epcisBody"]["eventList"].as_array()?.iter().find(|e| {
+                e["bizStep"] == "packing"
+                    && e["parentID"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(&format!("/10/{lot}")))
+            })?;
+            let unit = l["childEPCs"][0].as_str()?;
+            let (gtin, serial) = unit.strip_prefix("https://id.gs1.org/01/")?.split_once("/21/")?;
+            Some(format!("{base}/01/{gtin}/10/{lot}/21/{serial}"))
+        })
+        .collect();
+    assert_eq!(
+        labels.len(),
+        jejak_server::demo::SHOWCASE.len(),
+        "every showcase lot was packed"
+    );
+    for label in &labels {
+        let (lots_a, edges_a, shares_a) = story(&demo.server, label).await;
+        let (lots_b, edges_b, shares_b) = story(&empty, label).await;
+        assert_eq!(edges_a, edges_b, "{label}: the same edges");
+        assert_eq!(lots_a, lots_b, "{label}: the same lots");
+        assert_eq!(shares_a, shares_b, "{label}: the same origin shares");
+    }
+}

@@ -884,7 +884,7 @@ pub fn map_event(
                     .ok_or_else(|| s.fail(format!("sensorReport[{i}].type"), "names no measured parameter"))?;
                 let value = decimal(
                     &s.fail(format!("sensorReport[{i}].value"), "is not a number"),
-                    r.get("value").unwrap_or(&Value::Null),
+                    jejak(r, "value").or_else(|| r.get("value")).unwrap_or(&Value::Null),
                 )?;
                 measurements.push(Measurement {
                     parameter,

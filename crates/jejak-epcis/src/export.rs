@@ -554,6 +554,8 @@ fn sensor_report(m: &Measurement) -> Value {
         r.insert("uom".into(), code.into());
     }
     r.insert(ext("parameter"), m.parameter.clone().into());
+    // As measured, to the digit (0.90 is not 0.9 on a certificate).
+    r.insert(ext("value"), m.value.to_string().into());
     if !m.unit.is_empty() {
         r.insert(ext("unit"), m.unit.clone().into());
     }

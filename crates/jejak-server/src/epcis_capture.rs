@@ -210,6 +210,73 @@ impl Known for Store<'_> {
     }
 }
 
+/// The store and what the document records before the event at hand
+/// (its master data, the lots its earlier events make).
+struct Overlay<'g> {
+    store: Store<'g>,
+    facilities: std::collections::HashSet<String>,
+    parties: std::collections::HashSet<String>,
+    products: HashMap<String, Option<String>>,
+    standards: std::collections::HashSet<String>,
+    lots: std::collections::HashSet<String>,
+}
+
+impl Overlay<'_> {
+    fn add(&mut self, c: &Command) {
+        match c {
+            Command::RegisterFacility(f) => {
+                self.facilities.insert(f.id.clone());
+            }
+            Command::RegisterParty(p) => {
+                self.parties.insert(p.id.clone());
+            }
+            Command::RegisterProduct(p) => {
+                self.products
+                    .insert(p.id.clone(), p.gtin.as_ref().map(|g| g.as_str().to_string()));
+            }
+            Command::RegisterStandard(s) => {
+                self.standards.insert(s.id.clone());
+            }
+            Command::ReceiveMaterial(e) => {
+                self.lots.insert(e.lot_id.clone());
+            }
+            Command::ProcessLots(e) => self.lots.extend(e.outputs.iter().map(|o| o.lot_id.clone())),
+            _ => {}
+        }
+    }
+}
+
+impl Known for Overlay<'_> {
+    fn facility(&self, id: &str) -> bool {
+        self.facilities.contains(id) || self.store.facility(id)
+    }
+
+    fn product_of_gtin(&self, gtin: &str) -> Option<String> {
+        let normal = jejak_domain::gs1::Gtin::parse(gtin).ok()?;
+        self.products
+            .iter()
+            .find(|(_, g)| g.as_deref() == Some(normal.as_str()))
+            .map(|(id, _)| id.clone())
+            .or_else(|| self.store.product_of_gtin(gtin))
+    }
+
+    fn lot(&self, id: &str) -> bool {
+        self.lots.contains(id) || self.store.lot(id)
+    }
+
+    fn party(&self, id: &str) -> bool {
+        self.parties.contains(id) || self.store.party(id)
+    }
+
+    fn product(&self, id: &str) -> bool {
+        self.products.contains_key(id) || self.store.product(id)
+    }
+
+    fn standard(&self, id: &str) -> bool {
+        self.standards.contains(id) || self.store.standard(id)
+    }
+}
+
 /// What a job will record, in order: (the event's index, or none for
 /// master data; the command, or why the event maps onto nothing).
 pub struct Plan {
@@ -233,18 +300,27 @@ pub fn plan<L: ReadLog>(reader: &Reader<L>, ids: &Ids, document: &Value, checked
         hashes.push(h);
     }
     let g = reader.projection().read();
-    let store = Store(&g);
+    let mut known = Overlay {
+        store: Store(&g),
+        facilities: Default::default(),
+        parties: Default::default(),
+        products: Default::default(),
+        standards: Default::default(),
+        lots: Default::default(),
+    };
     let mut items = Vec::new();
     if let Some(master) = &checked.master {
-        for m in jejak_epcis::capture::map_master_data(master, ids, &store)? {
+        for m in jejak_epcis::capture::map_master_data(master, ids, &known)? {
+            known.add(&m.command);
             items.push((None, Ok(m)));
         }
     }
     for (i, (e, h)) in checked.events.iter().zip(&hashes).enumerate() {
-        items.push((
-            Some(i),
-            jejak_epcis::capture::map_event(i, e, h, &checked.context, ids, &store),
-        ));
+        let mapped = jejak_epcis::capture::map_event(i, e, h, &checked.context, ids, &known);
+        if let Ok(m) = &mapped {
+            known.add(&m.command);
+        }
+        items.push((Some(i), mapped));
     }
     Ok(Plan { items })
 }
