@@ -587,3 +587,85 @@ async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stor
         assert_eq!(shares_a, shares_b, "{label}: the same origin shares");
     }
 }
+
+/// A receipt of jejak's shape at the Demak mill, owned by `owner`.
+fn receipt(lot: &str, owner: &str) -> Value {
+    serde_json::json!({
+        "type": "ObjectEvent", "action": "ADD", "bizStep": "receiving", "disposition": "in_progress",
+        "eventTime": "2026-11-01T01:00:00.000Z", "eventTimeZoneOffset": "+07:00",
+        "epcList": [],
+        "quantityList": [{ "epcClass": format!("{DOMAIN}/lot/prd-dmk-gkp/{lot}"), "quantity": 500, "uom": "KGM" }],
+        "bizLocation": { "id": format!("{DOMAIN}/loc/fac-demak") },
+        "readPoint": { "id": format!("{DOMAIN}/loc/fac-demak") },
+        "sourceList": [{ "type": "owning_party", "source": format!("{DOMAIN}/party/sup-dmk-gpk-sumberrejeki") }],
+        "destinationList": [{ "type": "owning_party", "destination": format!("{DOMAIN}/party/{owner}") }],
+        "ilmd": { "jejak:originPlace": "Desa Karangawen" },
+    })
+}
+
+fn document(events: Vec<Value>) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld", { "jejak": "https://ns.jejak.id/epcis/" }],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-01T01:00:00Z",
+        "epcisBody": { "eventList": events },
+    }))
+    .expect("encode")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_event_rolls_back_the_document_or_is_skipped_with_proceed() {
+    let mut demo = Demo::start().await;
+    // The second receipt's owner is a farmer group, not a UKM: the rules refuse it.
+    let doc = document(vec![
+        receipt("EPX-1", UKM_BERKAH),
+        receipt("EPX-2", "sup-dmk-gpk-sumberrejeki"),
+    ]);
+    let (reply, job) = post(&demo.server, &doc, "rollback").await;
+    assert_eq!(reply.status, 202, "{job}");
+    let job = finished(&demo.server, &job).await;
+    assert_eq!(job["success"], false, "{job}");
+    let error = &job["errors"][0];
+    assert_eq!(error["eventIndex"], 1, "{job}");
+    assert_eq!(error["reason"], "PARTY_ROLE", "{job}");
+    assert_eq!(error["rule"], "party-role", "{job}");
+    assert_eq!(error["field"], "destinationList", "{job}");
+    assert!(error["detail"].as_str().is_some_and(|d| d.contains("UKM")), "{job}");
+    assert_eq!(
+        job["voided"].as_array().map(Vec::len),
+        Some(1),
+        "the first receipt is voided again: {job}"
+    );
+    assert!(demo.lot("EPX-1").await.voided, "rolled back");
+
+    let doc = document(vec![
+        receipt("EPX-3", UKM_BERKAH),
+        receipt("EPX-4", "sup-dmk-gpk-sumberrejeki"),
+    ]);
+    let (_, job) = post(&demo.server, &doc, "proceed").await;
+    let job = finished(&demo.server, &job).await;
+    assert_eq!(job["success"], false, "{job}");
+    assert_eq!(job["recorded"], 1, "{job}");
+    assert_eq!(job["errors"][0]["eventIndex"], 1, "{job}");
+    assert!(!demo.lot("EPX-3").await.voided, "proceed keeps what the rules accept");
+
+    // An operator of another facility captures nothing at Demak.
+    let tegal = demo
+        .server
+        .issue_token(p::AccessRole::Operator, &["fac-tegal"], "", Duration::from_secs(3600))
+        .await
+        .expect("an operator token for Tegal");
+    let before = demo.position().await;
+    let reply = jejak_testkit::http_request(
+        demo.server.authority(),
+        "POST",
+        "/epcis/capture",
+        &[("authorization", &format!("Bearer {tegal}"))],
+        &document(vec![receipt("EPX-5", UKM_BERKAH)]),
+    )
+    .await
+    .expect("POST");
+    let job: Value = serde_json::from_slice(&reply.body).expect("a job");
+    let job = finished(&demo.server, &job).await;
+    assert_eq!(job["errors"][0]["reason"], "WRONG_FACILITY", "{job}");
+    assert_eq!(demo.position().await, before, "nothing written");
+}

@@ -46,6 +46,32 @@ impl Behaviour {
     }
 }
 
+/// The EPCIS field a command's field was mapped from.
+fn epcis_field(field: &str) -> String {
+    let (head, rest) = match field.find(['.', '[']) {
+        Some(i) => field.split_at(i),
+        None => (field, ""),
+    };
+    let mapped = match head {
+        "owner_id" | "consignee_id" => "destinationList",
+        "supplier_id" => "sourceList",
+        "lot_id" | "quantity" | "product_id" => "quantityList",
+        "inputs" => "inputQuantityList",
+        "outputs" => "outputQuantityList",
+        "facility_id" => "bizLocation",
+        "standard_id" => "jejak:standard",
+        "measurements" => "sensorElementList",
+        "packages" => "jejak:contents",
+        "package_serials" => "epcList",
+        "occurred_at" => "eventTime",
+        "source_lot_id" => "ilmd.jejak:sourceLot",
+        "documents" => "ilmd.jejak:documents",
+        "event_id" => "errorDeclaration",
+        other => other,
+    };
+    format!("{mapped}{rest}")
+}
+
 /// What went wrong with one event (or the header's master data).
 #[derive(Debug, Clone)]
 struct JobError {
@@ -68,12 +94,22 @@ impl JobError {
     }
 
     fn of_service(index: Option<usize>, e: &(impl ServiceError + ?Sized)) -> JobError {
+        let message = e.to_string();
+        // The command's field (named by the error, or by its message's
+        // first word, as rules name it), as the EPCIS field it came from.
+        let field = e.field().map(str::to_string).or_else(|| {
+            let (first, _) = message.split_once(": ")?;
+            first
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+                .then(|| first.to_string())
+        });
         JobError {
             index,
-            field: e.field().map(str::to_string),
+            field: field.map(|f| epcis_field(&f)),
             rule: e.rule().map(str::to_string),
             reason: e.reason().to_string(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -340,32 +376,14 @@ fn facility(c: &Command) -> Option<&str> {
     })
 }
 
-/// Whether `caller` may record `c` (as the gRPC API decides it).
-fn authorize(caller: &Caller, c: &Command) -> Result<(), tonic::Status> {
+/// Why `caller` may not record `c`, as the gRPC API decides it.
+fn refusal(caller: &Caller, c: &Command) -> Option<jejak_proto::Refusal> {
     match (c, facility(c)) {
-        (_, Some(f)) => caller.may_capture_at(f),
+        (_, Some(f)) => caller.capture_refusal(f),
         (Command::RegisterFacility(_) | Command::RegisterStandard(_), None) => {
-            caller.require(Need::Admin, "register facilities and quality standards")
+            caller.refusal(Need::Admin, "register facilities and quality standards")
         }
-        _ => caller.require(Need::Capture, "capture EPCIS events"),
-    }
-}
-
-/// A refusal of the authentication rules, for the job.
-struct Denied(tonic::Status);
-
-impl std::fmt::Display for Denied {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.message())
-    }
-}
-
-impl ServiceError for Denied {
-    fn error_code(&self) -> jejak_proto::ErrorCode {
-        match self.0.code() {
-            tonic::Code::Unauthenticated => jejak_proto::ErrorCode::Unauthenticated,
-            _ => jejak_proto::ErrorCode::PermissionDenied,
-        }
+        _ => caller.refusal(Need::Capture, "capture EPCIS events"),
     }
 }
 
@@ -375,7 +393,9 @@ async fn submit<S: Engine>(
     m: &Mapped,
     index: Option<usize>,
 ) -> Result<jejak_engine::Receipt, JobError> {
-    authorize(caller, &m.command).map_err(|s| JobError::of_service(index, &Denied(s)))?;
+    if let Some(r) = refusal(caller, &m.command) {
+        return Err(JobError::of_service(index, &r));
+    }
     let kind = jejak_proto::command_to_proto(&m.id, &m.command);
     let submission = Submission::try_from(kind).map_err(|e| JobError::of_service(index, &e))?;
     writer

@@ -168,10 +168,16 @@ impl Caller {
     /// UNAUTHENTICATED without a token, PERMISSION_DENIED with one that
     /// does not reach.
     pub fn require(&self, need: Need, what: &str) -> Result<(), Status> {
+        self.refusal(need, what)
+            .map_or(Ok(()), |r| Err(jejak_proto::to_status(&r)))
+    }
+
+    /// Why this caller does not pass `need`, if it does not.
+    pub fn refusal(&self, need: Need, what: &str) -> Option<Refusal> {
         if self.allows(need) {
-            return Ok(());
+            return None;
         }
-        Err(jejak_proto::to_status(&match self.principal {
+        Some(match self.principal {
             Principal::Public => Refusal::new(
                 ErrorCode::Unauthenticated,
                 format!("{what} needs an access token: send `authorization: Bearer <token>`"),
@@ -180,20 +186,28 @@ impl Caller {
                 ErrorCode::PermissionDenied,
                 format!("{} may not {what}", self.describe()),
             ),
-        }))
+        })
     }
 
     /// May this caller record events at `facility`?
     pub fn may_capture_at(&self, facility: &str) -> Result<(), Status> {
-        self.require(Need::Capture, "capture events")?;
+        self.capture_refusal(facility)
+            .map_or(Ok(()), |r| Err(jejak_proto::to_status(&r)))
+    }
+
+    /// Why this caller may not record events at `facility`, if it may not.
+    pub fn capture_refusal(&self, facility: &str) -> Option<Refusal> {
+        if let Some(r) = self.refusal(Need::Capture, "capture events") {
+            return Some(r);
+        }
         match &self.principal {
             Principal::Token {
                 role: Role::Operator,
                 facilities,
                 id,
                 ..
-            } if !facilities.iter().any(|f| f == facility) => Err(jejak_proto::to_status(
-                &Refusal::new(
+            } if !facilities.iter().any(|f| f == facility) => Some(
+                Refusal::new(
                     ErrorCode::PermissionDenied,
                     format!(
                         "token {id} (operator of {}) may not capture at facility {}",
@@ -202,8 +216,8 @@ impl Caller {
                     ),
                 )
                 .with_reason("WRONG_FACILITY"),
-            )),
-            _ => Ok(()),
+            ),
+            _ => None,
         }
     }
 }
