@@ -669,3 +669,104 @@ async fn a_refused_event_rolls_back_the_document_or_is_skipped_with_proceed() {
     assert_eq!(job["errors"][0]["reason"], "WRONG_FACILITY", "{job}");
     assert_eq!(demo.position().await, before, "nothing written");
 }
+
+/// GS1's reference event hash generator from PyPI, in a virtual
+/// environment under the build directory (installed on first use).
+fn reference_generator() -> std::path::PathBuf {
+    const VERSION: &str = "1.9.3";
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/epcis-event-hash-generator")
+        .join(VERSION);
+    let python = dir.join("bin/python");
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import epcis_event_hash_generator"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        return python;
+    }
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}\ninstall Python 3 with venv and pip (Debian: apt-get install python3-venv python3-pip), or run .ci/test",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        std::path::Path::new("python3"),
+        &["-m", "venv", dir.to_str().expect("utf-8")],
+    );
+    run(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            &format!("epcis-event-hash-generator=={VERSION}"),
+        ],
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gs1s_reference_generator_computes_the_same_event_ids_for_the_demo_export() {
+    let demo = Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("demo.jsonld");
+    let token = demo.server.admin_token.clone().expect("an admin token");
+    let (status, _, err) = jejak_testkit::run_cli(&[
+        "epcis",
+        "export",
+        "-o",
+        file.to_str().expect("utf-8"),
+        "--server",
+        &demo.server.url,
+        "--token",
+        &token,
+    ])
+    .expect("run jejak");
+    assert!(status.success(), "export: {err}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+    let ours = event_ids(&doc);
+
+    let python = tokio::task::spawn_blocking(reference_generator)
+        .await
+        .expect("install the generator");
+    let out = std::process::Command::new(&python)
+        .args(["-m", "epcis_event_hash_generator", "-p", file.to_str().expect("utf-8")])
+        .current_dir(dir.path())
+        .output()
+        .expect("run the reference generator");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the generator failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (hashes, prehashes) = text
+        .split_once("Pre-hash strings:")
+        .expect("hashes and pre-hash strings");
+    let theirs: Vec<&str> = hashes.lines().filter(|l| l.starts_with("ni:///sha-256;")).collect();
+    assert_eq!(theirs.len(), ours.len(), "{text}");
+    let prehashes: Vec<&str> = prehashes.trim().split("\n---\n").collect();
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(
+            a,
+            b,
+            "event {i}: {}\nthe reference's pre-hash string: {}\nours: {}",
+            doc["epcisBody"]["eventList"][i],
+            prehashes.get(i).unwrap_or(&"?"),
+            jejak_epcis::hash::prehash(
+                &doc["epcisBody"]["eventList"][i],
+                &jejak_epcis::hash::Context::from_document(&doc)
+            )
+            .unwrap_or_else(|e| e.to_string())
+        );
+    }
+}

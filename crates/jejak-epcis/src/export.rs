@@ -31,7 +31,7 @@ use jejak_verify::commit::Class;
 use serde_json::{json, Map, Value};
 
 /// The EPCIS 2.0 JSON-LD context.
-pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld";
+pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
 /// jejak's namespace for what EPCIS has no field for (prefix `jejak:`).
 pub const NAMESPACE: &str = "https://ns.jejak.id/epcis/";
 /// The prefix of jejak's namespace in documents it writes.
