@@ -193,6 +193,9 @@ impl View {
                     Event::LotPacked(e) if !sees(&e.lot_id) => return None,
                     Event::LotShipped(e) if !sees(&e.lot_id) => return None,
                     Event::LotStatusChanged(e) if !sees(&e.lot_id) => return None,
+                    // Someone else's record, kept as received: whole, to
+                    // whoever sees every lot it names.
+                    Event::EpcisObserved(e) if !e.lot_ids.iter().all(|l| sees(l)) => return None,
                     // Master data and tokens are never in a lot's history.
                     Event::PartyRegistered(_)
                     | Event::FacilityRegistered(_)

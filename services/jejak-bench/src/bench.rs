@@ -1025,6 +1025,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     if what == "all" || what == "tlog" {
         rows.extend(crate::tlog::tlog(&opts).await?);
     }
+    if what == "all" || what == "epcis" {
+        rows.extend(crate::epcis::epcis(&opts).await?);
+    }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.
         let out = tokio::process::Command::new(std::env::current_exe()?)

@@ -5,6 +5,7 @@
 mod bench;
 mod blending;
 mod connections;
+mod epcis;
 mod tlog;
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
