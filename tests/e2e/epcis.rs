@@ -185,6 +185,30 @@ async fn a_lots_events_come_as_epcis_with_hash_ids_filters_and_pages() {
         .expect("the same event id as the event it declares wrong (errorDeclaration is not hashed)");
     assert_eq!(original["bizStep"], "inspecting");
 
+    // One event by its id: the event, and its declaration when it was declared wrong.
+    let by_id = |id: &str| {
+        format!(
+            "/epcis/events/{}",
+            form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        )
+    };
+    let id = original["eventID"].as_str().expect("an id");
+    let (reply, body) = get(&demo, &by_id(id), admin(&demo)).await;
+    assert_eq!(reply.status, 200, "{body}");
+    let both = events(&body);
+    assert_eq!(both.len(), 2, "{body}");
+    assert!(both.iter().all(|e| e["eventID"] == id));
+    assert_eq!(both.iter().filter(|e| e.get("errorDeclaration").is_some()).count(), 1);
+    let one = ids[0];
+    let (_, body) = get(&demo, &by_id(one), admin(&demo)).await;
+    assert_eq!(events(&body).len(), 1);
+    assert_eq!(events(&body)[0]["eventID"], one);
+    // Not to a caller who sees the event only in part, and not an id that names nothing.
+    let (reply, _) = get(&demo, &by_id(one), None).await;
+    assert_eq!(reply.status, 404);
+    let (reply, body) = get(&demo, &by_id("ni:///sha-256;00?ver=CBV2.0"), admin(&demo)).await;
+    assert_eq!(reply.status, 404, "{body}");
+
     // The event types, and refusals that name the parameter.
     let (reply, types) = get(&demo, "/epcis/eventTypes", None).await;
     assert_eq!(reply.status, 200);

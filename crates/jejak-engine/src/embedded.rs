@@ -41,13 +41,73 @@ impl<L: EventLog> Writer<L> {
 
     /// Decides, appends and acknowledges one command.
     pub async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
+        let (id, content_hash) = (submission.id.clone(), submission.content_hash);
+        let receipt = match self.record(submission, actor)? {
+            Ok(receipt) => receipt,
+            Err(position) => return self.replayed(position, &id, content_hash).await,
+        };
+        self.log.wait_durable(receipt.position).await?;
+        self.persist_if_due();
+        Ok(receipt)
+    }
+
+    /// Decides, appends and applies commands one after the other, and
+    /// acknowledges them together once the last is durable (one wait for
+    /// the whole batch instead of one per command). With `stop_on_error`,
+    /// nothing after the first refusal is tried.
+    pub async fn submit_many(
+        &self,
+        submissions: Vec<Submission>,
+        actor: &str,
+        stop_on_error: bool,
+    ) -> Vec<Result<Receipt, EngineError>> {
+        let mut out = Vec::with_capacity(submissions.len());
+        let mut last = 0;
+        for submission in submissions {
+            let (id, content_hash) = (submission.id.clone(), submission.content_hash);
+            let result = match self.record(submission, actor) {
+                Ok(Ok(receipt)) => {
+                    last = last.max(receipt.position);
+                    Ok(receipt)
+                }
+                Ok(Err(position)) => self.replayed(position, &id, content_hash).await,
+                Err(e) => Err(e),
+            };
+            let failed = result.is_err();
+            out.push(result);
+            if failed && stop_on_error {
+                break;
+            }
+        }
+        if last > 0 {
+            if let Err(e) = self.log.wait_durable(last).await {
+                let why = e.to_string();
+                return out
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(EngineError::Log(jejak_log::LogError::Unavailable(why.clone())))))
+                    .collect();
+            }
+            self.persist_if_due();
+        }
+        out
+    }
+
+    fn persist_if_due(&self) {
+        if self.projection.unpersisted() >= jejak_genealogy::PERSIST_EVERY {
+            self.persist_wanted.notify_one();
+        }
+    }
+
+    /// Decides, appends and applies one command under the genealogy's lock:
+    /// its receipt (not yet durable), or the position of the event its id
+    /// already named.
+    fn record(&self, submission: Submission, actor: &str) -> Result<Result<Receipt, u64>, EngineError> {
         let Submission {
             id,
             command,
             content_hash,
         } = submission;
-        let outcome = self
-            .projection
+        self.projection
             .capture(|g| -> Result<Result<Receipt, u64>, EngineError> {
                 if let Some(position) = self.log.position_of(&id)? {
                     return Ok(Err(position));
@@ -71,16 +131,7 @@ impl<L: EventLog> Writer<L> {
                     hash: appended.hash,
                 });
                 Ok(Ok(Receipt::new(id.clone(), &event, appended, now)))
-            });
-        let receipt = match outcome? {
-            Ok(receipt) => receipt,
-            Err(position) => return self.replayed(position, &id, content_hash).await,
-        };
-        self.log.wait_durable(receipt.position).await?;
-        if self.projection.unpersisted() >= jejak_genealogy::PERSIST_EVERY {
-            self.persist_wanted.notify_one();
-        }
-        Ok(receipt)
+            })
     }
 
     /// Writes the in-memory genealogy to sled, never ahead of the log: the
@@ -127,5 +178,14 @@ impl<L: EventLog> Writer<L> {
 impl<L: EventLog> Engine for Writer<L> {
     async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
         Writer::submit(self, submission, actor).await
+    }
+
+    async fn submit_many(
+        &self,
+        submissions: Vec<Submission>,
+        actor: &str,
+        stop_on_error: bool,
+    ) -> Vec<Result<Receipt, EngineError>> {
+        Writer::submit_many(self, submissions, actor, stop_on_error).await
     }
 }

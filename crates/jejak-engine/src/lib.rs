@@ -199,4 +199,27 @@ pub trait Engine: Send + Sync + 'static {
         submission: Submission,
         actor: &str,
     ) -> impl std::future::Future<Output = Result<Receipt, EngineError>> + Send;
+
+    /// Records commands in order (each decided after the one before is
+    /// applied); with `stop_on_error`, nothing after the first refusal is
+    /// tried. One after the other unless an engine can do better.
+    fn submit_many(
+        &self,
+        submissions: Vec<Submission>,
+        actor: &str,
+        stop_on_error: bool,
+    ) -> impl std::future::Future<Output = Vec<Result<Receipt, EngineError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(submissions.len());
+            for s in submissions {
+                let r = self.submit(s, actor).await;
+                let failed = r.is_err();
+                out.push(r);
+                if failed && stop_on_error {
+                    break;
+                }
+            }
+            out
+        }
+    }
 }

@@ -233,3 +233,56 @@ impl<L: ReadLog> Reader<L> {
         }
     }
 }
+
+/// Where each event id (the CBV 2.0 hash of the event in full) is in the
+/// log: filled the first time an id is asked for and extended with the
+/// events appended since on each later lookup. A voided event's id is at
+/// its own position and at its void's (the event again, declared wrong).
+#[derive(Default)]
+pub struct IdIndex {
+    inner: tokio::sync::Mutex<(u64, std::collections::HashMap<String, Vec<u64>>)>,
+}
+
+impl<L: ReadLog> Reader<L> {
+    /// The events named `id`, as `view` may see them: those whose id, as
+    /// the caller receives them, is `id` (an event the caller sees only in
+    /// part has another id for it, so it is not found by this one).
+    pub async fn epcis_events_by_id(
+        &self,
+        view: &View,
+        ids: &Ids,
+        index: &IdIndex,
+        id: &str,
+    ) -> Result<Vec<Value>, ReadError> {
+        let end = self.log().current_position().await?;
+        self.visible(end).await?;
+        let context = hash_context();
+        let positions = {
+            let mut guard = index.inner.lock().await;
+            let (upto, map) = &mut *guard;
+            for position in (*upto + 1)..=end {
+                if let Some(stored) = self.log().read(position).await? {
+                    if let Some(e) = self.epcis_event(&View::Full, ids, &stored, &context).await? {
+                        if let Some(h) = e.get("eventID").and_then(Value::as_str) {
+                            map.entry(h.to_string()).or_default().push(position);
+                        }
+                    }
+                }
+                *upto = position;
+            }
+            map.get(id).cloned().unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for position in positions {
+            let Some(stored) = self.log().read(position).await? else {
+                return Err(ReadError::Missing(position));
+            };
+            if let Some(e) = self.epcis_event(view, ids, &stored, &context).await? {
+                if e.get("eventID").and_then(Value::as_str) == Some(id) {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

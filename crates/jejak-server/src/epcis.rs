@@ -47,6 +47,7 @@ struct Epcis<L, S> {
     /// Where captures are recorded (none: this process only reads).
     writer: Option<Arc<S>>,
     jobs: crate::epcis_capture::Jobs,
+    index: jejak_read::epcis::IdIndex,
 }
 
 type Shared<L, S> = Arc<Epcis<L, S>>;
@@ -58,9 +59,11 @@ pub fn routes<L: ReadLog, S: Engine>(reader: Reader<L>, writer: Option<Arc<S>>, 
         ids: Ids::new(domain),
         writer,
         jobs: crate::epcis_capture::Jobs::default(),
+        index: jejak_read::epcis::IdIndex::default(),
     });
     axum::Router::new()
         .route("/epcis/events", axum::routing::get(events::<L, S>))
+        .route("/epcis/events/{id}", axum::routing::get(event::<L, S>))
         .route("/epcis/eventTypes", axum::routing::get(event_types))
         .route(EXPORT, axum::routing::get(export::<L, S>))
         .route(
@@ -145,6 +148,34 @@ async fn events<L: ReadLog, S: Engine>(
         }
     }
     r
+}
+
+/// `GET /epcis/events/{eventID}`: the event with that id (and, when it was
+/// declared wrong, its error declaration), as the caller receives it.
+async fn event<L: ReadLog, S: Engine>(
+    State(s): State<Shared<L, S>>,
+    caller: Option<Extension<Caller>>,
+    Path(id): Path<String>,
+) -> http::Response<axum::body::Body> {
+    let view = caller.map_or(jejak_read::View::Public, |Extension(c)| c.view());
+    let found = match s.reader.epcis_events_by_id(&view, &s.ids, &s.index, &id).await {
+        Ok(f) => f,
+        Err(e) => return problem(&e),
+    };
+    if found.is_empty() {
+        return problem(&Refusal::new(
+            ErrorCode::NotFound,
+            format!("no event {} that this caller may see", jejak_domain::quote(&id)),
+        ));
+    }
+    let doc = json!({
+        "@context": jejak_epcis::export::context(),
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": jejak_epcis::export::time(jejak_domain::Time::now()),
+        "epcisBody": { "queryResults": { "queryName": "SimpleEventQuery", "resultsBody": { "eventList": found } } },
+    });
+    reply(StatusCode::OK, "application/ld+json", &doc)
 }
 
 async fn event_types() -> http::Response<axum::body::Body> {

@@ -28,6 +28,8 @@ use crate::auth::{Caller, Need};
 
 /// The largest document one capture takes.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+/// Commands recorded between two progress updates (and durability waits).
+const SUBMIT_CHUNK: usize = 500;
 /// Jobs kept for `GET /epcis/capture/{id}`.
 const JOBS_KEPT: usize = 1000;
 
@@ -406,51 +408,83 @@ async fn submit<S: Engine>(
 
 /// Records a plan, updating the job as it goes.
 pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, plan: Plan, behaviour: Behaviour) {
-    let unmapped: Vec<JobError> = plan
-        .items
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().err().map(JobError::of_problem))
-        .collect();
-    if behaviour == Behaviour::Rollback && !unmapped.is_empty() {
-        jobs.update(id, |j| {
-            j.errors = unmapped;
-            j.finished = Some(jejak_domain::Time::now());
-        });
+    // Everything that can be checked without writing, first: the mapping,
+    // who may record each command, and each command's fields.
+    let mut errors = Vec::new();
+    let mut ready: Vec<(Option<usize>, Command, Submission)> = Vec::new();
+    for (index, item) in plan.items {
+        let m = match item {
+            Ok(m) => m,
+            Err(p) => {
+                errors.push(JobError::of_problem(&p));
+                continue;
+            }
+        };
+        if let Some(r) = refusal(caller, &m.command) {
+            errors.push(JobError::of_service(index, &r));
+            continue;
+        }
+        match Submission::try_from(jejak_proto::command_to_proto(&m.id, &m.command)) {
+            Ok(s) => ready.push((index, m.command, s)),
+            Err(e) => errors.push(JobError::of_service(index, &e)),
+        }
+    }
+    let failed_early = !errors.is_empty();
+    jobs.update(id, |j| j.errors.extend(errors));
+    if behaviour == Behaviour::Rollback && failed_early {
+        jobs.update(id, |j| j.finished = Some(jejak_domain::Time::now()));
         return;
     }
-    jobs.update(id, |j| j.errors.extend(unmapped));
     // What this job wrote itself (not replays), to void on a rollback.
     let mut written: Vec<(String, Command)> = Vec::new();
-    for (index, item) in &plan.items {
-        let Ok(m) = item else { continue };
-        match submit(writer, caller, m, *index).await {
-            Ok(receipt) => {
-                let observation = matches!(m.command, Command::ObserveEpcis(_));
-                jobs.update(id, |j| {
-                    j.recorded += 1;
-                    j.replayed += usize::from(receipt.replayed);
-                    j.observations += usize::from(observation);
-                });
-                if !receipt.replayed {
-                    written.push((receipt.event_id, m.command.clone()));
+    let actor = caller.actor();
+    let mut items = ready.into_iter().peekable();
+    let mut pending: Vec<(Option<usize>, Command, Submission)> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            pending = items.by_ref().take(SUBMIT_CHUNK).collect();
+            if pending.is_empty() {
+                break;
+            }
+        }
+        let submissions: Vec<Submission> = pending.iter().map(|(_, _, s)| s.clone()).collect();
+        let results = writer
+            .submit_many(submissions, &actor, behaviour == Behaviour::Rollback)
+            .await;
+        let taken = results.len();
+        let mut refused = None;
+        for ((index, command, _), result) in pending.drain(..taken).zip(results) {
+            let observation = matches!(command, Command::ObserveEpcis(_));
+            match result {
+                Ok(receipt) => {
+                    jobs.update(id, |j| {
+                        j.recorded += 1;
+                        j.replayed += usize::from(receipt.replayed);
+                        j.observations += usize::from(observation);
+                    });
+                    if !receipt.replayed {
+                        written.push((receipt.event_id, command));
+                    }
+                }
+                // The same eventID is the same event (the CBV hash leaves
+                // out the record time, the id and the context): captured
+                // before. The engine stopped there; the rest go on.
+                Err(jejak_engine::EngineError::IdReused { .. }) if observation => {
+                    jobs.update(id, |j| {
+                        j.recorded += 1;
+                        j.replayed += 1;
+                        j.observations += 1;
+                    });
+                }
+                Err(e) => {
+                    jobs.update(id, |j| j.errors.push(JobError::of_service(index, &e)));
+                    refused.get_or_insert(index);
                 }
             }
-            // The same eventID is the same event (the CBV hash leaves out
-            // the record time, the id and the context): captured before.
-            Err(e) if e.reason == "COMMAND_ID_REUSED" && matches!(m.command, Command::ObserveEpcis(_)) => {
-                jobs.update(id, |j| {
-                    j.recorded += 1;
-                    j.replayed += 1;
-                    j.observations += 1;
-                });
-            }
-            Err(e) => {
-                jobs.update(id, |j| j.errors.push(e));
-                if behaviour == Behaviour::Rollback {
-                    roll_back(jobs, id, writer, caller, written, *index).await;
-                    break;
-                }
-            }
+        }
+        if let (Some(index), Behaviour::Rollback) = (refused, behaviour) {
+            roll_back(jobs, id, writer, caller, written, index).await;
+            break;
         }
     }
     jobs.update(id, |j| j.finished = Some(jejak_domain::Time::now()));
