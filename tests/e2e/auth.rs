@@ -217,6 +217,7 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
                     district: "Demak".into(),
                     operator_id: "op-dmk-kud-sidorukun".into(),
                     location: None,
+                    gln: String::new(),
                 }),
             })
             .await,

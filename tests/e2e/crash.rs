@@ -26,6 +26,7 @@ pub(crate) async fn master_data(server: &Server) -> anyhow::Result<()> {
             roles: vec![role as i32],
             district: "Demak".into(),
             contact: String::new(),
+            gln: String::new(),
         }),
     };
     c.register_party(party("op", p::PartyRole::Operator)).await?;
@@ -40,6 +41,7 @@ pub(crate) async fn master_data(server: &Server) -> anyhow::Result<()> {
             district: "Demak".into(),
             operator_id: "op".into(),
             location: None,
+            gln: String::new(),
         }),
     })
     .await?;

@@ -559,6 +559,11 @@ async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stor
     assert_eq!(exported["type"], "EPCISDocument");
     let ids = event_ids(&exported);
     assert!(ids.len() > 50, "the demo has more events than {}", ids.len());
+    // The Tegal works has a GLN (events there are at its SGLN), and so
+    // has a rice buyer (shipments to it name its PGLN).
+    let text = exported.to_string();
+    assert!(text.contains("\"https://id.gs1.org/414/8997001000028\""), "an SGLN");
+    assert!(text.contains("\"https://id.gs1.org/417/8997001001001\""), "a PGLN");
 
     let empty = jejak_testkit::Server::start(jejak_testkit::ServerOptions::default()).expect("an empty server");
     let job = cli(&empty, &["epcis", "capture", first.to_str().expect("utf-8")]);
@@ -692,6 +697,44 @@ async fn a_refused_event_rolls_back_the_document_or_is_skipped_with_proceed() {
     let job = finished(&demo.server, &job).await;
     assert_eq!(job["errors"][0]["reason"], "WRONG_FACILITY", "{job}");
     assert_eq!(demo.position().await, before, "nothing written");
+
+    // A valid event that maps onto no command and names a lot: kept as an
+    // observation, and in the lot's history.
+    let observed = serde_json::json!({
+        "type": "TransactionEvent", "action": "ADD",
+        "eventTime": "2026-11-02T01:00:00Z", "eventTimeZoneOffset": "+07:00",
+        "bizTransactionList": [{ "type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000012:PO-77" }],
+        "epcList": [],
+        "quantityList": [{ "epcClass": rice_bag_class(), "quantity": 40, "uom": "H87" }],
+        "bizLocation": { "id": "https://id.gs1.org/414/0614141000012" },
+    });
+    let (_, job) = post(&demo.server, &document(vec![observed]), "rollback").await;
+    let job = finished(&demo.server, &job).await;
+    assert_eq!(
+        (job["success"].clone(), job["observations"].clone()),
+        (Value::from(true), Value::from(1)),
+        "{job}"
+    );
+    demo.server
+        .wait_projected(crate::support::WAIT)
+        .await
+        .expect("projected");
+    let history = demo
+        .trace
+        .lot_history(p::LotHistoryRequest {
+            lot_id: RICE_BAG_LOT.into(),
+            as_of: None,
+        })
+        .await
+        .expect("the rice bag lot's history")
+        .into_inner();
+    assert!(
+        history.entries.iter().any(|e| matches!(
+            e.event.as_ref().and_then(|e| e.kind.as_ref()),
+            Some(p::event::Kind::EpcisObserved(_))
+        )),
+        "{history:?}"
+    );
 }
 
 /// GS1's reference event hash generator from PyPI, in a virtual

@@ -288,6 +288,7 @@ async fn unknown_references_are_not_found(mut d: Demo) {
             district: "Demak".into(),
             operator_id: "op-nowhere".into(),
             location: None,
+            gln: String::new(),
         }),
     };
     let s = refused(&d.server, c.register_facility(f), Code::NotFound, None).await;

@@ -148,6 +148,37 @@ pub fn check_digit(digits_without_check: &str) -> Option<u8> {
     Some(mod10(bytes.iter().map(|b| b - b'0')))
 }
 
+/// A Global Location Number: 13 digits with a valid check digit. Names a
+/// location (SGLN, `https://id.gs1.org/414/{gln}`) or a party (PGLN,
+/// `https://id.gs1.org/417/{gln}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gln(String);
+
+impl Gln {
+    /// Parses a GLN; the message says what is wrong with it.
+    pub fn parse(s: &str) -> Result<Gln, String> {
+        if s.len() != 13 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{} is not a GLN: a GLN has 13 digits", crate::quote(s)));
+        }
+        let (body, last) = s.split_at(12);
+        let expected = check_digit(body).unwrap_or(10);
+        if last.as_bytes()[0] - b'0' != expected {
+            return Err(format!("GLN {s} has check digit {last}, expected {expected}"));
+        }
+        Ok(Gln(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Gln {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A Global Trade Item Number, always held as 14 digits with a valid check digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Gtin(String);
@@ -1018,5 +1049,18 @@ mod tests {
                 prop_assert_eq!(DigitalLink::parse(&link.path()), Ok(link));
             }
         }
+    }
+
+    #[test]
+    fn glns_have_13_digits_and_a_valid_check_digit() {
+        assert_eq!(
+            Gln::parse("8997001000028").map(|g| g.to_string()),
+            Ok("8997001000028".into())
+        );
+        assert!(Gln::parse("8997001000029")
+            .unwrap_err()
+            .contains("check digit 9, expected 8"));
+        assert!(Gln::parse("899700100002").unwrap_err().contains("13 digits"));
+        assert!(Gln::parse("89970010000a8").is_err());
     }
 }

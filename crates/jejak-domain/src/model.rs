@@ -72,6 +72,8 @@ pub struct Party {
     pub roles: Vec<PartyRole>,
     pub district: String,
     pub contact: String,
+    /// The party's GLN (PGLN), when it has one.
+    pub gln: Option<crate::gs1::Gln>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +110,8 @@ pub struct Facility {
     pub district: String,
     pub operator_id: String,
     pub location: Option<GeoPoint>,
+    /// The facility's GLN (SGLN), when it has one.
+    pub gln: Option<crate::gs1::Gln>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

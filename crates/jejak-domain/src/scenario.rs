@@ -70,6 +70,7 @@ impl Scenario {
                 roles: roles.to_vec(),
                 district: "Demak".into(),
                 contact: "+62 291 000".into(),
+                gln: None,
             }),
         )
     }
@@ -84,6 +85,7 @@ impl Scenario {
                 district: "Demak".into(),
                 operator_id: operator.into(),
                 location: None,
+                gln: None,
             }),
         )
     }

@@ -51,6 +51,7 @@ fn party(id: &str, name: &str, roles: &[PartyRole]) -> Party {
         roles: roles.to_vec(),
         district: "Demak".into(),
         contact: String::new(),
+        gln: None,
     }
 }
 
@@ -62,6 +63,7 @@ fn facility(id: &str, operator: &str) -> Facility {
         district: "Demak".into(),
         operator_id: operator.into(),
         location: None,
+        gln: None,
     }
 }
 

@@ -502,6 +502,10 @@ pub fn check_document(doc: &Value) -> Result<Checked, Problem> {
 /// What capture needs to know of the store to map an event.
 pub trait Known {
     fn facility(&self, id: &str) -> bool;
+    /// The facility with this GLN.
+    fn facility_of_gln(&self, gln: &str) -> Option<String>;
+    /// The party with this GLN.
+    fn party_of_gln(&self, gln: &str) -> Option<String>;
     /// The product of a GTIN.
     fn product_of_gtin(&self, gtin: &str) -> Option<String>;
     /// Whether a lot exists.
@@ -577,7 +581,18 @@ impl<'a> Shape<'a> {
             .and_then(|s| s.get(key))
             .and_then(Value::as_str)
             .ok_or_else(|| self.fail(list, format!("names no owning_party {key}")))?;
-        Ok(self.under(list, found, "party")?.to_string())
+        self.party_id(list, found)
+    }
+
+    /// A party's id from its PGLN or its id under the domain.
+    fn party_id(&self, field: &str, value: &str) -> Result<String, Problem> {
+        if let Some(gln) = value.strip_prefix("https://id.gs1.org/417/") {
+            return self
+                .known
+                .party_of_gln(gln)
+                .ok_or_else(|| self.fail(field, format!("no party has the GLN {gln}")));
+        }
+        Ok(self.under(field, value, "party")?.to_string())
     }
 
     /// A lot class: (product, lot).
@@ -666,6 +681,9 @@ fn facility_of(e: &Map<String, Value>, ids: &Ids, known: &dyn Known) -> Option<S
         .or_else(|| e.get("readPoint"))
         .and_then(|l| l.get("id"))
         .and_then(Value::as_str)?;
+    if let Some(gln) = location.strip_prefix("https://id.gs1.org/414/") {
+        return known.facility_of_gln(gln);
+    }
     let id = location.strip_prefix(ids.domain())?.strip_prefix("/loc/")?;
     known.facility(id).then(|| id.to_string())
 }
@@ -938,7 +956,7 @@ pub fn map_event(
                 let owner = owners
                     .iter()
                     .find(|(l, _)| *l == lot_id)
-                    .map(|(_, o)| s.under("ilmd.jejak:outputs", o, "party").map(str::to_string))
+                    .map(|(_, o)| s.party_id("ilmd.jejak:outputs", o))
                     .transpose()?
                     .unwrap_or_default();
                 outputs.push(LotOutput {
@@ -1127,6 +1145,8 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
     let mut products = Vec::new();
     let mut standards = Vec::new();
     let fail = |field: String, reason: String| problem(None, field, reason);
+    // Parties of this document by GLN (a facility's operator may name one).
+    let mut party_glns: Vec<(String, String)> = Vec::new();
     for (v, vocabulary) in master
         .get("vocabularyList")
         .and_then(Value::as_array)
@@ -1147,16 +1167,31 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
             let a = attributes(element);
             let text = |name: &str| jejak(&a, name).and_then(Value::as_str).unwrap_or_default().to_string();
             let name = a.get(name_key).and_then(Value::as_str).unwrap_or_default().to_string();
+            // jejak's own id when the element carries it, else from the id.
             let local = |kind: &str| {
-                id.strip_prefix(ids.domain())
-                    .and_then(|r| r.strip_prefix('/'))
-                    .and_then(|r| r.strip_prefix(kind))
-                    .and_then(|r| r.strip_prefix('/'))
-                    .map(str::to_string)
+                jejak(&a, "id").and_then(Value::as_str).map(str::to_string).or_else(|| {
+                    id.strip_prefix(ids.domain())
+                        .and_then(|r| r.strip_prefix('/'))
+                        .and_then(|r| r.strip_prefix(kind))
+                        .and_then(|r| r.strip_prefix('/'))
+                        .map(str::to_string)
+                })
+            };
+            let gln_of = |prefix: &str| -> Result<Option<jejak_domain::gs1::Gln>, Problem> {
+                match id.strip_prefix(prefix) {
+                    Some(g) => jejak_domain::gs1::Gln::parse(g)
+                        .map(Some)
+                        .map_err(|e| fail(format!("{field}.id"), e)),
+                    None => Ok(None),
+                }
             };
             match vtype {
                 "urn:epcglobal:epcis:vtype:Party" => {
                     let Some(pid) = local("party") else { continue };
+                    let gln = gln_of("https://id.gs1.org/417/")?;
+                    if let Some(g) = &gln {
+                        party_glns.push((g.to_string(), pid.clone()));
+                    }
                     if known.party(&pid) {
                         continue;
                     }
@@ -1184,20 +1219,32 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
                             roles,
                             district: text("district"),
                             contact: text("contact"),
+                            gln,
                         }),
                     });
                 }
                 "urn:epcglobal:epcis:vtype:BusinessLocation" => {
                     let Some(fid) = local("loc") else { continue };
+                    let gln = gln_of("https://id.gs1.org/414/")?;
                     if known.facility(&fid) {
                         continue;
                     }
                     let operator = text("operator");
-                    let operator_id = operator
-                        .strip_prefix(ids.domain())
-                        .and_then(|r| r.strip_prefix("/party/"))
-                        .unwrap_or(&operator)
-                        .to_string();
+                    let operator_id = match operator.strip_prefix("https://id.gs1.org/417/") {
+                        Some(g) => party_glns
+                            .iter()
+                            .find(|(x, _)| x == g)
+                            .map(|(_, p)| p.clone())
+                            .or_else(|| known.party_of_gln(g))
+                            .ok_or_else(|| {
+                                fail(format!("{field}.jejak:operator"), format!("no party has the GLN {g}"))
+                            })?,
+                        None => operator
+                            .strip_prefix(ids.domain())
+                            .and_then(|r| r.strip_prefix("/party/"))
+                            .unwrap_or(&operator)
+                            .to_string(),
+                    };
                     let coordinate = |k: &str| {
                         a.get(&format!("urn:epcglobal:cbv:mda#{k}"))
                             .and_then(Value::as_str)
@@ -1223,6 +1270,7 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
                             district: text("district"),
                             operator_id,
                             location,
+                            gln,
                         }),
                     });
                 }

@@ -23,6 +23,7 @@
 //! and the master data: the same event always gives the same JSON and so the
 //! same CBV 2.0 event hash.
 
+use jejak_domain::gs1::Gln;
 use jejak_domain::{
     Event, Facts, GeoPoint, LotStatus, Measurement, Party, PartyRole, Product, ProductKind, Quantity, Sector, Time,
     Unit, Verdict,
@@ -83,14 +84,21 @@ impl Ids {
         format!("https://id.gs1.org/01/{gtin}/21/{serial}")
     }
 
-    /// A facility (read point and business location).
-    pub fn location(&self, facility: &str) -> String {
-        format!("{}/loc/{facility}", self.domain)
+    /// A facility (read point and business location): its SGLN when it
+    /// has a GLN.
+    pub fn location(&self, facility: &str, gln: Option<&Gln>) -> String {
+        match gln {
+            Some(g) => format!("https://id.gs1.org/414/{g}"),
+            None => format!("{}/loc/{facility}", self.domain),
+        }
     }
 
-    /// A party (source or destination owner).
-    pub fn party(&self, party: &str) -> String {
-        format!("{}/party/{party}", self.domain)
+    /// A party (source or destination owner): its PGLN when it has a GLN.
+    pub fn party(&self, party: &str, gln: Option<&Gln>) -> String {
+        match gln {
+            Some(g) => format!("https://id.gs1.org/417/{g}"),
+            None => format!("{}/party/{party}", self.domain),
+        }
     }
 
     /// A quality standard.
@@ -208,9 +216,9 @@ fn base(kind: &str, record: &Record<'_>, at: Option<Time>, action: Option<&str>,
     m
 }
 
-fn place(m: &mut Map<String, Value>, ids: &Ids, facility: &str) {
-    m.insert("readPoint".into(), json!({ "id": ids.location(facility) }));
-    m.insert("bizLocation".into(), json!({ "id": ids.location(facility) }));
+fn place(m: &mut Map<String, Value>, location: String) {
+    m.insert("readPoint".into(), json!({ "id": location }));
+    m.insert("bizLocation".into(), json!({ "id": location }));
 }
 
 /// What a caller may see of an event's parts: the class of a part and the
@@ -244,6 +252,8 @@ pub fn event<F: Facts + ?Sized>(
         }
     };
     let private = |lot: &str| disclose(Class::Private, Some(lot));
+    let location = |f: &str| ids.location(f, facts.facility(f).and_then(|x| x.gln.as_ref()));
+    let party = |p: &str| ids.party(p, facts.party(p).and_then(|x| x.gln.as_ref()));
     let class = |product_id: &str, lot: &str| ids.lot_class(facts.product(product_id), product_id, lot);
     let lot_class = |lot: &str| {
         let product = facts.lot(lot).map(|l| l.product_id.to_string()).unwrap_or_default();
@@ -263,14 +273,14 @@ pub fn event<F: Facts + ?Sized>(
             );
             m.insert("bizStep".into(), "receiving".into());
             m.insert("disposition".into(), "in_progress".into());
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             m.insert(
                 "sourceList".into(),
-                json!([source("owning_party", ids.party(&e.supplier_id))]),
+                json!([source("owning_party", party(&e.supplier_id))]),
             );
             m.insert(
                 "destinationList".into(),
-                json!([destination("owning_party", ids.party(&e.owner_id))]),
+                json!([destination("owning_party", party(&e.owner_id))]),
             );
             let mut ilmd = Map::new();
             ilmd.insert(ext("product"), e.product_id.clone().into());
@@ -315,7 +325,7 @@ pub fn event<F: Facts + ?Sized>(
                 Verdict::Hold => "non_sellable_other",
             };
             m.insert("disposition".into(), disposition.into());
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             if !e.measurements.is_empty() && seen {
                 let at = e.occurred_at.or(record.recorded_at).unwrap_or_default();
                 let reports: Vec<Value> = e.measurements.iter().map(sensor_report).collect();
@@ -358,7 +368,7 @@ pub fn event<F: Facts + ?Sized>(
             m.insert("outputQuantityList".into(), outputs.into());
             m.insert("bizStep".into(), ids.step(&e.process_step).into());
             m.insert("disposition".into(), "in_progress".into());
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             let outputs: Vec<Value> = e
                 .outputs
                 .iter()
@@ -366,7 +376,7 @@ pub fn event<F: Facts + ?Sized>(
                     json!({
                         ext("lot"): o.lot_id,
                         ext("product"): o.product_id,
-                        ext("owner"): ids.party(&o.owner_id),
+                        ext("owner"): party(&o.owner_id),
                     })
                 })
                 .collect();
@@ -394,7 +404,7 @@ pub fn event<F: Facts + ?Sized>(
             m.insert("childEPCs".into(), children.into());
             m.insert("bizStep".into(), "packing".into());
             m.insert("disposition".into(), "in_progress".into());
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             if seen {
                 let contents: Vec<Value> = e
                     .packages
@@ -424,7 +434,7 @@ pub fn event<F: Facts + ?Sized>(
             m.insert("quantityList".into(), json!([q]));
             m.insert("bizStep".into(), "shipping".into());
             m.insert("disposition".into(), "in_transit".into());
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             if !e.document.is_empty() && seen {
                 m.insert(
                     "bizTransactionList".into(),
@@ -434,7 +444,7 @@ pub fn event<F: Facts + ?Sized>(
             if seen {
                 m.insert(
                     "destinationList".into(),
-                    json!([destination("owning_party", ids.party(&e.consignee_id))]),
+                    json!([destination("owning_party", party(&e.consignee_id))]),
                 );
             }
             if gtin.is_none() && !e.package_serials.is_empty() && seen {
@@ -467,7 +477,7 @@ pub fn event<F: Facts + ?Sized>(
             m.insert("bizStep".into(), step.into());
             m.insert("disposition".into(), disposition.into());
             m.insert("persistentDisposition".into(), persistent);
-            place(&mut m, ids, &e.facility_id);
+            place(&mut m, location(&e.facility_id));
             m.insert(ext("status"), status_name(e.status).into());
             if !e.reason.is_empty() {
                 m.insert(ext("reason"), e.reason.clone().into());
@@ -647,8 +657,9 @@ pub fn master_data(
         .map(|p| {
             let roles: Vec<&str> = p.roles.iter().map(|r| role_name(*r)).collect();
             json!({
-                "id": ids.party(&p.id),
+                "id": ids.party(&p.id, p.gln.as_ref()),
                 "attributes": [
+                    attribute(&ext("id"), p.id.clone()),
                     attribute("urn:epcglobal:cbv:mda#name", p.name.clone()),
                     attribute(&ext("roles"), roles),
                     attribute(&ext("district"), p.district.clone()),
@@ -660,17 +671,22 @@ pub fn master_data(
     let location_elements: Vec<Value> = facilities
         .iter()
         .map(|f| {
+            let operator_gln = parties
+                .iter()
+                .find(|p| p.id == f.operator_id)
+                .and_then(|p| p.gln.as_ref());
             let mut attributes = vec![
+                attribute(&ext("id"), f.id.clone()),
                 attribute("urn:epcglobal:cbv:mda#name", f.name.clone()),
                 attribute(&ext("sector"), sector_name(f.sector)),
                 attribute(&ext("district"), f.district.clone()),
-                attribute(&ext("operator"), ids.party(&f.operator_id)),
+                attribute(&ext("operator"), ids.party(&f.operator_id, operator_gln)),
             ];
             if let Some(p) = &f.location {
                 attributes.push(attribute("urn:epcglobal:cbv:mda#latitude", p.latitude.to_string()));
                 attributes.push(attribute("urn:epcglobal:cbv:mda#longitude", p.longitude.to_string()));
             }
-            json!({ "id": ids.location(&f.id), "attributes": attributes })
+            json!({ "id": ids.location(&f.id, f.gln.as_ref()), "attributes": attributes })
         })
         .collect();
     let class_elements: Vec<Value> = products

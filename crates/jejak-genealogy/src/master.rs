@@ -110,6 +110,8 @@ struct PartyRecord {
     district: String,
     #[prost(string, tag = "5")]
     contact: String,
+    #[prost(string, tag = "6")]
+    gln: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -126,6 +128,8 @@ struct FacilityRecord {
     operator_id: String,
     #[prost(message, optional, tag = "6")]
     location: Option<PointRecord>,
+    #[prost(string, tag = "7")]
+    gln: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -201,6 +205,17 @@ fn decimal_of(key: &str, s: &str) -> Result<Option<Decimal>, GenealogyError> {
         .map_err(|_| corrupt(key, format!("{} is not a decimal", jejak_domain::quote(s))))
 }
 
+fn gln_text(g: &Option<jejak_domain::gs1::Gln>) -> String {
+    g.as_ref().map(|g| g.to_string()).unwrap_or_default()
+}
+
+fn gln_of(key: &str, s: &str) -> Result<Option<jejak_domain::gs1::Gln>, GenealogyError> {
+    match s {
+        "" => Ok(None),
+        g => jejak_domain::gs1::Gln::parse(g).map(Some).map_err(|e| corrupt(key, e)),
+    }
+}
+
 pub(crate) fn master_to_record(m: &Master) -> MasterRecord {
     let mut r = MasterRecord::default();
     match m {
@@ -212,6 +227,7 @@ pub(crate) fn master_to_record(m: &Master) -> MasterRecord {
                     roles: p.roles.iter().map(|r| party_role_code(*r)).collect(),
                     district: p.district.clone(),
                     contact: p.contact.clone(),
+                    gln: gln_text(&p.gln),
                 }),
             });
         }
@@ -224,6 +240,7 @@ pub(crate) fn master_to_record(m: &Master) -> MasterRecord {
                     district: f.district.clone(),
                     operator_id: f.operator_id.clone(),
                     location: point(f.location),
+                    gln: gln_text(&f.gln),
                 }),
             });
         }
@@ -284,6 +301,7 @@ pub(crate) fn master_from_record(key: &str, r: MasterRecord) -> Result<Master, G
                 .iter()
                 .map(|r| party_role_of(key, *r))
                 .collect::<Result<_, _>>()?,
+            gln: gln_of(key, &p.gln)?,
             id: p.id,
             name: p.name,
             district: p.district,
@@ -292,6 +310,7 @@ pub(crate) fn master_from_record(key: &str, r: MasterRecord) -> Result<Master, G
         (None, Some(FacilityEnvelope { facility: Some(f) }), None, None) => Ok(Master::Facility(d::Facility {
             sector: sector_of(key, f.sector)?,
             location: point_of(f.location),
+            gln: gln_of(key, &f.gln)?,
             id: f.id,
             name: f.name,
             district: f.district,

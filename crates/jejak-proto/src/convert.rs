@@ -282,6 +282,7 @@ fn party(m: Option<p::Party>, f: &str) -> Result<d::Party> {
         roles,
         district,
         contact,
+        gln,
     } = required(m, f)?;
     if roles.is_empty() {
         return Err(DomainError::invalid(
@@ -302,7 +303,18 @@ fn party(m: Option<p::Party>, f: &str) -> Result<d::Party> {
         roles: rs,
         district: text(district, &field(f, "district"))?,
         contact: text(contact, &field(f, "contact"))?,
+        gln: opt_gln(gln, &field(f, "gln"))?,
     })
+}
+
+/// A GLN, or none when empty.
+fn opt_gln(v: String, f: &str) -> Result<Option<jejak_domain::gs1::Gln>> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    jejak_domain::gs1::Gln::parse(&v)
+        .map(Some)
+        .map_err(|reason| DomainError::invalid(f, reason))
 }
 
 fn party_to_proto(x: &d::Party) -> p::Party {
@@ -312,6 +324,7 @@ fn party_to_proto(x: &d::Party) -> p::Party {
         roles: x.roles.iter().map(|r| role_to_proto(*r) as i32).collect(),
         district: x.district.clone(),
         contact: x.contact.clone(),
+        gln: x.gln.as_ref().map(|g| g.to_string()).unwrap_or_default(),
     }
 }
 
@@ -323,6 +336,7 @@ fn facility(m: Option<p::Facility>, f: &str) -> Result<d::Facility> {
         district,
         operator_id,
         location,
+        gln,
     } = required(m, f)?;
     Ok(d::Facility {
         id: id(fid, &field(f, "id"))?,
@@ -331,6 +345,7 @@ fn facility(m: Option<p::Facility>, f: &str) -> Result<d::Facility> {
         district: text(district, &field(f, "district"))?,
         operator_id: id(operator_id, &field(f, "operator_id"))?,
         location: geo(location, &field(f, "location"))?,
+        gln: opt_gln(gln, &field(f, "gln"))?,
     })
 }
 
@@ -342,6 +357,7 @@ fn facility_to_proto(x: &d::Facility) -> p::Facility {
         district: x.district.clone(),
         operator_id: x.operator_id.clone(),
         location: geo_to_proto(x.location),
+        gln: x.gln.as_ref().map(|g| g.to_string()).unwrap_or_default(),
     }
 }
 

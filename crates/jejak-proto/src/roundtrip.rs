@@ -44,6 +44,11 @@ fn gtin() -> impl Strategy<Value = Gtin> {
         .prop_map(|g| Gtin::parse(g).expect("a valid GTIN"))
 }
 
+fn gln() -> impl Strategy<Value = jejak_domain::gs1::Gln> {
+    proptest::sample::select(vec!["8997001000011", "8997001000028", "0614141000012"])
+        .prop_map(|g| jejak_domain::gs1::Gln::parse(g).expect("a valid GLN"))
+}
+
 fn geo() -> impl Strategy<Value = d::GeoPoint> {
     (-90.0f64..=90.0, -180.0f64..=180.0).prop_map(|(latitude, longitude)| d::GeoPoint { latitude, longitude })
 }
@@ -107,15 +112,18 @@ fn master_data() -> impl Strategy<Value = d::Event> {
         1..=4,
     );
     prop_oneof![
-        (id(), text(), roles, text(), text()).prop_map(|(id, name, roles, district, contact)| {
-            d::Event::PartyRegistered(d::Party {
-                id,
-                name,
-                roles,
-                district,
-                contact,
-            })
-        }),
+        (id(), text(), roles, text(), text(), proptest::option::of(gln())).prop_map(
+            |(id, name, roles, district, contact, gln)| {
+                d::Event::PartyRegistered(d::Party {
+                    id,
+                    name,
+                    roles,
+                    district,
+                    contact,
+                    gln,
+                })
+            }
+        ),
         (id(), text(), sector(), text(), id(), proptest::option::of(geo())).prop_map(
             |(id, name, sector, district, operator_id, location)| {
                 d::Event::FacilityRegistered(d::Facility {
@@ -125,6 +133,7 @@ fn master_data() -> impl Strategy<Value = d::Event> {
                     district,
                     operator_id,
                     location,
+                    gln: None,
                 })
             }
         ),

@@ -221,6 +221,24 @@ impl Known for Store<'_> {
         jejak_domain::Facts::facility(self.0, id).is_some()
     }
 
+    fn facility_of_gln(&self, gln: &str) -> Option<String> {
+        self.0
+            .master_data()
+            .facilities
+            .iter()
+            .find(|f| f.gln.as_ref().is_some_and(|g| g.as_str() == gln))
+            .map(|f| f.id.clone())
+    }
+
+    fn party_of_gln(&self, gln: &str) -> Option<String> {
+        self.0
+            .master_data()
+            .parties
+            .iter()
+            .find(|p| p.gln.as_ref().is_some_and(|g| g.as_str() == gln))
+            .map(|p| p.id.clone())
+    }
+
     fn product_of_gtin(&self, gtin: &str) -> Option<String> {
         let gtin = jejak_domain::gs1::Gtin::parse(gtin).ok()?;
         self.0
@@ -252,8 +270,9 @@ impl Known for Store<'_> {
 /// (its master data, the lots its earlier events make).
 struct Overlay<'g> {
     store: Store<'g>,
-    facilities: std::collections::HashSet<String>,
-    parties: std::collections::HashSet<String>,
+    /// Facilities and parties the document registers, with their GLNs.
+    facilities: HashMap<String, Option<String>>,
+    parties: HashMap<String, Option<String>>,
     products: HashMap<String, Option<String>>,
     standards: std::collections::HashSet<String>,
     lots: std::collections::HashSet<String>,
@@ -263,10 +282,11 @@ impl Overlay<'_> {
     fn add(&mut self, c: &Command) {
         match c {
             Command::RegisterFacility(f) => {
-                self.facilities.insert(f.id.clone());
+                self.facilities
+                    .insert(f.id.clone(), f.gln.as_ref().map(|g| g.to_string()));
             }
             Command::RegisterParty(p) => {
-                self.parties.insert(p.id.clone());
+                self.parties.insert(p.id.clone(), p.gln.as_ref().map(|g| g.to_string()));
             }
             Command::RegisterProduct(p) => {
                 self.products
@@ -284,9 +304,25 @@ impl Overlay<'_> {
     }
 }
 
+/// The id registered with `gln` in `registered`.
+fn with_gln(registered: &HashMap<String, Option<String>>, gln: &str) -> Option<String> {
+    registered
+        .iter()
+        .find(|(_, g)| g.as_deref() == Some(gln))
+        .map(|(id, _)| id.clone())
+}
+
 impl Known for Overlay<'_> {
     fn facility(&self, id: &str) -> bool {
-        self.facilities.contains(id) || self.store.facility(id)
+        self.facilities.contains_key(id) || self.store.facility(id)
+    }
+
+    fn facility_of_gln(&self, gln: &str) -> Option<String> {
+        with_gln(&self.facilities, gln).or_else(|| self.store.facility_of_gln(gln))
+    }
+
+    fn party_of_gln(&self, gln: &str) -> Option<String> {
+        with_gln(&self.parties, gln).or_else(|| self.store.party_of_gln(gln))
     }
 
     fn product_of_gtin(&self, gtin: &str) -> Option<String> {
@@ -303,7 +339,7 @@ impl Known for Overlay<'_> {
     }
 
     fn party(&self, id: &str) -> bool {
-        self.parties.contains(id) || self.store.party(id)
+        self.parties.contains_key(id) || self.store.party(id)
     }
 
     fn product(&self, id: &str) -> bool {
