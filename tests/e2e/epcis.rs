@@ -346,22 +346,14 @@ async fn finished(server: &jejak_testkit::Server, job: &Value) -> Value {
         .as_str()
         .unwrap_or_else(|| panic!("no captureID in {job}"));
     let auth = format!("Bearer {}", server.admin_token.as_deref().expect("an admin token"));
-    let deadline = std::time::Instant::now() + crate::support::WAIT;
-    loop {
-        let reply = server
-            .http_get(&format!("/epcis/capture/{id}"), &[("authorization", &auth)])
-            .await
-            .expect("GET the capture job");
-        let job: Value = serde_json::from_slice(&reply.body).expect("a job as JSON");
-        if job["running"] == false {
-            return job;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "capture job {id} still running: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let path = format!("/epcis/capture/{id}");
+    jejak_testkit::wait_until(std::time::Instant::now() + crate::support::WAIT, || async {
+        let reply = server.http_get(&path, &[("authorization", &auth)]).await?;
+        let job: Value = serde_json::from_slice(&reply.body)?;
+        Ok((job["running"] == false).then_some(job))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("capture job {id}: {e:#}"))
 }
 
 /// Every event the store answers to an administrator, by scanning the log.

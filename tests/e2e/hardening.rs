@@ -184,18 +184,20 @@ async fn a_long_blending_chain_costs_bounded_work_and_exact_shares_honour_the_de
     let target = Some(p::Target {
         kind: Some(p::target::Kind::LotId(prev.clone())),
     });
-    // The deadline as the header alone: no timer of the client's own races
-    // the server's answer on a loaded machine.
-    let mut hurried = tonic::Request::new(p::OriginSharesRequest { target: target.clone() });
-    hurried
-        .metadata_mut()
-        .insert("grpc-timeout", tonic::metadata::MetadataValue::from_static("300m"));
-    let err = demo
-        .trace
-        .origin_shares(hurried)
-        .await
-        .expect_err("too short a deadline");
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // Sent with h2 directly: no timer of the client's own races the
+    // server's answer on a loaded machine, so the answer is the server's.
+    let status = deadline_call(
+        &demo.server,
+        "/jejak.v1.TraceService/OriginShares",
+        &p::OriginSharesRequest { target: target.clone() },
+        "300m",
+    )
+    .await;
+    assert_eq!(
+        status,
+        Code::DeadlineExceeded as i32,
+        "the server refuses at the deadline"
+    );
     // The page (and the server) answer at once rather than after the
     // abandoned computation: it stopped and gave its worker back.
     let again = page().await;
@@ -617,4 +619,56 @@ async fn a_projection_from_another_log_is_rebuilt_at_start() {
     assert_eq!(err.code(), Code::NotFound);
     let text = std::fs::read_to_string(log.path()).expect("read the log");
     assert!(text.contains("rebuilding it from the log"), "{text}");
+}
+
+/// A unary call with `grpc-timeout` on an HTTP/2 connection of its own
+/// (h2 keeps no deadline of its own); the grpc-status the server answers.
+async fn deadline_call(
+    server: &jejak_testkit::Server,
+    path: &str,
+    message: &impl prost::Message,
+    timeout: &str,
+) -> i32 {
+    use tonic::codegen::http;
+    let tcp = tokio::net::TcpStream::connect(server.authority())
+        .await
+        .expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut client = client.ready().await.expect("HTTP/2 ready");
+    let token = server.admin_token.as_deref().expect("an administrator token");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}{path}", server.url))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", timeout)
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .expect("request");
+    let (response, mut send) = client.send_request(request, false).expect("send the headers");
+    let body = message.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(body.len()).expect("a small message").to_be_bytes());
+    frame.extend_from_slice(&body);
+    send.send_data(frame.into(), true).expect("send the message");
+    let response = tokio::time::timeout(Duration::from_secs(60), response)
+        .await
+        .expect("an answer within a minute")
+        .expect("a response");
+    let (parts, mut body) = response.into_parts();
+    let headers = match parts.headers.contains_key("grpc-status") {
+        true => parts.headers,
+        false => {
+            while let Some(chunk) = body.data().await {
+                chunk.expect("the body");
+            }
+            body.trailers().await.expect("trailers").expect("trailers sent")
+        }
+    };
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a grpc-status")
 }
