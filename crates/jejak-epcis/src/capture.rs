@@ -56,103 +56,6 @@ pub struct Checked {
     pub context: Value,
 }
 
-const BIZ_STEPS: &[&str] = &[
-    "accepting",
-    "arriving",
-    "assembling",
-    "collecting",
-    "commissioning",
-    "consigning",
-    "creating_class_instance",
-    "cycle_counting",
-    "decommissioning",
-    "departing",
-    "destroying",
-    "disassembling",
-    "dispensing",
-    "encoding",
-    "entering_exiting",
-    "holding",
-    "inspecting",
-    "installing",
-    "killing",
-    "loading",
-    "other",
-    "packing",
-    "picking",
-    "receiving",
-    "removing",
-    "repackaging",
-    "repairing",
-    "replacing",
-    "reserving",
-    "retail_selling",
-    "sampling",
-    "sensor_reporting",
-    "shipping",
-    "staging_outbound",
-    "stock_taking",
-    "stocking",
-    "storing",
-    "transporting",
-    "unloading",
-    "unpacking",
-    "void_shipping",
-];
-
-const DISPOSITIONS: &[&str] = &[
-    "active",
-    "available",
-    "completeness_inferred",
-    "completeness_verified",
-    "conformant",
-    "container_closed",
-    "container_open",
-    "damaged",
-    "destroyed",
-    "dispensed",
-    "disposed",
-    "encoded",
-    "expired",
-    "in_progress",
-    "in_transit",
-    "inactive",
-    "mismatch_instance",
-    "mismatch_class",
-    "mismatch_quantity",
-    "needs_replacement",
-    "no_pedigree_match",
-    "non_conformant",
-    "non_sellable_other",
-    "partially_dispensed",
-    "recalled",
-    "reserved",
-    "retail_sold",
-    "returned",
-    "sellable_accessible",
-    "sellable_not_accessible",
-    "stolen",
-    "unavailable",
-    "unknown",
-];
-
-const SOURCE_DEST_TYPES: &[&str] = &["owning_party", "possessing_party", "location"];
-
-const BIZ_TRANSACTION_TYPES: &[&str] = &[
-    "bol",
-    "cert",
-    "desadv",
-    "inv",
-    "pedigree",
-    "po",
-    "poc",
-    "prodorder",
-    "recadv",
-    "rma",
-    "testprd",
-    "testtrd",
-];
-
 const EVENT_FIELDS: &[&str] = &[
     "@context",
     "type",
@@ -329,7 +232,7 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
     }
     if let Some(step) = e.get("bizStep") {
         let s = step.as_str().unwrap_or_default();
-        if !vocabulary(s, BIZ_STEPS) {
+        if !vocabulary(s, crate::hash::biz_steps()) {
             return Err(problem(
                 Some(index),
                 "bizStep",
@@ -339,7 +242,7 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
     }
     if let Some(d) = e.get("disposition") {
         let s = d.as_str().unwrap_or_default();
-        if !vocabulary(s, DISPOSITIONS) {
+        if !vocabulary(s, crate::hash::dispositions()) {
             return Err(problem(
                 Some(index),
                 "disposition",
@@ -351,7 +254,7 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
         for key in ["set", "unset"] {
             for d in p.get(key).and_then(Value::as_array).into_iter().flatten() {
                 let s = d.as_str().unwrap_or_default();
-                if !vocabulary(s, DISPOSITIONS) {
+                if !vocabulary(s, crate::hash::dispositions()) {
                     return Err(problem(
                         Some(index),
                         format!("persistentDisposition.{key}"),
@@ -364,7 +267,7 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
     for (list, key) in [("sourceList", "source"), ("destinationList", "destination")] {
         for (i, s) in e.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
             let t = s.get("type").and_then(Value::as_str).unwrap_or_default();
-            if !vocabulary(t, SOURCE_DEST_TYPES) {
+            if !vocabulary(t, crate::hash::source_destination_types()) {
                 return Err(problem(
                     Some(index),
                     format!("{list}[{i}].type"),
@@ -384,7 +287,7 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
         .enumerate()
     {
         if let Some(t) = b.get("type").and_then(Value::as_str) {
-            if !vocabulary(t, BIZ_TRANSACTION_TYPES) {
+            if !vocabulary(t, crate::hash::biz_transaction_types()) {
                 return Err(problem(
                     Some(index),
                     format!("bizTransactionList[{i}].type"),

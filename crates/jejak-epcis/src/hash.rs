@@ -28,6 +28,8 @@ mod tree;
 mod value;
 mod vocabulary;
 
+pub(crate) use vocabulary::{biz_steps, biz_transaction_types, dispositions, source_destination_types};
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -173,6 +173,26 @@ impl Terms {
     }
 }
 
+/// The CBV's business steps, as documents may write them bare.
+pub(crate) fn biz_steps() -> &'static [&'static str] {
+    BIZ_STEPS.names
+}
+
+/// The CBV's dispositions.
+pub(crate) fn dispositions() -> &'static [&'static str] {
+    DISPOSITIONS.names
+}
+
+/// The CBV's business transaction types.
+pub(crate) fn biz_transaction_types() -> &'static [&'static str] {
+    BIZ_TRANSACTION_TYPES.names
+}
+
+/// The CBV's source and destination types.
+pub(crate) fn source_destination_types() -> &'static [&'static str] {
+    SOURCE_DESTINATION_TYPES.names
+}
+
 const BIZ_STEPS: Terms = Terms {
     iri: "https://ref.gs1.org/cbv/BizStep-",
     names: &[
