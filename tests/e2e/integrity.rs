@@ -122,3 +122,74 @@ async fn a_changed_envelope_stops_the_server_naming_facility_and_sequence() -> a
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_the_log_is_verified_offline_and_a_changed_byte_names_its_chain() {
+    use base64::Engine as _;
+    let demo = crate::support::Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("log.jsonl");
+    let file_arg = file.to_str().expect("utf-8").to_string();
+    let token = demo.server.admin_token.clone().expect("an admin token");
+    let run = |args: &[&str]| jejak_testkit::run_cli(args).expect("run jejak");
+    let (status, out, err) = run(&[
+        "export",
+        "-o",
+        &file_arg,
+        "--server",
+        &demo.server.url,
+        "--token",
+        &token,
+    ]);
+    assert!(status.success(), "export: {err}");
+    let n = demo.position().await;
+    assert!(out.contains(&format!("wrote {n} envelopes")), "{out}");
+    let (status, out, err) = run(&["verify", "--export", &file_arg]);
+    assert!(status.success(), "verify: {err}");
+    assert!(out.contains(&format!("{n} envelopes")), "{out}");
+
+    // One byte of one envelope changed: the check names the line, chain and sequence.
+    let text = std::fs::read_to_string(&file).expect("read the export");
+    let mut lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a line")).collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let target = &mut lines[99];
+    let mut bytes = b64
+        .decode(target["envelope"].as_str().expect("base64"))
+        .expect("decode");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    target["envelope"] = b64.encode(&bytes).into();
+    let (chain, sequence) = (
+        target["chain"].as_str().expect("chain").to_string(),
+        target["sequence"].clone(),
+    );
+    let changed: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, changed).expect("write the changed export");
+    let (status, _, err) = run(&["verify", "--export", &file_arg]);
+    assert!(!status.success(), "a changed envelope must not verify");
+    assert!(
+        err.contains("line 100") && err.contains(&format!("chain {chain:?} sequence {sequence}")),
+        "{err}"
+    );
+
+    // An envelope left out (the changed one put back as it was): named too.
+    let mut lines = lines;
+    lines[99]["envelope"] = b64
+        .encode({
+            let mut b = bytes.clone();
+            b[last] ^= 1;
+            b
+        })
+        .into();
+    lines.remove(49);
+    let gap: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, gap).expect("write the export without an envelope");
+    let (status, _, err) = run(&["verify", "--export", &file_arg]);
+    assert!(!status.success(), "an export with an envelope missing must not verify");
+    assert!(err.contains("line 50") && err.contains("missing"), "{err}");
+
+    // Only administrators and regulators export the log.
+    let (status, _, err) = run(&["export", "-o", &file_arg, "--server", &demo.server.url]);
+    assert!(!status.success());
+    assert!(err.contains("token"), "{err}");
+}

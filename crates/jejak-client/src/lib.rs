@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod epcis;
+pub mod export;
 pub mod import;
 
 use std::collections::{HashMap, HashSet};

@@ -21,6 +21,10 @@ use crate::{ReadError, View};
 /// Most entries one export batch reads from the log.
 const EXPORT_BATCH: usize = 256;
 
+/// The log as stored, read in batches as the client takes them.
+pub type LogStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::StoredEnvelope, ReadError>> + Send + 'static>>;
+
 /// The log as a stream of history entries, read in batches as the client takes them.
 pub type ExportStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, ReadError>> + Send + 'static>>;
@@ -310,6 +314,20 @@ impl<L: ReadLog> Reader<L> {
     /// read in batches as the client takes them. Only callers that see
     /// everything may export (checked by the caller's need).
     pub async fn export(&self, q: ExportQuery) -> Result<ExportStream, ReadError> {
+        self.export_as(q, export_entry).await
+    }
+
+    /// The log's envelopes exactly as stored, in the same batches.
+    pub async fn export_log(&self, q: ExportQuery) -> Result<LogStream, ReadError> {
+        self.export_as(q, stored_entry).await
+    }
+
+    async fn export_as<T: Send + 'static>(
+        &self,
+        q: ExportQuery,
+        entry: fn(StoredEvent) -> T,
+    ) -> Result<std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, ReadError>> + Send + 'static>>, ReadError>
+    {
         let ExportQuery { from_position, limit } = q;
         let end = self.log.current_position().await?;
         let from = from_position.max(1);
@@ -328,7 +346,7 @@ impl<L: ReadLog> Reader<L> {
                 let mut batch = Vec::with_capacity((upto - next + 1) as usize);
                 for pos in next..=upto {
                     match log.read(pos).await {
-                        Ok(Some(e)) => batch.push(Ok(export_entry(e))),
+                        Ok(Some(e)) => batch.push(Ok(entry(e))),
                         Ok(None) => {
                             batch.push(Err(ReadError::Missing(pos)));
                             return Some((futures_util::stream::iter(batch), u64::MAX));
@@ -416,6 +434,18 @@ fn history_entry(e: StoredEvent, voided_by: Option<VoidedBy>) -> Result<HistoryE
         voided_by,
         hash: e.hash,
     })
+}
+
+/// A stored envelope with its exact bytes and chain link.
+fn stored_entry(e: StoredEvent) -> p::StoredEnvelope {
+    p::StoredEnvelope {
+        position: e.position,
+        chain: e.envelope.chain,
+        sequence: e.envelope.sequence,
+        prev_hash: e.envelope.prev_hash,
+        envelope: e.bytes,
+        hash: e.hash.to_vec(),
+    }
 }
 
 /// A stored envelope exported as it is (corrections are not marked: the

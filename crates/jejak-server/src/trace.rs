@@ -23,6 +23,8 @@ impl<L> TraceApi<L> {
 
 type ExportStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, Status>> + Send + 'static>>;
+type LogStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::StoredEnvelope, Status>> + Send + 'static>>;
 
 /// Times an RPC and records its outcome; the reply is built from the read
 /// side's answer (a domain read model).
@@ -54,6 +56,25 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
             },
         };
         crate::metrics::metrics().rpc("ExportEvents", started, &result);
+        result
+    }
+
+    type ExportLogStream = LogStream;
+
+    async fn export_log(&self, request: Request<p::ExportEventsRequest>) -> Result<Response<LogStream>, Status> {
+        let started = std::time::Instant::now();
+        let result = match Caller::of(&request).require(Need::Regulator, "export the log") {
+            Err(s) => Err(s),
+            Ok(()) => match self.reader.export_log(request.into_inner().into()).await {
+                Ok(stream) => {
+                    use futures_util::StreamExt;
+                    let stream: LogStream = Box::pin(stream.map(|item| item.map_err(|e| status(&e))));
+                    Ok(Response::new(stream))
+                }
+                Err(e) => Err(status(&e)),
+            },
+        };
+        crate::metrics::metrics().rpc("ExportLog", started, &result);
         result
     }
 

@@ -463,10 +463,26 @@ pub(crate) enum Command {
         #[arg(long, env = "JEJAK_LOG_ORIGIN")]
         log_origin: Option<String>,
     },
-    /// Check every hash chain of the log and print the projection's digest (server stopped).
+    /// Check every hash chain of the log and print the projection's digest
+    /// (server stopped); with --export, every chain of an export file.
     Verify {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
+        /// An export file (`jejak export`) to check instead, offline.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// Write the log's envelopes exactly as stored, with their chain links
+    /// (JSON Lines), for `jejak verify --export` (administrators and regulators).
+    Export {
+        /// Where to write the export.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The first log position to export.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Recreate the projection from the event log (server stopped).
     Rebuild {

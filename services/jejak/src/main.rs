@@ -242,7 +242,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log_key,
             log_origin,
         } => jejak_server::tlog::print_log_key(&data_dir, log_key, log_origin.as_deref()),
-        Command::Verify { data_dir } => {
+        Command::Export { out, from, server } => {
+            let n = jejak_client::export::export(&server.target(), from, &out).await?;
+            println!("wrote {n} envelopes to {}", out.display());
+            Ok(())
+        }
+        Command::Verify { export: Some(file), .. } => {
+            let c = jejak_client::export::verify_export(&file)?;
+            println!(
+                "chains: {} envelopes in {} chains verified ({} begin before the export)",
+                c.envelopes, c.chains, c.continued
+            );
+            Ok(())
+        }
+        Command::Verify { data_dir, .. } => {
             let v = jejak_engine::offline::verify(&data_dir).await?;
             match v.chained {
                 Some(n) => println!("chains: {n} events verified"),

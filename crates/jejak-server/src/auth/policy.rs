@@ -64,7 +64,7 @@ pub fn need(path: &str) -> Need {
         ) => Need::Public,
         ("jejak.v1.TraceService", "ProveInclusion") => Need::Token,
         ("jejak.v1.TraceService", "BackwardTrace" | "ForwardTrace" | "OriginShares" | "LotHistory") => Need::Token,
-        ("jejak.v1.TraceService", "ExportEvents") => Need::Regulator,
+        ("jejak.v1.TraceService", "ExportEvents" | "ExportLog") => Need::Regulator,
         (
             "jejak.v1.CaptureService",
             "RegisterParty" | "RegisterProduct" | "ReceiveMaterial" | "InspectLot" | "ProcessLots" | "PackLot"
@@ -234,6 +234,7 @@ mod tests {
         assert_eq!(need("/jejak.v1.CaptureService/ReceiveMaterial"), Need::Capture);
         assert_eq!(need("/jejak.v1.CaptureService/RegisterFacility"), Need::Admin);
         assert_eq!(need("/jejak.v1.TraceService/ExportEvents"), Need::Regulator);
+        assert_eq!(need("/jejak.v1.TraceService/ExportLog"), Need::Regulator);
         assert_eq!(need("/grpc.health.v1.Health/Check"), Need::Public);
         assert_eq!(need("/metrics"), Need::Admin);
         assert_eq!(need("/jejak.v1.CaptureService/Unknown"), Need::Admin);
