@@ -416,3 +416,37 @@ async fn snapshot(d: &mut Demo) -> Snapshot {
         history,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_report_lists_every_shipment_the_material_reached() {
+    let demo = Demo::start().await;
+    let at = At::of(&demo.server);
+    // Harvested paddy: milled, packed in bags, shipped to rice buyers.
+    let csv = ok(&at, &["recall-report", PADDY_LOT]);
+    let mut lines = csv.lines();
+    let header = lines.next().expect("a header line");
+    assert!(
+        header.starts_with("Traceability Lot Code,Product Description,Quantity,Unit of Measure,"),
+        "{header}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty(), "the paddy reached shipments: {csv}");
+    assert!(
+        csv.contains("CV Pangan Lestari"),
+        "the rice buyer is a recipient: {csv}"
+    );
+    let report = json(&at, &["recall-report", PADDY_LOT]);
+    let json_rows = report["rows"].as_array().expect("rows");
+    assert_eq!(json_rows.len(), rows.len(), "the same shipments as CSV and JSON");
+    assert!(json_rows
+        .iter()
+        .all(|r| r["consigneeId"].is_string() && r["shippedAt"].is_string()));
+    assert!(
+        json_rows.iter().any(|r| r["lotId"] == RICE_BAG_LOT),
+        "the rice bags' lot was shipped: {report}"
+    );
+    // Recipients are private: a caller without a token gets none.
+    let (status, _, err) = jejak(&["recall-report", PADDY_LOT, "--server", &at.url]);
+    assert!(!status.success());
+    assert!(err.contains("token"), "{err}");
+}

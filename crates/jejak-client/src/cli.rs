@@ -73,6 +73,113 @@ pub async fn trace(
     })
 }
 
+/// The columns of a recall report: the shipping event of FDA FSMA 204's
+/// sortable spreadsheet, and the serials and event jejak adds.
+const RECALL_COLUMNS: [&str; 13] = [
+    "Traceability Lot Code",
+    "Product Description",
+    "Quantity",
+    "Unit of Measure",
+    "Location Description of Immediate Subsequent Recipient",
+    "Immediate Subsequent Recipient ID",
+    "Location Description from Which Food Was Shipped",
+    "Shipped From Location ID",
+    "Ship Date",
+    "Reference Document Type",
+    "Reference Document Number",
+    "Serial Numbers",
+    "Event ID",
+];
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A recall report as CSV, a header line and a row per shipment.
+pub fn recall_csv(r: &p::RecallReportReply) -> String {
+    let mut out = RECALL_COLUMNS.join(",") + "\r\n";
+    for row in &r.rows {
+        let (quantity, unit) = row.quantity.as_ref().map_or((String::new(), String::new()), |q| {
+            (
+                q.value.clone(),
+                crate::quantity(&Some(q.clone()))
+                    .rsplit(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        });
+        let date = row
+            .shipped_at
+            .as_ref()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+            .map(|t| t.to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC)))
+            .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+            .unwrap_or_default();
+        let fields = [
+            row.lot_id.clone(),
+            row.product_name.clone(),
+            quantity,
+            unit,
+            row.consignee_name.clone(),
+            row.consignee_id.clone(),
+            row.facility_name.clone(),
+            row.facility_id.clone(),
+            date,
+            if row.document.is_empty() {
+                String::new()
+            } else {
+                "Delivery note".into()
+            },
+            row.document.clone(),
+            row.package_serials.join(" "),
+            row.event_id.clone(),
+        ];
+        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `jejak recall-report`: every shipment a lot's material reached, as CSV
+/// (to `out`, or standard output) or, with `json`, as the reply's JSON.
+pub async fn recall_report(
+    target: &Target,
+    json: bool,
+    what: &str,
+    serial: bool,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut c = trace_client(target).await?;
+    let reply = c
+        .recall_report(p::TraceRequest {
+            target: Some(crate::target(what, serial)),
+            max_depth: 0,
+            max_nodes: 0,
+        })
+        .await?
+        .into_inner();
+    if reply.truncated {
+        eprintln!("warning: the trace was cut short by the server's limits; shipments beyond them are missing");
+    }
+    let text = if json {
+        let value = jejak_proto::json::to_json("jejak.v1.RecallReportReply", &reply).map_err(anyhow::Error::msg)?;
+        serde_json::to_string_pretty(&value)? + "\n"
+    } else {
+        recall_csv(&reply)
+    };
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 /// `jejak origin`.
 pub async fn origin(target: &Target, json: bool, what: &str, serial: bool) -> anyhow::Result<()> {
     let mut c = trace_client(target).await?;

@@ -196,6 +196,44 @@ impl From<r::Trace> for p::TraceReply {
     }
 }
 
+/// A forward trace as a recall report: one row per shipment it reached,
+/// with the shipped lot's product and the facility it left from.
+impl From<r::Trace> for p::RecallReportReply {
+    fn from(t: r::Trace) -> p::RecallReportReply {
+        let lots: std::collections::HashMap<&str, &r::LotView> =
+            t.nodes.iter().map(|n| (n.lot.lot_id.as_str(), &n.lot)).collect();
+        let rows = t
+            .shipments
+            .iter()
+            .map(|s| {
+                let lot = lots.get(s.lot_id.as_str());
+                p::RecallRow {
+                    lot_id: s.lot_id.clone(),
+                    product_id: lot.map(|l| l.product.id.clone()).unwrap_or_default(),
+                    product_name: lot.map(|l| l.product.name.clone()).unwrap_or_default(),
+                    quantity: s.quantity.as_ref().map(quantity_to_proto),
+                    package_serials: s.serials.clone(),
+                    consignee_id: s.consignee.id.clone(),
+                    consignee_name: s.consignee.name.clone(),
+                    facility_id: s.facility_id.clone(),
+                    facility_name: lot
+                        .filter(|l| l.facility.id == s.facility_id)
+                        .map(|l| l.facility.name.clone())
+                        .unwrap_or_default(),
+                    shipped_at: Some(time_to_proto(s.at)),
+                    document: s.document.clone(),
+                    event_id: s.event_id.clone(),
+                }
+            })
+            .collect();
+        p::RecallReportReply {
+            lot_id: t.root,
+            rows,
+            truncated: t.truncated.is_some(),
+        }
+    }
+}
+
 impl From<r::Share> for p::Share {
     fn from(s: r::Share) -> p::Share {
         let r::Share {

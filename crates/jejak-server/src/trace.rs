@@ -172,6 +172,15 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
         .await
     }
 
+    async fn recall_report(&self, request: Request<p::TraceRequest>) -> Result<Response<p::RecallReportReply>, Status> {
+        let view = Caller::of(&request).view();
+        timed("RecallReport", async {
+            let q = TraceQuery::try_from(request.into_inner())?;
+            self.reader.forward_trace(&view, &q).await
+        })
+        .await
+    }
+
     async fn origin_shares(
         &self,
         request: Request<p::OriginSharesRequest>,

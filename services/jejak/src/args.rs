@@ -404,6 +404,19 @@ pub(crate) enum Command {
         #[command(subcommand)]
         what: EpcisCommand,
     },
+    /// Every shipment a lot's material reached, for a recall: CSV with the
+    /// shipping columns of FDA FSMA 204's sortable spreadsheet, or JSON.
+    RecallReport {
+        /// Lot id, GS1 Digital Link URI, or serial with --serial.
+        target: String,
+        #[arg(long)]
+        serial: bool,
+        /// Where to write it (standard output without).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Write the provenance bundle of a lot or label: every event behind it
     /// with its transparency log proof, checkable offline with verify-bundle.
     Bundle {

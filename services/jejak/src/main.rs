@@ -230,6 +230,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => cli::bundle(&server.target(), &target, serial, out.as_deref()).await,
         Command::VerifyBundle { .. } => Ok(()),
         Command::Epcis { what } => what.run().await,
+        Command::RecallReport {
+            target,
+            serial,
+            out,
+            server,
+        } => cli::recall_report(&server.target(), server.json, &target, serial, out.as_deref()).await,
         Command::Witness {
             key,
             name,

@@ -63,7 +63,10 @@ pub fn need(path: &str) -> Need {
             "LookupLabel" | "GetLot" | "GetStatus" | "GetBundle" | "GetCheckpoint" | "ProveConsistency",
         ) => Need::Public,
         ("jejak.v1.TraceService", "ProveInclusion") => Need::Token,
-        ("jejak.v1.TraceService", "BackwardTrace" | "ForwardTrace" | "OriginShares" | "LotHistory") => Need::Token,
+        (
+            "jejak.v1.TraceService",
+            "BackwardTrace" | "ForwardTrace" | "RecallReport" | "OriginShares" | "LotHistory",
+        ) => Need::Token,
         ("jejak.v1.TraceService", "ExportEvents" | "ExportLog") => Need::Regulator,
         (
             "jejak.v1.CaptureService",
