@@ -468,6 +468,37 @@ async fn openepcis_documents_are_captured_and_queried_back_and_invalid_ones_writ
         "{problem}"
     );
     assert_eq!(server.status().await.expect("status").log_position, before);
+
+    // A document larger than a capture takes is 413 before it is read.
+    let head = too_large(&server).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(
+        head.contains("application/problem+json") && head.contains("split it"),
+        "{head}"
+    );
+    assert_eq!(server.status().await.expect("status").log_position, before);
+}
+
+/// Announces a 100 MiB capture, sends a little of it, and returns what the
+/// server answers.
+async fn too_large(server: &jejak_testkit::Server) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.authority())
+        .await
+        .expect("connect");
+    let token = server.admin_token.as_deref().expect("an admin token");
+    let head = format!(
+        "POST /epcis/capture HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/ld+json\r\nContent-Length: {}\r\n\r\n{{",
+        server.authority(),
+        100 * 1024 * 1024
+    );
+    tcp.write_all(head.as_bytes()).await.expect("send the head");
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut reply))
+        .await
+        .expect("an answer before the body")
+        .expect("read the answer");
+    String::from_utf8_lossy(&reply[..n]).into_owned()
 }
 
 /// A timestamp to the millisecond (EPCIS times are kept to the millisecond).

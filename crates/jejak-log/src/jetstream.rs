@@ -650,21 +650,32 @@ impl Reader {
         if let Some(event) = gap {
             // A clustered stream skips the sequence of a publish that failed
             // its precondition at the leader (the replicas stay in step):
-            // the skipped sequences hold nothing. Anything else is a hole.
+            // the skipped sequences hold nothing. A sequence the stream does
+            // hold was lost by this reader (a consumer that missed deliveries
+            // while the stream's leader changed): it reads again from there.
+            // A long run of empty sequences is a hole in the stream.
             let missing = next..event.position;
+            let mut lost = None;
+            for position in missing.clone().take(MAX_SKIPPED as usize + 1) {
+                if self.log.read(position).await?.is_some() {
+                    lost = Some(position);
+                    break;
+                }
+            }
+            if let Some(position) = lost {
+                tracing::warn!(
+                    position,
+                    "the stream's reader skipped events the stream holds; reading again from there"
+                );
+                self.messages = None;
+                self.next = next;
+                return Ok(out);
+            }
             if missing.end - missing.start > MAX_SKIPPED {
                 return Err(LogError::Corrupt {
                     position: next,
                     reason: format!("the stream jumps from position {} to {}", next - 1, event.position),
                 });
-            }
-            for position in missing {
-                if self.log.read(position).await?.is_some() {
-                    return Err(LogError::Corrupt {
-                        position,
-                        reason: "the stream's reader skipped an event the stream holds".into(),
-                    });
-                }
             }
             next = event.position + 1;
             out.push(event);

@@ -66,12 +66,7 @@ pub fn routes<L: ReadLog, S: Engine>(reader: Reader<L>, writer: Option<Arc<S>>, 
         .route("/epcis/events/{id}", axum::routing::get(event::<L, S>))
         .route("/epcis/eventTypes", axum::routing::get(event_types))
         .route(EXPORT, axum::routing::get(export::<L, S>))
-        .route(
-            CAPTURE,
-            axum::routing::post(capture::<L, S>).layer(axum::extract::DefaultBodyLimit::max(
-                crate::epcis_capture::MAX_DOCUMENT_BYTES,
-            )),
-        )
+        .route(CAPTURE, axum::routing::post(capture::<L, S>))
         .route("/epcis/capture/{id}", axum::routing::get(job::<L, S>))
         .with_state(state)
 }
@@ -249,7 +244,7 @@ async fn capture<L: ReadLog, S: Engine>(
     State(s): State<Shared<L, S>>,
     caller: Option<Extension<Caller>>,
     headers: http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> http::Response<axum::body::Body> {
     let Some(writer) = s.writer.clone() else {
         return problem(&Refusal::new(
@@ -266,19 +261,30 @@ async fn capture<L: ReadLog, S: Engine>(
             ))
         }
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return problem(
-                &Refusal::new(
-                    ErrorCode::TooLarge,
-                    format!(
-                        "the document is larger than the {} bytes one capture takes; split it",
-                        crate::epcis_capture::MAX_DOCUMENT_BYTES
-                    ),
-                )
-                .with_reason("EPCIS_DOCUMENT_TOO_LARGE"),
+    let too_large = || {
+        problem(
+            &Refusal::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the document is larger than the {} bytes one capture takes; split it",
+                    crate::epcis_capture::MAX_DOCUMENT_BYTES
+                ),
             )
+            .with_reason("EPCIS_DOCUMENT_TOO_LARGE"),
+        )
+    };
+    // Refused on what it announces, before any of it is read.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > crate::epcis_capture::MAX_DOCUMENT_BYTES as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, crate::epcis_capture::MAX_DOCUMENT_BYTES).await {
+        Ok(b) => b,
+        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            return too_large()
         }
         Err(e) => return invalid(format!("the request body could not be read: {e}")),
     };
