@@ -110,15 +110,15 @@ async fn query(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let dir = opts.dir.join("epcis-query");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let (events, fins) = {
+    let (events, raws, fins) = {
         let log = SledLog::open(&dir.join("log"))?;
         let lots = opts.lots;
-        let (events, fins) = {
+        let generated = {
             let log = log.clone();
-            tokio::task::spawn_blocking(move || crate::bench::generate(&log, lots).map(|(e, _, f)| (e, f))).await??
+            tokio::task::spawn_blocking(move || crate::bench::generate(&log, lots)).await??
         };
         log.wait_durable(log.durable_position().max(1)).await?;
-        (events, fins)
+        generated
     };
     let server = start_server(&dir, false).await?;
     server.wait_projected(Duration::from_secs(1800)).await?;
@@ -144,15 +144,93 @@ async fn query(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     }
     latencies.sort();
     let n = latencies.len();
-    stop(server).await;
-    Ok(vec![(
+    let mut rows = vec![(
         format!("epcis: GET /epcis/events for one lot's events, {events} events in the store ({n} lots, {found} events answered)"),
         format!(
             "p50 {} · p99 {}",
             micros(percentile(&latencies, 0.50)),
             micros(percentile(&latencies, 0.99))
         ),
-    )])
+    )];
+    rows.push(recall(&server, &raws, &fins, opts.queries.clamp(10, 200)).await?);
+    stop(server).await;
+    Ok(rows)
+}
+
+/// Every finished lot shipped (1 kg each, to the one customer), then the
+/// recall report of random harvested lots: each reaches the finished lots
+/// made from it and their shipments.
+async fn recall(
+    server: &jejak_testkit::Server,
+    raws: &[String],
+    fins: &[String],
+    reports: usize,
+) -> anyhow::Result<(String, String)> {
+    use jejak_proto::v1 as p;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for part in fins.chunks(fins.len().div_ceil(8).max(1)) {
+        let part = part.to_vec();
+        let mut c = server.capture().await?;
+        tasks.push(tokio::spawn(async move {
+            for lot in part {
+                c.ship_lot(p::ShipLotRequest {
+                    command_id: format!("ship-{lot}"),
+                    facility_id: "fac".into(),
+                    lot_id: lot.clone(),
+                    quantity: crate::bench::pq("1"),
+                    consignee_id: "cus".into(),
+                    document: format!("SJ-{lot}"),
+                    ..Default::default()
+                })
+                .await
+                .with_context(|| format!("ship {lot}"))?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let shipped = started.elapsed();
+    server.wait_projected(Duration::from_secs(300)).await?;
+    let mut trace = server.trace().await?;
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut latencies = Vec::with_capacity(reports);
+    let mut found = 0usize;
+    for _ in 0..reports {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let lot = &raws[(x % raws.len().max(1) as u64) as usize];
+        let t = Instant::now();
+        let r = trace
+            .recall_report(p::TraceRequest {
+                target: Some(p::Target {
+                    kind: Some(p::target::Kind::LotId(lot.clone())),
+                }),
+                max_depth: 0,
+                max_nodes: 0,
+            })
+            .await
+            .with_context(|| format!("recall report of {lot}"))?
+            .into_inner();
+        latencies.push(t.elapsed());
+        found += r.rows.len();
+    }
+    latencies.sort();
+    Ok((
+        format!(
+            "recall report of a harvested lot over gRPC ({} finished lots shipped in {shipped:.1?}; {reports} reports, {} shipments each on average)",
+            fins.len(),
+            found / reports.max(1)
+        ),
+        format!(
+            "p50 {} · p99 {}",
+            micros(percentile(&latencies, 0.50)),
+            micros(percentile(&latencies, 0.99))
+        ),
+    ))
 }
 
 pub(crate) async fn epcis(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
