@@ -57,8 +57,8 @@ pub async fn export(target: &Target, from: u64, out: &Path) -> anyhow::Result<u6
             position: e.position,
             chain: e.chain,
             sequence: e.sequence,
-            prev_hash: hex(&e.prev_hash),
-            hash: hex(&e.hash),
+            prev_hash: jejak_verify::commit::hex(&e.prev_hash),
+            hash: jejak_verify::commit::hex(&e.hash),
             envelope: b64.encode(&e.envelope),
         };
         serde_json::to_writer(&mut w, &line)?;
@@ -74,14 +74,6 @@ pub async fn export(target: &Target, from: u64, out: &Path) -> anyhow::Result<u6
     std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
     bar.finish_and_clear();
     Ok(n)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

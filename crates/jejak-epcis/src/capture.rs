@@ -88,9 +88,15 @@ const EVENT_FIELDS: &[&str] = &[
     "transformationID",
 ];
 
-/// A CBV word from `words`, or a URI or a prefixed name of one's own vocabulary.
-fn vocabulary(value: &str, words: &[&str]) -> bool {
-    words.contains(&cbv_word(value)) || value.contains(':')
+/// A CBV word from `words`, or a URI or a prefixed name of one's own
+/// vocabulary; otherwise the problem says the value is `expected`.
+fn word(index: usize, field: String, value: &Value, words: &[&str], expected: &str) -> Result<(), Problem> {
+    let s = value.as_str().unwrap_or_default();
+    if words.contains(&cbv_word(s)) || s.contains(':') {
+        Ok(())
+    } else {
+        Err(problem(Some(index), field, format!("{s:?} is {expected}")))
+    }
 }
 
 fn check_time(index: usize, field: &str, v: Option<&Value>) -> Result<(), Problem> {
@@ -230,70 +236,51 @@ pub fn check_event(index: usize, event: &Value) -> Result<(), Problem> {
             format!("a {kind} must name what it is about (instance or quantity lists, or a parent)"),
         ));
     }
-    if let Some(step) = e.get("bizStep") {
-        let s = step.as_str().unwrap_or_default();
-        if !vocabulary(s, crate::hash::biz_steps()) {
-            return Err(problem(
-                Some(index),
-                "bizStep",
-                format!("{s:?} is neither a CBV business step nor a URI"),
-            ));
-        }
+    let step = crate::hash::biz_steps();
+    let disposition = crate::hash::dispositions();
+    if let Some(v) = e.get("bizStep") {
+        word(
+            index,
+            "bizStep".into(),
+            v,
+            step,
+            "neither a CBV business step nor a URI",
+        )?;
     }
-    if let Some(d) = e.get("disposition") {
-        let s = d.as_str().unwrap_or_default();
-        if !vocabulary(s, crate::hash::dispositions()) {
-            return Err(problem(
-                Some(index),
-                "disposition",
-                format!("{s:?} is neither a CBV disposition nor a URI"),
-            ));
-        }
+    if let Some(v) = e.get("disposition") {
+        word(
+            index,
+            "disposition".into(),
+            v,
+            disposition,
+            "neither a CBV disposition nor a URI",
+        )?;
     }
     if let Some(p) = e.get("persistentDisposition") {
         for key in ["set", "unset"] {
-            for d in p.get(key).and_then(Value::as_array).into_iter().flatten() {
-                let s = d.as_str().unwrap_or_default();
-                if !vocabulary(s, crate::hash::dispositions()) {
-                    return Err(problem(
-                        Some(index),
-                        format!("persistentDisposition.{key}"),
-                        format!("{s:?} is neither a CBV disposition nor a URI"),
-                    ));
-                }
+            for v in p.get(key).and_then(Value::as_array).into_iter().flatten() {
+                let field = format!("persistentDisposition.{key}");
+                word(index, field, v, disposition, "neither a CBV disposition nor a URI")?;
             }
         }
     }
     for (list, key) in [("sourceList", "source"), ("destinationList", "destination")] {
         for (i, s) in e.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let t = s.get("type").and_then(Value::as_str).unwrap_or_default();
-            if !vocabulary(t, crate::hash::source_destination_types()) {
-                return Err(problem(
-                    Some(index),
-                    format!("{list}[{i}].type"),
-                    format!("{t:?} is not owning_party, possessing_party, location or a URI"),
-                ));
-            }
+            let t = s.get("type").unwrap_or(&Value::Null);
+            let types = crate::hash::source_destination_types();
+            let expected = "not owning_party, possessing_party, location or a URI";
+            word(index, format!("{list}[{i}].type"), t, types, expected)?;
             if !s.get(key).is_some_and(Value::is_string) {
                 return Err(problem(Some(index), format!("{list}[{i}].{key}"), "is required"));
             }
         }
     }
-    for (i, b) in e
-        .get("bizTransactionList")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if let Some(t) = b.get("type").and_then(Value::as_str) {
-            if !vocabulary(t, crate::hash::biz_transaction_types()) {
-                return Err(problem(
-                    Some(index),
-                    format!("bizTransactionList[{i}].type"),
-                    format!("{t:?} is neither a CBV business transaction type nor a URI"),
-                ));
-            }
+    let transactions = e.get("bizTransactionList").and_then(Value::as_array);
+    for (i, b) in transactions.into_iter().flatten().enumerate() {
+        if let Some(t) = b.get("type") {
+            let types = crate::hash::biz_transaction_types();
+            let expected = "neither a CBV business transaction type nor a URI";
+            word(index, format!("bizTransactionList[{i}].type"), t, types, expected)?;
         }
     }
     for key in [

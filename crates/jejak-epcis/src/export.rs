@@ -304,7 +304,7 @@ pub fn event<F: Facts + ?Sized>(
                         json!({
                             ext("kind"): d.kind,
                             ext("reference"): d.reference,
-                            ext("blake3"): hex(&d.blake3),
+                            ext("blake3"): jejak_verify::commit::hex(&d.blake3),
                         })
                     })
                     .collect();
@@ -602,14 +602,6 @@ pub fn measurement_uom(unit: &str) -> Option<&'static str> {
         "g/l" | "g/L" => "GL",
         "ppm" => "59",
         _ => return None,
-    })
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
     })
 }
 

@@ -161,18 +161,12 @@ pub(crate) async fn tlog(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
         jejak_server::demo::ids::RICE_BAG_SERIAL
     );
     // Timed once the tree has caught up with the demo and a checkpoint covers it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while jejak_testkit::http_request(&authority, "GET", &path, &[], b"")
-        .await?
-        .status
-        != 200
-    {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no checkpoint covered the demo within a minute"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    jejak_testkit::wait_until(Instant::now() + Duration::from_secs(60), || async {
+        let reply = jejak_testkit::http_request(&authority, "GET", &path, &[], b"").await?;
+        Ok((reply.status == 200).then_some(()))
+    })
+    .await
+    .context("no checkpoint covered the demo within a minute")?;
     let mut built = Vec::new();
     let mut body = Vec::new();
     for _ in 0..200 {

@@ -245,6 +245,18 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// A lot or label, and where to write what is made of it.
+#[derive(clap::Args, Clone)]
+pub(crate) struct TargetOut {
+    /// Lot id, GS1 Digital Link URI, or serial with --serial.
+    pub(crate) target: String,
+    #[arg(long)]
+    pub(crate) serial: bool,
+    /// Where to write it (standard output without).
+    #[arg(short, long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
 #[derive(clap::Args, Clone, Copy)]
 pub(crate) struct RequestArgs {
     /// Longest a request may take before it is answered DEADLINE_EXCEEDED (e.g. 30s,
@@ -407,26 +419,16 @@ pub(crate) enum Command {
     /// Every shipment a lot's material reached, for a recall: CSV with the
     /// shipping columns of FDA FSMA 204's sortable spreadsheet, or JSON.
     RecallReport {
-        /// Lot id, GS1 Digital Link URI, or serial with --serial.
-        target: String,
-        #[arg(long)]
-        serial: bool,
-        /// Where to write it (standard output without).
-        #[arg(short, long)]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        what: TargetOut,
         #[command(flatten)]
         server: ServerArg,
     },
     /// Write the provenance bundle of a lot or label: every event behind it
     /// with its transparency log proof, checkable offline with verify-bundle.
     Bundle {
-        /// Lot id, GS1 Digital Link URI, or serial with --serial.
-        target: String,
-        #[arg(long)]
-        serial: bool,
-        /// Where to write it (standard output without).
-        #[arg(short, long)]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        what: TargetOut,
         #[command(flatten)]
         server: ServerArg,
     },

@@ -222,20 +222,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Lookup { uri, server } => cli::lookup(&server.target(), server.json, uri).await,
         Command::Status { server } => cli::status(&server.target(), server.json).await,
         Command::Rebuild { data_dir } => rebuild(&data_dir).await,
-        Command::Bundle {
-            target,
-            serial,
-            out,
-            server,
-        } => cli::bundle(&server.target(), &target, serial, out.as_deref()).await,
+        Command::Bundle { what: w, server } => {
+            cli::bundle(&server.target(), &w.target, w.serial, w.out.as_deref()).await
+        }
         Command::VerifyBundle { .. } => Ok(()),
         Command::Epcis { what } => what.run().await,
-        Command::RecallReport {
-            target,
-            serial,
-            out,
-            server,
-        } => cli::recall_report(&server.target(), server.json, &target, serial, out.as_deref()).await,
+        Command::RecallReport { what: w, server } => {
+            cli::recall_report(&server.target(), server.json, &w.target, w.serial, w.out.as_deref()).await
+        }
         Command::Witness {
             key,
             name,
