@@ -321,7 +321,11 @@ fn json_files(dir: &str) -> Vec<std::path::PathBuf> {
 }
 
 /// POSTs a document to /epcis/capture as the administrator.
-async fn post(server: &jejak_testkit::Server, body: &[u8], behaviour: &str) -> (jejak_testkit::HttpReply, Value) {
+pub(crate) async fn post(
+    server: &jejak_testkit::Server,
+    body: &[u8],
+    behaviour: &str,
+) -> (jejak_testkit::HttpReply, Value) {
     let auth = format!("Bearer {}", server.admin_token.as_deref().expect("an admin token"));
     let reply = jejak_testkit::http_request(
         server.authority(),
@@ -341,7 +345,7 @@ async fn post(server: &jejak_testkit::Server, body: &[u8], behaviour: &str) -> (
 }
 
 /// Follows a capture job until it ends.
-async fn finished(server: &jejak_testkit::Server, job: &Value) -> Value {
+pub(crate) async fn finished(server: &jejak_testkit::Server, job: &Value) -> Value {
     let id = job["captureID"]
         .as_str()
         .unwrap_or_else(|| panic!("no captureID in {job}"));
@@ -641,7 +645,7 @@ async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stor
 }
 
 /// A receipt of jejak's shape at the Demak mill, owned by `owner`.
-fn receipt(lot: &str, owner: &str) -> Value {
+pub(crate) fn receipt(lot: &str, owner: &str) -> Value {
     serde_json::json!({
         "type": "ObjectEvent", "action": "ADD", "bizStep": "receiving", "disposition": "in_progress",
         "eventTime": "2026-11-01T01:00:00.000Z", "eventTimeZoneOffset": "+07:00",
@@ -655,7 +659,7 @@ fn receipt(lot: &str, owner: &str) -> Value {
     })
 }
 
-fn document(events: Vec<Value>) -> Vec<u8> {
+pub(crate) fn document(events: Vec<Value>) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld", { "jejak": "https://ns.jejak.id/epcis/" }],
         "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-01T01:00:00Z",

@@ -193,3 +193,197 @@ async fn an_export_of_the_log_is_verified_offline_and_a_changed_byte_names_its_c
     assert!(!status.success());
     assert!(err.contains("token"), "{err}");
 }
+
+/// Receipts at the Demak mill, one after another, until `stop` is set;
+/// returns how many were recorded.
+async fn receive_until(
+    mut capture: jejak_proto::v1::capture_service_client::CaptureServiceClient<jejak_testkit::Conn>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    recorded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<()> {
+    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+    use std::sync::atomic::Ordering;
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        capture
+            .receive_material(p::ReceiveMaterialRequest {
+                command_id: format!("during-backup-{n}"),
+                facility_id: DEMAK.into(),
+                lot_id: format!("DURING-{n}"),
+                product_id: PADDY.into(),
+                quantity: crate::support::qty("100", p::Unit::Kg),
+                owner_id: UKM_BERKAH.into(),
+                supplier_id: FARMERS_TANIMAJU.into(),
+                ..Default::default()
+            })
+            .await?;
+        recorded.store(n, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// A backup's story of each showcase lot: its backward trace and origin shares.
+async fn showcase_stories(server: &Server) -> Vec<(p::TraceReply, p::OriginSharesReply)> {
+    let mut trace = server.trace().await.expect("a trace client");
+    let mut out = Vec::new();
+    for (lot, _) in jejak_server::demo::SHOWCASE {
+        let target = Some(p::Target {
+            kind: Some(p::target::Kind::LotId(lot.to_string())),
+        });
+        let t = trace
+            .backward_trace(p::TraceRequest {
+                target: target.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("a backward trace")
+            .into_inner();
+        let s = trace
+            .origin_shares(p::OriginSharesRequest { target })
+            .await
+            .expect("origin shares")
+            .into_inner();
+        out.push((t, s));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_survives_a_kill_during_it_and_restores_to_a_server_telling_the_same_stories() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let demo = crate::support::Demo::start().await;
+    // Ten thousand receipts, so that a backup takes a moment.
+    let doc = crate::epcis::document(
+        (0..10_000)
+            .map(|i| crate::epcis::receipt(&format!("BKP-{i}"), jejak_server::demo::ids::UKM_BERKAH))
+            .collect(),
+    );
+    let (reply, job) = crate::epcis::post(&demo.server, &doc, "rollback").await;
+    assert_eq!(reply.status, 202, "{job}");
+    let job = crate::epcis::finished(&demo.server, &job).await;
+    assert_eq!(job["success"], true, "{job}");
+
+    let token = demo.server.admin_token.clone().expect("an admin token");
+    let root = tempfile::tempdir().expect("a temporary directory");
+    let path = |name: &str| root.path().join(name).to_str().expect("utf-8").to_string();
+    let backup = |dir: &str, url: &str| {
+        Command::new(jejak_bin().expect("the jejak binary"))
+            .args(["backup", dir, "--server", url, "--token", &token])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jejak backup")
+    };
+
+    // The server killed with SIGKILL while a backup streams its log.
+    let partial = path("partial");
+    let mut child = backup(&partial, &demo.server.url);
+    let started = root.path().join("partial/log.partial");
+    let manifest = root.path().join("partial/manifest.json");
+    jejak_testkit::wait_until(Instant::now() + Duration::from_secs(30), || {
+        let ready = std::fs::metadata(&started).is_ok_and(|m| m.len() > 0) || manifest.exists();
+        async move { Ok(ready.then_some(())) }
+    })
+    .await
+    .expect("the backup starts writing the log");
+    let (data_dir, _keep) = demo.server.into_data_dir();
+    let status = child.wait().expect("the backup ends");
+    if manifest.exists() {
+        // It finished before the kill: a complete backup.
+        assert!(status.success());
+    } else {
+        assert!(!status.success(), "a backup cut off by the server's death fails");
+        let (status, _, err) = jejak_testkit::run_cli(&["restore", &partial, "--data-dir", &path("from-partial")])
+            .expect("run jejak restore");
+        assert!(!status.success(), "an interrupted backup is not restored");
+        assert!(err.contains("interrupted"), "{err}");
+        assert!(!root.path().join("from-partial/log").exists(), "nothing restored");
+    }
+
+    // The server comes back; a backup is taken while receipts keep arriving.
+    let server = Server::start(ServerOptions {
+        data_dir: Some(data_dir),
+        ..Default::default()
+    })
+    .expect("the server starts again after the kill")
+    .with_token(Some(token.clone()));
+    let (stop, recorded) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let capturing = tokio::spawn(receive_until(
+        server.capture().await.expect("a capture client"),
+        stop.clone(),
+        recorded.clone(),
+    ));
+    let at_least = |n: u64| {
+        let recorded = recorded.clone();
+        async move {
+            jejak_testkit::wait_until(Instant::now() + Duration::from_secs(60), || {
+                let done = recorded.load(Ordering::SeqCst) >= n;
+                async move { Ok(done.then_some(())) }
+            })
+            .await
+            .expect("receipts are recorded");
+        }
+    };
+    at_least(20).await;
+    let full = path("full");
+    let out = backup(&full, &server.url).wait_with_output().expect("the backup ends");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = recorded.load(Ordering::SeqCst);
+    at_least(before + 20).await;
+    stop.store(true, Ordering::SeqCst);
+    capturing
+        .await
+        .expect("the capture task")
+        .expect("every receipt recorded");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.path().join("full/manifest.json")).expect("a manifest"))
+            .expect("JSON");
+    let position = manifest["position"].as_u64().expect("a position");
+    assert!(
+        server.status().await.expect("status").log_position > position,
+        "capture went on during and after the backup"
+    );
+    let key = std::fs::metadata(root.path().join("full/log.key")).expect("the log key");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600,
+        "owner-only"
+    );
+
+    // Restored into a new data directory, it serves the same stories.
+    let restored_dir = root.path().join("restored");
+    let (status, out, err) =
+        jejak_testkit::run_cli(&["restore", &full, "--data-dir", &path("restored")]).expect("run jejak restore");
+    assert!(status.success(), "restore: {err}");
+    assert!(out.contains("root reproduced"), "{out}");
+    let (status, _, err) =
+        jejak_testkit::run_cli(&["restore", &full, "--data-dir", &path("restored")]).expect("run jejak restore");
+    assert!(!status.success(), "a restore over a data directory is refused");
+    assert!(err.contains("new data directory"), "{err}");
+    let restored = Server::start(ServerOptions {
+        data_dir: Some(restored_dir),
+        ..Default::default()
+    })
+    .expect("a server on the restored data directory")
+    .with_token(Some(token));
+    assert_eq!(restored.status().await.expect("status").log_position, position);
+    assert_eq!(showcase_stories(&restored).await, showcase_stories(&server).await);
+    let key_of = |s: &Server| {
+        let s = s.authority().to_string();
+        async move {
+            jejak_testkit::http_request(&s, "GET", "/log/key", &[], b"")
+                .await
+                .expect("GET /log/key")
+                .text()
+        }
+    };
+    assert_eq!(key_of(&restored).await, key_of(&server).await, "the same log key");
+    // What was captured after the backup's position is not in it.
+    let last = format!("DURING-{}", recorded.load(Ordering::SeqCst));
+    let mut trace = restored.trace().await.expect("a trace client");
+    let missing = trace.get_lot(p::GetLotRequest { lot_id: last.clone() }).await;
+    assert_eq!(missing.map(|_| ()).unwrap_err().code(), tonic::Code::NotFound, "{last}");
+}

@@ -33,11 +33,17 @@ struct Line {
 /// Writes the log from `from` (1 when 0) to `out`; returns how many
 /// envelopes it holds.
 pub async fn export(target: &Target, from: u64, out: &Path) -> anyhow::Result<u64> {
+    write_log(target, from, 0, out).await
+}
+
+/// Writes `limit` envelopes (all when 0) of the log from `from` on to
+/// `out`, through a `.partial` file renamed once complete and synced.
+pub(crate) async fn write_log(target: &Target, from: u64, limit: u64, out: &Path) -> anyhow::Result<u64> {
     let mut client = crate::trace_client(target).await?;
     let mut stream = client
         .export_log(p::ExportEventsRequest {
             from_position: from,
-            limit: 0,
+            limit,
         })
         .await
         .context("export the log")?
@@ -74,6 +80,28 @@ pub async fn export(target: &Target, from: u64, out: &Path) -> anyhow::Result<u6
     std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
     bar.finish_and_clear();
     Ok(n)
+}
+
+/// The position and stored bytes of every envelope of an export file, in
+/// order (the file checked first with `verify_export`).
+pub(crate) fn envelopes(file: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<(u64, Vec<u8>)>> + Send> {
+    let reader =
+        std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(reader
+        .lines()
+        .enumerate()
+        .filter(|(_, text)| text.as_ref().map_or(true, |t| !t.trim().is_empty()))
+        .map(move |(i, text)| {
+            let number = i + 1;
+            let text = text.with_context(|| format!("line {number}: read"))?;
+            let line: Line =
+                serde_json::from_str(&text).with_context(|| format!("line {number}: not an exported envelope"))?;
+            let bytes = b64
+                .decode(&line.envelope)
+                .map_err(|e| anyhow::anyhow!("line {number}: the envelope is not base64: {e}"))?;
+            Ok((line.position, bytes))
+        }))
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -10,6 +10,7 @@ pub mod access;
 pub mod clock;
 pub mod decide;
 pub mod error;
+pub mod geo;
 pub mod gs1;
 pub mod model;
 pub mod quantity;

@@ -1,6 +1,6 @@
 //! A data directory as the embedded engine keeps it (`log/`, `genealogy/`):
 //! opening it for serving, and the tools that work on a stopped server,
-//! `rebuild` and `verify`.
+//! `rebuild`, `verify` and `restore`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -167,6 +167,127 @@ async fn rebuild_with(
     std::fs::rename(&fresh, &proj_dir)
         .with_context(|| format!("move the rebuilt projection to {}", proj_dir.display()))?;
     Ok(position)
+}
+
+/// What `restore` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The last log position: the projection was made up to it.
+    pub position: u64,
+    /// The tree size of the backup's checkpoint, whose root the restored
+    /// log's commitments reproduce; `None` for a backup without one.
+    pub checkpoint_size: Option<u64>,
+}
+
+/// A backup's log and checkpoint, written into a new data directory.
+pub struct Backup {
+    /// Position and exact stored bytes of every envelope, from position 1 on.
+    pub envelopes: Box<dyn Iterator<Item = anyhow::Result<(u64, Vec<u8>)>> + Send>,
+    /// The last checkpoint the server published, as a signed note, and the
+    /// key it must be signed with.
+    pub checkpoint: Option<(String, jejak_verify::note::Verifier)>,
+}
+
+/// Writes a backup into `data_dir` (which must hold no log or projection):
+/// the log, checked link by link as it is written; the checkpoint, checked
+/// against its key and against the root of the restored log's first
+/// commitments; and the projection, made again from the log (it is derived
+/// state, and a rebuild is byte-identical). A failed check leaves no log
+/// behind to be served by mistake.
+pub async fn restore(data_dir: &Path, backup: Backup) -> anyhow::Result<Restored> {
+    for part in ["log", "genealogy"] {
+        let dir = data_dir.join(part);
+        anyhow::ensure!(
+            !dir.exists(),
+            "{} exists: restore into a new data directory (or move that one away first)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    let log_dir = data_dir.join("log");
+    let result = restore_into(data_dir, backup).await;
+    if result.is_err() {
+        // Nothing half-restored may look like a data directory.
+        for part in [log_dir, data_dir.join("genealogy"), data_dir.join("genealogy.rebuild")] {
+            let _ = std::fs::remove_dir_all(part);
+        }
+    }
+    result
+}
+
+async fn restore_into(data_dir: &Path, backup: Backup) -> anyhow::Result<Restored> {
+    let Backup { envelopes, checkpoint } = backup;
+    let log_dir = data_dir.join("log");
+    let dir = log_dir.clone();
+    let position = tokio::task::spawn_blocking(move || {
+        let mut unreadable = None;
+        let envelopes = envelopes.map_while(|item| match item {
+            Ok(x) => Some(Ok(x)),
+            Err(e) => {
+                unreadable = Some(e);
+                None
+            }
+        });
+        let written = SledLog::restore(&dir, envelopes);
+        match unreadable {
+            Some(e) => Err(e.context("read the backup")),
+            None => written.context("write the event log"),
+        }
+    })
+    .await
+    .context("restore task")??;
+    let log = SledLog::open(&log_dir).map_err(|e| open_log_error(e, data_dir))?;
+    let checkpoint_size = match checkpoint {
+        None => None,
+        Some((note, key)) => Some(check_checkpoint(&log, &note, &key, position).await?),
+    };
+    rebuild_with(&log, data_dir, position, Box::new(|_| {})).await?;
+    log.close().await?;
+    Ok(Restored {
+        position,
+        checkpoint_size,
+    })
+}
+
+/// Checks a backup's checkpoint: signed with `key`, of a tree no larger
+/// than the restored log, and with the root of the commitments of the
+/// log's first envelopes. Returns its size.
+async fn check_checkpoint(
+    log: &SledLog,
+    note: &str,
+    key: &jejak_verify::note::Verifier,
+    position: u64,
+) -> anyhow::Result<u64> {
+    let trusted = jejak_verify::checkpoint::verify_checkpoint(note, key, &[], 0)
+        .map_err(|e| anyhow::anyhow!("the backup's checkpoint is not the log key's: {e}"))?;
+    let checkpoint = trusted.checkpoint;
+    anyhow::ensure!(
+        checkpoint.size <= position,
+        "the backup's checkpoint is of {} events but its log holds {position}: the backup is incomplete",
+        checkpoint.size
+    );
+    let log = log.clone();
+    let size = checkpoint.size;
+    let root = tokio::task::spawn_blocking(move || -> anyhow::Result<jejak_log::merkle::Hash> {
+        let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut from = 1;
+        while from <= size {
+            let batch = jejak_log::EventLog::read_from(&log, from, 4096)?;
+            anyhow::ensure!(!batch.is_empty(), "the restored log ends before position {from}");
+            for e in batch.into_iter().take_while(|e| e.position <= size) {
+                from = e.position + 1;
+                leaves.push(jejak_log::merkle::leaf_hash(&jejak_log::tlog::commitment_of(e)?.leaf));
+            }
+        }
+        Ok(jejak_log::merkle::root(&leaves))
+    })
+    .await
+    .context("checkpoint check task")??;
+    anyhow::ensure!(
+        root == checkpoint.root,
+        "the backup's log does not have the root its checkpoint signs at size {size}: the log was changed"
+    );
+    Ok(size)
 }
 
 /// What `verify` found.

@@ -1,6 +1,6 @@
-//! The admin service: issuing, listing and revoking access tokens. Each
+//! The admin service: issuing, listing and revoking access tokens (each
 //! issue and revocation is an event in the log, recorded through the same
-//! writer as every capture.
+//! writer as every capture), and what a backup needs besides the log.
 
 use std::sync::Arc;
 
@@ -19,12 +19,60 @@ pub struct AdminApi<S> {
     tokens: Arc<TokenTable>,
     /// What "active" (not yet expired) is measured against.
     clock: SharedClock,
+    /// The embedded server's log and transparency log; none on NATS.
+    backup: Option<BackupSource>,
+}
+
+/// What `Backup` reads in the embedded server.
+pub struct BackupSource {
+    pub reader: jejak_read::Reader<jejak_log::SledLog>,
+    /// The transparency log's signing key file.
+    pub key_path: std::path::PathBuf,
 }
 
 impl<S> AdminApi<S> {
     pub fn new(writer: Arc<S>, tokens: Arc<TokenTable>, clock: SharedClock) -> AdminApi<S> {
-        AdminApi { writer, tokens, clock }
+        AdminApi {
+            writer,
+            tokens,
+            clock,
+            backup: None,
+        }
     }
+
+    /// This service answering `Backup` from the embedded server's stores.
+    pub fn with_backup(mut self, source: BackupSource) -> AdminApi<S> {
+        self.backup = Some(source);
+        self
+    }
+}
+
+impl BackupSource {
+    /// The checkpoint is read before the position, so the checkpoint's tree
+    /// (which follows the log) is never larger than the backup's log.
+    async fn reply(&self, now: Time) -> Result<p::BackupReply, Status> {
+        let checkpoint = self
+            .reader
+            .transparency()
+            .and_then(|t| t.published())
+            .map(|p| p.note.clone())
+            .unwrap_or_default();
+        let position = jejak_log::ReadLog::current_position(self.reader.log())
+            .await
+            .map_err(|e| internal(format!("read the log's position: {e}")))?;
+        let log_key = std::fs::read_to_string(&self.key_path)
+            .map_err(|e| internal(format!("read the log's key {}: {e}", self.key_path.display())))?;
+        Ok(p::BackupReply {
+            position,
+            checkpoint,
+            log_key,
+            taken_at: Some(jejak_proto::time_to_proto(now)),
+        })
+    }
+}
+
+fn internal(message: String) -> Status {
+    crate::error::status(&jejak_proto::Refusal::new(jejak_proto::ErrorCode::Internal, message))
 }
 
 /// A token as the admin API lists it: never its secret or hash.
@@ -120,6 +168,20 @@ impl<S: Engine> AdminService for AdminApi<S> {
         .await
         .map(Response::new);
         crate::metrics::metrics().rpc("RevokeToken", started, &result);
+        result
+    }
+
+    async fn backup(&self, request: Request<p::BackupRequest>) -> Result<Response<p::BackupReply>, Status> {
+        Caller::of(&request).require(Need::Admin, "take backups")?;
+        let started = std::time::Instant::now();
+        let result = match &self.backup {
+            Some(source) => source.reply(self.clock.now()).await.map(Response::new),
+            None => Err(crate::error::status(&jejak_proto::Refusal::new(
+                jejak_proto::ErrorCode::RuleBroken,
+                "this server keeps its log in NATS JetStream: back up the stream with `nats stream backup` (and each projector's data directory with `jejak rebuild` after a restore)".to_string(),
+            ))),
+        };
+        crate::metrics::metrics().rpc("Backup", started, &result);
         result
     }
 }

@@ -356,11 +356,12 @@ async fn run_embedded(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AdminServiceServer::new(AdminApi::new(
-            writer.clone(),
-            tokens,
-            access.clock.clone(),
-        )))
+        .add_service(AdminServiceServer::new(
+            AdminApi::new(writer.clone(), tokens, access.clock.clone()).with_backup(crate::admin::BackupSource {
+                reader: reader.clone(),
+                key_path: tlog.key_path(&data_dir),
+            }),
+        ))
         .add_service(
             CaptureServiceServer::new(CaptureApi::new(writer.clone()))
                 .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),

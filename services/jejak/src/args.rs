@@ -499,6 +499,22 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Take a consistent backup of a running embedded server into a new
+    /// directory while capture goes on (administrators).
+    Backup {
+        /// The directory to write (new or empty).
+        dir: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Bring a backup back into a new data directory, checking every chain
+    /// and the signed checkpoint, and make the projection from the log.
+    Restore {
+        /// The backup's directory.
+        dir: PathBuf,
+        #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
+        data_dir: PathBuf,
+    },
     /// Recreate the projection from the event log (server stopped).
     Rebuild {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]

@@ -3,6 +3,7 @@
 //! the engine's offline tools).
 
 mod args;
+mod store;
 
 use anyhow::Context;
 use args::{Cli, Command, Direction, LogFormat, TokenAction};
@@ -221,7 +222,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => cli::labels(&server.target(), lot, &out, public_base).await,
         Command::Lookup { uri, server } => cli::lookup(&server.target(), server.json, uri).await,
         Command::Status { server } => cli::status(&server.target(), server.json).await,
-        Command::Rebuild { data_dir } => rebuild(&data_dir).await,
+        Command::Rebuild { data_dir } => store::rebuild(&data_dir).await,
+        Command::Backup { dir, server } => store::backup(&server.target(), &dir).await,
+        Command::Restore { dir, data_dir } => store::restore(&dir, &data_dir).await,
         Command::Bundle { what: w, server } => {
             cli::bundle(&server.target(), &w.target, w.serial, w.out.as_deref()).await
         }
@@ -266,27 +269,4 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// `jejak rebuild`, with a progress bar.
-async fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    // What a rebuild writes is the server's data: owner-only.
-    jejak_server::files::owner_only_from_now_on();
-    let bar = indicatif::ProgressBar::new(jejak_engine::offline::log_end(data_dir)?);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let started = std::time::Instant::now();
-    let b = bar.clone();
-    let position = jejak_engine::offline::rebuild(data_dir, Box::new(move |n| b.inc(n))).await?;
-    bar.finish();
-    println!(
-        "projection rebuilt to log position {position} in {:.1?}",
-        started.elapsed()
-    );
-    Ok(())
 }

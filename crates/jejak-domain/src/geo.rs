@@ -1,0 +1,568 @@
+//! Plot geolocation for the EU deforestation regulation (EUDR): the point or
+//! polygon of land a receipt's commodity was produced on, as the EU
+//! information system takes it (GeoJSON geometry, WGS 84, longitude first).
+//!
+//! [`Geometry::validate`] refuses what the EU system would refuse: a
+//! longitude outside −180..180 or a latitude outside −90..90; a polygon
+//! without rings; a ring of fewer than 4 positions, not closed (last position
+//! repeats the first), of fewer than 3 distinct positions, with all positions
+//! on one line, or crossing, touching or doubling back on itself; a hole
+//! whose position lies outside its exterior ring; a MultiPolygon without
+//! polygons; more than [`MAX_RING_POSITIONS`] positions in a ring or
+//! [`MAX_POSITIONS`] in a geometry. Repeated consecutive positions are
+//! allowed. The crossing tests treat lon/lat as planar and are exact: each
+//! coordinate is taken as an integer count of 10⁻¹⁶ degree (digits beyond
+//! the 16th decimal, under a nanometre, are rounded) and orientations are
+//! computed in `i128`, whose range these bounded values cannot exceed. How
+//! many decimals a caller must keep is not checked here.
+//!
+//! [`Geometry::area_m2`] is the spherical-excess ring area of Chamberlain &
+//! Duquette (2007), "Some algorithms for polygons on a sphere", on a sphere
+//! of the mean Earth radius [`EARTH_RADIUS_M`] — the formula and radius of
+//! turf.js `@turf/area` (v7) and OpenLayers `getArea`, which it matches up
+//! to float rounding: exterior rings minus holes, summed over polygons.
+//! Against the WGS 84 ellipsoid it overstates by about 0.4% at Java's
+//! latitude (7° S), well under 1%.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::error::DomainError;
+
+/// 4 hectares: a plot larger than this must be given as a polygon, not a
+/// point (EUDR art. 2(28) and 9(1)(d)).
+pub const POINT_LIMIT_HA: Decimal = Decimal::from_parts(4, 0, 0, false, 0);
+/// Radius of the sphere areas are computed on: the mean Earth radius (IUGG),
+/// as turf.js and OpenLayers use.
+pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
+/// Most positions one ring may have.
+pub const MAX_RING_POSITIONS: usize = 10_000;
+/// Most positions one geometry may have.
+pub const MAX_POSITIONS: usize = 100_000;
+
+const LON_LIMIT: Decimal = Decimal::from_parts(180, 0, 0, false, 0);
+const LAT_LIMIT: Decimal = Decimal::from_parts(90, 0, 0, false, 0);
+/// Decimal places of a degree the exact planar tests work in.
+const FIXED_SCALE: u32 = 16;
+/// Positions of a hole tried, in order, for one that is not on the exterior.
+const HOLE_PROBES: usize = 16;
+
+/// A WGS 84 position, longitude first as in GeoJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub lon: Decimal,
+    pub lat: Decimal,
+}
+
+/// A plot's geometry, as GeoJSON's geometry types of the same names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Geometry {
+    Point(Position),
+    /// Rings: the first is the exterior, the rest are holes.
+    Polygon(Vec<Vec<Position>>),
+    MultiPolygon(Vec<Vec<Vec<Position>>>),
+}
+
+impl Position {
+    /// Why the position is off the globe, if it is.
+    fn range_error(&self) -> Option<String> {
+        if self.lon.abs() > LON_LIMIT {
+            return Some(format!(
+                "longitude {} is outside -180..180; GeoJSON writes longitude first, then latitude",
+                self.lon
+            ));
+        }
+        if self.lat.abs() > LAT_LIMIT {
+            return Some(format!(
+                "latitude {} is outside -90..90; GeoJSON writes longitude first, then latitude \
+                 (were they swapped?)",
+                self.lat
+            ));
+        }
+        None
+    }
+}
+
+impl Geometry {
+    /// Checks as EUDR's information system requires; `field` names the
+    /// geometry in errors (e.g. "origin.geometry"), whose field is the exact
+    /// place: "origin.geometry.coordinates[0][3]" is ring 0, position 3 of a
+    /// Polygon, "origin.geometry.coordinates[1][0]" ring 0 of polygon 1 of a
+    /// MultiPolygon.
+    pub fn validate(&self, field: &str) -> Result<(), DomainError> {
+        let base = format!("{field}.coordinates");
+        let count = self.position_count();
+        if count > MAX_POSITIONS {
+            return bad(
+                base,
+                format!("has {count} positions; at most {MAX_POSITIONS} are accepted"),
+            );
+        }
+        match self {
+            Geometry::Point(p) => p.range_error().map_or(Ok(()), |reason| bad(base, reason)),
+            Geometry::Polygon(rings) => check_polygon(rings, &base),
+            Geometry::MultiPolygon(polygons) if polygons.is_empty() => {
+                bad(base, "a MultiPolygon needs at least one polygon")
+            }
+            Geometry::MultiPolygon(polygons) => polygons
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, rings)| check_polygon(rings, &format!("{base}[{i}]"))),
+        }
+    }
+
+    /// Geodesic area in square metres (0 for a point): exterior rings minus
+    /// holes, summed over a MultiPolygon's polygons.
+    pub fn area_m2(&self) -> f64 {
+        match self {
+            Geometry::Point(_) => 0.0,
+            Geometry::Polygon(rings) => polygon_area(rings),
+            Geometry::MultiPolygon(polygons) => polygons.iter().map(|rings| polygon_area(rings.as_slice())).sum(),
+        }
+    }
+
+    /// Area in hectares rounded to 4 decimal places (1 m²).
+    pub fn area_ha(&self) -> Decimal {
+        // 0.0001 ha is 1 m²; no plot on Earth comes near i64's range.
+        Decimal::new(self.area_m2().round() as i64, 4)
+    }
+
+    /// Compact GeoJSON geometry text, numbers written with exactly the digits
+    /// they were given: `{"type":"Point","coordinates":[110.1234560,-7.654321]}`.
+    pub fn to_geojson(&self) -> String {
+        let mut out = String::with_capacity(40 + 26 * self.position_count());
+        out.push_str("{\"type\":\"");
+        out.push_str(self.kind());
+        out.push_str("\",\"coordinates\":");
+        match self {
+            Geometry::Point(p) => push_position(&mut out, p),
+            Geometry::Polygon(rings) => push_polygon(&mut out, rings),
+            Geometry::MultiPolygon(polygons) => {
+                push_list(&mut out, polygons, |out, rings| push_polygon(out, rings.as_slice()))
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    /// The GeoJSON type name: "Point", "Polygon" or "MultiPolygon".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Geometry::Point(_) => "Point",
+            Geometry::Polygon(_) => "Polygon",
+            Geometry::MultiPolygon(_) => "MultiPolygon",
+        }
+    }
+
+    fn position_count(&self) -> usize {
+        match self {
+            Geometry::Point(_) => 1,
+            Geometry::Polygon(rings) => rings.iter().map(Vec::len).sum(),
+            Geometry::MultiPolygon(polygons) => polygons.iter().flatten().map(Vec::len).sum(),
+        }
+    }
+}
+
+/// A position in integer units of 10⁻¹⁶ degree (x longitude, y latitude),
+/// each at most 180·10¹⁶ in magnitude: differences stay under 3.6·10¹⁸ and
+/// the sum of two products of differences under 2.6·10³⁷, so the `i128`
+/// arithmetic below cannot overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pt {
+    x: i128,
+    y: i128,
+}
+
+/// A ring's corner and the index of the position it came from.
+#[derive(Debug, Clone, Copy)]
+struct Vertex {
+    p: Pt,
+    at: usize,
+}
+
+fn bad<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, DomainError> {
+    Err(DomainError::invalid(field, reason))
+}
+
+/// The value in units of 10⁻¹⁶ degree; `None` beyond ±180 degrees.
+fn fixed(d: Decimal) -> Option<i128> {
+    let d = d.round_dp(FIXED_SCALE);
+    let v = d
+        .mantissa()
+        .checked_mul(10_i128.checked_pow(FIXED_SCALE.checked_sub(d.scale())?)?)?;
+    (v.checked_abs()? <= 180 * 10_i128.pow(FIXED_SCALE)).then_some(v)
+}
+
+/// Sign of the cross product (b − a) × (c − a): 1 if c is left of a→b.
+fn orient(a: Pt, b: Pt, c: Pt) -> i8 {
+    let (l, r) = ((b.x - a.x) * (c.y - a.y), (b.y - a.y) * (c.x - a.x));
+    i8::from(l > r) - i8::from(l < r)
+}
+
+/// Whether p, known to be on the line through a and b, is on the segment.
+fn within(a: Pt, b: Pt, p: Pt) -> bool {
+    (a.x.min(b.x)..=a.x.max(b.x)).contains(&p.x) && (a.y.min(b.y)..=a.y.max(b.y)).contains(&p.y)
+}
+
+/// Whether segments a–b and c–d have any point in common.
+fn segments_meet(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
+    let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
+    (o1 * o2 < 0 && o3 * o4 < 0)
+        || (o1 == 0 && within(a, b, c))
+        || (o2 == 0 && within(a, b, d))
+        || (o3 == 0 && within(c, d, a))
+        || (o4 == 0 && within(c, d, b))
+}
+
+/// Whether p lies inside a ring (crossings of a ray towards +x); `None` if
+/// it lies on the ring's edge.
+fn is_inside(p: Pt, ring: &[Vertex]) -> Option<bool> {
+    let mut inside = false;
+    for (i, v) in ring.iter().enumerate() {
+        let (a, b) = (v.p, ring[(i + 1) % ring.len()].p);
+        let o = orient(a, b, p);
+        if o == 0 && within(a, b, p) {
+            return None;
+        }
+        // The edge crosses the ray upwards with p on its left, or downwards
+        // with p on its right (p on the edge was answered above).
+        if (a.y <= p.y) != (b.y <= p.y) && (o > 0) == (b.y > a.y) {
+            inside = !inside;
+        }
+    }
+    Some(inside)
+}
+
+fn check_polygon(rings: &[Vec<Position>], base: &str) -> Result<(), DomainError> {
+    let Some((exterior, holes)) = rings.split_first() else {
+        return bad(base, "a polygon needs at least one ring: its exterior outline");
+    };
+    let outline = check_ring(exterior, &format!("{base}[0]"))?;
+    for (i, hole) in holes.iter().enumerate() {
+        let path = format!("{base}[{}]", i + 1);
+        let corners = check_ring(hole, &path)?;
+        // The first corner not on the exterior's edge tells where the hole is.
+        let probe = corners
+            .iter()
+            .take(HOLE_PROBES)
+            .find_map(|v| Some((v.at, is_inside(v.p, &outline)?)));
+        let what = match probe {
+            Some((_, true)) => continue,
+            Some((at, false)) => format!("its position {at} is outside it"),
+            None => "its positions lie on the exterior's edge".to_owned(),
+        };
+        return bad(
+            path,
+            format!(
+                "a hole (ring {}) must lie inside the exterior ring (ring 0); {what}",
+                i + 1
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Checks one ring; returns its corners without the closing position and
+/// without repeats of the previous corner.
+fn check_ring(ring: &[Position], path: &str) -> Result<Vec<Vertex>, DomainError> {
+    let n = ring.len();
+    if n > MAX_RING_POSITIONS {
+        return bad(
+            path,
+            format!("ring has {n} positions; at most {MAX_RING_POSITIONS} are accepted"),
+        );
+    }
+    if let Some((i, reason)) = ring.iter().enumerate().find_map(|(i, p)| Some((i, p.range_error()?))) {
+        return bad(format!("{path}[{i}]"), reason);
+    }
+    if n < 4 {
+        return bad(
+            path,
+            format!("ring has {n} positions; it needs at least 4 (the first repeated at the end)"),
+        );
+    }
+    let (first, last) = (ring[0], ring[n - 1]);
+    if first != last {
+        return bad(
+            format!("{path}[{}]", n - 1),
+            format!(
+                "ring is not closed: its last position [{}, {}] must repeat its first [{}, {}]",
+                last.lon, last.lat, first.lon, first.lat
+            ),
+        );
+    }
+    let mut vs: Vec<Vertex> = Vec::with_capacity(n - 1);
+    for (at, pos) in ring[..n - 1].iter().enumerate() {
+        let (Some(x), Some(y)) = (fixed(pos.lon), fixed(pos.lat)) else {
+            return bad(format!("{path}[{at}]"), "position is off the globe");
+        };
+        let p = Pt { x, y };
+        let repeat = vs.last().is_some_and(|v| v.p == p);
+        if !repeat {
+            vs.push(Vertex { p, at });
+        }
+    }
+    while vs.len() > 1 && vs[vs.len() - 1].p == vs[0].p {
+        vs.pop();
+    }
+    let m = vs.len();
+    if m < 3 {
+        return bad(path, "ring has fewer than 3 distinct positions, so it encloses no area");
+    }
+    if vs[2..].iter().all(|v| orient(vs[0].p, vs[1].p, v.p) == 0) {
+        return bad(
+            path,
+            "all positions of the ring lie on one straight line, so it encloses no area",
+        );
+    }
+    for (i, v) in vs.iter().enumerate() {
+        let (a, c) = (vs[(i + m - 1) % m].p, vs[(i + 1) % m].p);
+        let dot = (a.x - v.p.x) * (c.x - v.p.x) + (a.y - v.p.y) * (c.y - v.p.y);
+        if orient(a, v.p, c) == 0 && dot > 0 {
+            return bad(
+                format!("{path}[{}]", v.at),
+                "the ring turns back on itself here: the edges before and after this position overlap",
+            );
+        }
+    }
+    // Edges sorted by least longitude; each is tested against the later
+    // edges whose longitude range overlaps its own.
+    let edge = |i: usize| (vs[i].p, vs[(i + 1) % m].p);
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by_key(|&i| {
+        let (p, q) = edge(i);
+        p.x.min(q.x)
+    });
+    for (k, &i) in order.iter().enumerate() {
+        let (p, q) = edge(i);
+        for &j in &order[k + 1..] {
+            let (r, s) = edge(j);
+            if r.x.min(s.x) > p.x.max(q.x) {
+                break;
+            }
+            let adjacent = j == (i + 1) % m || i == (j + 1) % m;
+            let apart = p.y.max(q.y) < r.y.min(s.y) || r.y.max(s.y) < p.y.min(q.y);
+            if adjacent || apart || !segments_meet(p, q, r, s) {
+                continue;
+            }
+            let (lo, hi) = (i.min(j), i.max(j));
+            let end = |e: usize| if e + 1 < m { vs[e + 1].at } else { n - 1 };
+            return bad(
+                format!("{path}[{}]", vs[hi].at),
+                format!(
+                    "the ring crosses or touches itself: the edge from position {} to {} meets the edge from \
+                     position {} to {}; draw the outline without crossings, or make it a MultiPolygon",
+                    vs[hi].at,
+                    end(hi),
+                    vs[lo].at,
+                    end(lo)
+                ),
+            );
+        }
+    }
+    Ok(vs)
+}
+
+fn radians(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0).to_radians()
+}
+
+/// Chamberlain & Duquette's ring area in m², as turf.js computes it.
+fn ring_area(ring: &[Position]) -> f64 {
+    if ring.len() < 4 {
+        return 0.0;
+    }
+    let len = ring.len() - 1; // the closing position repeats the first
+    let mut total = 0.0;
+    for (i, lower) in ring[..len].iter().enumerate() {
+        let middle = ring[(i + 1) % len];
+        let upper = ring[(i + 2) % len];
+        total += (radians(upper.lon) - radians(lower.lon)) * radians(middle.lat).sin();
+    }
+    (total * EARTH_RADIUS_M * EARTH_RADIUS_M / 2.0).abs()
+}
+
+fn polygon_area(rings: &[Vec<Position>]) -> f64 {
+    let Some((exterior, holes)) = rings.split_first() else {
+        return 0.0;
+    };
+    let holes: f64 = holes.iter().map(|ring| ring_area(ring.as_slice())).sum();
+    (ring_area(exterior) - holes).max(0.0)
+}
+
+fn push_list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
+fn push_position(out: &mut String, p: &Position) {
+    out.push_str(&format!("[{},{}]", p.lon, p.lat));
+}
+
+fn push_polygon(out: &mut String, rings: &[Vec<Position>]) {
+    push_list(out, rings, |out, ring| push_list(out, ring.as_slice(), push_position));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    const FIELD: &str = "origin.geometry";
+
+    fn pos(lon: &str, lat: &str) -> Position {
+        let d = |s: &str| Decimal::from_str(s).expect("decimal");
+        Position {
+            lon: d(lon),
+            lat: d(lat),
+        }
+    }
+
+    /// A ring from f64 degrees, each kept to 7 decimals.
+    fn ring(points: &[(f64, f64)]) -> Vec<Position> {
+        points
+            .iter()
+            .map(|(lon, lat)| pos(&format!("{lon:.7}"), &format!("{lat:.7}")))
+            .collect()
+    }
+
+    fn rectangle(lon: f64, lat: f64, width: f64, height: f64) -> Vec<Position> {
+        let (east, north) = (lon + width, lat + height);
+        ring(&[(lon, lat), (east, lat), (east, north), (lon, north), (lon, lat)])
+    }
+
+    fn square(lon: f64, lat: f64, side: f64) -> Vec<Position> {
+        rectangle(lon, lat, side, side)
+    }
+
+    /// Asserts `g` is refused at `origin.geometry.coordinates{at}` for a reason containing `part`.
+    fn assert_refused(g: Geometry, at: &str, part: &str) {
+        match g.validate(FIELD) {
+            Err(DomainError::Invalid { field, reason }) => {
+                assert_eq!(field, format!("{FIELD}.coordinates{at}"), "{reason}");
+                assert!(reason.contains(part), "{reason:?} lacks {part:?}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_200_m_square_near_klaten_is_4_hectares() {
+        let (lon, lat) = (110.6_f64, -7.7_f64);
+        let dlat = 200.0 / 111_320.0;
+        let dlon = 200.0 / (111_320.0 * lat.to_radians().cos());
+        let g = Geometry::Polygon(vec![rectangle(lon, lat, dlon, dlat)]);
+        assert_eq!(g.validate(FIELD), Ok(()));
+        let ha = g.area_ha();
+        assert!((ha - POINT_LIMIT_HA).abs() < Decimal::new(4, 2), "{ha}");
+        assert_eq!(ha.scale(), 4);
+    }
+
+    #[test]
+    fn area_matches_turf() {
+        // The @turf/area (v7) docs' polygon; a 6,378,137 m sphere would give 7,766,240,997,209 m².
+        let mut pts = vec![
+            (125., -15.),
+            (113., -22.),
+            (117., -37.),
+            (130., -33.),
+            (148., -39.),
+            (154., -27.),
+            (144., -15.),
+        ];
+        pts.push(pts[0]);
+        let g = Geometry::Polygon(vec![ring(&pts)]);
+        assert_eq!(g.validate(FIELD), Ok(()));
+        let turf = 7_748_891_609_977.0;
+        assert!(((g.area_m2() - turf) / turf).abs() < 1e-4, "{}", g.area_m2());
+        assert!(Geometry::Point(pos("110", "-7")).area_m2().abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn a_hole_is_subtracted_and_multipolygons_add_up() {
+        let (exterior, hole, other) = (
+            square(110.0, -8.0, 0.01),
+            square(110.004, -7.996, 0.002),
+            square(111.0, -8.0, 0.002),
+        );
+        let with_hole = Geometry::Polygon(vec![exterior.clone(), hole.clone()]);
+        assert_eq!(with_hole.validate(FIELD), Ok(()));
+        let area = |ring: &Vec<Position>| Geometry::Polygon(vec![ring.clone()]).area_m2();
+        let (outer, inner, second) = (area(&exterior), area(&hole), area(&other));
+        assert!(((inner / outer) - 0.04).abs() < 0.0004, "{inner} / {outer}");
+        assert!((with_hole.area_m2() - (outer - inner)).abs() < 1e-6);
+        let multi = Geometry::MultiPolygon(vec![vec![exterior], vec![other]]);
+        assert_eq!(multi.validate(FIELD), Ok(()));
+        assert!((multi.area_m2() - (outer + second)).abs() < 1e-6);
+        assert_eq!(multi.kind(), "MultiPolygon");
+    }
+
+    #[test]
+    fn broken_rings_are_refused_at_their_place() {
+        let polygon = |pts: &[(f64, f64)]| Geometry::Polygon(vec![ring(pts)]);
+        let unclosed = polygon(&[(0., 0.), (1., 0.), (1., 1.), (0., 1.)]);
+        assert_refused(unclosed, "[0][3]", "not closed");
+        let short = polygon(&[(0., 0.), (1., 0.), (0., 0.)]);
+        assert_refused(short, "[0]", "at least 4");
+        let bow_tie = polygon(&[
+            (110., -7.),
+            (110.001, -7.001),
+            (110.001, -7.),
+            (110., -7.001),
+            (110., -7.),
+        ]);
+        assert_refused(
+            bow_tie,
+            "[0][2]",
+            "from position 2 to 3 meets the edge from position 0 to 1",
+        );
+        let collinear = polygon(&[(0., 0.), (1., 1.), (2., 2.), (0., 0.)]);
+        assert_refused(collinear, "[0]", "one straight line");
+        let spike = polygon(&[(0., 0.), (2., 0.), (1., 0.), (1., 1.), (0., 0.)]);
+        assert_refused(spike, "[0][1]", "turns back");
+    }
+
+    #[test]
+    fn positions_off_the_globe_are_refused() {
+        assert_refused(Geometry::Point(pos("200", "-7")), "", "longitude 200 is outside");
+        assert_refused(Geometry::Point(pos("-7", "110")), "", "longitude first");
+        let mut far = square(110.0, -8.0, 0.01);
+        far[2].lon = Decimal::from(200);
+        assert_refused(Geometry::Polygon(vec![far]), "[0][2]", "longitude 200");
+        let mut south = square(110.0, -8.0, 0.01);
+        south[3].lat = Decimal::from(-95);
+        let multi = Geometry::MultiPolygon(vec![vec![square(111.0, -8.0, 0.01)], vec![south]]);
+        assert_refused(multi, "[1][0][3]", "latitude -95 is outside");
+    }
+
+    #[test]
+    fn holes_must_lie_inside_and_collections_must_not_be_empty() {
+        let outside = Geometry::Polygon(vec![square(0.0, 0.0, 10.0), square(20.0, 20.0, 1.0)]);
+        assert_refused(outside, "[1]", "inside the exterior");
+        assert_refused(Geometry::Polygon(vec![]), "", "at least one ring");
+        assert_refused(Geometry::MultiPolygon(vec![]), "", "at least one polygon");
+        assert_refused(Geometry::MultiPolygon(vec![vec![]]), "[0]", "at least one ring");
+    }
+
+    #[test]
+    fn geojson_keeps_the_digits_given() {
+        let point = Geometry::Point(pos("110.1234560", "-7.654321"));
+        assert_eq!(
+            point.to_geojson(),
+            r#"{"type":"Point","coordinates":[110.1234560,-7.654321]}"#
+        );
+        let a = pos("110.1234560", "-7.654321");
+        let polygon = Geometry::Polygon(vec![vec![a, pos("110.124", "-7.654321"), pos("110.124", "-7.653"), a]]);
+        assert_eq!(polygon.validate(FIELD), Ok(()));
+        assert_eq!(
+            polygon.to_geojson(),
+            r#"{"type":"Polygon","coordinates":[[[110.1234560,-7.654321],[110.124,-7.654321],[110.124,-7.653],[110.1234560,-7.654321]]]}"#
+        );
+    }
+}
