@@ -218,6 +218,7 @@ async fn call(server: &Server, token: Option<&str>, rpc: &str, n: usize) -> Code
                     operator_id: "op-dmk-kud-sidorukun".into(),
                     location: None,
                     gln: String::new(),
+                    requires_timber_legality: false,
                 }),
             })
             .await,

@@ -42,6 +42,7 @@ pub(crate) async fn master_data(server: &Server) -> anyhow::Result<()> {
             operator_id: "op".into(),
             location: None,
             gln: String::new(),
+            requires_timber_legality: false,
         }),
     })
     .await?;

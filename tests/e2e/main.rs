@@ -8,6 +8,7 @@ mod clock;
 mod crash;
 mod discovery;
 mod epcis;
+mod filings;
 mod hardening;
 mod integrity;
 mod labels;

@@ -61,6 +61,9 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
             kind: "canary-kind".into(),
             reference: "CANARY-DOC-0451".into(),
             blake3: "c0ffee00".repeat(8),
+            issuer: String::new(),
+            valid_from: None,
+            valid_until: None,
         }],
         ..Default::default()
     })
@@ -159,6 +162,7 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
         consignee_id: RICE_BUYER.into(),
         document: "CANARY-SJ-9907".into(),
         occurred_at: None,
+        dds_reference: String::new(),
     })
     .await
     .expect("ship");

@@ -127,6 +127,7 @@ fn ship(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ShipLotRequest {
         consignee_id: RICE_BUYER.into(),
         document: "SJ-TEST".into(),
         occurred_at: None,
+        dds_reference: String::new(),
     }
 }
 
@@ -289,6 +290,7 @@ async fn unknown_references_are_not_found(mut d: Demo) {
             operator_id: "op-nowhere".into(),
             location: None,
             gln: String::new(),
+            requires_timber_legality: false,
         }),
     };
     let s = refused(&d.server, c.register_facility(f), Code::NotFound, None).await;

@@ -14,7 +14,11 @@ use serde_json::Value;
 use crate::{connect, Conn, Target};
 
 /// GETs `path_and_query` on the server; the status and the JSON body.
-async fn get_json(conn: &mut Conn, url: &str, path_and_query: &str) -> anyhow::Result<(http::StatusCode, Value)> {
+pub(crate) async fn get_json(
+    conn: &mut Conn,
+    url: &str,
+    path_and_query: &str,
+) -> anyhow::Result<(http::StatusCode, Value)> {
     request_json(conn, url, http::Method::GET, path_and_query, Vec::new(), &[]).await
 }
 

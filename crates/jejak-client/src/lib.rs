@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod epcis;
 pub mod export;
+pub mod filings;
 pub mod import;
 
 use std::collections::{HashMap, HashSet};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use rust_decimal::Decimal;
 
-use crate::error::{DomainError, Rule};
+use crate::error::{quote, DomainError, Rule};
 use crate::model::*;
 use crate::quantity::{from_base, Quantity, Unit};
 use crate::state::Standing;
@@ -160,7 +160,8 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
                 ));
             }
         }
-        let at = Some(command.occurred_at().unwrap_or(now));
+        let command_time = command.occurred_at().unwrap_or(now);
+        let at = Some(command_time);
         match command {
             Command::RegisterParty(p) => {
                 if self.f.party(&p.id).is_some() {
@@ -190,6 +191,7 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
             }
             Command::ReceiveMaterial(mut e) => {
                 self.decide_receipt(&e)?;
+                self.decide_legality(&e, command_time)?;
                 e.occurred_at = at;
                 Ok(Event::MaterialReceived(e))
             }
@@ -393,6 +395,52 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
             }
         }
         Ok(())
+    }
+
+    /// Timber received (not transferred) at a facility that requires it
+    /// carries a legality document of its source (SVLK certificate or DKP)
+    /// and a transport document (SKSHH or nota angkutan), each valid on the
+    /// day of the receipt.
+    fn decide_legality(&self, e: &MaterialReceived, at: Time) -> Result<(), DomainError> {
+        let facility = self.facility(&e.facility_id)?;
+        let product = self.product(&e.product_id)?;
+        if !facility.requires_legality || !product.is_timber() || e.source_lot_id.is_some() {
+            return Ok(());
+        }
+        let valid = |source: bool| {
+            e.documents
+                .iter()
+                .any(|d| d.legality().is_some_and(|l| l.is_source() == source) && d.valid_at(at))
+        };
+        let mut missing = Vec::new();
+        if !valid(true) {
+            missing.push("a legality document (svlk-certificate or dkp)");
+        }
+        if !valid(false) {
+            missing.push("a transport document (skshh or nota-angkutan)");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let expired: Vec<String> = e
+            .documents
+            .iter()
+            .filter(|d| d.legality().is_some() && !d.valid_at(at))
+            .map(|d| format!("{} {} is not valid then", d.kind, quote(&d.reference)))
+            .collect();
+        Err(DomainError::rule(
+            Rule::TimberLegality,
+            format!(
+                "timber received at facility {} needs {} valid on the day of the receipt{}",
+                quote(&e.facility_id),
+                missing.join(" and "),
+                if expired.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", expired.join("; "))
+                }
+            ),
+        ))
     }
 
     fn decide_inspection(&self, c: InspectLot, at: Option<Time>) -> Result<Event, DomainError> {

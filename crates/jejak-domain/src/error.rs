@@ -27,6 +27,10 @@ pub enum Rule {
     /// A transfer names a source lot that was not shipped to the receiving
     /// facility's operator (or not as much of it as is received).
     NotInTransit,
+    /// Timber received at a facility that requires legality documents
+    /// without valid ones (an SVLK certificate or DKP, and an SKSHH or nota
+    /// angkutan).
+    TimberLegality,
 }
 
 /// The most bytes of a client's value an error message or log line quotes.

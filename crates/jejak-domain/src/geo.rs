@@ -63,6 +63,65 @@ pub enum Geometry {
     MultiPolygon(Vec<Vec<Vec<Position>>>),
 }
 
+/// GeoJSON `coordinates` as read by any JSON library: numbers (as their
+/// text) and arrays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coords {
+    Number(String),
+    List(Vec<Coords>),
+    /// Anything else JSON has (a string, an object, ...), named for errors.
+    Other(&'static str),
+}
+
+fn list<'a>(c: &'a Coords, field: &str) -> Result<&'a [Coords], DomainError> {
+    match c {
+        Coords::List(v) => Ok(v),
+        Coords::Number(_) => bad(field, "is a number where an array is expected"),
+        Coords::Other(what) => bad(field, format!("is {what} where an array is expected")),
+    }
+}
+
+fn position(c: &Coords, field: &str) -> Result<Position, DomainError> {
+    let v = list(c, field)?;
+    if v.len() != 2 && v.len() != 3 {
+        return bad(
+            field,
+            format!(
+                "a position is [longitude, latitude] (an altitude may follow); it has {} numbers",
+                v.len()
+            ),
+        );
+    }
+    let number = |i: usize| -> Result<Decimal, DomainError> {
+        let at = format!("{field}[{i}]");
+        match &v[i] {
+            Coords::Number(text) => Decimal::from_str_exact(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .or_else(|_| bad(&at, format!("{text} is not a coordinate in degrees"))),
+            _ => bad(&at, "is not a number"),
+        }
+    };
+    Ok(Position {
+        lon: number(0)?,
+        lat: number(1)?,
+    })
+}
+
+fn rings(c: &Coords, field: &str) -> Result<Vec<Vec<Position>>, DomainError> {
+    list(c, field)?
+        .iter()
+        .enumerate()
+        .map(|(r, ring)| {
+            let at = format!("{field}[{r}]");
+            list(ring, &at)?
+                .iter()
+                .enumerate()
+                .map(|(j, p)| position(p, &format!("{at}[{j}]")))
+                .collect()
+        })
+        .collect()
+}
+
 impl Position {
     /// Why the position is off the globe, if it is.
     fn range_error(&self) -> Option<String> {
@@ -143,6 +202,34 @@ impl Geometry {
         }
         out.push('}');
         out
+    }
+
+    /// A geometry from GeoJSON's `type` and `coordinates` as any JSON
+    /// reader gives them, checked with [`Geometry::validate`].
+    pub fn from_geojson(kind: &str, coordinates: &Coords, field: &str) -> Result<Geometry, DomainError> {
+        let base = format!("{field}.coordinates");
+        let geometry = match kind {
+            "Point" => Geometry::Point(position(coordinates, &base)?),
+            "Polygon" => Geometry::Polygon(rings(coordinates, &base)?),
+            "MultiPolygon" => Geometry::MultiPolygon(
+                list(coordinates, &base)?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| rings(c, &format!("{base}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => {
+                return bad(
+                    format!("{field}.type"),
+                    format!(
+                        "{} is not a plot geometry: Point, Polygon or MultiPolygon",
+                        crate::error::quote(other)
+                    ),
+                )
+            }
+        };
+        geometry.validate(field)?;
+        Ok(geometry)
     }
 
     /// The GeoJSON type name: "Point", "Polygon" or "MultiPolygon".
@@ -412,6 +499,46 @@ fn push_polygon(out: &mut String, rings: &[Vec<Position>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn n(x: &str) -> Coords {
+        Coords::Number(x.into())
+    }
+
+    fn l(v: Vec<Coords>) -> Coords {
+        Coords::List(v)
+    }
+
+    #[test]
+    fn geometries_are_read_from_geojson_parts_naming_the_bad_place() {
+        let p = Geometry::from_geojson("Point", &l(vec![n("110.6123450"), n("-7.7")]), "origin.geometry").unwrap();
+        assert_eq!(p.to_geojson(), r#"{"type":"Point","coordinates":[110.6123450,-7.7]}"#);
+        let ring = |pts: &[(&str, &str)]| l(pts.iter().map(|(a, b)| l(vec![n(a), n(b)])).collect());
+        let square = ring(&[
+            ("110.6", "-7.7"),
+            ("110.601", "-7.7"),
+            ("110.601", "-7.701"),
+            ("110.6", "-7.701"),
+            ("110.6", "-7.7"),
+        ]);
+        let poly = Geometry::from_geojson("Polygon", &l(vec![square.clone()]), "g").unwrap();
+        assert!(poly.area_ha() > Decimal::ONE, "{}", poly.area_ha());
+        let multi = Geometry::from_geojson("MultiPolygon", &l(vec![l(vec![square])]), "g").unwrap();
+        assert_eq!(multi.area_ha(), poly.area_ha());
+        let err = |kind: &str, c: Coords| match Geometry::from_geojson(kind, &c, "g") {
+            Err(DomainError::Invalid { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(err("LineString", l(vec![])).0, "g.type");
+        assert_eq!(err("Point", l(vec![n("1")])).0, "g.coordinates");
+        assert_eq!(
+            err("Point", l(vec![n("1"), Coords::Other("a string")])).0,
+            "g.coordinates[1]"
+        );
+        let (field, reason) = err("Polygon", l(vec![l(vec![l(vec![n("1"), n("2")]), n("3")])]));
+        assert_eq!(field, "g.coordinates[0][1]");
+        assert!(reason.contains("array"), "{reason}");
+        assert_eq!(err("Point", l(vec![n("1e400"), n("2")])).0, "g.coordinates[0]");
+    }
     use std::str::FromStr;
 
     const FIELD: &str = "origin.geometry";

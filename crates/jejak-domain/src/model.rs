@@ -112,6 +112,8 @@ pub struct Facility {
     pub location: Option<GeoPoint>,
     /// The facility's GLN (SGLN), when it has one.
     pub gln: Option<crate::gs1::Gln>,
+    /// Timber received here needs valid legality documents (SVLK).
+    pub requires_legality: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,6 +131,15 @@ pub struct Product {
     pub kind: ProductKind,
     pub unit: Unit,
     pub gtin: Option<Gtin>,
+}
+
+impl Product {
+    /// Raw timber: a raw material of the furniture sector measured in m³
+    /// (logs), as opposed to its glue, fittings and finishes. What timber
+    /// legality (SVLK) and the EUDR geolocation apply to.
+    pub fn is_timber(&self) -> bool {
+        self.sector == Sector::Furniture && self.kind == ProductKind::Raw && self.unit == Unit::M3
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,10 +197,69 @@ impl LotStatus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
+    /// What it is; the legality documents of timber have fixed kinds
+    /// (`Legality`), others are free text ("delivery-note", "mill-certificate").
     pub kind: String,
     pub reference: String,
     /// blake3 of the document's bytes.
     pub blake3: [u8; 32],
+    /// Who issued it (a certification body, the supplier, the forestry office).
+    pub issuer: String,
+    pub valid_from: Option<Time>,
+    pub valid_until: Option<Time>,
+}
+
+/// Indonesia's timber legality documents (SVLK, now SILK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legality {
+    /// A legality certificate (S-LK / V-Legal) of the supplier's forest or business.
+    SvlkCertificate,
+    /// The supplier's declaration of conformity (Deklarasi Kesesuaian Pemasok).
+    Dkp,
+    /// The transport document of state-forest timber (Surat Keterangan Sahnya Hasil Hutan).
+    Skshh,
+    /// The transport note of private-forest timber.
+    NotaAngkutan,
+}
+
+impl Legality {
+    pub const ALL: [Legality; 4] = [
+        Legality::SvlkCertificate,
+        Legality::Dkp,
+        Legality::Skshh,
+        Legality::NotaAngkutan,
+    ];
+
+    /// The document kind that names it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Legality::SvlkCertificate => "svlk-certificate",
+            Legality::Dkp => "dkp",
+            Legality::Skshh => "skshh",
+            Legality::NotaAngkutan => "nota-angkutan",
+        }
+    }
+
+    pub fn of(kind: &str) -> Option<Legality> {
+        Legality::ALL.into_iter().find(|l| l.kind() == kind)
+    }
+
+    /// A document of where the timber may come from (not how it travelled).
+    pub fn is_source(self) -> bool {
+        matches!(self, Legality::SvlkCertificate | Legality::Dkp)
+    }
+}
+
+impl Document {
+    /// The legality document this is, if it is one.
+    pub fn legality(&self) -> Option<Legality> {
+        Legality::of(&self.kind)
+    }
+
+    /// Whether it is valid at `at`.
+    pub fn valid_at(&self, at: Time) -> bool {
+        self.valid_from.is_none_or(|f| f <= at) && self.valid_until.is_none_or(|u| at <= u)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -197,6 +267,23 @@ pub struct Origin {
     pub place: String,
     pub plot_id: String,
     pub plot: Option<GeoPoint>,
+    /// The plot's geometry, for the EU deforestation regulation (EUDR).
+    pub geometry: Option<crate::geo::Geometry>,
+    /// The producer's country, ISO 3166-1 alpha-2 ("ID").
+    pub producer_country: String,
+    /// The plot's area in hectares as declared: a point's (a polygon's is
+    /// computed from it).
+    pub area_ha: Option<Decimal>,
+}
+
+impl Origin {
+    /// The plot's area in hectares: computed for a polygon, declared for a point.
+    pub fn plot_area_ha(&self) -> Option<Decimal> {
+        match &self.geometry {
+            Some(crate::geo::Geometry::Point(_)) | None => self.area_ha,
+            Some(g) => Some(g.area_ha()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +371,8 @@ pub struct LotShipped {
     pub package_serials: Vec<String>,
     pub consignee_id: String,
     pub document: String,
+    /// The reference number of the EUDR due diligence statement filed for it.
+    pub dds_reference: String,
     pub occurred_at: Option<Time>,
 }
 
@@ -391,6 +480,21 @@ impl Event {
             Event::LotStatusChanged(e) => e.occurred_at,
             Event::EventVoided(e) => e.occurred_at,
             Event::EpcisObserved(e) => e.occurred_at,
+            _ => None,
+        }
+    }
+
+    /// The facility where it happened, for events at a facility.
+    pub fn facility_id(&self) -> Option<&str> {
+        match self {
+            Event::MaterialReceived(e) => Some(&e.facility_id),
+            Event::LotInspected(e) => Some(&e.facility_id),
+            Event::LotProcessed(e) => Some(&e.facility_id),
+            Event::LotPacked(e) => Some(&e.facility_id),
+            Event::LotShipped(e) => Some(&e.facility_id),
+            Event::LotStatusChanged(e) => Some(&e.facility_id),
+            Event::EventVoided(e) => Some(&e.facility_id),
+            Event::EpcisObserved(e) if !e.facility_id.is_empty() => Some(&e.facility_id),
             _ => None,
         }
     }

@@ -88,6 +88,8 @@ pub struct ShipmentView {
     pub quantity: Option<Quantity>,
     pub serials: Vec<String>,
     pub document: String,
+    /// The EUDR due diligence statement's reference number, if one was filed.
+    pub dds_reference: String,
     pub facility_id: String,
     pub at: Time,
 }

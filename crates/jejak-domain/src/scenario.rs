@@ -86,6 +86,7 @@ impl Scenario {
                 operator_id: operator.into(),
                 location: None,
                 gln: None,
+                requires_legality: false,
             }),
         )
     }
@@ -128,6 +129,9 @@ impl Scenario {
                     place: format!("Desa {lot}"),
                     plot_id: String::new(),
                     plot: None,
+                    area_ha: None,
+                    geometry: None,
+                    producer_country: String::new(),
                 },
                 documents: Vec::new(),
                 source_lot_id: None,
@@ -211,6 +215,7 @@ impl Scenario {
                 consignee_id: consignee.into(),
                 document: doc.into(),
                 occurred_at: at,
+                dds_reference: String::new(),
             }),
         )
     }
@@ -346,6 +351,9 @@ pub fn rice_mill() -> Scenario {
             kind: "delivery note".into(),
             reference: "DN-0001".into(),
             blake3: *blake3::hash(b"DN-0001").as_bytes(),
+            issuer: String::new(),
+            valid_from: None,
+            valid_until: None,
         });
     }
     log.inspect("insp-g1", DEMAK, "G1", "13.5", Verdict::Conformant, &[])

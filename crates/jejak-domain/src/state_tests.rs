@@ -64,6 +64,7 @@ fn facility(id: &str, operator: &str) -> Facility {
         operator_id: operator.into(),
         location: None,
         gln: None,
+        requires_legality: false,
     }
 }
 
@@ -195,6 +196,7 @@ fn shipment(lot: &str, bulk: Option<Quantity>, serials: &[&str]) -> LotShipped {
         consignee_id: CUST.into(),
         document: "SJ-001".into(),
         occurred_at: None,
+        dds_reference: String::new(),
     }
 }
 
@@ -1648,4 +1650,69 @@ fn the_shared_scenario_is_what_the_write_model_decides() {
         state.apply(id, &decided);
     }
     assert_eq!(scenario.commands().len(), scenario.events.len());
+}
+
+// ---------------------------------------------------------------------------
+// Timber legality (SVLK).
+
+fn legality_doc(kind: &str, reference: &str, until: Time) -> Document {
+    Document {
+        kind: kind.into(),
+        reference: reference.into(),
+        blake3: *blake3::hash(reference.as_bytes()).as_bytes(),
+        issuer: "Dinas LHK Jawa Tengah".into(),
+        valid_from: None,
+        valid_until: Some(until),
+    }
+}
+
+#[test]
+fn timber_needs_valid_legality_and_transport_documents_where_the_facility_requires_them() {
+    let mut w = World::new();
+    let mut workshop = facility("fac-klaten", OP);
+    workshop.sector = Sector::Furniture;
+    workshop.requires_legality = true;
+    w.ok(Command::RegisterFacility(workshop));
+    let mut log = product("log-jati", Unit::M3, None);
+    log.sector = Sector::Furniture;
+    w.ok(Command::RegisterProduct(log));
+    let day = Time(86_400 * Time::NANOS_PER_SEC);
+    let timber = |lot: &str, documents: Vec<Document>| {
+        let mut r = receipt(lot, "log-jati", q("4.8", Unit::M3));
+        r.facility_id = "fac-klaten".into();
+        r.documents = documents;
+        Command::ReceiveMaterial(r)
+    };
+    let later = Time(NOW.0 + day.0);
+    let earlier = Time(NOW.0 - day.0);
+
+    let e = w.err(timber("T1", Vec::new()));
+    assert_rule(
+        &e,
+        Rule::TimberLegality,
+        "a legality document (svlk-certificate or dkp) and a transport document",
+    );
+    let e = w.err(timber("T1", vec![legality_doc("dkp", "DKP-1", later)]));
+    assert_rule(
+        &e,
+        Rule::TimberLegality,
+        "a transport document (skshh or nota-angkutan)",
+    );
+    let e = w.err(timber(
+        "T1",
+        vec![
+            legality_doc("dkp", "DKP-1", earlier),
+            legality_doc("nota-angkutan", "NA-1", later),
+        ],
+    ));
+    assert_rule(&e, Rule::TimberLegality, "dkp \"DKP-1\" is not valid then");
+    w.ok(timber(
+        "T1",
+        vec![
+            legality_doc("svlk-certificate", "S-LK-1", later),
+            legality_doc("nota-angkutan", "NA-1", later),
+        ],
+    ));
+    // A facility that does not require them, or a product that is not raw timber: no rule.
+    w.ok(receive("G9", GABAH, q("10", Unit::Kg)));
 }

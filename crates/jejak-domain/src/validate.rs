@@ -104,6 +104,106 @@ pub fn required_text(field: &str, value: &str) -> Result<(), DomainError> {
     text(field, value)
 }
 
+/// A document: a timber legality document (`Legality`) names its
+/// reference, issuer and the end of its validity, which is not before its
+/// start. `field` names the document ("documents[0]").
+pub fn document(d: &crate::model::Document, field: &str) -> Result<(), DomainError> {
+    if let Some(l) = d.legality() {
+        for (name, value) in [("reference", &d.reference), ("issuer", &d.issuer)] {
+            if value.trim().is_empty() {
+                return Err(DomainError::invalid(
+                    format!("{field}.{name}"),
+                    format!("is required for a legality document ({})", l.kind()),
+                ));
+            }
+        }
+        if d.valid_until.is_none() {
+            return Err(DomainError::invalid(
+                format!("{field}.valid_until"),
+                format!("is required for a legality document ({}): when it expires", l.kind()),
+            ));
+        }
+    }
+    if let (Some(from), Some(until)) = (d.valid_from, d.valid_until) {
+        if until < from {
+            return Err(DomainError::invalid(
+                format!("{field}.valid_until"),
+                "is before valid_from",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A receipt's origin as the EU deforestation regulation requires it: a
+/// geometry (checked when read) goes with the producer's country; a point
+/// with its declared area, at most 4 ha (a larger plot must be a polygon);
+/// a polygon's area is computed, never declared. `field` names the origin.
+pub fn origin(o: &crate::model::Origin, field: &str) -> Result<(), DomainError> {
+    use crate::geo::{Geometry, POINT_LIMIT_HA};
+    let country = &o.producer_country;
+    let alpha2 = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+    if !country.is_empty() && !alpha2 {
+        return Err(DomainError::invalid(
+            format!("{field}.producer_country"),
+            format!(
+                "{} is not an ISO 3166-1 alpha-2 country code (e.g. \"ID\")",
+                quote(country)
+            ),
+        ));
+    }
+    let area = format!("{field}.area_ha");
+    if let Some(a) = o.area_ha {
+        if a <= rust_decimal::Decimal::ZERO {
+            return Err(DomainError::invalid(
+                &area,
+                format!("{a} is not a plot's area; it must be above 0"),
+            ));
+        }
+    }
+    match (&o.geometry, o.area_ha) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(DomainError::invalid(
+            &area,
+            "goes with a Point geometry (origin.geometry)",
+        )),
+        (Some(_), _) if country.is_empty() => Err(DomainError::invalid(
+            format!("{field}.producer_country"),
+            "is required with a plot geometry (ISO 3166-1 alpha-2, e.g. \"ID\")",
+        )),
+        (Some(Geometry::Point(_)), None) => Err(DomainError::invalid(
+            &area,
+            "is required with a Point: the plot's area in hectares (a plot over 4 ha must be given as a polygon)",
+        )),
+        (Some(Geometry::Point(_)), Some(a)) if a > POINT_LIMIT_HA => Err(DomainError::invalid(
+            &area,
+            format!("a plot of {a} ha is over 4 ha: EUDR requires its polygon, not a single point (origin.geometry)"),
+        )),
+        (Some(Geometry::Point(_)), Some(_)) => Ok(()),
+        (Some(_), Some(_)) => Err(DomainError::invalid(
+            &area,
+            "is computed from a polygon: leave it empty (it is for a Point)",
+        )),
+        (Some(_), None) => Ok(()),
+    }
+}
+
+/// An EUDR due diligence statement's reference number: empty, or letters,
+/// digits and dashes, at most 64.
+pub fn dds_reference(value: String, field: &str) -> Result<String, DomainError> {
+    let v = value.trim().to_string();
+    if v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "{} is not a due diligence statement reference (letters, digits and dashes, at most 64)",
+                quote(&v)
+            ),
+        ));
+    }
+    Ok(v)
+}
+
 /// A list of at most `max` items; the error names the field, the count and the limit.
 pub fn count(field: &str, len: usize, max: usize) -> Result<(), DomainError> {
     if len > max {
@@ -166,5 +266,83 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("packages"), "{text}");
         assert!(text.contains("10001") && text.contains("10000"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod eudr_tests {
+    use super::*;
+    use crate::geo::{Geometry, Position};
+    use crate::model::Origin;
+    use rust_decimal::Decimal;
+
+    fn point() -> Geometry {
+        Geometry::Point(Position {
+            lon: Decimal::new(110_837_214, 6),
+            lat: Decimal::new(-7_947_803, 6),
+        })
+    }
+
+    fn field_of(r: Result<(), DomainError>) -> (String, String) {
+        match r {
+            Err(DomainError::Invalid { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_origin_with_a_geometry_names_its_country_and_a_point_its_area_of_at_most_4_ha() {
+        let mut o = Origin {
+            geometry: Some(point()),
+            producer_country: "ID".into(),
+            area_ha: Some(Decimal::new(35, 1)),
+            ..Origin::default()
+        };
+        assert_eq!(origin(&o, "origin"), Ok(()));
+        o.area_ha = Some(Decimal::new(45, 1));
+        let (field, reason) = field_of(origin(&o, "origin"));
+        assert_eq!(field, "origin.area_ha");
+        assert!(reason.contains("over 4 ha") && reason.contains("polygon"), "{reason}");
+        o.area_ha = None;
+        assert_eq!(field_of(origin(&o, "origin")).0, "origin.area_ha");
+        o.area_ha = Some(Decimal::ONE);
+        o.producer_country = "Indonesia".into();
+        assert_eq!(field_of(origin(&o, "origin")).0, "origin.producer_country");
+        o.producer_country = String::new();
+        assert_eq!(field_of(origin(&o, "origin")).0, "origin.producer_country");
+        let no_geometry = Origin {
+            area_ha: Some(Decimal::ONE),
+            ..Origin::default()
+        };
+        assert_eq!(field_of(origin(&no_geometry, "origin")).0, "origin.area_ha");
+    }
+
+    #[test]
+    fn a_legality_document_names_its_issuer_and_expiry() {
+        let mut d = crate::model::Document {
+            kind: "dkp".into(),
+            reference: "DKP-1".into(),
+            blake3: [0; 32],
+            issuer: String::new(),
+            valid_from: None,
+            valid_until: None,
+        };
+        assert_eq!(field_of(document(&d, "documents[0]")).0, "documents[0].issuer");
+        d.issuer = "KTH Argo Lestari".into();
+        assert_eq!(field_of(document(&d, "documents[0]")).0, "documents[0].valid_until");
+        d.valid_until = Some(crate::model::Time(5));
+        assert_eq!(document(&d, "documents[0]"), Ok(()));
+        d.valid_from = Some(crate::model::Time(6));
+        assert_eq!(field_of(document(&d, "documents[0]")).0, "documents[0].valid_until");
+        d.kind = "delivery-note".into();
+        d.valid_from = None;
+        d.issuer = String::new();
+        assert_eq!(
+            document(&d, "documents[0]"),
+            Ok(()),
+            "other documents need nothing more"
+        );
+        assert!(dds_reference("26IDK5F3GH7L9QX2".into(), "dds_reference").is_ok());
+        assert!(dds_reference("26 IDK".into(), "dds_reference").is_err());
     }
 }

@@ -422,6 +422,20 @@ fn jejak<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     m.get(&ext(name)).or_else(|| m.get(&format!("{NAMESPACE}{name}")))
 }
 
+/// A plot geometry from a GeoJSON geometry object.
+fn geometry(v: &Value) -> Result<jejak_domain::geo::Geometry, jejak_domain::DomainError> {
+    use jejak_domain::geo::{Coords, Geometry};
+    fn coords(v: &Value) -> Coords {
+        match v {
+            Value::Number(n) => Coords::Number(n.to_string()),
+            Value::Array(items) => Coords::List(items.iter().map(coords).collect()),
+            _ => Coords::Other("not a number or an array"),
+        }
+    }
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    Geometry::from_geojson(kind, &coords(v.get("coordinates").unwrap_or(&Value::Null)), "geometry")
+}
+
 fn str_of<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     jejak(m, name).and_then(Value::as_str)
 }
@@ -701,277 +715,299 @@ pub fn map_event(
         });
     }
     let at = Some(s.time()?);
-    let command = match (kind, action, step) {
-        ("ObjectEvent", "ADD", "receiving") => {
-            let mut q = s.quantities("quantityList")?;
-            if q.len() != 1 {
-                return Err(s.fail(
-                    "quantityList",
-                    "a receipt names exactly one lot class with its quantity",
-                ));
-            }
-            let (product_id, lot_id, quantity) = q.remove(0);
-            let quantity =
-                quantity.ok_or_else(|| s.fail("quantityList[0].quantity", "a receipt says how much arrived"))?;
-            let ilmd = e.get("ilmd").and_then(Value::as_object).cloned().unwrap_or_default();
-            let plot = match str_of(&ilmd, "plot") {
-                Some(g) => Some(geo(&s, g)?),
-                None => None,
-            };
-            let source_lot_id = match str_of(&ilmd, "sourceLot") {
-                Some(c) => Some(s.class("ilmd.jejak:sourceLot", c)?.1),
-                None => None,
-            };
-            let mut documents = Vec::new();
-            for (i, d) in jejak(&ilmd, "documents")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let Some(d) = d.as_object() else {
-                    return Err(s.fail(format!("ilmd.jejak:documents[{i}]"), "is not an object"));
+    let command =
+        match (kind, action, step) {
+            ("ObjectEvent", "ADD", "receiving") => {
+                let mut q = s.quantities("quantityList")?;
+                if q.len() != 1 {
+                    return Err(s.fail(
+                        "quantityList",
+                        "a receipt names exactly one lot class with its quantity",
+                    ));
+                }
+                let (product_id, lot_id, quantity) = q.remove(0);
+                let quantity =
+                    quantity.ok_or_else(|| s.fail("quantityList[0].quantity", "a receipt says how much arrived"))?;
+                let ilmd = e.get("ilmd").and_then(Value::as_object).cloned().unwrap_or_default();
+                let plot = match str_of(&ilmd, "plot") {
+                    Some(g) => Some(geo(&s, g)?),
+                    None => None,
                 };
-                let hex = str_of(d, "blake3").unwrap_or_default();
-                let blake3 = parse_hash(hex).ok_or_else(|| {
-                    s.fail(
-                        format!("ilmd.jejak:documents[{i}].jejak:blake3"),
-                        "is not 64 hex digits",
-                    )
-                })?;
-                documents.push(Document {
-                    kind: str_of(d, "kind").unwrap_or_default().to_string(),
-                    reference: str_of(d, "reference").unwrap_or_default().to_string(),
-                    blake3,
-                });
-            }
-            Command::ReceiveMaterial(MaterialReceived {
-                lot_id,
-                facility_id,
-                product_id,
-                quantity,
-                owner_id: s.party("destinationList", "destination")?,
-                supplier_id: s.party("sourceList", "source")?,
-                origin: Origin {
-                    place: str_of(&ilmd, "originPlace").unwrap_or_default().to_string(),
-                    plot_id: str_of(&ilmd, "plotId").unwrap_or_default().to_string(),
-                    plot,
-                },
-                documents,
-                source_lot_id,
-                occurred_at: at,
-            })
-        }
-        ("ObjectEvent", "OBSERVE", "inspecting") if jejak(e, "standard").is_some() => {
-            let (_, lot_id, _) = s
-                .quantities("quantityList")?
-                .into_iter()
-                .next()
-                .ok_or_else(|| s.fail("quantityList", "an inspection names the lot class it inspected"))?;
-            let standard = str_of(e, "standard").unwrap_or_default();
-            let standard_id = s.under("jejak:standard", standard, "standard")?.to_string();
-            let mut measurements = Vec::new();
-            for (i, r) in e
-                .get("sensorElementList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .flat_map(|el| el.get("sensorReport").and_then(Value::as_array).into_iter().flatten())
-                .enumerate()
-            {
-                let Some(r) = r.as_object() else {
-                    return Err(s.fail(format!("sensorReport[{i}]"), "is not an object"));
+                let source_lot_id = match str_of(&ilmd, "sourceLot") {
+                    Some(c) => Some(s.class("ilmd.jejak:sourceLot", c)?.1),
+                    None => None,
                 };
-                let parameter = str_of(r, "parameter")
-                    .map(str::to_string)
-                    .or_else(|| {
-                        r.get("type")
-                            .and_then(Value::as_str)
-                            .map(|t| t.rsplit(['/', ':']).next().unwrap_or(t).to_lowercase())
-                    })
-                    .ok_or_else(|| s.fail(format!("sensorReport[{i}].type"), "names no measured parameter"))?;
-                let value = decimal(
-                    &s.fail(format!("sensorReport[{i}].value"), "is not a number"),
-                    jejak(r, "value").or_else(|| r.get("value")).unwrap_or(&Value::Null),
-                )?;
-                measurements.push(Measurement {
-                    parameter,
-                    value,
-                    unit: str_of(r, "unit").unwrap_or_default().to_string(),
-                });
-            }
-            Command::InspectLot(InspectLot {
-                lot_id,
-                facility_id,
-                standard_id,
-                measurements,
-                inspector: str_of(e, "inspector").unwrap_or_default().to_string(),
-                occurred_at: at,
-            })
-        }
-        ("TransformationEvent", _, _) if ours => {
-            let inputs = s
-                .quantities("inputQuantityList")?
-                .into_iter()
-                .enumerate()
-                .map(|(i, (_, lot_id, q))| {
-                    q.map(|quantity| LotInput { lot_id, quantity }).ok_or_else(|| {
+                let mut documents = Vec::new();
+                for (i, d) in jejak(&ilmd, "documents")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let Some(d) = d.as_object() else {
+                        return Err(s.fail(format!("ilmd.jejak:documents[{i}]"), "is not an object"));
+                    };
+                    let hex = str_of(d, "blake3").unwrap_or_default();
+                    let blake3 = parse_hash(hex).ok_or_else(|| {
                         s.fail(
-                            format!("inputQuantityList[{i}].quantity"),
-                            "an input says how much was used",
+                            format!("ilmd.jejak:documents[{i}].jejak:blake3"),
+                            "is not 64 hex digits",
                         )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let owners: Vec<(String, String)> = jejak(
-                e.get("ilmd").and_then(Value::as_object).unwrap_or(&Map::new()),
-                "outputs",
-            )
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|o| {
-                let o = o.as_object()?;
-                Some((str_of(o, "lot")?.to_string(), str_of(o, "owner")?.to_string()))
-            })
-            .collect();
-            let mut outputs = Vec::new();
-            for (i, (product_id, lot_id, q)) in s.quantities("outputQuantityList")?.into_iter().enumerate() {
-                let quantity = q.ok_or_else(|| {
-                    s.fail(
-                        format!("outputQuantityList[{i}].quantity"),
-                        "an output says how much was made",
-                    )
-                })?;
-                let owner = owners
-                    .iter()
-                    .find(|(l, _)| *l == lot_id)
-                    .map(|(_, o)| s.party_id("ilmd.jejak:outputs", o))
-                    .transpose()?
-                    .unwrap_or_default();
-                outputs.push(LotOutput {
+                    })?;
+                    let when = |name: &str| match str_of(d, name) {
+                        None => Ok(None),
+                        Some(t) => parse_time(name, t)
+                            .map(Some)
+                            .map_err(|e| s.fail(format!("ilmd.jejak:documents[{i}].jejak:{name}"), e.reason)),
+                    };
+                    documents.push(Document {
+                        kind: str_of(d, "kind").unwrap_or_default().to_string(),
+                        reference: str_of(d, "reference").unwrap_or_default().to_string(),
+                        blake3,
+                        issuer: str_of(d, "issuer").unwrap_or_default().to_string(),
+                        valid_from: when("validFrom")?,
+                        valid_until: when("validUntil")?,
+                    });
+                }
+                Command::ReceiveMaterial(MaterialReceived {
                     lot_id,
+                    facility_id,
                     product_id,
                     quantity,
-                    owner_id: owner,
-                });
+                    owner_id: s.party("destinationList", "destination")?,
+                    supplier_id: s.party("sourceList", "source")?,
+                    origin: Origin {
+                        place: str_of(&ilmd, "originPlace").unwrap_or_default().to_string(),
+                        plot_id: str_of(&ilmd, "plotId").unwrap_or_default().to_string(),
+                        plot,
+                        geometry: match jejak(&ilmd, "geometry") {
+                            Some(g) => Some(geometry(g).map_err(|e| s.fail("ilmd.jejak:geometry", e.to_string()))?),
+                            None => None,
+                        },
+                        producer_country: str_of(&ilmd, "producerCountry").unwrap_or_default().to_string(),
+                        area_ha: match str_of(&ilmd, "areaHa") {
+                            Some(a) => Some(a.parse().map_err(|_| {
+                                s.fail("ilmd.jejak:areaHa", format!("{a:?} is not a number of hectares"))
+                            })?),
+                            None => None,
+                        },
+                    },
+                    documents,
+                    source_lot_id,
+                    occurred_at: at,
+                })
             }
-            let step_uri = e.get("bizStep").and_then(Value::as_str).unwrap_or_default();
-            let process_step = step_uri
-                .strip_prefix(&format!("{NAMESPACE}step/"))
-                .unwrap_or(step_uri)
-                .to_string();
-            Command::ProcessLots(LotProcessed {
-                facility_id,
-                process_step,
-                line: str_of(e, "line").unwrap_or_default().to_string(),
-                inputs,
-                outputs,
-                occurred_at: at,
-            })
-        }
-        ("AggregationEvent", "ADD", "packing") if ours => {
-            let parent = e.get("parentID").and_then(Value::as_str).unwrap_or_default();
-            let (_, lot_id) = s.class("parentID", parent)?;
-            let mut packages = Vec::new();
-            let mut gtin = None;
-            for (i, c) in jejak(e, "contents")
+            ("ObjectEvent", "OBSERVE", "inspecting") if jejak(e, "standard").is_some() => {
+                let (_, lot_id, _) = s
+                    .quantities("quantityList")?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| s.fail("quantityList", "an inspection names the lot class it inspected"))?;
+                let standard = str_of(e, "standard").unwrap_or_default();
+                let standard_id = s.under("jejak:standard", standard, "standard")?.to_string();
+                let mut measurements = Vec::new();
+                for (i, r) in e
+                    .get("sensorElementList")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|el| el.get("sensorReport").and_then(Value::as_array).into_iter().flatten())
+                    .enumerate()
+                {
+                    let Some(r) = r.as_object() else {
+                        return Err(s.fail(format!("sensorReport[{i}]"), "is not an object"));
+                    };
+                    let parameter = str_of(r, "parameter")
+                        .map(str::to_string)
+                        .or_else(|| {
+                            r.get("type")
+                                .and_then(Value::as_str)
+                                .map(|t| t.rsplit(['/', ':']).next().unwrap_or(t).to_lowercase())
+                        })
+                        .ok_or_else(|| s.fail(format!("sensorReport[{i}].type"), "names no measured parameter"))?;
+                    let value = decimal(
+                        &s.fail(format!("sensorReport[{i}].value"), "is not a number"),
+                        jejak(r, "value").or_else(|| r.get("value")).unwrap_or(&Value::Null),
+                    )?;
+                    measurements.push(Measurement {
+                        parameter,
+                        value,
+                        unit: str_of(r, "unit").unwrap_or_default().to_string(),
+                    });
+                }
+                Command::InspectLot(InspectLot {
+                    lot_id,
+                    facility_id,
+                    standard_id,
+                    measurements,
+                    inspector: str_of(e, "inspector").unwrap_or_default().to_string(),
+                    occurred_at: at,
+                })
+            }
+            ("TransformationEvent", _, _) if ours => {
+                let inputs = s
+                    .quantities("inputQuantityList")?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (_, lot_id, q))| {
+                        q.map(|quantity| LotInput { lot_id, quantity }).ok_or_else(|| {
+                            s.fail(
+                                format!("inputQuantityList[{i}].quantity"),
+                                "an input says how much was used",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let owners: Vec<(String, String)> = jejak(
+                    e.get("ilmd").and_then(Value::as_object).unwrap_or(&Map::new()),
+                    "outputs",
+                )
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .enumerate()
-            {
-                let field = format!("jejak:contents[{i}]");
-                let unit = c.get("epcClass").and_then(Value::as_str).unwrap_or_default();
-                let (g, serial) = unit
-                    .strip_prefix("https://id.gs1.org/01/")
-                    .and_then(|r| r.split_once("/21/"))
-                    .ok_or_else(|| s.fail(format!("{field}.epcClass"), format!("{unit:?} is not an SGTIN")))?;
-                gtin.get_or_insert_with(|| g.to_string());
-                let n = c.get("quantity").unwrap_or(&Value::Null);
-                let value = decimal(&s.fail(format!("{field}.quantity"), "is not a number"), n)?;
-                let u = c.get("uom").and_then(Value::as_str).unwrap_or_default();
-                let unit = crate::export::unit_of_uom(u)
-                    .ok_or_else(|| s.fail(format!("{field}.uom"), format!("{u:?} is not a unit jejak keeps")))?;
-                packages.push(Package {
-                    serial: serial.to_string(),
-                    quantity: Quantity::from_parts(value, unit),
-                });
-            }
-            let gtin =
-                gtin.ok_or_else(|| s.fail("jejak:contents", "a packing lists its units with what each holds"))?;
-            Command::PackLot(LotPacked {
-                facility_id,
-                lot_id,
-                gtin: jejak_domain::gs1::Gtin::parse(&gtin).map_err(|e| s.fail("jejak:contents", e.to_string()))?,
-                packages,
-                occurred_at: at,
-            })
-        }
-        ("ObjectEvent", "OBSERVE", "shipping") if ours => {
-            let (_, lot_id, quantity) = s
-                .quantities("quantityList")?
-                .into_iter()
-                .next()
-                .ok_or_else(|| s.fail("quantityList", "a shipment names the lot class it ships"))?;
-            let mut package_serials: Vec<String> = e
-                .get("epcList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .filter_map(|u| {
-                    u.strip_prefix("https://id.gs1.org/01/")?
-                        .split_once("/21/")
-                        .map(|(_, s)| s.to_string())
+                .filter_map(|o| {
+                    let o = o.as_object()?;
+                    Some((str_of(o, "lot")?.to_string(), str_of(o, "owner")?.to_string()))
                 })
                 .collect();
-            if let Some(more) = jejak(e, "packages").and_then(Value::as_array) {
-                package_serials.extend(more.iter().filter_map(Value::as_str).map(str::to_string));
+                let mut outputs = Vec::new();
+                for (i, (product_id, lot_id, q)) in s.quantities("outputQuantityList")?.into_iter().enumerate() {
+                    let quantity = q.ok_or_else(|| {
+                        s.fail(
+                            format!("outputQuantityList[{i}].quantity"),
+                            "an output says how much was made",
+                        )
+                    })?;
+                    let owner = owners
+                        .iter()
+                        .find(|(l, _)| *l == lot_id)
+                        .map(|(_, o)| s.party_id("ilmd.jejak:outputs", o))
+                        .transpose()?
+                        .unwrap_or_default();
+                    outputs.push(LotOutput {
+                        lot_id,
+                        product_id,
+                        quantity,
+                        owner_id: owner,
+                    });
+                }
+                let step_uri = e.get("bizStep").and_then(Value::as_str).unwrap_or_default();
+                let process_step = step_uri
+                    .strip_prefix(&format!("{NAMESPACE}step/"))
+                    .unwrap_or(step_uri)
+                    .to_string();
+                Command::ProcessLots(LotProcessed {
+                    facility_id,
+                    process_step,
+                    line: str_of(e, "line").unwrap_or_default().to_string(),
+                    inputs,
+                    outputs,
+                    occurred_at: at,
+                })
             }
-            let document = e
-                .get("bizTransactionList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|b| b.get("bizTransaction").and_then(Value::as_str))
-                .find_map(|b| b.strip_prefix(&format!("{}/doc/", ids.domain())))
-                .unwrap_or_default()
-                .to_string();
-            Command::ShipLot(LotShipped {
-                facility_id,
-                lot_id,
-                quantity,
-                package_serials,
-                consignee_id: s.party("destinationList", "destination")?,
-                document,
-                occurred_at: at,
-            })
-        }
-        ("ObjectEvent", "OBSERVE", _) if ours && jejak(e, "status").is_some() => {
-            let (_, lot_id, _) = s
-                .quantities("quantityList")?
-                .into_iter()
-                .next()
-                .ok_or_else(|| s.fail("quantityList", "a status change names its lot class"))?;
-            let status = match str_of(e, "status").unwrap_or_default() {
-                "active" => LotStatus::Active,
-                "on_hold" => LotStatus::OnHold,
-                "released" => LotStatus::Released,
-                "recalled" => LotStatus::Recalled,
-                "disposed" => LotStatus::Disposed,
-                other => return Err(s.fail("jejak:status", format!("{other:?} is not a lot status"))),
-            };
-            Command::ChangeLotStatus(LotStatusChanged {
-                facility_id,
-                lot_id,
-                status,
-                reason: str_of(e, "reason").unwrap_or_default().to_string(),
-                occurred_at: at,
-            })
-        }
-        _ => return observation(),
-    };
+            ("AggregationEvent", "ADD", "packing") if ours => {
+                let parent = e.get("parentID").and_then(Value::as_str).unwrap_or_default();
+                let (_, lot_id) = s.class("parentID", parent)?;
+                let mut packages = Vec::new();
+                let mut gtin = None;
+                for (i, c) in jejak(e, "contents")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let field = format!("jejak:contents[{i}]");
+                    let unit = c.get("epcClass").and_then(Value::as_str).unwrap_or_default();
+                    let (g, serial) = unit
+                        .strip_prefix("https://id.gs1.org/01/")
+                        .and_then(|r| r.split_once("/21/"))
+                        .ok_or_else(|| s.fail(format!("{field}.epcClass"), format!("{unit:?} is not an SGTIN")))?;
+                    gtin.get_or_insert_with(|| g.to_string());
+                    let n = c.get("quantity").unwrap_or(&Value::Null);
+                    let value = decimal(&s.fail(format!("{field}.quantity"), "is not a number"), n)?;
+                    let u = c.get("uom").and_then(Value::as_str).unwrap_or_default();
+                    let unit = crate::export::unit_of_uom(u)
+                        .ok_or_else(|| s.fail(format!("{field}.uom"), format!("{u:?} is not a unit jejak keeps")))?;
+                    packages.push(Package {
+                        serial: serial.to_string(),
+                        quantity: Quantity::from_parts(value, unit),
+                    });
+                }
+                let gtin =
+                    gtin.ok_or_else(|| s.fail("jejak:contents", "a packing lists its units with what each holds"))?;
+                Command::PackLot(LotPacked {
+                    facility_id,
+                    lot_id,
+                    gtin: jejak_domain::gs1::Gtin::parse(&gtin).map_err(|e| s.fail("jejak:contents", e.to_string()))?,
+                    packages,
+                    occurred_at: at,
+                })
+            }
+            ("ObjectEvent", "OBSERVE", "shipping") if ours => {
+                let (_, lot_id, quantity) = s
+                    .quantities("quantityList")?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| s.fail("quantityList", "a shipment names the lot class it ships"))?;
+                let mut package_serials: Vec<String> = e
+                    .get("epcList")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter_map(|u| {
+                        u.strip_prefix("https://id.gs1.org/01/")?
+                            .split_once("/21/")
+                            .map(|(_, s)| s.to_string())
+                    })
+                    .collect();
+                if let Some(more) = jejak(e, "packages").and_then(Value::as_array) {
+                    package_serials.extend(more.iter().filter_map(Value::as_str).map(str::to_string));
+                }
+                let document = e
+                    .get("bizTransactionList")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b.get("bizTransaction").and_then(Value::as_str))
+                    .find_map(|b| b.strip_prefix(&format!("{}/doc/", ids.domain())))
+                    .unwrap_or_default()
+                    .to_string();
+                Command::ShipLot(LotShipped {
+                    facility_id,
+                    lot_id,
+                    quantity,
+                    package_serials,
+                    consignee_id: s.party("destinationList", "destination")?,
+                    document,
+                    occurred_at: at,
+                    dds_reference: str_of(e, "ddsReference").unwrap_or_default().to_string(),
+                })
+            }
+            ("ObjectEvent", "OBSERVE", _) if ours && jejak(e, "status").is_some() => {
+                let (_, lot_id, _) = s
+                    .quantities("quantityList")?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| s.fail("quantityList", "a status change names its lot class"))?;
+                let status = match str_of(e, "status").unwrap_or_default() {
+                    "active" => LotStatus::Active,
+                    "on_hold" => LotStatus::OnHold,
+                    "released" => LotStatus::Released,
+                    "recalled" => LotStatus::Recalled,
+                    "disposed" => LotStatus::Disposed,
+                    other => return Err(s.fail("jejak:status", format!("{other:?} is not a lot status"))),
+                };
+                Command::ChangeLotStatus(LotStatusChanged {
+                    facility_id,
+                    lot_id,
+                    status,
+                    reason: str_of(e, "reason").unwrap_or_default().to_string(),
+                    occurred_at: at,
+                })
+            }
+            _ => return observation(),
+        };
     Ok(Mapped { id, command })
 }
 
@@ -1161,6 +1197,7 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
                             operator_id,
                             location,
                             gln,
+                            requires_legality: text("requiresTimberLegality") == "true",
                         }),
                     });
                 }

@@ -293,6 +293,17 @@ pub fn event<F: Facts + ?Sized>(
             if let Some(p) = &e.origin.plot {
                 ilmd.insert(ext("plot"), geo(p).into());
             }
+            if let Some(g) = &e.origin.geometry {
+                // The geometry's own GeoJSON text, read back as JSON.
+                let geometry = serde_json::from_str::<Value>(&g.to_geojson()).unwrap_or(Value::Null);
+                ilmd.insert(ext("geometry"), geometry);
+            }
+            if !e.origin.producer_country.is_empty() {
+                ilmd.insert(ext("producerCountry"), e.origin.producer_country.clone().into());
+            }
+            if let Some(a) = e.origin.area_ha {
+                ilmd.insert(ext("areaHa"), a.to_string().into());
+            }
             if let Some(src) = &e.source_lot_id {
                 ilmd.insert(ext("sourceLot"), lot_class(src).into());
             }
@@ -301,11 +312,21 @@ pub fn event<F: Facts + ?Sized>(
                     .documents
                     .iter()
                     .map(|d| {
-                        json!({
+                        let mut doc = json!({
                             ext("kind"): d.kind,
                             ext("reference"): d.reference,
                             ext("blake3"): jejak_verify::commit::hex(&d.blake3),
-                        })
+                        });
+                        if !d.issuer.is_empty() {
+                            doc[ext("issuer")] = d.issuer.clone().into();
+                        }
+                        if let Some(t) = d.valid_from {
+                            doc[ext("validFrom")] = time(t).into();
+                        }
+                        if let Some(t) = d.valid_until {
+                            doc[ext("validUntil")] = time(t).into();
+                        }
+                        doc
                     })
                     .collect();
                 ilmd.insert(ext("documents"), docs.into());
@@ -449,6 +470,9 @@ pub fn event<F: Facts + ?Sized>(
             }
             if gtin.is_none() && !e.package_serials.is_empty() && seen {
                 m.insert(ext("packages"), e.package_serials.clone().into());
+            }
+            if !e.dds_reference.is_empty() && seen {
+                m.insert(ext("ddsReference"), e.dds_reference.clone().into());
             }
             m
         }
@@ -674,6 +698,9 @@ pub fn master_data(
                 attribute(&ext("district"), f.district.clone()),
                 attribute(&ext("operator"), ids.party(&f.operator_id, operator_gln)),
             ];
+            if f.requires_legality {
+                attributes.push(attribute(&ext("requiresTimberLegality"), "true".to_string()));
+            }
             if let Some(p) = &f.location {
                 attributes.push(attribute("urn:epcglobal:cbv:mda#latitude", p.latitude.to_string()));
                 attributes.push(attribute("urn:epcglobal:cbv:mda#longitude", p.longitude.to_string()));

@@ -78,6 +78,7 @@ pub(crate) struct ShipmentRec {
     pub(crate) quantity: Option<Decimal>,
     pub(crate) serials: Vec<Box<str>>,
     pub(crate) document: String,
+    pub(crate) dds_reference: String,
     pub(crate) at: Time,
     pub(crate) voided: bool,
 }
@@ -136,6 +137,9 @@ static NO_DETAIL: LotDetail = LotDetail {
         place: String::new(),
         plot_id: String::new(),
         plot: None,
+        area_ha: None,
+        geometry: None,
+        producer_country: String::new(),
     },
     documents: Vec::new(),
     marks: Vec::new(),
@@ -635,6 +639,7 @@ impl Genealogy {
                     quantity: bulk,
                     serials: s.package_serials.iter().map(|x| x.as_str().into()).collect(),
                     document: s.document.clone(),
+                    dds_reference: s.dds_reference.clone(),
                     at,
                     voided: false,
                 });

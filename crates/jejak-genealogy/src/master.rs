@@ -130,6 +130,8 @@ struct FacilityRecord {
     location: Option<PointRecord>,
     #[prost(string, tag = "7")]
     gln: String,
+    #[prost(bool, tag = "8")]
+    requires_legality: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -241,6 +243,7 @@ pub(crate) fn master_to_record(m: &Master) -> MasterRecord {
                     operator_id: f.operator_id.clone(),
                     location: point(f.location),
                     gln: gln_text(&f.gln),
+                    requires_legality: f.requires_legality,
                 }),
             });
         }
@@ -315,6 +318,7 @@ pub(crate) fn master_from_record(key: &str, r: MasterRecord) -> Result<Master, G
             name: f.name,
             district: f.district,
             operator_id: f.operator_id,
+            requires_legality: f.requires_legality,
         })),
         (None, None, Some(ProductEnvelope { product: Some(p) }), None) => Ok(Master::Product(d::Product {
             sector: sector_of(key, p.sector)?,

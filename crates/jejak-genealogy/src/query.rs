@@ -88,6 +88,7 @@ impl Genealogy {
                 document: s.document.clone(),
                 facility_id: self.names.get(n.facility).to_string(),
                 at: s.at,
+                dds_reference: s.dds_reference.clone(),
             })
             .collect()
     }

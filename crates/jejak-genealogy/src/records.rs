@@ -28,6 +28,13 @@ pub(crate) struct OriginRecord {
     plot_id: String,
     #[prost(message, optional, tag = "3")]
     plot: Option<PointRecord>,
+    /// GeoJSON geometry text.
+    #[prost(string, tag = "4")]
+    geometry: String,
+    #[prost(string, tag = "5")]
+    producer_country: String,
+    #[prost(string, tag = "6")]
+    area_ha: String,
 }
 
 /// A document of a receipt, as stored (the hash in lowercase hex).
@@ -39,6 +46,12 @@ pub(crate) struct DocumentRecord {
     reference: String,
     #[prost(string, tag = "3")]
     blake3: String,
+    #[prost(string, tag = "4")]
+    issuer: String,
+    #[prost(int64, optional, tag = "5")]
+    valid_from: Option<i64>,
+    #[prost(int64, optional, tag = "6")]
+    valid_until: Option<i64>,
 }
 
 fn origin_record(o: &jejak_domain::Origin) -> Option<OriginRecord> {
@@ -52,6 +65,9 @@ fn origin_record(o: &jejak_domain::Origin) -> Option<OriginRecord> {
             latitude: pt.latitude,
             longitude: pt.longitude,
         }),
+        geometry: o.geometry.as_ref().map(|g| g.to_geojson()).unwrap_or_default(),
+        producer_country: o.producer_country.clone(),
+        area_ha: o.area_ha.map(|a| a.to_string()).unwrap_or_default(),
     })
 }
 
@@ -60,6 +76,9 @@ fn document_record(d: &jejak_domain::Document) -> DocumentRecord {
         kind: d.kind.clone(),
         reference: d.reference.clone(),
         blake3: d.blake3.iter().map(|b| format!("{b:02x}")).collect(),
+        issuer: d.issuer.clone(),
+        valid_from: d.valid_from.map(|t| t.0),
+        valid_until: d.valid_until.map(|t| t.0),
     }
 }
 
@@ -139,6 +158,8 @@ pub(crate) struct ShipmentRecord {
     at: i64,
     #[prost(bool, tag = "7")]
     voided: bool,
+    #[prost(string, tag = "8")]
+    dds_reference: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -331,6 +352,7 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
                 document: s.document.clone(),
                 at: s.at.0,
                 voided: s.voided,
+                dds_reference: s.dds_reference.clone(),
             })
             .collect(),
     }
@@ -424,6 +446,7 @@ pub(crate) fn record_to_node(
             },
             serials: s.serials.into_iter().map(Into::into).collect(),
             document: s.document,
+            dds_reference: s.dds_reference,
             at: Time(s.at),
             voided: s.voided,
         });
@@ -442,6 +465,9 @@ pub(crate) fn record_to_node(
             kind: d.kind,
             reference: d.reference,
             blake3: hash,
+            issuer: d.issuer,
+            valid_from: d.valid_from.map(Time),
+            valid_until: d.valid_until.map(Time),
         });
     }
     let origin = match origin {
@@ -453,6 +479,18 @@ pub(crate) fn record_to_node(
                 latitude: pt.latitude,
                 longitude: pt.longitude,
             }),
+            geometry: match o.geometry.as_str() {
+                "" => None,
+                text => Some(
+                    jejak_proto::json::geometry(text, "origin.geometry")
+                        .map_err(|e| corrupt(key, format!("stored plot geometry: {e}")))?,
+                ),
+            },
+            producer_country: o.producer_country,
+            area_ha: match o.area_ha.as_str() {
+                "" => None,
+                a => Some(dec(key, a)?),
+            },
         },
     };
     let standing = jejak_domain::state::standing(&ms);

@@ -337,6 +337,7 @@ fn facility(m: Option<p::Facility>, f: &str) -> Result<d::Facility> {
         operator_id,
         location,
         gln,
+        requires_timber_legality,
     } = required(m, f)?;
     Ok(d::Facility {
         id: id(fid, &field(f, "id"))?,
@@ -346,6 +347,7 @@ fn facility(m: Option<p::Facility>, f: &str) -> Result<d::Facility> {
         operator_id: id(operator_id, &field(f, "operator_id"))?,
         location: geo(location, &field(f, "location"))?,
         gln: opt_gln(gln, &field(f, "gln"))?,
+        requires_legality: requires_timber_legality,
     })
 }
 
@@ -358,6 +360,7 @@ fn facility_to_proto(x: &d::Facility) -> p::Facility {
         operator_id: x.operator_id.clone(),
         location: geo_to_proto(x.location),
         gln: x.gln.as_ref().map(|g| g.to_string()).unwrap_or_default(),
+        requires_timber_legality: x.requires_legality,
     }
 }
 
@@ -504,6 +507,9 @@ fn documents(ds: Vec<p::Document>, f: &str) -> Result<Vec<d::Document>> {
                 kind,
                 reference,
                 blake3,
+                issuer,
+                valid_from,
+                valid_until,
             } = doc;
             let mut hash = [0u8; 32];
             let bytes = blake3.as_bytes();
@@ -519,11 +525,16 @@ fn documents(ds: Vec<p::Document>, f: &str) -> Result<Vec<d::Document>> {
                 hash[j] =
                     u8::from_str_radix(s, 16).map_err(|_| DomainError::invalid(field(&df, "blake3"), "must be hex"))?;
             }
-            Ok(d::Document {
+            let doc = d::Document {
                 kind: name(kind, &field(&df, "kind"))?,
                 reference: text(reference, &field(&df, "reference"))?,
                 blake3: hash,
-            })
+                issuer: text(issuer, &field(&df, "issuer"))?,
+                valid_from: time(valid_from, &field(&df, "valid_from"))?,
+                valid_until: time(valid_until, &field(&df, "valid_until"))?,
+            };
+            validate::document(&doc, &df)?;
+            Ok(doc)
         })
         .collect()
 }
@@ -534,19 +545,44 @@ pub fn documents_to_proto(ds: &[d::Document]) -> Vec<p::Document> {
             kind: doc.kind.clone(),
             reference: doc.reference.clone(),
             blake3: doc.blake3.iter().map(|b| format!("{b:02x}")).collect(),
+            issuer: doc.issuer.clone(),
+            valid_from: opt_time_to_proto(doc.valid_from),
+            valid_until: opt_time_to_proto(doc.valid_until),
         })
         .collect()
 }
 
 fn origin(o: Option<p::Origin>, f: &str) -> Result<d::Origin> {
-    let Some(p::Origin { place, plot_id, plot }) = o else {
+    let Some(p::Origin {
+        place,
+        plot_id,
+        plot,
+        geometry,
+        producer_country,
+        area_ha,
+    }) = o
+    else {
         return Ok(d::Origin::default());
     };
-    Ok(d::Origin {
+    let area_field = field(f, "area_ha");
+    let origin = d::Origin {
         place: text(place, &field(f, "place"))?,
         plot_id: text(plot_id, &field(f, "plot_id"))?,
         plot: geo(plot, &field(f, "plot"))?,
-    })
+        geometry: match geometry.trim() {
+            "" => None,
+            text => Some(crate::json::geometry(text, &field(f, "geometry"))?),
+        },
+        producer_country: producer_country.trim().to_string(),
+        area_ha: match area_ha.trim() {
+            "" => None,
+            a => Some(a.parse::<d::Decimal>().map_err(|_| {
+                DomainError::invalid(&area_field, format!("{} is not a number of hectares", d::quote(a)))
+            })?),
+        },
+    };
+    validate::origin(&origin, f)?;
+    Ok(origin)
 }
 
 pub fn origin_to_proto(o: &d::Origin) -> Option<p::Origin> {
@@ -557,6 +593,9 @@ pub fn origin_to_proto(o: &d::Origin) -> Option<p::Origin> {
         place: o.place.clone(),
         plot_id: o.plot_id.clone(),
         plot: geo_to_proto(o.plot),
+        geometry: o.geometry.as_ref().map(|g| g.to_geojson()).unwrap_or_default(),
+        producer_country: o.producer_country.clone(),
+        area_ha: o.area_ha.map(|a| a.to_string()).unwrap_or_default(),
     })
 }
 
@@ -770,6 +809,7 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
             consignee_id,
             document,
             occurred_at,
+            dds_reference,
         }) => (
             id(command_id, "command_id")?,
             d::Command::ShipLot(d::LotShipped {
@@ -784,6 +824,7 @@ pub fn command_from_proto(c: p::command::Kind) -> Result<(String, d::Command)> {
                 )?)?,
                 consignee_id: id(consignee_id, "consignee_id")?,
                 document: text(document, "document")?,
+                dds_reference: validate::dds_reference(dds_reference, "dds_reference")?,
                 occurred_at: time(occurred_at, "occurred_at")?,
             }),
         ),
@@ -1006,6 +1047,7 @@ fn lot_shipped_to_proto(x: &d::LotShipped) -> p::LotShipped {
         consignee_id: x.consignee_id.clone(),
         document: x.document.clone(),
         occurred_at: opt_time_to_proto(x.occurred_at),
+        dds_reference: x.dds_reference.clone(),
     }
 }
 
@@ -1179,6 +1221,7 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
                 consignee_id,
                 document,
                 occurred_at,
+                dds_reference,
             } = x;
             d::Event::LotShipped(d::LotShipped {
                 facility_id: id(facility_id, "facility_id")?,
@@ -1187,6 +1230,7 @@ pub fn decode_event(e: p::Event) -> Result<d::Event> {
                 package_serials: serials(package_serials)?,
                 consignee_id: id(consignee_id, "consignee_id")?,
                 document,
+                dds_reference,
                 occurred_at: time(occurred_at, "occurred_at")?,
             })
         }
@@ -1475,6 +1519,7 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
                 consignee_id,
                 document,
                 occurred_at,
+                dds_reference,
             } = lot_shipped_to_proto(x);
             Kind::ShipLot(p::ShipLotRequest {
                 command_id,
@@ -1485,6 +1530,7 @@ pub fn command_to_proto(command_id: &str, c: &d::Command) -> p::command::Kind {
                 consignee_id,
                 document,
                 occurred_at,
+                dds_reference,
             })
         }
         d::Command::ChangeLotStatus(x) => Kind::ChangeLotStatus(p::ChangeLotStatusRequest {

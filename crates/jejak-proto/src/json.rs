@@ -35,6 +35,35 @@ pub fn to_json<M: Message>(full_name: &str, msg: &M) -> Result<serde_json::Value
     serde_json::to_value(&dynamic).map_err(|e| e.to_string())
 }
 
+/// A plot geometry from its GeoJSON text (`{"type": "Polygon",
+/// "coordinates": [...]}`), checked; errors name `field` and the place in it.
+pub fn geometry(text: &str, field: &str) -> Result<jejak_domain::geo::Geometry, jejak_domain::DomainError> {
+    use jejak_domain::DomainError;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| DomainError::invalid(field, format!("is not GeoJSON: {e}")))?;
+    let kind = value
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| DomainError::invalid(format!("{field}.type"), "is required (Point, Polygon or MultiPolygon)"))?;
+    let coordinates = value
+        .get("coordinates")
+        .ok_or_else(|| DomainError::invalid(format!("{field}.coordinates"), "is required"))?;
+    jejak_domain::geo::Geometry::from_geojson(kind, &coords(coordinates), field)
+}
+
+/// GeoJSON coordinates as the domain reads them.
+pub fn coords(v: &serde_json::Value) -> jejak_domain::geo::Coords {
+    use jejak_domain::geo::Coords;
+    match v {
+        serde_json::Value::Number(n) => Coords::Number(n.to_string()),
+        serde_json::Value::Array(items) => Coords::List(items.iter().map(coords).collect()),
+        serde_json::Value::String(_) => Coords::Other("a string"),
+        serde_json::Value::Object(_) => Coords::Other("an object"),
+        serde_json::Value::Bool(_) => Coords::Other("true or false"),
+        serde_json::Value::Null => Coords::Other("null"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ impl From<r::ShipmentView> for p::Shipment {
             quantity,
             serials,
             document,
+            dds_reference,
             facility_id,
             at,
         } = s;
@@ -77,6 +78,7 @@ impl From<r::ShipmentView> for p::Shipment {
             quantity: quantity.as_ref().map(quantity_to_proto),
             package_serials: serials,
             document,
+            dds_reference,
             facility_id,
             occurred_at: Some(time_to_proto(at)),
         }

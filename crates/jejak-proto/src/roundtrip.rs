@@ -67,6 +67,9 @@ fn origin() -> impl Strategy<Value = d::Origin> {
         place,
         plot_id: plot_id.unwrap_or_default(),
         plot,
+        area_ha: None,
+        geometry: None,
+        producer_country: String::new(),
     })
 }
 
@@ -75,6 +78,9 @@ fn document() -> impl Strategy<Value = d::Document> {
         kind,
         reference,
         blake3,
+        issuer: String::new(),
+        valid_from: None,
+        valid_until: None,
     })
 }
 
@@ -134,6 +140,7 @@ fn master_data() -> impl Strategy<Value = d::Event> {
                     operator_id,
                     location,
                     gln: None,
+                    requires_legality: false,
                 })
             }
         ),
@@ -297,6 +304,7 @@ fn lot_events() -> impl Strategy<Value = d::Event> {
                         consignee_id,
                         document,
                         occurred_at,
+                        dds_reference: String::new(),
                     })
                 }
             ),

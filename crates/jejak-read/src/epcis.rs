@@ -53,7 +53,7 @@ fn recorded_at(e: &StoredEvent) -> Option<Time> {
         .and_then(|t| Time::from_unix(t.seconds, t.nanos))
 }
 
-fn decode(e: &StoredEvent) -> Result<Event, ReadError> {
+pub(crate) fn decode(e: &StoredEvent) -> Result<Event, ReadError> {
     let proto = e.envelope.event.clone().ok_or(ReadError::Missing(e.position))?;
     jejak_proto::decode_event(proto).map_err(|err| {
         ReadError::Log(jejak_log::LogError::Corrupt {

@@ -16,8 +16,10 @@
 
 pub mod bundle;
 pub mod epcis;
+pub mod eudr;
 pub mod provenance;
 pub mod reader;
+pub mod timber;
 pub mod view;
 
 pub use reader::{ExportStream, Reader};
@@ -63,6 +65,9 @@ pub enum ReadError {
     /// A stored event the server cannot read back: a fault of the server.
     #[error("the event at log position {position} cannot be read: {problem}")]
     Unreadable { position: u64, problem: String },
+    /// What the records hold is not enough for the answer asked for.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl ServiceError for ReadError {
@@ -75,6 +80,7 @@ impl ServiceError for ReadError {
             ReadError::Log(e) => e.error_code(),
             ReadError::Missing(_) | ReadError::Unreadable { .. } => ErrorCode::Internal,
             ReadError::Interrupted(_) | ReadError::Transparency(_) => ErrorCode::Unavailable,
+            ReadError::Incomplete(_) => ErrorCode::RuleBroken,
         }
     }
 
@@ -89,6 +95,7 @@ impl ServiceError for ReadError {
             ReadError::Unreadable { .. } => "EVENT_UNREADABLE",
             ReadError::Interrupted(_) => "QUERY_INTERRUPTED",
             ReadError::Transparency(_) => "TRANSPARENCY_UNAVAILABLE",
+            ReadError::Incomplete(_) => "RECORDS_INCOMPLETE",
         }
     }
 

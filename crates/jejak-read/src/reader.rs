@@ -146,7 +146,7 @@ impl<L: ReadLog> Reader<L> {
 
     /// A query answered under the genealogy's read lock, off the async
     /// workers; with the position it was read at.
-    async fn query<T: Send + 'static>(
+    pub(crate) async fn query<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Genealogy) -> T + Send + 'static,
     ) -> Result<(T, u64), ReadError> {

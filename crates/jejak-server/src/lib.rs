@@ -20,6 +20,7 @@ pub mod error;
 pub mod files;
 pub mod limits;
 pub mod metrics;
+pub mod regulator;
 mod serve;
 pub mod tlog;
 pub mod trace;

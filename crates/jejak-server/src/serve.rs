@@ -343,6 +343,7 @@ async fn run_embedded(
                     Some(writer.clone()),
                     access.epcis_domain(),
                 ))
+                .merge(crate::regulator::routes(reader.clone()))
                 .merge(
                     Resolver::new(
                         reader.clone(),
@@ -564,6 +565,7 @@ async fn run_nats(
     }
     if let Some(r) = reader {
         http = http.merge(crate::epcis::routes(r.clone(), writer.clone(), access.epcis_domain()));
+        http = http.merge(crate::regulator::routes(r.clone()));
         http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
     }
     let result = access

@@ -135,10 +135,30 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
             if let Some(p) = &e.origin.plot {
                 f.put("origin.plot", format!("{},{}", p.latitude, p.longitude), Public);
             }
+            // Fields added later are committed only when present, so the
+            // commitments of events without them never change.
+            if let Some(g) = &e.origin.geometry {
+                f.put("origin.geometry", g.to_geojson(), Public);
+            }
+            if !e.origin.producer_country.is_empty() {
+                f.put("origin.producer_country", &e.origin.producer_country, Public);
+            }
+            if let Some(a) = e.origin.area_ha {
+                f.put("origin.area_ha", a.to_string(), Public);
+            }
             for (i, d) in e.documents.iter().enumerate() {
                 f.put(format!("documents.{i}.kind"), &d.kind, Private)
                     .put(format!("documents.{i}.reference"), &d.reference, Private)
                     .put(format!("documents.{i}.blake3"), hex(&d.blake3), Private);
+                if !d.issuer.is_empty() {
+                    f.put(format!("documents.{i}.issuer"), &d.issuer, Private);
+                }
+                if let Some(t) = d.valid_from {
+                    f.put(format!("documents.{i}.valid_from"), time(t), Private);
+                }
+                if let Some(t) = d.valid_until {
+                    f.put(format!("documents.{i}.valid_until"), time(t), Private);
+                }
             }
             if let Some(s) = &e.source_lot_id {
                 // A trace shows the transfer's edge from the source lot.
@@ -210,6 +230,9 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
             }
             for (i, s) in e.package_serials.iter().enumerate() {
                 f.put(format!("packages.{i}"), s, Private);
+            }
+            if !e.dds_reference.is_empty() {
+                f.put("dds_reference", &e.dds_reference, Private);
             }
             f.at(e.occurred_at);
         }

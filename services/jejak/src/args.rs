@@ -424,6 +424,22 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Write the geolocation of an EU due diligence statement (EUDR) for a
+    /// lot: a GeoJSON FeatureCollection of every production plot behind it.
+    Eudr {
+        /// The lot.
+        lot: String,
+        /// Where to write the GeoJSON.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Reports for regulators.
+    Report {
+        #[command(subcommand)]
+        what: ReportCommand,
+    },
     /// Write the provenance bundle of a lot or label: every event behind it
     /// with its transparency log proof, checkable offline with verify-bundle.
     Bundle {
@@ -520,6 +536,44 @@ pub(crate) enum Command {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReportCommand {
+    /// A facility's timber balance sheet for a period (SVLK): raw timber
+    /// received and used, processed timber produced and shipped, stock; CSV.
+    Timber {
+        #[arg(long)]
+        facility: String,
+        /// First day (2026-09-01, from 00:00 WIB) or a time with its offset.
+        #[arg(long)]
+        from: String,
+        /// The day after the last (or a time with its offset).
+        #[arg(long)]
+        to: String,
+        /// Where to write the CSV (default: print it).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+impl ReportCommand {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self {
+            ReportCommand::Timber {
+                facility,
+                from,
+                to,
+                out,
+                server,
+            } => {
+                let csv = jejak_client::filings::timber(&server.target(), &facility, &from, &to).await?;
+                jejak_client::filings::save_or_print(&csv, out.as_deref())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]

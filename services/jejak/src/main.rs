@@ -233,6 +233,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::RecallReport { what: w, server } => {
             cli::recall_report(&server.target(), server.json, &w.target, w.serial, w.out.as_deref()).await
         }
+        Command::Eudr { lot, out, server } => {
+            let n = jejak_client::filings::eudr(&server.target(), &lot, &out).await?;
+            println!("wrote {n} plots to {}", out.display());
+            Ok(())
+        }
+        Command::Report { what } => what.run().await,
         Command::Witness {
             key,
             name,

@@ -47,6 +47,10 @@ pub fn need(path: &str) -> Need {
     if path == crate::epcis::CAPTURE || path.starts_with("/epcis/capture/") {
         return Need::Capture;
     }
+    // Filings: a token; the reader decides whose lots and facilities.
+    if path.starts_with(crate::regulator::PREFIX) {
+        return Need::Token;
+    }
     // EPCIS queries: anyone; the view decides what each caller receives.
     if path.starts_with(crate::epcis::PREFIX) {
         return Need::Public;
