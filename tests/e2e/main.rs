@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `jejak` binary over real gRPC on loopback, with
 //! real files. One test binary for all of them.
 
+mod alerts;
 mod auth;
 mod browser;
 mod cli;

@@ -5,6 +5,7 @@
 //! **Invariant:** a client of the public gRPC API only: it names no server,
 //! engine or store crate, so what it can do is what any other client can.
 
+pub mod alerts;
 pub mod backup;
 pub mod cli;
 pub mod epcis;

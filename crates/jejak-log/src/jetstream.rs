@@ -261,6 +261,16 @@ impl JetStreamLog {
         Ok(())
     }
 
+    /// Publishes an alert for one party on `jejak.alerts.<party>` (core
+    /// NATS: subscribers listening now receive it; webhooks and
+    /// `WatchAlerts` are the durable paths).
+    pub async fn publish_alert(&self, party: &str, payload: Vec<u8>) -> Result<(), LogError> {
+        self.client
+            .publish(format!("jejak.alerts.{}", chain_token(party)), payload.into())
+            .await
+            .map_err(storage)
+    }
+
     /// The last signed checkpoint published, if any.
     pub async fn last_checkpoint(&self) -> Result<Option<String>, LogError> {
         let stream = self.checkpoint_stream().await?;

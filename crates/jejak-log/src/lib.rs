@@ -6,6 +6,7 @@
 //! tree; an append is acknowledged only once durable, and every envelope
 //! carries the hash of its chain predecessor's exact stored bytes.
 
+pub mod alerts;
 #[cfg(test)]
 mod conformance;
 mod envelope;

@@ -14,6 +14,7 @@
 //! - [`provenance`]: the story of one label, which the resolver renders as
 //!   HTML, JSON, JSON-LD and a linkset.
 
+pub mod alerts;
 pub mod bundle;
 pub mod epcis;
 pub mod eudr;

@@ -21,6 +21,8 @@ pub struct AdminApi<S> {
     clock: SharedClock,
     /// The embedded server's log and transparency log; none on NATS.
     backup: Option<BackupSource>,
+    /// Webhooks; none where no projector keeps alerts.
+    alerts: Option<Arc<dyn crate::alerts::AlertApi>>,
 }
 
 /// What `Backup` reads in the embedded server.
@@ -37,7 +39,24 @@ impl<S> AdminApi<S> {
             tokens,
             clock,
             backup: None,
+            alerts: None,
         }
+    }
+
+    /// This service answering the webhook RPCs.
+    pub fn with_alerts(mut self, alerts: Arc<dyn crate::alerts::AlertApi>) -> AdminApi<S> {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    fn alerts(&self) -> Result<&Arc<dyn crate::alerts::AlertApi>, Status> {
+        self.alerts.as_ref().ok_or_else(|| {
+            crate::error::status(&jejak_proto::Refusal::new(
+                jejak_proto::ErrorCode::RuleBroken,
+                "this process keeps no alerts: register webhooks with a server that runs a projector (`jejak serve`)"
+                    .to_string(),
+            ))
+        })
     }
 
     /// This service answering `Backup` from the embedded server's stores.
@@ -183,5 +202,52 @@ impl<S: Engine> AdminService for AdminApi<S> {
         };
         crate::metrics::metrics().rpc("Backup", started, &result);
         result
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<p::CreateWebhookRequest>,
+    ) -> Result<Response<p::CreateWebhookReply>, Status> {
+        Caller::of(&request).require(Need::Admin, "register webhooks")?;
+        let (hook, secret) = self
+            .alerts()?
+            .create_hook(request.into_inner())
+            .map_err(|e| hook_status(&e))?;
+        tracing::info!(webhook = %hook.id, url = %hook.url, "webhook registered");
+        Ok(Response::new(p::CreateWebhookReply {
+            webhook_id: hook.id,
+            secret,
+        }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<p::ListWebhooksRequest>,
+    ) -> Result<Response<p::ListWebhooksReply>, Status> {
+        Caller::of(&request).require(Need::Admin, "list webhooks")?;
+        let webhooks = self.alerts()?.list_hooks().map_err(|e| hook_status(&e))?;
+        Ok(Response::new(p::ListWebhooksReply { webhooks }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<p::DeleteWebhookRequest>,
+    ) -> Result<Response<p::DeleteWebhookReply>, Status> {
+        Caller::of(&request).require(Need::Admin, "delete webhooks")?;
+        self.alerts()?
+            .delete_hook(&request.into_inner().webhook_id)
+            .map_err(|e| hook_status(&e))?;
+        Ok(Response::new(p::DeleteWebhookReply {}))
+    }
+}
+
+fn hook_status(e: &crate::alerts::HookError) -> Status {
+    use crate::alerts::HookError;
+    match e {
+        HookError::Invalid(field, why) => {
+            crate::error::status(&jejak_domain::DomainError::invalid(*field, why.clone()))
+        }
+        HookError::NotFound(what, id) => crate::error::status(&jejak_domain::DomainError::not_found(what, id.clone())),
+        HookError::Store(why) => internal(format!("the alert store: {why}")),
     }
 }

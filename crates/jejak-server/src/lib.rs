@@ -10,6 +10,7 @@
 //! through the one error table in `jejak-proto`.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod capture;
 pub mod conn;
@@ -24,6 +25,7 @@ pub mod regulator;
 mod serve;
 pub mod tlog;
 pub mod trace;
+pub mod webhook;
 pub mod witness;
 
 pub use serve::{run, Access, Backend, NatsBackend, ServerConfig};

@@ -137,6 +137,9 @@ pub struct Access {
     pub clock: jejak_domain::SharedClock,
     /// How many connections, from whom, for how long.
     pub connections: crate::conn::ConnLimits,
+    /// The delay before a failed webhook delivery's first retry; the later
+    /// ones are multiples of it (`alerts::SCHEDULE`).
+    pub webhook_retry: std::time::Duration,
 }
 
 impl Access {
@@ -157,6 +160,7 @@ impl Default for Access {
             epcis_domain: None,
             clock: jejak_domain::system_clock(),
             connections: crate::conn::ConnLimits::default(),
+            webhook_retry: crate::alerts::AlertConfig::default().retry_unit,
         }
     }
 }
@@ -333,6 +337,15 @@ async fn run_embedded(
         });
     }
     let reader = Reader::new(projection.clone(), log.clone(), limits).with_transparency(transparency.clone());
+    let alerts: Arc<dyn crate::alerts::AlertApi> = crate::alerts::Alerts::start(
+        &data_dir.join("alerts"),
+        reader.clone(),
+        crate::alerts::AlertConfig {
+            retry_unit: access.webhook_retry,
+        },
+        None,
+        &cancel,
+    )?;
     let result = access
         .builder(addr, tokens.clone())?
         .add_routes(tonic::service::Routes::from(
@@ -358,17 +371,20 @@ async fn run_embedded(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AdminServiceServer::new(
-            AdminApi::new(writer.clone(), tokens, access.clock.clone()).with_backup(crate::admin::BackupSource {
-                reader: reader.clone(),
-                key_path: tlog.key_path(&data_dir),
-            }),
+            AdminApi::new(writer.clone(), tokens, access.clock.clone())
+                .with_backup(crate::admin::BackupSource {
+                    reader: reader.clone(),
+                    key_path: tlog.key_path(&data_dir),
+                })
+                .with_alerts(alerts.clone()),
         ))
         .add_service(
             CaptureServiceServer::new(CaptureApi::new(writer.clone()))
                 .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
         )
         .add_service(
-            TraceServiceServer::new(TraceApi::new(reader)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
+            TraceServiceServer::new(TraceApi::new(reader).with_alerts(alerts))
+                .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
         )
         .serve_with_incoming_shutdown(crate::conn::incoming(listener, access.connections), shutdown)
         .await
@@ -543,9 +559,6 @@ async fn run_nats(
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
     println!("jejak listening on {}", access.url(addr));
-    let admin_api = writer
-        .clone()
-        .map(|w| AdminServiceServer::new(AdminApi::new(w, tokens.clone(), access.clock.clone())));
     let capture_api = writer.clone().map(|w| {
         CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
     });
@@ -556,9 +569,34 @@ async fn run_nats(
             None => r,
         }
     });
-    let trace_api = reader
-        .clone()
-        .map(|r| TraceServiceServer::new(TraceApi::new(r)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE));
+    // A projector keeps the alerts, beside its projection.
+    let alerts: Option<Arc<dyn crate::alerts::AlertApi>> = match (&reader, &config.projector) {
+        (Some(r), Some(dir)) => Some(crate::alerts::Alerts::start(
+            &dir.join("alerts"),
+            r.clone(),
+            crate::alerts::AlertConfig {
+                retry_unit: access.webhook_retry,
+            },
+            Some(log.clone()),
+            &cancel,
+        )?),
+        _ => None,
+    };
+    let admin_api = writer.clone().map(|w| {
+        let api = AdminApi::new(w, tokens.clone(), access.clock.clone());
+        AdminServiceServer::new(match &alerts {
+            Some(a) => api.with_alerts(a.clone()),
+            None => api,
+        })
+    });
+    let trace_api = reader.clone().map(|r| {
+        let api = TraceApi::new(r);
+        let api = match &alerts {
+            Some(a) => api.with_alerts(a.clone()),
+            None => api,
+        };
+        TraceServiceServer::new(api).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
+    });
     let mut http = crate::metrics::http_routes();
     if let Some(t) = &transparency {
         http = http.merge(crate::tlog::routes(t.clone()));

@@ -13,13 +13,23 @@ use crate::error::status;
 
 pub struct TraceApi<L> {
     reader: Reader<L>,
+    alerts: Option<std::sync::Arc<dyn crate::alerts::AlertApi>>,
 }
 
 impl<L> TraceApi<L> {
     pub fn new(reader: Reader<L>) -> TraceApi<L> {
-        TraceApi { reader }
+        TraceApi { reader, alerts: None }
+    }
+
+    /// This service streaming alerts.
+    pub fn with_alerts(mut self, alerts: std::sync::Arc<dyn crate::alerts::AlertApi>) -> TraceApi<L> {
+        self.alerts = Some(alerts);
+        self
     }
 }
+
+type AlertStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::AlertMessage, Status>> + Send + 'static>>;
 
 type ExportStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::HistoryEntry, Status>> + Send + 'static>>;
@@ -60,6 +70,22 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
     }
 
     type ExportLogStream = LogStream;
+
+    type WatchAlertsStream = AlertStream;
+
+    async fn watch_alerts(&self, request: Request<p::WatchAlertsRequest>) -> Result<Response<AlertStream>, Status> {
+        let caller = Caller::of(&request);
+        caller.require(Need::Token, "watch alerts")?;
+        let Some(alerts) = self.alerts.clone() else {
+            return Err(crate::error::status(&jejak_proto::Refusal::new(
+                jejak_proto::ErrorCode::RuleBroken,
+                "this process keeps no alerts".to_string(),
+            )));
+        };
+        let rx = alerts.watch(caller.view(), request.into_inner().after_position);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (Ok(m), rx)) });
+        Ok(Response::new(Box::pin(stream)))
+    }
 
     async fn export_log(&self, request: Request<p::ExportEventsRequest>) -> Result<Response<LogStream>, Status> {
         let started = std::time::Instant::now();

@@ -91,6 +91,11 @@ pub(crate) struct AccessArgs {
     /// How long a connection may stay without a request in flight (e.g. 60s).
     #[arg(long, env = "JEJAK_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
     pub(crate) idle_timeout: std::time::Duration,
+    /// The delay before a failed webhook delivery is first retried; later
+    /// retries wait 60, 360, 1440, 3600, 7200 and 7200 times as long
+    /// (5 s: 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    #[arg(long, env = "JEJAK_WEBHOOK_RETRY", default_value = "5s", value_parser = parse_timeout)]
+    pub(crate) webhook_retry: std::time::Duration,
 }
 
 fn parse_public_base(text: &str) -> Result<String, String> {
@@ -123,6 +128,7 @@ impl AccessArgs {
                 per_address: self.max_connections_per_address.max(1),
                 idle: self.idle_timeout,
             },
+            webhook_retry: self.webhook_retry,
         }
     }
 }
@@ -435,6 +441,20 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Webhooks: the HTTPS endpoints alerts (recalls, holds, failed
+    /// inspections) are POSTed to as Standard Webhooks (administrators).
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+    /// Print the alerts that concern this token as JSON lines as they are
+    /// raised, after the given log position (to resume).
+    Alerts {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Reports for regulators.
     Report {
         #[command(subcommand)]
@@ -536,6 +556,68 @@ pub(crate) enum Command {
         #[arg(long, env = "JEJAK_DATA_DIR", default_value = "jejak-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WebhookAction {
+    /// Register an endpoint; prints its id and signing secret (shown once).
+    Create {
+        /// https:// (http:// only to a loopback address).
+        #[arg(long)]
+        url: String,
+        /// Only alerts concerning this party (an owner downstream or a consignee).
+        #[arg(long, conflicts_with_all = ["facility", "lot"])]
+        party: Option<String>,
+        /// Only alerts reaching this facility.
+        #[arg(long, conflicts_with = "lot")]
+        facility: Option<String>,
+        /// Only alerts about this lot or lots made from it.
+        #[arg(long)]
+        lot: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Every webhook with its deliveries.
+    List {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    Delete {
+        id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+impl WebhookAction {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        use jejak_client::alerts;
+        match self {
+            WebhookAction::Create {
+                url,
+                party,
+                facility,
+                lot,
+                server,
+            } => {
+                let filter = alerts::Filter { party, facility, lot };
+                let r = alerts::create(&server.target(), &url, filter).await?;
+                println!("webhook {}", r.webhook_id);
+                println!("signing secret (shown only now): {}", r.secret);
+                Ok(())
+            }
+            WebhookAction::List { server } => {
+                let hooks = alerts::list(&server.target()).await?;
+                print!("{}", alerts::render(&hooks));
+                Ok(())
+            }
+            WebhookAction::Delete { id, server } => {
+                alerts::delete(&server.target(), &id).await?;
+                println!("webhook {id} deleted");
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]

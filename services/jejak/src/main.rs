@@ -239,6 +239,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report { what } => what.run().await,
+        Command::Webhook { action } => action.run().await,
+        Command::Alerts { after, server } => jejak_client::alerts::watch(&server.target(), after).await,
         Command::Witness {
             key,
             name,

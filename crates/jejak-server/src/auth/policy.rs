@@ -66,7 +66,7 @@ pub fn need(path: &str) -> Need {
             "jejak.v1.TraceService",
             "LookupLabel" | "GetLot" | "GetStatus" | "GetBundle" | "GetCheckpoint" | "ProveConsistency",
         ) => Need::Public,
-        ("jejak.v1.TraceService", "ProveInclusion") => Need::Token,
+        ("jejak.v1.TraceService", "ProveInclusion" | "WatchAlerts") => Need::Token,
         (
             "jejak.v1.TraceService",
             "BackwardTrace" | "ForwardTrace" | "RecallReport" | "OriginShares" | "LotHistory",

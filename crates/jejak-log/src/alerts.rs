@@ -1,0 +1,305 @@
+//! The alert store beside the log (`<data-dir>/alerts`): the alerts derived
+//! from the log (keyed by the position of the event that raised them), the
+//! webhook subscriptions, and each delivery's state, in one sled tree so
+//! that what one log event causes (its alert, a delivery per subscription
+//! it reaches, and the position followed) is written in one atomic batch.
+//! Alerts are derived state: after a crash the follower goes on from the
+//! stored position, so an event's alert is never lost nor made twice.
+//!
+//! Keys: `c` the last log position followed; `a` + position: an alert
+//! (JSON); `h` + id: a subscription (JSON, with its secret); `d` + id +
+//! `\0` + position: a delivery (JSON).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::LogError;
+
+const CURSOR: &[u8] = b"c";
+
+/// A webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    pub id: String,
+    pub url: String,
+    /// What it is sent: alerts for this party, facility or lot (one of
+    /// them; none: every alert).
+    pub party: Option<String>,
+    pub facility: Option<String>,
+    pub lot: Option<String>,
+    /// The signing secret's bytes, base64 (shown once as `whsec_…`).
+    pub secret: String,
+    /// Alerts of events after this log position reach it.
+    pub after: u64,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Delivered,
+    /// Every attempt of the schedule failed.
+    Failed,
+}
+
+/// One alert's delivery to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub hook: String,
+    /// The log position of the alert's event.
+    pub alert: u64,
+    pub state: State,
+    pub attempts: u32,
+    /// When the next attempt is due (milliseconds since the epoch).
+    pub due_ms: i64,
+    /// What the last attempt got: an HTTP status or why it failed.
+    pub last: String,
+    pub delivered_ms: Option<i64>,
+}
+
+/// The alert store. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertStore {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn alert_key(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'a';
+    k[1..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+fn hook_key(id: &str) -> Vec<u8> {
+    [b"h", id.as_bytes()].concat()
+}
+
+fn delivery_key(hook: &str, alert: u64) -> Vec<u8> {
+    [b"d", hook.as_bytes(), b"\0", &alert.to_be_bytes()].concat()
+}
+
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, LogError> {
+    serde_json::to_vec(value).map_err(|e| LogError::Storage(format!("encode an alert record: {e}")))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, LogError> {
+    serde_json::from_slice(bytes).map_err(|e| LogError::Corrupt {
+        position: 0,
+        reason: format!("alert store record {}: {e}", String::from_utf8_lossy(key)),
+    })
+}
+
+/// What following one log event writes.
+pub struct Followed {
+    pub position: u64,
+    /// The alert it raised (JSON), if any, and the subscriptions it reaches.
+    pub alert: Option<(Vec<u8>, Vec<String>)>,
+}
+
+impl AlertStore {
+    pub fn open(dir: &Path) -> Result<AlertStore, LogError> {
+        let db = crate::sled_log::open_db(dir)?;
+        let tree = db.open_tree("alerts")?;
+        Ok(AlertStore { db, tree })
+    }
+
+    /// The last log position followed.
+    pub fn cursor(&self) -> Result<u64, LogError> {
+        Ok(self
+            .tree
+            .get(CURSOR)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Records what events up to `followed.last().position` raised, their
+    /// deliveries due at `now_ms`, and the position, in one batch; durable
+    /// when this returns.
+    pub fn follow(&self, followed: &[Followed], now_ms: i64) -> Result<(), LogError> {
+        let Some(last) = followed.last() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        for f in followed {
+            if let Some((alert, hooks)) = &f.alert {
+                batch.insert(&alert_key(f.position)[..], alert.as_slice());
+                for hook in hooks {
+                    let d = Delivery {
+                        hook: hook.clone(),
+                        alert: f.position,
+                        state: State::Pending,
+                        attempts: 0,
+                        due_ms: now_ms,
+                        last: String::new(),
+                        delivered_ms: None,
+                    };
+                    batch.insert(delivery_key(hook, f.position), json(&d)?);
+                }
+            }
+        }
+        batch.insert(CURSOR, &last.position.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The alerts of events after `after`, at most `limit`, in log order.
+    pub fn alerts_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+        let start = alert_key(after.saturating_add(1));
+        let end = alert_key(u64::MAX);
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end).take(limit) {
+            let (k, v) = item?;
+            let position = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes);
+            out.push((position, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub fn alert(&self, position: u64) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.tree.get(alert_key(position))?.map(|v| v.to_vec()))
+    }
+
+    pub fn add_hook(&self, hook: &Hook) -> Result<(), LogError> {
+        self.tree.insert(hook_key(&hook.id), json(hook)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes a subscription and its deliveries; whether it existed.
+    pub fn remove_hook(&self, id: &str) -> Result<bool, LogError> {
+        let existed = self.tree.remove(hook_key(id))?.is_some();
+        let prefix = [b"d", id.as_bytes(), b"\0"].concat();
+        let mut batch = sled::Batch::default();
+        for item in self.tree.scan_prefix(&prefix) {
+            batch.remove(item?.0);
+        }
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(existed)
+    }
+
+    pub fn hooks(&self) -> Result<Vec<Hook>, LogError> {
+        self.tree
+            .scan_prefix(b"h")
+            .map(|item| {
+                let (k, v) = item?;
+                parse(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Every delivery of a subscription (all: `None`).
+    pub fn deliveries(&self, hook: Option<&str>) -> Result<Vec<Delivery>, LogError> {
+        let prefix = match hook {
+            Some(h) => [b"d", h.as_bytes(), b"\0"].concat(),
+            None => b"d".to_vec(),
+        };
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, v) = item?;
+                parse(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Pending deliveries due at `now_ms`, soonest first.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, LogError> {
+        let mut due: Vec<Delivery> = self
+            .deliveries(None)?
+            .into_iter()
+            .filter(|d| d.state == State::Pending && d.due_ms <= now_ms)
+            .collect();
+        due.sort_by_key(|d| (d.due_ms, d.alert));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    /// When the next pending delivery is due, if any is.
+    pub fn next_due(&self) -> Result<Option<i64>, LogError> {
+        Ok(self
+            .deliveries(None)?
+            .into_iter()
+            .filter(|d| d.state == State::Pending)
+            .map(|d| d.due_ms)
+            .min())
+    }
+
+    /// Records an attempt's outcome (a delivery of a removed subscription
+    /// is dropped).
+    pub fn record(&self, d: &Delivery) -> Result<(), LogError> {
+        if self.tree.get(hook_key(&d.hook))?.is_none() {
+            return Ok(());
+        }
+        self.tree.insert(delivery_key(&d.hook, d.alert), json(d)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(id: &str) -> Hook {
+        Hook {
+            id: id.into(),
+            url: "https://buyer.example/hooks".into(),
+            party: Some("cus-1".into()),
+            facility: None,
+            lot: None,
+            secret: "c2VjcmV0".into(),
+            after: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn an_alert_and_its_deliveries_are_written_with_the_position_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = AlertStore::open(dir.path()).unwrap();
+            store.add_hook(&hook("wh-1")).unwrap();
+            store.add_hook(&hook("wh-2")).unwrap();
+            let followed = vec![
+                Followed {
+                    position: 7,
+                    alert: None,
+                },
+                Followed {
+                    position: 8,
+                    alert: Some((b"{\"lot\":\"L1\"}".to_vec(), vec!["wh-1".into(), "wh-2".into()])),
+                },
+            ];
+            store.follow(&followed, 1_000).unwrap();
+            assert_eq!(store.cursor().unwrap(), 8);
+        }
+        let store = AlertStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor().unwrap(), 8);
+        assert_eq!(
+            store.alerts_after(0, 10).unwrap(),
+            vec![(8, b"{\"lot\":\"L1\"}".to_vec())]
+        );
+        assert!(store.alerts_after(8, 10).unwrap().is_empty());
+        assert_eq!(store.due(999, 10).unwrap().len(), 0, "not yet due");
+        let mut due = store.due(1_000, 10).unwrap();
+        assert_eq!(due.len(), 2);
+        due[0].state = State::Delivered;
+        store.record(&due[0]).unwrap();
+        assert_eq!(store.due(5_000, 10).unwrap().len(), 1);
+        assert_eq!(store.next_due().unwrap(), Some(1_000));
+        assert!(store.remove_hook("wh-2").unwrap());
+        assert!(
+            store.due(5_000, 10).unwrap().is_empty(),
+            "a removed hook's deliveries go with it"
+        );
+        assert_eq!(store.hooks().unwrap(), vec![hook("wh-1")]);
+    }
+}

@@ -1,0 +1,476 @@
+//! Alerts as a server runs them: a follower derives each alert from the log
+//! (`Reader::alert_of`) once the projection has applied its event, and
+//! writes it with a delivery per matching webhook and the position followed
+//! in one batch (`AlertStore`), so a killed server loses none and makes
+//! none twice; a deliverer POSTs what is due (Standard Webhooks, `webhook`)
+//! and retries on the schedule Standard Webhooks recommends, 0, 5 s, 5 min,
+//! 30 min, 2 h, 5 h, 10 h and 10 h (27 h and more in all), recording each
+//! attempt; `WatchAlerts` streams the stored alerts and then the new ones;
+//! on NATS each alert is also published on `jejak.alerts.<party>`. Neither
+//! task is on capture's path: a slow receiver delays only its own deliveries.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jejak_domain::Facts;
+use jejak_log::alerts::{AlertStore, Delivery, Followed, Hook, State};
+use jejak_log::ReadLog;
+use jejak_proto::v1 as p;
+use jejak_read::{Reader, View};
+use serde_json::Value;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// The delays between attempts, in units of the first retry's delay (5 s
+/// by default): 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
+
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 32;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AlertConfig {
+    /// The delay before the first retry; the later ones are multiples of it.
+    pub retry_unit: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> AlertConfig {
+        AlertConfig {
+            retry_unit: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An alert as stored and streamed.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub position: u64,
+    pub payload: Value,
+}
+
+impl Alert {
+    fn id(&self) -> &str {
+        self.payload["data"]["alertId"].as_str().unwrap_or_default()
+    }
+
+    fn kind(&self) -> &str {
+        self.payload["type"].as_str().unwrap_or_default()
+    }
+
+    fn strings<'a>(&'a self, list: &str, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.payload["data"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(move |v| if key.is_empty() { v.as_str() } else { v[key].as_str() })
+    }
+
+    /// The facilities of the lot and of the lots made from it.
+    fn facilities(&self) -> impl Iterator<Item = &str> + '_ {
+        std::iter::once(self.payload["data"]["facility"].as_str().unwrap_or_default())
+            .chain(self.strings("affectedLots", "facility"))
+    }
+
+    /// Whether the alert concerns the caller of `view`: every alert for
+    /// regulators and administrators; for others, alerts naming their
+    /// party or reaching their facilities.
+    pub fn concerns(&self, view: &View) -> bool {
+        match view {
+            View::Full => true,
+            View::Public => false,
+            View::Scoped { facilities, party, .. } => {
+                party
+                    .as_deref()
+                    .is_some_and(|p| self.strings("parties", "").any(|x| x == p))
+                    || self.facilities().any(|f| facilities.iter().any(|x| x == f))
+            }
+        }
+    }
+
+    fn reaches(&self, hook: &Hook) -> bool {
+        hook.after < self.position
+            && match (&hook.party, &hook.facility, &hook.lot) {
+                (Some(party), _, _) => self.strings("parties", "").any(|x| x == party),
+                (_, Some(facility), _) => self.facilities().any(|f| f == facility),
+                (_, _, Some(lot)) => self.strings("affectedLots", "lot").any(|x| x == lot),
+                (None, None, None) => true,
+            }
+    }
+
+    pub fn message(&self) -> p::AlertMessage {
+        p::AlertMessage {
+            position: self.position,
+            alert_id: self.id().to_string(),
+            r#type: self.kind().to_string(),
+            json: self.payload.to_string(),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    jejak_domain::Time::now().0 / 1_000_000
+}
+
+/// Alerts of one server: its store, the follower and the deliverer.
+pub struct Alerts<L: ReadLog> {
+    store: AlertStore,
+    reader: Reader<L>,
+    config: AlertConfig,
+    live: broadcast::Sender<Arc<Alert>>,
+    wake: Notify,
+    nats: Option<jejak_log::JetStreamLog>,
+    in_flight: Mutex<HashSet<(String, u64)>>,
+}
+
+/// A refusal of a webhook request.
+pub enum HookError {
+    Invalid(&'static str, String),
+    NotFound(&'static str, String),
+    Store(String),
+}
+
+impl<L: ReadLog> Alerts<L> {
+    /// Opens the store in `dir` and starts following the log and delivering.
+    pub fn start(
+        dir: &std::path::Path,
+        reader: Reader<L>,
+        config: AlertConfig,
+        nats: Option<jejak_log::JetStreamLog>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Arc<Alerts<L>>> {
+        let store =
+            AlertStore::open(dir).map_err(|e| anyhow::anyhow!("open the alert store in {}: {e}", dir.display()))?;
+        let alerts = Arc::new(Alerts {
+            store,
+            reader,
+            config,
+            live: broadcast::channel(1024).0,
+            wake: Notify::new(),
+            nats,
+            in_flight: Mutex::new(HashSet::new()),
+        });
+        tokio::spawn(alerts.clone().follow(cancel.clone()));
+        tokio::spawn(alerts.clone().deliver(cancel.clone()));
+        Ok(alerts)
+    }
+
+    /// Follows the projection's position: each event's alert, with its
+    /// deliveries, written with the position in one batch.
+    async fn follow(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            match self.follow_some().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "the alert follower failed; trying again"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// Follows up to 256 events; whether there may be more.
+    async fn follow_some(&self) -> anyhow::Result<bool> {
+        let cursor = self.store.cursor()?;
+        let applied = self.reader.projection().position();
+        if applied <= cursor {
+            return Ok(false);
+        }
+        let last = applied.min(cursor + 256);
+        let hooks = self.store.hooks()?;
+        let (mut followed, mut raised) = (Vec::new(), Vec::new());
+        for position in cursor + 1..=last {
+            let Some(e) = self.reader.log().read(position).await? else {
+                break;
+            };
+            let alert = match self.reader.alert_of(&e).await {
+                Ok(a) => a,
+                Err(err) => {
+                    tracing::error!(position, error = %err, "no alert could be derived from this event");
+                    None
+                }
+            };
+            let alert = alert.map(|r| Alert {
+                position,
+                payload: r.payload,
+            });
+            followed.push(Followed {
+                position,
+                alert: match &alert {
+                    Some(a) => Some((
+                        serde_json::to_vec(&a.payload)?,
+                        hooks.iter().filter(|h| a.reaches(h)).map(|h| h.id.clone()).collect(),
+                    )),
+                    None => None,
+                },
+            });
+            raised.extend(alert);
+        }
+        if followed.is_empty() {
+            return Ok(false);
+        }
+        let store = self.store.clone();
+        let now = now_ms();
+        tokio::task::spawn_blocking(move || store.follow(&followed, now)).await??;
+        for alert in raised {
+            tracing::info!(position = alert.position, kind = alert.kind(), lot = %alert.payload["data"]["lot"], "alert raised");
+            if let Some(nats) = &self.nats {
+                let body = alert.payload.to_string().into_bytes();
+                for party in alert.strings("parties", "") {
+                    if let Err(e) = nats.publish_alert(party, body.clone()).await {
+                        tracing::warn!(error = %e, party, "an alert could not be published on NATS");
+                    }
+                }
+            }
+            let _ = self.live.send(Arc::new(alert));
+        }
+        self.wake.notify_one();
+        Ok(last < applied)
+    }
+
+    /// Sends what is due, each delivery on its own task.
+    async fn deliver(self: Arc<Self>, cancel: CancellationToken) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        loop {
+            let wait = match self.deliver_due(&slots) {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(error = %e, "the webhook deliverer failed; trying again");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Starts every due delivery not in flight; how long until the next.
+    fn deliver_due(self: &Arc<Self>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<Duration> {
+        let now = now_ms();
+        let hooks: HashMap<String, Hook> = self.store.hooks()?.into_iter().map(|h| (h.id.clone(), h)).collect();
+        for d in self.store.due(now, 1024)? {
+            let Some(hook) = hooks.get(&d.hook).cloned() else {
+                continue;
+            };
+            let key = (d.hook.clone(), d.alert);
+            if !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone())
+            {
+                continue;
+            }
+            let (me, slots) = (self.clone(), slots.clone());
+            tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                if let Err(e) = me.attempt(d, &hook).await {
+                    tracing::error!(error = %e, hook = %hook.id, "a webhook delivery could not be recorded");
+                }
+                me.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                me.wake.notify_one();
+            });
+        }
+        let next = self.store.next_due()?.map_or(1000, |due| (due - now).clamp(10, 1000));
+        Ok(Duration::from_millis(u64::try_from(next).unwrap_or(1000)))
+    }
+
+    /// One attempt, recorded: delivered on a 2xx, else due again after the
+    /// schedule's next delay, or failed after its last.
+    async fn attempt(&self, mut d: Delivery, hook: &Hook) -> anyhow::Result<()> {
+        let Some(body) = self.store.alert(d.alert)? else {
+            return Ok(());
+        };
+        let payload: Value = serde_json::from_slice(&body)?;
+        let id = payload["data"]["alertId"].as_str().unwrap_or_default().to_string();
+        let timestamp = jejak_domain::Time::now().0 / 1_000_000_000;
+        let signature = crate::webhook::signature(&hook.secret, &id, timestamp, &body)?;
+        let headers = [
+            ("webhook-id", id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        let outcome = crate::webhook::post(&hook.url, &headers, body.into()).await;
+        d.attempts += 1;
+        let now = now_ms();
+        match outcome {
+            Ok(status) if (200..300).contains(&status) => {
+                d.state = State::Delivered;
+                d.delivered_ms = Some(now);
+                d.last = status.to_string();
+            }
+            other => {
+                d.last = match other {
+                    Ok(status) if (300..400).contains(&status) => format!("{status} (redirects are not followed)"),
+                    Ok(status) => status.to_string(),
+                    Err(why) => why,
+                };
+                match SCHEDULE.get(d.attempts as usize) {
+                    Some(units) => {
+                        let delay = self.config.retry_unit.saturating_mul(*units);
+                        d.due_ms = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    }
+                    None => d.state = State::Failed,
+                }
+                tracing::warn!(hook = %hook.id, alert = d.alert, attempts = d.attempts, last = %d.last, "a webhook delivery failed");
+            }
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.record(&d)).await??;
+        Ok(())
+    }
+}
+
+/// What the admin and trace services ask of a server's alerts.
+pub trait AlertApi: Send + Sync {
+    /// Registers a webhook; its stored form and the secret as shown once.
+    fn create_hook(&self, r: p::CreateWebhookRequest) -> Result<(Hook, String), HookError>;
+    fn list_hooks(&self) -> Result<Vec<p::Webhook>, HookError>;
+    fn delete_hook(&self, id: &str) -> Result<(), HookError>;
+    /// The alerts that concern `view` after `after`: the stored ones, then
+    /// each new one as it is raised, until the receiver goes away.
+    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<p::AlertMessage>;
+}
+
+impl<L: ReadLog> AlertApi for Alerts<L> {
+    fn create_hook(&self, r: p::CreateWebhookRequest) -> Result<(Hook, String), HookError> {
+        let p::CreateWebhookRequest {
+            url,
+            party_id,
+            facility_id,
+            lot_id,
+        } = r;
+        crate::webhook::check_url(&url).map_err(|why| HookError::Invalid("url", why))?;
+        let given = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let (party, facility, lot) = (given(party_id), given(facility_id), given(lot_id));
+        if [&party, &facility, &lot].iter().filter(|x| x.is_some()).count() > 1 {
+            return Err(HookError::Invalid(
+                "party_id",
+                "give at most one of party_id, facility_id and lot_id".into(),
+            ));
+        }
+        {
+            let g = self.reader.projection().read();
+            if let Some(x) = party.as_ref().filter(|x| g.party(x).is_none()) {
+                return Err(HookError::NotFound("party", x.clone()));
+            }
+            if let Some(x) = facility.as_ref().filter(|x| g.facility(x).is_none()) {
+                return Err(HookError::NotFound("facility", x.clone()));
+            }
+            if let Some(x) = lot.as_ref().filter(|x| g.lot(x).is_none()) {
+                return Err(HookError::NotFound("lot", x.clone()));
+            }
+        }
+        let secret = crate::webhook::new_secret().map_err(|e| HookError::Store(e.to_string()))?;
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|e| HookError::Store(e.to_string()))?;
+        let hook = Hook {
+            id: format!("wh-{}", hex::encode(tag)),
+            url,
+            party,
+            facility,
+            lot,
+            secret,
+            after: self.store.cursor().map_err(|e| HookError::Store(e.to_string()))?,
+            created_at: jejak_domain::Time::now().0 / 1_000_000_000,
+        };
+        self.store
+            .add_hook(&hook)
+            .map_err(|e| HookError::Store(e.to_string()))?;
+        let shown = crate::webhook::shown_secret(&hook.secret);
+        Ok((hook, shown))
+    }
+
+    fn list_hooks(&self) -> Result<Vec<p::Webhook>, HookError> {
+        let store = |e: jejak_log::LogError| HookError::Store(e.to_string());
+        let mut out = Vec::new();
+        for h in self.store.hooks().map_err(store)? {
+            let deliveries = self.store.deliveries(Some(&h.id)).map_err(store)?;
+            let count = |s: State| deliveries.iter().filter(|d| d.state == s).count() as u64;
+            let last = deliveries
+                .iter()
+                .filter(|d| d.attempts > 0)
+                .max_by_key(|d| (d.alert, d.attempts))
+                .map(|d| d.last.clone())
+                .unwrap_or_default();
+            out.push(p::Webhook {
+                webhook_id: h.id.clone(),
+                url: h.url.clone(),
+                party_id: h.party.clone().unwrap_or_default(),
+                facility_id: h.facility.clone().unwrap_or_default(),
+                lot_id: h.lot.clone().unwrap_or_default(),
+                created_at: Some(prost_types::Timestamp {
+                    seconds: h.created_at,
+                    nanos: 0,
+                }),
+                delivered: count(State::Delivered),
+                pending: count(State::Pending),
+                failed: count(State::Failed),
+                last_attempt: last,
+            });
+        }
+        Ok(out)
+    }
+
+    fn delete_hook(&self, id: &str) -> Result<(), HookError> {
+        match self.store.remove_hook(id) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(HookError::NotFound("webhook", id.to_string())),
+            Err(e) => Err(HookError::Store(e.to_string())),
+        }
+    }
+
+    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<p::AlertMessage> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let me = self;
+        tokio::spawn(async move {
+            let mut live = me.live.subscribe();
+            let mut last = after;
+            loop {
+                // What is stored after the last one sent.
+                let page = match me.store.alerts_after(last, 512) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "stored alerts could not be read");
+                        return;
+                    }
+                };
+                let more = page.len() == 512;
+                for (position, bytes) in page {
+                    last = position;
+                    let Ok(payload) = serde_json::from_slice(&bytes) else {
+                        continue;
+                    };
+                    let alert = Alert { position, payload };
+                    if alert.concerns(&view) && tx.send(alert.message()).await.is_err() {
+                        return;
+                    }
+                }
+                if more {
+                    continue;
+                }
+                // Then the new ones; a receiver that fell behind reads the store again.
+                loop {
+                    match live.recv().await {
+                        Ok(alert) if alert.position <= last => {}
+                        Ok(alert) => {
+                            last = alert.position;
+                            if alert.concerns(&view) && tx.send(alert.message()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }
+        });
+        rx
+    }
+}

@@ -1,0 +1,355 @@
+//! Alerts that reach people: the demo's chair recall delivered to a real
+//! HTTP receiver on loopback as a signed Standard Webhook, a receiver that
+//! was down getting it once back (across a kill -9 of the server), the
+//! same alert over `WatchAlerts`, and on NATS on `jejak.alerts.<party>`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jejak_proto::v1 as p;
+use jejak_server::demo::ids::RECALLED_CHAIR_LOT;
+use jejak_testkit::{wait_until, Server, ServerOptions};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The consignee of the recalled chairs.
+const BUYER: &str = "cus-klt-homeliving";
+
+/// One request a receiver got: its headers (lowercased names) and body.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// An HTTP/1.1 receiver on loopback that answers 200 to every POST.
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(port: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the receiver");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let store = got.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let (head_end, length) = loop {
+                        let Ok(n) = conn.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (end + 4, length);
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        let Ok(n) = conn.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let headers = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let body = buf[head_end..head_end + length].to_vec();
+                    store
+                        .lock()
+                        .expect("the receiver's list")
+                        .push(Received { headers, body });
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                });
+            }
+        });
+        Receiver { got, task }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().expect("the receiver's list").clone()
+    }
+
+    /// Waits for the delivery of the recall of `lot`.
+    async fn recall_of(&self, lot: &str) -> Received {
+        wait_until(Instant::now() + Duration::from_secs(60), || {
+            let found = self.received().into_iter().find(|r| {
+                serde_json::from_slice::<Value>(&r.body)
+                    .is_ok_and(|b| b["type"] == "lot.recalled" && b["data"]["lot"] == lot)
+            });
+            async move { Ok(found) }
+        })
+        .await
+        .expect("a delivery arrives")
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn free_port() -> u16 {
+    jejak_testkit::nats::free_port().expect("a free port")
+}
+
+/// Checks the Standard Webhooks headers and signature of a delivery.
+fn assert_signed(r: &Received, secret: &str) -> String {
+    let id = r.headers.get("webhook-id").expect("webhook-id").clone();
+    let timestamp: i64 = r.headers["webhook-timestamp"].parse().expect("a timestamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock")
+        .as_secs() as i64;
+    assert!((now - timestamp).abs() < 600, "timestamp {timestamp} is now");
+    let key = secret.strip_prefix("whsec_").expect("a whsec_ secret");
+    let expected = jejak_server::webhook::signature(key, &id, timestamp, &r.body).expect("a signature");
+    let signatures = &r.headers["webhook-signature"];
+    assert!(
+        signatures.split(' ').any(|s| s == expected),
+        "{signatures} does not include {expected}"
+    );
+    id
+}
+
+async fn create_hook(server: &Server, url: &str, party: &str) -> p::CreateWebhookReply {
+    server
+        .admin()
+        .await
+        .expect("an admin client")
+        .create_webhook(p::CreateWebhookRequest {
+            url: url.into(),
+            party_id: party.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a webhook")
+        .into_inner()
+}
+
+async fn hooks(server: &Server) -> Vec<p::Webhook> {
+    server
+        .admin()
+        .await
+        .expect("an admin client")
+        .list_webhooks(p::ListWebhooksRequest {})
+        .await
+        .expect("the webhooks")
+        .into_inner()
+        .webhooks
+}
+
+/// Loads the demo's commands (those `keep` keeps) through `jejak import`.
+fn import_demo(server: &Server, dir: &std::path::Path, keep: fn(&str) -> bool) {
+    let file = dir.join("demo.jsonl");
+    let lines: Vec<&str> = jejak_server::demo::DEMO.lines().filter(|l| keep(l)).collect();
+    std::fs::write(&file, lines.join("\n")).expect("write the demo commands");
+    let token = server.admin_token.clone().expect("an admin token");
+    let (status, _, err) = jejak_testkit::run_cli(&[
+        "import",
+        file.to_str().expect("utf-8"),
+        "--server",
+        &server.url,
+        "--token",
+        &token,
+    ])
+    .expect("run jejak import");
+    assert!(status.success(), "{err}");
+}
+
+fn options(data_dir: Option<std::path::PathBuf>) -> ServerOptions {
+    ServerOptions {
+        data_dir,
+        extra_args: vec!["--webhook-retry".into(), "100ms".into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_streams_to_watchers() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = Server::start(options(None)).expect("start a server");
+    // The parties first, so webhooks can name them.
+    import_demo(&server, dir.path(), |l| l.starts_with("{\"register"));
+    let up_port = free_port();
+    let up = Receiver::start(up_port).await;
+    let up_url = format!("http://127.0.0.1:{up_port}/hooks/jejak");
+    let down_port = free_port();
+    let up_hook = create_hook(&server, &up_url, BUYER).await;
+    assert!(up_hook.secret.starts_with("whsec_"), "{}", up_hook.secret);
+    let down_hook = create_hook(&server, &format!("http://127.0.0.1:{down_port}/hook"), BUYER).await;
+
+    // Bad webhooks are refused, naming the field.
+    let mut admin = server.admin().await.expect("an admin client");
+    let refused = admin
+        .create_webhook(p::CreateWebhookRequest {
+            url: "http://buyer.example/hook".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("plain HTTP to another host");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("https"), "{refused:?}");
+    let refused = admin
+        .create_webhook(p::CreateWebhookRequest {
+            url: "https://buyer.example/hook".into(),
+            party_id: "no-such-party".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("an unknown party");
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+
+    import_demo(&server, dir.path(), |_| true);
+
+    // The receiver that is up gets the recall, signed.
+    let delivery = up.recall_of(RECALLED_CHAIR_LOT).await;
+    let id = assert_signed(&delivery, &up_hook.secret);
+    let body: Value = serde_json::from_slice(&delivery.body).expect("JSON");
+    assert_eq!(body["type"], "lot.recalled", "{body}");
+    assert_eq!(body["data"]["lot"], RECALLED_CHAIR_LOT);
+    assert_eq!(body["data"]["alertId"], id.as_str());
+    assert!(
+        body["data"]["parties"]
+            .as_array()
+            .expect("parties")
+            .iter()
+            .any(|p| p == BUYER),
+        "{body}"
+    );
+    assert!(
+        body["data"]["shipments"]
+            .as_array()
+            .expect("shipments")
+            .iter()
+            .any(|s| s["consignee"] == BUYER),
+        "{body}"
+    );
+    assert_eq!(delivery.headers["content-type"], "application/json");
+
+    // The one that is down has its failed attempts recorded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_until(deadline, || {
+        let server = &server;
+        let id = down_hook.webhook_id.clone();
+        async move {
+            let h = hooks(server).await;
+            Ok(h.into_iter()
+                .find(|h| h.webhook_id == id && h.pending > 0 && !h.last_attempt.is_empty())
+                .map(|_| ()))
+        }
+    })
+    .await
+    .expect("a failed attempt is recorded");
+
+    // Killed between the recall and the delivery, the server loses nothing:
+    // started again, it delivers once the receiver is back.
+    let token = server.admin_token.clone();
+    let (data_dir, _keep) = server.into_data_dir();
+    let server = Server::start(options(Some(data_dir)))
+        .expect("the server starts again")
+        .with_token(token);
+    let back = Receiver::start(down_port).await;
+    let late = back.recall_of(RECALLED_CHAIR_LOT).await;
+    assert_eq!(
+        assert_signed(&late, &down_hook.secret),
+        id,
+        "the same alert, the same id"
+    );
+    wait_until(Instant::now() + Duration::from_secs(30), || {
+        let server = &server;
+        async move {
+            let h = hooks(server).await;
+            Ok(h.iter().all(|h| h.delivered >= 1).then_some(h))
+        }
+    })
+    .await
+    .expect("both deliveries are recorded as delivered");
+
+    // The same alert over WatchAlerts, from the start; after its position, not again.
+    let mut trace = server.trace().await.expect("a trace client");
+    let mut stream = trace
+        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut recall = None;
+    while let Some(a) = stream.message().await.expect("an alert") {
+        if a.alert_id == id {
+            recall = Some(a);
+            break;
+        }
+    }
+    let recall = recall.expect("the recall is streamed");
+    assert_eq!(recall.r#type, "lot.recalled");
+    let mut stream = trace
+        .watch_alerts(p::WatchAlertsRequest {
+            after_position: recall.position,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+    if let Ok(Ok(Some(a))) = next {
+        assert!(a.position > recall.position, "resumed after {}: {a:?}", recall.position);
+    }
+    // Without a token: refused.
+    let mut public = p::trace_service_client::TraceServiceClient::new(server.conn(None).await.expect("a connection"));
+    let refused = public
+        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
+        .await
+        .expect_err("a token is needed");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_alerts_are_published_for_each_party_they_concern() {
+    use tokio_stream::StreamExt;
+    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+    let client = async_nats::connect(nats.url()).await.expect("connect to NATS");
+    let mut subscription = client
+        .subscribe(format!("jejak.alerts.{BUYER}"))
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let _server = Server::start(ServerOptions {
+        demo: true,
+        nats: Some(nats.url()),
+        ..Default::default()
+    })
+    .expect("a demo server on NATS");
+    let message = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(m) = subscription.next().await {
+            let body: Value = serde_json::from_slice(&m.payload).expect("JSON");
+            if body["data"]["lot"] == RECALLED_CHAIR_LOT {
+                return Some(body);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the recall is published in time")
+    .expect("a message");
+    assert_eq!(message["type"], "lot.recalled");
+}
