@@ -353,3 +353,106 @@ async fn on_nats_alerts_are_published_for_each_party_they_concern() {
     .expect("a message");
     assert_eq!(message["type"], "lot.recalled");
 }
+
+/// A receiver that misbehaves in one way for every connection.
+async fn misbehaving(port: u16, reply: &'static [u8], hang: bool) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the receiver");
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 65536];
+                let _ = conn.read(&mut buf).await;
+                if hang {
+                    // Never answers; the connection stays open.
+                    let _ = conn.read(&mut buf).await;
+                    return;
+                }
+                let _ = conn.write_all(reply).await;
+                // Then a body without end.
+                let chunk = vec![b'x'; 65536];
+                while conn.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_redirecting_or_flooding_receivers_are_retried_and_never_hold_capture() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = Server::start(options(None)).expect("start a server");
+    import_demo(&server, dir.path(), |l| l.starts_with("{\"register"));
+    let (slow, redirect, flood) = (free_port(), free_port(), free_port());
+    let _slow = misbehaving(slow, b"", true).await;
+    let _redirect = misbehaving(
+        redirect,
+        b"HTTP/1.1 302 Found\r\nlocation: https://elsewhere.example/\r\ncontent-length: 0\r\n\r\n",
+        false,
+    )
+    .await;
+    let _flood = misbehaving(
+        flood,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n",
+        false,
+    )
+    .await;
+    let mut ids = HashMap::new();
+    for (name, port) in [("slow", slow), ("redirect", redirect), ("flood", flood)] {
+        let hook = create_hook(&server, &format!("http://127.0.0.1:{port}/hook"), BUYER).await;
+        ids.insert(hook.webhook_id, name);
+    }
+    let started = Instant::now();
+    import_demo(&server, dir.path(), |_| true);
+    let imported = started.elapsed();
+
+    // Capture goes on while the slow receiver holds its delivery.
+    let mut capture = server.capture().await.expect("a capture client");
+    let before = Instant::now();
+    capture
+        .register_party(p::RegisterPartyRequest {
+            command_id: "party-during-deliveries".into(),
+            party: Some(p::Party {
+                id: "cus-late".into(),
+                name: "Pembeli Baru".into(),
+                roles: vec![p::PartyRole::Customer as i32],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("capture answers");
+    assert!(
+        before.elapsed() < jejak_server::webhook::DEADLINE / 2,
+        "capture waited {:?} on a receiver (the import took {imported:?})",
+        before.elapsed()
+    );
+
+    // Each outcome is recorded: the flood delivered without its body read,
+    // the redirect not followed, the slow one given up after its deadline.
+    let outcome = wait_until(Instant::now() + Duration::from_secs(60), || {
+        let server = &server;
+        let ids = ids.clone();
+        async move {
+            let mut by_name = HashMap::new();
+            for h in hooks(server).await {
+                by_name.insert(ids[&h.webhook_id], h);
+            }
+            let done = by_name["flood"].delivered >= 1
+                && by_name["redirect"].last_attempt.contains("redirects are not followed")
+                && by_name["slow"].last_attempt.contains("no answer within");
+            Ok(done.then_some(by_name))
+        }
+    })
+    .await
+    .expect("every outcome recorded");
+    assert!(
+        outcome["redirect"].pending >= 1,
+        "a redirect is retried: {:?}",
+        outcome["redirect"]
+    );
+    assert!(
+        outcome["slow"].pending >= 1,
+        "a timeout is retried: {:?}",
+        outcome["slow"]
+    );
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jejak_domain::Facts;
-use jejak_log::alerts::{AlertStore, Delivery, Followed, Hook, State};
+use jejak_log::alerts::{AlertStore, Followed, Hook, State};
 use jejak_log::ReadLog;
 use jejak_proto::v1 as p;
 use jejak_read::{Reader, View};
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
 
 /// Deliveries in flight at once.
-const IN_FLIGHT: usize = 32;
+const IN_FLIGHT: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AlertConfig {
@@ -43,34 +43,45 @@ impl Default for AlertConfig {
     }
 }
 
-/// An alert as stored and streamed.
+/// An alert as stored and streamed, with what it concerns indexed.
 #[derive(Debug, Clone)]
 pub struct Alert {
     pub position: u64,
     pub payload: Value,
+    parties: HashSet<String>,
+    facilities: HashSet<String>,
+    lots: HashSet<String>,
 }
 
 impl Alert {
+    pub fn new(position: u64, payload: Value) -> Alert {
+        let data = &payload["data"];
+        let strings = |list: &str, key: &str| -> HashSet<String> {
+            data[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| if key.is_empty() { v.as_str() } else { v[key].as_str() })
+                .map(str::to_string)
+                .collect()
+        };
+        let mut facilities = strings("affectedLots", "facility");
+        facilities.extend(data["facility"].as_str().map(str::to_string));
+        Alert {
+            position,
+            parties: strings("parties", ""),
+            lots: strings("affectedLots", "lot"),
+            facilities,
+            payload,
+        }
+    }
+
     fn id(&self) -> &str {
         self.payload["data"]["alertId"].as_str().unwrap_or_default()
     }
 
     fn kind(&self) -> &str {
         self.payload["type"].as_str().unwrap_or_default()
-    }
-
-    fn strings<'a>(&'a self, list: &str, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.payload["data"][list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(move |v| if key.is_empty() { v.as_str() } else { v[key].as_str() })
-    }
-
-    /// The facilities of the lot and of the lots made from it.
-    fn facilities(&self) -> impl Iterator<Item = &str> + '_ {
-        std::iter::once(self.payload["data"]["facility"].as_str().unwrap_or_default())
-            .chain(self.strings("affectedLots", "facility"))
     }
 
     /// Whether the alert concerns the caller of `view`: every alert for
@@ -81,10 +92,8 @@ impl Alert {
             View::Full => true,
             View::Public => false,
             View::Scoped { facilities, party, .. } => {
-                party
-                    .as_deref()
-                    .is_some_and(|p| self.strings("parties", "").any(|x| x == p))
-                    || self.facilities().any(|f| facilities.iter().any(|x| x == f))
+                party.as_ref().is_some_and(|p| self.parties.contains(p))
+                    || facilities.iter().any(|f| self.facilities.contains(f))
             }
         }
     }
@@ -92,19 +101,66 @@ impl Alert {
     fn reaches(&self, hook: &Hook) -> bool {
         hook.after < self.position
             && match (&hook.party, &hook.facility, &hook.lot) {
-                (Some(party), _, _) => self.strings("parties", "").any(|x| x == party),
-                (_, Some(facility), _) => self.facilities().any(|f| f == facility),
-                (_, _, Some(lot)) => self.strings("affectedLots", "lot").any(|x| x == lot),
+                (Some(party), _, _) => self.parties.contains(party),
+                (_, Some(facility), _) => self.facilities.contains(facility),
+                (_, _, Some(lot)) => self.lots.contains(lot),
                 (None, None, None) => true,
             }
     }
 
-    pub fn message(&self) -> p::AlertMessage {
+    /// The payload as a party or facilities may see it: the lot, its
+    /// reason, and of the lots and shipments downstream only theirs (the
+    /// other consignees and owners are not theirs to know). `None`: all.
+    pub fn narrowed(&self, party: Option<&str>, facilities: &[String]) -> Value {
+        let mut payload = self.payload.clone();
+        let data = &mut payload["data"];
+        let lots: HashSet<String> = data["affectedLots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                party.is_some_and(|p| l["owner"] == p)
+                    || l["facility"]
+                        .as_str()
+                        .is_some_and(|f| facilities.iter().any(|x| x == f))
+            })
+            .filter_map(|l| l["lot"].as_str().map(str::to_string))
+            .collect();
+        let keep_lot = |l: &Value| l["lot"].as_str().is_some_and(|x| lots.contains(x));
+        if let Some(list) = data["affectedLots"].as_array_mut() {
+            list.retain(keep_lot);
+        }
+        if let Some(list) = data["shipments"].as_array_mut() {
+            list.retain(|s| party.is_some_and(|p| s["consignee"] == p) || keep_lot(s));
+        }
+        data["parties"] = Value::Array(party.map(|p| Value::from(p)).into_iter().collect());
+        payload
+    }
+
+    /// What a caller of `view` receives of it.
+    pub fn for_view(&self, view: &View) -> Value {
+        match view {
+            View::Scoped { facilities, party, .. } => self.narrowed(party.as_deref(), facilities),
+            _ => self.payload.clone(),
+        }
+    }
+
+    /// What a webhook receives of it: a party's or a facility's part, or
+    /// everything for a lot's or every alert's (administrators' own).
+    fn for_hook(&self, hook: &Hook) -> Value {
+        match (&hook.party, &hook.facility) {
+            (Some(p), _) => self.narrowed(Some(p), &[]),
+            (_, Some(f)) => self.narrowed(None, std::slice::from_ref(f)),
+            _ => self.payload.clone(),
+        }
+    }
+
+    pub fn message(&self, view: &View) -> p::AlertMessage {
         p::AlertMessage {
             position: self.position,
             alert_id: self.id().to_string(),
             r#type: self.kind().to_string(),
-            json: self.payload.to_string(),
+            json: self.for_view(view).to_string(),
         }
     }
 }
@@ -112,6 +168,10 @@ impl Alert {
 fn now_ms() -> i64 {
     jejak_domain::Time::now().0 / 1_000_000
 }
+
+/// Deliveries waiting: (due, hook, alert), soonest first. The store's
+/// records are the truth; this is rebuilt from them at start.
+type Queue = std::collections::BTreeSet<(i64, String, u64)>;
 
 /// Alerts of one server: its store, the follower and the deliverer.
 pub struct Alerts<L: ReadLog> {
@@ -121,7 +181,8 @@ pub struct Alerts<L: ReadLog> {
     live: broadcast::Sender<Arc<Alert>>,
     wake: Notify,
     nats: Option<jejak_log::JetStreamLog>,
-    in_flight: Mutex<HashSet<(String, u64)>>,
+    hooks: Mutex<HashMap<String, Hook>>,
+    queue: Mutex<Queue>,
 }
 
 /// A refusal of a webhook request.
@@ -142,6 +203,12 @@ impl<L: ReadLog> Alerts<L> {
     ) -> anyhow::Result<Arc<Alerts<L>>> {
         let store =
             AlertStore::open(dir).map_err(|e| anyhow::anyhow!("open the alert store in {}: {e}", dir.display()))?;
+        let hooks = store.hooks()?.into_iter().map(|h| (h.id.clone(), h)).collect();
+        let queue = store
+            .pending()?
+            .into_iter()
+            .map(|d| (d.due_ms, d.hook, d.alert))
+            .collect();
         let alerts = Arc::new(Alerts {
             store,
             reader,
@@ -149,11 +216,20 @@ impl<L: ReadLog> Alerts<L> {
             live: broadcast::channel(1024).0,
             wake: Notify::new(),
             nats,
-            in_flight: Mutex::new(HashSet::new()),
+            hooks: Mutex::new(hooks),
+            queue: Mutex::new(queue),
         });
         tokio::spawn(alerts.clone().follow(cancel.clone()));
         tokio::spawn(alerts.clone().deliver(cancel.clone()));
         Ok(alerts)
+    }
+
+    fn hooks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Hook>> {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Follows the projection's position: each event's alert, with its
@@ -180,30 +256,31 @@ impl<L: ReadLog> Alerts<L> {
             return Ok(false);
         }
         let last = applied.min(cursor + 256);
-        let hooks = self.store.hooks()?;
-        let (mut followed, mut raised) = (Vec::new(), Vec::new());
+        let (mut followed, mut raised, mut queued) = (Vec::new(), Vec::new(), Vec::new());
         for position in cursor + 1..=last {
             let Some(e) = self.reader.log().read(position).await? else {
                 break;
             };
             let alert = match self.reader.alert_of(&e).await {
-                Ok(a) => a,
+                Ok(a) => a.map(|r| Alert::new(position, r.payload)),
                 Err(err) => {
                     tracing::error!(position, error = %err, "no alert could be derived from this event");
                     None
                 }
             };
-            let alert = alert.map(|r| Alert {
-                position,
-                payload: r.payload,
-            });
             followed.push(Followed {
                 position,
                 alert: match &alert {
-                    Some(a) => Some((
-                        serde_json::to_vec(&a.payload)?,
-                        hooks.iter().filter(|h| a.reaches(h)).map(|h| h.id.clone()).collect(),
-                    )),
+                    Some(a) => {
+                        let reached: Vec<String> = self
+                            .hooks()
+                            .values()
+                            .filter(|h| a.reaches(h))
+                            .map(|h| h.id.clone())
+                            .collect();
+                        queued.extend(reached.iter().map(|h| (h.clone(), position)));
+                        Some((serde_json::to_vec(&a.payload)?, reached))
+                    }
                     None => None,
                 },
             });
@@ -215,12 +292,14 @@ impl<L: ReadLog> Alerts<L> {
         let store = self.store.clone();
         let now = now_ms();
         tokio::task::spawn_blocking(move || store.follow(&followed, now)).await??;
+        self.queue()
+            .extend(queued.into_iter().map(|(hook, position)| (now, hook, position)));
         for alert in raised {
             tracing::info!(position = alert.position, kind = alert.kind(), lot = %alert.payload["data"]["lot"], "alert raised");
             if let Some(nats) = &self.nats {
-                let body = alert.payload.to_string().into_bytes();
-                for party in alert.strings("parties", "") {
-                    if let Err(e) = nats.publish_alert(party, body.clone()).await {
+                for party in &alert.parties {
+                    let body = alert.narrowed(Some(party), &[]).to_string().into_bytes();
+                    if let Err(e) = nats.publish_alert(party, body).await {
                         tracing::warn!(error = %e, party, "an alert could not be published on NATS");
                     }
                 }
@@ -234,61 +313,73 @@ impl<L: ReadLog> Alerts<L> {
     /// Sends what is due, each delivery on its own task.
     async fn deliver(self: Arc<Self>, cancel: CancellationToken) {
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut cache: Option<(u64, Arc<Alert>)> = None;
         loop {
-            let wait = match self.deliver_due(&slots) {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::error!(error = %e, "the webhook deliverer failed; trying again");
-                    Duration::from_secs(1)
+            let now = now_ms();
+            let due: Vec<(i64, String, u64)> = {
+                let mut queue = self.queue();
+                let mut due = Vec::new();
+                while queue.first().is_some_and(|d| d.0 <= now) && due.len() < 4096 {
+                    due.extend(queue.pop_first());
                 }
+                due
             };
+            for (_, hook_id, position) in due {
+                let Some(hook) = self.hooks().get(&hook_id).cloned() else {
+                    continue;
+                };
+                let alert = match &cache {
+                    Some((p, a)) if *p == position => a.clone(),
+                    _ => match self.store.alert(position) {
+                        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                            Ok(payload) => {
+                                let a = Arc::new(Alert::new(position, payload));
+                                cache = Some((position, a.clone()));
+                                a
+                            }
+                            Err(e) => {
+                                tracing::error!(position, error = %e, "a stored alert does not parse");
+                                continue;
+                            }
+                        },
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::error!(position, error = %e, "a stored alert cannot be read");
+                            continue;
+                        }
+                    },
+                };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    if let Err(e) = me.attempt(&alert, &hook).await {
+                        tracing::error!(error = %e, hook = %hook.id, "a webhook delivery could not be recorded");
+                    }
+                });
+            }
+            let next = self.queue().first().map_or(1000, |d| (d.0 - now_ms()).clamp(1, 1000));
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(Duration::from_millis(u64::try_from(next).unwrap_or(1000))) => {}
             }
         }
     }
 
-    /// Starts every due delivery not in flight; how long until the next.
-    fn deliver_due(self: &Arc<Self>, slots: &Arc<tokio::sync::Semaphore>) -> anyhow::Result<Duration> {
-        let now = now_ms();
-        let hooks: HashMap<String, Hook> = self.store.hooks()?.into_iter().map(|h| (h.id.clone(), h)).collect();
-        for d in self.store.due(now, 1024)? {
-            let Some(hook) = hooks.get(&d.hook).cloned() else {
-                continue;
-            };
-            let key = (d.hook.clone(), d.alert);
-            if !self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key.clone())
-            {
-                continue;
-            }
-            let (me, slots) = (self.clone(), slots.clone());
-            tokio::spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                if let Err(e) = me.attempt(d, &hook).await {
-                    tracing::error!(error = %e, hook = %hook.id, "a webhook delivery could not be recorded");
-                }
-                me.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-                me.wake.notify_one();
-            });
-        }
-        let next = self.store.next_due()?.map_or(1000, |due| (due - now).clamp(10, 1000));
-        Ok(Duration::from_millis(u64::try_from(next).unwrap_or(1000)))
-    }
-
-    /// One attempt, recorded: delivered on a 2xx, else due again after the
-    /// schedule's next delay, or failed after its last.
-    async fn attempt(&self, mut d: Delivery, hook: &Hook) -> anyhow::Result<()> {
-        let Some(body) = self.store.alert(d.alert)? else {
+    /// One attempt, recorded: delivered on a 2xx, else queued again after
+    /// the schedule's next delay, or failed after its last.
+    async fn attempt(&self, alert: &Alert, hook: &Hook) -> anyhow::Result<()> {
+        let Some(mut d) = self.store.delivery(&hook.id, alert.position)? else {
             return Ok(());
         };
-        let payload: Value = serde_json::from_slice(&body)?;
-        let id = payload["data"]["alertId"].as_str().unwrap_or_default().to_string();
+        if d.state != State::Pending {
+            return Ok(());
+        }
+        let body = alert.for_hook(hook).to_string().into_bytes();
+        let id = alert.id().to_string();
         let timestamp = jejak_domain::Time::now().0 / 1_000_000_000;
         let signature = crate::webhook::signature(&hook.secret, &id, timestamp, &body)?;
         let headers = [
@@ -322,7 +413,12 @@ impl<L: ReadLog> Alerts<L> {
             }
         }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.record(&d)).await??;
+        let record = d.clone();
+        tokio::task::spawn_blocking(move || store.record(&record)).await??;
+        if d.state == State::Pending {
+            self.queue().insert((d.due_ms, d.hook, d.alert));
+            self.wake.notify_one();
+        }
         Ok(())
     }
 }
@@ -383,6 +479,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
         self.store
             .add_hook(&hook)
             .map_err(|e| HookError::Store(e.to_string()))?;
+        self.hooks().insert(hook.id.clone(), hook.clone());
         let shown = crate::webhook::shown_secret(&hook.secret);
         Ok((hook, shown))
     }
@@ -419,6 +516,8 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
     }
 
     fn delete_hook(&self, id: &str) -> Result<(), HookError> {
+        self.hooks().remove(id);
+        self.queue().retain(|d| d.1 != id);
         match self.store.remove_hook(id) {
             Ok(true) => Ok(()),
             Ok(false) => Err(HookError::NotFound("webhook", id.to_string())),
@@ -447,8 +546,8 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                     let Ok(payload) = serde_json::from_slice(&bytes) else {
                         continue;
                     };
-                    let alert = Alert { position, payload };
-                    if alert.concerns(&view) && tx.send(alert.message()).await.is_err() {
+                    let alert = Alert::new(position, payload);
+                    if alert.concerns(&view) && tx.send(alert.message(&view)).await.is_err() {
                         return;
                     }
                 }
@@ -461,7 +560,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                         Ok(alert) if alert.position <= last => {}
                         Ok(alert) => {
                             last = alert.position;
-                            if alert.concerns(&view) && tx.send(alert.message()).await.is_err() {
+                            if alert.concerns(&view) && tx.send(alert.message(&view)).await.is_err() {
                                 return;
                             }
                         }
@@ -472,5 +571,90 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
             }
         });
         rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alert() -> Alert {
+        Alert::new(
+            9,
+            json!({
+                "type": "lot.recalled",
+                "data": {
+                    "alertId": "rc-1", "lot": "L1", "facility": "fac-a",
+                    "affectedLots": [
+                        { "lot": "L1", "owner": "ukm-1", "facility": "fac-a" },
+                        { "lot": "L2", "owner": "ukm-2", "facility": "fac-b" },
+                    ],
+                    "shipments": [
+                        { "lot": "L2", "consignee": "cus-1" },
+                        { "lot": "L2", "consignee": "cus-2" },
+                    ],
+                    "parties": ["cus-1", "cus-2", "ukm-1", "ukm-2"],
+                }
+            }),
+        )
+    }
+
+    fn hook(party: Option<&str>, facility: Option<&str>, after: u64) -> Hook {
+        Hook {
+            id: "wh".into(),
+            url: "https://x.example/".into(),
+            party: party.map(Into::into),
+            facility: facility.map(Into::into),
+            lot: None,
+            secret: String::new(),
+            after,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_party_or_facility_receives_only_its_part_of_an_alert() {
+        let a = alert();
+        let buyer = a.for_hook(&hook(Some("cus-1"), None, 0));
+        assert_eq!(
+            buyer["data"]["shipments"],
+            json!([{ "lot": "L2", "consignee": "cus-1" }])
+        );
+        assert_eq!(buyer["data"]["affectedLots"], json!([]));
+        assert_eq!(buyer["data"]["parties"], json!(["cus-1"]));
+        assert_eq!(
+            buyer["data"]["lot"], "L1",
+            "what was recalled is every recipient's to know"
+        );
+        let plant = a.for_hook(&hook(None, Some("fac-b"), 0));
+        assert_eq!(plant["data"]["affectedLots"].as_array().map(Vec::len), Some(1));
+        assert_eq!(plant["data"]["shipments"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            a.for_hook(&hook(None, None, 0)),
+            a.payload,
+            "an administrator's hook: all of it"
+        );
+    }
+
+    #[test]
+    fn a_hook_is_reached_by_alerts_after_it_and_about_its_party_or_facility() {
+        let a = alert();
+        assert!(a.reaches(&hook(Some("cus-2"), None, 0)));
+        assert!(!a.reaches(&hook(Some("cus-3"), None, 0)));
+        assert!(a.reaches(&hook(None, Some("fac-b"), 0)));
+        assert!(!a.reaches(&hook(None, Some("fac-c"), 0)));
+        assert!(!a.reaches(&hook(None, None, 9)), "registered after the alert's event");
+        let member = View::Scoped {
+            who: "member".into(),
+            facilities: Arc::from(Vec::<String>::new()),
+            party: Some("ukm-2".into()),
+        };
+        assert!(a.concerns(&member));
+        assert_eq!(
+            a.for_view(&member)["data"]["affectedLots"].as_array().map(Vec::len),
+            Some(1)
+        );
+        assert!(!a.concerns(&View::Public));
     }
 }
