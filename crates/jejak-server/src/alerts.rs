@@ -133,7 +133,7 @@ impl Alert {
         if let Some(list) = data["shipments"].as_array_mut() {
             list.retain(|s| party.is_some_and(|p| s["consignee"] == p) || keep_lot(s));
         }
-        data["parties"] = Value::Array(party.map(|p| Value::from(p)).into_iter().collect());
+        data["parties"] = Value::Array(party.map(Value::from).into_iter().collect());
         payload
     }
 
