@@ -321,6 +321,11 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
         .await
         .expect_err("a token is needed");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    // A watcher still connected does not hold the server's shutdown.
+    let mut server = server;
+    let status = server.stop().expect("the server stops with a watcher connected");
+    assert!(status.success(), "{status:?}");
+    drop(stream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

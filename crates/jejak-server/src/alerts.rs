@@ -183,6 +183,8 @@ pub struct Alerts<L: ReadLog> {
     nats: Option<jejak_log::JetStreamLog>,
     hooks: Mutex<HashMap<String, Hook>>,
     queue: Mutex<Queue>,
+    /// Cancelled when the server begins to shut down: watchers end.
+    streams: CancellationToken,
 }
 
 /// A refusal of a webhook request.
@@ -193,13 +195,14 @@ pub enum HookError {
 }
 
 impl<L: ReadLog> Alerts<L> {
-    /// Opens the store in `dir` and starts following the log and delivering.
+    /// Opens the store in `dir` and starts following the log and delivering
+    /// until `cancel`; watchers end at `streams`.
     pub fn start(
         dir: &std::path::Path,
         reader: Reader<L>,
         config: AlertConfig,
         nats: Option<jejak_log::JetStreamLog>,
-        cancel: &CancellationToken,
+        (cancel, streams): (&CancellationToken, &CancellationToken),
     ) -> anyhow::Result<Arc<Alerts<L>>> {
         let store =
             AlertStore::open(dir).map_err(|e| anyhow::anyhow!("open the alert store in {}: {e}", dir.display()))?;
@@ -218,6 +221,7 @@ impl<L: ReadLog> Alerts<L> {
             nats,
             hooks: Mutex::new(hooks),
             queue: Mutex::new(queue),
+            streams: streams.clone(),
         });
         tokio::spawn(alerts.clone().follow(cancel.clone()));
         tokio::spawn(alerts.clone().deliver(cancel.clone()));
@@ -556,7 +560,11 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                 }
                 // Then the new ones; a receiver that fell behind reads the store again.
                 loop {
-                    match live.recv().await {
+                    let next = tokio::select! {
+                        _ = me.streams.cancelled() => return,
+                        next = live.recv() => next,
+                    };
+                    match next {
                         Ok(alert) if alert.position <= last => {}
                         Ok(alert) => {
                             last = alert.position;

@@ -60,20 +60,40 @@ pub async fn run(
     if let Some(limit) = crate::files::raise_descriptor_limit() {
         tracing::debug!(limit, "open descriptors allowed");
     }
+    // Streams without an end (WatchAlerts) end when shutdown begins, so a
+    // graceful shutdown does not wait for their clients.
+    let streams = CancellationToken::new();
+    let shutdown = {
+        let streams = streams.clone();
+        async move {
+            shutdown.await;
+            streams.cancel();
+        }
+    };
     match config.backend {
         Backend::Embedded { data_dir, demo } => {
             run_embedded(
                 data_dir,
                 demo,
                 config.limits,
-                config.access,
+                (config.access, streams),
                 config.tlog,
                 listener,
                 shutdown,
             )
             .await
         }
-        Backend::Nats(nats) => run_nats(nats, config.limits, config.access, config.tlog, listener, shutdown).await,
+        Backend::Nats(nats) => {
+            run_nats(
+                nats,
+                config.limits,
+                (config.access, streams),
+                config.tlog,
+                listener,
+                shutdown,
+            )
+            .await
+        }
     }
 }
 
@@ -239,7 +259,7 @@ async fn run_embedded(
     data_dir: PathBuf,
     demo: bool,
     limits: TraceLimits,
-    access: Access,
+    (access, streams): (Access, CancellationToken),
     tlog: crate::tlog::TlogConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -344,7 +364,7 @@ async fn run_embedded(
             retry_unit: access.webhook_retry,
         },
         None,
-        &cancel,
+        (&cancel, &streams),
     )?;
     let result = access
         .builder(addr, tokens.clone())?
@@ -425,7 +445,7 @@ pub struct NatsBackend {
 async fn run_nats(
     config: NatsBackend,
     limits: TraceLimits,
-    access: Access,
+    (access, streams): (Access, CancellationToken),
     tlog: crate::tlog::TlogConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -578,7 +598,7 @@ async fn run_nats(
                 retry_unit: access.webhook_retry,
             },
             Some(log.clone()),
-            &cancel,
+            (&cancel, &streams),
         )?),
         _ => None,
     };

@@ -231,7 +231,7 @@ pub(crate) fn labelled_master_lines() -> Vec<String> {
     master
 }
 
-fn master_data_lines() -> Vec<String> {
+pub(crate) fn master_data_lines() -> Vec<String> {
     vec![
         r#"{"registerParty":{"commandId":"b-op","party":{"id":"op","name":"Koperasi Sentra","roles":["PARTY_ROLE_OPERATOR"]}}}"#.into(),
         r#"{"registerParty":{"commandId":"b-sup","party":{"id":"sup","name":"Gapoktan","roles":["PARTY_ROLE_SUPPLIER"]}}}"#.into(),
@@ -444,7 +444,17 @@ pub(crate) fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<Str
                 quantity: q("100000", Unit::Kg),
                 owner_id: format!("ukm{}", i % 3),
                 supplier_id: "sup".into(),
-                origin: Default::default(),
+                // A plot for each receipt: what an EUDR geolocation lists.
+                origin: jejak_domain::Origin {
+                    place: format!("Desa {}", i % 500),
+                    geometry: Some(jejak_domain::geo::Geometry::Point(jejak_domain::geo::Position {
+                        lon: jejak_domain::Decimal::new(110_400_000 + (i % 400_000) as i64, 6),
+                        lat: jejak_domain::Decimal::new(-7_000_000 - (i % 900_000) as i64, 6),
+                    })),
+                    producer_country: "ID".into(),
+                    area_ha: Some(jejak_domain::Decimal::new(15, 1)),
+                    ..Default::default()
+                },
                 documents: Vec::new(),
                 source_lot_id: None,
                 occurred_at: None,
@@ -1027,6 +1037,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "epcis" {
         rows.extend(crate::epcis::epcis(&opts).await?);
+    }
+    if what == "all" || what == "alerts" {
+        rows.extend(crate::alerts::alerts(&opts).await?);
     }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.

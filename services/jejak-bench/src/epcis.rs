@@ -153,6 +153,7 @@ async fn query(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
         ),
     )];
     rows.push(recall(&server, &raws, &fins, opts.queries.clamp(10, 200)).await?);
+    rows.push(eudr(&server, &fins, opts.queries.clamp(10, 200)).await?);
     stop(server).await;
     Ok(rows)
 }
@@ -224,6 +225,38 @@ async fn recall(
             "recall report of a harvested lot over gRPC ({} finished lots shipped in {shipped:.1?}; {reports} reports, {} shipments each on average)",
             fins.len(),
             found / reports.max(1)
+        ),
+        format!(
+            "p50 {} · p99 {}",
+            micros(percentile(&latencies, 0.50)),
+            micros(percentile(&latencies, 0.99))
+        ),
+    ))
+}
+
+/// The EUDR geolocation of random finished lots: every plot behind each.
+async fn eudr(server: &jejak_testkit::Server, fins: &[String], n: usize) -> anyhow::Result<(String, String)> {
+    let auth = format!("Bearer {}", server.admin_token.as_deref().context("an admin token")?);
+    let mut x = 0x1234_5678_9ABC_DEF1u64;
+    let mut latencies = Vec::with_capacity(n);
+    let mut plots = 0usize;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let lot = &fins[(x % fins.len().max(1) as u64) as usize];
+        let path = format!("/regulator/eudr/{lot}");
+        let t = Instant::now();
+        let r = server.http_get(&path, &[("authorization", &auth)]).await?;
+        latencies.push(t.elapsed());
+        anyhow::ensure!(r.status == 200, "{path}: {}", r.text());
+        plots += r.json()?["features"].as_array().map_or(0, Vec::len);
+    }
+    latencies.sort();
+    Ok((
+        format!(
+            "EUDR geolocation of a finished lot (GET /regulator/eudr; {n} lots, {} plots each on average)",
+            plots / n.max(1)
         ),
         format!(
             "p50 {} · p99 {}",

@@ -2,6 +2,7 @@
 //! `jejak` binary built beside it (`cargo build --release -p jejak -p
 //! jejak-bench`), started through the test kit's server handle.
 
+mod alerts;
 mod bench;
 mod blending;
 mod connections;
@@ -17,7 +18,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
