@@ -132,20 +132,17 @@ pub fn status(s: i32) -> &'static str {
 
 fn date(t: &Option<prost_types::Timestamp>) -> String {
     let Some(t) = t else { return "-".into() };
-    // Civil date from days since the epoch (UTC), without a date library.
-    let days = t.seconds.div_euclid(86_400);
-    let secs = t.seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", secs / 3600, secs % 3600 / 60)
+    match time::OffsetDateTime::from_unix_timestamp(t.seconds) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute()
+        ),
+        Err(_) => format!("{}s", t.seconds),
+    }
 }
 
 /// One line describing a lot.
@@ -406,6 +403,24 @@ pub fn render_lot(l: &p::Lot) -> String {
     let _ = writeln!(out, "  created by {} ({})", l.created_by, l.created_as);
     if let Some(o) = &l.origin {
         let _ = writeln!(out, "  origin {} {}", o.place, o.plot_id);
+        if !o.geometry.is_empty() {
+            let area = match o.area_ha.as_str() {
+                "" => String::new(),
+                a => format!(", {a} ha"),
+            };
+            let _ = writeln!(out, "  plot ({}{area}) {}", o.producer_country, o.geometry);
+        }
+    }
+    for d in &l.documents {
+        let valid = match &d.valid_until {
+            Some(t) => format!(", valid until {}", date(&Some(*t))),
+            None => String::new(),
+        };
+        let issuer = match d.issuer.as_str() {
+            "" => String::new(),
+            i => format!(" by {i}"),
+        };
+        let _ = writeln!(out, "  document {} {}{issuer}{valid}", d.kind, d.reference);
     }
     for i in &l.inspections {
         let _ = writeln!(
@@ -424,6 +439,19 @@ pub fn render_lot(l: &p::Lot) -> String {
     }
     if !l.packages.is_empty() {
         let _ = writeln!(out, "  {} packages, e.g. {}", l.packages.len(), l.packages[0].label);
+    }
+    for s in &l.shipments {
+        let dds = match s.dds_reference.as_str() {
+            "" => String::new(),
+            r => format!("  EUDR due diligence statement {r}"),
+        };
+        let _ = writeln!(
+            out,
+            "  shipped {} to {} ({}){dds}",
+            date(&s.occurred_at),
+            s.consignee_id,
+            s.document
+        );
     }
     out
 }

@@ -51,6 +51,18 @@ pub struct Alert {
     parties: HashSet<String>,
     facilities: HashSet<String>,
     lots: HashSet<String>,
+    index: Index,
+}
+
+/// Where each party's, facility's and lot's entries are in the payload's
+/// lists, so that a copy narrowed to one of 10,000 consignees costs its own
+/// entries, not the whole alert.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    lots_by_owner: HashMap<String, Vec<usize>>,
+    lots_by_facility: HashMap<String, Vec<usize>>,
+    shipments_by_consignee: HashMap<String, Vec<usize>>,
+    shipments_by_lot: HashMap<String, Vec<usize>>,
 }
 
 impl Alert {
@@ -67,11 +79,24 @@ impl Alert {
         };
         let mut facilities = strings("affectedLots", "facility");
         facilities.extend(data["facility"].as_str().map(str::to_string));
+        let mut index = Index::default();
+        let positions = |list: &str, key: &str, into: &mut HashMap<String, Vec<usize>>| {
+            for (i, v) in data[list].as_array().into_iter().flatten().enumerate() {
+                if let Some(k) = v[key].as_str() {
+                    into.entry(k.to_string()).or_default().push(i);
+                }
+            }
+        };
+        positions("affectedLots", "owner", &mut index.lots_by_owner);
+        positions("affectedLots", "facility", &mut index.lots_by_facility);
+        positions("shipments", "consignee", &mut index.shipments_by_consignee);
+        positions("shipments", "lot", &mut index.shipments_by_lot);
         Alert {
             position,
             parties: strings("parties", ""),
             lots: strings("affectedLots", "lot"),
             facilities,
+            index,
             payload,
         }
     }
@@ -112,29 +137,59 @@ impl Alert {
     /// reason, and of the lots and shipments downstream only theirs (the
     /// other consignees and owners are not theirs to know). `None`: all.
     pub fn narrowed(&self, party: Option<&str>, facilities: &[String]) -> Value {
-        let mut payload = self.payload.clone();
-        let data = &mut payload["data"];
-        let lots: HashSet<String> = data["affectedLots"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|l| {
-                party.is_some_and(|p| l["owner"] == p)
-                    || l["facility"]
-                        .as_str()
-                        .is_some_and(|f| facilities.iter().any(|x| x == f))
-            })
-            .filter_map(|l| l["lot"].as_str().map(str::to_string))
-            .collect();
-        let keep_lot = |l: &Value| l["lot"].as_str().is_some_and(|x| lots.contains(x));
-        if let Some(list) = data["affectedLots"].as_array_mut() {
-            list.retain(keep_lot);
+        let empty = Vec::new();
+        let data = &self.payload["data"];
+        let all_lots = data["affectedLots"].as_array().unwrap_or(&empty);
+        let all_shipments = data["shipments"].as_array().unwrap_or(&empty);
+        let mut lots: Vec<usize> = party
+            .and_then(|p| self.index.lots_by_owner.get(p))
+            .cloned()
+            .unwrap_or_default();
+        for f in facilities {
+            lots.extend(self.index.lots_by_facility.get(f).into_iter().flatten());
         }
-        if let Some(list) = data["shipments"].as_array_mut() {
-            list.retain(|s| party.is_some_and(|p| s["consignee"] == p) || keep_lot(s));
+        lots.sort_unstable();
+        lots.dedup();
+        let mut shipments: Vec<usize> = party
+            .and_then(|p| self.index.shipments_by_consignee.get(p))
+            .cloned()
+            .unwrap_or_default();
+        for &l in &lots {
+            let lot = all_lots.get(l).and_then(|x| x["lot"].as_str()).unwrap_or_default();
+            shipments.extend(self.index.shipments_by_lot.get(lot).into_iter().flatten());
         }
-        data["parties"] = Value::Array(party.map(Value::from).into_iter().collect());
-        payload
+        shipments.sort_unstable();
+        shipments.dedup();
+        let mut narrowed = serde_json::Map::new();
+        if let Some(fields) = data.as_object() {
+            for (k, v) in fields {
+                if !matches!(k.as_str(), "affectedLots" | "shipments" | "parties") {
+                    narrowed.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        narrowed.insert(
+            "affectedLots".into(),
+            lots.iter().filter_map(|&i| all_lots.get(i).cloned()).collect(),
+        );
+        narrowed.insert(
+            "shipments".into(),
+            shipments
+                .iter()
+                .filter_map(|&i| all_shipments.get(i).cloned())
+                .collect(),
+        );
+        narrowed.insert("parties".into(), party.map(Value::from).into_iter().collect());
+        let mut payload = serde_json::Map::new();
+        if let Some(top) = self.payload.as_object() {
+            for (k, v) in top {
+                if k != "data" {
+                    payload.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        payload.insert("data".into(), Value::Object(narrowed));
+        Value::Object(payload)
     }
 
     /// What a caller of `view` receives of it.
