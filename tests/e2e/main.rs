@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cli;
 mod clock;
+mod console;
 mod crash;
 mod discovery;
 mod epcis;

@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod auth;
 pub mod capture;
 pub mod conn;
+pub mod console;
 pub mod demo;
 pub mod epcis;
 pub mod epcis_capture;

@@ -377,6 +377,13 @@ async fn run_embedded(
                     access.epcis_domain(),
                 ))
                 .merge(crate::regulator::routes(reader.clone()))
+                .merge(crate::console::routes(
+                    reader.clone(),
+                    Some(writer.clone()),
+                    tokens.clone(),
+                    access.clock.clone(),
+                    access.tls.is_some(),
+                ))
                 .merge(
                     Resolver::new(
                         reader.clone(),
@@ -624,6 +631,13 @@ async fn run_nats(
     if let Some(r) = reader {
         http = http.merge(crate::epcis::routes(r.clone(), writer.clone(), access.epcis_domain()));
         http = http.merge(crate::regulator::routes(r.clone()));
+        http = http.merge(crate::console::routes(
+            r.clone(),
+            writer.clone(),
+            tokens.clone(),
+            access.clock.clone(),
+            access.tls.is_some(),
+        ));
         http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
     }
     let result = access

@@ -47,6 +47,11 @@ pub fn need(path: &str) -> Need {
     if path == crate::epcis::CAPTURE || path.starts_with("/epcis/capture/") {
         return Need::Capture;
     }
+    // The console: its pages sign in with a token and keep a session of
+    // their own; each handler checks it.
+    if path == crate::console::PREFIX || path.starts_with("/console/") {
+        return Need::Public;
+    }
     // Filings: a token; the reader decides whose lots and facilities.
     if path.starts_with(crate::regulator::PREFIX) {
         return Need::Token;

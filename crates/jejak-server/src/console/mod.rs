@@ -1,0 +1,562 @@
+//! The operator console at `/console`: server-rendered pages (maud:
+//! compile-time templates that escape every value), mobile first, in Bahasa
+//! Indonesia by default and English, with no resource from elsewhere. A
+//! token is entered (or scanned from `jejak token create --qr`) once; the
+//! console then holds a server-side session (`session.rs`) in an HttpOnly,
+//! SameSite=Strict cookie (Secure over TLS), and every form carries the
+//! session's CSRF token: a post without it is 403 and writes nothing.
+//! What a session may see and do is its token's: the same view and the
+//! same capture checks as the API, and commands go through the same engine.
+
+mod pages;
+pub mod session;
+pub mod text;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::IntoResponse;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use jejak_engine::{Engine, Submission};
+use jejak_log::ReadLog;
+use jejak_proto::v1 as p;
+use jejak_proto::{ErrorCode, ServiceError};
+use jejak_read::Reader;
+use maud::Markup;
+
+use crate::auth::{Caller, Need};
+use session::{Session, Sessions};
+use text::{Lang, Shown};
+
+/// The path prefix of the console.
+pub const PREFIX: &str = "/console";
+
+/// Every page allows nothing from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub struct Console<L, S> {
+    reader: Reader<L>,
+    writer: Option<Arc<S>>,
+    sessions: Sessions,
+    /// Served over TLS: the cookie is Secure.
+    secure: bool,
+}
+
+type Shared<L, S> = Arc<Console<L, S>>;
+type Reply = http::Response<axum::body::Body>;
+
+pub fn routes<L: ReadLog, S: Engine>(
+    reader: Reader<L>,
+    writer: Option<Arc<S>>,
+    tokens: Arc<jejak_domain::TokenTable>,
+    clock: jejak_domain::SharedClock,
+    secure: bool,
+) -> axum::Router {
+    let state = Arc::new(Console {
+        reader,
+        writer,
+        sessions: Sessions::new(tokens, clock),
+        secure,
+    });
+    axum::Router::new()
+        .route("/console", axum::routing::get(home::<L, S>))
+        .route("/console/masuk", axum::routing::post(sign_in::<L, S>))
+        .route("/console/keluar", axum::routing::post(sign_out::<L, S>))
+        .route("/console/bahasa", axum::routing::post(language::<L, S>))
+        .route(
+            "/console/terima",
+            axum::routing::get(receive_form::<L, S>).post(receive::<L, S>),
+        )
+        .route(
+            "/console/status",
+            axum::routing::get(status_form::<L, S>).post(change_status::<L, S>),
+        )
+        .route("/console/lot/{id}", axum::routing::get(lot::<L, S>))
+        .route("/console/cari", axum::routing::get(search::<L, S>))
+        .route("/console/style.css", axum::routing::get(style))
+        .route("/console/app.js", axum::routing::get(script))
+        .route("/console/sw.js", axum::routing::get(worker))
+        .with_state(state)
+}
+
+/// A reply with the console's security headers.
+fn secured(mut r: Reply) -> Reply {
+    let h = r.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+fn html(status: StatusCode, page: Markup) -> Reply {
+    let mut r = (status, page.into_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secured(r)
+}
+
+fn redirect(to: &str) -> Reply {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    secured(r)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Reply {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    secured(r)
+}
+
+async fn style() -> Reply {
+    asset("text/css; charset=utf-8", include_str!("assets/style.css"))
+}
+
+async fn script() -> Reply {
+    asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))
+}
+
+async fn worker() -> Reply {
+    let mut r = asset("text/javascript; charset=utf-8", include_str!("assets/sw.js"));
+    r.headers_mut()
+        .insert("service-worker-allowed", HeaderValue::from_static("/console"));
+    r
+}
+
+/// A form's fields.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// Whether the client asked for JSON (the offline queue does).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Reply {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    secured(r)
+}
+
+/// A signed-in request: its session key, session and caller.
+struct Signed {
+    key: String,
+    session: Session,
+    caller: Caller,
+}
+
+impl<L: ReadLog, S: Engine> Console<L, S> {
+    fn signed(&self, headers: &HeaderMap) -> Option<Signed> {
+        let key = session::cookie(headers)?;
+        let (session, caller) = self.sessions.get(&key)?;
+        Some(Signed { key, session, caller })
+    }
+
+    /// A post of a signed-in session with its CSRF token; otherwise the
+    /// reply that refuses it (sign-in page, or 403).
+    fn posted(&self, headers: &HeaderMap, fields: &[(String, String)]) -> Result<Signed, Box<Reply>> {
+        let Some(s) = self.signed(headers) else {
+            return Err(Box::new(redirect(PREFIX)));
+        };
+        if !session::csrf_ok(&s.session, field(fields, "csrf")) {
+            return Err(Box::new(html(
+                StatusCode::FORBIDDEN,
+                pages::message(
+                    s.session.lang,
+                    s.session.lang.pick("Ditolak", "Refused"),
+                    s.session.lang.pick(
+                        "Formulir ini tidak membawa token keamanan sesi ini; muat ulang halaman dan coba lagi.",
+                        "This form does not carry this session's security token; reload the page and try again.",
+                    ),
+                ),
+            )));
+        }
+        Ok(s)
+    }
+
+    /// Records a command for a session; the refusal as the console shows it.
+    async fn submit(&self, caller: &Caller, lang: Lang, kind: p::command::Kind) -> Result<p::CaptureReply, Shown> {
+        let Some(writer) = &self.writer else {
+            return Err(text::refusal(
+                lang,
+                ErrorCode::Unavailable,
+                None,
+                None,
+                "this server does not capture",
+            ));
+        };
+        let submission = Submission::try_from(kind).map_err(|e| shown(lang, &e))?;
+        writer
+            .submit(submission, &caller.actor())
+            .await
+            .map(crate::capture::reply)
+            .map_err(|e| shown(lang, &e))
+    }
+}
+
+fn shown(lang: Lang, e: &(impl ServiceError + ?Sized)) -> Shown {
+    text::refusal(lang, e.error_code(), e.rule(), e.field(), &e.to_string())
+}
+
+/// The capture check of the API for a facility, as the console shows it.
+fn may_capture(caller: &Caller, lang: Lang, facility: &str) -> Result<(), Shown> {
+    match caller.capture_refusal(facility) {
+        None => Ok(()),
+        Some(r) => Err(Shown {
+            field: Some("facility_id".into()),
+            message: text::refusal(lang, r.code, None, None, &r.message).message,
+        }),
+    }
+}
+
+async fn home<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    match c.signed(&headers) {
+        Some(s) => html(StatusCode::OK, pages::home(&s.session, &s.caller)),
+        None => html(StatusCode::OK, pages::sign_in(Lang::Id, None)),
+    }
+}
+
+async fn sign_in<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, body: axum::body::Bytes) -> Reply {
+    let fields = form(&body);
+    let lang = Lang::parse(field(&fields, "lang"));
+    let caller = match c.sessions.caller_of_token(field(&fields, "token")) {
+        Ok(caller) => caller,
+        Err(why) => {
+            let message = match (lang, why) {
+                (Lang::Id, "revoked") => "Token ini sudah dicabut.",
+                (Lang::Id, "expired") => "Token ini sudah kedaluwarsa.",
+                (Lang::Id, _) => "Token tidak dikenal. Periksa lagi, atau pindai kode QR-nya.",
+                (Lang::En, "revoked") => "This token was revoked.",
+                (Lang::En, "expired") => "This token has expired.",
+                (Lang::En, _) => "Unknown token. Check it, or scan its QR code.",
+            };
+            return html(StatusCode::UNAUTHORIZED, pages::sign_in(lang, Some(message)));
+        }
+    };
+    match c.sessions.open(&caller, lang) {
+        Ok((key, _)) => {
+            tracing::info!(who = %caller.actor(), "console session opened");
+            let mut r = redirect(PREFIX);
+            if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&key, c.secure)) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::message(lang, "Error", &e.to_string()),
+        ),
+    }
+}
+
+async fn sign_out<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    c.sessions.close(&s.key);
+    let mut r = redirect(PREFIX);
+    if let Ok(v) = HeaderValue::from_str(&session::set_cookie("", c.secure)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn language<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    c.sessions.set_lang(&s.key, Lang::parse(field(&fields, "lang")));
+    redirect(PREFIX)
+}
+
+/// Master data for the forms, narrowed to what the caller may use.
+fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
+    let g = reader.projection().read();
+    let md = g.master_data();
+    let facilities = md
+        .facilities
+        .iter()
+        .filter(|f| caller.capture_refusal(&f.id).is_none())
+        .map(|f| (f.id.clone(), f.name.clone()))
+        .collect();
+    let products = md.products.iter().map(|x| (x.id.clone(), x.name.clone())).collect();
+    let parties = |role: jejak_domain::PartyRole| {
+        md.parties
+            .iter()
+            .filter(|x| x.roles.contains(&role))
+            .map(|x| (x.id.clone(), x.name.clone()))
+            .collect()
+    };
+    pages::Choices {
+        facilities,
+        products,
+        owners: parties(jejak_domain::PartyRole::Ukm),
+        suppliers: parties(jejak_domain::PartyRole::Supplier),
+    }
+}
+
+/// A page for a capture station, or the sign-in page / a refusal for a
+/// session that may not capture.
+fn station<L: ReadLog, S: Engine>(c: &Console<L, S>, headers: &HeaderMap) -> Result<Signed, Box<Reply>> {
+    let Some(s) = c.signed(headers) else {
+        return Err(Box::new(redirect(PREFIX)));
+    };
+    if !s.caller.allows(Need::Capture) {
+        let lang = s.session.lang;
+        return Err(Box::new(html(
+            StatusCode::FORBIDDEN,
+            pages::message(
+                lang,
+                lang.pick("Tidak berwenang", "Not allowed"),
+                lang.pick(
+                    "Token ini hanya boleh membaca; pencatatan dilakukan oleh operator fasilitas.",
+                    "This token may only read; the facility's operators record.",
+                ),
+            ),
+        )));
+    }
+    Ok(s)
+}
+
+async fn receive_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    html(
+        StatusCode::OK,
+        pages::receive(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+/// What a post answers: the lot page (or JSON for the offline queue) when
+/// recorded; the form again with what was typed and the refusal next to
+/// its field when not.
+fn answered(
+    headers: &HeaderMap,
+    outcome: Result<p::CaptureReply, Shown>,
+    lot: &str,
+    again: impl FnOnce(&Shown) -> Markup,
+) -> Reply {
+    match (outcome, wants_json(headers)) {
+        (Ok(reply), true) => json(
+            StatusCode::OK,
+            serde_json::json!({ "recorded": true, "replayed": reply.replayed, "eventId": reply.event_id, "lot": lot }),
+        ),
+        (Ok(_), false) => redirect(&format!(
+            "{PREFIX}/lot/{}?dicatat=1",
+            form_urlencoded::byte_serialize(lot.as_bytes()).collect::<String>()
+        )),
+        (Err(shown), true) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({ "recorded": false, "field": shown.field, "message": shown.message }),
+        ),
+        (Err(shown), false) => html(StatusCode::UNPROCESSABLE_ENTITY, again(&shown)),
+    }
+}
+
+async fn receive<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let unit = p::Unit::from_str_name(&f("unit")).unwrap_or(p::Unit::Unspecified);
+    let origin = (!f("origin.place").is_empty() || !f("origin.plot_id").is_empty()).then(|| p::Origin {
+        place: f("origin.place"),
+        plot_id: f("origin.plot_id"),
+        ..Default::default()
+    });
+    let kind = p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        lot_id: f("lot_id"),
+        product_id: f("product_id"),
+        quantity: Some(p::Quantity {
+            value: f("quantity"),
+            unit: unit as i32,
+        }),
+        owner_id: f("owner_id"),
+        supplier_id: f("supplier_id"),
+        origin,
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let lot = f("lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    answered(&headers, outcome, &lot, |shown| {
+        pages::receive(&s.session, &choices, &fields, Some(shown))
+    })
+}
+
+async fn status_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    html(
+        StatusCode::OK,
+        pages::status(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+async fn change_status<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let status = p::LotStatus::from_str_name(&f("status")).unwrap_or(p::LotStatus::Unspecified);
+    let kind = p::command::Kind::ChangeLotStatus(p::ChangeLotStatusRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        lot_id: f("lot_id"),
+        status: status as i32,
+        reason: f("reason"),
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let lot = f("lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    answered(&headers, outcome, &lot, |shown| {
+        pages::status(&s.session, &choices, &fields, Some(shown))
+    })
+}
+
+async fn lot<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let Some(s) = c.signed(&headers) else {
+        return redirect(PREFIX);
+    };
+    let lang = s.session.lang;
+    let view = s.caller.view();
+    let lot = match c.reader.lot(&view, &id).await {
+        Ok(l) => l,
+        Err(e) => {
+            let shown = shown(lang, &e);
+            return html(
+                StatusCode::from_u16(e.error_code().http().as_u16()).unwrap_or(StatusCode::NOT_FOUND),
+                pages::message(lang, lang.pick("Lot", "Lot"), &shown.message),
+            );
+        }
+    };
+    let history = c
+        .reader
+        .lot_history(
+            &view,
+            jejak_domain::HistoryQuery {
+                lot_id: id.clone(),
+                as_of: None,
+            },
+        )
+        .await
+        .ok();
+    let shares = c
+        .reader
+        .origin_shares(&view, &jejak_domain::Target::Lot(id.clone()))
+        .await
+        .ok();
+    let recorded = raw.as_deref().is_some_and(|q| q.contains("dicatat=1"));
+    html(
+        StatusCode::OK,
+        pages::lot(&s.session, &lot, history.as_ref(), shares.as_ref(), recorded),
+    )
+}
+
+async fn search<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let Some(s) = c.signed(&headers) else {
+        return redirect(PREFIX);
+    };
+    let q = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    // A scanned label names its lot; anything else is a lot id.
+    let lot = match jejak_domain::gs1::DigitalLink::parse(&q) {
+        Ok(link) => link.lot,
+        Err(_) => q.clone(),
+    };
+    if lot.is_empty() {
+        return redirect(PREFIX);
+    }
+    match c.reader.lot(&s.caller.view(), &lot).await {
+        Ok(_) => redirect(&format!(
+            "{PREFIX}/lot/{}",
+            form_urlencoded::byte_serialize(lot.as_bytes()).collect::<String>()
+        )),
+        Err(e) => {
+            let lang = s.session.lang;
+            html(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    lang,
+                    lang.pick("Tidak ditemukan", "Not found"),
+                    &shown(lang, &e).message,
+                ),
+            )
+        }
+    }
+}

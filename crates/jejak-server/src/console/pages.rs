@@ -1,0 +1,300 @@
+//! The console's pages, as maud templates: every value is escaped by the
+//! template engine; nothing is written as raw HTML.
+
+use jejak_domain::read::{LotHistory, LotView, OriginShares};
+use maud::{html, Markup, DOCTYPE};
+
+use super::session::Session;
+use super::text::{Lang, Shown};
+use crate::auth::Caller;
+
+/// What the forms offer to pick from.
+pub(super) struct Choices {
+    pub(super) facilities: Vec<(String, String)>,
+    pub(super) products: Vec<(String, String)>,
+    pub(super) owners: Vec<(String, String)>,
+    pub(super) suppliers: Vec<(String, String)>,
+}
+
+fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · jejak" }
+                link rel="stylesheet" href="/console/style.css";
+                script src="/console/app.js" defer {}
+            }
+            body {
+                header {
+                    a.brand href="/console" { "jejak" }
+                    @if let Some(s) = session {
+                        form.search method="get" action="/console/cari" {
+                            input type="search" name="q" id="q"
+                                placeholder=(lang.pick("Cari lot atau pindai label", "Find a lot or scan a label"))
+                                aria-label=(lang.pick("Cari", "Search"));
+                            button type="button" id="scan" hidden { (lang.pick("Pindai", "Scan")) }
+                            button type="submit" { (lang.pick("Cari", "Find")) }
+                        }
+                        form.inline method="post" action="/console/bahasa" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            input type="hidden" name="lang" value=(if lang == Lang::Id { "en" } else { "id" });
+                            button type="submit" { (if lang == Lang::Id { "English" } else { "Bahasa Indonesia" }) }
+                        }
+                        form.inline method="post" action="/console/keluar" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { (lang.pick("Keluar", "Sign out")) }
+                        }
+                    }
+                }
+                div #pending hidden {
+                    h2 { (lang.pick("Menunggu jaringan", "Waiting for the network")) }
+                    ul #pending-list {}
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+pub(super) fn message(lang: Lang, title: &str, text: &str) -> Markup {
+    layout(
+        lang,
+        title,
+        None,
+        html! {
+            h1 { (title) }
+            p.refusal { (text) }
+            p { a href="/console" { (lang.pick("Kembali", "Back")) } }
+        },
+    )
+}
+
+pub(super) fn sign_in(lang: Lang, error: Option<&str>) -> Markup {
+    layout(
+        lang,
+        lang.pick("Masuk", "Sign in"),
+        None,
+        html! {
+            h1 { (lang.pick("Masuk ke konsol", "Sign in to the console")) }
+            form method="post" action="/console/masuk" {
+                label for="token" { (lang.pick("Token akses", "Access token")) }
+                input #token type="password" name="token" autocomplete="off" required
+                    aria-describedby=[error.map(|_| "token-error")];
+                @if let Some(e) = error { p.refusal #token-error { (e) } }
+                p.hint { (lang.pick(
+                    "Ketik sekali, atau pindai kode QR dari `jejak token create --qr`.",
+                    "Type it once, or scan the QR code of `jejak token create --qr`."
+                )) }
+                button type="button" id="scan-token" hidden { (lang.pick("Pindai kode QR", "Scan the QR code")) }
+                input type="hidden" name="lang" value=(lang.code());
+                button type="submit" { (lang.pick("Masuk", "Sign in")) }
+            }
+        },
+    )
+}
+
+pub(super) fn home(session: &Session, caller: &Caller) -> Markup {
+    let lang = session.lang;
+    let captures = caller.allows(crate::auth::Need::Capture);
+    layout(
+        lang,
+        lang.pick("Konsol", "Console"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Stasiun kerja", "Stations")) }
+            p.who { (caller.actor()) }
+            @if captures {
+                nav.stations {
+                    a href="/console/terima" { (lang.pick("Terima bahan", "Receive material")) }
+                    a href="/console/status" { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
+                }
+            } @else {
+                p { (lang.pick(
+                    "Token ini hanya boleh membaca: cari lot untuk melihat riwayat dan asal-usulnya.",
+                    "This token may only read: find a lot to see its history and origin."
+                )) }
+            }
+        },
+    )
+}
+
+/// A text input with its label and, when refused, the refusal next to it.
+fn input(name: &str, label: &str, value: &str, shown: Option<&Shown>, kind: &str) -> Markup {
+    let error = shown.filter(|s| s.field.as_deref() == Some(name));
+    html! {
+        div.field.refused[error.is_some()] {
+            label for=(name) { (label) }
+            input id=(name) name=(name) type=(kind) value=(value)
+                aria-invalid=[error.map(|_| "true")];
+            @if let Some(e) = error { p.refusal role="alert" { (e.message) } }
+        }
+    }
+}
+
+fn select(name: &str, label: &str, options: &[(String, String)], value: &str, shown: Option<&Shown>) -> Markup {
+    let error = shown.filter(|s| s.field.as_deref() == Some(name));
+    html! {
+        div.field.refused[error.is_some()] {
+            label for=(name) { (label) }
+            select id=(name) name=(name) aria-invalid=[error.map(|_| "true")] {
+                @for (id, text) in options {
+                    option value=(id) selected[id == value] { (text) " (" (id) ")" }
+                }
+            }
+            @if let Some(e) = error { p.refusal role="alert" { (e.message) } }
+        }
+    }
+}
+
+fn value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    super::field(fields, name)
+}
+
+/// A refusal that concerns no field of the form, shown above it.
+fn general(shown: Option<&Shown>, fields: &[&str]) -> Markup {
+    html! {
+        @if let Some(s) = shown.filter(|s| s.field.as_deref().is_none_or(|f| !fields.contains(&f))) {
+            p.refusal role="alert" { (s.message) }
+        }
+    }
+}
+
+const UNITS: [(&str, &str); 8] = [
+    ("UNIT_KG", "kg"),
+    ("UNIT_T", "t"),
+    ("UNIT_G", "g"),
+    ("UNIT_PCS", "pcs"),
+    ("UNIT_M", "m"),
+    ("UNIT_M2", "m²"),
+    ("UNIT_M3", "m³"),
+    ("UNIT_L", "l"),
+];
+
+pub(super) fn receive(
+    session: &Session,
+    choices: &Choices,
+    fields: &[(String, String)],
+    shown: Option<&Shown>,
+) -> Markup {
+    let lang = session.lang;
+    let units: Vec<(String, String)> = UNITS.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let names = [
+        "facility_id",
+        "lot_id",
+        "product_id",
+        "quantity",
+        "owner_id",
+        "supplier_id",
+        "origin.place",
+        "origin.plot_id",
+    ];
+    layout(
+        lang,
+        lang.pick("Terima bahan", "Receive material"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Terima bahan", "Receive material")) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/terima" data-offline="receive" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (input("lot_id", lang.pick("Nomor lot", "Lot number"), value(fields, "lot_id"), shown, "text"))
+                (select("product_id", lang.pick("Produk", "Product"), &choices.products, value(fields, "product_id"), shown))
+                div.pair {
+                    (input("quantity", lang.pick("Jumlah", "Quantity"), value(fields, "quantity"), shown, "text"))
+                    (select("unit", lang.pick("Satuan", "Unit"), &units, value(fields, "unit"), shown))
+                }
+                (select("owner_id", lang.pick("Pemilik (UKM)", "Owner (UKM)"), &choices.owners, value(fields, "owner_id"), shown))
+                (select("supplier_id", lang.pick("Pemasok", "Supplier"), &choices.suppliers, value(fields, "supplier_id"), shown))
+                (input("origin.place", lang.pick("Asal (desa, kecamatan)", "Origin (village, district)"), value(fields, "origin.place"), shown, "text"))
+                (input("origin.plot_id", lang.pick("Petak / lahan", "Plot"), value(fields, "origin.plot_id"), shown, "text"))
+                button type="submit" { (lang.pick("Catat penerimaan", "Record the receipt")) }
+            }
+        },
+    )
+}
+
+pub(super) fn status(
+    session: &Session,
+    choices: &Choices,
+    fields: &[(String, String)],
+    shown: Option<&Shown>,
+) -> Markup {
+    let lang = session.lang;
+    let statuses: Vec<(String, String)> = [
+        ("LOT_STATUS_ON_HOLD", lang.pick("Tahan", "Hold")),
+        ("LOT_STATUS_RELEASED", lang.pick("Lepas", "Release")),
+        ("LOT_STATUS_RECALLED", lang.pick("Tarik (recall)", "Recall")),
+        ("LOT_STATUS_DISPOSED", lang.pick("Musnahkan", "Dispose")),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let names = ["facility_id", "lot_id", "status", "reason"];
+    layout(
+        lang,
+        lang.pick("Status lot", "Lot status"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/status" data-offline="status" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (input("lot_id", lang.pick("Nomor lot", "Lot number"), value(fields, "lot_id"), shown, "text"))
+                (select("status", lang.pick("Tindakan", "Action"), &statuses, value(fields, "status"), shown))
+                (input("reason", lang.pick("Alasan", "Reason"), value(fields, "reason"), shown, "text"))
+                button type="submit" { (lang.pick("Catat", "Record")) }
+            }
+        },
+    )
+}
+
+pub(super) fn lot(
+    session: &Session,
+    l: &LotView,
+    history: Option<&LotHistory>,
+    shares: Option<&OriginShares>,
+    recorded: bool,
+) -> Markup {
+    let lang = session.lang;
+    layout(
+        lang,
+        &l.lot_id,
+        Some(session),
+        html! {
+            @if recorded { p.recorded role="status" { (lang.pick("Tercatat.", "Recorded.")) } }
+            h1 { (lang.pick("Lot ", "Lot ")) (l.lot_id) }
+            dl {
+                dt { (lang.pick("Produk", "Product")) } dd { (l.product.name) " (" (l.product.id) ")" }
+                dt { (lang.pick("Fasilitas", "Facility")) } dd { (l.facility.name) }
+                dt { (lang.pick("Pemilik", "Owner")) } dd { (l.owner.name) }
+                @if let Some(s) = &l.supplier { dt { (lang.pick("Pemasok", "Supplier")) } dd { (s.name) } }
+                @if let Some(q) = &l.quantity { dt { (lang.pick("Jumlah", "Quantity")) } dd { (q) } }
+                @if let Some(b) = &l.balance { dt { (lang.pick("Sisa", "Left")) } dd { (b) } }
+                dt { (lang.pick("Status", "Status")) } dd { (l.status.label()) }
+                @if !l.origin.place.is_empty() { dt { (lang.pick("Asal", "Origin")) } dd { (l.origin.place) } }
+            }
+            @if let Some(s) = shares {
+                h2 { (lang.pick("Asal-usul (UKM)", "Origin (UKM)")) }
+                ul { @for x in &s.by_ukm { li { (x.name) ": " (x.percent) "%" } } }
+            }
+            @if let Some(h) = history {
+                h2 { (lang.pick("Riwayat", "History")) }
+                ol.history {
+                    @for e in &h.entries {
+                        li.voided[e.voided_by.is_some()] {
+                            (e.event.kind()) " · " (e.event_id)
+                            @if e.voided_by.is_some() { " · " (lang.pick("dibatalkan", "voided")) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,98 @@
+//! The console's two languages: Bahasa Indonesia (the default) and
+//! English. Every text is written in both where it is used
+//! (`lang.pick("Terima bahan", "Receive material")`), and the refusals of
+//! the rules are told in the console's language.
+
+use jejak_proto::ErrorCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Id,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Lang {
+        match s {
+            "en" => Lang::En,
+            _ => Lang::Id,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn pick(self, id: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Id => id,
+            Lang::En => en,
+        }
+    }
+}
+
+/// A refusal as the console shows it: next to `field` (a form field's
+/// name) when it concerns one, in the console's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The form field a refusal's field path concerns: a quantity's parts are
+/// the form's `quantity` and `unit` fields, other paths are the fields' names
+/// (`origin.place`, `lot_id`).
+fn form_field(field: &str) -> String {
+    match field {
+        "quantity.unit" => "unit".into(),
+        f if f.starts_with("quantity.") => "quantity".into(),
+        f => f.to_string(),
+    }
+}
+
+/// A refusal told in `lang`: what the rule means in words a clerk uses,
+/// with the server's exact detail after it.
+pub fn refusal(lang: Lang, code: ErrorCode, rule: Option<&str>, field: Option<&str>, detail: &str) -> Shown {
+    let said = match (lang, rule, code) {
+        (Lang::Id, Some("mass-balance"), _) => "Jumlahnya melebihi sisa lot",
+        (Lang::Id, Some("unit-mismatch"), _) => "Satuannya tidak cocok dengan satuan lot",
+        (Lang::Id, Some("lot-not-usable"), _) => "Lot ini sedang ditahan, ditarik, dimusnahkan atau tidak lolos uji",
+        (Lang::Id, Some("wrong-facility"), _) => "Lot ini ada di fasilitas lain",
+        (Lang::Id, Some("party-role"), _) => "Pihak ini tidak punya peran yang diperlukan",
+        (Lang::Id, Some("product-mismatch"), _) => "Produknya tidak cocok",
+        (Lang::Id, Some("not-voidable"), _) => "Kejadian ini tidak bisa dibatalkan",
+        (Lang::Id, Some("status-transition"), _) => "Status lot tidak bisa diubah seperti itu",
+        (Lang::Id, Some("not-in-transit"), _) => "Lot sumber tidak sedang dikirim ke fasilitas ini",
+        (Lang::Id, Some("timber-legality"), _) => {
+            "Kayu ini perlu dokumen legalitas (SVLK/DKP) dan dokumen angkutan yang berlaku"
+        }
+        (Lang::Id, _, ErrorCode::InvalidArgument) => "Isian ini tidak benar",
+        (Lang::Id, _, ErrorCode::NotFound) => "Tidak ditemukan",
+        (Lang::Id, _, ErrorCode::AlreadyExists) => "Sudah ada",
+        (Lang::Id, _, ErrorCode::PermissionDenied | ErrorCode::Unauthenticated) => "Anda tidak berwenang melakukan ini",
+        (Lang::Id, _, _) => "Tidak bisa dicatat sekarang; coba lagi",
+        (Lang::En, Some(_), _) => "A rule refuses this",
+        (Lang::En, _, ErrorCode::InvalidArgument) => "This entry is not right",
+        (Lang::En, _, ErrorCode::NotFound) => "Not found",
+        (Lang::En, _, ErrorCode::AlreadyExists) => "Already exists",
+        (Lang::En, _, ErrorCode::PermissionDenied | ErrorCode::Unauthenticated) => "You may not do this",
+        (Lang::En, _, _) => "This cannot be recorded now; try again",
+    };
+    Shown {
+        field: field.map(form_field),
+        message: format!("{said}: {detail}"),
+    }
+}
+
+/// The sentence for a lot that has less left than asked, in `lang`:
+/// "Lot DMK-GKG-260902-01 tinggal 10 kg; tidak bisa memakai 15 kg".
+pub fn too_little(lang: Lang, lot: &str, left: &str, wanted: &str) -> String {
+    match lang {
+        Lang::Id => format!("Lot {lot} tinggal {left}; tidak bisa memakai {wanted}"),
+        Lang::En => format!("Lot {lot} has {left} left; {wanted} cannot be used"),
+    }
+}

@@ -1,0 +1,261 @@
+//! The operator console over HTTP as a browser speaks to it: sign-in by
+//! token, a session cookie, CSRF tokens on every form, the security
+//! headers, captures through the same checks as the API, refusals next to
+//! their field with what was typed kept, and sessions that end with their
+//! token.
+
+use std::time::Duration;
+
+use jejak_proto::v1 as p;
+use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+use jejak_testkit::{http_request, HttpReply, Server};
+
+use crate::support::Demo;
+
+/// A browser's side of one console session.
+struct Browser<'a> {
+    server: &'a Server,
+    cookie: Option<String>,
+}
+
+fn form_body(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        s.append_pair(k, v);
+    }
+    s.finish().into_bytes()
+}
+
+/// The value of a hidden input named `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in the page:\n{page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap_or_default().to_string()
+}
+
+impl Browser<'_> {
+    fn headers(&self) -> Vec<(&str, String)> {
+        let mut h = Vec::new();
+        if let Some(c) = &self.cookie {
+            h.push(("cookie", format!("jejak_console={c}")));
+        }
+        h
+    }
+
+    async fn get(&self, path: &str) -> HttpReply {
+        let h = self.headers();
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http_request(self.server.authority(), "GET", path, &h, b"")
+            .await
+            .expect("GET")
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> HttpReply {
+        let mut h = self.headers();
+        h.push(("content-type", "application/x-www-form-urlencoded".into()));
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http_request(self.server.authority(), "POST", path, &h, &form_body(fields))
+            .await
+            .expect("POST")
+    }
+
+    async fn sign_in(&mut self, token: &str) -> HttpReply {
+        let r = self.post("/console/masuk", &[("token", token), ("lang", "id")]).await;
+        if let Some(set) = r.header("set-cookie") {
+            let value = set
+                .trim_start_matches("jejak_console=")
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            self.cookie = Some(value.to_string());
+        }
+        r
+    }
+}
+
+fn assert_secured(r: &HttpReply) {
+    let csp = r.header("content-security-policy").expect("a content security policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+}
+
+fn receipt<'a>(csrf: &'a str, command: &'a str, lot: &'a str, quantity: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("command_id", command),
+        ("facility_id", DEMAK),
+        ("lot_id", lot),
+        ("product_id", PADDY),
+        ("quantity", quantity),
+        ("unit", "UNIT_KG"),
+        ("owner_id", UKM_BERKAH),
+        ("supplier_id", FARMERS_TANIMAJU),
+        ("origin.place", "Desa Wonosalam <b>"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() {
+    let demo = Demo::start().await;
+    let operator = demo
+        .server
+        .issue_token(p::AccessRole::Operator, &[DEMAK], "", Duration::from_secs(3600))
+        .await
+        .expect("an operator token");
+    let mut browser = Browser {
+        server: &demo.server,
+        cookie: None,
+    };
+
+    // Signed out: the sign-in page, in Bahasa Indonesia, secured, small.
+    let page = browser.get("/console").await;
+    assert_eq!(page.status, 200);
+    assert_secured(&page);
+    assert!(page.text().contains("Token akses"), "{}", page.text());
+    assert!(page.body.len() < 50 * 1024);
+    // A wrong token: refused, no session.
+    let r = browser.sign_in("tk0000000000000000.notasecret").await;
+    assert_eq!(r.status, 401);
+    assert!(browser.cookie.is_none());
+
+    let r = browser.sign_in(&operator).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = r.header("set-cookie").expect("a session cookie").to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let form = browser.get("/console/terima").await;
+    assert_eq!(form.status, 200, "{}", form.text());
+    assert_secured(&form);
+    assert!(form.body.len() < 50 * 1024, "{} bytes", form.body.len());
+    let page = form.text();
+    let csrf = hidden(&page, "csrf");
+    let command = hidden(&page, "command_id");
+
+    // A post without the session's CSRF token: 403, nothing written.
+    let before = demo.position().await;
+    let r = browser
+        .post("/console/terima", &receipt("forged", &command, "CNS-GKP-01", "1200"))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(demo.position().await, before, "a forged post writes nothing");
+
+    // A receipt the rules refuse: the form again, the refusal next to its
+    // field in Bahasa Indonesia, what was typed kept (and escaped).
+    let r = browser
+        .post("/console/terima", &receipt(&csrf, &command, "CNS-GKP-01", "-5"))
+        .await;
+    assert_eq!(r.status, 422);
+    let page = r.text();
+    assert!(page.contains("Isian ini tidak benar"), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""), "{page}");
+    assert!(page.contains("value=\"-5\""), "what was typed is kept: {page}");
+    assert!(page.contains("Desa Wonosalam &lt;b&gt;"), "escaped: {page}");
+    assert!(!page.contains("Desa Wonosalam <b>"));
+    assert_eq!(demo.position().await, before, "a refused receipt writes nothing");
+
+    // Recorded: the lot's page. The same form posted again is a replay.
+    let r = browser
+        .post("/console/terima", &receipt(&csrf, &command, "CNS-GKP-01", "1200"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("to the lot").to_string();
+    assert!(to.starts_with("/console/lot/CNS-GKP-01"), "{to}");
+    let lot = browser.get(&to).await;
+    assert!(lot.text().contains("Tercatat"), "{}", lot.text());
+    assert!(lot.text().contains("1200 kg"), "{}", lot.text());
+    let after = demo.position().await;
+    assert_eq!(after, before + 1);
+    let r = browser
+        .post("/console/terima", &receipt(&csrf, &command, "CNS-GKP-01", "1200"))
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(demo.position().await, after, "the same command id is recorded once");
+    let mut trace = demo.server.trace().await.expect("a trace client");
+    let lot = trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "CNS-GKP-01".into(),
+        })
+        .await
+        .expect("the lot")
+        .into_inner();
+    assert_eq!(lot.quantity.expect("a quantity").value, "1200");
+
+    // At a facility of another operator: refused next to the facility.
+    let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");
+    other[2] = ("facility_id", "fac-tegal");
+    let r = browser.post("/console/terima", &other).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("aria-invalid=\"true\""), "{}", r.text());
+
+    // Search finds the lot; a label's Digital Link finds its lot too.
+    let r = browser.get("/console/cari?q=CNS-GKP-01").await;
+    assert_eq!(r.header("location"), Some("/console/lot/CNS-GKP-01"));
+
+    // English on request.
+    let r = browser
+        .post("/console/bahasa", &[("csrf", &csrf), ("lang", "en")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(browser.get("/console").await.text().contains("Receive material"));
+
+    // Signing out ends the session.
+    let r = browser.post("/console/keluar", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    assert!(browser.get("/console/terima").await.header("location") == Some("/console"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reads_but_may_not_capture_and_a_revoked_token_ends_its_session() {
+    let demo = Demo::start().await;
+    let member = demo
+        .server
+        .issue_token(p::AccessRole::Member, &[], UKM_BERKAH, Duration::from_secs(3600))
+        .await
+        .expect("a member token");
+    let mut browser = Browser {
+        server: &demo.server,
+        cookie: None,
+    };
+    assert_eq!(browser.sign_in(&member).await.status, 303);
+    let home = browser.get("/console").await;
+    assert!(
+        !home.text().contains("/console/terima"),
+        "no capture station: {}",
+        home.text()
+    );
+    let r = browser.get("/console/terima").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let csrf = hidden(&home.text(), "csrf");
+    let before = demo.position().await;
+    let r = browser
+        .post("/console/terima", &receipt(&csrf, "member-receipt", "CNS-M-01", "10"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(demo.position().await, before, "a member's capture writes nothing");
+
+    // Revoked: the session ends with its token.
+    let id = jejak_domain::access::claimed_id(&member)
+        .expect("a token id")
+        .to_string();
+    demo.server
+        .admin()
+        .await
+        .expect("an admin client")
+        .revoke_token(p::RevokeTokenRequest {
+            command_id: "revoke-member".into(),
+            token_id: id,
+            reason: "test".into(),
+        })
+        .await
+        .expect("revoked");
+    let r = browser.get("/console").await;
+    assert!(r.text().contains("Token akses"), "signed out: {}", r.text());
+}
