@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 use crate::resolver::RICE_BAG;
 use crate::support::Demo;
 
-const INSTALL: &str =
+pub(crate) const INSTALL: &str =
     "install them with `apt-get install chromium chromium-driver` (the test command .ci/test does this)";
 
 /// A ChromeDriver process on a port of its choosing, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     authority: String,
-    _profile: tempfile::TempDir,
+    pub(crate) _profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -33,7 +33,7 @@ impl Drop for Driver {
     }
 }
 
-fn find(names: &[&str]) -> Option<std::path::PathBuf> {
+pub(crate) fn find(names: &[&str]) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/lib/chromium".into()])
@@ -42,7 +42,7 @@ fn find(names: &[&str]) -> Option<std::path::PathBuf> {
 }
 
 impl Driver {
-    fn start() -> anyhow::Result<Driver> {
+    pub(crate) fn start() -> anyhow::Result<Driver> {
         let driver = find(&["chromedriver"]).with_context(|| format!("chromedriver is missing: {INSTALL}"))?;
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(driver)
@@ -78,7 +78,7 @@ impl Driver {
         })
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let reply = jejak_testkit::http_request(
             &self.authority,
@@ -98,7 +98,7 @@ impl Driver {
 }
 
 /// Decodes standard base64 (WebDriver's screenshots).
-fn base64(text: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn base64(text: &str) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
     for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod clock;
 mod console;
+mod console_browser;
 mod crash;
 mod discovery;
 mod epcis;

@@ -245,6 +245,7 @@ async fn sign_in<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, body: axu
     let caller = match c.sessions.caller_of_token(field(&fields, "token")) {
         Ok(caller) => caller,
         Err(why) => {
+            tracing::warn!(reason = why, "a console sign-in was refused");
             let message = match (lang, why) {
                 (Lang::Id, "revoked") => "Token ini sudah dicabut.",
                 (Lang::Id, "expired") => "Token ini sudah kedaluwarsa.",

@@ -1,0 +1,243 @@
+//! The console as an operator uses it, in headless Chromium at a tablet's
+//! width: sign in by token, receive paddy by filling the form and pressing
+//! its button, see a refusal next to its field, then lose the network,
+//! record two receipts, get it back and see both recorded once. A
+//! screenshot of each step goes to `target/tmp/screenshots/`.
+
+use std::time::{Duration, Instant};
+
+use jejak_proto::v1 as p;
+use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY};
+use serde_json::{json, Value};
+
+use crate::browser::{base64, find, Driver, INSTALL};
+use crate::support::Demo;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Tab<'a> {
+    driver: &'a Driver,
+    session: String,
+}
+
+impl Tab<'_> {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.driver
+            .call(method, &format!("{}{path}", self.session), body)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e:#}"))
+    }
+
+    async fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let e = self
+            .call("POST", "/element", Some(json!({"using": "css selector", "value": css})))
+            .await;
+        e[ELEMENT].as_str().expect("an element reference").to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css).await;
+        self.call("POST", &format!("/element/{e}/clear"), Some(json!({}))).await;
+        self.call("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })))
+            .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.element(css).await;
+        self.call("POST", &format!("/element/{e}/click"), Some(json!({}))).await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+            .await
+    }
+
+    async fn text(&self) -> String {
+        self.script("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until `script` returns true or a value other than false and
+    /// null (a page after a click that navigates, the offline queue).
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        jejak_testkit::wait_until(Instant::now() + Duration::from_secs(30), || async {
+            let v = self.script(script).await;
+            Ok((v.as_bool() == Some(true) || (!v.is_null() && v.as_bool().is_none())).then_some(v))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"))
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let shot = self.call("GET", "/screenshot", None).await;
+        let png = base64(shot.as_str().expect("base64 screenshot")).expect("decode the screenshot");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        std::fs::write(dir.join(format!("console-{name}.png")), &png).expect("save the screenshot");
+    }
+
+    /// Fills the receive form for `lot` (of paddy from the Tani Maju farmers).
+    async fn fill_receipt(&self, lot: &str, quantity: &str) {
+        self.type_into("#lot_id", lot).await;
+        self.click(&format!("#product_id option[value='{PADDY}']")).await;
+        self.type_into("#quantity", quantity).await;
+        self.click(&format!("#supplier_id option[value='{FARMERS_TANIMAJU}']"))
+            .await;
+        self.type_into("[id='origin.place']", "Desa Kendaldoyong").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_captures_on_a_tablet_online_and_offline() {
+    let binary = find(&["chromium", "chromium-browser"]).unwrap_or_else(|| panic!("chromium is missing: {INSTALL}"));
+    let demo = Demo::start().await;
+    let token = demo
+        .server
+        .issue_token(p::AccessRole::Operator, &[DEMAK], "", Duration::from_secs(3600))
+        .await
+        .expect("an operator token");
+    let driver = Driver::start().expect("start chromedriver");
+    let session = driver
+        .call(
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": binary,
+                    // A tablet's screen: 800 CSS pixels wide.
+                    "args": [
+                        "--window-size=800,1280",
+                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                        format!("--user-data-dir={}", driver._profile.path().display()),
+                    ],
+                },
+            }}})),
+        )
+        .await
+        .expect("a browser session");
+    let tab = Tab {
+        driver: &driver,
+        session: format!("/session/{}", session["sessionId"].as_str().expect("session id")),
+    };
+    let base = &demo.server.url;
+
+    // Sign in by token.
+    tab.open(&format!("{base}/console")).await;
+    tab.wait_for("the sign-in page", "return document.getElementById('token') !== null;")
+        .await;
+    tab.screenshot("01-sign-in").await;
+    tab.type_into("#token", &token).await;
+    tab.click("form[action='/console/masuk'] button[type=submit]").await;
+    tab.wait_for("signed in", "return document.querySelector('nav.stations') !== null;")
+        .await;
+    assert!(tab.text().await.contains("Terima bahan"), "{}", tab.text().await);
+    tab.screenshot("02-stations").await;
+
+    // Receive paddy by filling the form.
+    tab.click("a[href='/console/terima']").await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.fill_receipt("TAB-GKP-01", "1500").await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("recorded", "return document.querySelector('p.recorded') !== null;")
+        .await;
+    let text = tab.text().await;
+    assert!(text.contains("Tercatat") && text.contains("TAB-GKP-01"), "{text}");
+    tab.screenshot("03-received").await;
+
+    // A refusal is shown next to its field, with what was typed kept.
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.fill_receipt("TAB-GKP-02", "0").await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("refused", "return document.querySelector('.field.refused') !== null;")
+        .await;
+    let next_to = tab
+        .script("const e = document.querySelector('.field.refused'); return e ? e.innerText : null;")
+        .await;
+    assert!(
+        next_to
+            .as_str()
+            .is_some_and(|t| t.contains("Jumlah") && t.contains("Isian ini tidak benar")),
+        "{next_to}: {}",
+        tab.script("return document.querySelector('main').innerHTML;").await
+    );
+    let kept = tab.script("return document.getElementById('lot_id').value;").await;
+    assert_eq!(kept, "TAB-GKP-02");
+    tab.screenshot("04-refused").await;
+
+    // Offline: two receipts wait in the browser, then are sent once each.
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.wait_for(
+        "the service worker controls the page",
+        "return navigator.serviceWorker && navigator.serviceWorker.controller !== null;",
+    )
+    .await;
+    let before = demo.position().await;
+    tab.call(
+        "POST",
+        "/chromium/network_conditions",
+        Some(json!({"network_conditions": {"offline": true, "latency": 0, "download_throughput": -1, "upload_throughput": -1}})),
+    )
+    .await;
+    tab.wait_for("the page knows it is offline", "return navigator.onLine === false;")
+        .await;
+    for lot in ["TAB-GKP-03", "TAB-GKP-04"] {
+        tab.fill_receipt(lot, "700").await;
+        tab.click("form.capture button[type=submit]").await;
+    }
+    let pending = tab
+        .wait_for(
+            "two captures pending",
+            "const l = document.querySelectorAll('#pending-list li'); return l.length === 2 ? l.length : false;",
+        )
+        .await;
+    assert_eq!(pending, 2);
+    assert!(tab.text().await.contains("Menunggu jaringan"));
+    assert_eq!(
+        demo.position().await,
+        before,
+        "nothing reached the server while offline"
+    );
+    tab.screenshot("05-offline-pending").await;
+
+    tab.call(
+        "POST",
+        "/chromium/network_conditions",
+        Some(json!({"network_conditions": {"offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": -1}})),
+    )
+    .await;
+    tab.script("window.dispatchEvent(new Event('online')); return true;")
+        .await;
+    tab.wait_for(
+        "the queue is empty",
+        "return document.querySelectorAll('#pending-list li').length === 0;",
+    )
+    .await;
+    tab.screenshot("06-back-online").await;
+    let mut trace = demo.server.trace().await.expect("a trace client");
+    for lot in ["TAB-GKP-03", "TAB-GKP-04"] {
+        let l = trace
+            .get_lot(p::GetLotRequest { lot_id: lot.into() })
+            .await
+            .unwrap_or_else(|e| panic!("{lot} was recorded: {e}"))
+            .into_inner();
+        assert_eq!(l.quantity.expect("a quantity").value, "700");
+    }
+    assert_eq!(demo.position().await, before + 2, "each recorded once");
+    let _ = driver.call("DELETE", &tab.session, None).await;
+}
