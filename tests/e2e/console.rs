@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use jejak_proto::v1 as p;
-use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
 use jejak_testkit::{http_request, HttpReply, Server};
 
 use crate::support::Demo;
@@ -187,6 +187,60 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
         .expect("the lot")
         .into_inner();
     assert_eq!(lot.quantity.expect("a quantity").value, "1200");
+
+    // Milling two lots into one; more than a lot has left is refused next
+    // to that input, in the clerk's words.
+    let r = browser
+        .post("/console/terima", &receipt(&csrf, "cns-second", "CNS-GKP-02", "800"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let form = browser.get("/console/olah").await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.text().contains("CNS-GKP-01 — prd-dmk-gkp, sisa 1200 kg"),
+        "{}",
+        form.text()
+    );
+    let milling = |first: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("command_id", format!("cns-mill-{first}")),
+            ("facility_id", DEMAK.to_string()),
+            ("process_step", "pengeringan".to_string()),
+            ("line", "dryer-1".to_string()),
+            ("inputs[0].lot_id", "CNS-GKP-01".to_string()),
+            ("inputs[0].quantity", first.to_string()),
+            ("inputs[0].unit", "UNIT_KG".to_string()),
+            ("inputs[1].lot_id", "CNS-GKP-02".to_string()),
+            ("inputs[1].quantity", "800".to_string()),
+            ("inputs[1].unit", "UNIT_KG".to_string()),
+            ("outputs[0].lot_id", "CNS-GKG-01".to_string()),
+            ("outputs[0].product_id", DRIED_PADDY.to_string()),
+            ("outputs[0].quantity", "1700".to_string()),
+            ("outputs[0].unit", "UNIT_KG".to_string()),
+        ]
+    };
+    let too_much = milling("1500");
+    let too_much: Vec<(&str, &str)> = too_much.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let before_mill = demo.position().await;
+    let r = browser.post("/console/olah", &too_much).await;
+    assert_eq!(r.status, 422);
+    let page = r.text();
+    assert!(
+        page.contains("Lot CNS-GKP-01 tinggal 1200 kg; tidak bisa memakai 1500 kg"),
+        "{page}"
+    );
+    let quantity_field = page.split("<div class=\"field refused\">").nth(1).unwrap_or_default();
+    assert!(
+        quantity_field.contains("name=\"inputs[0].quantity\""),
+        "next to the first input: {page}"
+    );
+    assert_eq!(demo.position().await, before_mill, "a refused milling writes nothing");
+    let right = milling("1000");
+    let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = browser.post("/console/olah", &right).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/console/lot/CNS-GKG-01?dicatat=1"));
 
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");

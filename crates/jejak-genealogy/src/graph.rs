@@ -36,6 +36,11 @@ impl Interner {
     pub(crate) fn get(&self, i: u32) -> &str {
         self.strings.get(i as usize).map_or("", |s| s)
     }
+
+    /// The number of a string already interned.
+    pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
 }
 
 /// One input → output link of a transformation (or a transfer between facilities).

@@ -526,6 +526,32 @@ impl Genealogy {
         }
     }
 
+    /// Lots at `facility` that can still be used (not voided, usable
+    /// standing, something left), newest first, at most `limit`: (lot id,
+    /// product id, what is left). For the console's pickers; it walks
+    /// every lot.
+    pub fn open_lots_at(&self, facility: &str, limit: usize) -> Vec<(String, String, jejak_domain::Quantity)> {
+        let Some(f) = self.names.lookup(facility) else {
+            return Vec::new();
+        };
+        let mut open: Vec<&LotNode> = self
+            .lots
+            .iter()
+            .filter(|n| n.facility == f && !n.voided && n.standing.usable() && n.balance > Decimal::ZERO)
+            .collect();
+        open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        open.into_iter()
+            .take(limit)
+            .map(|n| {
+                (
+                    n.id.to_string(),
+                    self.names.get(n.product).to_string(),
+                    qty(n.balance, n.unit),
+                )
+            })
+            .collect()
+    }
+
     /// The log position of an event, if the projection has applied it.
     pub fn event_position(&self, event_id: &str) -> Option<u64> {
         self.events.get(event_id).map(|e| e.position)

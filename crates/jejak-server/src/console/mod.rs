@@ -73,6 +73,10 @@ pub fn routes<L: ReadLog, S: Engine>(
             "/console/status",
             axum::routing::get(status_form::<L, S>).post(change_status::<L, S>),
         )
+        .route(
+            "/console/olah",
+            axum::routing::get(process_form::<L, S>).post(process::<L, S>),
+        )
         .route("/console/lot/{id}", axum::routing::get(lot::<L, S>))
         .route("/console/cari", axum::routing::get(search::<L, S>))
         .route("/console/style.css", axum::routing::get(style))
@@ -228,6 +232,7 @@ fn may_capture(caller: &Caller, lang: Lang, facility: &str) -> Result<(), Shown>
         Some(r) => Err(Shown {
             field: Some("facility_id".into()),
             message: text::refusal(lang, r.code, None, None, &r.message).message,
+            rule: None,
         }),
     }
 }
@@ -323,12 +328,141 @@ fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
             .map(|x| (x.id.clone(), x.name.clone()))
             .collect()
     };
+    let open_lots = md
+        .facilities
+        .iter()
+        .filter(|f| caller.capture_refusal(&f.id).is_none())
+        .flat_map(|f| g.open_lots_at(&f.id, 200))
+        .map(|(lot, product, left)| (lot.clone(), format!("{lot} — {product}, sisa {left}")))
+        .collect();
     pages::Choices {
         facilities,
         products,
         owners: parties(jejak_domain::PartyRole::Ukm),
         suppliers: parties(jejak_domain::PartyRole::Supplier),
+        open_lots,
     }
+}
+
+/// Rows of a processing form.
+pub(crate) const INPUT_ROWS: usize = 3;
+
+/// The input a mass-balance refusal concerns, told as a clerk says it:
+/// "Lot DMK-GKG-260902-01 tinggal 10 kg; tidak bisa memakai 15 kg".
+async fn too_little<L: ReadLog>(
+    reader: &Reader<L>,
+    caller: &Caller,
+    lang: Lang,
+    inputs: &[(String, String, p::Unit)],
+) -> Option<Shown> {
+    for (i, (lot, value, unit)) in inputs.iter().enumerate() {
+        let Ok(l) = reader.lot(&caller.view(), lot).await else {
+            continue;
+        };
+        let Some(left) = l.balance else { continue };
+        let Some(unit) = jejak_domain::Unit::ALL
+            .into_iter()
+            .find(|u| jejak_proto::unit_to_proto(*u) == *unit)
+        else {
+            continue;
+        };
+        let Ok(wanted) = jejak_domain::Quantity::parse("quantity", value, unit) else {
+            continue;
+        };
+        let Ok(in_lot_unit) = wanted.convert(left.unit()) else {
+            continue;
+        };
+        if in_lot_unit.value() > left.value() {
+            return Some(Shown {
+                field: Some(format!("inputs[{i}].quantity")),
+                message: text::too_little(lang, lot, &left.to_string(), &wanted.to_string()),
+                rule: Some("mass-balance".into()),
+            });
+        }
+    }
+    None
+}
+
+async fn process_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    html(
+        StatusCode::OK,
+        pages::process(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+async fn process<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let unit = |name: &str| p::Unit::from_str_name(&f(name)).unwrap_or(p::Unit::Unspecified);
+    let rows: Vec<(String, String, p::Unit)> = (0..INPUT_ROWS)
+        .map(|i| {
+            (
+                f(&format!("inputs[{i}].lot_id")),
+                f(&format!("inputs[{i}].quantity")),
+                unit(&format!("inputs[{i}].unit")),
+            )
+        })
+        .filter(|(lot, _, _)| !lot.is_empty())
+        .collect();
+    let kind = p::command::Kind::ProcessLots(p::ProcessLotsRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        process_step: f("process_step"),
+        line: f("line"),
+        inputs: rows
+            .iter()
+            .map(|(lot, value, unit)| p::LotInput {
+                lot_id: lot.clone(),
+                quantity: Some(p::Quantity {
+                    value: value.clone(),
+                    unit: *unit as i32,
+                }),
+            })
+            .collect(),
+        outputs: vec![p::LotOutput {
+            lot_id: f("outputs[0].lot_id"),
+            product_id: f("outputs[0].product_id"),
+            quantity: Some(p::Quantity {
+                value: f("outputs[0].quantity"),
+                unit: unit("outputs[0].unit") as i32,
+            }),
+            owner_id: f("outputs[0].owner_id"),
+        }],
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match outcome {
+        Err(shown) if shown.rule.as_deref() == Some("mass-balance") => {
+            // A mass-balance refusal: said of the input it concerns.
+            match too_little(&c.reader, &s.caller, lang, &rows).await {
+                Some(better) => Err(better),
+                None => Err(shown),
+            }
+        }
+        other => other,
+    };
+    let lot = f("outputs[0].lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    answered(&headers, outcome, &lot, |shown| {
+        pages::process(&s.session, &choices, &fields, Some(shown))
+    })
 }
 
 /// A page for a capture station, or the sign-in page / a refusal for a

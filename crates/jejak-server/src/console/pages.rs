@@ -14,6 +14,8 @@ pub(super) struct Choices {
     pub(super) products: Vec<(String, String)>,
     pub(super) owners: Vec<(String, String)>,
     pub(super) suppliers: Vec<(String, String)>,
+    /// Lots that can be used, with what is left of each.
+    pub(super) open_lots: Vec<(String, String)>,
 }
 
 fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -109,6 +111,7 @@ pub(super) fn home(session: &Session, caller: &Caller) -> Markup {
             @if captures {
                 nav.stations {
                     a href="/console/terima" { (lang.pick("Terima bahan", "Receive material")) }
+                    a href="/console/olah" { (lang.pick("Olah (giling, potong, rakit)", "Process (mill, cut, assemble)")) }
                     a href="/console/status" { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
                 }
             } @else {
@@ -294,6 +297,73 @@ pub(super) fn lot(
                         }
                     }
                 }
+            }
+        },
+    )
+}
+
+pub(super) fn process(
+    session: &Session,
+    choices: &Choices,
+    fields: &[(String, String)],
+    shown: Option<&Shown>,
+) -> Markup {
+    let lang = session.lang;
+    let units: Vec<(String, String)> = UNITS.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mut lots = vec![(String::new(), lang.pick("— pilih lot —", "— pick a lot —").to_string())];
+    lots.extend(choices.open_lots.iter().cloned());
+    let mut owners = vec![(
+        String::new(),
+        lang.pick("pemilik masukan pertama", "owner of the first input")
+            .to_string(),
+    )];
+    owners.extend(choices.owners.iter().cloned());
+    let rows = super::INPUT_ROWS;
+    let mut names: Vec<String> = ["facility_id", "process_step", "line"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for i in 0..rows {
+        names.push(format!("inputs[{i}].lot_id"));
+        names.push(format!("inputs[{i}].quantity"));
+    }
+    for n in ["lot_id", "product_id", "quantity", "owner_id"] {
+        names.push(format!("outputs[0].{n}"));
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    layout(
+        lang,
+        lang.pick("Olah", "Process"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Olah: masukan menjadi keluaran", "Process: inputs into an output")) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/olah" data-offline="process" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (input("process_step", lang.pick("Tahap (mis. giling)", "Step (e.g. milling)"), value(fields, "process_step"), shown, "text"))
+                (input("line", lang.pick("Lini / mesin", "Line / machine"), value(fields, "line"), shown, "text"))
+                h2 { (lang.pick("Masukan", "Inputs")) }
+                @for i in 0..rows {
+                    @let lot = format!("inputs[{i}].lot_id");
+                    @let quantity = format!("inputs[{i}].quantity");
+                    @let unit = format!("inputs[{i}].unit");
+                    (select(&lot, lang.pick("Lot", "Lot"), &lots, value(fields, &lot), shown))
+                    div.pair {
+                        (input(&quantity, lang.pick("Jumlah dipakai", "Quantity used"), value(fields, &quantity), shown, "text"))
+                        (select(&unit, lang.pick("Satuan", "Unit"), &units, value(fields, &unit), shown))
+                    }
+                }
+                h2 { (lang.pick("Keluaran", "Output")) }
+                (input("outputs[0].lot_id", lang.pick("Nomor lot baru", "New lot number"), value(fields, "outputs[0].lot_id"), shown, "text"))
+                (select("outputs[0].product_id", lang.pick("Produk", "Product"), &choices.products, value(fields, "outputs[0].product_id"), shown))
+                div.pair {
+                    (input("outputs[0].quantity", lang.pick("Jumlah", "Quantity"), value(fields, "outputs[0].quantity"), shown, "text"))
+                    (select("outputs[0].unit", lang.pick("Satuan", "Unit"), &units, value(fields, "outputs[0].unit"), shown))
+                }
+                (select("outputs[0].owner_id", lang.pick("Pemilik", "Owner"), &owners, value(fields, "outputs[0].owner_id"), shown))
+                button type="submit" { (lang.pick("Catat pengolahan", "Record the processing")) }
             }
         },
     )

@@ -41,6 +41,8 @@ impl Lang {
 pub struct Shown {
     pub field: Option<String>,
     pub message: String,
+    /// The write-side rule that refused, if one did.
+    pub rule: Option<String>,
 }
 
 /// The form field a refusal's field path concerns: a quantity's parts are
@@ -85,6 +87,7 @@ pub fn refusal(lang: Lang, code: ErrorCode, rule: Option<&str>, field: Option<&s
     Shown {
         field: field.map(form_field),
         message: format!("{said}: {detail}"),
+        rule: rule.map(str::to_string),
     }
 }
 
