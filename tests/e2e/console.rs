@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use jejak_proto::v1 as p;
-use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+use jejak_server::demo::ids::{
+    DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, PADDY_INTAKE_STANDARD, RICE_BUYER, UKM_BERKAH,
+};
 use jejak_testkit::{http_request, HttpReply, Server};
 
 use crate::support::Demo;
@@ -241,6 +243,58 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     let r = browser.post("/console/olah", &right).await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/console/lot/CNS-GKG-01?dicatat=1"));
+
+    // Inspecting: the standard's parameters with their limits; the verdict
+    // on the lot's page as soon as it is recorded.
+    let form = browser
+        .get(&format!("/console/periksa?standard_id={PADDY_INTAKE_STANDARD}"))
+        .await;
+    assert!(form.text().contains("Kadar air (≤ 25 %)"), "{}", form.text());
+    let r = browser
+        .post(
+            "/console/periksa",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-inspect"),
+                ("standard_id", PADDY_INTAKE_STANDARD),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-GKP-01"),
+                ("m.kadar_air", "27.5"),
+                ("m.hampa_kotoran", "4"),
+                ("inspector", "Bu Siti"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let lot = browser.get("/console/lot/CNS-GKP-01").await;
+    assert!(lot.text().contains("tidak memenuhi syarat"), "{}", lot.text());
+
+    // Shipping the dried paddy with its due diligence statement.
+    let r = browser
+        .post(
+            "/console/kirim",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-ship"),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-GKG-01"),
+                ("quantity", "300"),
+                ("unit", "UNIT_KG"),
+                ("consignee_id", RICE_BUYER),
+                ("document", "SJ-CNS-01"),
+                ("dds_reference", "26IDCNS0001"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let shipped = trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "CNS-GKG-01".into(),
+        })
+        .await
+        .expect("the lot")
+        .into_inner();
+    assert_eq!(shipped.shipments[0].dds_reference, "26IDCNS0001");
 
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");

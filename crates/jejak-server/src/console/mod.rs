@@ -77,6 +77,14 @@ pub fn routes<L: ReadLog, S: Engine>(
             "/console/olah",
             axum::routing::get(process_form::<L, S>).post(process::<L, S>),
         )
+        .route(
+            "/console/periksa",
+            axum::routing::get(inspect_form::<L, S>).post(inspect::<L, S>),
+        )
+        .route(
+            "/console/kirim",
+            axum::routing::get(ship_form::<L, S>).post(ship::<L, S>),
+        )
         .route("/console/lot/{id}", axum::routing::get(lot::<L, S>))
         .route("/console/cari", axum::routing::get(search::<L, S>))
         .route("/console/style.css", axum::routing::get(style))
@@ -340,8 +348,133 @@ fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
         products,
         owners: parties(jejak_domain::PartyRole::Ukm),
         suppliers: parties(jejak_domain::PartyRole::Supplier),
+        customers: {
+            let mut c: Vec<(String, String)> = parties(jejak_domain::PartyRole::Customer);
+            c.extend(parties(jejak_domain::PartyRole::Operator));
+            c
+        },
         open_lots,
+        standards: md.standards.iter().map(|x| (*x).clone()).collect(),
     }
+}
+
+async fn inspect_form<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let mut fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    fields.extend(form(raw.unwrap_or_default().as_bytes()));
+    html(
+        StatusCode::OK,
+        pages::inspect(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+async fn inspect<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let choices = choices(&c.reader, &s.caller);
+    let standard = choices.standards.iter().find(|x| x.id == f("standard_id"));
+    let measurements = standard
+        .map(|st| {
+            st.parameters
+                .iter()
+                .filter(|prm| !f(&format!("m.{}", prm.code)).is_empty())
+                .map(|prm| p::Measurement {
+                    parameter: prm.code.clone(),
+                    value: f(&format!("m.{}", prm.code)),
+                    unit: prm.unit.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let kind = p::command::Kind::InspectLot(p::InspectLotRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        lot_id: f("lot_id"),
+        standard_id: f("standard_id"),
+        measurements,
+        inspector: f("inspector"),
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let lot = f("lot_id");
+    answered(&headers, outcome, &lot, |shown| {
+        pages::inspect(&s.session, &choices, &fields, Some(shown))
+    })
+}
+
+async fn ship_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    html(
+        StatusCode::OK,
+        pages::ship(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+async fn ship<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let unit = p::Unit::from_str_name(&f("unit")).unwrap_or(p::Unit::Unspecified);
+    let quantity = (!f("quantity").is_empty()).then(|| p::Quantity {
+        value: f("quantity"),
+        unit: unit as i32,
+    });
+    let serials: Vec<String> = f("package_serials")
+        .split(|ch: char| ch == ',' || ch.is_whitespace())
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect();
+    let kind = p::command::Kind::ShipLot(p::ShipLotRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        lot_id: f("lot_id"),
+        quantity,
+        package_serials: serials,
+        consignee_id: f("consignee_id"),
+        document: f("document"),
+        dds_reference: f("dds_reference"),
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let lot = f("lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    answered(&headers, outcome, &lot, |shown| {
+        pages::ship(&s.session, &choices, &fields, Some(shown))
+    })
 }
 
 /// Rows of a processing form.

@@ -16,6 +16,9 @@ pub(super) struct Choices {
     pub(super) suppliers: Vec<(String, String)>,
     /// Lots that can be used, with what is left of each.
     pub(super) open_lots: Vec<(String, String)>,
+    /// Who may receive a shipment: customers and other facilities' operators.
+    pub(super) customers: Vec<(String, String)>,
+    pub(super) standards: Vec<jejak_domain::QualityStandard>,
 }
 
 fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -111,7 +114,9 @@ pub(super) fn home(session: &Session, caller: &Caller) -> Markup {
             @if captures {
                 nav.stations {
                     a href="/console/terima" { (lang.pick("Terima bahan", "Receive material")) }
+                    a href="/console/periksa" { (lang.pick("Periksa mutu", "Inspect")) }
                     a href="/console/olah" { (lang.pick("Olah (giling, potong, rakit)", "Process (mill, cut, assemble)")) }
+                    a href="/console/kirim" { (lang.pick("Kirim", "Ship")) }
                     a href="/console/status" { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
                 }
             } @else {
@@ -281,6 +286,19 @@ pub(super) fn lot(
                 @if let Some(q) = &l.quantity { dt { (lang.pick("Jumlah", "Quantity")) } dd { (q) } }
                 @if let Some(b) = &l.balance { dt { (lang.pick("Sisa", "Left")) } dd { (b) } }
                 dt { (lang.pick("Status", "Status")) } dd { (l.status.label()) }
+                @if let Some(v) = l.verdict {
+                    dt { (lang.pick("Hasil uji", "Verdict")) }
+                    dd.verdict {
+                        (match (v, lang) {
+                            (jejak_domain::Verdict::Conformant, Lang::Id) => "memenuhi syarat",
+                            (jejak_domain::Verdict::NonConformant, Lang::Id) => "tidak memenuhi syarat",
+                            (jejak_domain::Verdict::Hold, Lang::Id) => "ditahan untuk diperiksa",
+                            (jejak_domain::Verdict::Conformant, Lang::En) => "conformant",
+                            (jejak_domain::Verdict::NonConformant, Lang::En) => "non-conformant",
+                            (jejak_domain::Verdict::Hold, Lang::En) => "on hold for review",
+                        })
+                    }
+                }
                 @if !l.origin.place.is_empty() { dt { (lang.pick("Asal", "Origin")) } dd { (l.origin.place) } }
             }
             @if let Some(s) = shares {
@@ -364,6 +382,103 @@ pub(super) fn process(
                 }
                 (select("outputs[0].owner_id", lang.pick("Pemilik", "Owner"), &owners, value(fields, "outputs[0].owner_id"), shown))
                 button type="submit" { (lang.pick("Catat pengolahan", "Record the processing")) }
+            }
+        },
+    )
+}
+
+pub(super) fn inspect(
+    session: &Session,
+    choices: &Choices,
+    fields: &[(String, String)],
+    shown: Option<&Shown>,
+) -> Markup {
+    let lang = session.lang;
+    let standards: Vec<(String, String)> = choices
+        .standards
+        .iter()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
+    let chosen = choices.standards.iter().find(|s| s.id == value(fields, "standard_id"));
+    let mut lots = vec![(String::new(), lang.pick("— pilih lot —", "— pick a lot —").to_string())];
+    lots.extend(choices.open_lots.iter().cloned());
+    let names = ["facility_id", "lot_id", "standard_id", "inspector", "measurements"];
+    layout(
+        lang,
+        lang.pick("Periksa mutu", "Inspect"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Periksa mutu", "Inspect")) }
+            (general(shown, &names))
+            @match chosen {
+                None => {
+                    form method="get" action="/console/periksa" {
+                        (select("standard_id", lang.pick("Standar mutu", "Quality standard"), &standards, "", None))
+                        button type="submit" { (lang.pick("Lanjut", "Next")) }
+                    }
+                }
+                Some(standard) => {
+                    form.capture method="post" action="/console/periksa" data-offline="inspect" {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                        input type="hidden" name="standard_id" value=(standard.id);
+                        p { strong { (standard.name) } " · " (standard.reference) }
+                        (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                        (select("lot_id", lang.pick("Lot", "Lot"), &lots, value(fields, "lot_id"), shown))
+                        @for prm in &standard.parameters {
+                            @let name = format!("m.{}", prm.code);
+                            @let limits = match (&prm.min, &prm.max) {
+                                (Some(a), Some(b)) => format!(" ({a}–{b} {})", prm.unit),
+                                (Some(a), None) => format!(" (≥ {a} {})", prm.unit),
+                                (None, Some(b)) => format!(" (≤ {b} {})", prm.unit),
+                                (None, None) => format!(" ({})", prm.unit),
+                            };
+                            (input(&name, &format!("{}{limits}", prm.name), value(fields, &name), shown, "text"))
+                        }
+                        (input("inspector", lang.pick("Pemeriksa", "Inspector"), value(fields, "inspector"), shown, "text"))
+                        button type="submit" { (lang.pick("Catat pemeriksaan", "Record the inspection")) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(super) fn ship(session: &Session, choices: &Choices, fields: &[(String, String)], shown: Option<&Shown>) -> Markup {
+    let lang = session.lang;
+    let units: Vec<(String, String)> = UNITS.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mut lots = vec![(String::new(), lang.pick("— pilih lot —", "— pick a lot —").to_string())];
+    lots.extend(choices.open_lots.iter().cloned());
+    let names = [
+        "facility_id",
+        "lot_id",
+        "quantity",
+        "package_serials",
+        "consignee_id",
+        "document",
+        "dds_reference",
+    ];
+    layout(
+        lang,
+        lang.pick("Kirim", "Ship"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Kirim", "Ship")) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/kirim" data-offline="ship" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (select("lot_id", lang.pick("Lot", "Lot"), &lots, value(fields, "lot_id"), shown))
+                div.pair {
+                    (input("quantity", lang.pick("Jumlah curah", "Bulk quantity"), value(fields, "quantity"), shown, "text"))
+                    (select("unit", lang.pick("Satuan", "Unit"), &units, value(fields, "unit"), shown))
+                }
+                (input("package_serials", lang.pick("Nomor seri kemasan (pisahkan dengan koma)", "Package serials (comma-separated)"), value(fields, "package_serials"), shown, "text"))
+                (select("consignee_id", lang.pick("Penerima", "Consignee"), &choices.customers, value(fields, "consignee_id"), shown))
+                (input("document", lang.pick("Surat jalan / faktur", "Delivery note / invoice"), value(fields, "document"), shown, "text"))
+                (input("dds_reference", lang.pick("Nomor DDS EUDR (jika ada)", "EUDR DDS reference (if any)"), value(fields, "dds_reference"), shown, "text"))
+                button type="submit" { (lang.pick("Catat pengiriman", "Record the shipment")) }
             }
         },
     )
