@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use jejak_proto::v1 as p;
 use jejak_server::demo::ids::{
-    DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, PADDY_INTAKE_STANDARD, RICE_BUYER, UKM_BERKAH,
+    DEMAK, DRIED_PADDY, FARMERS_TANIMAJU, PADDY, PADDY_INTAKE_STANDARD, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN,
+    RICE_BUYER, UKM_BERKAH,
 };
 use jejak_testkit::{http_request, HttpReply, Server};
 
@@ -295,6 +296,68 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
         .expect("the lot")
         .into_inner();
     assert_eq!(shipped.shipments[0].dds_reference, "26IDCNS0001");
+
+    // Packing: serials made from a prefix, and the label sheet as a PDF.
+    let mut rice = receipt(&csrf, "cns-rice", "CNS-BP-01", "100");
+    rice[4] = ("product_id", PREMIUM_RICE_5KG);
+    let r = browser.post("/console/terima", &rice).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = browser
+        .post(
+            "/console/kemas",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-pack"),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-BP-01"),
+                ("gtin", PREMIUM_RICE_GTIN),
+                ("count", "4"),
+                ("quantity", "5"),
+                ("unit", "UNIT_KG"),
+                ("serial_prefix", "CNS5P-"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = browser.get("/console/lot/CNS-BP-01").await;
+    assert!(
+        page.text().contains("/console/lot/CNS-BP-01/label.pdf"),
+        "{}",
+        page.text()
+    );
+    let packed = trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "CNS-BP-01".into(),
+        })
+        .await
+        .expect("the lot")
+        .into_inner();
+    let serials: Vec<&str> = packed.packages.iter().map(|pk| pk.serial.as_str()).collect();
+    assert_eq!(
+        serials,
+        ["CNS5P-000001", "CNS5P-000002", "CNS5P-000003", "CNS5P-000004"]
+    );
+    let pdf = browser.get("/console/lot/CNS-BP-01/label.pdf").await;
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(pdf.body.starts_with(b"%PDF-"), "a PDF");
+
+    // Voiding the inspection with a reason: the lot's history shows it voided.
+    let r = browser
+        .post(
+            "/console/batal",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-void"),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-GKP-01"),
+                ("event_id", "cns-inspect"),
+                ("reason", "alat ukur kadar air belum dikalibrasi"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = browser.get("/console/lot/CNS-GKP-01").await.text();
+    assert!(page.contains("cns-inspect · dibatalkan"), "{page}");
 
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");

@@ -382,7 +382,7 @@ async fn run_embedded(
                     Some(writer.clone()),
                     tokens.clone(),
                     access.clock.clone(),
-                    access.tls.is_some(),
+                    (access.tls.is_some(), access.public_base.clone()),
                 ))
                 .merge(
                     Resolver::new(
@@ -636,7 +636,7 @@ async fn run_nats(
             writer.clone(),
             tokens.clone(),
             access.clock.clone(),
-            access.tls.is_some(),
+            (access.tls.is_some(), access.public_base.clone()),
         ));
         http = http.merge(Resolver::new(r, access.public_base.clone(), access.tls.is_some(), observer()).routes());
     }

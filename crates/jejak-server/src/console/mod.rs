@@ -42,6 +42,8 @@ pub struct Console<L, S> {
     sessions: Sessions,
     /// Served over TLS: the cookie is Secure.
     secure: bool,
+    /// Where label URIs point (`--public-base`); the request's host without.
+    public_base: Option<String>,
 }
 
 type Shared<L, S> = Arc<Console<L, S>>;
@@ -52,13 +54,14 @@ pub fn routes<L: ReadLog, S: Engine>(
     writer: Option<Arc<S>>,
     tokens: Arc<jejak_domain::TokenTable>,
     clock: jejak_domain::SharedClock,
-    secure: bool,
+    (secure, public_base): (bool, Option<String>),
 ) -> axum::Router {
     let state = Arc::new(Console {
         reader,
         writer,
         sessions: Sessions::new(tokens, clock),
         secure,
+        public_base,
     });
     axum::Router::new()
         .route("/console", axum::routing::get(home::<L, S>))
@@ -85,6 +88,15 @@ pub fn routes<L: ReadLog, S: Engine>(
             "/console/kirim",
             axum::routing::get(ship_form::<L, S>).post(ship::<L, S>),
         )
+        .route(
+            "/console/kemas",
+            axum::routing::get(pack_form::<L, S>).post(pack::<L, S>),
+        )
+        .route(
+            "/console/batal",
+            axum::routing::get(void_form::<L, S>).post(void::<L, S>),
+        )
+        .route("/console/lot/{id}/label.pdf", axum::routing::get(label_sheet::<L, S>))
         .route("/console/lot/{id}", axum::routing::get(lot::<L, S>))
         .route("/console/cari", axum::routing::get(search::<L, S>))
         .route("/console/style.css", axum::routing::get(style))
@@ -355,6 +367,11 @@ fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
         },
         open_lots,
         standards: md.standards.iter().map(|x| (*x).clone()).collect(),
+        gtins: md
+            .products
+            .iter()
+            .filter_map(|x| x.gtin.as_ref().map(|g| (g.to_string(), x.name.clone())))
+            .collect(),
     }
 }
 
@@ -827,4 +844,203 @@ async fn search<L: ReadLog, S: Engine>(
             )
         }
     }
+}
+
+async fn pack_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    html(
+        StatusCode::OK,
+        pages::pack(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+/// Most units one packing form makes.
+const MAX_UNITS: u32 = 10_000;
+
+async fn pack<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let lot = f("lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    let count = match f("count").parse::<u32>() {
+        Ok(n) if (1..=MAX_UNITS).contains(&n) => n,
+        _ => {
+            let shown = Shown {
+                field: Some("count".into()),
+                message: lang
+                    .pick(
+                        "Jumlah kemasan harus 1 sampai 10.000",
+                        "The number of units must be 1 to 10,000",
+                    )
+                    .into(),
+                rule: None,
+            };
+            return answered(&headers, Err(shown), &lot, |shown| {
+                pages::pack(&s.session, &choices, &fields, Some(shown))
+            });
+        }
+    };
+    // Serials go on from the lot's packages: prefix and a six-digit number.
+    let already = c
+        .reader
+        .lot(&s.caller.view(), &lot)
+        .await
+        .map_or(0, |l| l.packages.len() as u32);
+    let unit = p::Unit::from_str_name(&f("unit")).unwrap_or(p::Unit::Unspecified);
+    let packages = (already + 1..=already + count)
+        .map(|n| p::Package {
+            serial: format!("{}{n:06}", f("serial_prefix")),
+            quantity: Some(p::Quantity {
+                value: f("quantity"),
+                unit: unit as i32,
+            }),
+        })
+        .collect();
+    let kind = p::command::Kind::PackLot(p::PackLotRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        lot_id: lot.clone(),
+        gtin: f("gtin"),
+        packages,
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    answered(&headers, outcome, &lot, |shown| {
+        pages::pack(&s.session, &choices, &fields, Some(shown))
+    })
+}
+
+/// The lot's label sheet: A4 pages of 3 × 8 labels, each with the QR code
+/// of its unit's GS1 Digital Link.
+async fn label_sheet<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let Some(s) = c.signed(&headers) else {
+        return redirect(PREFIX);
+    };
+    let lang = s.session.lang;
+    let lot = match c.reader.lot(&s.caller.view(), &id).await {
+        Ok(l) => l,
+        Err(e) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(lang, "Label", &shown(lang, &e).message),
+            )
+        }
+    };
+    let base = match &c.public_base {
+        Some(b) => b.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("{}://{host}", if c.secure { "https" } else { "http" })
+        }
+    };
+    let labels: Vec<jejak_label::Label> = lot
+        .packages
+        .iter()
+        .filter(|pk| pk.label.starts_with("/01/"))
+        .map(|pk| {
+            jejak_label::Label::new(
+                format!("{}{}", base.trim_end_matches('/'), pk.label),
+                lot.product.name.clone(),
+                &pk.gtin,
+                &lot.lot_id,
+                Some(&pk.serial),
+            )
+        })
+        .collect();
+    if labels.is_empty() {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                lang,
+                "Label",
+                lang.pick("Lot ini belum dikemas.", "This lot has no packed units."),
+            ),
+        );
+    }
+    match jejak_label::sheet_pdf(&labels) {
+        Ok(pdf) => {
+            let mut r = pdf.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"label-{}.pdf\"", lot.lot_id)) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            secured(r)
+        }
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::message(lang, "Label", &e.to_string()),
+        ),
+    }
+}
+
+async fn void_form<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let mut fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    fields.extend(form(raw.unwrap_or_default().as_bytes()));
+    html(
+        StatusCode::OK,
+        pages::void(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
+async fn void<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let f = |name: &str| field(&fields, name).trim().to_string();
+    let kind = p::command::Kind::VoidEvent(p::VoidEventRequest {
+        command_id: f("command_id"),
+        facility_id: f("facility_id"),
+        event_id: f("event_id"),
+        reason: f("reason"),
+        replacement_event_id: f("replacement_event_id"),
+        ..Default::default()
+    });
+    let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
+        Ok(()) => c.submit(&s.caller, lang, kind).await,
+        Err(e) => Err(e),
+    };
+    let lot = f("lot_id");
+    let choices = choices(&c.reader, &s.caller);
+    answered(&headers, outcome, &lot, |shown| {
+        pages::void(&s.session, &choices, &fields, Some(shown))
+    })
 }

@@ -19,6 +19,8 @@ pub(super) struct Choices {
     /// Who may receive a shipment: customers and other facilities' operators.
     pub(super) customers: Vec<(String, String)>,
     pub(super) standards: Vec<jejak_domain::QualityStandard>,
+    /// Products with a GTIN: (GTIN, name).
+    pub(super) gtins: Vec<(String, String)>,
 }
 
 fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -116,7 +118,9 @@ pub(super) fn home(session: &Session, caller: &Caller) -> Markup {
                     a href="/console/terima" { (lang.pick("Terima bahan", "Receive material")) }
                     a href="/console/periksa" { (lang.pick("Periksa mutu", "Inspect")) }
                     a href="/console/olah" { (lang.pick("Olah (giling, potong, rakit)", "Process (mill, cut, assemble)")) }
+                    a href="/console/kemas" { (lang.pick("Kemas dan cetak label", "Pack and print labels")) }
                     a href="/console/kirim" { (lang.pick("Kirim", "Ship")) }
+                    a href="/console/batal" { (lang.pick("Batalkan catatan", "Void a record")) }
                     a href="/console/status" { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
                 }
             } @else {
@@ -277,6 +281,9 @@ pub(super) fn lot(
         Some(session),
         html! {
             @if recorded { p.recorded role="status" { (lang.pick("Tercatat.", "Recorded.")) } }
+            @if !l.packages.is_empty() {
+                p { a.button href=(format!("/console/lot/{}/label.pdf", l.lot_id)) { (lang.pick("Cetak lembar label (PDF)", "Print the label sheet (PDF)")) } }
+            }
             h1 { (lang.pick("Lot ", "Lot ")) (l.lot_id) }
             dl {
                 dt { (lang.pick("Produk", "Product")) } dd { (l.product.name) " (" (l.product.id) ")" }
@@ -312,6 +319,12 @@ pub(super) fn lot(
                         li.voided[e.voided_by.is_some()] {
                             (e.event.kind()) " · " (e.event_id)
                             @if e.voided_by.is_some() { " · " (lang.pick("dibatalkan", "voided")) }
+                            @else if let Some(f) = e.event.facility_id() {
+                                " · "
+                                a href=(format!("/console/batal?event_id={}&facility_id={}&lot_id={}", e.event_id, f, l.lot_id)) {
+                                    (lang.pick("batalkan", "void"))
+                                }
+                            }
                         }
                     }
                 }
@@ -479,6 +492,78 @@ pub(super) fn ship(session: &Session, choices: &Choices, fields: &[(String, Stri
                 (input("document", lang.pick("Surat jalan / faktur", "Delivery note / invoice"), value(fields, "document"), shown, "text"))
                 (input("dds_reference", lang.pick("Nomor DDS EUDR (jika ada)", "EUDR DDS reference (if any)"), value(fields, "dds_reference"), shown, "text"))
                 button type="submit" { (lang.pick("Catat pengiriman", "Record the shipment")) }
+            }
+        },
+    )
+}
+
+pub(super) fn pack(session: &Session, choices: &Choices, fields: &[(String, String)], shown: Option<&Shown>) -> Markup {
+    let lang = session.lang;
+    let units: Vec<(String, String)> = UNITS.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mut lots = vec![(String::new(), lang.pick("— pilih lot —", "— pick a lot —").to_string())];
+    lots.extend(choices.open_lots.iter().cloned());
+    let gtins: Vec<(String, String)> = choices
+        .gtins
+        .iter()
+        .map(|(g, name)| (g.clone(), name.clone()))
+        .collect();
+    let names = [
+        "facility_id",
+        "lot_id",
+        "gtin",
+        "count",
+        "quantity",
+        "serial_prefix",
+        "packages",
+    ];
+    layout(
+        lang,
+        lang.pick("Kemas", "Pack"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Kemas dan cetak label", "Pack and print labels")) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/kemas" data-offline="pack" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (select("lot_id", lang.pick("Lot", "Lot"), &lots, value(fields, "lot_id"), shown))
+                (select("gtin", lang.pick("Produk kemasan (GTIN)", "Packed product (GTIN)"), &gtins, value(fields, "gtin"), shown))
+                (input("count", lang.pick("Jumlah kemasan", "Number of units"), value(fields, "count"), shown, "number"))
+                div.pair {
+                    (input("quantity", lang.pick("Isi per kemasan", "Per unit"), value(fields, "quantity"), shown, "text"))
+                    (select("unit", lang.pick("Satuan", "Unit"), &units, value(fields, "unit"), shown))
+                }
+                (input("serial_prefix", lang.pick("Awalan nomor seri (mis. DMK5P-)", "Serial prefix (e.g. DMK5P-)"), value(fields, "serial_prefix"), shown, "text"))
+                button type="submit" { (lang.pick("Catat pengemasan", "Record the packing")) }
+            }
+        },
+    )
+}
+
+pub(super) fn void(session: &Session, choices: &Choices, fields: &[(String, String)], shown: Option<&Shown>) -> Markup {
+    let lang = session.lang;
+    let names = ["facility_id", "event_id", "reason", "replacement_event_id"];
+    layout(
+        lang,
+        lang.pick("Batalkan catatan", "Void a record"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Batalkan catatan", "Void a record")) }
+            p.hint { (lang.pick(
+                "Catatan tidak dihapus: pembatalan dicatat dengan alasannya, dan catatan pengganti bisa disebut.",
+                "Nothing is erased: the void is recorded with its reason, and a replacing record may be named."
+            )) }
+            (general(shown, &names))
+            form.capture method="post" action="/console/batal" data-offline="void" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="command_id" value=(value(fields, "command_id"));
+                input type="hidden" name="lot_id" value=(value(fields, "lot_id"));
+                (select("facility_id", lang.pick("Fasilitas", "Facility"), &choices.facilities, value(fields, "facility_id"), shown))
+                (input("event_id", lang.pick("Catatan yang dibatalkan", "Record to void"), value(fields, "event_id"), shown, "text"))
+                (input("reason", lang.pick("Alasan", "Reason"), value(fields, "reason"), shown, "text"))
+                (input("replacement_event_id", lang.pick("Catatan pengganti (jika ada)", "Replacing record (if any)"), value(fields, "replacement_event_id"), shown, "text"))
+                button type="submit" { (lang.pick("Batalkan", "Void")) }
             }
         },
     )
