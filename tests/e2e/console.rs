@@ -244,6 +244,16 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     let r = browser.post("/console/olah", &right).await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/console/lot/CNS-GKG-01?dicatat=1"));
+    let page = browser.get("/console/lot/CNS-GKG-01").await.text();
+    for part in [
+        "Dibuat dari",
+        "/console/lot/CNS-GKP-01",
+        "/console/lot/CNS-GKP-02",
+        "Asal-usul (UKM)",
+    ] {
+        assert!(page.contains(part), "the lot page shows {part}: {page}");
+    }
+    assert!(!page.contains("style="), "no inline style (the CSP allows none)");
 
     // Inspecting: the standard's parameters with their limits; the verdict
     // on the lot's page as soon as it is recorded.
@@ -429,4 +439,63 @@ async fn a_member_reads_but_may_not_capture_and_a_revoked_token_ends_its_session
         .expect("revoked");
     let r = browser.get("/console").await;
     assert!(r.text().contains("Token akses"), "signed out: {}", r.text());
+}
+
+/// The QR code `jejak token create --qr` prints, read back from its block
+/// characters (each cell: an upper and a lower module; light is a block).
+fn decode_terminal_qr(text: &str) -> String {
+    let rows: Vec<Vec<char>> = text
+        .lines()
+        .filter(|l| !l.is_empty() && l.chars().all(|c| matches!(c, '█' | '▀' | '▄' | ' ')))
+        .map(|l| l.chars().collect())
+        .collect();
+    assert!(!rows.is_empty(), "no QR code in:\n{text}");
+    let (scale, w, h) = (6usize, rows[0].len(), rows.len() * 2);
+    let dark = |x: usize, y: usize| -> bool {
+        let c = rows[y / 2][x];
+        match (c, y % 2) {
+            (' ', _) => true,
+            ('▄', 0) | ('▀', 1) => true,
+            _ => false,
+        }
+    };
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
+        if dark(x / scale, y / scale) {
+            0
+        } else {
+            255
+        }
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().expect("decode the QR code").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_printed_as_a_qr_code_signs_in_to_the_console() {
+    let demo = Demo::start().await;
+    let admin = demo.server.admin_token.clone().expect("an admin token");
+    let (status, out, err) = jejak_testkit::run_cli(&[
+        "token",
+        "create",
+        "--role",
+        "operator",
+        "--facility",
+        DEMAK,
+        "--qr",
+        "--server",
+        &demo.server.url,
+        "--token",
+        &admin,
+    ])
+    .expect("run jejak token create");
+    assert!(status.success(), "{err}");
+    let token = out.lines().next().expect("the token").trim().to_string();
+    assert_eq!(decode_terminal_qr(&out), token, "the QR code is the token");
+    let mut browser = Browser {
+        server: &demo.server,
+        cookie: None,
+    };
+    assert_eq!(browser.sign_in(&token).await.status, 303);
+    assert!(browser.get("/console").await.text().contains("Terima bahan"));
 }

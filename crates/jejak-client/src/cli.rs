@@ -282,6 +282,32 @@ pub struct NewToken {
     pub expires_in: std::time::Duration,
     pub label: String,
     pub command_id: Option<String>,
+    /// Print the token as a QR code too.
+    pub qr: bool,
+}
+
+/// A QR code of `text` for a terminal: two modules per character cell
+/// (upper and lower half blocks), dark on light, with its quiet zone.
+pub fn terminal_qr(text: &str) -> anyhow::Result<String> {
+    let m = jejak_label::qr(text).map_err(|e| anyhow::anyhow!("make the QR code: {e}"))?;
+    let (quiet, w) = (jejak_label::QUIET_ZONE, m.width());
+    let dark = |x: usize, y: usize| {
+        x >= quiet && y >= quiet && x < quiet + w && y < quiet + w && m.is_dark(x - quiet, y - quiet)
+    };
+    let side = w + 2 * quiet;
+    let mut out = String::new();
+    for y in (0..side).step_by(2) {
+        for x in 0..side {
+            out.push(match (dark(x, y), dark(x, y + 1)) {
+                (false, false) => '█',
+                (true, false) => '▄',
+                (false, true) => '▀',
+                (true, true) => ' ',
+            });
+        }
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// `jejak token create`: prints the token, the only time it is shown.
@@ -312,6 +338,9 @@ pub async fn token_create(target: &Target, json: bool, t: NewToken) -> anyhow::R
                 "token {} was already issued by this command id; its secret cannot be shown again\n",
                 r.token_id
             )
+        } else if t.qr {
+            let code = terminal_qr(&r.token).unwrap_or_else(|e| format!("({e})\n"));
+            format!("{}\n\n{code}", r.token)
         } else {
             format!("{}\n", r.token)
         }

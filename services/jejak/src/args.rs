@@ -680,6 +680,9 @@ pub(crate) enum TokenAction {
         /// Command id (default: a new one); a retry with the same id does not issue a second token.
         #[arg(long)]
         command_id: Option<String>,
+        /// Also print the token as a QR code, for the console's sign-in to scan.
+        #[arg(long)]
+        qr: bool,
         #[command(flatten)]
         server: ServerArg,
     },

@@ -172,6 +172,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 expires_in,
                 label,
                 command_id,
+                qr,
                 server,
             } => {
                 let t = cli::NewToken {
@@ -181,6 +182,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     expires_in,
                     label,
                     command_id,
+                    qr,
                 };
                 cli::token_create(&server.target(), server.json, t).await
             }

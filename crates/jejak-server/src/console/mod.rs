@@ -800,10 +800,27 @@ async fn lot<L: ReadLog, S: Engine>(
         .origin_shares(&view, &jejak_domain::Target::Lot(id.clone()))
         .await
         .ok();
+    let trace = c
+        .reader
+        .backward_trace(
+            &view,
+            &jejak_domain::TraceQuery {
+                target: jejak_domain::Target::Lot(id.clone()),
+                max_depth: 0,
+                max_nodes: 200,
+            },
+        )
+        .await
+        .ok();
     let recorded = raw.as_deref().is_some_and(|q| q.contains("dicatat=1"));
     html(
         StatusCode::OK,
-        pages::lot(&s.session, &lot, history.as_ref(), shares.as_ref(), recorded),
+        pages::lot(
+            &s.session,
+            &lot,
+            (history.as_ref(), trace.as_ref(), shares.as_ref()),
+            recorded,
+        ),
     )
 }
 

@@ -1,7 +1,7 @@
 //! The console's pages, as maud templates: every value is escaped by the
 //! template engine; nothing is written as raw HTML.
 
-use jejak_domain::read::{LotHistory, LotView, OriginShares};
+use jejak_domain::read::{LotHistory, LotView, OriginShares, Trace};
 use maud::{html, Markup, DOCTYPE};
 
 use super::session::Session;
@@ -270,8 +270,7 @@ pub(super) fn status(
 pub(super) fn lot(
     session: &Session,
     l: &LotView,
-    history: Option<&LotHistory>,
-    shares: Option<&OriginShares>,
+    (history, trace, shares): (Option<&LotHistory>, Option<&Trace>, Option<&OriginShares>),
     recorded: bool,
 ) -> Markup {
     let lang = session.lang;
@@ -307,6 +306,19 @@ pub(super) fn lot(
                     }
                 }
                 @if !l.origin.place.is_empty() { dt { (lang.pick("Asal", "Origin")) } dd { (l.origin.place) } }
+            }
+            @if let Some(t) = trace.filter(|t| t.nodes.len() > 1) {
+                h2 { (lang.pick("Dibuat dari", "Made from")) }
+                ul.trace {
+                    @for n in t.nodes.iter().filter(|n| n.depth > 0) {
+                        // No inline style: the CSP allows none; a class per depth.
+                        li class=(format!("depth-{}", n.depth.min(8))) {
+                            a href=(format!("/console/lot/{}", n.lot.lot_id)) { (n.lot.lot_id) }
+                            " — " (n.lot.product.name) " · " (n.lot.owner.name)
+                        }
+                    }
+                }
+                @if t.truncated.is_some() { p.hint { (lang.pick("(terpotong)", "(cut short)")) } }
             }
             @if let Some(s) = shares {
                 h2 { (lang.pick("Asal-usul (UKM)", "Origin (UKM)")) }
