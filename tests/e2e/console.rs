@@ -453,11 +453,7 @@ fn decode_terminal_qr(text: &str) -> String {
     let (scale, w, h) = (6usize, rows[0].len(), rows.len() * 2);
     let dark = |x: usize, y: usize| -> bool {
         let c = rows[y / 2][x];
-        match (c, y % 2) {
-            (' ', _) => true,
-            ('▄', 0) | ('▀', 1) => true,
-            _ => false,
-        }
+        matches!((c, y % 2), (' ', _) | ('▄', 0) | ('▀', 1))
     };
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
         if dark(x / scale, y / scale) {
