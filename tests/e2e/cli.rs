@@ -450,3 +450,79 @@ async fn a_recall_report_lists_every_shipment_the_material_reached() {
     assert!(!status.success());
     assert!(err.contains("token"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_row() {
+    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+    let mut demo = crate::support::Demo::start().await;
+    let token = demo.server.admin_token.clone().expect("an admin token");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = demo.server.url.clone();
+    let import = |name: &str, text: String, extra: &[&str]| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("write the CSV");
+        let path = file.to_str().expect("utf-8").to_string();
+        let mut args = vec![
+            "import".to_string(),
+            path,
+            "--server".into(),
+            url.clone(),
+            "--token".into(),
+            token.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        jejak_testkit::run_cli(&args).expect("run jejak import")
+    };
+    let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id,origin_place\n";
+    let row = |id: &str, lot: &str, qty: &str, owner: &str| {
+        format!("{id},{DEMAK},{lot},{PADDY},{qty},kg,{owner},{FARMERS_TANIMAJU},\"Desa Kendaldoyong, Wonosalam\"\n")
+    };
+
+    // A malformed row: nothing is written, the line and column named.
+    let before = demo.position().await;
+    let text = format!(
+        "{header}{}{}",
+        row("csv-1", "CSV-1", "100", UKM_BERKAH),
+        row("csv-2", "CSV-2", "lots", UKM_BERKAH)
+    );
+    let (status, _, err) = import("bad.csv", text, &[]);
+    assert!(!status.success());
+    assert!(err.contains("bad.csv:3:") && err.contains("quantity"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(demo.position().await, before);
+
+    // A row the rules refuse (the owner is a farmer group, not a UKM): the
+    // rows recorded before it are voided again.
+    let text = format!(
+        "{header}{}{}{}",
+        row("csv-3", "CSV-3", "100", UKM_BERKAH),
+        row("csv-4", "CSV-4", "200", UKM_BERKAH),
+        row("csv-5", "CSV-5", "300", FARMERS_TANIMAJU)
+    );
+    let (status, out, err) = import("refused.csv", text.clone(), &[]);
+    assert!(!status.success());
+    assert!(
+        err.contains("refused.csv:4:") && err.contains("FailedPrecondition"),
+        "{err}"
+    );
+    assert!(out.contains("2 voided again"), "{out}");
+    assert!(demo.lot("CSV-3").await.voided && demo.lot("CSV-4").await.voided);
+
+    // With --proceed the good rows are kept (new ids: the others are voided).
+    let text = format!(
+        "{header}{}{}",
+        row("csv-6", "CSV-6", "100", UKM_BERKAH),
+        row("csv-7", "CSV-7", "300", FARMERS_TANIMAJU)
+    );
+    let (status, out, err) = import("proceed.csv", text.clone(), &["--proceed"]);
+    assert!(!status.success(), "a refused row is still reported");
+    assert!(err.contains("proceed.csv:3:"), "{err}");
+    assert!(out.starts_with("1 recorded"), "{out}");
+    let lot = demo.lot("CSV-6").await;
+    assert!(!lot.voided);
+    assert_eq!(lot.origin.expect("an origin").place, "Desa Kendaldoyong, Wonosalam");
+    // The same file again: already recorded, nothing twice.
+    let (_, out, _) = import("proceed.csv", text, &["--proceed"]);
+    assert!(out.starts_with("0 recorded, 1 already recorded"), "{out}");
+}

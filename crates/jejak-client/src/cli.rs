@@ -27,9 +27,45 @@ pub fn print<M: prost::Message>(
 }
 
 /// `jejak import`: sends every line of a JSON Lines file.
-pub async fn import(target: &Target, file: &Path) -> anyhow::Result<()> {
+pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
     let mut c = p::capture_service_client::CaptureServiceClient::new(connect(target).await?);
+    if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let report = match crate::import::import_csv(&mut c, &text, proceed).await {
+            Ok(r) => r,
+            Err(problems) => {
+                for (line, reason) in &problems {
+                    eprintln!("{}:{line}: {reason}", file.display());
+                }
+                anyhow::bail!(
+                    "{} has {} problems; nothing was written",
+                    file.display(),
+                    problems.len()
+                );
+            }
+        };
+        for (line, reason) in &report.failed {
+            eprintln!("{}:{line}: {reason}", file.display());
+        }
+        println!(
+            "{} recorded, {} already recorded, {} refused{}",
+            report.recorded,
+            report.already_recorded,
+            report.failed.len(),
+            if report.voided > 0 {
+                format!(
+                    ", {} voided again (the file is all or nothing; --proceed keeps the good rows)",
+                    report.voided
+                )
+            } else {
+                String::new()
+            }
+        );
+        return match report.failed.is_empty() {
+            true => Ok(()),
+            false => anyhow::bail!("{} rows were refused", report.failed.len()),
+        };
+    }
     let report = crate::import::import(&mut c, &text).await;
     for (line, reason) in &report.failed {
         eprintln!("{}:{line}: {reason}", file.display());

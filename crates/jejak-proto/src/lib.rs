@@ -16,6 +16,7 @@ pub mod v1 {
 mod bearer;
 pub mod codec;
 mod convert;
+pub mod csv;
 pub mod error;
 pub mod json;
 mod read;

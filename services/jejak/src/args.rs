@@ -360,7 +360,12 @@ pub(crate) enum Command {
     },
     /// Send capture commands from a JSON Lines file to a running server.
     Import {
+        /// JSON Lines of commands, or a CSV file of one command type.
         file: PathBuf,
+        /// CSV: keep the rows the server accepts when others are refused
+        /// (without it, a refused row voids what the file recorded).
+        #[arg(long)]
+        proceed: bool,
         #[command(flatten)]
         server: ServerArg,
     },

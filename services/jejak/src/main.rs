@@ -193,7 +193,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 server,
             } => cli::token_revoke(&server.target(), server.json, token_id, reason).await,
         },
-        Command::Import { file, server } => cli::import(&server.target(), &file).await,
+        Command::Import { file, proceed, server } => cli::import(&server.target(), &file, proceed).await,
         Command::Trace { direction } => {
             let (target, serial, max_depth, server, backward) = match direction {
                 Direction::Back {
