@@ -369,6 +369,24 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     let page = browser.get("/console/lot/CNS-GKP-01").await.text();
     assert!(page.contains("cns-inspect · dibatalkan"), "{page}");
 
+    // A spreadsheet uploaded: a bad row writes nothing and is named by
+    // line; a good file is recorded.
+    let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
+    let bad = format!(
+        "{header}cns-csv-1,{DEMAK},CNS-CSV-1,{PADDY},100,kg,{UKM_BERKAH},{FARMERS_TANIMAJU}\ncns-csv-2,{DEMAK},CNS-CSV-2,{PADDY},sacks,kg,{UKM_BERKAH},{FARMERS_TANIMAJU}\n"
+    );
+    let before_csv = demo.position().await;
+    let r = browser.post("/console/impor", &[("csrf", &csrf), ("csv", &bad)]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("Baris 3"), "{}", r.text());
+    assert!(r.text().contains("Tidak ada yang dicatat"), "{}", r.text());
+    assert_eq!(demo.position().await, before_csv);
+    let good = bad.replace("sacks", "200");
+    let r = browser.post("/console/impor", &[("csrf", &csrf), ("csv", &good)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("2 baris tercatat"), "{}", r.text());
+    assert_eq!(demo.position().await, before_csv + 2);
+
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");
     other[2] = ("facility_id", "fac-tegal");

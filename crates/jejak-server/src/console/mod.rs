@@ -96,6 +96,10 @@ pub fn routes<L: ReadLog, S: Engine>(
             "/console/batal",
             axum::routing::get(void_form::<L, S>).post(void::<L, S>),
         )
+        .route(
+            "/console/impor",
+            axum::routing::get(import_form::<L, S>).post(import::<L, S>),
+        )
         .route("/console/lot/{id}/label.pdf", axum::routing::get(label_sheet::<L, S>))
         .route("/console/lot/{id}", axum::routing::get(lot::<L, S>))
         .route("/console/cari", axum::routing::get(search::<L, S>))
@@ -1060,4 +1064,98 @@ async fn void<L: ReadLog, S: Engine>(
     answered(&headers, outcome, &lot, |shown| {
         pages::void(&s.session, &choices, &fields, Some(shown))
     })
+}
+
+async fn import_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
+    let s = match station(&c, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    html(StatusCode::OK, pages::import(&s.session, "", &[], None))
+}
+
+/// The facility a command of a spreadsheet is recorded at.
+fn facility_of(kind: &p::command::Kind) -> &str {
+    match kind {
+        p::command::Kind::ReceiveMaterial(r) => &r.facility_id,
+        p::command::Kind::ShipLot(r) => &r.facility_id,
+        p::command::Kind::ChangeLotStatus(r) => &r.facility_id,
+        p::command::Kind::ProcessLots(r) => &r.facility_id,
+        _ => "",
+    }
+}
+
+/// A spreadsheet uploaded in the console: as `jejak import FILE.csv`, every
+/// row checked first (a bad one writes nothing), then recorded in order; a
+/// refused row voids what the file recorded unless `proceed` is ticked.
+async fn import<L: ReadLog, S: Engine>(
+    State(c): State<Shared<L, S>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let fields = form(&body);
+    let s = match c.posted(&headers, &fields) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let lang = s.session.lang;
+    let text = field(&fields, "csv");
+    let proceed = field(&fields, "proceed") == "on";
+    let rows = match jejak_proto::csv::parse(text) {
+        Ok((_, rows)) => rows,
+        Err(problems) => {
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::import(&s.session, text, &problems, None),
+            )
+        }
+    };
+    let (mut recorded, mut replayed, mut refused) = (0usize, 0usize, Vec::new());
+    let mut written: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        let facility = facility_of(&row.kind).to_string();
+        let outcome = match may_capture(&s.caller, lang, &facility) {
+            Ok(()) => c.submit(&s.caller, lang, row.kind).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(r) if r.replayed => replayed += 1,
+            Ok(r) => {
+                recorded += 1;
+                written.push((r.event_id, facility));
+            }
+            Err(shown) => {
+                refused.push((row.line, shown.message));
+                if !proceed {
+                    break;
+                }
+            }
+        }
+    }
+    let mut voided = 0;
+    if !proceed && !refused.is_empty() {
+        let line = refused[0].0;
+        for (n, (event_id, facility)) in written.into_iter().rev().enumerate() {
+            let void = p::command::Kind::VoidEvent(p::VoidEventRequest {
+                command_id: format!("{event_id}-undo-{n}"),
+                facility_id: facility,
+                event_id,
+                reason: format!("spreadsheet import stopped: line {line} was refused"),
+                ..Default::default()
+            });
+            if c.submit(&s.caller, lang, void).await.is_ok() {
+                voided += 1;
+            }
+        }
+        recorded = 0;
+    }
+    let status = if refused.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    html(
+        status,
+        pages::import(&s.session, text, &refused, Some((recorded, replayed, voided))),
+    )
 }

@@ -121,6 +121,7 @@ pub(super) fn home(session: &Session, caller: &Caller) -> Markup {
                     a href="/console/kemas" { (lang.pick("Kemas dan cetak label", "Pack and print labels")) }
                     a href="/console/kirim" { (lang.pick("Kirim", "Ship")) }
                     a href="/console/batal" { (lang.pick("Batalkan catatan", "Void a record")) }
+                    a href="/console/impor" { (lang.pick("Impor dari spreadsheet (CSV)", "Import a spreadsheet (CSV)")) }
                     a href="/console/status" { (lang.pick("Tahan, lepas, tarik", "Hold, release, recall")) }
                 }
             } @else {
@@ -576,6 +577,49 @@ pub(super) fn void(session: &Session, choices: &Choices, fields: &[(String, Stri
                 (input("reason", lang.pick("Alasan", "Reason"), value(fields, "reason"), shown, "text"))
                 (input("replacement_event_id", lang.pick("Catatan pengganti (jika ada)", "Replacing record (if any)"), value(fields, "replacement_event_id"), shown, "text"))
                 button type="submit" { (lang.pick("Batalkan", "Void")) }
+            }
+        },
+    )
+}
+
+pub(super) fn import(
+    session: &Session,
+    text: &str,
+    problems: &[(usize, String)],
+    done: Option<(usize, usize, usize)>,
+) -> Markup {
+    let lang = session.lang;
+    layout(
+        lang,
+        lang.pick("Impor CSV", "Import CSV"),
+        Some(session),
+        html! {
+            h1 { (lang.pick("Impor dari spreadsheet (CSV)", "Import a spreadsheet (CSV)")) }
+            @if let Some((recorded, replayed, voided)) = done {
+                p.recorded role="status" {
+                    (recorded) (lang.pick(" baris tercatat, ", " rows recorded, "))
+                    (replayed) (lang.pick(" sudah tercatat sebelumnya", " recorded before"))
+                    @if voided > 0 { ", " (voided) (lang.pick(" dibatalkan lagi", " voided again")) }
+                }
+            }
+            @if !problems.is_empty() {
+                ul.refusal role="alert" {
+                    @for (line, why) in problems { li { (lang.pick("Baris ", "Line ")) (line) ": " (why) } }
+                }
+                @if done.is_none() { p.refusal { (lang.pick("Tidak ada yang dicatat.", "Nothing was recorded.")) } }
+            }
+            p.hint { (lang.pick(
+                "Satu jenis catatan per berkas: penerimaan, pengiriman, perubahan status, atau pengolahan; kolomnya seperti di petunjuk. Berkas dengan baris yang salah tidak mencatat apa pun.",
+                "One type of record per file: receipts, shipments, status changes or processing, with the documented columns. A file with a bad row records nothing."
+            )) }
+            form method="post" action="/console/impor" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="csv-file" { (lang.pick("Berkas CSV", "CSV file")) }
+                input #csv-file type="file" accept=".csv,text/csv";
+                label for="csv" { (lang.pick("Isi berkas", "The file's contents")) }
+                textarea #csv name="csv" rows="8" { (text) }
+                label { input type="checkbox" name="proceed"; " " (lang.pick("Catat baris yang benar walau ada yang ditolak", "Keep the good rows when some are refused")) }
+                button type="submit" { (lang.pick("Impor", "Import")) }
             }
         },
     )

@@ -133,7 +133,19 @@ function scanners() {
   }
 }
 
+// A chosen CSV file is read into the form's text box.
+function csvUpload() {
+  const file = document.getElementById('csv-file');
+  const text = document.getElementById('csv');
+  if (!file || !text) return;
+  file.addEventListener('change', () => {
+    const f = file.files && file.files[0];
+    if (f) f.text().then((t) => { text.value = t; });
+  });
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  csvUpload();
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('/console/sw.js', { scope: '/console' }).catch(() => {});
   }
