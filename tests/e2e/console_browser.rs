@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use jejak_proto::v1 as p;
-use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY};
+use jejak_server::demo::ids::{
+    DEMAK, FARMERS_TANIMAJU, PADDY, PADDY_INTAKE_STANDARD, PREMIUM_RICE_5KG, PREMIUM_RICE_GTIN, UKM_BERKAH,
+};
 use serde_json::{json, Value};
 
 use crate::browser::{base64, find, Driver, INSTALL};
@@ -95,8 +97,21 @@ impl Tab<'_> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_captures_on_a_tablet_online_and_offline() {
+#[test]
+fn an_operator_captures_on_a_tablet_online_and_offline() {
+    // The whole walk is one large future, whose unoptimised poll needs
+    // more stack than a default worker thread has.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(32 << 20)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let walk = runtime.spawn(operator_walk());
+    runtime.block_on(walk).expect("the walk");
+}
+
+async fn operator_walk() {
     let binary = find(&["chromium", "chromium-browser"]).unwrap_or_else(|| panic!("chromium is missing: {INSTALL}"));
     let demo = Demo::start().await;
     let token = demo
@@ -155,6 +170,114 @@ async fn an_operator_captures_on_a_tablet_online_and_offline() {
     let text = tab.text().await;
     assert!(text.contains("Tercatat") && text.contains("TAB-GKP-01"), "{text}");
     tab.screenshot("03-received").await;
+
+    // A second receipt, its inspection, and the two milled into one.
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.fill_receipt("TAB-GKP-05", "800").await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("recorded", "return document.querySelector('p.recorded') !== null;")
+        .await;
+    tab.open(&format!("{base}/console/periksa")).await;
+    tab.click(&format!("#standard_id option[value='{PADDY_INTAKE_STANDARD}']"))
+        .await;
+    tab.click("form[action='/console/periksa'] button[type=submit]").await;
+    tab.wait_for(
+        "the parameters",
+        "return document.getElementById('m.kadar_air') !== null;",
+    )
+    .await;
+    tab.click("#lot_id option[value='TAB-GKP-01']").await;
+    tab.type_into("[id='m.kadar_air']", "22.5").await;
+    tab.type_into("[id='m.hampa_kotoran']", "6").await;
+    tab.type_into("#inspector", "Bu Siti").await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("the verdict", "return document.querySelector('dd.verdict') !== null;")
+        .await;
+    assert!(tab.text().await.contains("memenuhi syarat"), "{}", tab.text().await);
+    tab.screenshot("03b-inspected").await;
+
+    let mill = |first: &'static str| {
+        let tab = &tab;
+        let base = base.clone();
+        async move {
+            tab.open(&format!("{base}/console/olah")).await;
+            tab.wait_for("the form", "return document.getElementById('process_step') !== null;")
+                .await;
+            tab.type_into("#process_step", "giling").await;
+            tab.click("[id='inputs[0].lot_id'] option[value='TAB-GKP-01']").await;
+            tab.type_into("[id='inputs[0].quantity']", first).await;
+            tab.click("[id='inputs[1].lot_id'] option[value='TAB-GKP-05']").await;
+            tab.type_into("[id='inputs[1].quantity']", "800").await;
+            tab.type_into("[id='outputs[0].lot_id']", "TAB-BP-01").await;
+            tab.click(&format!(
+                "[id='outputs[0].product_id'] option[value='{PREMIUM_RICE_5KG}']"
+            ))
+            .await;
+            tab.type_into("[id='outputs[0].quantity']", "1400").await;
+            tab.click(&format!("[id='outputs[0].owner_id'] option[value='{UKM_BERKAH}']"))
+                .await;
+            tab.click("form.capture button[type=submit]").await;
+        }
+    };
+    Box::pin(mill("2000")).await;
+    tab.wait_for("refused", "return document.querySelector('.field.refused') !== null;")
+        .await;
+    let next_to = tab
+        .script("const e = document.querySelector('.field.refused'); return e ? e.innerText : null;")
+        .await;
+    assert!(
+        next_to
+            .as_str()
+            .is_some_and(|t| t.contains("Lot TAB-GKP-01 tinggal 1500 kg; tidak bisa memakai 2000 kg")),
+        "{next_to}"
+    );
+    tab.screenshot("03c-mass-balance").await;
+    Box::pin(mill("1500")).await;
+    tab.wait_for("milled", "return document.querySelector('p.recorded') !== null;")
+        .await;
+
+    // Packed into 5 kg bags, and the label sheet downloaded.
+    tab.open(&format!("{base}/console/kemas")).await;
+    tab.wait_for("the form", "return document.getElementById('count') !== null;")
+        .await;
+    tab.click("#lot_id option[value='TAB-BP-01']").await;
+    tab.click(&format!("#gtin option[value='{PREMIUM_RICE_GTIN}']")).await;
+    tab.type_into("#count", "10").await;
+    tab.type_into("#quantity", "5").await;
+    tab.type_into("#serial_prefix", "TAB5P-").await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("packed", "return document.querySelector('a.button') !== null;")
+        .await;
+    tab.screenshot("03d-packed").await;
+    let pdf = tab
+        .call(
+            "POST",
+            "/execute/async",
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; fetch(document.querySelector('a.button').href).then(r => r.arrayBuffer()).then(b => { const a = new Uint8Array(b); done([a.length, String.fromCharCode(...a.slice(0, 5))]); }).catch(e => done(String(e)));",
+                "args": [],
+            })),
+        )
+        .await;
+    assert_eq!(pdf[1], "%PDF-", "{pdf}");
+    assert!(pdf[0].as_u64().is_some_and(|n| n > 1000), "{pdf}");
+
+    // A post without the session's CSRF token is refused and writes nothing.
+    let before_forged = demo.position().await;
+    let forged = tab
+        .call(
+            "POST",
+            "/execute/async",
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; fetch('/console/status', {method: 'POST', body: new URLSearchParams({facility_id: 'fac-demak', lot_id: 'TAB-BP-01', status: 'LOT_STATUS_RECALLED', reason: 'x', command_id: 'forged'})}).then(r => done(r.status)).catch(e => done(String(e)));",
+                "args": [],
+            })),
+        )
+        .await;
+    assert_eq!(forged, 403);
+    assert_eq!(demo.position().await, before_forged);
 
     // A refusal is shown next to its field, with what was typed kept.
     tab.open(&format!("{base}/console/terima")).await;
@@ -239,5 +362,29 @@ async fn an_operator_captures_on_a_tablet_online_and_offline() {
         assert_eq!(l.quantity.expect("a quantity").value, "700");
     }
     assert_eq!(demo.position().await, before + 2, "each recorded once");
+
+    // A member's session reads but cannot open a capture form.
+    let member = demo
+        .server
+        .issue_token(p::AccessRole::Member, &[], UKM_BERKAH, Duration::from_secs(3600))
+        .await
+        .expect("a member token");
+    tab.click("form[action='/console/keluar'] button[type=submit]").await;
+    tab.wait_for("signed out", "return document.getElementById('token') !== null;")
+        .await;
+    tab.type_into("#token", &member).await;
+    tab.click("form[action='/console/masuk'] button[type=submit]").await;
+    tab.wait_for("signed in", "return document.querySelector('p.who') !== null;")
+        .await;
+    assert!(!tab.text().await.contains("Terima bahan"));
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("refused", "return document.querySelector('p.refusal') !== null;")
+        .await;
+    assert!(tab.text().await.contains("hanya boleh membaca"), "{}", tab.text().await);
+    assert!(
+        tab.script("return document.getElementById('lot_id') === null;").await == true,
+        "no capture form for a member"
+    );
+    tab.screenshot("07-member").await;
     let _ = driver.call("DELETE", &tab.session, None).await;
 }

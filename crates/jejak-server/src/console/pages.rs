@@ -154,7 +154,10 @@ fn select(name: &str, label: &str, options: &[(String, String)], value: &str, sh
             label for=(name) { (label) }
             select id=(name) name=(name) aria-invalid=[error.map(|_| "true")] {
                 @for (id, text) in options {
-                    option value=(id) selected[id == value] { (text) " (" (id) ")" }
+                    option value=(id) selected[id == value] {
+                        (text)
+                        @if !id.is_empty() && !text.starts_with(id.as_str()) { " (" (id) ")" }
+                    }
                 }
             }
             @if let Some(e) = error { p.refusal role="alert" { (e.message) } }
