@@ -347,6 +347,12 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
         serials,
         ["CNS5P-000001", "CNS5P-000002", "CNS5P-000003", "CNS5P-000004"]
     );
+    let r = browser.get("/console/cari?q=CNS5P-000003").await;
+    assert_eq!(
+        r.header("location"),
+        Some("/console/lot/CNS-BP-01"),
+        "found by a package's serial"
+    );
     let pdf = browser.get("/console/lot/CNS-BP-01/label.pdf").await;
     assert_eq!(pdf.header("content-type"), Some("application/pdf"));
     assert!(pdf.body.starts_with(b"%PDF-"), "a PDF");
@@ -393,6 +399,37 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     let r = browser.post("/console/terima", &other).await;
     assert_eq!(r.status, 422);
     assert!(r.text().contains("aria-invalid=\"true\""), "{}", r.text());
+
+    // A receipt with its delivery note's photo: the record keeps the
+    // photo's blake3; a document without one is refused next to it.
+    let photo = b"\x89PNG delivery note NT-CNS-9 photographed";
+    let photo_b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(photo)
+    };
+    let mut with_doc = receipt(&csrf, "cns-doc", "CNS-DOC-01", "50");
+    with_doc.extend([
+        ("doc0.kind", "delivery-note"),
+        ("doc0.reference", "NT-CNS-9"),
+        ("doc0.issuer", "Gapoktan Tani Maju"),
+        ("doc0.valid_until", "2027-01-31"),
+    ]);
+    let r = browser.post("/console/terima", &with_doc).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("Lampirkan foto"), "{}", r.text());
+    with_doc.push(("doc0.file", &photo_b64));
+    let r = browser.post("/console/terima", &with_doc).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let doc_lot = trace
+        .get_lot(p::GetLotRequest {
+            lot_id: "CNS-DOC-01".into(),
+        })
+        .await
+        .expect("the lot")
+        .into_inner();
+    assert_eq!(doc_lot.documents.len(), 1);
+    assert_eq!(doc_lot.documents[0].blake3, blake3::hash(photo).to_hex().to_string());
+    assert_eq!(doc_lot.documents[0].issuer, "Gapoktan Tani Maju");
 
     // Search finds the lot; a label's Digital Link finds its lot too.
     let r = browser.get("/console/cari?q=CNS-GKP-01").await;

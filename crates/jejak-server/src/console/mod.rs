@@ -106,7 +106,67 @@ pub fn routes<L: ReadLog, S: Engine>(
         .route("/console/style.css", axum::routing::get(style))
         .route("/console/app.js", axum::routing::get(script))
         .route("/console/sw.js", axum::routing::get(worker))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state)
+}
+
+/// The largest form a console page posts (documents' photos included).
+const MAX_FORM_BYTES: usize = 8 * 1024 * 1024;
+
+/// Document slots on the receive form.
+pub(crate) const DOCUMENT_SLOTS: usize = 2;
+
+/// The documents of a receive form: each named by its kind and reference,
+/// with the photo or scan of it (read into the form by the page's script)
+/// whose blake3 hash the receipt records.
+fn documents(fields: &[(String, String)], lang: Lang) -> Result<Vec<p::Document>, Shown> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for i in 0..DOCUMENT_SLOTS {
+        let f = |name: &str| field(fields, &format!("doc{i}.{name}")).trim().to_string();
+        if f("reference").is_empty() {
+            continue;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(f("file"))
+            .unwrap_or_default();
+        if bytes.is_empty() {
+            return Err(Shown {
+                field: Some(format!("doc{i}.reference")),
+                message: lang
+                    .pick(
+                        "Lampirkan foto atau pindaian dokumennya: catatan menyimpan sidik (blake3) berkasnya",
+                        "Attach the document's photo or scan: the record keeps its fingerprint (blake3)",
+                    )
+                    .into(),
+                rule: None,
+            });
+        }
+        // A day's validity ends at its last second in Western Indonesia Time.
+        let until = f("valid_until");
+        let valid_until = match until.as_str() {
+            "" => None,
+            day => match jejak_epcis::query::parse_time("valid_until", &format!("{day}T23:59:59+07:00")) {
+                Ok(t) => Some(jejak_proto::time_to_proto(t)),
+                Err(_) => {
+                    return Err(Shown {
+                        field: Some(format!("doc{i}.valid_until")),
+                        message: lang.pick("Tanggal tidak benar", "Not a date").into(),
+                        rule: None,
+                    })
+                }
+            },
+        };
+        out.push(p::Document {
+            kind: f("kind"),
+            reference: f("reference"),
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+            issuer: f("issuer"),
+            valid_from: None,
+            valid_until,
+        });
+    }
+    Ok(out)
 }
 
 /// A reply with the console's security headers.
@@ -356,7 +416,7 @@ fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
         .facilities
         .iter()
         .filter(|f| caller.capture_refusal(&f.id).is_none())
-        .flat_map(|f| g.open_lots_at(&f.id, 200))
+        .flat_map(|f| g.open_lots_at(&f.id, OPEN_LOTS))
         .map(|(lot, product, left)| (lot.clone(), format!("{lot} — {product}, sisa {left}")))
         .collect();
     pages::Choices {
@@ -497,6 +557,10 @@ async fn ship<L: ReadLog, S: Engine>(
         pages::ship(&s.session, &choices, &fields, Some(shown))
     })
 }
+
+/// Usable lots a picker offers per facility, newest first: three pickers of
+/// them keep a processing page under 50 KB.
+const OPEN_LOTS: usize = 100;
 
 /// Rows of a processing form.
 pub(crate) const INPUT_ROWS: usize = 3;
@@ -698,6 +762,15 @@ async fn receive<L: ReadLog, S: Engine>(
         plot_id: f("origin.plot_id"),
         ..Default::default()
     });
+    let documents = match documents(&fields, lang) {
+        Ok(d) => d,
+        Err(shown) => {
+            let choices = choices(&c.reader, &s.caller);
+            return answered(&headers, Err(shown), &f("lot_id"), |shown| {
+                pages::receive(&s.session, &choices, &fields, Some(shown))
+            });
+        }
+    };
     let kind = p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
         command_id: f("command_id"),
         facility_id: f("facility_id"),
@@ -710,6 +783,7 @@ async fn receive<L: ReadLog, S: Engine>(
         owner_id: f("owner_id"),
         supplier_id: f("supplier_id"),
         origin,
+        documents,
         ..Default::default()
     });
     let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {
@@ -840,15 +914,27 @@ async fn search<L: ReadLog, S: Engine>(
         .find(|(k, _)| k == "q")
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default();
-    // A scanned label names its lot; anything else is a lot id.
-    let lot = match jejak_domain::gs1::DigitalLink::parse(&q) {
+    // A scanned label names its lot; anything else is a lot id or a
+    // package's serial.
+    let mut lot = match jejak_domain::gs1::DigitalLink::parse(&q) {
         Ok(link) => link.lot,
         Err(_) => q.clone(),
     };
     if lot.is_empty() {
         return redirect(PREFIX);
     }
-    match c.reader.lot(&s.caller.view(), &lot).await {
+    let view = s.caller.view();
+    if c.reader.lot(&view, &lot).await.is_err() {
+        let by_serial = jejak_domain::TraceQuery {
+            target: jejak_domain::Target::Serial(q.clone()),
+            max_depth: 1,
+            max_nodes: 1,
+        };
+        if let Ok(t) = c.reader.backward_trace(&view, &by_serial).await {
+            lot = t.root;
+        }
+    }
+    match c.reader.lot(&view, &lot).await {
         Ok(_) => redirect(&format!(
             "{PREFIX}/lot/{}",
             form_urlencoded::byte_serialize(lot.as_bytes()).collect::<String>()

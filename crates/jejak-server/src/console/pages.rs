@@ -228,6 +228,18 @@ pub(super) fn receive(
                 (select("supplier_id", lang.pick("Pemasok", "Supplier"), &choices.suppliers, value(fields, "supplier_id"), shown))
                 (input("origin.place", lang.pick("Asal (desa, kecamatan)", "Origin (village, district)"), value(fields, "origin.place"), shown, "text"))
                 (input("origin.plot_id", lang.pick("Petak / lahan", "Plot"), value(fields, "origin.plot_id"), shown, "text"))
+                @for i in 0..super::DOCUMENT_SLOTS {
+                    fieldset.document {
+                        legend { (lang.pick("Dokumen ", "Document ")) (i + 1) }
+                        (select(&format!("doc{i}.kind"), lang.pick("Jenis", "Kind"), &document_kinds(lang), value(fields, &format!("doc{i}.kind")), shown))
+                        (input(&format!("doc{i}.reference"), lang.pick("Nomor dokumen", "Reference"), value(fields, &format!("doc{i}.reference")), shown, "text"))
+                        (input(&format!("doc{i}.issuer"), lang.pick("Penerbit", "Issuer"), value(fields, &format!("doc{i}.issuer")), shown, "text"))
+                        (input(&format!("doc{i}.valid_until"), lang.pick("Berlaku sampai", "Valid until"), value(fields, &format!("doc{i}.valid_until")), shown, "date"))
+                        label for=(format!("doc{i}.photo")) { (lang.pick("Foto atau pindaian", "Photo or scan")) }
+                        input.document-file id=(format!("doc{i}.photo")) type="file" accept="image/*,application/pdf" capture="environment" data-into=(format!("doc{i}.file"));
+                        input type="hidden" id=(format!("doc{i}.file")) name=(format!("doc{i}.file")) value=(value(fields, &format!("doc{i}.file")));
+                    }
+                }
                 button type="submit" { (lang.pick("Catat penerimaan", "Record the receipt")) }
             }
         },
@@ -626,4 +638,27 @@ pub(super) fn import(
             }
         },
     )
+}
+
+fn document_kinds(lang: Lang) -> Vec<(String, String)> {
+    [
+        ("delivery-note", lang.pick("Surat jalan / nota", "Delivery note")),
+        (
+            "svlk-certificate",
+            lang.pick("Sertifikat SVLK (S-LK / V-Legal)", "SVLK certificate (S-LK / V-Legal)"),
+        ),
+        (
+            "dkp",
+            lang.pick("Deklarasi Kesesuaian Pemasok (DKP)", "Supplier's declaration (DKP)"),
+        ),
+        ("skshh", "SKSHH"),
+        ("nota-angkutan", lang.pick("Nota angkutan", "Transport note")),
+        (
+            "mill-certificate",
+            lang.pick("Sertifikat pabrik (mill certificate)", "Mill certificate"),
+        ),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
 }
