@@ -319,17 +319,17 @@ async fn operator_walk() {
     .await;
     tab.wait_for("the page knows it is offline", "return navigator.onLine === false;")
         .await;
-    for lot in ["TAB-GKP-03", "TAB-GKP-04"] {
-        tab.fill_receipt(lot, "700").await;
+    for (lot, quantity) in [("TAB-GKP-03", "700"), ("TAB-GKP-04", "700"), ("TAB-GKP-06", "0")] {
+        tab.fill_receipt(lot, quantity).await;
         tab.click("form.capture button[type=submit]").await;
     }
     let pending = tab
         .wait_for(
-            "two captures pending",
-            "const l = document.querySelectorAll('#pending-list li'); return l.length === 2 ? l.length : false;",
+            "three captures pending",
+            "const l = document.querySelectorAll('#pending-list li'); return l.length === 3 ? l.length : false;",
         )
         .await;
-    assert_eq!(pending, 2);
+    assert_eq!(pending, 3);
     assert!(tab.text().await.contains("Menunggu jaringan"));
     assert_eq!(
         demo.position().await,
@@ -346,11 +346,20 @@ async fn operator_walk() {
     .await;
     tab.script("window.dispatchEvent(new Event('online')); return true;")
         .await;
-    tab.wait_for(
-        "the queue is empty",
-        "return document.querySelectorAll('#pending-list li').length === 0;",
-    )
-    .await;
+    // The two good ones are sent and leave the list; the bad one stays,
+    // with the reason it was refused.
+    let refused = tab
+        .wait_for(
+            "only the refused capture is left",
+            "const l = document.querySelectorAll('#pending-list li'); return l.length === 1 && l[0].classList.contains('refused') ? l[0].innerText : false;",
+        )
+        .await;
+    assert!(
+        refused
+            .as_str()
+            .is_some_and(|t| t.contains("TAB-GKP-06") && t.contains("Isian ini tidak benar")),
+        "{refused}"
+    );
     tab.screenshot("06-back-online").await;
     let mut trace = demo.server.trace().await.expect("a trace client");
     for lot in ["TAB-GKP-03", "TAB-GKP-04"] {
@@ -376,7 +385,12 @@ async fn operator_walk() {
     tab.click("form[action='/console/masuk'] button[type=submit]").await;
     tab.wait_for("signed in", "return document.querySelector('p.who') !== null;")
         .await;
-    assert!(!tab.text().await.contains("Terima bahan"));
+    assert!(
+        tab.script("return document.querySelector('nav.stations') === null;")
+            .await
+            == true,
+        "no capture station for a member"
+    );
     tab.open(&format!("{base}/console/terima")).await;
     tab.wait_for("refused", "return document.querySelector('p.refusal') !== null;")
         .await;
