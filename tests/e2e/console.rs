@@ -431,6 +431,20 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     assert_eq!(doc_lot.documents[0].blake3, blake3::hash(photo).to_hex().to_string());
     assert_eq!(doc_lot.documents[0].issuer, "Gapoktan Tani Maju");
 
+    // A rule's refusal goes next to the field it concerns, in Bahasa
+    // Indonesia: a farmer group cannot own a lot.
+    let mut wrong_owner = receipt(&csrf, "cns-owner", "CNS-OWN-01", "10");
+    wrong_owner[7] = ("owner_id", FARMERS_TANIMAJU);
+    let r = browser.post("/console/terima", &wrong_owner).await;
+    assert_eq!(r.status, 422);
+    let page = r.text();
+    let owner_field = page.split("<div class=\"field refused\">").nth(1).unwrap_or_default();
+    assert!(
+        owner_field.contains("name=\"owner_id\"")
+            && owner_field.contains("Pihak ini tidak punya peran yang diperlukan."),
+        "{page}"
+    );
+
     // Search finds the lot; a label's Digital Link finds its lot too.
     let r = browser.get("/console/cari?q=CNS-GKP-01").await;
     assert_eq!(r.header("location"), Some("/console/lot/CNS-GKP-01"));

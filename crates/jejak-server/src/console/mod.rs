@@ -140,6 +140,7 @@ fn documents(fields: &[(String, String)], lang: Lang) -> Result<Vec<p::Document>
                     )
                     .into(),
                 rule: None,
+                detail: String::new(),
             });
         }
         // A day's validity ends at its last second in Western Indonesia Time.
@@ -153,6 +154,7 @@ fn documents(fields: &[(String, String)], lang: Lang) -> Result<Vec<p::Document>
                         field: Some(format!("doc{i}.valid_until")),
                         message: lang.pick("Tanggal tidak benar", "Not a date").into(),
                         rule: None,
+                        detail: String::new(),
                     })
                 }
             },
@@ -317,6 +319,7 @@ fn may_capture(caller: &Caller, lang: Lang, facility: &str) -> Result<(), Shown>
             field: Some("facility_id".into()),
             message: text::refusal(lang, r.code, None, None, &r.message).message,
             rule: None,
+            detail: String::new(),
         }),
     }
 }
@@ -497,7 +500,7 @@ async fn inspect<L: ReadLog, S: Engine>(
         Err(e) => Err(e),
     };
     let lot = f("lot_id");
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::inspect(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -553,7 +556,7 @@ async fn ship<L: ReadLog, S: Engine>(
     };
     let lot = f("lot_id");
     let choices = choices(&c.reader, &s.caller);
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::ship(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -595,6 +598,7 @@ async fn too_little<L: ReadLog>(
                 field: Some(format!("inputs[{i}].quantity")),
                 message: text::too_little(lang, lot, &left.to_string(), &wanted.to_string()),
                 rule: Some("mass-balance".into()),
+                detail: String::new(),
             });
         }
     }
@@ -678,7 +682,7 @@ async fn process<L: ReadLog, S: Engine>(
     };
     let lot = f("outputs[0].lot_id");
     let choices = choices(&c.reader, &s.caller);
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::process(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -722,11 +726,12 @@ async fn receive_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, head
 /// recorded; the form again with what was typed and the refusal next to
 /// its field when not.
 fn answered(
-    headers: &HeaderMap,
+    (headers, fields, lang): (&HeaderMap, &[(String, String)], Lang),
     outcome: Result<p::CaptureReply, Shown>,
     lot: &str,
     again: impl FnOnce(&Shown) -> Markup,
 ) -> Reply {
+    let outcome = outcome.map_err(|shown| text::place(lang, shown, fields));
     match (outcome, wants_json(headers)) {
         (Ok(reply), true) => json(
             StatusCode::OK,
@@ -766,7 +771,7 @@ async fn receive<L: ReadLog, S: Engine>(
         Ok(d) => d,
         Err(shown) => {
             let choices = choices(&c.reader, &s.caller);
-            return answered(&headers, Err(shown), &f("lot_id"), |shown| {
+            return answered((&headers, &fields, lang), Err(shown), &f("lot_id"), |shown| {
                 pages::receive(&s.session, &choices, &fields, Some(shown))
             });
         }
@@ -792,7 +797,7 @@ async fn receive<L: ReadLog, S: Engine>(
     };
     let lot = f("lot_id");
     let choices = choices(&c.reader, &s.caller);
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::receive(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -836,7 +841,7 @@ async fn change_status<L: ReadLog, S: Engine>(
     };
     let lot = f("lot_id");
     let choices = choices(&c.reader, &s.caller);
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::status(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -994,8 +999,9 @@ async fn pack<L: ReadLog, S: Engine>(
                     )
                     .into(),
                 rule: None,
+                detail: String::new(),
             };
-            return answered(&headers, Err(shown), &lot, |shown| {
+            return answered((&headers, &fields, lang), Err(shown), &lot, |shown| {
                 pages::pack(&s.session, &choices, &fields, Some(shown))
             });
         }
@@ -1028,7 +1034,7 @@ async fn pack<L: ReadLog, S: Engine>(
         Ok(()) => c.submit(&s.caller, lang, kind).await,
         Err(e) => Err(e),
     };
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::pack(&s.session, &choices, &fields, Some(shown))
     })
 }
@@ -1147,7 +1153,7 @@ async fn void<L: ReadLog, S: Engine>(
     };
     let lot = f("lot_id");
     let choices = choices(&c.reader, &s.caller);
-    answered(&headers, outcome, &lot, |shown| {
+    answered((&headers, &fields, lang), outcome, &lot, |shown| {
         pages::void(&s.session, &choices, &fields, Some(shown))
     })
 }

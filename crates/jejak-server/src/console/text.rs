@@ -43,6 +43,8 @@ pub struct Shown {
     pub message: String,
     /// The write-side rule that refused, if one did.
     pub rule: Option<String>,
+    /// The server's own words, for placing a rule's refusal.
+    pub detail: String,
 }
 
 /// The form field a refusal's field path concerns: a quantity's parts are
@@ -84,11 +86,63 @@ pub fn refusal(lang: Lang, code: ErrorCode, rule: Option<&str>, field: Option<&s
         (Lang::En, _, ErrorCode::PermissionDenied | ErrorCode::Unauthenticated) => "You may not do this",
         (Lang::En, _, _) => "This cannot be recorded now; try again",
     };
+    // A rule is told in the clerk's language alone (placed next to its
+    // field by `place`); malformed input keeps the server's exact words.
+    let message = match (lang, rule) {
+        (Lang::Id, Some(_)) => format!("{said}."),
+        _ => format!("{said}: {detail}"),
+    };
     Shown {
         field: field.map(form_field),
-        message: format!("{said}: {detail}"),
+        message,
         rule: rule.map(str::to_string),
+        detail: detail.to_string(),
     }
+}
+
+/// Where a rule's refusal goes on a form, and what it says there: next to
+/// the field the server's words begin with (`owner_id: …`), else next to
+/// the lot they name, else next to the rule's own field; naming the lot.
+pub fn place(lang: Lang, mut shown: Shown, fields: &[(String, String)]) -> Shown {
+    let Some(rule) = shown.rule.clone() else { return shown };
+    if shown.field.is_some() {
+        return shown;
+    }
+    let named = |name: &str| fields.iter().any(|(k, _)| k == name);
+    let leading = shown
+        .detail
+        .split_once(':')
+        .map(|(f, _)| f.trim().to_string())
+        .filter(|f| named(f));
+    let lot = fields
+        .iter()
+        .filter(|(k, v)| k.ends_with("lot_id") && v.len() >= 2 && shown.detail.contains(&format!("{v:?}")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .next();
+    let fallback = match rule.as_str() {
+        "status-transition" => Some("status"),
+        "not-voidable" => Some("event_id"),
+        "timber-legality" => Some("doc0.kind"),
+        "unit-mismatch" => Some("unit"),
+        "product-mismatch" => Some("gtin"),
+        _ => None,
+    }
+    .filter(|f| named(f))
+    .map(str::to_string);
+    shown.field = leading.or_else(|| lot.as_ref().map(|(k, _)| k.clone())).or(fallback);
+    if let (Lang::Id, Some((_, lot))) = (lang, &lot) {
+        shown.message = match rule.as_str() {
+            "lot-not-usable" => {
+                format!("Lot {lot} sedang ditahan, ditarik, dimusnahkan atau tidak lolos uji; tidak bisa dipakai.")
+            }
+            "wrong-facility" => format!("Lot {lot} ada di fasilitas lain."),
+            "status-transition" => format!("Status lot {lot} tidak bisa diubah seperti itu."),
+            "unit-mismatch" => format!("Satuannya tidak cocok dengan satuan lot {lot}."),
+            "product-mismatch" => format!("Produknya tidak cocok dengan lot {lot}."),
+            _ => shown.message,
+        };
+    }
+    shown
 }
 
 /// The sentence for a lot that has less left than asked, in `lang`:
