@@ -4,7 +4,6 @@
 //! same alert over `WatchAlerts`, and on NATS on `jejak.alerts.<party>`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jejak_proto::v1 as p;
@@ -16,98 +15,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The consignee of the recalled chairs.
 const BUYER: &str = "cus-klt-homeliving";
 
-/// One request a receiver got: its headers (lowercased names) and body.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
+use jejak_testkit::receiver::{Received, Receiver};
 
-/// An HTTP/1.1 receiver on loopback that answers 200 to every POST.
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start(port: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the receiver");
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let store = got.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    let (head_end, length) = loop {
-                        let Ok(n) = conn.read(&mut chunk).await else { return };
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                            let length = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            break (end + 4, length);
-                        }
-                    };
-                    while buf.len() < head_end + length {
-                        let Ok(n) = conn.read(&mut chunk).await else { return };
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let headers = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-                        .collect();
-                    let body = buf[head_end..head_end + length].to_vec();
-                    store
-                        .lock()
-                        .expect("the receiver's list")
-                        .push(Received { headers, body });
-                    let _ = conn
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .await;
-                });
-            }
+/// Waits for the delivery of the recall of `lot`.
+async fn recall_of(receiver: &Receiver, lot: &str) -> Received {
+    wait_until(Instant::now() + Duration::from_secs(60), || {
+        let found = receiver.received().into_iter().find(|r| {
+            serde_json::from_slice::<Value>(&r.body)
+                .is_ok_and(|b| b["type"] == "lot.recalled" && b["data"]["lot"] == lot)
         });
-        Receiver { got, task }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().expect("the receiver's list").clone()
-    }
-
-    /// Waits for the delivery of the recall of `lot`.
-    async fn recall_of(&self, lot: &str) -> Received {
-        wait_until(Instant::now() + Duration::from_secs(60), || {
-            let found = self.received().into_iter().find(|r| {
-                serde_json::from_slice::<Value>(&r.body)
-                    .is_ok_and(|b| b["type"] == "lot.recalled" && b["data"]["lot"] == lot)
-            });
-            async move { Ok(found) }
-        })
-        .await
-        .expect("a delivery arrives")
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+        async move { Ok(found) }
+    })
+    .await
+    .expect("a delivery arrives")
 }
 
 fn free_port() -> u16 {
@@ -193,7 +113,7 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     // The parties first, so webhooks can name them.
     import_demo(&server, dir.path(), |l| l.starts_with("{\"register"));
     let up_port = free_port();
-    let up = Receiver::start(up_port).await;
+    let up = Receiver::start(up_port).await.expect("a receiver");
     let up_url = format!("http://127.0.0.1:{up_port}/hooks/jejak");
     let down_port = free_port();
     let up_hook = create_hook(&server, &up_url, BUYER).await;
@@ -224,7 +144,7 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     import_demo(&server, dir.path(), |_| true);
 
     // The receiver that is up gets the recall, signed.
-    let delivery = up.recall_of(RECALLED_CHAIR_LOT).await;
+    let delivery = recall_of(&up, RECALLED_CHAIR_LOT).await;
     let id = assert_signed(&delivery, &up_hook.secret);
     let body: Value = serde_json::from_slice(&delivery.body).expect("JSON");
     assert_eq!(body["type"], "lot.recalled", "{body}");
@@ -270,8 +190,8 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     let server = Server::start(options(Some(data_dir)))
         .expect("the server starts again")
         .with_token(token);
-    let back = Receiver::start(down_port).await;
-    let late = back.recall_of(RECALLED_CHAIR_LOT).await;
+    let back = Receiver::start(down_port).await.expect("a receiver");
+    let late = recall_of(&back, RECALLED_CHAIR_LOT).await;
     assert_eq!(
         assert_signed(&late, &down_hook.secret),
         id,

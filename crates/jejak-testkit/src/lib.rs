@@ -704,4 +704,5 @@ fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub mod nats;
+pub mod receiver;
 pub use nats::{Nats, NatsCluster, NatsNode};

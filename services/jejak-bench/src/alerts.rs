@@ -2,58 +2,15 @@
 //! of its own to a receiver on loopback, is recalled; timed are the alert
 //! (first on `WatchAlerts`) and the delivery of all 10,000 webhooks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jejak_proto::v1 as p;
 use jejak_testkit::{Server, ServerOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bench::{pq, stop, BenchOptions};
 
 const CONSIGNEES: usize = 10_000;
-
-/// Answers 200 to every request and counts them.
-async fn receiver() -> anyhow::Result<(u16, Arc<AtomicU64>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let count = Arc::new(AtomicU64::new(0));
-    let counted = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = conn.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                counted.fetch_add(1, Ordering::Relaxed);
-                let _ = conn
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    Ok((port, count))
-}
 
 /// Runs `each(i)` for i in 0..n on 32 tasks.
 async fn in_parallel<F, Fut>(n: usize, each: F) -> anyhow::Result<()>
@@ -140,7 +97,8 @@ pub(crate) async fn alerts(opts: &BenchOptions) -> anyhow::Result<Vec<(String, S
         }
     })
     .await?;
-    let (port, delivered) = receiver().await?;
+    let receiver = jejak_testkit::receiver::Receiver::start(0).await?;
+    let port = receiver.port;
     let started = Instant::now();
     let admin = server.admin().await?;
     in_parallel(CONSIGNEES, move |i| {
@@ -184,7 +142,7 @@ pub(crate) async fn alerts(opts: &BenchOptions) -> anyhow::Result<Vec<(String, S
         .as_array()
         .map_or(0, Vec::len);
     jejak_testkit::wait_until(Instant::now() + Duration::from_secs(1800), || {
-        let done = delivered.load(Ordering::Relaxed) >= CONSIGNEES as u64;
+        let done = receiver.count() >= CONSIGNEES;
         async move { Ok(done.then_some(())) }
     })
     .await?;

@@ -447,16 +447,7 @@ async fn inspect_form<L: ReadLog, S: Engine>(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let mut fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    fields.extend(form(raw.unwrap_or_default().as_bytes()));
-    html(
-        StatusCode::OK,
-        pages::inspect(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, raw.as_deref(), pages::inspect)
 }
 
 async fn inspect<L: ReadLog, S: Engine>(
@@ -506,15 +497,7 @@ async fn inspect<L: ReadLog, S: Engine>(
 }
 
 async fn ship_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    html(
-        StatusCode::OK,
-        pages::ship(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, None, pages::ship)
 }
 
 async fn ship<L: ReadLog, S: Engine>(
@@ -606,15 +589,7 @@ async fn too_little<L: ReadLog>(
 }
 
 async fn process_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    html(
-        StatusCode::OK,
-        pages::process(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, None, pages::process)
 }
 
 async fn process<L: ReadLog, S: Engine>(
@@ -687,6 +662,29 @@ async fn process<L: ReadLog, S: Engine>(
     })
 }
 
+/// How a station's page is drawn: its form, what was typed, a refusal.
+type Page = fn(&Session, &pages::Choices, &[(String, String)], Option<&Shown>) -> Markup;
+
+/// A station's form, empty but for a fresh command id and what the
+/// query string gives.
+fn station_form<L: ReadLog, S: Engine>(
+    c: &Console<L, S>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    page: Page,
+) -> Reply {
+    let s = match station(c, headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let mut fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
+    fields.extend(form(query.unwrap_or_default().as_bytes()));
+    html(
+        StatusCode::OK,
+        page(&s.session, &choices(&c.reader, &s.caller), &fields, None),
+    )
+}
+
 /// A page for a capture station, or the sign-in page / a refusal for a
 /// session that may not capture.
 fn station<L: ReadLog, S: Engine>(c: &Console<L, S>, headers: &HeaderMap) -> Result<Signed, Box<Reply>> {
@@ -711,15 +709,7 @@ fn station<L: ReadLog, S: Engine>(c: &Console<L, S>, headers: &HeaderMap) -> Res
 }
 
 async fn receive_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    html(
-        StatusCode::OK,
-        pages::receive(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, None, pages::receive)
 }
 
 /// What a post answers: the lot page (or JSON for the offline queue) when
@@ -803,15 +793,7 @@ async fn receive<L: ReadLog, S: Engine>(
 }
 
 async fn status_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    html(
-        StatusCode::OK,
-        pages::status(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, None, pages::status)
 }
 
 async fn change_status<L: ReadLog, S: Engine>(
@@ -959,15 +941,7 @@ async fn search<L: ReadLog, S: Engine>(
 }
 
 async fn pack_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, headers: HeaderMap) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    html(
-        StatusCode::OK,
-        pages::pack(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, None, pages::pack)
 }
 
 /// Most units one packing form makes.
@@ -1115,16 +1089,7 @@ async fn void_form<L: ReadLog, S: Engine>(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Reply {
-    let s = match station(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let mut fields = vec![("command_id".to_string(), session::random_id().unwrap_or_default())];
-    fields.extend(form(raw.unwrap_or_default().as_bytes()));
-    html(
-        StatusCode::OK,
-        pages::void(&s.session, &choices(&c.reader, &s.caller), &fields, None),
-    )
+    station_form(&c, &headers, raw.as_deref(), pages::void)
 }
 
 async fn void<L: ReadLog, S: Engine>(
