@@ -219,8 +219,13 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
             ("inputs[1].unit", "UNIT_KG".to_string()),
             ("outputs[0].lot_id", "CNS-GKG-01".to_string()),
             ("outputs[0].product_id", DRIED_PADDY.to_string()),
-            ("outputs[0].quantity", "1700".to_string()),
+            ("outputs[0].quantity", "1500".to_string()),
             ("outputs[0].unit", "UNIT_KG".to_string()),
+            // A by-product of its own.
+            ("outputs[1].lot_id", "CNS-BKT-01".to_string()),
+            ("outputs[1].product_id", "prd-dmk-bekatul".to_string()),
+            ("outputs[1].quantity", "200".to_string()),
+            ("outputs[1].unit", "UNIT_KG".to_string()),
         ]
     };
     let too_much = milling("1500");
@@ -254,6 +259,11 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
         assert!(page.contains(part), "the lot page shows {part}: {page}");
     }
     assert!(!page.contains("style="), "no inline style (the CSP allows none)");
+    let bran = browser.get("/console/lot/CNS-BKT-01").await.text();
+    assert!(
+        bran.contains("Dibuat dari") && bran.contains("/console/lot/CNS-GKP-02"),
+        "{bran}"
+    );
 
     // Inspecting: the standard's parameters with their limits; the verdict
     // on the lot's page as soon as it is recorded.

@@ -548,6 +548,9 @@ async fn ship<L: ReadLog, S: Engine>(
 /// them keep a processing page under 50 KB.
 const OPEN_LOTS: usize = 100;
 
+/// Output rows of a processing form.
+pub(crate) const OUTPUT_ROWS: usize = 2;
+
 /// Rows of a processing form.
 pub(crate) const INPUT_ROWS: usize = 3;
 
@@ -630,15 +633,20 @@ async fn process<L: ReadLog, S: Engine>(
                 }),
             })
             .collect(),
-        outputs: vec![p::LotOutput {
-            lot_id: f("outputs[0].lot_id"),
-            product_id: f("outputs[0].product_id"),
-            quantity: Some(p::Quantity {
-                value: f("outputs[0].quantity"),
-                unit: unit("outputs[0].unit") as i32,
-            }),
-            owner_id: f("outputs[0].owner_id"),
-        }],
+        // Every output row with a lot number (the main product and its
+        // by-products: rice and bran).
+        outputs: (0..OUTPUT_ROWS)
+            .filter(|i| !f(&format!("outputs[{i}].lot_id")).is_empty())
+            .map(|i| p::LotOutput {
+                lot_id: f(&format!("outputs[{i}].lot_id")),
+                product_id: f(&format!("outputs[{i}].product_id")),
+                quantity: Some(p::Quantity {
+                    value: f(&format!("outputs[{i}].quantity")),
+                    unit: unit(&format!("outputs[{i}].unit")) as i32,
+                }),
+                owner_id: f(&format!("outputs[{i}].owner_id")),
+            })
+            .collect(),
         ..Default::default()
     });
     let outcome = match may_capture(&s.caller, lang, &f("facility_id")) {

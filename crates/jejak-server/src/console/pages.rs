@@ -386,8 +386,10 @@ pub(super) fn process(
         names.push(format!("inputs[{i}].lot_id"));
         names.push(format!("inputs[{i}].quantity"));
     }
-    for n in ["lot_id", "product_id", "quantity", "owner_id"] {
-        names.push(format!("outputs[0].{n}"));
+    for i in 0..super::OUTPUT_ROWS {
+        for n in ["lot_id", "product_id", "quantity", "owner_id"] {
+            names.push(format!("outputs[{i}].{n}"));
+        }
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     layout(
@@ -414,14 +416,21 @@ pub(super) fn process(
                         (select(&unit, lang.pick("Satuan", "Unit"), &units, value(fields, &unit), shown))
                     }
                 }
-                h2 { (lang.pick("Keluaran", "Output")) }
-                (input("outputs[0].lot_id", lang.pick("Nomor lot baru", "New lot number"), value(fields, "outputs[0].lot_id"), shown, "text"))
-                (select("outputs[0].product_id", lang.pick("Produk", "Product"), &choices.products, value(fields, "outputs[0].product_id"), shown))
-                div.pair {
-                    (input("outputs[0].quantity", lang.pick("Jumlah", "Quantity"), value(fields, "outputs[0].quantity"), shown, "text"))
-                    (select("outputs[0].unit", lang.pick("Satuan", "Unit"), &units, value(fields, "outputs[0].unit"), shown))
+                h2 { (lang.pick("Keluaran (hasil utama, lalu hasil samping bila ada)", "Outputs (the main product, then a by-product if any)")) }
+                @for i in 0..super::OUTPUT_ROWS {
+                    @let lot = format!("outputs[{i}].lot_id");
+                    @let product = format!("outputs[{i}].product_id");
+                    @let quantity = format!("outputs[{i}].quantity");
+                    @let unit = format!("outputs[{i}].unit");
+                    @let owner = format!("outputs[{i}].owner_id");
+                    (input(&lot, lang.pick("Nomor lot baru", "New lot number"), value(fields, &lot), shown, "text"))
+                    (select(&product, lang.pick("Produk", "Product"), &choices.products, value(fields, &product), shown))
+                    div.pair {
+                        (input(&quantity, lang.pick("Jumlah", "Quantity"), value(fields, &quantity), shown, "text"))
+                        (select(&unit, lang.pick("Satuan", "Unit"), &units, value(fields, &unit), shown))
+                    }
+                    (select(&owner, lang.pick("Pemilik", "Owner"), &owners, value(fields, &owner), shown))
                 }
-                (select("outputs[0].owner_id", lang.pick("Pemilik", "Owner"), &owners, value(fields, "outputs[0].owner_id"), shown))
                 button type="submit" { (lang.pick("Catat pengolahan", "Record the processing")) }
             }
         },
