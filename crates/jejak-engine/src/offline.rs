@@ -38,7 +38,7 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
         envelopes = check.envelopes,
         heads = check.heads,
         indexed = check.indexed,
-        "event log chains checked from the last verified point, event-id index rebuilt"
+        "event log chains checked from the last verified point, event-id index read from its stored point"
     );
     let proj_dir = data_dir.join("genealogy");
     let durable = log.durable_position();

@@ -90,8 +90,25 @@ pub fn chain_from_token(token: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A NATS error as a log error: no answer in time, no responders or a lost
+/// connection (a cluster electing a stream leader, a server restarting)
+/// is `Unavailable`, safe to retry; anything else is a fault of storage.
 fn storage(e: impl std::fmt::Display) -> LogError {
-    LogError::Storage(e.to_string())
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let transient = [
+        "timed out",
+        "timeout",
+        "no responders",
+        "broken pipe",
+        "disconnected",
+        "connection",
+    ];
+    if transient.iter().any(|t| lower.contains(t)) {
+        LogError::Unavailable(format!("NATS did not answer: {text}; retry with the same command id"))
+    } else {
+        LogError::Storage(text)
+    }
 }
 
 /// The JetStream event log. Cheap to clone.

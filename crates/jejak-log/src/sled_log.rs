@@ -6,12 +6,14 @@
 //! the log is always a prefix of what was staged, and everything acknowledged
 //! is in it. Concurrent appends share one block and one flush (group commit).
 //!
-//! The event-id index is in memory, rebuilt on open by a light scan of
-//! every envelope (only its event id is decoded). The hash chains are
-//! checked on open from the last verified point on (`checkpoint`), not from
-//! the start, and the chain heads are taken from there.
+//! The event-id index is stored in the same tree by a thread of its own,
+//! with the ids since its last write in memory (`index`). The hash chains
+//! are checked on open from the last verified point on (`checkpoint`), not
+//! from the start, and the chain heads are taken from there; the open
+//! reads only the blocks after the older of the two points.
 
 mod checkpoint;
+mod index;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -136,7 +138,10 @@ const EMPTY_HEAD: Head = Head {
 struct Writer {
     next_position: u64,
     heads: HashMap<String, Head>,
-    ids: HashMap<Box<str>, u64>,
+    /// Ids of events after the stored index's position (see `index`).
+    ids: index::Ids,
+    /// Ids being written to the stored index, still found here until they are.
+    sealed: Arc<index::Ids>,
     /// Staged, not yet written: (position, exact envelope bytes).
     pending: Vec<(u64, Arc<[u8]>)>,
 }
@@ -159,6 +164,10 @@ struct Inner {
     failure: Mutex<Option<String>>,
     /// The flusher thread, woken when appends wait (see `flusher`).
     flusher: OnceLock<std::thread::Thread>,
+    /// The indexer thread, woken by the flusher (see `index`).
+    indexer: OnceLock<std::thread::Thread>,
+    /// Held while the index is stored: one writer at a time.
+    indexing: Mutex<()>,
     closed: AtomicBool,
     /// What the start-up check walked.
     start_check: StartCheck,
@@ -170,12 +179,19 @@ impl Inner {
             t.unpark();
         }
     }
+
+    fn want_index(&self) {
+        if let Some(t) = self.indexer.get() {
+            t.unpark();
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The flusher holds the log weakly: wake it so it sees it is gone.
+        // The threads hold the log weakly: wake them so they see it is gone.
         self.want_flush();
+        self.want_index();
     }
 }
 
@@ -244,6 +260,7 @@ impl SledLog {
                 next_position: last + 1,
                 heads: checked.heads,
                 ids: checked.ids,
+                sealed: Arc::default(),
                 pending: Vec::new(),
             }),
             staged: AtomicU64::new(last),
@@ -251,6 +268,8 @@ impl SledLog {
             writing: Mutex::new(()),
             failure: Mutex::new(None),
             flusher: OnceLock::new(),
+            indexer: OnceLock::new(),
+            indexing: Mutex::new(()),
             closed: AtomicBool::new(false),
             start_check: checked.check,
         });
@@ -260,6 +279,17 @@ impl SledLog {
             .spawn(move || flusher(weak))
             .map_err(|e| LogError::Storage(format!("start the log's flusher thread: {e}")))?;
         let _ = inner.flusher.set(thread.thread().clone());
+        let weak = Arc::downgrade(&inner);
+        let thread = std::thread::Builder::new()
+            .name("log indexer".into())
+            .spawn(move || index::indexer(weak))
+            .map_err(|e| LogError::Storage(format!("start the log's indexer thread: {e}")))?;
+        let _ = inner.indexer.set(thread.thread().clone());
+        // An open that scanned many ids (a log whose index was never
+        // stored) stores them now.
+        if inner.writer.lock().unwrap_or_else(|e| e.into_inner()).ids.len() >= index::STORE_AT {
+            inner.want_index();
+        }
         Ok(SledLog { inner })
     }
 
@@ -383,18 +413,27 @@ impl SledLog {
         Ok(self.inner.db.size_on_disk()?)
     }
 
-    /// Writes and flushes everything staged, then stops accepting appends;
-    /// used on clean shutdown.
+    /// Writes and flushes everything staged and stores the event-id index,
+    /// then stops accepting appends; used on clean shutdown, so that the
+    /// next open reads nothing the index or the checkpoint covers.
     pub async fn close(&self) -> Result<(), LogError> {
         self.inner.closed.store(true, Ordering::SeqCst);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            write_pending(&inner)?;
+            let last = write_pending(&inner)?;
             inner.db.flush()?;
             inner
                 .data_file
                 .sync_data()
-                .map_err(|e| LogError::Storage(format!("sync the log's data file: {e}")))
+                .map_err(|e| LogError::Storage(format!("sync the log's data file: {e}")))?;
+            inner.durable.send_if_modified(|d| {
+                let moved = last > *d;
+                *d = (*d).max(last);
+                moved
+            });
+            index::store_sealed(&inner, 1)?;
+            inner.db.flush()?;
+            Ok::<(), LogError>(())
         })
         .await
         .map_err(|e| LogError::Storage(e.to_string()))??;
@@ -430,6 +469,11 @@ fn write_pending(inner: &Inner) -> Result<u64, LogError> {
     }
     let mut w = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
     w.pending.drain(..pending.len());
+    let index_due = w.ids.len() >= index::STORE_AT && w.sealed.is_empty();
+    drop(w);
+    if index_due {
+        inner.want_index();
+    }
     Ok(last)
 }
 
@@ -491,7 +535,7 @@ impl SledLog {
         }
         let mut w = self.writer();
         if let Some(expected) = expected {
-            if let Some(&position) = w.ids.get(draft.event_id.as_str()) {
+            if let Some(position) = index::lookup(&self.inner.tree, &w, &draft.event_id)? {
                 drop(w);
                 let stored = self
                     .read(position)?
@@ -661,7 +705,7 @@ impl EventLog for SledLog {
     }
 
     fn position_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        Ok(self.writer().ids.get(event_id).copied())
+        index::lookup(&self.inner.tree, &self.writer(), event_id)
     }
 
     fn durable_position(&self) -> u64 {
@@ -800,10 +844,18 @@ mod tests {
                 log.append(draft("fac-a", &i.to_string())).unwrap();
             }
             log.wait_durable(3).await.unwrap();
-            // Rewrite the middle envelope with different content, keeping the block well-formed.
-            let block = log.inner.tree.get(block_key(1)).unwrap().unwrap();
+            // Rewrite the middle envelope with different content, keeping the
+            // block (whichever flush wrote it) well-formed.
+            let (key, block) = log
+                .inner
+                .tree
+                .range(block_key(0)..=block_key(2))
+                .next_back()
+                .unwrap()
+                .unwrap();
+            let first = be_u64(&key[1..]).unwrap();
             let mut value = Vec::new();
-            for (position, bytes) in split_block(1, &block).unwrap() {
+            for (position, bytes) in split_block(first, &block).unwrap() {
                 let mut e = p::Envelope::decode(bytes).unwrap();
                 if position == 2 {
                     e.actor = "mallory".into();
@@ -812,7 +864,7 @@ mod tests {
                 prost::encoding::encode_varint(bytes.len() as u64, &mut value);
                 value.extend_from_slice(&bytes);
             }
-            log.inner.tree.insert(block_key(1), value).unwrap();
+            log.inner.tree.insert(key, value).unwrap();
             let err = log.verify().unwrap_err();
             assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
             log.close().await.unwrap();

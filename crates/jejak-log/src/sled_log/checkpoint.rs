@@ -18,10 +18,12 @@
 //! verified envelope of a chain is caught too. `SledLog::verify` (`jejak
 //! verify`) still walks everything on demand.
 //!
-//! The event-id index is not part of the checkpoint: it is kept in memory
-//! and rebuilt at every open by a light scan of the whole log. Before the
-//! checkpoint that scan decodes only each envelope's event id (no hash, no
-//! full decode); after it, the walk that checks the links fills it in.
+//! The event-id index is not part of the checkpoint: it has a stored
+//! position of its own (`index`). The open reads the blocks after the older
+//! of the two positions only: between the index's position and the
+//! checkpoint it decodes each envelope's event id alone (no hash, no full
+//! decode); after the checkpoint, the walk that checks the links fills in
+//! the ids after the index's position.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -75,9 +77,9 @@ pub struct StartCheck {
     pub envelopes: u64,
     /// Checkpointed chain heads whose stored bytes were hashed again.
     pub heads: usize,
-    /// Envelopes whose event id the scan put in the index: every stored
-    /// one (only the event id is decoded of those at or before the
-    /// checkpoint).
+    /// Envelopes whose event id the open put in the in-memory index: those
+    /// after the stored index's position (only the event id is decoded of
+    /// those at or before the checkpoint).
     pub indexed: u64,
 }
 
@@ -85,7 +87,7 @@ pub struct StartCheck {
 pub(super) struct Checked {
     pub(super) last: u64,
     pub(super) heads: HashMap<String, Head>,
-    /// The event-id index: event id → position.
+    /// The in-memory part of the event-id index: event id → position.
     pub(super) ids: HashMap<Box<str>, u64>,
     pub(super) check: StartCheck,
 }
@@ -232,7 +234,8 @@ fn sync(dir: &Path) -> Result<(), LogError> {
         .map_err(|e| LogError::Storage(format!("sync {}: {e}", path.display())))
 }
 
-/// Scans the whole log to rebuild the event-id index, checks the chains
+/// Reads the log after the stored index and the checkpoint to rebuild the
+/// in-memory part of the event-id index, checks the chains
 /// from the checkpoint to the end, and moves the checkpoint to the end.
 /// Envelopes at or before the checkpoint have only their event id decoded;
 /// those after it are hashed and linked. A log without a checkpoint (new, or
@@ -248,13 +251,29 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
             ),
         });
     }
+    let indexed = super::index::indexed(tree)?;
+    if end < indexed {
+        return Err(LogError::Corrupt {
+            position: end + 1,
+            reason: format!(
+                "the log ends at position {end} but its stored event-id index reaches position {indexed}: envelopes were removed"
+            ),
+        });
+    }
     recheck_heads(tree, &heads)?;
     let rechecked = heads.len();
     let mut changed: HashSet<String> = HashSet::new();
     let mut ids: HashMap<Box<str>, u64> = HashMap::new();
-    let mut last = 0;
-    for item in tree.scan_prefix([BLOCK]) {
+    // Everything up to here is both linked (by an earlier start) and in the
+    // stored index: its blocks are not read at all.
+    let from = verified.min(indexed) + 1;
+    let start = block_at(tree, from)?.map_or_else(|| block_key(0).to_vec(), |k| k.to_vec());
+    let mut last = be_u64(&start[1..]).map_or(0, |first| first.saturating_sub(1));
+    for item in tree.range(start..) {
         let (k, v) = item?;
+        if k.first() != Some(&BLOCK) {
+            break;
+        }
         let first = be_u64(&k[1..]).ok_or_else(|| LogError::Storage("block key is truncated".into()))?;
         if first != last + 1 {
             return Err(LogError::Corrupt {
@@ -264,8 +283,11 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
         }
         for (position, bytes) in split_block(first, &v)? {
             last = position;
+            if position < from {
+                continue;
+            }
             if position <= verified {
-                // Verified at an earlier start: the index needs its id only.
+                // Linked at an earlier start: the index needs its id only.
                 let event_id = EventIdOnly::decode_at(position, bytes)?;
                 ids.insert(event_id.into_boxed_str(), position);
                 continue;
@@ -277,7 +299,9 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
                 hash: hash(bytes),
                 position,
             };
-            ids.insert(link.event_id.into_boxed_str(), position);
+            if position > indexed {
+                ids.insert(link.event_id.into_boxed_str(), position);
+            }
             heads.insert(link.chain.clone(), head);
             changed.insert(link.chain);
         }
@@ -299,7 +323,7 @@ pub(super) fn check_on_open(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Res
             from: verified + 1,
             envelopes: last.saturating_sub(verified),
             heads: rechecked,
-            indexed: last,
+            indexed: ids.len() as u64,
         },
         heads,
         ids,
@@ -390,7 +414,7 @@ mod tests {
                 from: 1,
                 envelopes: 4,
                 heads: 0,
-                indexed: 4
+                indexed: 0
             }
         );
         let second = session(dir.path(), "c", &[]);
@@ -400,7 +424,7 @@ mod tests {
                 from: 5,
                 envelopes: 2,
                 heads: 2,
-                indexed: 6
+                indexed: 0
             }
         );
         rt().block_on(async {
@@ -411,11 +435,11 @@ mod tests {
                     from: 7,
                     envelopes: 0,
                     heads: 3,
-                    indexed: 6
+                    indexed: 0
                 }
             );
-            // The chains continue where they were, and the index rebuilt by
-            // the scan finds events of every earlier session.
+            // The chains continue where they were, and the index stored at
+            // each close finds events of every earlier session.
             let next = log.append(draft("fac-a", "d-0")).unwrap();
             assert_eq!((next.position, next.sequence), (7, 4));
             assert_eq!(log.position_of("a-3").unwrap(), Some(4));
@@ -497,7 +521,7 @@ mod tests {
         session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
         session(dir.path(), "b", &["fac-b"]);
         with_tree(dir.path(), |tree| {
-            for prefix in [VERIFIED, HEAD] {
+            for prefix in [VERIFIED, HEAD, b'i', b'x'] {
                 for item in tree.scan_prefix([prefix]) {
                     tree.remove(item.unwrap().0).unwrap();
                 }
@@ -534,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn an_envelope_before_the_checkpoint_that_does_not_decode_is_refused() {
+    fn an_envelope_before_the_checkpoint_that_does_not_decode_is_refused_by_verify_or_an_index_scan() {
         let dir = tempfile::tempdir().unwrap();
         session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
         session(dir.path(), "b", &["fac-b"]); // checkpoint at 3
@@ -550,6 +574,22 @@ mod tests {
                 value.extend_from_slice(bytes);
             }
             tree.insert(key, value).unwrap();
+        });
+        // Linked at an earlier start and in the stored index: the open
+        // reads nothing before position 4, and the full walk finds it.
+        {
+            let log = SledLog::open(dir.path()).unwrap();
+            assert_eq!((log.start_check().from, log.start_check().envelopes), (4, 1));
+            let err = log.verify().expect_err("verify refuses it");
+            assert!(matches!(err, LogError::Corrupt { position: 1, .. }), "{err}");
+        }
+        // Without a stored index, the open's scan reads its event id.
+        with_tree(dir.path(), |tree| {
+            for prefix in [b'i', b'x'] {
+                for item in tree.scan_prefix([prefix]) {
+                    tree.remove(item.unwrap().0).unwrap();
+                }
+            }
         });
         let err = refused(dir.path());
         assert!(matches!(err, LogError::Corrupt { position: 1, .. }), "{err}");
