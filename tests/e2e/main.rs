@@ -4,6 +4,7 @@
 mod alerts;
 mod auth;
 mod browser;
+mod bulk;
 mod cli;
 mod clock;
 mod console;

@@ -277,11 +277,11 @@ async fn two_capture_instances_racing_on_one_facility_never_overdraw_a_lot() -> 
                 accepted.insert(k);
                 *per_lot.entry(k % 10).or_default() += 1;
             }
-            // Refused with the rule named, or told to retry after conflicts.
+            // Refused with the rule named; a conflict between the instances
+            // is retried inside them, never answered (within the deadline).
             Err(s) if s.code() == Code::FailedPrecondition => {
                 assert!(s.message().contains(&format!("L9-{}", k % 10)), "{}", s.message());
             }
-            Err(s) if s.code() == Code::Aborted => assert!(s.message().contains("retry"), "{}", s.message()),
             Err(s) => panic!("take-{k}: unexpected {s:?}"),
         }
     }

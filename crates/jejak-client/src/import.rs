@@ -37,6 +37,163 @@ pub async fn send(
     Ok(reply.into_inner())
 }
 
+/// Whether a refusal means "not now" rather than "not this command": the
+/// server's rate limit, or no log answering (a NATS leader being elected).
+/// Such a command is sent again, with the same command id.
+fn retryable(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+    )
+}
+
+/// How long to wait before the `round`-th retry: what the server asked for
+/// (RetryInfo), else doubling from 200 ms up to 10 s.
+fn backoff(round: u32, asked: Option<std::time::Duration>) -> std::time::Duration {
+    asked
+        .unwrap_or_else(|| std::time::Duration::from_millis(200 << round.min(6)))
+        .min(std::time::Duration::from_secs(10))
+}
+
+fn retry_after(s: &tonic::Status) -> Option<std::time::Duration> {
+    use tonic_types::StatusExt;
+    s.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
+/// One command's answer: its reply, or the refusal its unary RPC would give.
+pub type Answer = Result<p::CaptureReply, p::CommandRefused>;
+
+/// Rounds without a single answer after which a bulk capture gives up.
+const ROUNDS_WITHOUT_PROGRESS: u32 = 8;
+
+/// Sends `commands` in order on `CaptureStream` and returns each one's
+/// answer, in the same order. A stream the server refuses for now (its
+/// rate limit, no log answering) or that breaks is opened again after a
+/// wait, carrying the commands still unanswered with their own command
+/// ids, so each is recorded once; a command answered "not now" is sent
+/// again likewise. `bar` counts the answers.
+pub async fn capture_all(
+    client: &mut CaptureServiceClient<crate::Conn>,
+    commands: Vec<p::command::Kind>,
+    bar: &indicatif::ProgressBar,
+) -> Vec<Answer> {
+    let commands = std::sync::Arc::new(commands);
+    let mut answers: Vec<Option<Answer>> = vec![None; commands.len()];
+    let (mut round, mut idle_rounds) = (0u32, 0u32);
+    let mut last_problem = String::new();
+    loop {
+        let todo: Vec<usize> = (0..commands.len()).filter(|&i| answers[i].is_none()).collect();
+        if todo.is_empty() {
+            break;
+        }
+        if idle_rounds >= ROUNDS_WITHOUT_PROGRESS {
+            for i in todo {
+                answers[i] = Some(Err(p::CommandRefused {
+                    code: tonic::Code::Unavailable as i32,
+                    message: format!(
+                        "not recorded: {last_problem}; run the import again (recorded lines are not repeated)"
+                    ),
+                    ..Default::default()
+                }));
+            }
+            break;
+        }
+        let sending = {
+            let (commands, todo) = (commands.clone(), todo.clone());
+            tokio_stream::iter(todo.into_iter().map(move |i| p::Command {
+                kind: Some(commands[i].clone()),
+            }))
+        };
+        let mut progressed = false;
+        let mut asked = None;
+        match client.capture_stream(sending).await {
+            Err(s) if retryable(s.code()) => {
+                last_problem = format!("{:?}: {}", s.code(), s.message());
+                asked = retry_after(&s);
+            }
+            Err(s) => {
+                // Refused as a whole (no token, a server without capture):
+                // every command gets that answer.
+                for i in todo {
+                    answers[i] = Some(Err(refused_of(&s)));
+                }
+                break;
+            }
+            Ok(response) => {
+                let mut replies = response.into_inner();
+                loop {
+                    match replies.message().await {
+                        Ok(Some(r)) => {
+                            let Some(&i) = usize::try_from(r.index).ok().and_then(|k| todo.get(k)) else {
+                                continue;
+                            };
+                            match r.outcome {
+                                Some(p::capture_stream_reply::Outcome::Recorded(reply)) => {
+                                    answers[i] = Some(Ok(reply));
+                                }
+                                Some(p::capture_stream_reply::Outcome::Refused(refusal)) => {
+                                    if retryable(tonic::Code::from_i32(refusal.code)) {
+                                        last_problem = refusal.message.clone();
+                                        continue;
+                                    }
+                                    answers[i] = Some(Err(refusal));
+                                }
+                                None => continue,
+                            }
+                            progressed = true;
+                            bar.inc(1);
+                        }
+                        Ok(None) => break,
+                        Err(s) => {
+                            last_problem = format!("{:?}: {}", s.code(), s.message());
+                            asked = retry_after(&s);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if progressed {
+            idle_rounds = 0;
+            round = 0;
+        } else {
+            idle_rounds += 1;
+            round += 1;
+        }
+        if answers.iter().any(Option::is_none) {
+            tokio::time::sleep(backoff(round, asked)).await;
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(p::CommandRefused::default())))
+        .collect()
+}
+
+/// A whole-stream refusal as one command's.
+fn refused_of(s: &tonic::Status) -> p::CommandRefused {
+    p::CommandRefused {
+        code: s.code() as i32,
+        message: s.message().to_string(),
+        ..Default::default()
+    }
+}
+
+/// A refusal as a report line: the status code and the server's words.
+pub fn describe(r: &p::CommandRefused) -> String {
+    format!("{:?}: {}", tonic::Code::from_i32(r.code), r.message)
+}
+
+/// A progress bar on standard error (drawn only on a terminal).
+pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({per_sec}, {eta} left)") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -46,29 +203,38 @@ pub struct ImportReport {
     pub failed: Vec<(usize, String)>,
 }
 
-/// Sends every line of `text` in order; blank lines and lines starting with
-/// `#` or `//` are skipped.
+/// Sends every line of `text` in order on one bulk stream; blank lines and
+/// lines starting with `#` or `//` are skipped, and a line that is not a
+/// command is reported without stopping the others.
 pub async fn import(client: &mut CaptureServiceClient<crate::Conn>, text: &str) -> ImportReport {
     let mut report = ImportReport::default();
+    let mut lines = Vec::new();
+    let mut commands = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
             continue;
         }
-        let kind = match jejak_proto::json::parse_command(trimmed) {
-            Ok(k) => k,
-            Err(e) => {
-                report.failed.push((n, format!("not a valid command: {e}")));
-                continue;
+        match jejak_proto::json::parse_command(trimmed) {
+            Ok(k) => {
+                lines.push(n);
+                commands.push(k);
             }
-        };
-        match send(client, kind).await {
-            Ok(r) if r.replayed => report.already_recorded += 1,
-            Ok(_) => report.recorded += 1,
-            Err(s) => report.failed.push((n, format!("{:?}: {}", s.code(), s.message()))),
+            Err(e) => report.failed.push((n, format!("not a valid command: {e}"))),
         }
     }
+    let bar = progress_bar(commands.len(), "importing");
+    let answers = capture_all(client, commands, &bar).await;
+    bar.finish_and_clear();
+    for (n, answer) in lines.into_iter().zip(answers) {
+        match answer {
+            Ok(r) if r.replayed => report.already_recorded += 1,
+            Ok(_) => report.recorded += 1,
+            Err(r) => report.failed.push((n, describe(&r))),
+        }
+    }
+    report.failed.sort_by_key(|(n, _)| *n);
     report
 }
 
@@ -108,41 +274,55 @@ pub async fn import_csv(
 ) -> Result<CsvReport, jejak_proto::csv::Problems> {
     let (_, rows) = jejak_proto::csv::parse(text)?;
     let mut report = CsvReport::default();
+    let facilities: Vec<String> = rows
+        .iter()
+        .map(|r| facility_of(&r.kind).unwrap_or_default().to_string())
+        .collect();
+    let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+    let bar = progress_bar(rows.len(), "importing");
+    let answers = capture_all(client, rows.into_iter().map(|r| r.kind).collect(), &bar).await;
+    bar.finish_and_clear();
     let mut written: Vec<(String, String)> = Vec::new();
     let mut first_refused = None;
-    for row in rows {
-        let facility = facility_of(&row.kind).unwrap_or_default().to_string();
-        match send(client, row.kind).await {
+    for ((line, facility), answer) in lines.into_iter().zip(facilities).zip(answers) {
+        match answer {
             Ok(r) if r.replayed => report.already_recorded += 1,
             Ok(r) => {
                 report.recorded += 1;
                 written.push((r.event_id, facility));
             }
-            Err(s) => {
-                report
-                    .failed
-                    .push((row.line, format!("{:?}: {}", s.code(), s.message())));
-                if !proceed {
-                    first_refused = Some(row.line);
-                    break;
-                }
+            Err(r) => {
+                report.failed.push((line, describe(&r)));
+                first_refused.get_or_insert(line);
             }
         }
     }
-    if let Some(line) = first_refused {
-        for (n, (event_id, facility)) in written.into_iter().rev().enumerate() {
-            let void = p::command::Kind::VoidEvent(p::VoidEventRequest {
-                command_id: format!("{event_id}-undo-{n}"),
-                facility_id: facility,
-                event_id: event_id.clone(),
-                reason: format!("CSV import stopped: line {line} was refused"),
-                ..Default::default()
-            });
-            match send(client, void).await {
+    if let (Some(line), false) = (first_refused, proceed) {
+        // All or nothing: what the stream recorded (before the refused row
+        // and after it) is voided again, newest first.
+        let voids: Vec<p::command::Kind> = written
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(n, (event_id, facility))| {
+                p::command::Kind::VoidEvent(p::VoidEventRequest {
+                    command_id: format!("{event_id}-undo-{n}"),
+                    facility_id: facility.clone(),
+                    event_id: event_id.clone(),
+                    reason: format!("CSV import stopped: line {line} was refused"),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let bar = progress_bar(voids.len(), "voiding");
+        let undone = capture_all(client, voids, &bar).await;
+        bar.finish_and_clear();
+        for ((event_id, _), answer) in written.iter().rev().zip(undone) {
+            match answer {
                 Ok(_) => report.voided += 1,
-                Err(s) => report
+                Err(r) => report
                     .failed
-                    .push((0, format!("{event_id} could not be voided: {}", s.message()))),
+                    .push((0, format!("{event_id} could not be voided: {}", r.message))),
             }
         }
         report.recorded = 0;

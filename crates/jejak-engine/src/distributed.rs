@@ -4,10 +4,10 @@
 //!
 //! Capture decides a command against its cache, then appends after the
 //! chain head the cache holds. If another writer got there first the append
-//! is a conflict: the cache catches up with the stream, the command is
-//! decided again, and only after `MAX_ATTEMPTS` conflicts does the caller get
-//! ABORTED. Commands for one chain are taken one at a time per instance, so
-//! an instance never conflicts with itself.
+//! is a conflict: the cache catches up with the stream and the command is
+//! decided again, until the caller's deadline; only then does the caller
+//! get ABORTED. Commands touching the same lots are taken one at a time per
+//! instance, so an instance never conflicts with itself.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Engine, EngineError, Receipt, Submission};
 
-/// Conflicts a command may meet before the caller is told to retry.
-const MAX_ATTEMPTS: usize = 8;
+/// The most a conflicted command waits before it is decided again (the
+/// wait grows with the attempts, jittered, so that instances contending
+/// for one chain stop meeting in lockstep).
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// Events read from the stream per batch.
 const BATCH: usize = 2048;
 /// How long a capture waits for its cache to reach a position.
@@ -343,7 +345,10 @@ enum Sent {
         chain: String,
     },
     Duplicate(u64),
-    Again,
+    /// Another writer moved the chain on: decide again.
+    Conflicted,
+    /// No acknowledgement (maybe stored): decide again after the resync.
+    Unacknowledged(String),
 }
 
 impl DistributedWriter {
@@ -380,6 +385,7 @@ impl DistributedWriter {
         command_hash: [u8; 32],
         actor: &str,
         caught_up: &mut bool,
+        admitted: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
         let (inflight, keys, chain, exclusive, predicted, event, now, stored_as) = loop {
             let drained = self.drained.notified();
@@ -462,6 +468,9 @@ impl DistributedWriter {
             pl.last_id = Some(id.to_string());
             pl.next_position += 1;
             let stored_as = (tail.sequence, stored_as_hash);
+            if let Some(tx) = admitted.take() {
+                let _ = tx.send(());
+            }
             break (inflight, keys, chain, exclusive, predicted, event, now, stored_as);
         };
         let outcome = inflight.outcome().await;
@@ -497,7 +506,7 @@ impl DistributedWriter {
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                 self.release(&keys, &chain, exclusive, true).await;
-                Sent::Again
+                Sent::Conflicted
             }
             jejak_log::jetstream::PublishOutcome::Retry(e) => {
                 // Maybe stored: after the resync the cache knows, and the
@@ -506,7 +515,7 @@ impl DistributedWriter {
                 self.log.count_retry();
                 self.release(&keys, &chain, exclusive, true).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                Sent::Again
+                Sent::Unacknowledged(e)
             }
             jejak_log::jetstream::PublishOutcome::Failed(e) => {
                 self.release(&keys, &chain, exclusive, true).await;
@@ -517,24 +526,46 @@ impl DistributedWriter {
     }
 }
 
-impl Engine for DistributedWriter {
-    async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
+impl DistributedWriter {
+    /// Decides, sends and acknowledges one command, retrying conflicts and
+    /// unacknowledged publishes until its deadline. `admitted` is told once
+    /// the command is first sent (or answered without sending), so that a
+    /// bulk stream admits its next command only after this one.
+    async fn submit_admitted(
+        &self,
+        submission: Submission,
+        actor: &str,
+        mut admitted: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<Receipt, EngineError> {
         let Submission {
             id,
             command,
             content_hash,
+            deadline,
         } = submission;
+        let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + crate::DEFAULT_RETRY_FOR);
         let mut caught_up = false;
-        for _ in 0..MAX_ATTEMPTS {
+        let mut attempts = 0usize;
+        let unacknowledged = loop {
+            attempts += 1;
             let (sent, event, now) = match self
-                .send_one(&id, &command, content_hash, actor, &mut caught_up)
+                .send_one(&id, &command, content_hash, actor, &mut caught_up, &mut admitted)
                 .await?
             {
                 Err(position) => return self.replayed(position, &id, content_hash).await,
                 Ok(done) => done,
             };
             match sent {
-                Sent::Again => continue,
+                Sent::Conflicted | Sent::Unacknowledged(_) => {
+                    let wait = backoff(attempts);
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        break match sent {
+                            Sent::Unacknowledged(why) => Some(why),
+                            _ => None,
+                        };
+                    }
+                    tokio::time::sleep(wait).await;
+                }
                 Sent::Duplicate(position) => return self.replayed(position, &id, content_hash).await,
                 Sent::Stored {
                     position,
@@ -553,9 +584,82 @@ impl Engine for DistributedWriter {
                     return Ok(Receipt::new(id, &event, appended, now));
                 }
             }
+        };
+        if let Some(why) = unacknowledged {
+            return Err(EngineError::Log(LogError::Unavailable(format!(
+                "NATS did not acknowledge the event before the request's deadline ({why}); it may have been \
+                 stored: retry with the same command id"
+            ))));
         }
         self.counters.aborted.fetch_add(1, Ordering::Relaxed);
-        Err(EngineError::Contended { attempts: MAX_ATTEMPTS })
+        Err(EngineError::Contended { attempts })
+    }
+}
+
+/// The wait before a conflicted command's next attempt: growing with the
+/// attempts up to `MAX_BACKOFF`, with jitter.
+fn backoff(attempts: usize) -> Duration {
+    let ceiling = MAX_BACKOFF.min(Duration::from_millis(1 << attempts.min(6)));
+    let jitter = f64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() % 1000),
+    ) / 1000.0;
+    ceiling.mul_f64(0.5 + jitter / 2.0)
+}
+
+impl Engine for DistributedWriter {
+    async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
+        self.submit_admitted(submission, actor, None).await
+    }
+
+    /// Each command runs as a task of its own, admitted in order: the next
+    /// is taken only once this one is sent (so one touching the same lots
+    /// waits for it to be in the cache, and independent ones are
+    /// pipelined); answers are awaited in order. At most `STREAM_WINDOW`
+    /// commands are in flight.
+    async fn submit_stream(
+        self: Arc<Self>,
+        mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
+        actor: String,
+        answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
+    ) {
+        type Task = tokio::task::JoinHandle<Result<Receipt, EngineError>>;
+        let (started, mut running) = tokio::sync::mpsc::channel::<Option<Task>>(crate::STREAM_WINDOW);
+        let acknowledge = async move {
+            while let Some(task) = running.recv().await {
+                let answer = match task {
+                    None => None,
+                    Some(t) => Some(t.await.unwrap_or_else(|e| {
+                        Err(EngineError::Log(LogError::Storage(format!(
+                            "a capture task ended early: {e}"
+                        ))))
+                    })),
+                };
+                if answers.send(answer).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let admit = async move {
+            while let Some(c) = commands.recv().await {
+                let task = match c {
+                    None => None,
+                    Some(submission) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let (me, actor) = (self.clone(), actor.clone());
+                        let task = tokio::spawn(async move { me.submit_admitted(submission, &actor, Some(tx)).await });
+                        // Sent, or answered without sending (the sender dropped).
+                        let _ = rx.await;
+                        Some(task)
+                    }
+                };
+                if started.send(task).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::join!(admit, acknowledge);
     }
 }
 

@@ -12,6 +12,19 @@ use jejak_log::{Draft, EventLog};
 
 use crate::{Engine, EngineError, Receipt, Submission};
 
+/// Commands of a bulk stream recorded before their answers wait for one
+/// flush: the stream's group commit.
+const STREAM_CHUNK: usize = 512;
+
+/// A bulk stream's command after recording, before its answer.
+enum Recorded {
+    Done(Result<Receipt, EngineError>),
+    /// Its id was recorded before: answered from the stored copy.
+    Replay(u64, String, [u8; 32]),
+    /// Refused by the transport; answered `None`.
+    Skip,
+}
+
 /// The genealogy commands are decided against, and the log they append to.
 pub struct Writer<L> {
     log: L,
@@ -92,6 +105,81 @@ impl<L: EventLog> Writer<L> {
         out
     }
 
+    /// A bulk stream: commands are recorded in chunks of what has arrived
+    /// (up to `STREAM_CHUNK`), each chunk under the genealogy's lock one
+    /// command at a time, while the chunk before waits for its flush and
+    /// is answered: recording and flushing overlap. At most
+    /// `STREAM_WINDOW` commands are recorded and not yet answered; beyond
+    /// that the stream is not read, so a slow disk slows the sender.
+    pub async fn submit_stream(
+        self: Arc<Self>,
+        mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
+        actor: String,
+        answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
+    ) {
+        let (ready, mut recorded) =
+            tokio::sync::mpsc::channel::<(Vec<Recorded>, u64)>((crate::STREAM_WINDOW / STREAM_CHUNK).max(1));
+        let me = self.clone();
+        let acknowledge = async move {
+            while let Some((chunk, last)) = recorded.recv().await {
+                let durable = match last {
+                    0 => Ok(()),
+                    _ => me.log.wait_durable(last).await.map_err(|e| e.to_string()),
+                };
+                if last > 0 {
+                    me.persist_if_due();
+                }
+                for r in chunk {
+                    let answer = match r {
+                        Recorded::Skip => None,
+                        Recorded::Done(Ok(receipt)) => Some(match &durable {
+                            Ok(()) => Ok(receipt),
+                            Err(why) => Err(EngineError::Log(jejak_log::LogError::Unavailable(why.clone()))),
+                        }),
+                        Recorded::Done(Err(e)) => Some(Err(e)),
+                        Recorded::Replay(position, id, hash) => Some(me.replayed(position, &id, hash).await),
+                    };
+                    if answers.send(answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let record = async move {
+            while let Some(first) = commands.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < STREAM_CHUNK {
+                    match commands.try_recv() {
+                        Ok(c) => batch.push(c),
+                        Err(_) => break,
+                    }
+                }
+                let mut last = 0;
+                let chunk: Vec<Recorded> = batch
+                    .into_iter()
+                    .map(|c| {
+                        let Some(submission) = c else {
+                            return Recorded::Skip;
+                        };
+                        let (id, hash) = (submission.id.clone(), submission.content_hash);
+                        match self.record(submission, &actor) {
+                            Ok(Ok(receipt)) => {
+                                last = last.max(receipt.position);
+                                Recorded::Done(Ok(receipt))
+                            }
+                            Ok(Err(position)) => Recorded::Replay(position, id, hash),
+                            Err(e) => Recorded::Done(Err(e)),
+                        }
+                    })
+                    .collect();
+                if ready.send((chunk, last)).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::join!(record, acknowledge);
+    }
+
     fn persist_if_due(&self) {
         if self.projection.unpersisted() >= jejak_genealogy::PERSIST_EVERY {
             self.persist_wanted.notify_one();
@@ -106,6 +194,7 @@ impl<L: EventLog> Writer<L> {
             id,
             command,
             content_hash,
+            ..
         } = submission;
         self.projection
             .capture(|g| -> Result<Result<Receipt, u64>, EngineError> {
@@ -187,5 +276,14 @@ impl<L: EventLog> Engine for Writer<L> {
         stop_on_error: bool,
     ) -> Vec<Result<Receipt, EngineError>> {
         Writer::submit_many(self, submissions, actor, stop_on_error).await
+    }
+
+    async fn submit_stream(
+        self: Arc<Self>,
+        commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
+        actor: String,
+        answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
+    ) {
+        Writer::submit_stream(self, commands, actor, answers).await
     }
 }

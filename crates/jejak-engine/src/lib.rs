@@ -31,7 +31,18 @@ pub struct Submission {
     pub id: String,
     pub command: Command,
     pub content_hash: [u8; 32],
+    /// Until when an engine may keep retrying a command that met other
+    /// writers (the caller's deadline); `None`: `DEFAULT_RETRY_FOR` from now.
+    pub deadline: Option<tokio::time::Instant>,
 }
+
+/// How long a command that keeps meeting other writers is retried when
+/// its caller named no deadline.
+pub const DEFAULT_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Commands of one bulk stream (`Engine::submit_stream`) an engine reads
+/// ahead of their answers: the bound on what a stream holds in memory.
+pub const STREAM_WINDOW: usize = 1024;
 
 impl TryFrom<p::command::Kind> for Submission {
     type Error = DomainError;
@@ -43,6 +54,7 @@ impl TryFrom<p::command::Kind> for Submission {
             id,
             command,
             content_hash,
+            deadline: None,
         })
     }
 }
@@ -137,9 +149,10 @@ pub enum EngineError {
     /// The command id was recorded before with other content.
     #[error("command id {} was already used for a different command; choose a new id", jejak_domain::quote(.id))]
     IdReused { id: String },
-    /// Other writers kept extending the chain the command was decided on.
+    /// Other writers kept extending the chain the command was decided on
+    /// until the caller's deadline.
     #[error(
-        "other writers kept changing the same facility; {attempts} attempts conflicted. Retry the command with the same id"
+        "other writers kept changing the same facility until the request's deadline; {attempts} attempts conflicted. Retry the command with the same id"
     )]
     Contended { attempts: usize },
     /// A capture instance could not follow the stream in time.
@@ -220,6 +233,36 @@ pub trait Engine: Send + Sync + 'static {
                 }
             }
             out
+        }
+    }
+
+    /// Records the commands of one bulk stream in the order they come
+    /// (each decided after those before it), and sends each one's answer
+    /// on `answers` in the same order, once it is durable. A `None` (a
+    /// command the transport refused itself) is answered `None` in its
+    /// place. Ends when `commands` ends and everything is answered, or when
+    /// `answers` is closed (the caller went away): then every command read
+    /// so far is recorded or not, and nothing more is read. One after the
+    /// other unless an engine can do better.
+    fn submit_stream(
+        self: std::sync::Arc<Self>,
+        mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
+        actor: String,
+        answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
+    ) -> impl std::future::Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            while let Some(c) = commands.recv().await {
+                let answer = match c {
+                    Some(s) => Some(self.submit(s, &actor).await),
+                    None => None,
+                };
+                if answers.send(answer).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

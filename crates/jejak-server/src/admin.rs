@@ -136,7 +136,7 @@ impl<S: Engine> AdminApi<S> {
                     ))
                 },
             )?;
-        let recorded = submit(&*self.writer, kind, &caller.actor()).await?;
+        let recorded = submit(&*self.writer, kind, &caller.actor(), None).await?;
         Ok(Response::new(p::CreateTokenReply {
             token_id,
             // A retry found the first issue: its secret is gone.
@@ -183,6 +183,7 @@ impl<S: Engine> AdminService for AdminApi<S> {
             &*self.writer,
             p::command::Kind::RevokeToken(request.into_inner()),
             &caller.actor(),
+            None,
         )
         .await
         .map(Response::new);

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use jejak_engine::{Engine, Receipt, Submission};
 use jejak_proto::v1 as p;
 use jejak_proto::v1::capture_service_server::CaptureService;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Caller, Need};
 use crate::error::status;
+use crate::limits::Deadline;
 
 /// The reply to a recorded command.
 pub fn reply(r: Receipt) -> p::CaptureReply {
@@ -31,13 +32,16 @@ pub fn reply(r: Receipt) -> p::CaptureReply {
     }
 }
 
-/// Submits a command from the API to an engine.
+/// Submits a command from the API to an engine, retrying conflicts inside
+/// until `deadline` (the request's, if known).
 pub async fn submit<S: Engine + ?Sized>(
     engine: &S,
     kind: p::command::Kind,
     actor: &str,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<p::CaptureReply, Status> {
-    let submission = Submission::try_from(kind).map_err(|e| status(&e))?;
+    let mut submission = Submission::try_from(kind).map_err(|e| status(&e))?;
+    submission.deadline = deadline;
     engine
         .submit(submission, actor)
         .await
@@ -78,10 +82,15 @@ pub fn kind_name(kind: &p::command::Kind) -> &'static str {
 
 impl<S: Engine> CaptureApi<S> {
     /// Submits, and counts the outcome and the time it took.
-    async fn record(&self, kind: p::command::Kind, actor: &str) -> Result<p::CaptureReply, Status> {
+    async fn record(
+        &self,
+        kind: p::command::Kind,
+        actor: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<p::CaptureReply, Status> {
         let name = kind_name(&kind);
         let started = std::time::Instant::now();
-        let result = submit(&*self.writer, kind, actor).await;
+        let result = submit(&*self.writer, kind, actor, deadline).await;
         let m = crate::metrics::metrics();
         m.command(name, &result);
         m.rpc(name, started, &result);
@@ -110,11 +119,144 @@ impl<S: Engine> CaptureApi<S> {
         kind: fn(T) -> p::command::Kind,
     ) -> Result<Response<p::CaptureReply>, Status> {
         let actor = capturer(&request, facility(request.get_ref()))?;
-        self.record(kind(request.into_inner()), &actor).await.map(Response::new)
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.for_retries());
+        self.record(kind(request.into_inner()), &actor, deadline)
+            .await
+            .map(Response::new)
     }
 }
 
 type Reply = Result<Response<p::CaptureReply>, Status>;
+
+/// A refused command of a bulk stream, as its unary RPC's status says it.
+pub fn refused(s: &Status) -> p::CommandRefused {
+    use tonic_types::StatusExt;
+    let details = s.get_error_details();
+    p::CommandRefused {
+        code: s.code() as i32,
+        message: s.message().to_string(),
+        rule: s
+            .metadata()
+            .get("jejak-rule")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        reason: details.error_info().map(|i| i.reason.clone()).unwrap_or_default(),
+        field: details
+            .bad_request()
+            .and_then(|b| b.field_violations.first())
+            .map(|v| v.field.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Checks a bulk stream's command as its unary RPC's route would (who may
+/// record it, at which facility) and converts it; the refusal otherwise.
+fn admit(caller: &Caller, kind: Option<p::command::Kind>) -> Result<Submission, Status> {
+    use p::command::Kind;
+    let kind = kind.ok_or_else(|| Status::invalid_argument("the command is empty: set one of its fields"))?;
+    match &kind {
+        Kind::RegisterFacility(_) | Kind::RegisterQualityStandard(_) => {
+            caller.require(Need::Admin, "register facilities and quality standards")?
+        }
+        Kind::RegisterParty(_) | Kind::RegisterProduct(_) => caller.require(Need::Capture, "register master data")?,
+        Kind::ReceiveMaterial(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::InspectLot(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::ProcessLots(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::PackLot(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::ShipLot(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::ChangeLotStatus(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::VoidEvent(r) => caller.may_capture_at(&r.facility_id)?,
+        Kind::IssueToken(_) | Kind::RevokeToken(_) => {
+            return Err(Status::invalid_argument(
+                "tokens are issued and revoked through AdminService, not captured",
+            ))
+        }
+        Kind::ObserveEpcis(_) => {
+            return Err(Status::invalid_argument(
+                "EPCIS observations come in EPCIS documents: POST them to /epcis/capture",
+            ))
+        }
+    }
+    Submission::try_from(kind).map_err(|e| status(&e))
+}
+
+type StreamReply = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<p::CaptureStreamReply, Status>> + Send>>;
+
+impl<S: Engine> CaptureApi<S> {
+    /// A bulk stream: a reader checks and converts each command and hands
+    /// it to the engine (a refused one as a gap, answered here in its
+    /// place); the engine records in order and answers in order. Both
+    /// channels are bounded, so nothing grows when the disk or the client
+    /// is slow; when the client goes away, the engine stops reading.
+    fn bulk(&self, request: Request<Streaming<p::Command>>) -> StreamReply {
+        let caller = Caller::of(&request);
+        let actor = caller.actor();
+        let mut inbound = request.into_inner();
+        let window = jejak_engine::STREAM_WINDOW;
+        let (to_engine, commands) = tokio::sync::mpsc::channel(window);
+        let (answers, mut from_engine) = tokio::sync::mpsc::channel(window);
+        // Each command's name, and the reader's refusal for the answers'
+        // gaps, in order (at most what the engine holds, plus one).
+        let (names_tx, mut names) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Option<Status>)>();
+        let (out, replies) = tokio::sync::mpsc::channel::<Result<p::CaptureStreamReply, Status>>(64);
+        let failed = out.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // The stream broke (a message too large, a client gone):
+                        // what came before is recorded and answered.
+                        let _ = failed.send(Err(e)).await;
+                        break;
+                    }
+                };
+                let name = message.kind.as_ref().map_or("Empty", kind_name);
+                let slot = match admit(&caller, message.kind) {
+                    Ok(submission) => {
+                        let _ = names_tx.send((name, None));
+                        Some(submission)
+                    }
+                    Err(refusal) => {
+                        let _ = names_tx.send((name, Some(refusal)));
+                        None
+                    }
+                };
+                if to_engine.send(slot).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(self.writer.clone().submit_stream(commands, actor, answers));
+        tokio::spawn(async move {
+            let m = crate::metrics::metrics();
+            let mut index = 0u64;
+            while let Some(answer) = from_engine.recv().await {
+                let (name, gap) = names.recv().await.unwrap_or(("Empty", None));
+                let result = match answer {
+                    Some(r) => r.map(reply).map_err(|e| status(&e)),
+                    None => Err(gap.unwrap_or_else(|| Status::internal("a refused command's reason was lost"))),
+                };
+                m.command(name, &result);
+                let outcome = match result {
+                    Ok(r) => p::capture_stream_reply::Outcome::Recorded(r),
+                    Err(s) => p::capture_stream_reply::Outcome::Refused(refused(&s)),
+                };
+                let r = p::CaptureStreamReply {
+                    index,
+                    outcome: Some(outcome),
+                };
+                index += 1;
+                if out.send(Ok(r)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(replies))
+    }
+}
 
 #[tonic::async_trait]
 impl<S: Engine> CaptureService for CaptureApi<S> {
@@ -170,5 +312,14 @@ impl<S: Engine> CaptureService for CaptureApi<S> {
     async fn void_event(&self, request: Request<p::VoidEventRequest>) -> Reply {
         self.capture(request, |r| Some(&r.facility_id), p::command::Kind::VoidEvent)
             .await
+    }
+
+    type CaptureStreamStream = StreamReply;
+
+    async fn capture_stream(
+        &self,
+        request: Request<Streaming<p::Command>>,
+    ) -> Result<Response<Self::CaptureStreamStream>, Status> {
+        Ok(Response::new(self.bulk(request)))
     }
 }

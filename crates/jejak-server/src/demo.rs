@@ -17,7 +17,7 @@ pub async fn load<S: Engine>(writer: &S) -> anyhow::Result<usize> {
             continue;
         }
         let kind = jejak_proto::json::parse_command(line).map_err(|e| anyhow::anyhow!("demo line {}: {e}", i + 1))?;
-        crate::capture::submit(writer, kind, "demo")
+        crate::capture::submit(writer, kind, "demo", None)
             .await
             .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))
             .with_context(|| format!("demo line {}", i + 1))?;

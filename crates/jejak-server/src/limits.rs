@@ -62,6 +62,19 @@ fn retold_too_large(response: http::Response<Body>) -> http::Response<Body> {
     refusal_response(&refusal, true)
 }
 
+/// When a request is cut off with DEADLINE_EXCEEDED: a handler that
+/// retries inside (capture meeting other writers) gives up a little before.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub tokio::time::Instant);
+
+impl Deadline {
+    /// What a handler's own retries may use of the request's time: all but
+    /// a margin to answer in.
+    pub fn for_retries(self) -> tokio::time::Instant {
+        self.0.checked_sub(Duration::from_millis(100)).unwrap_or(self.0)
+    }
+}
+
 /// Deadlines and size refusals for every route.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitsLayer {
@@ -101,7 +114,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let grpc = is_grpc(&request);
         // The request counts as its connection's activity until its
         // response body (a stream's last message) is done.
@@ -112,6 +125,9 @@ where
             .and_then(grpc_timeout)
             .map(|t| t.saturating_sub(CLIENT_DEADLINE_MARGIN));
         let timeout = client.map_or(self.request_timeout, |c| c.min(self.request_timeout));
+        request
+            .extensions_mut()
+            .insert(Deadline(tokio::time::Instant::now() + timeout));
         let answer = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(timeout, answer).await {

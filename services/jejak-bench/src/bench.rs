@@ -38,6 +38,10 @@ pub(crate) struct BenchOptions {
     pub(crate) page_requests: usize,
     /// Idle connections of the connections benchmark.
     pub(crate) idle_connections: usize,
+    /// Receipts in the bulk benchmark's stream.
+    pub(crate) bulk_events: u64,
+    /// Alternating pairs (embedded, then NATS) the bulk benchmark runs.
+    pub(crate) pairs: usize,
     /// Measure capture against this running server instead of starting one.
     pub(crate) server: Option<String>,
     /// Access token for `server` (a server the bench starts makes its own).
@@ -213,7 +217,7 @@ pub(crate) fn pq(v: &str) -> Option<p::Quantity> {
     })
 }
 
-async fn register_master(target: &Target) -> anyhow::Result<()> {
+pub(crate) async fn register_master(target: &Target) -> anyhow::Result<()> {
     let mut c = p::capture_service_client::CaptureServiceClient::new(jejak_client::connect(target).await?);
     for line in master_data_lines() {
         let kind = jejak_proto::json::parse_command(&line).map_err(anyhow::Error::msg)?;
@@ -274,14 +278,7 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     );
     // The load runs on a single thread of its own, so that it takes as little
     // of the two cores from the server as it can.
-    let (elapsed, mut lat) = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(load(&target, clients, connections, total, run))
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the load generator panicked"))??;
+    let (elapsed, mut lat) = load_on(&target, clients, connections, total, run)?;
     lat.sort();
     let rate = total as f64 / elapsed.as_secs_f64();
     let mut rows = vec![
@@ -299,8 +296,8 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     ];
     let Some(server) = server else { return Ok(rows) };
     stop(server).await;
-    // Every open scans the whole log for the event-id index; the first one
-    // also hashes and links what the run appended, the second nothing.
+    // The first open hashes and links what the run appended, the second
+    // reads nothing (the index was stored at the server's clean stop).
     for what in ["event log open after the run", "event log open again"] {
         let started = Instant::now();
         let log = SledLog::open(&dir.join("log"))?;
@@ -324,6 +321,26 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
         format!("{:.0}", size as f64 / total as f64),
     ));
     Ok(rows)
+}
+
+/// `load` on a single thread of its own, so that it takes as little of the
+/// two cores from the server as it can.
+pub(crate) fn load_on(
+    target: &Target,
+    clients: usize,
+    connections: usize,
+    total: u64,
+    run: i64,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let target = target.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(load(&target, clients, connections, total, run))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the load generator panicked"))?
 }
 
 /// `clients` concurrent callers, each sending the next receipt as soon as the
@@ -1040,6 +1057,12 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     }
     if what == "all" || what == "alerts" {
         rows.extend(crate::alerts::alerts(&opts).await?);
+    }
+    if what == "all" || what == "bulk" {
+        rows.extend(crate::bulk::bulk(&opts).await?);
+    }
+    if what == "all" || what == "open" {
+        rows.extend(crate::open::open(&opts).await?);
     }
     if what == "all" || what == "memory" {
         // In its own process, so earlier benchmarks' freed memory does not hide growth.

@@ -5,8 +5,10 @@
 mod alerts;
 mod bench;
 mod blending;
+mod bulk;
 mod connections;
 mod epcis;
+mod open;
 mod tlog;
 
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, open or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -55,6 +57,12 @@ struct Args {
     /// Idle connections the connections benchmark opens.
     #[arg(long, default_value_t = 1_100)]
     idle_connections: usize,
+    /// Receipts in the bulk benchmark's one stream.
+    #[arg(long, default_value_t = 200_000)]
+    bulk_events: u64,
+    /// Alternating pairs (embedded, then NATS) of the bulk benchmark.
+    #[arg(long, default_value_t = 3)]
+    pairs: usize,
     /// Run the capture benchmark against this running server.
     #[arg(long)]
     server: Option<String>,
@@ -92,6 +100,8 @@ async fn main() -> anyhow::Result<()> {
             blend_steps: args.blend_steps,
             page_requests: args.page_requests,
             idle_connections: args.idle_connections,
+            bulk_events: args.bulk_events,
+            pairs: args.pairs,
             server: args.server,
             token: args.token,
         },

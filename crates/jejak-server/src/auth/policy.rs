@@ -80,7 +80,7 @@ pub fn need(path: &str) -> Need {
         (
             "jejak.v1.CaptureService",
             "RegisterParty" | "RegisterProduct" | "ReceiveMaterial" | "InspectLot" | "ProcessLots" | "PackLot"
-            | "ShipLot" | "ChangeLotStatus" | "VoidEvent",
+            | "ShipLot" | "ChangeLotStatus" | "VoidEvent" | "CaptureStream",
         ) => Need::Capture,
         ("jejak.v1.CaptureService", "RegisterFacility" | "RegisterQualityStandard") => Need::Admin,
         ("jejak.v1.AdminService", _) => Need::Admin,
@@ -245,6 +245,7 @@ mod tests {
         assert_eq!(need("/jejak.v1.TraceService/BackwardTrace"), Need::Token);
         assert_eq!(need("/jejak.v1.CaptureService/ReceiveMaterial"), Need::Capture);
         assert_eq!(need("/jejak.v1.CaptureService/RegisterFacility"), Need::Admin);
+        assert_eq!(need("/jejak.v1.CaptureService/CaptureStream"), Need::Capture);
         assert_eq!(need("/jejak.v1.TraceService/ExportEvents"), Need::Regulator);
         assert_eq!(need("/jejak.v1.TraceService/ExportLog"), Need::Regulator);
         assert_eq!(need("/grpc.health.v1.Health/Check"), Need::Public);

@@ -95,7 +95,7 @@ pub async fn bootstrap_admin<S: jejak_engine::Engine>(
         expires_at,
         "administrator token made at start".into(),
     )?;
-    let reply = crate::capture::submit(writer, kind, "system:bootstrap")
+    let reply = crate::capture::submit(writer, kind, "system:bootstrap", None)
         .await
         .map_err(|s| anyhow::anyhow!("issue the administrator token: {}", s.message()))?;
     if reply.replayed {

@@ -1,0 +1,253 @@
+//! Bulk capture (`CaptureStream`) on both engines: many commands on one
+//! stream, each answered as its unary RPC would be, in order; a refused
+//! command in the middle writes nothing and does not end the stream; a
+//! retried stream writes nothing twice; a client that goes away halfway
+//! leaves every command recorded once or not at all.
+
+use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PADDY, TEGAL, UKM_SIDOMAKMUR};
+
+use jejak_proto::v1 as p;
+use tonic::Code;
+
+use crate::support::{qty, Demo, WAIT};
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start().await).await
+                }
+            )*
+        }
+
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start_nats().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing,
+    a_client_that_goes_away_halfway_leaves_each_command_recorded_once_or_not_at_all,
+);
+
+fn receipt(cmd: &str, lot: &str, kg: &str) -> p::command::Kind {
+    p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
+        command_id: cmd.into(),
+        facility_id: DEMAK.into(),
+        lot_id: lot.into(),
+        product_id: PADDY.into(),
+        quantity: qty(kg, p::Unit::Kg),
+        owner_id: UKM_SIDOMAKMUR.into(),
+        supplier_id: FARMERS_SUMBERREJEKI.into(),
+        ..Default::default()
+    })
+}
+
+fn drying(cmd: &str, input: &str, kg: &str, output: &str) -> p::command::Kind {
+    p::command::Kind::ProcessLots(p::ProcessLotsRequest {
+        command_id: cmd.into(),
+        facility_id: DEMAK.into(),
+        process_step: "pengeringan".into(),
+        line: "dryer-bulk".into(),
+        inputs: vec![p::LotInput {
+            lot_id: input.into(),
+            quantity: qty(kg, p::Unit::Kg),
+        }],
+        outputs: vec![p::LotOutput {
+            lot_id: output.into(),
+            product_id: DRIED_PADDY.into(),
+            quantity: qty("10", p::Unit::Kg),
+            owner_id: String::new(),
+        }],
+        occurred_at: None,
+    })
+}
+
+/// Sends `commands` on one stream and collects every answer.
+async fn stream(d: &mut Demo, commands: Vec<Option<p::command::Kind>>) -> Vec<p::CaptureStreamReply> {
+    let outbound = tokio_stream::iter(commands.into_iter().map(|kind| p::Command { kind }));
+    let mut replies = d
+        .capture
+        .capture_stream(outbound)
+        .await
+        .expect("open a bulk stream")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(r) = replies.message().await.expect("read an answer") {
+        out.push(r);
+    }
+    out
+}
+
+fn recorded(r: &p::CaptureStreamReply) -> &p::CaptureReply {
+    match &r.outcome {
+        Some(p::capture_stream_reply::Outcome::Recorded(reply)) => reply,
+        other => panic!("answer {} is not a recording: {other:?}", r.index),
+    }
+}
+
+fn refusal(r: &p::CaptureStreamReply) -> &p::CommandRefused {
+    match &r.outcome {
+        Some(p::capture_stream_reply::Outcome::Refused(refused)) => refused,
+        other => panic!("answer {} is not a refusal: {other:?}", r.index),
+    }
+}
+
+async fn each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing(mut d: Demo) {
+    let before = d.position().await;
+    let commands = vec![
+        Some(receipt("bulk-rcv-a", "BULK-A", "1000")),
+        Some(drying("bulk-dry-1", "BULK-A", "600", "BULK-A-D1")),
+        // Only 400 kg are left: refused, and the stream goes on.
+        Some(drying("bulk-dry-2", "BULK-A", "600", "BULK-A-D2")),
+        // An unknown product, an empty command, a facility not the caller's
+        // business to name wrongly: each refused as its unary RPC would be.
+        Some(p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
+            product_id: "no-such-product".into(),
+            ..match receipt("bulk-rcv-x", "BULK-X", "5") {
+                p::command::Kind::ReceiveMaterial(r) => r,
+                _ => unreachable!(),
+            }
+        })),
+        None,
+        Some(receipt("bulk-rcv-b", "BULK-B", "50")),
+        // The first command again, in the same stream: its first result.
+        Some(receipt("bulk-rcv-a", "BULK-A", "1000")),
+        // Its id with other content.
+        Some(receipt("bulk-rcv-a", "BULK-A", "999")),
+        Some(drying("bulk-dry-3", "BULK-A", "400", "BULK-A-D3")),
+    ];
+    let answers = stream(&mut d, commands.clone()).await;
+    assert_eq!(
+        answers.iter().map(|r| r.index).collect::<Vec<_>>(),
+        (0..9).collect::<Vec<u64>>(),
+        "one answer per command, in order"
+    );
+    let first = recorded(&answers[0]).clone();
+    assert!(!first.replayed);
+    assert!(!recorded(&answers[1]).replayed);
+    let mass = refusal(&answers[2]);
+    assert_eq!(Code::from_i32(mass.code), Code::FailedPrecondition, "{mass:?}");
+    assert_eq!(mass.rule, "mass-balance");
+    assert_eq!(mass.reason, "MASS_BALANCE");
+    assert!(mass.message.contains("\"BULK-A\""), "{mass:?}");
+    let unknown = refusal(&answers[3]);
+    assert_eq!(Code::from_i32(unknown.code), Code::NotFound, "{unknown:?}");
+    assert!(unknown.message.contains("no-such-product"), "{unknown:?}");
+    let empty = refusal(&answers[4]);
+    assert_eq!(Code::from_i32(empty.code), Code::InvalidArgument, "{empty:?}");
+    assert!(!recorded(&answers[5]).replayed);
+    let again = recorded(&answers[6]);
+    assert!(again.replayed);
+    assert_eq!((again.position, &again.hash), (first.position, &first.hash));
+    let reused = refusal(&answers[7]);
+    assert_eq!(Code::from_i32(reused.code), Code::AlreadyExists, "{reused:?}");
+    // Decided after everything before it: exactly what was left.
+    assert!(!recorded(&answers[8]).replayed);
+    let after = d.position().await;
+    assert_eq!(after - before, 4, "four events recorded, nothing for the refusals");
+    assert_eq!(d.lot("BULK-A").await.balance.map(|q| q.value), Some("0".into()));
+
+    // The same stream again: nothing is written twice, and every refusal
+    // is the same.
+    let retried = stream(&mut d, commands).await;
+    assert_eq!(retried.len(), 9);
+    for i in [0, 1, 5, 6, 8] {
+        let r = recorded(&retried[i]);
+        assert!(r.replayed, "answer {i}: {r:?}");
+        assert_eq!(r.position, recorded(&answers[i]).position, "answer {i}");
+    }
+    for i in [2, 3, 4, 7] {
+        assert_eq!(refusal(&retried[i]).code, refusal(&answers[i]).code, "answer {i}");
+    }
+    assert_eq!(d.position().await, after);
+
+    // An operator of another facility: its commands at Demak are refused
+    // one by one, the stream itself is not.
+    let token = d
+        .server
+        .issue_token(
+            p::AccessRole::Operator,
+            &[TEGAL],
+            "",
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .expect("an operator token for Tegal");
+    let after = d.position().await; // the token's own event
+    let mut other = p::capture_service_client::CaptureServiceClient::new(
+        d.server
+            .conn(Some(&token))
+            .await
+            .expect("a connection with the Tegal token"),
+    );
+    let outbound = tokio_stream::iter([p::Command {
+        kind: Some(receipt("bulk-rcv-tegal", "BULK-T", "5")),
+    }]);
+    let mut replies = other.capture_stream(outbound).await.expect("open").into_inner();
+    let denied = replies.message().await.expect("an answer").expect("one answer");
+    assert_eq!(
+        Code::from_i32(refusal(&denied).code),
+        Code::PermissionDenied,
+        "{denied:?}"
+    );
+    assert!(replies.message().await.expect("the end").is_none());
+    assert_eq!(d.position().await, after);
+}
+
+async fn a_client_that_goes_away_halfway_leaves_each_command_recorded_once_or_not_at_all(mut d: Demo) {
+    const N: usize = 3000;
+    let before = d.position().await;
+    let commands: Vec<p::command::Kind> = (0..N)
+        .map(|i| receipt(&format!("bulk-gone-{i}"), &format!("BULK-G-{i}"), "1"))
+        .collect();
+    {
+        let outbound = tokio_stream::iter(commands.clone().into_iter().map(|k| p::Command { kind: Some(k) }));
+        let mut replies = d.capture.capture_stream(outbound).await.expect("open").into_inner();
+        for _ in 0..100 {
+            let r = replies.message().await.expect("an answer").expect("more answers");
+            assert!(!recorded(&r).replayed);
+        }
+        // Dropped here: the client goes away with most answers unread.
+    }
+    // Every command once: what the first stream recorded is replayed, the
+    // rest is recorded now, and nothing is recorded twice.
+    let outbound = tokio_stream::iter(commands.into_iter().map(|k| p::Command { kind: Some(k) }));
+    let mut replies = d
+        .capture
+        .capture_stream(outbound)
+        .await
+        .expect("open again")
+        .into_inner();
+    let (mut replayed, mut fresh) = (0, 0);
+    let mut positions = std::collections::HashSet::new();
+    while let Some(r) = replies.message().await.expect("an answer") {
+        let reply = recorded(&r);
+        assert!(
+            positions.insert(reply.position),
+            "position {} answered twice",
+            reply.position
+        );
+        if reply.replayed {
+            replayed += 1;
+        } else {
+            fresh += 1;
+        }
+    }
+    assert_eq!(replayed + fresh, N);
+    assert!(replayed >= 100, "the first 100 answered were recorded: {replayed}");
+    d.server.wait_projected(WAIT).await.expect("projected");
+    assert_eq!(
+        d.position().await - before,
+        N as u64,
+        "each command recorded exactly once"
+    );
+}
