@@ -10,6 +10,7 @@ mod clock;
 mod console;
 mod console_browser;
 mod crash;
+mod deploy;
 mod discovery;
 mod epcis;
 mod filings;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod limits;
 pub mod metrics;
+pub mod proxy;
 pub mod regulator;
 mod serve;
 pub mod tlog;

@@ -4,6 +4,13 @@
 //! DEADLINE_EXCEEDED, and a request larger than the server reads is
 //! RESOURCE_EXHAUSTED (tonic itself would answer CANCELLED and OUT_OF_RANGE).
 //! Plain HTTP callers get 504 and 413 as `application/problem+json`.
+//!
+//! It also names every request: an id (the caller's `x-request-id` when it
+//! is a plain token, else a new one) returned in the `x-request-id`
+//! response header, and a tracing span `request` with the id, method and
+//! route, in which the request is logged once its response (a stream's
+//! last message) is done, with the HTTP status, the gRPC status and how
+//! long it took.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -116,6 +123,14 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let grpc = is_grpc(&request);
+        let id = request_id(request.headers());
+        let span = tracing::info_span!(
+            "request",
+            id = %id,
+            method = %request.method(),
+            route = %jejak_domain::quote(request.uri().path()),
+        );
+        let started = std::time::Instant::now();
         // The request counts as its connection's activity until its
         // response body (a stream's last message) is done.
         let in_flight = conn_info(&request).map(|c| c.activity.begin());
@@ -128,23 +143,49 @@ where
         request
             .extensions_mut()
             .insert(Deadline(tokio::time::Instant::now() + timeout));
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, answer).await {
-                Ok(Ok(response)) => Ok(match in_flight {
-                    Some(guard) => retold_too_large(response).map(|body| Body::new(Guarded { body, _guard: guard })),
-                    None => retold_too_large(response),
-                }),
-                Ok(Err(e)) => Err(e),
-                Err(_) => {
-                    let refusal = Refusal::new(
-                        ErrorCode::DeadlineExceeded,
-                        format!("the request was not answered within its deadline of {timeout:?}"),
-                    );
-                    Ok(refusal_response(&refusal, grpc))
+        let answer = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        let in_span = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let response = match tokio::time::timeout(timeout, answer).await {
+                    Ok(Ok(response)) => retold_too_large(response),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        let refusal = Refusal::new(
+                            ErrorCode::DeadlineExceeded,
+                            format!("the request was not answered within its deadline of {timeout:?}"),
+                        );
+                        refusal_response(&refusal, grpc)
+                    }
+                };
+                let (mut parts, body) = response.into_parts();
+                if let Ok(v) = http::HeaderValue::from_str(&id) {
+                    parts.headers.insert("x-request-id", v);
                 }
-            }
-        })
+                let done = Done {
+                    span,
+                    started,
+                    status: parts.status.as_u16(),
+                    grpc_status: parts
+                        .headers
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok()),
+                };
+                Ok(http::Response::from_parts(
+                    parts,
+                    Body::new(Tracked {
+                        body,
+                        _guard: in_flight,
+                        done,
+                    }),
+                ))
+            },
+            in_span,
+        ))
     }
 }
 
@@ -157,13 +198,59 @@ fn conn_info<B>(request: &http::Request<B>) -> Option<&ConnInfo> {
     })
 }
 
-/// A response body that keeps its request counted as in flight.
-struct Guarded {
-    body: Body,
-    _guard: InFlight,
+/// A request's id: the caller's `x-request-id` when it is 1-64 characters
+/// of `[A-Za-z0-9._:-]` (a proxy's or a client's, to follow one request
+/// across services), else a new one unique to this process.
+fn request_id(headers: &http::HeaderMap) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let given = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+        (1..=64).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    if let Some(id) = given {
+        return id.to_string();
+    }
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).map_or(std::process::id(), |()| u32::from_le_bytes(b))
+    });
+    format!("{prefix:08x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-impl http_body::Body for Guarded {
+/// What is logged of a request once its response is done.
+struct Done {
+    span: tracing::Span,
+    started: std::time::Instant,
+    status: u16,
+    /// From the response's headers, or its trailers when they come.
+    grpc_status: Option<i32>,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let took = self.started.elapsed();
+        tracing::info!(
+            parent: &self.span,
+            status = self.status,
+            grpc_status = self.grpc_status,
+            duration_ms = took.as_secs_f64() * 1e3,
+            "request done"
+        );
+    }
+}
+
+/// A response body that keeps its request counted as in flight, and logs
+/// the request when it is done (or dropped: a client gone away).
+struct Tracked {
+    body: Body,
+    _guard: Option<InFlight>,
+    done: Done,
+}
+
+impl http_body::Body for Tracked {
     type Data = bytes::Bytes;
     type Error = tonic::Status;
 
@@ -171,7 +258,18 @@ impl http_body::Body for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(code) = frame
+                .trailers_ref()
+                .and_then(|t| t.get("grpc-status"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+            {
+                self.done.grpc_status = Some(code);
+            }
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -227,3 +227,33 @@ pub fn http_routes() -> axum::Router {
         }),
     )
 }
+
+/// Serves `/metrics` and `/healthz` without a token on a listener of its
+/// own (`--metrics-listen`), until `cancel`: what Prometheus scrapes and
+/// probes ask, on an address kept off the public network.
+pub async fn serve_private(
+    addr: std::net::SocketAddr,
+    cancel: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen for metrics on {addr} (--metrics-listen)"))?;
+    let local = listener.local_addr().context("read the metrics address")?;
+    let routes = http_routes().route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .add_routes(tonic::service::Routes::from(routes))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                cancel.cancelled_owned(),
+            )
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    println!("jejak metrics on http://{local}/metrics");
+    Ok(local)
+}

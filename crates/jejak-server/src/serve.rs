@@ -160,6 +160,11 @@ pub struct Access {
     /// The delay before a failed webhook delivery's first retry; the later
     /// ones are multiples of it (`alerts::SCHEDULE`).
     pub webhook_retry: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// A second, private listener for `/metrics` and `/healthz` without a
+    /// token (for Prometheus and probes; never exposed publicly).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Access {
@@ -181,6 +186,8 @@ impl Default for Access {
             clock: jejak_domain::system_clock(),
             connections: crate::conn::ConnLimits::default(),
             webhook_retry: crate::alerts::AlertConfig::default().retry_unit,
+            trusted_proxies: crate::proxy::TrustedProxies::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -226,7 +233,12 @@ impl Access {
         Ok(b.layer(LimitsLayer {
             request_timeout: self.request_timeout,
         })
-        .layer(AuthLayer::new(tokens, self.rates, self.clock.clone())))
+        .layer(AuthLayer::new(
+            tokens,
+            self.rates,
+            self.clock.clone(),
+            self.trusted_proxies.clone(),
+        )))
     }
 
     /// The URL callers use.
@@ -325,6 +337,9 @@ async fn run_embedded(
     tracing::info!(%addr, data_dir = %data_dir.display(), "jejak serving");
     // On stdout for people and for harnesses that bind port 0.
     println!("jejak listening on {}", access.url(addr));
+    if let Some(private) = access.metrics_listen {
+        crate::metrics::serve_private(private, cancel.clone()).await?;
+    }
     if demo {
         // Listening on every address: loopback is the one to open here.
         let mut local = addr;
@@ -586,6 +601,9 @@ async fn run_nats(
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
     println!("jejak listening on {}", access.url(addr));
+    if let Some(private) = access.metrics_listen {
+        crate::metrics::serve_private(private, cancel.clone()).await?;
+    }
     let capture_api = writer.clone().map(|w| {
         CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)
     });

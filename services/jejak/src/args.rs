@@ -96,6 +96,15 @@ pub(crate) struct AccessArgs {
     /// (5 s: 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
     #[arg(long, env = "JEJAK_WEBHOOK_RETRY", default_value = "5s", value_parser = parse_timeout)]
     pub(crate) webhook_retry: std::time::Duration,
+    /// A reverse proxy (an address or CIDR) whose X-Forwarded-For names
+    /// the client; repeatable. Public rate limits then key on the client
+    /// (an IPv6 client by its /64), not on the proxy.
+    #[arg(long = "trusted-proxy", env = "JEJAK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = jejak_server::proxy::parse_cidr)]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// Also serve /metrics and /healthz, without a token, on this address
+    /// (keep it private: for Prometheus and probes).
+    #[arg(long, env = "JEJAK_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn parse_public_base(text: &str) -> Result<String, String> {
@@ -129,6 +138,8 @@ impl AccessArgs {
                 idle: self.idle_timeout,
             },
             webhook_retry: self.webhook_retry,
+            trusted_proxies: jejak_server::proxy::TrustedProxies::new(self.trusted_proxies.clone()),
+            metrics_listen: self.metrics_listen,
         }
     }
 }

@@ -19,12 +19,16 @@ struct AuthState {
     limiter: Limiter,
     clock: SharedClock,
     failures: FailureLog,
+    /// Whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    proxies: crate::proxy::TrustedProxies,
 }
 
 impl AuthState {
     /// Authenticates, rate-limits and checks the route's need.
     fn admit<B>(&self, request: &http::Request<B>) -> Result<Caller, Refusal> {
-        let peer = peer_of(request);
+        // The client: the connection's address, or behind a trusted proxy
+        // the one it forwards for (its limits, its failures, its session).
+        let peer = peer_of(request).map(|p| self.proxies.client(p, request.headers()));
         let path = request.uri().path();
         let caller = self.authenticate(request, peer).map_err(|reason| {
             // A failure costs the caller's address as a public request
@@ -175,14 +179,21 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    /// Checks tokens against `tokens`, their expiry by `clock`.
-    pub fn new(tokens: Arc<TokenTable>, limits: RateLimits, clock: SharedClock) -> AuthLayer {
+    /// Checks tokens against `tokens`, their expiry by `clock`; believes
+    /// forwarding headers from `proxies` only.
+    pub fn new(
+        tokens: Arc<TokenTable>,
+        limits: RateLimits,
+        clock: SharedClock,
+        proxies: crate::proxy::TrustedProxies,
+    ) -> AuthLayer {
         AuthLayer {
             state: Arc::new(AuthState {
                 tokens,
                 limiter: Limiter::new(limits),
                 clock,
                 failures: FailureLog::default(),
+                proxies,
             }),
         }
     }
