@@ -173,3 +173,329 @@ async fn every_answer_carries_a_request_id_and_a_callers_own_is_kept() {
         .expect("status");
     assert!(status.metadata().get("x-request-id").is_some());
 }
+
+/// One service of a deployment file: its name, how many run, its command
+/// line and environment as written.
+#[derive(Debug, Clone)]
+struct Service {
+    name: String,
+    replicas: usize,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+fn deploy_file(path: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+fn strings(v: &serde_norway::Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// The jejak services of `deploy/compose.yaml` (anchors merged), after
+/// checking that its NATS nodes run `deploy/nats/cluster.conf`.
+fn compose_services() -> Vec<Service> {
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(&deploy_file("compose.yaml")).expect("compose.yaml parses");
+    doc.apply_merge().expect("compose.yaml's anchors merge");
+    let services = doc["services"].as_mapping().expect("services");
+    let mut out = Vec::new();
+    for (name, svc) in services {
+        let name = name.as_str().expect("a service name").to_string();
+        let image = svc["image"].as_str().unwrap_or_default();
+        if image.starts_with("nats:") {
+            assert_eq!(
+                strings(&svc["command"]),
+                ["nats-server", "-c", "/etc/nats/cluster.conf"],
+                "{name}"
+            );
+            assert!(
+                strings(&svc["volumes"]).contains(&"./nats/cluster.conf:/etc/nats/cluster.conf:ro".to_string()),
+                "{name} mounts deploy/nats/cluster.conf"
+            );
+            continue;
+        }
+        assert_eq!(image, "jejak:latest", "{name}");
+        let env = svc["environment"]
+            .as_mapping()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            serde_norway::Value::String(s) => s.clone(),
+                            other => serde_norway::to_string(other).expect("a value").trim().to_string(),
+                        };
+                        (k.as_str().expect("a variable").to_string(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Service {
+            name,
+            replicas: 1,
+            args: strings(&svc["command"]),
+            env,
+        });
+    }
+    out
+}
+
+/// The jejak workloads of `deploy/k8s/` (Deployments, StatefulSets, Jobs),
+/// after checking what every pod must have.
+fn kubernetes_services() -> Vec<Service> {
+    let mut out = Vec::new();
+    for file in [
+        "k8s/nats.yaml",
+        "k8s/capture.yaml",
+        "k8s/projector.yaml",
+        "k8s/bootstrap.yaml",
+    ] {
+        for doc in serde_norway::Deserializer::from_str(&deploy_file(file)) {
+            let doc = serde_norway::Value::deserialize(doc).expect("a manifest parses");
+            let kind = doc["kind"].as_str().unwrap_or_default();
+            if !matches!(kind, "Deployment" | "StatefulSet" | "Job") {
+                continue;
+            }
+            let name = doc["metadata"]["name"].as_str().expect("a name").to_string();
+            let pod = &doc["spec"]["template"]["spec"];
+            assert_eq!(
+                pod["securityContext"]["seccompProfile"]["type"].as_str(),
+                Some("RuntimeDefault"),
+                "{file}: {name} runs with the runtime's seccomp profile"
+            );
+            let container = &pod["containers"][0];
+            if container["image"].as_str().unwrap_or_default().starts_with("nats:") {
+                continue;
+            }
+            let env: Vec<(String, String)> = container["env"]
+                .as_sequence()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Prometheus is pointed at the private listener.
+            if let Some(port) = doc["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as_str() {
+                let listen = env
+                    .iter()
+                    .find(|(k, _)| k == "JEJAK_METRICS_LISTEN")
+                    .map(|(_, v)| v.clone());
+                assert_eq!(listen, Some(format!("0.0.0.0:{port}")), "{file}: {name}'s scrape port");
+            }
+            // TLS from the mounted Secret.
+            if let Some((_, cert)) = env.iter().find(|(k, _)| k == "JEJAK_TLS_CERT") {
+                let mounted = container["volumeMounts"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| cert.starts_with(m["mountPath"].as_str().unwrap_or("-")));
+                assert!(mounted, "{file}: {name}'s certificate is on a mounted volume");
+            }
+            out.push(Service {
+                name,
+                replicas: doc["spec"]["replicas"].as_u64().unwrap_or(1) as usize,
+                args: strings(&container["args"]),
+                env,
+            });
+        }
+    }
+    out
+}
+
+use serde::Deserialize as _;
+
+/// `env` as written, with what cannot be the same on one test machine
+/// rewritten: NATS on the test cluster's loopback ports, listen addresses
+/// on loopback port 0, the data directory and the TLS files local.
+fn on_loopback(env: &[(String, String)], nats: &str, data_dir: &std::path::Path) -> Vec<(String, String)> {
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/tls");
+    env.iter()
+        .map(|(k, v)| {
+            let v = match k.as_str() {
+                "JEJAK_NATS_URL" => nats.to_string(),
+                "JEJAK_LISTEN" | "JEJAK_METRICS_LISTEN" => "127.0.0.1:0".into(),
+                "JEJAK_DATA_DIR" => data_dir.display().to_string(),
+                "JEJAK_TLS_CERT" => tls.join("server.pem").display().to_string(),
+                "JEJAK_TLS_KEY" => tls.join("server.key").display().to_string(),
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Runs a layout as its file writes it: the bootstrap step, the capture
+/// services and the projectors on a three-node NATS cluster; captures
+/// through both capture services, reads the same traces from both
+/// projectors, and scrapes every service's metrics without a token.
+async fn run_layout(what: &str, services: Vec<Service>) {
+    let cluster = jejak_testkit::NatsCluster::start().expect("three NATS nodes with deploy/nats/cluster.conf");
+    let nats = cluster.urls();
+    let temp = tempfile::tempdir().expect("a scratch directory");
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/tls/ca.pem");
+    let role = |s: &Service| s.args.first().cloned().unwrap_or_default();
+    let of = |r: &str| services.iter().filter(|s| role(s) == r).cloned().collect::<Vec<_>>();
+    let (bootstraps, captures, projectors) = (of("bootstrap-token"), of("capture"), of("projector"));
+    assert_eq!(bootstraps.len(), 1, "{what}: one bootstrap step");
+    assert_eq!(
+        captures.iter().map(|s| s.replicas).sum::<usize>(),
+        2,
+        "{what}: two capture services"
+    );
+    assert_eq!(
+        projectors.iter().map(|s| s.replicas).sum::<usize>(),
+        2,
+        "{what}: two projectors"
+    );
+
+    // The bootstrap step, as written: the token on its output, once.
+    let bootstrap = |n: usize| {
+        let b = &bootstraps[0];
+        let env = on_loopback(&b.env, &nats, &temp.path().join(format!("bootstrap-{n}")));
+        let out = std::process::Command::new(jejak_testkit::jejak_bin().expect("the jejak binary"))
+            .args(&b.args)
+            .envs(env)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the bootstrap step");
+        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let token = bootstrap(0);
+    assert!(
+        token.starts_with("jejak_"),
+        "{what}: a token on the bootstrap step's output: {token:?}"
+    );
+
+    let mut started = Vec::new();
+    for (i, s) in captures
+        .iter()
+        .chain(&projectors)
+        .flat_map(|s| std::iter::repeat_n(s, s.replicas))
+        .enumerate()
+    {
+        let dir = temp.path().join(format!("{}-{i}", s.name));
+        std::fs::create_dir_all(&dir).expect("a data directory");
+        let env = on_loopback(&s.env, &nats, &dir);
+        let tls = env.iter().any(|(k, _)| k == "JEJAK_TLS_CERT");
+        let server = Server::spawn(&s.args, &env, dir, tls.then(|| ca.clone()))
+            .unwrap_or_else(|e| panic!("{what}: start {}: {e:#}", s.name))
+            .with_token(Some(token.clone()));
+        started.push((role(s), server));
+    }
+    let capture: Vec<&Server> = started.iter().filter(|(r, _)| r == "capture").map(|(_, s)| s).collect();
+    let projector: Vec<&Server> = started
+        .iter()
+        .filter(|(r, _)| r == "projector")
+        .map(|(_, s)| s)
+        .collect();
+
+    // The token works: the shared scenario through one capture service,
+    // more receipts through the other.
+    let story = jejak_testkit::scenario::rice_mill();
+    jejak_testkit::capture_scenario(capture[0], &story)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: capture with the bootstrap token: {e:#}"));
+    let mut other = capture[1]
+        .capture()
+        .await
+        .expect("a client of the second capture service");
+    for i in 0..20 {
+        other
+            .receive_material(jejak_proto::v1::ReceiveMaterialRequest {
+                command_id: format!("deploy-rcv-{i}"),
+                facility_id: story_facility(&story),
+                lot_id: format!("DEPLOY-{i}"),
+                product_id: story_raw_product(&story),
+                quantity: Some(jejak_proto::v1::Quantity {
+                    value: "100".into(),
+                    unit: jejak_proto::v1::Unit::Kg as i32,
+                }),
+                owner_id: story_owner(&story),
+                supplier_id: story_supplier(&story),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{what}: capture through the second service: {s:?}"));
+    }
+    // Both projectors tell the same stories.
+    // The bootstrap token, the scenario and the twenty receipts.
+    let end = (1 + story.events.len() + 20) as u64;
+    let mut answers = Vec::new();
+    for p in &projector {
+        jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(60), || async {
+            Ok((p.status().await?.applied_position >= end).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: a projector never caught up: {e:#}"));
+        let mut t = p.trace().await.expect("a trace client");
+        let mut told = Vec::new();
+        for lot in ["B2", "DK1", "DEPLOY-7"] {
+            let r = t
+                .backward_trace(jejak_proto::v1::TraceRequest {
+                    target: Some(jejak_proto::target_to_proto(&jejak_domain::Target::Lot(lot.into()))),
+                    max_depth: 0,
+                    max_nodes: 0,
+                })
+                .await
+                .unwrap_or_else(|s| panic!("{what}: trace {lot}: {s:?}"))
+                .into_inner();
+            told.push(format!("{r:?}"));
+        }
+        answers.push(told);
+    }
+    assert_eq!(answers[0], answers[1], "{what}: both projectors answer the same traces");
+    // Metrics without a token, from every service's private listener.
+    for (r, s) in &started {
+        let private = metrics_address(s);
+        let scraped = http_request(&private, "GET", "/metrics", &[], b"")
+            .await
+            .expect("scrape");
+        assert_eq!(scraped.status, 200, "{what}: {r}'s metrics");
+        assert!(scraped.text().contains("# TYPE jejak_"), "{what}: {r}'s metrics");
+    }
+    // The bootstrap step again: nothing more is issued.
+    assert_eq!(bootstrap(1), "", "{what}: a second bootstrap issues nothing");
+}
+
+fn story_facility(s: &jejak_testkit::scenario::Scenario) -> String {
+    first_receipt(s).facility_id.clone()
+}
+
+fn story_raw_product(s: &jejak_testkit::scenario::Scenario) -> String {
+    first_receipt(s).product_id.clone()
+}
+
+fn story_owner(s: &jejak_testkit::scenario::Scenario) -> String {
+    first_receipt(s).owner_id.clone()
+}
+
+fn story_supplier(s: &jejak_testkit::scenario::Scenario) -> String {
+    first_receipt(s).supplier_id.clone()
+}
+
+fn first_receipt(s: &jejak_testkit::scenario::Scenario) -> &jejak_domain::MaterialReceived {
+    s.events
+        .iter()
+        .find_map(|(_, e)| match e {
+            jejak_domain::Event::MaterialReceived(r) => Some(r),
+            _ => None,
+        })
+        .expect("the scenario receives material")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_layout_runs_as_written() {
+    run_layout("deploy/compose.yaml", compose_services()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubernetes_layout_runs_as_written() {
+    run_layout("deploy/k8s", kubernetes_services()).await;
+}

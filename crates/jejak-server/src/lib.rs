@@ -30,7 +30,7 @@ pub mod trace;
 pub mod webhook;
 pub mod witness;
 
-pub use serve::{run, Access, Backend, NatsBackend, ServerConfig};
+pub use serve::{bootstrap_token, run, Access, Backend, NatsBackend, ServerConfig};
 
 /// Resolves when the process is asked to stop (SIGINT or SIGTERM): the
 /// `shutdown` a binary gives [`run`].

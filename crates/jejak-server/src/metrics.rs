@@ -228,11 +228,19 @@ pub fn http_routes() -> axum::Router {
     )
 }
 
-/// Serves `/metrics` and `/healthz` without a token on a listener of its
-/// own (`--metrics-listen`), until `cancel`: what Prometheus scrapes and
-/// probes ask, on an address kept off the public network.
+/// What the private listener serves over HTTP: `/metrics`, and `/healthz`
+/// (the process answers).
+pub fn private_routes() -> axum::Router {
+    http_routes().route("/healthz", axum::routing::get(|| async { "ok\n" }))
+}
+
+/// Serves `routes` (`private_routes` and grpc.health.v1) without a token
+/// and without TLS on a listener of its own (`--metrics-listen`), until
+/// `cancel`: what Prometheus scrapes and probes ask (a Kubernetes gRPC
+/// probe speaks no TLS), on an address kept off the public network.
 pub async fn serve_private(
     addr: std::net::SocketAddr,
+    routes: tonic::service::Routes,
     cancel: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
     use anyhow::Context;
@@ -240,11 +248,10 @@ pub async fn serve_private(
         .await
         .with_context(|| format!("listen for metrics on {addr} (--metrics-listen)"))?;
     let local = listener.local_addr().context("read the metrics address")?;
-    let routes = http_routes().route("/healthz", axum::routing::get(|| async { "ok\n" }));
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
             .accept_http1(true)
-            .add_routes(tonic::service::Routes::from(routes))
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
                 cancel.cancelled_owned(),

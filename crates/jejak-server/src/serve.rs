@@ -338,7 +338,8 @@ async fn run_embedded(
     // On stdout for people and for harnesses that bind port 0.
     println!("jejak listening on {}", access.url(addr));
     if let Some(private) = access.metrics_listen {
-        crate::metrics::serve_private(private, cancel.clone()).await?;
+        let routes = tonic::service::Routes::from(crate::metrics::private_routes()).add_service(health.clone());
+        crate::metrics::serve_private(private, routes, cancel.clone()).await?;
     }
     if demo {
         // Listening on every address: loopback is the one to open here.
@@ -461,6 +462,31 @@ pub struct NatsBackend {
     pub demo: bool,
     /// Health turns NOT_SERVING when the projector is further behind.
     pub max_lag: u64,
+}
+
+/// The first administrator token of a deployment on JetStream, made by a
+/// one-shot step (a Kubernetes Job, a compose service run once) instead
+/// of a capture replica: follows the stream's tokens and, when no active
+/// administrator token exists, issues one and writes it to `out` (`-`:
+/// standard output, to be read once from the step's own output).
+/// Whether one was issued; running it again issues none.
+pub async fn bootstrap_token(
+    nats: jejak_log::JetStreamConfig,
+    connect_wait: std::time::Duration,
+    out: &std::path::Path,
+    clock: jejak_domain::SharedClock,
+) -> anyhow::Result<bool> {
+    use jejak_engine::distributed::{DistributedWriter, Fatal};
+    let log = jejak_log::JetStreamLog::connect(nats, connect_wait)
+        .await
+        .context("set up the JetStream event log")?;
+    let cancel = CancellationToken::new();
+    let writer = DistributedWriter::start(log, cancel.clone(), Fatal::default(), clock.clone()).await?;
+    let tokens = writer.tokens();
+    let issued = !tokens.has_active_admin(clock.now());
+    let made = crate::auth::bootstrap_admin(&*writer, &tokens, Some(out), &*clock).await;
+    cancel.cancel();
+    made.map(|()| issued)
 }
 
 /// Serves the capture and/or trace APIs over JetStream until `shutdown`.
@@ -602,7 +628,8 @@ async fn run_nats(
     tracing::info!(%addr, capture = config.capture, projector = projector.is_some(), "jejak serving on NATS");
     println!("jejak listening on {}", access.url(addr));
     if let Some(private) = access.metrics_listen {
-        crate::metrics::serve_private(private, cancel.clone()).await?;
+        let routes = tonic::service::Routes::from(crate::metrics::private_routes()).add_service(health.clone());
+        crate::metrics::serve_private(private, routes, cancel.clone()).await?;
     }
     let capture_api = writer.clone().map(|w| {
         CaptureServiceServer::new(CaptureApi::new(w)).max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE)

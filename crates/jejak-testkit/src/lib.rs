@@ -181,35 +181,7 @@ impl Server {
         if opts.demo {
             cmd.arg("--demo");
         }
-        let mut child = cmd.spawn().context("start jejak")?;
-        let stdout = child.stdout.take().context("capture the server's stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let keep = lines.clone();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut kept) = keep.lock() {
-                    kept.push(line.clone());
-                }
-                if !sent {
-                    if let Some(url) = line.strip_prefix("jejak listening on ") {
-                        let _ = tx.send(url.trim().to_string());
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let start_timeout = opts.start_timeout.unwrap_or(Duration::from_secs(120));
-        let url = match rx.recv_timeout(start_timeout) {
-            Ok(u) => u,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                bail!("jejak serve did not start listening within {start_timeout:?} (exit status {status:?})");
-            }
-        };
+        let (child, url, lines) = spawn_listening(cmd, opts.start_timeout)?;
         let admin_token = std::fs::read_to_string(&token_file).ok().map(|t| t.trim().to_string());
         Ok(Server {
             child: Some(child),
@@ -220,6 +192,34 @@ impl Server {
             ca_file: opts.ca_file,
             stdout: lines,
             _temp: temp,
+        })
+    }
+
+    /// Runs `jejak` with exactly `args` and `env` (a deployment file's
+    /// command and environment, addresses rewritten to loopback), and waits
+    /// until it says where it listens.
+    pub fn spawn(
+        args: &[String],
+        env: &[(String, String)],
+        data_dir: PathBuf,
+        ca_file: Option<PathBuf>,
+    ) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(jejak_bin()?);
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let (child, url, lines) = spawn_listening(cmd, None)?;
+        Ok(Server {
+            child: Some(child),
+            in_process: None,
+            url,
+            data_dir,
+            admin_token: None,
+            ca_file,
+            stdout: lines,
+            _temp: None,
         })
     }
 
@@ -559,6 +559,48 @@ pub async fn capture_client(url: &str, token: Option<&str>) -> anyhow::Result<Ca
     Ok(CaptureServiceClient::new(
         tonic::service::interceptor::InterceptedService::new(channel, bearer(token)),
     ))
+}
+
+/// Starts `cmd` (stdout piped) and waits for its "jejak listening on URL"
+/// line; stdout's lines are kept as they come.
+#[allow(clippy::type_complexity)]
+fn spawn_listening(
+    mut cmd: Command,
+    timeout: Option<Duration>,
+) -> anyhow::Result<(
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+)> {
+    let mut child = cmd.spawn().context("start jejak")?;
+    let stdout = child.stdout.take().context("capture the server's stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = lines.clone();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut kept) = keep.lock() {
+                kept.push(line.clone());
+            }
+            if !sent {
+                if let Some(url) = line.strip_prefix("jejak listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let start_timeout = timeout.unwrap_or(Duration::from_secs(120));
+    match rx.recv_timeout(start_timeout) {
+        Ok(url) => Ok((child, url, lines)),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            bail!("jejak did not start listening within {start_timeout:?} (exit status {status:?})");
+        }
+    }
 }
 
 /// Runs the `jejak` binary with arguments and returns (status, stdout, stderr).

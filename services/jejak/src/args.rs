@@ -342,6 +342,18 @@ pub(crate) enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Make the first administrator token of a deployment on NATS
+    /// JetStream, once: when the stream holds no active one, issue one and
+    /// write it to --out (`-`: print it, to be read once from this step's
+    /// output). Run as a Kubernetes Job or a compose service run once;
+    /// running it again issues nothing.
+    BootstrapToken {
+        /// Where the token goes: a file made readable by its owner only, or `-`.
+        #[arg(long, env = "JEJAK_BOOTSTRAP_OUT")]
+        out: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
     /// Run a projector on NATS JetStream: follows the stream into its own store and serves the trace API.
     Projector {
         /// Directory holding this projector's genealogy store.

@@ -104,6 +104,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::BootstrapToken { out, nats } => {
+            let config = nats.config(nats.require_url()?, "jejak bootstrap-token");
+            let clock = jejak_domain::system_clock();
+            if !jejak_server::bootstrap_token(config, nats.nats_connect_wait, &out, clock).await? {
+                eprintln!("an active administrator token exists already: nothing issued");
+            }
+            Ok(())
+        }
         Command::Capture {
             listen,
             requests,

@@ -101,6 +101,15 @@ pub async fn bootstrap_admin<S: jejak_engine::Engine>(
     if reply.replayed {
         anyhow::bail!("the bootstrap command {command_id} was already recorded; start again in a second");
     }
+    if file == std::path::Path::new("-") {
+        // A one-shot bootstrap step's own output, read once by its operator.
+        println!("{token}");
+        tracing::warn!(
+            token_id,
+            "no active administrator token existed: issued one and printed it"
+        );
+        return Ok(());
+    }
     write_secret(file, &token).with_context(|| format!("write the administrator token to {}", file.display()))?;
     tracing::warn!(
         token_id,
