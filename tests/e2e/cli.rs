@@ -526,3 +526,59 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
     let (_, out, _) = import("proceed.csv", text, &["--proceed"]);
     assert!(out.starts_with("0 recorded, 1 already recorded"), "{out}");
 }
+
+/// A big file twice against a server with the default rate limits, and a
+/// second import started while the first one's token has used up its
+/// bucket: nothing is ever reported refused for a rate limit, the rerun is
+/// all "already recorded", and the log holds each line once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothing_twice() {
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        demo: true,
+        // A token may open one request a second: every import after the
+        // first is told to slow down at first.
+        rate_limits: Some((1.0, 100.0)),
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let mut d = Demo::attach(server).await;
+    let url = At::of(&d.server);
+    const N: usize = 3000;
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    for i in 0..N {
+        writeln!(
+            file,
+            r#"{{"receiveMaterial": {{"commandId": "bulk-imp-{i}", "facilityId": "fac-demak", "lotId": "BULK-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}}}"#
+        )
+        .expect("write a line");
+    }
+    let path = file.path().to_str().expect("utf-8 path").to_string();
+    let before = d.position().await;
+    let (status, out, err) = url.run(&["import", &path]);
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!("{N} recorded, 0 already recorded, 0 refused")),
+        "{out}"
+    );
+    // Again, with the token's bucket emptied first: the client is told to
+    // slow down, waits and opens the stream again.
+    let mut limited = false;
+    for _ in 0..3 {
+        let spent = d
+            .trace
+            .get_lot(p::GetLotRequest {
+                lot_id: "BULK-IMP-1".into(),
+            })
+            .await;
+        limited |= spent.is_err_and(|s| s.code() == tonic::Code::ResourceExhausted);
+    }
+    assert!(limited, "the token's bucket is empty");
+    let (status, out, err) = url.run(&["import", &path]);
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!("0 recorded, {N} already recorded, 0 refused")),
+        "{out}"
+    );
+    // (Status is public: it does not spend the token's bucket.)
+    assert_eq!(d.position().await, before + N as u64);
+}
