@@ -379,10 +379,8 @@ async fn receive_until_acknowledged(
         match c.receive_material(receipt(w, i)).await {
             Ok(_) => return Ok(retries),
             Err(s) if Instant::now() < deadline => {
-                assert!(
-                    matches!(s.code(), Code::Unavailable | Code::Aborted | Code::Internal),
-                    "{s:?}"
-                );
+                // Safe to retry with the same id; never a fault of the server.
+                assert!(matches!(s.code(), Code::Unavailable | Code::Aborted), "{s:?}");
                 retries += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -511,6 +509,15 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
     let leader = cluster.stream_leader("JEJAK")?.expect("the stream has a leader");
     let killed_at = Instant::now();
     cluster.node_mut(&leader).expect("the leader is a node").kill9()?;
+    // When the surviving nodes name a new stream leader: the part of the
+    // pause that is NATS's own election.
+    let elected = loop {
+        match cluster.stream_leader("JEJAK")? {
+            Some(l) if l != leader => break killed_at.elapsed(),
+            _ if killed_at.elapsed() > Duration::from_secs(60) => anyhow::bail!("no new stream leader within a minute"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
     for t in tasks {
         t.await??;
     }
@@ -523,7 +530,7 @@ async fn r3_stream_keeps_every_acknowledged_event_when_its_leader_is_killed() ->
         .max()
         .unwrap_or_default();
     eprintln!(
-        "stream leader {leader} killed: the longest pause between acknowledgements afterwards was {longest_pause:.1?}"
+        "stream leader {leader} killed: a new leader after {elected:.1?}; the longest pause between acknowledgements afterwards was {longest_pause:.1?}"
     );
     assert_ne!(cluster.stream_leader("JEJAK")?.as_deref(), Some(leader.as_str()));
 

@@ -112,7 +112,7 @@ impl Cache {
 
 /// Empty batches (of half a second) after which a follower asks the stream
 /// where it ends.
-const STALL_CHECK: u32 = 4;
+const STALL_CHECK: u32 = 2;
 
 /// Follows the stream into `apply` from `from` on, until cancelled; read
 /// errors (NATS away, a leader changing) are retried without skipping.

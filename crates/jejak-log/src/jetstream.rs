@@ -49,7 +49,7 @@ impl JetStreamConfig {
             stream: "JEJAK".into(),
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
-            ack_timeout: Duration::from_secs(2),
+            ack_timeout: Duration::from_secs(1),
             client_name: "jejak".into(),
         }
     }
@@ -93,6 +93,10 @@ pub fn chain_from_token(token: &str) -> Option<String> {
 /// A NATS error as a log error: no answer in time, no responders or a lost
 /// connection (a cluster electing a stream leader, a server restarting)
 /// is `Unavailable`, safe to retry; anything else is a fault of storage.
+/// How long a request to NATS (stream information, a JetStream API call)
+/// waits for its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn storage(e: impl std::fmt::Display) -> LogError {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
@@ -145,6 +149,10 @@ impl JetStreamLog {
                 .name(&config.client_name)
                 .max_reconnects(None)
                 .connection_timeout(Duration::from_secs(2))
+                // A request sent to a node that died is never answered: it
+                // ends at this timeout and is asked again on the connection
+                // to a live node, so this bounds what a failover costs.
+                .request_timeout(Some(REQUEST_TIMEOUT))
                 .event_callback(|event| async move {
                     match event {
                         async_nats::Event::Disconnected => tracing::warn!("NATS connection lost; reconnecting"),
@@ -171,7 +179,8 @@ impl JetStreamLog {
                 }
             }
         };
-        let js = jetstream::new(client.clone());
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(REQUEST_TIMEOUT);
         let prefix = format!("{}.events", config.stream.to_lowercase());
         let wanted = stream::Config {
             name: config.stream.clone(),
