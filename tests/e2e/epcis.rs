@@ -864,3 +864,66 @@ async fn gs1s_reference_generator_computes_the_same_event_ids_for_the_demo_expor
         );
     }
 }
+
+/// The demo's export captured with `--proceed` into an empty server on NATS
+/// JetStream, where the capture service pipelines a document's commands
+/// (each admitted after the one before, those touching the same lots
+/// waiting for it): every event is recorded in an order that keeps the
+/// rules, and the showcase labels tell the same stories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_captured_with_proceed_on_nats_tells_the_same_stories() {
+    let demo = Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("demo.jsonld");
+    let cli = |server: &jejak_testkit::Server, args: &[&str]| {
+        let token = server.admin_token.clone().expect("an admin token");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--server", &server.url, "--token", &token]);
+        let (status, out, err) = jejak_testkit::run_cli(&all).expect("run jejak");
+        assert!(status.success(), "jejak {args:?}: {status}: {err}\n{out}");
+        out
+    };
+    cli(&demo.server, &["epcis", "export", "-o", file.to_str().expect("utf-8")]);
+    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+    let empty = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        nats: Some(nats.url()),
+        ..Default::default()
+    })
+    .expect("an empty server on NATS");
+    let job = cli(
+        &empty,
+        &["epcis", "capture", "--proceed", file.to_str().expect("utf-8")],
+    );
+    let job: Value = serde_json::from_str(&job).unwrap_or_else(|e| panic!("the job as JSON ({e}): {job}"));
+    assert_eq!(job["success"], true, "{job}");
+    assert_eq!(job["errors"].as_array().map_or(0, Vec::len), 0, "{job}");
+    empty.wait_projected(crate::support::WAIT).await.expect("projected");
+    let base = "https://id.example.org";
+    let exported: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+    for (lot, _) in jejak_server::demo::SHOWCASE {
+        let Some(unit) = exported["epcisBody"]["eventList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| {
+                e["bizStep"] == "packing"
+                    && e["parentID"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(&format!("/10/{lot}")))
+            })
+            .and_then(|e| e["childEPCs"][0].as_str())
+        else {
+            panic!("{lot} was not packed in the export");
+        };
+        let (gtin, serial) = unit
+            .strip_prefix("https://id.gs1.org/01/")
+            .and_then(|u| u.split_once("/21/"))
+            .expect("a GS1 unit id");
+        let label = format!("{base}/01/{gtin}/10/{lot}/21/{serial}");
+        assert_eq!(
+            story(&demo.server, &label).await,
+            story(&empty, &label).await,
+            "{label}"
+        );
+    }
+}

@@ -224,6 +224,12 @@ struct Pipeline {
     /// A prediction failed: send nothing until the pipeline has drained and
     /// the cache caught up.
     broken: bool,
+    /// Tickets of the messages in flight, in the order they were sent, and
+    /// the next ticket: a command refused while others were in flight is
+    /// decided again once those have reached the cache, since one of them
+    /// may be what it needed (a bulk stream's void before its use).
+    tickets: std::collections::BTreeSet<u64>,
+    next_ticket: u64,
 }
 
 /// The keys a decided event touches, and whether it must go alone.
@@ -353,8 +359,9 @@ enum Sent {
 
 impl DistributedWriter {
     /// Takes a command's keys out of the pipeline once its fate is known.
-    async fn release(&self, keys: &[String], chain: &str, exclusive: bool, broken: bool) {
+    async fn release(&self, ticket: u64, keys: &[String], chain: &str, exclusive: bool, broken: bool) {
         let mut pl = self.pipeline.lock().await;
+        pl.tickets.remove(&ticket);
         for k in keys {
             pl.keys.remove(k);
         }
@@ -387,7 +394,8 @@ impl DistributedWriter {
         caught_up: &mut bool,
         admitted: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
-        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as) = loop {
+        let mut barrier: Option<u64> = None;
+        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket) = loop {
             let drained = self.drained.notified();
             let mut pl = self.pipeline.lock().await;
             if pl.broken {
@@ -411,6 +419,20 @@ impl DistributedWriter {
             let (event, cache_head) = match decided {
                 Ok(Decided::Replay(position)) => return Ok(Err(position)),
                 Ok(Decided::Event(event, head)) => (event, head),
+                // Refused while messages sent before it are in flight: one
+                // of them may change the answer. Decide again once every
+                // one sent before this refusal has reached the cache.
+                Err(_) if pl.tickets.first().is_some_and(|t| *t < pl.next_ticket) && barrier.is_none() => {
+                    barrier = Some(pl.next_ticket);
+                    drop(pl);
+                    drained.await;
+                    continue;
+                }
+                Err(_) if barrier.is_some_and(|b| pl.tickets.first().is_some_and(|t| *t < b)) => {
+                    drop(pl);
+                    drained.await;
+                    continue;
+                }
                 // The cache may not have seen a party, lot or event that
                 // another instance recorded a moment ago.
                 Err(DomainError::NotFound { .. }) if !*caught_up => {
@@ -467,11 +489,16 @@ impl DistributedWriter {
             pl.exclusive |= exclusive;
             pl.last_id = Some(id.to_string());
             pl.next_position += 1;
+            let ticket = pl.next_ticket;
+            pl.next_ticket += 1;
+            pl.tickets.insert(ticket);
             let stored_as = (tail.sequence, stored_as_hash);
             if let Some(tx) = admitted.take() {
                 let _ = tx.send(());
             }
-            break (inflight, keys, chain, exclusive, predicted, event, now, stored_as);
+            break (
+                inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket,
+            );
         };
         let outcome = inflight.outcome().await;
         let sent = match outcome {
@@ -480,7 +507,7 @@ impl DistributedWriter {
                 // on these keys sees it.
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
-                self.release(&keys, &chain, exclusive, mispredicted).await;
+                self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
                 applied?;
                 Sent::Stored {
                     position: ack.sequence,
@@ -500,12 +527,12 @@ impl DistributedWriter {
                          check that chain's links after this position"
                     );
                 }
-                self.release(&keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true).await;
                 Sent::Duplicate(ack.sequence)
             }
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.release(&keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true).await;
                 Sent::Conflicted
             }
             jejak_log::jetstream::PublishOutcome::Retry(e) => {
@@ -513,12 +540,12 @@ impl DistributedWriter {
                 // same message id finds it otherwise.
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
                 self.log.count_retry();
-                self.release(&keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
             }
             jejak_log::jetstream::PublishOutcome::Failed(e) => {
-                self.release(&keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true).await;
                 return Err(LogError::Storage(format!("publish: {e}")).into());
             }
         };
@@ -550,10 +577,21 @@ impl DistributedWriter {
             attempts += 1;
             let (sent, event, now) = match self
                 .send_one(&id, &command, content_hash, actor, &mut caught_up, &mut admitted)
-                .await?
+                .await
             {
-                Err(position) => return self.replayed(position, &id, content_hash).await,
-                Ok(done) => done,
+                Ok(Err(position)) => return self.replayed(position, &id, content_hash).await,
+                Ok(Ok(done)) => done,
+                // No leader to answer (an election): ask again until the
+                // deadline, then say so.
+                Err(EngineError::Log(LogError::Unavailable(why))) => {
+                    let wait = backoff(attempts).max(Duration::from_millis(50));
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        break Some(why);
+                    }
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             match sent {
                 Sent::Conflicted | Sent::Unacknowledged(_) => {
@@ -611,6 +649,52 @@ fn backoff(attempts: usize) -> Duration {
 impl Engine for DistributedWriter {
     async fn submit(&self, submission: Submission, actor: &str) -> Result<Receipt, EngineError> {
         self.submit_admitted(submission, actor, None).await
+    }
+
+    /// Without `stop_on_error` (an EPCIS document captured with
+    /// "proceed"), commands are admitted in order and pipelined as in a
+    /// bulk stream: the next is sent once this one is, while everything in
+    /// flight is driven; with it, one after the other.
+    async fn submit_many(
+        &self,
+        submissions: Vec<Submission>,
+        actor: &str,
+        stop_on_error: bool,
+    ) -> Vec<Result<Receipt, EngineError>> {
+        use futures_util::StreamExt;
+        let mut out = Vec::with_capacity(submissions.len());
+        if stop_on_error {
+            for s in submissions {
+                let r = self.submit(s, actor).await;
+                let failed = r.is_err();
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            return out;
+        }
+        let mut running = futures_util::stream::FuturesOrdered::new();
+        for s in submissions {
+            let (tx, mut admitted) = tokio::sync::oneshot::channel();
+            running.push_back(self.submit_admitted(s, actor, Some(tx)));
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut admitted => break,
+                    Some(r) = running.next() => out.push(r),
+                }
+            }
+            while running.len() >= crate::STREAM_WINDOW {
+                if let Some(r) = running.next().await {
+                    out.push(r);
+                }
+            }
+        }
+        while let Some(r) = running.next().await {
+            out.push(r);
+        }
+        out
     }
 
     /// Each command runs as a task of its own, admitted in order: the next

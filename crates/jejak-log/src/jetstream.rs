@@ -97,6 +97,9 @@ pub fn chain_from_token(token: &str) -> Option<String> {
 /// waits for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long asking where the stream ends may take.
+const STREAM_END_TIMEOUT: Duration = Duration::from_millis(500);
+
 fn storage(e: impl std::fmt::Display) -> LogError {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
@@ -590,7 +593,17 @@ impl ChainLog for JetStreamLog {
     }
 
     async fn last_position(&self) -> Result<u64, LogError> {
-        let info = self.stream.get_info().await.map_err(storage)?;
+        // Answered by the stream's leader: while a cluster elects one,
+        // nobody answers, and the caller is better told so soon and asks
+        // again than kept for the whole request timeout.
+        let info = tokio::time::timeout(STREAM_END_TIMEOUT, self.stream.get_info())
+            .await
+            .map_err(|_| {
+                LogError::Unavailable(format!(
+                    "NATS did not say where the stream ends within {STREAM_END_TIMEOUT:?} (is a leader being elected?); retry with the same command id"
+                ))
+            })?
+            .map_err(storage)?;
         Ok(info.state.last_sequence)
     }
 

@@ -8,6 +8,7 @@ mod blending;
 mod bulk;
 mod connections;
 mod epcis;
+mod failover;
 mod open;
 mod tlog;
 
@@ -20,7 +21,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, open or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, open, failover or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -60,7 +61,8 @@ struct Args {
     /// Receipts in the bulk benchmark's one stream.
     #[arg(long, default_value_t = 200_000)]
     bulk_events: u64,
-    /// Alternating pairs (embedded, then NATS) of the bulk benchmark.
+    /// Alternating pairs (embedded, then NATS) of the bulk benchmark; runs
+    /// of the failover benchmark.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
     /// Run the capture benchmark against this running server.
