@@ -1061,6 +1061,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     if what == "all" || what == "bulk" {
         rows.extend(crate::bulk::bulk(&opts).await?);
     }
+    if what == "all" || what == "catchup" {
+        rows.extend(crate::catchup::catchup(&opts).await?);
+    }
     if what == "failover" {
         rows.extend(crate::failover::failover(&opts).await?);
     }

@@ -6,6 +6,7 @@ mod alerts;
 mod bench;
 mod blending;
 mod bulk;
+mod catchup;
 mod connections;
 mod epcis;
 mod failover;
@@ -21,7 +22,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, open, failover or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, catchup, open, failover or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).

@@ -1,0 +1,101 @@
+//! A projector catching up with a big stream: a genealogy of about `--lots`
+//! events is generated into a log, its envelopes published as they are
+//! (exact bytes, on their chains' subjects, message id = event id) to a
+//! one-node nats-server, and then `jejak projector` is started on the
+//! stream and timed until it has applied the whole of it.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use jejak_log::{EventLog, JetStreamConfig, JetStreamLog, SledLog};
+use jejak_testkit::{Nats, Role, Server, ServerOptions};
+
+use crate::bench::{stop, BenchOptions};
+
+/// Acknowledgements the publisher keeps in flight.
+const WINDOW: usize = 512;
+
+pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = opts.dir.join("catchup");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let log = SledLog::open(&dir.join("log"))?;
+    let (events, _, _) = crate::bench::generate(&log, opts.lots)?;
+    log.wait_durable(log.durable_position().max(1)).await?;
+    let total = log.durable_position();
+    eprintln!("catchup: {events} events generated");
+
+    let nats = Nats::start()?;
+    let stream = JetStreamLog::connect(JetStreamConfig::new(nats.url()), Duration::from_secs(30)).await?;
+    let js = async_nats::jetstream::new(stream.client().clone());
+    let started = Instant::now();
+    let mut acks = futures_util::stream::FuturesOrdered::new();
+    let mut from = 1;
+    while from <= total {
+        for e in log.read_durable(from, 4096)? {
+            from = e.position + 1;
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", e.envelope.event_id.as_str());
+            let ack = js
+                .publish_with_headers(stream.subject(&e.envelope.chain), headers, e.bytes.clone().into())
+                .await?;
+            acks.push_back(std::future::IntoFuture::into_future(ack));
+            while acks.len() >= WINDOW {
+                if let Some(a) = acks.next().await {
+                    a?;
+                }
+            }
+        }
+    }
+    while let Some(a) = acks.next().await {
+        a?;
+    }
+    let published = started.elapsed();
+    drop(log);
+    eprintln!("catchup: {total} envelopes published in {published:.1?}");
+
+    let data = dir.join("projector");
+    let url = nats.url();
+    let started = Instant::now();
+    let projector = tokio::task::spawn_blocking(move || {
+        Server::start(ServerOptions {
+            role: Role::Projector,
+            nats: Some(url),
+            data_dir: Some(data),
+            start_timeout: Some(Duration::from_secs(600)),
+            ..Default::default()
+        })
+    })
+    .await??;
+    loop {
+        let s = projector.status().await?;
+        if s.applied_position >= total {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "the projector did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    stop(projector).await;
+    Ok(vec![
+        (
+            format!("catchup: {total} envelopes published to JetStream (R1), {WINDOW} acks in flight"),
+            format!(
+                "{:.1} s ({:.0} messages/s)",
+                published.as_secs_f64(),
+                total as f64 / published.as_secs_f64()
+            ),
+        ),
+        (
+            format!("catchup: jejak projector from start until it applied all {total}"),
+            format!(
+                "{:.1} s ({:.0} events/s)",
+                took.as_secs_f64(),
+                total as f64 / took.as_secs_f64()
+            ),
+        ),
+    ])
+}
