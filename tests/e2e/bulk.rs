@@ -251,3 +251,42 @@ async fn a_client_that_goes_away_halfway_leaves_each_command_recorded_once_or_no
         "each command recorded exactly once"
     );
 }
+
+/// Unary callers that give up while their publish is in flight (deadlines
+/// of a fraction of a millisecond, cut off by the server) leave nothing
+/// behind in the NATS capture service's pipeline: master data, which goes
+/// alone once nothing is in flight, is recorded at once afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_give_up_mid_publish_leave_the_nats_pipeline_free() {
+    let mut d = Demo::start_nats().await;
+    let mut cut = 0;
+    for i in 0..300u64 {
+        let p::command::Kind::ReceiveMaterial(r) = receipt(&format!("gone-{i}"), &format!("GONE-{i}"), "1") else {
+            unreachable!()
+        };
+        let mut request = tonic::Request::new(r);
+        request.set_timeout(std::time::Duration::from_micros(200 + 15 * i));
+        if d.capture.receive_material(request).await.is_err() {
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "some callers gave up");
+    let started = std::time::Instant::now();
+    d.capture
+        .register_party(p::RegisterPartyRequest {
+            command_id: "after-the-gone".into(),
+            party: Some(p::Party {
+                id: "ukm-after".into(),
+                name: "UKM Sesudah".into(),
+                roles: vec![p::PartyRole::Ukm as i32],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("master data is recorded");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "master data waited {:?} for the pipeline",
+        started.elapsed()
+    );
+}

@@ -260,6 +260,9 @@ pub struct DistributedWriter {
     drained: tokio::sync::Notify,
     pub counters: CaptureCounters,
     clock: SharedClock,
+    /// This writer, for the tasks that settle its publishes: a command
+    /// whose caller went away still takes its message out of the pipeline.
+    me: std::sync::Weak<DistributedWriter>,
 }
 
 impl DistributedWriter {
@@ -298,13 +301,14 @@ impl DistributedWriter {
                 fatal.stop(&cancel, e);
             }
         });
-        let writer = Arc::new(DistributedWriter {
+        let writer = Arc::new_cyclic(|me| DistributedWriter {
             log,
             cache,
             pipeline: tokio::sync::Mutex::new(Pipeline::default()),
             drained: tokio::sync::Notify::new(),
             counters: CaptureCounters::default(),
             clock,
+            me: me.clone(),
         });
         let last = writer.log.last_position().await.context("read the stream's end")?;
         let mut rx = writer.cache.applied.subscribe();
@@ -381,6 +385,71 @@ impl DistributedWriter {
         }
         drop(pl);
         self.drained.notify_waiters();
+    }
+
+    /// Waits for a publish's outcome, and for the cache to hold what it
+    /// stored, then takes its keys out of the pipeline.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        inflight: jejak_log::jetstream::InFlight,
+        keys: Vec<String>,
+        chain: String,
+        exclusive: bool,
+        predicted: u64,
+        ticket: u64,
+        stored_as: (u64, [u8; 32]),
+        id: &str,
+    ) -> Result<Sent, EngineError> {
+        let outcome = inflight.outcome().await;
+        Ok(match outcome {
+            jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
+                // Wait until the cache holds it, so that what is decided next
+                // on these keys sees it.
+                let applied = self.cache.wait_applied(ack.sequence).await;
+                let mispredicted = ack.sequence != predicted;
+                self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
+                applied?;
+                Sent::Stored {
+                    position: ack.sequence,
+                    sequence: stored_as.0,
+                    hash: stored_as.1,
+                    chain,
+                }
+            }
+            jejak_log::jetstream::PublishOutcome::Stored(ack) => {
+                let followers = self.pipeline.lock().await.tails.get(&chain).map_or(0, |(_, n)| *n);
+                if followers > 1 {
+                    tracing::warn!(
+                        event_id = %id,
+                        chain = %chain,
+                        position = ack.sequence,
+                        "a pipelined append was a duplicate while other appends of its chain were in flight; \
+                         check that chain's links after this position"
+                    );
+                }
+                self.release(ticket, &keys, &chain, exclusive, true).await;
+                Sent::Duplicate(ack.sequence)
+            }
+            jejak_log::jetstream::PublishOutcome::Conflict => {
+                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                self.release(ticket, &keys, &chain, exclusive, true).await;
+                Sent::Conflicted
+            }
+            jejak_log::jetstream::PublishOutcome::Retry(e) => {
+                // Maybe stored: after the resync the cache knows, and the
+                // same message id finds it otherwise.
+                tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
+                self.log.count_retry();
+                self.release(ticket, &keys, &chain, exclusive, true).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Sent::Unacknowledged(e)
+            }
+            jejak_log::jetstream::PublishOutcome::Failed(e) => {
+                self.release(ticket, &keys, &chain, exclusive, true).await;
+                return Err(LogError::Storage(format!("publish: {e}")).into());
+            }
+        })
     }
 
     /// Decides and sends one command when the pipeline admits it; then
@@ -500,55 +569,16 @@ impl DistributedWriter {
                 inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket,
             );
         };
-        let outcome = inflight.outcome().await;
-        let sent = match outcome {
-            jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
-                // Wait until the cache holds it, so that what is decided next
-                // on these keys sees it.
-                let applied = self.cache.wait_applied(ack.sequence).await;
-                let mispredicted = ack.sequence != predicted;
-                self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
-                applied?;
-                Sent::Stored {
-                    position: ack.sequence,
-                    sequence: stored_as.0,
-                    hash: stored_as.1,
-                    chain,
-                }
-            }
-            jejak_log::jetstream::PublishOutcome::Stored(ack) => {
-                let followers = self.pipeline.lock().await.tails.get(&chain).map_or(0, |(_, n)| *n);
-                if followers > 1 {
-                    tracing::warn!(
-                        event_id = %id,
-                        chain = %chain,
-                        position = ack.sequence,
-                        "a pipelined append was a duplicate while other appends of its chain were in flight; \
-                         check that chain's links after this position"
-                    );
-                }
-                self.release(ticket, &keys, &chain, exclusive, true).await;
-                Sent::Duplicate(ack.sequence)
-            }
-            jejak_log::jetstream::PublishOutcome::Conflict => {
-                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.release(ticket, &keys, &chain, exclusive, true).await;
-                Sent::Conflicted
-            }
-            jejak_log::jetstream::PublishOutcome::Retry(e) => {
-                // Maybe stored: after the resync the cache knows, and the
-                // same message id finds it otherwise.
-                tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
-                self.log.count_retry();
-                self.release(ticket, &keys, &chain, exclusive, true).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Sent::Unacknowledged(e)
-            }
-            jejak_log::jetstream::PublishOutcome::Failed(e) => {
-                self.release(ticket, &keys, &chain, exclusive, true).await;
-                return Err(LogError::Storage(format!("publish: {e}")).into());
-            }
-        };
+        // Settled in a task of its own: if this command's caller goes away
+        // (its future dropped), the message still leaves the pipeline.
+        let me = self.me.upgrade().ok_or_else(|| EngineError::Log(LogError::Closed))?;
+        let id = id.to_string();
+        let sent = tokio::spawn(async move {
+            me.settle(inflight, keys, chain, exclusive, predicted, ticket, stored_as, &id)
+                .await
+        })
+        .await
+        .map_err(|e| EngineError::Log(LogError::Storage(format!("settling a publish: {e}"))))??;
         Ok(Ok((sent, event, now)))
     }
 }
@@ -697,53 +727,57 @@ impl Engine for DistributedWriter {
         out
     }
 
-    /// Each command runs as a task of its own, admitted in order: the next
-    /// is taken only once this one is sent (so one touching the same lots
-    /// waits for it to be in the cache, and independent ones are
-    /// pipelined); answers are awaited in order. At most `STREAM_WINDOW`
-    /// commands are in flight.
+    /// Commands are admitted in order: the next is read once this one is
+    /// sent (so one touching the same lots waits for it to reach the cache,
+    /// and independent ones are pipelined), while everything in flight is
+    /// driven and answered in order, at most `STREAM_WINDOW` at once. A
+    /// caller that goes away drops what was not sent yet; what was sent is
+    /// settled by its own task (`settle`).
     async fn submit_stream(
         self: Arc<Self>,
         mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
         actor: String,
         answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
     ) {
-        type Task = tokio::task::JoinHandle<Result<Receipt, EngineError>>;
-        let (started, mut running) = tokio::sync::mpsc::channel::<Option<Task>>(crate::STREAM_WINDOW);
-        let acknowledge = async move {
-            while let Some(task) = running.recv().await {
-                let answer = match task {
-                    None => None,
-                    Some(t) => Some(t.await.unwrap_or_else(|e| {
-                        Err(EngineError::Log(LogError::Storage(format!(
-                            "a capture task ended early: {e}"
-                        ))))
-                    })),
-                };
-                if answers.send(answer).await.is_err() {
-                    return;
-                }
+        use futures_util::future::{BoxFuture, FutureExt};
+        use futures_util::StreamExt;
+        type Answer = Option<Result<Receipt, EngineError>>;
+        let me = &*self;
+        let actor = actor.as_str();
+        let mut running: futures_util::stream::FuturesOrdered<BoxFuture<'_, Answer>> =
+            futures_util::stream::FuturesOrdered::new();
+        // The newest command's admission, while it is not yet sent.
+        let mut admitting: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        let mut reading = true;
+        loop {
+            if !reading && admitting.is_none() && running.is_empty() {
+                return;
             }
-        };
-        let admit = async move {
-            while let Some(c) = commands.recv().await {
-                let task = match c {
-                    None => None,
-                    Some(submission) => {
-                        let (tx, rx) = tokio::sync::oneshot::channel();
-                        let (me, actor) = (self.clone(), actor.clone());
-                        let task = tokio::spawn(async move { me.submit_admitted(submission, &actor, Some(tx)).await });
-                        // Sent, or answered without sending (the sender dropped).
-                        let _ = rx.await;
-                        Some(task)
+            tokio::select! {
+                biased;
+                _ = async { if let Some(rx) = admitting.as_mut() { let _ = rx.await; } }, if admitting.is_some() => {
+                    admitting = None;
+                }
+                Some(answer) = running.next(), if !running.is_empty() => {
+                    if answers.send(answer).await.is_err() {
+                        return;
                     }
-                };
-                if started.send(task).await.is_err() {
-                    return;
+                }
+                c = commands.recv(), if reading && admitting.is_none() && running.len() < crate::STREAM_WINDOW => {
+                    match c {
+                        None => reading = false,
+                        Some(None) => running.push_back(std::future::ready(None).boxed()),
+                        Some(Some(submission)) => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            admitting = Some(rx);
+                            running.push_back(
+                                async move { Some(me.submit_admitted(submission, actor, Some(tx)).await) }.boxed(),
+                            );
+                        }
+                    }
                 }
             }
-        };
-        tokio::join!(admit, acknowledge);
+        }
     }
 }
 
