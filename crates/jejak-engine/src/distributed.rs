@@ -571,7 +571,7 @@ impl DistributedWriter {
         };
         // Settled in a task of its own: if this command's caller goes away
         // (its future dropped), the message still leaves the pipeline.
-        let me = self.me.upgrade().ok_or_else(|| EngineError::Log(LogError::Closed))?;
+        let me = self.me.upgrade().ok_or(EngineError::Log(LogError::Closed))?;
         let id = id.to_string();
         let sent = tokio::spawn(async move {
             me.settle(inflight, keys, chain, exclusive, predicted, ticket, stored_as, &id)
