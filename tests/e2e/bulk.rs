@@ -9,29 +9,7 @@ use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PADDY, T
 use jejak_proto::v1 as p;
 use tonic::Code;
 
-use crate::support::{qty, Demo, WAIT};
-
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Demo::start().await).await
-                }
-            )*
-        }
-
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Demo::start_nats().await).await
-                }
-            )*
-        }
-    };
-}
+use crate::support::{on_both_engines, qty, Demo, WAIT};
 
 on_both_engines!(
     each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing,

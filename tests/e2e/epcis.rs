@@ -572,14 +572,6 @@ async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stor
     let dir = tempfile::tempdir().expect("a temporary directory");
     let first = dir.path().join("demo.jsonld");
     let again = dir.path().join("again.jsonld");
-    let cli = |server: &jejak_testkit::Server, args: &[&str]| {
-        let token = server.admin_token.clone().expect("an admin token");
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--server", &server.url, "--token", &token]);
-        let (status, out, err) = jejak_testkit::run_cli(&all).expect("run jejak");
-        assert!(status.success(), "jejak {args:?}: {status}: {err}\n{out}");
-        out
-    };
     let out = cli(&demo.server, &["epcis", "export", "-o", first.to_str().expect("utf-8")]);
     assert!(out.contains("EPCIS events"), "{out}");
     let exported: Value = serde_json::from_slice(&std::fs::read(&first).expect("read")).expect("JSON");
@@ -642,6 +634,17 @@ async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stor
         assert_eq!(lots_a, lots_b, "{label}: the same lots");
         assert_eq!(shares_a, shares_b, "{label}: the same origin shares");
     }
+}
+
+/// Runs a client command against `server` as its administrator and
+/// expects it to succeed; its standard output.
+fn cli(server: &jejak_testkit::Server, args: &[&str]) -> String {
+    let token = server.admin_token.clone().expect("an admin token");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--server", &server.url, "--token", &token]);
+    let (status, out, err) = jejak_testkit::run_cli(&all).expect("run jejak");
+    assert!(status.success(), "jejak {args:?}: {status}: {err}\n{out}");
+    out
 }
 
 /// A receipt of jejak's shape at the Demak mill, owned by `owner`.
@@ -875,14 +878,6 @@ async fn the_demo_captured_with_proceed_on_nats_tells_the_same_stories() {
     let demo = Demo::start().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("demo.jsonld");
-    let cli = |server: &jejak_testkit::Server, args: &[&str]| {
-        let token = server.admin_token.clone().expect("an admin token");
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--server", &server.url, "--token", &token]);
-        let (status, out, err) = jejak_testkit::run_cli(&all).expect("run jejak");
-        assert!(status.success(), "jejak {args:?}: {status}: {err}\n{out}");
-        out
-    };
     cli(&demo.server, &["epcis", "export", "-o", file.to_str().expect("utf-8")]);
     let nats = jejak_testkit::Nats::start().expect("start nats-server");
     let empty = jejak_testkit::Server::start(jejak_testkit::ServerOptions {

@@ -17,32 +17,7 @@ use prost::bytes::BufMut as _;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Response, Status};
 
-use crate::support::{assert_mentions, qty, refused, rule_of, Demo};
-
-/// Runs each write-side rule test against both engines: the embedded one
-/// (`serve`) and the distributed one (`serve --nats`, on a real
-/// nats-server), as the log conformance suite does for both logs.
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Demo::start().await).await
-                }
-            )*
-        }
-
-        mod nats {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Demo::start_nats().await).await
-                }
-            )*
-        }
-    };
-}
+use crate::support::{assert_mentions, on_both_engines, qty, refused, rule_of, Demo};
 
 on_both_engines!(
     concurrent_retries_of_one_command_write_it_once,

@@ -153,3 +153,30 @@ pub(crate) fn assert_mentions(status: &Status, parts: &[&str]) {
         );
     }
 }
+
+/// Runs each write-side rule test against both engines: the embedded one
+/// (`serve`) and the distributed one (`serve --nats`, on a real
+/// nats-server), as the log conformance suite does for both logs.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start().await).await
+                }
+            )*
+        }
+
+        mod nats {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Demo::start_nats().await).await
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use on_both_engines;

@@ -692,18 +692,10 @@ impl Engine for DistributedWriter {
         stop_on_error: bool,
     ) -> Vec<Result<Receipt, EngineError>> {
         use futures_util::StreamExt;
-        let mut out = Vec::with_capacity(submissions.len());
         if stop_on_error {
-            for s in submissions {
-                let r = self.submit(s, actor).await;
-                let failed = r.is_err();
-                out.push(r);
-                if failed {
-                    break;
-                }
-            }
-            return out;
+            return crate::one_by_one(self, submissions, actor, true).await;
         }
+        let mut out = Vec::with_capacity(submissions.len());
         let mut running = futures_util::stream::FuturesOrdered::new();
         for s in submissions {
             let (tx, mut admitted) = tokio::sync::oneshot::channel();

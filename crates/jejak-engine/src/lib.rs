@@ -203,6 +203,26 @@ impl jejak_proto::ServiceError for EngineError {
     }
 }
 
+/// Submits commands one after the other; with `stop_on_error`, nothing
+/// after the first refusal is tried.
+pub async fn one_by_one<E: Engine + ?Sized>(
+    engine: &E,
+    submissions: Vec<Submission>,
+    actor: &str,
+    stop_on_error: bool,
+) -> Vec<Result<Receipt, EngineError>> {
+    let mut out = Vec::with_capacity(submissions.len());
+    for s in submissions {
+        let r = engine.submit(s, actor).await;
+        let failed = r.is_err();
+        out.push(r);
+        if failed && stop_on_error {
+            break;
+        }
+    }
+    out
+}
+
 /// What records commands: the embedded writer, or the distributed one on
 /// JetStream. Both decide against the current state, append, and answer
 /// once the event is durable, with the first result for a repeated id.
@@ -222,18 +242,7 @@ pub trait Engine: Send + Sync + 'static {
         actor: &str,
         stop_on_error: bool,
     ) -> impl std::future::Future<Output = Vec<Result<Receipt, EngineError>>> + Send {
-        async move {
-            let mut out = Vec::with_capacity(submissions.len());
-            for s in submissions {
-                let r = self.submit(s, actor).await;
-                let failed = r.is_err();
-                out.push(r);
-                if failed && stop_on_error {
-                    break;
-                }
-            }
-            out
-        }
+        one_by_one(self, submissions, actor, stop_on_error)
     }
 
     /// Records the commands of one bulk stream in the order they come

@@ -323,6 +323,25 @@ async fn capture(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
+/// The load generators' receipt: 1250.5 kg of paddy at `fac`, owned by
+/// one of three UKM in turn.
+pub(crate) fn receipt(command_id: String, lot_id: String, i: u64) -> p::ReceiveMaterialRequest {
+    p::ReceiveMaterialRequest {
+        command_id,
+        facility_id: "fac".into(),
+        lot_id,
+        product_id: "raw".into(),
+        quantity: pq("1250.5"),
+        owner_id: format!("ukm{}", i % 3),
+        supplier_id: "sup".into(),
+        origin: Some(p::Origin {
+            place: "Desa Wonokerto, Demak".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// `load` on a single thread of its own, so that it takes as little of the
 /// two cores from the server as it can.
 pub(crate) fn load_on(
@@ -371,20 +390,7 @@ async fn load(
                     return Ok::<_, anyhow::Error>(lat);
                 }
                 let t = Instant::now();
-                let request = p::ReceiveMaterialRequest {
-                    command_id: format!("c{run}-{i}"),
-                    facility_id: "fac".into(),
-                    lot_id: format!("R{}-{i}", run % 1_000_000),
-                    product_id: "raw".into(),
-                    quantity: pq("1250.5"),
-                    owner_id: format!("ukm{}", i % 3),
-                    supplier_id: "sup".into(),
-                    origin: Some(p::Origin {
-                        place: "Desa Wonokerto, Demak".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
+                let request = receipt(format!("c{run}-{i}"), format!("R{}-{i}", run % 1_000_000), i);
                 let reply = c.unary("/jejak.v1.CaptureService/ReceiveMaterial", &request).await?;
                 p::CaptureReply::decode(reply)?;
                 lat.push(t.elapsed());

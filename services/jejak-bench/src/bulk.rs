@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jejak_proto::v1 as p;
 use jejak_testkit::{Nats, Server, ServerOptions};
 
-use crate::bench::{pq, register_master, stop, target_of, BenchOptions};
+use crate::bench::{register_master, stop, target_of, BenchOptions};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Engine {
@@ -35,20 +35,7 @@ async fn start(dir: &std::path::Path, engine: Engine) -> anyhow::Result<(Server,
 }
 
 fn receipt(run: &str, i: u64) -> p::command::Kind {
-    p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
-        command_id: format!("{run}-{i}"),
-        facility_id: "fac".into(),
-        lot_id: format!("{run}-L{i}"),
-        product_id: "raw".into(),
-        quantity: pq("1250.5"),
-        owner_id: format!("ukm{}", i % 3),
-        supplier_id: "sup".into(),
-        origin: Some(p::Origin {
-            place: "Desa Wonokerto, Demak".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    p::command::Kind::ReceiveMaterial(crate::bench::receipt(format!("{run}-{i}"), format!("{run}-L{i}"), i))
 }
 
 /// One stream of `n` receipts: events per second.
