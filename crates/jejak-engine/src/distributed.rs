@@ -260,8 +260,8 @@ pub struct DistributedWriter {
     drained: tokio::sync::Notify,
     pub counters: CaptureCounters,
     clock: SharedClock,
-    /// This writer, for the tasks that settle its publishes: a command
-    /// whose caller went away still takes its message out of the pipeline.
+    /// This writer, for the task that releases a message whose caller went
+    /// away (`Owed`).
     me: std::sync::Weak<DistributedWriter>,
 }
 
@@ -346,6 +346,34 @@ impl DistributedWriter {
     }
 }
 
+/// A message in the pipeline whose release is still owed. If the future
+/// that would make it is dropped first (its caller went away, the message
+/// maybe stored), a task makes it as for a message whose outcome is
+/// unknown: the pipeline drains, the cache catches up with the stream, and
+/// the chains' expectations refuse anything decided without it.
+struct Owed {
+    writer: std::sync::Weak<DistributedWriter>,
+    release: Option<(u64, Vec<String>, String, bool)>,
+}
+
+impl Owed {
+    fn paid(&mut self) {
+        self.release = None;
+    }
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        let (Some((ticket, keys, chain, exclusive)), Some(writer)) = (self.release.take(), self.writer.upgrade())
+        else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { writer.release(ticket, &keys, &chain, exclusive, true).await });
+        }
+    }
+}
+
 /// How a command left the pipeline.
 enum Sent {
     Stored {
@@ -400,6 +428,7 @@ impl DistributedWriter {
         ticket: u64,
         stored_as: (u64, [u8; 32]),
         id: &str,
+        owed: &mut Owed,
     ) -> Result<Sent, EngineError> {
         let outcome = inflight.outcome().await;
         Ok(match outcome {
@@ -409,6 +438,7 @@ impl DistributedWriter {
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
                 self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
+                owed.paid();
                 applied?;
                 Sent::Stored {
                     position: ack.sequence,
@@ -429,11 +459,13 @@ impl DistributedWriter {
                     );
                 }
                 self.release(ticket, &keys, &chain, exclusive, true).await;
+                owed.paid();
                 Sent::Duplicate(ack.sequence)
             }
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                 self.release(ticket, &keys, &chain, exclusive, true).await;
+                owed.paid();
                 Sent::Conflicted
             }
             jejak_log::jetstream::PublishOutcome::Retry(e) => {
@@ -442,11 +474,13 @@ impl DistributedWriter {
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
                 self.log.count_retry();
                 self.release(ticket, &keys, &chain, exclusive, true).await;
+                owed.paid();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
             }
             jejak_log::jetstream::PublishOutcome::Failed(e) => {
                 self.release(ticket, &keys, &chain, exclusive, true).await;
+                owed.paid();
                 return Err(LogError::Storage(format!("publish: {e}")).into());
             }
         })
@@ -569,16 +603,17 @@ impl DistributedWriter {
                 inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket,
             );
         };
-        // Settled in a task of its own: if this command's caller goes away
-        // (its future dropped), the message still leaves the pipeline.
-        let me = self.me.upgrade().ok_or(EngineError::Log(LogError::Closed))?;
-        let id = id.to_string();
-        let sent = tokio::spawn(async move {
-            me.settle(inflight, keys, chain, exclusive, predicted, ticket, stored_as, &id)
-                .await
-        })
-        .await
-        .map_err(|e| EngineError::Log(LogError::Storage(format!("settling a publish: {e}"))))??;
+        // If this command's caller goes away (its future dropped) before the
+        // message is settled, the release is still made (`Owed`).
+        let mut owed = Owed {
+            writer: self.me.clone(),
+            release: Some((ticket, keys.clone(), chain.clone(), exclusive)),
+        };
+        let sent = self
+            .settle(
+                inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, &mut owed,
+            )
+            .await?;
         Ok(Ok((sent, event, now)))
     }
 }
@@ -719,57 +754,53 @@ impl Engine for DistributedWriter {
         out
     }
 
-    /// Commands are admitted in order: the next is read once this one is
-    /// sent (so one touching the same lots waits for it to reach the cache,
-    /// and independent ones are pipelined), while everything in flight is
-    /// driven and answered in order, at most `STREAM_WINDOW` at once. A
-    /// caller that goes away drops what was not sent yet; what was sent is
-    /// settled by its own task (`settle`).
+    /// Each command runs as a task of its own, admitted in order: the next
+    /// is taken only once this one is sent (so one touching the same lots
+    /// waits for it to be in the cache, and independent ones are
+    /// pipelined); answers are awaited in order. At most `STREAM_WINDOW`
+    /// commands are in flight.
     async fn submit_stream(
         self: Arc<Self>,
         mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
         actor: String,
         answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
     ) {
-        use futures_util::future::{BoxFuture, FutureExt};
-        use futures_util::StreamExt;
-        type Answer = Option<Result<Receipt, EngineError>>;
-        let me = &*self;
-        let actor = actor.as_str();
-        let mut running: futures_util::stream::FuturesOrdered<BoxFuture<'_, Answer>> =
-            futures_util::stream::FuturesOrdered::new();
-        // The newest command's admission, while it is not yet sent.
-        let mut admitting: Option<tokio::sync::oneshot::Receiver<()>> = None;
-        let mut reading = true;
-        loop {
-            if !reading && admitting.is_none() && running.is_empty() {
-                return;
-            }
-            tokio::select! {
-                biased;
-                _ = async { if let Some(rx) = admitting.as_mut() { let _ = rx.await; } }, if admitting.is_some() => {
-                    admitting = None;
-                }
-                Some(answer) = running.next(), if !running.is_empty() => {
-                    if answers.send(answer).await.is_err() {
-                        return;
-                    }
-                }
-                c = commands.recv(), if reading && admitting.is_none() && running.len() < crate::STREAM_WINDOW => {
-                    match c {
-                        None => reading = false,
-                        Some(None) => running.push_back(std::future::ready(None).boxed()),
-                        Some(Some(submission)) => {
-                            let (tx, rx) = tokio::sync::oneshot::channel();
-                            admitting = Some(rx);
-                            running.push_back(
-                                async move { Some(me.submit_admitted(submission, actor, Some(tx)).await) }.boxed(),
-                            );
-                        }
-                    }
+        type Task = tokio::task::JoinHandle<Result<Receipt, EngineError>>;
+        let (started, mut running) = tokio::sync::mpsc::channel::<Option<Task>>(crate::STREAM_WINDOW);
+        let acknowledge = async move {
+            while let Some(task) = running.recv().await {
+                let answer = match task {
+                    None => None,
+                    Some(t) => Some(t.await.unwrap_or_else(|e| {
+                        Err(EngineError::Log(LogError::Storage(format!(
+                            "a capture task ended early: {e}"
+                        ))))
+                    })),
+                };
+                if answers.send(answer).await.is_err() {
+                    return;
                 }
             }
-        }
+        };
+        let admit = async move {
+            while let Some(c) = commands.recv().await {
+                let task = match c {
+                    None => None,
+                    Some(submission) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let (me, actor) = (self.clone(), actor.clone());
+                        let task = tokio::spawn(async move { me.submit_admitted(submission, &actor, Some(tx)).await });
+                        // Sent, or answered without sending (the sender dropped).
+                        let _ = rx.await;
+                        Some(task)
+                    }
+                };
+                if started.send(task).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::join!(admit, acknowledge);
     }
 }
 
