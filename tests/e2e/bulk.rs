@@ -4,49 +4,25 @@
 //! retried stream writes nothing twice; a client that goes away halfway
 //! leaves every command recorded once or not at all.
 
-use jejak_server::demo::ids::{DEMAK, DRIED_PADDY, FARMERS_SUMBERREJEKI, PADDY, TEGAL, UKM_SIDOMAKMUR};
+use jejak_server::demo::ids::TEGAL;
 
 use jejak_proto::v1 as p;
 use tonic::Code;
 
-use crate::support::{on_both_engines, qty, Demo, WAIT};
+use crate::support::{on_both_engines, Demo, WAIT};
 
 on_both_engines!(
     each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing,
     a_client_that_goes_away_halfway_leaves_each_command_recorded_once_or_not_at_all,
 );
 
+/// The rule tests' receipt and drying, in kilograms, as bulk commands.
 fn receipt(cmd: &str, lot: &str, kg: &str) -> p::command::Kind {
-    p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
-        command_id: cmd.into(),
-        facility_id: DEMAK.into(),
-        lot_id: lot.into(),
-        product_id: PADDY.into(),
-        quantity: qty(kg, p::Unit::Kg),
-        owner_id: UKM_SIDOMAKMUR.into(),
-        supplier_id: FARMERS_SUMBERREJEKI.into(),
-        ..Default::default()
-    })
+    p::command::Kind::ReceiveMaterial(crate::rules::receipt(cmd, lot, kg, p::Unit::Kg))
 }
 
 fn drying(cmd: &str, input: &str, kg: &str, output: &str) -> p::command::Kind {
-    p::command::Kind::ProcessLots(p::ProcessLotsRequest {
-        command_id: cmd.into(),
-        facility_id: DEMAK.into(),
-        process_step: "pengeringan".into(),
-        line: "dryer-bulk".into(),
-        inputs: vec![p::LotInput {
-            lot_id: input.into(),
-            quantity: qty(kg, p::Unit::Kg),
-        }],
-        outputs: vec![p::LotOutput {
-            lot_id: output.into(),
-            product_id: DRIED_PADDY.into(),
-            quantity: qty("10", p::Unit::Kg),
-            owner_id: String::new(),
-        }],
-        occurred_at: None,
-    })
+    p::command::Kind::ProcessLots(crate::rules::drying(cmd, input, kg, p::Unit::Kg, output))
 }
 
 /// Sends `commands` on one stream and collects every answer.

@@ -7,22 +7,16 @@ use std::time::Duration;
 use jejak_testkit::{http_request, Server, ServerOptions};
 
 /// The address the server printed for its private metrics listener.
-fn metrics_address(server: &Server) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(line) = server
+async fn metrics_address(server: &Server) -> String {
+    jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(10), || async {
+        Ok(server
             .stdout_lines()
             .into_iter()
-            .find(|l| l.starts_with("jejak metrics on http://"))
-        {
-            return line
-                .trim_start_matches("jejak metrics on http://")
-                .trim_end_matches("/metrics")
-                .to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no metrics address printed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .find_map(|l| l.strip_prefix("jejak metrics on http://").map(str::to_string))
+            .map(|a| a.trim_end_matches("/metrics").to_string()))
+    })
+    .await
+    .expect("the server prints its metrics address")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +27,7 @@ async fn metrics_and_health_need_no_token_on_the_private_listener_and_one_on_the
         ..Default::default()
     })
     .expect("start a server with a metrics listener");
-    let private = metrics_address(&server);
+    let private = metrics_address(&server).await;
     let scraped = http_request(&private, "GET", "/metrics", &[], b"")
         .await
         .expect("scrape");
@@ -453,7 +447,7 @@ async fn run_layout(what: &str, services: Vec<Service>) {
     assert_eq!(answers[0], answers[1], "{what}: both projectors answer the same traces");
     // Metrics without a token, from every service's private listener.
     for (r, s) in &started {
-        let private = metrics_address(s);
+        let private = metrics_address(s).await;
         let scraped = http_request(&private, "GET", "/metrics", &[], b"")
             .await
             .expect("scrape");

@@ -40,7 +40,7 @@ on_both_engines!(
 /// A valid GTIN-14 no demo product uses.
 const TEST_GTIN: &str = "08997001009991";
 
-fn receipt(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ReceiveMaterialRequest {
+pub(crate) fn receipt(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ReceiveMaterialRequest {
     p::ReceiveMaterialRequest {
         command_id: cmd.into(),
         facility_id: DEMAK.into(),
@@ -54,7 +54,7 @@ fn receipt(cmd: &str, lot: &str, value: &str, unit: p::Unit) -> p::ReceiveMateri
 }
 
 /// Drying `value unit` of `input` into a new DRIED_PADDY lot `output` of 10 kg.
-fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p::ProcessLotsRequest {
+pub(crate) fn drying(cmd: &str, input: &str, value: &str, unit: p::Unit, output: &str) -> p::ProcessLotsRequest {
     p::ProcessLotsRequest {
         command_id: cmd.into(),
         facility_id: DEMAK.into(),
