@@ -917,7 +917,7 @@ pub async fn run_tree(
     if tree.size() > 0 {
         let (position, data) = tree.entry(tree.size() - 1)?;
         let same = match log.read(position).await? {
-            Some(e) => jejak_log::tlog::commitment(&e)?.leaf == data,
+            Some(e) => jejak_log::tlog::leaf_of(e)? == data,
             None => false,
         };
         if !same {

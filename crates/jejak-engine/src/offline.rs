@@ -276,7 +276,7 @@ async fn check_checkpoint(
             anyhow::ensure!(!batch.is_empty(), "the restored log ends before position {from}");
             for e in batch.into_iter().take_while(|e| e.position <= size) {
                 from = e.position + 1;
-                leaves.push(jejak_log::merkle::leaf_hash(&jejak_log::tlog::commitment_of(e)?.leaf));
+                leaves.push(jejak_log::merkle::leaf_hash(&jejak_log::tlog::leaf_of(e)?));
             }
         }
         Ok(jejak_log::merkle::root(&leaves))

@@ -6,7 +6,7 @@
 //! checkpoints it signed.
 
 use anyhow::Context;
-use jejak_log::tlog::{commitment, TreeStore};
+use jejak_log::tlog::{leaf_of, TreeStore};
 use jejak_log::{EventLog, StoredEvent};
 use tokio::sync::watch;
 
@@ -19,10 +19,7 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The leaves of stored events, in order (taking them: no copy of their events).
 pub fn leaves(events: Vec<StoredEvent>) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
-    events
-        .into_iter()
-        .map(|e| Ok((e.position, jejak_log::tlog::commitment_of(e)?.leaf)))
-        .collect()
+    events.into_iter().map(|e| Ok((e.position, leaf_of(e)?))).collect()
 }
 
 /// Whether the tree's last leaf is the commitment of the log's envelope at
@@ -37,10 +34,8 @@ pub fn check_tree<L: EventLog>(log: &L, tree: &TreeStore) -> anyhow::Result<Opti
         None => Some(format!(
             "the tree's last leaf is of log position {position}, which the log does not have"
         )),
-        Some(e) if commitment(&e)?.leaf != data => Some(format!(
-            "the tree's last leaf is not the commitment of the envelope at log position {position}"
-        )),
-        Some(_) => None,
+        Some(e) => (leaf_of(e)? != data)
+            .then(|| format!("the tree's last leaf is not the commitment of the envelope at log position {position}")),
     };
     if why.is_some() {
         tree.clear().context("empty the transparency log's tree")?;

@@ -42,50 +42,76 @@ pub struct Commitment {
 
 /// The commitment of a stored event.
 pub fn commitment(e: &StoredEvent) -> Result<Commitment, LogError> {
-    commit_envelope(e.position, &e.hash, e.envelope.clone())
-}
-
-/// The commitment of a stored event, taking it (no copy of its event).
-pub fn commitment_of(e: StoredEvent) -> Result<Commitment, LogError> {
-    commit_envelope(e.position, &e.hash, e.envelope)
-}
-
-fn commit_envelope(position: u64, hash: &[u8; 32], env: jejak_proto::v1::Envelope) -> Result<Commitment, LogError> {
-    let corrupt = |reason: String| LogError::Corrupt { position, reason };
-    let jejak_proto::v1::Envelope {
-        chain,
-        sequence,
-        event_id,
-        recorded_at,
-        actor,
-        event,
-        secret,
-        ..
-    } = env;
-    let event = event.ok_or_else(|| corrupt("the envelope has no event".into()))?;
-    let event = jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the event does not decode: {err}")))?;
-    let recorded_at = recorded_at
-        .and_then(|t| jejak_domain::Time::from_unix(t.seconds, t.nanos))
-        .unwrap_or_default();
-    let fields = commit::fields(
-        &Meta {
-            event_id: &event_id,
-            chain: &chain,
-            sequence,
-            recorded_at,
-            actor: &actor,
-            envelope: hash,
-        },
-        &event,
-    );
-    let digests = commit::digests(&secret, &fields);
+    let opened = Opened::of(e.position, e.envelope.clone())?;
+    let fields = commit::fields(&opened.meta(&e.hash), &opened.event);
+    let digests = commit::digests(&opened.secret, &fields);
     let leaf = commit::leaf(&digests);
     Ok(Commitment {
         fields,
-        secret,
+        secret: opened.secret,
         digests,
         leaf,
     })
+}
+
+/// The leaf of a stored event, taking it (no copy of its event, and no
+/// field kept: what the tree needs).
+pub fn leaf_of(e: StoredEvent) -> Result<Vec<u8>, LogError> {
+    let opened = Opened::of(e.position, e.envelope)?;
+    Ok(commit::leaf_of(&opened.meta(&e.hash), &opened.event, &opened.secret))
+}
+
+/// An envelope taken apart for its commitment.
+struct Opened {
+    chain: String,
+    sequence: u64,
+    event_id: String,
+    recorded_at: jejak_domain::Time,
+    actor: String,
+    secret: Vec<u8>,
+    event: jejak_domain::Event,
+}
+
+impl Opened {
+    fn of(position: u64, env: jejak_proto::v1::Envelope) -> Result<Opened, LogError> {
+        let corrupt = |reason: String| LogError::Corrupt { position, reason };
+        let jejak_proto::v1::Envelope {
+            chain,
+            sequence,
+            event_id,
+            recorded_at,
+            actor,
+            event,
+            secret,
+            ..
+        } = env;
+        let event = event.ok_or_else(|| corrupt("the envelope has no event".into()))?;
+        let event =
+            jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the event does not decode: {err}")))?;
+        let recorded_at = recorded_at
+            .and_then(|t| jejak_domain::Time::from_unix(t.seconds, t.nanos))
+            .unwrap_or_default();
+        Ok(Opened {
+            chain,
+            sequence,
+            event_id,
+            recorded_at,
+            actor,
+            secret,
+            event,
+        })
+    }
+
+    fn meta<'a>(&'a self, hash: &'a [u8; 32]) -> Meta<'a> {
+        Meta {
+            event_id: &self.event_id,
+            chain: &self.chain,
+            sequence: self.sequence,
+            recorded_at: self.recorded_at,
+            actor: &self.actor,
+            envelope: hash,
+        }
+    }
 }
 
 /// `t` ‖ tile level ‖ tile index: a tile's hashes (up to 256 × 32 bytes).

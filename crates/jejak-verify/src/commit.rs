@@ -11,6 +11,8 @@
 //! subset of fields can later be disclosed (path, value, salt) and checked
 //! against it without revealing the others (or their salts).
 
+use std::fmt::{Display, Write};
+
 use jejak_domain::{Event, LotStatus, Quantity, Time, Verdict};
 use sha2::{Digest, Sha256};
 
@@ -73,33 +75,78 @@ pub fn status(s: LotStatus) -> &'static str {
     s.label()
 }
 
-struct Fields {
-    out: Vec<Field>,
-    lot: Option<String>,
+/// Where the walk over an event's fields sends each field.
+trait Sink {
+    fn field(&mut self, path: &str, value: &str, class: Class, lot: Option<&str>);
 }
 
-impl Fields {
-    fn about(&mut self, lot: &str) -> &mut Self {
-        self.lot = Some(lot.to_string());
+/// Collects the fields, for disclosure.
+struct Collect(Vec<Field>);
+
+impl Sink for Collect {
+    fn field(&mut self, path: &str, value: &str, class: Class, lot: Option<&str>) {
+        self.0.push(Field {
+            path: path.to_owned(),
+            value: value.to_owned(),
+            class,
+            lot: lot.map(str::to_owned),
+        });
+    }
+}
+
+/// Commits to the fields as the walk meets them: salts drawn in order,
+/// digests gathered (a leaf needs no field kept).
+struct Commit {
+    salts: Salts,
+    digests: Vec<Hash>,
+}
+
+impl Sink for Commit {
+    fn field(&mut self, path: &str, value: &str, _: Class, _: Option<&str>) {
+        let salt = self.salts.next_salt();
+        self.digests.push(digest(&salt, path, value));
+    }
+}
+
+/// The walk: formats each path and value into buffers it keeps, leaves out
+/// empty values, and hands the rest to its sink.
+struct Fields<'e, S> {
+    sink: S,
+    lot: Option<&'e str>,
+    path: String,
+    value: String,
+}
+
+impl<'e, S: Sink> Fields<'e, S> {
+    fn new(sink: S) -> Self {
+        Fields {
+            sink,
+            lot: None,
+            path: String::with_capacity(32),
+            value: String::with_capacity(64),
+        }
+    }
+
+    fn about(&mut self, lot: &'e str) -> &mut Self {
+        self.lot = Some(lot);
         self
     }
 
-    fn put(&mut self, path: impl Into<String>, value: impl Into<String>, class: Class) -> &mut Self {
-        let value = value.into();
-        if !value.is_empty() {
-            self.out.push(Field {
-                path: path.into(),
-                value,
-                class,
-                lot: self.lot.clone(),
-            });
+    fn put(&mut self, path: impl Display, value: impl Display, class: Class) -> &mut Self {
+        self.value.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.value, "{value}");
+        if !self.value.is_empty() {
+            self.path.clear();
+            let _ = write!(self.path, "{path}");
+            self.sink.field(&self.path, &self.value, class, self.lot);
         }
         self
     }
 
     fn at(&mut self, at: Option<Time>) -> &mut Self {
         if let Some(t) = at {
-            self.put("occurred_at", time(t), Class::Public);
+            self.put("occurred_at", t.0, Class::Public);
         }
         self
     }
@@ -108,32 +155,48 @@ impl Fields {
 /// The fields of an event, in a fixed order. Absent and empty values are
 /// left out. Paths are unique within an event.
 pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
+    walk(meta, event, Collect(Vec::new())).0
+}
+
+/// The leaf of an event: `leaf(&digests(secret, &fields(meta, event)))`,
+/// computed as the fields are walked, without keeping them.
+pub fn leaf_of(meta: &Meta<'_>, event: &Event, secret: &[u8]) -> Vec<u8> {
+    let mut commit = walk(
+        meta,
+        event,
+        Commit {
+            salts: Salts::new(secret),
+            digests: Vec::with_capacity(24),
+        },
+    );
+    commit.digests.sort_unstable_by(bytewise);
+    leaf(&commit.digests)
+}
+
+fn walk<S: Sink>(meta: &Meta<'_>, event: &Event, sink: S) -> S {
     use Class::*;
-    let mut f = Fields {
-        out: Vec::new(),
-        lot: None,
-    };
+    let mut f = Fields::new(sink);
     f.put("kind", event.kind(), Public)
         .put("chain", meta.chain, Public)
-        .put("sequence", meta.sequence.to_string(), Private)
+        .put("sequence", meta.sequence, Private)
         // As traces show them: a trace's edges name the events behind them.
         .put("event_id", meta.event_id, Public)
-        .put("recorded_at", time(meta.recorded_at), Public)
+        .put("recorded_at", meta.recorded_at.0, Public)
         .put("actor", meta.actor, Private)
-        .put("envelope", hex(meta.envelope), Private);
+        .put("envelope", Hex(meta.envelope), Private);
     match event {
         Event::MaterialReceived(e) => {
             f.about(&e.lot_id)
                 .put("lot", &e.lot_id, Public)
                 .put("facility", &e.facility_id, Public)
                 .put("product", &e.product_id, Public)
-                .put("quantity", quantity(&e.quantity), Quantity)
+                .put("quantity", e.quantity, Quantity)
                 .put("owner", &e.owner_id, Public)
                 .put("supplier", &e.supplier_id, Public)
                 .put("origin.place", &e.origin.place, Public)
                 .put("origin.plot_id", &e.origin.plot_id, Public);
             if let Some(p) = &e.origin.plot {
-                f.put("origin.plot", format!("{},{}", p.latitude, p.longitude), Public);
+                f.put("origin.plot", format_args!("{},{}", p.latitude, p.longitude), Public);
             }
             // Fields added later are committed only when present, so the
             // commitments of events without them never change.
@@ -144,20 +207,20 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                 f.put("origin.producer_country", &e.origin.producer_country, Public);
             }
             if let Some(a) = e.origin.area_ha {
-                f.put("origin.area_ha", a.to_string(), Public);
+                f.put("origin.area_ha", a, Public);
             }
             for (i, d) in e.documents.iter().enumerate() {
-                f.put(format!("documents.{i}.kind"), &d.kind, Private)
-                    .put(format!("documents.{i}.reference"), &d.reference, Private)
-                    .put(format!("documents.{i}.blake3"), hex(&d.blake3), Private);
+                f.put(format_args!("documents.{i}.kind"), &d.kind, Private)
+                    .put(format_args!("documents.{i}.reference"), &d.reference, Private)
+                    .put(format_args!("documents.{i}.blake3"), Hex(&d.blake3), Private);
                 if !d.issuer.is_empty() {
-                    f.put(format!("documents.{i}.issuer"), &d.issuer, Private);
+                    f.put(format_args!("documents.{i}.issuer"), &d.issuer, Private);
                 }
                 if let Some(t) = d.valid_from {
-                    f.put(format!("documents.{i}.valid_from"), time(t), Private);
+                    f.put(format_args!("documents.{i}.valid_from"), t.0, Private);
                 }
                 if let Some(t) = d.valid_until {
-                    f.put(format!("documents.{i}.valid_until"), time(t), Private);
+                    f.put(format_args!("documents.{i}.valid_until"), t.0, Private);
                 }
             }
             if let Some(s) = &e.source_lot_id {
@@ -174,12 +237,12 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                 .put("verdict", verdict(e.verdict), Public)
                 .put("inspector", &e.inspector, Private);
             for (i, m) in e.measurements.iter().enumerate() {
-                f.put(format!("measurements.{i}.parameter"), &m.parameter, Private)
-                    .put(format!("measurements.{i}.value"), m.value.to_string(), Private)
-                    .put(format!("measurements.{i}.unit"), &m.unit, Private);
+                f.put(format_args!("measurements.{i}.parameter"), &m.parameter, Private)
+                    .put(format_args!("measurements.{i}.value"), m.value, Private)
+                    .put(format_args!("measurements.{i}.unit"), &m.unit, Private);
             }
             for (i, finding) in e.findings.iter().enumerate() {
-                f.put(format!("findings.{i}"), finding, Private);
+                f.put(format_args!("findings.{i}"), finding, Private);
             }
             f.at(e.occurred_at);
         }
@@ -189,18 +252,18 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                 .put("line", &e.line, Public);
             for (i, input) in e.inputs.iter().enumerate() {
                 f.about(&input.lot_id)
-                    .put(format!("inputs.{i}.lot"), &input.lot_id, Public)
-                    .put(format!("inputs.{i}.quantity"), quantity(&input.quantity), Quantity)
+                    .put(format_args!("inputs.{i}.lot"), &input.lot_id, Public)
+                    .put(format_args!("inputs.{i}.quantity"), input.quantity, Quantity)
                     // Whether an input carries a share (the first input's
                     // kind of measure does) is public; its amount is not.
-                    .put(format!("inputs.{i}.unit"), input.quantity.unit().symbol(), Public);
+                    .put(format_args!("inputs.{i}.unit"), input.quantity.unit().symbol(), Public);
             }
             for (i, o) in e.outputs.iter().enumerate() {
                 f.about(&o.lot_id)
-                    .put(format!("outputs.{i}.lot"), &o.lot_id, Public)
-                    .put(format!("outputs.{i}.product"), &o.product_id, Public)
-                    .put(format!("outputs.{i}.quantity"), quantity(&o.quantity), Quantity)
-                    .put(format!("outputs.{i}.owner"), &o.owner_id, Public);
+                    .put(format_args!("outputs.{i}.lot"), &o.lot_id, Public)
+                    .put(format_args!("outputs.{i}.product"), &o.product_id, Public)
+                    .put(format_args!("outputs.{i}.quantity"), o.quantity, Quantity)
+                    .put(format_args!("outputs.{i}.owner"), &o.owner_id, Public);
             }
             f.lot = None;
             f.at(e.occurred_at);
@@ -211,9 +274,9 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                 .put("facility", &e.facility_id, Public)
                 .put("gtin", e.gtin.as_str(), Public);
             for (i, p) in e.packages.iter().enumerate() {
-                f.put(format!("packages.{i}.serial"), &p.serial, Private).put(
-                    format!("packages.{i}.quantity"),
-                    quantity(&p.quantity),
+                f.put(format_args!("packages.{i}.serial"), &p.serial, Private).put(
+                    format_args!("packages.{i}.quantity"),
+                    p.quantity,
                     Quantity,
                 );
             }
@@ -226,10 +289,10 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
                 .put("consignee", &e.consignee_id, Private)
                 .put("document", &e.document, Private);
             if let Some(q) = &e.quantity {
-                f.put("quantity", quantity(q), Quantity);
+                f.put("quantity", q, Quantity);
             }
             for (i, s) in e.package_serials.iter().enumerate() {
-                f.put(format!("packages.{i}"), s, Private);
+                f.put(format_args!("packages.{i}"), s, Private);
             }
             if !e.dds_reference.is_empty() {
                 f.put("dds_reference", &e.dds_reference, Private);
@@ -269,7 +332,7 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
             f.put("facility", &e.facility_id, Public)
                 .put("event_type", &e.event_type, Public);
             for (i, l) in e.lot_ids.iter().enumerate() {
-                f.put(format!("lots.{i}"), l, Public);
+                f.put(format_args!("lots.{i}"), l, Public);
             }
             // About every lot it names: only whoever sees them all sees it.
             f.put("epcis", &e.event_json, Private).at(e.occurred_at);
@@ -277,41 +340,65 @@ pub fn fields(meta: &Meta<'_>, event: &Event) -> Vec<Field> {
         // Tokens: the envelope hash commits to everything; nothing else is ever disclosed.
         Event::TokenIssued(_) | Event::TokenRevoked(_) => {}
     }
-    f.out
+    f.sink
+}
+
+/// Bytes as lower-case hex, written as they are formatted.
+struct Hex<'a>(&'a [u8]);
+
+impl Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for b in self.0 {
+            f.write_char(DIGITS[usize::from(b >> 4)] as char)?;
+            f.write_char(DIGITS[usize::from(b & 15)] as char)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
+    Hex(bytes).to_string()
 }
 
 /// The salts of an event's fields, in the order of its fields: 16 bytes
 /// each from one BLAKE3 output stream keyed by the event's secret (an
 /// envelope recorded before secrets existed has none: the zero key).
 pub fn salts(secret: &[u8], count: usize) -> Vec<[u8; 16]> {
-    let mut key = [0u8; 32];
-    if let Ok(k) = <[u8; 32]>::try_from(secret) {
-        key = k;
+    let mut salts = Salts::new(secret);
+    (0..count).map(|_| salts.next_salt()).collect()
+}
+
+/// The salt stream, read a 64-byte block (four salts) at a time: each
+/// block of the stream is computed once.
+struct Salts {
+    stream: blake3::OutputReader,
+    block: [u8; 64],
+    used: usize,
+}
+
+impl Salts {
+    fn new(secret: &[u8]) -> Salts {
+        let key = <[u8; 32]>::try_from(secret).unwrap_or([0u8; 32]);
+        let mut stream = blake3::Hasher::new_keyed(&key);
+        stream.update(b"jejak-salts/v1");
+        Salts {
+            stream: stream.finalize_xof(),
+            block: [0; 64],
+            used: 64,
+        }
     }
-    let mut stream = blake3::Hasher::new_keyed(&key);
-    stream.update(b"jejak-salts/v1");
-    // One fill for all of them: the stream computes each 64-byte block
-    // once (four salts), where a fill per salt would compute it four times.
-    let mut bytes = vec![0u8; count * 16];
-    stream.finalize_xof().fill(&mut bytes);
-    bytes
-        .chunks_exact(16)
-        .map(|c| {
-            let mut s = [0u8; 16];
-            s.copy_from_slice(c);
-            s
-        })
-        .collect()
+
+    fn next_salt(&mut self) -> [u8; 16] {
+        if self.used == self.block.len() {
+            self.stream.fill(&mut self.block);
+            self.used = 0;
+        }
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&self.block[self.used..self.used + 16]);
+        self.used += 16;
+        salt
+    }
 }
 
 /// The digest of one salted field.
@@ -332,8 +419,15 @@ pub fn digests(secret: &[u8], fields: &[Field]) -> Vec<Hash> {
         .zip(salts(secret, fields.len()))
         .map(|(f, salt)| digest(&salt, &f.path, &f.value))
         .collect();
-    out.sort_unstable();
+    out.sort_unstable_by(bytewise);
     out
+}
+
+/// Bytewise order, comparing the first eight bytes as one number first
+/// (digests almost never share them).
+fn bytewise(a: &Hash, b: &Hash) -> std::cmp::Ordering {
+    let head = |h: &Hash| u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    head(a).cmp(&head(b)).then_with(|| a.cmp(b))
 }
 
 /// The leaf data over sorted field digests: the prefix and the SHA-256 of
@@ -389,6 +483,81 @@ mod tests {
             envelope,
         }
     }
+
+    /// A receipt with every optional field, and an inspection.
+    fn rich() -> Vec<Event> {
+        use jejak_domain::{
+            quantity::parse_decimal, Document, GeoPoint, LotInspected, MaterialReceived, Measurement, Origin, Unit,
+        };
+        let d = |s: &str| parse_decimal("x", s).unwrap();
+        vec![
+            Event::MaterialReceived(MaterialReceived {
+                lot_id: "lot-gabah-1".into(),
+                facility_id: "fac-demak".into(),
+                product_id: "gabah".into(),
+                quantity: Quantity::from_parts(d("1250.5"), Unit::Kg),
+                owner_id: "ukm-1".into(),
+                supplier_id: "tani-1".into(),
+                origin: Origin {
+                    place: "Demak".into(),
+                    plot_id: "plot-7".into(),
+                    plot: Some(GeoPoint {
+                        latitude: -6.8945,
+                        longitude: 110.6389,
+                    }),
+                    geometry: None,
+                    producer_country: "ID".into(),
+                    area_ha: Some(d("1.25")),
+                },
+                documents: vec![Document {
+                    kind: "delivery-note".into(),
+                    reference: "DN-1".into(),
+                    blake3: [9; 32],
+                    issuer: "Koperasi".into(),
+                    valid_from: Some(Time(1_600_000_000_000_000_000)),
+                    valid_until: None,
+                }],
+                source_lot_id: Some("lot-0".into()),
+                occurred_at: Some(Time(1_700_000_000_000_000_001)),
+            }),
+            Event::LotInspected(LotInspected {
+                lot_id: "lot-gabah-1".into(),
+                facility_id: "fac-demak".into(),
+                standard_id: "std-gkp".into(),
+                measurements: vec![Measurement {
+                    parameter: "moisture".into(),
+                    value: d("13.5"),
+                    unit: "%".into(),
+                }],
+                verdict: Verdict::Conformant,
+                findings: vec!["clean".into()],
+                inspector: "ana".into(),
+                occurred_at: None,
+            }),
+            processed(),
+        ]
+    }
+
+    #[test]
+    fn a_leaf_walked_without_keeping_fields_is_the_leaf_of_the_fields() {
+        let secret = [5u8; 32];
+        let mut got = Vec::new();
+        for event in rich() {
+            let m = meta(&[1; 32]);
+            let want = leaf(&digests(&secret, &fields(&m, &event)));
+            assert_eq!(leaf_of(&m, &event, &secret), want, "{}", event.kind());
+            got.push(hex(&want[LEAF_PREFIX.len()..]));
+        }
+        // The leaves as the first commitment code made them: the fields,
+        // their formatting and their order are part of the log's format.
+        assert_eq!(got, GOLDEN);
+    }
+
+    const GOLDEN: [&str; 3] = [
+        "4ab9d207099fab4d1fc92af644a6ffe0db3645d7b49c2da24cdb4b5a99a11954",
+        "e875ba7c248c3293caebf88e5c1a7f2d534dab91ab942bcb85ed78dc3d57072e",
+        "d63ad74fc850a00152018f7b8f067a208dfcdd7af2b7523367eb5a9476f6cd9f",
+    ];
 
     #[test]
     fn hex_is_lower_case_two_digits_a_byte() {
