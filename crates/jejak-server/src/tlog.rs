@@ -405,6 +405,10 @@ pub struct TlogConfig {
     /// On NATS: this process signs checkpoints (`jejak serve --nats`, or a
     /// projector given `--log-key`). The embedded server always does.
     pub sign: bool,
+    /// The embedded server does not extend the tree while it serves (it
+    /// catches up at the next start): only to measure what following the
+    /// log costs captures (`jejak-bench tree-cost`).
+    pub hold: bool,
 }
 
 impl TlogConfig {
@@ -459,7 +463,9 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
         published_tx.send_replace(Some(Arc::new(p)));
     }
     let (grown_tx, grown) = watch::channel(tree.size());
-    {
+    if config.hold {
+        tracing::warn!("the transparency log's tree is held: it is not extended until the next start");
+    } else {
         let (log, tree, cancel) = (log.clone(), tree.clone(), cancel.clone());
         std::thread::Builder::new()
             .name("transparency log".into())

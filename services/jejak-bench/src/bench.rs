@@ -1064,6 +1064,9 @@ pub(crate) async fn run(opts: BenchOptions, what: &str) -> anyhow::Result<()> {
     if what == "all" || what == "alerts" {
         rows.extend(crate::alerts::alerts(&opts).await?);
     }
+    if what == "all" || what == "tree-cost" {
+        rows.extend(crate::treecost::tree_cost(&opts).await?);
+    }
     if what == "all" || what == "bulk" {
         rows.extend(crate::bulk::bulk(&opts).await?);
     }

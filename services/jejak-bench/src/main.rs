@@ -12,6 +12,7 @@ mod epcis;
 mod failover;
 mod open;
 mod tlog;
+mod treecost;
 
 use std::path::PathBuf;
 
@@ -22,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "jejak-bench")]
 struct Args {
-    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, epcis, alerts, bulk, catchup, open, failover or memory.
+    /// Which benchmark: all, capture, genealogy, label, blending, connections, resolver, tlog, tree-cost, epcis, alerts, bulk, catchup, open, failover or memory.
     #[arg(default_value = "all")]
     what: String,
     /// Scratch directory for the benchmark stores (deleted and recreated).
@@ -62,8 +63,9 @@ struct Args {
     /// Receipts in the bulk benchmark's one stream.
     #[arg(long, default_value_t = 200_000)]
     bulk_events: u64,
-    /// Alternating pairs (embedded, then NATS) of the bulk benchmark; runs
-    /// of the failover benchmark.
+    /// Alternating pairs of the bulk benchmark (embedded, then NATS) and of
+    /// the tree-cost benchmark (tree held, then following); runs of the
+    /// failover benchmark.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
     /// Run the capture benchmark against this running server.

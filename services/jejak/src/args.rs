@@ -165,6 +165,10 @@ pub(crate) struct TlogArgs {
     /// this verifier key, instead of signing (`jejak projector` without --log-key).
     #[arg(long, env = "JEJAK_LOG_VKEY", conflicts_with = "log_key")]
     pub(crate) log_vkey: Option<String>,
+    /// Do not extend the transparency log's tree while serving (it catches
+    /// up at the next start): only to measure what the tree costs captures.
+    #[arg(long, hide = true)]
+    pub(crate) hold_tree: bool,
 }
 
 impl TlogArgs {
@@ -188,6 +192,7 @@ impl TlogArgs {
             quorum: self.witness_quorum,
             sign: follow.is_none(),
             follow,
+            hold: self.hold_tree,
         })
     }
 }
