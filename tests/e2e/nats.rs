@@ -202,6 +202,34 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
     Ok(())
 }
 
+/// A projector stores what it applied once the stream goes idle (not only
+/// every so many thousand events): killed then, it has lost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_projector_stores_what_it_applied_and_a_kill_then_loses_none_of_it() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let capture = Server::start(on(&nats, Role::Capture))?;
+    let projector = Server::start(on(&nats, Role::Projector))?.with_token(capture.admin_token.clone());
+    master_data(&capture).await?;
+    CaptureHandle(capture.url.clone(), capture.admin_token.clone())
+        .pairs(2, 50)
+        .await?;
+    let status = projector.wait_projected(Duration::from_secs(60)).await?;
+    // Far fewer events than the projection stores at once while busy.
+    let want = format!("jejak_projector_stored_position {}", status.log_position);
+    wait_until(Instant::now() + Duration::from_secs(30), || async {
+        Ok(http_get(&projector, "/metrics")?
+            .lines()
+            .any(|l| l == want)
+            .then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the idle projector never stored position {}: {e}", status.log_position))?;
+    let (dir, _keep) = projector.into_data_dir(); // SIGKILL
+    let stored = jejak_genealogy::Projection::open(&dir.join("genealogy"))?;
+    assert_eq!(stored.position(), status.log_position);
+    Ok(())
+}
+
 /// A capture service by URL, for tasks that outlive a `Server` borrow.
 struct CaptureHandle(String, Option<String>);
 

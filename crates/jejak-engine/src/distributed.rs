@@ -114,8 +114,14 @@ impl Cache {
 /// where it ends.
 const STALL_CHECK: u32 = 2;
 
+/// Batches read ahead of the one being applied.
+const READ_AHEAD: usize = 2;
+
 /// Follows the stream into `apply` from `from` on, until cancelled; read
 /// errors (NATS away, a leader changing) are retried without skipping.
+/// A task of its own reads and decodes the next batches while `apply`
+/// works on this one; an empty batch means the stream was idle for half a
+/// second.
 async fn follow<F>(
     log: JetStreamLog,
     from: u64,
@@ -126,51 +132,97 @@ async fn follow<F>(
 where
     F: FnMut(Vec<StoredEvent>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
 {
-    let mut reader = log.reader(from);
-    let mut idle = 0u32;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reading = cancel.child_token();
+    let reader = tokio::spawn(read_ahead(log, from, reading.clone(), what, tx));
+    // The reader stops with this function, however it ends.
+    let _stop_reading = reading.drop_guard();
     loop {
         let batch = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            b = reader.next_batch(BATCH, Duration::from_millis(500)) => b,
+            b = rx.recv() => b,
         };
         match batch {
-            Ok(events) if events.is_empty() => {
-                idle += 1;
-                // Idle for a while: make sure the stream has not moved on
-                // without this reader.
-                if idle % STALL_CHECK == 0 {
-                    match log.last_position().await {
-                        Ok(last) if last >= reader.position() => {
-                            tracing::warn!(
-                                what,
-                                position = reader.position(),
-                                stream_end = last,
-                                "the reader stalled behind the stream; starting it again"
-                            );
-                            reader.restart();
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, what, "asking the stream for its end failed"),
-                    }
-                }
-            }
-            Ok(events) => {
-                idle = 0;
+            Some(Ok(events)) => {
                 if let Err(e) = apply(events).await {
                     tracing::error!(error = %e, what, "applying the stream failed; stopping");
                     return Err(e.context(format!("{what}: apply the stream")));
                 }
             }
+            Some(Err(e)) => return Err(e),
+            // The reader ended without saying why: it was cancelled or panicked.
+            None => {
+                if cancel.is_cancelled() {
+                    return Ok(());
+                }
+                let why = match reader.await {
+                    Err(e) => format!("{e}"),
+                    Ok(()) => "it stopped".into(),
+                };
+                anyhow::bail!("{what}: the stream's reader ended: {why}");
+            }
+        }
+    }
+}
+
+/// `follow`'s reader: sends batches in order (empty ones when the stream
+/// is idle), and a corrupt stream as an error, after which it stops.
+async fn read_ahead(
+    log: JetStreamLog,
+    from: u64,
+    cancel: CancellationToken,
+    what: &'static str,
+    tx: tokio::sync::mpsc::Sender<anyhow::Result<Vec<StoredEvent>>>,
+) {
+    let mut reader = log.reader(from);
+    let mut idle = 0u32;
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => return,
+            b = reader.next_batch(BATCH, Duration::from_millis(500)) => b,
+        };
+        let send = match batch {
+            Ok(events) => {
+                if events.is_empty() {
+                    idle += 1;
+                    // Idle for a while: make sure the stream has not moved on
+                    // without this reader.
+                    if idle % STALL_CHECK == 0 {
+                        match log.last_position().await {
+                            Ok(last) if last >= reader.position() => {
+                                tracing::warn!(
+                                    what,
+                                    position = reader.position(),
+                                    stream_end = last,
+                                    "the reader stalled behind the stream; starting it again"
+                                );
+                                reader.restart();
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, what, "asking the stream for its end failed"),
+                        }
+                    }
+                } else {
+                    idle = 0;
+                }
+                Ok(events)
+            }
             // A message that is not an envelope, or a gap: never skipped.
             Err(e @ LogError::Corrupt { .. }) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position()))
-                );
+                Err(anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position())))
             }
             Err(e) => {
                 tracing::warn!(error = %e, what, position = reader.position(), "reading the stream failed; retrying");
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+                continue;
             }
+        };
+        let corrupt = send.is_err();
+        if tx.send(send).await.is_err() || corrupt {
+            return;
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub append_pipelined: Counter,
     pub projector_lag: Gauge,
     pub projector_position: Gauge,
+    /// What the stored projection reflects: where a restart resumes.
+    pub projector_stored_position: Gauge,
     pub stream_position: Gauge,
     pub nats_connected: Gauge,
     /// 1 once the background check found every hash chain intact, 0 when
@@ -72,6 +74,7 @@ pub fn metrics() -> &'static Metrics {
         let append_pipelined = Counter::default();
         let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
         let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
+        let projector_stored_position = Gauge::default();
         let log_verified = Gauge::default();
         log_verified.set(-1);
         let checkpoint_size = Gauge::default();
@@ -126,6 +129,11 @@ pub fn metrics() -> &'static Metrics {
             projector_position.clone(),
         );
         registry.register(
+            "projector_stored_position",
+            "Last log position the stored projection reflects (a restart re-applies what follows it)",
+            projector_stored_position.clone(),
+        );
+        registry.register(
             "log_position",
             "Last position of the event log as this process knows it",
             stream_position.clone(),
@@ -145,6 +153,7 @@ pub fn metrics() -> &'static Metrics {
             append_pipelined,
             projector_lag,
             projector_position,
+            projector_stored_position,
             stream_position,
             nats_connected,
             log_verified,

@@ -363,6 +363,8 @@ async fn run_embedded(
                 let applied = projection.position().min(durable);
                 m.stream_position.set(i64::try_from(durable).unwrap_or(i64::MAX));
                 m.projector_position.set(i64::try_from(applied).unwrap_or(i64::MAX));
+                m.projector_stored_position
+                    .set(i64::try_from(projection.persisted_position()).unwrap_or(i64::MAX));
                 m.projector_lag
                     .set(i64::try_from(durable - applied).unwrap_or(i64::MAX));
                 tokio::select! {
@@ -595,6 +597,8 @@ async fn run_nats(
                     m.stream_position.set(i64::try_from(end).unwrap_or(i64::MAX));
                     m.projector_position
                         .set(i64::try_from(projection.position()).unwrap_or(i64::MAX));
+                    m.projector_stored_position
+                        .set(i64::try_from(projection.persisted_position()).unwrap_or(i64::MAX));
                     m.projector_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
                     let ok = connected && lag <= max_lag;
                     all &= ok;
