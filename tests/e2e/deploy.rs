@@ -262,44 +262,91 @@ fn kubernetes_services() -> Vec<Service> {
                 Some("RuntimeDefault"),
                 "{file}: {name} runs with the runtime's seccomp profile"
             );
-            let container = &pod["containers"][0];
-            if container["image"].as_str().unwrap_or_default().starts_with("nats:") {
-                continue;
+            let init = pod["initContainers"].as_sequence().cloned().unwrap_or_default();
+            let main = pod["containers"].as_sequence().cloned().unwrap_or_default();
+            if kind == "Job" {
+                job_stores_its_token(file, &name, &init, &main);
             }
-            let env: Vec<(String, String)> = container["env"]
-                .as_sequence()
-                .map(|s| {
-                    s.iter()
-                        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // Prometheus is pointed at the private listener.
-            if let Some(port) = doc["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as_str() {
-                let listen = env
-                    .iter()
-                    .find(|(k, _)| k == "JEJAK_METRICS_LISTEN")
-                    .map(|(_, v)| v.clone());
-                assert_eq!(listen, Some(format!("0.0.0.0:{port}")), "{file}: {name}'s scrape port");
-            }
-            // TLS from the mounted Secret.
-            if let Some((_, cert)) = env.iter().find(|(k, _)| k == "JEJAK_TLS_CERT") {
-                let mounted = container["volumeMounts"]
+            for container in init.iter().chain(&main) {
+                if !container["image"].as_str().unwrap_or_default().starts_with("jejak:") {
+                    continue;
+                }
+                let env: Vec<(String, String)> = container["env"]
                     .as_sequence()
-                    .into_iter()
-                    .flatten()
-                    .any(|m| cert.starts_with(m["mountPath"].as_str().unwrap_or("-")));
-                assert!(mounted, "{file}: {name}'s certificate is on a mounted volume");
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                // Prometheus is pointed at the private listener.
+                if let Some(port) = doc["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as_str() {
+                    let listen = env
+                        .iter()
+                        .find(|(k, _)| k == "JEJAK_METRICS_LISTEN")
+                        .map(|(_, v)| v.clone());
+                    assert_eq!(listen, Some(format!("0.0.0.0:{port}")), "{file}: {name}'s scrape port");
+                }
+                // TLS from the mounted Secret.
+                if let Some((_, cert)) = env.iter().find(|(k, _)| k == "JEJAK_TLS_CERT") {
+                    let mounted = container["volumeMounts"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .any(|m| cert.starts_with(m["mountPath"].as_str().unwrap_or("-")));
+                    assert!(mounted, "{file}: {name}'s certificate is on a mounted volume");
+                }
+                out.push(Service {
+                    name: name.clone(),
+                    replicas: doc["spec"]["replicas"].as_u64().unwrap_or(1) as usize,
+                    args: strings(&container["args"]),
+                    env,
+                });
             }
-            out.push(Service {
-                name,
-                replicas: doc["spec"]["replicas"].as_u64().unwrap_or(1) as usize,
-                args: strings(&container["args"]),
-                env,
-            });
         }
     }
     out
+}
+
+/// A Job's token goes from its jejak step, through a file on a volume of
+/// the pod's memory, into a Secret: the step that stores it reads the file
+/// the jejak step writes, and stores it only when one was issued.
+fn job_stores_its_token(file: &str, name: &str, init: &[serde_norway::Value], main: &[serde_norway::Value]) {
+    let [issue] = init else {
+        panic!("{file}: {name} issues the token in one init container")
+    };
+    let args = strings(&issue["args"]);
+    let out = args
+        .iter()
+        .skip_while(|a| *a != "--out")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{file}: {name} writes the token to a file: {args:?}"));
+    assert_ne!(out, "-", "{file}: {name} never prints the token into its log");
+    let [store] = main else {
+        panic!("{file}: {name} stores the token in one container")
+    };
+    let script = strings(&store["command"]).join(" ");
+    assert!(
+        script.contains(&format!("[ -s {out} ]"))
+            && script.contains(&format!(
+                "create secret generic jejak-admin-token --from-file=token={out}"
+            )),
+        "{file}: {name} stores {out} in a Secret, when it was written: {script}"
+    );
+    let volume_of = |c: &serde_norway::Value| {
+        c["volumeMounts"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .find(|m| out.starts_with(m["mountPath"].as_str().unwrap_or("-")))
+            .and_then(|m| m["name"].as_str().map(str::to_string))
+    };
+    let volume = volume_of(issue).unwrap_or_else(|| panic!("{file}: {name}'s token file is on a volume"));
+    assert_eq!(
+        volume_of(store),
+        Some(volume),
+        "{file}: {name}'s two steps share the token's volume"
+    );
 }
 
 use serde::Deserialize as _;
@@ -348,18 +395,44 @@ async fn run_layout(what: &str, services: Vec<Service>) {
         "{what}: two projectors"
     );
 
-    // The bootstrap step, as written: the token on its output, once.
+    // The bootstrap step, as written: the token on its output or in its
+    // file (then nowhere in its output), once.
     let bootstrap = |n: usize| {
         let b = &bootstraps[0];
-        let env = on_loopback(&b.env, &nats, &temp.path().join(format!("bootstrap-{n}")));
+        let scratch = temp.path().join(format!("bootstrap-{n}"));
+        std::fs::create_dir_all(&scratch).expect("a scratch directory");
+        let env = on_loopback(&b.env, &nats, &scratch);
+        // A file named with --out is written in the scratch directory instead.
+        let mut args = b.args.clone();
+        let at = args.iter().position(|a| a == "--out").map(|i| i + 1);
+        let file = match at.and_then(|i| args.get_mut(i)) {
+            Some(out) if out != "-" => {
+                let f = scratch.join("token");
+                *out = f.display().to_string();
+                Some(f)
+            }
+            _ => None,
+        };
         let out = std::process::Command::new(jejak_testkit::jejak_bin().expect("the jejak binary"))
-            .args(&b.args)
+            .args(&args)
             .envs(env)
             .env("RUST_LOG", "warn")
             .output()
             .expect("run the bootstrap step");
         assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match file {
+            None => printed,
+            Some(f) => {
+                let token = std::fs::read_to_string(&f).unwrap_or_default().trim().to_string();
+                let logged = format!("{printed}{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    token.is_empty() || !logged.contains(&token),
+                    "{what}: the token is in the step's output"
+                );
+                token
+            }
+        }
     };
     let token = bootstrap(0);
     assert!(
