@@ -68,6 +68,18 @@ fn http_ok(port: u16, path: &str) -> bool {
     reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")
 }
 
+/// Starts what `start` starts, again with other ports when a port found
+/// free was taken (by another test) before nats-server could bind it.
+fn on_free_ports<T>(mut start: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut attempts = 0;
+    loop {
+        match start() {
+            Err(e) if attempts < 5 && format!("{e:#}").contains("address already in use") => attempts += 1,
+            other => return other,
+        }
+    }
+}
+
 /// One nats-server process with JetStream.
 pub struct NatsNode {
     child: Option<Child>,
@@ -201,20 +213,22 @@ pub struct Nats {
 
 impl Nats {
     pub fn start() -> anyhow::Result<Nats> {
-        let temp = tempfile::tempdir().context("create a temporary JetStream store")?;
-        let mut node = NatsNode {
-            child: None,
-            name: "jejak-nats".into(),
-            port: free_port()?,
-            monitor_port: free_port()?,
-            cluster_port: None,
-            store: temp.path().to_path_buf(),
-            config: workspace_root().join("deploy/nats/jetstream.conf"),
-            env: Vec::new(),
-        };
-        node.spawn()?;
-        node.wait_healthy(Duration::from_secs(30))?;
-        Ok(Nats { node, _temp: temp })
+        on_free_ports(|| {
+            let temp = tempfile::tempdir().context("create a temporary JetStream store")?;
+            let mut node = NatsNode {
+                child: None,
+                name: "jejak-nats".into(),
+                port: free_port()?,
+                monitor_port: free_port()?,
+                cluster_port: None,
+                store: temp.path().to_path_buf(),
+                config: workspace_root().join("deploy/nats/jetstream.conf"),
+                env: Vec::new(),
+            };
+            node.spawn()?;
+            node.wait_healthy(Duration::from_secs(30))?;
+            Ok(Nats { node, _temp: temp })
+        })
     }
 
     pub fn url(&self) -> String {
@@ -237,6 +251,10 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     pub fn start() -> anyhow::Result<NatsCluster> {
+        on_free_ports(Self::start_once)
+    }
+
+    fn start_once() -> anyhow::Result<NatsCluster> {
         let temp = tempfile::tempdir().context("create temporary JetStream stores")?;
         let cluster_ports = [free_port()?, free_port()?, free_port()?];
         let routes: Vec<(String, String)> = cluster_ports
@@ -303,5 +321,39 @@ impl NatsCluster {
     /// The node of this name (the server names a stream's leader by it).
     pub fn node_mut(&mut self, name: &str) -> Option<&mut NatsNode> {
         self.nodes.iter_mut().find(|n| n.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_taken_in_between_is_tried_again_and_other_failures_are_not() {
+        let mut calls = 0;
+        let started = on_free_ports(|| {
+            calls += 1;
+            match calls {
+                1 | 2 => bail!("nats-server exited: listen tcp 127.0.0.1:4222: bind: address already in use"),
+                _ => Ok(calls),
+            }
+        });
+        assert_eq!(started.ok(), Some(3));
+
+        let mut calls = 0;
+        let failed = on_free_ports(|| -> anyhow::Result<()> {
+            calls += 1;
+            bail!("nats-server is not installed")
+        });
+        assert!(failed.is_err());
+        assert_eq!(calls, 1, "only a port clash is tried again");
+
+        let mut calls = 0;
+        let clashing = on_free_ports(|| -> anyhow::Result<()> {
+            calls += 1;
+            bail!("bind: address already in use")
+        });
+        assert!(clashing.is_err());
+        assert_eq!(calls, 6, "five more attempts, then the error");
     }
 }
