@@ -893,14 +893,25 @@ impl ReadLog for StreamView {
     }
 }
 
+/// The transparency log's tree a projector builds beside its projection,
+/// from the same reading of the stream, and whom to tell its size.
+pub struct TreeFeed {
+    pub tree: Arc<jejak_log::tlog::TreeStore>,
+    pub grown: watch::Sender<u64>,
+}
+
 /// Applies the stream to the projection from its stored position on, and
 /// keeps `view` told of the stream's end (for the lag). The projection
 /// stores the position it reached in the same sled batch as the changes, so
 /// after a crash it resumes exactly there; what it re-reads, it skips.
+/// With `tree`, each batch read and decoded once also extends the tree (in
+/// the stream's order, from the tree's last leaf on: every projector builds
+/// the same tree), beside the projection's apply.
 pub async fn run_projector(
     log: JetStreamLog,
     projection: Arc<Projection>,
     view: StreamView,
+    tree: Option<TreeFeed>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let last = view.last.clone();
@@ -923,28 +934,54 @@ pub async fn run_projector(
         }
     });
     let target = projection.clone();
-    let from = projection.position() + 1;
+    let tree = tree.map(Arc::new);
+    // From the earlier of the two: each skips what it has.
+    let from = projection
+        .position()
+        .min(tree.as_ref().map_or(u64::MAX, |t| t.tree.last_position()))
+        + 1;
     follow(log, from, cancel.clone(), "projector", move |events| {
-        let projection = target.clone();
-        let last = last.clone();
+        let (projection, tree, last) = (target.clone(), tree.clone(), last.clone());
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                if events.is_empty() {
-                    // Idle: write what is only in memory.
+            if events.is_empty() {
+                // Idle: write what is only in memory.
+                return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     if projection.unpersisted() > 0 {
                         projection.persist()?;
                     }
-                    return Ok(());
-                }
-                let decoded = decode_all(&events)?;
-                let applied = applied(&decoded);
-                projection.apply(&applied)?;
-                if let Some(e) = events.last() {
-                    last.fetch_max(e.position, Ordering::Relaxed);
-                }
-                Ok(())
-            })
-            .await?
+                    Ok(())
+                })
+                .await?;
+            }
+            let end = events.last().map_or(0, |e| e.position);
+            let batch = Arc::new(tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d))).await??);
+            let applying = {
+                let batch = batch.clone();
+                tokio::task::spawn_blocking(move || projection.apply(&applied(&batch.1)))
+            };
+            if let Some(t) = tree {
+                let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+                    let after = t.tree.last_position();
+                    let leaves: Vec<(u64, Vec<u8>)> = batch
+                        .0
+                        .iter()
+                        .zip(&batch.1)
+                        .filter(|(e, _)| e.position > after)
+                        .map(|(e, d)| (e.position, jejak_log::tlog::leaf_of_decoded(e, &d.3)))
+                        .collect();
+                    let size = match leaves.is_empty() {
+                        true => t.tree.size(),
+                        false => t.tree.append(&leaves)?,
+                    };
+                    t.grown.send_replace(size);
+                    Ok(size)
+                })
+                .await??;
+                tracing::trace!(size, "transparency log tree extended");
+            }
+            applying.await??;
+            last.fetch_max(end, Ordering::Relaxed);
+            Ok(())
         })
     })
     .await?;
@@ -956,48 +993,25 @@ pub async fn run_projector(
     Ok(())
 }
 
-/// Builds the transparency log's tree from the stream's order, from the
-/// tree's last leaf on: every projector builds the same tree. A tree whose
-/// last leaf is not the commitment of the stream's message at its position
-/// (another stream) is rebuilt. `grown` is told the tree's size.
-pub async fn run_tree(
-    log: JetStreamLog,
-    tree: Arc<jejak_log::tlog::TreeStore>,
-    grown: tokio::sync::watch::Sender<u64>,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    if tree.size() > 0 {
-        let (position, data) = tree.entry(tree.size() - 1)?;
-        let same = match log.read(position).await? {
-            Some(e) => jejak_log::tlog::leaf_of(e)? == data,
-            None => false,
-        };
-        if !same {
-            tracing::warn!(
-                position,
-                "the transparency log's tree does not end in the stream's event there; rebuilding it"
-            );
-            let t = tree.clone();
-            tokio::task::spawn_blocking(move || t.clear()).await??;
-        }
+/// Checks a projector's tree against the stream before it follows: a tree
+/// whose last leaf is not the commitment of the stream's message at its
+/// position (another stream) is emptied, to be built again from the start.
+pub async fn check_tree(log: &JetStreamLog, tree: &Arc<jejak_log::tlog::TreeStore>) -> anyhow::Result<()> {
+    if tree.size() == 0 {
+        return Ok(());
     }
-    grown.send_replace(tree.size());
-    let grown = Arc::new(grown);
-    let from = tree.last_position() + 1;
-    follow(log, from, cancel, "transparency log", move |events| {
-        let (tree, grown) = (tree.clone(), grown.clone());
-        Box::pin(async move {
-            if events.is_empty() {
-                return Ok(());
-            }
-            let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                let leaves = crate::tlog::leaves(events)?;
-                Ok(tree.append(&leaves)?)
-            })
-            .await??;
-            grown.send_replace(size);
-            Ok(())
-        })
-    })
-    .await
+    let (position, data) = tree.entry(tree.size() - 1)?;
+    let same = match log.read(position).await? {
+        Some(e) => jejak_log::tlog::leaf_of(e)? == data,
+        None => false,
+    };
+    if !same {
+        tracing::warn!(
+            position,
+            "the transparency log's tree does not end in the stream's event there; rebuilding it"
+        );
+        let t = tree.clone();
+        tokio::task::spawn_blocking(move || t.clear()).await??;
+    }
+    Ok(())
 }

@@ -61,6 +61,26 @@ pub fn leaf_of(e: StoredEvent) -> Result<Vec<u8>, LogError> {
     Ok(commit::leaf_of(&opened.meta(&e.hash), &opened.event, &opened.secret))
 }
 
+/// The leaf of a stored event whose event a follower has decoded already.
+pub fn leaf_of_decoded(e: &StoredEvent, event: &jejak_domain::Event) -> Vec<u8> {
+    let env = &e.envelope;
+    let meta = Meta {
+        event_id: &env.event_id,
+        chain: &env.chain,
+        sequence: env.sequence,
+        recorded_at: recorded_at(env.recorded_at),
+        actor: &env.actor,
+        envelope: &e.hash,
+    };
+    commit::leaf_of(&meta, event, &env.secret)
+}
+
+/// When the envelope says it was recorded (the epoch when it does not).
+fn recorded_at(t: Option<prost_types::Timestamp>) -> jejak_domain::Time {
+    t.and_then(|t| jejak_domain::Time::from_unix(t.seconds, t.nanos))
+        .unwrap_or_default()
+}
+
 /// An envelope taken apart for its commitment.
 struct Opened {
     chain: String,
@@ -88,9 +108,7 @@ impl Opened {
         let event = event.ok_or_else(|| corrupt("the envelope has no event".into()))?;
         let event =
             jejak_proto::decode_event(event).map_err(|err| corrupt(format!("the event does not decode: {err}")))?;
-        let recorded_at = recorded_at
-            .and_then(|t| jejak_domain::Time::from_unix(t.seconds, t.nanos))
-            .unwrap_or_default();
+        let recorded_at = self::recorded_at(recorded_at);
         Ok(Opened {
             chain,
             sequence,

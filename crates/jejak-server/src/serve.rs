@@ -529,9 +529,16 @@ async fn run_nats(
             position = projection.position(),
             "projection opened; following the stream"
         );
-        transparency = crate::tlog::start_nats(dir, &tlog, &log, access.clock.clone(), &cancel).await?;
+        let (opened, tree) = crate::tlog::start_nats(dir, &tlog, &log, access.clock.clone(), &cancel).await?;
+        transparency = opened;
         let view = StreamView::new(log.clone());
-        let running = run_projector(log.clone(), projection.clone(), view.clone(), cancel.clone());
+        let running = run_projector(
+            log.clone(),
+            projection.clone(),
+            view.clone(),
+            Some(tree),
+            cancel.clone(),
+        );
         let (fatal, cancel) = (fatal.clone(), cancel.clone());
         // A projector that cannot apply the stream stops the process rather
         // than serve a projection that no longer follows it.

@@ -483,8 +483,9 @@ pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
     Ok(transparency)
 }
 
-/// Opens a NATS projector's transparency log: the tree (in `dir`), built
-/// from the stream's order; then either signs and publishes checkpoints
+/// Opens a NATS projector's transparency log: the tree (in `dir`), checked
+/// against the stream and returned for the projector to extend as it reads
+/// the stream (`TreeFeed`); then either signs and publishes checkpoints
 /// (with a key: the one signer) or follows the signer's checkpoints from
 /// the stream, accepting each only when it verifies with the log's key and
 /// this projector's own tree has its root.
@@ -494,21 +495,18 @@ pub async fn start_nats(
     log: &jejak_log::JetStreamLog,
     clock: jejak_domain::SharedClock,
     cancel: &CancellationToken,
-) -> anyhow::Result<Option<Transparency>> {
+) -> anyhow::Result<(Option<Transparency>, jejak_engine::distributed::TreeFeed)> {
     let tree_dir = dir.join("tlog");
     let tree = tokio::task::spawn_blocking(move || TreeStore::open(&tree_dir))
         .await
         .context("transparency log task")??;
     let tree = Arc::new(tree);
+    jejak_engine::distributed::check_tree(log, &tree).await?;
     let (grown_tx, grown) = watch::channel(tree.size());
-    {
-        let (log, tree, cancel) = (log.clone(), tree.clone(), cancel.clone());
-        tokio::spawn(async move {
-            if let Err(e) = jejak_engine::distributed::run_tree(log, tree, grown_tx, cancel).await {
-                tracing::error!(error = %format!("{e:#}"), "the transparency log stopped following the stream");
-            }
-        });
-    }
+    let feed = jejak_engine::distributed::TreeFeed {
+        tree: tree.clone(),
+        grown: grown_tx,
+    };
     let (published_tx, published) = watch::channel(None);
     let witnesses: Vec<Verifier> = config.witnesses.iter().map(|w| w.key.clone()).collect();
     if let Some(log_key) = config.follow.clone() {
@@ -521,13 +519,13 @@ pub async fn start_nats(
         };
         let (log, t, cancel) = (log.clone(), transparency.clone(), cancel.clone());
         tokio::spawn(follow_checkpoints(log, t, published_tx, grown, cancel));
-        return Ok(Some(transparency));
+        return Ok((Some(transparency), feed));
     }
     if !config.sign {
         tracing::info!(
             "no --log-key or --log-vkey: this projector builds the transparency log's tree but serves no checkpoint"
         );
-        return Ok(None);
+        return Ok((None, feed));
     }
     let signer = load_or_create_key(&config.key_path(dir), config.origin.as_deref())?;
     let transparency = Transparency {
@@ -541,7 +539,7 @@ pub async fn start_nats(
         published_tx.send_replace(Some(Arc::new(transparency.parse_published(note, at)?)));
     }
     Publisher::new(config, tree, signer, published_tx, clock, Some(log.clone())).spawn(grown, cancel.clone());
-    Ok(Some(transparency))
+    Ok((Some(transparency), feed))
 }
 
 /// Takes the signer's checkpoints from the stream: each must verify with
