@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use futures_util::StreamExt;
 use jejak_log::{EventLog, JetStreamConfig, JetStreamLog, SledLog};
 use jejak_testkit::{Nats, Role, Server, ServerOptions};
@@ -79,6 +81,30 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = started.elapsed();
+    // Then until the process is idle (its CPU time grows by less than 20 ms
+    // in half a second): what it still does after the projection (its tree,
+    // its alert follower) counted too.
+    let cpu = |pid: u32| -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    };
+    let pid = projector.pid().context("the projector's process id")?;
+    let mut before = cpu(pid).context("the projector's CPU time")?;
+    let idle = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = cpu(pid).context("the projector's CPU time")?;
+        if now.saturating_sub(before) < Duration::from_millis(20) {
+            break started.elapsed().saturating_sub(Duration::from_millis(500));
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "the projector never went idle"
+        );
+        before = now;
+    };
+    let used = before;
     stop(projector).await;
     Ok(vec![
         (
@@ -95,6 +121,15 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
                 "{:.1} s ({:.0} events/s)",
                 took.as_secs_f64(),
                 total as f64 / took.as_secs_f64()
+            ),
+        ),
+        (
+            "catchup: jejak projector busy until (projection, tree, alerts)".into(),
+            format!(
+                "{:.1} s ({:.0} events/s), {:.1} CPU-seconds",
+                idle.as_secs_f64(),
+                total as f64 / idle.as_secs_f64(),
+                used.as_secs_f64()
             ),
         ),
     ])
