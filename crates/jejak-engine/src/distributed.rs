@@ -891,6 +891,48 @@ impl ReadLog for StreamView {
         self.last.fetch_max(end, Ordering::Relaxed);
         Ok(end)
     }
+
+    type Tail = StreamTail;
+
+    fn tail(&self, from: u64) -> StreamTail {
+        StreamTail {
+            reader: self.log.reader(from),
+            held: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+/// The stream's `Tail`: one consumer, read a batch at a time; what it
+/// delivers beyond what the follower may take yet is held for the next call.
+pub struct StreamTail {
+    reader: jejak_log::jetstream::Reader,
+    held: std::collections::VecDeque<StoredEvent>,
+}
+
+impl jejak_log::Tail for StreamTail {
+    fn position(&self) -> u64 {
+        self.held.front().map_or(self.reader.position(), |e| e.position)
+    }
+
+    async fn next_upto(&mut self, upto: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
+        if self.held.is_empty() && self.reader.position() <= upto {
+            let batch = self
+                .reader
+                .next_batch(max.min(BATCH), Duration::from_millis(500))
+                .await?;
+            if batch.is_empty() {
+                // The stream holds events up to `upto` (the caller saw them
+                // applied): a consumer that delivers none has stalled.
+                self.reader.restart();
+            }
+            self.held.extend(batch);
+        }
+        let mut out = Vec::new();
+        while out.len() < max && self.held.front().is_some_and(|e| e.position <= upto) {
+            out.extend(self.held.pop_front());
+        }
+        Ok(out)
+    }
 }
 
 /// The transparency log's tree a projector builds beside its projection,

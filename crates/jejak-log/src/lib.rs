@@ -142,6 +142,46 @@ pub trait ReadLog: Clone + Send + Sync + 'static {
     fn log_position(&self) -> u64;
     /// The last position of the log, asked of the log itself.
     fn current_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+    /// How a follower reads this log in order, kept from one batch to the next.
+    type Tail: Tail;
+    /// A reader of the log in order from `from` on.
+    fn tail(&self, from: u64) -> Self::Tail;
+}
+
+/// A follower's reader of the log in order: one reading for many events
+/// (on a stream, one consumer), not a request for each.
+pub trait Tail: Send + 'static {
+    /// The position the next event read will have (or come after, past a
+    /// sequence a stream skipped).
+    fn position(&self) -> u64;
+    /// The next events, at most `max`, none after `upto`; empty when none
+    /// up to `upto` came in a while.
+    fn next_upto(&mut self, upto: u64, max: usize) -> impl Future<Output = Result<Vec<StoredEvent>, LogError>> + Send;
+}
+
+/// The embedded log's `Tail`: reads of the stored log.
+pub struct SledTail {
+    log: SledLog,
+    next: u64,
+}
+
+impl Tail for SledTail {
+    fn position(&self) -> u64 {
+        self.next
+    }
+
+    async fn next_upto(&mut self, upto: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
+        if upto < self.next || max == 0 {
+            return Ok(Vec::new());
+        }
+        let room = usize::try_from(upto - self.next + 1).unwrap_or(usize::MAX).min(max);
+        let mut events = EventLog::read_from(&self.log, self.next, room)?;
+        events.retain(|e| e.position <= upto);
+        if let Some(e) = events.last() {
+            self.next = e.position + 1;
+        }
+        Ok(events)
+    }
 }
 
 impl ReadLog for SledLog {
@@ -159,6 +199,15 @@ impl ReadLog for SledLog {
 
     async fn current_position(&self) -> Result<u64, LogError> {
         Ok(self.durable_position())
+    }
+
+    type Tail = SledTail;
+
+    fn tail(&self, from: u64) -> SledTail {
+        SledTail {
+            log: self.clone(),
+            next: from.max(1),
+        }
     }
 }
 

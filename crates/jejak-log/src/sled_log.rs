@@ -732,6 +732,27 @@ mod tests {
     }
 
     #[test]
+    fn a_tail_reads_in_order_up_to_where_it_is_told_and_goes_on_from_there() {
+        use crate::Tail;
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let log = SledLog::open(dir.path()).unwrap();
+            for i in 1..=10 {
+                log.append(draft("fac-a", &i.to_string())).unwrap();
+            }
+            log.wait_durable(10).await.unwrap();
+            let mut tail = crate::ReadLog::tail(&log, 3);
+            let positions = |v: Vec<StoredEvent>| v.iter().map(|e| e.position).collect::<Vec<_>>();
+            assert_eq!(positions(tail.next_upto(6, 100).await.unwrap()), [3, 4, 5, 6]);
+            assert_eq!(tail.position(), 7);
+            assert_eq!(positions(tail.next_upto(10, 2).await.unwrap()), [7, 8]);
+            assert_eq!(positions(tail.next_upto(10, 100).await.unwrap()), [9, 10]);
+            assert!(tail.next_upto(10, 100).await.unwrap().is_empty());
+            assert!(tail.next_upto(5, 100).await.unwrap().is_empty());
+        });
+    }
+
+    #[test]
     fn appends_chain_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         rt().block_on(async {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use jejak_domain::Facts;
 use jejak_log::alerts::{AlertStore, Followed, Hook, State};
 use jejak_log::ReadLog;
+use jejak_log::Tail as _;
 use jejak_proto::v1 as p;
 use jejak_read::{Reader, View};
 use serde_json::Value;
@@ -28,6 +29,8 @@ pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
 
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 64;
+/// Events the follower reads at once.
+const FOLLOW_BATCH: usize = 2048;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AlertConfig {
@@ -240,6 +243,8 @@ pub struct Alerts<L: ReadLog> {
     queue: Mutex<Queue>,
     /// Cancelled when the server begins to shut down: watchers end.
     streams: CancellationToken,
+    /// The follower's reader of the log, kept from one batch to the next.
+    tail: tokio::sync::Mutex<Option<L::Tail>>,
 }
 
 /// A refusal of a webhook request.
@@ -277,6 +282,7 @@ impl<L: ReadLog> Alerts<L> {
             hooks: Mutex::new(hooks),
             queue: Mutex::new(queue),
             streams: streams.clone(),
+            tail: tokio::sync::Mutex::new(None),
         });
         tokio::spawn(alerts.clone().follow(cancel.clone()));
         tokio::spawn(alerts.clone().deliver(cancel.clone()));
@@ -307,20 +313,28 @@ impl<L: ReadLog> Alerts<L> {
         }
     }
 
-    /// Follows up to 256 events; whether there may be more.
+    /// Follows up to `FOLLOW_BATCH` events, read in order by the follower's
+    /// tail; whether there may be more.
     async fn follow_some(&self) -> anyhow::Result<bool> {
         let cursor = self.store.cursor()?;
         let applied = self.reader.projection().position();
         if applied <= cursor {
             return Ok(false);
         }
-        let last = applied.min(cursor + 256);
         let (mut followed, mut raised, mut queued) = (Vec::new(), Vec::new(), Vec::new());
-        for position in cursor + 1..=last {
-            let Some(e) = self.reader.log().read(position).await? else {
-                break;
+        let events = {
+            let mut tail = self.tail.lock().await;
+            let tail = match tail.take() {
+                Some(t) if t.position() == cursor + 1 => tail.insert(t),
+                _ => tail.insert(self.reader.log().tail(cursor + 1)),
             };
-            let alert = match self.reader.alert_of(&e).await {
+            tail.next_upto(applied, FOLLOW_BATCH).await?
+        };
+        // In order; a stream may skip a sequence (a publish that failed its
+        // precondition), which holds nothing to follow.
+        for e in &events {
+            let position = e.position;
+            let alert = match self.reader.alert_of(e).await {
                 Ok(a) => a.map(|r| Alert::new(position, r.payload)),
                 Err(err) => {
                     tracing::error!(position, error = %err, "no alert could be derived from this event");
@@ -366,6 +380,7 @@ impl<L: ReadLog> Alerts<L> {
             let _ = self.live.send(Arc::new(alert));
         }
         self.wake.notify_one();
+        let last = events.last().map_or(cursor, |e| e.position);
         Ok(last < applied)
     }
 
