@@ -279,6 +279,61 @@ async fn on_nats_alerts_are_published_for_each_party_they_concern() {
     assert_eq!(message["type"], "lot.recalled");
 }
 
+/// The alerts a server streams from the first up to the demo's recall.
+async fn alerts_through_the_recall(server: &Server) -> Vec<(u64, String, String, Value)> {
+    let mut trace = server.trace().await.expect("a trace client");
+    let mut stream = trace
+        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut seen = Vec::new();
+    let recall = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(a) = stream.message().await.expect("an alert") {
+            let body: Value = serde_json::from_str(&a.json).expect("JSON");
+            let done = a.r#type == "lot.recalled" && body["data"]["lot"] == RECALLED_CHAIR_LOT;
+            seen.push((a.position, a.alert_id, a.r#type, body));
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(recall, Ok(true), "the recall is raised: {seen:?}");
+    seen
+}
+
+/// A projector takes the events it just applied from its own batches and
+/// anything older from the stream: one whose alert store was lost derives
+/// every alert again from the stream, the same as it derived them live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_projector_that_lost_its_alerts_derives_the_same_again_from_the_stream() {
+    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut server = Server::start(ServerOptions {
+        demo: true,
+        nats: Some(nats.url()),
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("a demo server on NATS");
+    let live = alerts_through_the_recall(&server).await;
+    assert!(live.len() >= 2, "the demo raises more than the recall: {live:?}");
+    let status = server.stop().expect("the server stops");
+    assert!(status.success(), "{status:?}");
+
+    std::fs::remove_dir_all(dir.path().join("alerts")).expect("remove the alert store");
+    let server = Server::start(ServerOptions {
+        nats: Some(nats.url()),
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("the server again, without its alerts");
+    let again = alerts_through_the_recall(&server).await;
+    assert_eq!(again, live);
+}
+
 /// A receiver that misbehaves in one way for every connection.
 async fn misbehaving(port: u16, reply: &'static [u8], hang: bool) -> tokio::task::JoinHandle<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -857,11 +857,14 @@ impl Engine for DistributedWriter {
 }
 
 /// The trace service's view of the stream, for a projector: what it
-/// applied came from the stream, so it is durable already.
+/// applied came from the stream, so it is durable already. The batches
+/// the projector of this process applied last are kept for its followers
+/// (the alert follower's tail), which then read them instead of the stream.
 #[derive(Clone)]
 pub struct StreamView {
     log: JetStreamLog,
     last: Arc<AtomicU64>,
+    recent: Arc<Recent>,
 }
 
 impl StreamView {
@@ -869,7 +872,56 @@ impl StreamView {
         StreamView {
             log,
             last: Arc::new(AtomicU64::new(0)),
+            recent: Arc::default(),
         }
+    }
+}
+
+/// A batch as the projector read and decoded it.
+type Batch = (Vec<StoredEvent>, Vec<crate::projector::Decoded>);
+
+/// Batches a projector keeps for the followers of its process.
+const RECENT_BATCHES: usize = 4;
+
+/// The batches the projector applied last, each with the first position it
+/// accounts for (the one after the previous batch's last: a sequence the
+/// stream skipped between two batches belongs to the later one).
+#[derive(Default)]
+struct Recent(Mutex<std::collections::VecDeque<(u64, Arc<Batch>)>>);
+
+impl Recent {
+    fn push(&self, batch: Arc<Batch>) {
+        let (Some(first), Some(last)) = (batch.0.first(), batch.0.last()) else {
+            return;
+        };
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let from = match recent.back() {
+            Some((_, b)) => match b.0.last() {
+                Some(e) if e.position < first.position => e.position + 1,
+                // Not after the previous batch: the projector started over.
+                _ => {
+                    recent.clear();
+                    first.position
+                }
+            },
+            None => first.position,
+        };
+        if last.position < from {
+            return;
+        }
+        recent.push_back((from, batch));
+        while recent.len() > RECENT_BATCHES {
+            recent.pop_front();
+        }
+    }
+
+    /// The kept batch that accounts for `position`.
+    fn covering(&self, position: u64) -> Option<Arc<Batch>> {
+        let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .find(|(from, b)| *from <= position && b.0.last().is_some_and(|e| position <= e.position))
+            .map(|(_, b)| b.clone())
     }
 }
 
@@ -894,42 +946,77 @@ impl ReadLog for StreamView {
 
     type Tail = StreamTail;
 
-    fn tail(&self, from: u64) -> StreamTail {
+    fn tail(&self, from: u64, wanted: fn(&StoredEvent) -> bool) -> StreamTail {
         StreamTail {
-            reader: self.log.reader(from),
+            log: self.log.clone(),
+            recent: self.recent.clone(),
+            wanted,
+            next: from.max(1),
+            reader: None,
             held: std::collections::VecDeque::new(),
         }
     }
 }
 
-/// The stream's `Tail`: one consumer, read a batch at a time; what it
-/// delivers beyond what the follower may take yet is held for the next call.
+/// The stream's `Tail`. What the projector of its process applied last it
+/// takes from those batches; anything older it reads with one consumer of
+/// its own, a batch at a time, holding what that delivers beyond what the
+/// follower may take yet for the next call.
 pub struct StreamTail {
-    reader: jejak_log::jetstream::Reader,
+    log: JetStreamLog,
+    recent: Arc<Recent>,
+    wanted: fn(&StoredEvent) -> bool,
+    next: u64,
+    reader: Option<jejak_log::jetstream::Reader>,
     held: std::collections::VecDeque<StoredEvent>,
 }
 
 impl jejak_log::Tail for StreamTail {
     fn position(&self) -> u64 {
-        self.held.front().map_or(self.reader.position(), |e| e.position)
+        self.next
     }
 
     async fn next_upto(&mut self, upto: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
-        if self.held.is_empty() && self.reader.position() <= upto {
-            let batch = self
-                .reader
-                .next_batch(max.min(BATCH), Duration::from_millis(500))
-                .await?;
+        let mut out = Vec::new();
+        if upto < self.next || max == 0 {
+            return Ok(out);
+        }
+        if self.held.is_empty() {
+            if let Some(batch) = self.recent.covering(self.next) {
+                // The consumer, if any, is left behind.
+                self.reader = None;
+                let from = self.next;
+                let events = batch.0.iter().filter(|e| e.position >= from);
+                for e in events.take_while(|e| e.position <= upto).take(max) {
+                    self.next = e.position + 1;
+                    if (self.wanted)(e) {
+                        out.push(e.clone());
+                    }
+                }
+                return Ok(out);
+            }
+            let next = self.next;
+            let reader = match &mut self.reader {
+                Some(r) if r.position() == next => r,
+                slot => slot.insert(self.log.reader(next)),
+            };
+            let batch = reader.next_batch(max.min(BATCH), Duration::from_millis(500)).await?;
             if batch.is_empty() {
                 // The stream holds events up to `upto` (the caller saw them
                 // applied): a consumer that delivers none has stalled.
-                self.reader.restart();
+                reader.restart();
             }
             self.held.extend(batch);
         }
-        let mut out = Vec::new();
-        while out.len() < max && self.held.front().is_some_and(|e| e.position <= upto) {
-            out.extend(self.held.pop_front());
+        let mut read = 0;
+        while read < max && self.held.front().is_some_and(|e| e.position <= upto) {
+            if let Some(e) = self.held.pop_front() {
+                read += 1;
+                self.next = e.position + 1;
+                if (self.wanted)(&e) {
+                    out.push(e);
+                }
+            }
         }
         Ok(out)
     }
@@ -957,6 +1044,7 @@ pub async fn run_projector(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let last = view.last.clone();
+    let recent = view.recent.clone();
     let end_log = log.clone();
     let end_cancel = cancel.clone();
     let end_last = last.clone();
@@ -983,7 +1071,7 @@ pub async fn run_projector(
         .min(tree.as_ref().map_or(u64::MAX, |t| t.tree.last_position()))
         + 1;
     follow(log, from, cancel.clone(), "projector", move |events| {
-        let (projection, tree, last) = (target.clone(), tree.clone(), last.clone());
+        let (projection, tree, last, recent) = (target.clone(), tree.clone(), last.clone(), recent.clone());
         Box::pin(async move {
             if events.is_empty() {
                 // Idle: write what is only in memory.
@@ -1002,6 +1090,7 @@ pub async fn run_projector(
                 tokio::task::spawn_blocking(move || projection.apply(&applied(&batch.1)))
             };
             if let Some(t) = tree {
+                let batch = batch.clone();
                 let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
                     let after = t.tree.last_position();
                     let leaves: Vec<(u64, Vec<u8>)> = batch
@@ -1023,6 +1112,7 @@ pub async fn run_projector(
             }
             applying.await??;
             last.fetch_max(end, Ordering::Relaxed);
+            recent.push(batch);
             Ok(())
         })
     })
@@ -1056,4 +1146,51 @@ pub async fn check_tree(log: &JetStreamLog, tree: &Arc<jejak_log::tlog::TreeStor
         tokio::task::spawn_blocking(move || t.clear()).await??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(positions: &[u64]) -> Arc<Batch> {
+        let events = positions
+            .iter()
+            .map(|&position| StoredEvent {
+                position,
+                bytes: Vec::new(),
+                hash: [0; 32],
+                envelope: Default::default(),
+            })
+            .collect();
+        Arc::new((events, Vec::new()))
+    }
+
+    fn first_of(b: Option<Arc<Batch>>) -> Option<u64> {
+        b.and_then(|b| b.0.first().map(|e| e.position))
+    }
+
+    #[test]
+    fn recent_batches_account_for_skipped_sequences_and_keep_only_the_last_few() {
+        let recent = Recent::default();
+        assert_eq!(first_of(recent.covering(1)), None);
+        recent.push(batch(&[1, 2, 3]));
+        // 4 and 5 were skipped by the stream: the next batch accounts for them.
+        recent.push(batch(&[6, 7]));
+        assert_eq!(first_of(recent.covering(2)), Some(1));
+        assert_eq!(first_of(recent.covering(4)), Some(6));
+        assert_eq!(first_of(recent.covering(7)), Some(6));
+        assert_eq!(first_of(recent.covering(8)), None);
+        recent.push(batch(&[]));
+        for p in 8..=10 {
+            recent.push(batch(&[p]));
+        }
+        assert_eq!(first_of(recent.covering(10)), Some(10));
+        assert_eq!(first_of(recent.covering(7)), Some(6));
+        // Only the last four are kept.
+        assert_eq!(first_of(recent.covering(2)), None);
+        // A projector that starts over from earlier: what came before goes.
+        recent.push(batch(&[3, 4]));
+        assert_eq!(first_of(recent.covering(4)), Some(3));
+        assert_eq!(first_of(recent.covering(9)), None);
+    }
 }

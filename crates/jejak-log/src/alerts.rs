@@ -117,11 +117,11 @@ impl AlertStore {
             .unwrap_or(0))
     }
 
-    /// Records what events up to `followed.last().position` raised, their
-    /// deliveries due at `now_ms`, and the position, in one batch; durable
-    /// when this returns.
-    pub fn follow(&self, followed: &[Followed], now_ms: i64) -> Result<(), LogError> {
-        let Some(last) = followed.last() else { return Ok(()) };
+    /// Records what the events up to `through` raised (`followed`: those
+    /// that may have, in order), their deliveries due at `now_ms`, and
+    /// `through` as the position followed, in one batch; durable when this
+    /// returns.
+    pub fn follow(&self, followed: &[Followed], through: u64, now_ms: i64) -> Result<(), LogError> {
         let mut batch = sled::Batch::default();
         for f in followed {
             if let Some((alert, hooks)) = &f.alert {
@@ -140,7 +140,7 @@ impl AlertStore {
                 }
             }
         }
-        batch.insert(CURSOR, &last.position.to_be_bytes()[..]);
+        batch.insert(CURSOR, &through.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
@@ -272,11 +272,11 @@ mod tests {
                     alert: Some((b"{\"lot\":\"L1\"}".to_vec(), vec!["wh-1".into(), "wh-2".into()])),
                 },
             ];
-            store.follow(&followed, 1_000).unwrap();
-            assert_eq!(store.cursor().unwrap(), 8);
+            store.follow(&followed, 9, 1_000).unwrap();
+            assert_eq!(store.cursor().unwrap(), 9);
         }
         let store = AlertStore::open(dir.path()).unwrap();
-        assert_eq!(store.cursor().unwrap(), 8);
+        assert_eq!(store.cursor().unwrap(), 9);
         assert_eq!(
             store.alerts_after(0, 10).unwrap(),
             vec![(8, b"{\"lot\":\"L1\"}".to_vec())]

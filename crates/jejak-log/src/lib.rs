@@ -144,18 +144,20 @@ pub trait ReadLog: Clone + Send + Sync + 'static {
     fn current_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
     /// How a follower reads this log in order, kept from one batch to the next.
     type Tail: Tail;
-    /// A reader of the log in order from `from` on.
-    fn tail(&self, from: u64) -> Self::Tail;
+    /// A reader of the log in order from `from` on that returns the events
+    /// `wanted` keeps and passes over the rest.
+    fn tail(&self, from: u64, wanted: fn(&StoredEvent) -> bool) -> Self::Tail;
 }
 
 /// A follower's reader of the log in order: one reading for many events
 /// (on a stream, one consumer), not a request for each.
 pub trait Tail: Send + 'static {
-    /// The position the next event read will have (or come after, past a
-    /// sequence a stream skipped).
+    /// The position of the next event to read (or of the one after it,
+    /// past a sequence a stream skipped): every event before it was read.
     fn position(&self) -> u64;
-    /// The next events, at most `max`, none after `upto`; empty when none
-    /// up to `upto` came in a while.
+    /// Reads on, at most `max` events and none after `upto`, and returns
+    /// those the tail's filter wants; empty, and `position` unmoved, when
+    /// none up to `upto` came in a while.
     fn next_upto(&mut self, upto: u64, max: usize) -> impl Future<Output = Result<Vec<StoredEvent>, LogError>> + Send;
 }
 
@@ -163,6 +165,7 @@ pub trait Tail: Send + 'static {
 pub struct SledTail {
     log: SledLog,
     next: u64,
+    wanted: fn(&StoredEvent) -> bool,
 }
 
 impl Tail for SledTail {
@@ -180,6 +183,7 @@ impl Tail for SledTail {
         if let Some(e) = events.last() {
             self.next = e.position + 1;
         }
+        events.retain(self.wanted);
         Ok(events)
     }
 }
@@ -203,10 +207,11 @@ impl ReadLog for SledLog {
 
     type Tail = SledTail;
 
-    fn tail(&self, from: u64) -> SledTail {
+    fn tail(&self, from: u64, wanted: fn(&StoredEvent) -> bool) -> SledTail {
         SledTail {
             log: self.clone(),
             next: from.max(1),
+            wanted,
         }
     }
 }

@@ -741,7 +741,7 @@ mod tests {
                 log.append(draft("fac-a", &i.to_string())).unwrap();
             }
             log.wait_durable(10).await.unwrap();
-            let mut tail = crate::ReadLog::tail(&log, 3);
+            let mut tail = crate::ReadLog::tail(&log, 3, |_| true);
             let positions = |v: Vec<StoredEvent>| v.iter().map(|e| e.position).collect::<Vec<_>>();
             assert_eq!(positions(tail.next_upto(6, 100).await.unwrap()), [3, 4, 5, 6]);
             assert_eq!(tail.position(), 7);
@@ -749,6 +749,12 @@ mod tests {
             assert_eq!(positions(tail.next_upto(10, 100).await.unwrap()), [9, 10]);
             assert!(tail.next_upto(10, 100).await.unwrap().is_empty());
             assert!(tail.next_upto(5, 100).await.unwrap().is_empty());
+            // A filter: what it passes over still moves the tail on.
+            let mut tail = crate::ReadLog::tail(&log, 1, |e| e.envelope.event_id.ends_with('0'));
+            assert!(tail.next_upto(9, 100).await.unwrap().is_empty());
+            assert_eq!(tail.position(), 10);
+            assert_eq!(positions(tail.next_upto(10, 100).await.unwrap()), [10]);
+            assert_eq!(tail.position(), 11);
         });
     }
 

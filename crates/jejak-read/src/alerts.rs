@@ -52,6 +52,17 @@ fn trigger(e: &Event) -> Option<(&'static str, &str, &str, String)> {
     }
 }
 
+/// Whether the stored event may raise an alert, judged by its kind alone
+/// (without converting it): only a status change or an inspection can. An
+/// envelope without an event is kept, for `alert_of` to report.
+pub fn may_raise(e: &StoredEvent) -> bool {
+    use jejak_proto::v1::event::Kind;
+    match e.envelope.event.as_ref().and_then(|x| x.kind.as_ref()) {
+        Some(Kind::LotStatusChanged(_) | Kind::LotInspected(_)) | None => true,
+        Some(_) => false,
+    }
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
@@ -62,6 +73,9 @@ impl<L: jejak_log::ReadLog> Reader<L> {
     /// The alert the event at `e` raises, if it raises one, computed from
     /// the genealogy as it stands (which has applied `e`).
     pub async fn alert_of(&self, e: &StoredEvent) -> Result<Option<Raised>, ReadError> {
+        if !may_raise(e) {
+            return Ok(None);
+        }
         let event = decode(e)?;
         let Some((kind, lot, facility, reason)) = trigger(&event) else {
             return Ok(None);

@@ -31,6 +31,10 @@ pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
 const IN_FLIGHT: usize = 64;
 /// Events the follower reads at once.
 const FOLLOW_BATCH: usize = 2048;
+/// How long the follower waits when it has followed all the projection
+/// applied: short, so that on a stream it keeps within the batches the
+/// projector of its process applied last (see `StreamView`).
+const FOLLOW_IDLE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
 pub struct AlertConfig {
@@ -308,13 +312,14 @@ impl<L: ReadLog> Alerts<L> {
             }
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep(FOLLOW_IDLE) => {}
             }
         }
     }
 
     /// Follows up to `FOLLOW_BATCH` events, read in order by the follower's
-    /// tail; whether there may be more.
+    /// tail (which returns only those that may raise an alert); whether
+    /// there may be more.
     async fn follow_some(&self) -> anyhow::Result<bool> {
         let cursor = self.store.cursor()?;
         let applied = self.reader.projection().position();
@@ -322,16 +327,18 @@ impl<L: ReadLog> Alerts<L> {
             return Ok(false);
         }
         let (mut followed, mut raised, mut queued) = (Vec::new(), Vec::new(), Vec::new());
-        let events = {
+        let (events, through) = {
             let mut tail = self.tail.lock().await;
             let tail = match tail.take() {
                 Some(t) if t.position() == cursor + 1 => tail.insert(t),
-                _ => tail.insert(self.reader.log().tail(cursor + 1)),
+                _ => tail.insert(self.reader.log().tail(cursor + 1, jejak_read::alerts::may_raise)),
             };
-            tail.next_upto(applied, FOLLOW_BATCH).await?
+            let events = tail.next_upto(applied, FOLLOW_BATCH).await?;
+            (events, tail.position().saturating_sub(1).min(applied))
         };
-        // In order; a stream may skip a sequence (a publish that failed its
-        // precondition), which holds nothing to follow.
+        if through <= cursor {
+            return Ok(false);
+        }
         for e in &events {
             let position = e.position;
             let alert = match self.reader.alert_of(e).await {
@@ -359,12 +366,9 @@ impl<L: ReadLog> Alerts<L> {
             });
             raised.extend(alert);
         }
-        if followed.is_empty() {
-            return Ok(false);
-        }
         let store = self.store.clone();
         let now = now_ms();
-        tokio::task::spawn_blocking(move || store.follow(&followed, now)).await??;
+        tokio::task::spawn_blocking(move || store.follow(&followed, through, now)).await??;
         self.queue()
             .extend(queued.into_iter().map(|(hook, position)| (now, hook, position)));
         for alert in raised {
@@ -380,8 +384,7 @@ impl<L: ReadLog> Alerts<L> {
             let _ = self.live.send(Arc::new(alert));
         }
         self.wake.notify_one();
-        let last = events.last().map_or(cursor, |e| e.position);
-        Ok(last < applied)
+        Ok(through < applied)
     }
 
     /// Sends what is due, each delivery on its own task.
