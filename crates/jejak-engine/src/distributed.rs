@@ -176,12 +176,21 @@ async fn read_ahead(
 ) {
     let mut reader = log.reader(from);
     let mut idle = 0u32;
+    // What was read while the applier was busy: sent as one batch when it
+    // takes the next (the stream delivers a few hundred messages at a time;
+    // applying them in batches of up to `BATCH` costs less per event).
+    let mut pending: Vec<StoredEvent> = Vec::new();
     loop {
+        let wait = match pending.is_empty() {
+            true => Duration::from_millis(500),
+            false => Duration::ZERO,
+        };
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
-            b = reader.next_batch(BATCH, Duration::from_millis(500)) => b,
+            b = reader.next_batch(BATCH - pending.len(), wait) => b,
         };
         let send = match batch {
+            Ok(events) if events.is_empty() && !pending.is_empty() => Ok(std::mem::take(&mut pending)),
             Ok(events) => {
                 if events.is_empty() {
                     idle += 1;
@@ -205,13 +214,25 @@ async fn read_ahead(
                 } else {
                     idle = 0;
                 }
-                Ok(events)
+                pending.extend(events);
+                if pending.len() < BATCH && idle == 0 && tx.capacity() == 0 {
+                    // The applier is busy and has batches waiting: read on.
+                    continue;
+                }
+                Ok(std::mem::take(&mut pending))
             }
-            // A message that is not an envelope, or a gap: never skipped.
+            // A message that is not an envelope, or a gap: never skipped
+            // (what was read before it is applied first).
             Err(e @ LogError::Corrupt { .. }) => {
+                if !pending.is_empty() && tx.send(Ok(std::mem::take(&mut pending))).await.is_err() {
+                    return;
+                }
                 Err(anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position())))
             }
             Err(e) => {
+                if !pending.is_empty() && tx.send(Ok(std::mem::take(&mut pending))).await.is_err() {
+                    return;
+                }
                 tracing::warn!(error = %e, what, position = reader.position(), "reading the stream failed; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -978,23 +999,33 @@ impl jejak_log::Tail for StreamTail {
 
     async fn next_upto(&mut self, upto: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
         let mut out = Vec::new();
-        if upto < self.next || max == 0 {
+        let mut read = 0;
+        // From the projector's batches while they reach this far back.
+        while read < max && self.next <= upto {
+            let Some(batch) = self.recent.covering(self.next) else {
+                break;
+            };
+            // What the consumer, if any, delivered or will is not needed.
+            self.held.clear();
+            self.reader = None;
+            let from = self.next;
+            let events = batch.0.iter().filter(|e| e.position >= from);
+            for e in events.take_while(|e| e.position <= upto).take(max - read) {
+                read += 1;
+                self.next = e.position + 1;
+                if (self.wanted)(e) {
+                    out.push(e.clone());
+                }
+            }
+            if self.recent.covering(self.next).is_none_or(|b| Arc::ptr_eq(&b, &batch)) {
+                break;
+            }
+        }
+        if read > 0 || upto < self.next || max == 0 {
             return Ok(out);
         }
+        // Older than any of them: from the stream.
         if self.held.is_empty() {
-            if let Some(batch) = self.recent.covering(self.next) {
-                // The consumer, if any, is left behind.
-                self.reader = None;
-                let from = self.next;
-                let events = batch.0.iter().filter(|e| e.position >= from);
-                for e in events.take_while(|e| e.position <= upto).take(max) {
-                    self.next = e.position + 1;
-                    if (self.wanted)(e) {
-                        out.push(e.clone());
-                    }
-                }
-                return Ok(out);
-            }
             let next = self.next;
             let reader = match &mut self.reader {
                 Some(r) if r.position() == next => r,
@@ -1008,7 +1039,6 @@ impl jejak_log::Tail for StreamTail {
             }
             self.held.extend(batch);
         }
-        let mut read = 0;
         while read < max && self.held.front().is_some_and(|e| e.position <= upto) {
             if let Some(e) = self.held.pop_front() {
                 read += 1;

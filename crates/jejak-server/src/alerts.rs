@@ -29,8 +29,9 @@ pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
 
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 64;
-/// Events the follower reads at once.
-const FOLLOW_BATCH: usize = 2048;
+/// Events the follower reads at once (at most 2,048 of them from a
+/// stream's consumer of its own; see `StreamTail`).
+const FOLLOW_BATCH: usize = 8192;
 /// How long the follower waits when it has followed all the projection
 /// applied: short, so that on a stream it keeps within the batches the
 /// projector of its process applied last (see `StreamView`).
