@@ -72,10 +72,9 @@ impl Cache {
         *self.applied.borrow()
     }
 
-    fn apply(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
-        let decoded = decode_all(events)?;
+    fn apply(&self, (events, decoded): &Batch) -> anyhow::Result<()> {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for (e, a) in events.iter().zip(applied(&decoded)) {
+        for (e, a) in events.iter().zip(applied(decoded)) {
             st.genealogy.apply(a);
             st.heads.insert(
                 e.envelope.chain.clone(),
@@ -119,9 +118,9 @@ const READ_AHEAD: usize = 2;
 
 /// Follows the stream into `apply` from `from` on, until cancelled; read
 /// errors (NATS away, a leader changing) are retried without skipping.
-/// A task of its own reads and decodes the next batches while `apply`
-/// works on this one; an empty batch means the stream was idle for half a
-/// second.
+/// A task of its own reads the next batches, and each is decoded on a
+/// blocking thread, while `apply` works on this one; an empty batch means
+/// the stream was idle for half a second.
 async fn follow<F>(
     log: JetStreamLog,
     from: u64,
@@ -130,7 +129,7 @@ async fn follow<F>(
     mut apply: F,
 ) -> anyhow::Result<()>
 where
-    F: FnMut(Vec<StoredEvent>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
+    F: FnMut(Batch) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reading = cancel.child_token();
@@ -143,8 +142,16 @@ where
             b = rx.recv() => b,
         };
         match batch {
-            Some(Ok(events)) => {
-                if let Err(e) = apply(events).await {
+            Some(Ok(decoding)) => {
+                let batch = match decoding.await {
+                    Ok(Ok(batch)) => batch,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, what, "decoding the stream failed; stopping");
+                        return Err(e.context(format!("{what}: decode the stream")));
+                    }
+                    Err(e) => anyhow::bail!("{what}: the decoding task failed: {e}"),
+                };
+                if let Err(e) = apply(batch).await {
                     tracing::error!(error = %e, what, "applying the stream failed; stopping");
                     return Err(e.context(format!("{what}: apply the stream")));
                 }
@@ -172,8 +179,11 @@ async fn read_ahead(
     from: u64,
     cancel: CancellationToken,
     what: &'static str,
-    tx: tokio::sync::mpsc::Sender<anyhow::Result<Vec<StoredEvent>>>,
+    tx: tokio::sync::mpsc::Sender<anyhow::Result<Decoding>>,
 ) {
+    let decoding = |events: Vec<StoredEvent>| -> Decoding {
+        tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d)))
+    };
     let mut reader = log.reader(from);
     let mut idle = 0u32;
     // What was read while the applier was busy: sent as one batch when it
@@ -190,7 +200,7 @@ async fn read_ahead(
             b = reader.next_batch(BATCH - pending.len(), wait) => b,
         };
         let send = match batch {
-            Ok(events) if events.is_empty() && !pending.is_empty() => Ok(std::mem::take(&mut pending)),
+            Ok(events) if events.is_empty() && !pending.is_empty() => Ok(decoding(std::mem::take(&mut pending))),
             Ok(events) => {
                 if events.is_empty() {
                     idle += 1;
@@ -219,18 +229,18 @@ async fn read_ahead(
                     // The applier is busy and has batches waiting: read on.
                     continue;
                 }
-                Ok(std::mem::take(&mut pending))
+                Ok(decoding(std::mem::take(&mut pending)))
             }
             // A message that is not an envelope, or a gap: never skipped
             // (what was read before it is applied first).
             Err(e @ LogError::Corrupt { .. }) => {
-                if !pending.is_empty() && tx.send(Ok(std::mem::take(&mut pending))).await.is_err() {
+                if !pending.is_empty() && tx.send(Ok(decoding(std::mem::take(&mut pending)))).await.is_err() {
                     return;
                 }
                 Err(anyhow::Error::new(e).context(format!("{what}: the stream at position {}", reader.position())))
             }
             Err(e) => {
-                if !pending.is_empty() && tx.send(Ok(std::mem::take(&mut pending))).await.is_err() {
+                if !pending.is_empty() && tx.send(Ok(decoding(std::mem::take(&mut pending)))).await.is_err() {
                     return;
                 }
                 tracing::warn!(error = %e, what, position = reader.position(), "reading the stream failed; retrying");
@@ -247,6 +257,9 @@ async fn read_ahead(
         }
     }
 }
+
+/// A batch being decoded on a blocking thread.
+type Decoding = tokio::task::JoinHandle<anyhow::Result<Batch>>;
 
 /// Why a service stopped on its own, if it did.
 #[derive(Clone, Default)]
@@ -360,13 +373,13 @@ impl DistributedWriter {
     ) -> anyhow::Result<Arc<DistributedWriter>> {
         let cache = Arc::new(Cache::new());
         let feed = cache.clone();
-        let following = follow(log.clone(), 1, cancel.clone(), "capture cache", move |events| {
+        let following = follow(log.clone(), 1, cancel.clone(), "capture cache", move |batch| {
             let feed = feed.clone();
             Box::pin(async move {
-                if events.is_empty() {
+                if batch.0.is_empty() {
                     return Ok(());
                 }
-                tokio::task::spawn_blocking(move || feed.apply(&events)).await?
+                tokio::task::spawn_blocking(move || feed.apply(&batch)).await?
             })
         });
         tokio::spawn(async move {
@@ -901,8 +914,9 @@ impl StreamView {
 /// A batch as the projector read and decoded it.
 type Batch = (Vec<StoredEvent>, Vec<crate::projector::Decoded>);
 
-/// Batches a projector keeps for the followers of its process.
-const RECENT_BATCHES: usize = 4;
+/// Events a projector keeps for the followers of its process (in the
+/// batches it applied them in; the last batch is kept whatever its size).
+const RECENT_EVENTS: usize = 8192;
 
 /// The batches the projector applied last, each with the first position it
 /// accounts for (the one after the previous batch's last: a sequence the
@@ -931,8 +945,9 @@ impl Recent {
             return;
         }
         recent.push_back((from, batch));
-        while recent.len() > RECENT_BATCHES {
-            recent.pop_front();
+        let mut kept: usize = recent.iter().map(|(_, b)| b.0.len()).sum();
+        while recent.len() > 1 && kept.saturating_sub(recent.front().map_or(0, |(_, b)| b.0.len())) >= RECENT_EVENTS {
+            kept -= recent.pop_front().map_or(0, |(_, b)| b.0.len());
         }
     }
 
@@ -1031,13 +1046,22 @@ impl jejak_log::Tail for StreamTail {
                 Some(r) if r.position() == next => r,
                 slot => slot.insert(self.log.reader(next)),
             };
-            let batch = reader.next_batch(max.min(BATCH), Duration::from_millis(500)).await?;
-            if batch.is_empty() {
-                // The stream holds events up to `upto` (the caller saw them
-                // applied): a consumer that delivers none has stalled.
-                reader.restart();
+            let mut wait = Duration::from_millis(500);
+            while self.held.len() < max.min(BATCH) && reader.position() <= upto {
+                let batch = reader.next_batch(max.min(BATCH) - self.held.len(), wait).await?;
+                if batch.is_empty() {
+                    if self.held.is_empty() {
+                        // The stream holds events up to `upto` (the caller
+                        // saw them applied): a consumer that delivers none
+                        // has stalled.
+                        reader.restart();
+                    }
+                    break;
+                }
+                self.held.extend(batch);
+                // Then what has arrived already.
+                wait = Duration::ZERO;
             }
-            self.held.extend(batch);
         }
         while read < max && self.held.front().is_some_and(|e| e.position <= upto) {
             if let Some(e) = self.held.pop_front() {
@@ -1100,10 +1124,10 @@ pub async fn run_projector(
         .position()
         .min(tree.as_ref().map_or(u64::MAX, |t| t.tree.last_position()))
         + 1;
-    follow(log, from, cancel.clone(), "projector", move |events| {
+    follow(log, from, cancel.clone(), "projector", move |batch| {
         let (projection, tree, last, recent) = (target.clone(), tree.clone(), last.clone(), recent.clone());
         Box::pin(async move {
-            if events.is_empty() {
+            if batch.0.is_empty() {
                 // Idle: write what is only in memory.
                 return tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     if projection.unpersisted() > 0 {
@@ -1113,8 +1137,8 @@ pub async fn run_projector(
                 })
                 .await?;
             }
-            let end = events.last().map_or(0, |e| e.position);
-            let batch = Arc::new(tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d))).await??);
+            let end = batch.0.last().map_or(0, |e| e.position);
+            let batch = Arc::new(batch);
             let applying = {
                 let batch = batch.clone();
                 tokio::task::spawn_blocking(move || projection.apply(&applied(&batch.1)))
@@ -1215,9 +1239,18 @@ mod tests {
             recent.push(batch(&[p]));
         }
         assert_eq!(first_of(recent.covering(10)), Some(10));
-        assert_eq!(first_of(recent.covering(7)), Some(6));
-        // Only the last four are kept.
+        assert_eq!(first_of(recent.covering(2)), Some(1));
+        // Batches are kept while those after them hold fewer than
+        // `RECENT_EVENTS` events.
+        let big: Vec<u64> = (11..11 + RECENT_EVENTS as u64 - 1).collect();
+        recent.push(batch(&big));
+        assert_eq!(first_of(recent.covering(10)), Some(10));
+        assert_eq!(first_of(recent.covering(9)), None);
         assert_eq!(first_of(recent.covering(2)), None);
+        assert_eq!(first_of(recent.covering(11)), Some(11));
+        recent.push(batch(&[RECENT_EVENTS as u64 + 10]));
+        assert_eq!(first_of(recent.covering(10)), None);
+        assert_eq!(first_of(recent.covering(11)), Some(11));
         // A projector that starts over from earlier: what came before goes.
         recent.push(batch(&[3, 4]));
         assert_eq!(first_of(recent.covering(4)), Some(3));

@@ -120,7 +120,7 @@ impl AlertStore {
     /// Records what the events up to `through` raised (`followed`: those
     /// that may have, in order), their deliveries due at `now_ms`, and
     /// `through` as the position followed, in one batch; durable when this
-    /// returns.
+    /// returns if an alert was raised.
     pub fn follow(&self, followed: &[Followed], through: u64, now_ms: i64) -> Result<(), LogError> {
         let mut batch = sled::Batch::default();
         for f in followed {
@@ -142,7 +142,12 @@ impl AlertStore {
         }
         batch.insert(CURSOR, &through.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        // A position moved over events that raised nothing need not be
+        // durable at once: after a crash they are followed again, to the
+        // same effect.
+        if followed.iter().any(|f| f.alert.is_some()) {
+            self.db.flush()?;
+        }
         Ok(())
     }
 
