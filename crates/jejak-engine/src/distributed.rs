@@ -1124,8 +1124,30 @@ pub async fn run_projector(
         .position()
         .min(tree.as_ref().map_or(u64::MAX, |t| t.tree.last_position()))
         + 1;
-    follow(log, from, cancel.clone(), "projector", move |batch| {
-        let (projection, tree, last, recent) = (target.clone(), tree.clone(), last.clone(), recent.clone());
+    // The tree is extended in a task of its own, in the stream's order, at
+    // most `TREE_BEHIND` batches behind the projection: the two take turns
+    // being the slower (the projection when it persists), and neither waits
+    // for the other batch by batch.
+    let (tree_tx, tree_task) = match tree {
+        Some(t) => {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Batch>>(TREE_BEHIND);
+            let task = tokio::spawn(async move {
+                while let Some(batch) = rx.recv().await {
+                    let t = t.clone();
+                    let size = tokio::task::spawn_blocking(move || extend_tree(&t, &batch)).await??;
+                    tracing::trace!(size, "transparency log tree extended");
+                }
+                anyhow::Ok(())
+            });
+            (Some(tx), Some(task))
+        }
+        None => (None, None),
+    };
+    let tree_task = Arc::new(tokio::sync::Mutex::new(tree_task));
+    let tree_failed = tree_task.clone();
+    let followed = follow(log, from, cancel.clone(), "projector", move |batch| {
+        let (projection, tree_tx, last, recent) = (target.clone(), tree_tx.clone(), last.clone(), recent.clone());
+        let tree_failed = tree_failed.clone();
         Box::pin(async move {
             if batch.0.is_empty() {
                 // Idle: write what is only in memory.
@@ -1139,44 +1161,72 @@ pub async fn run_projector(
             }
             let end = batch.0.last().map_or(0, |e| e.position);
             let batch = Arc::new(batch);
-            let applying = {
-                let batch = batch.clone();
-                tokio::task::spawn_blocking(move || projection.apply(&applied(&batch.1)))
-            };
-            if let Some(t) = tree {
-                let batch = batch.clone();
-                let size = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                    let after = t.tree.last_position();
-                    let leaves: Vec<(u64, Vec<u8>)> = batch
-                        .0
-                        .iter()
-                        .zip(&batch.1)
-                        .filter(|(e, _)| e.position > after)
-                        .map(|(e, d)| (e.position, jejak_log::tlog::leaf_of_decoded(e, &d.3)))
-                        .collect();
-                    let size = match leaves.is_empty() {
-                        true => t.tree.size(),
-                        false => t.tree.append(&leaves)?,
-                    };
-                    t.grown.send_replace(size);
-                    Ok(size)
-                })
-                .await??;
-                tracing::trace!(size, "transparency log tree extended");
+            if let Some(tx) = tree_tx {
+                if tx.send(batch.clone()).await.is_err() {
+                    // The tree's task ended, so it failed: stop with its reason.
+                    return Err(tree_ended(&tree_failed).await);
+                }
             }
-            applying.await??;
+            let applying = batch.clone();
+            tokio::task::spawn_blocking(move || projection.apply(&applied(&applying.1))).await??;
             last.fetch_max(end, Ordering::Relaxed);
             recent.push(batch);
             Ok(())
         })
     })
-    .await?;
+    .await;
+    // The tree finishes what it was given (the sender went with `follow`).
+    let tree_done = tree_outcome(&tree_task).await;
+    followed?;
+    tree_done?;
     let projection = projection.clone();
     tokio::task::spawn_blocking(move || projection.flush())
         .await
         .context("projection flush task")?
         .context("flush the projection")?;
     Ok(())
+}
+
+/// Batches the projector's tree may be behind its projection.
+const TREE_BEHIND: usize = 4;
+
+/// Extends the tree with the batch's events after its last leaf; its size.
+fn extend_tree(t: &TreeFeed, batch: &Batch) -> anyhow::Result<u64> {
+    let after = t.tree.last_position();
+    let leaves: Vec<(u64, Vec<u8>)> = batch
+        .0
+        .iter()
+        .zip(&batch.1)
+        .filter(|(e, _)| e.position > after)
+        .map(|(e, d)| (e.position, jejak_log::tlog::leaf_of_decoded(e, &d.3)))
+        .collect();
+    let size = match leaves.is_empty() {
+        true => t.tree.size(),
+        false => t.tree.append(&leaves)?,
+    };
+    t.grown.send_replace(size);
+    Ok(size)
+}
+
+type TreeTask = tokio::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>;
+
+/// How the tree's task ended, once it has (`Ok` too when there is none).
+async fn tree_outcome(task: &TreeTask) -> anyhow::Result<()> {
+    match task.lock().await.take() {
+        Some(task) => match task.await {
+            Ok(r) => r.context("extend the transparency log's tree"),
+            Err(e) => Err(anyhow::anyhow!("the transparency log's tree task failed: {e}")),
+        },
+        None => Ok(()),
+    }
+}
+
+/// Why the tree's task ended before the projection.
+async fn tree_ended(task: &TreeTask) -> anyhow::Error {
+    match tree_outcome(task).await {
+        Err(e) => e,
+        Ok(()) => anyhow::anyhow!("the transparency log's tree stopped"),
+    }
 }
 
 /// Checks a projector's tree against the stream before it follows: a tree
