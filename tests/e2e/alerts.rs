@@ -208,12 +208,7 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     .expect("both deliveries are recorded as delivered");
 
     // The same alert over WatchAlerts, from the start; after its position, not again.
-    let mut trace = server.trace().await.expect("a trace client");
-    let mut stream = trace
-        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut stream = watch(&server, 0).await;
     let mut recall = None;
     while let Some(a) = stream.message().await.expect("an alert") {
         if a.alert_id == id {
@@ -223,13 +218,7 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     }
     let recall = recall.expect("the recall is streamed");
     assert_eq!(recall.r#type, "lot.recalled");
-    let mut stream = trace
-        .watch_alerts(p::WatchAlertsRequest {
-            after_position: recall.position,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut stream = watch(&server, recall.position).await;
     let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
     if let Ok(Ok(Some(a))) = next {
         assert!(a.position > recall.position, "resumed after {}: {a:?}", recall.position);
@@ -279,14 +268,19 @@ async fn on_nats_alerts_are_published_for_each_party_they_concern() {
     assert_eq!(message["type"], "lot.recalled");
 }
 
-/// The alerts a server streams from the first up to the demo's recall.
-async fn alerts_through_the_recall(server: &Server) -> Vec<(u64, String, String, Value)> {
+/// The server's alerts after `after`, then as they are raised.
+async fn watch(server: &Server, after: u64) -> tonic::Streaming<p::AlertMessage> {
     let mut trace = server.trace().await.expect("a trace client");
-    let mut stream = trace
-        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
+    trace
+        .watch_alerts(p::WatchAlertsRequest { after_position: after })
         .await
         .expect("watch")
-        .into_inner();
+        .into_inner()
+}
+
+/// The alerts a server streams from the first up to the demo's recall.
+async fn alerts_through_the_recall(server: &Server) -> Vec<(u64, String, String, Value)> {
+    let mut stream = watch(server, 0).await;
     let mut seen = Vec::new();
     let recall = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(a) = stream.message().await.expect("an alert") {
