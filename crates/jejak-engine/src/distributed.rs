@@ -1032,7 +1032,8 @@ impl jejak_log::Tail for StreamTail {
                     out.push(e.clone());
                 }
             }
-            if self.recent.covering(self.next).is_none_or(|b| Arc::ptr_eq(&b, &batch)) {
+            if self.next == from {
+                // Only skipped sequences up to `upto`: nothing to move over.
                 break;
             }
         }

@@ -340,20 +340,25 @@ mod tests {
         });
         assert_eq!(started.ok(), Some(3));
 
-        let mut calls = 0;
-        let failed = on_free_ports(|| -> anyhow::Result<()> {
-            calls += 1;
-            bail!("nats-server is not installed")
-        });
-        assert!(failed.is_err());
-        assert_eq!(calls, 1, "only a port clash is tried again");
-
-        let mut calls = 0;
-        let clashing = on_free_ports(|| -> anyhow::Result<()> {
-            calls += 1;
-            bail!("bind: address already in use")
-        });
-        assert!(clashing.is_err());
-        assert_eq!(calls, 6, "five more attempts, then the error");
+        // How many times a start that always fails with `error` is made.
+        let attempts = |error: &'static str| {
+            let mut calls = 0;
+            let result = on_free_ports(|| -> anyhow::Result<()> {
+                calls += 1;
+                bail!(error)
+            });
+            assert!(result.is_err());
+            calls
+        };
+        assert_eq!(
+            attempts("nats-server is not installed"),
+            1,
+            "only a port clash is tried again"
+        );
+        assert_eq!(
+            attempts("bind: address already in use"),
+            6,
+            "five more attempts, then the error"
+        );
     }
 }
