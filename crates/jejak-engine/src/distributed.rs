@@ -48,10 +48,68 @@ pub struct CaptureCounters {
 struct CacheState {
     genealogy: Genealogy,
     heads: HashMap<String, ChainHead>,
+    /// Events this instance stored beyond what the cache has applied (an
+    /// acknowledgement that overtook an earlier one): applied once every
+    /// position before theirs is.
+    ahead: std::collections::BTreeMap<u64, Own>,
+}
+
+/// One of this instance's own events, as acknowledged by the stream.
+struct Own {
+    chain: String,
+    head: ChainHead,
+    decoded: crate::projector::Decoded,
+}
+
+impl CacheState {
+    /// Applies one event after the cache's position; chain heads only move
+    /// forward.
+    fn apply_one(&mut self, chain: &str, head: ChainHead, decoded: &crate::projector::Decoded) {
+        if head.position <= self.genealogy.position() {
+            return;
+        }
+        if let Some(a) = applied(std::slice::from_ref(decoded)).pop() {
+            self.genealogy.apply(a);
+        }
+        match self.heads.get_mut(chain) {
+            Some(h) => *h = head,
+            None => {
+                self.heads.insert(chain.to_string(), head);
+            }
+        }
+    }
+
+    /// Applies this instance's own events that now follow the cache's
+    /// position directly; drops those the stream delivered first.
+    fn drain_ahead(&mut self) {
+        loop {
+            let position = self.genealogy.position();
+            let Some(first) = self.ahead.first_entry() else {
+                return;
+            };
+            if *first.key() <= position {
+                first.remove();
+                continue;
+            }
+            if *first.key() != position + 1 {
+                return;
+            }
+            let own = first.remove();
+            self.apply_one(&own.chain, own.head, &own.decoded);
+        }
+    }
 }
 
 /// What a capture instance knows: the genealogy and every chain's head, as
 /// of the stream position it has applied.
+///
+/// Two things feed it, in the stream's order: the follower, with every
+/// event the stream holds (this instance's and other writers'), and the
+/// capture itself, with each of its own events once the stream acknowledged
+/// it, so that the next command on those lots is decided on top of it
+/// without waiting for the follower to read it back. An acknowledged event
+/// is the stream's message at that position byte for byte, so either source
+/// applies the same thing; whichever comes second is skipped.
 pub struct Cache {
     state: RwLock<CacheState>,
     applied: watch::Sender<u64>,
@@ -63,6 +121,7 @@ impl Cache {
             state: RwLock::new(CacheState {
                 genealogy: Genealogy::new(),
                 heads: HashMap::new(),
+                ahead: std::collections::BTreeMap::new(),
             }),
             applied: watch::channel(0).0,
         }
@@ -74,17 +133,32 @@ impl Cache {
 
     fn apply(&self, (events, decoded): &Batch) -> anyhow::Result<()> {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for (e, a) in events.iter().zip(applied(decoded)) {
-            st.genealogy.apply(a);
-            st.heads.insert(
-                e.envelope.chain.clone(),
-                ChainHead {
-                    sequence: e.envelope.sequence,
-                    hash: e.hash,
-                    position: e.position,
-                },
-            );
+        for (e, d) in events.iter().zip(decoded) {
+            let head = ChainHead {
+                sequence: e.envelope.sequence,
+                hash: e.hash,
+                position: e.position,
+            };
+            st.apply_one(&e.envelope.chain, head, d);
         }
+        st.drain_ahead();
+        self.moved(st);
+        Ok(())
+    }
+
+    /// Applies an event this instance stored at `head.position`, now if
+    /// every position before it is applied, else once they are.
+    fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if head.position <= st.genealogy.position() {
+            return;
+        }
+        st.ahead.insert(head.position, Own { chain, head, decoded });
+        st.drain_ahead();
+        self.moved(st);
+    }
+
+    fn moved(&self, mut st: std::sync::RwLockWriteGuard<'_, CacheState>) {
         st.genealogy.forget_changes();
         let last = st.genealogy.position();
         drop(st);
@@ -93,7 +167,6 @@ impl Cache {
             *a = (*a).max(last);
             moved
         });
-        Ok(())
     }
 
     async fn wait_applied(&self, position: u64) -> Result<(), EngineError> {
@@ -120,10 +193,12 @@ const READ_AHEAD: usize = 2;
 /// errors (NATS away, a leader changing) are retried without skipping.
 /// A task of its own reads the next batches, and each is decoded on a
 /// blocking thread, while `apply` works on this one; an empty batch means
-/// the stream was idle for half a second.
+/// the stream was idle for half a second. Events at or below `known`'s
+/// position, if given, are left out before decoding (the applier has them).
 async fn follow<F>(
     log: JetStreamLog,
     from: u64,
+    known: Option<watch::Receiver<u64>>,
     cancel: CancellationToken,
     what: &'static str,
     mut apply: F,
@@ -133,7 +208,7 @@ where
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reading = cancel.child_token();
-    let reader = tokio::spawn(read_ahead(log, from, reading.clone(), what, tx));
+    let reader = tokio::spawn(read_ahead(log, from, known, reading.clone(), what, tx));
     // The reader stops with this function, however it ends.
     let _stop_reading = reading.drop_guard();
     loop {
@@ -177,11 +252,16 @@ where
 async fn read_ahead(
     log: JetStreamLog,
     from: u64,
+    known: Option<watch::Receiver<u64>>,
     cancel: CancellationToken,
     what: &'static str,
     tx: tokio::sync::mpsc::Sender<anyhow::Result<Decoding>>,
 ) {
-    let decoding = |events: Vec<StoredEvent>| -> Decoding {
+    let decoding = |mut events: Vec<StoredEvent>| -> Decoding {
+        if let Some(known) = &known {
+            let known = *known.borrow();
+            events.retain(|e| e.position > known);
+        }
         tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d)))
     };
     let mut reader = log.reader(from);
@@ -373,15 +453,22 @@ impl DistributedWriter {
     ) -> anyhow::Result<Arc<DistributedWriter>> {
         let cache = Arc::new(Cache::new());
         let feed = cache.clone();
-        let following = follow(log.clone(), 1, cancel.clone(), "capture cache", move |batch| {
-            let feed = feed.clone();
-            Box::pin(async move {
-                if batch.0.is_empty() {
-                    return Ok(());
-                }
-                tokio::task::spawn_blocking(move || feed.apply(&batch)).await?
-            })
-        });
+        let following = follow(
+            log.clone(),
+            1,
+            Some(cache.applied.subscribe()),
+            cancel.clone(),
+            "capture cache",
+            move |batch| {
+                let feed = feed.clone();
+                Box::pin(async move {
+                    if batch.0.is_empty() {
+                        return Ok(());
+                    }
+                    tokio::task::spawn_blocking(move || feed.apply(&batch)).await?
+                })
+            },
+        );
         tokio::spawn(async move {
             if let Err(e) = following.await {
                 fatal.stop(&cancel, e);
@@ -514,13 +601,23 @@ impl DistributedWriter {
         ticket: u64,
         stored_as: (u64, [u8; 32]),
         id: &str,
+        own: Option<(String, jejak_domain::Time, Event)>,
         owed: &mut Owed,
     ) -> Result<Sent, EngineError> {
         let outcome = inflight.outcome().await;
         Ok(match outcome {
             jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
-                // Wait until the cache holds it, so that what is decided next
-                // on these keys sees it.
+                // The cache applies it (once it holds every position before
+                // it), so that what is decided next on these keys sees it.
+                if let Some((id, at, event)) = own {
+                    let head = ChainHead {
+                        sequence: stored_as.0,
+                        hash: stored_as.1,
+                        position: ack.sequence,
+                    };
+                    let decoded = (ack.sequence, id, at, event, stored_as.1);
+                    self.cache.apply_own(chain.clone(), head, decoded);
+                }
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
                 self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
@@ -584,7 +681,7 @@ impl DistributedWriter {
         admitted: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
         let mut barrier: Option<u64> = None;
-        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket) = loop {
+        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket, own) = loop {
             let drained = self.drained.notified();
             let mut pl = self.pipeline.lock().await;
             if pl.broken {
@@ -658,6 +755,7 @@ impl DistributedWriter {
                 event: jejak_proto::event_to_proto(&event),
             };
             let prepared = jejak_log::jetstream::prepare(&draft, head)?;
+            let recorded_at = draft.recorded_at;
             let inflight = self
                 .log
                 .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())
@@ -686,9 +784,24 @@ impl DistributedWriter {
                 let _ = tx.send(());
             }
             break (
-                inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket,
+                inflight,
+                keys,
+                chain,
+                exclusive,
+                predicted,
+                event,
+                now,
+                stored_as,
+                ticket,
+                (draft.event, recorded_at),
             );
         };
+        // The event as the stream's readers decode it, for the cache to
+        // apply once acknowledged (without it, the cache waits to read it).
+        let own = jejak_proto::decode_event(own.0).ok().map(|event| {
+            let at = jejak_domain::Time::from_unix(own.1.seconds, own.1.nanos).unwrap_or_default();
+            (id.to_string(), at, event)
+        });
         // If this command's caller goes away (its future dropped) before the
         // message is settled, the release is still made (`Owed`).
         let mut owed = Owed {
@@ -697,7 +810,7 @@ impl DistributedWriter {
         };
         let sent = self
             .settle(
-                inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, &mut owed,
+                inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
             )
             .await?;
         Ok(Ok((sent, event, now)))
@@ -1146,7 +1259,7 @@ pub async fn run_projector(
     };
     let tree_task = Arc::new(tokio::sync::Mutex::new(tree_task));
     let tree_failed = tree_task.clone();
-    let followed = follow(log, from, cancel.clone(), "projector", move |batch| {
+    let followed = follow(log, from, None, cancel.clone(), "projector", move |batch| {
         let (projection, tree_tx, last, recent) = (target.clone(), tree_tx.clone(), last.clone(), recent.clone());
         let tree_failed = tree_failed.clone();
         Box::pin(async move {
@@ -1306,5 +1419,97 @@ mod tests {
         recent.push(batch(&[3, 4]));
         assert_eq!(first_of(recent.covering(4)), Some(3));
         assert_eq!(first_of(recent.covering(9)), None);
+    }
+
+    /// The scenario's events at positions 1.., as the stream would hold
+    /// them: each with its chain, chain sequence and a distinct hash.
+    fn stream() -> Vec<(StoredEvent, crate::projector::Decoded)> {
+        let mut sequences: HashMap<String, u64> = HashMap::new();
+        jejak_domain::scenario::rice_mill()
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, event))| {
+                let position = i as u64 + 1;
+                let sequence = sequences.entry(event.chain().to_string()).or_default();
+                *sequence += 1;
+                let hash = *blake3::hash(id.as_bytes()).as_bytes();
+                let stored = StoredEvent {
+                    position,
+                    bytes: Vec::new(),
+                    hash,
+                    envelope: jejak_proto::v1::Envelope {
+                        chain: event.chain().to_string(),
+                        sequence: *sequence,
+                        ..Default::default()
+                    },
+                };
+                let at = jejak_domain::Time::from_unix(1_700_000_000 + i as i64, 0).unwrap_or_default();
+                (stored, (position, id, at, event, hash))
+            })
+            .collect()
+    }
+
+    fn delivered(events: &[(StoredEvent, crate::projector::Decoded)]) -> Batch {
+        events.iter().cloned().unzip()
+    }
+
+    fn own(cache: &Cache, (stored, decoded): &(StoredEvent, crate::projector::Decoded)) {
+        let head = ChainHead {
+            sequence: stored.envelope.sequence,
+            hash: stored.hash,
+            position: stored.position,
+        };
+        cache.apply_own(stored.envelope.chain.clone(), head, decoded.clone());
+    }
+
+    /// What a cache holds, to compare two: its position, every chain head,
+    /// and where it finds each event id.
+    fn held(cache: &Cache, events: &[(StoredEvent, crate::projector::Decoded)]) -> impl PartialEq + std::fmt::Debug {
+        let st = cache.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut heads: Vec<(String, ChainHead)> = st.heads.iter().map(|(c, h)| (c.clone(), *h)).collect();
+        heads.sort_by(|a, b| a.0.cmp(&b.0));
+        let found: Vec<Option<u64>> = events.iter().map(|(_, d)| st.genealogy.event_position(&d.1)).collect();
+        (cache.position(), heads, found, st.ahead.len())
+    }
+
+    #[test]
+    fn a_capture_cache_fed_its_own_events_out_of_order_and_the_stream_twice_holds_what_the_stream_alone_gives() {
+        let events = stream();
+        let n = events.len();
+        assert!(n >= 10, "the scenario has {n} events");
+        let expected = Cache::new();
+        expected.apply(&delivered(&events)).unwrap();
+        assert_eq!(expected.position(), n as u64);
+
+        let cache = Cache::new();
+        // The acknowledgement of position 3 overtakes those of 1 and 2: it
+        // waits until they are applied.
+        own(&cache, &events[2]);
+        assert_eq!(cache.position(), 0);
+        own(&cache, &events[0]);
+        assert_eq!(cache.position(), 1);
+        own(&cache, &events[1]);
+        assert_eq!(cache.position(), 3);
+        // The follower then delivers 1 to 5: what the cache has is skipped,
+        // 4 and 5 are applied, and an own event at 6 that was waiting too.
+        own(&cache, &events[5]);
+        cache.apply(&delivered(&events[..5])).unwrap();
+        assert_eq!(cache.position(), 6);
+        // Own events beyond a gap the follower has not passed yet wait for
+        // it; the stream's copy applies them once it comes.
+        own(&cache, &events[8]);
+        own(&cache, &events[9]);
+        assert_eq!(cache.position(), 6);
+        cache.apply(&delivered(&events[6..9])).unwrap();
+        assert_eq!(cache.position(), 10);
+        for e in &events[10..] {
+            own(&cache, e);
+        }
+        assert_eq!(held(&cache, &events), held(&expected, &events));
+        // A late delivery of what is applied moves no chain head back.
+        cache.apply(&delivered(&events[..n - 1])).unwrap();
+        own(&cache, &events[4]);
+        assert_eq!(held(&cache, &events), held(&expected, &events));
     }
 }
