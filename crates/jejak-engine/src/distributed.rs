@@ -204,7 +204,7 @@ async fn follow<F>(
     mut apply: F,
 ) -> anyhow::Result<()>
 where
-    F: FnMut(Batch) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
+    F: FnMut(Arc<Batch>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reading = cancel.child_token();
@@ -226,7 +226,7 @@ where
                     }
                     Err(e) => anyhow::bail!("{what}: the decoding task failed: {e}"),
                 };
-                if let Err(e) = apply(batch).await {
+                if let Err(e) = apply(Arc::new(batch)).await {
                     tracing::error!(error = %e, what, "applying the stream failed; stopping");
                     return Err(e.context(format!("{what}: apply the stream")));
                 }
@@ -445,30 +445,38 @@ impl DistributedWriter {
     /// Fills the cache from the stream and keeps it following. If the
     /// cache cannot apply the stream, `fatal` is told why and `cancel` is
     /// cancelled: the service stops rather than decide on stale state.
+    /// With `forward`, every batch the cache's follower read and decoded
+    /// (from the stream's start) goes on to a projector of this process
+    /// (`run_projector` with the `Feed`), which then reads nothing itself;
+    /// the follower waits for it, so that projector must be running.
     pub async fn start(
         log: JetStreamLog,
         cancel: CancellationToken,
         fatal: Fatal,
         clock: SharedClock,
+        forward: Option<Forward>,
     ) -> anyhow::Result<Arc<DistributedWriter>> {
         let cache = Arc::new(Cache::new());
         let feed = cache.clone();
-        let following = follow(
-            log.clone(),
-            1,
-            Some(cache.applied.subscribe()),
-            cancel.clone(),
-            "capture cache",
-            move |batch| {
-                let feed = feed.clone();
-                Box::pin(async move {
-                    if batch.0.is_empty() {
-                        return Ok(());
-                    }
-                    tokio::task::spawn_blocking(move || feed.apply(&batch)).await?
-                })
-            },
-        );
+        // What the cache holds already (its own events) it needs no decoding
+        // of, unless a projector takes every event from it.
+        let known = forward.is_none().then(|| cache.applied.subscribe());
+        let forward = forward.map(|f| f.0);
+        let following = follow(log.clone(), 1, known, cancel.clone(), "capture cache", move |batch| {
+            let (feed, forward) = (feed.clone(), forward.clone());
+            Box::pin(async move {
+                if !batch.0.is_empty() {
+                    let applying = batch.clone();
+                    tokio::task::spawn_blocking(move || feed.apply(&applying)).await??;
+                }
+                if let Some(tx) = forward {
+                    // A projector that went away stopped the process.
+                    let _ = tx.send(batch).await;
+                }
+                Ok(())
+            })
+        });
+        let stopped = cancel.clone();
         tokio::spawn(async move {
             if let Err(e) = following.await {
                 fatal.stop(&cancel, e);
@@ -485,7 +493,12 @@ impl DistributedWriter {
         });
         let last = writer.log.last_position().await.context("read the stream's end")?;
         let mut rx = writer.cache.applied.subscribe();
-        rx.wait_for(|a| *a >= last).await.context("fill the capture cache")?;
+        tokio::select! {
+            filled = rx.wait_for(|a| *a >= last) => {
+                filled.context("fill the capture cache")?;
+            }
+            _ = stopped.cancelled() => anyhow::bail!("stopped before the capture cache was filled"),
+        }
         Ok(writer)
     }
 
@@ -1190,6 +1203,48 @@ impl jejak_log::Tail for StreamTail {
     }
 }
 
+/// The batches a capture service's cache follower hands on to the
+/// projector of its process (`DistributedWriter::start`), and that
+/// projector's end of them (`run_projector`): one reading and decoding
+/// of the stream for both.
+pub struct Forward(tokio::sync::mpsc::Sender<Arc<Batch>>);
+
+/// The projector's end of a `Forward`.
+pub struct Feed(tokio::sync::mpsc::Receiver<Arc<Batch>>);
+
+/// Batches a cache follower may be ahead of the projector it feeds.
+const FEED_AHEAD: usize = 4;
+
+/// A cache follower's batches for a projector of the same process.
+pub fn feed() -> (Forward, Feed) {
+    let (tx, rx) = tokio::sync::mpsc::channel(FEED_AHEAD);
+    (Forward(tx), Feed(rx))
+}
+
+/// Applies the batches of `feed` until cancelled, as `follow` applies
+/// those it reads.
+async fn fed<F>(mut feed: Feed, cancel: CancellationToken, what: &'static str, mut apply: F) -> anyhow::Result<()>
+where
+    F: FnMut(Arc<Batch>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>,
+{
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            b = feed.0.recv() => b,
+        };
+        match batch {
+            Some(batch) => {
+                if let Err(e) = apply(batch).await {
+                    tracing::error!(error = %e, what, "applying the stream failed; stopping");
+                    return Err(e.context(format!("{what}: apply the stream")));
+                }
+            }
+            None if cancel.is_cancelled() => return Ok(()),
+            None => anyhow::bail!("{what}: the capture cache's follower that fed it ended"),
+        }
+    }
+}
+
 /// The transparency log's tree a projector builds beside its projection,
 /// from the same reading of the stream, and whom to tell its size.
 pub struct TreeFeed {
@@ -1203,12 +1258,15 @@ pub struct TreeFeed {
 /// after a crash it resumes exactly there; what it re-reads, it skips.
 /// With `tree`, each batch read and decoded once also extends the tree (in
 /// the stream's order, from the tree's last leaf on: every projector builds
-/// the same tree), beside the projection's apply.
+/// the same tree), beside the projection's apply. With `feed`, the batches
+/// come from the capture cache of this process instead (from the stream's
+/// start: what the projection and the tree have, they skip).
 pub async fn run_projector(
     log: JetStreamLog,
     projection: Arc<Projection>,
     view: StreamView,
     tree: Option<TreeFeed>,
+    feed: Option<Feed>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let last = view.last.clone();
@@ -1259,7 +1317,7 @@ pub async fn run_projector(
     };
     let tree_task = Arc::new(tokio::sync::Mutex::new(tree_task));
     let tree_failed = tree_task.clone();
-    let followed = follow(log, from, None, cancel.clone(), "projector", move |batch| {
+    let step = move |batch: Arc<Batch>| -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> {
         let (projection, tree_tx, last, recent) = (target.clone(), tree_tx.clone(), last.clone(), recent.clone());
         let tree_failed = tree_failed.clone();
         Box::pin(async move {
@@ -1274,7 +1332,6 @@ pub async fn run_projector(
                 .await?;
             }
             let end = batch.0.last().map_or(0, |e| e.position);
-            let batch = Arc::new(batch);
             if let Some(tx) = tree_tx {
                 if tx.send(batch.clone()).await.is_err() {
                     // The tree's task ended, so it failed: stop with its reason.
@@ -1287,8 +1344,11 @@ pub async fn run_projector(
             recent.push(batch);
             Ok(())
         })
-    })
-    .await;
+    };
+    let followed = match feed {
+        None => follow(log, from, None, cancel.clone(), "projector", step).await,
+        Some(feed) => fed(feed, cancel.clone(), "projector", step).await,
+    };
     // The tree finishes what it was given (the sender went with `follow`).
     let tree_done = tree_outcome(&tree_task).await;
     followed?;

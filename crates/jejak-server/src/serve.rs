@@ -483,7 +483,7 @@ pub async fn bootstrap_token(
         .await
         .context("set up the JetStream event log")?;
     let cancel = CancellationToken::new();
-    let writer = DistributedWriter::start(log, cancel.clone(), Fatal::default(), clock.clone()).await?;
+    let writer = DistributedWriter::start(log, cancel.clone(), Fatal::default(), clock.clone(), None).await?;
     let tokens = writer.tokens();
     let issued = !tokens.has_active_admin(clock.now());
     let made = crate::auth::bootstrap_admin(&*writer, &tokens, Some(out), &*clock).await;
@@ -500,7 +500,7 @@ async fn run_nats(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use jejak_engine::distributed::{run_projector, DistributedWriter, Fatal, StreamView};
+    use jejak_engine::distributed::{feed, run_projector, DistributedWriter, Fatal, StreamView};
     use jejak_log::{ChainLog, JetStreamLog};
 
     let log = JetStreamLog::connect(config.nats.clone(), config.connect_wait)
@@ -514,9 +514,14 @@ async fn run_nats(
     );
     let cancel = CancellationToken::new();
     let fatal = Fatal::default();
-    let writer = match config.capture {
-        true => Some(DistributedWriter::start(log.clone(), cancel.clone(), fatal.clone(), access.clock.clone()).await?),
-        false => None,
+    // A process that captures and projects reads the stream once: the
+    // capture cache's follower hands its batches on to the projector.
+    let (forward, fed) = match config.capture && config.projector.is_some() {
+        true => {
+            let (forward, fed) = feed();
+            (Some(forward), Some(fed))
+        }
+        false => (None, None),
     };
     let mut projector = None;
     let mut transparency = None;
@@ -537,6 +542,7 @@ async fn run_nats(
             projection.clone(),
             view.clone(),
             Some(tree),
+            fed,
             cancel.clone(),
         );
         let (fatal, cancel) = (fatal.clone(), cancel.clone());
@@ -551,6 +557,20 @@ async fn run_nats(
         });
         projector = Some((projection, view, task));
     }
+    // After the projector it may feed, which it waits for.
+    let writer = match config.capture {
+        true => Some(
+            DistributedWriter::start(
+                log.clone(),
+                cancel.clone(),
+                fatal.clone(),
+                access.clock.clone(),
+                forward,
+            )
+            .await?,
+        ),
+        false => None,
+    };
     if config.demo {
         if let Some(w) = &writer {
             if log.last_position().await? == 0 {
