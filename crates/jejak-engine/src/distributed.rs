@@ -614,7 +614,7 @@ impl DistributedWriter {
         ticket: u64,
         stored_as: (u64, [u8; 32]),
         id: &str,
-        own: Option<(String, jejak_domain::Time, Event)>,
+        own: (String, jejak_domain::Time, Event),
         owed: &mut Owed,
     ) -> Result<Sent, EngineError> {
         let outcome = inflight.outcome().await;
@@ -622,15 +622,14 @@ impl DistributedWriter {
             jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
                 // The cache applies it (once it holds every position before
                 // it), so that what is decided next on these keys sees it.
-                if let Some((id, at, event)) = own {
-                    let head = ChainHead {
-                        sequence: stored_as.0,
-                        hash: stored_as.1,
-                        position: ack.sequence,
-                    };
-                    let decoded = (ack.sequence, id, at, event, stored_as.1);
-                    self.cache.apply_own(chain.clone(), head, decoded);
-                }
+                let head = ChainHead {
+                    sequence: stored_as.0,
+                    hash: stored_as.1,
+                    position: ack.sequence,
+                };
+                let (id, at, event) = own;
+                self.cache
+                    .apply_own(chain.clone(), head, (ack.sequence, id, at, event, stored_as.1));
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
                 self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
@@ -806,15 +805,18 @@ impl DistributedWriter {
                 now,
                 stored_as,
                 ticket,
-                (draft.event, recorded_at),
+                recorded_at,
             );
         };
         // The event as the stream's readers decode it, for the cache to
-        // apply once acknowledged (without it, the cache waits to read it).
-        let own = jejak_proto::decode_event(own.0).ok().map(|event| {
-            let at = jejak_domain::Time::from_unix(own.1.seconds, own.1.nanos).unwrap_or_default();
-            (id.to_string(), at, event)
-        });
+        // apply once acknowledged: the decided one, which its proto gives
+        // back unchanged (`jejak-proto`'s round-trip property), and the
+        // recording time as the envelope carries it.
+        let own = (
+            id.to_string(),
+            jejak_domain::Time::from_unix(own.seconds, own.nanos).unwrap_or_default(),
+            (*event).clone(),
+        );
         // If this command's caller goes away (its future dropped) before the
         // message is settled, the release is still made (`Owed`).
         let mut owed = Owed {
