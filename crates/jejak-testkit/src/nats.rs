@@ -197,6 +197,11 @@ impl NatsNode {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// The node's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for NatsNode {

@@ -3,14 +3,16 @@
 //! stream), each started fresh on this machine. Per engine and pair: one
 //! `CaptureStream` of `--bulk-events` receipts (the path `jejak import`
 //! takes), then `--capture-events` unary receipts from `--clients`
-//! closed-loop clients, all to one facility.
+//! closed-loop clients, all to one facility. Beside each rate, the CPU
+//! time per event of the jejak server and of nats-server (what the path
+//! costs, measured where the two cores are shared with the clients).
 
 use std::time::{Duration, Instant};
 
 use jejak_proto::v1 as p;
 use jejak_testkit::{Nats, Server, ServerOptions};
 
-use crate::bench::{register_master, stop, target_of, BenchOptions};
+use crate::bench::{cpu_time, register_master, stop, target_of, BenchOptions};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Engine {
@@ -51,9 +53,28 @@ async fn one_stream(server: &Server, run: &str, n: u64) -> anyhow::Result<f64> {
     Ok(n as f64 / took.as_secs_f64())
 }
 
+/// Microseconds of CPU per event: the jejak server's, nats-server's.
+type Cost = (f64, f64);
+
+/// One engine's CPU per event in one pair: the stream, the unary load.
+type Costs = (Engine, Cost, Cost);
+
+/// CPU time the server and nats-server (if any) have used so far.
+fn cpu_of(server: &Server, nats: Option<&Nats>) -> (Duration, Duration) {
+    let of = |pid: Option<u32>| pid.and_then(cpu_time).unwrap_or_default();
+    (of(server.pid()), of(nats.and_then(|n| n.node.pid())))
+}
+
+/// Microseconds of CPU per event between two readings of `cpu_of`.
+fn per_event(before: (Duration, Duration), after: (Duration, Duration), events: u64) -> Cost {
+    let us = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64() * 1e6 / events.max(1) as f64;
+    (us(before.0, after.0), us(before.1, after.1))
+}
+
 pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let mut rows = Vec::new();
     let mut rates: Vec<(Engine, f64, f64)> = Vec::new();
+    let mut costs: Vec<Costs> = Vec::new();
     for pair in 0..opts.pairs {
         for engine in [Engine::Embedded, Engine::Nats] {
             let dir = opts.dir.join(format!("bulk-{engine:?}-{pair}"));
@@ -61,12 +82,22 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
             let (server, nats) = start(&dir, engine).await?;
             let target = target_of(&server);
             register_master(&target).await?;
+            let before = cpu_of(&server, nats.as_ref());
             let streamed = one_stream(&server, &format!("b{pair}"), opts.bulk_events).await?;
+            let between = cpu_of(&server, nats.as_ref());
             let run = jejak_domain::Time::now().0;
             let (elapsed, _) = crate::bench::load_on(&target, opts.clients, opts.clients, opts.capture_events, run)?;
             let unary = opts.capture_events as f64 / elapsed.as_secs_f64();
-            eprintln!("bulk: pair {pair}, {engine:?}: stream {streamed:.0} events/s, unary {unary:.0} events/s");
+            let after = cpu_of(&server, nats.as_ref());
+            let stream_cost = per_event(before, between, opts.bulk_events);
+            let unary_cost = per_event(between, after, opts.capture_events);
+            eprintln!(
+                "bulk: pair {pair}, {engine:?}: stream {streamed:.0} events/s, unary {unary:.0} events/s; CPU per \
+                 event (server + nats-server): stream {:.0} + {:.0} µs, unary {:.0} + {:.0} µs",
+                stream_cost.0, stream_cost.1, unary_cost.0, unary_cost.1
+            );
             rates.push((engine, streamed, unary));
+            costs.push((engine, stream_cost, unary_cost));
             stop(server).await;
             drop(nats);
             let _ = std::fs::remove_dir_all(&dir);
@@ -98,6 +129,36 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
     rows.push((
         format!("bulk: unary, {} clients, one facility, serve --nats (R1)", opts.clients),
         format!("{} events/s", list(Engine::Nats, |r| r.2)),
+    ));
+    let cost = |engine: Engine, f: fn(&Costs) -> Cost| {
+        costs
+            .iter()
+            .filter(|c| c.0 == engine)
+            .map(|c| {
+                let (server, nats) = f(c);
+                match engine {
+                    Engine::Embedded => format!("{server:.0}"),
+                    Engine::Nats => format!("{server:.0} + {nats:.0}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    rows.push((
+        "bulk: CPU µs per event, stream, embedded".into(),
+        cost(Engine::Embedded, |c| c.1),
+    ));
+    rows.push((
+        "bulk: CPU µs per event, stream, serve --nats + nats-server".into(),
+        cost(Engine::Nats, |c| c.1),
+    ));
+    rows.push((
+        "bulk: CPU µs per event, unary, embedded".into(),
+        cost(Engine::Embedded, |c| c.2),
+    ));
+    rows.push((
+        "bulk: CPU µs per event, unary, serve --nats + nats-server".into(),
+        cost(Engine::Nats, |c| c.2),
     ));
     let ratios: Vec<String> = rates
         .chunks(2)

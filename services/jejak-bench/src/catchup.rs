@@ -84,12 +84,7 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     // Then until the process is idle (its CPU time grows by less than 20 ms
     // in half a second): what it still does after the projection (its tree,
     // its alert follower) counted too.
-    let cpu = |pid: u32| -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 10))
-    };
+    let cpu = crate::bench::cpu_time;
     let pid = projector.pid().context("the projector's process id")?;
     let mut before = cpu(pid).context("the projector's CPU time")?;
     let idle = loop {

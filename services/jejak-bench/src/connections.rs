@@ -8,12 +8,9 @@ use jejak_client::Target;
 
 use crate::bench::{micros, percentile, start_server, stop, BenchOptions, HealthCheckRequest};
 
-/// CPU seconds the process has used (user and system), from /proc.
+/// CPU seconds the process has used (user and system).
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
+    crate::bench::cpu_time(pid).map(|d| d.as_secs_f64())
 }
 
 pub(crate) async fn connections(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
