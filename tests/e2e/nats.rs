@@ -202,6 +202,81 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
     Ok(())
 }
 
+/// The size of the transparency log's published checkpoint.
+async fn checkpoint_size(server: &Server) -> anyhow::Result<Option<u64>> {
+    let reply = server.http_get("/log/checkpoint", &[]).await?;
+    Ok(match reply.status {
+        200 => reply.text().lines().nth(1).and_then(|s| s.parse().ok()),
+        _ => None,
+    })
+}
+
+/// `serve --nats` reads the stream once, its capture cache feeding its
+/// projector from the stream's start: killed and started again on its data
+/// directory, it fills the cache from the start while the projection and
+/// the tree resume where they stopped, and nothing is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_nats_started_again_on_its_data_directory_resumes_and_applies_nothing_twice() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let data = tempfile::tempdir()?;
+    let opts = || ServerOptions {
+        data_dir: Some(data.path().to_path_buf()),
+        ..on(&nats, Role::Serve)
+    };
+    let mut first = Server::start(opts())?;
+    master_data(&first).await?;
+    let mut c = first.capture().await?;
+    let mut recorded = Vec::new();
+    for i in 0..40 {
+        recorded.push(c.receive_material(receipt(0, i)).await?.into_inner());
+    }
+    let before = first.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(before.lag, 0, "{before:?}");
+    let end = before.log_position;
+    wait_until(Instant::now() + Duration::from_secs(60), || async {
+        Ok((checkpoint_size(&first).await? == Some(end)).then_some(()))
+    })
+    .await?;
+    first.kill9()?;
+
+    let second = Server::start(opts())?.with_token(first.admin_token.clone());
+    let status = second.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(
+        (status.events, status.log_position, status.lag),
+        (before.events, end, 0),
+        "{status:?}"
+    );
+    // The cache holds what was captured before: a command sent again is
+    // answered with its first result.
+    let mut c = second.capture().await?;
+    let again = c.receive_material(receipt(0, 7)).await?.into_inner();
+    assert!(again.replayed, "{again:?}");
+    assert_eq!(
+        (again.position, again.hash.as_str()),
+        (recorded[7].position, recorded[7].hash.as_str())
+    );
+    // A new one goes after them, and is projected once.
+    let new = c.receive_material(receipt(0, 40)).await?.into_inner();
+    assert!(!new.replayed, "{new:?}");
+    assert_eq!(new.position, end + 1);
+    let status = second.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(
+        (status.events, status.log_position),
+        (before.events + 1, end + 1),
+        "{status:?}"
+    );
+    let mut t = second.trace().await?;
+    assert_eq!(times_recorded(&mut t, "L0-40", "rcv-0-40").await?, 1);
+    assert_eq!(times_recorded(&mut t, "L0-7", "rcv-0-7").await?, 1);
+    // The tree holds each event once: its checkpoint reaches the log's end
+    // and no further.
+    wait_until(Instant::now() + Duration::from_secs(60), || async {
+        Ok((checkpoint_size(&second).await? == Some(end + 1)).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
 /// A projector stores what it applied once the stream goes idle (not only
 /// every so many thousand events): killed then, it has lost nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
