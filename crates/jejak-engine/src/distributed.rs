@@ -476,7 +476,7 @@ impl DistributedWriter {
                 Ok(())
             })
         });
-        let stopped = cancel.clone();
+        let (stopped, why) = (cancel.clone(), fatal.clone());
         tokio::spawn(async move {
             if let Err(e) = following.await {
                 fatal.stop(&cancel, e);
@@ -497,7 +497,10 @@ impl DistributedWriter {
             filled = rx.wait_for(|a| *a >= last) => {
                 filled.context("fill the capture cache")?;
             }
-            _ = stopped.cancelled() => anyhow::bail!("stopped before the capture cache was filled"),
+            _ = stopped.cancelled() => anyhow::bail!(
+                "stopped before the capture cache was filled: {}",
+                why.reason().unwrap_or_else(|| "cancelled".into())
+            ),
         }
         Ok(writer)
     }
