@@ -934,40 +934,36 @@ impl Engine for DistributedWriter {
     }
 
     /// Without `stop_on_error` (an EPCIS document captured with
-    /// "proceed"), commands are admitted in order and pipelined as in a
-    /// bulk stream: the next is sent once this one is, while everything in
-    /// flight is driven; with it, one after the other.
+    /// "proceed"), the commands go as one bulk stream (`submit_stream`):
+    /// admitted in order and pipelined; with it, one after the other.
     async fn submit_many(
         &self,
         submissions: Vec<Submission>,
         actor: &str,
         stop_on_error: bool,
     ) -> Vec<Result<Receipt, EngineError>> {
-        use futures_util::StreamExt;
-        if stop_on_error {
-            return crate::one_by_one(self, submissions, actor, true).await;
-        }
-        let mut out = Vec::with_capacity(submissions.len());
-        let mut running = futures_util::stream::FuturesOrdered::new();
-        for s in submissions {
-            let (tx, mut admitted) = tokio::sync::oneshot::channel();
-            running.push_back(self.submit_admitted(s, actor, Some(tx)));
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut admitted => break,
-                    Some(r) = running.next() => out.push(r),
+        let me = match (stop_on_error, self.me.upgrade()) {
+            (false, Some(me)) => me,
+            _ => return crate::one_by_one(self, submissions, actor, stop_on_error).await,
+        };
+        let n = submissions.len();
+        let (commands, taken) = tokio::sync::mpsc::channel(crate::STREAM_WINDOW);
+        let (answered, mut answers) = tokio::sync::mpsc::channel(crate::STREAM_WINDOW);
+        let send = async move {
+            for s in submissions {
+                if commands.send(Some(s)).await.is_err() {
+                    return;
                 }
             }
-            while running.len() >= crate::STREAM_WINDOW {
-                if let Some(r) = running.next().await {
-                    out.push(r);
-                }
+        };
+        let collect = async move {
+            let mut out = Vec::with_capacity(n);
+            while let Some(answer) = answers.recv().await {
+                out.extend(answer);
             }
-        }
-        while let Some(r) = running.next().await {
-            out.push(r);
-        }
+            out
+        };
+        let ((), (), out) = tokio::join!(send, me.submit_stream(taken, actor.to_string(), answered), collect);
         out
     }
 
