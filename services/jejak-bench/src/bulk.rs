@@ -56,8 +56,21 @@ async fn one_stream(server: &Server, run: &str, n: u64) -> anyhow::Result<f64> {
 /// Microseconds of CPU per event: the jejak server's, nats-server's.
 type Cost = (f64, f64);
 
-/// One engine's CPU per event in one pair: the stream, the unary load.
-type Costs = (Engine, Cost, Cost);
+/// One phase of one engine's run in a pair: its rate and its CPU per event.
+struct Phase {
+    rate: f64,
+    cost: Cost,
+}
+
+/// Which phase of a run.
+type PhaseOf = fn(&Run) -> &Phase;
+
+/// One engine's run in one pair: the bulk stream, then the unary load.
+struct Run {
+    engine: Engine,
+    stream: Phase,
+    unary: Phase,
+}
 
 /// CPU time the server and nats-server (if any) have used so far.
 fn cpu_of(server: &Server, nats: Option<&Nats>) -> (Duration, Duration) {
@@ -73,8 +86,7 @@ fn per_event(before: (Duration, Duration), after: (Duration, Duration), events: 
 
 pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let mut rows = Vec::new();
-    let mut rates: Vec<(Engine, f64, f64)> = Vec::new();
-    let mut costs: Vec<Costs> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for pair in 0..opts.pairs {
         for engine in [Engine::Embedded, Engine::Nats] {
             let dir = opts.dir.join(format!("bulk-{engine:?}-{pair}"));
@@ -96,74 +108,73 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
                  event (server + nats-server): stream {:.0} + {:.0} µs, unary {:.0} + {:.0} µs",
                 stream_cost.0, stream_cost.1, unary_cost.0, unary_cost.1
             );
-            rates.push((engine, streamed, unary));
-            costs.push((engine, stream_cost, unary_cost));
+            runs.push(Run {
+                engine,
+                stream: Phase {
+                    rate: streamed,
+                    cost: stream_cost,
+                },
+                unary: Phase {
+                    rate: unary,
+                    cost: unary_cost,
+                },
+            });
             stop(server).await;
             drop(nats);
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    let list = |engine: Engine, f: fn(&(Engine, f64, f64)) -> f64| {
-        rates
-            .iter()
-            .filter(|r| r.0 == engine)
-            .map(|r| format!("{:.0}", f(r)))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
-    rows.push((
-        format!("bulk: one CaptureStream of {} receipts, embedded", opts.bulk_events),
-        format!("{} events/s", list(Engine::Embedded, |r| r.1)),
-    ));
-    rows.push((
-        format!(
-            "bulk: one CaptureStream of {} receipts, serve --nats (R1)",
-            opts.bulk_events
+    let stream_of: PhaseOf = |r| &r.stream;
+    let unary_of: PhaseOf = |r| &r.unary;
+    let phases = [
+        (
+            "stream",
+            format!("one CaptureStream of {} receipts", opts.bulk_events),
+            stream_of,
         ),
-        format!("{} events/s", list(Engine::Nats, |r| r.1)),
-    ));
-    rows.push((
-        format!("bulk: unary, {} clients, one facility, embedded", opts.clients),
-        format!("{} events/s", list(Engine::Embedded, |r| r.2)),
-    ));
-    rows.push((
-        format!("bulk: unary, {} clients, one facility, serve --nats (R1)", opts.clients),
-        format!("{} events/s", list(Engine::Nats, |r| r.2)),
-    ));
-    let cost = |engine: Engine, f: fn(&Costs) -> Cost| {
-        costs
-            .iter()
-            .filter(|c| c.0 == engine)
-            .map(|c| {
-                let (server, nats) = f(c);
-                match engine {
-                    Engine::Embedded => format!("{server:.0}"),
-                    Engine::Nats => format!("{server:.0} + {nats:.0}"),
-                }
-            })
+        (
+            "unary",
+            format!("unary, {} clients, one facility", opts.clients),
+            unary_of,
+        ),
+    ];
+    let of = |engine: Engine, show: &dyn Fn(&Run) -> String| {
+        runs.iter()
+            .filter(|r| r.engine == engine)
+            .map(show)
             .collect::<Vec<_>>()
             .join(" / ")
     };
-    rows.push((
-        "bulk: CPU µs per event, stream, embedded".into(),
-        cost(Engine::Embedded, |c| c.1),
-    ));
-    rows.push((
-        "bulk: CPU µs per event, stream, serve --nats + nats-server".into(),
-        cost(Engine::Nats, |c| c.1),
-    ));
-    rows.push((
-        "bulk: CPU µs per event, unary, embedded".into(),
-        cost(Engine::Embedded, |c| c.2),
-    ));
-    rows.push((
-        "bulk: CPU µs per event, unary, serve --nats + nats-server".into(),
-        cost(Engine::Nats, |c| c.2),
-    ));
-    let ratios: Vec<String> = rates
+    for (_, what, phase) in &phases {
+        rows.push((
+            format!("bulk: {what}, embedded"),
+            format!(
+                "{} events/s",
+                of(Engine::Embedded, &|r| format!("{:.0}", phase(r).rate))
+            ),
+        ));
+        rows.push((
+            format!("bulk: {what}, serve --nats (R1)"),
+            format!("{} events/s", of(Engine::Nats, &|r| format!("{:.0}", phase(r).rate))),
+        ));
+    }
+    for (what, _, phase) in &phases {
+        rows.push((
+            format!("bulk: CPU µs per event, {what}, embedded"),
+            of(Engine::Embedded, &|r| format!("{:.0}", phase(r).cost.0)),
+        ));
+        rows.push((
+            format!("bulk: CPU µs per event, {what}, serve --nats + nats-server"),
+            of(Engine::Nats, &|r| {
+                let (server, nats) = phase(r).cost;
+                format!("{server:.0} + {nats:.0}")
+            }),
+        ));
+    }
+    let ratios: Vec<String> = runs
         .chunks(2)
         .filter(|p| p.len() == 2)
-        .map(|p| format!("{:.2}", p[1].2 / p[0].2))
+        .map(|p| format!("{:.2}", p[1].unary.rate / p[0].unary.rate))
         .collect();
     rows.push((
         "bulk: unary serve --nats / embedded, per pair".into(),
