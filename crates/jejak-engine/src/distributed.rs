@@ -46,7 +46,8 @@ pub struct CaptureCounters {
 }
 
 struct CacheState {
-    genealogy: Genealogy,
+    /// The stream position the cache holds everything up to.
+    position: u64,
     heads: HashMap<String, ChainHead>,
     /// Events this instance stored beyond what the cache has applied (an
     /// acknowledgement that overtook an earlier one): applied once every
@@ -63,13 +64,16 @@ struct Own {
 
 impl CacheState {
     /// Applies one event after the cache's position; chain heads only move
-    /// forward.
-    fn apply_one(&mut self, chain: &str, head: ChainHead, decoded: &crate::projector::Decoded) {
-        if head.position <= self.genealogy.position() {
+    /// forward. The genealogy skips what it holds already (a projection
+    /// opened at its stored position, while the cache fills from the
+    /// stream's start).
+    fn apply_one(&mut self, g: &mut Genealogy, chain: &str, head: ChainHead, decoded: &crate::projector::Decoded) {
+        if head.position <= self.position {
             return;
         }
+        self.position = head.position;
         if let Some(a) = applied(std::slice::from_ref(decoded)).pop() {
-            self.genealogy.apply(a);
+            g.apply(a);
         }
         match self.heads.get_mut(chain) {
             Some(h) => *h = head,
@@ -79,11 +83,18 @@ impl CacheState {
         }
     }
 
+    /// Whether an own event waits that now follows the cache's position.
+    fn drainable(&self) -> bool {
+        self.ahead
+            .first_key_value()
+            .is_some_and(|(p, _)| *p <= self.position + 1)
+    }
+
     /// Applies this instance's own events that now follow the cache's
     /// position directly; drops those the stream delivered first.
-    fn drain_ahead(&mut self) {
+    fn drain_ahead(&mut self, g: &mut Genealogy) {
         loop {
-            let position = self.genealogy.position();
+            let position = self.position;
             let Some(first) = self.ahead.first_entry() else {
                 return;
             };
@@ -95,7 +106,40 @@ impl CacheState {
                 return;
             }
             let own = first.remove();
-            self.apply_one(&own.chain, own.head, &own.decoded);
+            self.apply_one(g, &own.chain, own.head, &own.decoded);
+        }
+    }
+}
+
+/// The genealogy a capture decides against: its own, held in memory only
+/// (a capture service that projects nothing), or the projection of the
+/// projector it feeds in the same process (`serve --nats` capturing and
+/// projecting). Shared, the process holds one genealogy, applies each
+/// event to it once, and the projector persists what the cache applied.
+enum Graph {
+    Own(Box<RwLock<Genealogy>>),
+    Shared(Arc<Projection>),
+}
+
+impl Graph {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Genealogy> {
+        match self {
+            Graph::Own(g) => g.read().unwrap_or_else(|e| e.into_inner()),
+            Graph::Shared(p) => p.read(),
+        }
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Genealogy) -> T) -> T {
+        match self {
+            Graph::Own(g) => {
+                let mut g = g.write().unwrap_or_else(|e| e.into_inner());
+                let out = f(&mut g);
+                // Never written to a store: what changed need not be kept.
+                g.forget_changes();
+                out
+            }
+            // Counted toward the projector's next persist (`Projection::apply`).
+            Graph::Shared(p) => p.capture(f),
         }
     }
 }
@@ -110,19 +154,23 @@ impl CacheState {
 /// without waiting for the follower to read it back. An acknowledged event
 /// is the stream's message at that position byte for byte, so either source
 /// applies the same thing; whichever comes second is skipped.
+///
+/// Locks are taken in one order: the state, then the genealogy.
 pub struct Cache {
     state: RwLock<CacheState>,
+    graph: Graph,
     applied: watch::Sender<u64>,
 }
 
 impl Cache {
-    fn new() -> Cache {
+    fn new(graph: Graph) -> Cache {
         Cache {
             state: RwLock::new(CacheState {
-                genealogy: Genealogy::new(),
+                position: 0,
                 heads: HashMap::new(),
                 ahead: std::collections::BTreeMap::new(),
             }),
+            graph,
             applied: watch::channel(0).0,
         }
     }
@@ -133,15 +181,17 @@ impl Cache {
 
     fn apply(&self, (events, decoded): &Batch) -> anyhow::Result<()> {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for (e, d) in events.iter().zip(decoded) {
-            let head = ChainHead {
-                sequence: e.envelope.sequence,
-                hash: e.hash,
-                position: e.position,
-            };
-            st.apply_one(&e.envelope.chain, head, d);
-        }
-        st.drain_ahead();
+        self.graph.write(|g| {
+            for (e, d) in events.iter().zip(decoded) {
+                let head = ChainHead {
+                    sequence: e.envelope.sequence,
+                    hash: e.hash,
+                    position: e.position,
+                };
+                st.apply_one(g, &e.envelope.chain, head, d);
+            }
+            st.drain_ahead(g);
+        });
         self.moved(st);
         Ok(())
     }
@@ -150,17 +200,18 @@ impl Cache {
     /// every position before it is applied, else once they are.
     fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        if head.position <= st.genealogy.position() {
+        if head.position <= st.position {
             return;
         }
         st.ahead.insert(head.position, Own { chain, head, decoded });
-        st.drain_ahead();
+        if st.drainable() {
+            self.graph.write(|g| st.drain_ahead(g));
+        }
         self.moved(st);
     }
 
-    fn moved(&self, mut st: std::sync::RwLockWriteGuard<'_, CacheState>) {
-        st.genealogy.forget_changes();
-        let last = st.genealogy.position();
+    fn moved(&self, st: std::sync::RwLockWriteGuard<'_, CacheState>) {
+        let last = st.position;
         drop(st);
         self.applied.send_if_modified(|a| {
             let moved = last > *a;
@@ -434,12 +485,7 @@ pub struct DistributedWriter {
 impl DistributedWriter {
     /// The access tokens, as the cache follows them from the stream.
     pub fn tokens(&self) -> Arc<jejak_domain::TokenTable> {
-        self.cache
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .genealogy
-            .tokens()
+        self.cache.graph.read().tokens()
     }
 
     /// Fills the cache from the stream and keeps it following. If the
@@ -456,12 +502,16 @@ impl DistributedWriter {
         clock: SharedClock,
         forward: Option<Forward>,
     ) -> anyhow::Result<Arc<DistributedWriter>> {
-        let cache = Arc::new(Cache::new());
+        let graph = match &forward {
+            Some(f) => Graph::Shared(f.projection.clone()),
+            None => Graph::Own(Box::default()),
+        };
+        let cache = Arc::new(Cache::new(graph));
         let feed = cache.clone();
         // What the cache holds already (its own events) it needs no decoding
         // of, unless a projector takes every event from it.
         let known = forward.is_none().then(|| cache.applied.subscribe());
-        let forward = forward.map(|f| f.0);
+        let forward = forward.map(|f| f.tx);
         let following = follow(log.clone(), 1, known, cancel.clone(), "capture cache", move |batch| {
             let (feed, forward) = (feed.clone(), forward.clone());
             Box::pin(async move {
@@ -511,10 +561,11 @@ impl DistributedWriter {
 
     fn decide(&self, id: &str, command: &Command) -> Result<Decided, DomainError> {
         let st = self.cache.state.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(position) = st.genealogy.event_position(id) {
+        let g = self.cache.graph.read();
+        if let Some(position) = g.event_position(id) {
             return Ok(Decided::Replay(position));
         }
-        let event = jejak_domain::decide(&st.genealogy, id, command.clone(), self.clock.now())?;
+        let event = jejak_domain::decide(&*g, id, command.clone(), self.clock.now())?;
         let head = st.heads.get(event.chain()).copied().unwrap_or_default();
         Ok(Decided::Event(Box::new(event), head))
     }
@@ -1048,27 +1099,44 @@ const RECENT_EVENTS: usize = 8192;
 /// The batches the projector applied last, each with the first position it
 /// accounts for (the one after the previous batch's last: a sequence the
 /// stream skipped between two batches belongs to the later one).
-#[derive(Default)]
-struct Recent(Mutex<std::collections::VecDeque<(u64, Arc<Batch>)>>);
+struct Recent {
+    batches: Mutex<std::collections::VecDeque<(u64, Arc<Batch>)>>,
+    /// The last position handed on, for followers waiting for more.
+    handed: watch::Sender<u64>,
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            batches: Mutex::default(),
+            handed: watch::channel(0).0,
+        }
+    }
+}
 
 impl Recent {
     fn push(&self, batch: Arc<Batch>) {
         let (Some(first), Some(last)) = (batch.0.first(), batch.0.last()) else {
             return;
         };
-        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.keep(first.position, last.position, batch.clone());
+        self.handed.send_replace(last.position);
+    }
+
+    fn keep(&self, first: u64, last: u64, batch: Arc<Batch>) {
+        let mut recent = self.batches.lock().unwrap_or_else(|e| e.into_inner());
         let from = match recent.back() {
             Some((_, b)) => match b.0.last() {
-                Some(e) if e.position < first.position => e.position + 1,
+                Some(e) if e.position < first => e.position + 1,
                 // Not after the previous batch: the projector started over.
                 _ => {
                     recent.clear();
-                    first.position
+                    first
                 }
             },
-            None => first.position,
+            None => first,
         };
-        if last.position < from {
+        if last < from {
             return;
         }
         recent.push_back((from, batch));
@@ -1078,9 +1146,15 @@ impl Recent {
         }
     }
 
+    /// The last position of the batches kept, if any.
+    fn newest(&self) -> Option<u64> {
+        let recent = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+        recent.back().and_then(|(_, b)| b.0.last()).map(|e| e.position)
+    }
+
     /// The kept batch that accounts for `position`.
     fn covering(&self, position: u64) -> Option<Arc<Batch>> {
-        let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = self.batches.lock().unwrap_or_else(|e| e.into_inner());
         recent
             .iter()
             .find(|(from, b)| *from <= position && b.0.last().is_some_and(|e| position <= e.position))
@@ -1105,6 +1179,11 @@ impl ReadLog for StreamView {
         let end = self.log.last_position().await?;
         self.last.fetch_max(end, Ordering::Relaxed);
         Ok(end)
+    }
+
+    /// Moves when the projector of this process hands a batch on.
+    fn grown(&self) -> watch::Receiver<u64> {
+        self.recent.handed.subscribe()
     }
 
     type Tail = StreamTail;
@@ -1167,6 +1246,13 @@ impl jejak_log::Tail for StreamTail {
         if read > 0 || upto < self.next || max == 0 {
             return Ok(out);
         }
+        // Applied to the projection (by the capture cache sharing it, or
+        // just before the projector kept its batch) but not yet handed on
+        // by the projector: it will be, so wait for that rather than read
+        // the stream again.
+        if self.recent.newest().is_some_and(|newest| newest < self.next) {
+            return Ok(out);
+        }
         // Older than any of them: from the stream.
         if self.held.is_empty() {
             let next = self.next;
@@ -1207,8 +1293,12 @@ impl jejak_log::Tail for StreamTail {
 /// The batches a capture service's cache follower hands on to the
 /// projector of its process (`DistributedWriter::start`), and that
 /// projector's end of them (`run_projector`): one reading and decoding
-/// of the stream for both.
-pub struct Forward(tokio::sync::mpsc::Sender<Arc<Batch>>);
+/// of the stream for both, and one genealogy, the projector's projection,
+/// which the cache applies each event to and the projector persists.
+pub struct Forward {
+    tx: tokio::sync::mpsc::Sender<Arc<Batch>>,
+    projection: Arc<Projection>,
+}
 
 /// The projector's end of a `Forward`.
 pub struct Feed(tokio::sync::mpsc::Receiver<Arc<Batch>>);
@@ -1216,10 +1306,11 @@ pub struct Feed(tokio::sync::mpsc::Receiver<Arc<Batch>>);
 /// Batches a cache follower may be ahead of the projector it feeds.
 const FEED_AHEAD: usize = 4;
 
-/// A cache follower's batches for a projector of the same process.
-pub fn feed() -> (Forward, Feed) {
+/// A cache follower's batches for a projector of the same process, which
+/// projects into `projection`.
+pub fn feed(projection: Arc<Projection>) -> (Forward, Feed) {
     let (tx, rx) = tokio::sync::mpsc::channel(FEED_AHEAD);
-    (Forward(tx), Feed(rx))
+    (Forward { tx, projection }, Feed(rx))
 }
 
 /// Applies the batches of `feed` until cancelled, as `follow` applies
@@ -1451,15 +1542,23 @@ mod tests {
     #[test]
     fn recent_batches_account_for_skipped_sequences_and_keep_only_the_last_few() {
         let recent = Recent::default();
+        let mut handed = recent.handed.subscribe();
         assert_eq!(first_of(recent.covering(1)), None);
+        assert_eq!(recent.newest(), None);
         recent.push(batch(&[1, 2, 3]));
+        // Followers waiting for more are woken, and told how far it goes.
+        assert!(handed.has_changed().unwrap_or(false));
+        assert_eq!(*handed.borrow_and_update(), 3);
+        assert_eq!(recent.newest(), Some(3));
         // 4 and 5 were skipped by the stream: the next batch accounts for them.
         recent.push(batch(&[6, 7]));
+        assert_eq!((*handed.borrow_and_update(), recent.newest()), (7, Some(7)));
         assert_eq!(first_of(recent.covering(2)), Some(1));
         assert_eq!(first_of(recent.covering(4)), Some(6));
         assert_eq!(first_of(recent.covering(7)), Some(6));
         assert_eq!(first_of(recent.covering(8)), None);
         recent.push(batch(&[]));
+        assert!(!handed.has_changed().unwrap_or(true), "an empty batch hands nothing on");
         for p in 8..=10 {
             recent.push(batch(&[p]));
         }
@@ -1530,7 +1629,8 @@ mod tests {
         let st = cache.state.read().unwrap_or_else(|e| e.into_inner());
         let mut heads: Vec<(String, ChainHead)> = st.heads.iter().map(|(c, h)| (c.clone(), *h)).collect();
         heads.sort_by(|a, b| a.0.cmp(&b.0));
-        let found: Vec<Option<u64>> = events.iter().map(|(_, d)| st.genealogy.event_position(&d.1)).collect();
+        let g = cache.graph.read();
+        let found: Vec<Option<u64>> = events.iter().map(|(_, d)| g.event_position(&d.1)).collect();
         (cache.position(), heads, found, st.ahead.len())
     }
 
@@ -1539,11 +1639,11 @@ mod tests {
         let events = stream();
         let n = events.len();
         assert!(n >= 10, "the scenario has {n} events");
-        let expected = Cache::new();
+        let expected = Cache::new(Graph::Own(Box::default()));
         expected.apply(&delivered(&events)).unwrap();
         assert_eq!(expected.position(), n as u64);
 
-        let cache = Cache::new();
+        let cache = Cache::new(Graph::Own(Box::default()));
         // The acknowledgement of position 3 overtakes those of 1 and 2: it
         // waits until they are applied.
         own(&cache, &events[2]);
@@ -1572,5 +1672,45 @@ mod tests {
         cache.apply(&delivered(&events[..n - 1])).unwrap();
         own(&cache, &events[4]);
         assert_eq!(held(&cache, &events), held(&expected, &events));
+    }
+
+    /// Shared with a projection opened at a stored position (a restart of
+    /// `serve --nats`), the cache fills from the stream's start: it learns
+    /// every chain head, the projection applies each event once, and what
+    /// the cache applied is the projector's to persist.
+    #[test]
+    fn a_capture_cache_sharing_a_projection_opened_partway_holds_what_a_cache_of_its_own_would() {
+        let events = stream();
+        let n = events.len();
+        let k = n / 2;
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let first = Projection::open(dir.path()).expect("open projection");
+            first.apply(&applied(&delivered(&events[..k]).1)).expect("apply");
+            first.persist().expect("persist");
+            first.flush().expect("flush");
+        }
+        let projection = Arc::new(Projection::open(dir.path()).expect("reopen projection"));
+        assert_eq!(projection.position(), k as u64);
+        let expected = Cache::new(Graph::Own(Box::default()));
+        expected.apply(&delivered(&events)).expect("apply");
+
+        let cache = Cache::new(Graph::Shared(projection.clone()));
+        // The follower from the stream's start, then the capture's own
+        // events, one overtaking another.
+        cache.apply(&delivered(&events[..n - 3])).expect("apply");
+        own(&cache, &events[n - 1]);
+        own(&cache, &events[n - 3]);
+        own(&cache, &events[n - 2]);
+        assert_eq!(held(&cache, &events), held(&expected, &events));
+        let status = projection.status();
+        assert_eq!((status.position, status.events), (n as u64, n as u64));
+        assert_eq!(projection.unpersisted(), (n - k) as u64);
+        // The projector, fed the same batches, applies nothing twice.
+        projection.apply(&applied(&delivered(&events).1)).expect("apply");
+        projection.persist().expect("persist");
+        assert_eq!(projection.persisted_position(), n as u64);
+        let status = projection.status();
+        assert_eq!((status.position, status.events), (n as u64, n as u64));
     }
 }

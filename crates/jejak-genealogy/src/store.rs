@@ -165,9 +165,8 @@ impl Projection {
             g.apply(*e);
         }
         let applied = g.position() - before;
-        if applied == 0 {
-            return Ok(());
-        }
+        // Also when these were applied already, through `capture` (a
+        // capture cache sharing this projection): those count too.
         let due = {
             let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
             *unpersisted += applied;
@@ -184,9 +183,11 @@ impl Projection {
     }
 
     /// Runs `f` with the genealogy under the write lock: the embedded write
-    /// path decides against it and applies what it appended. What `f` applies
-    /// is counted toward the next persist but never persisted here: the
-    /// caller persists once the log has made it durable (`persist`).
+    /// path decides against it and applies what it appended, and on NATS a
+    /// capture cache sharing the projection applies what the stream
+    /// acknowledged. What `f` applies is counted toward the next persist but
+    /// never persisted here: the caller persists once the log has made it
+    /// durable (`persist`), or the projector's next `apply` when due.
     pub fn capture<T>(&self, f: impl FnOnce(&mut Genealogy) -> T) -> T {
         let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
         let before = g.position();

@@ -1269,3 +1269,54 @@ fn shares_stop_when_nobody_waits_for_them() {
     assert!(matches!(input.shares(true, &|| true), Err(GenealogyError::Cancelled)));
     assert!(input.shares(true, &|| false).is_ok());
 }
+
+/// What `capture` applied (a capture cache sharing the projection, on NATS)
+/// is persisted by the projector's next `apply` once enough is unpersisted,
+/// although that apply skips every event it is given (the cache applied
+/// them already); and a reopened store holds each event once.
+#[test]
+fn what_capture_applied_is_persisted_by_an_apply_that_skips_it() {
+    let parties: Vec<(String, Event)> = (0..crate::PERSIST_EVERY)
+        .map(|i| {
+            let id = format!("P{i}");
+            let party = jejak_domain::Party {
+                id: id.clone(),
+                name: format!("UKM {i}"),
+                roles: vec![jejak_domain::PartyRole::Ukm],
+                district: "Demak".into(),
+                contact: String::new(),
+                gln: None,
+            };
+            (format!("ev-{id}"), Event::PartyRegistered(party))
+        })
+        .collect();
+    let applied: Vec<AppliedEvent<'_>> = parties
+        .iter()
+        .enumerate()
+        .map(|(i, (id, event))| AppliedEvent {
+            position: i as u64 + 1,
+            event_id: id,
+            recorded_at: Log::at(i),
+            event,
+            hash: *blake3::hash(id.as_bytes()).as_bytes(),
+        })
+        .collect();
+    let n = applied.len() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let proj = Projection::open(dir.path()).expect("open projection");
+        let (head, last) = applied.split_at(applied.len() - 1);
+        proj.capture(|g| head.iter().for_each(|e| g.apply(*e)));
+        // Below the threshold: the projector's apply of what the cache has
+        // writes nothing yet.
+        proj.apply(&applied[..10]).expect("apply");
+        assert_eq!((proj.position(), proj.persisted_position()), (n - 1, 0));
+        proj.capture(|g| g.apply(last[0]));
+        proj.apply(&applied).expect("apply");
+        assert_eq!(proj.persisted_position(), n, "the threshold was reached");
+        assert_eq!(proj.unpersisted(), 0);
+    }
+    let proj = reopen(dir.path());
+    let status = proj.status();
+    assert_eq!((status.position, status.events), (n, n));
+}

@@ -142,6 +142,10 @@ pub trait ReadLog: Clone + Send + Sync + 'static {
     fn log_position(&self) -> u64;
     /// The last position of the log, asked of the log itself.
     fn current_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+    /// A watch that moves when a follower's tail may find more to read
+    /// (embedded: the durable position; a projector's view of the stream:
+    /// the last position its projector handed on).
+    fn grown(&self) -> tokio::sync::watch::Receiver<u64>;
     /// How a follower reads this log in order, kept from one batch to the next.
     type Tail: Tail;
     /// A reader of the log in order from `from` on that returns the events
@@ -203,6 +207,10 @@ impl ReadLog for SledLog {
 
     async fn current_position(&self) -> Result<u64, LogError> {
         Ok(self.durable_position())
+    }
+
+    fn grown(&self) -> tokio::sync::watch::Receiver<u64> {
+        EventLog::subscribe(self)
     }
 
     type Tail = SledTail;

@@ -32,10 +32,13 @@ const IN_FLIGHT: usize = 64;
 /// Events the follower reads at once (at most 2,048 of them from a
 /// stream's consumer of its own; see `StreamTail`).
 const FOLLOW_BATCH: usize = 8192;
-/// How long the follower waits when it has followed all the projection
-/// applied: short, so that on a stream it keeps within the batches the
-/// projector of its process applied last (see `StreamView`).
-const FOLLOW_IDLE: Duration = Duration::from_millis(20);
+/// How long the follower waits, when it has followed all the projection
+/// applied, for the log to say it grew (`ReadLog::grown`) before it looks
+/// again anyway.
+const FOLLOW_IDLE: Duration = Duration::from_secs(1);
+/// The follower's waits after a failure: doubling from the first to the
+/// last, so that a lasting one is retried (and logged) every few seconds.
+const FOLLOW_RETRY: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(5));
 
 #[derive(Debug, Clone, Copy)]
 pub struct AlertConfig {
@@ -305,15 +308,46 @@ impl<L: ReadLog> Alerts<L> {
     /// Follows the projection's position: each event's alert, with its
     /// deliveries, written with the position in one batch.
     async fn follow(self: Arc<Self>, cancel: CancellationToken) {
+        let mut grown = self.reader.log().grown();
+        let mut retry = FOLLOW_RETRY.0;
         loop {
-            match self.follow_some().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "the alert follower failed; trying again"),
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(FOLLOW_IDLE) => {}
+            // Marked seen first: growth from here on wakes the wait below.
+            grown.borrow_and_update();
+            let wait = match self.follow_some().await {
+                Ok(true) => {
+                    retry = FOLLOW_RETRY.0;
+                    continue;
+                }
+                Ok(false) => {
+                    retry = FOLLOW_RETRY.0;
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_ms = retry.as_millis() as u64, "the alert follower failed");
+                    let wait = retry;
+                    retry = (retry * 2).min(FOLLOW_RETRY.1);
+                    Some(wait)
+                }
+            };
+            match wait {
+                Some(wait) => tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                },
+                None => {
+                    // A log whose watch is gone (it never is while the log
+                    // lives) is looked at every `FOLLOW_IDLE` only.
+                    let changed = async {
+                        if grown.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = changed => {}
+                        _ = tokio::time::sleep(FOLLOW_IDLE) => {}
+                    }
+                }
             }
         }
     }

@@ -514,15 +514,7 @@ async fn run_nats(
     );
     let cancel = CancellationToken::new();
     let fatal = Fatal::default();
-    // A process that captures and projects reads the stream once: the
-    // capture cache's follower hands its batches on to the projector.
-    let (forward, fed) = match config.capture && config.projector.is_some() {
-        true => {
-            let (forward, fed) = feed();
-            (Some(forward), Some(fed))
-        }
-        false => (None, None),
-    };
+    let mut forward = None;
     let mut projector = None;
     let mut transparency = None;
     if let Some(dir) = &config.projector {
@@ -537,6 +529,18 @@ async fn run_nats(
         let (opened, tree) = crate::tlog::start_nats(dir, &tlog, &log, access.clock.clone(), &cancel).await?;
         transparency = opened;
         let view = StreamView::new(log.clone());
+        // A process that captures and projects reads the stream once and
+        // holds one genealogy: the capture cache's follower hands its
+        // batches on to the projector, and the cache applies every event to
+        // the projector's projection, which the projector persists.
+        let fed = match config.capture {
+            true => {
+                let (to, fed) = feed(projection.clone());
+                forward = Some(to);
+                Some(fed)
+            }
+            false => None,
+        };
         let running = run_projector(
             log.clone(),
             projection.clone(),

@@ -200,7 +200,7 @@ pub(crate) fn target_of(server: &Server) -> Target {
     }
 }
 
-fn rss_bytes(server: &Server) -> Option<u64> {
+pub(crate) fn rss_bytes(server: &Server) -> Option<u64> {
     let pid = server.pid()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

@@ -65,11 +65,13 @@ struct Phase {
 /// Which phase of a run.
 type PhaseOf = fn(&Run) -> &Phase;
 
-/// One engine's run in one pair: the bulk stream, then the unary load.
+/// One engine's run in one pair: the bulk stream, then the unary load, and
+/// the server's resident memory after both.
 struct Run {
     engine: Engine,
     stream: Phase,
     unary: Phase,
+    resident: u64,
 }
 
 /// CPU time the server and nats-server (if any) have used so far.
@@ -103,10 +105,15 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
             let after = cpu_of(&server, nats.as_ref());
             let stream_cost = per_event(before, between, opts.bulk_events);
             let unary_cost = per_event(between, after, opts.capture_events);
+            let resident = crate::bench::rss_bytes(&server).unwrap_or_default();
             eprintln!(
                 "bulk: pair {pair}, {engine:?}: stream {streamed:.0} events/s, unary {unary:.0} events/s; CPU per \
-                 event (server + nats-server): stream {:.0} + {:.0} µs, unary {:.0} + {:.0} µs",
-                stream_cost.0, stream_cost.1, unary_cost.0, unary_cost.1
+                 event (server + nats-server): stream {:.0} + {:.0} µs, unary {:.0} + {:.0} µs; resident {} MiB",
+                stream_cost.0,
+                stream_cost.1,
+                unary_cost.0,
+                unary_cost.1,
+                resident >> 20
             );
             runs.push(Run {
                 engine,
@@ -118,6 +125,7 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
                     rate: unary,
                     cost: unary_cost,
                 },
+                resident,
             });
             stop(server).await;
             drop(nats);
@@ -169,6 +177,12 @@ pub(crate) async fn bulk(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
                 let (server, nats) = phase(r).cost;
                 format!("{server:.0} + {nats:.0}")
             }),
+        ));
+    }
+    for (engine, name) in [(Engine::Embedded, "embedded"), (Engine::Nats, "serve --nats")] {
+        rows.push((
+            format!("bulk: server resident memory after the runs, {name}"),
+            format!("{} MiB", of(engine, &|r| format!("{}", r.resident >> 20))),
         ));
     }
     let ratios: Vec<String> = runs
