@@ -76,6 +76,14 @@ async fn serve_on_nats_keeps_the_rules_and_answers_the_queries() -> anyhow::Resu
     let mut c = server.capture().await?;
     let first = c.receive_material(receipt(0, 0)).await?.into_inner();
     assert!(!first.replayed);
+    // The process holds one genealogy: what it captured, it answers for at
+    // once, without waiting for its projector to read the event back.
+    let lot = t
+        .get_lot(p::GetLotRequest { lot_id: "L0-0".into() })
+        .await
+        .map_err(|e| anyhow::anyhow!("the lot just received is not found: {e:?}"))?
+        .into_inner();
+    assert_eq!((lot.lot_id.as_str(), lot.facility_id.as_str()), ("L0-0", "fac"));
     let before = server.wait_projected(Duration::from_secs(30)).await?.log_position;
     let mut greedy = drying(0, 0);
     greedy.command_id = "greedy".into();
