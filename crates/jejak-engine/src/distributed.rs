@@ -75,6 +75,10 @@ impl CacheState {
         if let Some(a) = applied(std::slice::from_ref(decoded)).pop() {
             g.apply(a);
         }
+        self.set_head(chain, head);
+    }
+
+    fn set_head(&mut self, chain: &str, head: ChainHead) {
         match self.heads.get_mut(chain) {
             Some(h) => *h = head,
             None => {
@@ -196,6 +200,18 @@ impl Cache {
         Ok(())
     }
 
+    /// Starts a cache on a genealogy stored up to `position` (a shared
+    /// projection opened again) with every chain's head as the stream held
+    /// it since (`JetStreamLog::chain_heads`): the follower then reads on
+    /// from after `position`, and the heads of chains it meets move on
+    /// with it, in order, to where the stream ends.
+    fn seed(&self, position: u64, heads: Vec<(String, ChainHead)>) {
+        let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
+        st.position = st.position.max(position);
+        st.heads.extend(heads);
+        self.moved(st);
+    }
+
     /// Applies an event this instance stored at `head.position`, now if
     /// every position before it is applied, else once they are.
     fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded) {
@@ -240,16 +256,26 @@ const STALL_CHECK: u32 = 2;
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
 
+/// What a follower's applier holds already, so that its reader need not
+/// decode it.
+enum Skip {
+    /// Nothing: every event is decoded and applied.
+    Nothing,
+    /// A capture-only cache's own events: those at or below the watched
+    /// position are left out before decoding.
+    Applied(watch::Receiver<u64>),
+}
+
 /// Follows the stream into `apply` from `from` on, until cancelled; read
 /// errors (NATS away, a leader changing) are retried without skipping.
 /// A task of its own reads the next batches, and each is decoded on a
 /// blocking thread, while `apply` works on this one; an empty batch means
-/// the stream was idle for half a second. Events at or below `known`'s
-/// position, if given, are left out before decoding (the applier has them).
+/// the stream was idle for half a second. What `skip` says the applier
+/// holds is not decoded.
 async fn follow<F>(
     log: JetStreamLog,
     from: u64,
-    known: Option<watch::Receiver<u64>>,
+    skip: Skip,
     cancel: CancellationToken,
     what: &'static str,
     mut apply: F,
@@ -259,7 +285,7 @@ where
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reading = cancel.child_token();
-    let reader = tokio::spawn(read_ahead(log, from, known, reading.clone(), what, tx));
+    let reader = tokio::spawn(read_ahead(log, from, skip, reading.clone(), what, tx));
     // The reader stops with this function, however it ends.
     let _stop_reading = reading.drop_guard();
     loop {
@@ -303,15 +329,18 @@ where
 async fn read_ahead(
     log: JetStreamLog,
     from: u64,
-    known: Option<watch::Receiver<u64>>,
+    skip: Skip,
     cancel: CancellationToken,
     what: &'static str,
     tx: tokio::sync::mpsc::Sender<anyhow::Result<Decoding>>,
 ) {
     let decoding = |mut events: Vec<StoredEvent>| -> Decoding {
-        if let Some(known) = &known {
-            let known = *known.borrow();
-            events.retain(|e| e.position > known);
+        match &skip {
+            Skip::Nothing => {}
+            Skip::Applied(known) => {
+                let known = *known.borrow();
+                events.retain(|e| e.position > known);
+            }
         }
         tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d)))
     };
@@ -510,9 +539,28 @@ impl DistributedWriter {
         let feed = cache.clone();
         // What the cache holds already (its own events) it needs no decoding
         // of, unless a projector takes every event from it.
-        let known = forward.is_none().then(|| cache.applied.subscribe());
+        let (from, skip) = match &forward {
+            None => (1, Skip::Applied(cache.applied.subscribe())),
+            // What the shared projection and the projector's tree both hold
+            // needs reading for the chain heads only: those come from the
+            // stream's subjects instead, and the stream is read after it.
+            Some(f) if f.stored > 0 => {
+                let heads = log
+                    .chain_heads()
+                    .await
+                    .context("read every chain's head from the stream")?;
+                tracing::info!(
+                    chains = heads.len(),
+                    from = f.stored + 1,
+                    "capture cache follows the stream"
+                );
+                cache.seed(f.stored, heads);
+                (f.stored + 1, Skip::Nothing)
+            }
+            Some(_) => (1, Skip::Nothing),
+        };
         let forward = forward.map(|f| f.tx);
-        let following = follow(log.clone(), 1, known, cancel.clone(), "capture cache", move |batch| {
+        let following = follow(log.clone(), from, skip, cancel.clone(), "capture cache", move |batch| {
             let (feed, forward) = (feed.clone(), forward.clone());
             Box::pin(async move {
                 if !batch.0.is_empty() {
@@ -1298,6 +1346,8 @@ impl jejak_log::Tail for StreamTail {
 pub struct Forward {
     tx: tokio::sync::mpsc::Sender<Arc<Batch>>,
     projection: Arc<Projection>,
+    /// What the projection and the projector's tree both hold already.
+    stored: u64,
 }
 
 /// The projector's end of a `Forward`.
@@ -1307,10 +1357,12 @@ pub struct Feed(tokio::sync::mpsc::Receiver<Arc<Batch>>);
 const FEED_AHEAD: usize = 4;
 
 /// A cache follower's batches for a projector of the same process, which
-/// projects into `projection`.
-pub fn feed(projection: Arc<Projection>) -> (Forward, Feed) {
+/// projects into `projection` and, with its tree, holds every position up
+/// to `stored`: the follower reads from the first after them (the cache
+/// takes the chain heads from the stream's subjects).
+pub fn feed(projection: Arc<Projection>, stored: u64) -> (Forward, Feed) {
     let (tx, rx) = tokio::sync::mpsc::channel(FEED_AHEAD);
-    (Forward { tx, projection }, Feed(rx))
+    (Forward { tx, projection, stored }, Feed(rx))
 }
 
 /// Applies the batches of `feed` until cancelled, as `follow` applies
@@ -1438,7 +1490,7 @@ pub async fn run_projector(
         })
     };
     let followed = match feed {
-        None => follow(log, from, None, cancel.clone(), "projector", step).await,
+        None => follow(log, from, Skip::Nothing, cancel.clone(), "projector", step).await,
         Some(feed) => fed(feed, cancel.clone(), "projector", step).await,
     };
     // The tree finishes what it was given (the sender went with `follow`).
@@ -1675,9 +1727,10 @@ mod tests {
     }
 
     /// Shared with a projection opened at a stored position (a restart of
-    /// `serve --nats`), the cache fills from the stream's start: it learns
-    /// every chain head, the projection applies each event once, and what
-    /// the cache applied is the projector's to persist.
+    /// `serve --nats`), the cache starts there with the stream's chain
+    /// heads: it ends holding what a cache of its own would, the projection
+    /// applies each event once, and what the cache applied is the
+    /// projector's to persist.
     #[test]
     fn a_capture_cache_sharing_a_projection_opened_partway_holds_what_a_cache_of_its_own_would() {
         let events = stream();
@@ -1696,9 +1749,22 @@ mod tests {
         expected.apply(&delivered(&events)).expect("apply");
 
         let cache = Cache::new(Graph::Shared(projection.clone()));
-        // The follower from the stream's start, then the capture's own
-        // events, one overtaking another.
-        cache.apply(&delivered(&events[..n - 3])).expect("apply");
+        // Seeded with the chain heads as the stream held them a little
+        // later (the stream moved on since the projection was stored), the
+        // follower from after the projection's position, then the
+        // capture's own events, one overtaking another.
+        let mut heads: HashMap<String, ChainHead> = HashMap::new();
+        for (e, _) in &events[..n - 5] {
+            let head = ChainHead {
+                sequence: e.envelope.sequence,
+                hash: e.hash,
+                position: e.position,
+            };
+            heads.insert(e.envelope.chain.clone(), head);
+        }
+        cache.seed(k as u64, heads.into_iter().collect());
+        assert_eq!(cache.position(), k as u64);
+        cache.apply(&delivered(&events[k..n - 3])).expect("apply");
         own(&cache, &events[n - 1]);
         own(&cache, &events[n - 3]);
         own(&cache, &events[n - 2]);

@@ -393,6 +393,36 @@ impl JetStreamLog {
         }
     }
 
+    /// Every chain's head as the stream holds it now: the stream's subjects
+    /// (a request per page of them), then the last message of each (a
+    /// direct get per chain, a few at once). What a capture needs, beside
+    /// a genealogy stored at some position, instead of reading the whole
+    /// stream for the heads; the cost grows with the chains, not the events.
+    pub async fn chain_heads(&self) -> Result<Vec<(String, ChainHead)>, LogError> {
+        let prefix = format!("{}.", self.prefix);
+        let mut subjects = self
+            .stream
+            .info_with_subjects(format!("{prefix}>"))
+            .await
+            .map_err(storage)?;
+        let mut chains = Vec::new();
+        while let Some(listed) = subjects.next().await {
+            let (subject, _) = listed.map_err(storage)?;
+            let chain = subject
+                .strip_prefix(&prefix)
+                .and_then(chain_from_token)
+                .ok_or_else(|| LogError::Storage(format!("the stream holds a subject of no chain: {subject}")))?;
+            chains.push(chain);
+        }
+        futures_util::stream::iter(chains)
+            .map(|chain| async move { self.head(&chain).await.map(|head| (chain, head)) })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Counts a publish repeated for want of an acknowledgement.
     pub fn count_retry(&self) {
         self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -535,7 +535,10 @@ async fn run_nats(
         // the projector's projection, which the projector persists.
         let fed = match config.capture {
             true => {
-                let (to, fed) = feed(projection.clone());
+                // What the projection and the tree both hold, the cache's
+                // follower reads again for the chain heads only.
+                let stored = projection.position().min(tree.tree.last_position());
+                let (to, fed) = feed(projection.clone(), stored);
                 forward = Some(to);
                 Some(fed)
             }

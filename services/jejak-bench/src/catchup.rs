@@ -2,7 +2,9 @@
 //! events is generated into a log, its envelopes published as they are
 //! (exact bytes, on their chains' subjects, message id = event id) to a
 //! one-node nats-server, and then `jejak projector` is started on the
-//! stream and timed until it has applied the whole of it.
+//! stream and timed until it has applied the whole of it; then `jejak
+//! serve --nats` is started on the projector's data directory and timed
+//! until it serves capture.
 
 use std::time::{Duration, Instant};
 
@@ -101,6 +103,30 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     };
     let used = before;
     stop(projector).await;
+
+    // `serve --nats` started on that data directory (projection and tree
+    // stored, nothing new on the stream): until it serves capture, which
+    // it does once its cache knows every chain head.
+    let (data, url) = (dir.join("projector"), nats.url());
+    let started = Instant::now();
+    let served = tokio::task::spawn_blocking(move || {
+        Server::start(ServerOptions {
+            role: Role::Serve,
+            nats: Some(url),
+            data_dir: Some(data),
+            start_timeout: Some(Duration::from_secs(600)),
+            ..Default::default()
+        })
+    })
+    .await??;
+    let ready = started.elapsed();
+    let status = served.status().await?;
+    anyhow::ensure!(
+        status.applied_position >= total,
+        "serve --nats started at {} of {total}",
+        status.applied_position
+    );
+    stop(served).await;
     Ok(vec![
         (
             format!("catchup: {total} envelopes published to JetStream (R1), {WINDOW} acks in flight"),
@@ -126,6 +152,10 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
                 total as f64 / idle.as_secs_f64(),
                 used.as_secs_f64()
             ),
+        ),
+        (
+            "catchup: then serve --nats on its data directory, until it serves capture".into(),
+            format!("{:.1} s", ready.as_secs_f64()),
         ),
     ])
 }
