@@ -182,6 +182,37 @@ fn jetstream_log_conforms() {
     }));
 }
 
+/// `chain_heads` gives every chain's head as `head` does, for chains whose
+/// names need escaping in a subject too, and none for an empty stream.
+#[test]
+fn jetstream_chain_heads_are_every_chains_head() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let log = JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(log.chain_heads().await.unwrap().is_empty());
+        let chains = ["fac-a", "fac b/Klaten", "access", "fac.c"];
+        let mut heads = Vec::new();
+        for round in 0..3 {
+            for (i, chain) in chains.iter().enumerate().skip(round) {
+                let head = log.head(chain).await.unwrap();
+                log.append_after(draft(chain, &format!("{i}-{round}")), head)
+                    .await
+                    .unwrap();
+            }
+        }
+        for chain in chains {
+            heads.push((chain.to_string(), log.head(chain).await.unwrap()));
+        }
+        let mut listed = log.chain_heads().await.unwrap();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        heads.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(listed, heads);
+        assert!(heads.iter().all(|(_, h)| h.position > 0), "{heads:?}");
+    });
+}
+
 #[test]
 fn jetstream_refuses_a_stream_whose_settings_differ() {
     let nats = jejak_testkit::Nats::start().unwrap();
