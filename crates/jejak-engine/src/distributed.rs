@@ -303,10 +303,7 @@ where
                     }
                     Err(e) => anyhow::bail!("{what}: the decoding task failed: {e}"),
                 };
-                if let Err(e) = apply(Arc::new(batch)).await {
-                    tracing::error!(error = %e, what, "applying the stream failed; stopping");
-                    return Err(e.context(format!("{what}: apply the stream")));
-                }
+                stop_unless_applied(apply(Arc::new(batch)).await, what)?;
             }
             Some(Err(e)) => return Err(e),
             // The reader ended without saying why: it was cancelled or panicked.
@@ -322,6 +319,15 @@ where
             }
         }
     }
+}
+
+/// A batch's apply that failed stops its follower (`follow`, `fed`): said
+/// in the log, and returned with what was following.
+fn stop_unless_applied(applied: anyhow::Result<()>, what: &'static str) -> anyhow::Result<()> {
+    applied.map_err(|e| {
+        tracing::error!(error = %e, what, "applying the stream failed; stopping");
+        e.context(format!("{what}: apply the stream"))
+    })
 }
 
 /// `follow`'s reader: sends batches in order (empty ones when the stream
@@ -1378,10 +1384,7 @@ where
         };
         match batch {
             Some(batch) => {
-                if let Err(e) = apply(batch).await {
-                    tracing::error!(error = %e, what, "applying the stream failed; stopping");
-                    return Err(e.context(format!("{what}: apply the stream")));
-                }
+                stop_unless_applied(apply(batch).await, what)?;
             }
             None if cancel.is_cancelled() => return Ok(()),
             None => anyhow::bail!("{what}: the capture cache's follower that fed it ended"),

@@ -182,15 +182,20 @@ fn jetstream_log_conforms() {
     }));
 }
 
+/// A JetStream log on `nats`' stream.
+async fn connected(nats: &jejak_testkit::Nats) -> JetStreamLog {
+    JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
 /// `chain_heads` gives every chain's head as `head` does, for chains whose
 /// names need escaping in a subject too, and none for an empty stream.
 #[test]
 fn jetstream_chain_heads_are_every_chains_head() {
     let nats = jejak_testkit::Nats::start().unwrap();
     rt().block_on(async {
-        let log = JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
+        let log = connected(&nats).await;
         assert!(log.chain_heads().await.unwrap().is_empty());
         let chains = ["fac-a", "fac b/Klaten", "access", "fac.c"];
         let mut heads = Vec::new();
@@ -217,9 +222,7 @@ fn jetstream_chain_heads_are_every_chains_head() {
 fn jetstream_refuses_a_stream_whose_settings_differ() {
     let nats = jejak_testkit::Nats::start().unwrap();
     rt().block_on(async {
-        let log = JetStreamLog::connect(JetStreamConfig::new(nats.url()), std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
+        let log = connected(&nats).await;
         // A setting the server echoes differently is named, with the version.
         let mut asked = async_nats::jetstream::stream::Config {
             name: "JEJAK".into(),

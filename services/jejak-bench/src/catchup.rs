@@ -19,6 +19,21 @@ use crate::bench::{stop, BenchOptions};
 /// Acknowledgements the publisher keeps in flight.
 const WINDOW: usize = 512;
 
+/// `jejak` in `role` on the stream of `nats`, with `data` as its directory.
+async fn start_on(role: Role, nats: &Nats, data: &std::path::Path) -> anyhow::Result<Server> {
+    let (url, data) = (nats.url(), data.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        Server::start(ServerOptions {
+            role,
+            nats: Some(url),
+            data_dir: Some(data),
+            start_timeout: Some(Duration::from_secs(600)),
+            ..Default::default()
+        })
+    })
+    .await?
+}
+
 pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let dir = opts.dir.join("catchup");
     let _ = std::fs::remove_dir_all(&dir);
@@ -59,18 +74,8 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     eprintln!("catchup: {total} envelopes published in {published:.1?}");
 
     let data = dir.join("projector");
-    let url = nats.url();
     let started = Instant::now();
-    let projector = tokio::task::spawn_blocking(move || {
-        Server::start(ServerOptions {
-            role: Role::Projector,
-            nats: Some(url),
-            data_dir: Some(data),
-            start_timeout: Some(Duration::from_secs(600)),
-            ..Default::default()
-        })
-    })
-    .await??;
+    let projector = start_on(Role::Projector, &nats, &data).await?;
     loop {
         let s = projector.status().await?;
         if s.applied_position >= total {
@@ -107,18 +112,8 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     // `serve --nats` started on that data directory (projection and tree
     // stored, nothing new on the stream): until it serves capture, which
     // it does once its cache knows every chain head.
-    let (data, url) = (dir.join("projector"), nats.url());
     let started = Instant::now();
-    let served = tokio::task::spawn_blocking(move || {
-        Server::start(ServerOptions {
-            role: Role::Serve,
-            nats: Some(url),
-            data_dir: Some(data),
-            start_timeout: Some(Duration::from_secs(600)),
-            ..Default::default()
-        })
-    })
-    .await??;
+    let served = start_on(Role::Serve, &nats, &data).await?;
     let ready = started.elapsed();
     let status = served.status().await?;
     anyhow::ensure!(
