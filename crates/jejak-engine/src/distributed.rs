@@ -64,9 +64,9 @@ struct Own {
 
 impl CacheState {
     /// Applies one event after the cache's position; chain heads only move
-    /// forward. The genealogy skips what it holds already (a projection
-    /// opened at its stored position, while the cache fills from the
-    /// stream's start).
+    /// forward. The genealogy skips what it holds already (a shared
+    /// projection stored further than its tree: the follower reads those
+    /// events again for the tree).
     fn apply_one(&mut self, g: &mut Genealogy, chain: &str, head: ChainHead, decoded: &crate::projector::Decoded) {
         if head.position <= self.position {
             return;
