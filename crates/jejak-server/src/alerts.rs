@@ -36,6 +36,10 @@ const FOLLOW_BATCH: usize = 8192;
 /// applied, for the log to say it grew (`ReadLog::grown`) before it looks
 /// again anyway.
 const FOLLOW_IDLE: Duration = Duration::from_secs(1);
+/// The least time between two of the follower's rounds once woken: a log
+/// that grows by a few events at a time (unary captures) is followed in
+/// rounds of what came meanwhile, not a round (and a store write) each.
+const FOLLOW_EVERY: Duration = Duration::from_millis(20);
 /// The follower's waits after a failure: doubling from the first to the
 /// last, so that a lasting one is retried (and logged) every few seconds.
 const FOLLOW_RETRY: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(5));
@@ -313,6 +317,7 @@ impl<L: ReadLog> Alerts<L> {
         loop {
             // Marked seen first: growth from here on wakes the wait below.
             grown.borrow_and_update();
+            let round = tokio::time::Instant::now();
             let wait = match self.follow_some().await {
                 Ok(true) => {
                     retry = FOLLOW_RETRY.0;
@@ -346,6 +351,10 @@ impl<L: ReadLog> Alerts<L> {
                         _ = cancel.cancelled() => return,
                         _ = changed => {}
                         _ = tokio::time::sleep(FOLLOW_IDLE) => {}
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until(round + FOLLOW_EVERY) => {}
                     }
                 }
             }
