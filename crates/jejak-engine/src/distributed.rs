@@ -1173,8 +1173,9 @@ impl Recent {
         let (Some(first), Some(last)) = (batch.0.first(), batch.0.last()) else {
             return;
         };
-        self.keep(first.position, last.position, batch.clone());
-        self.handed.send_replace(last.position);
+        let (first, last) = (first.position, last.position);
+        self.keep(first, last, batch);
+        self.handed.send_replace(last);
     }
 
     fn keep(&self, first: u64, last: u64, batch: Arc<Batch>) {

@@ -536,7 +536,8 @@ async fn run_nats(
         let fed = match config.capture {
             true => {
                 // What the projection and the tree both hold, the cache's
-                // follower reads again for the chain heads only.
+                // follower does not read again: it takes the chain heads
+                // from the stream's subjects.
                 let stored = projection.position().min(tree.tree.last_position());
                 let (to, fed) = feed(projection.clone(), stored);
                 forward = Some(to);
