@@ -190,18 +190,23 @@ impl Geometry {
     /// they were given: `{"type":"Point","coordinates":[110.1234560,-7.654321]}`.
     pub fn to_geojson(&self) -> String {
         let mut out = String::with_capacity(40 + 26 * self.position_count());
+        self.write_geojson(&mut out);
+        out
+    }
+
+    /// Appends [`Geometry::to_geojson`]'s text to `out`.
+    pub fn write_geojson(&self, out: &mut String) {
         out.push_str("{\"type\":\"");
         out.push_str(self.kind());
         out.push_str("\",\"coordinates\":");
         match self {
-            Geometry::Point(p) => push_position(&mut out, p),
-            Geometry::Polygon(rings) => push_polygon(&mut out, rings),
+            Geometry::Point(p) => push_position(out, p),
+            Geometry::Polygon(rings) => push_polygon(out, rings),
             Geometry::MultiPolygon(polygons) => {
-                push_list(&mut out, polygons, |out, rings| push_polygon(out, rings.as_slice()))
+                push_list(out, polygons, |out, rings| push_polygon(out, rings.as_slice()))
             }
         }
         out.push('}');
-        out
     }
 
     /// A geometry from GeoJSON's `type` and `coordinates` as any JSON
@@ -489,7 +494,9 @@ fn push_list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String,
 }
 
 fn push_position(out: &mut String, p: &Position) {
-    out.push_str(&format!("[{},{}]", p.lon, p.lat));
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "[{},{}]", p.lon, p.lat);
 }
 
 fn push_polygon(out: &mut String, rings: &[Vec<Position>]) {

@@ -11,7 +11,7 @@
 //! subset of fields can later be disclosed (path, value, salt) and checked
 //! against it without revealing the others (or their salts).
 
-use std::fmt::{Display, Write};
+use std::fmt::Write;
 
 use jejak_domain::{Event, LotStatus, Quantity, Time, Verdict};
 use sha2::{Digest, Sha256};
@@ -108,13 +108,83 @@ impl Sink for Commit {
     }
 }
 
-/// The walk: formats each path and value into buffers it keeps, leaves out
-/// empty values, and hands the rest to its sink.
+/// The walk: takes each path and value as text (formatting into buffers it
+/// keeps only what is not text already), leaves out empty values, and hands
+/// the rest to its sink.
 struct Fields<'e, S> {
     sink: S,
     lot: Option<&'e str>,
     path: String,
     value: String,
+}
+
+/// A field's path or value as the text committed to: borrowed where it is
+/// text already, written into the walk's buffer otherwise (integers without
+/// the formatting machinery: every event has several).
+trait Text {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str;
+}
+
+impl Text for str {
+    fn text<'a>(&'a self, _: &'a mut String) -> &'a str {
+        self
+    }
+}
+
+impl Text for String {
+    fn text<'a>(&'a self, _: &'a mut String) -> &'a str {
+        self
+    }
+}
+
+impl<T: Text + ?Sized> Text for &T {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        (**self).text(buf)
+    }
+}
+
+macro_rules! integer_text {
+    ($($t:ty),*) => {$(
+        impl Text for $t {
+            fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+                buf.clear();
+                buf.push_str(itoa::Buffer::new().format(*self));
+                buf
+            }
+        }
+    )*};
+}
+integer_text!(i64, u64);
+
+/// Written as `Display` writes it.
+macro_rules! shown_text {
+    ($($t:ty),*) => {$(
+        impl Text for $t {
+            fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+                buf.clear();
+                // Writing into a String cannot fail.
+                let _ = write!(buf, "{self}");
+                buf
+            }
+        }
+    )*};
+}
+shown_text!(std::fmt::Arguments<'_>, Quantity, jejak_domain::Decimal);
+
+impl Text for jejak_domain::geo::Geometry {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        buf.clear();
+        self.write_geojson(buf);
+        buf
+    }
+}
+
+impl Text for Hex<'_> {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        buf.clear();
+        self.push_to(buf);
+        buf
+    }
 }
 
 impl<'e, S: Sink> Fields<'e, S> {
@@ -132,14 +202,11 @@ impl<'e, S: Sink> Fields<'e, S> {
         self
     }
 
-    fn put(&mut self, path: impl Display, value: impl Display, class: Class) -> &mut Self {
-        self.value.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(self.value, "{value}");
-        if !self.value.is_empty() {
-            self.path.clear();
-            let _ = write!(self.path, "{path}");
-            self.sink.field(&self.path, &self.value, class, self.lot);
+    fn put(&mut self, path: impl Text, value: impl Text, class: Class) -> &mut Self {
+        let value = value.text(&mut self.value);
+        if !value.is_empty() {
+            let path = path.text(&mut self.path);
+            self.sink.field(path, value, class, self.lot);
         }
         self
     }
@@ -201,7 +268,7 @@ fn walk<S: Sink>(meta: &Meta<'_>, event: &Event, sink: S) -> S {
             // Fields added later are committed only when present, so the
             // commitments of events without them never change.
             if let Some(g) = &e.origin.geometry {
-                f.put("origin.geometry", g.to_geojson(), Public);
+                f.put("origin.geometry", g, Public);
             }
             if !e.origin.producer_country.is_empty() {
                 f.put("origin.producer_country", &e.origin.producer_country, Public);
@@ -346,19 +413,21 @@ fn walk<S: Sink>(meta: &Meta<'_>, event: &Event, sink: S) -> S {
 /// Bytes as lower-case hex, written as they are formatted.
 struct Hex<'a>(&'a [u8]);
 
-impl Display for Hex<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Hex<'_> {
+    fn push_to(&self, out: &mut String) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.reserve(self.0.len() * 2);
         for b in self.0 {
-            f.write_char(DIGITS[usize::from(b >> 4)] as char)?;
-            f.write_char(DIGITS[usize::from(b & 15)] as char)?;
+            out.push(DIGITS[usize::from(b >> 4)] as char);
+            out.push(DIGITS[usize::from(b & 15)] as char);
         }
-        Ok(())
     }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    Hex(bytes).to_string()
+    let mut out = String::new();
+    Hex(bytes).push_to(&mut out);
+    out
 }
 
 /// The salts of an event's fields, in the order of its fields: 16 bytes
