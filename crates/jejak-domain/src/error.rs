@@ -72,6 +72,20 @@ impl DomainError {
         }
     }
 
+    /// The error of a field checked on its own, named where it sits: an
+    /// invalid field `f` becomes `prefix.f` (as if checked under `prefix`);
+    /// other errors are unchanged. Decoding checks fields by their own
+    /// names and builds the full path only for the one refused.
+    pub fn under(self, prefix: &str) -> DomainError {
+        match self {
+            DomainError::Invalid { field, reason } if !prefix.is_empty() => DomainError::Invalid {
+                field: format!("{prefix}.{field}"),
+                reason,
+            },
+            other => other,
+        }
+    }
+
     pub fn not_found(what: &'static str, id: impl Into<String>) -> DomainError {
         DomainError::NotFound { what, id: id.into() }
     }

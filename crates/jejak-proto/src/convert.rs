@@ -53,8 +53,8 @@ pub fn unit_to_proto(u: d::Unit) -> p::Unit {
 
 fn quantity(q: Option<p::Quantity>, f: &str) -> Result<d::Quantity> {
     let p::Quantity { value, unit: u } = required(q, f)?;
-    let u = unit(u, &field(f, "unit"))?;
-    d::Quantity::parse(&field(f, "value"), &value, u)
+    let u = unit(u, "unit").map_err(|e| e.under(f))?;
+    d::Quantity::parse("value", &value, u).map_err(|e| e.under(f))
 }
 
 pub fn quantity_to_proto(q: &d::Quantity) -> p::Quantity {
@@ -564,11 +564,10 @@ fn origin(o: Option<p::Origin>, f: &str) -> Result<d::Origin> {
     else {
         return Ok(d::Origin::default());
     };
-    let area_field = field(f, "area_ha");
     let origin = d::Origin {
-        place: text(place, &field(f, "place"))?,
-        plot_id: text(plot_id, &field(f, "plot_id"))?,
-        plot: geo(plot, &field(f, "plot"))?,
+        place: text(place, "place").map_err(|e| e.under(f))?,
+        plot_id: text(plot_id, "plot_id").map_err(|e| e.under(f))?,
+        plot: geo(plot, "plot").map_err(|e| e.under(f))?,
         geometry: match geometry.trim() {
             "" => None,
             text => Some(crate::json::geometry(text, &field(f, "geometry"))?),
@@ -577,7 +576,10 @@ fn origin(o: Option<p::Origin>, f: &str) -> Result<d::Origin> {
         area_ha: match area_ha.trim() {
             "" => None,
             a => Some(a.parse::<d::Decimal>().map_err(|_| {
-                DomainError::invalid(&area_field, format!("{} is not a number of hectares", d::quote(a)))
+                DomainError::invalid(
+                    field(f, "area_ha"),
+                    format!("{} is not a number of hectares", d::quote(a)),
+                )
             })?),
         },
     };
@@ -603,12 +605,14 @@ fn inputs(v: Vec<p::LotInput>) -> Result<Vec<d::LotInput>> {
     v.into_iter()
         .enumerate()
         .map(|(i, x)| {
-            let f = format!("inputs[{i}]");
             let p::LotInput { lot_id: l, quantity: q } = x;
-            Ok(d::LotInput {
-                lot_id: lot_id(l, &field(&f, "lot_id"))?,
-                quantity: quantity(q, &field(&f, "quantity"))?,
-            })
+            let input = || -> Result<d::LotInput> {
+                Ok(d::LotInput {
+                    lot_id: lot_id(l, "lot_id")?,
+                    quantity: quantity(q, "quantity")?,
+                })
+            };
+            input().map_err(|e| e.under(&format!("inputs[{i}]")))
         })
         .collect()
 }
@@ -617,23 +621,25 @@ fn outputs(v: Vec<p::LotOutput>) -> Result<Vec<d::LotOutput>> {
     v.into_iter()
         .enumerate()
         .map(|(i, x)| {
-            let f = format!("outputs[{i}]");
             let p::LotOutput {
                 lot_id: l,
                 product_id,
                 quantity: q,
                 owner_id,
             } = x;
-            Ok(d::LotOutput {
-                lot_id: lot_id(l, &field(&f, "lot_id"))?,
-                product_id: id(product_id, &field(&f, "product_id"))?,
-                quantity: quantity(q, &field(&f, "quantity"))?,
-                owner_id: if owner_id.is_empty() {
-                    owner_id
-                } else {
-                    id(owner_id, &field(&f, "owner_id"))?
-                },
-            })
+            let output = || -> Result<d::LotOutput> {
+                Ok(d::LotOutput {
+                    lot_id: lot_id(l, "lot_id")?,
+                    product_id: id(product_id, "product_id")?,
+                    quantity: quantity(q, "quantity")?,
+                    owner_id: if owner_id.is_empty() {
+                        owner_id
+                    } else {
+                        id(owner_id, "owner_id")?
+                    },
+                })
+            };
+            output().map_err(|e| e.under(&format!("outputs[{i}]")))
         })
         .collect()
 }
@@ -642,12 +648,14 @@ fn packages(v: Vec<p::Package>) -> Result<Vec<d::Package>> {
     v.into_iter()
         .enumerate()
         .map(|(i, x)| {
-            let f = format!("packages[{i}]");
             let p::Package { serial, quantity: q } = x;
-            Ok(d::Package {
-                serial: lot_id(serial, &field(&f, "serial"))?,
-                quantity: quantity(q, &field(&f, "quantity"))?,
-            })
+            let package = || -> Result<d::Package> {
+                Ok(d::Package {
+                    serial: lot_id(serial, "serial")?,
+                    quantity: quantity(q, "quantity")?,
+                })
+            };
+            package().map_err(|e| e.under(&format!("packages[{i}]")))
         })
         .collect()
 }

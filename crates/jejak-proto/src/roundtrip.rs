@@ -444,3 +444,107 @@ fn a_query_without_a_target_names_the_field() {
     let e = d::LabelQuery::try_from(p::LookupLabelRequest { uri: "/01/123".into() }).expect_err("malformed");
     assert!(e.to_string().starts_with("uri: "), "{e}");
 }
+
+/// A refused field deep in an event is named by its whole path, built only
+/// for the one refused.
+#[test]
+fn a_refused_field_inside_a_list_or_origin_is_named_by_its_whole_path() {
+    let q = |value: &str, unit: p::Unit| {
+        Some(p::Quantity {
+            value: value.into(),
+            unit: unit as i32,
+        })
+    };
+    let field_of = |event: p::event::Kind| match decode_event(p::Event { kind: Some(event) }) {
+        Err(d::DomainError::Invalid { field, .. }) => field,
+        other => panic!("expected an invalid field, got {other:?}"),
+    };
+    let processed = |inputs: Vec<p::LotInput>, outputs: Vec<p::LotOutput>| {
+        p::event::Kind::LotProcessed(p::LotProcessed {
+            facility_id: "fac".into(),
+            process_step: "milling".into(),
+            inputs,
+            outputs,
+            ..Default::default()
+        })
+    };
+    let input = |lot: &str, quantity| p::LotInput {
+        lot_id: lot.into(),
+        quantity,
+    };
+    let output = p::LotOutput {
+        lot_id: "OUT".into(),
+        product_id: "rice".into(),
+        quantity: q("5", p::Unit::Kg),
+        owner_id: String::new(),
+    };
+    let good = input("A", q("1", p::Unit::Kg));
+    assert_eq!(
+        field_of(processed(
+            vec![good.clone(), input("B", q("x", p::Unit::Kg))],
+            vec![output.clone()]
+        )),
+        "inputs[1].quantity.value"
+    );
+    assert_eq!(
+        field_of(processed(vec![good.clone(), input("B", None)], vec![output.clone()])),
+        "inputs[1].quantity"
+    );
+    assert_eq!(
+        field_of(processed(vec![input("", q("1", p::Unit::Kg))], vec![output.clone()])),
+        "inputs[0].lot_id"
+    );
+    let unitless = p::LotOutput {
+        quantity: q("5", p::Unit::Unspecified),
+        ..output.clone()
+    };
+    assert_eq!(
+        field_of(processed(vec![good.clone()], vec![output.clone(), unitless])),
+        "outputs[1].quantity.unit"
+    );
+    let ownerless = p::LotOutput {
+        owner_id: "bad owner".into(),
+        ..output
+    };
+    assert_eq!(field_of(processed(vec![good], vec![ownerless])), "outputs[0].owner_id");
+    let packed = p::event::Kind::LotPacked(p::LotPacked {
+        lot_id: "L".into(),
+        facility_id: "fac".into(),
+        gtin: "09506000134352".into(),
+        packages: vec![p::Package {
+            serial: "S1".into(),
+            quantity: q("0", p::Unit::Kg),
+        }],
+        ..Default::default()
+    });
+    assert_eq!(field_of(packed), "packages[0].quantity.value");
+    let received = |origin: p::Origin| {
+        p::event::Kind::MaterialReceived(p::MaterialReceived {
+            lot_id: "R".into(),
+            facility_id: "fac".into(),
+            product_id: "rice".into(),
+            quantity: q("1", p::Unit::Kg),
+            owner_id: "ukm".into(),
+            supplier_id: "sup".into(),
+            origin: Some(origin),
+            ..Default::default()
+        })
+    };
+    assert_eq!(
+        field_of(received(p::Origin {
+            place: "Desa\u{7}".into(),
+            ..Default::default()
+        })),
+        "origin.place"
+    );
+    assert_eq!(
+        field_of(received(p::Origin {
+            plot: Some(p::GeoPoint {
+                latitude: 95.0,
+                longitude: 110.0
+            }),
+            ..Default::default()
+        })),
+        "origin.plot"
+    );
+}
