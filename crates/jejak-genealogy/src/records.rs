@@ -54,6 +54,7 @@ pub(crate) struct DocumentRecord {
     valid_until: Option<i64>,
 }
 
+#[cfg(test)]
 fn origin_record(o: &jejak_domain::Origin) -> Option<OriginRecord> {
     if *o == jejak_domain::Origin::default() {
         return None;
@@ -250,6 +251,9 @@ fn dec(key: &str, s: &str) -> Result<Decimal, GenealogyError> {
     s.parse().map_err(|_| corrupt(key, format!("{s:?} is not a decimal")))
 }
 
+/// A lot's record as prost's types hold it: what `LotWriter` writes
+/// without building it, and the check of that.
+#[cfg(test)]
 pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
     let name = |i: u32| g.names.get(i).to_string();
     let d = n.detail();
@@ -292,69 +296,217 @@ pub(crate) fn lot_to_record(g: &Genealogy, n: &LotNode) -> LotRecord {
         history: n.history.clone(),
         origin: origin_record(&d.origin),
         documents: d.documents.iter().map(document_record).collect(),
-        marks: d
-            .marks
+        marks: d.marks.iter().map(mark_record).collect(),
+        inspections: d.inspections.iter().map(|i| inspection_record(g, i)).collect(),
+        packages: d.packages.iter().map(|pk| package_record(g, pk)).collect(),
+        shipments: d.shipments.iter().map(|s| shipment_record(g, s)).collect(),
+    }
+}
+
+fn mark_record(m: &Mark) -> MarkRecord {
+    MarkRecord {
+        event_id: m.event_id.to_string(),
+        verdict: match m.kind {
+            MarkKind::Inspected(v) => verdict_code(v),
+            MarkKind::Status(_) => 0,
+        },
+        status: match m.kind {
+            MarkKind::Status(s) => status_code(s),
+            MarkKind::Inspected(_) => 0,
+        },
+        voided: m.voided,
+    }
+}
+
+fn inspection_record(g: &Genealogy, i: &InspectionRec) -> InspectionRecord {
+    InspectionRecord {
+        event_id: i.event_id.to_string(),
+        standard: g.names.get(i.standard).to_string(),
+        verdict: verdict_code(i.verdict),
+        measurements: i
+            .measurements
             .iter()
-            .map(|m| MarkRecord {
-                event_id: m.event_id.to_string(),
-                verdict: match m.kind {
-                    MarkKind::Inspected(v) => verdict_code(v),
-                    MarkKind::Status(_) => 0,
-                },
-                status: match m.kind {
-                    MarkKind::Status(s) => status_code(s),
-                    MarkKind::Inspected(_) => 0,
-                },
-                voided: m.voided,
+            .map(|m| MeasurementRecord {
+                parameter: m.parameter.clone(),
+                value: m.value.to_string(),
+                unit: m.unit.clone(),
             })
             .collect(),
-        inspections: d
-            .inspections
-            .iter()
-            .map(|i| InspectionRecord {
-                event_id: i.event_id.to_string(),
-                standard: name(i.standard),
-                verdict: verdict_code(i.verdict),
-                measurements: i
-                    .measurements
-                    .iter()
-                    .map(|m| MeasurementRecord {
-                        parameter: m.parameter.clone(),
-                        value: m.value.to_string(),
-                        unit: m.unit.clone(),
-                    })
-                    .collect(),
-                findings: i.findings.clone(),
-                at: i.at.0,
-                voided: i.voided,
-            })
-            .collect(),
-        packages: d
-            .packages
-            .iter()
-            .map(|pk| PackageRecord {
-                serial: pk.serial.to_string(),
-                gtin: name(pk.gtin),
-                quantity: pk.quantity.to_string(),
-                event_id: pk.event_id.to_string(),
-                shipped: pk.shipped,
-                voided: pk.voided,
-            })
-            .collect(),
-        shipments: d
-            .shipments
-            .iter()
-            .map(|s| ShipmentRecord {
-                event_id: s.event_id.to_string(),
-                consignee: name(s.consignee),
-                quantity: s.quantity.map(|q| q.to_string()).unwrap_or_default(),
-                serials: s.serials.iter().map(|x| x.to_string()).collect(),
-                document: s.document.clone(),
-                at: s.at.0,
-                voided: s.voided,
-                dds_reference: s.dds_reference.clone(),
-            })
-            .collect(),
+        findings: i.findings.clone(),
+        at: i.at.0,
+        voided: i.voided,
+    }
+}
+
+fn package_record(g: &Genealogy, pk: &PackageRec) -> PackageRecord {
+    PackageRecord {
+        serial: pk.serial.to_string(),
+        gtin: g.names.get(pk.gtin).to_string(),
+        quantity: pk.quantity.to_string(),
+        event_id: pk.event_id.to_string(),
+        shipped: pk.shipped,
+        voided: pk.voided,
+    }
+}
+
+fn shipment_record(g: &Genealogy, s: &ShipmentRec) -> ShipmentRecord {
+    ShipmentRecord {
+        event_id: s.event_id.to_string(),
+        consignee: g.names.get(s.consignee).to_string(),
+        quantity: s.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        serials: s.serials.iter().map(|x| x.to_string()).collect(),
+        document: s.document.clone(),
+        at: s.at.0,
+        voided: s.voided,
+        dds_reference: s.dds_reference.clone(),
+    }
+}
+
+/// Writes lot records as `lot_to_record(g, n).encode_length_delimited`
+/// does, byte for byte, without building the owned record: what a
+/// projection's persist spends most of its time on is re-writing the lots of
+/// every chunk it touched, and most of a record is names, ids and decimals
+/// the genealogy already holds. The detail lists (documents, marks,
+/// inspections, packages, shipments), which few lots have, go through
+/// their records. Its buffers are kept from one lot to the next.
+#[derive(Default)]
+pub(crate) struct LotWriter {
+    record: Vec<u8>,
+    nested: Vec<u8>,
+    text: String,
+}
+
+mod wire {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+
+    pub(super) fn string(buf: &mut Vec<u8>, tag: u32, value: &str) {
+        if !value.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, buf);
+            encode_varint(value.len() as u64, buf);
+            buf.extend_from_slice(value.as_bytes());
+        }
+    }
+
+    pub(super) fn varint(buf: &mut Vec<u8>, tag: u32, value: u64) {
+        if value != 0 {
+            encode_key(tag, WireType::Varint, buf);
+            encode_varint(value, buf);
+        }
+    }
+
+    /// A nested message (written even when empty, as prost writes one present).
+    pub(super) fn message(buf: &mut Vec<u8>, tag: u32, encoded: &[u8]) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(encoded.len() as u64, buf);
+        buf.extend_from_slice(encoded);
+    }
+
+    /// Packed, as prost writes a repeated scalar; nothing when empty.
+    pub(super) fn packed(buf: &mut Vec<u8>, tag: u32, values: &[u64]) {
+        if !values.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, buf);
+            let len: usize = values.iter().map(|v| prost::encoding::encoded_len_varint(*v)).sum();
+            encode_varint(len as u64, buf);
+            for v in values {
+                encode_varint(*v, buf);
+            }
+        }
+    }
+}
+
+impl LotWriter {
+    /// Appends the lot's record, length-delimited, to `out`.
+    pub(crate) fn write(&mut self, g: &Genealogy, n: &LotNode, out: &mut Vec<u8>) {
+        use prost::encoding::message;
+        let name = |i: u32| g.names.get(i);
+        let LotWriter { record, nested, text } = self;
+        let decimal = |buf: &mut Vec<u8>, tag: u32, d: Decimal, text: &mut String| {
+            use std::fmt::Write;
+            text.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(text, "{d}");
+            wire::string(buf, tag, text);
+        };
+        record.clear();
+        wire::string(record, 1, &n.id);
+        wire::string(record, 2, name(n.product));
+        wire::string(record, 3, name(n.facility));
+        wire::string(record, 4, name(n.owner));
+        if n.supplier != NO_SUPPLIER {
+            wire::string(record, 5, name(n.supplier));
+        }
+        // int32, as prost writes one (a negative code would sign-extend).
+        wire::varint(record, 6, unit_code(n.unit) as i64 as u64);
+        decimal(record, 7, n.quantity, text);
+        decimal(record, 8, n.balance.normalize(), text);
+        decimal(record, 9, n.in_transit.normalize(), text);
+        wire::string(record, 10, &n.created_by);
+        if let Made::Step(step) = n.made {
+            wire::string(record, 11, name(step));
+        }
+        wire::varint(record, 12, n.created_at.0 as u64);
+        if let Some(s) = n.source_lot {
+            wire::string(record, 13, &g.node(s).id);
+        }
+        wire::varint(record, 14, u64::from(n.voided));
+        for e in &n.parents {
+            nested.clear();
+            wire::string(nested, 1, &g.node(e.lot).id);
+            decimal(nested, 2, e.quantity, text);
+            wire::varint(nested, 3, e.position);
+            wire::string(nested, 4, name(e.step));
+            wire::message(record, 15, nested);
+        }
+        wire::packed(record, 16, &n.history);
+        let d = n.detail();
+        let o = &d.origin;
+        if *o != jejak_domain::Origin::default() {
+            nested.clear();
+            wire::string(nested, 1, &o.place);
+            wire::string(nested, 2, &o.plot_id);
+            if let Some(pt) = o.plot {
+                let point = PointRecord {
+                    latitude: pt.latitude,
+                    longitude: pt.longitude,
+                };
+                message::encode(3, &point, nested);
+            }
+            if let Some(geometry) = &o.geometry {
+                text.clear();
+                geometry.write_geojson(text);
+                wire::string(nested, 4, text);
+            }
+            wire::string(nested, 5, &o.producer_country);
+            if let Some(a) = o.area_ha {
+                decimal(nested, 6, a, text);
+            }
+            wire::message(record, 17, nested);
+        }
+        for doc in &d.documents {
+            message::encode(18, &document_record(doc), record);
+        }
+        for m in &d.marks {
+            message::encode(19, &mark_record(m), record);
+        }
+        for i in &d.inspections {
+            message::encode(20, &inspection_record(g, i), record);
+        }
+        for pk in &d.packages {
+            message::encode(21, &package_record(g, pk), record);
+        }
+        for s in &d.shipments {
+            message::encode(22, &shipment_record(g, s), record);
+        }
+        wire::varint(
+            record,
+            23,
+            u64::from(match n.made {
+                Made::Received => MADE_RECEIVED,
+                Made::Step(_) => MADE_BY_STEP,
+            }),
+        );
+        prost::encoding::encode_varint(record.len() as u64, out);
+        out.extend_from_slice(record);
     }
 }
 

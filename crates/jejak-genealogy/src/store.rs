@@ -243,6 +243,7 @@ impl Projection {
         }
         let dirty = g.take_dirty();
         let mut batch = sled::Batch::default();
+        let mut writer = records::LotWriter::default();
         let chunks: std::collections::BTreeSet<u64> = dirty
             .lots
             .iter()
@@ -258,9 +259,7 @@ impl Projection {
             members.sort_by(|a, b| (a.created_position(), &a.id).cmp(&(b.created_position(), &b.id)));
             let mut value = Vec::with_capacity(members.len() * 160);
             for n in members {
-                records::lot_to_record(g, n)
-                    .encode_length_delimited(&mut value)
-                    .map_err(|e| GenealogyError::Storage(e.to_string()))?;
+                writer.write(g, n, &mut value);
             }
             batch.insert(chunk_key_of(LOT, c), value);
         }

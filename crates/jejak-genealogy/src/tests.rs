@@ -1320,3 +1320,60 @@ fn what_capture_applied_is_persisted_by_an_apply_that_skips_it() {
     let status = proj.status();
     assert_eq!((status.position, status.events), (n, n));
 }
+
+/// The persist writes lot records without building prost's types
+/// (`LotWriter`); what it writes must be prost's encoding of the record,
+/// byte for byte, for every kind of lot: with an origin (plot, geometry,
+/// area, country), documents, marks, inspections, packages, shipments,
+/// a source lot, voided, and made by a step.
+#[test]
+fn lot_records_written_directly_are_prosts_encoding_of_the_record() {
+    use jejak_domain::geo::{Geometry, Position};
+    use prost::Message;
+    let mut log = with_corrections();
+    log.receive(DEMAK, "G6", "gabah", q("40", Unit::Kg), "ukm-sri", "sup-tani");
+    if let Some((_, Event::MaterialReceived(r))) = log.events.iter_mut().find(|(id, _)| id == "rcv-g6") {
+        let at = |lon: i64, lat: i64| Position {
+            lon: Decimal::new(lon, 6),
+            lat: Decimal::new(lat, 6),
+        };
+        let ring = vec![
+            at(110_640_000, -6_890_000),
+            at(110_641_000, -6_890_000),
+            at(110_641_000, -6_891_000),
+            at(110_640_000, -6_890_000),
+        ];
+        r.origin.geometry = Some(Geometry::Polygon(vec![ring]));
+        r.origin.area_ha = Some(Decimal::new(125, 2));
+        r.origin.producer_country = "ID".into();
+        r.origin.place = "Desa Karanganyar".into();
+    }
+    let g = log.project();
+    let mut writer = crate::records::LotWriter::default();
+    let mut seen = [0usize; 10];
+    for n in &g.lots {
+        let record = crate::records::lot_to_record(&g, n);
+        let mut written = Vec::new();
+        writer.write(&g, n, &mut written);
+        assert_eq!(written, record.encode_length_delimited_to_vec(), "lot {}", n.id);
+        let d = n.detail();
+        for (i, has) in [
+            d.origin.plot.is_some(),
+            d.origin.geometry.is_some() && d.origin.area_ha.is_some(),
+            !d.documents.is_empty(),
+            !d.marks.is_empty(),
+            !d.inspections.is_empty(),
+            !d.packages.is_empty(),
+            !d.shipments.is_empty(),
+            n.source_lot.is_some(),
+            n.voided,
+            matches!(n.made, crate::graph::Made::Step(_)) && !n.parents.is_empty(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            seen[i] += usize::from(has);
+        }
+    }
+    assert!(seen.iter().all(|n| *n > 0), "every kind of lot is checked: {seen:?}");
+}
