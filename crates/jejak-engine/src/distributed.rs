@@ -256,6 +256,19 @@ const STALL_CHECK: u32 = 2;
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
 
+/// A follower that has caught up gathers what arrives for up to `GATHER`
+/// before it hands on a batch of fewer than `GATHER_BELOW` events. Under
+/// unary capture the stream delivers events one or two at a time, and each
+/// batch costs its applier about as much as a hundred events do (a decode
+/// on a blocking thread, the projection's lock, a sled batch for the tree,
+/// a hand-on to the alert follower). What waits is the projection's and
+/// the tree's view of the stream, and a cache's view of other services'
+/// events; a capture's acknowledgement waits only after a sequence the
+/// stream skipped (the capture applies its own events when the stream
+/// acknowledges them).
+const GATHER: Duration = Duration::from_millis(2);
+const GATHER_BELOW: usize = 64;
+
 /// What a follower's applier holds already, so that its reader need not
 /// decode it.
 enum Skip {
@@ -356,10 +369,14 @@ async fn read_ahead(
     // takes the next (the stream delivers a few hundred messages at a time;
     // applying them in batches of up to `BATCH` costs less per event).
     let mut pending: Vec<StoredEvent> = Vec::new();
+    // When the first of `pending` was read.
+    let mut gathering = tokio::time::Instant::now();
     loop {
-        let wait = match pending.is_empty() {
-            true => Duration::from_millis(500),
-            false => Duration::ZERO,
+        let gathered = gathering.elapsed();
+        let wait = match pending.len() {
+            0 => Duration::from_millis(500),
+            n if n < GATHER_BELOW && gathered < GATHER => GATHER - gathered,
+            _ => Duration::ZERO,
         };
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -390,9 +407,14 @@ async fn read_ahead(
                 } else {
                     idle = 0;
                 }
+                if pending.is_empty() {
+                    gathering = tokio::time::Instant::now();
+                }
                 pending.extend(events);
-                if pending.len() < BATCH && idle == 0 && tx.capacity() == 0 {
-                    // The applier is busy and has batches waiting: read on.
+                let small = pending.len() < GATHER_BELOW && gathering.elapsed() < GATHER;
+                if pending.len() < BATCH && idle == 0 && (tx.capacity() == 0 || small) {
+                    // The applier is busy and has batches waiting, or the
+                    // batch is small and young: read on.
                     continue;
                 }
                 Ok(decoding(std::mem::take(&mut pending)))
