@@ -1094,53 +1094,58 @@ impl Engine for DistributedWriter {
         out
     }
 
-    /// Each command runs as a task of its own, admitted in order: the next
-    /// is taken only once this one is sent (so one touching the same lots
-    /// waits for it to be in the cache, and independent ones are
-    /// pipelined); answers are awaited in order. At most `STREAM_WINDOW`
-    /// commands are in flight.
+    /// The commands run side by side in this one task, admitted in order:
+    /// the next is taken only once this one is sent (so one touching the
+    /// same lots waits for it to be in the cache, and independent ones are
+    /// pipelined); answers go out in order. At most `STREAM_WINDOW`
+    /// commands are in flight. Once `answers` is closed, nothing more is
+    /// read and what was read is still settled (recorded or not), unanswered.
     async fn submit_stream(
         self: Arc<Self>,
         mut commands: tokio::sync::mpsc::Receiver<Option<Submission>>,
         actor: String,
         answers: tokio::sync::mpsc::Sender<Option<Result<Receipt, EngineError>>>,
     ) {
-        type Task = tokio::task::JoinHandle<Result<Receipt, EngineError>>;
-        let (started, mut running) = tokio::sync::mpsc::channel::<Option<Task>>(crate::STREAM_WINDOW);
-        let acknowledge = async move {
-            while let Some(task) = running.recv().await {
-                let answer = match task {
-                    None => None,
-                    Some(t) => Some(t.await.unwrap_or_else(|e| {
-                        Err(EngineError::Log(LogError::Storage(format!(
-                            "a capture task ended early: {e}"
-                        ))))
-                    })),
-                };
-                if answers.send(answer).await.is_err() {
-                    return;
+        use futures_util::stream::{FuturesOrdered, StreamExt};
+        type Answer = Option<Result<Receipt, EngineError>>;
+        let mut running: FuturesOrdered<futures_util::future::BoxFuture<'static, Answer>> = FuturesOrdered::new();
+        // The newest command's admission: told once it is sent (or answered
+        // without sending).
+        let mut admission: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        let mut reading = true;
+        let mut answering = true;
+        loop {
+            let take = reading && admission.is_none() && running.len() < crate::STREAM_WINDOW;
+            tokio::select! {
+                biased;
+                Some(answer) = running.next(), if !running.is_empty() => {
+                    if answering && answers.send(answer).await.is_err() {
+                        answering = false;
+                        reading = false;
+                    }
                 }
-            }
-        };
-        let admit = async move {
-            while let Some(c) = commands.recv().await {
-                let task = match c {
-                    None => None,
-                    Some(submission) => {
+                _ = async {
+                    if let Some(rx) = admission.as_mut() {
+                        let _ = rx.await;
+                    }
+                }, if admission.is_some() => {
+                    admission = None;
+                }
+                c = commands.recv(), if take => match c {
+                    None => reading = false,
+                    Some(None) => running.push_back(Box::pin(async { None })),
+                    Some(Some(submission)) => {
                         let (tx, rx) = tokio::sync::oneshot::channel();
                         let (me, actor) = (self.clone(), actor.clone());
-                        let task = tokio::spawn(async move { me.submit_admitted(submission, &actor, Some(tx)).await });
-                        // Sent, or answered without sending (the sender dropped).
-                        let _ = rx.await;
-                        Some(task)
+                        running.push_back(Box::pin(async move {
+                            Some(me.submit_admitted(submission, &actor, Some(tx)).await)
+                        }));
+                        admission = Some(rx);
                     }
-                };
-                if started.send(task).await.is_err() {
-                    return;
-                }
+                },
+                else => return,
             }
-        };
-        tokio::join!(admit, acknowledge);
+        }
     }
 }
 
