@@ -14,11 +14,15 @@ use jejak_domain::{
 
 pub(crate) type Ix = u32;
 
+/// The genealogy's indexes by id: seeded per process like std's maps (ids
+/// come from clients), with a hash that costs far less per key than SipHash.
+pub(crate) type IdMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
 /// Interned strings (facility, product, party, standard ids, steps).
 #[derive(Default)]
 pub(crate) struct Interner {
     strings: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
+    index: IdMap<Arc<str>, u32>,
 }
 
 impl Interner {
@@ -260,10 +264,10 @@ pub(crate) struct Dirty {
 pub struct Genealogy {
     pub(crate) names: Interner,
     pub(crate) lots: Vec<LotNode>,
-    pub(crate) by_id: HashMap<Box<str>, Ix>,
-    pub(crate) serials: HashMap<Box<str>, Ix>,
+    pub(crate) by_id: IdMap<Box<str>, Ix>,
+    pub(crate) serials: IdMap<Box<str>, Ix>,
     /// Boxed values: a half-empty table at a million events costs pointers, not records.
-    pub(crate) events: HashMap<Box<str>, Box<EventRef>>,
+    pub(crate) events: IdMap<Box<str>, Box<EventRef>>,
     pub(crate) parties: HashMap<String, Party>,
     pub(crate) facilities: HashMap<String, Facility>,
     pub(crate) products: HashMap<String, Product>,
