@@ -266,8 +266,8 @@ const READ_AHEAD: usize = 2;
 /// events; a capture's acknowledgement waits only after a sequence the
 /// stream skipped (the capture applies its own events when the stream
 /// acknowledges them).
-const GATHER: Duration = Duration::from_millis(2);
-const GATHER_BELOW: usize = 64;
+const GATHER: Duration = Duration::from_millis(5);
+const GATHER_BELOW: usize = 128;
 
 /// What a follower's applier holds already, so that its reader need not
 /// decode it.
