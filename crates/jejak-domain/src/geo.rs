@@ -494,9 +494,11 @@ fn push_list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String,
 }
 
 fn push_position(out: &mut String, p: &Position) {
-    use std::fmt::Write;
-    // Writing into a String cannot fail.
-    let _ = write!(out, "[{},{}]", p.lon, p.lat);
+    out.push('[');
+    crate::quantity::push_decimal(out, p.lon);
+    out.push(',');
+    crate::quantity::push_decimal(out, p.lat);
+    out.push(']');
 }
 
 fn push_polygon(out: &mut String, rings: &[Vec<Position>]) {

@@ -221,6 +221,33 @@ impl fmt::Display for Quantity {
     }
 }
 
+/// Appends `d` as its `Display` writes it (sign, digits, and as many
+/// fraction digits as its scale), without the formatting machinery: the
+/// projection writes several for every lot it stores, and every event's
+/// commitment one for each quantity.
+pub fn push_decimal(out: &mut String, d: Decimal) {
+    if d.is_sign_negative() {
+        out.push('-');
+    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(d.mantissa().unsigned_abs());
+    let scale = d.scale() as usize;
+    match digits.len().checked_sub(scale) {
+        Some(0) | None => {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', scale - digits.len()));
+            out.push_str(digits);
+        }
+        Some(whole) => {
+            out.push_str(&digits[..whole]);
+            if scale > 0 {
+                out.push('.');
+                out.push_str(&digits[whole..]);
+            }
+        }
+    }
+}
+
 /// Parses a plain decimal string: optional sign, digits, optional fraction.
 /// Exponents, NaN, infinities, spaces and thousands separators are refused.
 pub fn parse_decimal(field: &str, s: &str) -> Result<Decimal, DomainError> {
@@ -256,6 +283,55 @@ mod tests {
 
     fn q(v: &str, u: Unit) -> Quantity {
         Quantity::parse("q", v, u).expect("valid quantity")
+    }
+
+    fn pushed(d: Decimal) -> String {
+        let mut out = String::from("x");
+        push_decimal(&mut out, d);
+        out.split_off(1)
+    }
+
+    #[test]
+    fn a_pushed_decimal_is_its_display_at_the_edges() {
+        for (m, scale) in [
+            (0i128, 0u32),
+            (0, 2),
+            (5, 2),
+            (7, 1),
+            (150, 2),
+            (-150, 2),
+            (-5, 3),
+            (1, 28),
+            (-1, 28),
+            (79_228_162_514_264_337_593_543_950_335, 0),
+            (-79_228_162_514_264_337_593_543_950_335, 28),
+        ] {
+            let d = Decimal::from_i128_with_scale(m, scale);
+            assert_eq!(pushed(d), d.to_string(), "{m}e-{scale}");
+        }
+        // Negative zero, as arithmetic can leave it.
+        let z = Decimal::from_i128_with_scale(-5, 2) + Decimal::from_i128_with_scale(5, 2);
+        assert_eq!(pushed(z), z.to_string());
+        let mut neg_zero = Decimal::from_i128_with_scale(0, 3);
+        neg_zero.set_sign_negative(true);
+        assert_eq!(pushed(neg_zero), neg_zero.to_string());
+    }
+
+    proptest! {
+        #[test]
+        fn a_pushed_decimal_is_its_display(
+            m in -79_228_162_514_264_337_593_543_950_335i128..=79_228_162_514_264_337_593_543_950_335i128,
+            scale in 0u32..=28,
+        ) {
+            let d = Decimal::from_i128_with_scale(m, scale);
+            prop_assert_eq!(pushed(d), d.to_string());
+        }
+
+        #[test]
+        fn a_pushed_small_decimal_is_its_display(m in -100_000i128..100_000, scale in 0u32..=8) {
+            let d = Decimal::from_i128_with_scale(m, scale);
+            prop_assert_eq!(pushed(d), d.to_string());
+        }
     }
 
     #[test]

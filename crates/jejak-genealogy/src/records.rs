@@ -421,10 +421,8 @@ impl LotWriter {
         let name = |i: u32| g.names.get(i);
         let LotWriter { record, nested, text } = self;
         let decimal = |buf: &mut Vec<u8>, tag: u32, d: Decimal, text: &mut String| {
-            use std::fmt::Write;
             text.clear();
-            // Writing into a String cannot fail.
-            let _ = write!(text, "{d}");
+            jejak_domain::quantity::push_decimal(text, d);
             wire::string(buf, tag, text);
         };
         record.clear();

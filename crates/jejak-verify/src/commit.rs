@@ -169,7 +169,26 @@ macro_rules! shown_text {
         }
     )*};
 }
-shown_text!(std::fmt::Arguments<'_>, Quantity, jejak_domain::Decimal);
+shown_text!(std::fmt::Arguments<'_>);
+
+/// As `Display` writes them (`jejak_domain::quantity::push_decimal`).
+impl Text for jejak_domain::Decimal {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        buf.clear();
+        jejak_domain::quantity::push_decimal(buf, *self);
+        buf
+    }
+}
+
+impl Text for Quantity {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        buf.clear();
+        jejak_domain::quantity::push_decimal(buf, self.value());
+        buf.push(' ');
+        buf.push_str(self.unit().symbol());
+        buf
+    }
+}
 
 impl Text for jejak_domain::geo::Geometry {
     fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
