@@ -62,37 +62,20 @@ struct Own {
     decoded: crate::projector::Decoded,
 }
 
-/// An own event the stream acknowledged, kept until its follower reads
-/// its position: the reader takes `stored` instead of decoding the
-/// message, and the follower `decoded` (once the cache applied it, and only
-/// when a projector of this process takes every event from the follower)
-/// instead of decoding the event.
-struct Kept {
-    stored: Option<StoredEvent>,
-    decoded: Option<crate::projector::Decoded>,
-}
-
 impl CacheState {
     /// Applies one event after the cache's position; chain heads only move
     /// forward. The genealogy skips what it holds already (a shared
     /// projection stored further than its tree: the follower reads those
     /// events again for the tree).
-    fn apply_one(
-        &mut self,
-        g: &mut Genealogy,
-        chain: &str,
-        head: ChainHead,
-        decoded: &crate::projector::Decoded,
-    ) -> bool {
+    fn apply_one(&mut self, g: &mut Genealogy, chain: &str, head: ChainHead, decoded: &crate::projector::Decoded) {
         if head.position <= self.position {
-            return false;
+            return;
         }
         self.position = head.position;
         if let Some(a) = applied(std::slice::from_ref(decoded)).pop() {
             g.apply(a);
         }
         self.set_head(chain, head);
-        true
     }
 
     fn set_head(&mut self, chain: &str, head: ChainHead) {
@@ -112,26 +95,22 @@ impl CacheState {
     }
 
     /// Applies this instance's own events that now follow the cache's
-    /// position directly, and returns them; drops those the stream
-    /// delivered first.
-    fn drain_ahead(&mut self, g: &mut Genealogy) -> Vec<Own> {
-        let mut drained = Vec::new();
+    /// position directly; drops those the stream delivered first.
+    fn drain_ahead(&mut self, g: &mut Genealogy) {
         loop {
             let position = self.position;
             let Some(first) = self.ahead.first_entry() else {
-                return drained;
+                return;
             };
             if *first.key() <= position {
                 first.remove();
                 continue;
             }
             if *first.key() != position + 1 {
-                return drained;
+                return;
             }
             let own = first.remove();
-            if self.apply_one(g, &own.chain, own.head, &own.decoded) {
-                drained.push(own);
-            }
+            self.apply_one(g, &own.chain, own.head, &own.decoded);
         }
     }
 }
@@ -185,17 +164,10 @@ pub struct Cache {
     state: RwLock<CacheState>,
     graph: Graph,
     applied: watch::Sender<u64>,
-    /// Own events applied and not yet read back by the follower, by
-    /// position. Taken after the state when both are held.
-    kept: std::sync::Mutex<std::collections::BTreeMap<u64, Kept>>,
-    /// Whether `kept` holds the decoded events too (a projector of this
-    /// process takes every event from the follower).
-    keep_decoded: bool,
 }
 
 impl Cache {
     fn new(graph: Graph) -> Cache {
-        let keep_decoded = matches!(graph, Graph::Shared(_));
         Cache {
             state: RwLock::new(CacheState {
                 position: 0,
@@ -204,49 +176,7 @@ impl Cache {
             }),
             graph,
             applied: watch::channel(0).0,
-            kept: std::sync::Mutex::new(std::collections::BTreeMap::new()),
-            keep_decoded,
         }
-    }
-
-    /// Keeps the decoded events of own events just applied, beside their
-    /// stored ones, for a follower that has not read them yet.
-    fn keep(&self, owns: Vec<Own>) {
-        if owns.is_empty() || !self.keep_decoded {
-            return;
-        }
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        for own in owns {
-            if let Some(k) = kept.get_mut(&own.head.position) {
-                k.decoded = Some(own.decoded);
-            }
-        }
-    }
-
-    /// The follower's reader takes the stored events of kept positions.
-    fn known(self: &Arc<Self>) -> jejak_log::jetstream::Known {
-        let cache = self.clone();
-        Arc::new(move |position| {
-            let mut kept = cache.kept.lock().unwrap_or_else(|e| e.into_inner());
-            kept.get_mut(&position).and_then(|k| k.stored.take())
-        })
-    }
-
-    /// Ends the keeping of every position up to `last` (the follower has
-    /// read them), and returns the decoded events kept from `first` on.
-    fn take_decoded(&self, first: u64, last: u64) -> HashMap<u64, crate::projector::Decoded> {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = HashMap::new();
-        while let Some(entry) = kept.first_entry() {
-            if *entry.key() > last {
-                break;
-            }
-            let (position, k) = entry.remove_entry();
-            if let (true, Some(d)) = (position >= first, k.decoded) {
-                out.insert(position, d);
-            }
-        }
-        out
     }
 
     pub fn position(&self) -> u64 {
@@ -255,7 +185,7 @@ impl Cache {
 
     fn apply(&self, (events, decoded): &Batch) -> anyhow::Result<()> {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let drained = self.graph.write(|g| {
+        self.graph.write(|g| {
             for (e, d) in events.iter().zip(decoded) {
                 let head = ChainHead {
                     sequence: e.envelope.sequence,
@@ -264,9 +194,8 @@ impl Cache {
                 };
                 st.apply_one(g, &e.envelope.chain, head, d);
             }
-            st.drain_ahead(g)
+            st.drain_ahead(g);
         });
-        self.keep(drained);
         self.moved(st);
         Ok(())
     }
@@ -283,25 +212,16 @@ impl Cache {
         self.moved(st);
     }
 
-    /// Applies an event this instance stored at `head.position` (`stored`,
-    /// the stream's message there), now if every position before it is
-    /// applied, else once they are.
-    fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded, stored: StoredEvent) {
+    /// Applies an event this instance stored at `head.position`, now if
+    /// every position before it is applied, else once they are.
+    fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         if head.position <= st.position {
             return;
         }
-        self.kept.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            head.position,
-            Kept {
-                stored: Some(stored),
-                decoded: None,
-            },
-        );
         st.ahead.insert(head.position, Own { chain, head, decoded });
         if st.drainable() {
-            let drained = self.graph.write(|g| st.drain_ahead(g));
-            self.keep(drained);
+            self.graph.write(|g| st.drain_ahead(g));
         }
         self.moved(st);
     }
@@ -369,7 +289,6 @@ async fn follow<F>(
     log: JetStreamLog,
     from: u64,
     skip: Skip,
-    own: Option<Arc<Cache>>,
     cancel: CancellationToken,
     what: &'static str,
     mut apply: F,
@@ -379,7 +298,7 @@ where
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
     let reading = cancel.child_token();
-    let reader = tokio::spawn(read_ahead(log, from, skip, own, reading.clone(), what, tx));
+    let reader = tokio::spawn(read_ahead(log, from, skip, reading.clone(), what, tx));
     // The reader stops with this function, however it ends.
     let _stop_reading = reading.drop_guard();
     loop {
@@ -424,41 +343,17 @@ fn stop_unless_applied(applied: anyhow::Result<()>, what: &'static str) -> anyho
     })
 }
 
-/// Decodes stored events, taking those `held` has by position as they are.
-fn decode_holding(
-    events: &[StoredEvent],
-    mut held: HashMap<u64, crate::projector::Decoded>,
-) -> anyhow::Result<Vec<crate::projector::Decoded>> {
-    if held.is_empty() {
-        return decode_all(events);
-    }
-    events
-        .iter()
-        .map(|e| match held.remove(&e.position) {
-            Some(d) => Ok(d),
-            None => crate::projector::decode(e).map(|(id, at, ev)| (e.position, id, at, ev, e.hash)),
-        })
-        .collect()
-}
-
 /// `follow`'s reader: sends batches in order (empty ones when the stream
-/// is idle), and a corrupt stream as an error, after which it stops. With
-/// `own`, the events that capture cache kept are taken from it instead of
-/// decoded.
+/// is idle), and a corrupt stream as an error, after which it stops.
 async fn read_ahead(
     log: JetStreamLog,
     from: u64,
     skip: Skip,
-    own: Option<Arc<Cache>>,
     cancel: CancellationToken,
     what: &'static str,
     tx: tokio::sync::mpsc::Sender<anyhow::Result<Decoding>>,
 ) {
     let decoding = |mut events: Vec<StoredEvent>| -> Decoding {
-        let held = match (&own, events.first(), events.last()) {
-            (Some(cache), Some(first), Some(last)) => cache.take_decoded(first.position, last.position),
-            _ => HashMap::new(),
-        };
         match &skip {
             Skip::Nothing => {}
             Skip::Applied(known) => {
@@ -466,12 +361,9 @@ async fn read_ahead(
                 events.retain(|e| e.position > known);
             }
         }
-        tokio::task::spawn_blocking(move || decode_holding(&events, held).map(|d| (events, d)))
+        tokio::task::spawn_blocking(move || decode_all(&events).map(|d| (events, d)))
     };
     let mut reader = log.reader(from);
-    if let Some(cache) = &own {
-        reader = reader.knowing(cache.known());
-    }
     let mut idle = 0u32;
     // What was read while the applier was busy: sent as one batch when it
     // takes the next (the stream delivers a few hundred messages at a time;
@@ -696,29 +588,20 @@ impl DistributedWriter {
             Some(_) => (1, Skip::Nothing),
         };
         let forward = forward.map(|f| f.tx);
-        let own = Some(cache.clone());
-        let following = follow(
-            log.clone(),
-            from,
-            skip,
-            own,
-            cancel.clone(),
-            "capture cache",
-            move |batch| {
-                let (feed, forward) = (feed.clone(), forward.clone());
-                Box::pin(async move {
-                    if !batch.0.is_empty() {
-                        let applying = batch.clone();
-                        tokio::task::spawn_blocking(move || feed.apply(&applying)).await??;
-                    }
-                    if let Some(tx) = forward {
-                        // A projector that went away stopped the process.
-                        let _ = tx.send(batch).await;
-                    }
-                    Ok(())
-                })
-            },
-        );
+        let following = follow(log.clone(), from, skip, cancel.clone(), "capture cache", move |batch| {
+            let (feed, forward) = (feed.clone(), forward.clone());
+            Box::pin(async move {
+                if !batch.0.is_empty() {
+                    let applying = batch.clone();
+                    tokio::task::spawn_blocking(move || feed.apply(&applying)).await??;
+                }
+                if let Some(tx) = forward {
+                    // A projector that went away stopped the process.
+                    let _ = tx.send(batch).await;
+                }
+                Ok(())
+            })
+        });
         let (stopped, why) = (cancel.clone(), fatal.clone());
         tokio::spawn(async move {
             if let Err(e) = following.await {
@@ -861,7 +744,7 @@ impl DistributedWriter {
         ticket: u64,
         stored_as: (u64, [u8; 32]),
         id: &str,
-        own: (String, jejak_domain::Time, Event, jejak_log::jetstream::Prepared),
+        own: (String, jejak_domain::Time, Event),
         owed: &mut Owed,
     ) -> Result<Sent, EngineError> {
         let outcome = inflight.outcome().await;
@@ -874,13 +757,9 @@ impl DistributedWriter {
                     hash: stored_as.1,
                     position: ack.sequence,
                 };
-                let (id, at, event, prepared) = own;
-                self.cache.apply_own(
-                    chain.clone(),
-                    head,
-                    (ack.sequence, id, at, event, stored_as.1),
-                    prepared.stored_at(ack.sequence),
-                );
+                let (id, at, event) = own;
+                self.cache
+                    .apply_own(chain.clone(), head, (ack.sequence, id, at, event, stored_as.1));
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
                 self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
@@ -1021,7 +900,7 @@ impl DistributedWriter {
             let recorded_at = draft.recorded_at;
             let inflight = self
                 .log
-                .send(&chain, prepared.bytes.clone(), id, head.position, after_id.as_deref())
+                .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())
                 .await;
             let tail = ChainHead {
                 sequence: prepared.sequence,
@@ -1056,19 +935,17 @@ impl DistributedWriter {
                 now,
                 stored_as,
                 ticket,
-                (recorded_at, prepared),
+                recorded_at,
             );
         };
         // The event as the stream's readers decode it, for the cache to
         // apply once acknowledged: the decided one, which its proto gives
         // back unchanged (`jejak-proto`'s round-trip property), and the
         // recording time as the envelope carries it.
-        let (recorded_at, prepared) = own;
         let own = (
             id.to_string(),
-            jejak_domain::Time::from_unix(recorded_at.seconds, recorded_at.nanos).unwrap_or_default(),
+            jejak_domain::Time::from_unix(own.seconds, own.nanos).unwrap_or_default(),
             (*event).clone(),
-            prepared,
         );
         // If this command's caller goes away (its future dropped) before the
         // message is settled, the release is still made (`Owed`).
@@ -1644,7 +1521,7 @@ pub async fn run_projector(
         })
     };
     let followed = match feed {
-        None => follow(log, from, Skip::Nothing, None, cancel.clone(), "projector", step).await,
+        None => follow(log, from, Skip::Nothing, cancel.clone(), "projector", step).await,
         Some(feed) => fed(feed, cancel.clone(), "projector", step).await,
     };
     // The tree finishes what it was given (the sender went with `follow`).
@@ -1826,7 +1703,7 @@ mod tests {
             hash: stored.hash,
             position: stored.position,
         };
-        cache.apply_own(stored.envelope.chain.clone(), head, decoded.clone(), stored.clone());
+        cache.apply_own(stored.envelope.chain.clone(), head, decoded.clone());
     }
 
     /// What a cache holds, to compare two: its position, every chain head,
@@ -1878,73 +1755,6 @@ mod tests {
         cache.apply(&delivered(&events[..n - 1])).unwrap();
         own(&cache, &events[4]);
         assert_eq!(held(&cache, &events), held(&expected, &events));
-    }
-
-    /// What a capture cache stored of its own events it keeps for its
-    /// follower: the reader takes each stored event once (kept from the
-    /// acknowledgement on), the follower the decoded ones (kept once
-    /// applied, and only when a projector of the process takes every
-    /// event), and a batch read past a position ends its keeping, also of
-    /// an event the follower read before its acknowledgement came.
-    #[test]
-    fn a_capture_cache_keeps_its_own_stored_events_until_its_follower_reads_past_them() {
-        let events = stream();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let projection = Arc::new(Projection::open(dir.path()).expect("open projection"));
-        let cache = Arc::new(Cache::new(Graph::Shared(projection)));
-        let known = cache.known();
-        // 2 is acknowledged before 1: its stored event is kept at once.
-        own(&cache, &events[1]);
-        assert_eq!(known(2).map(|e| (e.position, e.hash)), Some((2, events[1].0.hash)));
-        assert!(known(2).is_none(), "a stored event is taken once");
-        own(&cache, &events[0]);
-        own(&cache, &events[2]);
-        assert_eq!(known(1).map(|e| e.position), Some(1));
-        // The follower's batch of 1 and 2 takes their decoded events, kept
-        // once they were applied; 3 stays kept.
-        let held = cache.take_decoded(1, 2);
-        let mut positions: Vec<u64> = held.keys().copied().collect();
-        positions.sort_unstable();
-        assert_eq!(positions, vec![1, 2]);
-        assert_eq!(held[&2].1, events[1].1 .1);
-        assert_eq!(known(3).map(|e| e.position), Some(3));
-        // An event applied after the follower delivered position 4 is
-        // passed by the next batch without being taken.
-        cache.apply(&delivered(&events[3..4])).expect("apply");
-        own(&cache, &events[4]);
-        assert!(cache.take_decoded(6, 6).is_empty());
-        // One acknowledged but not yet applied when the follower reads it
-        // gives its stored event only.
-        own(&cache, &events[6]);
-        assert_eq!(known(7).map(|e| e.position), Some(7));
-        assert!(cache.take_decoded(7, 7).is_empty());
-        assert!(cache.kept.lock().expect("kept").is_empty());
-
-        // A capture-only cache keeps the stored events, not the decoded.
-        let alone = Arc::new(Cache::new(Graph::Own(Box::default())));
-        own(&alone, &events[0]);
-        assert_eq!(alone.known()(1).map(|e| e.position), Some(1));
-        own(&alone, &events[1]);
-        assert!(alone.take_decoded(1, 2).is_empty());
-        assert!(alone.kept.lock().expect("kept").is_empty());
-    }
-
-    /// Decoding a batch takes what is held as it is and decodes the rest.
-    #[test]
-    fn decoding_a_batch_takes_the_held_events_and_decodes_the_others() {
-        let events = stream();
-        let (stored, decoded): (Vec<StoredEvent>, Vec<crate::projector::Decoded>) = events[..2].iter().cloned().unzip();
-        let all: HashMap<u64, crate::projector::Decoded> = decoded.iter().map(|d| (d.0, d.clone())).collect();
-        let got = decode_holding(&stored, all).expect("all held");
-        assert_eq!(
-            got.iter().map(|d| d.1.clone()).collect::<Vec<_>>(),
-            vec![decoded[0].1.clone(), decoded[1].1.clone()]
-        );
-        // The second is not held: it is decoded, and its envelope here has
-        // no event.
-        let one: HashMap<u64, crate::projector::Decoded> = [(1, decoded[0].clone())].into_iter().collect();
-        let err = decode_holding(&stored, one).expect_err("2 is decoded");
-        assert!(format!("{err:#}").contains("log position 2"), "{err:#}");
     }
 
     /// Shared with a projection opened at a stored position (a restart of

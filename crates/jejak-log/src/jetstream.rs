@@ -356,7 +356,6 @@ impl JetStreamLog {
             log: self.clone(),
             next: from.max(1),
             messages: None,
-            known: None,
         }
     }
 
@@ -462,22 +461,6 @@ pub struct Prepared {
     pub bytes: bytes::Bytes,
     pub hash: [u8; 32],
     pub sequence: u64,
-    /// What `bytes` encode: once the stream stored them at a position, the
-    /// stored event there is these, without decoding them again.
-    pub envelope: p::Envelope,
-}
-
-impl Prepared {
-    /// The stream's message at `position`, once the stream acknowledged
-    /// storing this envelope there (not as a duplicate).
-    pub fn stored_at(self, position: u64) -> StoredEvent {
-        StoredEvent {
-            position,
-            bytes: self.bytes.to_vec(),
-            hash: self.hash,
-            envelope: self.envelope,
-        }
-    }
 }
 
 /// Encodes `draft` as the envelope that follows `head` in its chain, with
@@ -501,7 +484,6 @@ pub fn prepare(draft: &Draft, head: ChainHead) -> Result<Prepared, LogError> {
         hash: hash(&bytes),
         bytes,
         sequence: head.sequence + 1,
-        envelope,
     })
 }
 
@@ -683,22 +665,9 @@ pub struct Reader {
     log: JetStreamLog,
     next: u64,
     messages: Option<consumer::pull::Stream>,
-    known: Option<Known>,
 }
 
-/// The stored events a reader's owner holds already, by position (a
-/// capture's own, acknowledged ones): the reader takes those instead of
-/// decoding the messages it reads at those positions.
-pub type Known = std::sync::Arc<dyn Fn(u64) -> Option<StoredEvent> + Send + Sync>;
-
 impl Reader {
-    /// Takes the events `known` gives instead of decoding their messages.
-    /// What it gives for a position must be the stream's message there.
-    pub fn knowing(mut self, known: Known) -> Reader {
-        self.known = Some(known);
-        self
-    }
-
     /// The next position this reader will return.
     pub fn position(&self) -> u64 {
         self.next
@@ -756,7 +725,7 @@ impl Reader {
         // On an error the consumer is dropped; the next call makes a new one.
         let mut messages = self.open().await?;
         let mut next = self.next;
-        let (mut out, gap) = Self::take(&mut messages, self.known.as_ref(), &mut next, max, wait).await?;
+        let (mut out, gap) = Self::take(&mut messages, &mut next, max, wait).await?;
         if let Some(event) = gap {
             // A clustered stream skips the sequence of a publish that failed
             // its precondition at the leader (the replicas stay in step):
@@ -799,7 +768,6 @@ impl Reader {
     /// sequence, returning the event after it for the caller to check.
     async fn take(
         messages: &mut consumer::pull::Stream,
-        known: Option<&Known>,
         next: &mut u64,
         max: usize,
         wait: Duration,
@@ -821,10 +789,7 @@ impl Reader {
                 .map_err(|e| LogError::Storage(format!("message without stream metadata: {e}")))?
                 .stream_sequence;
             if position >= *next {
-                let event = match known.and_then(|k| k(position)) {
-                    Some(event) => event,
-                    None => StoredEvent::decode(position, m.payload.to_vec())?,
-                };
+                let event = StoredEvent::decode(position, m.payload.to_vec())?;
                 if position != *next {
                     return Ok((out, Some(event)));
                 }
