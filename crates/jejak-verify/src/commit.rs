@@ -156,20 +156,15 @@ macro_rules! integer_text {
 }
 integer_text!(i64, u64);
 
-/// Written as `Display` writes it.
-macro_rules! shown_text {
-    ($($t:ty),*) => {$(
-        impl Text for $t {
-            fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
-                buf.clear();
-                // Writing into a String cannot fail.
-                let _ = write!(buf, "{self}");
-                buf
-            }
-        }
-    )*};
+/// A path made of parts (`inputs.{i}.quantity`), written out.
+impl Text for std::fmt::Arguments<'_> {
+    fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
+        buf.clear();
+        // Writing into a String cannot fail.
+        let _ = buf.write_fmt(*self);
+        buf
+    }
 }
-shown_text!(std::fmt::Arguments<'_>);
 
 /// As `Display` writes them (`jejak_domain::quantity::push_decimal`).
 impl Text for jejak_domain::Decimal {
