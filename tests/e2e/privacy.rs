@@ -41,8 +41,9 @@ const CANARIES: &[&str] = &[
     // The packing and inspection events' ids.
     "canary-pack",
     "canary-insp",
-    // The inspection's measurement and finding.
-    "13.37",
+    // The inspection's measurement and finding (with more digits than a
+    // time of day the page shows, "13.37 WIB", can have).
+    "13.3791",
 ];
 
 /// Receives, mills, packs two units, and ships one, with canaries in every
@@ -121,7 +122,7 @@ async fn lot_full_of_canaries(demo: &mut Demo) -> String {
         measurements: vec![
             p::Measurement {
                 parameter: "kadar_air".into(),
-                value: "13.37".into(),
+                value: "13.3791".into(),
                 unit: "%".into(),
             },
             p::Measurement {
