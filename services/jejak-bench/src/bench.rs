@@ -550,6 +550,19 @@ pub(crate) fn generate(log: &SledLog, lots: u64) -> anyhow::Result<(u64, Vec<Str
     Ok((events, raws, fins))
 }
 
+/// Waits until the `events` the generator appended to a fresh log are all
+/// durable (its writer flushes in the background, so right after the
+/// generator returns the durable position can still be short of them).
+pub(crate) async fn all_durable(log: &SledLog, events: u64) -> anyhow::Result<u64> {
+    log.wait_durable(events.max(1)).await?;
+    let last = log.durable_position();
+    anyhow::ensure!(
+        last >= events,
+        "the log holds {last} durable events, the generator appended {events}"
+    );
+    Ok(last)
+}
+
 /// Projector throughput, trace latency in-process and over gRPC, and memory.
 async fn genealogy(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
     let dir = opts.dir.join("genealogy");

@@ -40,8 +40,7 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     std::fs::create_dir_all(&dir)?;
     let log = SledLog::open(&dir.join("log"))?;
     let (events, _, _) = crate::bench::generate(&log, opts.lots)?;
-    log.wait_durable(log.durable_position().max(1)).await?;
-    let total = log.durable_position();
+    let total = crate::bench::all_durable(&log, events).await?;
     eprintln!("catchup: {events} events generated");
 
     let nats = Nats::start()?;

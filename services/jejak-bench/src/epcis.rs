@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use jejak_log::{EventLog, SledLog};
+use jejak_log::SledLog;
 use serde_json::{json, Value};
 
 use crate::bench::{micros, percentile, start_server, stop, BenchOptions};
@@ -117,7 +117,7 @@ async fn query(opts: &BenchOptions) -> anyhow::Result<Vec<(String, String)>> {
             let log = log.clone();
             tokio::task::spawn_blocking(move || crate::bench::generate(&log, lots)).await??
         };
-        log.wait_durable(log.durable_position().max(1)).await?;
+        crate::bench::all_durable(&log, generated.0).await?;
         generated
     };
     let server = start_server(&dir, false).await?;

@@ -51,8 +51,7 @@ pub(crate) async fn tlog(opts: &BenchOptions) -> anyhow::Result<Vec<(String, Str
     let log = SledLog::open(&dir.join("log"))?;
     let started = Instant::now();
     let (events, _, _) = crate::bench::generate(&log, opts.lots)?;
-    log.wait_durable(log.durable_position().max(1)).await?;
-    let last = log.durable_position();
+    let last = crate::bench::all_durable(&log, events).await?;
     eprintln!("tlog: {events} events generated in {:.1?}", started.elapsed());
     // Closed and opened again, as after a server's clean stop: the event-id
     // index is stored by then, not written in the background during what
