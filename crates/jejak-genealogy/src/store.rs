@@ -5,7 +5,8 @@
 //! re-applies the log from there.
 
 use std::path::Path;
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use prost::Message;
 
@@ -68,7 +69,10 @@ pub struct Projection {
     unpersisted: std::sync::Mutex<u64>,
     /// The position of the last snapshot taken, and of the last written.
     snapshotted: std::sync::Mutex<u64>,
-    persisted: std::sync::Mutex<u64>,
+    persisted: Arc<AtomicU64>,
+    /// The projector's snapshot being written on a thread of its own (at
+    /// most one: the next waits for it, so they are written in order).
+    writing: std::sync::Mutex<Option<std::thread::JoinHandle<Result<(), GenealogyError>>>>,
 }
 
 /// Changes to the store encoded under the genealogy's lock, to be written
@@ -134,7 +138,8 @@ impl Projection {
             chunk: std::sync::Mutex::new(chunk),
             unpersisted: std::sync::Mutex::new(0),
             snapshotted: std::sync::Mutex::new(position),
-            persisted: std::sync::Mutex::new(position),
+            persisted: Arc::new(AtomicU64::new(position)),
+            writing: std::sync::Mutex::new(None),
         })
     }
 
@@ -176,10 +181,43 @@ impl Projection {
             let snapshot = self.snapshot_locked(&mut g)?;
             drop(g);
             if let Some(snapshot) = snapshot {
-                self.write(snapshot)?;
+                self.write_behind(snapshot)?;
             }
         }
         Ok(())
+    }
+
+    /// Writes a snapshot on a thread of its own, once the one before it is
+    /// written: the projector applies its next batches meanwhile. A failed
+    /// write is reported by the next call that waits for it.
+    fn write_behind(&self, snapshot: Snapshot) -> Result<(), GenealogyError> {
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        Self::wait(&mut writing)?;
+        let (tree, persisted) = (self.tree.clone(), self.persisted.clone());
+        let handle = std::thread::Builder::new()
+            .name("projection-write".into())
+            .spawn(move || {
+                tree.apply_batch(snapshot.batch)?;
+                persisted.store(snapshot.position, Ordering::Release);
+                Ok(())
+            })
+            .map_err(|e| GenealogyError::Storage(format!("start the projection's writer: {e}")))?;
+        *writing = Some(handle);
+        Ok(())
+    }
+
+    fn wait(writing: &mut Option<std::thread::JoinHandle<Result<(), GenealogyError>>>) -> Result<(), GenealogyError> {
+        match writing.take() {
+            None => Ok(()),
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(GenealogyError::Storage("the projection's writer stopped".into()))),
+        }
+    }
+
+    /// Waits until the snapshot being written, if any, is written.
+    pub fn written(&self) -> Result<(), GenealogyError> {
+        Self::wait(&mut self.writing.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Runs `f` with the genealogy under the write lock: the embedded write
@@ -211,7 +249,7 @@ impl Projection {
     pub fn persist(&self) -> Result<(), GenealogyError> {
         match self.snapshot()? {
             Some(snapshot) => self.write(snapshot),
-            None => Ok(()),
+            None => self.written(),
         }
     }
 
@@ -226,14 +264,17 @@ impl Projection {
 
     /// Writes a snapshot, with the position it reaches, in one atomic batch.
     pub fn write(&self, snapshot: Snapshot) -> Result<(), GenealogyError> {
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        Self::wait(&mut writing)?;
         self.tree.apply_batch(snapshot.batch)?;
-        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = snapshot.position;
+        self.persisted.store(snapshot.position, Ordering::Release);
         Ok(())
     }
 
     /// The position the stored (not just the in-memory) projection reflects.
+    /// A snapshot being written (`written`) counts once it is.
     pub fn persisted_position(&self) -> u64 {
-        *self.persisted.lock().unwrap_or_else(|e| e.into_inner())
+        self.persisted.load(Ordering::Acquire)
     }
 
     fn snapshot_locked(&self, g: &mut Genealogy) -> Result<Option<Snapshot>, GenealogyError> {
@@ -359,6 +400,17 @@ impl Projection {
 
     pub fn size_on_disk(&self) -> Result<u64, GenealogyError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+impl Drop for Projection {
+    /// A snapshot still being written is finished first; one that failed
+    /// leaves the stored projection behind, and the projector re-applies
+    /// those events from the log when it next starts.
+    fn drop(&mut self) {
+        if let Err(e) = self.written() {
+            tracing::error!(error = %e, "the projection's last snapshot was not written");
+        }
     }
 }
 

@@ -1313,6 +1313,7 @@ fn what_capture_applied_is_persisted_by_an_apply_that_skips_it() {
         assert_eq!((proj.position(), proj.persisted_position()), (n - 1, 0));
         proj.capture(|g| g.apply(last[0]));
         proj.apply(&applied).expect("apply");
+        proj.written().expect("the snapshot written");
         assert_eq!(proj.persisted_position(), n, "the threshold was reached");
         assert_eq!(proj.unpersisted(), 0);
     }
