@@ -90,22 +90,9 @@ pub(crate) async fn catchup(opts: &BenchOptions) -> anyhow::Result<Vec<(String, 
     // Then until the process is idle (its CPU time grows by less than 20 ms
     // in half a second): what it still does after the projection (its tree,
     // its alert follower) counted too.
-    let cpu = crate::bench::cpu_time;
     let pid = projector.pid().context("the projector's process id")?;
-    let mut before = cpu(pid).context("the projector's CPU time")?;
-    let idle = loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = cpu(pid).context("the projector's CPU time")?;
-        if now.saturating_sub(before) < Duration::from_millis(20) {
-            break started.elapsed().saturating_sub(Duration::from_millis(500));
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(900),
-            "the projector never went idle"
-        );
-        before = now;
-    };
-    let used = before;
+    let used = crate::bench::wait_idle(pid, Duration::from_secs(900)).await?;
+    let idle = started.elapsed().saturating_sub(Duration::from_millis(500));
     stop(projector).await;
 
     // `serve --nats` started on that data directory (projection and tree
