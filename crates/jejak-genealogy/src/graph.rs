@@ -351,13 +351,14 @@ impl Genealogy {
             (*pa, a.created_position(), &a.id).cmp(&(*pb, b.created_position(), &b.id))
         });
         down.dedup();
-        for (p, c) in down {
-            if let Some(n) = self.lots.get_mut(p as usize) {
-                n.children.push(c);
+        // Each lot's outputs at once, into a vector of their number: grown
+        // one by one, a million small vectors would leave the memory of
+        // their earlier sizes scattered between the lots'.
+        for run in down.chunk_by(|a, b| a.0 == b.0) {
+            if let Some(n) = run.first().and_then(|(p, _)| self.lots.get_mut(*p as usize)) {
+                n.children.reserve_exact(run.len());
+                n.children.extend(run.iter().map(|(_, c)| *c));
             }
-        }
-        for n in &mut self.lots {
-            n.children.shrink_to_fit();
         }
     }
 

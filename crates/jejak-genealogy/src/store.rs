@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use prost::Message;
 
-use crate::graph::{AppliedEvent, Genealogy};
+use crate::graph::{AppliedEvent, Genealogy, Ix};
 use crate::master::{self, Master};
 use crate::records::{self, EventRecord, LotRecord};
 use crate::GenealogyError;
@@ -28,7 +28,7 @@ pub(crate) const FORMAT: u32 = 2;
 /// Lot records in chunks by the log position that created them: one key per
 /// `LOT_CHUNK_SIZE` positions, so a write touches a few keys, not one per lot
 /// (sled's cost is per key), and the stored bytes depend only on the state.
-const LOT: &[u8] = b"l/";
+pub(crate) const LOT: &[u8] = b"l/";
 const LOT_CHUNK_SIZE: u64 = 1024;
 /// Event records in chunks of `EVENT_CHUNK` log positions: one key per
 /// chunk rather than per event keeps the projector's sled writes few, and
@@ -414,6 +414,79 @@ impl Drop for Projection {
     }
 }
 
+/// Lots are held in creation order (by the position of the event that
+/// created them, then by id), so dense indexes are the same as in the live
+/// projection. The store writes them in that order (chunks keyed by the
+/// creating position, each sorted), so each lot is inserted as it is read,
+/// and its inputs, created before it, are there already: nothing read is
+/// held until the end, which would leave the memory it took scattered
+/// between the lots' own. False, with `g` partly filled, if a lot comes out
+/// of that order; then `load_lots_sorted` loads them.
+fn load_lots_in_order(tree: &sled::Tree, g: &mut Genealogy) -> Result<bool, GenealogyError> {
+    let mut unresolved = Vec::new();
+    let mut last: Option<(u64, Ix)> = None;
+    for item in tree.scan_prefix(LOT) {
+        let (k, v) = item?;
+        let mut rest = v.as_ref();
+        while !rest.is_empty() {
+            let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt_key(&k, e.to_string()))?;
+            let (node, parents, source) = records::record_to_node(g, r)?;
+            let created = node.history.first().copied().unwrap_or(0);
+            if let Some((at, ix)) = last {
+                if (at, &*g.node(ix).id) >= (created, &*node.id) {
+                    return Ok(false);
+                }
+            }
+            let ix = g.insert_node(node);
+            last = Some((created, ix));
+            let ready = parents.iter().all(|p| g.lot_ix(&p.lot).is_some())
+                && (source.is_empty() || g.lot_ix(&source).is_some());
+            if ready {
+                records::resolve_parents(g, ix, parents, &source)?;
+            } else {
+                unresolved.push((ix, parents, source));
+            }
+        }
+    }
+    for (ix, parents, source) in unresolved {
+        records::resolve_parents(g, ix, parents, &source)?;
+    }
+    Ok(true)
+}
+
+/// Every lot read and held, sorted into creation order, then inserted and
+/// linked: for a store whose lots are not in that order.
+fn load_lots_sorted(tree: &sled::Tree, g: &mut Genealogy) -> Result<(), GenealogyError> {
+    let mut pending = Vec::new();
+    for item in tree.scan_prefix(LOT) {
+        let (k, v) = item?;
+        let mut rest = v.as_ref();
+        while !rest.is_empty() {
+            let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt_key(&k, e.to_string()))?;
+            let (node, parents, source) = records::record_to_node(g, r)?;
+            let created = node.history.first().copied().unwrap_or(0);
+            pending.push((created, node, parents, source));
+        }
+    }
+    pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let mut to_resolve = Vec::with_capacity(pending.len());
+    for (_, node, parents, source) in pending {
+        let ix = g.insert_node(node);
+        to_resolve.push((ix, parents, source));
+    }
+    for (ix, parents, source) in to_resolve {
+        records::resolve_parents(g, ix, parents, &source)?;
+    }
+    Ok(())
+}
+
+fn corrupt_key(k: &[u8], reason: String) -> GenealogyError {
+    GenealogyError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        reason,
+    }
+}
+
 fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError> {
     let mut g = Genealogy::new();
     let corrupt = |k: &[u8], reason: String| GenealogyError::Corrupt {
@@ -476,27 +549,11 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         let key = String::from_utf8_lossy(&k).into_owned();
         g.tokens.restore(records::token_from_record(&key, r)?);
     }
-    // Lots in creation order (by the position of the event that created
-    // them), so dense indexes are the same as in the live projection.
-    let mut pending = Vec::new();
-    for item in tree.scan_prefix(LOT) {
-        let (k, v) = item?;
-        let mut rest = v.as_ref();
-        while !rest.is_empty() {
-            let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt(&k, e.to_string()))?;
-            let (node, parents, source) = records::record_to_node(&mut g, r)?;
-            let created = node.history.first().copied().unwrap_or(0);
-            pending.push((created, node, parents, source));
-        }
-    }
-    pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    let mut to_resolve = Vec::with_capacity(pending.len());
-    for (_, node, parents, source) in pending {
-        let ix = g.insert_node(node);
-        to_resolve.push((ix, parents, source));
-    }
-    for (ix, parents, source) in to_resolve {
-        records::resolve_parents(&mut g, ix, parents, &source)?;
+    if !load_lots_in_order(tree, &mut g)? {
+        g.lots.clear();
+        g.by_id.clear();
+        g.serials.clear();
+        load_lots_sorted(tree, &mut g)?;
     }
     g.link_children();
     let mut last_chunk = (0, Vec::new());
