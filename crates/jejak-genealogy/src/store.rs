@@ -425,31 +425,54 @@ impl Drop for Projection {
 fn load_lots_in_order(tree: &sled::Tree, g: &mut Genealogy) -> Result<bool, GenealogyError> {
     let mut unresolved = Vec::new();
     let mut last: Option<(u64, Ix)> = None;
+    let in_order = each_lot(tree, g, |g, created, (node, parents, source)| {
+        if let Some((at, ix)) = last {
+            if (at, &*g.node(ix).id) >= (created, &*node.id) {
+                return Ok(false);
+            }
+        }
+        let ix = g.insert_node(node);
+        last = Some((created, ix));
+        let ready =
+            parents.iter().all(|p| g.lot_ix(&p.lot).is_some()) && (source.is_empty() || g.lot_ix(&source).is_some());
+        if ready {
+            records::resolve_parents(g, ix, parents, &source)?;
+        } else {
+            unresolved.push((ix, parents, source));
+        }
+        Ok(true)
+    })?;
+    if !in_order {
+        return Ok(false);
+    }
+    for (ix, parents, source) in unresolved {
+        records::resolve_parents(g, ix, parents, &source)?;
+    }
+    Ok(true)
+}
+
+/// A stored lot, decoded: its node, its inputs as stored, its source lot's id.
+type ReadLot = (crate::graph::LotNode, Vec<records::EdgeRecord>, String);
+
+/// Decodes the stored lots in the store's order and hands each, with the
+/// position that created it, to `f` until it returns false; whether every
+/// lot was handed on.
+fn each_lot(
+    tree: &sled::Tree,
+    g: &mut Genealogy,
+    mut f: impl FnMut(&mut Genealogy, u64, ReadLot) -> Result<bool, GenealogyError>,
+) -> Result<bool, GenealogyError> {
     for item in tree.scan_prefix(LOT) {
         let (k, v) = item?;
         let mut rest = v.as_ref();
         while !rest.is_empty() {
             let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt_key(&k, e.to_string()))?;
-            let (node, parents, source) = records::record_to_node(g, r)?;
-            let created = node.history.first().copied().unwrap_or(0);
-            if let Some((at, ix)) = last {
-                if (at, &*g.node(ix).id) >= (created, &*node.id) {
-                    return Ok(false);
-                }
-            }
-            let ix = g.insert_node(node);
-            last = Some((created, ix));
-            let ready = parents.iter().all(|p| g.lot_ix(&p.lot).is_some())
-                && (source.is_empty() || g.lot_ix(&source).is_some());
-            if ready {
-                records::resolve_parents(g, ix, parents, &source)?;
-            } else {
-                unresolved.push((ix, parents, source));
+            let lot = records::record_to_node(g, r)?;
+            let created = lot.0.history.first().copied().unwrap_or(0);
+            if !f(g, created, lot)? {
+                return Ok(false);
             }
         }
-    }
-    for (ix, parents, source) in unresolved {
-        records::resolve_parents(g, ix, parents, &source)?;
     }
     Ok(true)
 }
@@ -458,16 +481,10 @@ fn load_lots_in_order(tree: &sled::Tree, g: &mut Genealogy) -> Result<bool, Gene
 /// linked: for a store whose lots are not in that order.
 fn load_lots_sorted(tree: &sled::Tree, g: &mut Genealogy) -> Result<(), GenealogyError> {
     let mut pending = Vec::new();
-    for item in tree.scan_prefix(LOT) {
-        let (k, v) = item?;
-        let mut rest = v.as_ref();
-        while !rest.is_empty() {
-            let r = LotRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt_key(&k, e.to_string()))?;
-            let (node, parents, source) = records::record_to_node(g, r)?;
-            let created = node.history.first().copied().unwrap_or(0);
-            pending.push((created, node, parents, source));
-        }
-    }
+    each_lot(tree, g, |_, created, (node, parents, source)| {
+        pending.push((created, node, parents, source));
+        Ok(true)
+    })?;
     pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut to_resolve = Vec::with_capacity(pending.len());
     for (_, node, parents, source) in pending {
