@@ -227,7 +227,8 @@ impl EventKind {
 pub(crate) struct EventRef {
     pub(crate) position: u64,
     pub(crate) lots: Vec<Ix>,
-    pub(crate) voided_by: Option<(Box<str>, String)>,
+    /// The void that corrected it, and why: boxed, as few events are voided.
+    pub(crate) voided_by: Option<Box<(Box<str>, String)>>,
     pub(crate) kind: EventKind,
     /// Interned chain (facility or registry) the event was appended to.
     pub(crate) chain: u32,
@@ -673,7 +674,7 @@ impl Genealogy {
                     if target.voided_by.is_none() {
                         self.undo(&v.voided_event_id, &target);
                         if let Some(t) = self.events.get_mut(v.voided_event_id.as_str()) {
-                            t.voided_by = Some((e.event_id.into(), v.reason.clone()));
+                            t.voided_by = Some(Box::new((e.event_id.into(), v.reason.clone())));
                         }
                         self.dirty.voided.insert(v.voided_event_id.as_str().into());
                         for ix in &target.lots {

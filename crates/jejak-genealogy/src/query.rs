@@ -506,7 +506,7 @@ impl Genealogy {
     pub fn voided_by(&self, event_id: &str) -> Option<(String, String)> {
         self.events
             .get(event_id)
-            .and_then(|e| e.voided_by.as_ref())
+            .and_then(|e| e.voided_by.as_deref())
             .map(|(id, r)| (id.to_string(), r.clone()))
     }
 

@@ -739,8 +739,8 @@ pub(crate) fn event_to_record(g: &Genealogy, id: &str, e: &EventRef) -> EventRec
         chain: g.names.get(e.chain).to_string(),
         position: e.position,
         lots: e.lots.iter().map(|ix| g.node(*ix).id.to_string()).collect(),
-        voided_by: e.voided_by.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default(),
-        void_reason: e.voided_by.as_ref().map(|(_, r)| r.clone()).unwrap_or_default(),
+        voided_by: e.voided_by.as_deref().map(|(id, _)| id.to_string()).unwrap_or_default(),
+        void_reason: e.voided_by.as_deref().map(|(_, r)| r.clone()).unwrap_or_default(),
     }
 }
 
@@ -760,7 +760,7 @@ pub(crate) fn record_to_event(g: &mut Genealogy, key: &str, r: EventRecord) -> R
         voided_by: if r.voided_by.is_empty() {
             None
         } else {
-            Some((r.voided_by.into(), r.void_reason))
+            Some(Box::new((r.voided_by.into(), r.void_reason)))
         },
         kind,
         chain: g.names.intern(&r.chain),

@@ -595,7 +595,7 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
         if let Some(e) = g.events.get_mut(r.id.as_str()) {
             if !r.voided_by.is_empty() {
-                e.voided_by = Some((r.voided_by.into(), r.void_reason));
+                e.voided_by = Some(Box::new((r.voided_by.into(), r.void_reason)));
             }
         }
     }

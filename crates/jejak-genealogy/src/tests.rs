@@ -1427,3 +1427,14 @@ fn lot_records_written_directly_are_prosts_encoding_of_the_record() {
     }
     assert!(seen.iter().all(|n| *n > 0), "every kind of lot is checked: {seen:?}");
 }
+
+/// A million events each keep one of these in memory: a void, which few
+/// events have, is boxed rather than carried inline (80 bytes before).
+#[test]
+fn an_events_record_stays_small() {
+    assert!(
+        std::mem::size_of::<crate::graph::EventRef>() <= 48,
+        "{}",
+        std::mem::size_of::<crate::graph::EventRef>()
+    );
+}
