@@ -248,6 +248,14 @@ pub fn push_decimal(out: &mut String, d: Decimal) {
     }
 }
 
+/// Appends `q` as its `Display` writes it (`12.5 kg`), without the
+/// formatting machinery.
+pub fn push_quantity(out: &mut String, q: &Quantity) {
+    push_decimal(out, q.value);
+    out.push(' ');
+    out.push_str(q.unit.symbol());
+}
+
 /// Parses a plain decimal string: optional sign, digits, optional fraction.
 /// Exponents, NaN, infinities, spaces and thousands separators are refused.
 pub fn parse_decimal(field: &str, s: &str) -> Result<Decimal, DomainError> {
@@ -331,6 +339,16 @@ mod tests {
         fn a_pushed_small_decimal_is_its_display(m in -100_000i128..100_000, scale in 0u32..=8) {
             let d = Decimal::from_i128_with_scale(m, scale);
             prop_assert_eq!(pushed(d), d.to_string());
+        }
+    }
+
+    #[test]
+    fn a_pushed_quantity_is_its_display() {
+        for (v, u) in [("12.5", Unit::Kg), ("0.003", Unit::T), ("7", Unit::Pcs)] {
+            let q = q(v, u);
+            let mut out = String::new();
+            push_quantity(&mut out, &q);
+            assert_eq!(out, q.to_string());
         }
     }
 

@@ -497,6 +497,7 @@ fn load_lots_sorted(tree: &sled::Tree, g: &mut Genealogy) -> Result<(), Genealog
     Ok(())
 }
 
+/// A stored key whose value does not read.
 fn corrupt_key(k: &[u8], reason: String) -> GenealogyError {
     GenealogyError::Corrupt {
         key: String::from_utf8_lossy(k).into_owned(),
@@ -506,18 +507,14 @@ fn corrupt_key(k: &[u8], reason: String) -> GenealogyError {
 
 fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError> {
     let mut g = Genealogy::new();
-    let corrupt = |k: &[u8], reason: String| GenealogyError::Corrupt {
-        key: String::from_utf8_lossy(k).into_owned(),
-        reason,
-    };
     if let Some(v) = tree.get(FORMAT_KEY)? {
         let bytes: [u8; 4] = v
             .as_ref()
             .try_into()
-            .map_err(|_| corrupt(FORMAT_KEY, "format is not 4 bytes".into()))?;
+            .map_err(|_| corrupt_key(FORMAT_KEY, "format is not 4 bytes".into()))?;
         let format = u32::from_be_bytes(bytes);
         if format > FORMAT {
-            return Err(corrupt(
+            return Err(corrupt_key(
                 FORMAT_KEY,
                 format!(
                     "the projection is in format {format}, newer than the {FORMAT} this version reads; run this version's `jejak rebuild`, or a newer jejak"
@@ -529,12 +526,12 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         let bytes: [u8; 8] = v
             .as_ref()
             .try_into()
-            .map_err(|_| corrupt(POSITION_KEY, "position is not 8 bytes".into()))?;
+            .map_err(|_| corrupt_key(POSITION_KEY, "position is not 8 bytes".into()))?;
         g.position = u64::from_be_bytes(bytes);
     }
     if let Some(v) = tree.get(ANCHOR_KEY)? {
         if v.len() < 32 {
-            return Err(corrupt(ANCHOR_KEY, "anchor is shorter than its hash".into()));
+            return Err(corrupt_key(ANCHOR_KEY, "anchor is shorter than its hash".into()));
         }
         g.last_hash.copy_from_slice(&v[..32]);
         g.last_event = String::from_utf8_lossy(&v[32..]).into();
@@ -543,7 +540,7 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
         for item in tree.scan_prefix(prefix) {
             let (k, v) = item?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            let r = master::MasterRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+            let r = master::MasterRecord::decode(v.as_ref()).map_err(|e| corrupt_key(&k, e.to_string()))?;
             match master::master_from_record(&key, r)? {
                 Master::Party(p) => {
                     g.parties.insert(p.id.clone(), p);
@@ -562,7 +559,7 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
     }
     for item in tree.scan_prefix(TOKEN) {
         let (k, v) = item?;
-        let r = records::TokenRecordProto::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        let r = records::TokenRecordProto::decode(v.as_ref()).map_err(|e| corrupt_key(&k, e.to_string()))?;
         let key = String::from_utf8_lossy(&k).into_owned();
         g.tokens.restore(records::token_from_record(&key, r)?);
     }
@@ -580,10 +577,10 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
             .get(EVENT_CHUNK.len()..)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
-            .ok_or_else(|| corrupt(&k, "chunk key is truncated".into()))?;
+            .ok_or_else(|| corrupt_key(&k, "chunk key is truncated".into()))?;
         let mut rest = v.as_ref();
         while !rest.is_empty() {
-            let r = EventRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt(&k, e.to_string()))?;
+            let r = EventRecord::decode_length_delimited(&mut rest).map_err(|e| corrupt_key(&k, e.to_string()))?;
             let id = r.id.clone();
             let e = records::record_to_event(&mut g, &id, r)?;
             g.events.insert(id.into(), Box::new(e));
@@ -592,7 +589,7 @@ fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError
     }
     for item in tree.scan_prefix(VOIDED) {
         let (k, v) = item?;
-        let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt(&k, e.to_string()))?;
+        let r = EventRecord::decode(v.as_ref()).map_err(|e| corrupt_key(&k, e.to_string()))?;
         if let Some(e) = g.events.get_mut(r.id.as_str()) {
             if !r.voided_by.is_empty() {
                 e.voided_by = Some(Box::new((r.voided_by.into(), r.void_reason)));

@@ -175,12 +175,11 @@ impl Text for jejak_domain::Decimal {
     }
 }
 
+/// As `Display` writes it (`jejak_domain::quantity::push_quantity`).
 impl Text for Quantity {
     fn text<'a>(&'a self, buf: &'a mut String) -> &'a str {
         buf.clear();
-        jejak_domain::quantity::push_decimal(buf, self.value());
-        buf.push(' ');
-        buf.push_str(self.unit().symbol());
+        jejak_domain::quantity::push_quantity(buf, self);
         buf
     }
 }
