@@ -25,13 +25,28 @@ pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
 /// Opens the log (checking the chains from the last verified point on) and
 /// the projection, brings the projection up to the log, and returns the
 /// writer over both.
-pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<Arc<Writer<SledLog>>> {
+pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<(Arc<Writer<SledLog>>, LogAudit)> {
     let log_dir = data_dir.join("log");
     let dir = log_dir.clone();
-    let log = tokio::task::spawn_blocking(move || SledLog::open(&dir))
-        .await
+    let proj_dir = data_dir.join("genealogy");
+    // The log is walked whole on a handle of its own (see
+    // `SledLog::open_walked`) while the projection loads.
+    let opening = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut tokens = LogTokens::default();
+        SledLog::open_walked(&dir, &mut |e| tokens.see(e))
+            .map(|(log, verified)| (log, verified, tokens, started.elapsed()))
+    });
+    let (opened, projection) = tokio::join!(opening, open_projection(&proj_dir));
+    let (log, verified, tokens, took) = opened
         .context("open the event log task")?
         .map_err(|e| open_log_error(e, data_dir))?;
+    let audit = LogAudit {
+        tokens: tokens.finish()?,
+        verified,
+        took,
+    };
+    let mut projection = projection?;
     let check = log.start_check();
     tracing::info!(
         from = check.from,
@@ -40,9 +55,7 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
         indexed = check.indexed,
         "event log chains checked from the last verified point, event-id index read from its stored point"
     );
-    let proj_dir = data_dir.join("genealogy");
     let durable = log.durable_position();
-    let mut projection = open_projection(&proj_dir).await?;
     if let Some(why) = disagreement(&log, &projection, durable).await? {
         // The projection is derived state: when it does not follow from
         // this log, it is made again from the log.
@@ -57,7 +70,7 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
     })
     .await
     .context("projection catch-up task")??;
-    Ok(Arc::new(Writer::new(log, projection, clock)))
+    Ok((Arc::new(Writer::new(log, projection, clock)), audit))
 }
 
 /// Why the log in `data_dir` cannot be served. A changed or missing
@@ -326,16 +339,31 @@ pub async fn verify(data_dir: &Path) -> anyhow::Result<Verified> {
     .context("verify task")?
 }
 
+/// What opening the log found in a walk of all of it: who may do what as
+/// the log tells it, whether every chain is intact, and how long the walk
+/// (with the log's open) took.
+pub struct LogAudit {
+    pub tokens: Arc<jejak_domain::TokenTable>,
+    /// The envelopes checked, or the first broken link.
+    pub verified: Result<u64, LogError>,
+    pub took: std::time::Duration,
+}
+
 /// The token table as the log tells it: every issue and revocation on the
 /// access chain, applied in log order as the projection applies them. The
 /// projection's own table is derived state, which anyone who can write the
 /// data directory could change; this one is checked against the log's
 /// hash chains.
-pub fn tokens_from_log(log: &SledLog) -> anyhow::Result<Arc<jejak_domain::TokenTable>> {
-    let table = jejak_domain::TokenTable::new();
-    let mut unreadable = None;
-    log.scan(|e| {
-        if e.envelope.chain != jejak_domain::ACCESS_CHAIN || unreadable.is_some() {
+#[derive(Default)]
+pub struct LogTokens {
+    table: Arc<jejak_domain::TokenTable>,
+    unreadable: Option<String>,
+}
+
+impl LogTokens {
+    /// Takes in the next stored event, in log order.
+    pub fn see(&mut self, e: &jejak_log::StoredEvent) {
+        if e.envelope.chain != jejak_domain::ACCESS_CHAIN || self.unreadable.is_some() {
             return;
         }
         let at = jejak_proto::time_from_proto(e.envelope.recorded_at, "recorded_at")
@@ -343,16 +371,19 @@ pub fn tokens_from_log(log: &SledLog) -> anyhow::Result<Arc<jejak_domain::TokenT
             .flatten()
             .unwrap_or(jejak_domain::Time(0));
         match e.envelope.event.clone().map(jejak_proto::decode_event) {
-            Some(Ok(jejak_domain::Event::TokenIssued(t))) => table.issue(&e.envelope.event_id, at, &t),
-            Some(Ok(jejak_domain::Event::TokenRevoked(r))) => table.revoke(at, &r),
+            Some(Ok(jejak_domain::Event::TokenIssued(t))) => self.table.issue(&e.envelope.event_id, at, &t),
+            Some(Ok(jejak_domain::Event::TokenRevoked(r))) => self.table.revoke(at, &r),
             Some(Ok(_)) => {}
-            Some(Err(err)) => unreadable = Some(format!("position {}: {err}", e.position)),
-            None => unreadable = Some(format!("position {}: no event", e.position)),
+            Some(Err(err)) => self.unreadable = Some(format!("position {}: {err}", e.position)),
+            None => self.unreadable = Some(format!("position {}: no event", e.position)),
         }
-    })
-    .context("read the access chain")?;
-    if let Some(why) = unreadable {
-        anyhow::bail!("an access event in the log cannot be read: {why}");
     }
-    Ok(table)
+
+    /// The table, or which access event could not be read.
+    pub fn finish(self) -> anyhow::Result<Arc<jejak_domain::TokenTable>> {
+        match self.unreadable {
+            Some(why) => anyhow::bail!("an access event in the log cannot be read: {why}"),
+            None => Ok(self.table),
+        }
+    }
 }

@@ -59,6 +59,98 @@ pub(crate) fn open_db_flushing(dir: &Path, every_ms: Option<u64>) -> Result<sled
     }
 }
 
+/// Stored events from position `from` up to `until`, at most `limit` of
+/// them, appended to `out`; whether the limit cut the reading short.
+fn read_blocks(
+    tree: &sled::Tree,
+    from: u64,
+    until: u64,
+    limit: usize,
+    out: &mut Vec<StoredEvent>,
+) -> Result<bool, LogError> {
+    // The block holding `from` starts at or before it.
+    let start = tree
+        .range(block_key(0)..=block_key(from))
+        .next_back()
+        .transpose()?
+        .map(|(k, _)| k);
+    let Some(start) = start else {
+        return Ok(false);
+    };
+    for item in tree.range(start.as_ref()..=&block_key(until)[..]) {
+        let (k, v) = item?;
+        let first = be_u64(&k[1..]).unwrap_or(0);
+        for (position, bytes) in split_block(first, &v)? {
+            if position < from || position > until {
+                continue;
+            }
+            if out.len() >= limit {
+                return Ok(true);
+            }
+            out.push(StoredEvent::decode(position, bytes.to_vec())?);
+        }
+    }
+    Ok(false)
+}
+
+/// Envelopes a walk of the whole log reads at a time.
+const WALK_BATCH: usize = 4096;
+
+/// What a walk of every chain found.
+struct Walked {
+    envelopes: u64,
+    /// The first broken link, or a chain whose head is not its last envelope.
+    broken: Option<LogError>,
+}
+
+impl Walked {
+    fn verdict(self) -> Result<u64, LogError> {
+        match self.broken {
+            Some(e) => Err(e),
+            None => Ok(self.envelopes),
+        }
+    }
+}
+
+/// Every link of every chain from position 1 on, `read(from)` giving the
+/// next envelopes in order (none at the end), each handed to `each`; then
+/// each chain's last envelope against `heads` (chain, sequence, hash). A
+/// broken link is kept and the walk goes on; an envelope that cannot be
+/// read ends it with the error.
+fn walk(
+    mut read: impl FnMut(u64) -> Result<Vec<StoredEvent>, LogError>,
+    heads: Vec<(String, u64, [u8; 32])>,
+    each: &mut dyn FnMut(&StoredEvent),
+) -> Result<Walked, LogError> {
+    let mut last: HashMap<String, StoredEvent> = HashMap::new();
+    let (mut envelopes, mut broken, mut from) = (0, None, 1);
+    loop {
+        let batch = read(from)?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in batch {
+            from = e.position + 1;
+            if let Err(why) = crate::verify_link(last.get(&e.envelope.chain), &e) {
+                broken.get_or_insert(why);
+            }
+            each(&e);
+            envelopes += 1;
+            last.insert(e.envelope.chain.clone(), e);
+        }
+    }
+    for (chain, sequence, hash) in heads {
+        let at = last.get(&chain);
+        if broken.is_none() && at.map(|e| (e.envelope.sequence, e.hash)) != Some((sequence, hash)) {
+            broken = Some(LogError::Corrupt {
+                position: at.map_or(0, |e| e.position),
+                reason: format!("chain {chain:?} head does not match its last envelope"),
+            });
+        }
+    }
+    Ok(Walked { envelopes, broken })
+}
+
 fn block_key(first: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = BLOCK;
@@ -205,31 +297,7 @@ impl SledLog {
     /// Appends to `out` the stored envelopes from position `from` to
     /// `until`, at most `limit` in all; whether `limit` was reached.
     fn read_blocks(&self, from: u64, until: u64, limit: usize, out: &mut Vec<StoredEvent>) -> Result<bool, LogError> {
-        // The block holding `from` starts at or before it.
-        let start = self
-            .inner
-            .tree
-            .range(block_key(0)..=block_key(from))
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k);
-        let Some(start) = start else {
-            return Ok(false);
-        };
-        for item in self.inner.tree.range(start.as_ref()..=&block_key(until)[..]) {
-            let (k, v) = item?;
-            let first = be_u64(&k[1..]).unwrap_or(0);
-            for (position, bytes) in split_block(first, &v)? {
-                if position < from || position > until {
-                    continue;
-                }
-                if out.len() >= limit {
-                    return Ok(true);
-                }
-                out.push(StoredEvent::decode(position, bytes.to_vec())?);
-            }
-        }
-        Ok(false)
+        read_blocks(&self.inner.tree, from, until, limit, out)
     }
 
     /// Opens (or creates) the log in `dir`, rebuilds the event-id index,
@@ -237,13 +305,52 @@ impl SledLog {
     /// and starts its flusher thread. A changed or missing envelope is
     /// `LogError::Corrupt` naming the chain, the sequence and the position.
     pub fn open(dir: &Path) -> Result<SledLog, LogError> {
+        Ok(SledLog::open_inner(dir, None)?.0)
+    }
+
+    /// Opens the log as `open` does, after walking all of it on the
+    /// checking handle: every link of every chain, as `verify` checks them,
+    /// with each envelope handed to `each` in log order. A server walks the
+    /// log at start this way rather than through the handle it serves from,
+    /// which would keep what the walk read resident. The walk's verdict is
+    /// the second value: the envelopes checked, or the first broken link
+    /// (the walk goes on past it, so `each` still sees every envelope).
+    pub fn open_walked(
+        dir: &Path,
+        each: &mut dyn FnMut(&StoredEvent),
+    ) -> Result<(SledLog, Result<u64, LogError>), LogError> {
+        let (log, walked) = SledLog::open_inner(dir, Some(each))?;
+        let verdict = walked.map_or(Ok(0), Walked::verdict);
+        Ok((log, verdict))
+    }
+
+    fn open_inner(
+        dir: &Path,
+        each: Option<&mut dyn FnMut(&StoredEvent)>,
+    ) -> Result<(SledLog, Option<Walked>), LogError> {
         // sled keeps what a scan read resident for as long as the database is
-        // open, whatever its cache size: check with one handle, drop it, and
-        // serve from a fresh one.
-        let checked = {
+        // open, whatever its cache size: check (and walk) with one handle,
+        // drop it, and serve from a fresh one.
+        let (checked, walked) = {
             let db = open_db(dir)?;
             let tree = db.open_tree("log")?;
-            checkpoint::check_on_open(&db, &tree, dir)?
+            let checked = checkpoint::check_on_open(&db, &tree, dir)?;
+            let walked = match each {
+                Some(each) => {
+                    let heads = checked
+                        .heads
+                        .iter()
+                        .map(|(c, h)| (c.clone(), h.sequence, h.hash))
+                        .collect();
+                    let read = |from| {
+                        let mut out = Vec::new();
+                        read_blocks(&tree, from, u64::MAX, WALK_BATCH, &mut out).map(|_| out)
+                    };
+                    Some(walk(read, heads, each)?)
+                }
+                None => None,
+            };
+            (checked, walked)
         };
         let last = checked.last;
         let db = open_db(dir)?;
@@ -290,7 +397,7 @@ impl SledLog {
         if inner.writer.lock().unwrap_or_else(|e| e.into_inner()).ids.len() >= index::STORE_AT {
             inner.want_index();
         }
-        Ok(SledLog { inner })
+        Ok((SledLog { inner }, walked))
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
@@ -365,31 +472,7 @@ impl SledLog {
     /// the on-demand full check (`jejak verify`), where opening checks only
     /// what is new.
     pub fn verify(&self) -> Result<u64, LogError> {
-        let mut heads: HashMap<String, StoredEvent> = HashMap::new();
-        let mut checked = 0;
-        let mut from = 1;
-        loop {
-            let batch = self.read_from(from, 4096)?;
-            if batch.is_empty() {
-                break;
-            }
-            for e in batch {
-                from = e.position + 1;
-                crate::verify_link(heads.get(&e.envelope.chain), &e)?;
-                checked += 1;
-                heads.insert(e.envelope.chain.clone(), e);
-            }
-        }
-        for (chain, sequence, hash) in self.chain_heads() {
-            let last = heads.get(&chain);
-            if last.map(|e| (e.envelope.sequence, e.hash)) != Some((sequence, hash)) {
-                return Err(LogError::Corrupt {
-                    position: last.map_or(0, |e| e.position),
-                    reason: format!("chain {chain:?} head does not match its last envelope"),
-                });
-            }
-        }
-        Ok(checked)
+        walk(|from| self.read_from(from, WALK_BATCH), self.chain_heads(), &mut |_| {})?.verdict()
     }
 
     /// Every stored event in log order, handed to `f` one by one.

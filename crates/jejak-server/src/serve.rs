@@ -102,34 +102,30 @@ fn observer() -> jejak_resolver::Observer {
     std::sync::Arc::new(|route, started, status| crate::metrics::metrics().http(route, started, status))
 }
 
-/// Walks every hash chain of the log once the server is up. The start-up
-/// check covers what was appended since the last checkpoint; this covers
-/// the rest, so an envelope changed on disk before the checkpoint is found
-/// too. On a mismatch the server reports NOT_SERVING (health), the
-/// `jejak_log_verified` metric drops to 0 and the log names the chain and
+/// Reports what the start's walk of every hash chain found. Opening checks
+/// what was appended since the last checkpoint; the walk covers the rest,
+/// so an envelope changed on disk before the checkpoint is found too. On a
+/// mismatch the server reports NOT_SERVING (health), the
+/// `jejak_log_verified` metric is 0 and the log names the chain and
 /// sequence.
-fn verify_in_background(log: SledLog, health: tonic_health::server::HealthReporter) {
-    tokio::spawn(async move {
-        let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || log.verify()).await {
-            Ok(Ok(envelopes)) => {
-                crate::metrics::metrics().log_verified.set(1);
-                tracing::info!(envelopes, elapsed = ?started.elapsed(), "every hash chain of the log verified");
-            }
-            Ok(Err(e)) => {
-                crate::metrics::metrics().log_verified.set(0);
-                tracing::error!(error = %e, "the event log failed verification: reporting NOT_SERVING; restore it from a backup");
-                health
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await;
-                health
-                    .set_not_serving::<CaptureServiceServer<CaptureApi<SledLog>>>()
-                    .await;
-                health.set_not_serving::<TraceServiceServer<TraceApi<SledLog>>>().await;
-            }
-            Err(e) => tracing::error!(error = %e, "the log verification task failed"),
+async fn report_verification(audit: &jejak_engine::offline::LogAudit, health: &tonic_health::server::HealthReporter) {
+    match &audit.verified {
+        Ok(envelopes) => {
+            crate::metrics::metrics().log_verified.set(1);
+            tracing::info!(envelopes, elapsed = ?audit.took, "every hash chain of the log verified");
         }
-    });
+        Err(e) => {
+            crate::metrics::metrics().log_verified.set(0);
+            tracing::error!(error = %e, "the event log failed verification: reporting NOT_SERVING; restore it from a backup");
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            health
+                .set_not_serving::<CaptureServiceServer<CaptureApi<SledLog>>>()
+                .await;
+            health.set_not_serving::<TraceServiceServer<TraceApi<SledLog>>>().await;
+        }
+    }
 }
 
 /// Requests one HTTP/2 connection may have in flight at once.
@@ -279,7 +275,7 @@ async fn run_embedded(
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
     crate::files::make_owner_only(&data_dir)
         .with_context(|| format!("make the data directory {} owner-only", data_dir.display()))?;
-    let writer = jejak_engine::offline::open_writer(&data_dir, access.clock.clone()).await?;
+    let (writer, audit) = jejak_engine::offline::open_writer(&data_dir, access.clock.clone()).await?;
     let log = writer.log().clone();
     let projection = writer.projection().clone();
     let status = projection.status();
@@ -289,6 +285,18 @@ async fn run_embedded(
         position = status.position,
         "genealogy ready"
     );
+    let tokens = projection.read().tokens();
+    // Who may do what is the log's to say, not the projection's: the table
+    // the start's walk of the log replayed.
+    let from_log = &audit.tokens;
+    if from_log.all() != tokens.all() {
+        tracing::error!(
+            in_log = from_log.all().len(),
+            in_projection = tokens.all().len(),
+            "the projection's tokens differ from the event log's; serving the log's (run `jejak rebuild` to repair the projection)"
+        );
+        tokens.replace_with(from_log);
+    }
 
     let cancel = CancellationToken::new();
     let persister = {
@@ -300,22 +308,6 @@ async fn run_embedded(
     if demo && status.events == 0 {
         let n = crate::demo::load(&*writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");
-    }
-    let tokens = projection.read().tokens();
-    // Who may do what is the log's to say, not the projection's.
-    let from_log = {
-        let log = log.clone();
-        tokio::task::spawn_blocking(move || jejak_engine::offline::tokens_from_log(&log))
-            .await
-            .context("token check task")??
-    };
-    if from_log.all() != tokens.all() {
-        tracing::error!(
-            in_log = from_log.all().len(),
-            in_projection = tokens.all().len(),
-            "the projection's tokens differ from the event log's; serving the log's (run `jejak rebuild` to repair the projection)"
-        );
-        tokens.replace_with(&from_log);
     }
     let token_file = access
         .admin_token_file
@@ -331,7 +323,7 @@ async fn run_embedded(
         .set_serving::<TraceServiceServer<TraceApi<SledLog>>>()
         .await;
     let (reflection_v1, reflection_v1alpha) = reflection()?;
-    verify_in_background(log.clone(), health_reporter.clone());
+    report_verification(&audit, &health_reporter).await;
 
     let addr = listener.local_addr().context("read the listen address")?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "jejak serving");

@@ -453,6 +453,48 @@ mod tests {
     }
 
     #[test]
+    fn a_walked_open_hands_on_every_envelope_and_finds_a_change_before_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
+        session(dir.path(), "b", &["fac-a", "fac-b"]); // checkpoint at 3
+        let walked = |dir: &Path| {
+            let mut seen = Vec::new();
+            let (log, verdict) =
+                SledLog::open_walked(dir, &mut |e| seen.push((e.position, e.envelope.event_id.clone()))).unwrap();
+            (log, verdict, seen)
+        };
+        let every = vec![
+            (1, "a-0".to_string()),
+            (2, "a-1".to_string()),
+            (3, "a-2".to_string()),
+            (4, "b-0".to_string()),
+            (5, "b-1".to_string()),
+        ];
+        let (log, verdict, seen) = walked(dir.path());
+        assert_eq!(verdict.unwrap(), 5);
+        assert_eq!(seen, every);
+        // The walk was on a handle of its own: the log serves as `open`'s does.
+        rt().block_on(async {
+            let next = log.append(draft("fac-b", "c-0")).unwrap();
+            assert_eq!((next.position, next.sequence), (6, 3));
+            log.wait_durable(6).await.unwrap();
+            log.close().await.unwrap();
+        });
+        drop(log);
+        // Position 2 is fac-b's first envelope, before the checkpoint: the
+        // open's own check does not reach it, the walk does, and still hands
+        // on every envelope after it.
+        assert_eq!(tamper(dir.path(), 2), ("fac-b".to_string(), 1));
+        let (log, verdict, seen) = walked(dir.path());
+        let err = verdict.expect_err("the walk finds the changed envelope");
+        assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("\"fac-b\""), "{err}");
+        assert_eq!(seen.len(), 6);
+        assert_eq!(seen.last(), Some(&(6, "c-0".to_string())));
+        assert!(log.verify().is_err());
+    }
+
+    #[test]
     fn a_changed_envelope_after_the_checkpoint_is_refused_naming_chain_and_sequence() {
         let dir = tempfile::tempdir().unwrap();
         session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
