@@ -25,7 +25,11 @@ pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
 /// Opens the log (checking the chains from the last verified point on) and
 /// the projection, brings the projection up to the log, and returns the
 /// writer over both.
-pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<(Arc<Writer<SledLog>>, LogAudit)> {
+pub async fn open_writer<W: Walker>(
+    data_dir: &Path,
+    clock: SharedClock,
+    mut also: W,
+) -> anyhow::Result<(Arc<Writer<SledLog>>, LogAudit, W)> {
     let log_dir = data_dir.join("log");
     let dir = log_dir.clone();
     let proj_dir = data_dir.join("genealogy");
@@ -34,11 +38,14 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
     let opening = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         let mut tokens = LogTokens::default();
-        SledLog::open_walked(&dir, &mut |e| tokens.see(e))
-            .map(|(log, verified)| (log, verified, tokens, started.elapsed()))
+        SledLog::open_walked(&dir, &mut |e| {
+            tokens.see(e);
+            also.see(e);
+        })
+        .map(|(log, verified)| (log, verified, tokens, also, started.elapsed()))
     });
     let (opened, projection) = tokio::join!(opening, open_projection(&proj_dir));
-    let (log, verified, tokens, took) = opened
+    let (log, verified, tokens, also, took) = opened
         .context("open the event log task")?
         .map_err(|e| open_log_error(e, data_dir))?;
     let audit = LogAudit {
@@ -70,7 +77,7 @@ pub async fn open_writer(data_dir: &Path, clock: SharedClock) -> anyhow::Result<
     })
     .await
     .context("projection catch-up task")??;
-    Ok((Arc::new(Writer::new(log, projection, clock)), audit))
+    Ok((Arc::new(Writer::new(log, projection, clock)), audit, also))
 }
 
 /// Why the log in `data_dir` cannot be served. A changed or missing
@@ -337,6 +344,16 @@ pub async fn verify(data_dir: &Path) -> anyhow::Result<Verified> {
     })
     .await
     .context("verify task")?
+}
+
+/// What else the start's walk of the whole log hands each envelope to, in
+/// log order (nothing: `()`).
+pub trait Walker: Send + 'static {
+    fn see(&mut self, e: &jejak_log::StoredEvent);
+}
+
+impl Walker for () {
+    fn see(&mut self, _: &jejak_log::StoredEvent) {}
 }
 
 /// What opening the log found in a walk of all of it: who may do what as

@@ -275,7 +275,14 @@ async fn run_embedded(
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
     crate::files::make_owner_only(&data_dir)
         .with_context(|| format!("make the data directory {} owner-only", data_dir.display()))?;
-    let (writer, audit) = jejak_engine::offline::open_writer(&data_dir, access.clock.clone()).await?;
+    // The transparency log's tree catches up in the start's walk of the log.
+    let tree = crate::tlog::open_tree(&data_dir)?;
+    let walk = jejak_engine::tlog::TreeWalk::new(tree.clone())?;
+    let (writer, audit, walk) = jejak_engine::offline::open_writer(&data_dir, access.clock.clone(), walk).await?;
+    let walked = tokio::task::spawn_blocking(move || walk.finish())
+        .await
+        .context("transparency log task")??;
+    tracing::debug!(size = walked, "transparency log tree extended in the start's walk");
     let log = writer.log().clone();
     let projection = writer.projection().clone();
     let status = projection.status();
@@ -304,7 +311,8 @@ async fn run_embedded(
         tokio::spawn(async move { writer.run_persister(cancel).await })
     };
 
-    let transparency = crate::tlog::start_embedded(&data_dir, &tlog, &log, access.clock.clone(), &cancel).await?;
+    let transparency =
+        crate::tlog::start_embedded(&data_dir, &tlog, (&log, tree), access.clock.clone(), &cancel).await?;
     if demo && status.events == 0 {
         let n = crate::demo::load(&*writer).await.context("load the demo data")?;
         tracing::info!(commands = n, "demo data loaded");

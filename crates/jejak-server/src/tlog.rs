@@ -421,6 +421,15 @@ impl TlogConfig {
     }
 }
 
+/// Opens the embedded server's transparency log tree (`tlog/` in the data
+/// directory).
+pub fn open_tree(data_dir: &Path) -> anyhow::Result<Arc<TreeStore>> {
+    let tree_dir = data_dir.join("tlog");
+    let tree =
+        TreeStore::open(&tree_dir).with_context(|| format!("open the transparency log in {}", tree_dir.display()))?;
+    Ok(Arc::new(tree))
+}
+
 /// Opens the embedded server's transparency log: the key, the tree
 /// (checked against the log, extended by the events it lacks), the stored
 /// checkpoint (checked against the key and the tree); then keeps the tree
@@ -428,29 +437,25 @@ impl TlogConfig {
 pub async fn start_embedded<L: jejak_log::EventLog + Clone>(
     data_dir: &Path,
     config: &TlogConfig,
-    log: &L,
+    (log, tree): (&L, Arc<TreeStore>),
     clock: jejak_domain::SharedClock,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Transparency> {
     let signer = load_or_create_key(&config.key_path(data_dir), config.origin.as_deref())?;
-    let tree_dir = data_dir.join("tlog");
-    let tree = {
-        let (log, tree_dir) = (log.clone(), tree_dir.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<TreeStore> {
-            let tree = TreeStore::open(&tree_dir)
-                .with_context(|| format!("open the transparency log in {}", tree_dir.display()))?;
+    {
+        let (log, tree) = (log.clone(), tree.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             if let Some(why) = jejak_engine::tlog::check_tree(&log, &tree)? {
                 tracing::warn!(reason = %why, "rebuilding the transparency log's tree from the event log");
             }
             let before = tree.size();
             let size = jejak_engine::tlog::catch_up(&log, &tree, log.durable_position())?;
             tracing::info!(size, added = size - before, "transparency log tree ready");
-            Ok(tree)
+            Ok(())
         })
         .await
         .context("transparency log task")??
     };
-    let tree = Arc::new(tree);
     let (published_tx, published) = watch::channel(None);
     let transparency = Transparency {
         tree: tree.clone(),
