@@ -22,9 +22,10 @@ pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
     Ok(Arc::new(projection))
 }
 
-/// Opens the log (checking the chains from the last verified point on) and
-/// the projection, brings the projection up to the log, and returns the
-/// writer over both.
+/// Opens the log (checking the chains from the last verified point on, and
+/// walking all of it for `LogAudit` and `also`) and, meanwhile, the
+/// projection; brings the projection up to the log, and returns the writer
+/// over both.
 pub async fn open_writer<W: Walker>(
     data_dir: &Path,
     clock: SharedClock,
@@ -347,13 +348,9 @@ pub async fn verify(data_dir: &Path) -> anyhow::Result<Verified> {
 }
 
 /// What else the start's walk of the whole log hands each envelope to, in
-/// log order (nothing: `()`).
+/// log order.
 pub trait Walker: Send + 'static {
     fn see(&mut self, e: &jejak_log::StoredEvent);
-}
-
-impl Walker for () {
-    fn see(&mut self, _: &jejak_log::StoredEvent) {}
 }
 
 /// What opening the log found in a walk of all of it: who may do what as
