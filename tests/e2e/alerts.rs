@@ -328,6 +328,33 @@ async fn on_nats_a_projector_that_lost_its_alerts_derives_the_same_again_from_th
     assert_eq!(again, live);
 }
 
+/// An embedded server whose alert store was lost derives every alert again
+/// at its next start, from what the start's walk of the log kept, the same
+/// as it derived them live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_server_that_lost_its_alerts_derives_the_same_again_at_start() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut server = Server::start(ServerOptions {
+        demo: true,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("a demo server");
+    let live = alerts_through_the_recall(&server).await;
+    assert!(live.len() >= 2, "the demo raises more than the recall: {live:?}");
+    let status = server.stop().expect("the server stops");
+    assert!(status.success(), "{status:?}");
+
+    std::fs::remove_dir_all(dir.path().join("alerts")).expect("remove the alert store");
+    let server = Server::start(ServerOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("the server again, without its alerts");
+    let again = alerts_through_the_recall(&server).await;
+    assert_eq!(again, live);
+}
+
 /// A receiver that misbehaves in one way for every connection.
 async fn misbehaving(port: u16, reply: &'static [u8], hang: bool) -> tokio::task::JoinHandle<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

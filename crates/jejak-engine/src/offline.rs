@@ -353,6 +353,14 @@ pub trait Walker: Send + 'static {
     fn see(&mut self, e: &jejak_log::StoredEvent);
 }
 
+/// Two walkers in one walk: each envelope to the first, then the second.
+impl<A: Walker, B: Walker> Walker for (A, B) {
+    fn see(&mut self, e: &jejak_log::StoredEvent) {
+        self.0.see(e);
+        self.1.see(e);
+    }
+}
+
 /// What opening the log found in a walk of all of it: who may do what as
 /// the log tells it, whether every chain is intact, and how long the walk
 /// (with the log's open) took.

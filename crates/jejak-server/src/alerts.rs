@@ -9,14 +9,14 @@
 //! on NATS each alert is also published on `jejak.alerts.<party>`. Neither
 //! task is on capture's path: a slow receiver delays only its own deliveries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jejak_domain::Facts;
 use jejak_log::alerts::{AlertStore, Followed, Hook, State};
-use jejak_log::ReadLog;
 use jejak_log::Tail as _;
+use jejak_log::{ReadLog, StoredEvent};
 use jejak_proto::v1 as p;
 use jejak_read::{Reader, View};
 use serde_json::Value;
@@ -40,6 +40,9 @@ const FOLLOW_IDLE: Duration = Duration::from_secs(1);
 /// that grows by a few events at a time (unary captures) is followed in
 /// rounds of what came meanwhile, not a round (and a store write) each.
 const FOLLOW_EVERY: Duration = Duration::from_millis(20);
+/// Events the start's walk of the log keeps for the follower at most
+/// (`AlertWalk`); past them, the follower reads the log.
+const WALK_KEEP: usize = 32_768;
 /// The follower's waits after a failure: doubling from the first to the
 /// last, so that a lasting one is retried (and logged) every few seconds.
 const FOLLOW_RETRY: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(5));
@@ -257,6 +260,87 @@ pub struct Alerts<L: ReadLog> {
     streams: CancellationToken,
     /// The follower's reader of the log, kept from one batch to the next.
     tail: tokio::sync::Mutex<Option<L::Tail>>,
+    /// What the start's walk of the log kept for the follower, until it
+    /// is followed.
+    walked: Mutex<Option<AlertWalk>>,
+}
+
+/// What the start's walk of the whole log (`jejak_engine::offline::open_writer`)
+/// keeps for the alert follower: every event after the alert store's
+/// cursor that may raise an alert, and the position through which that is
+/// all of them. A follower far behind (a new alert store on a big log) then
+/// does not read those events again through the handle the log serves
+/// from, which keeps what it reads resident (sled evicts little of a log's
+/// few, large pages). At most `WALK_KEEP` are kept; the follower reads the
+/// log for the rest.
+pub struct AlertWalk {
+    after: u64,
+    through: u64,
+    kept: VecDeque<StoredEvent>,
+    keep: usize,
+    full: bool,
+}
+
+impl AlertWalk {
+    /// A walk for the follower of `store`, from its cursor on.
+    pub fn new(store: &AlertStore) -> anyhow::Result<AlertWalk> {
+        Ok(AlertWalk::keeping(store.cursor()?, WALK_KEEP))
+    }
+
+    fn keeping(after: u64, keep: usize) -> AlertWalk {
+        AlertWalk {
+            after,
+            through: after,
+            kept: VecDeque::new(),
+            keep,
+            full: false,
+        }
+    }
+
+    /// Up to `max` of the kept events after `cursor`, none after `upto`,
+    /// and the position through which they are every event that may raise
+    /// an alert; `None` once the walk holds nothing after `cursor`.
+    fn take(&mut self, cursor: u64, upto: u64, max: usize) -> Option<(Vec<StoredEvent>, u64)> {
+        if self.through <= cursor {
+            return None;
+        }
+        while self.kept.front().is_some_and(|e| e.position <= cursor) {
+            self.kept.pop_front();
+        }
+        let upto = upto.min(self.through);
+        let mut events = Vec::new();
+        while events.len() < max.max(1) && self.kept.front().is_some_and(|e| e.position <= upto) {
+            events.extend(self.kept.pop_front());
+        }
+        let more = self.kept.front().is_some_and(|e| e.position <= upto);
+        let through = match events.last() {
+            Some(last) if more => last.position,
+            _ => upto.max(cursor),
+        };
+        Some((events, through))
+    }
+}
+
+impl jejak_engine::offline::Walker for AlertWalk {
+    fn see(&mut self, e: &StoredEvent) {
+        if self.full || e.position <= self.after {
+            return;
+        }
+        if jejak_read::alerts::may_raise(e) {
+            if self.kept.len() >= self.keep {
+                // The rest is the follower's to read.
+                self.full = true;
+                return;
+            }
+            self.kept.push_back(e.clone());
+        }
+        self.through = e.position;
+    }
+}
+
+/// Opens the alert store in `dir`.
+pub fn open_store(dir: &std::path::Path) -> anyhow::Result<AlertStore> {
+    AlertStore::open(dir).map_err(|e| anyhow::anyhow!("open the alert store in {}: {e}", dir.display()))
 }
 
 /// A refusal of a webhook request.
@@ -274,10 +358,21 @@ impl<L: ReadLog> Alerts<L> {
         reader: Reader<L>,
         config: AlertConfig,
         nats: Option<jejak_log::JetStreamLog>,
+        cancels: (&CancellationToken, &CancellationToken),
+    ) -> anyhow::Result<Arc<Alerts<L>>> {
+        Alerts::start_on(open_store(dir)?, None, reader, config, nats, cancels)
+    }
+
+    /// Starts on an opened store; the follower first takes what `walked`
+    /// kept of the log.
+    pub fn start_on(
+        store: AlertStore,
+        walked: Option<AlertWalk>,
+        reader: Reader<L>,
+        config: AlertConfig,
+        nats: Option<jejak_log::JetStreamLog>,
         (cancel, streams): (&CancellationToken, &CancellationToken),
     ) -> anyhow::Result<Arc<Alerts<L>>> {
-        let store =
-            AlertStore::open(dir).map_err(|e| anyhow::anyhow!("open the alert store in {}: {e}", dir.display()))?;
         let hooks = store.hooks()?.into_iter().map(|h| (h.id.clone(), h)).collect();
         let queue = store
             .pending()?
@@ -295,6 +390,7 @@ impl<L: ReadLog> Alerts<L> {
             queue: Mutex::new(queue),
             streams: streams.clone(),
             tail: tokio::sync::Mutex::new(None),
+            walked: Mutex::new(walked),
         });
         tokio::spawn(alerts.clone().follow(cancel.clone()));
         tokio::spawn(alerts.clone().deliver(cancel.clone()));
@@ -371,7 +467,17 @@ impl<L: ReadLog> Alerts<L> {
             return Ok(false);
         }
         let (mut followed, mut raised, mut queued) = (Vec::new(), Vec::new(), Vec::new());
-        let (events, through) = {
+        let from_walk = {
+            let mut walked = self.walked.lock().unwrap_or_else(|e| e.into_inner());
+            let taken = walked.as_mut().and_then(|w| w.take(cursor, applied, FOLLOW_BATCH));
+            if taken.is_none() {
+                *walked = None;
+            }
+            taken
+        };
+        let (events, through) = if let Some(taken) = from_walk {
+            taken
+        } else {
             let mut tail = self.tail.lock().await;
             let tail = match tail.take() {
                 Some(t) if t.position() == cursor + 1 => tail.insert(t),
@@ -723,6 +829,65 @@ mod tests {
                 }
             }),
         )
+    }
+
+    /// An event at `position`: a status change (which may raise an alert)
+    /// or a receipt (which never does).
+    fn stored(position: u64, raises: bool) -> StoredEvent {
+        use p::event::Kind;
+        let kind = if raises {
+            Kind::LotStatusChanged(p::LotStatusChanged::default())
+        } else {
+            Kind::MaterialReceived(p::MaterialReceived::default())
+        };
+        StoredEvent {
+            position,
+            bytes: Vec::new(),
+            hash: [0; 32],
+            envelope: p::Envelope {
+                event: Some(p::Event { kind: Some(kind) }),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn positions(taken: Option<(Vec<StoredEvent>, u64)>) -> Option<(Vec<u64>, u64)> {
+        taken.map(|(events, through)| (events.iter().map(|e| e.position).collect(), through))
+    }
+
+    /// The walk keeps what may raise after the cursor, and hands it out in
+    /// batches that each say through where they account for everything;
+    /// once full it stops where what it kept is still complete, and the
+    /// follower reads the log from there.
+    #[test]
+    fn the_walk_keeps_what_may_raise_after_the_cursor_and_says_through_where() {
+        use jejak_engine::offline::Walker;
+        let mut walk = AlertWalk::keeping(3, 3);
+        for position in 1..=20 {
+            walk.see(&stored(position, position % 4 == 0));
+        }
+        // Kept 4, 8, 12; 16 found it full, so it is complete through 15.
+        assert_eq!(walk.through, 15);
+        assert_eq!(positions(walk.take(3, 20, 2)), Some((vec![4, 8], 8)));
+        // Not past what the projection applied.
+        assert_eq!(positions(walk.take(8, 10, 2)), Some((vec![], 10)));
+        assert_eq!(positions(walk.take(10, 20, 2)), Some((vec![12], 15)));
+        assert_eq!(positions(walk.take(15, 20, 2)), None);
+
+        // A cursor at the log's end: nothing kept, nothing to take.
+        let mut walk = AlertWalk::keeping(20, 3);
+        for position in 1..=20 {
+            walk.see(&stored(position, true));
+        }
+        assert_eq!(positions(walk.take(20, 20, 8)), None);
+
+        // Nothing that may raise: the whole walk in one round.
+        let mut walk = AlertWalk::keeping(0, 3);
+        for position in 1..=20 {
+            walk.see(&stored(position, false));
+        }
+        assert_eq!(positions(walk.take(0, 20, 8)), Some((vec![], 20)));
+        assert_eq!(positions(walk.take(20, 20, 8)), None);
     }
 
     fn hook(party: Option<&str>, facility: Option<&str>, after: u64) -> Hook {

@@ -275,10 +275,16 @@ async fn run_embedded(
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create the data directory {}", data_dir.display()))?;
     crate::files::make_owner_only(&data_dir)
         .with_context(|| format!("make the data directory {} owner-only", data_dir.display()))?;
-    // The transparency log's tree catches up in the start's walk of the log.
+    // The transparency log's tree catches up in the start's walk of the
+    // log, and the walk keeps what the alert follower has yet to follow.
     let tree = crate::tlog::open_tree(&data_dir)?;
-    let walk = jejak_engine::tlog::TreeWalk::new(tree.clone())?;
-    let (writer, audit, walk) = jejak_engine::offline::open_writer(&data_dir, access.clock.clone(), walk).await?;
+    let alert_store = crate::alerts::open_store(&data_dir.join("alerts"))?;
+    let walk = (
+        jejak_engine::tlog::TreeWalk::new(tree.clone())?,
+        crate::alerts::AlertWalk::new(&alert_store)?,
+    );
+    let (writer, audit, (walk, alert_walk)) =
+        jejak_engine::offline::open_writer(&data_dir, access.clock.clone(), walk).await?;
     let walked = tokio::task::spawn_blocking(move || walk.finish())
         .await
         .context("transparency log task")??;
@@ -375,8 +381,9 @@ async fn run_embedded(
         });
     }
     let reader = Reader::new(projection.clone(), log.clone(), limits).with_transparency(transparency.clone());
-    let alerts: Arc<dyn crate::alerts::AlertApi> = crate::alerts::Alerts::start(
-        &data_dir.join("alerts"),
+    let alerts: Arc<dyn crate::alerts::AlertApi> = crate::alerts::Alerts::start_on(
+        alert_store,
+        Some(alert_walk),
         reader.clone(),
         crate::alerts::AlertConfig {
             retry_unit: access.webhook_retry,
