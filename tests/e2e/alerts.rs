@@ -298,44 +298,14 @@ async fn alerts_through_the_recall(server: &Server) -> Vec<(u64, String, String,
     seen
 }
 
-/// A projector takes the events it just applied from its own batches and
-/// anything older from the stream: one whose alert store was lost derives
-/// every alert again from the stream, the same as it derived them live.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_nats_a_projector_that_lost_its_alerts_derives_the_same_again_from_the_stream() {
-    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+/// A demo server on `data_dir` (on NATS at `nats`, or embedded) raises its
+/// alerts; stopped, its alert store removed and started again, it derives
+/// the same alerts again.
+async fn lost_alerts_are_derived_again(nats: Option<String>) {
     let dir = tempfile::tempdir().expect("a data directory");
     let mut server = Server::start(ServerOptions {
         demo: true,
-        nats: Some(nats.url()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .expect("a demo server on NATS");
-    let live = alerts_through_the_recall(&server).await;
-    assert!(live.len() >= 2, "the demo raises more than the recall: {live:?}");
-    let status = server.stop().expect("the server stops");
-    assert!(status.success(), "{status:?}");
-
-    std::fs::remove_dir_all(dir.path().join("alerts")).expect("remove the alert store");
-    let server = Server::start(ServerOptions {
-        nats: Some(nats.url()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .expect("the server again, without its alerts");
-    let again = alerts_through_the_recall(&server).await;
-    assert_eq!(again, live);
-}
-
-/// An embedded server whose alert store was lost derives every alert again
-/// at its next start, from what the start's walk of the log kept, the same
-/// as it derived them live.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_embedded_server_that_lost_its_alerts_derives_the_same_again_at_start() {
-    let dir = tempfile::tempdir().expect("a data directory");
-    let mut server = Server::start(ServerOptions {
-        demo: true,
+        nats: nats.clone(),
         data_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     })
@@ -347,12 +317,30 @@ async fn an_embedded_server_that_lost_its_alerts_derives_the_same_again_at_start
 
     std::fs::remove_dir_all(dir.path().join("alerts")).expect("remove the alert store");
     let server = Server::start(ServerOptions {
+        nats,
         data_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     })
     .expect("the server again, without its alerts");
     let again = alerts_through_the_recall(&server).await;
     assert_eq!(again, live);
+}
+
+/// A projector takes the events it just applied from its own batches and
+/// anything older from the stream: one whose alert store was lost derives
+/// every alert again from the stream, the same as it derived them live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_projector_that_lost_its_alerts_derives_the_same_again_from_the_stream() {
+    let nats = jejak_testkit::Nats::start().expect("start nats-server");
+    lost_alerts_are_derived_again(Some(nats.url())).await;
+}
+
+/// An embedded server whose alert store was lost derives every alert again
+/// at its next start, from what the start's walk of the log kept for its
+/// follower, the same as it derived them live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_server_that_lost_its_alerts_derives_the_same_again_at_start() {
+    lost_alerts_are_derived_again(None).await;
 }
 
 /// A receiver that misbehaves in one way for every connection.
