@@ -38,9 +38,10 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
                     eprintln!("{}:{line}: {reason}", file.display());
                 }
                 anyhow::bail!(
-                    "{} has {} problems; nothing was written",
+                    "{} has {} {}; nothing was written",
                     file.display(),
-                    problems.len()
+                    problems.len(),
+                    if problems.len() == 1 { "problem" } else { "problems" }
                 );
             }
         };

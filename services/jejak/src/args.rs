@@ -386,7 +386,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
-    /// Send capture commands from a JSON Lines file to a running server.
+    /// Send capture commands from a JSON Lines or CSV file to a running server, on one stream.
     Import {
         /// JSON Lines of commands, or a CSV file of one command type.
         file: PathBuf,
