@@ -2,7 +2,9 @@
 //!
 //! Accepting stops at `max` connections (callers wait in the listen
 //! backlog) and a client network (see `auth::limiter::network_of`) may hold
-//! at most `per_address`; more are closed as they come. A connection with
+//! at most `per_address`; more are closed as they come. A trusted reverse
+//! proxy (`--trusted-proxy`) is not held to `per_address`: its connections
+//! carry all its consumers. A connection with
 //! no request in flight for `idle` is closed, whatever keepalive pings it
 //! answers. An accept error (out of descriptors, say) is backed off, never
 //! retried in a spin.
@@ -207,6 +209,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 struct Acceptor {
     listener: TcpListener,
     limits: ConnLimits,
+    proxies: crate::proxy::TrustedProxies,
     slots: Arc<Semaphore>,
     holders: Holders,
     backoff: Duration,
@@ -236,7 +239,9 @@ impl Acceptor {
                 }
             };
             let network = network_of(remote.ip());
-            {
+            let slot = if self.proxies.trusts(remote.ip()) {
+                None
+            } else {
                 let mut h = self.holders.lock().unwrap_or_else(|e| e.into_inner());
                 let held = h.entry(network).or_insert(0);
                 if *held >= self.limits.per_address {
@@ -244,10 +249,10 @@ impl Acceptor {
                     continue;
                 }
                 *held += 1;
-            }
-            let slot = Slot {
-                holders: self.holders.clone(),
-                network,
+                Some(Slot {
+                    holders: self.holders.clone(),
+                    network,
+                })
             };
             let _ = io.set_nodelay(true);
             let activity = Arc::new(Activity::new());
@@ -260,20 +265,23 @@ impl Acceptor {
                 idle: self.limits.idle,
                 timer: Box::pin(tokio::time::sleep(self.limits.idle)),
                 _permit: permit,
-                _slot: Some(slot),
+                _slot: slot,
             };
         }
     }
 }
 
-/// The connections of `listener`, within `limits`, for tonic's server.
+/// The connections of `listener`, within `limits` (`proxies` beyond the
+/// per-address one), for tonic's server.
 pub fn incoming(
     listener: TcpListener,
     limits: ConnLimits,
+    proxies: crate::proxy::TrustedProxies,
 ) -> impl futures_util::Stream<Item = Result<Conn, io::Error>> + Send + 'static {
     let acceptor = Acceptor {
         listener,
         limits,
+        proxies,
         slots: Arc::new(Semaphore::new(limits.max.max(1))),
         holders: Holders::default(),
         backoff: BACKOFF_MIN,

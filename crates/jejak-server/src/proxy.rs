@@ -17,7 +17,8 @@ impl TrustedProxies {
         TrustedProxies(nets)
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|n| n.contains(&ip))
     }
@@ -27,26 +28,28 @@ impl TrustedProxies {
         if self.0.is_empty() || !self.trusts(peer.ip()) {
             return peer;
         }
-        let mut hops: Vec<IpAddr> = Vec::new();
+        // Each entry as written, in order over every header line; one that
+        // does not parse (or a line that is not text) is `None`.
+        let mut hops: Vec<Option<IpAddr>> = Vec::new();
         for value in headers.get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else {
-                return peer;
-            };
-            for part in text.split(',') {
-                match parse_hop(part.trim()) {
-                    Some(ip) => hops.push(ip),
-                    // A garbled list names nobody reliably: the proxy it is.
-                    None => return peer,
-                }
+            match value.to_str() {
+                Ok(text) => hops.extend(text.split(',').map(|part| parse_hop(part.trim()))),
+                Err(_) => hops.push(None),
             }
         }
-        let client = hops
-            .iter()
-            .rev()
-            .find(|ip| !self.trusts(**ip))
-            .or_else(|| hops.first())
-            .copied();
-        client.map_or(peer, |ip| SocketAddr::new(canonical(ip), 0))
+        // From the right, past trusted proxies. A garbled entry stops the
+        // walk: anything left of it may be anyone's invention, so the
+        // client is the last trusted hop reached (the peer when none was),
+        // however the entries left of it were written.
+        let mut reached: Option<IpAddr> = None;
+        for hop in hops.iter().rev() {
+            match hop {
+                None => break,
+                Some(ip) if self.trusts(*ip) => reached = Some(*ip),
+                Some(ip) => return SocketAddr::new(canonical(*ip), 0),
+            }
+        }
+        reached.map_or(peer, |ip| SocketAddr::new(canonical(ip), 0))
     }
 }
 
@@ -105,11 +108,20 @@ mod tests {
         // Ports and IPv6 in brackets.
         let h = headers(&["[2001:db8::1]:443"]);
         assert_eq!(p.client(from_proxy, &h).ip(), "2001:db8::1".parse::<IpAddr>().unwrap());
-        // No header, a garbled one, or only proxies: the proxy itself, or the first hop.
+        // No header, a garbled one, or only proxies: the proxy itself, or the leftmost proxy.
         assert_eq!(p.client(from_proxy, &http::HeaderMap::new()), from_proxy);
         assert_eq!(p.client(from_proxy, &headers(&["not an address"])), from_proxy);
         let h = headers(&["10.0.0.5"]);
         assert_eq!(p.client(from_proxy, &h).ip(), "10.0.0.5".parse::<IpAddr>().unwrap());
+        // A garbled entry a client put left of its real address changes
+        // nothing; one a proxy wrote stops the walk at the last trusted hop.
+        let h = headers(&["x", "203.0.113.7"]);
+        assert_eq!(p.client(from_proxy, &h).ip(), "203.0.113.7".parse::<IpAddr>().unwrap());
+        let h = headers(&["not-an-ip, 203.0.113.7, 10.0.0.5"]);
+        assert_eq!(p.client(from_proxy, &h).ip(), "203.0.113.7".parse::<IpAddr>().unwrap());
+        let h = headers(&["203.0.113.7, x, 10.0.0.5"]);
+        assert_eq!(p.client(from_proxy, &h).ip(), "10.0.0.5".parse::<IpAddr>().unwrap());
+        assert_eq!(p.client(from_proxy, &headers(&["203.0.113.7, x"])), from_proxy);
         // Without trusted proxies nothing is believed.
         assert_eq!(
             TrustedProxies::default().client(from_proxy, &headers(&["1.2.3.4"])),

@@ -438,7 +438,10 @@ async fn run_embedded(
             TraceServiceServer::new(TraceApi::new(reader).with_alerts(alerts))
                 .max_decoding_message_size(jejak_proto::MAX_MESSAGE_SIZE),
         )
-        .serve_with_incoming_shutdown(crate::conn::incoming(listener, access.connections), shutdown)
+        .serve_with_incoming_shutdown(
+            crate::conn::incoming(listener, access.connections, access.trusted_proxies.clone()),
+            shutdown,
+        )
         .await
         .context("serve gRPC");
 
@@ -740,15 +743,18 @@ async fn run_nats(
         .add_optional_service(admin_api)
         .add_optional_service(capture_api)
         .add_optional_service(trace_api)
-        .serve_with_incoming_shutdown(crate::conn::incoming(listener, access.connections), {
-            let cancel = cancel.clone();
-            async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = cancel.cancelled() => {}
+        .serve_with_incoming_shutdown(
+            crate::conn::incoming(listener, access.connections, access.trusted_proxies.clone()),
+            {
+                let cancel = cancel.clone();
+                async move {
+                    tokio::select! {
+                        _ = shutdown => {}
+                        _ = cancel.cancelled() => {}
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .context("serve gRPC");
     cancel.cancel();
