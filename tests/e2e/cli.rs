@@ -531,6 +531,60 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
 /// second import started while the first one's token has used up its
 /// bucket: nothing is ever reported refused for a rate limit, the rerun is
 /// all "already recorded", and the log holds each line once.
+/// Told to slow down for longer than it waits for anything else (another
+/// client spending the same token's bucket all the while), an import waits
+/// on and records every line: a rate limit never makes a line refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_kept_waiting_by_the_rate_limit_waits_on_and_records_every_line() {
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        demo: true,
+        rate_limits: Some((1.0, 100.0)),
+        ..Default::default()
+    })
+    .expect("start a demo server");
+    let d = Demo::attach(server).await;
+    let url = At::of(&d.server);
+    const N: usize = 50;
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    for i in 0..N {
+        writeln!(
+            file,
+            r#"{{"receiveMaterial": {{"commandId": "slow-imp-{i}", "facilityId": "fac-demak", "lotId": "SLOW-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}}}"#
+        )
+        .expect("write a line");
+    }
+    let path = file.path().to_str().expect("utf-8 path").to_string();
+    // Another client of the same token takes every request the bucket
+    // allows, for longer than eight rounds of waiting.
+    let mut trace = d.trace.clone();
+    let hog = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(14);
+        let mut limited = 0u32;
+        while tokio::time::Instant::now() < until {
+            let r = trace
+                .get_lot(p::GetLotRequest {
+                    lot_id: "DMK-BP-260913".into(),
+                })
+                .await;
+            limited += u32::from(r.is_err_and(|s| s.code() == tonic::Code::ResourceExhausted));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        limited
+    });
+    let before = d.position().await;
+    let (status, out, err) = tokio::task::spawn_blocking(move || url.run(&["import", &path]))
+        .await
+        .expect("the import ran");
+    let limited = hog.await.expect("the other client ran");
+    assert!(limited > 0, "the other client was told to slow down too");
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!("{N} recorded, 0 already recorded, 0 refused")),
+        "{out}{err}"
+    );
+    assert_eq!(d.position().await, before + N as u64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothing_twice() {
     let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {

@@ -71,7 +71,11 @@ const ROUNDS_WITHOUT_PROGRESS: u32 = 8;
 /// rate limit, no log answering) or that breaks is opened again after a
 /// wait, carrying the commands still unanswered with their own command
 /// ids, so each is recorded once; a command answered "not now" is sent
-/// again likewise. `bar` counts the answers.
+/// again likewise. Being told to slow down is never a reason to give up;
+/// `ROUNDS_WITHOUT_PROGRESS` rounds in a row of anything else are. A
+/// command sent on a stream that broke before answering it, and then
+/// answered as already recorded, is answered as recorded: this import may
+/// have recorded it. `bar` counts the answers.
 pub async fn capture_all(
     client: &mut CaptureServiceClient<crate::Conn>,
     commands: Vec<p::command::Kind>,
@@ -79,6 +83,8 @@ pub async fn capture_all(
 ) -> Vec<Answer> {
     let commands = std::sync::Arc::new(commands);
     let mut answers: Vec<Option<Answer>> = vec![None; commands.len()];
+    // Sent on a stream that gave no final answer for them: maybe recorded.
+    let mut uncertain = vec![false; commands.len()];
     let (mut round, mut idle_rounds) = (0u32, 0u32);
     let mut last_problem = String::new();
     loop {
@@ -105,10 +111,13 @@ pub async fn capture_all(
             }))
         };
         let mut progressed = false;
+        // Told to slow down (the server's rate limit), in this round.
+        let mut limited = false;
         let mut asked = None;
         match client.capture_stream(sending).await {
             Err(s) if retryable(s.code()) => {
                 last_problem = format!("{:?}: {}", s.code(), s.message());
+                limited = s.code() == tonic::Code::ResourceExhausted;
                 asked = retry_after(&s);
             }
             Err(s) => {
@@ -121,6 +130,7 @@ pub async fn capture_all(
             }
             Ok(response) => {
                 let mut replies = response.into_inner();
+                let mut slowed = vec![false; commands.len()];
                 loop {
                     match replies.message().await {
                         Ok(Some(r)) => {
@@ -132,8 +142,13 @@ pub async fn capture_all(
                                     answers[i] = Some(Ok(reply));
                                 }
                                 Some(p::capture_stream_reply::Outcome::Refused(refusal)) => {
-                                    if retryable(tonic::Code::from_i32(refusal.code)) {
+                                    let code = tonic::Code::from_i32(refusal.code);
+                                    if retryable(code) {
                                         last_problem = refusal.message.clone();
+                                        if code == tonic::Code::ResourceExhausted {
+                                            limited = true;
+                                            slowed[i] = true;
+                                        }
                                         continue;
                                     }
                                     answers[i] = Some(Err(refusal));
@@ -146,10 +161,17 @@ pub async fn capture_all(
                         Ok(None) => break,
                         Err(s) => {
                             last_problem = format!("{:?}: {}", s.code(), s.message());
+                            limited |= s.code() == tonic::Code::ResourceExhausted;
                             asked = retry_after(&s);
                             break;
                         }
                     }
+                }
+                // What went out on this stream without a final answer may
+                // have been recorded; what was refused for the rate limit
+                // was not.
+                for &i in &todo {
+                    uncertain[i] |= answers[i].is_none() && !slowed[i];
                 }
             }
         }
@@ -157,7 +179,10 @@ pub async fn capture_all(
             idle_rounds = 0;
             round = 0;
         } else {
-            idle_rounds += 1;
+            // Told to slow down, it waits as long as it is told to.
+            if !limited {
+                idle_rounds += 1;
+            }
             round += 1;
         }
         if answers.iter().any(Option::is_none) {
@@ -166,7 +191,15 @@ pub async fn capture_all(
     }
     answers
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err(p::CommandRefused::default())))
+        .zip(uncertain)
+        .map(|(a, uncertain)| match a {
+            Some(Ok(mut reply)) => {
+                reply.replayed &= !uncertain;
+                Ok(reply)
+            }
+            Some(refused) => refused,
+            None => Err(p::CommandRefused::default()),
+        })
         .collect()
 }
 
