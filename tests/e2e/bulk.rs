@@ -14,6 +14,7 @@ use crate::support::{on_both_engines, Demo, WAIT};
 on_both_engines!(
     each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing,
     a_client_that_goes_away_halfway_leaves_each_command_recorded_once_or_not_at_all,
+    a_stream_broken_by_a_message_too_large_answers_every_command_before_it,
 );
 
 /// The rule tests' receipt and drying, in kilograms, as bulk commands.
@@ -53,6 +54,51 @@ fn refusal(r: &p::CaptureStreamReply) -> &p::CommandRefused {
         Some(p::capture_stream_reply::Outcome::Refused(refused)) => refused,
         other => panic!("answer {} is not a refusal: {other:?}", r.index),
     }
+}
+
+/// A message the server will not read (larger than its limit) ends the
+/// stream, but only after every command sent before it was answered: the
+/// client learns the fate of each, and then why the stream ended.
+async fn a_stream_broken_by_a_message_too_large_answers_every_command_before_it(mut d: Demo) {
+    const N: usize = 300;
+    let before = d.position().await;
+    let mut commands: Vec<p::Command> = (0..N)
+        .map(|i| p::Command {
+            kind: Some(receipt(&format!("brk-rcv-{i}"), &format!("BRK-{i}"), "10")),
+        })
+        .collect();
+    commands.push(p::Command {
+        kind: Some(receipt(
+            "brk-rcv-big",
+            &"X".repeat(jejak_proto::MAX_MESSAGE_SIZE + 1),
+            "10",
+        )),
+    });
+    let mut replies = d
+        .capture
+        .capture_stream(tokio_stream::iter(commands))
+        .await
+        .expect("open a bulk stream")
+        .into_inner();
+    let mut answers = Vec::new();
+    let ended = loop {
+        match replies.message().await {
+            Ok(Some(r)) => answers.push(r),
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    let ended = ended.expect("the stream ends with the reason it broke");
+    assert!(
+        matches!(ended.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{ended:?}"
+    );
+    assert_eq!(answers.len(), N, "every command before the large one is answered");
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a.index, i as u64);
+        assert!(!recorded(a).replayed);
+    }
+    assert_eq!(d.position().await - before, N as u64, "nothing of the large one");
 }
 
 async fn each_command_is_answered_in_order_and_a_refusal_in_the_middle_writes_nothing(mut d: Demo) {

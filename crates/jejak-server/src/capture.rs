@@ -200,16 +200,23 @@ impl<S: Engine> CaptureApi<S> {
         // gaps, in order (at most what the engine holds, plus one).
         let (names_tx, mut names) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Option<Status>)>();
         let (out, replies) = tokio::sync::mpsc::channel::<Result<p::CaptureStreamReply, Status>>(64);
-        let failed = out.clone();
+        // Why the client's stream broke, said after the last answer: a
+        // stream's first error ends it, so it must not overtake the answers
+        // of what was read before it.
+        let (broke, broken) = tokio::sync::oneshot::channel::<Status>();
         tokio::spawn(async move {
+            let mut broke = Some(broke);
             loop {
                 let message = match inbound.message().await {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(e) => {
-                        // The stream broke (a message too large, a client gone):
-                        // what came before is recorded and answered.
-                        let _ = failed.send(Err(e)).await;
+                        // The stream broke (a message that is not a command
+                        // or too large, a client gone): what came before is
+                        // recorded and answered, then this is said.
+                        if let Some(broke) = broke.take() {
+                            let _ = broke.send(e);
+                        }
                         break;
                     }
                 };
@@ -252,6 +259,10 @@ impl<S: Engine> CaptureApi<S> {
                 if out.send(Ok(r)).await.is_err() {
                     return;
                 }
+            }
+            // Every command read was answered; the reader has ended.
+            if let Ok(e) = broken.await {
+                let _ = out.send(Err(e)).await;
             }
         });
         Box::pin(tokio_stream::wrappers::ReceiverStream::new(replies))
