@@ -290,3 +290,61 @@ async fn callers_that_give_up_mid_publish_leave_the_nats_pipeline_free() {
         started.elapsed()
     );
 }
+
+/// A bulk client on NATS that stops reading its answers holds up only
+/// itself: the commands it has in flight still settle, so master data
+/// (which goes alone, once nothing of this instance is in flight) from
+/// another caller is recorded meanwhile; the answers are all there when
+/// the client reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_bulk_client_that_stops_reading_holds_up_nobody_else() {
+    const N: usize = 30_000;
+    let mut d = Demo::start_nats().await;
+    let before = d.position().await;
+    let outbound = tokio_stream::iter((0..N).map(|i| p::Command {
+        kind: Some(receipt(&format!("unread-{i}"), &format!("UNREAD-{i}"), "1")),
+    }));
+    let mut replies = d
+        .capture
+        .clone()
+        .capture_stream(outbound)
+        .await
+        .expect("open a bulk stream")
+        .into_inner();
+    // Nothing read: wait until the log stops growing (the answers' buffers
+    // are full and the stream waits for its reader) or holds everything.
+    let mut last = d.position().await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = d.position().await;
+        if now == last || now - before >= N as u64 {
+            break;
+        }
+        last = now;
+    }
+    // On a connection of its own (the unread stream's answers fill its
+    // connection's flow-control window).
+    let mut other = d.server.capture().await.expect("another capture client");
+    let party = other.register_party(p::RegisterPartyRequest {
+        command_id: "beside-the-unread".into(),
+        party: Some(p::Party {
+            id: "ukm-beside".into(),
+            name: "UKM Sebelah".into(),
+            roles: vec![p::PartyRole::Ukm as i32],
+            ..Default::default()
+        }),
+    });
+    let party = tokio::time::timeout(std::time::Duration::from_secs(20), party).await;
+    assert!(
+        matches!(party, Ok(Ok(_))),
+        "master data beside a stream nobody reads: {party:?}"
+    );
+    let mut answered = 0;
+    while let Some(r) = replies.message().await.expect("an answer") {
+        assert_eq!(r.index, answered as u64);
+        assert!(!recorded(&r).replayed);
+        answered += 1;
+    }
+    assert_eq!(answered, N);
+    assert_eq!(d.position().await - before, N as u64 + 1);
+}

@@ -1109,19 +1109,34 @@ impl Engine for DistributedWriter {
         use futures_util::stream::{FuturesOrdered, StreamExt};
         type Answer = Option<Result<Receipt, EngineError>>;
         let mut running: FuturesOrdered<futures_util::future::BoxFuture<'static, Answer>> = FuturesOrdered::new();
+        // Settled, waiting for room in `answers`: the commands in flight
+        // go on settling (and releasing what other writers of this
+        // instance wait for) however slowly the client reads.
+        let mut ready: std::collections::VecDeque<Answer> = std::collections::VecDeque::new();
         // The newest command's admission: told once it is sent (or answered
         // without sending).
         let mut admission: Option<tokio::sync::oneshot::Receiver<()>> = None;
         let mut reading = true;
         let mut answering = true;
         loop {
-            let take = reading && admission.is_none() && running.len() < crate::STREAM_WINDOW;
+            let take = reading && admission.is_none() && running.len() + ready.len() < crate::STREAM_WINDOW;
             tokio::select! {
                 biased;
-                Some(answer) = running.next(), if !running.is_empty() => {
-                    if answering && answers.send(answer).await.is_err() {
+                room = answers.reserve(), if !ready.is_empty() => match room {
+                    Ok(room) => {
+                        if let Some(answer) = ready.pop_front() {
+                            room.send(answer);
+                        }
+                    }
+                    Err(_) => {
                         answering = false;
                         reading = false;
+                        ready.clear();
+                    }
+                },
+                Some(answer) = running.next(), if !running.is_empty() => {
+                    if answering {
+                        ready.push_back(answer);
                     }
                 }
                 _ = async {
