@@ -299,7 +299,7 @@ async fn callers_that_give_up_mid_publish_leave_the_nats_pipeline_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_nats_a_bulk_client_that_stops_reading_holds_up_nobody_else() {
     const N: usize = 30_000;
-    let mut d = Demo::start_nats().await;
+    let d = Demo::start_nats().await;
     let before = d.position().await;
     let outbound = tokio_stream::iter((0..N).map(|i| p::Command {
         kind: Some(receipt(&format!("unread-{i}"), &format!("UNREAD-{i}"), "1")),
