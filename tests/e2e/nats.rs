@@ -731,3 +731,39 @@ fn unreachable_nats_is_a_clear_error_and_logs_are_json_on_request() -> anyhow::R
     );
     Ok(())
 }
+
+/// Bootstrap steps that run at once on a stream without an administrator
+/// token (a Job retried, two instances started together) issue one token
+/// between them: each decides on the same state and names its command
+/// after it, so the later one is refused, saying why, and prints nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_steps_run_at_once_issue_one_administrator_token() {
+    let nats = Nats::start().expect("start nats-server");
+    let bin = jejak_testkit::jejak_bin().expect("the jejak binary");
+    let steps: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .args(["bootstrap-token", "--out", "-", "--nats", &nats.url()])
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start a bootstrap step")
+        })
+        .collect();
+    let outputs: Vec<std::process::Output> = steps
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("a bootstrap step ends"))
+        .collect();
+    let tokens: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token among the three: {outputs:?}");
+    assert!(tokens[0].starts_with("jejak_"), "{tokens:?}");
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("another instance issued"), "{err}");
+    }
+}

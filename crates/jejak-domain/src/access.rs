@@ -129,6 +129,11 @@ impl TokenTable {
         v
     }
 
+    /// How many tokens were ever issued (revoked and expired ones too).
+    pub fn issued(&self) -> usize {
+        self.read().len()
+    }
+
     /// Whether some administrator token is active at `now`.
     pub fn has_active_admin(&self, now: Time) -> bool {
         self.read()

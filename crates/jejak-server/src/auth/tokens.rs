@@ -82,7 +82,11 @@ pub async fn bootstrap_admin<S: jejak_engine::Engine>(
         );
         return Ok(());
     };
-    let command_id = format!("bootstrap-admin-{}", now.0 / Time::NANOS_PER_SEC);
+    // Named after the state it was decided on: two bootstraps that both
+    // found no active administrator token (two instances starting at once,
+    // a Job run twice) send the same command id, and only one of them
+    // issues a token.
+    let command_id = format!("bootstrap-admin-{}", tokens.issued());
     let expires_at = Time(
         now.0
             .saturating_add(BOOTSTRAP_TOKEN_DAYS * 24 * 3600 * Time::NANOS_PER_SEC),
@@ -95,11 +99,19 @@ pub async fn bootstrap_admin<S: jejak_engine::Engine>(
         expires_at,
         "administrator token made at start".into(),
     )?;
-    let reply = crate::capture::submit(writer, kind, "system:bootstrap", None)
-        .await
-        .map_err(|s| anyhow::anyhow!("issue the administrator token: {}", s.message()))?;
+    let another = || {
+        anyhow::anyhow!(
+            "another instance issued the first administrator token at the same moment ({command_id}); \
+             whoever started it holds that token, and none was issued here"
+        )
+    };
+    let reply = match crate::capture::submit(writer, kind, "system:bootstrap", None).await {
+        Ok(reply) => reply,
+        Err(s) if s.code() == tonic::Code::AlreadyExists => return Err(another()),
+        Err(s) => anyhow::bail!("issue the administrator token: {}", s.message()),
+    };
     if reply.replayed {
-        anyhow::bail!("the bootstrap command {command_id} was already recorded; start again in a second");
+        return Err(another());
     }
     if file == std::path::Path::new("-") {
         // A one-shot bootstrap step's own output, read once by its operator.
