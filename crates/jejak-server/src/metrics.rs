@@ -1,6 +1,8 @@
-//! Prometheus metrics of the process, served at `GET /metrics` on the same
-//! port as the gRPC API: commands accepted and rejected by reason, append
-//! conflicts and retries, the projector's lag, and RPC latency histograms.
+//! Prometheus metrics of the process: commands accepted and rejected by
+//! reason, append conflicts and retries, the projector's lag, and RPC
+//! latency histograms. Served at `GET /metrics` on the gRPC port to
+//! administrators, and without a token on the private listener
+//! (`--metrics-listen`, with `/healthz`), which is never exposed publicly.
 
 use std::sync::OnceLock;
 use std::time::Instant;
