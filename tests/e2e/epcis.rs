@@ -566,6 +566,34 @@ fn event_ids(doc: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `jejak epcis capture` told to slow down (a token allowed one request a
+/// second: the document's POST, then each look at its job) waits and asks
+/// again instead of giving up while the job goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epcis_capture_told_to_slow_down_waits_and_follows_its_job_to_the_end() {
+    let server = jejak_testkit::Server::start(jejak_testkit::ServerOptions {
+        demo: true,
+        rate_limits: Some((1.0, 100.0)),
+        ..Default::default()
+    })
+    .expect("a demo server with a tight rate limit");
+    server.wait_projected(crate::support::WAIT).await.expect("projected");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("two.jsonld");
+    std::fs::write(
+        &file,
+        document(vec![
+            receipt("SLOW-EPCIS-1", "ukm-dmk-berkah"),
+            receipt("SLOW-EPCIS-2", "ukm-dmk-berkah"),
+        ]),
+    )
+    .expect("write the document");
+    let job = cli(&server, &["epcis", "capture", file.to_str().expect("utf-8")]);
+    let job: Value = serde_json::from_str(&job).unwrap_or_else(|e| panic!("the job as JSON ({e}): {job}"));
+    assert_eq!(job["success"], true, "{job}");
+    assert_eq!(job["recorded"], 2, "{job}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stories() {
     let demo = Demo::start().await;

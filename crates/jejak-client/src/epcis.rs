@@ -162,6 +162,13 @@ impl Captured {
     }
 }
 
+/// The waits after being told to slow down: doubling from the first to the
+/// last.
+const SLOW_DOWN: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(10),
+);
+
 /// Posts an EPCIS document to the server and follows its job until it
 /// ends (`proceed`: refused events are reported and the rest recorded;
 /// otherwise all or nothing).
@@ -169,18 +176,28 @@ pub async fn capture(target: &Target, file: &Path, proceed: bool) -> anyhow::Res
     let body = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
     let mut conn = connect(target).await?;
     let behaviour = if proceed { "proceed" } else { "rollback" };
-    let (status, job) = request_json(
-        &mut conn,
-        &target.url,
-        http::Method::POST,
-        "/epcis/capture",
-        body,
-        &[
-            ("content-type", "application/ld+json"),
-            ("GS1-Capture-Error-Behaviour", behaviour),
-        ],
-    )
-    .await?;
+    // Told to slow down (the server's rate limit), it waits and asks again:
+    // a refused request created no job.
+    let mut slow = SLOW_DOWN.0;
+    let (status, job) = loop {
+        let (status, job) = request_json(
+            &mut conn,
+            &target.url,
+            http::Method::POST,
+            "/epcis/capture",
+            body.clone(),
+            &[
+                ("content-type", "application/ld+json"),
+                ("GS1-Capture-Error-Behaviour", behaviour),
+            ],
+        )
+        .await?;
+        if status != http::StatusCode::TOO_MANY_REQUESTS {
+            break (status, job);
+        }
+        tokio::time::sleep(slow).await;
+        slow = (slow * 2).min(SLOW_DOWN.1);
+    };
     if status != http::StatusCode::ACCEPTED {
         let detail = job["detail"].as_str().unwrap_or("no detail given").to_string();
         anyhow::bail!("the server refused the document ({status}): {detail}");
@@ -196,8 +213,15 @@ pub async fn capture(target: &Target, file: &Path, proceed: bool) -> anyhow::Res
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut wait = std::time::Duration::from_millis(20);
+    let mut slow = SLOW_DOWN.0;
     loop {
         let (status, job) = get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await?;
+        if status == http::StatusCode::TOO_MANY_REQUESTS {
+            tokio::time::sleep(slow).await;
+            slow = (slow * 2).min(SLOW_DOWN.1);
+            continue;
+        }
+        slow = SLOW_DOWN.0;
         if !status.is_success() {
             let detail = job["detail"].as_str().unwrap_or("no detail given").to_string();
             anyhow::bail!("capture job {id} could not be read ({status}): {detail}");
