@@ -767,3 +767,51 @@ async fn bootstrap_steps_run_at_once_issue_one_administrator_token() {
         assert!(err.contains("another instance issued"), "{err}");
     }
 }
+
+/// A bulk stream of receipts each followed by the drying of its lot, on one
+/// capture instance, while another instance keeps writing receipts to the
+/// same facility: conflicts between them make receipts be decided again,
+/// and each drying, sent after its receipt, is still decided after it
+/// (refused meanwhile, it waits for the receipt), so none is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_stream_beside_another_instance_keeps_its_order_through_conflicts() -> anyhow::Result<()> {
+    const PAIRS: usize = 200;
+    let nats = Nats::start()?;
+    let a = Server::start(on(&nats, Role::Capture))?;
+    let b = Server::start(on(&nats, Role::Capture))?;
+    master_data(&a).await?;
+    let other = {
+        let (url, token) = (b.url.clone(), a.admin_token.clone());
+        tokio::spawn(async move {
+            let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
+            for i in 0..2 * PAIRS {
+                c.receive_material(receipt(8, i)).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let commands = (0..PAIRS).flat_map(|i| {
+        [
+            p::Command {
+                kind: Some(p::command::Kind::ReceiveMaterial(receipt(7, i))),
+            },
+            p::Command {
+                kind: Some(p::command::Kind::ProcessLots(drying(7, i))),
+            },
+        ]
+    });
+    let mut c = a.capture().await?;
+    let mut replies = c.capture_stream(tokio_stream::iter(commands)).await?.into_inner();
+    let mut refused = Vec::new();
+    let mut answered = 0;
+    while let Some(r) = replies.message().await? {
+        answered += 1;
+        if let Some(p::capture_stream_reply::Outcome::Refused(why)) = r.outcome {
+            refused.push((r.index, why));
+        }
+    }
+    other.await??;
+    assert_eq!(answered, 2 * PAIRS);
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    Ok(())
+}

@@ -685,7 +685,32 @@ impl Drop for Owed {
             return;
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { writer.release(ticket, &keys, &chain, exclusive, true).await });
+            runtime.spawn(async move { writer.release(ticket, &keys, &chain, exclusive, true, false).await });
+        }
+    }
+}
+
+/// The ticket of a command being decided again after a conflict or an
+/// unacknowledged publish: held in the pipeline until the command is
+/// answered (this is dropped), so that a command sent after it and refused
+/// meanwhile is decided again once it is, as if they had gone in order
+/// (a bulk stream's process of the lot its receipt, conflicted, is still
+/// to record).
+struct Held {
+    writer: std::sync::Weak<DistributedWriter>,
+    ticket: Option<u64>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (Some(ticket), Some(writer)) = (self.ticket.take(), self.writer.upgrade()) else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                writer.pipeline.lock().await.tickets.remove(&ticket);
+                writer.drained.notify_waiters();
+            });
         }
     }
 }
@@ -706,10 +731,15 @@ enum Sent {
 }
 
 impl DistributedWriter {
-    /// Takes a command's keys out of the pipeline once its fate is known.
-    async fn release(&self, ticket: u64, keys: &[String], chain: &str, exclusive: bool, broken: bool) {
+    /// Takes a command's keys out of the pipeline once its fate is known;
+    /// its ticket too, unless `hold` (a command to be decided again keeps
+    /// its place among those sent before the commands after it: see `Held`).
+    #[allow(clippy::too_many_arguments)]
+    async fn release(&self, ticket: u64, keys: &[String], chain: &str, exclusive: bool, broken: bool, hold: bool) {
         let mut pl = self.pipeline.lock().await;
-        pl.tickets.remove(&ticket);
+        if !hold {
+            pl.tickets.remove(&ticket);
+        }
         for k in keys {
             pl.keys.remove(k);
         }
@@ -732,10 +762,12 @@ impl DistributedWriter {
     }
 
     /// Waits for a publish's outcome, and for the cache to hold what it
-    /// stored, then takes its keys out of the pipeline.
+    /// stored, then takes its keys out of the pipeline (its ticket stays,
+    /// with `hold`, when it is to be decided again).
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
+        hold: bool,
         inflight: jejak_log::jetstream::InFlight,
         keys: Vec<String>,
         chain: String,
@@ -762,7 +794,8 @@ impl DistributedWriter {
                     .apply_own(chain.clone(), head, (ack.sequence, id, at, event, stored_as.1));
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
-                self.release(ticket, &keys, &chain, exclusive, mispredicted).await;
+                self.release(ticket, &keys, &chain, exclusive, mispredicted, false)
+                    .await;
                 owed.paid();
                 applied?;
                 Sent::Stored {
@@ -783,13 +816,13 @@ impl DistributedWriter {
                          check that chain's links after this position"
                     );
                 }
-                self.release(ticket, &keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true, false).await;
                 owed.paid();
                 Sent::Duplicate(ack.sequence)
             }
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.release(ticket, &keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true, hold).await;
                 owed.paid();
                 Sent::Conflicted
             }
@@ -798,13 +831,13 @@ impl DistributedWriter {
                 // same message id finds it otherwise.
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
                 self.log.count_retry();
-                self.release(ticket, &keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true, hold).await;
                 owed.paid();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
             }
             jejak_log::jetstream::PublishOutcome::Failed(e) => {
-                self.release(ticket, &keys, &chain, exclusive, true).await;
+                self.release(ticket, &keys, &chain, exclusive, true, false).await;
                 owed.paid();
                 return Err(LogError::Storage(format!("publish: {e}")).into());
             }
@@ -813,6 +846,7 @@ impl DistributedWriter {
 
     /// Decides and sends one command when the pipeline admits it; then
     /// waits for the outcome and for the cache to hold the event.
+    #[allow(clippy::too_many_arguments)]
     async fn send_one(
         &self,
         id: &str,
@@ -821,6 +855,7 @@ impl DistributedWriter {
         actor: &str,
         caught_up: &mut bool,
         admitted: &mut Option<tokio::sync::oneshot::Sender<()>>,
+        held: &mut Option<u64>,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
         let mut barrier: Option<u64> = None;
         let (inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket, own) = loop {
@@ -850,13 +885,15 @@ impl DistributedWriter {
                 // Refused while messages sent before it are in flight: one
                 // of them may change the answer. Decide again once every
                 // one sent before this refusal has reached the cache.
-                Err(_) if pl.tickets.first().is_some_and(|t| *t < pl.next_ticket) && barrier.is_none() => {
-                    barrier = Some(pl.next_ticket);
+                // (A command decided again waits only for those sent before
+                // it was first: its own held ticket marks the place.)
+                Err(_) if barrier.is_none() && pl.tickets.range(..held.unwrap_or(pl.next_ticket)).next().is_some() => {
+                    barrier = Some(held.unwrap_or(pl.next_ticket));
                     drop(pl);
                     drained.await;
                     continue;
                 }
-                Err(_) if barrier.is_some_and(|b| pl.tickets.first().is_some_and(|t| *t < b)) => {
+                Err(_) if barrier.is_some_and(|b| pl.tickets.range(..b).next().is_some()) => {
                     drop(pl);
                     drained.await;
                     continue;
@@ -955,9 +992,22 @@ impl DistributedWriter {
         };
         let sent = self
             .settle(
-                inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
+                held.is_none(),
+                inflight,
+                keys,
+                chain,
+                exclusive,
+                predicted,
+                ticket,
+                stored_as,
+                id,
+                own,
+                &mut owed,
             )
             .await?;
+        if matches!(sent, Sent::Conflicted | Sent::Unacknowledged(_)) && held.is_none() {
+            *held = Some(ticket);
+        }
         Ok(Ok((sent, event, now)))
     }
 }
@@ -982,10 +1032,22 @@ impl DistributedWriter {
         let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + crate::DEFAULT_RETRY_FOR);
         let mut caught_up = false;
         let mut attempts = 0usize;
+        let mut held = Held {
+            writer: self.me.clone(),
+            ticket: None,
+        };
         let unacknowledged = loop {
             attempts += 1;
             let (sent, event, now) = match self
-                .send_one(&id, &command, content_hash, actor, &mut caught_up, &mut admitted)
+                .send_one(
+                    &id,
+                    &command,
+                    content_hash,
+                    actor,
+                    &mut caught_up,
+                    &mut admitted,
+                    &mut held.ticket,
+                )
                 .await
             {
                 Ok(Err(position)) => return self.replayed(position, &id, content_hash).await,
