@@ -531,6 +531,42 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
 /// second import started while the first one's token has used up its
 /// bucket: nothing is ever reported refused for a rate limit, the rerun is
 /// all "already recorded", and the log holds each line once.
+/// A line too large for the server to read ends the stream it was sent
+/// on; the import reports that line, naming the limit, and records the
+/// lines before and after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_reports_a_line_too_large_to_read_and_records_the_others() {
+    let d = Demo::start().await;
+    let url = At::of(&d.server);
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    for i in 0..5 {
+        let place = if i == 2 {
+            "x".repeat(jejak_proto::MAX_MESSAGE_SIZE + 1)
+        } else {
+            "Desa Wonosalam".to_string()
+        };
+        writeln!(
+            file,
+            r#"{{"receiveMaterial": {{"commandId": "big-imp-{i}", "facilityId": "fac-demak", "lotId": "BIG-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju", "origin": {{"place": "{place}"}}}}}}"#
+        )
+        .expect("write a line");
+    }
+    let path = file.path().to_str().expect("utf-8 path").to_string();
+    let before = d.position().await;
+    let (status, out, err) = tokio::task::spawn_blocking(move || url.run(&["import", &path]))
+        .await
+        .expect("the import ran");
+    assert!(!status.success(), "a refused line fails the import: {out}{err}");
+    assert!(out.contains("4 recorded, 0 already recorded, 1 refused"), "{out}{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains(":3: "))
+        .unwrap_or_else(|| panic!("line 3 reported: {err}"));
+    assert!(line.contains("ResourceExhausted"), "{line}");
+    assert!(line.contains(&jejak_proto::MAX_MESSAGE_SIZE.to_string()), "{line}");
+    assert_eq!(d.position().await, before + 4);
+}
+
 /// Told to slow down for longer than it waits for anything else (another
 /// client spending the same token's bucket all the while), an import waits
 /// on and records every line: a rate limit never makes a line refused.

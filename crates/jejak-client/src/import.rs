@@ -47,6 +47,23 @@ fn retryable(code: tonic::Code) -> bool {
     )
 }
 
+/// Whether a stream ended because the server could not read its next
+/// message: too large (RESOURCE_EXHAUSTED without a time to come back, or
+/// OUT_OF_RANGE from an older server) or not a command.
+fn unreadable(s: &tonic::Status) -> bool {
+    match s.code() {
+        tonic::Code::ResourceExhausted => !slow_down(s),
+        tonic::Code::OutOfRange | tonic::Code::InvalidArgument => true,
+        _ => false,
+    }
+}
+
+/// Whether a stream's status is the server telling it to slow down (its
+/// rate limit, which says when to come back), not a command too large.
+fn slow_down(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::ResourceExhausted && retry_after(s).is_some()
+}
+
 /// How long to wait before the `round`-th retry: what the server asked for
 /// (RetryInfo), else doubling from 200 ms up to 10 s.
 fn backoff(round: u32, asked: Option<std::time::Duration>) -> std::time::Duration {
@@ -117,7 +134,7 @@ pub async fn capture_all(
         match client.capture_stream(sending).await {
             Err(s) if retryable(s.code()) => {
                 last_problem = format!("{:?}: {}", s.code(), s.message());
-                limited = s.code() == tonic::Code::ResourceExhausted;
+                limited = slow_down(&s);
                 asked = retry_after(&s);
             }
             Err(s) => {
@@ -131,9 +148,12 @@ pub async fn capture_all(
             Ok(response) => {
                 let mut replies = response.into_inner();
                 let mut slowed = vec![false; commands.len()];
+                // The next command of this stream to be answered.
+                let mut next = 0usize;
                 loop {
                     match replies.message().await {
                         Ok(Some(r)) => {
+                            next = next.max(usize::try_from(r.index).map_or(next, |k| k + 1));
                             let Some(&i) = usize::try_from(r.index).ok().and_then(|k| todo.get(k)) else {
                                 continue;
                             };
@@ -145,7 +165,7 @@ pub async fn capture_all(
                                     let code = tonic::Code::from_i32(refusal.code);
                                     if retryable(code) {
                                         last_problem = refusal.message.clone();
-                                        if code == tonic::Code::ResourceExhausted {
+                                        if code == tonic::Code::ResourceExhausted && refusal.reason == "RATE_LIMITED" {
                                             limited = true;
                                             slowed[i] = true;
                                         }
@@ -159,9 +179,20 @@ pub async fn capture_all(
                             bar.inc(1);
                         }
                         Ok(None) => break,
+                        // The stream ended at the next command because the
+                        // server could not read it (too large, say): that
+                        // command's answer, and the rest go on.
+                        Err(s) if unreadable(&s) => {
+                            if let Some(&i) = todo.get(next) {
+                                answers[i] = Some(Err(refused_of(&s)));
+                                progressed = true;
+                                bar.inc(1);
+                            }
+                            break;
+                        }
                         Err(s) => {
                             last_problem = format!("{:?}: {}", s.code(), s.message());
-                            limited |= s.code() == tonic::Code::ResourceExhausted;
+                            limited |= slow_down(&s);
                             asked = retry_after(&s);
                             break;
                         }

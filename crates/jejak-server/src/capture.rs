@@ -262,7 +262,7 @@ impl<S: Engine> CaptureApi<S> {
             }
             // Every command read was answered; the reader has ended.
             if let Ok(e) = broken.await {
-                let _ = out.send(Err(e)).await;
+                let _ = out.send(Err(crate::limits::retold_stream_error(e))).await;
             }
         });
         Box::pin(tokio_stream::wrappers::ReceiverStream::new(replies))

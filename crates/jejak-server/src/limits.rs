@@ -59,14 +59,30 @@ fn retold_too_large(response: http::Response<Body>) -> http::Response<Body> {
     if !too_large {
         return response;
     }
-    let refusal = Refusal::new(
+    refusal_response(&too_large_refusal(), true)
+}
+
+/// The refusal of a request larger than the server reads.
+fn too_large_refusal() -> Refusal {
+    Refusal::new(
         ErrorCode::TooLarge,
         format!(
             "the request is larger than the {} bytes this server reads; split the command (see the limits in the README)",
             jejak_proto::MAX_MESSAGE_SIZE
         ),
-    );
-    refusal_response(&refusal, true)
+    )
+}
+
+/// The error a client's stream broke with, as this server tells it: a
+/// message larger than it reads is RESOURCE_EXHAUSTED naming the limit, as
+/// for a unary request (tonic says OUT_OF_RANGE, in the stream's trailers,
+/// where `retold_too_large` does not see it).
+pub fn retold_stream_error(e: tonic::Status) -> tonic::Status {
+    if e.code() == tonic::Code::OutOfRange && e.message().starts_with(TONIC_TOO_LARGE) {
+        crate::error::status(&too_large_refusal())
+    } else {
+        e
+    }
 }
 
 /// When a request is cut off with DEADLINE_EXCEEDED: a handler that
