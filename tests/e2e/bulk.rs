@@ -316,12 +316,18 @@ async fn on_nats_a_bulk_client_that_stops_reading_holds_up_nobody_else() {
     // Nothing read: wait until the log stops growing (the answers' buffers
     // are full and the stream waits for its reader) or holds everything.
     let mut last = d.position().await;
+    let bound = std::time::Duration::from_secs(120);
+    let give_up = tokio::time::Instant::now() + bound;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let now = d.position().await;
         if now == last || now - before >= N as u64 {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the log still grows after {WAIT:?}"
+        );
         last = now;
     }
     // On a connection of its own (the unread stream's answers fill its

@@ -531,6 +531,23 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
 /// second import started while the first one's token has used up its
 /// bucket: nothing is ever reported refused for a rate limit, the rerun is
 /// all "already recorded", and the log holds each line once.
+/// A JSON Lines file of `n` receipts at the Demak mill, command ids
+/// `<prefix>-imp-<i>` and lots `<PREFIX>-IMP-<i>`; `place(i)`, when given,
+/// is the receipt's place of origin.
+fn receipts_file(prefix: &str, n: usize, place: impl Fn(usize) -> Option<String>) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    let upper = prefix.to_uppercase();
+    for i in 0..n {
+        let origin = place(i).map_or(String::new(), |p| format!(r#", "origin": {{"place": "{p}"}}"#));
+        writeln!(
+            file,
+            r#"{{"receiveMaterial": {{"commandId": "{prefix}-imp-{i}", "facilityId": "fac-demak", "lotId": "{upper}-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"{origin}}}}}"#
+        )
+        .expect("write a line");
+    }
+    file
+}
+
 /// A line too large for the server to read ends the stream it was sent
 /// on; the import reports that line, naming the limit, and records the
 /// lines before and after it.
@@ -538,19 +555,9 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
 async fn an_import_reports_a_line_too_large_to_read_and_records_the_others() {
     let d = Demo::start().await;
     let url = At::of(&d.server);
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    for i in 0..5 {
-        let place = if i == 2 {
-            "x".repeat(jejak_proto::MAX_MESSAGE_SIZE + 1)
-        } else {
-            "Desa Wonosalam".to_string()
-        };
-        writeln!(
-            file,
-            r#"{{"receiveMaterial": {{"commandId": "big-imp-{i}", "facilityId": "fac-demak", "lotId": "BIG-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju", "origin": {{"place": "{place}"}}}}}}"#
-        )
-        .expect("write a line");
-    }
+    let file = receipts_file("big", 5, |i| {
+        (i == 2).then(|| "x".repeat(jejak_proto::MAX_MESSAGE_SIZE + 1))
+    });
     let path = file.path().to_str().expect("utf-8 path").to_string();
     let before = d.position().await;
     let (status, out, err) = tokio::task::spawn_blocking(move || url.run(&["import", &path]))
@@ -581,14 +588,7 @@ async fn an_import_kept_waiting_by_the_rate_limit_waits_on_and_records_every_lin
     let d = Demo::attach(server).await;
     let url = At::of(&d.server);
     const N: usize = 50;
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    for i in 0..N {
-        writeln!(
-            file,
-            r#"{{"receiveMaterial": {{"commandId": "slow-imp-{i}", "facilityId": "fac-demak", "lotId": "SLOW-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}}}"#
-        )
-        .expect("write a line");
-    }
+    let file = receipts_file("slow", N, |_| None);
     let path = file.path().to_str().expect("utf-8 path").to_string();
     // Another client of the same token takes every request the bucket
     // allows, for longer than eight rounds of waiting.
@@ -634,14 +634,7 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
     let mut d = Demo::attach(server).await;
     let url = At::of(&d.server);
     const N: usize = 3000;
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    for i in 0..N {
-        writeln!(
-            file,
-            r#"{{"receiveMaterial": {{"commandId": "bulk-imp-{i}", "facilityId": "fac-demak", "lotId": "BULK-IMP-{i}", "productId": "prd-dmk-gkp", "quantity": {{"value": "10", "unit": "UNIT_KG"}}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}}}"#
-        )
-        .expect("write a line");
-    }
+    let file = receipts_file("bulk", N, |_| None);
     let path = file.path().to_str().expect("utf-8 path").to_string();
     let before = d.position().await;
     let (status, out, err) = url.run(&["import", &path]);
