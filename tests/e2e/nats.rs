@@ -768,6 +768,89 @@ async fn bootstrap_steps_run_at_once_issue_one_administrator_token() {
     }
 }
 
+/// A bulk stream of receipts each followed by two dryings of its lot that
+/// together need more than it holds, on one capture instance, while another
+/// instance keeps writing receipts to the same facility. In the order sent,
+/// the first drying of each lot is recorded and the second refused for mass
+/// balance; a conflict that makes the first be decided again must not let
+/// the second, sent after it, take the lot first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_stream_beside_another_instance_consumes_each_lot_in_the_order_sent() -> anyhow::Result<()> {
+    const LOTS: usize = 150;
+    let nats = Nats::start()?;
+    let a = Server::start(on(&nats, Role::Capture))?;
+    let b = Server::start(on(&nats, Role::Capture))?;
+    master_data(&a).await?;
+    // The other instance writes from before the stream starts until it ends.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started, mut writing) = tokio::sync::mpsc::channel(1);
+    let others: Vec<_> = (8..12)
+        .map(|worker| {
+            let (url, token, done, started) = (b.url.clone(), a.admin_token.clone(), done.clone(), started.clone());
+            tokio::spawn(async move {
+                let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
+                let mut i = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.receive_material(receipt(worker, i)).await?;
+                    if i == 10 {
+                        // Only the first is awaited.
+                        let _ = started.try_send(());
+                    }
+                    i += 1;
+                }
+                anyhow::Ok(i)
+            })
+        })
+        .collect();
+    drop(started);
+    writing.recv().await;
+    // 1,000 kg received, then 600 kg dried twice.
+    let part = |i: usize, which: &str| {
+        let mut d = drying(7, i);
+        d.command_id = format!("dry-7-{i}-{which}");
+        d.inputs[0].quantity = qty("600", p::Unit::Kg);
+        d.outputs[0].lot_id = format!("D7-{i}-{which}");
+        p::Command {
+            kind: Some(p::command::Kind::ProcessLots(d)),
+        }
+    };
+    // The receipts first: each first drying then goes out while the
+    // second drying of the lot before is in flight.
+    let commands: Vec<p::Command> = (0..LOTS)
+        .map(|i| p::Command {
+            kind: Some(p::command::Kind::ReceiveMaterial(receipt(7, i))),
+        })
+        .chain((0..LOTS).flat_map(|i| [part(i, "a"), part(i, "b")]))
+        .collect();
+    let mut c = a.capture().await?;
+    let mut replies = c.capture_stream(tokio_stream::iter(commands)).await?.into_inner();
+    let mut refused = Vec::new();
+    let mut answered = 0;
+    while let Some(r) = replies.message().await? {
+        answered += 1;
+        if let Some(p::capture_stream_reply::Outcome::Refused(why)) = r.outcome {
+            refused.push((r.index, why));
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for other in others {
+        let written = other.await??;
+        assert!(written > 10, "the other instance wrote {written} receipts");
+    }
+    assert_eq!(answered, 3 * LOTS);
+    let second = |index: u64| index >= LOTS as u64 && (index - LOTS as u64) % 2 == 1;
+    let out_of_order: Vec<_> = refused.iter().filter(|(index, _)| !second(*index)).collect();
+    assert!(
+        out_of_order.is_empty(),
+        "refused out of the order sent: {out_of_order:?}"
+    );
+    assert_eq!(refused.len(), LOTS, "each lot's second drying refused: {refused:?}");
+    for (index, why) in &refused {
+        assert_eq!(why.rule, "mass-balance", "answer {index}: {why:?}");
+    }
+    Ok(())
+}
+
 /// A bulk stream of receipts each followed by the drying of its lot, on one
 /// capture instance, while another instance keeps writing receipts to the
 /// same facility: conflicts between them make receipts be decided again,

@@ -504,6 +504,23 @@ struct Pipeline {
     /// may be what it needed (a bulk stream's void before its use).
     tickets: std::collections::BTreeSet<u64>,
     next_ticket: u64,
+    /// The keys of each command being decided again (after a conflict or
+    /// an unacknowledged publish), and whether it goes alone, by its held
+    /// ticket: a command after it that touches one of them, or any command
+    /// after one that goes alone, waits until it is answered, as it would
+    /// for a command in flight, so that the two are decided in the order
+    /// they were sent (two consumptions of one lot: the first is recorded).
+    held: std::collections::BTreeMap<u64, (Vec<String>, bool)>,
+}
+
+impl Pipeline {
+    /// Whether a command whose place is `place` (its held ticket, or the
+    /// next one) must wait for one held before it.
+    fn behind_held(&self, place: u64, keys: &[String]) -> bool {
+        self.held
+            .range(..place)
+            .any(|(_, (held, exclusive))| *exclusive || held.iter().any(|k| keys.contains(k)))
+    }
 }
 
 /// The keys a decided event touches, and whether it must go alone.
@@ -685,7 +702,7 @@ impl Drop for Owed {
             return;
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { writer.release(ticket, &keys, &chain, exclusive, true, false).await });
+            runtime.spawn(async move { writer.release(ticket, &keys, &chain, exclusive, true, None).await });
         }
     }
 }
@@ -708,7 +725,10 @@ impl Drop for Held {
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                writer.pipeline.lock().await.tickets.remove(&ticket);
+                let mut pl = writer.pipeline.lock().await;
+                pl.tickets.remove(&ticket);
+                pl.held.remove(&ticket);
+                drop(pl);
                 writer.drained.notify_waiters();
             });
         }
@@ -731,17 +751,29 @@ enum Sent {
 }
 
 impl DistributedWriter {
-    /// Takes a command's keys out of the pipeline once its fate is known;
-    /// its ticket too, unless `hold` (a command to be decided again keeps
-    /// its place among those sent before the commands after it: see `Held`).
+    /// Takes a command's keys out of the pipeline once its fate is known,
+    /// and its ticket. A command to be decided again (`again`: its place,
+    /// the ticket it was first sent with) keeps that ticket and holds its
+    /// keys there until it is answered: see `Held`.
     #[allow(clippy::too_many_arguments)]
-    async fn release(&self, ticket: u64, keys: &[String], chain: &str, exclusive: bool, broken: bool, hold: bool) {
+    async fn release(
+        &self,
+        ticket: u64,
+        keys: &[String],
+        chain: &str,
+        exclusive: bool,
+        broken: bool,
+        again: Option<u64>,
+    ) {
         let mut pl = self.pipeline.lock().await;
-        if !hold {
+        if again != Some(ticket) {
             pl.tickets.remove(&ticket);
         }
         for k in keys {
             pl.keys.remove(k);
+        }
+        if let Some(place) = again {
+            pl.held.insert(place, (keys.to_vec(), exclusive));
         }
         pl.in_flight -= 1;
         if exclusive {
@@ -762,12 +794,12 @@ impl DistributedWriter {
     }
 
     /// Waits for a publish's outcome, and for the cache to hold what it
-    /// stored, then takes its keys out of the pipeline (its ticket stays,
-    /// with `hold`, when it is to be decided again).
+    /// stored, then takes its keys out of the pipeline (to be held at its
+    /// place, `held` or else this ticket, when it is to be decided again).
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
-        hold: bool,
+        held: Option<u64>,
         inflight: jejak_log::jetstream::InFlight,
         keys: Vec<String>,
         chain: String,
@@ -794,8 +826,7 @@ impl DistributedWriter {
                     .apply_own(chain.clone(), head, (ack.sequence, id, at, event, stored_as.1));
                 let applied = self.cache.wait_applied(ack.sequence).await;
                 let mispredicted = ack.sequence != predicted;
-                self.release(ticket, &keys, &chain, exclusive, mispredicted, false)
-                    .await;
+                self.release(ticket, &keys, &chain, exclusive, mispredicted, None).await;
                 owed.paid();
                 applied?;
                 Sent::Stored {
@@ -816,13 +847,14 @@ impl DistributedWriter {
                          check that chain's links after this position"
                     );
                 }
-                self.release(ticket, &keys, &chain, exclusive, true, false).await;
+                self.release(ticket, &keys, &chain, exclusive, true, None).await;
                 owed.paid();
                 Sent::Duplicate(ack.sequence)
             }
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.release(ticket, &keys, &chain, exclusive, true, hold).await;
+                self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
+                    .await;
                 owed.paid();
                 Sent::Conflicted
             }
@@ -831,13 +863,14 @@ impl DistributedWriter {
                 // same message id finds it otherwise.
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
                 self.log.count_retry();
-                self.release(ticket, &keys, &chain, exclusive, true, hold).await;
+                self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
+                    .await;
                 owed.paid();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
             }
             jejak_log::jetstream::PublishOutcome::Failed(e) => {
-                self.release(ticket, &keys, &chain, exclusive, true, false).await;
+                self.release(ticket, &keys, &chain, exclusive, true, None).await;
                 owed.paid();
                 return Err(LogError::Storage(format!("publish: {e}")).into());
             }
@@ -909,7 +942,11 @@ impl DistributedWriter {
                 Err(e) => return Err(e.into()),
             };
             let (keys, exclusive) = keys_of(id, &event);
-            let busy = pl.exclusive || (exclusive && pl.in_flight > 0) || keys.iter().any(|k| pl.keys.contains(k));
+            let place = held.unwrap_or(pl.next_ticket);
+            let busy = pl.exclusive
+                || (exclusive && (pl.in_flight > 0 || pl.held.range(..place).next().is_some()))
+                || keys.iter().any(|k| pl.keys.contains(k))
+                || pl.behind_held(place, &keys);
             if busy {
                 drop(pl);
                 drained.await;
@@ -992,17 +1029,7 @@ impl DistributedWriter {
         };
         let sent = self
             .settle(
-                held.is_none(),
-                inflight,
-                keys,
-                chain,
-                exclusive,
-                predicted,
-                ticket,
-                stored_as,
-                id,
-                own,
-                &mut owed,
+                *held, inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
             )
             .await?;
         if matches!(sent, Sent::Conflicted | Sent::Unacknowledged(_)) && held.is_none() {
