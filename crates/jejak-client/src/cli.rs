@@ -26,6 +26,14 @@ pub fn print<M: prost::Message>(
     Ok(())
 }
 
+/// "1 row was refused", "3 lines were refused".
+fn refused_count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what} was refused"),
+        n => format!("{n} {what}s were refused"),
+    }
+}
+
 /// `jejak import`: sends every line of a JSON Lines file.
 pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
@@ -64,7 +72,7 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
         );
         return match report.failed.is_empty() {
             true => Ok(()),
-            false => anyhow::bail!("{} rows were refused", report.failed.len()),
+            false => anyhow::bail!("{}", refused_count(report.failed.len(), "row")),
         };
     }
     let report = crate::import::import(&mut c, &text).await;
@@ -80,7 +88,7 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
     if report.failed.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("{} lines were refused", report.failed.len())
+        anyhow::bail!("{}", refused_count(report.failed.len(), "line"))
     }
 }
 

@@ -47,6 +47,14 @@ fn retryable(code: tonic::Code) -> bool {
     )
 }
 
+/// Whether a status was made on this side from a broken connection (its
+/// transport error behind it), not sent by the server: the server may have
+/// read and recorded what went out, and the same commands sent again are
+/// answered as it did.
+fn broken_connection(s: &tonic::Status) -> bool {
+    std::error::Error::source(s).is_some()
+}
+
 /// Whether a stream ended because the server could not read its next
 /// message: too large (RESOURCE_EXHAUSTED without a time to come back, or
 /// OUT_OF_RANGE from an older server) or not a command.
@@ -121,21 +129,36 @@ pub async fn capture_all(
             }
             break;
         }
+        // How many of `todo` the transport took to send: those may have
+        // reached the server, the rest did not.
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let sending = {
-            let (commands, todo) = (commands.clone(), todo.clone());
-            tokio_stream::iter(todo.into_iter().map(move |i| p::Command {
-                kind: Some(commands[i].clone()),
+            let (commands, todo, taken) = (commands.clone(), todo.clone(), taken.clone());
+            tokio_stream::iter(todo.into_iter().map(move |i| {
+                taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                p::Command {
+                    kind: Some(commands[i].clone()),
+                }
             }))
         };
         let mut progressed = false;
         // Told to slow down (the server's rate limit), in this round.
         let mut limited = false;
         let mut asked = None;
+        // Refused for the rate limit, one by one: not recorded.
+        let mut slowed = vec![false; commands.len()];
+        // Whether the server may have read what was sent: not when it
+        // answered the stream as a whole with a status of its own (it
+        // refused it before reading any command), but when the connection
+        // broke before its answer came (`broken_connection`) and once it
+        // answered.
+        let mut maybe_read = true;
         match client.capture_stream(sending).await {
-            Err(s) if retryable(s.code()) => {
+            Err(s) if retryable(s.code()) || broken_connection(&s) => {
                 last_problem = format!("{:?}: {}", s.code(), s.message());
                 limited = slow_down(&s);
                 asked = retry_after(&s);
+                maybe_read = broken_connection(&s);
             }
             Err(s) => {
                 // Refused as a whole (no token, a server without capture):
@@ -147,7 +170,6 @@ pub async fn capture_all(
             }
             Ok(response) => {
                 let mut replies = response.into_inner();
-                let mut slowed = vec![false; commands.len()];
                 // The next command of this stream to be answered.
                 let mut next = 0usize;
                 loop {
@@ -198,12 +220,15 @@ pub async fn capture_all(
                         }
                     }
                 }
-                // What went out on this stream without a final answer may
-                // have been recorded; what was refused for the rate limit
-                // was not.
-                for &i in &todo {
-                    uncertain[i] |= answers[i].is_none() && !slowed[i];
-                }
+            }
+        }
+        // What went out on this stream without a final answer may have
+        // been recorded; what was refused for the rate limit was not, nor
+        // what the transport never took.
+        if maybe_read {
+            let taken = taken.load(std::sync::atomic::Ordering::Relaxed).min(todo.len());
+            for &i in &todo[..taken] {
+                uncertain[i] |= answers[i].is_none() && !slowed[i];
             }
         }
         if progressed {
