@@ -803,7 +803,9 @@ async fn a_bulk_stream_beside_another_instance_consumes_each_lot_in_the_order_se
         })
         .collect();
     drop(started);
-    writing.recv().await;
+    tokio::time::timeout(Duration::from_secs(60), writing.recv())
+        .await
+        .map_err(|_| anyhow::anyhow!("the other instance recorded no 10 receipts in a minute"))?;
     // 1,000 kg received, then 600 kg dried twice.
     let part = |i: usize, which: &str| {
         let mut d = drying(7, i);
@@ -826,13 +828,18 @@ async fn a_bulk_stream_beside_another_instance_consumes_each_lot_in_the_order_se
     let mut replies = c.capture_stream(tokio_stream::iter(commands)).await?.into_inner();
     let mut refused = Vec::new();
     let mut answered = 0;
-    while let Some(r) = replies.message().await? {
-        answered += 1;
-        if let Some(p::capture_stream_reply::Outcome::Refused(why)) = r.outcome {
-            refused.push((r.index, why));
+    let answering = async {
+        while let Some(r) = replies.message().await? {
+            answered += 1;
+            if let Some(p::capture_stream_reply::Outcome::Refused(why)) = r.outcome {
+                refused.push((r.index, why));
+            }
         }
-    }
+        anyhow::Ok(())
+    };
+    let ended = tokio::time::timeout(Duration::from_secs(180), answering).await;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
+    ended.map_err(|_| anyhow::anyhow!("the stream was not answered in 3 minutes"))??;
     for other in others {
         let written = other.await??;
         assert!(written > 10, "the other instance wrote {written} receipts");
@@ -848,6 +855,14 @@ async fn a_bulk_stream_beside_another_instance_consumes_each_lot_in_the_order_se
     for (index, why) in &refused {
         assert_eq!(why.rule, "mass-balance", "answer {index}: {why:?}");
     }
+    // The instances did conflict: the stream's commands were decided again.
+    let metrics = http_get(&a, "/metrics")?;
+    let conflicts: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("jejak_append_conflicts_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(conflicts > 0, "no append conflicted:\n{metrics}");
     Ok(())
 }
 

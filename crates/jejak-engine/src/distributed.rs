@@ -795,11 +795,13 @@ impl DistributedWriter {
 
     /// Waits for a publish's outcome, and for the cache to hold what it
     /// stored, then takes its keys out of the pipeline (to be held at its
-    /// place, `held` or else this ticket, when it is to be decided again).
+    /// place, `held` or else this ticket, when it is to be decided again:
+    /// `held` is set to the place in the same step, so that whoever drops
+    /// this future from then on leaves `Held` to release it).
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
-        held: Option<u64>,
+        held: &mut Option<u64>,
         inflight: jejak_log::jetstream::InFlight,
         keys: Vec<String>,
         chain: String,
@@ -855,6 +857,7 @@ impl DistributedWriter {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                 self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
                     .await;
+                held.get_or_insert(ticket);
                 owed.paid();
                 Sent::Conflicted
             }
@@ -865,6 +868,7 @@ impl DistributedWriter {
                 self.log.count_retry();
                 self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
                     .await;
+                held.get_or_insert(ticket);
                 owed.paid();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
@@ -1029,12 +1033,9 @@ impl DistributedWriter {
         };
         let sent = self
             .settle(
-                *held, inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
+                held, inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
             )
             .await?;
-        if matches!(sent, Sent::Conflicted | Sent::Unacknowledged(_)) && held.is_none() {
-            *held = Some(ticket);
-        }
         Ok(Ok((sent, event, now)))
     }
 }
