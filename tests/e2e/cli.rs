@@ -666,50 +666,6 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
     assert_eq!(d.position().await, before + N as u64);
 }
 
-/// A TCP relay to a server whose first connection carries what the client
-/// sends and nothing back, and is cut after `cut`: the server reads and
-/// answers a stream whose answers never arrive. Later connections relay
-/// both ways.
-async fn relay_losing_the_first_answers(server_url: &str, cut: std::time::Duration) -> String {
-    let server = server_url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the relay");
-    let at = listener.local_addr().expect("the relay's address");
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Ok((mut client, _)) = listener.accept().await {
-            let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
-                continue;
-            };
-            if std::mem::take(&mut first) {
-                tokio::spawn(async move {
-                    let (mut from_client, _to_client) = client.split();
-                    let (mut from_server, mut to_server) = upstream.split();
-                    let mut sink = tokio::io::sink();
-                    // Until the cut: the client's bytes go on, the
-                    // server's are dropped; then both ends are closed.
-                    let _ = tokio::time::timeout(cut, async {
-                        tokio::join!(
-                            tokio::io::copy(&mut from_client, &mut to_server),
-                            tokio::io::copy(&mut from_server, &mut sink)
-                        )
-                    })
-                    .await;
-                });
-            } else {
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                });
-            }
-        }
-    });
-    format!("http://{at}")
-}
-
 /// A CSV import whose first stream reaches the server but whose answers
 /// are lost (the connection cut before any came back), and whose last row
 /// is refused: the rows that stream recorded are sent again, answered as
@@ -720,7 +676,7 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
     let mut demo = Demo::start().await;
     let token = demo.server.admin_token.clone().expect("an admin token");
-    let relay = relay_losing_the_first_answers(&demo.server.url, std::time::Duration::from_secs(2)).await;
+    let relay = crate::support::Relay::start(&demo.server.url, true).await;
     let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
     let row = |i: usize, owner: &str| format!("lost-{i},{DEMAK},LOST-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
     let mut text = header.to_string();
@@ -734,10 +690,17 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     std::fs::write(&file, text).expect("write the CSV");
     let path = file.to_str().expect("utf-8").to_string();
     let before = demo.position().await;
-    let (status, out, err) =
-        tokio::task::spawn_blocking(move || jejak(&["import", &path, "--server", &relay, "--token", &token]))
-            .await
-            .expect("the import ran");
+    let url = relay.url.clone();
+    let import = tokio::task::spawn_blocking(move || jejak(&["import", &path, "--server", &url, "--token", &token]));
+    // The connection is cut once the server has recorded the five rows
+    // (and refused the sixth), none of whose answers came back.
+    let started = std::time::Instant::now();
+    while demo.position().await < before + 5 {
+        assert!(started.elapsed() < WAIT, "the server did not record the rows");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    relay.cut();
+    let (status, out, err) = import.await.expect("the import ran");
     assert!(!status.success(), "the refused row fails the import: {out}{err}");
     assert!(err.contains("lost.csv:7:"), "{err}");
     assert!(out.contains("5 voided again"), "{out}{err}");
@@ -749,4 +712,5 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     }
     // Each row recorded once and voided once.
     assert_eq!(demo.position().await, before + 10, "{out}{err}");
+    assert!(relay.connections() >= 2, "the import connected again");
 }

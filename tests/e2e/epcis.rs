@@ -594,6 +594,56 @@ async fn an_epcis_capture_told_to_slow_down_waits_and_follows_its_job_to_the_end
     assert_eq!(job["recorded"], 2, "{job}");
 }
 
+/// `jejak epcis capture` whose connection breaks while it follows its job
+/// (the job goes on on the server) follows it on a new connection to the
+/// end, and reports what the job did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epcis_capture_whose_connection_breaks_follows_its_job_on_a_new_one() {
+    const N: usize = 1500;
+    let d = Demo::start().await;
+    let relay = crate::support::Relay::start(&d.server.url, false).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("many.jsonld");
+    let events = (0..N)
+        .map(|i| receipt(&format!("CUT-EPCIS-{i}"), "ukm-dmk-berkah"))
+        .collect();
+    std::fs::write(&file, document(events)).expect("write the document");
+    let before = d.position().await;
+    let token = d.server.admin_token.clone().expect("an admin token");
+    let url = relay.url.clone();
+    let capture = tokio::task::spawn_blocking(move || {
+        jejak_testkit::run_cli(&[
+            "epcis",
+            "capture",
+            file.to_str().expect("utf-8"),
+            "--server",
+            &url,
+            "--token",
+            &token,
+        ])
+        .expect("run jejak")
+    });
+    // Once the job has recorded some of the document, the connection the
+    // client follows it on breaks.
+    let started = std::time::Instant::now();
+    while d.position().await < before + 50 {
+        assert!(started.elapsed() < crate::support::WAIT, "the job did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        d.position().await < before + N as u64,
+        "the job was still running when cut"
+    );
+    relay.cut();
+    let (status, out, err) = capture.await.expect("the capture ran");
+    assert!(status.success(), "{err}\n{out}");
+    let job: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("the job as JSON ({e}): {out}"));
+    assert_eq!(job["success"], true, "{job}");
+    assert_eq!(job["recorded"], N, "{job}");
+    assert!(relay.connections() >= 2, "the client connected again");
+    assert_eq!(d.position().await, before + N as u64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_exported_and_captured_into_an_empty_server_tells_the_same_stories() {
     let demo = Demo::start().await;

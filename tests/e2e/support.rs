@@ -180,3 +180,81 @@ macro_rules! on_both_engines {
 }
 
 pub(crate) use on_both_engines;
+
+/// A TCP relay in front of a server, to break its connections from outside.
+pub(crate) struct Relay {
+    pub(crate) url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    /// Relays both ways, except that with `first_one_way` the first
+    /// connection carries only what the client sends (the server's bytes
+    /// are dropped) until it is cut: the server reads and answers requests
+    /// whose answers never arrive.
+    pub(crate) async fn start(server_url: &str, first_one_way: bool) -> Relay {
+        let server = server_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the relay");
+        let url = format!("http://{}", listener.local_addr().expect("the relay's address"));
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
+                    continue;
+                };
+                let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+                let one_way = first_one_way && first;
+                let mut cuts = cuts.clone();
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let relay = async {
+                        if one_way {
+                            let (mut from_client, _to_client) = client.split();
+                            let (mut from_server, mut to_server) = upstream.split();
+                            let mut sink = tokio::io::sink();
+                            let _ = tokio::join!(
+                                tokio::io::copy(&mut from_client, &mut to_server),
+                                tokio::io::copy(&mut from_server, &mut sink)
+                            );
+                        } else {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        }
+                    };
+                    let cut = tokio::select! {
+                        _ = relay => false,
+                        _ = cuts.changed() => true,
+                    };
+                    // A connection relaying both ways is cut as the client
+                    // sends its next request, which is lost with it: the
+                    // client learns of the break from that request.
+                    if cut && !one_way {
+                        use tokio::io::AsyncReadExt;
+                        let _ = client.read(&mut [0u8; 1]).await;
+                    }
+                    // Both ends are closed when this ends.
+                });
+            }
+        });
+        Relay { url, connections, cut }
+    }
+
+    /// Cuts every connection open now: one relaying the client's bytes only
+    /// at once, one relaying both ways when the client next sends on it.
+    /// New connections are relayed.
+    pub(crate) fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// How many connections the relay has taken.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

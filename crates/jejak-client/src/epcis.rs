@@ -22,6 +22,24 @@ pub(crate) async fn get_json(
     request_json(conn, url, http::Method::GET, path_and_query, Vec::new(), &[]).await
 }
 
+/// The connection broke before a reply came back whole: the request may
+/// or may not have reached the server. The channel connects again for the
+/// next request.
+#[derive(Debug)]
+struct ConnectionBroken(String);
+
+impl std::fmt::Display for ConnectionBroken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectionBroken {}
+
+fn broken(what: String) -> anyhow::Error {
+    anyhow::Error::new(ConnectionBroken(what))
+}
+
 /// Sends a request; the status and the JSON body of the reply.
 async fn request_json(
     conn: &mut Conn,
@@ -32,6 +50,7 @@ async fn request_json(
     headers: &[(&str, &str)],
 ) -> anyhow::Result<(http::StatusCode, Value)> {
     use tower_service::Service;
+    let what = format!("{method} {path_and_query}");
     let mut builder = http::Request::builder()
         .method(method)
         .uri(format!("{}{path_and_query}", url.trim_end_matches('/')))
@@ -46,21 +65,18 @@ async fn request_json(
         .context("build the request")?;
     std::future::poll_fn(|cx| conn.poll_ready(cx))
         .await
-        .map_err(|e| anyhow::anyhow!("the connection to {url} is not ready: {e}"))?;
-    let response = conn
-        .call(request)
-        .await
-        .map_err(|e| anyhow::anyhow!("GET {path_and_query}: {e}"))?;
+        .map_err(|e| broken(format!("the connection to {url} is not ready: {e}")))?;
+    let response = conn.call(request).await.map_err(|e| broken(format!("{what}: {e}")))?;
     let status = response.status();
     let body = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| anyhow::anyhow!("read the reply to GET {path_and_query}: {e}"))?
+        .map_err(|e| broken(format!("read the reply to {what}: {e}")))?
         .to_bytes();
     let json = serde_json::from_slice(&body).with_context(|| {
         format!(
-            "the reply to GET {path_and_query} ({status}) is not JSON: {}",
+            "the reply to {what} ({status}) is not JSON: {}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         )
     })?;
@@ -162,6 +178,11 @@ impl Captured {
     }
 }
 
+/// Looks at a capture job that a broken connection may lose in a row
+/// before the client gives up following it (waiting 0.5 s more each time:
+/// about 27 s in all).
+const LOST_LOOKS: u32 = 10;
+
 /// The waits after being told to slow down: doubling from the first to the
 /// last.
 const SLOW_DOWN: (std::time::Duration, std::time::Duration) = (
@@ -214,8 +235,29 @@ pub async fn capture(target: &Target, file: &Path, proceed: bool) -> anyhow::Res
     );
     let mut wait = std::time::Duration::from_millis(20);
     let mut slow = SLOW_DOWN.0;
+    // Looks at the job that a broken connection lost in a row.
+    let mut lost = 0u32;
     loop {
-        let (status, job) = get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await?;
+        let looked = get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await;
+        // The job runs on whatever happens to this connection: a look
+        // lost with it is taken again on a new one.
+        let (status, job) = match looked {
+            Ok(reply) => {
+                lost = 0;
+                reply
+            }
+            Err(e) if e.downcast_ref::<ConnectionBroken>().is_some() && lost < LOST_LOOKS => {
+                lost += 1;
+                tokio::time::sleep(SLOW_DOWN.0 * lost).await;
+                continue;
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e.context(format!(
+                    "capture job {id} goes on on the server: follow it with `GET /epcis/capture/{id}`"
+                )));
+            }
+        };
         if status == http::StatusCode::TOO_MANY_REQUESTS {
             tokio::time::sleep(slow).await;
             slow = (slow * 2).min(SLOW_DOWN.1);

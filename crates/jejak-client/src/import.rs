@@ -119,11 +119,13 @@ pub async fn capture_all(
         }
         if idle_rounds >= ROUNDS_WITHOUT_PROGRESS {
             for i in todo {
+                let fate = match uncertain[i] {
+                    true => "sent, and maybe recorded, but not answered",
+                    false => "not recorded",
+                };
                 answers[i] = Some(Err(p::CommandRefused {
                     code: tonic::Code::Unavailable as i32,
-                    message: format!(
-                        "not recorded: {last_problem}; run the import again (recorded lines are not repeated)"
-                    ),
+                    message: format!("{fate}: {last_problem}; run the import again (recorded lines are not repeated)"),
                     ..Default::default()
                 }));
             }
@@ -204,7 +206,7 @@ pub async fn capture_all(
                         // The stream ended at the next command because the
                         // server could not read it (too large, say): that
                         // command's answer, and the rest go on.
-                        Err(s) if unreadable(&s) => {
+                        Err(s) if !broken_connection(&s) && unreadable(&s) => {
                             if let Some(&i) = todo.get(next) {
                                 answers[i] = Some(Err(refused_of(&s)));
                                 progressed = true;
