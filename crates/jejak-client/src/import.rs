@@ -420,3 +420,29 @@ pub async fn import_csv(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status the server sent carries no error behind it; one made on
+    /// this side from a broken connection does (tonic's client turns
+    /// transport errors into statuses with `Status::from_error`, which
+    /// keeps the error). `capture_all` tells the two apart by that alone.
+    #[test]
+    fn a_broken_connection_is_told_apart_from_a_status_the_server_sent() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        assert!(broken_connection(&tonic::Status::from_error(Box::new(reset))));
+        // A server's status as it travels: in headers, read back.
+        for sent in [
+            tonic::Status::unavailable("no log answered"),
+            tonic::Status::resource_exhausted("slow down"),
+        ] {
+            let mut headers = http::HeaderMap::new();
+            sent.add_header(&mut headers).expect("the status as headers");
+            let read = tonic::Status::from_header_map(&headers).expect("a status in the headers");
+            assert_eq!(read.code(), sent.code());
+            assert!(!broken_connection(&read), "{read:?}");
+        }
+    }
+}
