@@ -676,7 +676,7 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
     let mut demo = Demo::start().await;
     let token = demo.server.admin_token.clone().expect("an admin token");
-    let relay = crate::support::Relay::start(&demo.server.url, true).await;
+    let relay = crate::support::Relay::start(&demo.server.url, crate::support::First::OneWay).await;
     let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
     let row = |i: usize, owner: &str| format!("lost-{i},{DEMAK},LOST-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
     let mut text = header.to_string();

@@ -594,6 +594,42 @@ async fn an_epcis_capture_told_to_slow_down_waits_and_follows_its_job_to_the_end
     assert_eq!(job["recorded"], 2, "{job}");
 }
 
+/// `jejak epcis export` whose connection breaks in the middle of a reply
+/// asks for that page again on a new connection: the document it writes
+/// is the one an unbroken export writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epcis_export_whose_connection_breaks_mid_reply_writes_the_whole_document() {
+    let d = Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (whole, broken) = (dir.path().join("whole.jsonld"), dir.path().join("broken.jsonld"));
+    cli(&d.server, &["epcis", "export", "-o", whole.to_str().expect("utf-8")]);
+    let whole: Value = serde_json::from_slice(&std::fs::read(&whole).expect("read")).expect("JSON");
+    // The first connection closes after 16 KiB of the server's bytes.
+    let relay = crate::support::Relay::start(&d.server.url, crate::support::First::CutAfter(16 * 1024)).await;
+    let token = d.server.admin_token.clone().expect("an admin token");
+    let (status, out, err) = jejak_testkit::run_cli(&[
+        "epcis",
+        "export",
+        "-o",
+        broken.to_str().expect("utf-8"),
+        "--server",
+        &relay.url,
+        "--token",
+        &token,
+    ])
+    .expect("run jejak");
+    assert!(status.success(), "{err}\n{out}");
+    assert!(relay.connections() >= 2, "the export connected again");
+    let broken: Value = serde_json::from_slice(&std::fs::read(&broken).expect("read")).expect("JSON");
+    assert_eq!(event_ids(&broken), event_ids(&whole));
+    // The same document but for when it was made.
+    let made_now = |mut doc: Value| {
+        doc.as_object_mut().map(|m| m.remove("creationDate"));
+        doc
+    };
+    assert!(made_now(broken) == made_now(whole), "the documents differ");
+}
+
 /// `jejak epcis capture` whose connection breaks while it follows its job
 /// (the job goes on on the server) follows it on a new connection to the
 /// end, and reports what the job did.
@@ -601,7 +637,7 @@ async fn an_epcis_capture_told_to_slow_down_waits_and_follows_its_job_to_the_end
 async fn an_epcis_capture_whose_connection_breaks_follows_its_job_on_a_new_one() {
     const N: usize = 1500;
     let d = Demo::start().await;
-    let relay = crate::support::Relay::start(&d.server.url, false).await;
+    let relay = crate::support::Relay::start(&d.server.url, crate::support::First::Relayed).await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("many.jsonld");
     let events = (0..N)

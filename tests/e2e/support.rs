@@ -181,6 +181,20 @@ macro_rules! on_both_engines {
 
 pub(crate) use on_both_engines;
 
+/// What a `Relay` does to the first connection it takes.
+#[derive(Clone, Copy)]
+pub(crate) enum First {
+    /// Relays it like the others.
+    Relayed,
+    /// Carries only what the client sends (the server's bytes are dropped)
+    /// until it is cut: the server reads and answers requests whose
+    /// answers never arrive.
+    OneWay,
+    /// Closes it once it has carried that many bytes from the server: a
+    /// reply broken off in the middle.
+    CutAfter(u64),
+}
+
 /// A TCP relay in front of a server, to break its connections from outside.
 pub(crate) struct Relay {
     pub(crate) url: String,
@@ -189,11 +203,8 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Relays both ways, except that with `first_one_way` the first
-    /// connection carries only what the client sends (the server's bytes
-    /// are dropped) until it is cut: the server reads and answers requests
-    /// whose answers never arrive.
-    pub(crate) async fn start(server_url: &str, first_one_way: bool) -> Relay {
+    /// Relays both ways, the first connection as `first` says.
+    pub(crate) async fn start(server_url: &str, first: First) -> Relay {
         let server = server_url
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -210,22 +221,38 @@ impl Relay {
                 let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
                     continue;
                 };
-                let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
-                let one_way = first_one_way && first;
+                let how = match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => first,
+                    _ => First::Relayed,
+                };
+                let one_way = matches!(how, First::OneWay);
                 let mut cuts = cuts.clone();
                 cuts.borrow_and_update();
                 tokio::spawn(async move {
                     let relay = async {
-                        if one_way {
-                            let (mut from_client, _to_client) = client.split();
-                            let (mut from_server, mut to_server) = upstream.split();
-                            let mut sink = tokio::io::sink();
-                            let _ = tokio::join!(
-                                tokio::io::copy(&mut from_client, &mut to_server),
-                                tokio::io::copy(&mut from_server, &mut sink)
-                            );
-                        } else {
+                        use tokio::io::AsyncReadExt;
+                        if let First::Relayed = how {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                            return;
+                        }
+                        let (mut from_client, mut to_client) = client.split();
+                        let (mut from_server, mut to_server) = upstream.split();
+                        match how {
+                            First::OneWay => {
+                                let mut sink = tokio::io::sink();
+                                let _ = tokio::join!(
+                                    tokio::io::copy(&mut from_client, &mut to_server),
+                                    tokio::io::copy(&mut from_server, &mut sink)
+                                );
+                            }
+                            First::CutAfter(bytes) => {
+                                let mut limited = (&mut from_server).take(bytes);
+                                tokio::select! {
+                                    _ = tokio::io::copy(&mut from_client, &mut to_server) => {}
+                                    _ = tokio::io::copy(&mut limited, &mut to_client) => {}
+                                }
+                            }
+                            First::Relayed => {}
                         }
                     };
                     let cut = tokio::select! {

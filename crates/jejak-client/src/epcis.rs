@@ -13,13 +13,24 @@ use serde_json::Value;
 
 use crate::{connect, Conn, Target};
 
-/// GETs `path_and_query` on the server; the status and the JSON body.
+/// GETs `path_and_query` on the server; the status and the JSON body. A
+/// GET lost with a broken connection is asked again on a new one (up to
+/// `LOST_LOOKS` in a row): an export's page, a capture job, a filing.
 pub(crate) async fn get_json(
     conn: &mut Conn,
     url: &str,
     path_and_query: &str,
 ) -> anyhow::Result<(http::StatusCode, Value)> {
-    request_json(conn, url, http::Method::GET, path_and_query, Vec::new(), &[]).await
+    let mut lost = 0u32;
+    loop {
+        match request_json(conn, url, http::Method::GET, path_and_query, Vec::new(), &[]).await {
+            Err(e) if e.downcast_ref::<ConnectionBroken>().is_some() && lost < LOST_LOOKS => {
+                lost += 1;
+                tokio::time::sleep(SLOW_DOWN.0 * lost).await;
+            }
+            answered => return answered,
+        }
+    }
 }
 
 /// The connection broke before a reply came back whole: the request may
@@ -178,9 +189,8 @@ impl Captured {
     }
 }
 
-/// Looks at a capture job that a broken connection may lose in a row
-/// before the client gives up following it (waiting 0.5 s more each time:
-/// about 27 s in all).
+/// GETs a broken connection may lose in a row before the client gives up
+/// (waiting 0.5 s more each time: about 27 s in all).
 const LOST_LOOKS: u32 = 10;
 
 /// The waits after being told to slow down: doubling from the first to the
@@ -235,22 +245,11 @@ pub async fn capture(target: &Target, file: &Path, proceed: bool) -> anyhow::Res
     );
     let mut wait = std::time::Duration::from_millis(20);
     let mut slow = SLOW_DOWN.0;
-    // Looks at the job that a broken connection lost in a row.
-    let mut lost = 0u32;
     loop {
-        let looked = get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await;
-        // The job runs on whatever happens to this connection: a look
-        // lost with it is taken again on a new one.
-        let (status, job) = match looked {
-            Ok(reply) => {
-                lost = 0;
-                reply
-            }
-            Err(e) if e.downcast_ref::<ConnectionBroken>().is_some() && lost < LOST_LOOKS => {
-                lost += 1;
-                tokio::time::sleep(SLOW_DOWN.0 * lost).await;
-                continue;
-            }
+        // The job runs on whatever happens to this connection (a look lost
+        // with it is taken again on a new one: `get_json`).
+        let (status, job) = match get_json(&mut conn, &target.url, &format!("/epcis/capture/{id}")).await {
+            Ok(reply) => reply,
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(e.context(format!(
