@@ -171,13 +171,8 @@ async fn projector_killed_ten_times_during_capture_ends_equal_to_a_clean_rebuild
     );
     assert!(during_load >= 1, "no kill landed while the capture ran");
     // Appends to the one facility were pipelined, not one round trip each.
-    let metrics = http_get(&capture, "/metrics")?;
-    let pipelined: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("jejak_append_pipelined_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(pipelined > 1000, "only {pipelined} appends were pipelined:\n{metrics}");
+    let pipelined = counter(&capture, "jejak_append_pipelined_total")?;
+    assert!(pipelined > 1000, "only {pipelined} appends were pipelined");
     let projector = Server::start(ServerOptions {
         data_dir: Some(data_dir.clone()),
         ..on(&nats, Role::Projector)
@@ -510,6 +505,16 @@ async fn wait_for_log(server: &Server, position: u64) -> anyhow::Result<()> {
 }
 
 /// `GET path` over plain HTTP/1.1 on the server's gRPC port.
+/// A counter's value in a server's metrics (0 when it is not there yet).
+fn counter(server: &Server, name: &str) -> anyhow::Result<u64> {
+    let prefix = format!("{name} ");
+    Ok(http_get(server, "/metrics")?
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
 fn http_get(server: &Server, path: &str) -> anyhow::Result<String> {
     use std::io::{Read, Write};
     let addr = server.url.trim_start_matches("http://");
@@ -856,13 +861,7 @@ async fn a_bulk_stream_beside_another_instance_consumes_each_lot_in_the_order_se
         assert_eq!(why.rule, "mass-balance", "answer {index}: {why:?}");
     }
     // The instances did conflict: the stream's commands were decided again.
-    let metrics = http_get(&a, "/metrics")?;
-    let conflicts: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("jejak_append_conflicts_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(conflicts > 0, "no append conflicted:\n{metrics}");
+    assert!(counter(&a, "jejak_append_conflicts_total")? > 0, "no append conflicted");
     Ok(())
 }
 
