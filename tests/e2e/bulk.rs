@@ -326,7 +326,7 @@ async fn on_nats_a_bulk_client_that_stops_reading_holds_up_nobody_else() {
         }
         assert!(
             tokio::time::Instant::now() < give_up,
-            "the log still grows after {WAIT:?}"
+            "the log still grows after {bound:?}"
         );
         last = now;
     }

@@ -694,11 +694,7 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     let import = tokio::task::spawn_blocking(move || jejak(&["import", &path, "--server", &url, "--token", &token]));
     // The connection is cut once the server has recorded the five rows
     // (and refused the sixth), none of whose answers came back.
-    let started = std::time::Instant::now();
-    while demo.position().await < before + 5 {
-        assert!(started.elapsed() < WAIT, "the server did not record the rows");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    demo.wait_position(before + 5).await;
     relay.cut();
     let (status, out, err) = import.await.expect("the import ran");
     assert!(!status.success(), "the refused row fails the import: {out}{err}");

@@ -73,6 +73,15 @@ impl Demo {
         self.server.status().await.expect("get status").log_position
     }
 
+    /// Waits until the log holds at least `position` events.
+    pub(crate) async fn wait_position(&self, position: u64) {
+        jejak_testkit::wait_until(std::time::Instant::now() + WAIT, || async {
+            Ok((self.position().await >= position).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the log did not reach position {position}: {e}"));
+    }
+
     /// A lot as the projection shows it, once everything written is projected.
     pub(crate) async fn lot(&mut self, id: &str) -> p::Lot {
         self.server.wait_projected(WAIT).await.expect("projection catches up");

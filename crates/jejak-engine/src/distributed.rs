@@ -515,11 +515,12 @@ struct Pipeline {
 
 impl Pipeline {
     /// Whether a command whose place is `place` (its held ticket, or the
-    /// next one) must wait for one held before it.
-    fn behind_held(&self, place: u64, keys: &[String]) -> bool {
+    /// next one) must wait for one held before it: one that touches its
+    /// keys, or any at all when either goes alone.
+    fn behind_held(&self, place: u64, keys: &[String], exclusive: bool) -> bool {
         self.held
             .range(..place)
-            .any(|(_, (held, exclusive))| *exclusive || held.iter().any(|k| keys.contains(k)))
+            .any(|(_, (held, alone))| exclusive || *alone || held.iter().any(|k| keys.contains(k)))
     }
 }
 
@@ -796,8 +797,8 @@ impl DistributedWriter {
     /// Waits for a publish's outcome, and for the cache to hold what it
     /// stored, then takes its keys out of the pipeline (to be held at its
     /// place, `held` or else this ticket, when it is to be decided again:
-    /// `held` is set to the place in the same step, so that whoever drops
-    /// this future from then on leaves `Held` to release it).
+    /// `held` is set to the place before the keys are held there, so that
+    /// whoever drops this future leaves `Held` to release them).
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
@@ -855,9 +856,8 @@ impl DistributedWriter {
             }
             jejak_log::jetstream::PublishOutcome::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
-                    .await;
-                held.get_or_insert(ticket);
+                let place = *held.get_or_insert(ticket);
+                self.release(ticket, &keys, &chain, exclusive, true, Some(place)).await;
                 owed.paid();
                 Sent::Conflicted
             }
@@ -866,9 +866,8 @@ impl DistributedWriter {
                 // same message id finds it otherwise.
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
                 self.log.count_retry();
-                self.release(ticket, &keys, &chain, exclusive, true, Some(held.unwrap_or(ticket)))
-                    .await;
-                held.get_or_insert(ticket);
+                let place = *held.get_or_insert(ticket);
+                self.release(ticket, &keys, &chain, exclusive, true, Some(place)).await;
                 owed.paid();
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
@@ -948,9 +947,9 @@ impl DistributedWriter {
             let (keys, exclusive) = keys_of(id, &event);
             let place = held.unwrap_or(pl.next_ticket);
             let busy = pl.exclusive
-                || (exclusive && (pl.in_flight > 0 || pl.held.range(..place).next().is_some()))
+                || (exclusive && pl.in_flight > 0)
                 || keys.iter().any(|k| pl.keys.contains(k))
-                || pl.behind_held(place, &keys);
+                || pl.behind_held(place, &keys, exclusive);
             if busy {
                 drop(pl);
                 drained.await;
