@@ -68,18 +68,23 @@ impl Demo {
         }
     }
 
-    /// The log position: how many events the log holds.
+    /// How many events the log holds (once the projection has applied all
+    /// of it; positions count events only in the embedded log).
     pub(crate) async fn position(&self) -> u64 {
-        self.server.status().await.expect("get status").log_position
+        self.server
+            .wait_projected(WAIT)
+            .await
+            .expect("projection catches up")
+            .events
     }
 
-    /// Waits until the log holds at least `position` events.
-    pub(crate) async fn wait_position(&self, position: u64) {
+    /// Waits until the projection holds at least `events` events.
+    pub(crate) async fn wait_position(&self, events: u64) {
         jejak_testkit::wait_until(std::time::Instant::now() + WAIT, || async {
-            Ok((self.position().await >= position).then_some(()))
+            Ok((self.server.status().await?.events >= events).then_some(()))
         })
         .await
-        .unwrap_or_else(|e| panic!("the log did not reach position {position}: {e}"));
+        .unwrap_or_else(|e| panic!("the log did not reach {events} events: {e}"));
     }
 
     /// A lot as the projection shows it, once everything written is projected.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use jejak_domain::{Command, DomainError, Event, SharedClock};
 use jejak_genealogy::{Genealogy, Projection};
+use jejak_log::jetstream::{follows, Settled};
 use jejak_log::{ChainHead, ChainLog, Draft, JetStreamLog, LogError, ReadLog, StoredEvent};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +60,8 @@ struct CacheState {
 struct Own {
     chain: String,
     head: ChainHead,
+    /// Whether it is the first event of its message.
+    first: bool,
     decoded: crate::projector::Decoded,
 }
 
@@ -91,7 +94,7 @@ impl CacheState {
     fn drainable(&self) -> bool {
         self.ahead
             .first_key_value()
-            .is_some_and(|(p, _)| *p <= self.position + 1)
+            .is_some_and(|(p, own)| *p <= self.position || follows(self.position, *p, own.first))
     }
 
     /// Applies this instance's own events that now follow the cache's
@@ -106,7 +109,7 @@ impl CacheState {
                 first.remove();
                 continue;
             }
-            if *first.key() != position + 1 {
+            if !follows(position, *first.key(), first.get().first) {
                 return;
             }
             let own = first.remove();
@@ -212,14 +215,23 @@ impl Cache {
         self.moved(st);
     }
 
-    /// Applies an event this instance stored at `head.position`, now if
-    /// every position before it is applied, else once they are.
-    fn apply_own(&self, chain: String, head: ChainHead, decoded: crate::projector::Decoded) {
+    /// Applies an event this instance stored at `head.position` (`first`
+    /// of its message or not), now if every event before it is applied,
+    /// else once they are.
+    fn apply_own(&self, chain: String, head: ChainHead, first: bool, decoded: crate::projector::Decoded) {
         let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());
         if head.position <= st.position {
             return;
         }
-        st.ahead.insert(head.position, Own { chain, head, decoded });
+        st.ahead.insert(
+            head.position,
+            Own {
+                chain,
+                head,
+                first,
+                decoded,
+            },
+        );
         if st.drainable() {
             self.graph.write(|g| st.drain_ahead(g));
         }
@@ -380,7 +392,7 @@ async fn read_ahead(
         };
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
-            b = reader.next_batch(BATCH - pending.len(), wait) => b,
+            b = reader.next_batch(BATCH.saturating_sub(pending.len()), wait) => b,
         };
         let send = match batch {
             Ok(events) if events.is_empty() && !pending.is_empty() => Ok(decoding(std::mem::take(&mut pending))),
@@ -474,12 +486,51 @@ enum Decided {
     Event(Box<Event>, ChainHead),
 }
 
+/// The most events one message gathers, and the size at which it is sent
+/// (the stream takes messages of up to 1 MiB).
+const MESSAGE_EVENTS: usize = 256;
+const MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Rounds of the scheduler a message being gathered is given to grow
+/// before it is sent: while commands keep joining it, it waits on.
+const GATHER_YIELDS: usize = 3;
+
+/// A message being gathered: consecutive commands to one chain, sent as one
+/// message (`jejak_log::jetstream::batch_payload`) when a command to another
+/// chain comes, when it is full, when a command waits for one of its keys,
+/// or when no command joined it for a few rounds of the scheduler
+/// (`DistributedWriter::flush_soon`). One publish, one acknowledgement
+/// and one delivery to every reader carry all of them.
+struct Open {
+    /// The ticket of its first command: tells this message from a later one.
+    number: u64,
+    /// The stream sequence it is predicted to get.
+    sequence: u64,
+    chain: String,
+    /// The chain head its first envelope follows.
+    after: u64,
+    /// The previous message this instance sent, while the pipeline is not empty.
+    after_id: Option<String>,
+    envelopes: Vec<bytes::Bytes>,
+    ids: Vec<String>,
+    size: usize,
+    /// Told how the publish ended, and how many events the message held.
+    settled: watch::Sender<Option<(Settled, usize)>>,
+}
+
+/// A command's place in a message: its outcome, once sent, and its index.
+struct Slot {
+    settled: watch::Receiver<Option<(Settled, usize)>>,
+    index: usize,
+}
+
 /// What this instance has published and not yet seen in its cache.
 ///
 /// Commands that touch none of the same lots, serials or event ids as the
 /// ones in flight are published without waiting for those to be
-/// acknowledged, even on the same chain: each names the chain head it
-/// follows by its predicted stream position, and the previous message this
+/// acknowledged, even on the same chain, and consecutive ones to one chain
+/// go as one message (`Open`): each message names the chain head it
+/// follows by its predicted stream sequence, and the previous message this
 /// instance sent as the stream's last (`Nats-Expected-Last-Msg-Id`). A
 /// foreign write anywhere makes the next of them a conflict; the pipeline
 /// then drains, the cache catches up, and the refused commands are decided
@@ -493,8 +544,10 @@ struct Pipeline {
     tails: HashMap<String, (ChainHead, usize)>,
     /// The id of the last message sent since the pipeline was last empty.
     last_id: Option<String>,
-    /// The stream position the next message is predicted to get.
-    next_position: u64,
+    /// The stream sequence the next message is predicted to get.
+    next_sequence: u64,
+    /// The message being gathered, not sent yet.
+    open: Option<Open>,
     /// A prediction failed: send nothing until the pipeline has drained and
     /// the cache caught up.
     broken: bool,
@@ -752,6 +805,54 @@ enum Sent {
 }
 
 impl DistributedWriter {
+    /// Sends the message being gathered, if any. Called with the pipeline
+    /// locked, so messages reach the stream in the order they were opened.
+    async fn flush(&self, pl: &mut Pipeline) {
+        let Some(open) = pl.open.take() else {
+            return;
+        };
+        let ids: Vec<&str> = open.ids.iter().map(String::as_str).collect();
+        let message_id = jejak_log::jetstream::batch_id(&ids);
+        let count = open.envelopes.len();
+        let inflight = self
+            .log
+            .send(
+                &open.chain,
+                jejak_log::jetstream::batch_payload(&open.envelopes),
+                &message_id,
+                open.after,
+                open.after_id.as_deref(),
+            )
+            .await;
+        pl.last_id = Some(message_id);
+        let settled = open.settled;
+        tokio::spawn(async move {
+            let outcome = Settled::from(inflight.outcome().await);
+            settled.send_replace(Some((outcome, count)));
+        });
+    }
+
+    /// Sends message `number` once no command joined it for a few rounds
+    /// of the scheduler (unless it was sent already).
+    async fn flush_soon(&self, number: u64) {
+        let mut seen = 0;
+        loop {
+            for _ in 0..GATHER_YIELDS {
+                tokio::task::yield_now().await;
+            }
+            let mut pl = self.pipeline.lock().await;
+            let gathered = match &pl.open {
+                Some(open) if open.number == number => open.ids.len(),
+                _ => return,
+            };
+            if gathered == seen {
+                self.flush(&mut pl).await;
+                return;
+            }
+            seen = gathered;
+        }
+    }
+
     /// Takes a command's keys out of the pipeline once its fate is known,
     /// and its ticket. A command to be decided again (`again`: its place,
     /// the ticket it was first sent with) keeps that ticket and holds its
@@ -794,16 +895,17 @@ impl DistributedWriter {
         self.drained.notify_waiters();
     }
 
-    /// Waits for a publish's outcome, and for the cache to hold what it
-    /// stored, then takes its keys out of the pipeline (to be held at its
-    /// place, `held` or else this ticket, when it is to be decided again:
-    /// `held` is set to the place before the keys are held there, so that
-    /// whoever drops this future leaves `Held` to release them).
+    /// Waits for the outcome of the message a command went in, and for the
+    /// cache to hold what it stored, then takes its keys out of the
+    /// pipeline (to be held at its place, `held` or else this ticket, when
+    /// it is to be decided again: `held` is set to the place before the keys
+    /// are held there, so that whoever drops this future leaves `Held` to
+    /// release them).
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         held: &mut Option<u64>,
-        inflight: jejak_log::jetstream::InFlight,
+        mut slot: Slot,
         keys: Vec<String>,
         chain: String,
         exclusive: bool,
@@ -814,54 +916,68 @@ impl DistributedWriter {
         own: (String, jejak_domain::Time, Event),
         owed: &mut Owed,
     ) -> Result<Sent, EngineError> {
-        let outcome = inflight.outcome().await;
+        let outcome = match slot.settled.wait_for(Option::is_some).await {
+            Ok(settled) => settled.clone(),
+            Err(_) => None,
+        };
+        let (outcome, count) = outcome.unwrap_or((Settled::Retry("the message was never sent".into()), 1));
+        let position = |sequence| jejak_log::jetstream::position(sequence, count, slot.index);
         Ok(match outcome {
-            jejak_log::jetstream::PublishOutcome::Stored(ack) if !ack.duplicate => {
+            Settled::Stored {
+                sequence,
+                duplicate: false,
+            } => {
+                let position = position(sequence);
                 // The cache applies it (once it holds every position before
                 // it), so that what is decided next on these keys sees it.
                 let head = ChainHead {
                     sequence: stored_as.0,
                     hash: stored_as.1,
-                    position: ack.sequence,
+                    position,
                 };
                 let (id, at, event) = own;
-                self.cache
-                    .apply_own(chain.clone(), head, (ack.sequence, id, at, event, stored_as.1));
-                let applied = self.cache.wait_applied(ack.sequence).await;
-                let mispredicted = ack.sequence != predicted;
+                self.cache.apply_own(
+                    chain.clone(),
+                    head,
+                    slot.index == 0,
+                    (position, id, at, event, stored_as.1),
+                );
+                let applied = self.cache.wait_applied(position).await;
+                let mispredicted = sequence != predicted;
                 self.release(ticket, &keys, &chain, exclusive, mispredicted, None).await;
                 owed.paid();
                 applied?;
                 Sent::Stored {
-                    position: ack.sequence,
+                    position,
                     sequence: stored_as.0,
                     hash: stored_as.1,
                     chain,
                 }
             }
-            jejak_log::jetstream::PublishOutcome::Stored(ack) => {
+            Settled::Stored { sequence, .. } => {
+                let position = position(sequence);
                 let followers = self.pipeline.lock().await.tails.get(&chain).map_or(0, |(_, n)| *n);
                 if followers > 1 {
                     tracing::warn!(
                         event_id = %id,
                         chain = %chain,
-                        position = ack.sequence,
+                        position,
                         "a pipelined append was a duplicate while other appends of its chain were in flight; \
                          check that chain's links after this position"
                     );
                 }
                 self.release(ticket, &keys, &chain, exclusive, true, None).await;
                 owed.paid();
-                Sent::Duplicate(ack.sequence)
+                Sent::Duplicate(position)
             }
-            jejak_log::jetstream::PublishOutcome::Conflict => {
+            Settled::Conflict => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                 let place = *held.get_or_insert(ticket);
                 self.release(ticket, &keys, &chain, exclusive, true, Some(place)).await;
                 owed.paid();
                 Sent::Conflicted
             }
-            jejak_log::jetstream::PublishOutcome::Retry(e) => {
+            Settled::Retry(e) => {
                 // Maybe stored: after the resync the cache knows, and the
                 // same message id finds it otherwise.
                 tracing::warn!(error = %e, event_id = %id, "publish not acknowledged; deciding again");
@@ -872,7 +988,7 @@ impl DistributedWriter {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Sent::Unacknowledged(e)
             }
-            jejak_log::jetstream::PublishOutcome::Failed(e) => {
+            Settled::Failed(e) => {
                 self.release(ticket, &keys, &chain, exclusive, true, None).await;
                 owed.paid();
                 return Err(LogError::Storage(format!("publish: {e}")).into());
@@ -894,11 +1010,12 @@ impl DistributedWriter {
         held: &mut Option<u64>,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
         let mut barrier: Option<u64> = None;
-        let (inflight, keys, chain, exclusive, predicted, event, now, stored_as, ticket, own) = loop {
+        let (slot, keys, chain, exclusive, predicted, event, now, stored_as, ticket, own) = loop {
             let drained = self.drained.notified();
             let mut pl = self.pipeline.lock().await;
             if pl.broken {
                 if pl.in_flight > 0 {
+                    self.flush(&mut pl).await;
                     drop(pl);
                     drained.await;
                     continue;
@@ -925,11 +1042,13 @@ impl DistributedWriter {
                 // it was first: its own held ticket marks the place.)
                 Err(_) if barrier.is_none() && pl.tickets.range(..held.unwrap_or(pl.next_ticket)).next().is_some() => {
                     barrier = Some(held.unwrap_or(pl.next_ticket));
+                    self.flush(&mut pl).await;
                     drop(pl);
                     drained.await;
                     continue;
                 }
                 Err(_) if barrier.is_some_and(|b| pl.tickets.range(..b).next().is_some()) => {
+                    self.flush(&mut pl).await;
                     drop(pl);
                     drained.await;
                     continue;
@@ -951,19 +1070,29 @@ impl DistributedWriter {
                 || keys.iter().any(|k| pl.keys.contains(k))
                 || pl.behind_held(place, &keys, exclusive);
             if busy {
+                // What it waits for may be in the message being gathered,
+                // which this command cannot join: send it now.
+                self.flush(&mut pl).await;
                 drop(pl);
                 drained.await;
                 continue;
             }
             let chain = event.chain().to_string();
-            let (head, after_id) = match pl.tails.get(&chain) {
-                Some((tail, _)) => (*tail, pl.last_id.clone()),
-                None => (cache_head, pl.last_id.clone()),
+            // A command joins the message being gathered when it goes to the
+            // same chain and there is room; otherwise that one is sent first.
+            let joins = pl.open.as_ref().is_some_and(|o| {
+                o.chain == chain && !exclusive && o.ids.len() < MESSAGE_EVENTS && o.size < MESSAGE_BYTES
+            });
+            if !joins {
+                self.flush(&mut pl).await;
+            }
+            let head = match pl.tails.get(&chain) {
+                Some((tail, _)) => *tail,
+                None => cache_head,
             };
             if pl.in_flight == 0 {
-                pl.next_position = self.cache.position() + 1;
+                pl.next_sequence = jejak_log::jetstream::message_of(self.cache.position()) + 1;
             }
-            let predicted = pl.next_position;
             let now = self.clock.now();
             let draft = Draft {
                 chain: chain.clone(),
@@ -975,35 +1104,70 @@ impl DistributedWriter {
             };
             let prepared = jejak_log::jetstream::prepare(&draft, head)?;
             let recorded_at = draft.recorded_at;
-            let inflight = self
-                .log
-                .send(&chain, prepared.bytes, id, head.position, after_id.as_deref())
-                .await;
-            let tail = ChainHead {
-                sequence: prepared.sequence,
-                hash: prepared.hash,
-                position: predicted,
-            };
-            let stored_as_hash = prepared.hash;
             if pl.in_flight > 0 {
                 self.counters.pipelined.fetch_add(1, Ordering::Relaxed);
             }
+            let opened = pl.open.is_none();
+            if opened {
+                let (settled, _) = watch::channel(None);
+                let after_id = pl.last_id.clone();
+                pl.open = Some(Open {
+                    number: pl.next_ticket,
+                    sequence: pl.next_sequence,
+                    chain: chain.clone(),
+                    after: head.position,
+                    after_id,
+                    envelopes: Vec::new(),
+                    ids: Vec::new(),
+                    size: 0,
+                    settled,
+                });
+                pl.next_sequence += 1;
+            }
+            let Some(open) = pl.open.as_mut() else {
+                return Err(EngineError::Log(LogError::Storage(
+                    "no message is being gathered".into(),
+                )));
+            };
+            let predicted = open.sequence;
+            let slot = Slot {
+                settled: open.settled.subscribe(),
+                index: open.ids.len(),
+            };
+            open.size += prepared.bytes.len();
+            open.envelopes.push(prepared.bytes);
+            open.ids.push(id.to_string());
+            let (number, full) = (
+                open.number,
+                open.ids.len() >= MESSAGE_EVENTS || open.size >= MESSAGE_BYTES,
+            );
+            let tail = ChainHead {
+                sequence: prepared.sequence,
+                hash: prepared.hash,
+                position: jejak_log::jetstream::end_of(predicted),
+            };
             let count = pl.tails.get(&chain).map_or(0, |(_, n)| *n);
             pl.tails.insert(chain.clone(), (tail, count + 1));
             pl.keys.extend(keys.iter().cloned());
             pl.in_flight += 1;
             pl.exclusive |= exclusive;
-            pl.last_id = Some(id.to_string());
-            pl.next_position += 1;
             let ticket = pl.next_ticket;
             pl.next_ticket += 1;
             pl.tickets.insert(ticket);
-            let stored_as = (tail.sequence, stored_as_hash);
+            let stored_as = (tail.sequence, prepared.hash);
+            if exclusive || full {
+                self.flush(&mut pl).await;
+            } else if opened {
+                // Sent once no more commands join it.
+                if let Some(me) = self.me.upgrade() {
+                    tokio::spawn(async move { me.flush_soon(number).await });
+                }
+            }
             if let Some(tx) = admitted.take() {
                 let _ = tx.send(());
             }
             break (
-                inflight,
+                slot,
                 keys,
                 chain,
                 exclusive,
@@ -1032,7 +1196,7 @@ impl DistributedWriter {
         };
         let sent = self
             .settle(
-                held, inflight, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
+                held, slot, keys, chain, exclusive, predicted, ticket, stored_as, id, own, &mut owed,
             )
             .await?;
         Ok(Ok((sent, event, now)))
@@ -1365,6 +1529,10 @@ impl ReadLog for StreamView {
         let end = self.log.last_position().await?;
         self.last.fetch_max(end, Ordering::Relaxed);
         Ok(end)
+    }
+
+    fn lag(&self, applied: u64, end: u64) -> u64 {
+        jejak_log::jetstream::message_of(end).saturating_sub(jejak_log::jetstream::message_of(applied))
     }
 
     /// Moves when the projector of this process hands a batch on.
@@ -1768,16 +1936,24 @@ mod tests {
         assert_eq!(first_of(recent.covering(9)), None);
     }
 
-    /// The scenario's events at positions 1.., as the stream would hold
-    /// them: each with its chain, chain sequence and a distinct hash.
+    /// The scenario's events as the stream would hold them, in messages of
+    /// one, two and three events in turn (stream sequences 1..): each with
+    /// its chain, chain sequence and a distinct hash.
     fn stream() -> Vec<(StoredEvent, crate::projector::Decoded)> {
         let mut sequences: HashMap<String, u64> = HashMap::new();
-        jejak_domain::scenario::rice_mill()
-            .events
+        let events = jejak_domain::scenario::rice_mill().events;
+        let mut places = Vec::new();
+        let mut message = 1u64;
+        while places.len() < events.len() {
+            let count = (message as usize - 1) % 3 + 1;
+            places.extend((0..count).map(|index| jejak_log::jetstream::position(message, count, index)));
+            message += 1;
+        }
+        events
             .into_iter()
+            .zip(places)
             .enumerate()
-            .map(|(i, (id, event))| {
-                let position = i as u64 + 1;
+            .map(|(i, ((id, event), position))| {
                 let sequence = sequences.entry(event.chain().to_string()).or_default();
                 *sequence += 1;
                 let hash = *blake3::hash(id.as_bytes()).as_bytes();
@@ -1801,13 +1977,21 @@ mod tests {
         events.iter().cloned().unzip()
     }
 
-    fn own(cache: &Cache, (stored, decoded): &(StoredEvent, crate::projector::Decoded)) {
+    /// Event `i` of `events` applied as the capture's own.
+    fn own(cache: &Cache, events: &[(StoredEvent, crate::projector::Decoded)], i: usize) {
+        let (stored, decoded) = &events[i];
         let head = ChainHead {
             sequence: stored.envelope.sequence,
             hash: stored.hash,
             position: stored.position,
         };
-        cache.apply_own(stored.envelope.chain.clone(), head, decoded.clone());
+        let message = jejak_log::jetstream::message_of;
+        let first = i == 0 || message(events[i - 1].0.position) != message(stored.position);
+        cache.apply_own(stored.envelope.chain.clone(), head, first, decoded.clone());
+    }
+
+    fn at(events: &[(StoredEvent, crate::projector::Decoded)], i: usize) -> u64 {
+        events[i].0.position
     }
 
     /// What a cache holds, to compare two: its position, every chain head,
@@ -1828,36 +2012,41 @@ mod tests {
         assert!(n >= 10, "the scenario has {n} events");
         let expected = Cache::new(Graph::Own(Box::default()));
         expected.apply(&delivered(&events)).unwrap();
-        assert_eq!(expected.position(), n as u64);
+        assert_eq!(expected.position(), at(&events, n - 1));
 
         let cache = Cache::new(Graph::Own(Box::default()));
-        // The acknowledgement of position 3 overtakes those of 1 and 2: it
-        // waits until they are applied.
-        own(&cache, &events[2]);
+        // The acknowledgement of the third event (the second of message 2)
+        // overtakes those of the first two: it waits until they are
+        // applied; so does the first of message 2, the last of its message,
+        // until message 1 is.
+        own(&cache, &events, 2);
         assert_eq!(cache.position(), 0);
-        own(&cache, &events[0]);
-        assert_eq!(cache.position(), 1);
-        own(&cache, &events[1]);
-        assert_eq!(cache.position(), 3);
-        // The follower then delivers 1 to 5: what the cache has is skipped,
-        // 4 and 5 are applied, and an own event at 6 that was waiting too.
-        own(&cache, &events[5]);
+        own(&cache, &events, 0);
+        assert_eq!(cache.position(), at(&events, 0));
+        own(&cache, &events, 1);
+        assert_eq!(cache.position(), at(&events, 2));
+        // The follower then delivers the first five: what the cache has is
+        // skipped, the 4th and 5th are applied, and an own 6th (the last
+        // of their message) that was waiting too.
+        own(&cache, &events, 5);
         cache.apply(&delivered(&events[..5])).unwrap();
-        assert_eq!(cache.position(), 6);
+        assert_eq!(cache.position(), at(&events, 5));
         // Own events beyond a gap the follower has not passed yet wait for
-        // it; the stream's copy applies them once it comes.
-        own(&cache, &events[8]);
-        own(&cache, &events[9]);
-        assert_eq!(cache.position(), 6);
-        cache.apply(&delivered(&events[6..9])).unwrap();
-        assert_eq!(cache.position(), 10);
-        for e in &events[10..] {
-            own(&cache, e);
+        // it (the second of message 5, and message 6's first, which follows
+        // only the whole of message 5): once the stream delivers what comes
+        // before them, they are applied.
+        own(&cache, &events, 8);
+        own(&cache, &events, 9);
+        assert_eq!(cache.position(), at(&events, 5));
+        cache.apply(&delivered(&events[6..8])).unwrap();
+        assert_eq!(cache.position(), at(&events, 9));
+        for i in 10..n {
+            own(&cache, &events, i);
         }
         assert_eq!(held(&cache, &events), held(&expected, &events));
         // A late delivery of what is applied moves no chain head back.
         cache.apply(&delivered(&events[..n - 1])).unwrap();
-        own(&cache, &events[4]);
+        own(&cache, &events, 4);
         assert_eq!(held(&cache, &events), held(&expected, &events));
     }
 
@@ -1879,7 +2068,7 @@ mod tests {
             first.flush().expect("flush");
         }
         let projection = Arc::new(Projection::open(dir.path()).expect("reopen projection"));
-        assert_eq!(projection.position(), k as u64);
+        assert_eq!(projection.position(), at(&events, k - 1));
         let expected = Cache::new(Graph::Own(Box::default()));
         expected.apply(&delivered(&events)).expect("apply");
 
@@ -1897,21 +2086,21 @@ mod tests {
             };
             heads.insert(e.envelope.chain.clone(), head);
         }
-        cache.seed(k as u64, heads.into_iter().collect());
-        assert_eq!(cache.position(), k as u64);
+        cache.seed(at(&events, k - 1), heads.into_iter().collect());
+        assert_eq!(cache.position(), at(&events, k - 1));
         cache.apply(&delivered(&events[k..n - 3])).expect("apply");
-        own(&cache, &events[n - 1]);
-        own(&cache, &events[n - 3]);
-        own(&cache, &events[n - 2]);
+        own(&cache, &events, n - 1);
+        own(&cache, &events, n - 3);
+        own(&cache, &events, n - 2);
         assert_eq!(held(&cache, &events), held(&expected, &events));
         let status = projection.status();
-        assert_eq!((status.position, status.events), (n as u64, n as u64));
+        assert_eq!((status.position, status.events), (at(&events, n - 1), n as u64));
         assert_eq!(projection.unpersisted(), (n - k) as u64);
         // The projector, fed the same batches, applies nothing twice.
         projection.apply(&applied(&delivered(&events).1)).expect("apply");
         projection.persist().expect("persist");
-        assert_eq!(projection.persisted_position(), n as u64);
+        assert_eq!(projection.persisted_position(), at(&events, n - 1));
         let status = projection.status();
-        assert_eq!((status.position, status.events), (n as u64, n as u64));
+        assert_eq!((status.position, status.events), (at(&events, n - 1), n as u64));
     }
 }

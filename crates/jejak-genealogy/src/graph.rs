@@ -282,6 +282,9 @@ pub struct Genealogy {
     pub(crate) last_event: Box<str>,
     pub(crate) last_hash: [u8; 32],
     pub(crate) dirty: Dirty,
+    /// Events applied since this genealogy was made or loaded (a log's
+    /// positions need not count them: a stream's do not).
+    pub(crate) applied: u64,
 }
 
 impl Genealogy {
@@ -291,6 +294,11 @@ impl Genealogy {
 
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// How many events were applied since it was made or loaded.
+    pub fn applied(&self) -> u64 {
+        self.applied
     }
 
     /// The log position applied last, and the id and envelope hash of the
@@ -463,6 +471,7 @@ impl Genealogy {
         if e.position <= self.position {
             return;
         }
+        self.applied += 1;
         self.position = e.position;
         self.last_event = e.event_id.into();
         self.last_hash = e.hash;

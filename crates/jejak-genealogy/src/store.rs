@@ -67,8 +67,9 @@ pub struct Projection {
     chunk: std::sync::Mutex<(u64, Vec<u8>)>,
     /// Events applied in memory since the last persist.
     unpersisted: std::sync::Mutex<u64>,
-    /// The position of the last snapshot taken, and of the last written.
-    snapshotted: std::sync::Mutex<u64>,
+    /// The position of the last snapshot taken, and how many events the
+    /// genealogy had applied then.
+    snapshotted: std::sync::Mutex<(u64, u64)>,
     persisted: Arc<AtomicU64>,
     /// The projector's snapshot being written on a thread of its own (at
     /// most one: the next waits for it, so they are written in order).
@@ -130,14 +131,14 @@ impl Projection {
         };
         let db = open_db(dir)?;
         let tree = db.open_tree("genealogy")?;
-        let position = graph.position();
+        let (position, applied) = (graph.position(), graph.applied());
         Ok(Projection {
             db,
             tree,
             graph: RwLock::new(graph),
             chunk: std::sync::Mutex::new(chunk),
             unpersisted: std::sync::Mutex::new(0),
-            snapshotted: std::sync::Mutex::new(position),
+            snapshotted: std::sync::Mutex::new((position, applied)),
             persisted: Arc::new(AtomicU64::new(position)),
             writing: std::sync::Mutex::new(None),
         })
@@ -165,11 +166,11 @@ impl Projection {
     /// in one sled batch. Events at or below the current position are skipped.
     pub fn apply(&self, events: &[AppliedEvent<'_>]) -> Result<(), GenealogyError> {
         let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
-        let before = g.position();
+        let before = g.applied();
         for e in events {
             g.apply(*e);
         }
-        let applied = g.position() - before;
+        let applied = g.applied() - before;
         // Also when these were applied already, through `capture` (a
         // capture cache sharing this projection): those count too.
         let due = {
@@ -228,9 +229,9 @@ impl Projection {
     /// durable (`persist`), or the projector's next `apply` when due.
     pub fn capture<T>(&self, f: impl FnOnce(&mut Genealogy) -> T) -> T {
         let mut g = self.graph.write().unwrap_or_else(|e| e.into_inner());
-        let before = g.position();
+        let before = g.applied();
         let out = f(&mut g);
-        let applied = g.position() - before;
+        let applied = g.applied() - before;
         if applied > 0 {
             *self.unpersisted.lock().unwrap_or_else(|e| e.into_inner()) += applied;
         }
@@ -279,7 +280,7 @@ impl Projection {
 
     fn snapshot_locked(&self, g: &mut Genealogy) -> Result<Option<Snapshot>, GenealogyError> {
         let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|e| e.into_inner());
-        if g.position() == *snapshotted {
+        if g.position() == snapshotted.0 {
             return Ok(None);
         }
         let dirty = g.take_dirty();
@@ -368,8 +369,8 @@ impl Projection {
         batch.insert(ANCHOR_KEY, anchor);
         batch.insert(FORMAT_KEY, &FORMAT.to_be_bytes());
         let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
-        *unpersisted = unpersisted.saturating_sub(g.position() - *snapshotted);
-        *snapshotted = g.position();
+        *unpersisted = unpersisted.saturating_sub(g.applied() - snapshotted.1);
+        *snapshotted = (g.position(), g.applied());
         Ok(Some(Snapshot {
             batch,
             position: g.position(),

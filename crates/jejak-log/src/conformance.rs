@@ -35,8 +35,9 @@ pub(crate) fn draft(chain: &str, id: &str) -> Draft {
 }
 
 /// Runs every check against logs made by `open` (called again to reopen the
-/// same log, to check what survives).
-async fn suite<L, F, Fut>(open: F)
+/// same log, to check what survives); `at(n)` is the position of the n-th
+/// event appended (one per message on JetStream).
+async fn suite<L, F, Fut>(open: F, at: fn(u64) -> u64)
 where
     L: ChainLog,
     F: Fn() -> Fut,
@@ -53,14 +54,14 @@ where
         .append_after(draft("fac-a", "a1"), ChainHead::default())
         .await
         .unwrap();
-    assert_eq!((a1.position, a1.sequence, a1.duplicate), (1, 1, false));
+    assert_eq!((a1.position, a1.sequence, a1.duplicate), (at(1), 1, false));
     let head_a = log.head("fac-a").await.unwrap();
     assert_eq!(
         head_a,
         ChainHead {
             sequence: 1,
             hash: a1.hash,
-            position: 1
+            position: at(1)
         }
     );
     let a2 = log.append_after(draft("fac-a", "a2"), head_a).await.unwrap();
@@ -68,9 +69,9 @@ where
         .append_after(draft("fac.b_1", "b1"), ChainHead::default())
         .await
         .unwrap();
-    assert_eq!((a2.position, a2.sequence), (2, 2));
-    assert_eq!((b1.position, b1.sequence, b1.chain.as_str()), (3, 1, "fac.b_1"));
-    assert_eq!(log.last_position().await.unwrap(), 3);
+    assert_eq!((a2.position, a2.sequence), (at(2), 2));
+    assert_eq!((b1.position, b1.sequence, b1.chain.as_str()), (at(3), 1, "fac.b_1"));
+    assert_eq!(log.last_position().await.unwrap(), at(3));
 
     // A stale head is a conflict and writes nothing; so is a new chain that exists.
     let stale = log.append_after(draft("fac-a", "a3"), head_a).await;
@@ -79,10 +80,10 @@ where
         .append_after(draft("fac-b", "x"), ChainHead::default())
         .await
         .unwrap();
-    assert_eq!(again.position, 4);
+    assert_eq!(again.position, at(4));
     let exists = log.append_after(draft("fac-b", "y"), ChainHead::default()).await;
     assert!(matches!(exists, Err(LogError::Conflict { .. })), "{exists:?}");
-    assert_eq!(log.last_position().await.unwrap(), 4);
+    assert_eq!(log.last_position().await.unwrap(), at(4));
 
     // The same event id again: nothing written, the stored copy described.
     let dup = log
@@ -94,26 +95,29 @@ where
         (dup.position, dup.sequence, dup.hash),
         (a2.position, a2.sequence, a2.hash)
     );
-    assert_eq!(log.last_position().await.unwrap(), 4);
+    assert_eq!(log.last_position().await.unwrap(), at(4));
 
     // Reading: exact bytes, in order, chains linked.
     let all = log.read_range(1, 100).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=4).map(at).collect::<Vec<_>>()
+    );
     assert_eq!(all[1].hash, a2.hash);
     assert_eq!(all[1].envelope.prev_hash, a1.hash.to_vec());
     assert_eq!(all[0].envelope.prev_hash, ZERO_HASH.to_vec());
     verify_link(None, &all[0]).unwrap();
     verify_link(Some(&all[0]), &all[1]).unwrap();
     assert_eq!(
-        log.read_range(2, 2)
+        log.read_range(at(2), 2)
             .await
             .unwrap()
             .iter()
             .map(|e| e.position)
             .collect::<Vec<_>>(),
-        vec![2, 3]
+        vec![at(2), at(3)]
     );
-    assert!(log.read_range(5, 10).await.unwrap().is_empty());
+    assert!(log.read_range(at(4) + 1, 10).await.unwrap().is_empty());
 
     // Racing writers on one head: exactly one wins.
     let log = Arc::new(log);
@@ -137,14 +141,14 @@ where
         }
     }
     assert_eq!(won, 1);
-    assert_eq!(log.last_position().await.unwrap(), 5);
+    assert_eq!(log.last_position().await.unwrap(), at(5));
     drop(log);
 
     // Everything survives reopening.
     let log = open().await;
-    assert_eq!(log.last_position().await.unwrap(), 5);
+    assert_eq!(log.last_position().await.unwrap(), at(5));
     let head = log.head("fac-a").await.unwrap();
-    assert_eq!((head.sequence, head.position), (3, 5));
+    assert_eq!((head.sequence, head.position), (3, at(5)));
     let all = log.read_range(1, 100).await.unwrap();
     assert_eq!(all.len(), 5);
     assert_eq!(all[4].hash, head.hash);
@@ -162,24 +166,30 @@ fn rt() -> tokio::runtime::Runtime {
 fn sled_log_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    rt().block_on(suite(|| {
-        let path = path.clone();
-        async move { SledLog::open(&path).unwrap() }
-    }));
+    rt().block_on(suite(
+        || {
+            let path = path.clone();
+            async move { SledLog::open(&path).unwrap() }
+        },
+        |n| n,
+    ));
 }
 
 #[test]
 fn jetstream_log_conforms() {
     let nats = jejak_testkit::Nats::start().unwrap();
     let url = nats.url();
-    rt().block_on(suite(|| {
-        let url = url.clone();
-        async move {
-            JetStreamLog::connect(JetStreamConfig::new(url), std::time::Duration::from_secs(10))
-                .await
-                .unwrap()
-        }
-    }));
+    rt().block_on(suite(
+        || {
+            let url = url.clone();
+            async move {
+                JetStreamLog::connect(JetStreamConfig::new(url), std::time::Duration::from_secs(10))
+                    .await
+                    .unwrap()
+            }
+        },
+        crate::jetstream::end_of,
+    ));
 }
 
 /// A JetStream log on `nats`' stream.

@@ -1,5 +1,9 @@
 //! The distributed event log on NATS JetStream: one stream, one subject per
-//! chain (facility), the stream sequence as the global position.
+//! chain (facility). A message holds one envelope, or several consecutive
+//! envelopes of one chain (a batch, see `batch_payload`); an event's
+//! position is its message's stream sequence and its place in that
+//! message (`position`), so positions grow with the stream but are not
+//! consecutive: every message ends at `end_of(sequence)`.
 //!
 //! An append publishes the envelope with `Nats-Msg-Id` set to the event id
 //! (a retry within the stream's duplicate window is answered with the first
@@ -53,6 +57,116 @@ impl JetStreamConfig {
             client_name: "jejak".into(),
         }
     }
+}
+
+/// The low bits of a position that number an event within its message.
+pub const EVENT_BITS: u32 = 12;
+
+/// The most events one message may hold.
+pub const MAX_BATCH: usize = 1 << EVENT_BITS;
+
+const EVENT_MASK: u64 = (1 << EVENT_BITS) - 1;
+
+/// The position of event `index` of the `count` a message at stream
+/// sequence `sequence` holds. A message's last event is always at
+/// `end_of(sequence)`, whatever it holds, so "every event up to the end of
+/// message s" is one position, known from the stream's sequence alone.
+pub fn position(sequence: u64, count: usize, index: usize) -> u64 {
+    (sequence << EVENT_BITS) | (MAX_BATCH - count + index) as u64
+}
+
+/// The position of the last event of the message at `sequence` (0 for none).
+pub fn end_of(sequence: u64) -> u64 {
+    match sequence {
+        0 => 0,
+        s => position(s, 1, 0),
+    }
+}
+
+/// The stream sequence of the message a position is in.
+pub fn message_of(position: u64) -> u64 {
+    position >> EVENT_BITS
+}
+
+/// Whether the event at `next` directly follows the one at `position`: the
+/// next in the same message, or, when `next` opens its message (`first`),
+/// the first of the message after the one `position` ends.
+pub fn follows(position: u64, next: u64, first: bool) -> bool {
+    match first {
+        true => (position == 0 || position & EVENT_MASK == EVENT_MASK) && message_of(next) == message_of(position) + 1,
+        false => next == position + 1,
+    }
+}
+
+/// The first byte of a batch's payload: a protobuf message never starts with
+/// a zero byte (field number 0 does not exist), so a bare envelope and a
+/// batch are told apart by it.
+const BATCH_MARK: u8 = 0;
+
+/// The payload of a message holding `envelopes`: a bare envelope for one;
+/// for several, `BATCH_MARK`, their count and each one length-prefixed (as
+/// protobuf varints), in order.
+pub fn batch_payload(envelopes: &[bytes::Bytes]) -> bytes::Bytes {
+    if let [one] = envelopes {
+        return one.clone();
+    }
+    let mut out = Vec::with_capacity(envelopes.iter().map(|e| e.len() + 3).sum::<usize>() + 4);
+    out.push(BATCH_MARK);
+    prost::encoding::encode_varint(envelopes.len() as u64, &mut out);
+    for e in envelopes {
+        prost::encoding::encode_varint(e.len() as u64, &mut out);
+        out.extend_from_slice(e);
+    }
+    bytes::Bytes::from(out)
+}
+
+/// The events of the message at stream sequence `sequence`, in order, with
+/// their positions.
+pub fn decode_message(sequence: u64, payload: &[u8]) -> Result<Vec<StoredEvent>, LogError> {
+    if payload.first() != Some(&BATCH_MARK) {
+        return Ok(vec![StoredEvent::decode(end_of(sequence), payload.to_vec())?]);
+    }
+    let corrupt = |reason: String| LogError::Corrupt {
+        position: end_of(sequence),
+        reason,
+    };
+    let mut rest = &payload[1..];
+    let count = prost::encoding::decode_varint(&mut rest).map_err(|e| corrupt(format!("batch count: {e}")))?;
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|n| (2..=MAX_BATCH).contains(n))
+        .ok_or_else(|| corrupt(format!("a batch of {count} events (2 to {MAX_BATCH} allowed)")))?;
+    let mut out = Vec::with_capacity(count);
+    for index in 0..count {
+        let len =
+            prost::encoding::decode_varint(&mut rest).map_err(|e| corrupt(format!("batch entry {index}: {e}")))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= rest.len())
+            .ok_or_else(|| corrupt(format!("batch entry {index} runs past the message")))?;
+        let (bytes, after) = rest.split_at(len);
+        out.push(StoredEvent::decode(position(sequence, count, index), bytes.to_vec())?);
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} bytes after the batch's last entry", rest.len())));
+    }
+    Ok(out)
+}
+
+/// The message id of a batch: a digest of its events' ids, so that the
+/// same batch sent again is dropped as a duplicate, and a batch of other
+/// events never is.
+pub fn batch_id(ids: &[&str]) -> String {
+    if let [one] = ids {
+        return (*one).to_string();
+    }
+    let mut h = blake3::Hasher::new();
+    for id in ids {
+        h.update(&(id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+    }
+    format!("batch:{}", h.finalize().to_hex())
 }
 
 /// Publishes that time out are repeated (same message id) this many times.
@@ -337,17 +451,25 @@ impl JetStreamLog {
         self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn decode(&self, position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
-        StoredEvent::decode(position, payload.to_vec())
-    }
-
-    /// The event stored at a stream sequence.
-    pub async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
-        match self.stream.direct_get(position).await {
-            Ok(m) => Ok(Some(self.decode(position, &m.payload)?)),
+    /// The events of the message at a stream sequence (`None`: the stream
+    /// holds no message there).
+    pub async fn message(&self, sequence: u64) -> Result<Option<Vec<StoredEvent>>, LogError> {
+        if sequence == 0 {
+            return Ok(None);
+        }
+        match self.stream.direct_get(sequence).await {
+            Ok(m) => Ok(Some(decode_message(sequence, &m.payload)?)),
             Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(storage(e)),
         }
+    }
+
+    /// The event stored at a position.
+    pub async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        Ok(self
+            .message(message_of(position))
+            .await?
+            .and_then(|events| events.into_iter().find(|e| e.position == position)))
     }
 
     /// A reader of the stream in order from `from` on.
@@ -359,23 +481,25 @@ impl JetStreamLog {
         }
     }
 
-    /// Sends an envelope to its chain's subject with `Nats-Msg-Id` =
-    /// `event_id` and `Nats-Expected-Last-Subject-Sequence` = `after`, and,
-    /// when given, `Nats-Expected-Last-Msg-Id` = `after_id` (the stream's last
+    /// Sends a message (`batch_payload`: one envelope or a batch of one
+    /// chain's) to its chain's subject with `Nats-Msg-Id` = `message_id`
+    /// (`batch_id`) and `Nats-Expected-Last-Subject-Sequence` = the message
+    /// of `after` (the chain's head the first envelope follows), and, when
+    /// given, `Nats-Expected-Last-Msg-Id` = `after_id` (the stream's last
     /// message must be that one). Returns once it is on its way; publishes
     /// sent one after another reach the stream in that order.
     pub async fn send(
         &self,
         chain: &str,
-        bytes: bytes::Bytes,
-        event_id: &str,
+        payload: bytes::Bytes,
+        message_id: &str,
         after: u64,
         after_id: Option<&str>,
     ) -> InFlight {
         let mut publish = jetstream::message::PublishMessage::build()
-            .payload(bytes)
-            .message_id(event_id)
-            .expected_last_subject_sequence(after);
+            .payload(payload)
+            .message_id(message_id)
+            .expected_last_subject_sequence(message_of(after));
         if let Some(id) = after_id {
             publish = publish.expected_last_message_id(id);
         }
@@ -438,6 +562,30 @@ pub enum PublishOutcome {
     /// No answer, or a transient refusal: it may or may not be stored.
     Retry(String),
     Failed(String),
+}
+
+/// How a message's publish ended, for each event it held (`PublishOutcome`
+/// without the acknowledgement's body, to share).
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Stored { sequence: u64, duplicate: bool },
+    Conflict,
+    Retry(String),
+    Failed(String),
+}
+
+impl From<PublishOutcome> for Settled {
+    fn from(outcome: PublishOutcome) -> Settled {
+        match outcome {
+            PublishOutcome::Stored(ack) => Settled::Stored {
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            },
+            PublishOutcome::Conflict => Settled::Conflict,
+            PublishOutcome::Retry(e) => Settled::Retry(e),
+            PublishOutcome::Failed(e) => Settled::Failed(e),
+        }
+    }
 }
 
 fn outcome(result: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>) -> PublishOutcome {
@@ -555,7 +703,7 @@ impl ChainLog for JetStreamLog {
             match sent.outcome().await {
                 PublishOutcome::Stored(ack) if !ack.duplicate => {
                     return Ok(Appended {
-                        position: ack.sequence,
+                        position: end_of(ack.sequence),
                         chain: draft.chain,
                         sequence: prepared.sequence,
                         hash: prepared.hash,
@@ -566,9 +714,16 @@ impl ChainLog for JetStreamLog {
                     // Stored before (an earlier attempt whose acknowledgement
                     // was lost, or another writer with the same event id):
                     // report what is stored.
-                    let stored = self.read(ack.sequence).await?.ok_or_else(|| {
-                        LogError::Storage(format!("duplicate of position {} is not readable", ack.sequence))
-                    })?;
+                    let stored = self
+                        .message(ack.sequence)
+                        .await?
+                        .and_then(|events| events.into_iter().find(|e| e.envelope.event_id == draft.event_id))
+                        .ok_or_else(|| {
+                            LogError::Storage(format!(
+                                "the duplicate of {} at stream sequence {} is not readable",
+                                draft.event_id, ack.sequence
+                            ))
+                        })?;
                     return Ok(Appended {
                         position: stored.position,
                         chain: stored.envelope.chain.clone(),
@@ -634,13 +789,15 @@ impl ChainLog for JetStreamLog {
                 ))
             })?
             .map_err(storage)?;
-        Ok(info.state.last_sequence)
+        Ok(end_of(info.state.last_sequence))
     }
 
     async fn head(&self, chain: &str) -> Result<ChainHead, LogError> {
         match self.stream.direct_get_last_for_subject(self.subject(chain)).await {
             Ok(m) => {
-                let e = self.decode(m.sequence, &m.payload)?;
+                let e = decode_message(m.sequence, &m.payload)?
+                    .pop()
+                    .ok_or_else(|| LogError::Storage(format!("the message at {} holds no event", m.sequence)))?;
                 Ok(ChainHead {
                     sequence: e.envelope.sequence,
                     hash: e.hash,
@@ -663,14 +820,20 @@ const MAX_SKIPPED: u64 = 4096;
 /// server restarts and leader changes without skipping or repeating.
 pub struct Reader {
     log: JetStreamLog,
+    /// The lowest position still to return.
     next: u64,
     messages: Option<consumer::pull::Stream>,
 }
 
 impl Reader {
-    /// The next position this reader will return.
+    /// The lowest position this reader will return next.
     pub fn position(&self) -> u64 {
         self.next
+    }
+
+    /// The stream sequence of the next message this reader takes.
+    fn next_message(&self) -> u64 {
+        message_of(self.next).max(1)
     }
 
     /// Drops the consumer; the next batch makes a new one from the same
@@ -688,7 +851,7 @@ impl Reader {
         {
             let wanted = consumer::pull::Config {
                 deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: self.next,
+                    start_sequence: self.next_message(),
                 },
                 ack_policy: consumer::AckPolicy::None,
                 inactive_threshold: Duration::from_secs(60),
@@ -718,33 +881,33 @@ impl Reader {
         }
     }
 
-    /// Up to `max` events from the reader's position on: waits up to `wait`
-    /// for the first, then takes what has already arrived. Empty when
-    /// nothing arrived in that time.
+    /// Events from the reader's position on, up to `max` unless a message
+    /// holds more: waits up to `wait` for the first message, then takes what
+    /// has already arrived. Empty when nothing arrived in that time.
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredEvent>, LogError> {
         // On an error the consumer is dropped; the next call makes a new one.
         let mut messages = self.open().await?;
         let mut next = self.next;
         let (mut out, gap) = Self::take(&mut messages, &mut next, max, wait).await?;
-        if let Some(event) = gap {
+        if let Some((sequence, events)) = gap {
             // A clustered stream skips the sequence of a publish that failed
             // its precondition at the leader (the replicas stay in step):
             // the skipped sequences hold nothing. A sequence the stream does
             // hold was lost by this reader (a consumer that missed deliveries
             // while the stream's leader changed): it reads again from there.
             // A long run of empty sequences is a hole in the stream.
-            let missing = next..event.position;
+            let missing = message_of(next).max(1)..sequence;
             let mut lost = None;
-            for position in missing.clone().take(MAX_SKIPPED as usize + 1) {
-                if self.log.read(position).await?.is_some() {
-                    lost = Some(position);
+            for skipped in missing.clone().take(MAX_SKIPPED as usize + 1) {
+                if self.log.message(skipped).await?.is_some() {
+                    lost = Some(skipped);
                     break;
                 }
             }
-            if let Some(position) = lost {
+            if let Some(skipped) = lost {
                 tracing::warn!(
-                    position,
-                    "the stream's reader skipped events the stream holds; reading again from there"
+                    sequence = skipped,
+                    "the stream's reader skipped messages the stream holds; reading again from there"
                 );
                 self.messages = None;
                 self.next = next;
@@ -753,11 +916,14 @@ impl Reader {
             if missing.end - missing.start > MAX_SKIPPED {
                 return Err(LogError::Corrupt {
                     position: next,
-                    reason: format!("the stream jumps from position {} to {}", next - 1, event.position),
+                    reason: format!(
+                        "the stream jumps from sequence {} to {sequence}",
+                        missing.start.saturating_sub(1)
+                    ),
                 });
             }
-            next = event.position + 1;
-            out.push(event);
+            next = end_of(sequence) + 1;
+            out.extend(events);
         }
         self.next = next;
         self.messages = Some(messages);
@@ -765,13 +931,13 @@ impl Reader {
     }
 
     /// Events in order from `next` on; stops before a gap in the stream's
-    /// sequence, returning the event after it for the caller to check.
+    /// sequence, returning the message after it for the caller to check.
     async fn take(
         messages: &mut consumer::pull::Stream,
         next: &mut u64,
         max: usize,
         wait: Duration,
-    ) -> Result<(Vec<StoredEvent>, Option<StoredEvent>), LogError> {
+    ) -> Result<(Vec<StoredEvent>, Option<(u64, Vec<StoredEvent>)>), LogError> {
         use futures_util::FutureExt;
         let mut out = Vec::new();
         let first = match tokio::time::timeout(wait, messages.next()).await {
@@ -784,17 +950,19 @@ impl Reader {
                 None => return Err(LogError::Unavailable("the stream's reader ended".into())),
                 Some(m) => m.map_err(|e| LogError::Unavailable(format!("read the stream: {e}")))?,
             };
-            let position = m
+            let sequence = m
                 .info()
                 .map_err(|e| LogError::Storage(format!("message without stream metadata: {e}")))?
                 .stream_sequence;
-            if position >= *next {
-                let event = StoredEvent::decode(position, m.payload.to_vec())?;
-                if position != *next {
-                    return Ok((out, Some(event)));
+            let expected = message_of(*next).max(1);
+            if sequence >= expected {
+                let mut events = decode_message(sequence, &m.payload)?;
+                events.retain(|e| e.position >= *next);
+                if sequence != expected {
+                    return Ok((out, Some((sequence, events))));
                 }
-                out.push(event);
-                *next = position + 1;
+                out.extend(events);
+                *next = end_of(sequence) + 1;
             }
             if out.len() >= max.max(1) {
                 return Ok((out, None));

@@ -142,6 +142,12 @@ pub trait ReadLog: Clone + Send + Sync + 'static {
     fn log_position(&self) -> u64;
     /// The last position of the log, asked of the log itself.
     fn current_position(&self) -> impl Future<Output = Result<u64, LogError>> + Send;
+    /// How far a reader at `applied` is behind `end`: events in a log whose
+    /// positions count them; on a stream, messages (each one event, or a
+    /// batch of one chain's).
+    fn lag(&self, applied: u64, end: u64) -> u64 {
+        end.saturating_sub(applied)
+    }
     /// A watch that moves when a follower's tail may find more to read
     /// (embedded: the durable position; a projector's view of the stream:
     /// the last position its projector handed on).

@@ -306,7 +306,7 @@ impl<L: ReadLog> Reader<L> {
             applied_position,
             lots: s.lots,
             events: s.events,
-            lag: log_position - applied_position,
+            lag: self.log.lag(applied_position, log_position),
         })
     }
 

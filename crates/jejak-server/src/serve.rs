@@ -638,7 +638,7 @@ async fn run_nats(
                 let mut all = connected;
                 if let Some((projection, view)) = &lagging {
                     let end = ReadLog::log_position(view);
-                    let lag = end.saturating_sub(projection.position());
+                    let lag = view.lag(projection.position(), end);
                     m.stream_position.set(i64::try_from(end).unwrap_or(i64::MAX));
                     m.projector_position
                         .set(i64::try_from(projection.position()).unwrap_or(i64::MAX));

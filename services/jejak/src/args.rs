@@ -327,7 +327,7 @@ pub(crate) enum Command {
         requests: RequestArgs,
         #[command(flatten)]
         nats: NatsArgs,
-        /// With --nats: health turns NOT_SERVING when the projector is further behind the stream.
+        /// With --nats: health turns NOT_SERVING when the projector is more than this many of the stream's messages behind.
         #[arg(long, env = "JEJAK_MAX_LAG", default_value_t = 10_000)]
         max_lag: u64,
         #[command(flatten)]
