@@ -107,7 +107,8 @@ fn serve(data_dir: &Path, witnesses: &[&Witness], extra: &[&str]) -> Server {
 /// The published checkpoint once it covers the whole log and carries `cosigned` cosignatures.
 async fn settled_checkpoint(server: &Server, cosigned: usize) -> String {
     let status = server.wait_projected(Duration::from_secs(60)).await.expect("projected");
-    let want = status.log_position;
+    // The tree holds a leaf per event.
+    let want = status.events;
     wait_until(Instant::now() + Duration::from_secs(60), || async {
         let reply = server.http_get("/log/checkpoint", &[]).await?;
         let note = reply.text();

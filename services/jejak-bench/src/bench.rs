@@ -40,6 +40,8 @@ pub(crate) struct BenchOptions {
     pub(crate) idle_connections: usize,
     /// Receipts in the bulk benchmark's stream.
     pub(crate) bulk_events: u64,
+    /// The most events of one chain per message the catch-up publishes.
+    pub(crate) message_events: usize,
     /// Alternating pairs (embedded, then NATS) the bulk benchmark runs.
     pub(crate) pairs: usize,
     /// Measure capture against this running server instead of starting one.

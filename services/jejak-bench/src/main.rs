@@ -63,6 +63,11 @@ struct Args {
     /// Receipts in the bulk benchmark's one stream.
     #[arg(long, default_value_t = 200_000)]
     bulk_events: u64,
+    /// The most events of one facility the catch-up benchmark publishes in
+    /// one message (1: one message per event, as unary capture writes them;
+    /// 256: as a bulk capture of one facility writes them).
+    #[arg(long, default_value_t = 1)]
+    message_events: usize,
     /// Alternating pairs of the bulk benchmark (embedded, then NATS) and of
     /// the tree-cost benchmark (tree held, then following); runs of the
     /// failover benchmark.
@@ -106,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             page_requests: args.page_requests,
             idle_connections: args.idle_connections,
             bulk_events: args.bulk_events,
+            message_events: args.message_events,
             pairs: args.pairs,
             server: args.server,
             token: args.token,
