@@ -491,19 +491,18 @@ enum Decided {
 const MESSAGE_EVENTS: usize = 256;
 const MESSAGE_BYTES: usize = 256 * 1024;
 
-/// Rounds of the scheduler a message being gathered is given to grow
-/// before it is sent: while commands keep joining it, it waits on.
-const GATHER_YIELDS: usize = 3;
+/// Messages this instance keeps waiting for their acknowledgement before it
+/// gathers commands into the next (group commit: an idle instance sends each
+/// command at once; a busy one sends what came while it waited, together).
+const MESSAGES_IN_FLIGHT: usize = 1;
 
 /// A message being gathered: consecutive commands to one chain, sent as one
-/// message (`jejak_log::jetstream::batch_payload`) when a command to another
-/// chain comes, when it is full, when a command waits for one of its keys,
-/// or when no command joined it for a few rounds of the scheduler
-/// (`DistributedWriter::flush_soon`). One publish, one acknowledgement
-/// and one delivery to every reader carry all of them.
+/// message (`jejak_log::jetstream::batch_payload`) at once when no message
+/// of this instance waits for its acknowledgement, else when that
+/// acknowledgement comes, when a command to another chain comes, when it is
+/// full, or when a command waits for one of its keys. One publish, one
+/// acknowledgement and one delivery to every reader carry all of them.
 struct Open {
-    /// The ticket of its first command: tells this message from a later one.
-    number: u64,
     /// The stream sequence it is predicted to get.
     sequence: u64,
     chain: String,
@@ -548,6 +547,8 @@ struct Pipeline {
     next_sequence: u64,
     /// The message being gathered, not sent yet.
     open: Option<Open>,
+    /// Messages sent and not yet acknowledged (or refused).
+    unacknowledged: usize,
     /// A prediction failed: send nothing until the pipeline has drained and
     /// the cache caught up.
     broken: bool,
@@ -825,32 +826,26 @@ impl DistributedWriter {
             )
             .await;
         pl.last_id = Some(message_id);
-        let settled = open.settled;
+        pl.unacknowledged += 1;
+        let (settled, writer) = (open.settled, self.me.clone());
         tokio::spawn(async move {
             let outcome = Settled::from(inflight.outcome().await);
             settled.send_replace(Some((outcome, count)));
+            // The message gathered meanwhile goes now.
+            if let Some(writer) = writer.upgrade() {
+                let mut pl = writer.pipeline.lock().await;
+                pl.unacknowledged -= 1;
+                if pl.unacknowledged < MESSAGES_IN_FLIGHT {
+                    writer.flush_next(&mut pl).await;
+                }
+            }
         });
     }
 
-    /// Sends message `number` once no command joined it for a few rounds
-    /// of the scheduler (unless it was sent already).
-    async fn flush_soon(&self, number: u64) {
-        let mut seen = 0;
-        loop {
-            for _ in 0..GATHER_YIELDS {
-                tokio::task::yield_now().await;
-            }
-            let mut pl = self.pipeline.lock().await;
-            let gathered = match &pl.open {
-                Some(open) if open.number == number => open.ids.len(),
-                _ => return,
-            };
-            if gathered == seen {
-                self.flush(&mut pl).await;
-                return;
-            }
-            seen = gathered;
-        }
+    /// `flush`, from the task that settles the message before (a future of
+    /// a named type: `flush` spawns that task).
+    fn flush_next<'a>(&'a self, pl: &'a mut Pipeline) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(self.flush(pl))
     }
 
     /// Takes a command's keys out of the pipeline once its fate is known,
@@ -1107,12 +1102,10 @@ impl DistributedWriter {
             if pl.in_flight > 0 {
                 self.counters.pipelined.fetch_add(1, Ordering::Relaxed);
             }
-            let opened = pl.open.is_none();
-            if opened {
+            if pl.open.is_none() {
                 let (settled, _) = watch::channel(None);
                 let after_id = pl.last_id.clone();
                 pl.open = Some(Open {
-                    number: pl.next_ticket,
                     sequence: pl.next_sequence,
                     chain: chain.clone(),
                     after: head.position,
@@ -1137,10 +1130,7 @@ impl DistributedWriter {
             open.size += prepared.bytes.len();
             open.envelopes.push(prepared.bytes);
             open.ids.push(id.to_string());
-            let (number, full) = (
-                open.number,
-                open.ids.len() >= MESSAGE_EVENTS || open.size >= MESSAGE_BYTES,
-            );
+            let full = open.ids.len() >= MESSAGE_EVENTS || open.size >= MESSAGE_BYTES;
             let tail = ChainHead {
                 sequence: prepared.sequence,
                 hash: prepared.hash,
@@ -1155,13 +1145,11 @@ impl DistributedWriter {
             pl.next_ticket += 1;
             pl.tickets.insert(ticket);
             let stored_as = (tail.sequence, prepared.hash);
-            if exclusive || full {
+            // Sent now unless a message sent before is still waiting for
+            // its acknowledgement: then it gathers the commands that come
+            // meanwhile, and goes when that acknowledgement comes.
+            if exclusive || full || pl.unacknowledged < MESSAGES_IN_FLIGHT {
                 self.flush(&mut pl).await;
-            } else if opened {
-                // Sent once no more commands join it.
-                if let Some(me) = self.me.upgrade() {
-                    tokio::spawn(async move { me.flush_soon(number).await });
-                }
             }
             if let Some(tx) = admitted.take() {
                 let _ = tx.send(());
