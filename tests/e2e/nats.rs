@@ -931,3 +931,88 @@ async fn a_bulk_stream_beside_another_instance_keeps_its_order_through_conflicts
     assert!(refused.is_empty(), "refused: {refused:?}");
     Ok(())
 }
+
+/// A bulk stream to one facility goes many events to a message: the
+/// stream holds fewer messages than events, each answer's position names
+/// the message that holds its event, a projector of its own applies each
+/// event once, and the same stream sent again records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_stream_goes_many_events_to_a_message_and_every_reader_applies_each_once() -> anyhow::Result<()> {
+    const N: usize = 3000;
+    let nats = Nats::start()?;
+    let server = Server::start(on(&nats, Role::Serve))?;
+    let projector = Server::start(on(&nats, Role::Projector))?.with_token(server.admin_token.clone());
+    master_data(&server).await?;
+    let before = stream_events(&nats).await?;
+    let commands = || {
+        (0..N).map(|i| p::Command {
+            kind: Some(p::command::Kind::ReceiveMaterial(receipt(5, i))),
+        })
+    };
+    let answers = |replies: Vec<p::CaptureStreamReply>| -> anyhow::Result<Vec<p::CaptureReply>> {
+        replies
+            .into_iter()
+            .map(|r| match r.outcome {
+                Some(p::capture_stream_reply::Outcome::Recorded(reply)) => Ok(reply),
+                other => anyhow::bail!("answer {} is not a recording: {other:?}", r.index),
+            })
+            .collect()
+    };
+    let mut c = server.capture().await?;
+    let mut replies = c.capture_stream(tokio_stream::iter(commands())).await?.into_inner();
+    let mut got = Vec::new();
+    while let Some(r) = replies.message().await? {
+        got.push(r);
+    }
+    let first = answers(got)?;
+    assert_eq!(first.len(), N);
+    assert!(first.iter().all(|r| !r.replayed));
+    // In the order sent, each at a position of its own.
+    assert!(first.windows(2).all(|w| w[0].position < w[1].position));
+
+    let events = stream_events(&nats).await?;
+    assert_eq!(events, before + N as u64);
+    let client = async_nats::connect(nats.url()).await?;
+    let mut stream = async_nats::jetstream::new(client).get_stream("JEJAK").await?;
+    let messages = stream.info().await?.state.messages;
+    assert!(
+        messages * 4 < events,
+        "{events} events in {messages} messages: the bulk stream was not gathered into messages"
+    );
+    let log =
+        jejak_log::JetStreamLog::connect(jejak_log::JetStreamConfig::new(nats.url()), Duration::from_secs(10)).await?;
+    let shared = first
+        .windows(2)
+        .filter(|w| message_of(w[0].position) == message_of(w[1].position))
+        .count();
+    assert!(shared > N / 2, "only {shared} answers share a message with the next");
+    for r in first.iter().step_by(97) {
+        let stored = log
+            .read(r.position)
+            .await?
+            .expect("the answer's position holds an event");
+        assert_eq!(stored.envelope.event_id, r.event_id);
+        assert_eq!(stored.envelope.sequence, r.sequence);
+    }
+
+    // A projector of its own applies each once.
+    let status = projector.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(status.events, events, "{status:?}");
+    let mut t = projector.trace().await?;
+    assert_eq!(times_recorded(&mut t, "L5-2999", "rcv-5-2999").await?, 1);
+
+    // The same stream again: every command answered with its first result.
+    let mut replies = c.capture_stream(tokio_stream::iter(commands())).await?.into_inner();
+    let mut got = Vec::new();
+    while let Some(r) = replies.message().await? {
+        got.push(r);
+    }
+    let again = answers(got)?;
+    assert!(again.iter().all(|r| r.replayed));
+    assert!(first
+        .iter()
+        .zip(&again)
+        .all(|(a, b)| (a.position, &a.hash) == (b.position, &b.hash)));
+    assert_eq!(stream_events(&nats).await?, events);
+    Ok(())
+}

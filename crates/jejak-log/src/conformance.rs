@@ -294,3 +294,78 @@ fn jetstream_refuses_to_run_when_the_server_drops_or_differs_from_a_setting() {
         assert!(err.to_string().contains("`memory_storage`"), "{err}");
     });
 }
+
+/// A batch sent as one message reads back, through every way of reading
+/// the stream, as its events in order at their own positions, after and
+/// before single messages; sent again, it is a duplicate.
+#[test]
+fn jetstream_reads_a_batch_as_its_events() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let log = connected(&nats).await;
+        let a1 = log
+            .append_after(draft("fac-a", "a1"), ChainHead::default())
+            .await
+            .unwrap();
+        let mut head = log.head("fac-a").await.unwrap();
+        let mut envelopes = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            let id = format!("batch-{i}");
+            let prepared = crate::jetstream::prepare(&draft("fac-a", &id), head).unwrap();
+            head = ChainHead {
+                sequence: prepared.sequence,
+                hash: prepared.hash,
+                position: head.position,
+            };
+            envelopes.push(prepared.bytes);
+            ids.push(id);
+        }
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let message_id = crate::jetstream::batch_id(&id_refs);
+        let payload = crate::jetstream::batch_payload(&envelopes);
+        let send = || log.send("fac-a", payload.clone(), &message_id, a1.position, None);
+        let sent = match send().await.outcome().await {
+            crate::jetstream::PublishOutcome::Stored(ack) => ack,
+            other => panic!("{other:?}"),
+        };
+        assert!(!sent.duplicate);
+        let again = match send().await.outcome().await {
+            crate::jetstream::PublishOutcome::Stored(ack) => ack,
+            other => panic!("{other:?}"),
+        };
+        assert!(again.duplicate && again.sequence == sent.sequence);
+        let b1 = log
+            .append_after(draft("fac-b", "b1"), ChainHead::default())
+            .await
+            .unwrap();
+
+        let end = crate::jetstream::end_of(sent.sequence);
+        let all = log.read_range(1, 100).await.unwrap();
+        let read: Vec<(u64, &str)> = all.iter().map(|e| (e.position, e.envelope.event_id.as_str())).collect();
+        let mut want = vec![(a1.position, "a1")];
+        want.extend((0..4).map(|i| (crate::jetstream::position(sent.sequence, 4, i), id_refs[i])));
+        want.push((b1.position, "b1"));
+        assert_eq!(read, want);
+        assert_eq!(want[4].0, end);
+        assert_eq!(log.last_position().await.unwrap(), b1.position);
+        for w in all[..5].windows(2) {
+            verify_link(Some(&w[0]), &w[1]).unwrap();
+        }
+        // The chain's head is the batch's last event.
+        let head = log.head("fac-a").await.unwrap();
+        assert_eq!((head.sequence, head.position, head.hash), (5, end, all[4].hash));
+        // One event by its position; a position inside the message that
+        // holds no event is nothing.
+        assert_eq!(log.read(want[2].0).await.unwrap().unwrap().envelope.event_id, "batch-1");
+        assert!(log
+            .read(crate::jetstream::position(sent.sequence, 5, 0))
+            .await
+            .unwrap()
+            .is_none());
+        // From the middle of the message on.
+        let from = log.read_range(want[3].0, 10).await.unwrap();
+        assert_eq!(from.len(), 3);
+        assert_eq!(from[0].envelope.event_id, "batch-2");
+    });
+}

@@ -975,3 +975,68 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(i: u8) -> bytes::Bytes {
+        let draft = crate::conformance::draft("fac-a", &format!("e{i}"));
+        let head = ChainHead {
+            sequence: u64::from(i),
+            ..ChainHead::default()
+        };
+        prepare(&draft, head).expect("prepare").bytes
+    }
+
+    #[test]
+    fn a_batch_decodes_to_its_envelopes_at_positions_that_end_at_the_message_end() {
+        let envelopes: Vec<bytes::Bytes> = (0..5).map(envelope).collect();
+        let payload = batch_payload(&envelopes);
+        assert_eq!(payload.first(), Some(&BATCH_MARK));
+        let events = decode_message(7, &payload).expect("decode");
+        assert_eq!(events.len(), 5);
+        for (i, (e, bytes)) in events.iter().zip(&envelopes).enumerate() {
+            assert_eq!(e.bytes, bytes.to_vec(), "envelope {i} byte for byte");
+            assert_eq!(e.position, position(7, 5, i));
+            assert_eq!(message_of(e.position), 7);
+        }
+        assert_eq!(events[4].position, end_of(7));
+        assert!(events.windows(2).all(|w| follows(w[0].position, w[1].position, false)));
+        assert!(follows(end_of(6), events[0].position, true));
+        assert!(!follows(end_of(6), events[1].position, false));
+        assert!(!follows(end_of(5), events[0].position, true));
+        assert!(follows(0, position(1, 3, 0), true));
+
+        // One envelope is stored bare, as before batches.
+        let one = batch_payload(&envelopes[..1]);
+        assert_eq!(one, envelopes[0]);
+        let single = decode_message(9, &one).expect("decode");
+        assert_eq!(single[0].position, end_of(9));
+
+        // A batch id names exactly its events.
+        assert_eq!(batch_id(&["e0"]), "e0");
+        assert_ne!(batch_id(&["e0", "e1"]), batch_id(&["e0", "e1", "e2"]));
+        assert_ne!(batch_id(&["e0", "e1"]), batch_id(&["e0e", "1"]));
+        assert_eq!(batch_id(&["e0", "e1"]), batch_id(&["e0", "e1"]));
+    }
+
+    #[test]
+    fn a_damaged_batch_is_refused_as_corrupt_not_read_short() {
+        let envelopes: Vec<bytes::Bytes> = (0..3).map(envelope).collect();
+        let payload = batch_payload(&envelopes).to_vec();
+        let corrupt = |p: &[u8]| matches!(decode_message(3, p), Err(LogError::Corrupt { .. }));
+        assert!(corrupt(&payload[..payload.len() - 1]), "cut short");
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert!(corrupt(&longer), "bytes after the last entry");
+        let mut one = payload.clone();
+        one[1] = 1;
+        assert!(corrupt(&one), "a batch of one");
+        assert!(corrupt(&[BATCH_MARK]), "no count");
+        let mut huge = vec![BATCH_MARK];
+        prost::encoding::encode_varint(MAX_BATCH as u64 + 1, &mut huge);
+        assert!(corrupt(&huge), "more than a message may hold");
+        assert!(corrupt(b"not an envelope"));
+    }
+}
