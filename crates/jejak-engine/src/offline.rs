@@ -12,10 +12,12 @@ use jejak_log::{EventLog, LogError, SledLog};
 
 use crate::Writer;
 
-/// Opens (and loads) the projection stored in `dir`.
-pub async fn open_projection(dir: &Path) -> anyhow::Result<Arc<Projection>> {
+/// Opens (and loads) the projection stored in `dir`, its records grouped
+/// as `chunking` says (by position for the embedded log, whose positions
+/// count its events; by order for a stream's).
+pub async fn open_projection(dir: &Path, chunking: jejak_genealogy::Chunking) -> anyhow::Result<Arc<Projection>> {
     let open_dir = dir.to_path_buf();
-    let projection = tokio::task::spawn_blocking(move || Projection::open(&open_dir))
+    let projection = tokio::task::spawn_blocking(move || Projection::open_chunked(&open_dir, chunking))
         .await
         .context("projection open task")?
         .with_context(|| format!("open the projection in {}", dir.display()))?;
@@ -45,7 +47,10 @@ pub async fn open_writer<W: Walker>(
         })
         .map(|(log, verified)| (log, verified, tokens, also, started.elapsed()))
     });
-    let (opened, projection) = tokio::join!(opening, open_projection(&proj_dir));
+    let (opened, projection) = tokio::join!(
+        opening,
+        open_projection(&proj_dir, jejak_genealogy::Chunking::Positions)
+    );
     let (log, verified, tokens, also, took) = opened
         .context("open the event log task")?
         .map_err(|e| open_log_error(e, data_dir))?;
@@ -70,7 +75,7 @@ pub async fn open_writer<W: Walker>(
         tracing::error!(problem = %why, dir = %proj_dir.display(), "the projection does not match the event log; rebuilding it from the log");
         drop(projection);
         rebuild_with(&log, data_dir, durable, Box::new(|_| {})).await?;
-        projection = open_projection(&proj_dir).await?;
+        projection = open_projection(&proj_dir, jejak_genealogy::Chunking::Positions).await?;
     }
     let (catch_log, catch_projection) = (log.clone(), projection.clone());
     tokio::task::spawn_blocking(move || {

@@ -21,7 +21,7 @@ mod tests;
 pub use graph::{AppliedEvent, Genealogy};
 pub use query::{LotParties, MasterData, TraceLimits};
 pub use shares::ShareInput;
-pub use store::{Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
+pub use store::{Chunking, Projection, ProjectionStatus, Snapshot, PERSIST_EVERY};
 
 /// What can go wrong in the projection; callers tell these apart.
 #[derive(Debug, thiserror::Error)]

@@ -58,9 +58,23 @@ pub struct ProjectionStatus {
     pub events: u64,
 }
 
+/// How a store groups lot and event records into keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunking {
+    /// By the log position that created them, `LOT_CHUNK_SIZE` and
+    /// `EVENT_CHUNK_SIZE` positions a key: for a log whose positions count
+    /// its events (the embedded log).
+    Positions,
+    /// By the order they were applied in, as many records a key: for a log
+    /// whose positions do not count its events (a stream's positions leave
+    /// room for the events of a batch after each message).
+    Ordinals,
+}
+
 /// The genealogy store: in-memory index plus its sled mirror.
 pub struct Projection {
     db: sled::Db,
+    chunking: Chunking,
     tree: sled::Tree,
     graph: RwLock<Genealogy>,
     /// The stored bytes of the last event chunk, to append to.
@@ -122,6 +136,12 @@ fn chunk_key_of(prefix: &[u8], index: u64) -> Vec<u8> {
 impl Projection {
     /// Opens the store in `dir` and loads it into memory.
     pub fn open(dir: &Path) -> Result<Projection, GenealogyError> {
+        Projection::open_chunked(dir, Chunking::Positions)
+    }
+
+    /// `open`, with records grouped into keys as `chunking` says. A store
+    /// is to be written with one chunking only.
+    pub fn open_chunked(dir: &Path, chunking: Chunking) -> Result<Projection, GenealogyError> {
         // sled keeps what a scan read resident for as long as the database
         // is open: load with one handle, drop it, and write through a fresh one.
         let (graph, chunk) = {
@@ -134,6 +154,7 @@ impl Projection {
         let (position, applied) = (graph.position(), graph.applied());
         Ok(Projection {
             db,
+            chunking,
             tree,
             graph: RwLock::new(graph),
             chunk: std::sync::Mutex::new(chunk),
@@ -289,14 +310,24 @@ impl Projection {
         let chunks: std::collections::BTreeSet<u64> = dirty
             .lots
             .iter()
-            .map(|ix| g.node(*ix).created_position() / LOT_CHUNK_SIZE)
+            .map(|ix| match self.chunking {
+                Chunking::Positions => g.node(*ix).created_position() / LOT_CHUNK_SIZE,
+                Chunking::Ordinals => u64::from(*ix) / LOT_CHUNK_SIZE,
+            })
             .collect();
         for c in chunks {
             // Lots are held in creation order, so a chunk is a contiguous range.
-            let lo = g.lots.partition_point(|n| n.created_position() < c * LOT_CHUNK_SIZE);
-            let hi = g
-                .lots
-                .partition_point(|n| n.created_position() < (c + 1) * LOT_CHUNK_SIZE);
+            let (lo, hi) = match self.chunking {
+                Chunking::Positions => (
+                    g.lots.partition_point(|n| n.created_position() < c * LOT_CHUNK_SIZE),
+                    g.lots
+                        .partition_point(|n| n.created_position() < (c + 1) * LOT_CHUNK_SIZE),
+                ),
+                Chunking::Ordinals => {
+                    let at = |i: u64| usize::try_from(i).unwrap_or(usize::MAX).min(g.lots.len());
+                    (at(c * LOT_CHUNK_SIZE), at((c + 1) * LOT_CHUNK_SIZE))
+                }
+            };
             let mut members: Vec<&crate::graph::LotNode> = g.lots[lo..hi].iter().collect();
             members.sort_by(|a, b| (a.created_position(), &a.id).cmp(&(b.created_position(), &b.id)));
             let mut value = Vec::with_capacity(members.len() * 160);
@@ -308,9 +339,14 @@ impl Projection {
         {
             let mut chunk = self.chunk.lock().unwrap_or_else(|e| e.into_inner());
             let mut touched = false;
-            for id in &dirty.new_events {
+            // The events new since the last snapshot are the last ones applied.
+            let first = g.event_count().saturating_sub(dirty.new_events.len()) as u64;
+            for (ordinal, id) in (first..).zip(&dirty.new_events) {
                 let Some(e) = g.events.get(id) else { continue };
-                let index = e.position / EVENT_CHUNK_SIZE;
+                let index = match self.chunking {
+                    Chunking::Positions => e.position / EVENT_CHUNK_SIZE,
+                    Chunking::Ordinals => ordinal / EVENT_CHUNK_SIZE,
+                };
                 if index != chunk.0 {
                     if touched {
                         batch.insert(chunk_key(chunk.0), chunk.1.clone());

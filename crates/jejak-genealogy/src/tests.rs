@@ -1438,3 +1438,52 @@ fn an_events_record_stays_small() {
         std::mem::size_of::<crate::graph::EventRef>()
     );
 }
+
+/// A store of a stream's events (positions 4,096 apart, as single messages
+/// give them) grouped by order keeps its lots and events in a few keys,
+/// as a store of consecutive positions does, and answers as before when
+/// opened again.
+#[test]
+fn a_store_chunked_by_order_keeps_sparse_positions_in_few_keys() {
+    use crate::store::Chunking;
+    let log = with_corrections();
+    let sparse: Vec<AppliedEvent<'_>> = log
+        .applied()
+        .into_iter()
+        .map(|e| AppliedEvent {
+            position: (e.position << 12) | 4095,
+            ..e
+        })
+        .collect();
+    let n = sparse.len() as u64;
+    let keys = |dir: &std::path::Path, prefix: &[u8]| {
+        let db = sled::open(dir).expect("open the store");
+        let tree = db.open_tree("genealogy").expect("the tree");
+        tree.scan_prefix(prefix).count()
+    };
+    for (chunking, events) in [(Chunking::Positions, &log.applied()), (Chunking::Ordinals, &sparse)] {
+        let mut g = Genealogy::new();
+        for e in events {
+            g.apply(*e);
+        }
+        let live = answers(&g, &log);
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let proj = Projection::open_chunked(dir.path(), chunking).expect("open");
+            proj.apply(&events[..7]).expect("apply");
+            proj.persist().expect("persist");
+            proj.apply(&events[7..]).expect("apply");
+            proj.persist().expect("persist");
+            proj.flush().expect("flush");
+            assert_eq!(proj.status().events, n);
+        }
+        assert_eq!(
+            (keys(dir.path(), crate::store::LOT), keys(dir.path(), b"x/")),
+            (1, 1),
+            "{chunking:?}"
+        );
+        let proj = Projection::open_chunked(dir.path(), chunking).expect("reopen");
+        assert_eq!(proj.status().position, events[events.len() - 1].position);
+        assert_eq!(answers(&proj.read(), &log), live, "{chunking:?}");
+    }
+}

@@ -531,7 +531,8 @@ async fn run_nats(
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
         crate::files::make_owner_only(dir)
             .with_context(|| format!("make the data directory {} owner-only", dir.display()))?;
-        let projection = jejak_engine::offline::open_projection(&dir.join("genealogy")).await?;
+        let projection =
+            jejak_engine::offline::open_projection(&dir.join("genealogy"), jejak_genealogy::Chunking::Ordinals).await?;
         tracing::info!(
             position = projection.position(),
             "projection opened; following the stream"
