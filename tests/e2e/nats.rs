@@ -986,6 +986,16 @@ async fn a_bulk_stream_goes_many_events_to_a_message_and_every_reader_applies_ea
         .filter(|w| message_of(w[0].position) == message_of(w[1].position))
         .count();
     assert!(shared > N / 2, "only {shared} answers share a message with the next");
+    // The service counts the messages it published: fewer than the events.
+    let published = wait_until(Instant::now() + Duration::from_secs(10), || async {
+        let n = counter(&server, "jejak_append_messages_total")?;
+        Ok((n > 0).then_some(n))
+    })
+    .await?;
+    assert!(
+        published <= messages && published * 4 < N as u64,
+        "{published} messages published"
+    );
     for r in first.iter().step_by(97) {
         let stored = log
             .read(r.position)

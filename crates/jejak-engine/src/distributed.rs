@@ -44,6 +44,8 @@ pub struct CaptureCounters {
     pub aborted: AtomicU64,
     /// Appends sent while others were in flight.
     pub pipelined: AtomicU64,
+    /// Messages published (each one event, or a batch of one chain's).
+    pub messages: AtomicU64,
 }
 
 struct CacheState {
@@ -827,6 +829,7 @@ impl DistributedWriter {
             .await;
         pl.last_id = Some(message_id);
         pl.unacknowledged += 1;
+        self.counters.messages.fetch_add(1, Ordering::Relaxed);
         let (settled, writer) = (open.settled, self.me.clone());
         tokio::spawn(async move {
             let outcome = Settled::from(inflight.outcome().await);

@@ -51,6 +51,7 @@ pub struct Metrics {
     pub append_conflicts: Counter,
     pub append_retries: Counter,
     pub append_pipelined: Counter,
+    pub append_messages: Counter,
     pub projector_lag: Gauge,
     pub projector_position: Gauge,
     /// What the stored projection reflects: where a restart resumes.
@@ -73,7 +74,7 @@ pub fn metrics() -> &'static Metrics {
         let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         let http_seconds = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
         let (append_conflicts, append_retries) = (Counter::default(), Counter::default());
-        let append_pipelined = Counter::default();
+        let (append_pipelined, append_messages) = (Counter::default(), Counter::default());
         let (projector_lag, projector_position) = (Gauge::default(), Gauge::default());
         let (stream_position, nats_connected) = (Gauge::default(), Gauge::default());
         let projector_stored_position = Gauge::default();
@@ -121,8 +122,14 @@ pub fn metrics() -> &'static Metrics {
             append_pipelined.clone(),
         );
         registry.register(
+            "append_messages",
+            "Messages this instance published to the stream: each holds one event, or a batch of one facility's \
+             (the appends that were not duplicates, over this, is how many each carried)",
+            append_messages.clone(),
+        );
+        registry.register(
             "projector_lag_events",
-            "Events in the log the projection has not applied yet",
+            "How far the projection is behind the log: events in the embedded log, the stream's messages on NATS",
             projector_lag.clone(),
         );
         registry.register(
@@ -153,6 +160,7 @@ pub fn metrics() -> &'static Metrics {
             append_conflicts,
             append_retries,
             append_pipelined,
+            append_messages,
             projector_lag,
             projector_position,
             projector_stored_position,

@@ -609,7 +609,7 @@ async fn run_nats(
         let counted = writer.clone();
         tokio::spawn(async move {
             let m = crate::metrics::metrics();
-            let (mut retries_seen, mut pipelined_seen, mut conflicts_seen) = (0, 0, 0);
+            let (mut retries_seen, mut pipelined_seen, mut conflicts_seen, mut messages_seen) = (0, 0, 0, 0);
             loop {
                 let connected = retries_log.is_connected();
                 m.nats_connected.set(i64::from(connected));
@@ -618,11 +618,15 @@ async fn run_nats(
                 retries_seen = retries;
                 if let Some(w) = &counted {
                     use std::sync::atomic::Ordering::Relaxed;
-                    let (pipelined, conflicts) =
-                        (w.counters.pipelined.load(Relaxed), w.counters.conflicts.load(Relaxed));
+                    let (pipelined, conflicts, messages) = (
+                        w.counters.pipelined.load(Relaxed),
+                        w.counters.conflicts.load(Relaxed),
+                        w.counters.messages.load(Relaxed),
+                    );
                     m.append_pipelined.inc_by(pipelined.saturating_sub(pipelined_seen));
                     m.append_conflicts.inc_by(conflicts.saturating_sub(conflicts_seen));
-                    (pipelined_seen, conflicts_seen) = (pipelined, conflicts);
+                    m.append_messages.inc_by(messages.saturating_sub(messages_seen));
+                    (pipelined_seen, conflicts_seen, messages_seen) = (pipelined, conflicts, messages);
                 }
                 let serving = |ok: bool| match ok {
                     true => tonic_health::ServingStatus::Serving,
