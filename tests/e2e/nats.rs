@@ -30,12 +30,21 @@ async fn stream_events(nats: &Nats) -> anyhow::Result<u64> {
     stream_events_on(nats.url(), 1).await
 }
 
-/// `stream_events` of a stream of `replicas` on the servers at `urls`.
+/// `stream_events` of a stream of `replicas` on the servers at `urls`;
+/// asked again while the stream is unavailable (a cluster that lost a node
+/// settling its consumers), for up to a minute.
 async fn stream_events_on(urls: String, replicas: usize) -> anyhow::Result<u64> {
     let mut config = jejak_log::JetStreamConfig::new(urls);
     config.replicas = replicas;
     let log = jejak_log::JetStreamLog::connect(config, Duration::from_secs(10)).await?;
-    let events = jejak_log::ChainLog::read_range(&log, 1, usize::MAX).await?;
+    let events = wait_until(Instant::now() + Duration::from_secs(60), || async {
+        match jejak_log::ChainLog::read_range(&log, 1, usize::MAX).await {
+            Ok(events) => Ok(Some(events)),
+            Err(jejak_log::LogError::Unavailable(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
     let ids: HashSet<&str> = events.iter().map(|e| e.envelope.event_id.as_str()).collect();
     anyhow::ensure!(ids.len() == events.len(), "the stream holds an event id twice");
     Ok(events.len() as u64)
