@@ -56,6 +56,13 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
         for (line, reason) in &report.failed {
             eprintln!("{}:{line}: {reason}", file.display());
         }
+        for (line, event_id) in &report.kept {
+            eprintln!(
+                "{}:{line}: recorded as {event_id} by this import or an earlier run (the connection broke before \
+                 its answer), so left as it is: void it (a VoidEvent command) if this import recorded it",
+                file.display()
+            );
+        }
         println!(
             "{} recorded, {} already recorded, {} refused{}",
             report.recorded,

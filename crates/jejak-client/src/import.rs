@@ -106,6 +106,28 @@ pub async fn capture_all(
     commands: Vec<p::command::Kind>,
     bar: &indicatif::ProgressBar,
 ) -> Vec<Answer> {
+    capture_all_marked(client, commands, bar)
+        .await
+        .into_iter()
+        .map(|(answer, uncertain)| match answer {
+            Ok(mut reply) => {
+                reply.replayed &= !uncertain;
+                Ok(reply)
+            }
+            refused => refused,
+        })
+        .collect()
+}
+
+/// `capture_all`, each answer as the server gave it (a reply `replayed`
+/// as it said), with whether its command went out on a stream that broke
+/// before answering it: then a reply `replayed` may be for what this call
+/// recorded on that stream, or for what was recorded before it.
+pub async fn capture_all_marked(
+    client: &mut CaptureServiceClient<crate::Conn>,
+    commands: Vec<p::command::Kind>,
+    bar: &indicatif::ProgressBar,
+) -> Vec<(Answer, bool)> {
     let commands = std::sync::Arc::new(commands);
     let mut answers: Vec<Option<Answer>> = vec![None; commands.len()];
     // Sent on a stream that gave no final answer for them: maybe recorded.
@@ -249,15 +271,8 @@ pub async fn capture_all(
     }
     answers
         .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(p::CommandRefused::default())))
         .zip(uncertain)
-        .map(|(a, uncertain)| match a {
-            Some(Ok(mut reply)) => {
-                reply.replayed &= !uncertain;
-                Ok(reply)
-            }
-            Some(refused) => refused,
-            None => Err(p::CommandRefused::default()),
-        })
         .collect()
 }
 
@@ -351,12 +366,58 @@ pub struct CsvReport {
     /// Rows this import recorded and then voided again, because a later
     /// row was refused (without `proceed`).
     pub voided: usize,
+    /// (line, event id) of the rows left recorded although a later row was
+    /// refused (without `proceed`): sent on a stream that broke before
+    /// answering them, then answered "already recorded", with nothing to
+    /// tell whether this import or an earlier run recorded them. Voiding
+    /// an earlier run's row is not this import's to do.
+    pub kept: Vec<(usize, String)>,
+}
+
+/// Who recorded a row, as a CSV import's all or nothing needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// This import: voided again when a row is refused.
+    Recorded,
+    /// Before this import (answered "already recorded" on a stream that
+    /// did not break before answering it).
+    Earlier,
+    /// This import on a stream that broke before answering, or an earlier
+    /// run: nothing tells which.
+    Unknown,
+    Refused,
+}
+
+/// Who recorded each answered row. Positions in the log grow with time:
+/// every row answered as new was recorded after this import began, so a
+/// row answered "already recorded" after its first stream broke, at a
+/// position past the first of those, was recorded by this import as well
+/// (or by another import of the same file running at the same time).
+fn fates(answers: &[(Answer, bool)]) -> Vec<Fate> {
+    let first_new = answers
+        .iter()
+        .filter_map(|(answer, _)| match answer {
+            Ok(r) if !r.replayed => Some(r.position),
+            _ => None,
+        })
+        .min();
+    answers
+        .iter()
+        .map(|(answer, uncertain)| match answer {
+            Err(_) => Fate::Refused,
+            Ok(r) if !r.replayed => Fate::Recorded,
+            Ok(_) if !uncertain => Fate::Earlier,
+            Ok(r) if first_new.is_some_and(|first| r.position > first) => Fate::Recorded,
+            Ok(_) => Fate::Unknown,
+        })
+        .collect()
 }
 
 /// Imports a CSV file: every row is checked first, and a file with a bad
 /// row writes nothing; then the rows are sent in order. Without `proceed`,
 /// a row the server refuses stops the import, and the rows it recorded
-/// are voided again, newest first (the log keeps them, voided); with it,
+/// are voided again, newest first (the log keeps them, voided), but for a
+/// row it cannot tell from an earlier run's (`CsvReport::kept`); with it,
 /// the good rows are kept and each refused one is reported.
 pub async fn import_csv(
     client: &mut CaptureServiceClient<crate::Conn>,
@@ -371,20 +432,26 @@ pub async fn import_csv(
         .collect();
     let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
     let bar = progress_bar(rows.len(), "importing");
-    let answers = capture_all(client, rows.into_iter().map(|r| r.kind).collect(), &bar).await;
+    let answers = capture_all_marked(client, rows.into_iter().map(|r| r.kind).collect(), &bar).await;
     bar.finish_and_clear();
+    let fates = fates(&answers);
     let mut written: Vec<(String, String)> = Vec::new();
+    let mut unknown: Vec<(usize, String)> = Vec::new();
     let mut first_refused = None;
-    for ((line, facility), answer) in lines.into_iter().zip(facilities).zip(answers) {
-        match answer {
-            Ok(r) if r.replayed => report.already_recorded += 1,
-            Ok(r) => {
-                report.recorded += 1;
-                written.push((r.event_id, facility));
-            }
-            Err(r) => {
+    for (((line, facility), (answer, _)), fate) in lines.into_iter().zip(facilities).zip(answers).zip(fates) {
+        match (answer, fate) {
+            (Err(r), _) => {
                 report.failed.push((line, describe(&r)));
                 first_refused.get_or_insert(line);
+            }
+            (Ok(_), Fate::Earlier) => report.already_recorded += 1,
+            (Ok(r), Fate::Unknown) => {
+                report.recorded += 1;
+                unknown.push((line, r.event_id));
+            }
+            (Ok(r), _) => {
+                report.recorded += 1;
+                written.push((r.event_id, facility));
             }
         }
     }
@@ -416,7 +483,8 @@ pub async fn import_csv(
                     .push((0, format!("{event_id} could not be voided: {}", r.message))),
             }
         }
-        report.recorded = 0;
+        report.recorded = unknown.len();
+        report.kept = unknown;
     }
     Ok(report)
 }
@@ -424,6 +492,52 @@ pub async fn import_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_at(position: u64) -> Answer {
+        Ok(p::CaptureReply {
+            position,
+            ..Default::default()
+        })
+    }
+
+    fn replayed_at(position: u64) -> Answer {
+        Ok(p::CaptureReply {
+            position,
+            replayed: true,
+            ..Default::default()
+        })
+    }
+
+    /// A CSV import voids what it recorded when a later row is refused,
+    /// and never what an earlier run recorded: a row whose first stream
+    /// broke, answered "already recorded" on the next, is its own only
+    /// when the log placed it after something this import recorded.
+    #[test]
+    fn a_row_answered_already_recorded_after_a_broken_stream_is_voided_only_when_provably_this_imports() {
+        let refused = Err(p::CommandRefused::default());
+        let answers = vec![
+            (replayed_at(3), false), // an earlier run's, answered on a whole stream
+            (replayed_at(5), true),  // broken stream, before anything this import recorded
+            (new_at(40), false),     // this import's
+            (replayed_at(41), true), // broken stream, after this import's first record
+            (new_at(44), true),      // sent again after a broken stream, recorded then
+            (refused.clone(), true),
+        ];
+        assert_eq!(
+            fates(&answers),
+            vec![
+                Fate::Earlier,
+                Fate::Unknown,
+                Fate::Recorded,
+                Fate::Recorded,
+                Fate::Recorded,
+                Fate::Refused
+            ]
+        );
+        // Nothing recorded as new: no position to compare with.
+        let answers = vec![(replayed_at(7), true), (replayed_at(8), false), (refused, false)];
+        assert_eq!(fates(&answers), vec![Fate::Unknown, Fate::Earlier, Fate::Refused]);
+    }
 
     /// A status the server sent carries no error behind it; one made on
     /// this side from a broken connection does (tonic's client turns
