@@ -1035,3 +1035,61 @@ async fn a_bulk_stream_goes_many_events_to_a_message_and_every_reader_applies_ea
     assert_eq!(stream_events(&nats).await?, events);
     Ok(())
 }
+
+/// A command that must wait for an earlier one of the same capture service
+/// (here master data, which goes alone, behind a receipt that nats-server
+/// does not acknowledge while it is paused) keeps to its own deadline: it
+/// is answered UNAVAILABLE by then, not sent, and recorded once when sent
+/// again with the same command id after nats-server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_waiting_behind_an_unacknowledged_one_keeps_to_its_own_deadline() -> anyhow::Result<()> {
+    let nats = Nats::start()?;
+    let server = Server::start(on(&nats, Role::Serve))?;
+    master_data(&server).await?;
+    let before = server.status().await?.events;
+    nats.node.pause()?;
+    let (url, token) = (server.url.clone(), server.admin_token.clone());
+    let first = tokio::spawn(async move {
+        let mut c = jejak_testkit::capture_client(&url, token.as_deref()).await?;
+        let mut request = tonic::Request::new(receipt(0, 0));
+        request.set_timeout(Duration::from_secs(20));
+        anyhow::Ok(c.receive_material(request).await)
+    });
+    // The receipt is sent (and waits for its acknowledgement) first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let party = || p::RegisterPartyRequest {
+        command_id: "party-behind".into(),
+        party: Some(p::Party {
+            id: "ukm-behind".into(),
+            name: "UKM Di Belakang".into(),
+            roles: vec![p::PartyRole::Ukm as i32],
+            ..Default::default()
+        }),
+    };
+    let mut c = server.capture().await?;
+    let mut request = tonic::Request::new(party());
+    request.set_timeout(Duration::from_secs(2));
+    let asked = Instant::now();
+    let answer = c.register_party(request).await;
+    let waited = asked.elapsed();
+    nats.node.resume()?;
+    let refusal = answer.expect_err("nothing is acknowledged while nats-server is paused");
+    assert_eq!(refusal.code(), Code::Unavailable, "{refusal:?}");
+    assert!(
+        refusal.message().contains("retry") && refusal.message().contains("same command id"),
+        "{refusal:?}"
+    );
+    assert!(waited < Duration::from_millis(2500), "answered after {waited:?}");
+    // Once nats-server answers: the receipt is recorded (or retried), and
+    // the party, sent again, is recorded once.
+    if let Err(s) = first.await?? {
+        assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+        receive_until_acknowledged(&mut c, 0, 0).await?;
+    }
+    let recorded = c.register_party(party()).await?.into_inner();
+    assert!(!recorded.replayed, "the party was not sent before its deadline");
+    let status = server.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(status.events, before + 2);
+    assert_eq!(stream_events(&nats).await?, status.events);
+    Ok(())
+}

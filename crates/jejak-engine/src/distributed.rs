@@ -726,6 +726,19 @@ impl DistributedWriter {
         self.cache.wait_applied(last).await
     }
 
+    /// `catch_up`, given up at a command's deadline.
+    async fn catch_up_by(&self, deadline: tokio::time::Instant) -> Result<(), EngineError> {
+        tokio::time::timeout_at(deadline, self.catch_up())
+            .await
+            .unwrap_or_else(|_| {
+                Err(EngineError::Log(LogError::Unavailable(
+                    "this capture service could not follow the stream to its end before the request's deadline \
+                     (is NATS reachable?)"
+                        .into(),
+                )))
+            })
+    }
+
     async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
         let stored = self.log.read(position).await?.ok_or(EngineError::Missing(position))?;
         if stored.envelope.command_hash != content_hash {
@@ -1006,7 +1019,15 @@ impl DistributedWriter {
         caught_up: &mut bool,
         admitted: &mut Option<tokio::sync::oneshot::Sender<()>>,
         held: &mut Option<u64>,
+        deadline: tokio::time::Instant,
     ) -> Result<Result<(Sent, Box<Event>, jejak_domain::Time), u64>, EngineError> {
+        // Waiting for what was sent before it to be settled, a command
+        // keeps to its deadline: past it, it is not sent.
+        let settled_before = |drained| async move {
+            tokio::time::timeout_at(deadline, drained)
+                .await
+                .map_err(|_| EngineError::Queued)
+        };
         let mut barrier: Option<u64> = None;
         let (slot, keys, chain, exclusive, predicted, event, now, stored_as, ticket, own) = loop {
             let drained = self.drained.notified();
@@ -1015,12 +1036,12 @@ impl DistributedWriter {
                 if pl.in_flight > 0 {
                     self.flush(&mut pl).await;
                     drop(pl);
-                    drained.await;
+                    settled_before(drained).await?;
                     continue;
                 }
                 // Drained after a failed prediction: start again from the stream.
                 drop(pl);
-                self.catch_up().await?;
+                self.catch_up_by(deadline).await?;
                 let mut pl = self.pipeline.lock().await;
                 if pl.in_flight == 0 {
                     pl.broken = false;
@@ -1042,20 +1063,20 @@ impl DistributedWriter {
                     barrier = Some(held.unwrap_or(pl.next_ticket));
                     self.flush(&mut pl).await;
                     drop(pl);
-                    drained.await;
+                    settled_before(drained).await?;
                     continue;
                 }
                 Err(_) if barrier.is_some_and(|b| pl.tickets.range(..b).next().is_some()) => {
                     self.flush(&mut pl).await;
                     drop(pl);
-                    drained.await;
+                    settled_before(drained).await?;
                     continue;
                 }
                 // The cache may not have seen a party, lot or event that
                 // another instance recorded a moment ago.
                 Err(DomainError::NotFound { .. }) if !*caught_up => {
                     drop(pl);
-                    self.catch_up().await?;
+                    self.catch_up_by(deadline).await?;
                     *caught_up = true;
                     continue;
                 }
@@ -1072,7 +1093,7 @@ impl DistributedWriter {
                 // which this command cannot join: send it now.
                 self.flush(&mut pl).await;
                 drop(pl);
-                drained.await;
+                settled_before(drained).await?;
                 continue;
             }
             let chain = event.chain().to_string();
@@ -1229,6 +1250,7 @@ impl DistributedWriter {
                     &mut caught_up,
                     &mut admitted,
                     &mut held.ticket,
+                    deadline,
                 )
                 .await
             {

@@ -160,6 +160,14 @@ pub enum EngineError {
         "this capture instance has not caught up with the stream to position {position} (it is at {at}); is NATS reachable? Retry with the same command id"
     )]
     Behind { position: u64, at: u64 },
+    /// Earlier commands of this capture instance that the command must
+    /// follow (to the same facility, or one that goes alone) were still
+    /// waiting for the log's acknowledgement at the caller's deadline: it
+    /// was not sent.
+    #[error(
+        "earlier commands of this capture instance that this one must follow were still waiting for the event log to acknowledge them at the request's deadline, so it was not sent; retry it with the same command id"
+    )]
+    Queued,
     /// The log lost an event it indexed: a fault of the server.
     #[error("log position {0} is missing")]
     Missing(u64),
@@ -172,7 +180,7 @@ impl jejak_proto::ServiceError for EngineError {
             EngineError::Log(e) => e.error_code(),
             EngineError::IdReused { .. } => ErrorCode::AlreadyExists,
             EngineError::Contended { .. } => ErrorCode::Conflict,
-            EngineError::Behind { .. } => ErrorCode::Unavailable,
+            EngineError::Behind { .. } | EngineError::Queued => ErrorCode::Unavailable,
             EngineError::Missing(_) => ErrorCode::Internal,
         }
     }
@@ -184,6 +192,7 @@ impl jejak_proto::ServiceError for EngineError {
             EngineError::IdReused { .. } => "COMMAND_ID_REUSED",
             EngineError::Contended { .. } => "CHAIN_CONTENDED",
             EngineError::Behind { .. } => "CAPTURE_BEHIND",
+            EngineError::Queued => "CAPTURE_QUEUED",
             EngineError::Missing(_) => "LOG_POSITION_MISSING",
         }
     }

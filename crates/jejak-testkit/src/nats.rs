@@ -161,6 +161,29 @@ impl NatsNode {
         Ok(())
     }
 
+    /// SIGSTOP: the node stays connected but answers nothing (a stalled
+    /// disk, a paused VM) until `resume`.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let Some(c) = self.child.as_ref() else {
+            bail!("nats-server {} is not running", self.name)
+        };
+        let status = Command::new("kill")
+            .args([signal, &c.id().to_string()])
+            .status()
+            .with_context(|| format!("send {signal} to nats-server"))?;
+        anyhow::ensure!(status.success(), "kill {signal} nats-server {}: {status}", self.name);
+        Ok(())
+    }
+
     /// Stops the node the way an operator would (SIGINT: it closes its
     /// store and connections) and waits for it to exit.
     pub fn stop(&mut self) -> anyhow::Result<()> {
