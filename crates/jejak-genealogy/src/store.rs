@@ -26,15 +26,24 @@ const ANCHOR_KEY: &[u8] = b"_anchor";
 pub(crate) const FORMAT_KEY: &[u8] = b"_format";
 pub(crate) const FORMAT: u32 = 2;
 /// Lot records in chunks by the log position that created them: one key per
-/// `LOT_CHUNK_SIZE` positions, so a write touches a few keys, not one per lot
+/// chunk of positions (`CHUNK_SIZES`), so a write touches a few keys, not one per lot
 /// (sled's cost is per key), and the stored bytes depend only on the state.
 pub(crate) const LOT: &[u8] = b"l/";
-const LOT_CHUNK_SIZE: u64 = 1024;
 /// Event records in chunks of `EVENT_CHUNK` log positions: one key per
 /// chunk rather than per event keeps the projector's sled writes few, and
 /// fixed position ranges keep the stored bytes independent of batching.
 const EVENT_CHUNK: &[u8] = b"x/";
-const EVENT_CHUNK_SIZE: u64 = 1024;
+/// Records a chunk of a new store holds (lots, events). Small enough that a
+/// sled leaf node (up to 16 keys before it splits) stays under sled's blob
+/// threshold (a quarter of its 512 KiB segments): a node over it is written
+/// to a file of its own each time sled rewrites it, values and all, and with
+/// chunks of 1,024 records (about 160 KiB of lots) every rewrite was.
+const CHUNK_SIZES: (u64, u64) = (32, 32);
+/// What a store written before `CHUNKS_KEY` existed holds a chunk.
+pub(crate) const FIRST_CHUNK_SIZES: (u64, u64) = (1024, 1024);
+/// The store's chunk sizes (lots, events), two big-endian u64s: kept with
+/// the store, since a record's key depends on them.
+pub(crate) const CHUNKS_KEY: &[u8] = b"_chunks";
 /// Void marks of events, by event id (rare, so one key each).
 const VOIDED: &[u8] = b"v/";
 const PARTY: &[u8] = b"m/p/";
@@ -61,8 +70,8 @@ pub struct ProjectionStatus {
 /// How a store groups lot and event records into keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunking {
-    /// By the log position that created them, `LOT_CHUNK_SIZE` and
-    /// `EVENT_CHUNK_SIZE` positions a key: for a log whose positions count
+    /// By the log position that created them, a chunk of positions
+    /// (`CHUNK_SIZES`) a key: for a log whose positions count
     /// its events (the embedded log).
     Positions,
     /// By the order they were applied in, as many records a key: for a log
@@ -75,6 +84,8 @@ pub enum Chunking {
 pub struct Projection {
     db: sled::Db,
     chunking: Chunking,
+    /// Records a chunk holds: (lots, events).
+    chunks: (u64, u64),
     tree: sled::Tree,
     graph: RwLock<Genealogy>,
     /// The stored bytes of the last event chunk, to append to.
@@ -142,12 +153,19 @@ impl Projection {
     /// `open`, with records grouped into keys as `chunking` says. A store
     /// is to be written with one chunking only.
     pub fn open_chunked(dir: &Path, chunking: Chunking) -> Result<Projection, GenealogyError> {
+        Projection::open_sized(dir, chunking, CHUNK_SIZES)
+    }
+
+    /// `open_chunked`, a new store with chunks of `new` records.
+    pub(crate) fn open_sized(dir: &Path, chunking: Chunking, new: (u64, u64)) -> Result<Projection, GenealogyError> {
         // sled keeps what a scan read resident for as long as the database
         // is open: load with one handle, drop it, and write through a fresh one.
-        let (graph, chunk) = {
+        let (graph, chunk, chunks) = {
             let db = open_db(dir)?;
             let tree = db.open_tree("genealogy")?;
-            load(&tree)?
+            let chunks = chunk_sizes(&tree, new)?;
+            let (graph, chunk) = load(&tree)?;
+            (graph, chunk, chunks)
         };
         let db = open_db(dir)?;
         let tree = db.open_tree("genealogy")?;
@@ -155,6 +173,7 @@ impl Projection {
         Ok(Projection {
             db,
             chunking,
+            chunks,
             tree,
             graph: RwLock::new(graph),
             chunk: std::sync::Mutex::new(chunk),
@@ -311,21 +330,21 @@ impl Projection {
             .lots
             .iter()
             .map(|ix| match self.chunking {
-                Chunking::Positions => g.node(*ix).created_position() / LOT_CHUNK_SIZE,
-                Chunking::Ordinals => u64::from(*ix) / LOT_CHUNK_SIZE,
+                Chunking::Positions => g.node(*ix).created_position() / self.chunks.0,
+                Chunking::Ordinals => u64::from(*ix) / self.chunks.0,
             })
             .collect();
         for c in chunks {
             // Lots are held in creation order, so a chunk is a contiguous range.
             let (lo, hi) = match self.chunking {
                 Chunking::Positions => (
-                    g.lots.partition_point(|n| n.created_position() < c * LOT_CHUNK_SIZE),
+                    g.lots.partition_point(|n| n.created_position() < c * self.chunks.0),
                     g.lots
-                        .partition_point(|n| n.created_position() < (c + 1) * LOT_CHUNK_SIZE),
+                        .partition_point(|n| n.created_position() < (c + 1) * self.chunks.0),
                 ),
                 Chunking::Ordinals => {
                     let at = |i: u64| usize::try_from(i).unwrap_or(usize::MAX).min(g.lots.len());
-                    (at(c * LOT_CHUNK_SIZE), at((c + 1) * LOT_CHUNK_SIZE))
+                    (at(c * self.chunks.0), at((c + 1) * self.chunks.0))
                 }
             };
             let mut members: Vec<&crate::graph::LotNode> = g.lots[lo..hi].iter().collect();
@@ -344,8 +363,8 @@ impl Projection {
             for (ordinal, id) in (first..).zip(&dirty.new_events) {
                 let Some(e) = g.events.get(id) else { continue };
                 let index = match self.chunking {
-                    Chunking::Positions => e.position / EVENT_CHUNK_SIZE,
-                    Chunking::Ordinals => ordinal / EVENT_CHUNK_SIZE,
+                    Chunking::Positions => e.position / self.chunks.1,
+                    Chunking::Ordinals => ordinal / self.chunks.1,
                 };
                 if index != chunk.0 {
                     if touched {
@@ -404,6 +423,10 @@ impl Projection {
         anchor.extend_from_slice(event.as_bytes());
         batch.insert(ANCHOR_KEY, anchor);
         batch.insert(FORMAT_KEY, &FORMAT.to_be_bytes());
+        let mut chunks = [0u8; 16];
+        chunks[..8].copy_from_slice(&self.chunks.0.to_be_bytes());
+        chunks[8..].copy_from_slice(&self.chunks.1.to_be_bytes());
+        batch.insert(CHUNKS_KEY, &chunks);
         let mut unpersisted = self.unpersisted.lock().unwrap_or_else(|e| e.into_inner());
         *unpersisted = unpersisted.saturating_sub(g.applied() - snapshotted.1);
         *snapshotted = (g.position(), g.applied());
@@ -542,6 +565,30 @@ fn corrupt_key(k: &[u8], reason: String) -> GenealogyError {
     }
 }
 
+/// The chunk sizes of a store: as it says; a store that says nothing but
+/// holds records was written with `FIRST_CHUNK_SIZES`; a new one gets
+/// `new`.
+fn chunk_sizes(tree: &sled::Tree, new: (u64, u64)) -> Result<(u64, u64), GenealogyError> {
+    if let Some(v) = tree.get(CHUNKS_KEY)? {
+        let size = |at: usize| {
+            v.get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| corrupt_key(CHUNKS_KEY, "chunk sizes are not two non-zero 8-byte numbers".into()))
+        };
+        if v.len() != 16 {
+            return Err(corrupt_key(
+                CHUNKS_KEY,
+                format!("{} bytes where 16 were expected", v.len()),
+            ));
+        }
+        return Ok((size(0)?, size(8)?));
+    }
+    let holds_records = tree.scan_prefix(LOT).next().transpose()?.is_some()
+        || tree.scan_prefix(EVENT_CHUNK).next().transpose()?.is_some();
+    Ok(if holds_records { FIRST_CHUNK_SIZES } else { new })
+}
 fn load(tree: &sled::Tree) -> Result<(Genealogy, (u64, Vec<u8>)), GenealogyError> {
     let mut g = Genealogy::new();
     if let Some(v) = tree.get(FORMAT_KEY)? {

@@ -1140,7 +1140,7 @@ fn lots_stored_out_of_order_load_in_creation_order_and_answer_the_same() {
         assert_eq!(answers(&proj.read(), &log), live);
     }
     {
-        let db = sled::open(dir.path()).expect("open the store");
+        let db = raw_store(dir.path());
         let tree = db.open_tree("genealogy").expect("the tree");
         let mut records = 0;
         for item in tree.scan_prefix(crate::store::LOT) {
@@ -1174,7 +1174,7 @@ fn a_store_says_its_format_and_a_newer_one_is_refused_not_misread() {
     proj.flush().expect("flush");
     drop(proj);
     {
-        let db = sled::open(dir.path()).expect("open the store");
+        let db = raw_store(dir.path());
         let tree = db.open_tree("genealogy").expect("the tree");
         let format = tree.get(crate::store::FORMAT_KEY).expect("read").expect("a format");
         assert_eq!(format.as_ref(), crate::store::FORMAT.to_be_bytes());
@@ -1457,7 +1457,7 @@ fn a_store_chunked_by_order_keeps_sparse_positions_in_few_keys() {
         .collect();
     let n = sparse.len() as u64;
     let keys = |dir: &std::path::Path, prefix: &[u8]| {
-        let db = sled::open(dir).expect("open the store");
+        let db = raw_store(dir);
         let tree = db.open_tree("genealogy").expect("the tree");
         tree.scan_prefix(prefix).count()
     };
@@ -1477,13 +1477,99 @@ fn a_store_chunked_by_order_keeps_sparse_positions_in_few_keys() {
             proj.flush().expect("flush");
             assert_eq!(proj.status().events, n);
         }
+        // 39 events, chunks of 32 records, however sparse the positions:
+        // two chunks of events; the lots in two chunks of their creating
+        // positions, or one of their order.
+        let lot_chunks = match chunking {
+            Chunking::Positions => 2,
+            Chunking::Ordinals => 1,
+        };
         assert_eq!(
             (keys(dir.path(), crate::store::LOT), keys(dir.path(), b"x/")),
-            (1, 1),
+            (lot_chunks, 2),
             "{chunking:?}"
         );
         let proj = Projection::open_chunked(dir.path(), chunking).expect("reopen");
         assert_eq!(proj.status().position, events[events.len() - 1].position);
         assert_eq!(answers(&proj.read(), &log), live, "{chunking:?}");
+    }
+}
+
+/// A new store keeps its records in chunks small enough for sled to keep
+/// its nodes inline, and says so; a store written before it said anything
+/// (chunks of 1,024) is read and extended in its own chunks, never mixed.
+#[test]
+fn a_store_keeps_the_chunk_sizes_it_was_written_with() {
+    use crate::store::{Chunking, CHUNKS_KEY, FIRST_CHUNK_SIZES};
+    let log = with_corrections();
+    let events = log.applied();
+    let mut g = Genealogy::new();
+    for e in &events {
+        g.apply(*e);
+    }
+    let live = answers(&g, &log);
+    let keys = |dir: &std::path::Path, prefix: &[u8]| {
+        let db = raw_store(dir);
+        let tree = db.open_tree("genealogy").expect("the tree");
+        tree.scan_prefix(prefix).count()
+    };
+    let half = events.len() / 2;
+    // An old store: written in chunks of 1,024, without the sizes.
+    let old = tempfile::tempdir().expect("temp dir");
+    {
+        let proj = Projection::open_sized(old.path(), Chunking::Positions, FIRST_CHUNK_SIZES).expect("open");
+        proj.apply(&events[..half]).expect("apply");
+        proj.persist().expect("persist");
+        proj.flush().expect("flush");
+    }
+    {
+        let db = raw_store(old.path());
+        let tree = db.open_tree("genealogy").expect("the tree");
+        tree.remove(CHUNKS_KEY).expect("remove the sizes");
+        db.flush().expect("flush");
+    }
+    // A new one, all through the current version.
+    let new = tempfile::tempdir().expect("temp dir");
+    for dir in [old.path(), new.path()] {
+        {
+            let proj = Projection::open_chunked(dir, Chunking::Positions).expect("open");
+            proj.apply(&events).expect("apply");
+            proj.persist().expect("persist");
+            proj.flush().expect("flush");
+        }
+        let proj = Projection::open_chunked(dir, Chunking::Positions).expect("reopen");
+        assert_eq!(proj.status().events, events.len() as u64);
+        assert_eq!(answers(&proj.read(), &log), live);
+    }
+    let last = events[events.len() - 1].position;
+    assert!(last > 32, "the log spans several small chunks ({last} positions)");
+    assert_eq!(
+        keys(old.path(), b"x/"),
+        1,
+        "the old store's events stay in one chunk of 1,024"
+    );
+    assert_eq!(
+        keys(new.path(), b"x/") as u64,
+        events
+            .iter()
+            .map(|e| e.position / 32)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64,
+        "the new store's events in chunks of 32 positions"
+    );
+}
+
+/// The store's sled database, opened raw once the projection that had it
+/// open has let go of its lock (sled releases it from a thread of its own).
+fn raw_store(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("open the store: {e}"),
+        }
     }
 }
