@@ -669,14 +669,16 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
 /// A CSV import whose first stream reaches the server but whose answers
 /// are lost (the connection cut before any came back), and whose last row
 /// is refused: the rows that stream recorded are sent again, answered as
-/// already recorded, counted as this import's own, and voided again with
-/// the others, so the file stays all or nothing.
+/// already recorded past where the log ended before the import (which the
+/// import asks first, on a connection of its own), counted as this
+/// import's own, and voided again with the others, so the file stays all
+/// or nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded() {
     use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
     let mut demo = Demo::start().await;
     let token = demo.server.admin_token.clone().expect("an admin token");
-    let relay = crate::support::Relay::start(&demo.server.url, crate::support::First::OneWay).await;
+    let relay = crate::support::Relay::start_nth(&demo.server.url, 1, crate::support::First::OneWay).await;
     let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
     let row = |i: usize, owner: &str| format!("lost-{i},{DEMAK},LOST-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
     let mut text = header.to_string();
@@ -708,5 +710,70 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
     }
     // Each row recorded once and voided once.
     assert_eq!(demo.position().await, before + 10, "{out}{err}");
-    assert!(relay.connections() >= 2, "the import connected again");
+    assert!(relay.connections() >= 3, "the import connected again");
+}
+
+/// The rows an earlier run recorded are never this import's to void: a
+/// CSV file imported with `--proceed` (its good rows kept, its last row
+/// refused), then again without it through a connection whose answers are
+/// lost until it is cut, answers its good rows "already recorded" at
+/// positions before where the log ended when it began, and leaves them
+/// recorded although its last row is refused again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_whose_answers_were_lost_leaves_what_an_earlier_run_recorded() {
+    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+    let mut demo = Demo::start().await;
+    let token = demo.server.admin_token.clone().expect("an admin token");
+    let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
+    let row = |i: usize, owner: &str| format!("kept-{i},{DEMAK},KEPT-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
+    let mut text = header.to_string();
+    for i in 0..5 {
+        text.push_str(&row(i, UKM_BERKAH));
+    }
+    // The owner is a farmer group, not a UKM: refused.
+    text.push_str(&row(5, FARMERS_TANIMAJU));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("kept.csv");
+    std::fs::write(&file, text).expect("write the CSV");
+    let path = file.to_str().expect("utf-8").to_string();
+    let before = demo.position().await;
+    let (status, out, err) = jejak(&[
+        "import",
+        &path,
+        "--proceed",
+        "--server",
+        &demo.server.url,
+        "--token",
+        &token,
+    ]);
+    assert!(!status.success(), "the refused row fails the import: {out}{err}");
+    assert!(out.contains("5 recorded"), "{out}{err}");
+    assert_eq!(demo.position().await, before + 5);
+    // Again, all or nothing, the import's stream (its second connection,
+    // after the one that asks where the log ends) losing every answer.
+    let relay = crate::support::Relay::start_nth(&demo.server.url, 1, crate::support::First::OneWay).await;
+    let url = relay.url.clone();
+    let import = tokio::task::spawn_blocking(move || jejak(&["import", &path, "--server", &url, "--token", &token]));
+    jejak_testkit::wait_until(
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+        || async { Ok((relay.connections() >= 2).then_some(())) },
+    )
+    .await
+    .expect("the import opens its stream");
+    // The server reads the stream and answers into the void meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    relay.cut();
+    let (status, out, err) = import.await.expect("the import ran");
+    assert!(!status.success(), "the refused row fails the import again: {out}{err}");
+    assert!(err.contains("kept.csv:7:"), "{err}");
+    assert!(out.contains("5 already recorded"), "{out}{err}");
+    assert!(!out.contains("voided again"), "{out}{err}");
+    for i in 0..5 {
+        assert!(
+            !demo.lot(&format!("KEPT-{i}")).await.voided,
+            "KEPT-{i}, recorded by the earlier run, stays recorded: {out}{err}"
+        );
+    }
+    assert_eq!(demo.position().await, before + 5, "nothing written: {out}{err}");
+    assert!(relay.connections() >= 3, "the import connected again");
 }

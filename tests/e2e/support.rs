@@ -195,7 +195,7 @@ macro_rules! on_both_engines {
 
 pub(crate) use on_both_engines;
 
-/// What a `Relay` does to the first connection it takes.
+/// What a `Relay` does to one connection it takes (the first, or the `nth`).
 #[derive(Clone, Copy)]
 pub(crate) enum First {
     /// Relays it like the others.
@@ -219,6 +219,11 @@ pub(crate) struct Relay {
 impl Relay {
     /// Relays both ways, the first connection as `first` says.
     pub(crate) async fn start(server_url: &str, first: First) -> Relay {
+        Relay::start_nth(server_url, 0, first).await
+    }
+
+    /// Relays both ways, connection `nth` (from 0) as `first` says.
+    pub(crate) async fn start_nth(server_url: &str, nth: usize, first: First) -> Relay {
         let server = server_url
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -236,7 +241,7 @@ impl Relay {
                     continue;
                 };
                 let how = match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-                    0 => first,
+                    n if n == nth => first,
                     _ => First::Relayed,
                 };
                 let one_way = matches!(how, First::OneWay);

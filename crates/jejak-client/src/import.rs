@@ -389,11 +389,13 @@ enum Fate {
 }
 
 /// Who recorded each answered row. Positions in the log grow with time:
-/// every row answered as new was recorded after this import began, so a
-/// row answered "already recorded" after its first stream broke, at a
-/// position past the first of those, was recorded by this import as well
-/// (or by another import of the same file running at the same time).
-fn fates(answers: &[(Answer, bool)]) -> Vec<Fate> {
+/// whatever was recorded after this import began is past `log_end` (where
+/// the log ended before it, when the server said) and past the first row
+/// answered as new, so a row answered "already recorded" after its first
+/// stream broke, at a position past either, was recorded by this import
+/// (or by another import of the same file running at the same time); at
+/// or before `log_end`, before it.
+fn fates(answers: &[(Answer, bool)], log_end: Option<u64>) -> Vec<Fate> {
     let first_new = answers
         .iter()
         .filter_map(|(answer, _)| match answer {
@@ -401,13 +403,15 @@ fn fates(answers: &[(Answer, bool)]) -> Vec<Fate> {
             _ => None,
         })
         .min();
+    let began = log_end.into_iter().chain(first_new).min();
     answers
         .iter()
         .map(|(answer, uncertain)| match answer {
             Err(_) => Fate::Refused,
             Ok(r) if !r.replayed => Fate::Recorded,
             Ok(_) if !uncertain => Fate::Earlier,
-            Ok(r) if first_new.is_some_and(|first| r.position > first) => Fate::Recorded,
+            Ok(r) if began.is_some_and(|began| r.position > began) => Fate::Recorded,
+            Ok(_) if log_end.is_some() => Fate::Earlier,
             Ok(_) => Fate::Unknown,
         })
         .collect()
@@ -419,10 +423,14 @@ fn fates(answers: &[(Answer, bool)]) -> Vec<Fate> {
 /// are voided again, newest first (the log keeps them, voided), but for a
 /// row it cannot tell from an earlier run's (`CsvReport::kept`); with it,
 /// the good rows are kept and each refused one is reported.
+///
+/// `log_end` is where the log ended before the import (`GetStatus`), if the
+/// server said: a row past it was recorded by this import.
 pub async fn import_csv(
     client: &mut CaptureServiceClient<crate::Conn>,
     text: &str,
     proceed: bool,
+    log_end: Option<u64>,
 ) -> Result<CsvReport, jejak_proto::csv::Problems> {
     let (_, rows) = jejak_proto::csv::parse(text)?;
     let mut report = CsvReport::default();
@@ -434,7 +442,7 @@ pub async fn import_csv(
     let bar = progress_bar(rows.len(), "importing");
     let answers = capture_all_marked(client, rows.into_iter().map(|r| r.kind).collect(), &bar).await;
     bar.finish_and_clear();
-    let fates = fates(&answers);
+    let fates = fates(&answers, log_end);
     let mut written: Vec<(String, String)> = Vec::new();
     let mut unknown: Vec<(usize, String)> = Vec::new();
     let mut first_refused = None;
@@ -524,7 +532,7 @@ mod tests {
             (refused.clone(), true),
         ];
         assert_eq!(
-            fates(&answers),
+            fates(&answers, None),
             vec![
                 Fate::Earlier,
                 Fate::Unknown,
@@ -534,9 +542,16 @@ mod tests {
                 Fate::Refused
             ]
         );
-        // Nothing recorded as new: no position to compare with.
+        // Where the log ended before the import settles the second row.
+        assert_eq!(fates(&answers, Some(4))[..2], [Fate::Earlier, Fate::Recorded]);
+        assert_eq!(fates(&answers, Some(5))[..2], [Fate::Earlier, Fate::Earlier]);
+        // Nothing recorded as new: only where the log ended can tell.
         let answers = vec![(replayed_at(7), true), (replayed_at(8), false), (refused, false)];
-        assert_eq!(fates(&answers), vec![Fate::Unknown, Fate::Earlier, Fate::Refused]);
+        assert_eq!(fates(&answers, None), vec![Fate::Unknown, Fate::Earlier, Fate::Refused]);
+        assert_eq!(
+            fates(&answers, Some(6)),
+            vec![Fate::Recorded, Fate::Earlier, Fate::Refused]
+        );
     }
 
     /// A status the server sent carries no error behind it; one made on
