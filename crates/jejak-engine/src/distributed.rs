@@ -1239,6 +1239,9 @@ impl DistributedWriter {
             writer: self.me.clone(),
             ticket: None,
         };
+        // Why an earlier attempt's publish went unacknowledged: it may have
+        // been stored, whatever a later attempt meets.
+        let mut unanswered: Option<String> = None;
         let unacknowledged = loop {
             attempts += 1;
             let (sent, event, now) = match self
@@ -1256,6 +1259,9 @@ impl DistributedWriter {
             {
                 Ok(Err(position)) => return self.replayed(position, &id, content_hash).await,
                 Ok(Ok(done)) => done,
+                // Past the deadline behind earlier commands, after an
+                // attempt of its own that may have been stored: say that.
+                Err(EngineError::Queued) if unanswered.is_some() => break unanswered,
                 // No leader to answer (an election): ask again until the
                 // deadline, then say so.
                 Err(EngineError::Log(LogError::Unavailable(why))) => {
@@ -1268,6 +1274,9 @@ impl DistributedWriter {
                 }
                 Err(e) => return Err(e),
             };
+            if let Sent::Unacknowledged(why) = &sent {
+                unanswered = Some(why.clone());
+            }
             match sent {
                 Sent::Conflicted | Sent::Unacknowledged(_) => {
                     let wait = backoff(attempts);
