@@ -666,6 +666,24 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
     assert_eq!(d.position().await, before + N as u64);
 }
 
+/// `<name>.csv` in `dir`: receipts `<name>-0` … `<name>-4` of lots
+/// `<NAME>-0` …, then a sixth whose owner is a farmer group, not a UKM
+/// (refused); returns its path.
+fn five_receipts_and_a_refused_one(dir: &std::path::Path, name: &str) -> String {
+    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
+    let lot = name.to_uppercase();
+    let row =
+        |i: usize, owner: &str| format!("{name}-{i},{DEMAK},{lot}-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
+    let mut text = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n".to_string();
+    for i in 0..5 {
+        text.push_str(&row(i, UKM_BERKAH));
+    }
+    text.push_str(&row(5, FARMERS_TANIMAJU));
+    let file = dir.join(format!("{name}.csv"));
+    std::fs::write(&file, text).expect("write the CSV");
+    file.to_str().expect("utf-8").to_string()
+}
+
 /// A CSV import whose first stream reaches the server but whose answers
 /// are lost (the connection cut before any came back), and whose last row
 /// is refused: the rows that stream recorded are sent again, answered as
@@ -675,22 +693,11 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
 /// or nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded() {
-    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
     let mut demo = Demo::start().await;
     let token = demo.server.admin_token.clone().expect("an admin token");
     let relay = crate::support::Relay::start_nth(&demo.server.url, 1, crate::support::First::OneWay).await;
-    let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
-    let row = |i: usize, owner: &str| format!("lost-{i},{DEMAK},LOST-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
-    let mut text = header.to_string();
-    for i in 0..5 {
-        text.push_str(&row(i, UKM_BERKAH));
-    }
-    // The owner is a farmer group, not a UKM: refused.
-    text.push_str(&row(5, FARMERS_TANIMAJU));
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("lost.csv");
-    std::fs::write(&file, text).expect("write the CSV");
-    let path = file.to_str().expect("utf-8").to_string();
+    let path = five_receipts_and_a_refused_one(dir.path(), "lost");
     let before = demo.position().await;
     let url = relay.url.clone();
     let import = tokio::task::spawn_blocking(move || jejak(&["import", &path, "--server", &url, "--token", &token]));
@@ -721,21 +728,10 @@ async fn a_csv_import_whose_answers_were_lost_still_voids_every_row_it_recorded(
 /// recorded although its last row is refused again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_import_whose_answers_were_lost_leaves_what_an_earlier_run_recorded() {
-    use jejak_server::demo::ids::{DEMAK, FARMERS_TANIMAJU, PADDY, UKM_BERKAH};
     let mut demo = Demo::start().await;
     let token = demo.server.admin_token.clone().expect("an admin token");
-    let header = "command_id,facility_id,lot_id,product_id,quantity,unit,owner_id,supplier_id\n";
-    let row = |i: usize, owner: &str| format!("kept-{i},{DEMAK},KEPT-{i},{PADDY},100,kg,{owner},{FARMERS_TANIMAJU}\n");
-    let mut text = header.to_string();
-    for i in 0..5 {
-        text.push_str(&row(i, UKM_BERKAH));
-    }
-    // The owner is a farmer group, not a UKM: refused.
-    text.push_str(&row(5, FARMERS_TANIMAJU));
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("kept.csv");
-    std::fs::write(&file, text).expect("write the CSV");
-    let path = file.to_str().expect("utf-8").to_string();
+    let path = five_receipts_and_a_refused_one(dir.path(), "kept");
     let before = demo.position().await;
     let (status, out, err) = jejak(&[
         "import",
