@@ -239,6 +239,7 @@ impl Projection {
             .name("projection-write".into())
             .spawn(move || {
                 tree.apply_batch(snapshot.batch)?;
+                tree.flush()?;
                 persisted.store(snapshot.position, Ordering::Release);
                 Ok(())
             })
@@ -303,17 +304,20 @@ impl Projection {
         self.snapshot_locked(&mut g)
     }
 
-    /// Writes a snapshot, with the position it reaches, in one atomic batch.
+    /// Writes a snapshot, with the position it reaches, in one atomic batch,
+    /// and flushes it to disk.
     pub fn write(&self, snapshot: Snapshot) -> Result<(), GenealogyError> {
         let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         Self::wait(&mut writing)?;
         self.tree.apply_batch(snapshot.batch)?;
+        self.tree.flush()?;
         self.persisted.store(snapshot.position, Ordering::Release);
         Ok(())
     }
 
-    /// The position the stored (not just the in-memory) projection reflects.
-    /// A snapshot being written (`written`) counts once it is.
+    /// The position the stored (not just the in-memory) projection reflects,
+    /// on disk: a snapshot counts once sled has flushed it, so a process
+    /// killed after this says `n` opens again at `n` at least.
     pub fn persisted_position(&self) -> u64 {
         self.persisted.load(Ordering::Acquire)
     }
