@@ -666,6 +666,15 @@ async fn an_import_is_never_refused_by_the_rate_limit_and_a_rerun_records_nothin
     assert_eq!(d.position().await, before + N as u64);
 }
 
+/// How many commands the server answered "already recorded" (its metrics).
+fn replayed(server: &jejak_testkit::Server) -> anyhow::Result<u64> {
+    Ok(crate::nats::http_get(server, "/metrics")?
+        .lines()
+        .filter(|l| l.starts_with("jejak_commands_total{") && l.contains("outcome=\"replayed\""))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<u64>().ok())
+        .sum())
+}
+
 /// `<name>.csv` in `dir`: receipts `<name>-0` … `<name>-4` of lots
 /// `<NAME>-0` …, then a sixth whose owner is a farmer group, not a UKM
 /// (refused); returns its path.
@@ -756,8 +765,14 @@ async fn a_csv_import_whose_answers_were_lost_leaves_what_an_earlier_run_recorde
     )
     .await
     .expect("the import opens its stream");
-    // The server reads the stream and answers into the void meanwhile.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // The server reads the stream and answers into the void: cut once it
+    // has answered the five "already recorded".
+    jejak_testkit::wait_until(
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+        || async { Ok((replayed(&demo.server)? >= 5).then_some(())) },
+    )
+    .await
+    .expect("the server answers the five rows as already recorded");
     relay.cut();
     let (status, out, err) = import.await.expect("the import ran");
     assert!(!status.success(), "the refused row fails the import again: {out}{err}");

@@ -543,7 +543,7 @@ fn counter(server: &Server, name: &str) -> anyhow::Result<u64> {
         .unwrap_or(0))
 }
 
-fn http_get(server: &Server, path: &str) -> anyhow::Result<String> {
+pub(crate) fn http_get(server: &Server, path: &str) -> anyhow::Result<String> {
     use std::io::{Read, Write};
     let addr = server.url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr)?;
@@ -1075,7 +1075,12 @@ async fn a_command_waiting_behind_an_unacknowledged_one_keeps_to_its_own_deadlin
         anyhow::Ok(c.receive_material(request).await)
     });
     // The receipt is sent (and waits for its acknowledgement) first.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let published = counter(&server, "jejak_append_messages_total")?;
+    wait_until(Instant::now() + Duration::from_secs(10), || async {
+        Ok((counter(&server, "jejak_append_messages_total")? > published).then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the receipt was never published: {e}"))?;
     let party = || p::RegisterPartyRequest {
         command_id: "party-behind".into(),
         party: Some(p::Party {

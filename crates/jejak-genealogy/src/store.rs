@@ -121,7 +121,7 @@ pub const PERSIST_EVERY: u64 = 16_384;
 
 /// Opens the sled database, waiting (up to ten seconds) for a handle that
 /// was just dropped to release the directory's lock.
-fn open_db(dir: &Path) -> Result<sled::Db, GenealogyError> {
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, GenealogyError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sled::Config::new().path(dir).cache_capacity(16 * 1024 * 1024).open() {

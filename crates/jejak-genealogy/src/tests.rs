@@ -1562,14 +1562,5 @@ fn a_store_keeps_the_chunk_sizes_it_was_written_with() {
 /// The store's sled database, opened raw once the projection that had it
 /// open has let go of its lock (sled releases it from a thread of its own).
 fn raw_store(dir: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(dir) {
-            Ok(db) => return db,
-            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(e) => panic!("open the store: {e}"),
-        }
-    }
+    crate::store::open_db(dir).expect("open the store")
 }
