@@ -1023,13 +1023,23 @@ mod tests {
         }
 
         #[test]
-        fn short_gtins_pad_to_the_same_gtin14(body in proptest::collection::vec(0u8..10, 7..=12)) {
+        fn short_gtins_pad_to_the_same_gtin14(
+            body in prop_oneof![Just(7usize), Just(11), Just(12)]
+                .prop_flat_map(|n| proptest::collection::vec(0u8..10, n)),
+        ) {
+            // GTIN-8, GTIN-12 and GTIN-13, each with its check digit.
             let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
             s.push(char::from(b'0' + mod10(body.iter().copied())));
-            if matches!(s.len(), 8 | 12 | 13) {
-                let padded = format!("{s:0>14}");
-                prop_assert_eq!(Gtin::parse(&s)?, Gtin::parse(&padded)?);
-            }
+            let padded = format!("{s:0>14}");
+            prop_assert_eq!(Gtin::parse(&s)?, Gtin::parse(&padded)?);
+        }
+
+        #[test]
+        fn a_gtin_of_no_gs1_length_is_refused(body in proptest::collection::vec(0u8..10, 8..=10)) {
+            // Nine to eleven digits, the last a valid check digit: no GTIN has that length.
+            let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
+            s.push(char::from(b'0' + mod10(body.iter().copied())));
+            prop_assert!(Gtin::parse(&s).is_err(), "{} accepted", s);
         }
 
         #[test]

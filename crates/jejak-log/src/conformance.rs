@@ -229,7 +229,7 @@ fn jetstream_chain_heads_are_every_chains_head() {
 }
 
 #[test]
-fn jetstream_refuses_a_stream_whose_settings_differ() {
+fn the_settings_check_names_each_setting_echoed_differently_with_the_server_version() {
     let nats = jejak_testkit::Nats::start().unwrap();
     rt().block_on(async {
         let log = connected(&nats).await;

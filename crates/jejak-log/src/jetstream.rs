@@ -1018,7 +1018,15 @@ mod tests {
         assert_eq!(batch_id(&["e0"]), "e0");
         assert_ne!(batch_id(&["e0", "e1"]), batch_id(&["e0", "e1", "e2"]));
         assert_ne!(batch_id(&["e0", "e1"]), batch_id(&["e0e", "1"]));
-        assert_eq!(batch_id(&["e0", "e1"]), batch_id(&["e0", "e1"]));
+        // Computed apart: blake3 over each id's length (eight bytes, little
+        // endian) and bytes, in order.
+        let mut h = blake3::Hasher::new();
+        h.update(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        h.update(b"e0");
+        h.update(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        h.update(b"e1");
+        assert_eq!(batch_id(&["e0", "e1"]), format!("batch:{}", h.finalize().to_hex()));
+        assert_ne!(batch_id(&["e0", "e1"]), batch_id(&["e1", "e0"]));
     }
 
     #[test]

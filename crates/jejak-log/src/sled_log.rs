@@ -1078,10 +1078,16 @@ mod tests {
                     prop_assert_eq!(a.position, i as u64 + 1);
                 }
                 prop_assert_eq!(log.verify().unwrap(), chains.len() as u64);
-                // Every stored envelope hashes to what the next one in its chain names.
+                // Every stored envelope names the hash of the one before it in
+                // its chain (the first, zeros), and its sequence follows on.
                 let all = log.read_from(1, usize::MAX).unwrap();
+                prop_assert_eq!(all.len(), chains.len());
+                let mut last: HashMap<String, (u64, [u8; 32])> = HashMap::new();
                 for e in &all {
-                    prop_assert_eq!(e.hash, hash(&e.bytes));
+                    let (sequence, prev) = last.get(&e.envelope.chain).copied().unwrap_or((0, ZERO_HASH));
+                    prop_assert_eq!(e.envelope.sequence, sequence + 1);
+                    prop_assert_eq!(e.envelope.prev_hash.as_slice(), prev.as_slice());
+                    last.insert(e.envelope.chain.clone(), (e.envelope.sequence, hash(&e.bytes)));
                 }
                 Ok(())
             })?;
