@@ -434,8 +434,15 @@ async fn the_timber_balance_sheet_of_a_facility_adds_up_and_is_written_as_csv() 
     )
     .await;
     assert_eq!(status, 200, "{before}");
-    for r in before["rows"].as_array().expect("rows") {
-        assert_eq!(r["received"], "0", "{r}");
+    let before = before["rows"].as_array().expect("rows");
+    assert!(
+        before.iter().any(|r| r["product"] == LOG_JATI),
+        "the teak logs are opening stock: {before:?}"
+    );
+    for r in before {
+        for flow in ["received", "used", "produced", "shipped"] {
+            assert_eq!(r[flow], "0", "{flow}: {r}");
+        }
         assert_eq!(r["opening"], r["closing"], "{r}");
     }
 
@@ -459,4 +466,76 @@ async fn the_timber_balance_sheet_of_a_facility_adds_up_and_is_written_as_csv() 
         problem["detail"].as_str().unwrap_or_default().contains("from"),
         "{problem}"
     );
+}
+
+/// Totals beyond what a decimal holds (about 7.9e28) are refused with a
+/// reason, not wrapped, and the server goes on answering: a component
+/// counted in grams, received 800 times at the largest quantity a command
+/// takes (twenty digits, in tonnes), adds up to 8e28 g.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timber_balance_whose_totals_outgrow_a_decimal_is_refused_with_a_reason() {
+    let mut demo = Demo::start().await;
+    let admin = demo.server.admin_token.clone().expect("an admin token");
+    demo.capture
+        .register_product(p::RegisterProductRequest {
+            command_id: "reg-klt-paku".into(),
+            product: Some(p::Product {
+                id: "prd-klt-paku".into(),
+                name: "Paku kayu".into(),
+                sector: p::Sector::Furniture as i32,
+                kind: p::ProductKind::Intermediate as i32,
+                unit: p::Unit::G as i32,
+                gtin: String::new(),
+            }),
+        })
+        .await
+        .expect("register a component counted in grams");
+    let receipts = (0..800).map(|i| p::Command {
+        kind: Some(p::command::Kind::ReceiveMaterial(p::ReceiveMaterialRequest {
+            command_id: format!("rcv-paku-{i}"),
+            facility_id: KLATEN.into(),
+            lot_id: format!("KLT-PAKU-{i}"),
+            product_id: "prd-klt-paku".into(),
+            quantity: qty("99999999999999999999", p::Unit::T),
+            owner_id: OWNER.into(),
+            supplier_id: SUPPLIER.into(),
+            ..Default::default()
+        })),
+    });
+    let mut replies = demo
+        .capture
+        .capture_stream(tokio_stream::iter(receipts))
+        .await
+        .expect("open a bulk stream")
+        .into_inner();
+    let mut recorded = 0;
+    while let Some(r) = replies.message().await.expect("read an answer") {
+        match r.outcome {
+            Some(p::capture_stream_reply::Outcome::Recorded(_)) => recorded += 1,
+            other => panic!("receipt {} not recorded: {other:?}", r.index),
+        }
+    }
+    assert_eq!(recorded, 800);
+    demo.server
+        .wait_projected(crate::support::WAIT)
+        .await
+        .expect("projected");
+
+    let path = format!("/regulator/timber?facility={KLATEN}&from=2026-01-01&to=2100-01-01");
+    let (status, problem) = get(&demo, &path, Some(&admin)).await;
+    assert_eq!(status, 422, "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("prd-klt-paku") && detail.contains("add up beyond"),
+        "{problem}"
+    );
+    // A period that ends before the receipts still adds up.
+    let (status, rows) = get(
+        &demo,
+        &format!("/regulator/timber?facility={KLATEN}&from=2026-09-01&to=2026-11-01"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(status, 200, "{rows}");
+    assert!(!rows["rows"].as_array().expect("rows").is_empty(), "{rows}");
 }

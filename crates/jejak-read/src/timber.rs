@@ -48,6 +48,15 @@ struct Flows {
     shipped: Decimal,
 }
 
+/// A product's totals beyond what a decimal holds (about 7.9e28 in its
+/// unit): said, not wrapped or panicked on.
+fn too_large(product: &str) -> ReadError {
+    ReadError::Incomplete(format!(
+        "the quantities of product {product:?} at this facility add up beyond what the report can \
+         write (about 7.9e28 in its unit); void the events that recorded implausible quantities"
+    ))
+}
+
 impl<L: ReadLog> Reader<L> {
     /// The timber balance sheet of `facility` for `from` ≤ time < `to`;
     /// for regulators, administrators and the facility's operators.
@@ -129,26 +138,32 @@ impl<L: ReadLog> Reader<L> {
             }
             let before = at < from;
             let mut add = |product: &str, q: &Quantity, pick: fn(&mut Flows) -> &mut Decimal, sign: bool| {
-                let Some(p) = products.get(product) else { return };
-                let Ok(q) = q.convert(p.unit) else { return };
+                let Some(p) = products.get(product) else {
+                    return Ok(());
+                };
+                let Ok(q) = q.convert(p.unit) else {
+                    return Ok(());
+                };
                 let f = flows.entry(product.to_string()).or_default();
                 let slot = if before { &mut f.opening } else { pick(f) };
-                *slot += if before && !sign { -q.value() } else { q.value() };
+                let change = if before && !sign { -q.value() } else { q.value() };
+                *slot = slot.checked_add(change).ok_or_else(|| too_large(product))?;
+                Ok::<(), ReadError>(())
             };
             match &e {
                 Event::MaterialReceived(r) => {
                     lots.insert(r.lot_id.clone(), r.product_id.clone());
-                    add(&r.product_id, &r.quantity, |f| &mut f.received, true);
+                    add(&r.product_id, &r.quantity, |f| &mut f.received, true)?;
                 }
                 Event::LotProcessed(x) => {
                     for i in &x.inputs {
                         if let Some(product) = lots.get(&i.lot_id).cloned() {
-                            add(&product, &i.quantity, |f| &mut f.used, false);
+                            add(&product, &i.quantity, |f| &mut f.used, false)?;
                         }
                     }
                     for o in &x.outputs {
                         lots.insert(o.lot_id.clone(), o.product_id.clone());
-                        add(&o.product_id, &o.quantity, |f| &mut f.produced, true);
+                        add(&o.product_id, &o.quantity, |f| &mut f.produced, true)?;
                     }
                 }
                 Event::LotPacked(x) => {
@@ -161,35 +176,40 @@ impl<L: ReadLog> Reader<L> {
                         continue;
                     };
                     if let Some(q) = &x.quantity {
-                        add(&product, q, |f| &mut f.shipped, false);
+                        add(&product, q, |f| &mut f.shipped, false)?;
                     }
                     for s in &x.package_serials {
                         if let Some(q) = packages.get(&(x.lot_id.clone(), s.clone())).copied() {
-                            add(&product, &q, |f| &mut f.shipped, false);
+                            add(&product, &q, |f| &mut f.shipped, false)?;
                         }
                     }
                 }
                 _ => {}
             }
         }
-        let mut rows: Vec<TimberRow> = flows
-            .into_iter()
-            .filter_map(|(id, f)| {
-                let p = products.get(&id)?;
-                Some(TimberRow {
-                    product_name: p.name.clone(),
-                    kind: if p.kind == ProductKind::Raw { "raw" } else { "processed" },
-                    unit: p.unit.symbol(),
-                    opening: f.opening.normalize(),
-                    received: f.received.normalize(),
-                    used: f.used.normalize(),
-                    produced: f.produced.normalize(),
-                    shipped: f.shipped.normalize(),
-                    closing: (f.opening + f.received + f.produced - f.used - f.shipped).normalize(),
-                    product_id: id,
-                })
-            })
-            .collect();
+        let mut rows: Vec<TimberRow> = Vec::with_capacity(flows.len());
+        for (id, f) in flows {
+            let Some(p) = products.get(&id) else { continue };
+            let closing = f
+                .opening
+                .checked_add(f.received)
+                .and_then(|v| v.checked_add(f.produced))
+                .and_then(|v| v.checked_sub(f.used))
+                .and_then(|v| v.checked_sub(f.shipped))
+                .ok_or_else(|| too_large(&id))?;
+            rows.push(TimberRow {
+                product_name: p.name.clone(),
+                kind: if p.kind == ProductKind::Raw { "raw" } else { "processed" },
+                unit: p.unit.symbol(),
+                opening: f.opening.normalize(),
+                received: f.received.normalize(),
+                used: f.used.normalize(),
+                produced: f.produced.normalize(),
+                shipped: f.shipped.normalize(),
+                closing: closing.normalize(),
+                product_id: id,
+            });
+        }
         // Raw timber first, then what is made of it.
         rows.sort_by(|a, b| (a.kind != "raw", &a.product_id).cmp(&(b.kind != "raw", &b.product_id)));
         Ok(rows)
