@@ -525,6 +525,38 @@ impl<'a> Shape<'a> {
         Ok((product.to_string(), lot.to_string()))
     }
 
+    /// The one lot class of an event about one lot (an inspection, a
+    /// shipment, a status change): a second would otherwise go unrecorded
+    /// without a word.
+    fn one_class(&self, what: &str) -> Result<(String, String, Option<Quantity>), Problem> {
+        let mut classes = self.quantities("quantityList")?;
+        match classes.len() {
+            1 => Ok(classes.remove(0)),
+            0 => Err(self.fail("quantityList", format!("{what} names the lot class it concerns"))),
+            n => Err(self.fail(
+                "quantityList",
+                format!("{what} concerns one lot class, and this one names {n}: send an event for each lot"),
+            )),
+        }
+    }
+
+    /// A package's SGTIN, as a Digital Link URI on any domain or an EPC URI
+    /// (`urn:epc:id:sgtin:…`): its GTIN-14 and serial.
+    fn sgtin(&self, field: &str, uri: &Value) -> Result<(String, String), Problem> {
+        let text = uri.as_str().ok_or_else(|| self.fail(field, "is not a URI"))?;
+        crate::hash::canonical_uri(text)
+            .as_deref()
+            .and_then(|c| c.strip_prefix("https://id.gs1.org/01/"))
+            .and_then(|r| r.split_once("/21/"))
+            .map(|(gtin, serial)| (gtin.to_string(), serial.to_string()))
+            .ok_or_else(|| {
+                self.fail(
+                    field,
+                    format!("{text:?} is not a package's SGTIN (https://id.gs1.org/01/…/21/… or urn:epc:id:sgtin:…)"),
+                )
+            })
+    }
+
     fn quantities(&self, list: &str) -> Result<Vec<(String, String, Option<Quantity>)>, Problem> {
         let mut out = Vec::new();
         for (i, q) in self
@@ -715,299 +747,296 @@ pub fn map_event(
         });
     }
     let at = Some(s.time()?);
-    let command =
-        match (kind, action, step) {
-            ("ObjectEvent", "ADD", "receiving") => {
-                let mut q = s.quantities("quantityList")?;
-                if q.len() != 1 {
-                    return Err(s.fail(
-                        "quantityList",
-                        "a receipt names exactly one lot class with its quantity",
-                    ));
-                }
-                let (product_id, lot_id, quantity) = q.remove(0);
-                let quantity =
-                    quantity.ok_or_else(|| s.fail("quantityList[0].quantity", "a receipt says how much arrived"))?;
-                let ilmd = e.get("ilmd").and_then(Value::as_object).cloned().unwrap_or_default();
-                let plot = match str_of(&ilmd, "plot") {
-                    Some(g) => Some(geo(&s, g)?),
-                    None => None,
-                };
-                let source_lot_id = match str_of(&ilmd, "sourceLot") {
-                    Some(c) => Some(s.class("ilmd.jejak:sourceLot", c)?.1),
-                    None => None,
-                };
-                let mut documents = Vec::new();
-                for (i, d) in jejak(&ilmd, "documents")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let Some(d) = d.as_object() else {
-                        return Err(s.fail(format!("ilmd.jejak:documents[{i}]"), "is not an object"));
-                    };
-                    let hex = str_of(d, "blake3").unwrap_or_default();
-                    let blake3 = parse_hash(hex).ok_or_else(|| {
-                        s.fail(
-                            format!("ilmd.jejak:documents[{i}].jejak:blake3"),
-                            "is not 64 hex digits",
-                        )
-                    })?;
-                    let when = |name: &str| match str_of(d, name) {
-                        None => Ok(None),
-                        Some(t) => parse_time(name, t)
-                            .map(Some)
-                            .map_err(|e| s.fail(format!("ilmd.jejak:documents[{i}].jejak:{name}"), e.reason)),
-                    };
-                    documents.push(Document {
-                        kind: str_of(d, "kind").unwrap_or_default().to_string(),
-                        reference: str_of(d, "reference").unwrap_or_default().to_string(),
-                        blake3,
-                        issuer: str_of(d, "issuer").unwrap_or_default().to_string(),
-                        valid_from: when("validFrom")?,
-                        valid_until: when("validUntil")?,
-                    });
-                }
-                Command::ReceiveMaterial(MaterialReceived {
-                    lot_id,
-                    facility_id,
-                    product_id,
-                    quantity,
-                    owner_id: s.party("destinationList", "destination")?,
-                    supplier_id: s.party("sourceList", "source")?,
-                    origin: Origin {
-                        place: str_of(&ilmd, "originPlace").unwrap_or_default().to_string(),
-                        plot_id: str_of(&ilmd, "plotId").unwrap_or_default().to_string(),
-                        plot,
-                        geometry: match jejak(&ilmd, "geometry") {
-                            Some(g) => Some(geometry(g).map_err(|e| s.fail("ilmd.jejak:geometry", e.to_string()))?),
-                            None => None,
-                        },
-                        producer_country: str_of(&ilmd, "producerCountry").unwrap_or_default().to_string(),
-                        area_ha: match str_of(&ilmd, "areaHa") {
-                            Some(a) => Some(a.parse().map_err(|_| {
-                                s.fail("ilmd.jejak:areaHa", format!("{a:?} is not a number of hectares"))
-                            })?),
-                            None => None,
-                        },
-                    },
-                    documents,
-                    source_lot_id,
-                    occurred_at: at,
-                })
+    let command = match (kind, action, step) {
+        ("ObjectEvent", "ADD", "receiving") => {
+            let mut q = s.quantities("quantityList")?;
+            if q.len() != 1 {
+                return Err(s.fail(
+                    "quantityList",
+                    "a receipt names exactly one lot class with its quantity",
+                ));
             }
-            ("ObjectEvent", "OBSERVE", "inspecting") if jejak(e, "standard").is_some() => {
-                let (_, lot_id, _) = s
-                    .quantities("quantityList")?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| s.fail("quantityList", "an inspection names the lot class it inspected"))?;
-                let standard = str_of(e, "standard").unwrap_or_default();
-                let standard_id = s.under("jejak:standard", standard, "standard")?.to_string();
-                let mut measurements = Vec::new();
-                for (i, r) in e
-                    .get("sensorElementList")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|el| el.get("sensorReport").and_then(Value::as_array).into_iter().flatten())
-                    .enumerate()
-                {
-                    let Some(r) = r.as_object() else {
-                        return Err(s.fail(format!("sensorReport[{i}]"), "is not an object"));
-                    };
-                    let parameter = str_of(r, "parameter")
-                        .map(str::to_string)
-                        .or_else(|| {
-                            r.get("type")
-                                .and_then(Value::as_str)
-                                .map(|t| t.rsplit(['/', ':']).next().unwrap_or(t).to_lowercase())
-                        })
-                        .ok_or_else(|| s.fail(format!("sensorReport[{i}].type"), "names no measured parameter"))?;
-                    let value = decimal(
-                        &s.fail(format!("sensorReport[{i}].value"), "is not a number"),
-                        jejak(r, "value").or_else(|| r.get("value")).unwrap_or(&Value::Null),
-                    )?;
-                    measurements.push(Measurement {
-                        parameter,
-                        value,
-                        unit: str_of(r, "unit").unwrap_or_default().to_string(),
-                    });
-                }
-                Command::InspectLot(InspectLot {
-                    lot_id,
-                    facility_id,
-                    standard_id,
-                    measurements,
-                    inspector: str_of(e, "inspector").unwrap_or_default().to_string(),
-                    occurred_at: at,
-                })
-            }
-            ("TransformationEvent", _, _) if ours => {
-                let inputs = s
-                    .quantities("inputQuantityList")?
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (_, lot_id, q))| {
-                        q.map(|quantity| LotInput { lot_id, quantity }).ok_or_else(|| {
-                            s.fail(
-                                format!("inputQuantityList[{i}].quantity"),
-                                "an input says how much was used",
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let owners: Vec<(String, String)> = jejak(
-                    e.get("ilmd").and_then(Value::as_object).unwrap_or(&Map::new()),
-                    "outputs",
-                )
+            let (product_id, lot_id, quantity) = q.remove(0);
+            let quantity =
+                quantity.ok_or_else(|| s.fail("quantityList[0].quantity", "a receipt says how much arrived"))?;
+            let ilmd = e.get("ilmd").and_then(Value::as_object).cloned().unwrap_or_default();
+            let plot = match str_of(&ilmd, "plot") {
+                Some(g) => Some(geo(&s, g)?),
+                None => None,
+            };
+            let source_lot_id = match str_of(&ilmd, "sourceLot") {
+                Some(c) => Some(s.class("ilmd.jejak:sourceLot", c)?.1),
+                None => None,
+            };
+            let mut documents = Vec::new();
+            for (i, d) in jejak(&ilmd, "documents")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|o| {
-                    let o = o.as_object()?;
-                    Some((str_of(o, "lot")?.to_string(), str_of(o, "owner")?.to_string()))
-                })
-                .collect();
-                let mut outputs = Vec::new();
-                for (i, (product_id, lot_id, q)) in s.quantities("outputQuantityList")?.into_iter().enumerate() {
-                    let quantity = q.ok_or_else(|| {
-                        s.fail(
-                            format!("outputQuantityList[{i}].quantity"),
-                            "an output says how much was made",
-                        )
-                    })?;
-                    let owner = owners
-                        .iter()
-                        .find(|(l, _)| *l == lot_id)
-                        .map(|(_, o)| s.party_id("ilmd.jejak:outputs", o))
-                        .transpose()?
-                        .unwrap_or_default();
-                    outputs.push(LotOutput {
-                        lot_id,
-                        product_id,
-                        quantity,
-                        owner_id: owner,
-                    });
-                }
-                let step_uri = e.get("bizStep").and_then(Value::as_str).unwrap_or_default();
-                let process_step = step_uri
-                    .strip_prefix(&format!("{NAMESPACE}step/"))
-                    .unwrap_or(step_uri)
-                    .to_string();
-                Command::ProcessLots(LotProcessed {
-                    facility_id,
-                    process_step,
-                    line: str_of(e, "line").unwrap_or_default().to_string(),
-                    inputs,
-                    outputs,
-                    occurred_at: at,
-                })
-            }
-            ("AggregationEvent", "ADD", "packing") if ours => {
-                let parent = e.get("parentID").and_then(Value::as_str).unwrap_or_default();
-                let (_, lot_id) = s.class("parentID", parent)?;
-                let mut packages = Vec::new();
-                let mut gtin = None;
-                for (i, c) in jejak(e, "contents")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let field = format!("jejak:contents[{i}]");
-                    let unit = c.get("epcClass").and_then(Value::as_str).unwrap_or_default();
-                    let (g, serial) = unit
-                        .strip_prefix("https://id.gs1.org/01/")
-                        .and_then(|r| r.split_once("/21/"))
-                        .ok_or_else(|| s.fail(format!("{field}.epcClass"), format!("{unit:?} is not an SGTIN")))?;
-                    gtin.get_or_insert_with(|| g.to_string());
-                    let n = c.get("quantity").unwrap_or(&Value::Null);
-                    let value = decimal(&s.fail(format!("{field}.quantity"), "is not a number"), n)?;
-                    let u = c.get("uom").and_then(Value::as_str).unwrap_or_default();
-                    let unit = crate::export::unit_of_uom(u)
-                        .ok_or_else(|| s.fail(format!("{field}.uom"), format!("{u:?} is not a unit jejak keeps")))?;
-                    packages.push(Package {
-                        serial: serial.to_string(),
-                        quantity: Quantity::from_parts(value, unit),
-                    });
-                }
-                let gtin =
-                    gtin.ok_or_else(|| s.fail("jejak:contents", "a packing lists its units with what each holds"))?;
-                Command::PackLot(LotPacked {
-                    facility_id,
-                    lot_id,
-                    gtin: jejak_domain::gs1::Gtin::parse(&gtin).map_err(|e| s.fail("jejak:contents", e.to_string()))?,
-                    packages,
-                    occurred_at: at,
-                })
-            }
-            ("ObjectEvent", "OBSERVE", "shipping") if ours => {
-                let (_, lot_id, quantity) = s
-                    .quantities("quantityList")?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| s.fail("quantityList", "a shipment names the lot class it ships"))?;
-                let mut package_serials: Vec<String> = e
-                    .get("epcList")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .filter_map(|u| {
-                        u.strip_prefix("https://id.gs1.org/01/")?
-                            .split_once("/21/")
-                            .map(|(_, s)| s.to_string())
-                    })
-                    .collect();
-                if let Some(more) = jejak(e, "packages").and_then(Value::as_array) {
-                    package_serials.extend(more.iter().filter_map(Value::as_str).map(str::to_string));
-                }
-                let document = e
-                    .get("bizTransactionList")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|b| b.get("bizTransaction").and_then(Value::as_str))
-                    .find_map(|b| b.strip_prefix(&format!("{}/doc/", ids.domain())))
-                    .unwrap_or_default()
-                    .to_string();
-                Command::ShipLot(LotShipped {
-                    facility_id,
-                    lot_id,
-                    quantity,
-                    package_serials,
-                    consignee_id: s.party("destinationList", "destination")?,
-                    document,
-                    occurred_at: at,
-                    dds_reference: str_of(e, "ddsReference").unwrap_or_default().to_string(),
-                })
-            }
-            ("ObjectEvent", "OBSERVE", _) if ours && jejak(e, "status").is_some() => {
-                let (_, lot_id, _) = s
-                    .quantities("quantityList")?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| s.fail("quantityList", "a status change names its lot class"))?;
-                let status = match str_of(e, "status").unwrap_or_default() {
-                    "active" => LotStatus::Active,
-                    "on_hold" => LotStatus::OnHold,
-                    "released" => LotStatus::Released,
-                    "recalled" => LotStatus::Recalled,
-                    "disposed" => LotStatus::Disposed,
-                    other => return Err(s.fail("jejak:status", format!("{other:?} is not a lot status"))),
+                .enumerate()
+            {
+                let Some(d) = d.as_object() else {
+                    return Err(s.fail(format!("ilmd.jejak:documents[{i}]"), "is not an object"));
                 };
-                Command::ChangeLotStatus(LotStatusChanged {
-                    facility_id,
-                    lot_id,
-                    status,
-                    reason: str_of(e, "reason").unwrap_or_default().to_string(),
-                    occurred_at: at,
-                })
+                let hex = str_of(d, "blake3").unwrap_or_default();
+                let blake3 = parse_hash(hex).ok_or_else(|| {
+                    s.fail(
+                        format!("ilmd.jejak:documents[{i}].jejak:blake3"),
+                        "is not 64 hex digits",
+                    )
+                })?;
+                let when = |name: &str| match str_of(d, name) {
+                    None => Ok(None),
+                    Some(t) => parse_time(name, t)
+                        .map(Some)
+                        .map_err(|e| s.fail(format!("ilmd.jejak:documents[{i}].jejak:{name}"), e.reason)),
+                };
+                documents.push(Document {
+                    kind: str_of(d, "kind").unwrap_or_default().to_string(),
+                    reference: str_of(d, "reference").unwrap_or_default().to_string(),
+                    blake3,
+                    issuer: str_of(d, "issuer").unwrap_or_default().to_string(),
+                    valid_from: when("validFrom")?,
+                    valid_until: when("validUntil")?,
+                });
             }
-            _ => return observation(),
-        };
+            Command::ReceiveMaterial(MaterialReceived {
+                lot_id,
+                facility_id,
+                product_id,
+                quantity,
+                owner_id: s.party("destinationList", "destination")?,
+                supplier_id: s.party("sourceList", "source")?,
+                origin: Origin {
+                    place: str_of(&ilmd, "originPlace").unwrap_or_default().to_string(),
+                    plot_id: str_of(&ilmd, "plotId").unwrap_or_default().to_string(),
+                    plot,
+                    geometry: match jejak(&ilmd, "geometry") {
+                        Some(g) => Some(geometry(g).map_err(|e| s.fail("ilmd.jejak:geometry", e.to_string()))?),
+                        None => None,
+                    },
+                    producer_country: str_of(&ilmd, "producerCountry").unwrap_or_default().to_string(),
+                    area_ha: match str_of(&ilmd, "areaHa") {
+                        Some(a) => {
+                            Some(a.parse().map_err(|_| {
+                                s.fail("ilmd.jejak:areaHa", format!("{a:?} is not a number of hectares"))
+                            })?)
+                        }
+                        None => None,
+                    },
+                },
+                documents,
+                source_lot_id,
+                occurred_at: at,
+            })
+        }
+        ("ObjectEvent", "OBSERVE", "inspecting") if jejak(e, "standard").is_some() => {
+            let (_, lot_id, _) = s.one_class("an inspection")?;
+            let standard = str_of(e, "standard").unwrap_or_default();
+            let standard_id = s.under("jejak:standard", standard, "standard")?.to_string();
+            let mut measurements = Vec::new();
+            for (i, r) in e
+                .get("sensorElementList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|el| el.get("sensorReport").and_then(Value::as_array).into_iter().flatten())
+                .enumerate()
+            {
+                let Some(r) = r.as_object() else {
+                    return Err(s.fail(format!("sensorReport[{i}]"), "is not an object"));
+                };
+                let parameter = str_of(r, "parameter")
+                    .map(str::to_string)
+                    .or_else(|| {
+                        r.get("type")
+                            .and_then(Value::as_str)
+                            .map(|t| t.rsplit(['/', ':']).next().unwrap_or(t).to_lowercase())
+                    })
+                    .ok_or_else(|| s.fail(format!("sensorReport[{i}].type"), "names no measured parameter"))?;
+                let value = decimal(
+                    &s.fail(format!("sensorReport[{i}].value"), "is not a number"),
+                    jejak(r, "value").or_else(|| r.get("value")).unwrap_or(&Value::Null),
+                )?;
+                measurements.push(Measurement {
+                    parameter,
+                    value,
+                    unit: str_of(r, "unit").unwrap_or_default().to_string(),
+                });
+            }
+            Command::InspectLot(InspectLot {
+                lot_id,
+                facility_id,
+                standard_id,
+                measurements,
+                inspector: str_of(e, "inspector").unwrap_or_default().to_string(),
+                occurred_at: at,
+            })
+        }
+        ("TransformationEvent", _, _) if ours => {
+            let inputs = s
+                .quantities("inputQuantityList")?
+                .into_iter()
+                .enumerate()
+                .map(|(i, (_, lot_id, q))| {
+                    q.map(|quantity| LotInput { lot_id, quantity }).ok_or_else(|| {
+                        s.fail(
+                            format!("inputQuantityList[{i}].quantity"),
+                            "an input says how much was used",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let owners: Vec<(String, String)> = jejak(
+                e.get("ilmd").and_then(Value::as_object).unwrap_or(&Map::new()),
+                "outputs",
+            )
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                let o = o.as_object()?;
+                Some((str_of(o, "lot")?.to_string(), str_of(o, "owner")?.to_string()))
+            })
+            .collect();
+            let mut outputs = Vec::new();
+            for (i, (product_id, lot_id, q)) in s.quantities("outputQuantityList")?.into_iter().enumerate() {
+                let quantity = q.ok_or_else(|| {
+                    s.fail(
+                        format!("outputQuantityList[{i}].quantity"),
+                        "an output says how much was made",
+                    )
+                })?;
+                let owner = owners
+                    .iter()
+                    .find(|(l, _)| *l == lot_id)
+                    .map(|(_, o)| s.party_id("ilmd.jejak:outputs", o))
+                    .transpose()?
+                    .unwrap_or_default();
+                outputs.push(LotOutput {
+                    lot_id,
+                    product_id,
+                    quantity,
+                    owner_id: owner,
+                });
+            }
+            let step_uri = e.get("bizStep").and_then(Value::as_str).unwrap_or_default();
+            let process_step = step_uri
+                .strip_prefix(&format!("{NAMESPACE}step/"))
+                .unwrap_or(step_uri)
+                .to_string();
+            Command::ProcessLots(LotProcessed {
+                facility_id,
+                process_step,
+                line: str_of(e, "line").unwrap_or_default().to_string(),
+                inputs,
+                outputs,
+                occurred_at: at,
+            })
+        }
+        ("AggregationEvent", "ADD", "packing") if ours => {
+            let parent = e.get("parentID").and_then(Value::as_str).unwrap_or_default();
+            let (_, lot_id) = s.class("parentID", parent)?;
+            let mut packages = Vec::new();
+            let mut gtin = None;
+            for (i, c) in jejak(e, "contents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let field = format!("jejak:contents[{i}]");
+                let (g, serial) = s.sgtin(&format!("{field}.epcClass"), c.get("epcClass").unwrap_or(&Value::Null))?;
+                let first = gtin.get_or_insert_with(|| g.clone());
+                if *first != g {
+                    return Err(s.fail(
+                        format!("{field}.epcClass"),
+                        format!("a packing puts up units of one GTIN: this one is {g}, the first {first}"),
+                    ));
+                }
+                let n = c.get("quantity").unwrap_or(&Value::Null);
+                let value = decimal(&s.fail(format!("{field}.quantity"), "is not a number"), n)?;
+                let u = c.get("uom").and_then(Value::as_str).unwrap_or_default();
+                let unit = crate::export::unit_of_uom(u)
+                    .ok_or_else(|| s.fail(format!("{field}.uom"), format!("{u:?} is not a unit jejak keeps")))?;
+                packages.push(Package {
+                    serial: serial.to_string(),
+                    quantity: Quantity::from_parts(value, unit),
+                });
+            }
+            let gtin =
+                gtin.ok_or_else(|| s.fail("jejak:contents", "a packing lists its units with what each holds"))?;
+            Command::PackLot(LotPacked {
+                facility_id,
+                lot_id,
+                gtin: jejak_domain::gs1::Gtin::parse(&gtin).map_err(|e| s.fail("jejak:contents", e.to_string()))?,
+                packages,
+                occurred_at: at,
+            })
+        }
+        ("ObjectEvent", "OBSERVE", "shipping") if ours => {
+            let (_, lot_id, quantity) = s.one_class("a shipment")?;
+            let mut package_serials = Vec::new();
+            for (i, u) in e
+                .get("epcList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                package_serials.push(s.sgtin(&format!("epcList[{i}]"), u)?.1);
+            }
+            for (i, serial) in jejak(e, "packages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let serial = serial
+                    .as_str()
+                    .ok_or_else(|| s.fail(format!("jejak:packages[{i}]"), "is not a package serial"))?;
+                package_serials.push(serial.to_string());
+            }
+            let document = e
+                .get("bizTransactionList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.get("bizTransaction").and_then(Value::as_str))
+                .find_map(|b| b.strip_prefix(&format!("{}/doc/", ids.domain())))
+                .unwrap_or_default()
+                .to_string();
+            Command::ShipLot(LotShipped {
+                facility_id,
+                lot_id,
+                quantity,
+                package_serials,
+                consignee_id: s.party("destinationList", "destination")?,
+                document,
+                occurred_at: at,
+                dds_reference: str_of(e, "ddsReference").unwrap_or_default().to_string(),
+            })
+        }
+        ("ObjectEvent", "OBSERVE", _) if ours && jejak(e, "status").is_some() => {
+            let (_, lot_id, _) = s.one_class("a status change")?;
+            let status = match str_of(e, "status").unwrap_or_default() {
+                "active" => LotStatus::Active,
+                "on_hold" => LotStatus::OnHold,
+                "released" => LotStatus::Released,
+                "recalled" => LotStatus::Recalled,
+                "disposed" => LotStatus::Disposed,
+                other => return Err(s.fail("jejak:status", format!("{other:?} is not a lot status"))),
+            };
+            Command::ChangeLotStatus(LotStatusChanged {
+                facility_id,
+                lot_id,
+                status,
+                reason: str_of(e, "reason").unwrap_or_default().to_string(),
+                occurred_at: at,
+            })
+        }
+        _ => return observation(),
+    };
     Ok(Mapped { id, command })
 }
 
@@ -1298,4 +1327,161 @@ pub fn map_master_data(master: &Value, ids: &Ids, known: &dyn Known) -> Result<V
         .chain(products)
         .chain(standards)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const DOMAIN: &str = "https://id.test.example";
+
+    /// A store with one facility, party, product and lots L1 and L2.
+    struct Store;
+
+    impl Known for Store {
+        fn facility(&self, id: &str) -> bool {
+            id == "fac-1"
+        }
+        fn facility_of_gln(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn party_of_gln(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn product_of_gtin(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn lot(&self, id: &str) -> bool {
+            id == "L1" || id == "L2"
+        }
+        fn party(&self, id: &str) -> bool {
+            id == "buyer"
+        }
+        fn product(&self, id: &str) -> bool {
+            id == "prd"
+        }
+        fn standard(&self, id: &str) -> bool {
+            id == "std"
+        }
+    }
+
+    /// An event of jejak's shape at fac-1, with `fields` added.
+    fn event(kind: &str, action: &str, step: &str, fields: Value) -> Value {
+        let mut e = json!({
+            "type": kind,
+            "action": action,
+            "bizStep": step,
+            "eventTime": "2026-11-02T03:00:00Z",
+            "eventTimeZoneOffset": "+07:00",
+            "bizLocation": { "id": format!("{DOMAIN}/loc/fac-1") },
+            "jejak:eventId": "cmd-1",
+        });
+        if let (Some(e), Some(more)) = (e.as_object_mut(), fields.as_object()) {
+            e.extend(more.clone());
+        }
+        e
+    }
+
+    fn class(lot: &str) -> Value {
+        json!({ "epcClass": format!("{DOMAIN}/lot/prd/{lot}"), "quantity": 5, "uom": "KGM" })
+    }
+
+    fn map(e: &Value) -> Result<Command, Problem> {
+        map_event(
+            0,
+            e,
+            "ni:///sha-256;00?ver=CBV2.0",
+            &json!([]),
+            &Ids::new(DOMAIN),
+            &Store,
+        )
+        .map(|m| m.command)
+    }
+
+    fn refused(e: &Value, field: &str, says: &str) {
+        match map(e) {
+            Err(p) => {
+                assert_eq!(p.field, field, "{p:?}");
+                assert!(p.reason.contains(says), "{p:?} does not say {says:?}");
+            }
+            Ok(c) => panic!("mapped to {c:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_about_one_lot_that_names_two_is_refused_not_cut_to_the_first() {
+        let two = json!({ "quantityList": [class("L1"), class("L2")] });
+        let mut status = event("ObjectEvent", "OBSERVE", "inspecting", two.clone());
+        status["jejak:status"] = json!("recalled");
+        refused(&status, "quantityList", "names 2");
+        let mut inspection = event("ObjectEvent", "OBSERVE", "inspecting", two.clone());
+        inspection["jejak:standard"] = json!(format!("{DOMAIN}/standard/std"));
+        refused(&inspection, "quantityList", "names 2");
+        let mut shipment = event("ObjectEvent", "OBSERVE", "shipping", two);
+        shipment["destinationList"] =
+            json!([{ "type": "owning_party", "destination": format!("{DOMAIN}/party/buyer") }]);
+        refused(&shipment, "quantityList", "names 2");
+
+        // With one lot each maps as before.
+        status["quantityList"] = json!([class("L2")]);
+        match map(&status) {
+            Ok(Command::ChangeLotStatus(c)) => assert_eq!((c.lot_id.as_str(), c.status), ("L2", LotStatus::Recalled)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_shipments_packages_are_read_in_either_sgtin_form_and_any_other_is_refused() {
+        let mut shipment = event(
+            "ObjectEvent",
+            "OBSERVE",
+            "shipping",
+            json!({
+                "quantityList": [{ "epcClass": format!("{DOMAIN}/lot/prd/L1") }],
+                "destinationList": [{ "type": "owning_party", "destination": format!("{DOMAIN}/party/buyer") }],
+                "epcList": [
+                    "https://id.gs1.org/01/09521141012345/21/S-1",
+                    "urn:epc:id:sgtin:0614141.107346.2017",
+                    format!("{DOMAIN}/01/09521141012345/21/S-3"),
+                ],
+            }),
+        );
+        match map(&shipment) {
+            Ok(Command::ShipLot(s)) => assert_eq!(s.package_serials, ["S-1", "2017", "S-3"]),
+            other => panic!("{other:?}"),
+        }
+        shipment["epcList"] = json!([
+            "https://id.gs1.org/01/09521141012345/21/S-1",
+            "urn:epc:id:sscc:0614141.1234567890"
+        ]);
+        refused(&shipment, "epcList[1]", "is not a package's SGTIN");
+        shipment["epcList"] = json!([]);
+        shipment["jejak:packages"] = json!(["S-1", 7]);
+        refused(&shipment, "jejak:packages[1]", "is not a package serial");
+    }
+
+    #[test]
+    fn a_packing_of_units_of_two_gtins_is_refused() {
+        let unit = |gtin: &str, serial: &str| json!({ "epcClass": format!("https://id.gs1.org/01/{gtin}/21/{serial}"), "quantity": 5, "uom": "KGM" });
+        let mut packing = event(
+            "AggregationEvent",
+            "ADD",
+            "packing",
+            json!({
+                "parentID": format!("{DOMAIN}/lot/prd/L1"),
+                "jejak:contents": [unit("09521141012345", "P-1"), unit("09521141012345", "P-2")],
+            }),
+        );
+        match map(&packing) {
+            Ok(Command::PackLot(p)) => {
+                assert_eq!(p.gtin.as_str(), "09521141012345");
+                assert_eq!(p.packages.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        packing["jejak:contents"] = json!([unit("09521141012345", "P-1"), unit("08997001001018", "P-2")]);
+        refused(&packing, "jejak:contents[1].epcClass", "units of one GTIN");
+    }
 }

@@ -28,6 +28,7 @@ mod tree;
 mod value;
 mod vocabulary;
 
+pub(crate) use digital_link::normalise as canonical_uri;
 pub(crate) use vocabulary::{biz_steps, biz_transaction_types, dispositions, source_destination_types};
 
 use std::borrow::Cow;

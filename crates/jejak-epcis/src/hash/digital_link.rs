@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// The canonical form of a GS1 identifier URI, or `None` if `uri` is none.
-pub(super) fn normalise(uri: &str) -> Option<String> {
+pub(crate) fn normalise(uri: &str) -> Option<String> {
     // Every URI the algorithm recognises has a dot (in the company prefix's
     // partition or in the domain name); the reference gives up on any other.
     if !uri.contains('.') {
