@@ -7,7 +7,7 @@
 //! | receipts | `command_id, facility_id, lot_id, product_id, quantity, unit, owner_id, supplier_id, [origin_place, plot_id, occurred_at]` |
 //! | shipments | `command_id, facility_id, lot_id, consignee_id, [quantity, unit, package_serials, document, dds_reference, occurred_at]` |
 //! | status changes | `command_id, facility_id, lot_id, status, reason, [occurred_at]` (status: `hold`, `release`, `recall` or `dispose`) |
-//! | processing | `command_id, facility_id, process_step, input_lot, input_quantity, input_unit, output_lot, output_product, output_quantity, output_unit, [line, output_owner, occurred_at]`; the rows of one `command_id` make one command, each naming an input and/or an output |
+//! | processing | `command_id, facility_id, process_step, input_lot, input_quantity, input_unit, output_lot, output_product, output_quantity, output_unit, [line, output_owner, occurred_at]`; the rows of one `command_id` make one command, each naming an input and/or an output (a lot with its quantity); later rows repeat `facility_id`, `process_step`, `line` and `occurred_at` or leave them empty, and an output named twice is named the same way |
 //!
 //! Units are `kg`, `g`, `t`, `pcs`, `m`, `m2`, `m3` or `l`; times RFC 3339
 //! with an offset. Every problem names the line (the header is line 1) and
@@ -252,6 +252,17 @@ pub fn parse(text: &str) -> Result<(Sheet, Vec<Row>), Problems> {
                     })
                 }
                 Sheet::Processing => {
+                    // A lot and its quantity go together: one without the
+                    // other would drop the lot from the transformation.
+                    for (lot, quantity) in [("input_lot", "input_quantity"), ("output_lot", "output_quantity")] {
+                        match (get(lot).is_empty(), get(quantity).is_empty()) {
+                            (false, true) => return Err((line, format!("{lot} {:?} has no {quantity}", get(lot)))),
+                            (true, false) => {
+                                return Err((line, format!("{quantity} {:?} names no {lot}", get(quantity))))
+                            }
+                            _ => {}
+                        }
+                    }
                     let input = quantity("input_quantity", "input_unit")?.map(|q| p::LotInput {
                         lot_id: get("input_lot"),
                         quantity: Some(q),
@@ -263,17 +274,48 @@ pub fn parse(text: &str) -> Result<(Sheet, Vec<Row>), Problems> {
                         owner_id: get("output_owner"),
                     });
                     let id = get("command_id");
-                    // Further rows of the same command add to it.
+                    // Further rows of the same command add to it; what the
+                    // whole command shares they repeat or leave empty.
                     if let Some(&at) = groups.get(&id) {
                         if let Some(Row {
+                            line: first,
                             kind: p::command::Kind::ProcessLots(cmd),
-                            ..
                         }) = rows.get_mut(at)
                         {
+                            let shared = [
+                                ("facility_id", cmd.facility_id.clone()),
+                                ("process_step", cmd.process_step.clone()),
+                                ("line", cmd.line.clone()),
+                            ];
+                            for (name, was) in shared {
+                                let here = get(name);
+                                if !here.is_empty() && here != was {
+                                    return Err((
+                                        line,
+                                        format!("{name} {here:?} differs from {was:?} on line {first}, the first row of command {id:?}"),
+                                    ));
+                                }
+                            }
+                            if occurred_at.is_some() && occurred_at != cmd.occurred_at {
+                                return Err((
+                                    line,
+                                    format!("occurred_at differs from line {first}, the first row of command {id:?}"),
+                                ));
+                            }
                             cmd.inputs.extend(input);
                             if let Some(o) = output {
-                                if !cmd.outputs.iter().any(|x| x.lot_id == o.lot_id) {
-                                    cmd.outputs.push(o);
+                                match cmd.outputs.iter().find(|x| x.lot_id == o.lot_id) {
+                                    None => cmd.outputs.push(o),
+                                    Some(x) if *x == o => {}
+                                    Some(_) => {
+                                        return Err((
+                                            line,
+                                            format!(
+                                                "output_lot {:?} appears again in command {id:?} with another product, quantity or owner",
+                                                o.lot_id
+                                            ),
+                                        ))
+                                    }
                                 }
                             }
                         }
@@ -359,5 +401,48 @@ mod tests {
         let problems = parse("command_id,facility_id,lot_id,status,reason,colour\nx,f,l,hold,r,red\n").unwrap_err();
         assert!(problems[0].1.contains("colour"), "{problems:?}");
         assert!(parse("a,b\n1,2\n").unwrap_err()[0].1.contains("no command type"));
+    }
+
+    #[test]
+    fn processing_rows_that_would_drop_or_merge_part_of_a_command_are_refused() {
+        let header = "command_id,facility_id,process_step,input_lot,input_quantity,input_unit,output_lot,output_product,output_quantity,output_unit\n";
+        let first = "m1,fac-demak,giling,L1,1000,kg,B1,prd-beras,1300,kg\n";
+        let problem = |rows: &str| {
+            let problems = parse(&format!("{header}{first}{rows}")).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            problems[0].clone()
+        };
+        // A lot without its quantity, or a quantity without its lot.
+        let (line, why) = problem("m1,fac-demak,giling,L2,,kg,,,,\n");
+        assert_eq!(line, 3);
+        assert!(why.contains("input_lot \"L2\" has no input_quantity"), "{why}");
+        let (_, why) = problem("m1,,,,,,B2,prd-beras,,kg\n");
+        assert!(why.contains("output_lot \"B2\" has no output_quantity"), "{why}");
+        let (_, why) = problem("m1,,,,800,kg,,,,\n");
+        assert!(why.contains("input_quantity \"800\" names no input_lot"), "{why}");
+        // What the command shares, said otherwise on a later row.
+        let (_, why) = problem("m1,fac-kudus,giling,L2,800,kg,,,,\n");
+        assert!(
+            why.contains("facility_id \"fac-kudus\" differs") && why.contains("line 2"),
+            "{why}"
+        );
+        let (_, why) = problem("m1,fac-demak,sosoh,L2,800,kg,,,,\n");
+        assert!(why.contains("process_step"), "{why}");
+        // An output named twice with other values.
+        let (_, why) = problem("m1,,,,,,B1,prd-beras,1200,kg\n");
+        assert!(why.contains("output_lot \"B1\" appears again"), "{why}");
+
+        // Repeating what is shared, or leaving it empty, is fine; so is the
+        // same output twice.
+        let (_, rows) = parse(&format!(
+            "{header}{first}m1,,,L2,800,kg,B1,prd-beras,1300,kg\nm1,fac-demak,giling,L3,5,kg,,,,\n"
+        ))
+        .unwrap();
+        let p::command::Kind::ProcessLots(m) = &rows[0].kind else {
+            panic!("{rows:?}")
+        };
+        let inputs: Vec<&str> = m.inputs.iter().map(|i| i.lot_id.as_str()).collect();
+        assert_eq!(inputs, ["L1", "L2", "L3"]);
+        assert_eq!(m.outputs.len(), 1);
     }
 }
