@@ -469,10 +469,9 @@ pub async fn import_csv(
         let voids: Vec<p::command::Kind> = written
             .iter()
             .rev()
-            .enumerate()
-            .map(|(n, (event_id, facility))| {
+            .map(|(event_id, facility)| {
                 p::command::Kind::VoidEvent(p::VoidEventRequest {
-                    command_id: format!("{event_id}-undo-{n}"),
+                    command_id: jejak_domain::validate::undo_id(event_id),
                     facility_id: facility.clone(),
                     event_id: event_id.clone(),
                     reason: format!("CSV import stopped: line {line} was refused"),

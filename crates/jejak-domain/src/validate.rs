@@ -38,6 +38,19 @@ fn lot_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
+/// The command id of the void that takes back event `event_id` (a
+/// rollback of an import): the same for the same event, so a rollback run
+/// again is answered "already recorded" instead of voiding twice, and an
+/// id however long the event's is (`<id>-undo`, or a digest of it past 64
+/// bytes).
+pub fn undo_id(event_id: &str) -> String {
+    let readable = format!("{event_id}-undo");
+    if readable.len() <= MAX_ID_LEN {
+        return readable;
+    }
+    format!("undo-{}", &blake3::hash(event_id.as_bytes()).to_hex()[..40])
+}
+
 /// An id of master data or a command: 1–64 characters of `[A-Za-z0-9._:-]`.
 pub fn id(field: &str, value: &str) -> Result<(), DomainError> {
     if value.is_empty() {
@@ -257,6 +270,19 @@ mod tests {
         assert!(text("t", "Kelompok Tani Sri Rejeki").is_ok());
         assert!(text("t", "bad\nline").is_err());
         assert!(required_text("t", "  ").is_err());
+    }
+
+    #[test]
+    fn an_undo_id_is_a_valid_id_for_any_valid_event_id_and_the_same_each_time() {
+        assert_eq!(undo_id("rcv-1"), "rcv-1-undo");
+        for n in [59, 60, 64] {
+            let event = "r".repeat(n - 1) + &n.to_string()[..1];
+            let undo = undo_id(&event);
+            assert!(id("command_id", &undo).is_ok(), "{n}: {undo}");
+            assert_eq!(undo, undo_id(&event));
+        }
+        assert_eq!(undo_id(&"a".repeat(59)), format!("{}-undo", "a".repeat(59)));
+        assert_ne!(undo_id(&"a".repeat(64)), undo_id(&format!("{}b", "a".repeat(63))));
     }
 
     #[test]

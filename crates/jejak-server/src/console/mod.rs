@@ -1200,9 +1200,9 @@ async fn import<L: ReadLog, S: Engine>(
     let mut voided = 0;
     if !proceed && !refused.is_empty() {
         let line = refused[0].0;
-        for (n, (event_id, facility)) in written.into_iter().rev().enumerate() {
+        for (event_id, facility) in written.into_iter().rev() {
             let void = p::command::Kind::VoidEvent(p::VoidEventRequest {
-                command_id: format!("{event_id}-undo-{n}"),
+                command_id: jejak_domain::validate::undo_id(&event_id),
                 facility_id: facility,
                 event_id,
                 reason: format!("spreadsheet import stopped: line {line} was refused"),
