@@ -229,8 +229,8 @@ async fn unknown_references_are_not_found(mut d: Demo) {
     let s = refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
     assert_mentions(&s, &["standard", "std-nowhere"]);
     let i = inspect("insp-u-par", "U-1", &[("kadar_air", "20"), ("warna", "5")]);
-    let s = refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
-    assert_mentions(&s, &["warna"]);
+    let s = refused(&d.server, c.inspect_lot(i), Code::InvalidArgument, None).await;
+    assert_mentions(&s, &["measurements[1].parameter", "\"warna\"", "kadar_air"]);
     let i = inspect("insp-u-lot", "NO-SUCH-LOT", &[("kadar_air", "20")]);
     refused(&d.server, c.inspect_lot(i), Code::NotFound, None).await;
 

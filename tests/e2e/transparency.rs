@@ -340,7 +340,12 @@ async fn three_witnesses_cosign_and_the_bundle_of_every_demo_label_verifies_offl
             "{uri}: {out}"
         );
     }
-    // Without the witnesses' keys, a quorum of one cannot be met.
+    // A quorum of one that no cosigner meets (a witness the server never
+    // asked); asking for none, the log's own signature is enough.
+    let stranger = Witness::start(dir.path(), "w4.example", &vkey);
+    let (code, out, err) = verify_cli(&dir.path().join("public-0.json"), &vkey, &[&stranger], 1);
+    assert_eq!(code, 1, "a quorum of one without a cosigner: {out}{err}");
+    assert!(err.contains("0 of the required 1 witnesses cosigned"), "{err}");
     let (code, _, err) = verify_cli(&dir.path().join("public-0.json"), &vkey, &[], 0);
     assert_eq!(code, 0, "{err}");
     let other = log_key(&dir.path().join("other"), &[]);
@@ -649,6 +654,18 @@ async fn grpc_gives_checkpoints_and_proofs_that_verify() {
         .await
         .expect_err("an unknown event");
     assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+    // A tree too small to hold the event is the caller's mistake, not a
+    // server that cannot answer (a client would retry UNAVAILABLE forever).
+    assert!(proof.leaf_index > 0, "the demo's master data comes first");
+    let small = trace
+        .prove_inclusion(p::ProveInclusionRequest {
+            event_id: event_id.clone(),
+            tree_size: proof.leaf_index,
+        })
+        .await
+        .expect_err("a tree without the event");
+    assert_eq!(small.code(), tonic::Code::InvalidArgument, "{small:?}");
+    assert!(small.message().contains("larger tree"), "{small:?}");
     let mut public =
         jejak_proto::v1::trace_service_client::TraceServiceClient::new(server.conn(None).await.expect("a connection"));
     let refused = public

@@ -42,10 +42,10 @@ impl QualityStandard {
         for (i, m) in measurements.iter().enumerate() {
             let Some(p) = self.parameters.iter().find(|p| p.code == m.parameter) else {
                 let known: Vec<&str> = self.parameters.iter().map(|p| p.code.as_str()).collect();
-                return Err(DomainError::not_found(
-                    "parameter",
+                return Err(DomainError::invalid(
+                    format!("measurements[{i}].parameter"),
                     format!(
-                        "{}\" in standard \"{}\" (known: {})",
+                        "{:?} is not a parameter of standard {:?}; it measures {}",
                         m.parameter,
                         self.id,
                         known.join(", ")
@@ -155,10 +155,14 @@ mod tests {
     #[test]
     fn refuses_unknown_parameters_and_units() {
         let s = premium();
-        assert!(matches!(
-            s.evaluate(&[m("colour", "1")]),
-            Err(DomainError::NotFound { .. })
-        ));
+        let unknown = s.evaluate(&[m("moisture", "14"), m("colour", "1")]).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            format!(
+                "measurements[1].parameter: \"colour\" is not a parameter of standard {:?}; it measures moisture, broken, head_rice",
+                s.id
+            )
+        );
         let wrong_unit = Measurement {
             parameter: "moisture".into(),
             value: Decimal::ONE,

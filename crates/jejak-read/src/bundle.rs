@@ -269,10 +269,22 @@ impl<L: ReadLog> Reader<L> {
             .read()
             .event_position(event_id)
             .ok_or_else(|| ReadError::Invalid(jejak_domain::DomainError::not_found("event", event_id)))?;
-        let index =
-            t.tree.index_of(position)?.filter(|i| *i < size).ok_or_else(|| {
-                ReadError::Transparency(format!("event {event_id} is not in the first {size} leaves"))
-            })?;
+        let index = match t.tree.index_of(position)? {
+            Some(i) if i < size => i,
+            // The caller asked about a tree too small to hold it: its mistake.
+            Some(i) => {
+                return Err(ReadError::Invalid(jejak_domain::DomainError::invalid(
+                    "tree_size",
+                    format!("event {event_id} is leaf {i}, beyond a tree of {size} leaves; ask for a larger tree"),
+                )))
+            }
+            // The tree has not reached it yet: ask again shortly.
+            None => {
+                return Err(ReadError::Transparency(format!(
+                    "event {event_id} is not in the transparency log yet"
+                )))
+            }
+        };
         let (_, leaf) = t.tree.entry(index)?;
         let path = t.tree.inclusion_proof(index, size)?;
         let tlog_proof = t.published().filter(|p| p.checkpoint.size == size).map(|p| {

@@ -124,7 +124,7 @@ impl<L: ReadLog> Reader<L> {
         let scanning = named.is_none();
         let candidates: Box<dyn Iterator<Item = u64> + Send> = match named {
             Some(p) => Box::new(p.into_iter()),
-            None => Box::new((q.after + 1)..=end.min(q.after.saturating_add(SCAN_LIMIT))),
+            None => Box::new(q.after.saturating_add(1)..=end.min(q.after.saturating_add(SCAN_LIMIT))),
         };
         let mut last = q.after;
         for position in candidates {
