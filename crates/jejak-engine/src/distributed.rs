@@ -1880,7 +1880,7 @@ pub async fn check_tree(log: &JetStreamLog, tree: &Arc<jejak_log::tlog::TreeStor
         return Ok(());
     }
     let (position, data) = tree.entry(tree.size() - 1)?;
-    let same = match log.read(position).await? {
+    let same = match log.read_from_leader(position).await? {
         Some(e) => jejak_log::tlog::leaf_of(e)? == data,
         None => false,
     };

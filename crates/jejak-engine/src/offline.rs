@@ -51,9 +51,16 @@ pub async fn open_writer<W: Walker>(
         opening,
         open_projection(&proj_dir, jejak_genealogy::Chunking::Positions)
     );
-    let (log, verified, tokens, also, took) = opened
+    let (log, verified, mut tokens, also, took) = opened
         .context("open the event log task")?
         .map_err(|e| open_log_error(e, data_dir))?;
+    tokens.close(&log.chain_heads());
+    if let Some(why) = tokens.broken() {
+        tracing::error!(
+            problem = why,
+            "the access chain of the event log is broken: only the tokens recorded before the break are honoured; restore the log from a backup"
+        );
+    }
     let audit = LogAudit {
         tokens: tokens.finish()?,
         verified,
@@ -385,14 +392,32 @@ pub struct LogAudit {
 pub struct LogTokens {
     table: Arc<jejak_domain::TokenTable>,
     unreadable: Option<String>,
+    /// The access chain's last envelope, applied only once the next one
+    /// links to it (or, the last of all, once it is the chain's stored
+    /// head): an envelope changed in place still links to the one before
+    /// it, and only the next one's link shows the change.
+    pending: Option<jejak_log::StoredEvent>,
+    /// Where the access chain's links broke: nothing from there is applied.
+    broken: Option<String>,
 }
 
 impl LogTokens {
     /// Takes in the next stored event, in log order.
     pub fn see(&mut self, e: &jejak_log::StoredEvent) {
-        if e.envelope.chain != jejak_domain::ACCESS_CHAIN || self.unreadable.is_some() {
+        if e.envelope.chain != jejak_domain::ACCESS_CHAIN || self.unreadable.is_some() || self.broken.is_some() {
             return;
         }
+        if let Err(why) = jejak_log::verify_link(self.pending.as_ref(), e) {
+            self.broken = Some(why.to_string());
+            self.pending = None;
+            return;
+        }
+        if let Some(proven) = self.pending.replace(e.clone()) {
+            self.apply(&proven);
+        }
+    }
+
+    fn apply(&mut self, e: &jejak_log::StoredEvent) {
         let at = jejak_proto::time_from_proto(e.envelope.recorded_at, "recorded_at")
             .ok()
             .flatten()
@@ -406,11 +431,136 @@ impl LogTokens {
         }
     }
 
+    /// Applies the access chain's last envelope if it is the chain's stored
+    /// head (`heads`: each chain's sequence and hash, as the log keeps them).
+    pub fn close(&mut self, heads: &[(String, u64, [u8; 32])]) {
+        let Some(last) = self.pending.take() else {
+            return;
+        };
+        let head = heads.iter().find(|(c, ..)| c == jejak_domain::ACCESS_CHAIN);
+        if head.is_some_and(|(_, sequence, hash)| (*sequence, *hash) == (last.envelope.sequence, last.hash)) {
+            self.apply(&last);
+        } else {
+            self.broken = Some(format!(
+                "the access chain's last envelope (position {}) is not the chain's stored head",
+                last.position
+            ));
+        }
+    }
+
+    /// Where the access chain's links broke, if they did: the table holds
+    /// the tokens before that point only.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
     /// The table, or which access event could not be read.
     pub fn finish(self) -> anyhow::Result<Arc<jejak_domain::TokenTable>> {
         match self.unreadable {
             Some(why) => anyhow::bail!("an access event in the log cannot be read: {why}"),
             None => Ok(self.table),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jejak_domain::access::{Role, TokenIssued};
+    use jejak_log::{Draft, StoredEvent};
+    use prost::Message;
+
+    use super::*;
+
+    fn token(id: &str, role: Role) -> jejak_domain::Event {
+        jejak_domain::Event::TokenIssued(TokenIssued {
+            token_id: id.into(),
+            secret_hash: [7; 32],
+            role,
+            facility_ids: Vec::new(),
+            party_id: None,
+            expires_at: jejak_domain::Time(4_000_000_000_000_000_000),
+            label: format!("token {id}"),
+        })
+    }
+
+    /// Each chain's sequence and hash, as the log keeps them.
+    type Heads = Vec<(String, u64, [u8; 32])>;
+
+    /// Two tokens on the access chain, as stored, and the log's heads.
+    fn stored() -> (Vec<StoredEvent>, Heads, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = SledLog::open(dir.path()).expect("open a log");
+        for (id, role) in [("tk1", Role::Member), ("tk2", Role::Operator)] {
+            log.append(Draft {
+                chain: jejak_domain::ACCESS_CHAIN.into(),
+                event_id: format!("issue-{id}"),
+                actor: "test".into(),
+                command_hash: [0; 32],
+                recorded_at: jejak_proto::time_to_proto(jejak_domain::Time(1_800_000_000_000_000_000)),
+                event: jejak_proto::event_to_proto(&token(id, role)),
+            })
+            .expect("append");
+        }
+        let events = log.read_from(1, 10).expect("read");
+        (events, log.chain_heads(), dir)
+    }
+
+    /// The envelope with its token made an administrator's: the bytes (and
+    /// so the hash) change, its link to the envelope before it does not.
+    fn escalated(e: &StoredEvent) -> StoredEvent {
+        let mut envelope = e.envelope.clone();
+        envelope.event = Some(jejak_proto::event_to_proto(&token("tk1", Role::Admin)));
+        StoredEvent::decode(e.position, envelope.encode_to_vec()).expect("decode")
+    }
+
+    fn role(table: &jejak_domain::TokenTable, id: &str) -> Option<Role> {
+        table.get(id).map(|r| r.issued.role)
+    }
+
+    #[test]
+    fn the_log_s_tokens_are_those_its_links_prove() {
+        let (events, heads, _dir) = stored();
+        let mut tokens = LogTokens::default();
+        events.iter().for_each(|e| tokens.see(e));
+        tokens.close(&heads);
+        assert_eq!(tokens.broken(), None);
+        let table = tokens.finish().expect("a table");
+        assert_eq!(role(&table, "tk1"), Some(Role::Member));
+        assert_eq!(role(&table, "tk2"), Some(Role::Operator));
+    }
+
+    #[test]
+    fn an_access_envelope_changed_in_place_is_not_honoured_nor_anything_after_it() {
+        let (events, heads, _dir) = stored();
+        // The first changed: the second's link shows it.
+        let mut tokens = LogTokens::default();
+        tokens.see(&escalated(&events[0]));
+        tokens.see(&events[1]);
+        tokens.close(&heads);
+        assert!(
+            tokens.broken().is_some_and(|why| why.contains("previous hash")),
+            "{:?}",
+            tokens.broken()
+        );
+        let table = tokens.finish().expect("a table");
+        assert_eq!(role(&table, "tk1"), None, "the escalated token is not honoured");
+        assert_eq!(role(&table, "tk2"), None, "nor what follows the break");
+
+        // The last changed: it is not the chain's stored head.
+        let mut last = escalated(&events[1]);
+        last.envelope.event = Some(jejak_proto::event_to_proto(&token("tk2", Role::Admin)));
+        let last = StoredEvent::decode(last.position, last.envelope.encode_to_vec()).expect("decode");
+        let mut tokens = LogTokens::default();
+        tokens.see(&events[0]);
+        tokens.see(&last);
+        tokens.close(&heads);
+        assert!(
+            tokens.broken().is_some_and(|why| why.contains("stored head")),
+            "{:?}",
+            tokens.broken()
+        );
+        let table = tokens.finish().expect("a table");
+        assert_eq!(role(&table, "tk1"), Some(Role::Member));
+        assert_eq!(role(&table, "tk2"), None);
     }
 }

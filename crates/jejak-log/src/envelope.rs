@@ -123,15 +123,18 @@ pub fn hash(bytes: &[u8]) -> [u8; 32] {
 
 /// Checks that `next` follows `prev` (or starts its chain when `prev` is None).
 pub fn verify_link(prev: Option<&StoredEvent>, next: &StoredEvent) -> Result<(), LogError> {
-    let (want_seq, want_hash) = match prev {
-        Some(p) => (p.envelope.sequence + 1, p.hash),
-        None => (1, ZERO_HASH),
-    };
     let corrupt = |reason: String| {
         Err(LogError::Corrupt {
             position: next.position,
             reason,
         })
+    };
+    let (want_seq, want_hash) = match prev {
+        Some(p) => match p.envelope.sequence.checked_add(1) {
+            Some(s) => (s, p.hash),
+            None => return corrupt(format!("chain {:?} has a sequence past the last", p.envelope.chain)),
+        },
+        None => (1, ZERO_HASH),
     };
     if next.envelope.sequence != want_seq {
         return corrupt(format!(

@@ -464,6 +464,30 @@ impl JetStreamLog {
         }
     }
 
+    /// `message`, asked of the stream's leader: a direct get may be answered
+    /// by a replica still behind it, which holds nothing at a sequence the
+    /// stream does hold. Where "nothing there" decides something (that a
+    /// sequence was skipped, that a tree belongs to another stream), the
+    /// leader says.
+    pub async fn message_from_leader(&self, sequence: u64) -> Result<Option<Vec<StoredEvent>>, LogError> {
+        if sequence == 0 {
+            return Ok(None);
+        }
+        match self.stream.get_raw_message(sequence).await {
+            Ok(m) => Ok(Some(decode_message(sequence, &m.payload)?)),
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// `read`, asked of the stream's leader (see `message_from_leader`).
+    pub async fn read_from_leader(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
+        Ok(self
+            .message_from_leader(message_of(position))
+            .await?
+            .and_then(|events| events.into_iter().find(|e| e.position == position)))
+    }
+
     /// The event stored at a position.
     pub async fn read(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
         Ok(self
@@ -715,7 +739,7 @@ impl ChainLog for JetStreamLog {
                     // was lost, or another writer with the same event id):
                     // report what is stored.
                     let stored = self
-                        .message(ack.sequence)
+                        .message_from_leader(ack.sequence)
                         .await?
                         .and_then(|events| events.into_iter().find(|e| e.envelope.event_id == draft.event_id))
                         .ok_or_else(|| {
@@ -899,7 +923,7 @@ impl Reader {
             let missing = message_of(next).max(1)..sequence;
             let mut lost = None;
             for skipped in missing.clone().take(MAX_SKIPPED as usize + 1) {
-                if self.log.message(skipped).await?.is_some() {
+                if self.log.message_from_leader(skipped).await?.is_some() {
                     lost = Some(skipped);
                     break;
                 }

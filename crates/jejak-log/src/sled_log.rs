@@ -139,6 +139,23 @@ fn walk(
             last.insert(e.envelope.chain.clone(), e);
         }
     }
+    // A chain the log holds envelopes of but keeps no head for would start
+    // again at sequence 1 with its next append.
+    if broken.is_none() {
+        if let Some(e) = last
+            .values()
+            .filter(|e| !heads.iter().any(|(c, ..)| *c == e.envelope.chain))
+            .min_by_key(|e| e.position)
+        {
+            broken = Some(LogError::Corrupt {
+                position: e.position,
+                reason: format!(
+                    "chain {:?} has envelopes but the log keeps no head for it",
+                    e.envelope.chain
+                ),
+            });
+        }
+    }
     for (chain, sequence, hash) in heads {
         let at = last.get(&chain);
         if broken.is_none() && at.map(|e| (e.envelope.sequence, e.hash)) != Some((sequence, hash)) {

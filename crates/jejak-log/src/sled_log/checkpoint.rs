@@ -186,6 +186,19 @@ fn recheck_heads(tree: &sled::Tree, heads: &HashMap<String, Head>) -> Result<(),
                 ),
             });
         }
+        // The envelope is the one checkpointed; the checkpoint's own record
+        // of it (chain, sequence) must say so too, or appends would follow
+        // a head that is not there.
+        let link = Link::decode_at(head.position, stored.1)?;
+        if link.chain != *chain || link.sequence != head.sequence {
+            return Err(LogError::Corrupt {
+                position: head.position,
+                reason: format!(
+                    "the start-up checkpoint names chain {chain:?} sequence {} at this position, where the envelope is chain {:?} sequence {}",
+                    head.sequence, link.chain, link.sequence
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -194,14 +207,14 @@ fn recheck_heads(tree: &sled::Tree, heads: &HashMap<String, Head>) -> Result<(),
 fn check_link(heads: &HashMap<String, Head>, link: &Link, position: u64) -> Result<(), LogError> {
     let chain = &link.chain;
     let head = heads.get(chain).copied().unwrap_or(EMPTY_HEAD);
-    if link.sequence != head.sequence + 1 {
+    if Some(link.sequence) != head.sequence.checked_add(1) {
         return Err(LogError::Corrupt {
             position,
             reason: format!(
                 "chain {chain:?} is broken at sequence {}: the chain's previous envelope is sequence {}, so {} was expected",
                 link.sequence,
                 head.sequence,
-                head.sequence + 1
+                head.sequence.saturating_add(1)
             ),
         });
     }
@@ -523,6 +536,46 @@ mod tests {
         for part in ["\"fac-a\"", "sequence 2", "position 3", "no longer matches its hash"] {
             assert!(message.contains(part), "{message:?} does not mention {part:?}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_head_whose_sequence_was_changed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        session(dir.path(), "a", &["fac-a", "fac-b", "fac-a", "fac-b"]);
+        session(dir.path(), "b", &["fac-b"]); // checkpoint at 4: fac-a's head is sequence 2 at position 3
+        with_tree(dir.path(), |tree| {
+            let key = [&[HEAD][..], b"fac-a"].concat();
+            let mut head = decode_head("fac-a", &tree.get(&key).unwrap().unwrap()).unwrap();
+            assert_eq!((head.sequence, head.position), (2, 3));
+            head.sequence = 9;
+            tree.insert(key, &encode_head(&head)[..]).unwrap();
+        });
+        let err = refused(dir.path());
+        assert!(matches!(err, LogError::Corrupt { position: 3, .. }), "{err}");
+        assert!(
+            err.to_string().contains("sequence 9") && err.to_string().contains("sequence 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_chain_without_its_checkpoint_head_fails_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        session(dir.path(), "a", &["fac-a", "fac-b", "fac-a"]);
+        session(dir.path(), "b", &["fac-b"]); // checkpoint at 3
+        with_tree(dir.path(), |tree| {
+            tree.remove([&[HEAD][..], b"fac-a"].concat())
+                .unwrap()
+                .expect("fac-a's head");
+        });
+        let (log, verdict) = SledLog::open_walked(dir.path(), &mut |_| {}).unwrap();
+        let err = verdict.expect_err("fac-a has envelopes and no head");
+        assert!(
+            err.to_string()
+                .contains("\"fac-a\" has envelopes but the log keeps no head"),
+            "{err}"
+        );
+        assert!(log.verify().is_err());
     }
 
     #[test]
