@@ -199,6 +199,48 @@ async fn connected(nats: &jejak_testkit::Nats) -> JetStreamLog {
         .unwrap()
 }
 
+/// A setting a process was not given leaves the existing stream's as it
+/// is (a bootstrap step started without `--replicas` must not make an R3
+/// stream R1); one it was given changes the stream. The duplicate window
+/// stands for both (one node cannot hold three replicas).
+#[test]
+fn jetstream_changes_only_the_stream_settings_it_was_given() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let wait = std::time::Duration::from_secs(10);
+        let window = |log: &JetStreamLog| log.config().duplicate_window;
+        let mut first = JetStreamConfig::new(nats.url());
+        first.duplicate_window = std::time::Duration::from_secs(300);
+        assert_eq!(
+            window(&JetStreamLog::connect(first, wait).await.unwrap()),
+            std::time::Duration::from_secs(300)
+        );
+        // Not given: the default is not pressed on the stream.
+        let mut unset = JetStreamConfig::new(nats.url());
+        unset.set_duplicate_window = false;
+        unset.set_replicas = false;
+        let log = JetStreamLog::connect(unset, wait).await.unwrap();
+        assert_eq!(window(&log), std::time::Duration::from_secs(300));
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let stored = |js: async_nats::jetstream::Context| async move {
+            js.get_stream("JEJAK")
+                .await
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .config
+                .duplicate_window
+        };
+        assert_eq!(stored(js.clone()).await, std::time::Duration::from_secs(300));
+        // Given: changed.
+        let mut given = JetStreamConfig::new(nats.url());
+        given.duplicate_window = std::time::Duration::from_secs(180);
+        JetStreamLog::connect(given, wait).await.unwrap();
+        assert_eq!(stored(js).await, std::time::Duration::from_secs(180));
+    });
+}
+
 /// `chain_heads` gives every chain's head as `head` does, for chains whose
 /// names need escaping in a subject too, and none for an empty stream.
 #[test]

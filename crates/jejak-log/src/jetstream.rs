@@ -38,6 +38,12 @@ pub struct JetStreamConfig {
     pub replicas: usize,
     /// How long the server remembers a message id to drop a retried publish.
     pub duplicate_window: Duration,
+    /// Whether `replicas` and `duplicate_window` were asked for: an existing
+    /// stream is changed to each only then, and otherwise keeps its own (a
+    /// process started without them, say a bootstrap step, must not turn an
+    /// R3 stream into R1). A new stream is made with them either way.
+    pub set_replicas: bool,
+    pub set_duplicate_window: bool,
     /// How long an append waits for the server's acknowledgement before it
     /// publishes again with the same message id.
     pub ack_timeout: Duration,
@@ -53,6 +59,8 @@ impl JetStreamConfig {
             stream: "JEJAK".into(),
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            set_replicas: true,
+            set_duplicate_window: true,
             ack_timeout: Duration::from_secs(1),
             client_name: "jejak".into(),
         }
@@ -246,7 +254,7 @@ pub struct JetStreamLog {
 impl JetStreamLog {
     /// Connects (retrying for up to `wait`), creates or updates the stream,
     /// and checks that the server kept every setting.
-    pub async fn connect(config: JetStreamConfig, wait: Duration) -> Result<JetStreamLog, LogError> {
+    pub async fn connect(mut config: JetStreamConfig, wait: Duration) -> Result<JetStreamLog, LogError> {
         let urls: Vec<async_nats::ServerAddr> = config
             .urls
             .split(',')
@@ -299,7 +307,7 @@ impl JetStreamLog {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(REQUEST_TIMEOUT);
         let prefix = format!("{}.events", config.stream.to_lowercase());
-        let wanted = stream::Config {
+        let mut wanted = stream::Config {
             name: config.stream.clone(),
             subjects: vec![format!("{prefix}.>")],
             storage: stream::StorageType::File,
@@ -324,9 +332,25 @@ impl JetStreamLog {
             let attempt = match js.get_stream(&config.stream).await {
                 Ok(mut s) => {
                     let current = s.info().await.map_err(storage)?.config.clone();
+                    // What was not asked for the stream keeps, and so does
+                    // what this process makes beside it.
+                    if !config.set_replicas {
+                        wanted.num_replicas = current.num_replicas;
+                        config.replicas = current.num_replicas;
+                    }
+                    if !config.set_duplicate_window {
+                        wanted.duplicate_window = current.duplicate_window;
+                        config.duplicate_window = current.duplicate_window;
+                    }
                     if current.num_replicas != wanted.num_replicas
                         || current.duplicate_window != wanted.duplicate_window
                     {
+                        tracing::warn!(
+                            stream = %config.stream,
+                            replicas = format!("{} -> {}", current.num_replicas, wanted.num_replicas),
+                            duplicate_window = format!("{:?} -> {:?}", current.duplicate_window, wanted.duplicate_window),
+                            "changing the stream's settings to those asked for"
+                        );
                         js.update_stream(wanted.clone()).await.map_err(storage)
                     } else {
                         Ok(s.info().await.map_err(storage)?.clone())

@@ -519,7 +519,7 @@ async fn run_nats(
     tracing::info!(
         server = %log.server_version(),
         stream = %config.nats.stream,
-        replicas = config.nats.replicas,
+        replicas = log.config().replicas,
         "JetStream stream ready"
     );
     let cancel = CancellationToken::new();

@@ -209,12 +209,15 @@ pub(crate) struct NatsArgs {
     /// Name of the JetStream stream holding the events.
     #[arg(long, env = "JEJAK_STREAM", default_value = "JEJAK")]
     pub(crate) stream: String,
-    /// Stream replicas: 1, or 3 for a deployment that keeps its data.
-    #[arg(long, env = "JEJAK_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
-    pub(crate) replicas: u8,
+    /// Stream replicas: 1, or 3 for a deployment that keeps its data. A new
+    /// stream gets 1 when not given; an existing stream is changed to what
+    /// is given, and keeps its own otherwise.
+    #[arg(long, env = "JEJAK_STREAM_REPLICAS", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) replicas: Option<u8>,
     /// How long the server drops a republished command id (e.g. 90s, 2m, 1h).
-    #[arg(long, env = "JEJAK_DUPLICATE_WINDOW", default_value = "2m", value_parser = parse_duration)]
-    pub(crate) duplicate_window: std::time::Duration,
+    /// A new stream gets 2m when not given; an existing one keeps its own.
+    #[arg(long, env = "JEJAK_DUPLICATE_WINDOW", value_parser = parse_duration)]
+    pub(crate) duplicate_window: Option<std::time::Duration>,
     /// How long to keep trying to reach NATS at start.
     #[arg(long, env = "JEJAK_NATS_CONNECT_WAIT", default_value = "30s", value_parser = parse_duration)]
     pub(crate) nats_connect_wait: std::time::Duration,
@@ -225,8 +228,14 @@ impl NatsArgs {
         let mut c = jejak_log::JetStreamConfig::new(url);
         c.creds = self.nats_creds.clone();
         c.stream = self.stream.clone();
-        c.replicas = usize::from(self.replicas);
-        c.duplicate_window = self.duplicate_window;
+        if let Some(r) = self.replicas {
+            c.replicas = usize::from(r);
+        }
+        if let Some(w) = self.duplicate_window {
+            c.duplicate_window = w;
+        }
+        c.set_replicas = self.replicas.is_some();
+        c.set_duplicate_window = self.duplicate_window.is_some();
         c.client_name = name.to_string();
         c
     }
