@@ -249,7 +249,7 @@ async fn capture<L: ReadLog, S: Engine>(
     let Some(writer) = s.writer.clone() else {
         return problem(&Refusal::new(
             ErrorCode::Unavailable,
-            "this process does not capture (run capture, or serve)",
+            "this process does not capture EPCIS documents: send them to `jejak serve` (embedded or --nats)",
         ));
     };
     let caller = match caller {

@@ -68,7 +68,8 @@ pub(crate) struct AccessArgs {
     #[arg(long, env = "JEJAK_PUBLIC_RATE_LIMIT", default_value_t = 100.0)]
     pub(crate) public_rate_limit: f64,
     /// Where an administrator token is written when none is active
-    /// (default for `serve` on the embedded store: <data-dir>/admin.token).
+    /// (default for `serve`, embedded or on NATS: <data-dir>/admin.token;
+    /// a projector issues none).
     #[arg(long, env = "JEJAK_ADMIN_TOKEN_FILE")]
     pub(crate) admin_token_file: Option<PathBuf>,
     /// Scheme, host and optional path prefix of label URIs (the QR codes'
@@ -101,8 +102,9 @@ pub(crate) struct AccessArgs {
     /// (an IPv6 client by its /64), not on the proxy.
     #[arg(long = "trusted-proxy", env = "JEJAK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = jejak_server::proxy::parse_cidr)]
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
-    /// Also serve /metrics and /healthz, without a token, on this address
-    /// (keep it private: for Prometheus and probes).
+    /// Also serve /metrics, /healthz and grpc.health.v1, without a token
+    /// and in plain text, on this address (keep it private: for Prometheus
+    /// and probes).
     #[arg(long, env = "JEJAK_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -148,7 +150,8 @@ impl AccessArgs {
 #[derive(clap::Args, Clone)]
 pub(crate) struct TlogArgs {
     /// The transparency log's Ed25519 signing key (C2SP note private key);
-    /// created there at first start when missing (default <data-dir>/log.key).
+    /// created there at first start when missing (`serve`: default
+    /// <data-dir>/log.key; a `projector` signs only when given one).
     #[arg(long, env = "JEJAK_LOG_KEY")]
     pub(crate) log_key: Option<PathBuf>,
     /// The origin line (and key name) of a log key created at first start,
