@@ -527,10 +527,6 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
     assert!(out.starts_with("0 recorded, 1 already recorded"), "{out}");
 }
 
-/// A big file twice against a server with the default rate limits, and a
-/// second import started while the first one's token has used up its
-/// bucket: nothing is ever reported refused for a rate limit, the rerun is
-/// all "already recorded", and the log holds each line once.
 /// A JSON Lines file of `n` receipts at the Demak mill, command ids
 /// `<prefix>-imp-<i>` and lots `<PREFIX>-IMP-<i>`; `place(i)`, when given,
 /// is the receipt's place of origin.

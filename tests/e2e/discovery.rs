@@ -69,7 +69,28 @@ async fn reflection_v1_and_v1alpha_list_the_api_and_describe_it() -> anyhow::Res
     let file = stream.message().await?.expect("a reply to FileContainingSymbol");
     match file.message_response {
         Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(f)) => {
-            assert!(!f.file_descriptor_proto.is_empty());
+            // The file that defines the service, with its RPCs.
+            use prost::Message;
+            let files: Vec<prost_types::FileDescriptorProto> = f
+                .file_descriptor_proto
+                .iter()
+                .map(|b| prost_types::FileDescriptorProto::decode(b.as_slice()).expect("a file descriptor"))
+                .collect();
+            let service = files
+                .iter()
+                .filter(|file| file.package() == "jejak.v1")
+                .flat_map(|file| file.service.iter())
+                .find(|s| s.name() == "CaptureService")
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no CaptureService in {:?}",
+                        files.iter().map(|f| f.name()).collect::<Vec<_>>()
+                    )
+                });
+            let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
+            for rpc in ["ReceiveMaterial", "ProcessLots", "VoidEvent", "CaptureStream"] {
+                assert!(methods.contains(&rpc), "{rpc} missing from {methods:?}");
+            }
         }
         other => panic!("unexpected reply {other:?}"),
     }
