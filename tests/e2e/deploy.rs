@@ -169,13 +169,33 @@ async fn every_answer_carries_a_request_id_and_a_callers_own_is_kept() {
 }
 
 /// One service of a deployment file: its name, how many run, its command
-/// line and environment as written.
+/// line, environment and volumes as written.
 #[derive(Debug, Clone)]
 struct Service {
     name: String,
     replicas: usize,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Where it mounts which volume: (mount path, volume), the volume named
+    /// so that services sharing it share the name (`secret/<name>` for a
+    /// Kubernetes Secret, `<workload>/<name>` for a pod's own volume).
+    mounts: Vec<(String, String)>,
+}
+
+impl Service {
+    /// An absolute path of this service on the test machine: under the
+    /// scratch directory's copy of the volume mounted deepest above it.
+    fn local(&self, root: &std::path::Path, path: &str) -> std::path::PathBuf {
+        let (mount, volume) = self
+            .mounts
+            .iter()
+            .filter(|(m, _)| path == m || path.starts_with(&format!("{}/", m.trim_end_matches('/'))))
+            .max_by_key(|(m, _)| m.len())
+            .unwrap_or_else(|| panic!("{}: {path} is on none of its volumes {:?}", self.name, self.mounts));
+        let dir = root.join("volumes").join(volume);
+        std::fs::create_dir_all(&dir).expect("a volume's directory");
+        dir.join(path[mount.len()..].trim_start_matches('/'))
+    }
 }
 
 fn deploy_file(path: &str) -> String {
@@ -229,11 +249,21 @@ fn compose_services() -> Vec<Service> {
                     .collect()
             })
             .unwrap_or_default();
+        // Named volumes (not files of the repository).
+        let mounts = strings(&svc["volumes"])
+            .iter()
+            .filter(|v| !v.starts_with('.') && !v.starts_with('/'))
+            .filter_map(|v| {
+                let mut parts = v.split(':');
+                Some((parts.nth(1)?.to_string(), format!("compose/{}", v.split(':').next()?)))
+            })
+            .collect();
         out.push(Service {
             name,
             replicas: 1,
             args: strings(&svc["command"]),
             env,
+            mounts,
         });
     }
     out
@@ -241,8 +271,9 @@ fn compose_services() -> Vec<Service> {
 
 /// The jejak workloads of `deploy/k8s/` (Deployments, StatefulSets, Jobs),
 /// after checking what every pod must have.
-fn kubernetes_services() -> Vec<Service> {
+fn kubernetes_services() -> (Vec<Service>, Vec<Secret>) {
     let mut out = Vec::new();
+    let mut secrets = Vec::new();
     for file in [
         "k8s/nats.yaml",
         "k8s/capture.yaml",
@@ -266,6 +297,7 @@ fn kubernetes_services() -> Vec<Service> {
             let main = pod["containers"].as_sequence().cloned().unwrap_or_default();
             if kind == "Job" {
                 job_stores_its_token(file, &name, &init, &main);
+                secrets.extend(job_secrets(&name, &main));
             }
             for container in init.iter().chain(&main) {
                 if !container["image"].as_str().unwrap_or_default().starts_with("jejak:") {
@@ -296,23 +328,100 @@ fn kubernetes_services() -> Vec<Service> {
                         .any(|m| cert.starts_with(m["mountPath"].as_str().unwrap_or("-")));
                     assert!(mounted, "{file}: {name}'s certificate is on a mounted volume");
                 }
+                // Volumes: a Secret by its name (its items keep their keys'
+                // names), any other by its workload and name.
+                let mounts = container["volumeMounts"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| {
+                        let (volume, path) = (m["name"].as_str()?, m["mountPath"].as_str()?);
+                        let def = pod["volumes"]
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .find(|v| v["name"].as_str() == Some(volume));
+                        let id = match def.and_then(|d| d["secret"]["secretName"].as_str()) {
+                            Some(secret) => {
+                                for item in def
+                                    .and_then(|d| d["secret"]["items"].as_sequence())
+                                    .into_iter()
+                                    .flatten()
+                                {
+                                    assert_eq!(
+                                        item["key"], item["path"],
+                                        "{file}: {name}'s Secret items keep their names"
+                                    );
+                                }
+                                format!("secret/{secret}")
+                            }
+                            None => format!("{name}/{volume}"),
+                        };
+                        Some((path.to_string(), id))
+                    })
+                    .collect();
                 out.push(Service {
                     name: name.clone(),
                     replicas: doc["spec"]["replicas"].as_u64().unwrap_or(1) as usize,
                     args: strings(&container["args"]),
                     env,
+                    mounts,
                 });
             }
         }
     }
-    out
+    (out, secrets)
+}
+
+/// A Secret a Job's step makes from files: its name, and each key with the
+/// file it comes from, as that step's container sees it.
+#[derive(Debug, Clone)]
+struct Secret {
+    job: String,
+    name: String,
+    files: Vec<(String, String)>,
+}
+
+/// The Secrets a Job's store step makes with `kubectl create secret
+/// generic NAME --from-file=KEY=PATH ...` (the administrator token's aside:
+/// the bootstrap step is checked on its own).
+fn job_secrets(job: &str, main: &[serde_norway::Value]) -> Vec<Secret> {
+    let script = main
+        .iter()
+        .flat_map(|c| strings(&c["command"]))
+        .collect::<Vec<_>>()
+        .join(" ");
+    script
+        .split("create secret generic ")
+        .skip(1)
+        .filter_map(|rest| {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let name = words.first()?.trim_end_matches(';').to_string();
+            let files = words
+                .iter()
+                .take_while(|w| !w.ends_with(';') || w.starts_with("--from-file="))
+                .filter_map(|w| w.trim_end_matches(';').strip_prefix("--from-file="))
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (name != "jejak-admin-token").then(|| Secret {
+                job: job.to_string(),
+                name,
+                files,
+            })
+        })
+        .collect()
 }
 
 /// A Job's token goes from its jejak step, through a file on a volume of
 /// the pod's memory, into a Secret: the step that stores it reads the file
 /// the jejak step writes, and stores it only when one was issued.
 fn job_stores_its_token(file: &str, name: &str, init: &[serde_norway::Value], main: &[serde_norway::Value]) {
-    let [issue] = init else {
+    let issuing: Vec<&serde_norway::Value> = init
+        .iter()
+        .filter(|c| strings(&c["args"]).first().map(String::as_str) == Some("bootstrap-token"))
+        .collect();
+    let [issue] = issuing[..] else {
         panic!("{file}: {name} issues the token in one init container")
     };
     let args = strings(&issue["args"]);
@@ -354,9 +463,10 @@ use serde::Deserialize as _;
 /// `env` as written, with what cannot be the same on one test machine
 /// rewritten: NATS on the test cluster's loopback ports, listen addresses
 /// on loopback port 0, the data directory and the TLS files local.
-fn on_loopback(env: &[(String, String)], nats: &str, data_dir: &std::path::Path) -> Vec<(String, String)> {
+fn on_loopback(s: &Service, root: &std::path::Path, nats: &str, data_dir: &std::path::Path) -> Vec<(String, String)> {
     let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/tls");
-    env.iter()
+    s.env
+        .iter()
         .map(|(k, v)| {
             let v = match k.as_str() {
                 "JEJAK_NATS_URL" => nats.to_string(),
@@ -364,6 +474,8 @@ fn on_loopback(env: &[(String, String)], nats: &str, data_dir: &std::path::Path)
                 "JEJAK_DATA_DIR" => data_dir.display().to_string(),
                 "JEJAK_TLS_CERT" => tls.join("server.pem").display().to_string(),
                 "JEJAK_TLS_KEY" => tls.join("server.key").display().to_string(),
+                // Files on the service's volumes.
+                "JEJAK_LOG_KEY" | "JEJAK_LOG_VKEY_FILE" => s.local(root, v).display().to_string(),
                 _ => v.clone(),
             };
             (k.clone(), v)
@@ -375,7 +487,7 @@ fn on_loopback(env: &[(String, String)], nats: &str, data_dir: &std::path::Path)
 /// services and the projectors on a three-node NATS cluster; captures
 /// through both capture services, reads the same traces from both
 /// projectors, and scrapes every service's metrics without a token.
-async fn run_layout(what: &str, services: Vec<Service>) {
+async fn run_layout(what: &str, services: Vec<Service>, secrets: Vec<Secret>) {
     let cluster = jejak_testkit::NatsCluster::start().expect("three NATS nodes with deploy/nats/cluster.conf");
     let nats = cluster.urls();
     let temp = tempfile::tempdir().expect("a scratch directory");
@@ -383,7 +495,9 @@ async fn run_layout(what: &str, services: Vec<Service>) {
     let role = |s: &Service| s.args.first().cloned().unwrap_or_default();
     let of = |r: &str| services.iter().filter(|s| role(s) == r).cloned().collect::<Vec<_>>();
     let (bootstraps, captures, projectors) = (of("bootstrap-token"), of("capture"), of("projector"));
+    let log_keys = of("log-key");
     assert_eq!(bootstraps.len(), 1, "{what}: one bootstrap step");
+    assert_eq!(log_keys.len(), 1, "{what}: one step makes the transparency log's key");
     assert_eq!(
         captures.iter().map(|s| s.replicas).sum::<usize>(),
         2,
@@ -401,7 +515,7 @@ async fn run_layout(what: &str, services: Vec<Service>) {
         let b = &bootstraps[0];
         let scratch = temp.path().join(format!("bootstrap-{n}"));
         std::fs::create_dir_all(&scratch).expect("a scratch directory");
-        let env = on_loopback(&b.env, &nats, &scratch);
+        let env = on_loopback(b, temp.path(), &nats, &scratch);
         // A file named with --out is written in the scratch directory instead.
         let mut args = b.args.clone();
         let at = args.iter().position(|a| a == "--out").map(|i| i + 1);
@@ -440,6 +554,42 @@ async fn run_layout(what: &str, services: Vec<Service>) {
         "{what}: a token on the bootstrap step's output: {token:?}"
     );
 
+    // The transparency log's key, as written: made on the step's volumes,
+    // its verifier key printed; a Secret the Job makes of its files.
+    let step = &log_keys[0];
+    let mut args = step.args.clone();
+    for at in 0..args.len() {
+        if matches!(args[at].as_str(), "--log-key" | "--vkey-out") {
+            if let Some(v) = args.get(at + 1).cloned() {
+                args[at + 1] = step.local(temp.path(), &v).display().to_string();
+            }
+        }
+    }
+    let scratch = temp.path().join("log-key");
+    std::fs::create_dir_all(&scratch).expect("a scratch directory");
+    let out = std::process::Command::new(jejak_testkit::jejak_bin().expect("the jejak binary"))
+        .args(&args)
+        .envs(on_loopback(step, temp.path(), &nats, &scratch))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the log key step");
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    let vkey = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let verifier = jejak_verify::note::Verifier::parse(&vkey)
+        .unwrap_or_else(|e| panic!("{what}: the log key step printed {vkey:?}: {e}"));
+    for secret in &secrets {
+        let job = services
+            .iter()
+            .find(|s| s.name == secret.job)
+            .unwrap_or_else(|| panic!("{what}: no jejak step of the Job {}", secret.job));
+        let dir = temp.path().join("volumes").join(format!("secret/{}", secret.name));
+        std::fs::create_dir_all(&dir).expect("a Secret's directory");
+        for (key, file) in &secret.files {
+            std::fs::copy(job.local(temp.path(), file), dir.join(key))
+                .unwrap_or_else(|e| panic!("{what}: the Secret {}'s {key} from {file}: {e}", secret.name));
+        }
+    }
+
     let mut started = Vec::new();
     for (i, s) in captures
         .iter()
@@ -449,7 +599,7 @@ async fn run_layout(what: &str, services: Vec<Service>) {
     {
         let dir = temp.path().join(format!("{}-{i}", s.name));
         std::fs::create_dir_all(&dir).expect("a data directory");
-        let env = on_loopback(&s.env, &nats, &dir);
+        let env = on_loopback(s, temp.path(), &nats, &dir);
         let tls = env.iter().any(|(k, _)| k == "JEJAK_TLS_CERT");
         let server = Server::spawn(&s.args, &env, dir, tls.then(|| ca.clone()))
             .unwrap_or_else(|e| panic!("{what}: start {}: {e:#}", s.name))
@@ -497,7 +647,7 @@ async fn run_layout(what: &str, services: Vec<Service>) {
     let mut answers = Vec::new();
     for p in &projector {
         jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(60), || async {
-            Ok((p.status().await?.applied_position >= end).then_some(()))
+            Ok((p.status().await?.events >= end).then_some(()))
         })
         .await
         .unwrap_or_else(|e| panic!("{what}: a projector never caught up: {e:#}"));
@@ -518,6 +668,24 @@ async fn run_layout(what: &str, services: Vec<Service>) {
         answers.push(told);
     }
     assert_eq!(answers[0], answers[1], "{what}: both projectors answer the same traces");
+    // Both serve the transparency log: a checkpoint signed with the key the
+    // step made, of every event captured.
+    for p in &projector {
+        let checkpoint = jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(60), || async {
+            // Over gRPC: the Kubernetes projectors speak TLS.
+            let mut t = p.trace().await?;
+            let note = match t.get_checkpoint(jejak_proto::v1::GetCheckpointRequest {}).await {
+                Ok(reply) => reply.into_inner().note,
+                Err(s) if s.code() == tonic::Code::Unavailable => return Ok(None),
+                Err(s) => return Err(s.into()),
+            };
+            let trusted = jejak_verify::checkpoint::verify_checkpoint(&note, &verifier, &[], 0)?;
+            Ok((trusted.checkpoint.size >= end).then_some(trusted.checkpoint))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: a projector serves no checkpoint signed with the log key: {e:#}"));
+        assert!(checkpoint.size >= end, "{what}: {checkpoint:?}");
+    }
     // Metrics without a token, from every service's private listener.
     for (r, s) in &started {
         let private = metrics_address(s).await;
@@ -559,10 +727,11 @@ fn first_receipt(s: &jejak_testkit::scenario::Scenario) -> &jejak_domain::Materi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_layout_runs_as_written() {
-    run_layout("deploy/compose.yaml", compose_services()).await;
+    run_layout("deploy/compose.yaml", compose_services(), Vec::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubernetes_layout_runs_as_written() {
-    run_layout("deploy/k8s", kubernetes_services()).await;
+    let (services, secrets) = kubernetes_services();
+    run_layout("deploy/k8s", services, secrets).await;
 }

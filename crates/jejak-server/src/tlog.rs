@@ -84,8 +84,20 @@ pub fn log_key(data_dir: &Path, key: Option<std::path::PathBuf>, origin: Option<
 }
 
 /// `jejak log-key`: prints the verifier key.
-pub fn print_log_key(data_dir: &Path, key: Option<std::path::PathBuf>, origin: Option<&str>) -> anyhow::Result<()> {
-    println!("{}", log_key(data_dir, key, origin)?.vkey());
+pub fn print_log_key(
+    data_dir: &Path,
+    key: Option<std::path::PathBuf>,
+    origin: Option<&str>,
+    vkey_out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let vkey = log_key(data_dir, key, origin)?.vkey();
+    if let Some(path) = vkey_out {
+        // Public: readable by the projectors that follow, unlike the key.
+        std::fs::write(path, format!("{vkey}\n")).with_context(|| format!("write {}", path.display()))?;
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .with_context(|| format!("make {} readable", path.display()))?;
+    }
+    println!("{vkey}");
     Ok(())
 }
 

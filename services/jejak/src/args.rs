@@ -168,6 +168,9 @@ pub(crate) struct TlogArgs {
     /// this verifier key, instead of signing (`jejak projector` without --log-key).
     #[arg(long, env = "JEJAK_LOG_VKEY", conflicts_with = "log_key")]
     pub(crate) log_vkey: Option<String>,
+    /// `--log-vkey`, read from a file (as `jejak log-key --vkey-out` writes it).
+    #[arg(long, env = "JEJAK_LOG_VKEY_FILE", conflicts_with_all = ["log_key", "log_vkey"])]
+    pub(crate) log_vkey_file: Option<PathBuf>,
     /// Do not extend the transparency log's tree while serving (it catches
     /// up at the next start): only to measure what the tree costs captures.
     #[arg(long, hide = true)]
@@ -183,10 +186,20 @@ impl TlogArgs {
                 self.witnesses.len()
             );
         }
+        let from_file = match &self.log_vkey_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("--log-vkey-file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
         let follow = self
             .log_vkey
-            .as_deref()
-            .map(|v| jejak_verify::note::Verifier::parse(v).map_err(|e| anyhow::anyhow!("--log-vkey: {e}")))
+            .clone()
+            .or(from_file)
+            .map(|v| jejak_verify::note::Verifier::parse(&v).map_err(|e| anyhow::anyhow!("--log-vkey: {e}")))
             .transpose()?;
         Ok(jejak_server::tlog::TlogConfig {
             key: self.log_key.clone(),
@@ -558,6 +571,10 @@ pub(crate) enum Command {
         /// The origin a key created now gets.
         #[arg(long, env = "JEJAK_LOG_ORIGIN")]
         log_origin: Option<String>,
+        /// Also write the verifier key to this file (for the projectors
+        /// that follow the signer: `--log-vkey-file`).
+        #[arg(long)]
+        vkey_out: Option<PathBuf>,
     },
     /// Check every hash chain of the log and print the projection's digest
     /// (server stopped); with --export, every chain of an export file.

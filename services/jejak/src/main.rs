@@ -262,7 +262,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             log_key,
             log_origin,
-        } => jejak_server::tlog::print_log_key(&data_dir, log_key, log_origin.as_deref()),
+            vkey_out,
+        } => jejak_server::tlog::print_log_key(&data_dir, log_key, log_origin.as_deref(), vkey_out.as_deref()),
         Command::Export { out, from, server } => {
             let n = jejak_client::export::export(&server.target(), from, &out).await?;
             println!("wrote {n} envelopes to {}", out.display());
