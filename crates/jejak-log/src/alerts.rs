@@ -110,11 +110,13 @@ impl AlertStore {
 
     /// The last log position followed.
     pub fn cursor(&self) -> Result<u64, LogError> {
-        Ok(self
-            .tree
-            .get(CURSOR)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+        match self.tree.get(CURSOR)? {
+            None => Ok(0),
+            // Read as 0, a damaged cursor would deliver every alert again.
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| LogError::Storage(format!("the alert store's cursor is {} bytes, not 8", v.len()))),
+        }
     }
 
     /// Records what the events up to `through` raised (`followed`: those
@@ -258,6 +260,16 @@ mod tests {
             after: 0,
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn a_damaged_cursor_is_an_error_not_the_start_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AlertStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor().unwrap(), 0, "nothing followed yet");
+        store.tree.insert(CURSOR, &[0, 0, 9][..]).unwrap();
+        let err = store.cursor().unwrap_err();
+        assert!(err.to_string().contains("3 bytes, not 8"), "{err}");
     }
 
     #[test]

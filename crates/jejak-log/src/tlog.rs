@@ -217,17 +217,37 @@ impl TreeStore {
     /// Opens (or creates) the tree in `dir`.
     pub fn open(dir: &Path) -> Result<TreeStore, LogError> {
         let db = crate::sled_log::open_db_flushing(dir, None)?;
-        let size = db.get(SIZE)?.and_then(|v| be_u64(&v)).unwrap_or(0);
+        let damaged = |what: String| LogError::Storage(format!("the transparency log's tree is damaged: {what}"));
+        let size = match db.get(SIZE)? {
+            None => 0,
+            // Read as 0, a damaged size would rebuild the tree while its
+            // published checkpoint names more leaves.
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| damaged(format!("its size is {} bytes, not 8", v.len())))?,
+        };
         let mut tiles = Vec::with_capacity(TILE_LEVELS);
         for level in 0..TILE_LEVELS as u32 {
             let count = size >> (level * TILE_HEIGHT);
             let partial = count % TILE_WIDTH;
             tiles.push(match partial {
                 0 => Vec::new(),
-                _ => db
-                    .get(tile_key(level as u8, count / TILE_WIDTH))?
-                    .ok_or_else(|| lost("a partial tile"))?
-                    .to_vec(),
+                _ => {
+                    let tile = db
+                        .get(tile_key(level as u8, count / TILE_WIDTH))?
+                        .ok_or_else(|| lost("a partial tile"))?
+                        .to_vec();
+                    // Extended in place, a tile of another width would give
+                    // wrong roots from then on.
+                    if tile.len() as u64 != partial * 32 {
+                        return Err(damaged(format!(
+                            "its partial tile at level {level} holds {} bytes, not {} hashes",
+                            tile.len(),
+                            partial
+                        )));
+                    }
+                    tile
+                }
             });
         }
         let entries = match size % TILE_WIDTH {
@@ -603,6 +623,41 @@ mod tests {
         assert_eq!(&bundle[..2], &6u16.to_be_bytes());
         assert_eq!(&bundle[2..8], b"leaf 1");
         assert!(t.append(&leaves(5, 1)).is_err(), "leaves follow the log");
+    }
+
+    #[test]
+    fn a_damaged_size_or_partial_tile_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let t = TreeStore::open(dir.path()).unwrap();
+            t.append(&leaves(1, 300)).unwrap();
+            t.db.flush().unwrap();
+        }
+        let raw = |f: &dyn Fn(&sled::Db)| {
+            let db = crate::sled_log::open_db_flushing(dir.path(), None).unwrap();
+            f(&db);
+            db.flush().unwrap();
+        };
+        // The level-0 tile of 300 leaves holds 44 hashes; one byte more.
+        raw(&|db| {
+            let mut tile = db.get(tile_key(0, 1)).unwrap().unwrap().to_vec();
+            assert_eq!(tile.len(), 44 * 32);
+            tile.push(0);
+            db.insert(tile_key(0, 1), tile).unwrap();
+        });
+        let err = TreeStore::open(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("1409 bytes, not 44 hashes"), "{err}");
+        raw(&|db| {
+            let tile = db.get(tile_key(0, 1)).unwrap().unwrap();
+            db.insert(tile_key(0, 1), &tile[..44 * 32]).unwrap();
+            db.insert(SIZE, &[1, 2, 3][..]).unwrap();
+        });
+        let err = TreeStore::open(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("size is 3 bytes"), "{err}");
+        raw(&|db| {
+            db.insert(SIZE, &300u64.to_be_bytes()[..]).unwrap();
+        });
+        assert_eq!(TreeStore::open(dir.path()).unwrap().size(), 300);
     }
 
     #[test]
