@@ -1135,3 +1135,45 @@ async fn a_command_waiting_behind_an_unacknowledged_one_keeps_to_its_own_deadlin
     assert_eq!(stream_events(&nats).await?, status.events);
     Ok(())
 }
+
+/// A projector's store that does not follow from the stream it is started
+/// on (the stream made again, here on another nats-server) is made again
+/// from that stream, not served: the lots of the first stream are gone and
+/// those of the second are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_started_on_another_stream_makes_its_projection_again() -> anyhow::Result<()> {
+    let first = Nats::start()?;
+    let capture = Server::start(on(&first, Role::Capture))?;
+    master_data(&capture).await?;
+    let mut c = capture.capture().await?;
+    for i in 0..5 {
+        c.receive_material(receipt(1, i)).await?;
+    }
+    let mut projector = Server::start(on(&first, Role::Projector))?.with_token(capture.admin_token.clone());
+    projector.wait_projected(Duration::from_secs(60)).await?;
+    // Stopped, so that it stores what it applied.
+    assert!(projector.stop()?.success());
+    let (data_dir, keep) = projector.into_data_dir();
+
+    let second = Nats::start()?;
+    let capture = Server::start(on(&second, Role::Capture))?;
+    master_data(&capture).await?;
+    let mut c = capture.capture().await?;
+    c.receive_material(receipt(2, 0)).await?;
+    let projector = Server::start(ServerOptions {
+        data_dir: Some(data_dir),
+        ..on(&second, Role::Projector)
+    })?
+    .with_token(capture.admin_token.clone());
+    let status = projector.wait_projected(Duration::from_secs(60)).await?;
+    assert_eq!(status.events, stream_events(&second).await?, "{status:?}");
+    let mut t = projector.trace().await?;
+    t.get_lot(p::GetLotRequest { lot_id: "L2-0".into() }).await?;
+    let gone = t
+        .get_lot(p::GetLotRequest { lot_id: "L1-0".into() })
+        .await
+        .expect_err("a lot of the first stream");
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    drop(keep);
+    Ok(())
+}

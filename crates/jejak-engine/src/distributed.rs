@@ -1878,6 +1878,19 @@ async fn tree_ended(task: &TreeTask) -> anyhow::Error {
     }
 }
 
+/// Why a projector's projection does not follow from this stream, if it
+/// does not (another stream of the same name, or one made again): the
+/// event it applied last, by id and envelope hash, must be at the same
+/// position of the stream, as its leader says.
+pub async fn projection_disagreement(log: &JetStreamLog, projection: &Projection) -> anyhow::Result<Option<String>> {
+    let (position, event, hash) = crate::offline::anchor(projection);
+    if position == 0 {
+        return Ok(None);
+    }
+    let at = log.read_from_leader(position).await?;
+    Ok(crate::offline::differs(position, &event, hash, at))
+}
+
 /// Checks a projector's tree against the stream before it follows: a tree
 /// whose last leaf is not the commitment of the stream's message at its
 /// position (another stream) is emptied, to be built again from the start.

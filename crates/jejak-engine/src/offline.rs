@@ -140,11 +140,7 @@ pub async fn rebuild(data_dir: &Path, progress: Box<dyn FnMut(u64) + Send>) -> a
 /// is ahead of the log, or the envelope at its position (id and blake3
 /// hash) is not the one it applied there.
 async fn disagreement(log: &SledLog, projection: &Projection, durable: u64) -> anyhow::Result<Option<String>> {
-    let (position, event, hash) = {
-        let g = projection.read();
-        let (position, event, hash) = g.anchor();
-        (position, event.to_string(), hash)
-    };
+    let (position, event, hash) = anchor(projection);
     if position == 0 {
         return Ok(None);
     }
@@ -154,18 +150,37 @@ async fn disagreement(log: &SledLog, projection: &Projection, durable: u64) -> a
         )));
     }
     let at = jejak_log::ReadLog::read(log, position).await?;
-    Ok(match at {
+    Ok(differs(position, &event, hash, at))
+}
+
+/// The projection's anchor: the position, event id and envelope hash of the
+/// last event it applied.
+pub(crate) fn anchor(projection: &Projection) -> (u64, String, [u8; 32]) {
+    let g = projection.read();
+    let (position, event, hash) = g.anchor();
+    (position, event.to_string(), hash)
+}
+
+/// Why the projection does not follow from a log whose envelope at its
+/// anchor's position is `at`, if it does not.
+pub(crate) fn differs(
+    position: u64,
+    event: &str,
+    hash: [u8; 32],
+    at: Option<jejak_log::StoredEvent>,
+) -> Option<String> {
+    match at {
         Some(e) if e.envelope.event_id == event && e.hash == hash => None,
         Some(e) if e.envelope.event_id == event => Some(format!(
             "the envelope at log position {position} is not the one it applied (its hash differs)"
         )),
         Some(e) => Some(format!(
             "it applied event {} at log position {position}, where the log holds {}",
-            jejak_domain::quote(&event),
+            jejak_domain::quote(event),
             jejak_domain::quote(&e.envelope.event_id)
         )),
         None => Some(format!("the log holds nothing at its position {position}")),
-    })
+    }
 }
 
 /// Makes the projection again from `log` into a fresh directory and swaps

@@ -531,8 +531,19 @@ async fn run_nats(
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
         crate::files::make_owner_only(dir)
             .with_context(|| format!("make the data directory {} owner-only", dir.display()))?;
-        let projection =
+        let mut projection =
             jejak_engine::offline::open_projection(&dir.join("genealogy"), jejak_genealogy::Chunking::Ordinals).await?;
+        if let Some(why) = jejak_engine::distributed::projection_disagreement(&log, &projection).await? {
+            // Derived state that does not follow from this stream is made
+            // again from it, not served.
+            tracing::error!(problem = %why, dir = %dir.display(), "the projection does not follow from the stream; making it again from the stream's start");
+            drop(projection);
+            std::fs::remove_dir_all(dir.join("genealogy"))
+                .with_context(|| format!("remove the projection in {}", dir.display()))?;
+            projection =
+                jejak_engine::offline::open_projection(&dir.join("genealogy"), jejak_genealogy::Chunking::Ordinals)
+                    .await?;
+        }
         tracing::info!(
             position = projection.position(),
             "projection opened; following the stream"
