@@ -218,6 +218,19 @@ async fn a_recall_reaches_receivers_signed_even_one_down_through_a_kill_and_stre
     }
     let recall = recall.expect("the recall is streamed");
     assert_eq!(recall.r#type, "lot.recalled");
+    // Resumed just before it, the recall is the first alert streamed ...
+    let mut before = watch(&server, recall.position - 1).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), before.message())
+        .await
+        .expect("an alert within 10 s")
+        .expect("an alert")
+        .expect("the stream goes on");
+    assert_eq!(
+        (first.alert_id.as_str(), first.position),
+        (id.as_str(), recall.position)
+    );
+    drop(before);
+    // ... and resumed at it, anything streamed comes after it.
     let mut stream = watch(&server, recall.position).await;
     let next = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
     if let Ok(Ok(Some(a))) = next {
