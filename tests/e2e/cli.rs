@@ -325,9 +325,29 @@ async fn rebuild_of_a_stopped_server_gives_the_same_answers() {
     let exit = d.server.stop().expect("stop the server");
     assert!(exit.success(), "unclean exit: {exit}");
     drop(d);
+    // The projection as the server left it, by its digest; then gone, so
+    // that only the rebuild can make it again.
+    let digest = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("projection digest: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no digest in {out}"))
+    };
+    let (status, out, err) = jejak(&["verify", "--data-dir", &data_dir]);
+    assert!(status.success(), "verify: {err}");
+    let served = digest(&out);
+    std::fs::remove_dir_all(dir.path().join("genealogy")).expect("remove the projection");
     let (status, out, err) = jejak(&["rebuild", "--data-dir", &data_dir]);
     assert!(status.success(), "rebuild failed: {err}");
     assert!(out.contains("projection rebuilt to log position 255"), "{out}");
+    let (status, out, err) = jejak(&["verify", "--data-dir", &data_dir]);
+    assert!(status.success(), "verify: {err}");
+    assert!(out.contains("projection position: 255"), "{out}");
+    assert_eq!(
+        digest(&out),
+        served,
+        "the rebuilt projection is byte for byte the one served"
+    );
 
     let server = Server::start(ServerOptions {
         data_dir: Some(dir.path().to_path_buf()),
