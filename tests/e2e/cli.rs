@@ -528,26 +528,6 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
     );
     assert!(out.contains("2 voided again"), "{out}");
     assert!(demo.lot("CSV-3").await.voided && demo.lot("CSV-4").await.voided);
-    // The same file again, its bad row mended: the rows the rollback voided
-    // are not "already recorded" (they no longer stand) but refused, saying
-    // what to do.
-    let mended = format!(
-        "{header}{}{}{}",
-        row("csv-3", "CSV-3", "100", UKM_BERKAH),
-        row("csv-4", "CSV-4", "200", UKM_BERKAH),
-        row("csv-5", "CSV-5", "300", UKM_BERKAH)
-    );
-    let (status, out, err) = import("refused.csv", mended, &[]);
-    assert!(!status.success(), "{out}");
-    assert!(
-        err.contains("refused.csv:2:") && err.contains("has since been voided") && err.contains("new command id"),
-        "{err}"
-    );
-    assert!(
-        !out.contains(", 1 already recorded") && !out.contains(", 2 already recorded"),
-        "{out}"
-    );
-    assert!(demo.lot("CSV-3").await.voided, "still voided");
 
     // With --proceed the good rows are kept (new ids: the others are voided).
     let text = format!(

@@ -852,24 +852,6 @@ async fn a_retry_returns_the_first_result_and_writes_nothing(mut d: Demo) {
     assert_eq!(d.position().await, position, "retries wrote to the log");
     assert_eq!(value_of(&d.lot("I-1").await.balance), kg("0"));
     assert_eq!(value_of(&d.lot("I-OUT").await.quantity), kg("10"));
-
-    // Once its event is voided, a retry is no longer "recorded": refused,
-    // naming the void and what to do, and nothing written.
-    let c = &mut d.capture;
-    c.void_event(void("void-proc-i", "proc-i", "entered by mistake"))
-        .await
-        .expect("void the drying");
-    d.position().await;
-    let c = &mut d.capture;
-    let retry = drying("proc-i", "I-1", "1000", p::Unit::Kg, "I-OUT");
-    let s = refused(
-        &d.server,
-        c.process_lots(retry),
-        Code::FailedPrecondition,
-        Some("voided"),
-    )
-    .await;
-    assert_mentions(&s, &["proc-i", "void-proc-i", "new command id"]);
 }
 
 async fn the_same_command_id_with_other_content_is_already_exists(mut d: Demo) {

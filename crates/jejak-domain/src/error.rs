@@ -31,9 +31,6 @@ pub enum Rule {
     /// without valid ones (an SVLK certificate or DKP, and an SKSHH or nota
     /// angkutan).
     TimberLegality,
-    /// A command sent again whose event has since been voided: its answer
-    /// is no longer "recorded" (send it again under a new command id).
-    Voided,
 }
 
 /// The most bytes of a client's value an error message or log line quotes.

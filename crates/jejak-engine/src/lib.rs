@@ -59,22 +59,6 @@ impl TryFrom<p::command::Kind> for Submission {
     }
 }
 
-/// The refusal of a command sent again whose event has since been voided
-/// (`void`: the void's event id and its reason): "already recorded" would
-/// say it stands, and the client has to choose a new command id to record
-/// it again.
-pub(crate) fn voided_since(id: &str, (void, reason): (String, String)) -> DomainError {
-    DomainError::rule(
-        jejak_domain::Rule::Voided,
-        format!(
-            "command {} was recorded and has since been voided by {} ({}); to record it again, send it under a new command id",
-            jejak_domain::quote(id),
-            jejak_domain::quote(&void),
-            jejak_domain::quote(&reason)
-        ),
-    )
-}
-
 /// What identifies a command's content for retries: the blake3 of prost's
 /// re-encoding (the same whatever encoder the client used) of `Command
 /// { kind }`, without what the server chose itself (a token's secret hash,

@@ -276,7 +276,6 @@ fn rule_names(rule: jejak_domain::Rule) -> (&'static str, &'static str) {
         Rule::TokenRevoked => ("TOKEN_REVOKED", "token-revoked"),
         Rule::NotInTransit => ("NOT_IN_TRANSIT", "not-in-transit"),
         Rule::TimberLegality => ("TIMBER_LEGALITY", "timber-legality"),
-        Rule::Voided => ("VOIDED", "voided"),
     }
 }
 
