@@ -741,17 +741,9 @@ impl DistributedWriter {
 
     async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
         let stored = self.log.read(position).await?.ok_or(EngineError::Missing(position))?;
-        if stored.envelope.event_id != id {
-            return Err(EngineError::Log(jejak_log::LogError::Corrupt {
-                position,
-                reason: format!("the cache places {id:?} where {:?} is", stored.envelope.event_id),
-            }));
-        }
-        if stored.envelope.command_hash != content_hash {
-            return Err(EngineError::IdReused { id: id.to_string() });
-        }
+        let receipt = Receipt::replay_of(&stored, id, content_hash)?;
         self.counters.replayed.fetch_add(1, Ordering::Relaxed);
-        Ok(Receipt::replayed(&stored))
+        Ok(receipt)
     }
 }
 

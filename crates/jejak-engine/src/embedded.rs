@@ -257,20 +257,7 @@ impl<L: EventLog> Writer<L> {
     async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
         self.log.wait_durable(position).await?;
         let stored = self.log.read(position)?.ok_or(EngineError::Missing(position))?;
-        if stored.envelope.event_id != id {
-            // The event-id index names an event of another id: damaged.
-            return Err(EngineError::Log(jejak_log::LogError::Corrupt {
-                position,
-                reason: format!(
-                    "the event-id index places {id:?} where {:?} is",
-                    stored.envelope.event_id
-                ),
-            }));
-        }
-        if stored.envelope.command_hash != content_hash {
-            return Err(EngineError::IdReused { id: id.to_string() });
-        }
-        Ok(Receipt::replayed(&stored))
+        Receipt::replay_of(&stored, id, content_hash)
     }
 }
 

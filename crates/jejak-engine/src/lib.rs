@@ -107,6 +107,26 @@ impl Receipt {
         }
     }
 
+    /// The receipt answered to a retry of command `id` (content
+    /// `content_hash`), from the stored event its id was found at: that
+    /// event must be the command's (else what placed the id there is
+    /// damaged) and of the same content (else the id is reused).
+    fn replay_of(stored: &StoredEvent, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
+        if stored.envelope.event_id != id {
+            return Err(EngineError::Log(jejak_log::LogError::Corrupt {
+                position: stored.position,
+                reason: format!(
+                    "the index of event ids places {id:?} where {:?} is",
+                    stored.envelope.event_id
+                ),
+            }));
+        }
+        if stored.envelope.command_hash != content_hash {
+            return Err(EngineError::IdReused { id: id.to_string() });
+        }
+        Ok(Receipt::replayed(stored))
+    }
+
     /// The receipt of a stored event, answered to a retry.
     fn replayed(e: &StoredEvent) -> Receipt {
         let event = e
