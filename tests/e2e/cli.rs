@@ -302,6 +302,39 @@ async fn import_reports_the_bad_line_and_records_nothing_twice() {
         "{err}"
     );
     assert_eq!(d.position().await, before + 3);
+
+    // A file holding a receipt and the void of it (an exported log does):
+    // imported again, both are plainly already recorded.
+    let receipt = r#"{"receiveMaterial": {"commandId": "imp-5", "facilityId": "fac-demak", "lotId": "IMP-5", "productId": "prd-dmk-gkp", "quantity": {"value": "10", "unit": "UNIT_KG"}, "ownerId": "ukm-dmk-berkah", "supplierId": "sup-dmk-gpk-tanimaju"}}"#;
+    let void = r#"{"voidEvent": {"commandId": "imp-5-void", "facilityId": "fac-demak", "eventId": "imp-5", "reason": "entered twice"}}"#;
+    let mut both = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(both, "{receipt}\n{void}").expect("write");
+    let both_path = both.path().to_str().expect("utf-8 path").to_string();
+    let (status, out, err) = url.run(&["import", &both_path]);
+    assert!(status.success(), "{out}{err}");
+    assert!(out.contains("2 recorded, 0 already recorded, 0 refused"), "{out}");
+    let (status, out, err) = url.run(&["import", &both_path]);
+    assert!(status.success(), "{out}{err}");
+    assert!(out.contains("0 recorded, 2 already recorded, 0 refused"), "{out}");
+    // The receipt alone: it does not stand, and the import says so and fails.
+    let mut alone = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(alone, "{receipt}").expect("write");
+    let alone_path = alone.path().to_str().expect("utf-8 path").to_string();
+    let (status, out, err) = url.run(&["import", &alone_path]);
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("0 recorded, 0 already recorded, 1 recorded before and since voided, 0 refused"),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{alone_path}:1: imp-5 was recorded before and has since been voided by imp-5-void"
+        )) && err.contains("send it with a new command_id"),
+        "{err}"
+    );
+    assert!(err.contains("1 line was recorded before and since voided"), "{err}");
+    assert_eq!(d.position().await, before + 5);
+    assert!(d.lot("IMP-5").await.voided);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,6 +561,30 @@ async fn a_csv_of_receipts_is_imported_all_or_nothing_naming_the_line_of_a_bad_r
     );
     assert!(out.contains("2 voided again"), "{out}");
     assert!(demo.lot("CSV-3").await.voided && demo.lot("CSV-4").await.voided);
+    // The same file again, its bad row mended: the rows the rollback voided
+    // are not counted "already recorded" (they no longer stand) but named,
+    // with what to do; the mended row is recorded, and the import fails.
+    let mended = format!(
+        "{header}{}{}{}",
+        row("csv-3", "CSV-3", "100", UKM_BERKAH),
+        row("csv-4", "CSV-4", "200", UKM_BERKAH),
+        row("csv-5", "CSV-5", "300", UKM_BERKAH)
+    );
+    let (status, out, err) = import("refused.csv", mended, &[]);
+    assert!(!status.success(), "{out}");
+    for line in ["refused.csv:2: csv-3", "refused.csv:3: csv-4"] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    assert!(
+        err.contains("has since been voided by") && err.contains("change its command_id"),
+        "{err}"
+    );
+    assert!(
+        out.contains("1 recorded, 0 already recorded, 2 recorded before and since voided, 0 refused"),
+        "{out}"
+    );
+    assert!(demo.lot("CSV-3").await.voided, "still voided");
+    assert!(!demo.lot("CSV-5").await.voided, "the mended row stands");
 
     // With --proceed the good rows are kept (new ids: the others are voided).
     let text = format!(

@@ -402,6 +402,33 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("2 baris tercatat"), "{}", r.text());
     assert_eq!(demo.position().await, before_csv + 2);
+    // One of its rows voided, the same file again: that row is named as
+    // recorded before and voided since (it does not stand), not counted
+    // among the rows recorded before; nothing is written.
+    let r = browser
+        .post(
+            "/console/batal",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-csv-1-void"),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-CSV-1"),
+                ("event_id", "cns-csv-1"),
+                ("reason", "salah ketik"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let after_void = demo.position().await;
+    let r = browser.post("/console/impor", &[("csrf", &csrf), ("csv", &good)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    assert!(
+        page.contains("Baris 2: cns-csv-1 sudah tercatat sebelumnya lalu dibatalkan oleh cns-csv-1-void"),
+        "{page}"
+    );
+    assert!(page.contains("0 baris tercatat, 1 sudah tercatat sebelumnya"), "{page}");
+    assert_eq!(demo.position().await, after_void);
 
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");

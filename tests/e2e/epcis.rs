@@ -810,6 +810,27 @@ async fn a_refused_event_rolls_back_the_document_or_is_skipped_with_proceed() {
         "the first receipt is voided again: {job}"
     );
     assert!(demo.lot("EPX-1").await.voided, "rolled back");
+    // The same document again: its first receipt is answered as recorded
+    // before, and the job says that it stands voided (and by which void).
+    let before = demo.position().await;
+    let (_, again) = post(&demo.server, &doc, "rollback").await;
+    let again = finished(&demo.server, &again).await;
+    assert_eq!(again["success"], false, "the second receipt is refused again: {again}");
+    assert_eq!(again["replayed"], 1, "{again}");
+    let stands_voided = &again["replayedVoided"];
+    assert_eq!(stands_voided.as_array().map(Vec::len), Some(1), "{again}");
+    assert_eq!(stands_voided[0]["eventID"], job["voided"][0], "{again}");
+    assert!(
+        stands_voided[0]["voidedBy"].as_str().is_some_and(|v| !v.is_empty()),
+        "{again}"
+    );
+    assert_eq!(
+        again["voided"],
+        serde_json::json!([]),
+        "a replay is not voided again: {again}"
+    );
+    assert_eq!(demo.position().await, before, "nothing written");
+    assert!(demo.lot("EPX-1").await.voided, "still voided");
 
     let doc = document(vec![
         receipt("EPX-3", UKM_BERKAH),

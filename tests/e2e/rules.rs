@@ -840,9 +840,14 @@ async fn a_retry_returns_the_first_result_and_writes_nothing(mut d: Demo) {
     let used = c.process_lots(all.clone()).await.expect("consume all").into_inner();
     let position = d.position().await;
     let c = &mut d.capture;
-    let used_again = c.process_lots(all).await.expect("retry of a spent lot").into_inner();
+    let used_again = c
+        .process_lots(all.clone())
+        .await
+        .expect("retry of a spent lot")
+        .into_inner();
     assert!(used_again.replayed);
     assert_eq!((used_again.position, &used_again.hash), (used.position, &used.hash));
+    assert_eq!(used_again.voided_by, "", "not voided: {used_again:?}");
     let verdict_again = c.inspect_lot(insp).await.expect("retry inspection").into_inner();
     assert!(verdict_again.replayed);
     assert_eq!(
@@ -852,6 +857,27 @@ async fn a_retry_returns_the_first_result_and_writes_nothing(mut d: Demo) {
     assert_eq!(d.position().await, position, "retries wrote to the log");
     assert_eq!(value_of(&d.lot("I-1").await.balance), kg("0"));
     assert_eq!(value_of(&d.lot("I-OUT").await.quantity), kg("10"));
+
+    // Once its event is voided, a retry is still the first result and
+    // writes nothing, but says which void corrected it: it no longer stands.
+    let c = &mut d.capture;
+    c.void_event(void("void-proc-i", "proc-i", "entered by mistake"))
+        .await
+        .expect("void the drying");
+    let position = d.position().await;
+    let c = &mut d.capture;
+    let after_void = c.process_lots(all).await.expect("retry after the void").into_inner();
+    assert!(after_void.replayed, "{after_void:?}");
+    assert_eq!(
+        (after_void.position, &after_void.hash, after_void.voided_by.as_str()),
+        (used.position, &used.hash, "void-proc-i")
+    );
+    assert_eq!(d.position().await, position, "a retry after the void wrote to the log");
+    assert_eq!(
+        value_of(&d.lot("I-1").await.balance),
+        kg("1000"),
+        "the void restored the input"
+    );
 }
 
 async fn the_same_command_id_with_other_content_is_already_exists(mut d: Demo) {

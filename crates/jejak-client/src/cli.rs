@@ -73,6 +73,7 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
         for (line, reason) in &report.failed {
             eprintln!("{}:{line}: {reason}", file.display());
         }
+        print_voided_earlier(file, &report.voided_earlier, "change its command_id");
         for (line, event_id) in &report.kept {
             eprintln!(
                 "{}:{line}: recorded as {event_id} by this import or an earlier run (the connection broke before \
@@ -81,9 +82,10 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
             );
         }
         println!(
-            "{} recorded, {} already recorded, {} refused{}",
+            "{} recorded, {} already recorded, {}{} refused{}",
             report.recorded,
             report.already_recorded,
+            voided_earlier_count(report.voided_earlier.len()),
             report.failed.len(),
             if report.voided > 0 {
                 format!(
@@ -94,25 +96,52 @@ pub async fn import(target: &Target, file: &Path, proceed: bool) -> anyhow::Resu
                 String::new()
             }
         );
-        return match report.failed.is_empty() {
-            true => Ok(()),
-            false => anyhow::bail!("{}", refused_count(report.failed.len(), "row")),
-        };
+        return import_outcome(report.failed.len(), report.voided_earlier.len(), "row");
     }
     let report = crate::import::import(&mut c, &text).await;
     for (line, reason) in &report.failed {
         eprintln!("{}:{line}: {reason}", file.display());
     }
+    print_voided_earlier(file, &report.voided_earlier, "send it with a new command_id");
     println!(
-        "{} recorded, {} already recorded, {} refused",
+        "{} recorded, {} already recorded, {}{} refused",
         report.recorded,
         report.already_recorded,
+        voided_earlier_count(report.voided_earlier.len()),
         report.failed.len()
     );
-    if report.failed.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!("{}", refused_count(report.failed.len(), "line"))
+    import_outcome(report.failed.len(), report.voided_earlier.len(), "line")
+}
+
+/// Tells of each line answered "already recorded" whose event has since
+/// been voided: the file says it happened, the log no longer does.
+fn print_voided_earlier(file: &std::path::Path, lines: &[(usize, String, String)], remedy: &str) {
+    for (line, event_id, void) in lines {
+        eprintln!(
+            "{}:{line}: {event_id} was recorded before and has since been voided by {void}, so it does not stand \
+             (sending it again changes nothing): {remedy} to record it anew",
+            file.display()
+        );
+    }
+}
+
+fn voided_earlier_count(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!("{n} recorded before and since voided, "),
+    }
+}
+
+/// An import fails when a line was refused or does not stand.
+fn import_outcome(refused: usize, voided_earlier: usize, what: &str) -> anyhow::Result<()> {
+    match (refused, voided_earlier) {
+        (0, 0) => Ok(()),
+        (0, n) => anyhow::bail!(
+            "{n} {what}{} recorded before and since voided: {} not stand",
+            if n == 1 { " was" } else { "s were" },
+            if n == 1 { "it does" } else { "they do" }
+        ),
+        (n, _) => anyhow::bail!("{}", refused_count(n, what)),
     }
 }
 

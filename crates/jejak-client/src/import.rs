@@ -305,6 +305,10 @@ pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
 pub struct ImportReport {
     pub recorded: usize,
     pub already_recorded: usize,
+    /// (line, event id, void id) of the lines answered "already recorded"
+    /// whose event a void not in this file has since corrected: they do
+    /// not stand, and only a new command id records them again.
+    pub voided_earlier: Vec<(usize, String, String)>,
     /// (line number, reason) of every line that was refused.
     pub failed: Vec<(usize, String)>,
 }
@@ -330,11 +334,23 @@ pub async fn import(client: &mut CaptureServiceClient<crate::Conn>, text: &str) 
             Err(e) => report.failed.push((n, format!("not a valid command: {e}"))),
         }
     }
+    // A file may hold an event and the void of it (an export of a log
+    // does): its event then stands voided by this file's own word.
+    let voids_here: std::collections::HashSet<String> = commands
+        .iter()
+        .filter_map(|k| match k {
+            p::command::Kind::VoidEvent(v) => Some(v.command_id.clone()),
+            _ => None,
+        })
+        .collect();
     let bar = progress_bar(commands.len(), "importing");
     let answers = capture_all(client, commands, &bar).await;
     bar.finish_and_clear();
     for (n, answer) in lines.into_iter().zip(answers) {
         match answer {
+            Ok(r) if r.replayed && !r.voided_by.is_empty() && !voids_here.contains(&r.voided_by) => {
+                report.voided_earlier.push((n, r.event_id, r.voided_by))
+            }
             Ok(r) if r.replayed => report.already_recorded += 1,
             Ok(_) => report.recorded += 1,
             Err(r) => report.failed.push((n, describe(&r))),
@@ -361,6 +377,10 @@ fn facility_of(kind: &p::command::Kind) -> Option<&str> {
 pub struct CsvReport {
     pub recorded: usize,
     pub already_recorded: usize,
+    /// (line, event id, void id) of the rows answered "already recorded"
+    /// whose event has since been voided (an earlier run's rollback, say):
+    /// they do not stand, and only a new `command_id` records them again.
+    pub voided_earlier: Vec<(usize, String, String)>,
     /// (line, reason) of the rows refused.
     pub failed: Vec<(usize, String)>,
     /// Rows this import recorded and then voided again, because a later
@@ -452,6 +472,9 @@ pub async fn import_csv(
                 report.failed.push((line, describe(&r)));
                 first_refused.get_or_insert(line);
             }
+            // Voided already: an earlier run's (this one voids only after
+            // every row is answered).
+            (Ok(r), _) if !r.voided_by.is_empty() => report.voided_earlier.push((line, r.event_id, r.voided_by)),
             (Ok(_), Fate::Earlier) => report.already_recorded += 1,
             (Ok(r), Fate::Unknown) => {
                 report.recorded += 1;

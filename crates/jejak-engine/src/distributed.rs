@@ -741,7 +741,8 @@ impl DistributedWriter {
 
     async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
         let stored = self.log.read(position).await?.ok_or(EngineError::Missing(position))?;
-        let receipt = Receipt::replay_of(&stored, id, content_hash)?;
+        let mut receipt = Receipt::replay_of(&stored, id, content_hash)?;
+        receipt.voided_by = self.cache.graph.read().voided_by(id).map(|(void, _)| void);
         self.counters.replayed.fetch_add(1, Ordering::Relaxed);
         Ok(receipt)
     }

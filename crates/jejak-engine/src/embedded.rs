@@ -257,7 +257,9 @@ impl<L: EventLog> Writer<L> {
     async fn replayed(&self, position: u64, id: &str, content_hash: [u8; 32]) -> Result<Receipt, EngineError> {
         self.log.wait_durable(position).await?;
         let stored = self.log.read(position)?.ok_or(EngineError::Missing(position))?;
-        Receipt::replay_of(&stored, id, content_hash)
+        let mut receipt = Receipt::replay_of(&stored, id, content_hash)?;
+        receipt.voided_by = self.projection.read().voided_by(id).map(|(void, _)| void);
+        Ok(receipt)
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Receipt {
     pub recorded_at: Time,
     /// The id was already recorded with this content: the first result.
     pub replayed: bool,
+    /// For a replay: the void that has since corrected the event (as far
+    /// as this writer has followed the log), so the event no longer stands.
+    pub voided_by: Option<String>,
     /// An inspection's computed verdict and findings.
     pub inspection: Option<(Verdict, Vec<String>)>,
 }
@@ -103,6 +106,7 @@ impl Receipt {
             hash: appended.hash,
             recorded_at,
             replayed: false,
+            voided_by: None,
             inspection: inspection_of(event),
         }
     }
@@ -146,6 +150,7 @@ impl Receipt {
                 .and_then(|t| Time::from_unix(t.seconds, t.nanos))
                 .unwrap_or_default(),
             replayed: true,
+            voided_by: None,
             inspection: event.as_ref().and_then(inspection_of),
         }
     }

@@ -27,6 +27,7 @@ pub fn reply(r: Receipt) -> p::CaptureReply {
         hash: hex::encode(r.hash),
         recorded_at: Some(jejak_proto::time_to_proto(r.recorded_at)),
         replayed: r.replayed,
+        voided_by: r.voided_by.unwrap_or_default(),
         verdict,
         findings,
     }

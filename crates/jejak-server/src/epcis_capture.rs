@@ -134,6 +134,8 @@ struct Job {
     events: usize,
     recorded: usize,
     replayed: usize,
+    /// (event id, void id) of replayed events that stand voided.
+    replayed_voided: Vec<(String, String)>,
     observations: usize,
     errors: Vec<JobError>,
     voided: Vec<String>,
@@ -166,6 +168,7 @@ impl Jobs {
             events,
             recorded: 0,
             replayed: 0,
+            replayed_voided: Vec::new(),
             observations: 0,
             errors: Vec::new(),
             voided: Vec::new(),
@@ -205,6 +208,11 @@ impl Jobs {
             "events": job.events,
             "recorded": job.recorded,
             "replayed": job.replayed,
+            "replayedVoided": job
+                .replayed_voided
+                .iter()
+                .map(|(event, void)| json!({ "eventID": event, "voidedBy": void }))
+                .collect::<Vec<_>>(),
             "observations": job.observations,
             "errors": job.errors.iter().map(JobError::json).collect::<Vec<_>>(),
             "voided": job.voided,
@@ -497,6 +505,9 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
                         j.recorded += 1;
                         j.replayed += usize::from(receipt.replayed);
                         j.observations += usize::from(observation);
+                        if let Some(void) = &receipt.voided_by {
+                            j.replayed_voided.push((receipt.event_id.clone(), void.clone()));
+                        }
                     });
                     if !receipt.replayed {
                         written.push((receipt.event_id, command));

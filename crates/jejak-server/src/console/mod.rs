@@ -733,7 +733,13 @@ fn answered(
     match (outcome, wants_json(headers)) {
         (Ok(reply), true) => json(
             StatusCode::OK,
-            serde_json::json!({ "recorded": true, "replayed": reply.replayed, "eventId": reply.event_id, "lot": lot }),
+            serde_json::json!({
+                "recorded": true,
+                "replayed": reply.replayed,
+                "voidedBy": (!reply.voided_by.is_empty()).then_some(&reply.voided_by),
+                "eventId": reply.event_id,
+                "lot": lot,
+            }),
         ),
         (Ok(_), false) => redirect(&format!(
             "{PREFIX}/lot/{}?dicatat=1",
@@ -1136,7 +1142,7 @@ async fn import_form<L: ReadLog, S: Engine>(State(c): State<Shared<L, S>>, heade
         Ok(s) => s,
         Err(r) => return *r,
     };
-    html(StatusCode::OK, pages::import(&s.session, "", &[], None))
+    html(StatusCode::OK, pages::import(&s.session, "", &[], &[], None))
 }
 
 /// The facility a command of a spreadsheet is recorded at.
@@ -1171,11 +1177,14 @@ async fn import<L: ReadLog, S: Engine>(
         Err(problems) => {
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                pages::import(&s.session, text, &problems, None),
+                pages::import(&s.session, text, &problems, &[], None),
             )
         }
     };
     let (mut recorded, mut replayed, mut refused) = (0usize, 0usize, Vec::new());
+    // Rows recorded before and voided since (an earlier upload's rollback):
+    // they do not stand, and sending them again changes nothing.
+    let mut voided_earlier = Vec::new();
     let mut written: Vec<(String, String)> = Vec::new();
     for row in rows {
         let facility = facility_of(&row.kind).to_string();
@@ -1184,6 +1193,7 @@ async fn import<L: ReadLog, S: Engine>(
             Err(e) => Err(e),
         };
         match outcome {
+            Ok(r) if !r.voided_by.is_empty() => voided_earlier.push((row.line, r.event_id, r.voided_by)),
             Ok(r) if r.replayed => replayed += 1,
             Ok(r) => {
                 recorded += 1;
@@ -1221,6 +1231,12 @@ async fn import<L: ReadLog, S: Engine>(
     };
     html(
         status,
-        pages::import(&s.session, text, &refused, Some((recorded, replayed, voided))),
+        pages::import(
+            &s.session,
+            text,
+            &refused,
+            &voided_earlier,
+            Some((recorded, replayed, voided)),
+        ),
     )
 }

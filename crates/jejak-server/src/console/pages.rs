@@ -610,6 +610,7 @@ pub(super) fn import(
     session: &Session,
     text: &str,
     problems: &[(usize, String)],
+    voided_earlier: &[(usize, String, String)],
     done: Option<(usize, usize, usize)>,
 ) -> Markup {
     let lang = session.lang;
@@ -624,6 +625,21 @@ pub(super) fn import(
                     (recorded) (lang.pick(" baris tercatat, ", " rows recorded, "))
                     (replayed) (lang.pick(" sudah tercatat sebelumnya", " recorded before"))
                     @if voided > 0 { ", " (voided) (lang.pick(" dibatalkan lagi", " voided again")) }
+                }
+            }
+            @if !voided_earlier.is_empty() {
+                ul.refusal role="alert" {
+                    @for (line, event, void) in voided_earlier {
+                        li {
+                            (lang.pick("Baris ", "Line ")) (line) ": " (event)
+                            (lang.pick(" sudah tercatat sebelumnya lalu dibatalkan oleh ", " was recorded before and since voided by "))
+                            (void)
+                            (lang.pick(
+                                ", jadi tidak berlaku; mengirimnya lagi tidak mengubah apa pun. Ganti command_id-nya untuk mencatatnya lagi.",
+                                ", so it does not stand; sending it again changes nothing. Change its command_id to record it anew."
+                            ))
+                        }
+                    }
                 }
             }
             @if !problems.is_empty() {
