@@ -290,6 +290,12 @@ async fn plot_geometry_and_legality_documents_are_checked_at_capture() {
         (r#"{"type":"Point","coordinates":[110.83,-7.94]}"#, "", "origin.area_ha"),
         (r#"{"type":"LineString","coordinates":[]}"#, "", "origin.geometry.type"),
         (r#"not json"#, "", "origin.geometry"),
+        // Two plots of a MultiPolygon overlapping: the second is named.
+        (
+            r#"{"type":"MultiPolygon","coordinates":[[[[110.83,-7.95],[110.84,-7.95],[110.84,-7.94],[110.83,-7.94],[110.83,-7.95]]],[[[110.835,-7.945],[110.845,-7.945],[110.845,-7.935],[110.835,-7.935],[110.835,-7.945]]]]}"#,
+            "",
+            "origin.geometry.coordinates[1]",
+        ),
     ];
     for (i, (geometry, area, field)) in cases.into_iter().enumerate() {
         let status = refused(

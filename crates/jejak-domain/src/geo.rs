@@ -8,7 +8,9 @@
 //! repeats the first), of fewer than 3 distinct positions, with all positions
 //! on one line, or crossing, touching or doubling back on itself; a hole
 //! whose position lies outside its exterior ring; a MultiPolygon without
-//! polygons; more than [`MAX_RING_POSITIONS`] positions in a ring or
+//! polygons, or two of whose polygons overlap (their land would count
+//! twice; touching along an edge or at a corner, or one lying in the
+//! other's hole, is allowed); more than [`MAX_RING_POSITIONS`] positions in a ring or
 //! [`MAX_POSITIONS`] in a geometry. Repeated consecutive positions are
 //! allowed. The crossing tests treat lon/lat as planar and are exact: each
 //! coordinate is taken as an integer count of 10⁻¹⁶ degree (digits beyond
@@ -44,6 +46,11 @@ const LON_LIMIT: Decimal = Decimal::from_parts(180, 0, 0, false, 0);
 const LAT_LIMIT: Decimal = Decimal::from_parts(90, 0, 0, false, 0);
 /// Decimal places of a degree the exact planar tests work in.
 const FIXED_SCALE: u32 = 16;
+/// Most work the overlap test of a MultiPolygon's polygons may take: the
+/// sum, over pairs whose bounding boxes meet, of the product of their
+/// positions (two polygons of 3,000 positions each, lying across each
+/// other, take 9,000,000).
+const MAX_OVERLAP_WORK: usize = 10_000_000;
 /// Positions of a hole tried, in order, for one that is not on the exterior.
 const HOLE_PROBES: usize = 16;
 
@@ -159,14 +166,51 @@ impl Geometry {
         }
         match self {
             Geometry::Point(p) => p.range_error().map_or(Ok(()), |reason| bad(base, reason)),
-            Geometry::Polygon(rings) => check_polygon(rings, &base),
+            Geometry::Polygon(rings) => check_polygon(rings, &base).map(drop),
             Geometry::MultiPolygon(polygons) if polygons.is_empty() => {
                 bad(base, "a MultiPolygon needs at least one polygon")
             }
-            Geometry::MultiPolygon(polygons) => polygons
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, rings)| check_polygon(rings, &format!("{base}[{i}]"))),
+            Geometry::MultiPolygon(polygons) => {
+                let members = polygons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, rings)| check_polygon(rings, &format!("{base}[{i}]")).map(Member::new))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Each pair whose boxes meet costs the product of their
+                // corners: bounded, so that no geometry ties up a thread.
+                let mut work = 0usize;
+                for (j, later) in members.iter().enumerate() {
+                    for (i, earlier) in members[..j].iter().enumerate() {
+                        if earlier.meets_box_of(later) {
+                            work = work.saturating_add(earlier.corners.saturating_mul(later.corners));
+                        }
+                        if work > MAX_OVERLAP_WORK {
+                            return bad(
+                                format!("{base}[{j}]"),
+                                format!(
+                                    "polygons {i} and {j} and those before them lie across each other's \
+                                     bounding boxes with too many positions to check that none overlap \
+                                     (at most {MAX_OVERLAP_WORK} for the products of their positions): \
+                                     give fewer positions, or the plots one by one"
+                                ),
+                            );
+                        }
+                    }
+                }
+                for (j, later) in members.iter().enumerate() {
+                    if let Some(i) = members[..j].iter().position(|earlier| earlier.overlaps(later)) {
+                        return bad(
+                            format!("{base}[{j}]"),
+                            format!(
+                                "polygon {j} overlaps polygon {i}, so the land they share would be counted \
+                                 twice; the polygons of a MultiPolygon may touch but not overlap: merge the \
+                                 two into one polygon, or cut the shared land out of one of them"
+                            ),
+                        );
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -325,11 +369,156 @@ fn is_inside(p: Pt, ring: &[Vertex]) -> Option<bool> {
     Some(inside)
 }
 
-fn check_polygon(rings: &[Vec<Position>], base: &str) -> Result<(), DomainError> {
+/// One polygon of a MultiPolygon, for the test that no two overlap: its
+/// rings' corners at twice their coordinates (so that the midpoint of two
+/// corners is a point of the same grid; the largest products of
+/// differences, under 5.2·10³⁷, still fit `i128`), each ring with the side
+/// its polygon's interior lies on (1: left of each edge, −1: right).
+struct Member {
+    rings: Vec<(Vec<Vertex>, i8)>,
+    /// Bounding box: least x, least y, greatest x, greatest y.
+    bounds: (i128, i128, i128, i128),
+    corners: usize,
+}
+
+impl Member {
+    fn new(rings: Vec<Vec<Vertex>>) -> Member {
+        let rings: Vec<(Vec<Vertex>, i8)> = rings
+            .into_iter()
+            .enumerate()
+            .map(|(r, ring)| {
+                let doubled: Vec<Vertex> = ring
+                    .iter()
+                    .map(|v| Vertex {
+                        p: Pt {
+                            x: 2 * v.p.x,
+                            y: 2 * v.p.y,
+                        },
+                        at: v.at,
+                    })
+                    .collect();
+                // The exterior's interior is inside it; a hole's, outside.
+                let side = turn(&doubled) * if r == 0 { 1 } else { -1 };
+                (doubled, side)
+            })
+            .collect();
+        let all = || rings.iter().flat_map(|(vs, _)| vs.iter().map(|v| v.p));
+        let bounds = (
+            all().map(|p| p.x).min().unwrap_or(0),
+            all().map(|p| p.y).min().unwrap_or(0),
+            all().map(|p| p.x).max().unwrap_or(0),
+            all().map(|p| p.y).max().unwrap_or(0),
+        );
+        Member {
+            corners: all().count(),
+            rings,
+            bounds,
+        }
+    }
+
+    fn edges(&self) -> impl Iterator<Item = (Pt, Pt, i8)> + '_ {
+        self.rings.iter().flat_map(|(vs, side)| {
+            vs.iter()
+                .enumerate()
+                .map(move |(i, v)| (v.p, vs[(i + 1) % vs.len()].p, *side))
+        })
+    }
+
+    fn meets_box_of(&self, other: &Member) -> bool {
+        let (a, b) = (self.bounds, other.bounds);
+        a.0 <= b.2 && b.0 <= a.2 && a.1 <= b.3 && b.1 <= a.3
+    }
+
+    /// Whether p is in the interior (`Some(true)`), outside (`Some(false)`)
+    /// or on a ring (`None`).
+    fn contains(&self, p: Pt) -> Option<bool> {
+        let (x0, y0, x1, y1) = self.bounds;
+        if p.x < x0 || p.x > x1 || p.y < y0 || p.y > y1 {
+            return Some(false);
+        }
+        let mut inside = false;
+        for (r, (ring, _)) in self.rings.iter().enumerate() {
+            let within_ring = is_inside(p, ring)?;
+            match r {
+                0 if !within_ring => return Some(false),
+                0 => inside = true,
+                _ if within_ring => inside = false,
+                _ => {}
+            }
+        }
+        Some(inside)
+    }
+
+    /// Whether the interiors of the two polygons have a point in common.
+    /// Exact: two edges that cross at a point inside both overlap them;
+    /// otherwise each edge of one, cut where corners of the other lie on
+    /// it, is in pieces each wholly inside the other, outside it, or along
+    /// an edge of it; an overlap has a piece inside, or a piece along an
+    /// edge of the other with both interiors on the same side.
+    fn overlaps(&self, other: &Member) -> bool {
+        if !self.meets_box_of(other) {
+            return false;
+        }
+        let crossing = self.edges().any(|(p, q, _)| {
+            other
+                .edges()
+                .any(|(r, s, _)| orient(p, q, r) * orient(p, q, s) < 0 && orient(r, s, p) * orient(r, s, q) < 0)
+        });
+        crossing || self.has_piece_within(other) || other.has_piece_within(self)
+    }
+
+    fn has_piece_within(&self, other: &Member) -> bool {
+        self.edges().any(|(p, q, side)| {
+            let along = |v: &Pt| (v.x - p.x) * (q.x - p.x) + (v.y - p.y) * (q.y - p.y);
+            let mut cuts: Vec<Pt> = other
+                .rings
+                .iter()
+                .flat_map(|(vs, _)| vs.iter().map(|v| v.p))
+                .filter(|&v| v != p && v != q && orient(p, q, v) == 0 && within(p, q, v))
+                .collect();
+            cuts.sort_by_key(along);
+            cuts.dedup();
+            let ends: Vec<Pt> = std::iter::once(p).chain(cuts).chain(std::iter::once(q)).collect();
+            ends.windows(2).any(|w| {
+                let mid = Pt {
+                    x: (w[0].x + w[1].x) / 2,
+                    y: (w[0].y + w[1].y) / 2,
+                };
+                match other.contains(mid) {
+                    Some(inside) => inside,
+                    // Along an edge of the other (a crossing there was
+                    // found above, a corner there is a cut): the interiors
+                    // are on the same side when the sides given relative
+                    // to each edge's direction agree as the directions do.
+                    None => other.edges().any(|(r, s, other_side)| {
+                        orient(r, s, mid) == 0 && within(r, s, mid) && {
+                            let same_way = (q.x - p.x) * (s.x - r.x) + (q.y - p.y) * (s.y - r.y) > 0;
+                            (side == other_side) == same_way
+                        }
+                    }),
+                }
+            })
+        })
+    }
+}
+
+/// A ring's turn: 1 counter-clockwise, −1 clockwise (exact: the turn at its
+/// least corner, which lies on its convex hull; a checked ring does not
+/// turn back there, so the turn is not 0).
+fn turn(vs: &[Vertex]) -> i8 {
+    let Some(k) = (0..vs.len()).min_by_key(|&i| (vs[i].p.x, vs[i].p.y)) else {
+        return 1;
+    };
+    let n = vs.len();
+    orient(vs[(k + n - 1) % n].p, vs[k].p, vs[(k + 1) % n].p)
+}
+
+fn check_polygon(rings: &[Vec<Position>], base: &str) -> Result<Vec<Vec<Vertex>>, DomainError> {
     let Some((exterior, holes)) = rings.split_first() else {
         return bad(base, "a polygon needs at least one ring: its exterior outline");
     };
     let outline = check_ring(exterior, &format!("{base}[0]"))?;
+    let mut checked = Vec::with_capacity(rings.len());
     for (i, hole) in holes.iter().enumerate() {
         let path = format!("{base}[{}]", i + 1);
         let corners = check_ring(hole, &path)?;
@@ -339,7 +528,10 @@ fn check_polygon(rings: &[Vec<Position>], base: &str) -> Result<(), DomainError>
             .take(HOLE_PROBES)
             .find_map(|v| Some((v.at, is_inside(v.p, &outline)?)));
         let what = match probe {
-            Some((_, true)) => continue,
+            Some((_, true)) => {
+                checked.push(corners);
+                continue;
+            }
             Some((at, false)) => format!("its position {at} is outside it"),
             None => "its positions lie on the exterior's edge".to_owned(),
         };
@@ -351,7 +543,8 @@ fn check_polygon(rings: &[Vec<Position>], base: &str) -> Result<(), DomainError>
             ),
         );
     }
-    Ok(())
+    checked.insert(0, outline);
+    Ok(checked)
 }
 
 /// Checks one ring; returns its corners without the closing position and
@@ -684,6 +877,70 @@ mod tests {
         assert_refused(Geometry::Polygon(vec![]), "", "at least one ring");
         assert_refused(Geometry::MultiPolygon(vec![]), "", "at least one polygon");
         assert_refused(Geometry::MultiPolygon(vec![vec![]]), "[0]", "at least one ring");
+    }
+
+    #[test]
+    fn the_polygons_of_a_multipolygon_may_touch_but_not_overlap() {
+        let multi = |members: Vec<Vec<Vec<Position>>>| Geometry::MultiPolygon(members);
+        let a = square(110.0, -8.0, 0.01);
+        // Overlapping: the same square twice, one across another's edge,
+        // one wholly inside another, one inside sharing two of its edges.
+        assert_refused(
+            multi(vec![vec![a.clone()], vec![a.clone()]]),
+            "[1]",
+            "overlaps polygon 0",
+        );
+        let across = multi(vec![vec![a.clone()], vec![square(110.005, -7.995, 0.01)]]);
+        assert_refused(across, "[1]", "overlaps polygon 0");
+        let far = square(112.0, -8.0, 0.01);
+        let inside = multi(vec![
+            vec![far.clone()],
+            vec![a.clone()],
+            vec![square(110.002, -7.998, 0.002)],
+        ]);
+        assert_refused(inside, "[2]", "polygon 2 overlaps polygon 1");
+        let in_corner = multi(vec![vec![a.clone()], vec![square(110.0, -8.0, 0.002)]]);
+        assert_refused(in_corner, "[1]", "overlaps polygon 0");
+        // The same square drawn the other way round still overlaps.
+        let mut reversed = a.clone();
+        reversed.reverse();
+        assert_refused(multi(vec![vec![a.clone()], vec![reversed]]), "[1]", "overlaps");
+
+        // Touching: along a shared edge (whole or part of it), at a corner;
+        // an island in the other's hole, or filling the hole exactly.
+        let beside = square(110.01, -8.0, 0.01);
+        assert_eq!(multi(vec![vec![a.clone()], vec![beside]]).validate(FIELD), Ok(()));
+        let half_beside = rectangle(110.01, -7.995, 0.01, 0.01);
+        assert_eq!(multi(vec![vec![a.clone()], vec![half_beside]]).validate(FIELD), Ok(()));
+        let corner = square(110.01, -7.99, 0.01);
+        assert_eq!(multi(vec![vec![a.clone()], vec![corner]]).validate(FIELD), Ok(()));
+        let hole = square(110.004, -7.996, 0.002);
+        let island = square(110.0045, -7.9955, 0.001);
+        let lake = vec![a.clone(), hole.clone()];
+        assert_eq!(multi(vec![lake.clone(), vec![island]]).validate(FIELD), Ok(()));
+        assert_eq!(multi(vec![lake.clone(), vec![hole.clone()]]).validate(FIELD), Ok(()));
+        // ... but not an island larger than the hole.
+        let spilling = square(110.003, -7.997, 0.004);
+        assert_refused(multi(vec![lake, vec![spilling]]), "[1]", "overlaps polygon 0");
+    }
+
+    #[test]
+    fn an_overlap_test_too_costly_to_run_is_refused() {
+        // Two rings of 4,000 positions each, lying across each other's box.
+        let circle = |lon: f64, n: usize| {
+            let mut pts: Vec<(f64, f64)> = (0..n)
+                .map(|i| {
+                    let t = i as f64 / n as f64 * std::f64::consts::TAU;
+                    (lon + 0.01 * t.cos(), -8.0 + 0.01 * t.sin())
+                })
+                .collect();
+            pts.push(pts[0]);
+            ring(&pts)
+        };
+        let g = Geometry::MultiPolygon(vec![vec![circle(110.0, 4000)], vec![circle(110.015, 4000)]]);
+        assert_refused(g, "[1]", "too many positions to check");
+        let small = Geometry::MultiPolygon(vec![vec![circle(110.0, 400)], vec![circle(110.025, 400)]]);
+        assert_eq!(small.validate(FIELD), Ok(()));
     }
 
     #[test]
