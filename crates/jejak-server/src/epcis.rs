@@ -300,22 +300,40 @@ async fn capture<L: ReadLog, S: Engine>(
             ))
         }
     };
-    let doc: Value = match serde_json::from_slice(&body) {
-        Ok(d) => d,
-        Err(e) => return invalid(format!("the document is not JSON: {e}")),
-    };
-    let checked = match jejak_epcis::capture::check_document(&doc) {
-        Ok(c) => c,
-        Err(p) if p.index.is_none() && p.field == "epcisBody.eventList" && p.reason.contains("at most") => {
-            return problem(&Refusal::new(ErrorCode::TooLarge, p.to_string()).with_reason("EPCIS_TOO_MANY_EVENTS"))
+    // Parsing and checking a document of up to 64 MiB is work for a
+    // blocking thread, not for the runtime's, which serve every request.
+    let state = s.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let doc: Value = match serde_json::from_slice(&body) {
+            Ok(d) => d,
+            Err(e) => return Err(Box::new(invalid(format!("the document is not JSON: {e}")))),
+        };
+        let checked = match jejak_epcis::capture::check_document(&doc) {
+            Ok(c) => c,
+            Err(p) if p.index.is_none() && p.field == "epcisBody.eventList" && p.reason.contains("at most") => {
+                return Err(Box::new(problem(
+                    &Refusal::new(ErrorCode::TooLarge, p.to_string()).with_reason("EPCIS_TOO_MANY_EVENTS"),
+                )))
+            }
+            Err(p) => return Err(Box::new(invalid(p.to_string()))),
+        };
+        match crate::epcis_capture::plan(&state.reader, &state.ids, &doc, &checked) {
+            Ok(plan) => Ok((checked.events.len(), plan)),
+            Err(p) => Err(Box::new(invalid(p.to_string()))),
         }
-        Err(p) => return invalid(p.to_string()),
+    })
+    .await;
+    let (events, plan) = match parsed {
+        Ok(Ok(done)) => done,
+        Ok(Err(refused)) => return *refused,
+        Err(e) => {
+            return problem(&Refusal::new(
+                ErrorCode::Internal,
+                format!("checking the document failed: {e}"),
+            ))
+        }
     };
-    let plan = match crate::epcis_capture::plan(&s.reader, &s.ids, &doc, &checked) {
-        Ok(p) => p,
-        Err(p) => return invalid(p.to_string()),
-    };
-    let id = s.jobs.start(behaviour, checked.events.len());
+    let id = s.jobs.start(behaviour, events);
     let state = s.clone();
     let job_id = id.clone();
     tokio::spawn(async move {
