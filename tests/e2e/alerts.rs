@@ -3,7 +3,7 @@
 //! was down getting it once back (across a kill -9 of the server), the
 //! same alert over `WatchAlerts`, and on NATS on `jejak.alerts.<party>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use jejak_proto::v1 as p;
@@ -255,30 +255,52 @@ async fn on_nats_alerts_are_published_for_each_party_they_concern() {
     use tokio_stream::StreamExt;
     let nats = jejak_testkit::Nats::start().expect("start nats-server");
     let client = async_nats::connect(nats.url()).await.expect("connect to NATS");
-    let mut subscription = client
-        .subscribe(format!("jejak.alerts.{BUYER}"))
-        .await
-        .expect("subscribe");
+    let mut subscription = client.subscribe("jejak.alerts.>").await.expect("subscribe");
     client.flush().await.expect("flush");
-    let _server = Server::start(ServerOptions {
+    let server = Server::start(ServerOptions {
         demo: true,
         nats: Some(nats.url()),
         ..Default::default()
     })
     .expect("a demo server on NATS");
-    let message = tokio::time::timeout(Duration::from_secs(60), async {
+    // The parties the recall concerns, as an administrator sees it.
+    let seen = alerts_through_the_recall(&server).await;
+    let (_, recall_id, _, recall) = seen.last().expect("the recall");
+    let parties: HashSet<String> = recall["data"]["parties"]
+        .as_array()
+        .expect("parties")
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        parties.len() >= 2 && parties.contains(BUYER),
+        "the recall concerns its buyer and more: {parties:?}"
+    );
+    // Each of them gets it on its own subject, narrowed to itself; no one
+    // else gets it.
+    let mut published: HashMap<String, Value> = HashMap::new();
+    let collected = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(m) = subscription.next().await {
             let body: Value = serde_json::from_slice(&m.payload).expect("JSON");
-            if body["data"]["lot"] == RECALLED_CHAIR_LOT {
-                return Some(body);
+            if body["data"]["alertId"] != Value::from(recall_id.as_str()) {
+                continue;
+            }
+            let party = m.subject.as_str().trim_start_matches("jejak.alerts.").to_string();
+            assert!(parties.contains(&party), "published to {party}, not concerned: {body}");
+            assert_eq!(body["data"]["parties"], serde_json::json!([party.clone()]), "{body}");
+            assert!(published.insert(party, body).is_none(), "published twice");
+            if published.len() == parties.len() {
+                return;
             }
         }
-        None
     })
-    .await
-    .expect("the recall is published in time")
-    .expect("a message");
-    assert_eq!(message["type"], "lot.recalled");
+    .await;
+    assert!(
+        collected.is_ok(),
+        "every concerned party gets the recall: {:?} of {parties:?}",
+        published.keys().collect::<Vec<_>>()
+    );
+    assert!(published.values().all(|b| b["type"] == "lot.recalled"));
 }
 
 /// The server's alerts after `after`, then as they are raised.
