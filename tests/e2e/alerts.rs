@@ -282,7 +282,7 @@ async fn on_nats_alerts_are_published_for_each_party_they_concern() {
     let collected = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(m) = subscription.next().await {
             let body: Value = serde_json::from_slice(&m.payload).expect("JSON");
-            if body["data"]["alertId"] != Value::from(recall_id.as_str()) {
+            if body["data"]["alertId"] != recall_id.as_str() {
                 continue;
             }
             let party = m.subject.as_str().trim_start_matches("jejak.alerts.").to_string();
