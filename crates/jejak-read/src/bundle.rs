@@ -59,7 +59,9 @@ impl<L: ReadLog> Reader<L> {
         let (trace, shares, mut positions, seen) = found;
         self.visible(position).await?;
         let mut stored: BTreeMap<u64, StoredEvent> = BTreeMap::new();
+        let mut pace = crate::reader::Pacer::default();
         for &pos in &positions {
+            pace.step().await;
             stored.insert(pos, self.log().read(pos).await?.ok_or(ReadError::Missing(pos))?);
         }
         // The voids of those events.
@@ -72,6 +74,7 @@ impl<L: ReadLog> Reader<L> {
                 .collect()
         };
         for pos in voids {
+            pace.step().await;
             if positions.insert(pos) {
                 stored.insert(pos, self.log().read(pos).await?.ok_or(ReadError::Missing(pos))?);
             }
@@ -79,6 +82,7 @@ impl<L: ReadLog> Reader<L> {
         // One checkpoint covering every one of them.
         let mut indexes = BTreeMap::new();
         for &pos in stored.keys() {
+            pace.step().await;
             let index = t.tree.index_of(pos)?;
             indexes.insert(pos, index);
         }
@@ -89,10 +93,11 @@ impl<L: ReadLog> Reader<L> {
             .unwrap_or(0);
         let published = self.covering(&t, needed).await?;
         let checkpoint = &published.checkpoint;
-        let commitments: Vec<(u64, commit_log::Commitment)> = stored
-            .iter()
-            .map(|(pos, e)| Ok((*pos, commitment(e)?)))
-            .collect::<Result<_, ReadError>>()?;
+        let mut commitments: Vec<(u64, commit_log::Commitment)> = Vec::with_capacity(stored.len());
+        for (pos, e) in &stored {
+            pace.step().await;
+            commitments.push((*pos, commitment(e)?));
+        }
         // The lots each event is about; a void is about the lots of the event it voids.
         let lots_of =
             |c: &commit_log::Commitment| -> Vec<String> { c.fields.iter().filter_map(|f| f.lot.clone()).collect() };
@@ -105,6 +110,7 @@ impl<L: ReadLog> Reader<L> {
             .collect();
         let mut entries = Vec::with_capacity(stored.len());
         for (pos, c) in &commitments {
+            pace.step().await;
             let index = indexes
                 .get(pos)
                 .copied()

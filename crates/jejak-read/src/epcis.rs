@@ -127,7 +127,9 @@ impl<L: ReadLog> Reader<L> {
             None => Box::new(q.after.saturating_add(1)..=end.min(q.after.saturating_add(SCAN_LIMIT))),
         };
         let mut last = q.after;
+        let mut pace = crate::reader::Pacer::default();
         for position in candidates {
+            pace.step().await;
             if events.len() >= q.per_page {
                 next = Some(last);
                 break;
@@ -260,7 +262,10 @@ impl<L: ReadLog> Reader<L> {
         let positions = {
             let mut guard = index.inner.lock().await;
             let (upto, map) = &mut *guard;
+            let mut pace = crate::reader::Pacer::default();
             for position in (*upto + 1)..=end {
+                // Dropped here, the request leaves the index built so far.
+                pace.step().await;
                 if let Some(stored) = self.log().read(position).await? {
                     if let Some(e) = self.epcis_event(&View::Full, ids, &stored, &context).await? {
                         if let Some(h) = e.get("eventID").and_then(Value::as_str) {

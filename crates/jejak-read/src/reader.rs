@@ -227,7 +227,9 @@ impl<L: ReadLog> Reader<L> {
         };
         self.visible(position).await?;
         let mut entries = Vec::with_capacity(positions.len());
+        let mut pace = Pacer::default();
         for pos in positions {
+            pace.step().await;
             let e = self.log.read(pos).await?.ok_or(ReadError::Missing(pos))?;
             if as_of.is_some_and(|a| recorded_at(&e) > Some(a)) {
                 continue;
@@ -463,5 +465,47 @@ fn export_entry(e: StoredEvent) -> p::HistoryEntry {
         voided: false,
         voided_by: String::new(),
         void_reason: String::new(),
+    }
+}
+
+/// Steps of a long loop of log reads between two yields to the runtime.
+pub(crate) const PACE: u32 = 64;
+
+/// Paces a loop of log reads on an async worker: a read of the embedded
+/// log is synchronous under its async signature, so a loop of thousands of
+/// them (a bundle, a scan, a lot's history, a filing) would hold its worker
+/// until it ended. Every [`PACE`] steps it lets the worker's other tasks run,
+/// and a request dropped meanwhile (its deadline passed, its client left)
+/// stops there.
+#[derive(Default)]
+pub(crate) struct Pacer(u32);
+
+impl Pacer {
+    pub(crate) async fn step(&mut self) {
+        self.0 = self.0.wrapping_add(1);
+        if self.0 % PACE == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod pacer_tests {
+    use super::{Pacer, PACE};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_paced_loop_lets_the_other_tasks_of_its_thread_run() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = ran.clone();
+        tokio::spawn(async move { other.store(true, Ordering::Relaxed) });
+        let mut pace = Pacer::default();
+        for _ in 1..PACE {
+            pace.step().await;
+        }
+        assert!(!ran.load(Ordering::Relaxed), "no yield before {PACE} steps");
+        pace.step().await;
+        assert!(ran.load(Ordering::Relaxed), "the other task ran at step {PACE}");
     }
 }

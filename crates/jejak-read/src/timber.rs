@@ -113,7 +113,9 @@ impl<L: ReadLog> Reader<L> {
         let end = self.log().current_position().await?;
         let mut events = Vec::new();
         let mut voided = HashSet::new();
+        let mut pace = crate::reader::Pacer::default();
         for position in 1..=end {
+            pace.step().await;
             let Some(stored) = self.log().read(position).await? else {
                 return Err(ReadError::Missing(position));
             };

@@ -768,6 +768,11 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                     }
                 };
                 let more = page.len() == 512;
+                // A watcher that left is noticed between pages, not only on
+                // a send (a scoped token may be sent nothing for many).
+                if tx.is_closed() {
+                    return;
+                }
                 for (position, bytes) in page {
                     last = position;
                     let Ok(payload) = serde_json::from_slice(&bytes) else {
@@ -779,6 +784,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                     }
                 }
                 if more {
+                    tokio::task::yield_now().await;
                     continue;
                 }
                 // Then the new ones; a receiver that fell behind reads the store again.
