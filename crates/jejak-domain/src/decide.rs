@@ -340,9 +340,6 @@ impl<'f, F: Facts + ?Sized> Decider<'f, F> {
     }
 
     fn decide_receipt(&self, e: &MaterialReceived) -> Result<(), DomainError> {
-        if let Some(g) = &e.origin.geometry {
-            g.check_polygons_apart("origin.geometry")?;
-        }
         self.facility(&e.facility_id)?;
         let product = self.product(&e.product_id)?;
         self.new_lot_id(&e.lot_id)?;

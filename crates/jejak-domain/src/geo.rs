@@ -8,15 +8,19 @@
 //! repeats the first), of fewer than 3 distinct positions, with all positions
 //! on one line, or crossing, touching or doubling back on itself; a hole
 //! whose position lies outside its exterior ring; a MultiPolygon without
-//! polygons, or two of whose polygons overlap (their land would count
-//! twice; touching along an edge or at a corner, or one lying in the
-//! other's hole, is allowed); more than [`MAX_RING_POSITIONS`] positions in a ring or
+//! polygons; more than [`MAX_RING_POSITIONS`] positions in a ring or
 //! [`MAX_POSITIONS`] in a geometry. Repeated consecutive positions are
 //! allowed. The crossing tests treat lon/lat as planar and are exact: each
 //! coordinate is taken as an integer count of 10⁻¹⁶ degree (digits beyond
 //! the 16th decimal, under a nanometre, are rounded) and orientations are
 //! computed in `i128`, whose range these bounded values cannot exceed. How
 //! many decimals a caller must keep is not checked here.
+//!
+//! [`Geometry::check_polygons_apart`], a rule for new captures only,
+//! refuses a MultiPolygon two of whose polygons overlap (their land would
+//! count twice; touching along an edge or at a corner, or one lying in the
+//! other's hole, is allowed), and one too large to check within a bounded
+//! number of steps.
 //!
 //! [`Geometry::area_m2`] is the spherical-excess ring area of Chamberlain &
 //! Duquette (2007), "Some algorithms for polygons on a sphere", on a sphere
@@ -46,11 +50,10 @@ const LON_LIMIT: Decimal = Decimal::from_parts(180, 0, 0, false, 0);
 const LAT_LIMIT: Decimal = Decimal::from_parts(90, 0, 0, false, 0);
 /// Decimal places of a degree the exact planar tests work in.
 const FIXED_SCALE: u32 = 16;
-/// Most work the overlap test of a MultiPolygon's polygons may take: the
-/// sum, over pairs whose bounding boxes meet, of the product of their
-/// positions (two polygons of 3,000 positions each, lying across each
-/// other, take 9,000,000).
-const MAX_OVERLAP_WORK: usize = 10_000_000;
+/// Most steps (about one orientation test each) the overlap test of a
+/// MultiPolygon's polygons may take: two polygons of 1,000 positions each
+/// whose bounding boxes meet take about 5,000,000.
+const MAX_OVERLAP_WORK: usize = 20_000_000;
 /// Positions of a hole tried, in order, for one that is not on the exterior.
 const HOLE_PROBES: usize = 16;
 
@@ -180,8 +183,9 @@ impl Geometry {
     /// Checks that no two polygons of a MultiPolygon overlap (their shared
     /// land would count twice in the plot's area); they may touch along an
     /// edge or at a corner, and one may lie in another's hole. A rule for
-    /// new captures, not part of [`Geometry::validate`]: a geometry stored
-    /// before it was made must still be read.
+    /// new captures (checked as a command enters an engine), not part of
+    /// [`Geometry::validate`]: a geometry stored before it was made must
+    /// still be read.
     pub fn check_polygons_apart(&self, field: &str) -> Result<(), DomainError> {
         let Geometry::MultiPolygon(polygons) = self else {
             return Ok(());
@@ -192,37 +196,44 @@ impl Geometry {
             .enumerate()
             .map(|(i, rings)| check_polygon(rings, &format!("{base}[{i}]")).map(Member::new))
             .collect::<Result<Vec<_>, _>>()?;
-        // Each pair whose boxes meet costs the product of their
-        // corners: bounded, so that no geometry ties up a thread.
-        let mut work = 0usize;
-        for (j, later) in members.iter().enumerate() {
-            for (i, earlier) in members[..j].iter().enumerate() {
-                if earlier.meets_box_of(later) {
-                    work = work.saturating_add(earlier.corners.saturating_mul(later.corners));
+        // Pairs whose boxes meet, found by a sweep over the boxes' least x;
+        // every step of the test spends from one budget, so that no
+        // geometry ties up a thread.
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by_key(|&i| members[i].bounds.0);
+        let mut budget = Budget(MAX_OVERLAP_WORK);
+        for (k, &a) in order.iter().enumerate() {
+            for &b in &order[k + 1..] {
+                let (i, j) = (a.min(b), a.max(b));
+                if members[b].bounds.0 > members[a].bounds.2 {
+                    break;
                 }
-                if work > MAX_OVERLAP_WORK {
-                    return bad(
-                        format!("{base}[{j}]"),
-                        format!(
-                            "polygons {i} and {j} and those before them lie across each other's \
-                             bounding boxes with too many positions to check that none overlap \
-                             (at most {MAX_OVERLAP_WORK} for the products of their positions): \
-                             give fewer positions, or the plots one by one"
-                        ),
-                    );
+                let overlapping = budget
+                    .spend(1)
+                    .and_then(|()| members[i].overlaps(&members[j], &mut budget));
+                match overlapping {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return bad(
+                            format!("{base}[{j}]"),
+                            format!(
+                                "polygon {j} overlaps polygon {i}, so the land they share would be counted \
+                                 twice; the polygons of a MultiPolygon may touch but not overlap: merge the \
+                                 two into one polygon, or cut the shared land out of one of them"
+                            ),
+                        )
+                    }
+                    Err(OverBudget) => {
+                        return bad(
+                            format!("{base}[{j}]"),
+                            format!(
+                                "the polygons lie across each other with too many positions to check that none \
+                                 overlap (the test stopped at polygons {i} and {j}, after {MAX_OVERLAP_WORK} \
+                                 steps): give fewer positions, or the plots one by one"
+                            ),
+                        )
+                    }
                 }
-            }
-        }
-        for (j, later) in members.iter().enumerate() {
-            if let Some(i) = members[..j].iter().position(|earlier| earlier.overlaps(later)) {
-                return bad(
-                    format!("{base}[{j}]"),
-                    format!(
-                        "polygon {j} overlaps polygon {i}, so the land they share would be counted \
-                         twice; the polygons of a MultiPolygon may touch but not overlap: merge the \
-                         two into one polygon, or cut the shared land out of one of them"
-                    ),
-                );
             }
         }
         Ok(())
@@ -469,20 +480,23 @@ impl Member {
     /// it, is in pieces each wholly inside the other, outside it, or along
     /// an edge of it; an overlap has a piece inside, or a piece along an
     /// edge of the other with both interiors on the same side.
-    fn overlaps(&self, other: &Member) -> bool {
+    fn overlaps(&self, other: &Member, budget: &mut Budget) -> Result<bool, OverBudget> {
         if !self.meets_box_of(other) {
-            return false;
+            return Ok(false);
         }
+        budget.spend(self.corners.saturating_mul(other.corners))?;
         let crossing = self.edges().any(|(p, q, _)| {
             other
                 .edges()
                 .any(|(r, s, _)| orient(p, q, r) * orient(p, q, s) < 0 && orient(r, s, p) * orient(r, s, q) < 0)
         });
-        crossing || self.has_piece_within(other) || other.has_piece_within(self)
+        Ok(crossing || self.has_piece_within(other, budget)? || other.has_piece_within(self, budget)?)
     }
 
-    fn has_piece_within(&self, other: &Member) -> bool {
-        self.edges().any(|(p, q, side)| {
+    fn has_piece_within(&self, other: &Member, budget: &mut Budget) -> Result<bool, OverBudget> {
+        for (p, q, side) in self.edges() {
+            // Each corner of the other tried as a cut, each piece placed.
+            budget.spend(other.corners)?;
             let along = |v: &Pt| (v.x - p.x) * (q.x - p.x) + (v.y - p.y) * (q.y - p.y);
             let mut cuts: Vec<Pt> = other
                 .rings
@@ -493,12 +507,13 @@ impl Member {
             cuts.sort_by_key(along);
             cuts.dedup();
             let ends: Vec<Pt> = std::iter::once(p).chain(cuts).chain(std::iter::once(q)).collect();
-            ends.windows(2).any(|w| {
+            for w in ends.windows(2) {
+                budget.spend(other.corners)?;
                 let mid = Pt {
                     x: (w[0].x + w[1].x) / 2,
                     y: (w[0].y + w[1].y) / 2,
                 };
-                match other.contains(mid) {
+                let within_other = match other.contains(mid) {
                     Some(inside) => inside,
                     // Along an edge of the other (a crossing there was
                     // found above, a corner there is a cut): the interiors
@@ -510,9 +525,27 @@ impl Member {
                             (side == other_side) == same_way
                         }
                     }),
+                };
+                if within_other {
+                    return Ok(true);
                 }
-            })
-        })
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What the overlap test of a MultiPolygon may still spend, in steps of
+/// about one orientation test each.
+struct Budget(usize);
+
+/// The overlap test ran out of its budget.
+struct OverBudget;
+
+impl Budget {
+    fn spend(&mut self, steps: usize) -> Result<(), OverBudget> {
+        self.0 = self.0.checked_sub(steps).ok_or(OverBudget)?;
+        Ok(())
     }
 }
 
@@ -925,17 +958,26 @@ mod tests {
 
         // Touching: along a shared edge (whole or part of it), at a corner;
         // an island in the other's hole, or filling the hole exactly.
-        let beside = square(110.01, -8.0, 0.01);
-        assert_eq!(multi(vec![vec![a.clone()], vec![beside]]).validate(FIELD), Ok(()));
-        let half_beside = rectangle(110.01, -7.995, 0.01, 0.01);
-        assert_eq!(multi(vec![vec![a.clone()], vec![half_beside]]).validate(FIELD), Ok(()));
-        let corner = square(110.01, -7.99, 0.01);
-        assert_eq!(multi(vec![vec![a.clone()], vec![corner]]).validate(FIELD), Ok(()));
+        let accepted = |g: Geometry| {
+            assert_eq!(g.validate(FIELD), Ok(()), "{g:?}");
+            assert_eq!(g.check_polygons_apart(FIELD), Ok(()), "{g:?}");
+        };
+        accepted(multi(vec![vec![a.clone()], vec![square(110.01, -8.0, 0.01)]]));
+        accepted(multi(vec![
+            vec![a.clone()],
+            vec![rectangle(110.01, -7.995, 0.01, 0.01)],
+        ]));
+        accepted(multi(vec![vec![a.clone()], vec![square(110.01, -7.99, 0.01)]]));
+        let mut beside_reversed = square(110.01, -8.0, 0.01);
+        beside_reversed.reverse();
+        accepted(multi(vec![vec![a.clone()], vec![beside_reversed]]));
         let hole = square(110.004, -7.996, 0.002);
         let island = square(110.0045, -7.9955, 0.001);
         let lake = vec![a.clone(), hole.clone()];
-        assert_eq!(multi(vec![lake.clone(), vec![island]]).validate(FIELD), Ok(()));
-        assert_eq!(multi(vec![lake.clone(), vec![hole.clone()]]).validate(FIELD), Ok(()));
+        accepted(multi(vec![lake.clone(), vec![island]]));
+        accepted(multi(vec![lake.clone(), vec![hole.clone()]]));
+        // An island touching the hole's edge from inside.
+        accepted(multi(vec![lake.clone(), vec![square(110.004, -7.996, 0.001)]]));
         // ... but not an island larger than the hole.
         let spilling = square(110.003, -7.997, 0.004);
         assert_refused(multi(vec![lake, vec![spilling]]), "[1]", "overlaps polygon 0");
@@ -943,21 +985,40 @@ mod tests {
 
     #[test]
     fn an_overlap_test_too_costly_to_run_is_refused() {
-        // Two rings of 4,000 positions each, lying across each other's box.
-        let circle = |lon: f64, n: usize| {
+        let circle_at = |lon: f64, lat: f64, n: usize| {
             let mut pts: Vec<(f64, f64)> = (0..n)
                 .map(|i| {
                     let t = i as f64 / n as f64 * std::f64::consts::TAU;
-                    (lon + 0.01 * t.cos(), -8.0 + 0.01 * t.sin())
+                    (lon + 0.01 * t.cos(), lat + 0.01 * t.sin())
                 })
                 .collect();
             pts.push(pts[0]);
             ring(&pts)
         };
-        let g = Geometry::MultiPolygon(vec![vec![circle(110.0, 4000)], vec![circle(110.015, 4000)]]);
-        assert_refused(g, "[1]", "too many positions to check");
-        let small = Geometry::MultiPolygon(vec![vec![circle(110.0, 400)], vec![circle(110.025, 400)]]);
-        assert_eq!(small.validate(FIELD), Ok(()));
+        // Circles of radius 0.01° whose centres are 0.015° apart on both
+        // axes: their boxes meet, the circles do not.
+        let apart = |n: usize| {
+            Geometry::MultiPolygon(vec![
+                vec![circle_at(110.0, -8.0, n)],
+                vec![circle_at(110.015, -7.985, n)],
+            ])
+        };
+        // Of 4,000 positions each: more than the test may spend.
+        assert_refused(apart(4000), "[1]", "too many positions to check");
+        // Of 400 each: checked, and accepted.
+        assert_eq!(apart(400).validate(FIELD), Ok(()));
+        assert_eq!(apart(400).check_polygons_apart(FIELD), Ok(()));
+        let close = Geometry::MultiPolygon(vec![
+            vec![circle_at(110.0, -8.0, 400)],
+            vec![circle_at(110.01, -7.99, 400)],
+        ]);
+        assert_refused(close, "[1]", "overlaps polygon 0");
+        // Many polygons side by side, their boxes apart: the sweep pairs
+        // none of them.
+        let row: Vec<Vec<Vec<Position>>> = (0..2000)
+            .map(|i| vec![square(100.0 + 0.002 * f64::from(i), -8.0, 0.001)])
+            .collect();
+        assert_eq!(Geometry::MultiPolygon(row).check_polygons_apart(FIELD), Ok(()));
     }
 
     #[test]

@@ -50,6 +50,14 @@ impl TryFrom<p::command::Kind> for Submission {
     fn try_from(kind: p::command::Kind) -> Result<Submission, DomainError> {
         let content_hash = content_hash(&kind);
         let (id, command) = jejak_proto::command_from_proto(kind)?;
+        // A rule for new captures (a geometry stored before it is still
+        // read), checked here, before an engine takes any lock: it depends
+        // on the command alone, and may take a while.
+        if let Command::ReceiveMaterial(e) = &command {
+            if let Some(g) = &e.origin.geometry {
+                g.check_polygons_apart("origin.geometry")?;
+            }
+        }
         Ok(Submission {
             id,
             command,
