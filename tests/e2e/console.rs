@@ -429,6 +429,37 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
     );
     assert!(page.contains("0 baris tercatat, 1 sudah tercatat sebelumnya"), "{page}");
     assert_eq!(demo.position().await, after_void);
+    // A form sent again after its record was voided: not "recorded" but
+    // said not to stand, naming the void; nothing written.
+    let again = receipt(&csrf, "cns-again", "CNS-AGAIN-01", "10");
+    let r = browser.post("/console/terima", &again).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = browser
+        .post(
+            "/console/batal",
+            &[
+                ("csrf", &csrf),
+                ("command_id", "cns-again-void"),
+                ("facility_id", DEMAK),
+                ("lot_id", "CNS-AGAIN-01"),
+                ("event_id", "cns-again"),
+                ("reason", "timbangan salah"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let after_void = demo.position().await;
+    let r = browser.post("/console/terima", &again).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").expect("to the lot").to_string();
+    assert_eq!(to, "/console/lot/CNS-AGAIN-01?dibatalkan=cns-again-void");
+    let page = browser.get(&to).await.text();
+    assert!(
+        page.contains("sudah tercatat sebelumnya lalu dibatalkan oleh cns-again-void, jadi tidak berlaku"),
+        "{page}"
+    );
+    assert!(!page.contains("Tercatat."), "{page}");
+    assert_eq!(demo.position().await, after_void);
 
     // At a facility of another operator: refused next to the facility.
     let mut other = receipt(&csrf, "cns-other", "CNS-TGL-01", "10");

@@ -258,7 +258,17 @@ impl<L: EventLog> Writer<L> {
         self.log.wait_durable(position).await?;
         let stored = self.log.read(position)?.ok_or(EngineError::Missing(position))?;
         let mut receipt = Receipt::replay_of(&stored, id, content_hash)?;
-        receipt.voided_by = self.projection.read().voided_by(id).map(|(void, _)| void);
+        let void = {
+            let g = self.projection.read();
+            g.voided_by(id)
+                .and_then(|(void, _)| Some((g.event_position(&void)?, void)))
+        };
+        if let Some((at, void)) = void {
+            // Applied before it is durable: said only once it is, since a
+            // client told so sends the command anew.
+            self.log.wait_durable(at).await?;
+            receipt.voided_by = Some(void);
+        }
         Ok(receipt)
     }
 }

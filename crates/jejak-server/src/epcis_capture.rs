@@ -479,6 +479,13 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
         jobs.update(id, |j| j.finished = Some(jejak_domain::Time::now()));
         return;
     }
+    // Voids this document holds itself (an export holds the voids of its
+    // events): an event one of them voids is no news to the document.
+    let voids_here: std::collections::HashSet<String> = ready
+        .iter()
+        .filter(|(_, command, _)| matches!(command, Command::VoidEvent(_)))
+        .map(|(_, _, s)| s.id.clone())
+        .collect();
     // What this job wrote itself (not replays), to void on a rollback.
     let mut written: Vec<(String, Command)> = Vec::new();
     let actor = caller.actor();
@@ -505,7 +512,7 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
                         j.recorded += 1;
                         j.replayed += usize::from(receipt.replayed);
                         j.observations += usize::from(observation);
-                        if let Some(void) = &receipt.voided_by {
+                        if let Some(void) = receipt.voided_by.as_ref().filter(|v| !voids_here.contains(*v)) {
                             j.replayed_voided.push((receipt.event_id.clone(), void.clone()));
                         }
                     });

@@ -741,6 +741,12 @@ fn answered(
                 "lot": lot,
             }),
         ),
+        // Sent again after it was voided: recorded before, but not standing.
+        (Ok(reply), false) if !reply.voided_by.is_empty() => redirect(&format!(
+            "{PREFIX}/lot/{}?dibatalkan={}",
+            form_urlencoded::byte_serialize(lot.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(reply.voided_by.as_bytes()).collect::<String>()
+        )),
         (Ok(_), false) => redirect(&format!(
             "{PREFIX}/lot/{}?dicatat=1",
             form_urlencoded::byte_serialize(lot.as_bytes()).collect::<String>()
@@ -891,14 +897,19 @@ async fn lot<L: ReadLog, S: Engine>(
         )
         .await
         .ok();
-    let recorded = raw.as_deref().is_some_and(|q| q.contains("dicatat=1"));
+    let notice =
+        form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes()).find_map(|(k, v)| match k.as_ref() {
+            "dicatat" => Some(pages::Notice::Recorded),
+            "dibatalkan" => Some(pages::Notice::VoidedEarlier(v.into_owned())),
+            _ => None,
+        });
     html(
         StatusCode::OK,
         pages::lot(
             &s.session,
             &lot,
             (history.as_ref(), trace.as_ref(), shares.as_ref()),
-            recorded,
+            notice,
         ),
     )
 }

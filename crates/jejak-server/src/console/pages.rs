@@ -283,11 +283,19 @@ pub(super) fn status(
     )
 }
 
+/// What a lot page says first, after a form was sent.
+pub(super) enum Notice {
+    Recorded,
+    /// The form's command was recorded before and voided since (by this
+    /// void): it does not stand.
+    VoidedEarlier(String),
+}
+
 pub(super) fn lot(
     session: &Session,
     l: &LotView,
     (history, trace, shares): (Option<&LotHistory>, Option<&Trace>, Option<&OriginShares>),
-    recorded: bool,
+    notice: Option<Notice>,
 ) -> Markup {
     let lang = session.lang;
     layout(
@@ -295,7 +303,21 @@ pub(super) fn lot(
         &l.lot_id,
         Some(session),
         html! {
-            @if recorded { p.recorded role="status" { (lang.pick("Tercatat.", "Recorded.")) } }
+            @match &notice {
+                Some(Notice::Recorded) => p.recorded role="status" { (lang.pick("Tercatat.", "Recorded.")) },
+                Some(Notice::VoidedEarlier(void)) => p.refusal role="alert" {
+                    (lang.pick(
+                        "Catatan ini sudah tercatat sebelumnya lalu dibatalkan oleh ",
+                        "This record was recorded before and since voided by "
+                    ))
+                    (void)
+                    (lang.pick(
+                        ", jadi tidak berlaku. Isi formulir baru untuk mencatatnya lagi.",
+                        ", so it does not stand. Fill in a new form to record it anew."
+                    ))
+                },
+                None => {},
+            }
             @if !l.packages.is_empty() {
                 p { a.button href=(format!("/console/lot/{}/label.pdf", l.lot_id)) { (lang.pick("Cetak lembar label (PDF)", "Print the label sheet (PDF)")) } }
             }
