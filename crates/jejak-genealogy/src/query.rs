@@ -526,23 +526,41 @@ impl Genealogy {
         }
     }
 
-    /// Lots at `facility` that can still be used (not voided, usable
-    /// standing, something left), newest first, at most `limit`: (lot id,
-    /// product id, what is left). For the console's pickers; it walks
-    /// every lot.
-    pub fn open_lots_at(&self, facility: &str, limit: usize) -> Vec<(String, String, jejak_domain::Quantity)> {
-        let Some(f) = self.names.lookup(facility) else {
+    /// Lots at each of `facilities` that can still be used (not voided,
+    /// usable standing, something left), at most `limit` each, newest
+    /// first (by occurrence, then lot id), a facility's after the one
+    /// before it: (lot id, product id, what is left). For the console's
+    /// pickers: one walk over the lots for all of them, with no list of
+    /// every open lot built and sorted.
+    pub fn open_lots_at(&self, facilities: &[&str], limit: usize) -> Vec<(String, String, jejak_domain::Quantity)> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        // Newest first: the greater (created_at, Reverse(id)) the better.
+        // One pass over the lots, each facility's `limit` best kept in a
+        // heap whose top is the worst kept.
+        type Kept<'a> = BinaryHeap<Reverse<(jejak_domain::Time, Reverse<&'a str>, usize)>>;
+        let wanted: Vec<Option<u32>> = facilities.iter().map(|f| self.names.lookup(f)).collect();
+        let mut kept: Vec<Kept<'_>> = facilities.iter().map(|_| BinaryHeap::new()).collect();
+        if limit == 0 {
             return Vec::new();
-        };
-        let mut open: Vec<&LotNode> = self
-            .lots
-            .iter()
-            .filter(|n| n.facility == f && !n.voided && n.standing.usable() && n.balance > Decimal::ZERO)
-            .collect();
-        open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
-        open.into_iter()
-            .take(limit)
-            .map(|n| {
+        }
+        for (i, n) in self.lots.iter().enumerate() {
+            if n.voided || !n.standing.usable() || n.balance <= Decimal::ZERO {
+                continue;
+            }
+            let Some(slot) = wanted.iter().position(|w| *w == Some(n.facility)) else {
+                continue;
+            };
+            let heap = &mut kept[slot];
+            heap.push(Reverse((n.created_at, Reverse(&*n.id), i)));
+            if heap.len() > limit {
+                heap.pop();
+            }
+        }
+        kept.into_iter()
+            .flat_map(|heap| heap.into_sorted_vec())
+            .map(|Reverse((_, _, i))| {
+                let n = &self.lots[i];
                 (
                     n.id.to_string(),
                     self.names.get(n.product).to_string(),

@@ -1564,3 +1564,36 @@ fn a_store_keeps_the_chunk_sizes_it_was_written_with() {
 fn raw_store(dir: &std::path::Path) -> sled::Db {
     crate::store::open_db(dir).expect("open the store")
 }
+
+#[test]
+fn open_lots_are_the_newest_usable_of_each_facility_as_a_full_sort_gives_them() {
+    let g = scenario().project();
+    let facilities: Vec<String> = g.master_data().facilities.iter().map(|f| f.id.clone()).collect();
+    let ids: Vec<&str> = facilities.iter().map(String::as_str).collect();
+    // Every open lot of each facility, sorted newest first, then cut.
+    let sorted = |limit: usize| -> Vec<String> {
+        ids.iter()
+            .flat_map(|f| {
+                let at = g.names.lookup(f);
+                let mut open: Vec<&crate::graph::LotNode> = g
+                    .lots
+                    .iter()
+                    .filter(|n| Some(n.facility) == at && !n.voided && n.standing.usable() && n.balance > Decimal::ZERO)
+                    .collect();
+                open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+                open.into_iter()
+                    .take(limit)
+                    .map(|n| n.id.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert!(sorted(usize::MAX).len() >= 3, "the scenario has open lots to order");
+    for limit in [0, 1, 2, 3, 100] {
+        let got: Vec<String> = g.open_lots_at(&ids, limit).into_iter().map(|(id, _, _)| id).collect();
+        assert_eq!(got, sorted(limit), "limit {limit}");
+    }
+    // A facility not known, or not asked for, adds nothing.
+    assert!(g.open_lots_at(&["fac-nowhere"], 100).is_empty());
+    assert!(g.open_lots_at(&[], 100).is_empty());
+}

@@ -415,11 +415,15 @@ fn choices<L: ReadLog>(reader: &Reader<L>, caller: &Caller) -> pages::Choices {
             .map(|x| (x.id.clone(), x.name.clone()))
             .collect()
     };
-    let open_lots = md
+    let usable: Vec<&str> = md
         .facilities
         .iter()
         .filter(|f| caller.capture_refusal(&f.id).is_none())
-        .flat_map(|f| g.open_lots_at(&f.id, OPEN_LOTS))
+        .map(|f| f.id.as_str())
+        .collect();
+    let open_lots = g
+        .open_lots_at(&usable, OPEN_LOTS)
+        .into_iter()
         .map(|(lot, product, left)| (lot.clone(), format!("{lot} — {product}, sisa {left}")))
         .collect();
     pages::Choices {
