@@ -96,6 +96,15 @@ impl Genealogy {
     /// A lot as the genealogy knows it; `with_detail` adds measurements,
     /// documents, packages and shipments (a trace lists lots without them).
     pub(crate) fn lot_view(&self, ix: Ix, with_detail: bool) -> LotView {
+        self.lot_view_with(ix, with_detail, with_detail)
+    }
+
+    /// A lot's view with its measurements (`with_detail`) and, apart, its
+    /// documents, packages and shipments (`dealings`): a view for a
+    /// caller who does not see the lot in full keeps the measurements and
+    /// drops the rest, which need not be built (a pack names up to 10,000
+    /// packages, each a Digital Link).
+    fn lot_view_with(&self, ix: Ix, with_detail: bool, dealings: bool) -> LotView {
         let n = self.node(ix);
         let product = self.names.get(n.product);
         let facility = self.names.get(n.facility);
@@ -145,7 +154,7 @@ impl Genealogy {
             hold_released: n.standing.hold_released,
             inspections,
             origin: n.detail().origin.clone(),
-            documents: if with_detail {
+            documents: if dealings {
                 n.detail().documents.clone()
             } else {
                 Vec::new()
@@ -157,7 +166,7 @@ impl Genealogy {
             },
             created_at: n.created_at,
             source_lot: n.source_lot.map(|s| self.node(s).id.to_string()),
-            packages: if with_detail {
+            packages: if dealings {
                 n.detail()
                     .packages
                     .iter()
@@ -167,7 +176,7 @@ impl Genealogy {
             } else {
                 Vec::new()
             },
-            shipments: if with_detail { self.shipments_of(n) } else { Vec::new() },
+            shipments: if dealings { self.shipments_of(n) } else { Vec::new() },
             voided: n.voided,
         }
     }
@@ -481,18 +490,59 @@ impl Genealogy {
         Ok(self.lot_view(self.lot_ix_or_404(id)?, true))
     }
 
+    /// A lot with its documents, packages and shipments only if `sees`
+    /// (given its facility, owner and supplier) says the caller sees it in
+    /// full; its other details in any case.
+    pub fn get_lot_for(
+        &self,
+        id: &str,
+        sees: &dyn Fn(&str, &str, Option<&str>) -> bool,
+    ) -> Result<LotView, GenealogyError> {
+        let ix = self.lot_ix_or_404(id)?;
+        Ok(self.lot_view_with(ix, true, self.seen(ix, sees)))
+    }
+
+    fn seen(&self, ix: Ix, sees: &dyn Fn(&str, &str, Option<&str>) -> bool) -> bool {
+        let n = self.node(ix);
+        sees(
+            self.names.get(n.facility),
+            self.names.get(n.owner),
+            (n.supplier != NO_SUPPLIER).then(|| self.names.get(n.supplier)),
+        )
+    }
+
     /// Resolves a label to its lot and package.
     pub fn lookup_label(&self, uri: &str) -> Result<LabelLookup, GenealogyError> {
+        self.lookup_label_for(uri, &|_, _, _| true)
+    }
+
+    /// Resolves a label to its lot (its dealings as [`Genealogy::get_lot_for`])
+    /// and package.
+    pub fn lookup_label_for(
+        &self,
+        uri: &str,
+        sees: &dyn Fn(&str, &str, Option<&str>) -> bool,
+    ) -> Result<LabelLookup, GenealogyError> {
         let dl = DigitalLink::parse(uri).map_err(|e| GenealogyError::InvalidArgument(format!("label: {e}")))?;
-        self.lookup_link(&dl)
+        self.lookup_link_for(&dl, sees)
     }
 
     /// What a Digital Link names: its lot (in full) and, with a serial, its package.
     pub fn lookup_link(&self, dl: &DigitalLink) -> Result<LabelLookup, GenealogyError> {
+        self.lookup_link_for(dl, &|_, _, _| true)
+    }
+
+    /// What a Digital Link names: its lot (its dealings as
+    /// [`Genealogy::get_lot_for`]) and, with a serial, its package.
+    pub fn lookup_link_for(
+        &self,
+        dl: &DigitalLink,
+        sees: &dyn Fn(&str, &str, Option<&str>) -> bool,
+    ) -> Result<LabelLookup, GenealogyError> {
         let (ix, package) = self.resolve_link(dl)?;
         Ok(LabelLookup {
             link: dl.clone(),
-            lot: self.lot_view(ix, true),
+            lot: self.lot_view_with(ix, true, self.seen(ix, sees)),
             package,
         })
     }

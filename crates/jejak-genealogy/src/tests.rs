@@ -1597,3 +1597,37 @@ fn open_lots_are_the_newest_usable_of_each_facility_as_a_full_sort_gives_them() 
     assert!(g.open_lots_at(&["fac-nowhere"], 100).is_empty());
     assert!(g.open_lots_at(&[], 100).is_empty());
 }
+
+#[test]
+fn a_lot_for_a_caller_who_does_not_see_it_leaves_out_only_its_dealings() {
+    let g = scenario().project();
+    let mut with_dealings = 0;
+    for n in &g.lots {
+        let full = g.get_lot(&n.id).expect("a lot");
+        with_dealings += usize::from(!full.packages.is_empty() || !full.shipments.is_empty());
+        let seen = g.get_lot_for(&n.id, &|_, _, _| true).expect("a lot");
+        assert_eq!(seen, full);
+        let unseen = g.get_lot_for(&n.id, &|_, _, _| false).expect("a lot");
+        let expected = jejak_domain::read::LotView {
+            documents: Vec::new(),
+            packages: Vec::new(),
+            shipments: Vec::new(),
+            ..full
+        };
+        assert_eq!(unseen, expected);
+    }
+    assert!(with_dealings > 0, "the scenario packs or ships some lot");
+    // The caller is asked about the lot's own parties.
+    let lot = &g.lots[0];
+    let asked = std::cell::RefCell::new(None);
+    g.get_lot_for(&lot.id, &|f, o, s| {
+        *asked.borrow_mut() = Some((f.to_string(), o.to_string(), s.map(str::to_string)));
+        false
+    })
+    .expect("a lot");
+    let (f, o, s) = g.lot_parties(&lot.id).expect("its parties");
+    assert_eq!(
+        asked.into_inner(),
+        Some((f.to_string(), o.to_string(), s.map(str::to_string)))
+    );
+}

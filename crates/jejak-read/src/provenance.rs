@@ -373,7 +373,8 @@ pub struct Draft {
 /// nothing the public view drops. Only the event ids of the lots' making
 /// are kept aside, to find the corrections of receipts and processing.
 pub fn draft(g: &Genealogy, path: &str, base: &str) -> Result<Draft, GenealogyError> {
-    let LabelLookup { link, lot, .. } = g.lookup_label(path)?;
+    // The public view drops the lot's dealings: not built.
+    let LabelLookup { link, lot, .. } = g.lookup_label_for(path, &|_, _, _| false)?;
     let lot_made_by = lot.created_by.clone().unwrap_or_default();
     let lot = View::Public.lot(lot);
     let target = jejak_domain::Target::Lot(lot.lot_id.clone());

@@ -205,7 +205,7 @@ impl<L: ReadLog> Reader<L> {
                 let (input, position) = {
                     let g = projection.read();
                     let input = g.share_input(&target, limits)?;
-                    view.require(&g.get_lot(input.lot_id())?, "origin shares")?;
+                    view.require(&g.get_lot_for(input.lot_id(), &|_, _, _| false)?, "origin shares")?;
                     (input, g.position())
                 };
                 let exact = view.sees_all(&mut input.parties());
@@ -222,7 +222,7 @@ impl<L: ReadLog> Reader<L> {
         let (positions, position) = {
             let g = self.projection.read();
             let positions = g.history_positions(&lot_id)?;
-            view.require(&g.get_lot(&lot_id)?, "history")?;
+            view.require(&g.get_lot_for(&lot_id, &|_, _, _| false)?, "history")?;
             (positions, g.position())
         };
         self.visible(position).await?;
@@ -278,7 +278,7 @@ impl<L: ReadLog> Reader<L> {
     pub async fn lot(&self, view: &View, lot_id: &str) -> Result<LotView, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
-            (g.get_lot(lot_id), g.position())
+            (g.get_lot_for(lot_id, &|f, o, s| view.sees_ids(f, o, s)), g.position())
         };
         self.visible(position).await?;
         Ok(view.lot(reply?))
@@ -288,7 +288,10 @@ impl<L: ReadLog> Reader<L> {
     pub async fn lookup_label(&self, view: &View, q: &LabelQuery) -> Result<LabelLookup, ReadError> {
         let (reply, position) = {
             let g = self.projection.read();
-            (g.lookup_link(&q.link), g.position())
+            (
+                g.lookup_link_for(&q.link, &|f, o, s| view.sees_ids(f, o, s)),
+                g.position(),
+            )
         };
         self.visible(position).await?;
         Ok(view.label(reply?))
@@ -395,7 +398,7 @@ impl<L: ReadLog> Reader<L> {
     pub async fn label_text(&self, path: &str) -> Result<LabelText, ReadError> {
         let (found, position) = {
             let g = self.projection.read();
-            (g.lookup_label(path), g.position())
+            (g.lookup_label_for(path, &|_, _, _| false), g.position())
         };
         self.visible(position).await?;
         let l = found?;
