@@ -527,11 +527,6 @@ impl Genealogy {
         self.lookup_link_for(&dl, sees)
     }
 
-    /// What a Digital Link names: its lot (in full) and, with a serial, its package.
-    pub fn lookup_link(&self, dl: &DigitalLink) -> Result<LabelLookup, GenealogyError> {
-        self.lookup_link_for(dl, &|_, _, _| true)
-    }
-
     /// What a Digital Link names: its lot (its dealings as
     /// [`Genealogy::get_lot_for`]) and, with a serial, its package.
     pub fn lookup_link_for(
