@@ -1151,44 +1151,130 @@ async fn a_command_waiting_behind_an_unacknowledged_one_keeps_to_its_own_deadlin
     Ok(())
 }
 
+/// A hold of `lot` (at facility `fac`), which raises an alert.
+fn hold(lot: &str) -> p::ChangeLotStatusRequest {
+    p::ChangeLotStatusRequest {
+        command_id: format!("hold-{lot}"),
+        facility_id: "fac".into(),
+        lot_id: lot.into(),
+        status: p::LotStatus::OnHold as i32,
+        reason: "uji ulang".into(),
+        ..Default::default()
+    }
+}
+
 /// A projector's store that does not follow from the stream it is started
 /// on (the stream made again, here on another nats-server) is made again
 /// from that stream, not served: the lots of the first stream are gone and
-/// those of the second are there.
+/// those of the second are there, and so are their alerts, derived again
+/// from the second stream although the first was followed further.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_started_on_another_stream_makes_its_projection_again() -> anyhow::Result<()> {
+    use anyhow::Context as _;
     let first = Nats::start()?;
-    let capture = Server::start(on(&first, Role::Capture))?;
-    master_data(&capture).await?;
+    let capture = Server::start(on(&first, Role::Capture)).context("the first capture service")?;
+    master_data(&capture).await.context("master data on the first stream")?;
     let mut c = capture.capture().await?;
     for i in 0..5 {
-        c.receive_material(receipt(1, i)).await?;
+        c.receive_material(receipt(1, i))
+            .await
+            .context("a first-stream receipt")?;
     }
-    let mut projector = Server::start(on(&first, Role::Projector))?.with_token(capture.admin_token.clone());
-    projector.wait_projected(Duration::from_secs(60)).await?;
+    c.change_lot_status(hold("L1-0")).await.context("a first-stream hold")?;
+    let mut projector = Server::start(on(&first, Role::Projector))
+        .context("the first projector")?
+        .with_token(capture.admin_token.clone());
+    let followed = projector
+        .wait_projected(Duration::from_secs(60))
+        .await
+        .context("the first projector catches up")?;
+    let raised = alerts_streamed(&projector).await.context("the first stream's alerts")?;
+    let lots: Vec<String> = raised.iter().map(alert_lot).collect::<anyhow::Result<_>>()?;
+    assert_eq!(lots, ["L1-0"]);
     // Stopped, so that it stores what it applied.
-    assert!(projector.stop()?.success());
+    let stopped = projector.stop()?;
+    assert!(stopped.success(), "the first projector stops cleanly: {stopped:?}");
     let (data_dir, keep) = projector.into_data_dir();
 
     let second = Nats::start()?;
-    let capture = Server::start(on(&second, Role::Capture))?;
-    master_data(&capture).await?;
+    let capture = Server::start(on(&second, Role::Capture)).context("the second capture service")?;
+    master_data(&capture)
+        .await
+        .context("master data on the second stream")?;
     let mut c = capture.capture().await?;
-    c.receive_material(receipt(2, 0)).await?;
+    c.receive_material(receipt(2, 0))
+        .await
+        .context("a second-stream receipt")?;
+    let held = c
+        .change_lot_status(hold("L2-0"))
+        .await
+        .context("a second-stream hold")?;
+    let held = held.into_inner().position;
+    assert!(
+        held <= followed.applied_position,
+        "the hold at {held} is within what the first projector followed ({followed:?})"
+    );
     let projector = Server::start(ServerOptions {
         data_dir: Some(data_dir),
         ..on(&second, Role::Projector)
-    })?
+    })
+    .context("the projector on the second stream")?
     .with_token(capture.admin_token.clone());
-    let status = projector.wait_projected(Duration::from_secs(60)).await?;
+    let status = projector
+        .wait_projected(Duration::from_secs(60))
+        .await
+        .context("the projector catches up with the second stream")?;
     assert_eq!(status.events, stream_events(&second).await?, "{status:?}");
     let mut t = projector.trace().await?;
-    t.get_lot(p::GetLotRequest { lot_id: "L2-0".into() }).await?;
+    t.get_lot(p::GetLotRequest { lot_id: "L2-0".into() })
+        .await
+        .context("a lot of the second stream")?;
     let gone = t
         .get_lot(p::GetLotRequest { lot_id: "L1-0".into() })
         .await
         .expect_err("a lot of the first stream");
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    // The alerts: the second stream's hold, and nothing of the first.
+    let alerts = alerts_streamed(&projector)
+        .await
+        .context("the second stream's alerts")?;
+    let seen: Vec<(u64, String)> = alerts
+        .iter()
+        .map(|a| Ok((a.position, alert_lot(a)?)))
+        .collect::<anyhow::Result<_>>()?;
+    assert_eq!(seen, [(held, "L2-0".to_string())]);
     drop(keep);
     Ok(())
+}
+
+/// The alerts a server streams from the start: the first waited for up to
+/// 30 s, the others as long as each follows within a second (those stored
+/// are streamed at once).
+async fn alerts_streamed(server: &Server) -> anyhow::Result<Vec<p::AlertMessage>> {
+    let mut t = server.trace().await?;
+    let mut stream = t
+        .watch_alerts(p::WatchAlertsRequest { after_position: 0 })
+        .await?
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .map_err(|_| anyhow::anyhow!("no alert within 30 s"))??
+        .ok_or_else(|| anyhow::anyhow!("the alert stream ended"))?;
+    let mut alerts = vec![first];
+    while let Ok(next) = tokio::time::timeout(Duration::from_secs(1), stream.message()).await {
+        match next? {
+            Some(a) => alerts.push(a),
+            None => break,
+        }
+    }
+    Ok(alerts)
+}
+
+/// The lot an alert is about.
+fn alert_lot(a: &p::AlertMessage) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_str(&a.json)?;
+    v["data"]["lot"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("an alert without a lot: {}", a.json))
 }

@@ -153,6 +153,29 @@ impl AlertStore {
         Ok(())
     }
 
+    /// Forgets what was derived from another log (its alerts, their
+    /// deliveries and the position followed), for the alerts to be derived
+    /// again from the log now followed, whose end is `end`. Subscriptions
+    /// are kept, each reached only by alerts of events after `end`: the
+    /// alerts derived again from what the log already held are not sent
+    /// again. Durable when this returns.
+    pub fn start_over(&self, end: u64) -> Result<(), LogError> {
+        let mut batch = sled::Batch::default();
+        for prefix in [&b"a"[..], b"d"] {
+            for item in self.tree.scan_prefix(prefix) {
+                batch.remove(item?.0);
+            }
+        }
+        for mut hook in self.hooks()? {
+            hook.after = end;
+            batch.insert(hook_key(&hook.id), json(&hook)?);
+        }
+        batch.insert(CURSOR, &0u64.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The alerts of events after `after`, at most `limit`, in log order.
     pub fn alerts_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
         let start = alert_key(after.saturating_add(1));
@@ -313,5 +336,31 @@ mod tests {
         );
         assert!(store.delivery("wh-2", 8).unwrap().is_none());
         assert_eq!(store.hooks().unwrap(), vec![hook("wh-1")]);
+    }
+
+    #[test]
+    fn starting_over_forgets_alerts_deliveries_and_cursor_but_keeps_subscriptions_for_what_comes_next() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = AlertStore::open(dir.path()).unwrap();
+            store.add_hook(&hook("wh-1")).unwrap();
+            let followed = [Followed {
+                position: 8,
+                alert: Some((b"{}".to_vec(), vec!["wh-1".into()])),
+            }];
+            store.follow(&followed, 9, 1_000).unwrap();
+            store.start_over(5).unwrap();
+        }
+        let store = AlertStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor().unwrap(), 0);
+        assert!(store.alerts_after(0, 10).unwrap().is_empty());
+        assert!(store.deliveries(None).unwrap().is_empty());
+        assert_eq!(
+            store.hooks().unwrap(),
+            vec![Hook {
+                after: 5,
+                ..hook("wh-1")
+            }]
+        );
     }
 }

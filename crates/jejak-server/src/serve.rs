@@ -527,19 +527,26 @@ async fn run_nats(
     let mut forward = None;
     let mut projector = None;
     let mut transparency = None;
+    let mut alert_store = None;
     if let Some(dir) = &config.projector {
         std::fs::create_dir_all(dir).with_context(|| format!("create the data directory {}", dir.display()))?;
         crate::files::make_owner_only(dir)
             .with_context(|| format!("make the data directory {} owner-only", dir.display()))?;
+        remove_aside(&dir.join("genealogy"));
         let mut projection =
             jejak_engine::offline::open_projection(&dir.join("genealogy"), jejak_genealogy::Chunking::Ordinals).await?;
+        let store = crate::alerts::open_store(&dir.join("alerts"))?;
         if let Some(why) = jejak_engine::distributed::projection_disagreement(&log, &projection).await? {
             // Derived state that does not follow from this stream is made
-            // again from it, not served.
+            // again from it, not served: the alerts first, so that a crash
+            // in between finds the old projection and starts over again.
             tracing::error!(problem = %why, dir = %dir.display(), "the projection does not follow from the stream; making it again from the stream's start");
+            let end = log.last_position().await?;
+            store
+                .start_over(end)
+                .map_err(|e| anyhow::anyhow!("start the alert store in {} over: {e}", dir.display()))?;
             drop(projection);
-            std::fs::remove_dir_all(dir.join("genealogy"))
-                .with_context(|| format!("remove the projection in {}", dir.display()))?;
+            discard_dir(&dir.join("genealogy"))?;
             projection =
                 jejak_engine::offline::open_projection(&dir.join("genealogy"), jejak_genealogy::Chunking::Ordinals)
                     .await?;
@@ -586,6 +593,7 @@ async fn run_nats(
             result
         });
         projector = Some((projection, view, task));
+        alert_store = Some(store);
     }
     // After the projector it may feed, which it waits for.
     let writer = match config.capture {
@@ -707,9 +715,10 @@ async fn run_nats(
         }
     });
     // A projector keeps the alerts, beside its projection.
-    let alerts: Option<Arc<dyn crate::alerts::AlertApi>> = match (&reader, &config.projector) {
-        (Some(r), Some(dir)) => Some(crate::alerts::Alerts::start(
-            &dir.join("alerts"),
+    let alerts: Option<Arc<dyn crate::alerts::AlertApi>> = match (&reader, alert_store) {
+        (Some(r), Some(store)) => Some(crate::alerts::Alerts::start_on(
+            store,
+            None,
             r.clone(),
             crate::alerts::AlertConfig {
                 retry_unit: access.webhook_retry,
@@ -786,4 +795,37 @@ async fn run_nats(
     }
     tracing::info!("jejak stopped");
     result
+}
+
+/// Where `discard_dir` moves a directory before removing it.
+fn aside(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut aside = dir.as_os_str().to_owned();
+    aside.push(".discarded");
+    aside.into()
+}
+
+/// Removes what an earlier `discard_dir` left aside, if anything.
+fn remove_aside(dir: &std::path::Path) {
+    let aside = aside(dir);
+    if aside.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&aside) {
+            tracing::warn!(dir = %aside.display(), error = %e, "could not remove a discarded directory");
+        }
+    }
+}
+
+/// Removes a directory of derived state, first moved aside (a rename,
+/// atomic) so that a store opened again at its path starts empty even if
+/// the removal fails or a closed handle's threads still write into it; a
+/// directory left aside is removed at the next start (`remove_aside`).
+fn discard_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let aside = aside(dir);
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).with_context(|| format!("remove {}", aside.display()))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &aside).with_context(|| format!("move {} aside", dir.display()))?;
+    }
+    remove_aside(dir);
+    Ok(())
 }
