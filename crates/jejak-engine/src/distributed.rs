@@ -691,7 +691,7 @@ impl DistributedWriter {
             clock,
             me: me.clone(),
         });
-        let last = writer.log.last_position().await.context("read the stream's end")?;
+        let last = writer.log.end_at_start().await.context("read the stream's end")?;
         let mut rx = writer.cache.applied.subscribe();
         tokio::select! {
             filled = rx.wait_for(|a| *a >= last) => {

@@ -411,3 +411,25 @@ fn jetstream_reads_a_batch_as_its_events() {
         assert_eq!(from[0].envelope.event_id, "batch-2");
     });
 }
+
+/// Asked where the stream ends while nats-server answers nothing (paused),
+/// `last_position` says UNAVAILABLE after its short timeout, and
+/// `end_at_start` asks again until the server answers.
+#[test]
+fn a_process_starting_asks_again_where_the_stream_ends_until_nats_answers() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let log = connected(&nats).await;
+        nats.node.pause().unwrap();
+        let err = log.last_position().await.unwrap_err();
+        assert!(matches!(err, LogError::Unavailable(_)), "{err}");
+        let asking = tokio::spawn({
+            let log = log.clone();
+            async move { log.end_at_start().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        assert!(!asking.is_finished(), "still asking while nats-server is paused");
+        nats.node.resume().unwrap();
+        assert_eq!(asking.await.unwrap().unwrap(), 0, "an empty stream");
+    });
+}

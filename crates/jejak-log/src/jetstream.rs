@@ -222,6 +222,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long asking where the stream ends may take.
 const STREAM_END_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a process starting asks again where the stream ends while NATS
+/// does not say (`JetStreamLog::end_at_start`).
+pub const START_WAIT: Duration = Duration::from_secs(30);
+
 fn storage(e: impl std::fmt::Display) -> LogError {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
@@ -501,6 +505,22 @@ impl JetStreamLog {
             Ok(m) => Ok(Some(decode_message(sequence, &m.payload)?)),
             Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// Where the stream ends, asked again while NATS does not say (a
+    /// leader being elected, a loaded server slow to answer) for up to
+    /// `START_WAIT`: a process starting waits for that rather than stop.
+    pub async fn end_at_start(&self) -> Result<u64, LogError> {
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        loop {
+            match ChainLog::last_position(self).await {
+                Err(LogError::Unavailable(why)) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %why, "asking the stream for its end again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
         }
     }
 

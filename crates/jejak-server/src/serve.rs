@@ -511,7 +511,7 @@ async fn run_nats(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use jejak_engine::distributed::{feed, run_projector, DistributedWriter, Fatal, StreamView};
-    use jejak_log::{ChainLog, JetStreamLog};
+    use jejak_log::JetStreamLog;
 
     let log = JetStreamLog::connect(config.nats.clone(), config.connect_wait)
         .await
@@ -541,7 +541,7 @@ async fn run_nats(
             // again from it, not served: the alerts first, so that a crash
             // in between finds the old projection and starts over again.
             tracing::error!(problem = %why, dir = %dir.display(), "the projection does not follow from the stream; making it again from the stream's start");
-            let end = log.last_position().await?;
+            let end = log.end_at_start().await?;
             store
                 .start_over(end)
                 .map_err(|e| anyhow::anyhow!("start the alert store in {} over: {e}", dir.display()))?;
@@ -611,7 +611,7 @@ async fn run_nats(
     };
     if config.demo {
         if let Some(w) = &writer {
-            if log.last_position().await? == 0 {
+            if log.end_at_start().await? == 0 {
                 let n = crate::demo::load(&**w).await.context("load the demo data")?;
                 tracing::info!(commands = n, "demo data loaded");
             }

@@ -404,26 +404,40 @@ impl Server {
             .into_inner())
     }
 
-    /// Waits until the projection has applied everything in the log.
+    /// Waits until the projection has applied everything in the log (a
+    /// status refused UNAVAILABLE, NATS slow to say where the stream ends,
+    /// is asked again).
     pub async fn wait_projected(&self, timeout: Duration) -> anyhow::Result<p::StatusReply> {
         let client = TraceServiceClient::new(self.conn(None).await?);
-        let last = std::sync::Mutex::new(None);
+        let last = std::sync::Mutex::new(String::new());
         let waited = wait_until(Instant::now() + timeout, || {
             let mut client = client.clone();
             let last = &last;
             async move {
-                let s = client.get_status(p::GetStatusRequest {}).await?.into_inner();
+                let (seen, s) = match client.get_status(p::GetStatusRequest {}).await {
+                    Ok(s) => {
+                        let s = s.into_inner();
+                        (
+                            format!("projection stuck at {} of {}", s.applied_position, s.log_position),
+                            Some(s),
+                        )
+                    }
+                    Err(e) if e.code() == tonic::Code::Unavailable => {
+                        (format!("status unavailable: {}", e.message()), None)
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if let Ok(mut l) = last.lock() {
-                    *l = Some((s.applied_position, s.log_position));
+                    *l = seen;
                 }
-                Ok((s.applied_position >= s.log_position).then_some(s))
+                Ok(s.filter(|s| s.applied_position >= s.log_position))
             }
         })
         .await;
-        let last = last.lock().ok().and_then(|l| *l);
-        waited.map_err(|e| match last {
-            Some((applied, log)) => anyhow::anyhow!("projection stuck at {applied} of {log}: {e}"),
-            None => e,
+        let last = last.lock().map(|l| l.clone()).unwrap_or_default();
+        waited.map_err(|e| match last.is_empty() {
+            false => anyhow::anyhow!("{last}: {e}"),
+            true => e,
         })
     }
 
