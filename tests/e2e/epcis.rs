@@ -630,6 +630,42 @@ async fn an_epcis_export_whose_connection_breaks_mid_reply_writes_the_whole_docu
     assert!(made_now(broken) == made_now(whole), "the documents differ");
 }
 
+/// `jejak epcis export` whose connection goes silent with a request on it
+/// (the server answers, nothing comes back, nothing closes: a proxy that
+/// lost it) notices by its unanswered pings, closes it, and asks again on
+/// a new connection, instead of waiting for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epcis_export_whose_connection_goes_silent_asks_again_on_a_new_one() {
+    let d = Demo::start().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out_file = dir.path().join("silent.jsonld");
+    // The first connection carries the client's bytes only, and is never cut.
+    let relay = crate::support::Relay::start(&d.server.url, crate::support::First::OneWay).await;
+    let token = d.server.admin_token.clone().expect("an admin token");
+    let args = [
+        "epcis".to_string(),
+        "export".into(),
+        "-o".into(),
+        out_file.to_str().expect("utf-8").into(),
+        "--server".into(),
+        relay.url.clone(),
+        "--token".into(),
+        token,
+    ];
+    let export = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        jejak_testkit::run_cli(&args).expect("run jejak")
+    });
+    let (status, out, err) = tokio::time::timeout(Duration::from_secs(90), export)
+        .await
+        .expect("the export ends within 90 s")
+        .expect("the export ran");
+    assert!(status.success(), "{err}\n{out}");
+    assert!(relay.connections() >= 2, "the export connected again");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).expect("read")).expect("JSON");
+    assert!(event_ids(&doc).len() > 50, "the whole demo exported");
+}
+
 /// `jejak epcis capture` whose connection breaks while it follows its job
 /// (the job goes on on the server) follows it on a new connection to the
 /// end, and reports what the job did.

@@ -46,6 +46,11 @@ impl Target {
 }
 
 /// Connects to a server URL such as `http://127.0.0.1:50051`.
+/// How often a connection with requests on it is pinged, and how long a
+/// ping may go unanswered before the connection is closed.
+const KEEP_ALIVE: (std::time::Duration, std::time::Duration) =
+    (std::time::Duration::from_secs(10), std::time::Duration::from_secs(10));
+
 pub async fn connect(target: &Target) -> anyhow::Result<Conn> {
     let url = &target.url;
     let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
@@ -63,7 +68,13 @@ pub async fn connect(target: &Target) -> anyhow::Result<Conn> {
     } else if target.ca_file.is_some() {
         anyhow::bail!("--ca-file is for https:// servers; {url} is plain text");
     }
+    // A connection that goes silent with a request on it (a proxy or NAT
+    // that dropped it without a word) is noticed by its unanswered pings
+    // and closed: the request fails as broken and is asked again on a new
+    // connection, rather than wait for ever.
     let channel = endpoint
+        .http2_keep_alive_interval(KEEP_ALIVE.0)
+        .keep_alive_timeout(KEEP_ALIVE.1)
         .connect()
         .await
         .with_context(|| format!("connect to the jejak server at {url}"))?;
