@@ -65,6 +65,17 @@ impl Browser<'_> {
             .expect("POST")
     }
 
+    /// `post` as the offline queue sends it, asking for JSON.
+    async fn post_json(&self, path: &str, fields: &[(&str, &str)]) -> HttpReply {
+        let mut h = self.headers();
+        h.push(("content-type", "application/x-www-form-urlencoded".into()));
+        h.push(("accept", "application/json".into()));
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http_request(self.server.authority(), "POST", path, &h, &form_body(fields))
+            .await
+            .expect("POST")
+    }
+
     async fn sign_in(&mut self, token: &str) -> HttpReply {
         let r = self.post("/console/masuk", &[("token", token), ("lang", "id")]).await;
         if let Some(set) = r.header("set-cookie") {
@@ -459,6 +470,26 @@ async fn an_operator_signs_in_receives_paddy_and_is_refused_next_to_the_field() 
         "{page}"
     );
     assert!(!page.contains("Tercatat."), "{page}");
+    // The same, as the offline queue asks: recorded, naming the void, with
+    // the sentence the tablet lists it with.
+    let r = browser.post_json("/console/terima", &again).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json().expect("a JSON answer");
+    assert_eq!(
+        (&answer["recorded"], &answer["replayed"], &answer["voidedBy"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!("cns-again-void")
+        ),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dibatalkan oleh cns-again-void, jadi tidak berlaku")),
+        "{answer}"
+    );
     assert_eq!(demo.position().await, after_void);
 
     // At a facility of another operator: refused next to the facility.

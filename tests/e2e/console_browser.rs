@@ -377,6 +377,59 @@ async fn operator_walk() {
     }
     assert_eq!(demo.position().await, before + 2, "each recorded once");
 
+    // A capture whose answer was lost stays queued; voided meanwhile, it is
+    // answered naming its void when sent again, and stays listed with that
+    // instead of leaving the list as recorded.
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.fill_receipt("TAB-GKP-07", "700").await;
+    tab.script(
+        "const f = document.querySelector('form.capture'); \
+         f.querySelector('input[name=command_id]').value = 'tab-lost-07'; \
+         localStorage.setItem('tab-lost-07', new URLSearchParams(new FormData(f)).toString()); return true;",
+    )
+    .await;
+    tab.click("form.capture button[type=submit]").await;
+    tab.wait_for("recorded", "return document.querySelector('p.recorded') !== null;")
+        .await;
+    demo.server
+        .capture()
+        .await
+        .expect("a capture client")
+        .void_event(p::VoidEventRequest {
+            command_id: "tab-lost-07-void".into(),
+            facility_id: DEMAK.into(),
+            event_id: "tab-lost-07".into(),
+            reason: "timbangan salah".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("void the receipt");
+    let after_void = demo.position().await;
+    tab.open(&format!("{base}/console/terima")).await;
+    tab.wait_for("the form", "return document.getElementById('lot_id') !== null;")
+        .await;
+    tab.script(
+        "localStorage.setItem('jejak-console-queue', JSON.stringify([{ id: 'tab-lost-07', \
+         action: location.origin + '/console/terima', body: localStorage.getItem('tab-lost-07'), \
+         label: 'Terima TAB-GKP-07' }])); window.dispatchEvent(new Event('online')); return true;",
+    )
+    .await;
+    let voided = tab
+        .wait_for(
+            "the voided capture listed with its void",
+            "const l = document.querySelectorAll('#pending-list li'); return l.length === 1 && l[0].classList.contains('refused') ? l[0].innerText : false;",
+        )
+        .await;
+    assert!(
+        voided
+            .as_str()
+            .is_some_and(|t| t.contains("TAB-GKP-07") && t.contains("dibatalkan oleh tab-lost-07-void")),
+        "{voided}"
+    );
+    assert_eq!(demo.position().await, after_void, "nothing written by the retry");
+
     // A member's session reads but cannot open a capture form.
     let member = demo
         .server

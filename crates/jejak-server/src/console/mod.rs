@@ -741,6 +741,7 @@ fn answered(
                 "recorded": true,
                 "replayed": reply.replayed,
                 "voidedBy": (!reply.voided_by.is_empty()).then_some(&reply.voided_by),
+                "message": (!reply.voided_by.is_empty()).then(|| text::voided_earlier(lang, &reply.voided_by)),
                 "eventId": reply.event_id,
                 "lot": lot,
             }),
@@ -1096,7 +1097,13 @@ async fn label_sheet<L: ReadLog, S: Engine>(
             ),
         );
     }
-    match jejak_label::sheet_pdf(&labels) {
+    // Up to one QR code per package (10,000 a lot): drawn on a blocking
+    // thread, not on the worker that serves other requests.
+    let drawn = tokio::task::spawn_blocking(move || jejak_label::sheet_pdf(&labels)).await;
+    match drawn
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(pdf) => {
             let mut r = pdf.into_response();
             r.headers_mut()
@@ -1106,10 +1113,7 @@ async fn label_sheet<L: ReadLog, S: Engine>(
             }
             secured(r)
         }
-        Err(e) => html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            pages::message(lang, "Label", &e.to_string()),
-        ),
+        Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, pages::message(lang, "Label", &e)),
     }
 }
 

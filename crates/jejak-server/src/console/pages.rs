@@ -5,7 +5,7 @@ use jejak_domain::read::{LotHistory, LotView, OriginShares, Trace};
 use maud::{html, Markup, DOCTYPE};
 
 use super::session::Session;
-use super::text::{Lang, Shown};
+use super::text::{voided_earlier, Lang, Shown};
 use crate::auth::Caller;
 
 /// What the forms offer to pick from.
@@ -306,15 +306,7 @@ pub(super) fn lot(
             @match &notice {
                 Some(Notice::Recorded) => p.recorded role="status" { (lang.pick("Tercatat.", "Recorded.")) },
                 Some(Notice::VoidedEarlier(void)) => p.refusal role="alert" {
-                    (lang.pick(
-                        "Catatan ini sudah tercatat sebelumnya lalu dibatalkan oleh ",
-                        "This record was recorded before and since voided by "
-                    ))
-                    (void)
-                    (lang.pick(
-                        ", jadi tidak berlaku. Isi formulir baru untuk mencatatnya lagi.",
-                        ", so it does not stand. Fill in a new form to record it anew."
-                    ))
+                    (voided_earlier(lang, void))
                 },
                 None => {},
             }

@@ -153,3 +153,16 @@ pub fn too_little(lang: Lang, lot: &str, left: &str, wanted: &str) -> String {
         Lang::En => format!("Lot {lot} has {left} left; {wanted} cannot be used"),
     }
 }
+
+/// The sentence for a capture sent again after its record was voided, in
+/// `lang`: recorded before, voided by `void`, so not standing.
+pub fn voided_earlier(lang: Lang, void: &str) -> String {
+    match lang {
+        Lang::Id => format!(
+            "Catatan ini sudah tercatat sebelumnya lalu dibatalkan oleh {void}, jadi tidak berlaku. Isi formulir baru untuk mencatatnya lagi."
+        ),
+        Lang::En => format!(
+            "This record was recorded before and since voided by {void}, so it does not stand. Fill in a new form to record it anew."
+        ),
+    }
+}

@@ -29,7 +29,8 @@ function show(items) {
 }
 
 // Sends every queued capture once, in order. A command id makes a retry
-// safe: one already recorded comes back as a replay, never twice.
+// safe: one already recorded comes back as a replay, never twice; one
+// recorded and voided since comes back naming its void, and stays listed.
 let flushing = false;
 async function flush() {
   if (flushing || !navigator.onLine) return;
@@ -52,7 +53,11 @@ async function flush() {
       items = load();
       const at = items.findIndex((i) => i.id === item.id);
       if (at < 0) continue;
-      if (reply.ok && body.recorded) {
+      if (reply.ok && body.recorded && body.voidedBy) {
+        // Recorded before (its answer lost) and voided since: it does not
+        // stand, and sending it again changes nothing; the operator is told.
+        items[at].refused = body.message || ('voided by ' + body.voidedBy);
+      } else if (reply.ok && body.recorded) {
         items.splice(at, 1);
       } else if (reply.status === 422 || reply.status === 403) {
         items[at].refused = body.message || ('HTTP ' + reply.status);
