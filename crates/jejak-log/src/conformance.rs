@@ -433,3 +433,42 @@ fn a_process_starting_asks_again_where_the_stream_ends_until_nats_answers() {
         assert_eq!(asking.await.unwrap().unwrap(), 0, "an empty stream");
     });
 }
+
+/// An event stored on another chain's subject (a publisher other than
+/// jejak, or one misconfigured) is refused as corrupt by every read, which
+/// names the subject, rather than applied where the capture path, finding
+/// heads by subject, would miss it.
+#[test]
+fn an_event_on_another_chains_subject_is_refused_as_corrupt() {
+    let nats = jejak_testkit::Nats::start().unwrap();
+    rt().block_on(async {
+        let log = connected(&nats).await;
+        let first = log
+            .append_after(draft("fac-a", "a1"), ChainHead::default())
+            .await
+            .unwrap();
+        let stored = log.read(first.position).await.unwrap().unwrap();
+        async_nats::jetstream::new(log.client().clone())
+            .publish(log.subject("fac-b"), stored.bytes.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let moved = crate::jetstream::end_of(2);
+        let refused = |r: Result<_, LogError>, what: &str| match r {
+            Err(LogError::Corrupt { position, reason }) => {
+                assert_eq!(position, moved, "{what}");
+                assert!(
+                    reason.contains("\"fac-a\"") && reason.contains("jejak.events.fac-b"),
+                    "{what}: {reason}"
+                );
+            }
+            other => panic!("{what}: {other:?}"),
+        };
+        refused(log.read(moved).await.map(|_| ()), "a direct read");
+        refused(log.read_from_leader(moved).await.map(|_| ()), "a read from the leader");
+        refused(log.read_range(1, 10).await.map(|_| ()), "an ordered read");
+        // The event on its own subject still reads.
+        assert_eq!(log.read(first.position).await.unwrap().unwrap().hash, stored.hash);
+    });
+}

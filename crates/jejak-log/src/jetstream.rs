@@ -162,6 +162,32 @@ pub fn decode_message(sequence: u64, payload: &[u8]) -> Result<Vec<StoredEvent>,
     Ok(out)
 }
 
+/// Checks that the events of a message are of the chain its subject names
+/// (the subject's last token, `chain_token`): the capture path finds a
+/// chain's head by its subject, so an event of one chain on another's
+/// subject would be missed there and its sequence given out again.
+pub fn on_its_subject(subject: &str, events: &[StoredEvent]) -> Result<(), LogError> {
+    let token = subject.rsplit('.').next().unwrap_or_default();
+    let mut checked: Option<&str> = None;
+    for e in events {
+        let chain = e.envelope.chain.as_str();
+        if checked == Some(chain) {
+            continue;
+        }
+        if chain_token(chain) != token {
+            return Err(LogError::Corrupt {
+                position: e.position,
+                reason: format!(
+                    "event {} of chain {chain:?} is in a message on subject {subject:?}, which is another chain's",
+                    e.envelope.event_id
+                ),
+            });
+        }
+        checked = Some(chain);
+    }
+    Ok(())
+}
+
 /// The message id of a batch: a digest of its events' ids, so that the
 /// same batch sent again is dropped as a duplicate, and a batch of other
 /// events never is.
@@ -486,7 +512,11 @@ impl JetStreamLog {
             return Ok(None);
         }
         match self.stream.direct_get(sequence).await {
-            Ok(m) => Ok(Some(decode_message(sequence, &m.payload)?)),
+            Ok(m) => {
+                let events = decode_message(sequence, &m.payload)?;
+                on_its_subject(&m.subject, &events)?;
+                Ok(Some(events))
+            }
             Err(e) if e.kind() == jetstream::stream::DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(storage(e)),
         }
@@ -502,7 +532,11 @@ impl JetStreamLog {
             return Ok(None);
         }
         match self.stream.get_raw_message(sequence).await {
-            Ok(m) => Ok(Some(decode_message(sequence, &m.payload)?)),
+            Ok(m) => {
+                let events = decode_message(sequence, &m.payload)?;
+                on_its_subject(&m.subject, &events)?;
+                Ok(Some(events))
+            }
             Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(storage(e)),
         }
@@ -1025,6 +1059,7 @@ impl Reader {
             let expected = message_of(*next).max(1);
             if sequence >= expected {
                 let mut events = decode_message(sequence, &m.payload)?;
+                on_its_subject(&m.subject, &events)?;
                 events.retain(|e| e.position >= *next);
                 if sequence != expected {
                     return Ok((out, Some((sequence, events))));
