@@ -378,6 +378,74 @@ async fn an_embedded_server_that_lost_its_alerts_derives_the_same_again_at_start
     lost_alerts_are_derived_again(None).await;
 }
 
+/// An embedded server whose alert store followed past its log's end (an
+/// alert of an event a crash took back before it was durable, as an older
+/// release raised them) drops what came after the end at its next start,
+/// and raises the alerts of the events written at those positions since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_alert_store_ahead_of_its_log_is_brought_back_to_the_logs_end() {
+    use jejak_server::demo::ids::{DEMAK, RICE_BAG_LOT};
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut server = Server::start(ServerOptions {
+        demo: true,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("a demo server");
+    let live = alerts_through_the_recall(&server).await;
+    let end = server.status().await.expect("the status").log_position;
+    assert!(server.stop().expect("the server stops").success());
+    {
+        let store = jejak_log::alerts::AlertStore::open(&dir.path().join("alerts")).expect("the alert store");
+        let lost = jejak_log::alerts::Followed {
+            position: end + 1,
+            alert: Some((
+                br#"{"type":"lot.recalled","data":{"lot":"LOST-IN-A-CRASH"}}"#.to_vec(),
+                Vec::new(),
+            )),
+        };
+        store.follow(&[lost], end + 10, 0).expect("follow past the end");
+    }
+    let server = Server::start(ServerOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("the server again");
+    assert_eq!(alerts_through_the_recall(&server).await, live);
+    let held = server
+        .capture()
+        .await
+        .expect("a capture client")
+        .change_lot_status(p::ChangeLotStatusRequest {
+            command_id: "hold-after-a-crash".into(),
+            facility_id: DEMAK.into(),
+            lot_id: RICE_BAG_LOT.into(),
+            status: p::LotStatus::OnHold as i32,
+            reason: "uji ulang".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("hold the rice bags")
+        .into_inner();
+    assert!(
+        held.position <= end + 10,
+        "written where the store had followed: {held:?}"
+    );
+    let last = live.last().map_or(0, |a| a.0);
+    let mut stream = watch(&server, last).await;
+    let next = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("an alert within 30 s")
+        .expect("an alert")
+        .expect("the stream goes on");
+    let body: Value = serde_json::from_str(&next.json).expect("JSON");
+    assert_eq!(
+        (next.position, body["type"].as_str(), body["data"]["lot"].as_str()),
+        (held.position, Some("lot.held"), Some(RICE_BAG_LOT)),
+        "{body}"
+    );
+}
+
 /// A receiver that misbehaves in one way for every connection.
 async fn misbehaving(port: u16, reply: &'static [u8], hang: bool) -> tokio::task::JoinHandle<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -419,7 +419,7 @@ async fn operator_walk() {
     let voided = tab
         .wait_for(
             "the voided capture listed with its void",
-            "const l = document.querySelectorAll('#pending-list li'); return l.length === 1 && l[0].classList.contains('refused') ? l[0].innerText : false;",
+            "const li = document.querySelector('#pending-list li[data-command-id=\"tab-lost-07\"].refused'); return li ? li.innerText : false;",
         )
         .await;
     assert!(

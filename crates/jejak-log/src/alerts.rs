@@ -176,6 +176,40 @@ impl AlertStore {
         Ok(())
     }
 
+    /// Forgets what was derived from events after `end` (their alerts and
+    /// deliveries), and follows on from `end` if it had gone further: for a
+    /// log that ends before the position followed (events lost to a crash
+    /// before they were durable, by a store written before alerts waited
+    /// for durability). Whether anything was past `end`.
+    pub fn truncate_after(&self, end: u64) -> Result<bool, LogError> {
+        if self.cursor()? <= end {
+            return Ok(false);
+        }
+        let mut batch = sled::Batch::default();
+        for item in self
+            .tree
+            .range(&alert_key(end.saturating_add(1))[..]..=&alert_key(u64::MAX)[..])
+        {
+            batch.remove(item?.0);
+        }
+        for item in self.tree.scan_prefix(b"d") {
+            let (k, _) = item?;
+            let position = k
+                .len()
+                .checked_sub(8)
+                .and_then(|at| k.get(at..))
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            if position > end {
+                batch.remove(k);
+            }
+        }
+        batch.insert(CURSOR, &end.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
     /// The alerts of events after `after`, at most `limit`, in log order.
     pub fn alerts_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
         let start = alert_key(after.saturating_add(1));
@@ -362,5 +396,24 @@ mod tests {
                 ..hook("wh-1")
             }]
         );
+    }
+
+    #[test]
+    fn truncating_forgets_what_came_after_the_logs_end_and_keeps_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AlertStore::open(dir.path()).unwrap();
+        store.add_hook(&hook("wh-1")).unwrap();
+        let raised = |position| Followed {
+            position,
+            alert: Some((format!("{{\"at\":{position}}}").into_bytes(), vec!["wh-1".into()])),
+        };
+        store.follow(&[raised(4), raised(8)], 9, 1_000).unwrap();
+        assert!(!store.truncate_after(9).unwrap(), "nothing past the end");
+        assert!(store.truncate_after(6).unwrap());
+        assert_eq!(store.cursor().unwrap(), 6);
+        assert_eq!(store.alerts_after(0, 10).unwrap(), vec![(4, b"{\"at\":4}".to_vec())]);
+        let kept: Vec<u64> = store.deliveries(None).unwrap().iter().map(|d| d.alert).collect();
+        assert_eq!(kept, [4]);
+        assert_eq!(store.hooks().unwrap(), vec![hook("wh-1")]);
     }
 }

@@ -466,6 +466,10 @@ impl<L: ReadLog> Alerts<L> {
         if applied <= cursor {
             return Ok(false);
         }
+        // The embedded engine applies an event before the log has made it
+        // durable: an alert (sent to receivers, and a position followed)
+        // never comes from an event a crash could still take back.
+        self.reader.log().wait_durable(applied).await?;
         let (mut followed, mut raised, mut queued) = (Vec::new(), Vec::new(), Vec::new());
         let from_walk = {
             let mut walked = self.walked.lock().unwrap_or_else(|e| e.into_inner());
@@ -491,13 +495,15 @@ impl<L: ReadLog> Alerts<L> {
         }
         for e in &events {
             let position = e.position;
-            let alert = match self.reader.alert_of(e).await {
-                Ok(a) => a.map(|r| Alert::new(position, r.payload)),
-                Err(err) => {
-                    tracing::error!(position, error = %err, "no alert could be derived from this event");
-                    None
-                }
-            };
+            // An alert that could not be derived is tried again (the
+            // follower's retry, with backoff), never skipped: a recall is
+            // not dropped for a read that failed once.
+            let alert = self
+                .reader
+                .alert_of(e)
+                .await
+                .map_err(|err| anyhow::anyhow!("derive the alert of the event at position {position}: {err}"))?
+                .map(|r| Alert::new(position, r.payload));
             followed.push(Followed {
                 position,
                 alert: match &alert {
@@ -658,7 +664,9 @@ pub trait AlertApi: Send + Sync {
     fn delete_hook(&self, id: &str) -> Result<(), HookError>;
     /// The alerts that concern `view` after `after`: the stored ones, then
     /// each new one as it is raised, until the receiver goes away.
-    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<p::AlertMessage>;
+    /// The alerts `view` may see after `after`, then each new one; an error
+    /// ends the stream (the watcher asks again from the last it received).
+    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<Result<p::AlertMessage, String>>;
 }
 
 impl<L: ReadLog> AlertApi for Alerts<L> {
@@ -752,7 +760,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
         }
     }
 
-    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<p::AlertMessage> {
+    fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<Result<p::AlertMessage, String>> {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let me = self;
         tokio::spawn(async move {
@@ -764,6 +772,11 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::error!(error = %e, "stored alerts could not be read");
+                        let _ = tx
+                            .send(Err(format!(
+                                "the stored alerts after position {last} could not be read ({e}); watch again from there"
+                            )))
+                            .await;
                         return;
                     }
                 };
@@ -779,7 +792,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                         continue;
                     };
                     let alert = Alert::new(position, payload);
-                    if alert.concerns(&view) && tx.send(alert.message(&view)).await.is_err() {
+                    if alert.concerns(&view) && tx.send(Ok(alert.message(&view))).await.is_err() {
                         return;
                     }
                 }
@@ -797,7 +810,7 @@ impl<L: ReadLog> AlertApi for Alerts<L> {
                         Ok(alert) if alert.position <= last => {}
                         Ok(alert) => {
                             last = alert.position;
-                            if alert.concerns(&view) && tx.send(alert.message(&view)).await.is_err() {
+                            if alert.concerns(&view) && tx.send(Ok(alert.message(&view))).await.is_err() {
                                 return;
                             }
                         }

@@ -381,9 +381,22 @@ async fn run_embedded(
         });
     }
     let reader = Reader::new(projection.clone(), log.clone(), limits).with_transparency(transparency.clone());
+    // Alerts of events a crash took back before they were durable (raised
+    // by an older release, which did not wait) go; the start's walk, kept
+    // from a position the log no longer reaches, is not used then.
+    let end = jejak_log::EventLog::durable_position(&log);
+    let truncated = alert_store
+        .truncate_after(end)
+        .map_err(|e| anyhow::anyhow!("bring the alert store back to the log's end {end}: {e}"))?;
+    if truncated {
+        tracing::warn!(
+            end,
+            "the alert store had followed past the log's end; alerts after it were dropped"
+        );
+    }
     let alerts: Arc<dyn crate::alerts::AlertApi> = crate::alerts::Alerts::start_on(
         alert_store,
-        Some(alert_walk),
+        (!truncated).then_some(alert_walk),
         reader.clone(),
         crate::alerts::AlertConfig {
             retry_unit: access.webhook_retry,

@@ -83,7 +83,9 @@ impl<L: ReadLog> TraceService for TraceApi<L> {
             )));
         };
         let rx = alerts.watch(caller.view(), request.into_inner().after_position);
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (Ok(m), rx)) });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m.map_err(Status::unavailable), rx))
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 
