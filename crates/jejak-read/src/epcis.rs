@@ -236,19 +236,28 @@ impl<L: ReadLog> Reader<L> {
     }
 }
 
-/// Where each event id (the CBV 2.0 hash of the event in full) is in the
-/// log: filled the first time an id is asked for and extended with the
-/// events appended since on each later lookup. A voided event's id is at
-/// its own position and at its void's (the event again, declared wrong).
+/// Where each event id is in the log, for the event in full and for its
+/// public view (the id a caller without a token receives, quantities and
+/// private fields left out): each filled the first time an id is asked
+/// for in that view (the public one only for callers who do not see
+/// everything) and extended with the events appended since on each later
+/// lookup. A voided event's id is at its own position and at its void's
+/// (the event again, declared wrong).
 #[derive(Default)]
 pub struct IdIndex {
-    inner: tokio::sync::Mutex<(u64, std::collections::HashMap<String, Vec<u64>>)>,
+    full: IdPositions,
+    public: IdPositions,
 }
+
+/// How far an index is built, and each id's positions.
+type IdPositions = tokio::sync::Mutex<(u64, std::collections::HashMap<String, Vec<u64>>)>;
 
 impl<L: ReadLog> Reader<L> {
     /// The events named `id`, as `view` may see them: those whose id, as
-    /// the caller receives them, is `id` (an event the caller sees only in
-    /// part has another id for it, so it is not found by this one).
+    /// the caller receives them, is `id`. An event a caller sees in full is
+    /// found by its full id, one it sees in its public view by that view's
+    /// id (an event of several lots a member sees some of, in a view of its
+    /// own, has an id found by neither).
     pub async fn epcis_events_by_id(
         &self,
         view: &View,
@@ -259,24 +268,17 @@ impl<L: ReadLog> Reader<L> {
         let end = self.log().current_position().await?;
         self.visible(end).await?;
         let context = hash_context();
-        let positions = {
-            let mut guard = index.inner.lock().await;
-            let (upto, map) = &mut *guard;
-            let mut pace = crate::reader::Pacer::default();
-            for position in (*upto + 1)..=end {
-                // Dropped here, the request leaves the index built so far.
-                pace.step().await;
-                if let Some(stored) = self.log().read(position).await? {
-                    if let Some(e) = self.epcis_event(&View::Full, ids, &stored, &context).await? {
-                        if let Some(h) = e.get("eventID").and_then(Value::as_str) {
-                            map.entry(h.to_string()).or_default().push(position);
-                        }
-                    }
-                }
-                *upto = position;
-            }
-            map.get(id).cloned().unwrap_or_default()
-        };
+        let mut positions = self
+            .id_positions(&index.full, &View::Full, ids, &context, end, id)
+            .await?;
+        if !matches!(view, View::Full) {
+            positions.extend(
+                self.id_positions(&index.public, &View::Public, ids, &context, end, id)
+                    .await?,
+            );
+            positions.sort_unstable();
+            positions.dedup();
+        }
         let mut out = Vec::new();
         for position in positions {
             let Some(stored) = self.log().read(position).await? else {
@@ -289,5 +291,34 @@ impl<L: ReadLog> Reader<L> {
             }
         }
         Ok(out)
+    }
+
+    /// The positions of the events whose id in `as_seen` is `id`, from
+    /// `index` (brought up to `end` first).
+    async fn id_positions(
+        &self,
+        index: &IdPositions,
+        as_seen: &View,
+        ids: &Ids,
+        context: &jejak_epcis::hash::Context,
+        end: u64,
+        id: &str,
+    ) -> Result<Vec<u64>, ReadError> {
+        let mut guard = index.lock().await;
+        let (upto, map) = &mut *guard;
+        let mut pace = crate::reader::Pacer::default();
+        for position in (*upto + 1)..=end {
+            // Dropped here, the request leaves the index built so far.
+            pace.step().await;
+            if let Some(stored) = self.log().read(position).await? {
+                if let Some(e) = self.epcis_event(as_seen, ids, &stored, context).await? {
+                    if let Some(h) = e.get("eventID").and_then(Value::as_str) {
+                        map.entry(h.to_string()).or_default().push(position);
+                    }
+                }
+            }
+            *upto = position;
+        }
+        Ok(map.get(id).cloned().unwrap_or_default())
     }
 }
