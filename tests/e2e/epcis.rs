@@ -206,8 +206,21 @@ async fn a_lots_events_come_as_epcis_with_hash_ids_filters_and_pages() {
     // Not to a caller who sees the event only in part, and not an id that names nothing.
     let (reply, _) = get(&demo, &by_id(one), None).await;
     assert_eq!(reply.status, 404);
+    // That caller finds it by the id it was given: its public view's.
+    let (reply, body) = get(&demo, &query(&[("MATCH_epcClass", &class)]), None).await;
+    assert_eq!(reply.status, 200, "{body}");
+    let seen = events(&body);
+    let public = seen
+        .iter()
+        .find(|e| e["eventID"].as_str().is_some_and(|i| !ids.contains(&i)))
+        .unwrap_or_else(|| panic!("an event whose public view has an id of its own: {body}"));
+    let public_id = public["eventID"].as_str().expect("an id");
+    let (reply, body) = get(&demo, &by_id(public_id), None).await;
+    assert_eq!(reply.status, 200, "{body}");
+    assert!(events(&body).iter().any(|e| e == public), "{body}");
     let (reply, body) = get(&demo, &by_id("ni:///sha-256;00?ver=CBV2.0"), admin(&demo)).await;
     assert_eq!(reply.status, 404, "{body}");
+    assert_eq!(body["type"], "epcisException:NoSuchResourceException", "{body}");
 
     // The event types, and refusals that name the parameter.
     let (reply, types) = get(&demo, "/epcis/eventTypes", None).await;
@@ -230,6 +243,7 @@ async fn a_lots_events_come_as_epcis_with_hash_ids_filters_and_pages() {
             body["detail"].as_str().is_some_and(|d| d.contains(names)),
             "{path}: {body}"
         );
+        assert_eq!(body["type"], "epcisException:QueryParameterException", "{body}");
     }
 }
 
@@ -427,6 +441,7 @@ async fn openepcis_documents_are_captured_and_queried_back_and_invalid_ones_writ
         let body = std::fs::read(&file).expect("read the document");
         let (reply, problem) = post(&server, &body, "rollback").await;
         assert_eq!(reply.status, 400, "{}: {problem}", file.display());
+        assert_eq!(problem["type"], "epcisException:ValidationException", "{problem}");
         assert!(reply
             .header("content-type")
             .is_some_and(|c| c.starts_with("application/problem+json")));
@@ -467,6 +482,10 @@ async fn openepcis_documents_are_captured_and_queried_back_and_invalid_ones_writ
     });
     let (reply, problem) = post(&server, &serde_json::to_vec(&many).expect("encode"), "rollback").await;
     assert_eq!(reply.status, 413, "{problem}");
+    assert_eq!(
+        problem["type"], "epcisException:CaptureLimitExceededException",
+        "{problem}"
+    );
     assert!(
         problem["detail"].as_str().is_some_and(|d| d.contains("10000")),
         "{problem}"

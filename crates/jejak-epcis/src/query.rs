@@ -60,16 +60,44 @@ fn bad(parameter: &str, reason: impl Into<String>) -> QueryError {
 
 /// Parses an `xsd:dateTime` with its offset (`2026-03-01T08:00:00+07:00`,
 /// `…Z`, fractions of a second allowed).
+///
+/// A `+` sent unencoded in a query string arrives as a space
+/// (`…T08:00:00 07:00`): a space before the offset is read as `+`. A time
+/// beyond what an event can hold (before 1677 or after 2262, as in
+/// `LT_eventTime=9999-12-31T23:59:59Z` for "no upper bound") is taken as
+/// the first or last time there is, which compares the same with every
+/// event.
 pub fn parse_time(parameter: &str, text: &str) -> Result<Time, QueryError> {
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+    let plus = match text.rsplit_once(' ') {
+        Some((at, offset)) if offset.len() == 5 && offset.as_bytes().get(2) == Some(&b':') => {
+            Some(format!("{at}+{offset}"))
+        }
+        _ => None,
+    };
+    let at = time::OffsetDateTime::parse(
+        plus.as_deref().unwrap_or(text),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_err(|e| {
         bad(
             parameter,
             format!("{text:?} is not a date and time with an offset, like 2026-03-01T08:00:00+07:00 ({e})"),
         )
     })?;
-    i64::try_from(at.unix_timestamp_nanos())
-        .map(Time)
-        .map_err(|_| bad(parameter, format!("{text:?} is out of range")))
+    let nanos = at.unix_timestamp_nanos();
+    Ok(Time(i64::try_from(nanos).unwrap_or(match nanos < 0 {
+        true => i64::MIN,
+        false => i64::MAX,
+    })))
+}
+
+/// A time bound as a next page's link carries it: to the nanosecond, so
+/// that every page asks what the first asked.
+fn bound(t: Time) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| crate::export::time(t))
 }
 
 fn list(value: &str) -> Vec<String> {
@@ -172,7 +200,7 @@ impl Query {
             ("LT_recordTime", self.lt_record_time),
         ] {
             if let Some(t) = t {
-                out.push((name, crate::export::time(t)));
+                out.push((name, bound(t)));
             }
         }
         out.push(("perPage", self.per_page.to_string()));
@@ -338,5 +366,23 @@ mod tests {
         assert!(q(&[("MATCH_anyEPC", "https://id.gs1.org/01/09506000134352/21/7")]).matches(&event));
         assert!(q(&[("MATCH_epcClass", "https://id.example/lot/gabah/L1")]).matches(&event));
         assert!(!q(&[("MATCH_epcClass", "https://id.example/lot/gabah/L2")]).matches(&event));
+    }
+
+    #[test]
+    fn a_plus_sent_unencoded_far_bounds_and_fractions_of_a_millisecond_are_kept() {
+        let at = |v: &str| parse_time("GE_eventTime", v).expect(v);
+        assert_eq!(at("2026-03-01T08:00:00 07:00"), at("2026-03-01T08:00:00+07:00"));
+        assert_eq!(at("9999-12-31T23:59:59Z"), Time(i64::MAX));
+        assert_eq!(at("0001-01-01T00:00:00Z"), Time(i64::MIN));
+        assert!(parse_time("GE_eventTime", "2026-03-01 08:00:00").is_err());
+        let q = Query::parse(&pairs(&[("GE_eventTime", "2026-03-01T02:00:00.0005Z")])).expect("a good query");
+        let link = q.filters();
+        let carried = link
+            .iter()
+            .find(|(n, _)| *n == "GE_eventTime")
+            .expect("carried")
+            .1
+            .clone();
+        assert_eq!(at(&carried), at("2026-03-01T02:00:00.0005Z"), "{carried}");
     }
 }

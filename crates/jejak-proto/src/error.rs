@@ -172,7 +172,9 @@ impl ServiceError for Refusal {
 /// more than a few KiB, and no value is quoted at more than 64 bytes.
 const MAX_MESSAGE: usize = 900;
 
-fn bounded(message: String) -> String {
+/// A message cut to `MAX_MESSAGE` bytes (at a character), marked `…` when cut:
+/// a refusal repeats what it was sent, which may be large.
+pub fn bounded(message: String) -> String {
     if message.len() <= MAX_MESSAGE {
         return message;
     }

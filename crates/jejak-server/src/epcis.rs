@@ -82,13 +82,45 @@ fn reply(status: StatusCode, content_type: &'static str, body: &Value) -> http::
 }
 
 fn problem(e: &(impl ServiceError + ?Sized)) -> http::Response<axum::body::Body> {
+    problem_of(e, false)
+}
+
+/// `problem`, for the capture of a document.
+fn capture_problem(e: &(impl ServiceError + ?Sized)) -> http::Response<axum::body::Body> {
+    problem_of(e, true)
+}
+
+/// A refusal as problem+json whose `type` is the EPCIS 2.0 exception it is
+/// (`epcisException:…`, which EPCIS clients branch on), jejak's own reason
+/// beside it in `reason`.
+fn problem_of(e: &(impl ServiceError + ?Sized), capturing: bool) -> http::Response<axum::body::Body> {
     let code = e.error_code();
     let mut body = jejak_proto::problem_json(e);
+    if let Some(kind) = epcis_exception(code, capturing) {
+        body["type"] = Value::from(format!("epcisException:{kind}"));
+    }
     if code == ErrorCode::Internal {
-        tracing::error!(error = %e, reason = e.reason(), "an EPCIS query failed");
-        body["detail"] = Value::from("the events could not be read; try again later");
+        tracing::error!(error = %e, reason = e.reason(), "an EPCIS request failed");
+        body["detail"] = Value::from(match capturing {
+            true => "the document could not be captured; try again later",
+            false => "the events could not be read; try again later",
+        });
     }
     reply(code.http(), "application/problem+json", &body)
+}
+
+/// The EPCIS 2.0 exception of a refusal, where there is one.
+fn epcis_exception(code: ErrorCode, capturing: bool) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::InvalidArgument if capturing => "ValidationException",
+        ErrorCode::InvalidArgument => "QueryParameterException",
+        ErrorCode::NotFound => "NoSuchResourceException",
+        ErrorCode::TooLarge if capturing => "CaptureLimitExceededException",
+        ErrorCode::TooLarge => "QueryTooLargeException",
+        ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => "SecurityException",
+        ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::DeadlineExceeded => "ImplementationException",
+        _ => return None,
+    })
 }
 
 /// The query string's pairs, decoded.
@@ -181,6 +213,11 @@ fn invalid(message: impl Into<String>) -> http::Response<axum::body::Body> {
     problem(&Refusal::new(ErrorCode::InvalidArgument, message).with_reason("EPCIS_QUERY_INVALID"))
 }
 
+/// A document that does not conform: 400, an EPCIS `ValidationException`.
+fn invalid_document(message: impl Into<String>) -> http::Response<axum::body::Body> {
+    capture_problem(&Refusal::new(ErrorCode::InvalidArgument, message).with_reason("EPCIS_DOCUMENT_INVALID"))
+}
+
 /// `GET /epcis/export`: an EPCISDocument of the log's events in log order
 /// (one lot's with `lot`, those with an event time from `from` and before
 /// `to`), the master data in its header, and where the next page starts.
@@ -247,7 +284,7 @@ async fn capture<L: ReadLog, S: Engine>(
     body: axum::body::Body,
 ) -> http::Response<axum::body::Body> {
     let Some(writer) = s.writer.clone() else {
-        return problem(&Refusal::new(
+        return capture_problem(&Refusal::new(
             ErrorCode::Unavailable,
             "this process does not capture EPCIS documents: send them to `jejak serve` (embedded or --nats)",
         ));
@@ -255,14 +292,14 @@ async fn capture<L: ReadLog, S: Engine>(
     let caller = match caller {
         Some(Extension(c)) => c,
         None => {
-            return problem(&Refusal::new(
+            return capture_problem(&Refusal::new(
                 ErrorCode::Unauthenticated,
                 "capture needs an access token",
             ))
         }
     };
     let too_large = || {
-        problem(
+        capture_problem(
             &Refusal::new(
                 ErrorCode::TooLarge,
                 format!(
@@ -286,7 +323,7 @@ async fn capture<L: ReadLog, S: Engine>(
         Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
             return too_large()
         }
-        Err(e) => return invalid(format!("the request body could not be read: {e}")),
+        Err(e) => return invalid_document(format!("the request body could not be read: {e}")),
     };
     let behaviour = match headers
         .get("GS1-Capture-Error-Behaviour")
@@ -295,7 +332,7 @@ async fn capture<L: ReadLog, S: Engine>(
         None | Some("rollback") => crate::epcis_capture::Behaviour::Rollback,
         Some("proceed") => crate::epcis_capture::Behaviour::Proceed,
         Some(other) => {
-            return invalid(format!(
+            return invalid_document(format!(
                 "GS1-Capture-Error-Behaviour: {other:?} is neither rollback nor proceed"
             ))
         }
@@ -306,20 +343,20 @@ async fn capture<L: ReadLog, S: Engine>(
     let parsed = tokio::task::spawn_blocking(move || {
         let doc: Value = match serde_json::from_slice(&body) {
             Ok(d) => d,
-            Err(e) => return Err(Box::new(invalid(format!("the document is not JSON: {e}")))),
+            Err(e) => return Err(Box::new(invalid_document(format!("the document is not JSON: {e}")))),
         };
         let checked = match jejak_epcis::capture::check_document(&doc) {
             Ok(c) => c,
             Err(p) if p.index.is_none() && p.field == "epcisBody.eventList" && p.reason.contains("at most") => {
-                return Err(Box::new(problem(
+                return Err(Box::new(capture_problem(
                     &Refusal::new(ErrorCode::TooLarge, p.to_string()).with_reason("EPCIS_TOO_MANY_EVENTS"),
                 )))
             }
-            Err(p) => return Err(Box::new(invalid(p.to_string()))),
+            Err(p) => return Err(Box::new(invalid_document(p.to_string()))),
         };
         match crate::epcis_capture::plan(&state.reader, &state.ids, &doc, &checked) {
             Ok(plan) => Ok((checked.events.len(), plan)),
-            Err(p) => Err(Box::new(invalid(p.to_string()))),
+            Err(p) => Err(Box::new(invalid_document(p.to_string()))),
         }
     })
     .await;
@@ -327,7 +364,7 @@ async fn capture<L: ReadLog, S: Engine>(
         Ok(Ok(done)) => done,
         Ok(Err(refused)) => return *refused,
         Err(e) => {
-            return problem(&Refusal::new(
+            return capture_problem(&Refusal::new(
                 ErrorCode::Internal,
                 format!("checking the document failed: {e}"),
             ))

@@ -32,6 +32,9 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
 const SUBMIT_CHUNK: usize = 500;
 /// Jobs kept for `GET /epcis/capture/{id}`.
 const JOBS_KEPT: usize = 1000;
+/// Errors a job lists at most (each message cut to 900 bytes); the rest
+/// are counted (`errorsNotListed`).
+const ERRORS_LISTED: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -91,7 +94,7 @@ impl JobError {
             field: Some(p.field.clone()),
             rule: None,
             reason: "EPCIS_EVENT_NOT_MAPPED".into(),
-            message: p.to_string(),
+            message: jejak_proto::error::bounded(p.to_string()),
         }
     }
 
@@ -111,7 +114,7 @@ impl JobError {
             field: field.map(|f| epcis_field(&f)),
             rule: e.rule().map(str::to_string),
             reason: e.reason().to_string(),
-            message,
+            message: jejak_proto::error::bounded(message),
         }
     }
 
@@ -138,8 +141,19 @@ struct Job {
     replayed_voided: Vec<(String, String)>,
     observations: usize,
     errors: Vec<JobError>,
+    /// Errors past `ERRORS_LISTED`, counted only.
+    errors_not_listed: usize,
     voided: Vec<String>,
     not_voided: Vec<String>,
+}
+
+impl Job {
+    fn error(&mut self, e: JobError) {
+        match self.errors.len() < ERRORS_LISTED {
+            true => self.errors.push(e),
+            false => self.errors_not_listed += 1,
+        }
+    }
 }
 
 /// The capture jobs of this process, the last [`JOBS_KEPT`] of them.
@@ -171,6 +185,7 @@ impl Jobs {
             replayed_voided: Vec::new(),
             observations: 0,
             errors: Vec::new(),
+            errors_not_listed: 0,
             voided: Vec::new(),
             not_voided: Vec::new(),
         };
@@ -215,6 +230,7 @@ impl Jobs {
                 .collect::<Vec<_>>(),
             "observations": job.observations,
             "errors": job.errors.iter().map(JobError::json).collect::<Vec<_>>(),
+            "errorsNotListed": job.errors_not_listed,
             "voided": job.voided,
             "notVoided": job.not_voided,
         }))
@@ -474,7 +490,7 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
         }
     }
     let failed_early = !errors.is_empty();
-    jobs.update(id, |j| j.errors.extend(errors));
+    jobs.update(id, |j| errors.into_iter().for_each(|e| j.error(e)));
     if behaviour == Behaviour::Rollback && failed_early {
         jobs.update(id, |j| j.finished = Some(jejak_domain::Time::now()));
         return;
@@ -531,7 +547,7 @@ pub async fn run<S: Engine>(jobs: &Jobs, id: &str, writer: &S, caller: &Caller, 
                     });
                 }
                 Err(e) => {
-                    jobs.update(id, |j| j.errors.push(JobError::of_service(index, &e)));
+                    jobs.update(id, |j| j.error(JobError::of_service(index, &e)));
                     refused.get_or_insert(index);
                 }
             }
@@ -584,8 +600,30 @@ async fn roll_back<S: Engine>(
             Ok(_) => jobs.update(id, |j| j.voided.push(event_id.clone())),
             Err(e) => jobs.update(id, |j| {
                 j.not_voided.push(event_id.clone());
-                j.errors.push(e);
+                j.error(e);
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_lists_its_first_errors_cut_short_and_counts_the_rest() {
+        let jobs = Jobs::default();
+        let id = jobs.start(Behaviour::Proceed, 2_000);
+        let long = jejak_proto::Refusal::new(jejak_proto::ErrorCode::InvalidArgument, "x".repeat(100_000));
+        for i in 0..ERRORS_LISTED + 5 {
+            jobs.update(&id, |j| j.error(JobError::of_service(Some(i), &long)));
+        }
+        let job = jobs.json(&id).expect("the job");
+        let errors = job["errors"].as_array().expect("errors");
+        assert_eq!(errors.len(), ERRORS_LISTED);
+        assert_eq!(job["errorsNotListed"], 5);
+        assert!(errors
+            .iter()
+            .all(|e| e["detail"].as_str().is_some_and(|d| d.len() < 1_000)));
     }
 }
