@@ -470,6 +470,57 @@ async fn misbehaving(port: u16, reply: &'static [u8], hang: bool) -> tokio::task
     })
 }
 
+/// A receiver that never answers holds a few of the deliverer's slots, not
+/// all of them: with more alerts for it than there are slots, another
+/// subscription's deliveries all arrive while every attempt to the silent
+/// one is still waiting for its answer (none has been given up yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_receiver_holds_up_no_other_subscriptions_deliveries() {
+    use jejak_server::demo::ids::{DEMAK, RICE_BAG_LOT};
+    const HOLDS: usize = 80;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = Server::start(options(None)).expect("start a server");
+    import_demo(&server, dir.path(), |_| true);
+    // The demo's alerts followed first: the hooks are for the holds below.
+    alerts_through_the_recall(&server).await;
+    let silent = free_port();
+    let _silent = misbehaving(silent, b"", true).await;
+    let good = Receiver::start(0).await.expect("a receiver");
+    let silent_hook = create_hook(&server, &format!("http://127.0.0.1:{silent}/hook"), "").await;
+    create_hook(&server, &format!("http://127.0.0.1:{}/hook", good.port), "").await;
+    let mut capture = server.capture().await.expect("a capture client");
+    for i in 0..HOLDS {
+        for (status, what) in [(p::LotStatus::OnHold, "hold"), (p::LotStatus::Released, "release")] {
+            capture
+                .change_lot_status(p::ChangeLotStatusRequest {
+                    command_id: format!("silent-{what}-{i}"),
+                    facility_id: DEMAK.into(),
+                    lot_id: RICE_BAG_LOT.into(),
+                    status: status as i32,
+                    reason: "uji ulang".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{what} {i}: {e}"));
+        }
+    }
+    wait_until(Instant::now() + Duration::from_secs(60), || async {
+        Ok((good.count() >= HOLDS).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the good receiver got {} of {HOLDS}: {e}", good.count()));
+    let silent = hooks(&server)
+        .await
+        .into_iter()
+        .find(|h| h.webhook_id == silent_hook.webhook_id)
+        .expect("the silent hook");
+    assert!(
+        silent.last_attempt.is_empty() && silent.delivered == 0,
+        "every delivery arrived before an attempt to the silent receiver ended: {silent:?}"
+    );
+    assert_eq!(good.count(), HOLDS, "each alert once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_redirecting_or_flooding_receivers_are_retried_and_never_hold_capture() {
     let dir = tempfile::tempdir().expect("a temporary directory");

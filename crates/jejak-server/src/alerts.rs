@@ -29,6 +29,13 @@ pub const SCHEDULE: [u32; 8] = [0, 1, 60, 360, 1440, 3600, 7200, 7200];
 
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 64;
+/// Deliveries in flight at once to one subscription: a receiver that
+/// answers slowly (or not at all, until the deadline) holds at most these
+/// of the slots, and the others' deliveries go on beside it.
+const IN_FLIGHT_PER_HOOK: usize = 4;
+/// How soon a delivery put back because its subscription had
+/// `IN_FLIGHT_PER_HOOK` in flight is looked at again.
+const HOOK_BUSY_WAIT_MS: i64 = 100;
 /// Events the follower reads at once (at most 2,048 of them from a
 /// stream's consumer of its own; see `StreamTail`).
 const FOLLOW_BATCH: usize = 8192;
@@ -546,6 +553,8 @@ impl<L: ReadLog> Alerts<L> {
     /// Sends what is due, each delivery on its own task.
     async fn deliver(self: Arc<Self>, cancel: CancellationToken) {
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        // Each subscription's deliveries in flight.
+        let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let mut cache: Option<(u64, Arc<Alert>)> = None;
         loop {
             let now = now_ms();
@@ -561,6 +570,28 @@ impl<L: ReadLog> Alerts<L> {
                 let Some(hook) = self.hooks().get(&hook_id).cloned() else {
                     continue;
                 };
+                {
+                    let mut busy = busy.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = busy.entry(hook_id.clone()).or_default();
+                    if *n >= IN_FLIGHT_PER_HOOK {
+                        // Not an attempt: looked at again once one ends.
+                        self.queue().insert((now + HOOK_BUSY_WAIT_MS, hook_id, position));
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let done = {
+                    let (busy, id) = (busy.clone(), hook_id.clone());
+                    move || {
+                        let mut busy = busy.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(n) = busy.get_mut(&id) {
+                            *n -= 1;
+                            if *n == 0 {
+                                busy.remove(&id);
+                            }
+                        }
+                    }
+                };
                 let alert = match &cache {
                     Some((p, a)) if *p == position => a.clone(),
                     _ => match self.store.alert(position) {
@@ -572,12 +603,17 @@ impl<L: ReadLog> Alerts<L> {
                             }
                             Err(e) => {
                                 tracing::error!(position, error = %e, "a stored alert does not parse");
+                                done();
                                 continue;
                             }
                         },
-                        Ok(None) => continue,
+                        Ok(None) => {
+                            done();
+                            continue;
+                        }
                         Err(e) => {
                             tracing::error!(position, error = %e, "a stored alert cannot be read");
+                            done();
                             continue;
                         }
                     },
@@ -591,6 +627,8 @@ impl<L: ReadLog> Alerts<L> {
                     if let Err(e) = me.attempt(&alert, &hook).await {
                         tracing::error!(error = %e, hook = %hook.id, "a webhook delivery could not be recorded");
                     }
+                    done();
+                    me.wake.notify_one();
                 });
             }
             let next = self.queue().first().map_or(1000, |d| (d.0 - now_ms()).clamp(1, 1000));
@@ -663,8 +701,7 @@ pub trait AlertApi: Send + Sync {
     fn list_hooks(&self) -> Result<Vec<p::Webhook>, HookError>;
     fn delete_hook(&self, id: &str) -> Result<(), HookError>;
     /// The alerts that concern `view` after `after`: the stored ones, then
-    /// each new one as it is raised, until the receiver goes away.
-    /// The alerts `view` may see after `after`, then each new one; an error
+    /// each new one as it is raised, until the receiver goes away; an error
     /// ends the stream (the watcher asks again from the last it received).
     fn watch(self: Arc<Self>, view: View, after: u64) -> tokio::sync::mpsc::Receiver<Result<p::AlertMessage, String>>;
 }
