@@ -94,10 +94,19 @@ pub fn parse_time(parameter: &str, text: &str) -> Result<Time, QueryError> {
 /// A time bound as a next page's link carries it: to the nanosecond, so
 /// that every page asks what the first asked.
 fn bound(t: Time) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
-        .ok()
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| crate::export::time(t))
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0)) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.nanosecond()
+        ),
+        Err(_) => crate::export::time(t),
+    }
 }
 
 fn list(value: &str) -> Vec<String> {
@@ -151,10 +160,10 @@ impl Query {
                 "LT_recordTime" => q.lt_record_time = Some(parse_time(name, value)?),
                 "EQ_bizStep" => q.biz_steps.extend(list(value).iter().map(|s| cbv_word(s).to_string())),
                 "EQ_disposition" => q.dispositions.extend(list(value).iter().map(|s| cbv_word(s).to_string())),
-                "MATCH_epc" => q.match_epc.extend(list(value)),
-                "MATCH_anyEPC" => q.match_any_epc.extend(list(value)),
-                "MATCH_epcClass" => q.match_epc_class.extend(list(value)),
-                "EQ_bizLocation" => q.biz_locations.extend(list(value)),
+                "MATCH_epc" => q.match_epc.extend(list(value).iter().map(|p| canonical_pattern(p))),
+                "MATCH_anyEPC" => q.match_any_epc.extend(list(value).iter().map(|p| canonical_pattern(p))),
+                "MATCH_epcClass" => q.match_epc_class.extend(list(value).iter().map(|p| canonical_pattern(p))),
+                "EQ_bizLocation" => q.biz_locations.extend(list(value).iter().map(|p| canonical_pattern(p))),
                 "perPage" => {
                     q.per_page = value
                         .parse::<usize>()
@@ -291,6 +300,30 @@ impl Query {
     }
 }
 
+/// An identifier or pattern of a query in the form events carry: a GS1 key
+/// as an EPC URI (`urn:epc:id:sgtin:0614141.107346.2017`,
+/// `urn:epc:class:lgtin:…`, `urn:epc:id:sgln:…`, as systems of EPCIS 1.x
+/// send them) or a Digital Link on another domain becomes its canonical
+/// Digital Link (`https://id.gs1.org/01/…`); an SGTIN pattern of one GTIN
+/// (`urn:epc:idpat:sgtin:0614141.107346.*`) the prefix of its serials.
+/// Anything else is kept as it is.
+fn canonical_pattern(pattern: &str) -> String {
+    if let Some(prefix) = pattern
+        .strip_prefix("urn:epc:idpat:sgtin:")
+        .and_then(|p| p.strip_suffix(".*"))
+    {
+        // Any serial, to learn the GTIN's Digital Link.
+        let any = crate::hash::canonical_uri(&format!("urn:epc:id:sgtin:{prefix}.0"));
+        if let Some((head, _)) = any.as_deref().and_then(|c| c.rsplit_once("/21/")) {
+            return format!("{head}/21/*");
+        }
+    }
+    if pattern.ends_with('*') {
+        return pattern.to_string();
+    }
+    crate::hash::canonical_uri(pattern).unwrap_or_else(|| pattern.to_string())
+}
+
 /// EPCIS pattern matching: an exact id, or a prefix ending in `*`.
 fn pattern_matches(pattern: &str, id: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -384,5 +417,34 @@ mod tests {
             .1
             .clone();
         assert_eq!(at(&carried), at("2026-03-01T02:00:00.0005Z"), "{carried}");
+    }
+
+    #[test]
+    fn epc_uris_and_digital_links_on_other_domains_name_what_events_carry() {
+        let q = Query::parse(&pairs(&[
+            (
+                "MATCH_epc",
+                "urn:epc:id:sgtin:0614141.107346.2017|urn:epc:idpat:sgtin:0614141.107346.*",
+            ),
+            ("MATCH_epcClass", "urn:epc:class:lgtin:4012345.012345.998877"),
+            ("EQ_bizLocation", "https://id.koperasi.example/414/0614141073467"),
+        ]))
+        .expect("a good query");
+        assert_eq!(
+            q.match_epc,
+            [
+                "https://id.gs1.org/01/10614141073464/21/2017",
+                "https://id.gs1.org/01/10614141073464/21/*"
+            ]
+        );
+        assert_eq!(q.match_epc_class, ["https://id.gs1.org/01/04012345123456/10/998877"]);
+        assert_eq!(q.biz_locations, ["https://id.gs1.org/414/0614141073467"]);
+        let event = json!({
+            "type": "ObjectEvent",
+            "epcList": ["https://id.gs1.org/01/10614141073464/21/2017"],
+            "bizLocation": {"id": "https://id.gs1.org/414/0614141073467"},
+            "quantityList": [{"epcClass": "https://id.gs1.org/01/04012345123456/10/998877"}],
+        });
+        assert!(q.matches(&event));
     }
 }
