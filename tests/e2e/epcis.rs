@@ -314,6 +314,20 @@ async fn each_role_receives_what_its_view_discloses() {
             assert!(!text.contains("\"uom\":\"KGM\""), "{who}: {text}");
         }
     }
+    // Why a lot was held or recalled is private, as in a provenance bundle:
+    // the status is public, the reason is not.
+    let holding = query(&[("EQ_bizStep", "holding")]);
+    let (_, body) = get(&demo, &holding, admin(&demo)).await;
+    assert!(events(&body).iter().any(|e| e["jejak:reason"].is_string()), "{body}");
+    let (_, body) = get(&demo, &holding, None).await;
+    let public = events(&body);
+    assert!(
+        !public.is_empty()
+            && public
+                .iter()
+                .all(|e| e.get("jejak:reason").is_none() && e["jejak:status"].is_string()),
+        "{body}"
+    );
 }
 
 /// The conformance data beside the project.

@@ -503,7 +503,10 @@ pub fn event<F: Facts + ?Sized>(
             m.insert("persistentDisposition".into(), persistent);
             place(&mut m, location(&e.facility_id));
             m.insert(ext("status"), status_name(e.status).into());
-            if !e.reason.is_empty() {
+            // A private field, as in a provenance bundle: the public view
+            // keeps the status, not why (the provenance page shows the
+            // reason for the labelled lot only).
+            if !e.reason.is_empty() && private(&e.lot_id) {
                 m.insert(ext("reason"), e.reason.clone().into());
             }
             m
