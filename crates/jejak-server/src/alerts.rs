@@ -249,6 +249,42 @@ fn now_ms() -> i64 {
     jejak_domain::Time::now().0 / 1_000_000
 }
 
+/// One delivery in flight to a subscription, counted while it lives (its
+/// task may end any way: the count goes down with it).
+struct InFlight {
+    busy: Arc<Mutex<HashMap<String, usize>>>,
+    hook: String,
+}
+
+impl InFlight {
+    /// A place among `hook`'s deliveries in flight, unless it has
+    /// `IN_FLIGHT_PER_HOOK` already.
+    fn take(busy: &Arc<Mutex<HashMap<String, usize>>>, hook: &str) -> Option<InFlight> {
+        let mut counts = busy.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(hook.to_string()).or_default();
+        if *n >= IN_FLIGHT_PER_HOOK {
+            return None;
+        }
+        *n += 1;
+        Some(InFlight {
+            busy: busy.clone(),
+            hook: hook.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.hook) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.hook);
+            }
+        }
+    }
+}
+
 /// Deliveries waiting: (due, hook, alert), soonest first. The store's
 /// records are the truth; this is rebuilt from them at start.
 type Queue = std::collections::BTreeSet<(i64, String, u64)>;
@@ -570,27 +606,10 @@ impl<L: ReadLog> Alerts<L> {
                 let Some(hook) = self.hooks().get(&hook_id).cloned() else {
                     continue;
                 };
-                {
-                    let mut busy = busy.lock().unwrap_or_else(|e| e.into_inner());
-                    let n = busy.entry(hook_id.clone()).or_default();
-                    if *n >= IN_FLIGHT_PER_HOOK {
-                        // Not an attempt: looked at again once one ends.
-                        self.queue().insert((now + HOOK_BUSY_WAIT_MS, hook_id, position));
-                        continue;
-                    }
-                    *n += 1;
-                }
-                let done = {
-                    let (busy, id) = (busy.clone(), hook_id.clone());
-                    move || {
-                        let mut busy = busy.lock().unwrap_or_else(|e| e.into_inner());
-                        if let Some(n) = busy.get_mut(&id) {
-                            *n -= 1;
-                            if *n == 0 {
-                                busy.remove(&id);
-                            }
-                        }
-                    }
+                let Some(in_flight) = InFlight::take(&busy, &hook_id) else {
+                    // Not an attempt: looked at again once one ends.
+                    self.queue().insert((now + HOOK_BUSY_WAIT_MS, hook_id, position));
+                    continue;
                 };
                 let alert = match &cache {
                     Some((p, a)) if *p == position => a.clone(),
@@ -603,17 +622,12 @@ impl<L: ReadLog> Alerts<L> {
                             }
                             Err(e) => {
                                 tracing::error!(position, error = %e, "a stored alert does not parse");
-                                done();
                                 continue;
                             }
                         },
-                        Ok(None) => {
-                            done();
-                            continue;
-                        }
+                        Ok(None) => continue,
                         Err(e) => {
                             tracing::error!(position, error = %e, "a stored alert cannot be read");
-                            done();
                             continue;
                         }
                     },
@@ -627,7 +641,7 @@ impl<L: ReadLog> Alerts<L> {
                     if let Err(e) = me.attempt(&alert, &hook).await {
                         tracing::error!(error = %e, hook = %hook.id, "a webhook delivery could not be recorded");
                     }
-                    done();
+                    drop(in_flight);
                     me.wake.notify_one();
                 });
             }
@@ -1002,5 +1016,20 @@ mod tests {
             Some(1)
         );
         assert!(!a.concerns(&View::Public));
+    }
+
+    #[test]
+    fn a_subscription_has_at_most_its_share_in_flight_and_gets_it_back_as_each_ends() {
+        let busy = Arc::default();
+        let mut held: Vec<InFlight> = (0..IN_FLIGHT_PER_HOOK)
+            .map(|_| InFlight::take(&busy, "wh-slow").expect("a place"))
+            .collect();
+        assert!(InFlight::take(&busy, "wh-slow").is_none(), "no more than its share");
+        let other = InFlight::take(&busy, "wh-good").expect("another subscription goes on");
+        held.pop();
+        held.push(InFlight::take(&busy, "wh-slow").expect("a place once one ended"));
+        assert!(InFlight::take(&busy, "wh-slow").is_none(), "its share again");
+        drop((held, other));
+        assert!(busy.lock().is_ok_and(|b| b.is_empty()), "nothing in flight");
     }
 }
