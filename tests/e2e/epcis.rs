@@ -699,6 +699,50 @@ async fn an_epcis_export_whose_connection_goes_silent_asks_again_on_a_new_one() 
     assert!(event_ids(&doc).len() > 50, "the whole demo exported");
 }
 
+/// Two documents still arriving hold the server's places for reading and
+/// checking documents: a third is told to slow down (429, Retry-After,
+/// nothing read), and once they are gone it is read (and refused here, as
+/// it is not JSON: that it was read is what counts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_beyond_the_documents_read_at_once_is_told_to_slow_down() {
+    use tokio::io::AsyncWriteExt;
+    let d = Demo::start().await;
+    let token = d.server.admin_token.clone().expect("an admin token");
+    let mut arriving = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = tokio::net::TcpStream::connect(d.server.authority())
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /epcis/capture HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/ld+json\r\nContent-Length: 100000\r\n\r\n{{",
+            d.server.authority(),
+        );
+        tcp.write_all(head.as_bytes()).await.expect("send the head");
+        arriving.push(tcp);
+    }
+    let busy = jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(30), || async {
+        let (reply, problem) = post(&d.server, b"{", "rollback").await;
+        Ok((reply.status == 429).then_some((reply, problem)))
+    })
+    .await
+    .expect("told to slow down while two documents arrive");
+    let (reply, problem) = busy;
+    assert_eq!(reply.header("retry-after"), Some("1"), "{problem}");
+    assert_eq!(problem["reason"], "EPCIS_CAPTURE_BUSY", "{problem}");
+    drop(arriving);
+    let (reply, problem) = jejak_testkit::wait_until(std::time::Instant::now() + Duration::from_secs(30), || async {
+        let (reply, problem) = post(&d.server, b"{", "rollback").await;
+        Ok((reply.status != 429).then_some((reply, problem)))
+    })
+    .await
+    .expect("read once the others are gone");
+    assert_eq!(reply.status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().is_some_and(|t| t.contains("not JSON")),
+        "{problem}"
+    );
+}
+
 /// `jejak epcis capture` whose connection breaks while it follows its job
 /// (the job goes on on the server) follows it on a new connection to the
 /// end, and reports what the job did.

@@ -48,9 +48,17 @@ struct Epcis<L, S> {
     writer: Option<Arc<S>>,
     jobs: crate::epcis_capture::Jobs,
     index: jejak_read::epcis::IdIndex,
+    /// Places for documents being read and checked (`READ_AT_ONCE`).
+    reading: Arc<tokio::sync::Semaphore>,
 }
 
 type Shared<L, S> = Arc<Epcis<L, S>>;
+
+/// Captured documents read and checked at once: each of up to 64 MiB is
+/// held whole and parsed into about ten times that, so more at once would
+/// only grow memory; another is told to slow down (429, which
+/// `jejak epcis capture` waits on and sends again).
+const READ_AT_ONCE: usize = 2;
 
 /// The EPCIS routes over `reader` (and `writer`, for capture), ids under `domain`.
 pub fn routes<L: ReadLog, S: Engine>(reader: Reader<L>, writer: Option<Arc<S>>, domain: &str) -> axum::Router {
@@ -60,6 +68,7 @@ pub fn routes<L: ReadLog, S: Engine>(reader: Reader<L>, writer: Option<Arc<S>>, 
         writer,
         jobs: crate::epcis_capture::Jobs::default(),
         index: jejak_read::epcis::IdIndex::default(),
+        reading: Arc::new(tokio::sync::Semaphore::new(READ_AT_ONCE)),
     });
     axum::Router::new()
         .route("/epcis/events", axum::routing::get(events::<L, S>))
@@ -318,6 +327,19 @@ async fn capture<L: ReadLog, S: Engine>(
     if announced.is_some_and(|n| n > crate::epcis_capture::MAX_DOCUMENT_BYTES as u64) {
         return too_large();
     }
+    // Held until the document is read, parsed and planned.
+    let Ok(_reading) = s.reading.clone().try_acquire_owned() else {
+        let mut r = capture_problem(
+            &Refusal::new(
+                ErrorCode::RateLimited,
+                format!("{READ_AT_ONCE} documents are being read and checked already; send this one again in a moment"),
+            )
+            .with_reason("EPCIS_CAPTURE_BUSY"),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
     let body = match axum::body::to_bytes(body, crate::epcis_capture::MAX_DOCUMENT_BYTES).await {
         Ok(b) => b,
         Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
