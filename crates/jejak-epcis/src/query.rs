@@ -94,19 +94,10 @@ pub fn parse_time(parameter: &str, text: &str) -> Result<Time, QueryError> {
 /// A time bound as a next page's link carries it: to the nanosecond, so
 /// that every page asks what the first asked.
 fn bound(t: Time) -> String {
-    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0)) {
-        Ok(at) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second(),
-            at.nanosecond()
-        ),
-        Err(_) => crate::export::time(t),
-    }
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| crate::export::time(t))
 }
 
 fn list(value: &str) -> Vec<String> {

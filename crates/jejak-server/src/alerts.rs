@@ -249,42 +249,6 @@ fn now_ms() -> i64 {
     jejak_domain::Time::now().0 / 1_000_000
 }
 
-/// One delivery in flight to a subscription, counted while it lives (its
-/// task may end any way: the count goes down with it).
-struct InFlight {
-    busy: Arc<Mutex<HashMap<String, usize>>>,
-    hook: String,
-}
-
-impl InFlight {
-    /// A place among `hook`'s deliveries in flight, unless it has
-    /// `IN_FLIGHT_PER_HOOK` already.
-    fn take(busy: &Arc<Mutex<HashMap<String, usize>>>, hook: &str) -> Option<InFlight> {
-        let mut counts = busy.lock().unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(hook.to_string()).or_default();
-        if *n >= IN_FLIGHT_PER_HOOK {
-            return None;
-        }
-        *n += 1;
-        Some(InFlight {
-            busy: busy.clone(),
-            hook: hook.to_string(),
-        })
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let mut counts = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&self.hook) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.hook);
-            }
-        }
-    }
-}
-
 /// Deliveries waiting: (due, hook, alert), soonest first. The store's
 /// records are the truth; this is rebuilt from them at start.
 type Queue = std::collections::BTreeSet<(i64, String, u64)>;
@@ -590,7 +554,7 @@ impl<L: ReadLog> Alerts<L> {
     async fn deliver(self: Arc<Self>, cancel: CancellationToken) {
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         // Each subscription's deliveries in flight.
-        let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let busy = crate::shares::Shares::<String>::default();
         let mut cache: Option<(u64, Arc<Alert>)> = None;
         loop {
             let now = now_ms();
@@ -606,7 +570,7 @@ impl<L: ReadLog> Alerts<L> {
                 let Some(hook) = self.hooks().get(&hook_id).cloned() else {
                     continue;
                 };
-                let Some(in_flight) = InFlight::take(&busy, &hook_id) else {
+                let Ok(in_flight) = busy.take(hook_id.clone(), IN_FLIGHT_PER_HOOK) else {
                     // Not an attempt: looked at again once one ends.
                     self.queue().insert((now + HOOK_BUSY_WAIT_MS, hook_id, position));
                     continue;
@@ -1020,16 +984,17 @@ mod tests {
 
     #[test]
     fn a_subscription_has_at_most_its_share_in_flight_and_gets_it_back_as_each_ends() {
-        let busy = Arc::default();
-        let mut held: Vec<InFlight> = (0..IN_FLIGHT_PER_HOOK)
-            .map(|_| InFlight::take(&busy, "wh-slow").expect("a place"))
+        let busy = crate::shares::Shares::default();
+        let take = |hook: &str| busy.take(hook.to_string(), IN_FLIGHT_PER_HOOK).ok();
+        let mut held: Vec<_> = (0..IN_FLIGHT_PER_HOOK)
+            .map(|_| take("wh-slow").expect("a place"))
             .collect();
-        assert!(InFlight::take(&busy, "wh-slow").is_none(), "no more than its share");
-        let other = InFlight::take(&busy, "wh-good").expect("another subscription goes on");
+        assert!(take("wh-slow").is_none(), "no more than its share");
+        let other = take("wh-good").expect("another subscription goes on");
         held.pop();
-        held.push(InFlight::take(&busy, "wh-slow").expect("a place once one ended"));
-        assert!(InFlight::take(&busy, "wh-slow").is_none(), "its share again");
+        held.push(take("wh-slow").expect("a place once one ended"));
+        assert!(take("wh-slow").is_none(), "its share again");
         drop((held, other));
-        assert!(busy.lock().is_ok_and(|b| b.is_empty()), "nothing in flight");
+        assert!(busy.is_empty(), "nothing in flight");
     }
 }

@@ -9,13 +9,12 @@
 //! answers. An accept error (out of descriptors, say) is backed off, never
 //! retried in a spin.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -106,25 +105,10 @@ pub struct ConnInfo {
 }
 
 /// Per client network, the connections it holds.
-type Holders = Arc<Mutex<HashMap<IpAddr, usize>>>;
+type Holders = crate::shares::Shares<IpAddr>;
 
 /// One client network's hold on a connection slot.
-struct Slot {
-    holders: Holders,
-    network: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut h = self.holders.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = h.get_mut(&self.network) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                h.remove(&self.network);
-            }
-        }
-    }
-}
+type Slot = crate::shares::Share<IpAddr>;
 
 /// An accepted connection within the limits.
 pub struct Conn {
@@ -242,17 +226,13 @@ impl Acceptor {
             let slot = if self.proxies.trusts(remote.ip()) {
                 None
             } else {
-                let mut h = self.holders.lock().unwrap_or_else(|e| e.into_inner());
-                let held = h.entry(network).or_insert(0);
-                if *held >= self.limits.per_address {
-                    tracing::debug!(%network, held = *held, "connection refused: the address holds its most");
-                    continue;
+                match self.holders.take(network, self.limits.per_address) {
+                    Ok(slot) => Some(slot),
+                    Err(held) => {
+                        tracing::debug!(%network, held, "connection refused: the address holds its most");
+                        continue;
+                    }
                 }
-                *held += 1;
-                Some(Slot {
-                    holders: self.holders.clone(),
-                    network,
-                })
             };
             let _ = io.set_nodelay(true);
             let activity = Arc::new(Activity::new());

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod regulator;
 mod serve;
+mod shares;
 pub mod tlog;
 pub mod trace;
 pub mod webhook;
